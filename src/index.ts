@@ -1,7 +1,11 @@
-import { Hono } from "hono";
+import type { Bindings } from "./app-env";
+import { createApp } from "./app";
 
-const app = new Hono();
-app.get("/health", (c) => c.json({ status: "ok" }));
+/** The worker: the HTTP API, and the ingestion queue's consumer. */
+const app = createApp();
 
-export default app;
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Bindings>;
+
 export { LocalVectorIndex } from "./vector/local-vector-index";

@@ -1,0 +1,25 @@
+import type { RequestIdVariables } from "hono/request-id";
+import type { Config } from "./config";
+import type { Principal } from "./auth/principal";
+import type { Services } from "./services";
+
+/** Secrets are not in wrangler.toml, so `wrangler types` cannot see them. */
+export interface Secrets {
+  AUTH_JWT_SECRET?: string;
+  ORIGIN_JWT_SECRET?: string;
+  UPSTASH_REDIS_REST_TOKEN?: string;
+  METRICS_SCRAPE_TOKEN?: string;
+}
+
+export type Bindings = Env & Secrets;
+
+/** The one Hono environment type of the worker. */
+export interface AppEnv {
+  Bindings: Bindings;
+  Variables: RequestIdVariables & {
+    config: Config;
+    services: Services;
+    /** Set by the authenticate middleware on every route that needs a principal. */
+    principal: Principal;
+  };
+}

@@ -1,0 +1,92 @@
+import type { ApiKeyRecord } from "./api-keys";
+import { generateApiKey } from "./api-keys";
+import { parseRoles, type Role } from "./principal";
+
+/**
+ * API keys in D1 with a per-isolate read cache. Promise: `find` answers from memory for at most
+ * `cacheTtlMs` after a D1 read, so a revoked key stops working everywhere within that time (the
+ * revoking isolate forgets it at once). A D1 failure propagates (the caller answers 503).
+ */
+export interface ApiKeyStore {
+  create(input: { tenant: string; name: string; roles: Role[]; expiresAt: number | null; createdBy: string | null }): Promise<{ record: ApiKeyRecord; key: string }>;
+  list(tenant: string): Promise<ApiKeyRecord[]>;
+  /** Revokes the tenant's key; false when the tenant has no such key. Idempotent. */
+  revoke(tenant: string, id: string): Promise<boolean>;
+  find(id: string): Promise<ApiKeyRecord | null>;
+  /** Records use, at most once a minute per key and isolate (it is for humans, not for auth). */
+  touch(id: string, now: number): Promise<void>;
+}
+
+interface Row extends Omit<ApiKeyRecord, "roles"> {
+  roles: string;
+}
+
+const toRecord = (row: Row): ApiKeyRecord => ({ ...row, roles: parseRoles(JSON.parse(row.roles)) });
+
+// Safe to lose: a cold isolate just reads D1 again.
+const cache = new Map<string, { record: ApiKeyRecord | null; until: number }>();
+const lastTouched = new Map<string, number>();
+const CACHE_MAX_ENTRIES = 10_000;
+
+export function createApiKeyStore(db: D1Database, options: { cacheTtlMs: number }): ApiKeyStore {
+  return {
+    async create({ tenant, name, roles, expiresAt, createdBy }) {
+      const generated = await generateApiKey();
+      const record: ApiKeyRecord = {
+        id: generated.id,
+        tenant,
+        name,
+        roles,
+        secret_hash: generated.secretHash,
+        created_at: Date.now(),
+        created_by: createdBy,
+        expires_at: expiresAt,
+        revoked_at: null,
+        last_used_at: null,
+      };
+      await db
+        .prepare(
+          `INSERT INTO api_keys (id, tenant, name, roles, secret_hash, created_at, created_by, expires_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+        )
+        .bind(record.id, tenant, name, JSON.stringify(roles), record.secret_hash, record.created_at, createdBy, expiresAt)
+        .run();
+      return { record, key: generated.key };
+    },
+
+    async list(tenant) {
+      const { results } = await db
+        .prepare("SELECT * FROM api_keys WHERE tenant = ?1 ORDER BY created_at DESC LIMIT 1000")
+        .bind(tenant)
+        .all<Row>();
+      return results.map(toRecord);
+    },
+
+    async revoke(tenant, id) {
+      const result = await db
+        .prepare("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND tenant = ?2")
+        .bind(id, tenant, Date.now())
+        .run();
+      cache.delete(id);
+      return result.meta.changes > 0;
+    },
+
+    async find(id) {
+      const now = Date.now();
+      const hit = cache.get(id);
+      if (hit && hit.until > now) return hit.record;
+      const row = await db.prepare("SELECT * FROM api_keys WHERE id = ?1").bind(id).first<Row>();
+      const record = row ? toRecord(row) : null;
+      if (cache.size >= CACHE_MAX_ENTRIES) cache.clear();
+      cache.set(id, { record, until: now + options.cacheTtlMs });
+      return record;
+    },
+
+    async touch(id, now) {
+      if ((lastTouched.get(id) ?? 0) > now - 60_000) return;
+      lastTouched.set(id, now);
+      if (lastTouched.size > CACHE_MAX_ENTRIES) lastTouched.clear();
+      await db.prepare("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1").bind(id, now).run();
+    },
+  };
+}

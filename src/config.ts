@@ -1,0 +1,120 @@
+import { z } from "zod";
+
+/**
+ * The worker's configuration: every variable and secret it reads, parsed and validated once per
+ * isolate. A bad value fails every request with CONFIG_INVALID naming the variable (never its
+ * value), instead of failing later in some code path.
+ */
+
+const list = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const secret = z.string().min(32, "must be at least 32 characters");
+
+/** `<limit>/<window>`, e.g. `120/60s`, `10/1m`, `1000/1h`. */
+const rateLimit = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const match = /^(\d+)\s*\/\s*(\d+)\s*(ms|s|m|h|d)$/.exec(value.trim());
+      if (!match) {
+        ctx.addIssue({ code: "custom", message: "expected <limit>/<window>, e.g. 120/60s" });
+        return z.NEVER;
+      }
+      const [, limit, amount, unit] = match;
+      return { limit: Number(limit), window: `${amount} ${unit}` as `${number} ${"ms" | "s" | "m" | "h" | "d"}` };
+    });
+
+export const ROUTE_CLASSES = ["query", "ingest", "auth"] as const;
+export type RouteClass = (typeof ROUTE_CLASSES)[number];
+
+const ConfigSchema = z.object({
+  ENVIRONMENT: z.enum(["local", "test", "staging", "production"]).default("local"),
+
+  // Origins, in failover order.
+  ORIGIN_URLS: list.pipe(z.array(z.url({ protocol: /^https?$/ })).min(1)),
+  ORIGIN_JWT_SECRET: secret,
+  ORIGIN_EMBED_TIMEOUT_MS: int(2_000, 50, 60_000),
+  ORIGIN_GENERATE_TIMEOUT_MS: int(20_000, 100, 120_000),
+  ORIGIN_INGEST_TIMEOUT_MS: int(60_000, 100, 300_000),
+  ORIGIN_FAILURE_THRESHOLD: int(3, 1, 100),
+  ORIGIN_COOLDOWN_MS: int(10_000, 100, 600_000),
+
+  // The service's own tokens (HS256).
+  AUTH_JWT_SECRET: secret,
+  AUTH_ISSUER: z.string().default("edge-rag"),
+  AUTH_AUDIENCE: z.string().default("edge-rag-api"),
+  AUTH_TOKEN_TTL_SECONDS: int(900, 60, 86_400),
+  API_KEY_CACHE_TTL_SECONDS: int(5, 0, 60),
+
+  // An external identity provider (optional).
+  IDP_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  IDP_ISSUER: z.string().optional(),
+  IDP_AUDIENCE: z.string().optional(),
+  IDP_ALGORITHMS: list.pipe(z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"])).min(1)).default(["RS256", "ES256", "EdDSA"]),
+  IDP_CLOCK_TOLERANCE_SECONDS: int(30, 0, 300),
+  IDP_TENANT_CLAIM: z.string().default("tenant"),
+  IDP_ROLES_CLAIM: z.string().default("roles"),
+
+  // Rate limits (Upstash Redis when configured, else the Workers rate-limiting bindings).
+  UPSTASH_REDIS_REST_URL: z.url().optional(),
+  UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
+  RATE_LIMIT_QUERY: rateLimit("120/60s"),
+  RATE_LIMIT_INGEST: rateLimit("30/60s"),
+  RATE_LIMIT_AUTH: rateLimit("10/60s"),
+  RATE_LIMIT_LOGIN_IP: rateLimit("20/60s"),
+  /** Route classes that let requests through when the limiter's store is unreachable. */
+  RATE_LIMIT_FAIL_OPEN: list.pipe(z.array(z.enum(ROUTE_CLASSES))).default(["query"]),
+
+  // Retrieval and index.
+  EMBEDDING_DIMENSIONS: int(512, 1, 1536),
+  VECTOR_METRIC: z.enum(["cosine", "euclidean", "dot-product"]).default("cosine"),
+  RRF_K: int(60, 1, 1000),
+  /** Candidates each retriever contributes before fusion (Vectorize caps ids-only topK at 100). */
+  RETRIEVAL_CANDIDATES: int(50, 1, 100),
+
+  CORS_ALLOWED_ORIGINS: list.default([]),
+  METRICS_SCRAPE_TOKEN: z.string().min(16).optional(),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration: ${issues.join("; ")}`);
+  }
+}
+
+const parsed = new WeakMap<object, Config>();
+
+/** Parses the bindings' variables once per isolate (keyed by the env object). */
+export function loadConfig(env: object): Config {
+  const cached = parsed.get(env);
+  if (cached) return cached;
+  // Unset variables arrive as undefined; empty strings mean "unset" too.
+  const raw = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => typeof value === "string" && value !== ""),
+  );
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join(".") || "config"}: ${issue.message}`));
+  }
+  if (Boolean(result.data.UPSTASH_REDIS_REST_URL) !== Boolean(result.data.UPSTASH_REDIS_REST_TOKEN)) {
+    throw new ConfigError(["UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together"]);
+  }
+  if (result.data.IDP_JWKS_URL && !(result.data.IDP_ISSUER && result.data.IDP_AUDIENCE)) {
+    throw new ConfigError(["IDP_JWKS_URL requires IDP_ISSUER and IDP_AUDIENCE"]);
+  }
+  parsed.set(env, result.data);
+  return result.data;
+}

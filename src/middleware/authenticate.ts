@@ -1,0 +1,69 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env";
+import { checkApiKeyRecord, digestsEqual, looksLikeApiKey, parseApiKey, sha256Hex } from "../auth/api-keys";
+import { assertRole, type Principal, type Role } from "../auth/principal";
+import { verifyBearerJwt } from "../auth/tokens";
+import { badRequest, unauthorized } from "../errors";
+
+/**
+ * Establishes the request's principal from exactly one credential: `Authorization: Bearer <JWT |
+ * API key>` or `X-API-Key: <API key>`. Missing or bad credentials → 401 with WWW-Authenticate;
+ * a principal without `role` → 403.
+ */
+export function authenticate(options: { role?: Role; allow?: Array<Principal["auth"]> } = {}) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const principal = await resolvePrincipal(c);
+    if (options.allow && !options.allow.includes(principal.auth)) {
+      throw unauthorized("CREDENTIAL_NOT_ACCEPTED", `this route accepts only ${options.allow.join(" or ")} credentials`, "invalid_request");
+    }
+    if (options.role) assertRole(principal, options.role);
+    c.set("principal", principal);
+    await next();
+  });
+}
+
+type Ctx = Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0];
+
+async function resolvePrincipal(c: Ctx): Promise<Principal> {
+  const authorization = c.req.header("authorization");
+  const headerKey = c.req.header("x-api-key");
+  if (authorization && headerKey) {
+    throw badRequest("AMBIGUOUS_CREDENTIALS", "send either Authorization or X-API-Key, not both");
+  }
+  let credential: string;
+  let kind: "bearer" | "api_key";
+  if (headerKey !== undefined) {
+    credential = headerKey.trim();
+    kind = "api_key";
+  } else if (authorization !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (!match) throw unauthorized("CREDENTIALS_MALFORMED", "the Authorization header must be `Bearer <token>`", "invalid_request");
+    credential = match[1]!;
+    kind = looksLikeApiKey(credential) ? "api_key" : "bearer";
+  } else {
+    throw unauthorized("CREDENTIALS_MISSING", "this route needs a bearer token or an API key", "invalid_request");
+  }
+
+  const { services } = c.var;
+  if (kind === "api_key") {
+    const parts = parseApiKey(credential);
+    if (!parts) throw unauthorized("API_KEY_INVALID", "the API key is not valid");
+    const record = await services.apiKeys.find(parts.id);
+    const check = checkApiKeyRecord(record, Date.now());
+    // Compare even when the id is unknown, so timing does not reveal which ids exist.
+    const presented = await sha256Hex(parts.secret);
+    const matches = digestsEqual(presented, record?.secret_hash ?? "0".repeat(64));
+    if (!matches) throw unauthorized("API_KEY_INVALID", "the API key is not valid");
+    if (!check.ok) throw unauthorized(check.reason, check.reason === "API_KEY_EXPIRED" ? "the API key has expired" : "the API key has been revoked");
+    c.executionCtx.waitUntil(services.apiKeys.touch(parts.id, Date.now()).catch(() => {}));
+    return check.principal;
+  }
+
+  const principal = await verifyBearerJwt(c.var.config, credential);
+  if (principal.keyId) {
+    // A token exchanged from an API key dies with the key.
+    const check = checkApiKeyRecord(await services.apiKeys.find(principal.keyId), Date.now());
+    if (!check.ok) throw unauthorized("TOKEN_REVOKED", "the API key this token was issued for is no longer valid");
+  }
+  return principal;
+}

@@ -1,0 +1,60 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env";
+import type { RouteClass } from "../config";
+import { rateLimited, serviceUnavailable } from "../errors";
+import { incrementCounter } from "../metrics";
+import { RateLimitStoreUnavailable, type RateLimitDecision } from "../rate-limit/rate-limiter";
+
+type Ctx = Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0];
+
+/**
+ * Limits a route class per key (by default the tenant + principal). Every limited response carries
+ * RateLimit-Limit / -Remaining / -Reset; a 429 also Retry-After. When the limiter's store is down,
+ * the class's configured policy (RATE_LIMIT_FAIL_OPEN) lets the request through or answers 503.
+ */
+export function rateLimit(routeClass: RouteClass, keyOf: (c: Ctx) => string = (c) => `${c.var.principal.tenant}:${c.var.principal.sub}`) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const decision = await decide(c, routeClass, keyOf(c));
+    if (decision) setRateLimitHeaders(c, decision);
+    await next();
+  });
+}
+
+/** Applies one limit and returns its decision, or null when the store is down and the class fails open. */
+export async function decide(c: Ctx, routeClass: RouteClass | "login-ip", key: string): Promise<RateLimitDecision | null> {
+  const { services, config } = c.var;
+  const policyClass: RouteClass = routeClass === "login-ip" ? "auth" : routeClass;
+  let decision: RateLimitDecision;
+  try {
+    decision = await services.rateLimiter.limit(routeClass, key);
+  } catch (error) {
+    if (!(error instanceof RateLimitStoreUnavailable)) throw error;
+    const failOpen = config.RATE_LIMIT_FAIL_OPEN.includes(policyClass);
+    incrementCounter("edge_rag_rate_limit_store_errors_total", "Rate-limit decisions made without the store, by policy.", { class: routeClass, policy: failOpen ? "open" : "closed" });
+    console.warn(JSON.stringify({ msg: "rate-limit store unavailable", class: routeClass, policy: failOpen ? "fail-open" : "fail-closed", request_id: c.var.requestId }));
+    if (failOpen) return null;
+    throw serviceUnavailable("RATE_LIMITER_UNAVAILABLE", "the rate limiter is unavailable; retry shortly", 5);
+  }
+  if (decision.pending) c.executionCtx.waitUntil(decision.pending.catch(() => {}));
+  incrementCounter("edge_rag_rate_limit_decisions_total", "Rate-limit decisions by class and outcome.", { class: routeClass, outcome: decision.allowed ? "allowed" : "limited" });
+  if (!decision.allowed) {
+    const retryAfter = Math.max(1, Math.ceil((decision.resetAt - Date.now()) / 1000));
+    throw rateLimited(retryAfter, headersFor(decision));
+  }
+  return decision;
+}
+
+function headersFor(decision: RateLimitDecision): Record<string, string> {
+  const headers: Record<string, string> = {
+    "ratelimit-limit": String(decision.limit),
+    "ratelimit-reset": String(Math.max(0, Math.ceil((decision.resetAt - Date.now()) / 1000))),
+  };
+  // The Workers binding does not report what is left; say nothing rather than guess.
+  const remaining = decision.allowed ? decision.remaining : 0;
+  if (remaining !== null) headers["ratelimit-remaining"] = String(remaining);
+  return headers;
+}
+
+export function setRateLimitHeaders(c: Ctx, decision: RateLimitDecision): void {
+  for (const [name, value] of Object.entries(headersFor(decision))) c.header(name, value);
+}

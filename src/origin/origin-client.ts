@@ -1,0 +1,164 @@
+import { SignJWT } from "jose";
+import type { Config } from "../config";
+import { ApiError, badGateway, gatewayTimeout, serviceUnavailable } from "../errors";
+import { createCircuitBreaker, type CircuitBreaker } from "./circuit-breaker";
+
+/**
+ * The origin port: GPU embedding, chunking and generation on the containerized service.
+ *
+ * Promise: each call tries the configured origins in order, skipping those whose circuit is open,
+ * with a per-call timeout (embed ~2 s, generate ~20 s, ingest ~60 s by default). When none can
+ * answer it throws an ApiError with code ORIGIN_UNAVAILABLE (503) or ORIGIN_TIMEOUT (504), so
+ * callers can degrade (keyword-only retrieval, edge-extractive answers) or retry (ingestion).
+ * An origin that rejects the request itself (4xx) is not failed over: that is ORIGIN_REJECTED (502).
+ */
+export interface OriginClient {
+  embed(inputs: string[], kind: "query" | "passage"): Promise<EmbedResult>;
+  ingest(documents: Array<{ id: string; text: string }>): Promise<IngestResult>;
+  generate(request: GenerateRequest): Promise<GenerateResult>;
+  /** The origin's SSE response (`token`… then `done`), once its headers arrived. */
+  generateStream(request: GenerateRequest): Promise<ReadableStream<Uint8Array>>;
+  /** Readiness of every origin, for /ready. */
+  probe(): Promise<Array<{ url: string; ok: boolean; circuit: string; latency_ms: number; error?: string }>>;
+}
+
+export interface EmbedResult {
+  vectors: number[][];
+  model: string;
+  dimensions: number;
+}
+
+export interface IngestResult {
+  model: string;
+  dimensions: number;
+  documents: Array<{
+    id: string;
+    chunks: Array<{ index: number; text: string; start: number; end: number; vector: number[] }>;
+  }>;
+}
+
+export interface GenerateRequest {
+  query: string;
+  contexts: Array<{ id: string; text: string }>;
+  max_tokens?: number;
+}
+
+export interface GenerateResult {
+  answer: string;
+  model: string;
+  citations: number[];
+  usage?: { completion_tokens: number };
+}
+
+type Operation = "embed" | "ingest" | "generate";
+
+// Circuit state is per isolate and safe to lose.
+const breakers = new Map<string, CircuitBreaker>();
+
+export function createOriginClient(config: Config, fetcher: typeof fetch = fetch): OriginClient {
+  const timeouts: Record<Operation, number> = {
+    embed: config.ORIGIN_EMBED_TIMEOUT_MS,
+    ingest: config.ORIGIN_INGEST_TIMEOUT_MS,
+    generate: config.ORIGIN_GENERATE_TIMEOUT_MS,
+  };
+  const secret = new TextEncoder().encode(config.ORIGIN_JWT_SECRET);
+
+  const breakerFor = (url: string) => {
+    let breaker = breakers.get(url);
+    if (!breaker) {
+      breaker = createCircuitBreaker({ failureThreshold: config.ORIGIN_FAILURE_THRESHOLD, cooldownMs: config.ORIGIN_COOLDOWN_MS });
+      breakers.set(url, breaker);
+    }
+    return breaker;
+  };
+
+  const credential = () =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuer("edge-rag-worker")
+      .setAudience("origin")
+      .setIssuedAt()
+      .setExpirationTime("60s")
+      .sign(secret);
+
+  /** POSTs to the first origin that answers; returns the response of a 2xx. */
+  async function call(operation: Operation, path: string, body: unknown): Promise<Response> {
+    let lastError: ApiError = serviceUnavailable("ORIGIN_UNAVAILABLE", "no origin is available", 5);
+    const token = await credential();
+    for (const base of config.ORIGIN_URLS) {
+      const breaker = breakerFor(base);
+      if (!breaker.allowRequest()) continue;
+      try {
+        const response = await fetcher(new URL(path, base), {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(timeouts[operation]),
+        });
+        if (response.ok) {
+          breaker.recordSuccess();
+          return response;
+        }
+        // Drain so the connection can be reused; the body is never shown to clients.
+        await response.body?.cancel();
+        if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+          breaker.recordSuccess(); // it answered: the origin is up, the request is the problem
+          throw badGateway("ORIGIN_REJECTED", `the origin rejected the ${operation} request (${response.status})`);
+        }
+        breaker.recordFailure();
+        lastError = serviceUnavailable("ORIGIN_UNAVAILABLE", `the origin failed the ${operation} request (${response.status})`, 5);
+      } catch (error) {
+        if (error instanceof ApiError) throw error;
+        breaker.recordFailure();
+        lastError =
+          error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")
+            ? gatewayTimeout("ORIGIN_TIMEOUT", `the origin did not answer the ${operation} request in ${timeouts[operation]} ms`)
+            : serviceUnavailable("ORIGIN_UNAVAILABLE", `the origin could not be reached for ${operation}`, 5);
+      }
+    }
+    throw lastError;
+  }
+
+  async function json<T>(operation: Operation, path: string, body: unknown): Promise<T> {
+    const response = await call(operation, path, body);
+    try {
+      return (await response.json()) as T;
+    } catch {
+      throw badGateway("ORIGIN_BAD_RESPONSE", `the origin's ${operation} response was not valid JSON`);
+    }
+  }
+
+  return {
+    async embed(inputs, kind) {
+      const result = await json<EmbedResult>("embed", "/v1/embed", { inputs, kind });
+      if (!Array.isArray(result.vectors) || result.vectors.length !== inputs.length) {
+        throw badGateway("ORIGIN_BAD_RESPONSE", "the origin returned the wrong number of vectors");
+      }
+      return result;
+    },
+    ingest: (documents) => json<IngestResult>("ingest", "/v1/ingest", { documents }),
+    generate: (request) => json<GenerateResult>("generate", "/v1/generate", { ...request, stream: false }),
+    async generateStream(request) {
+      const response = await call("generate", "/v1/generate", { ...request, stream: true });
+      if (!response.body) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin's stream had no body");
+      return response.body;
+    },
+    async probe() {
+      return Promise.all(
+        config.ORIGIN_URLS.map(async (url) => {
+          const started = performance.now();
+          const circuit = breakerFor(url).state();
+          try {
+            const response = await fetcher(new URL("/readyz", url), { signal: AbortSignal.timeout(2_000) });
+            await response.body?.cancel();
+            return { url, ok: response.ok, circuit, latency_ms: round(performance.now() - started), ...(response.ok ? {} : { error: `status ${response.status}` }) };
+          } catch (error) {
+            return { url, ok: false, circuit, latency_ms: round(performance.now() - started), error: error instanceof Error ? error.name : "error" };
+          }
+        }),
+      );
+    },
+  };
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;

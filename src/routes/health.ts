@@ -1,0 +1,64 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { loadConfig } from "../config";
+import { jsonResponse } from "../schemas";
+import { getServices } from "../services";
+import { VERSION } from "../version";
+
+export const healthRoutes = new OpenAPIHono<AppEnv>();
+
+const health = createRoute({
+  method: "get",
+  path: "/health",
+  summary: "Liveness: answers without touching any dependency",
+  responses: { 200: jsonResponse("Alive", z.object({ status: z.literal("ok"), version: z.string(), time: z.string() })) },
+});
+
+healthRoutes.openapi(health, (c) => c.json({ status: "ok" as const, version: VERSION, time: new Date().toISOString() }, 200));
+
+const CheckSchema = z.object({ ok: z.boolean(), latency_ms: z.number(), detail: z.unknown().optional() });
+const ReadySchema = z.object({ status: z.enum(["ready", "unavailable"]), checks: z.record(z.string(), CheckSchema) });
+
+const ready = createRoute({
+  method: "get",
+  path: "/ready",
+  summary: "Readiness: D1, KV, the vector index and the origin(s)",
+  responses: { 200: jsonResponse("Ready", ReadySchema), 503: jsonResponse("Not ready", ReadySchema) },
+});
+
+healthRoutes.openapi(ready, async (c) => {
+  let config;
+  try {
+    config = loadConfig(c.env);
+  } catch {
+    return c.json({ status: "unavailable" as const, checks: { config: { ok: false, latency_ms: 0, detail: "invalid configuration (see logs)" } } }, 503);
+  }
+  const services = getServices(c.env, config);
+  const timed = async (check: () => Promise<unknown>) => {
+    const started = performance.now();
+    try {
+      const detail = await check();
+      return { ok: true, latency_ms: elapsed(started), ...(detail === undefined ? {} : { detail }) };
+    } catch (error) {
+      // /ready is public: log the reason, answer only that the check failed.
+      console.warn(JSON.stringify({ msg: "readiness check failed", error: error instanceof Error ? error.message : String(error) }));
+      return { ok: false, latency_ms: elapsed(started) };
+    }
+  };
+  const [d1, kv, vectorIndex, origins] = await Promise.all([
+    timed(async () => void (await c.env.DB.prepare("SELECT 1").first())),
+    timed(async () => void (await c.env.KV.get("edge-rag:ready-probe"))),
+    timed(async () => {
+      const info = await services.vectors.describe();
+      if (info.dimensions !== config.EMBEDDING_DIMENSIONS) throw new Error(`index has ${info.dimensions} dimensions, EMBEDDING_DIMENSIONS is ${config.EMBEDDING_DIMENSIONS}`);
+      return { dimensions: info.dimensions, vectors: info.vectorCount };
+    }),
+    services.origin.probe(),
+  ]);
+  const originCheck = { ok: origins.some((origin) => origin.ok), latency_ms: Math.max(0, ...origins.map((o) => o.latency_ms)), detail: origins };
+  const checks = { d1, kv, vector_index: vectorIndex, origin: originCheck };
+  const isReady = Object.values(checks).every((check) => check.ok);
+  return c.json({ status: isReady ? ("ready" as const) : ("unavailable" as const), checks }, isReady ? 200 : 503);
+});
+
+const elapsed = (started: number) => Math.round((performance.now() - started) * 10) / 10;

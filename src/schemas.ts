@@ -1,0 +1,47 @@
+import { z } from "@hono/zod-openapi";
+
+/** Schemas shared by several routes. Route-specific ones live beside their route. */
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().openapi({ example: "VALIDATION_FAILED" }),
+    request_id: z.string(),
+  })
+  .openapi("Problem");
+
+const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: ProblemSchema } } });
+
+/** The error responses every authenticated route can produce. */
+export const authErrors = {
+  401: problem("Missing or invalid credentials"),
+  403: problem("Authenticated, but not allowed"),
+  429: problem("Rate limited"),
+} as const;
+
+export const validationErrors = {
+  400: problem("The request is invalid"),
+  413: problem("The body is too large"),
+  415: problem("The body is not JSON"),
+} as const;
+
+export const notFoundError = { 404: problem("Not found") } as const;
+export const unavailableError = { 503: problem("A dependency is unavailable") } as const;
+
+export const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }];
+
+export const RoleSchema = z.enum(["reader", "writer", "admin"]);
+
+/** JSON bodies: the content block of a route's request. */
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { "application/json": { schema } },
+});
+
+export const jsonResponse = <T extends z.ZodType>(description: string, schema: T) => ({
+  description,
+  content: { "application/json": { schema } },
+});
