@@ -1,18 +1,35 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { TEST_SECRETS } from "./test/worker/secrets";
 
-// Worker tests run inside workerd with the real local bindings of wrangler.toml.
+/**
+ * Worker tests run inside workerd with the real local bindings of wrangler.toml (D1 with the
+ * migrations applied, KV, Queues, the Durable Object vector index, the rate-limiting bindings).
+ * The global setup starts the real origin, redis-server and the Upstash bridge on free ports and
+ * provides their URLs here.
+ */
 export default defineConfig({
   plugins: [
-    cloudflareTest(async () => ({
+    cloudflareTest(async ({ inject }) => ({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
-        bindings: { TEST_MIGRATIONS: await readD1Migrations("./migrations") },
+        bindings: {
+          ENVIRONMENT: "test",
+          ...TEST_SECRETS,
+          ORIGIN_URLS: inject<string>("originUrl"),
+          UPSTASH_REDIS_REST_URL: inject<string>("upstashUrl"),
+          UPSTASH_REDIS_REST_TOKEN: inject<string>("upstashToken"),
+          TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+        },
       },
     })),
   ],
   test: {
     name: "worker",
     include: ["test/worker/**/*.test.ts"],
+    globalSetup: ["./test/worker/global-setup.ts"],
+    setupFiles: ["./test/worker/apply-migrations.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
   },
 });

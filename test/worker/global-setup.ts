@@ -1,0 +1,54 @@
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { TestProject } from "vitest/node";
+import { startOrigin } from "../../tools/stack/origin";
+import { ROOT } from "../../tools/stack/paths";
+import { TEST_SECRETS } from "./secrets";
+
+declare module "vitest" {
+  interface ProvidedContext {
+    originUrl: string;
+    upstashUrl: string;
+    upstashToken: string;
+  }
+}
+
+/**
+ * Starts the real dependencies of the worker tests on free ports: the origin (with its real
+ * default models), redis-server and the Upstash REST bridge in front of it.
+ */
+export default async function setup(project: TestProject) {
+  const stops: Array<() => Promise<void>> = [];
+  const quiet = (name: string) => (line: string) => {
+    if (process.env.TEST_VERBOSE) process.stderr.write(`[${name}] ${line}\n`);
+  };
+
+  // Until a component exists in the tree, point at a closed port: tests that need it fail loudly.
+  let originUrl = "http://127.0.0.1:9";
+  if (existsSync(join(ROOT, "container/src/server.ts")) && existsSync(join(ROOT, "container/node_modules"))) {
+    const origin = await startOrigin({ port: 0, jwtSecret: TEST_SECRETS.ORIGIN_JWT_SECRET, log: quiet("origin") });
+    stops.push(() => origin.process.stop());
+    originUrl = origin.url;
+  }
+
+  let upstashUrl = "http://127.0.0.1:9";
+  const upstashToken = randomBytes(24).toString("base64url");
+  if (existsSync(join(ROOT, "tools/lib/redis-server.ts")) && existsSync(join(ROOT, "tools/upstash-bridge/index.ts"))) {
+    const { startRedisServer } = await import("../../tools/lib/redis-server");
+    const { startUpstashBridge } = await import("../../tools/upstash-bridge/index");
+    const redis = await startRedisServer({ port: 0 });
+    stops.push(() => redis.stop());
+    const bridge = await startUpstashBridge({ port: 0, host: "127.0.0.1", redisUrl: redis.url, token: upstashToken });
+    stops.push(() => bridge.close());
+    upstashUrl = bridge.url;
+  }
+
+  project.provide("originUrl", originUrl);
+  project.provide("upstashUrl", upstashUrl);
+  project.provide("upstashToken", upstashToken);
+
+  return async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  };
+}

@@ -1,0 +1,60 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import { createApp } from "../../src/app";
+import { createApiKeyStore } from "../../src/auth/api-key-store";
+import type { Role } from "../../src/auth/principal";
+
+/** Test helpers shared by the worker suites. */
+
+let tenantCounter = 0;
+/** A tenant no other test uses, so suites never see each other's data. */
+export const uniqueTenant = (label = "t") => `${label}-${Date.now().toString(36)}-${(tenantCounter++).toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+
+/** Creates an API key straight in D1 (as the CLI does) and returns the full key. */
+export async function createKey(tenant: string, roles: Role[], options: { expiresAt?: number | null; name?: string } = {}): Promise<{ id: string; key: string }> {
+  const store = createApiKeyStore(env.DB, { cacheTtlMs: 0 });
+  const { record, key } = await store.create({ tenant, name: options.name ?? "test", roles, expiresAt: options.expiresAt ?? null, createdBy: "test" });
+  return { id: record.id, key };
+}
+
+export interface CallOptions {
+  method?: string;
+  body?: unknown;
+  /** An API key or JWT, sent as a bearer credential. */
+  auth?: string;
+  headers?: Record<string, string>;
+}
+
+function toRequest(path: string, options: CallOptions): Request {
+  const headers = new Headers(options.headers);
+  if (options.auth) headers.set("authorization", `Bearer ${options.auth}`);
+  let body: BodyInit | undefined;
+  if (options.body !== undefined) {
+    body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+  }
+  return new Request(`http://edge-rag.test${path}`, { method: options.method ?? (body ? "POST" : "GET"), headers, body });
+}
+
+/** Calls the deployed-shape worker (its default export) with the test bindings. */
+export function call(path: string, options: CallOptions = {}): Promise<Response> {
+  return exports.default.fetch(toRequest(path, options));
+}
+
+/**
+ * Calls a fresh app with some bindings replaced, e.g. an origin URL nobody listens on, to test how
+ * the API behaves when a dependency is down.
+ */
+export async function callWithEnv(overrides: Record<string, unknown>, path: string, options: CallOptions = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await createApp().fetch(toRequest(path, options), { ...env, ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+export async function json<T = any>(response: Response): Promise<T> {
+  return (await response.json()) as T;
+}
+
+/** An origin URL on which nothing listens (port 9, discard, is closed on test machines). */
+export const DEAD_ORIGIN = "http://127.0.0.1:9";
