@@ -1,5 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { IDP_AUDIENCE, IDP_ISSUER } from "./test/worker/identity-provider";
 import { TEST_SECRETS } from "./test/worker/secrets";
 
 /**
@@ -19,6 +20,9 @@ export default defineConfig({
           ORIGIN_URLS: inject<string>("originUrl"),
           UPSTASH_REDIS_REST_URL: inject<string>("upstashUrl"),
           UPSTASH_REDIS_REST_TOKEN: inject<string>("upstashToken"),
+          IDP_JWKS_URL: inject("idp").jwksUrl,
+          IDP_ISSUER,
+          IDP_AUDIENCE,
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
         },
       },

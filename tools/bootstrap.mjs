@@ -52,7 +52,8 @@ export function ensureDependencies(env) {
     if (!existsSync(lock)) continue;
     if (mtime(join(dir, "node_modules", ".package-lock.json")) >= mtime(lock)) continue;
     console.error(`[bootstrap] installing dependencies in ${dir === ROOT ? "." : dir.slice(ROOT.length + 1)} (npm ci)…`);
-    execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: dir, env, stdio: "inherit" });
+    // stdout → stderr: commands like `keys create` keep their stdout for their result.
+    execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: dir, env, stdio: ["ignore", 2, 2] });
   }
 }
 

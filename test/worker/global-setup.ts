@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { startOrigin } from "../../tools/stack/origin";
 import { ROOT } from "../../tools/stack/paths";
+import { startIdentityProvider } from "./identity-provider";
 import { TEST_SECRETS } from "./secrets";
 
 declare module "vitest" {
@@ -11,6 +12,7 @@ declare module "vitest" {
     originUrl: string;
     upstashUrl: string;
     upstashToken: string;
+    idp: { jwksUrl: string; privateKeys: Record<"RS256" | "ES256" | "EdDSA", import("jose").JWK>; strangerKey: import("jose").JWK };
   }
 }
 
@@ -44,7 +46,11 @@ export default async function setup(project: TestProject) {
     upstashUrl = bridge.url;
   }
 
+  const idp = await startIdentityProvider();
+  stops.push(() => idp.close());
+
   project.provide("originUrl", originUrl);
+  project.provide("idp", { jwksUrl: idp.jwksUrl, privateKeys: idp.privateKeys, strangerKey: idp.strangerKey });
   project.provide("upstashUrl", upstashUrl);
   project.provide("upstashToken", upstashToken);
 

@@ -1,0 +1,178 @@
+import { describe, expect, it } from "vitest";
+import { TEST_SECRETS } from "./secrets";
+import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+
+describe("health and readiness", () => {
+  it("answers liveness without touching dependencies, even misconfigured", async () => {
+    for (const response of [await call("/health"), await callWithEnv({ ORIGIN_URLS: "not a url", DB: undefined }, "/health")]) {
+      expect(response.status).toBe(200);
+      const body = await json(response);
+      expect(body).toMatchObject({ status: "ok", version: expect.any(String) });
+      expect(Date.parse(body.time)).not.toBeNaN();
+    }
+  });
+
+  it("is ready when D1, KV, the vector index and the origin answer", async () => {
+    const response = await call("/ready");
+    const body = await json(response);
+    expect(body.checks).toMatchObject({ d1: { ok: true }, kv: { ok: true }, vector_index: { ok: true, detail: { dimensions: 512 } }, origin: { ok: true } });
+    expect(response.status).toBe(200);
+    expect(body.status).toBe("ready");
+  });
+
+  it("is not ready, and says which check failed, when the origin is down", async () => {
+    const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/ready");
+    expect(response.status).toBe(503);
+    const body = await json(response);
+    expect(body.status).toBe("unavailable");
+    expect(body.checks.origin.ok).toBe(false);
+    expect(body.checks.d1.ok).toBe(true);
+  });
+
+  it("reports invalid configuration without revealing values", async () => {
+    const response = await callWithEnv({ AUTH_JWT_SECRET: "short-secret-value" }, "/v1/me");
+    expect(response.status).toBe(500);
+    const text = await response.text();
+    expect(JSON.parse(text).code).toBe("CONFIG_INVALID");
+    expect(text).not.toContain("short-secret-value");
+  });
+});
+
+describe("problem responses", () => {
+  it("answers unknown routes with a 404 problem carrying the request id", async () => {
+    const response = await call("/v1/nothing-here", { headers: { "x-request-id": "trace-abc-123" } });
+    expect(response.status).toBe(404);
+    expect(response.headers.get("x-request-id")).toBe("trace-abc-123");
+    expect(await json(response)).toMatchObject({ status: 404, code: "NOT_FOUND", request_id: "trace-abc-123", type: expect.stringMatching(/^urn:edge-rag:problem:/) });
+  });
+
+  it("replaces an unsafe incoming request id", async () => {
+    const response = await call("/health", { headers: { "x-request-id": "bad id <script>" } });
+    expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("refuses bodies over 64 KiB on API routes with 413 and changes nothing", async () => {
+    const response = await call("/v1/auth/login", { body: { username: "x", password: "p".repeat(70 * 1024) } });
+    expect(response.status).toBe(413);
+    expect(await json(response)).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+  });
+
+  it("never leaks a secret in any response", async () => {
+    const tenant = uniqueTenant();
+    const { key } = await createKey(tenant, ["admin"]);
+    const bodies = await Promise.all(
+      ["/v1/me", "/v1/api-keys", "/metrics", "/ready", "/openapi.json", "/v1/nothing"].map(async (path) => (await call(path, { auth: key })).text()),
+    );
+    for (const secret of Object.values(TEST_SECRETS)) for (const body of bodies) expect(body).not.toContain(secret);
+  });
+});
+
+describe("CORS", () => {
+  it("allows only configured origins, never a wildcard", async () => {
+    const allowed = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/health", { headers: { origin: "https://app.example.com" } });
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(allowed.headers.get("access-control-allow-credentials")).toBe("true");
+    const denied = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/health", { headers: { origin: "https://evil.example.com" } });
+    expect(denied.headers.get("access-control-allow-origin")).toBeNull();
+    const preflight = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/v1/query", {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
+  });
+});
+
+describe("OpenAPI", () => {
+  it("publishes an OpenAPI 3.1 document covering the API and a page that renders it", async () => {
+    const doc = await json(await call("/openapi.json"));
+    expect(doc.openapi).toBe("3.1.0");
+    for (const path of ["/health", "/ready", "/v1/me", "/v1/auth/login", "/v1/auth/token", "/v1/api-keys", "/v1/api-keys/{id}", "/metrics"]) {
+      expect(Object.keys(doc.paths)).toContain(path);
+    }
+    const page = await call("/docs");
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("/openapi.json");
+  });
+});
+
+describe("metrics", () => {
+  it("serves Prometheus text to admins and to the scrape token, not to others", async () => {
+    const tenant = uniqueTenant();
+    const admin = await createKey(tenant, ["admin"]);
+    const reader = await createKey(tenant, ["reader"]);
+    await call("/v1/me", { auth: reader.key });
+    const byAdmin = await call("/metrics", { auth: admin.key });
+    expect(byAdmin.status).toBe(200);
+    expect(byAdmin.headers.get("content-type")).toContain("text/plain");
+    const text = await byAdmin.text();
+    expect(text).toContain("# TYPE edge_rag_http_requests_total counter");
+    expect(text).toMatch(/edge_rag_http_requests_total\{method="GET",route="\/v1\/me",status="200"\} \d+/);
+    expect(text).toContain("edge_rag_http_request_duration_ms_bucket");
+    expect((await call("/metrics", { auth: TEST_SECRETS.METRICS_SCRAPE_TOKEN })).status).toBe(200);
+    expect((await call("/metrics", { auth: reader.key })).status).toBe(403);
+    expect((await call("/metrics")).status).toBe(401);
+  });
+});
+
+describe("rate limits", () => {
+  it("limits per principal through Upstash Redis with RateLimit headers and a 429 with Retry-After", async () => {
+    const tenant = uniqueTenant();
+    const admin = await createKey(tenant, ["admin"]);
+    const other = await createKey(tenant, ["admin"]);
+    const limited = { RATE_LIMIT_AUTH: "2/60s" };
+    const first = await callWithEnv(limited, "/v1/api-keys", { auth: admin.key });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("ratelimit-limit")).toBe("2");
+    expect(first.headers.get("ratelimit-remaining")).toBe("1");
+    expect(Number(first.headers.get("ratelimit-reset"))).toBeGreaterThan(0);
+    expect((await callWithEnv(limited, "/v1/api-keys", { auth: admin.key })).status).toBe(200);
+    const blocked = await callWithEnv(limited, "/v1/api-keys", { auth: admin.key });
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(blocked.headers.get("ratelimit-remaining")).toBe("0");
+    expect(await json(blocked)).toMatchObject({ code: "RATE_LIMITED", status: 429 });
+    // Another principal has its own budget.
+    expect((await callWithEnv(limited, "/v1/api-keys", { auth: other.key })).status).toBe(200);
+  });
+
+  it("limits password guessing per client IP across usernames", async () => {
+    const limited = { RATE_LIMIT_LOGIN_IP: "3/60s" };
+    const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await callWithEnv(limited, "/v1/auth/login", { body: { username: `guess-${crypto.randomUUID()}`, password: "x" }, headers: { "cf-connecting-ip": ip } });
+      statuses.push(response.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+
+  it("falls back to the Workers rate-limiting binding when no Upstash is configured", async () => {
+    const { key } = await createKey(uniqueTenant(), ["admin"]);
+    const noRedis = { UPSTASH_REDIS_REST_URL: undefined, UPSTASH_REDIS_REST_TOKEN: undefined };
+    const statuses: number[] = [];
+    let headers: Headers | undefined;
+    for (let i = 0; i < 12; i++) {
+      const response = await callWithEnv(noRedis, "/v1/api-keys", { auth: key });
+      statuses.push(response.status);
+      headers ??= response.headers;
+    }
+    // wrangler.toml gives the auth class 10 requests a minute.
+    expect(statuses.slice(0, 10).every((status) => status === 200)).toBe(true);
+    expect(statuses.slice(10)).toEqual([429, 429]);
+    expect(headers!.get("ratelimit-limit")).toBe("10");
+    expect(headers!.get("ratelimit-remaining")).toBeNull();
+  });
+
+  it("fails closed or open per route class when Redis is unreachable, and counts it", async () => {
+    const tenant = uniqueTenant();
+    const { key } = await createKey(tenant, ["admin"]);
+    const deadRedis = { UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9" };
+    const closed = await callWithEnv({ ...deadRedis, RATE_LIMIT_FAIL_OPEN: "query" }, "/v1/api-keys", { auth: key });
+    expect(closed.status).toBe(503);
+    expect(await json(closed)).toMatchObject({ code: "RATE_LIMITER_UNAVAILABLE" });
+    const open = await callWithEnv({ ...deadRedis, RATE_LIMIT_FAIL_OPEN: "query,auth" }, "/v1/api-keys", { auth: key });
+    expect(open.status).toBe(200);
+    expect(open.headers.get("ratelimit-limit")).toBeNull();
+  });
+});

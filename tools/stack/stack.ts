@@ -1,0 +1,152 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startOrigin } from "./origin";
+import { ROOT } from "./paths";
+import { freePort, startProcess, waitForHttp, type ManagedProcess } from "./processes";
+import { wrangler } from "./wrangler";
+
+/**
+ * The local stack: origin + (redis-server + Upstash bridge, when redis-server is installed) +
+ * the worker under `wrangler dev`, with D1 migrations applied first. All state lives under
+ * `stateDir` (default .wrangler/state), so a restart keeps the indexed data.
+ */
+export interface StackOptions {
+  port: number;
+  stateDir: string;
+  log?: (component: string, line: string) => void;
+  /** Extra variables for the worker (e.g. test-friendly limits). */
+  workerVars?: Record<string, string>;
+  /** Extra variables for the origin. */
+  originEnv?: Record<string, string>;
+  /** Set false to run without Redis even when redis-server is installed. */
+  redis?: boolean;
+}
+
+export interface Stack {
+  url: string;
+  originUrl: string;
+  rateLimiting: "upstash-bridge" | "workers-binding";
+  stateDir: string;
+  /** Restarts just the origin (e.g. after a test stopped it), on the same port. */
+  startOrigin(): Promise<void>;
+  stopOrigin(): Promise<void>;
+  stop(): Promise<void>;
+  /** Resolves when any component exits on its own. */
+  crashed: Promise<string>;
+}
+
+interface LocalSecrets {
+  AUTH_JWT_SECRET: string;
+  ORIGIN_JWT_SECRET: string;
+  UPSTASH_REDIS_REST_TOKEN: string;
+}
+
+/** Generated once per state directory, never printed. */
+function localSecrets(stateDir: string): LocalSecrets {
+  const file = join(stateDir, "edge-rag-secrets.json");
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as LocalSecrets;
+  const secrets: LocalSecrets = {
+    AUTH_JWT_SECRET: randomBytes(32).toString("base64url"),
+    ORIGIN_JWT_SECRET: randomBytes(32).toString("base64url"),
+    UPSTASH_REDIS_REST_TOKEN: randomBytes(24).toString("base64url"),
+  };
+  writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
+  return secrets;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const log = options.log ?? ((component, line) => process.stderr.write(`[${component}] ${line}\n`));
+  mkdirSync(options.stateDir, { recursive: true });
+  const secrets = localSecrets(options.stateDir);
+  // Stopped in reverse start order.
+  const processes: Array<{ name: string; stop(): Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const child of processes.splice(0).reverse()) await child.stop().catch(() => {});
+  };
+
+  try {
+    log("stack", "applying D1 migrations…");
+    await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", options.stateDir], (line) => log("d1", line));
+
+    const vars: Record<string, string> = { ...secrets, ...options.workerVars };
+    delete vars.UPSTASH_REDIS_REST_TOKEN;
+
+    let rateLimiting: Stack["rateLimiting"] = "workers-binding";
+    const { findRedisServerBinary, startRedisServer } = await import("../lib/redis-server");
+    if (options.redis !== false && findRedisServerBinary()) {
+      const { startUpstashBridge } = await import("../upstash-bridge/index");
+      const redis = await startRedisServer({ port: 0, dir: join(options.stateDir, "redis"), persist: true });
+      processes.push({ name: "redis", stop: () => redis.stop() });
+      const bridge = await startUpstashBridge({ port: 0, host: "127.0.0.1", redisUrl: redis.url, token: secrets.UPSTASH_REDIS_REST_TOKEN });
+      processes.push({ name: "bridge", stop: () => bridge.close() });
+      vars.UPSTASH_REDIS_REST_URL = bridge.url;
+      vars.UPSTASH_REDIS_REST_TOKEN = secrets.UPSTASH_REDIS_REST_TOKEN;
+      rateLimiting = "upstash-bridge";
+      log("stack", `rate limiting: redis-server + Upstash bridge at ${bridge.url}`);
+    } else {
+      log("stack", "redis-server not found: rate limiting falls back to the Workers rate-limiting binding (install redis-server for the Upstash path)");
+    }
+
+    const originPort = await freePort();
+    let origin: ManagedProcess | undefined;
+    const launchOrigin = async () => {
+      const started = await startOrigin({ port: originPort, jwtSecret: secrets.ORIGIN_JWT_SECRET, env: options.originEnv, log: (line) => log("origin", line) });
+      origin = started.process;
+      return started.url;
+    };
+    const originUrl = await launchOrigin();
+    vars.ORIGIN_URLS = originUrl;
+
+    // Secrets go to wrangler through an env file (mode 600), not the command line.
+    const envFile = join(options.stateDir, "worker.env");
+    writeFileSync(envFile, Object.entries(vars).map(([key, value]) => `${key}=${JSON.stringify(value)}`).join("\n") + "\n", { mode: 0o600 });
+    const { process: worker } = await startProcess({
+      name: "worker",
+      command: process.execPath,
+      args: [
+        join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
+        "dev",
+        "--ip", "127.0.0.1",
+        "--port", String(options.port),
+        "--persist-to", options.stateDir,
+        "--env-file", envFile,
+        "--show-interactive-dev-session=false",
+        "--inspector-port", String(await freePort()),
+        "--log-level", "info",
+      ],
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+      log: (line) => log("worker", line),
+      readyLine: /Ready on (http:\/\/\S+)/,
+      readyTimeoutMs: 120_000,
+    });
+    processes.push(worker);
+    const url = `http://127.0.0.1:${options.port}`;
+    await waitForHttp(`${url}/ready`, { timeoutMs: 120_000 });
+
+    const crashed = new Promise<string>((resolve) => {
+      worker.exited.then(() => resolve("worker"));
+    });
+    return {
+      url,
+      originUrl,
+      rateLimiting,
+      stateDir: options.stateDir,
+      async startOrigin() {
+        if (!origin || origin.child.exitCode !== null || origin.child.signalCode !== null) await launchOrigin();
+      },
+      async stopOrigin() {
+        await origin?.stop();
+      },
+      async stop() {
+        await origin?.stop();
+        await stopAll();
+      },
+      crashed,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
