@@ -1,0 +1,152 @@
+import { execFile } from "node:child_process";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT } from "../../tools/stack/paths";
+import { freePort } from "../../tools/stack/processes";
+import { startStack, type Stack } from "../../tools/stack/stack";
+import { readCorpus, readQrels, readQueries, toDocument } from "./scifact";
+
+/**
+ * End to end against the real local stack (`npm start`'s launcher) on a free port with its own
+ * state directory, so it never collides with a running `npm start`.
+ */
+const run = promisify(execFile);
+let stack: Stack;
+let port: number;
+let stateDir: string;
+let adminKey: string;
+const logFile = () => join(stateDir, "stack.log");
+
+async function api(path: string, init: { method?: string; body?: unknown; key?: string } = {}) {
+  const response = await fetch(`${stack.url}${path}`, {
+    method: init.method ?? (init.body ? "POST" : "GET"),
+    headers: { authorization: `Bearer ${init.key ?? adminKey}`, ...(init.body ? { "content-type": "application/json" } : {}) },
+    body: init.body ? JSON.stringify(init.body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
+}
+
+async function waitForJob(jobId: string, timeoutMs = 600_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await api(`/v1/jobs/${jobId}`);
+    if (body.status === "done" || body.status === "failed") return body;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${body.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
+async function start() {
+  stack = await startStack({ port, stateDir, log: (component, line) => appendFileSync(logFile(), `[${component}] ${line}\n`) });
+}
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), "edge-rag-e2e-"));
+  port = await freePort();
+  await start();
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+}, 60_000);
+
+describe("first admin credential", () => {
+  it("`npx edge-rag keys create` prints a working key alone on the last line of stdout", async () => {
+    const { stdout } = await run("npx", ["edge-rag", "keys", "create", "--tenant", "scifact", "--roles", "admin", "--name", "e2e", "--persist-to", stateDir], { cwd: ROOT });
+    adminKey = stdout.trim().split("\n").at(-1)!;
+    expect(adminKey).toMatch(/^erk_[a-z0-9]{16}_[A-Za-z0-9_-]{43}$/);
+    const me = await api("/v1/me");
+    expect(me).toMatchObject({ status: 200, body: { tenant: "scifact", roles: ["admin"], auth: "api_key" } });
+  }, 120_000);
+});
+
+describe("SciFact: ingest 500 documents, then ask training claims", () => {
+  const DOCUMENTS = 500;
+  let corpusIds: Set<string>;
+
+  it("ingests the first 500 documents through the API and the queue", async () => {
+    const documents = (await readCorpus(DOCUMENTS)).map(toDocument);
+    corpusIds = new Set(documents.map((doc) => doc.id));
+    const jobs: string[] = [];
+    for (let i = 0; i < documents.length; i += 100) {
+      const { status, body } = await api("/v1/documents", { body: { documents: documents.slice(i, i + 100), collection: "scifact" } });
+      expect(status).toBe(202);
+      expect(body.accepted).toBe(Math.min(100, documents.length - i));
+      jobs.push(body.job_id);
+    }
+    for (const job of jobs) expect(await waitForJob(job)).toMatchObject({ status: "done", errors: [] });
+    const stats = await api("/v1/stats");
+    expect(stats.body.documents).toBe(DOCUMENTS);
+    expect(stats.body.chunks).toBeGreaterThanOrEqual(DOCUMENTS);
+  }, 900_000);
+
+  it("answers training claims with the judged documents among the sources", async () => {
+    const queries = readQueries();
+    const qrels = readQrels();
+    // Claims whose judged documents are all among the ingested ones.
+    const answerable = [...qrels].filter(([, docs]) => [...docs].every((id) => corpusIds.has(id))).slice(0, 12);
+    expect(answerable.length).toBeGreaterThanOrEqual(8);
+    let hits = 0;
+    for (const [queryId, judged] of answerable) {
+      const { status, body } = await api("/v1/query", { body: { query: queries.get(queryId), top_k: 10, filters: { collection: "scifact" } } });
+      expect(status).toBe(200);
+      expect(body.answer.length).toBeGreaterThan(0);
+      expect(body.metadata.degraded).toBe(false);
+      if (body.sources.some((source: { document_id: string }) => judged.has(source.document_id))) hits += 1;
+    }
+    // Hybrid retrieval over 500 abstracts finds the judged abstract in the top 10 for nearly every claim.
+    expect(hits / answerable.length).toBeGreaterThanOrEqual(0.8);
+  }, 300_000);
+});
+
+describe("resilience", () => {
+  it("keeps answering, degraded but honest, while the origin is down", async () => {
+    await stack.stopOrigin();
+    try {
+      const { status, body } = await api("/v1/query", { body: { query: "What causes neuronal damage in ALS?", top_k: 3, cache: false } });
+      expect(status).toBe(200);
+      expect(body.metadata.degraded).toBe(true);
+      expect(body.sources.length).toBeGreaterThan(0);
+      expect(body.answer).toMatch(/\[1\]/);
+    } finally {
+      await stack.startOrigin();
+    }
+  }, 120_000);
+
+  it("loses no accepted document when the origin dies mid-ingestion", async () => {
+    const documents = (await readCorpus(800)).slice(500, 800).map(toDocument);
+    const jobs: string[] = [];
+    for (let i = 0; i < documents.length; i += 50) {
+      const { status, body } = await api("/v1/documents", { body: { documents: documents.slice(i, i + 50), collection: "resilience" } });
+      expect(status).toBe(202);
+      jobs.push(body.job_id);
+    }
+    // Let ingestion start, then take the origin away for a while.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await stack.stopOrigin();
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    await stack.startOrigin();
+    for (const job of jobs) expect((await waitForJob(job)).status).toBe("done");
+    for (const doc of documents) {
+      const { status, body } = await api(`/v1/documents/${doc.id}`);
+      expect(status).toBe(200);
+      expect(body.status).toBe("indexed");
+    }
+  }, 900_000);
+
+  it("keeps the indexed data across a restart of the stack", async () => {
+    const before = (await api("/v1/stats")).body;
+    await stack.stop();
+    await start();
+    const after = await api("/v1/stats");
+    expect(after.status).toBe(200);
+    expect(after.body).toMatchObject({ documents: before.documents, chunks: before.chunks });
+    const { body } = await api("/v1/query", { body: { query: "0-dimensional biomaterials show inductive properties", top_k: 5, mode: "vector" } });
+    expect(body.sources.length).toBeGreaterThan(0);
+  }, 300_000);
+});

@@ -1,0 +1,43 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "../../tools/stack/paths";
+
+const run = promisify(execFile);
+
+/** Worker bundle budget (gzip): heavy dependencies belong in the origin, not here. */
+const GZIP_BUDGET_BYTES = 300 * 1024;
+
+describe("deployment configuration", () => {
+  it.each(["staging", "production"])("`wrangler deploy --dry-run --env %s` builds offline within the bundle budget", async (environment) => {
+    const outdir = mkdtempSync(join(tmpdir(), `edge-rag-${environment}-`));
+    try {
+      const { stdout, stderr } = await run(process.execPath, [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--env", environment, "--outdir", outdir], {
+        cwd: ROOT,
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+        timeout: 120_000,
+      });
+      const output = stdout + stderr;
+      expect(output).toContain("--dry-run: exiting now.");
+      expect(output).toMatch(/env\.VECTORIZE \(edge-rag(-staging)?\)\s+Vectorize Index/);
+      const bundle = readdirSync(outdir).find((file) => file.endsWith(".js"))!;
+      const bytes = statSync(join(outdir, bundle)).size;
+      const gzipBytes = gzipSync(readFileSync(join(outdir, bundle))).length;
+      console.log(`${environment} bundle: ${(bytes / 1024).toFixed(1)} KiB, ${(gzipBytes / 1024).toFixed(1)} KiB gzip`);
+      expect(gzipBytes).toBeLessThan(GZIP_BUDGET_BYTES);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it("keeps Vectorize and Workers AI out of the local configuration", () => {
+    const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+    const topLevel = toml.slice(0, toml.indexOf("[env."));
+    expect(topLevel).not.toMatch(/\[\[vectorize\]\]|\[ai\]/);
+  });
+});
