@@ -56,7 +56,8 @@ async function executeSql(values: Values, sql: string): Promise<void> {
   }
 }
 
-export async function createKeyCommand(values: Values): Promise<void> {
+/** Creates an API key in D1 and returns it (the only time the full key exists). */
+export async function createApiKey(values: Values): Promise<{ id: string; key: string; tenant: string; roles: Role[] }> {
   const tenant = tenantOf(values);
   const roles = rolesOf(values);
   const name = typeof values.name === "string" ? values.name : `cli-${roles.join("-")}`;
@@ -70,6 +71,11 @@ export async function createKeyCommand(values: Values): Promise<void> {
       id, tenant, name, JSON.stringify(roles), secretHash, now, "cli", expiresIn === null ? null : now + expiresIn * 1000,
     ].map(sqlValue).join(", ")});`,
   );
+  return { id, key, tenant, roles };
+}
+
+export async function createKeyCommand(values: Values): Promise<void> {
+  const { id, key, tenant, roles } = await createApiKey(values);
   console.error(`created API key ${id} for tenant ${tenant} with roles ${roles.join(",")} (shown once):`);
   console.log(key);
 }

@@ -1,0 +1,127 @@
+/**
+ * Retrieval quality on BEIR SciFact (train split): ingests the full corpus through the public API,
+ * then runs the 809 training queries in `keyword`, `vector` and `hybrid` mode and prints nDCG@10
+ * and recall@100 per mode, with ingestion time and query latency.
+ *
+ *   npm run eval:scifact                       # starts its own stack (state in .cache/scifact-eval)
+ *   npm run eval:scifact -- --url <u> --key <k>  # against a running stack (admin or writer+reader key)
+ *   options: --queries <n> (first n queries), --concurrency <n>, --fresh (new state dir)
+ */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { readQrels, readQueries, SCIFACT_DIR } from "../../test/e2e/scifact";
+import { createApiKey } from "../cli/credentials";
+import { ingest } from "../cli/ingest";
+import { ROOT } from "../stack/paths";
+import { freePort } from "../stack/processes";
+import { startStack, type Stack } from "../stack/stack";
+
+const MODES = ["keyword", "vector", "hybrid"] as const;
+type Mode = (typeof MODES)[number];
+
+const { values } = parseArgs({
+  options: {
+    url: { type: "string" },
+    key: { type: "string" },
+    queries: { type: "string" },
+    concurrency: { type: "string", default: "4" },
+    fresh: { type: "boolean", default: false },
+  },
+});
+
+function ndcgAt10(ranked: string[], relevant: Set<string>): number {
+  const dcg = ranked.slice(0, 10).reduce((sum, id, index) => sum + (relevant.has(id) ? 1 / Math.log2(index + 2) : 0), 0);
+  const ideal = Array.from({ length: Math.min(10, relevant.size) }, (_, index) => 1 / Math.log2(index + 2)).reduce((a, b) => a + b, 0);
+  return ideal === 0 ? 0 : dcg / ideal;
+}
+
+const recallAt100 = (ranked: string[], relevant: Set<string>) => ranked.slice(0, 100).filter((id) => relevant.has(id)).length / relevant.size;
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+async function search(url: string, key: string, query: string, mode: Mode): Promise<{ ranked: string[]; ms: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const started = performance.now();
+    const response = await fetch(`${url}/v1/search`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ query, mode, top_k: 100, group_by: "document", filters: { collection: "scifact" } }),
+    });
+    const ms = performance.now() - started;
+    if (response.status === 429 && attempt < 10) {
+      await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get("retry-after") ?? 1) * 1000));
+      continue;
+    }
+    const body = (await response.json()) as { results?: Array<{ document_id: string }>; detail?: string };
+    if (!response.ok || !body.results) throw new Error(`search failed (${response.status}): ${body.detail ?? ""}`);
+    return { ranked: body.results.map((result) => result.document_id), ms };
+  }
+}
+
+async function main() {
+  let stack: Stack | undefined;
+  let url = values.url;
+  let key = values.key;
+  try {
+    if (!url || !key) {
+      const stateDir = join(ROOT, ".cache", "scifact-eval");
+      if (values.fresh) rmSync(stateDir, { recursive: true, force: true });
+      console.error(`starting a local stack (state: ${stateDir})…`);
+      stack = await startStack({
+        port: await freePort(),
+        stateDir,
+        // The evaluation is one client sending thousands of requests: lift its limits.
+        workerVars: { RATE_LIMIT_QUERY: "100000/60s", RATE_LIMIT_INGEST: "100000/60s" },
+        log: () => {},
+      });
+      url = stack.url;
+      key = (await createApiKey({ tenant: "scifact-eval", roles: "admin", name: "eval", "persist-to": stateDir })).key;
+    }
+
+    const ingestStarted = performance.now();
+    const summary = await ingest(join(SCIFACT_DIR, "corpus.jsonl.gz"), { url, key, collection: "scifact", batchSize: 100, restart: true, stateDir: join(ROOT, ".cache", "ingest-state") });
+    const ingestSeconds = (performance.now() - ingestStarted) / 1000;
+    console.error(`\ningested ${summary.documents} documents in ${ingestSeconds.toFixed(1)} s (${summary.failed.length} failed)`);
+
+    const queries = readQueries();
+    const qrels = readQrels();
+    const evaluated = [...qrels.keys()].filter((id) => queries.has(id)).slice(0, values.queries ? Number(values.queries) : undefined);
+    const concurrency = Number(values.concurrency);
+    const rows: string[] = [];
+    for (const mode of MODES) {
+      const ndcgs: number[] = [];
+      const recalls: number[] = [];
+      const latencies: number[] = [];
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < evaluated.length) {
+            const queryId = evaluated[next++]!;
+            const { ranked, ms } = await search(url!, key!, queries.get(queryId)!, mode);
+            const relevant = qrels.get(queryId)!;
+            ndcgs.push(ndcgAt10(ranked, relevant));
+            recalls.push(recallAt100(ranked, relevant));
+            latencies.push(ms);
+          }
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      latencies.sort((a, b) => a - b);
+      const mean = (list: number[]) => list.reduce((a, b) => a + b, 0) / list.length;
+      rows.push(
+        `| ${mode.padEnd(7)} | ${mean(ndcgs).toFixed(4)} | ${mean(recalls).toFixed(4)} | ${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 95).toFixed(1)} | ${(evaluated.length / seconds).toFixed(1)} |`,
+      );
+      console.error(`${mode}: done`);
+    }
+    console.log(`\nBEIR SciFact train: ${evaluated.length} queries, ${summary.documents} documents, ingestion ${ingestSeconds.toFixed(1)} s, concurrency ${concurrency}`);
+    console.log("| mode    | nDCG@10 | recall@100 | p50 ms | p95 ms | queries/s |");
+    console.log("|---------|---------|------------|--------|--------|-----------|");
+    for (const row of rows) console.log(row);
+  } finally {
+    await stack?.stop();
+  }
+}
+
+await main();
