@@ -15,7 +15,8 @@
  * so data survives restarts and eviction. Every mutation is one `transactionSync` and bumps `seq`.
  * A metadata index remembers the `seq` at which it was created: only vectors written after it are
  * indexed, exactly as Vectorize documents ("vectors upserted before a metadata index was created
- * won't have their metadata contained in that index").
+ * won't have their metadata contained in that index"). Configured indexes are created when missing
+ * and never dropped implicitly (there is no delete-metadata-index locally; a changed type recreates).
  *
  * Memory: an in-memory float32 matrix per namespace (vector-search.ts), built lazily from SQLite
  * on the first call after a (re)start and safe to lose. It costs 4 × dimensions bytes per vector
@@ -30,7 +31,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { compileFilter, extractIndexedValues, indexedValuesToMetadata, type MetadataIndexes } from "./metadata-filter";
 import { localVectorizeError, vectorizeError } from "./vectorize-errors";
-import type { VectorizeMetadataIndexType } from "./vectorize-limits";
+import { VECTORIZE_LIMITS, type VectorizeMetadataIndexType } from "./vectorize-limits";
 import type { ValidQueryOptions, ValidVector } from "./vectorize-validation";
 import { VectorMatrix } from "./vector-search";
 
@@ -70,7 +71,7 @@ function toBlob(values: Float32Array): ArrayBuffer {
     : (values.slice().buffer as ArrayBuffer);
 }
 
-export class LocalVectorIndex extends DurableObject {
+export class LocalVectorIndex extends DurableObject<unknown> {
   private readonly sql: SqlStorage;
   /** Cache safe to lose: rebuilt from SQLite on demand. */
   private matrix: VectorMatrix | undefined;
@@ -79,7 +80,7 @@ export class LocalVectorIndex extends DurableObject {
   private capacity = 0;
 
   constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+    super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS vectors (
@@ -241,20 +242,28 @@ export class LocalVectorIndex extends DurableObject {
           .toArray()
           .map((row) => [row.property, row] as const),
       );
+      // Like `wrangler vectorize create-metadata-index`, configured indexes are created if missing
+      // (additive: an index another adapter configured is kept). A changed type recreates it.
       const seq = this.currentSeq();
       let changed = false;
-      for (const [property, row] of stored) {
-        if (config.metadataIndexes[property] !== row.type) {
-          this.sql.exec("DELETE FROM metadata_indexes WHERE property = ?", property);
-          changed = true;
-        }
-      }
       for (const [property, type] of Object.entries(config.metadataIndexes)) {
-        if (stored.get(property)?.type !== type) {
-          // Created now: only vectors written by later mutations are indexed.
-          this.sql.exec("INSERT INTO metadata_indexes (property, type, created_seq) VALUES (?, ?, ?)", property, type, seq);
-          changed = true;
+        const current = stored.get(property);
+        if (current?.type === type) continue;
+        if (current === undefined && stored.size >= VECTORIZE_LIMITS.maxMetadataIndexes) {
+          throw localVectorizeError(
+            `index "${config.indexName}" already has ${stored.size} metadata indexes; Vectorize allows ${VECTORIZE_LIMITS.maxMetadataIndexes}`,
+          );
         }
+        // Created now: only vectors written by later mutations are indexed.
+        this.sql.exec(
+          `INSERT INTO metadata_indexes (property, type, created_seq) VALUES (?, ?, ?)
+           ON CONFLICT(property) DO UPDATE SET type = excluded.type, created_seq = excluded.created_seq`,
+          property,
+          type,
+          seq,
+        );
+        stored.set(property, { property, type, created_seq: seq });
+        changed = true;
       }
       if (changed) this.matrix = undefined;
       this.metadataIndexes = new Map(

@@ -118,6 +118,34 @@ describe("metadata indexes created after vectors (happy)", () => {
   });
 });
 
+describe("metadata index configuration (happy)", () => {
+  it("is additive: an adapter configured without an index does not drop it; a new type recreates it", async () => {
+    const indexName = uniqueName("additive");
+    const withKind = open({ indexName, metadataIndexes: { kind: "string" } });
+    const without = open({ indexName, metadataIndexes: {} });
+    await withKind.upsert([{ id: "a", values: [1, 0, 0, 0], metadata: { kind: "x" } }]);
+    await without.upsert([{ id: "b", values: [0, 1, 0, 0], metadata: { kind: "x" } }]);
+    const ids = async (index: Vectorize, filter: VectorizeVectorMetadataFilter) =>
+      (await index.query([1, 1, 0, 0], { filter })).matches.map((m) => m.id).sort();
+    expect(await ids(withKind, { kind: "x" })).toEqual(["a", "b"]);
+    expect(await ids(without, { kind: "x" })).toEqual(["a", "b"]);
+
+    const asNumber = open({ indexName, metadataIndexes: { kind: "number" } });
+    await asNumber.upsert([{ id: "c", values: [0, 0, 1, 0], metadata: { kind: 5 } }]);
+    expect(await ids(asNumber, { kind: "x" })).toEqual([]);
+    expect(await ids(asNumber, { kind: { $gte: 1 } })).toEqual(["c"]);
+  });
+
+  it("refuses an eleventh metadata index across adapters", async () => {
+    const indexName = uniqueName("eleven");
+    const ten = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`p${i}`, "string" as const]));
+    await open({ indexName, metadataIndexes: ten }).describe();
+    await expect(open({ indexName, metadataIndexes: { extra: "number" } }).describe()).rejects.toThrow(
+      /^LOCAL_VECTORIZE_ERROR: .*already has 10 metadata indexes/,
+    );
+  });
+});
+
 describe("configuration (error)", () => {
   it("refuses to reopen an index with other dimensions or another metric", async () => {
     const indexName = uniqueName("config");
