@@ -263,6 +263,32 @@ describe("exact search (happy)", () => {
   }
 });
 
+describe("limits at their exact boundary (error)", () => {
+  it("accepts a filter of 2047 bytes of compact JSON and rejects 2048", async () => {
+    const index = open({ indexName: uniqueName("filter-size"), metadataIndexes: { kind: "string" } });
+    const filterOf = (bytes: number) => {
+      const filter = { kind: { $in: ["x"] } };
+      const overhead = new TextEncoder().encode(JSON.stringify(filter)).length - 1; // minus the "x"
+      return { kind: { $in: ["x".repeat(bytes - overhead)] } };
+    };
+    await expect(index.query([1, 0, 0, 0], { filter: filterOf(2047) })).resolves.toMatchObject({ count: 0 });
+    await expectVectorizeError(index.query([1, 0, 0, 0], { filter: filterOf(2048) }), {
+      operation: "VECTOR_QUERY",
+      message: /less than 2048 bytes, got 2048 bytes/,
+    });
+  });
+
+  it("accepts metadata of exactly 10 KiB of JSON and rejects one byte more", async () => {
+    const index = open({ indexName: uniqueName("meta-size") });
+    const metadataOf = (bytes: number) => ({ blob: "m".repeat(bytes - '{"blob":""}'.length) });
+    await expect(index.upsert([{ id: "ok", values: [1, 0, 0, 0], metadata: metadataOf(10 * 1024) }])).resolves.toHaveProperty("mutationId");
+    await expectVectorizeError(index.upsert([{ id: "big", values: [1, 0, 0, 0], metadata: metadataOf(10 * 1024 + 1) }]), {
+      operation: "VECTOR_UPSERT",
+      message: /got 10241 bytes/,
+    });
+  });
+});
+
 describe("choices where the docs are silent (documented in docs/vectorize-conformance.md)", () => {
   it("a query without a namespace searches every namespace", async () => {
     const index = open({ indexName: uniqueName("global") });
