@@ -1,0 +1,120 @@
+import { ApiError, badGateway } from "../errors";
+import type { OriginClient } from "../origin/origin-client";
+import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "./extractive-answer";
+import { readSseEvents } from "./sse-events";
+
+/**
+ * Answers a question from retrieved sources: with the origin's generator when it can, else with
+ * the edge's extractive answer (degraded). Sources are numbered from 1 in the order given, which
+ * is what `[n]` citations refer to in either case.
+ */
+
+export interface AnswerSource {
+  id: string;
+  text: string;
+}
+
+export interface AnswerOutcome {
+  answer: string;
+  /** True when the edge answered because the origin could not. */
+  degraded: boolean;
+  generate_ms: number;
+}
+
+export type AnswerEvent =
+  | { type: "token"; text: string }
+  | { type: "done"; degraded: boolean; generate_ms: number }
+  | { type: "error"; error: ApiError };
+
+/** Errors that mean "no origin could do it" (the client's ORIGIN_* codes), as opposed to bugs. */
+export function isOriginFailure(error: unknown): error is ApiError {
+  return error instanceof ApiError && error.code.startsWith("ORIGIN_");
+}
+
+const contextsOf = (sources: readonly AnswerSource[]) => sources.map(({ id, text }) => ({ id, text }));
+
+export async function generateAnswer(origin: OriginClient, query: string, sources: readonly AnswerSource[]): Promise<AnswerOutcome> {
+  // Nothing to ground an answer in: say so rather than let a model answer from nowhere.
+  if (sources.length === 0) return { answer: NO_SOURCES_ANSWER, degraded: false, generate_ms: 0 };
+  const started = performance.now();
+  try {
+    const result = await origin.generate({ query, contexts: contextsOf(sources) });
+    if (typeof result.answer !== "string" || result.answer.trim() === "") throw badGateway("ORIGIN_BAD_RESPONSE", "the origin returned no answer");
+    return { answer: result.answer, degraded: false, generate_ms: performance.now() - started };
+  } catch (error) {
+    if (!isOriginFailure(error)) throw error;
+    logGenerationFailure(error, "edge answer");
+    return { answer: extractiveAnswerParts(query, sources).join(" "), degraded: true, generate_ms: performance.now() - started };
+  }
+}
+
+/**
+ * Streams the answer as `token` deltas then `done`. Tokens come from the origin's SSE stream;
+ * if the origin fails before its first token, the extractive answer is streamed instead
+ * (degraded). A failure after tokens were sent cannot be taken back: it ends with `error`.
+ */
+export async function* streamAnswer(origin: OriginClient, query: string, sources: readonly AnswerSource[]): AsyncGenerator<AnswerEvent> {
+  const started = performance.now();
+  const elapsed = () => performance.now() - started;
+  if (sources.length === 0) {
+    yield { type: "token", text: NO_SOURCES_ANSWER };
+    yield { type: "done", degraded: false, generate_ms: 0 };
+    return;
+  }
+
+  let sent = false;
+  let failure: ApiError | undefined;
+  try {
+    const body = await origin.generateStream({ query, contexts: contextsOf(sources) });
+    for await (const event of readSseEvents(body)) {
+      if (event.event === "token") {
+        const text = tokenText(event.data);
+        if (text === undefined) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin sent a malformed token event");
+        if (text === "") continue;
+        sent = true;
+        yield { type: "token", text };
+      } else if (event.event === "done") {
+        yield { type: "done", degraded: false, generate_ms: elapsed() };
+        return;
+      } else if (event.event === "error") {
+        // The origin's problem body stays here; the client gets our own problem.
+        throw badGateway("ORIGIN_STREAM_FAILED", "the origin failed while generating the answer");
+      }
+    }
+    throw badGateway("ORIGIN_STREAM_FAILED", "the origin's answer stream ended early");
+  } catch (error) {
+    failure = isOriginFailure(error) ? error : streamError(error);
+  }
+
+  logGenerationFailure(failure, sent ? "error event" : "edge answer");
+  if (sent) {
+    yield { type: "error", error: failure };
+    return;
+  }
+  const parts = extractiveAnswerParts(query, sources);
+  for (const [index, part] of parts.entries()) yield { type: "token", text: index === 0 ? part : ` ${part}` };
+  yield { type: "done", degraded: true, generate_ms: elapsed() };
+}
+
+function tokenText(data: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(data);
+    const text = value !== null && typeof value === "object" ? (value as { text?: unknown }).text : undefined;
+    return typeof text === "string" ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A body that breaks mid-read (timeout, reset) surfaces as a DOMException or TypeError. */
+function streamError(error: unknown): ApiError {
+  if (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")) {
+    return new ApiError(504, "ORIGIN_TIMEOUT", "Gateway timeout", "the origin did not finish the answer in time");
+  }
+  if (error instanceof ApiError) return error;
+  return badGateway("ORIGIN_STREAM_FAILED", "the origin's answer stream broke");
+}
+
+function logGenerationFailure(error: ApiError, outcome: "edge answer" | "error event"): void {
+  console.warn(JSON.stringify({ msg: "answer generation failed", outcome, code: error.code, detail: error.detail }));
+}

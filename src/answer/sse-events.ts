@@ -1,0 +1,57 @@
+/**
+ * Reads a server-sent-events body (the origin's generate stream) as `{ event, data }` records,
+ * per the WHATWG event-stream format: blank-line separated blocks, `event:` and `data:` fields
+ * (several `data:` lines join with "\n"), `:` comments ignored, "message" as the default event.
+ */
+export interface SseEvent {
+  event: string;
+  data: string;
+}
+
+/** A stream that never ends a block would otherwise grow this buffer without bound. */
+const MAX_PENDING_CHARS = 1 << 20;
+
+export async function* readSseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let pending = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      pending += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      // A "\r" at the end may be the first half of a "\r\n" split across chunks: keep it raw.
+      const held = !done && pending.endsWith("\r") ? "\r" : "";
+      pending = pending.slice(0, pending.length - held.length).replace(/\r\n?/g, "\n") + held;
+      let boundary: number;
+      while ((boundary = pending.indexOf("\n\n")) !== -1) {
+        const event = parseBlock(pending.slice(0, boundary));
+        pending = pending.slice(boundary + 2);
+        if (event) yield event;
+      }
+      if (pending.length > MAX_PENDING_CHARS) throw new Error("server-sent event too large");
+      if (done) {
+        const event = parseBlock(pending);
+        if (event) yield event;
+        return;
+      }
+    }
+  } finally {
+    // Stops the upstream body when the consumer leaves early (client gone, error upstream).
+    await reader.cancel().catch(() => {});
+  }
+}
+
+function parseBlock(block: string): SseEvent | null {
+  let event = "message";
+  const data: string[] = [];
+  for (const line of block.split("\n")) {
+    if (line === "" || line.startsWith(":")) continue;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+  }
+  return data.length > 0 ? { event, data: data.join("\n") } : null;
+}

@@ -1,0 +1,47 @@
+import { createSqlParams, filterSql, type FilterPlan } from "./filters";
+
+export interface HydratedChunk {
+  id: string;
+  document_id: string;
+  collection: string;
+  chunk_index: number;
+  text: string;
+  /** The document's metadata (a flat JSON object). */
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * Loads the text and document metadata of candidate chunks in one D1 query.
+ *
+ * Promise: only chunks of `tenant` that still exist and satisfy the whole filter come back, so a
+ * vector id from a stale index entry, another namespace or a filter Vectorize could not apply is
+ * dropped here; order is not meaningful (callers rank by id). Latency: one D1 query.
+ */
+export async function hydrateChunks(
+  db: D1Database,
+  request: { tenant: string; ids: readonly string[]; plan: FilterPlan },
+): Promise<Map<string, HydratedChunk>> {
+  const found = new Map<string, HydratedChunk>();
+  if (request.ids.length === 0) return found;
+  const params = createSqlParams();
+  const tenant = params.add(request.tenant);
+  // One JSON parameter for any number of ids: D1 allows at most 100 bound parameters.
+  const ids = params.add(JSON.stringify(request.ids));
+  const where = filterSql(request.plan, params);
+  const sql =
+    "SELECT c.id, c.document_id, c.collection, c.chunk_index, c.text, d.metadata " +
+    "FROM chunks c JOIN documents d ON d.tenant = c.tenant AND d.id = c.document_id " +
+    `WHERE c.tenant = ${tenant} AND c.id IN (SELECT value FROM json_each(${ids})) AND ${where}`;
+  const { results } = await db.prepare(sql).bind(...params.values).all<Omit<HydratedChunk, "metadata"> & { metadata: string }>();
+  for (const row of results) found.set(row.id, { ...row, metadata: parseMetadata(row.metadata) });
+  return found;
+}
+
+function parseMetadata(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

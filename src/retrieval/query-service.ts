@@ -1,0 +1,171 @@
+import { generateAnswer, streamAnswer, type AnswerEvent } from "../answer/generate-answer";
+import type { Config } from "../config";
+import { toProblem, type ApiError } from "../errors";
+import type { OriginClient } from "../origin/origin-client";
+import { DEFAULT_METADATA_INDEXES, planFilters, type Filters, type MetadataIndexes } from "./filters";
+import { embedQueries, retrieve, type DegradedReason, type EmbeddingOutcome, type Retrieval, type RetrievalMode } from "./retrieve";
+
+/**
+ * The query use case behind POST /v1/query and /v1/query/batch: retrieve, then answer (whole or
+ * streamed), then describe what happened in `metadata`. Routes stay thin; this is where a query
+ * cache will slot in (keyed by tenant, index_version and the normalised request; `cache` then
+ * reports hit/stale instead of miss).
+ */
+
+export interface QueryInput {
+  query: string;
+  top_k: number;
+  mode: RetrievalMode;
+  filters?: Filters;
+  cache: boolean;
+}
+
+export interface Source {
+  id: string;
+  document_id: string;
+  text: string;
+  score: number;
+  metadata: Record<string, unknown>;
+}
+
+export type CacheStatus = "hit" | "miss" | "stale" | "bypass";
+
+export interface QueryMetadata {
+  query_time_ms: number;
+  total_sources: number;
+  cache: CacheStatus;
+  degraded: boolean;
+  degraded_reasons: DegradedReason[];
+  index_version: number;
+  request_id: string;
+  timings_ms: { embed: number; retrieve: number; generate: number };
+}
+
+export interface QueryResponse {
+  answer: string;
+  sources: Source[];
+  metadata: QueryMetadata;
+}
+
+/** Longest source text in a response (the full chunk still goes to the generator). */
+export const SOURCE_PREVIEW_CHARS = 500;
+
+export interface QueryServiceDeps {
+  db: D1Database;
+  vectors: Vectorize;
+  origin: OriginClient;
+  config: Pick<Config, "RRF_K" | "RETRIEVAL_CANDIDATES" | "VECTOR_METRIC">;
+  metadataIndexes?: MetadataIndexes;
+}
+
+/** A query whose retrieval is done and whose answer is still to come. */
+export interface PreparedQuery {
+  input: QueryInput;
+  retrieval: Retrieval;
+  sources: Source[];
+  indexVersion: number;
+  requestId: string;
+  startedAt: number;
+}
+
+export type QueryServiceEvent = { event: "sources" | "token" | "done" | "error"; data: string };
+
+export function createQueryService(deps: QueryServiceDeps) {
+  const retriever = {
+    db: deps.db,
+    vectors: deps.vectors,
+    rrfK: deps.config.RRF_K,
+    candidates: deps.config.RETRIEVAL_CANDIDATES,
+    metric: deps.config.VECTOR_METRIC,
+  };
+  const indexes = deps.metadataIndexes ?? DEFAULT_METADATA_INDEXES;
+
+  return {
+    /** The tenant's index version (0 before its first write). One D1 read. */
+    async indexVersion(tenant: string): Promise<number> {
+      const row = await deps.db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant).first<{ index_version: number }>();
+      return row?.index_version ?? 0;
+    },
+
+    /** Embeds several queries with one origin call (keyword-mode queries need none). */
+    embed: (queries: readonly string[]) => embedQueries(deps.origin, queries),
+
+    async prepare(
+      tenant: string,
+      input: QueryInput,
+      context: { requestId: string; startedAt: number; indexVersion: Promise<number>; embedding?: Promise<EmbeddingOutcome> },
+    ): Promise<PreparedQuery> {
+      const embedding =
+        input.mode === "keyword" ? undefined : (context.embedding ?? embedQueries(deps.origin, [input.query]).then((outcomes) => outcomes[0]!));
+      const [retrieval, indexVersion] = await Promise.all([
+        retrieve(retriever, { tenant, query: input.query, mode: input.mode, topK: input.top_k, plan: planFilters(input.filters, indexes), embedding }),
+        context.indexVersion,
+      ]);
+      return { input, retrieval, sources: retrieval.chunks.map(toSource), indexVersion, requestId: context.requestId, startedAt: context.startedAt };
+    },
+
+    /** The whole answer (origin generation, else the edge's extractive answer). */
+    async answer(prepared: PreparedQuery): Promise<QueryResponse> {
+      const outcome = await generateAnswer(deps.origin, prepared.input.query, contextsOf(prepared));
+      return { answer: outcome.answer, sources: prepared.sources, metadata: metadataOf(prepared, outcome) };
+    },
+
+    /** The answer as SSE records: `sources` once, `token` deltas, then `done` (or `error`). */
+    async *stream(prepared: PreparedQuery): AsyncGenerator<QueryServiceEvent> {
+      yield { event: "sources", data: JSON.stringify(prepared.sources) };
+      const events: AsyncGenerator<AnswerEvent> = streamAnswer(deps.origin, prepared.input.query, contextsOf(prepared));
+      for await (const event of events) {
+        if (event.type === "token") yield { event: "token", data: JSON.stringify({ text: event.text }) };
+        else if (event.type === "done") yield { event: "done", data: JSON.stringify(metadataOf(prepared, event)) };
+        else yield { event: "error", data: JSON.stringify(problemOf(event.error, prepared.requestId)) };
+      }
+    },
+  };
+}
+
+export type QueryService = ReturnType<typeof createQueryService>;
+
+/** The client asked to skip the cache, or there was none to hit (no query cache exists yet). */
+export const cacheStatusOf = (input: Pick<QueryInput, "cache">): CacheStatus => (input.cache ? "miss" : "bypass");
+
+const contextsOf = (prepared: PreparedQuery) => prepared.retrieval.chunks.map(({ id, text }) => ({ id, text }));
+
+function toSource(chunk: Retrieval["chunks"][number]): Source {
+  return {
+    id: chunk.id,
+    document_id: chunk.document_id,
+    text: preview(chunk.text, SOURCE_PREVIEW_CHARS),
+    score: Math.round(chunk.score * 10_000) / 10_000,
+    metadata: { ...chunk.metadata, collection: chunk.collection },
+  };
+}
+
+function metadataOf(prepared: PreparedQuery, generation: { degraded: boolean; generate_ms: number }): QueryMetadata {
+  const reasons: DegradedReason[] = [...prepared.retrieval.degraded];
+  if (generation.degraded) reasons.push("generation_unavailable");
+  return {
+    query_time_ms: ms(performance.now() - prepared.startedAt),
+    total_sources: prepared.sources.length,
+    cache: cacheStatusOf(prepared.input),
+    degraded: reasons.length > 0,
+    degraded_reasons: reasons,
+    index_version: prepared.indexVersion,
+    request_id: prepared.requestId,
+    timings_ms: { embed: ms(prepared.retrieval.timings.embed_ms), retrieve: ms(prepared.retrieval.timings.retrieve_ms), generate: ms(generation.generate_ms) },
+  };
+}
+
+function problemOf(error: ApiError, requestId: string) {
+  return toProblem(error, requestId);
+}
+
+const ms = (value: number) => Math.round(value * 10) / 10;
+
+/** At most `max` characters, ending in "…" when cut (never inside a surrogate pair). */
+export function preview(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
+}

@@ -1,0 +1,125 @@
+import { ApiError } from "../errors";
+import type { OriginClient } from "../origin/origin-client";
+import type { FilterPlan } from "./filters";
+import { toFtsMatchExpression } from "./fts-query";
+import { hydrateChunks, type HydratedChunk } from "./hydrate";
+import { keywordSearch } from "./keyword-search";
+import { reciprocalRankFusion } from "./rrf";
+import { VECTORIZE_MAX_TOP_K, vectorSearch } from "./vector-search";
+
+/**
+ * Hybrid retrieval: BM25 over D1 FTS5 ∥ (query embedding → Vectorize), fused with reciprocal-rank
+ * fusion, hydrated from D1 in one query.
+ *
+ * Promise: at most `topK` chunks of the tenant that satisfy the filter exactly, best first, each
+ * with a fused score in 0..1. It degrades instead of failing when the origin cannot embed the
+ * query or the vector index cannot answer (keyword-only, with the reason listed); it fails only
+ * when D1 fails, because then nothing can answer. Latency: max(embed + vector query, FTS query)
+ * + one hydration query.
+ */
+
+export type RetrievalMode = "hybrid" | "vector" | "keyword";
+export type DegradedReason = "embedding_unavailable" | "vector_index_unavailable" | "generation_unavailable";
+
+/** A query embedding, or why there is none; produced by the caller (one origin call per batch). */
+export type EmbeddingOutcome = { ok: true; vector: number[]; ms: number } | { ok: false; error: ApiError; ms: number };
+
+export interface RetrieverDeps {
+  db: D1Database;
+  vectors: Vectorize;
+  rrfK: number;
+  /** Candidates each retriever contributes before fusion. */
+  candidates: number;
+  metric: VectorizeDistanceMetric;
+}
+
+export interface RetrieveRequest {
+  tenant: string;
+  query: string;
+  mode: RetrievalMode;
+  topK: number;
+  plan: FilterPlan;
+  /** Required unless mode is keyword. */
+  embedding?: Promise<EmbeddingOutcome>;
+}
+
+export interface RetrievedChunk extends HydratedChunk {
+  /** The fused RRF score normalised to 0..1 (see rrf.ts). */
+  score: number;
+  ranks: { vector: number | null; keyword: number | null };
+}
+
+export interface Retrieval {
+  chunks: RetrievedChunk[];
+  degraded: DegradedReason[];
+  timings: { embed_ms: number; retrieve_ms: number };
+}
+
+/** Embeds every query in ONE origin call; an origin failure becomes a per-query outcome, not an error. */
+export async function embedQueries(origin: OriginClient, queries: readonly string[]): Promise<EmbeddingOutcome[]> {
+  if (queries.length === 0) return [];
+  const started = performance.now();
+  try {
+    const { vectors } = await origin.embed([...queries], "query");
+    const ms = performance.now() - started;
+    return vectors.map((vector) => ({ ok: true, vector, ms }));
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code.startsWith("ORIGIN_"))) throw error;
+    console.warn(JSON.stringify({ msg: "query embedding unavailable; keyword retrieval only", code: error.code, detail: error.detail }));
+    const ms = performance.now() - started;
+    return queries.map(() => ({ ok: false, error, ms }));
+  }
+}
+
+export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): Promise<Retrieval> {
+  const started = performance.now();
+  const { tenant, plan, mode } = request;
+  const degraded: DegradedReason[] = [];
+  const candidates = Math.max(deps.candidates, request.topK);
+  const match = toFtsMatchExpression(request.query);
+  const keyword = () => (match ? keywordSearch(deps.db, { tenant, match, plan, limit: candidates }) : Promise.resolve([]));
+
+  let embedMs = 0;
+  const dense = async (): Promise<string[] | null> => {
+    if (mode === "keyword") return null;
+    if (!request.embedding) throw new Error("retrieve: an embedding is required unless mode is keyword");
+    const embedding = await request.embedding;
+    embedMs = embedding.ms;
+    if (!embedding.ok) {
+      degraded.push("embedding_unavailable");
+      return null;
+    }
+    try {
+      // When D1 must still apply part of the filter, ask for as many as Vectorize allows so that
+      // enough candidates survive it.
+      const limit = plan.fullyPushedDown ? candidates : VECTORIZE_MAX_TOP_K;
+      return await vectorSearch(deps.vectors, { tenant, vector: embedding.vector, plan, limit, metric: deps.metric });
+    } catch (error) {
+      degraded.push("vector_index_unavailable");
+      console.warn(JSON.stringify({ msg: "vector search failed; keyword retrieval only", error: error instanceof Error ? error.message.slice(0, 200) : String(error) }));
+      return null;
+    }
+  };
+
+  // Keyword search runs alongside the embedding unless the request asked for vectors only; a
+  // vector-only request whose vectors are unavailable falls back to it afterwards.
+  const [keywordIds, vectorIds] = await Promise.all([mode === "vector" ? Promise.resolve(null) : keyword(), dense()]);
+  const rankings: string[][] = [];
+  if (vectorIds) rankings.push(vectorIds);
+  const keywordRanking = keywordIds ?? (vectorIds ? null : await keyword());
+  if (keywordRanking) rankings.push(keywordRanking);
+
+  const hydrated = await hydrateChunks(deps.db, { tenant, ids: [...new Set(rankings.flat())], plan });
+  // Ranks are taken after the exact filter and the tenant check, so a dropped candidate never
+  // pushes a valid one down.
+  const surviving = rankings.map((ranking) => ranking.filter((id) => hydrated.has(id)));
+  const fused = reciprocalRankFusion(surviving, deps.rrfK).slice(0, request.topK);
+  const vectorIndex = vectorIds ? 0 : -1;
+  const keywordIndex = keywordRanking ? surviving.length - 1 : -1;
+  const chunks = fused.map((item) => ({
+    ...hydrated.get(item.id)!,
+    score: item.score,
+    ranks: { vector: item.ranks[vectorIndex] ?? null, keyword: item.ranks[keywordIndex] ?? null },
+  }));
+  return { chunks, degraded, timings: { embed_ms: embedMs, retrieve_ms: performance.now() - started } };
+}

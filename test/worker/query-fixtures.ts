@@ -1,0 +1,188 @@
+import { env } from "cloudflare:test";
+import { loadConfig } from "../../src/config";
+import { createOriginClient } from "../../src/origin/origin-client";
+import { getServices } from "../../src/services";
+
+/**
+ * Test corpus and indexing for the query suites.
+ *
+ * The paragraphs are short factual texts written for these tests (the shared evaluation data may
+ * not be copied into the repository). Each question below has its answer in exactly one paragraph.
+ *
+ * Indexing follows the ingestion contracts: documents and chunks in D1 (the FTS5 triggers fill
+ * chunks_fts), vectors from the REAL origin's passage embeddings upserted into the tenant's
+ * namespace with id = chunks.id (`c_` + 40 hex) and metadata { document_id, collection, ...metadata }.
+ * It stands in for the ingestion side's indexer until that lands.
+ */
+
+export interface FixtureDocument {
+  id: string;
+  collection: string;
+  text: string;
+  metadata: Record<string, string | number | boolean>;
+}
+
+export const CORPUS: FixtureDocument[] = [
+  {
+    id: "bees",
+    collection: "science",
+    metadata: { lang: "en", year: 1973, topic: "biology", reviewed: true },
+    text:
+      "Honey bees tell their nestmates where nectar can be found by performing the waggle dance on the vertical combs of the colony. " +
+      "The angle of the straight run relative to vertical encodes the direction of the food source relative to the sun, and the " +
+      "duration of the run encodes its distance. The Austrian ethologist Karl von Frisch decoded this language over decades of " +
+      "experiments, work for which he shared the 1973 Nobel Prize in Physiology or Medicine with Konrad Lorenz and Nikolaas Tinbergen. " +
+      "Later studies with robotic bees confirmed that the dance alone is enough to recruit foragers to a location.",
+  },
+  {
+    id: "penicillin",
+    collection: "science",
+    metadata: { lang: "en", year: 1928, topic: "medicine", reviewed: false },
+    text:
+      "In September 1928 the Scottish bacteriologist Alexander Fleming returned from holiday to his laboratory at St Mary's Hospital in " +
+      "London and noticed that a mould contaminating one of his Staphylococcus culture plates had killed the surrounding bacteria. " +
+      "He identified the mould as Penicillium and named the antibacterial substance it released penicillin. Mass production only " +
+      "became possible in the 1940s, after Howard Florey and Ernst Chain purified the drug at Oxford.",
+  },
+  {
+    id: "photosynthesis",
+    collection: "science",
+    metadata: { lang: "en", year: 1779, topic: "biology" },
+    text:
+      "Photosynthesis converts light energy into chemical energy stored in sugar. In plants it takes place in chloroplasts, where the " +
+      "green pigment chlorophyll absorbs mainly red and blue light. Water molecules are split, releasing oxygen as a by-product, and " +
+      "carbon dioxide taken in through the stomata is fixed into carbohydrates by the Calvin cycle.",
+  },
+  {
+    id: "panama",
+    collection: "geography",
+    metadata: { lang: "en", year: 1914, topic: "engineering", reviewed: true },
+    text:
+      "The Panama Canal opened to shipping on 15 August 1914, linking the Atlantic and Pacific oceans across the Isthmus of Panama. " +
+      "Ships are raised by locks about 26 metres to the artificial Gatun Lake, cross the isthmus, and are lowered again on the other " +
+      "side. The voyage from New York to San Francisco became roughly 13,000 kilometres shorter than the route around Cape Horn.",
+  },
+  {
+    id: "kilimanjaro",
+    collection: "geography",
+    metadata: { lang: "en", year: 1889, topic: "mountains", reviewed: false },
+    text:
+      "Mount Kilimanjaro in northern Tanzania is the highest mountain in Africa, rising to 5,895 metres at Uhuru Peak on the rim of " +
+      "the Kibo crater. It is a dormant volcano with three cones, Kibo, Mawenzi and Shira. Hans Meyer and Ludwig Purtscheller were the " +
+      "first recorded climbers to reach the summit, in October 1889.",
+  },
+  {
+    id: "london-fire",
+    collection: "history",
+    metadata: { lang: "en", year: 1666, topic: "cities" },
+    text:
+      "The Great Fire of London began in the early hours of Sunday 2 September 1666 in Thomas Farriner's bakery on Pudding Lane. " +
+      "Driven by a strong east wind, it burned for four days and destroyed more than 13,000 houses, 87 parish churches and the old " +
+      "St Paul's Cathedral, which Christopher Wren later rebuilt.",
+  },
+  {
+    id: "rosetta",
+    collection: "history",
+    metadata: { lang: "en", year: 1799, topic: "archaeology", reviewed: true },
+    text:
+      "The Rosetta Stone was found in July 1799 by French soldiers near the town of Rashid in the Nile Delta. It carries the same " +
+      "decree of 196 BC in three scripts: Egyptian hieroglyphs, Demotic and Ancient Greek. Because the Greek text could be read, " +
+      "the stone became the key that let Jean-François Champollion decipher hieroglyphs in 1822.",
+  },
+  {
+    id: "lovelace",
+    collection: "history",
+    metadata: { lang: "de", year: 1843, topic: "computing", reviewed: true },
+    text:
+      "In 1843 Ada Lovelace translated an article on Charles Babbage's proposed Analytical Engine and added notes three times as long " +
+      "as the original. Note G describes an algorithm for the engine to compute Bernoulli numbers, which is often called the first " +
+      "published computer program. She also foresaw that such a machine could manipulate symbols such as musical notes, not only numbers.",
+  },
+];
+
+/** Questions and a string their answer paragraph contains. */
+export const QUESTIONS = {
+  bees: { query: "Who decoded the waggle dance language of honey bees?", answer: "von Frisch", document: "bees" },
+  penicillin: { query: "Who discovered penicillin in 1928?", answer: "Fleming", document: "penicillin" },
+  panama: { query: "When did the Panama Canal open to shipping?", answer: "1914", document: "panama" },
+  kilimanjaro: { query: "How high is Mount Kilimanjaro?", answer: "5,895", document: "kilimanjaro" },
+  fire: { query: "Where did the Great Fire of London start?", answer: "Pudding Lane", document: "london-fire" },
+  rosetta: { query: "Which scripts are written on the Rosetta Stone?", answer: "hieroglyphs", document: "rosetta" },
+  lovelace: { query: "Who wrote the first published computer program for the Analytical Engine?", answer: "Lovelace", document: "lovelace" },
+  // Shares no content word with its paragraph: only dense retrieval can find it.
+  semantic: { query: "How do insects show their hive mates the way to flowers?", answer: "waggle dance", document: "bees" },
+} as const;
+
+async function sha1Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Splits a text into chunks of whole sentences of at most ~`size` characters (one chunk for these paragraphs). */
+function chunkText(text: string, size = 1200): Array<{ text: string; start: number; end: number }> {
+  const chunks: Array<{ text: string; start: number; end: number }> = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(text.length, start + size);
+    if (end < text.length) {
+      const cut = text.lastIndexOf(". ", end);
+      if (cut > start) end = cut + 1;
+    }
+    chunks.push({ text: text.slice(start, end).trim(), start, end });
+    start = end;
+  }
+  return chunks;
+}
+
+export interface IndexedFixture {
+  /** chunk id → document id */
+  chunkIds: Map<string, string>;
+}
+
+/**
+ * Indexes documents for `tenant`. With `vectors: false` only D1 (documents, chunks, FTS) is
+ * written, which is what keyword retrieval needs and all that is possible without an origin.
+ */
+export async function indexFixture(tenant: string, documents: FixtureDocument[] = CORPUS, options: { vectors?: boolean } = {}): Promise<IndexedFixture> {
+  const config = loadConfig(env);
+  const now = Date.now();
+  const rows: Array<{ id: string; document: FixtureDocument; index: number; text: string; start: number; end: number }> = [];
+  for (const document of documents) {
+    for (const [index, chunk] of chunkText(document.text).entries()) {
+      rows.push({ id: `c_${await sha1Hex(`${tenant}\u0000${document.id}\u0000${index}`)}`, document, index, ...chunk });
+    }
+  }
+
+  const statements = [
+    ...documents.map((document) =>
+      env.DB.prepare(
+        "INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, indexed_hash, status, chunk_count, created_at, updated_at) " +
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'indexed', ?7, ?8, ?8)",
+      ).bind(tenant, document.id, document.collection, document.text, JSON.stringify(document.metadata), `h-${document.id}`, rows.filter((row) => row.document === document).length, now),
+    ),
+    ...rows.map((row) =>
+      env.DB.prepare(
+        "INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      ).bind(row.id, tenant, row.document.id, row.document.collection, row.index, row.text, row.start, row.end),
+    ),
+    env.DB.prepare(
+      "INSERT INTO tenants (tenant, index_version, updated_at) VALUES (?1, 1, ?2) " +
+        "ON CONFLICT (tenant) DO UPDATE SET index_version = index_version + 1, updated_at = excluded.updated_at",
+    ).bind(tenant, now),
+  ];
+  await env.DB.batch(statements);
+
+  if (options.vectors !== false) {
+    const origin = createOriginClient(config);
+    const { vectors } = await origin.embed(rows.map((row) => row.text), "passage");
+    await getServices(env, config).vectors.upsert(
+      rows.map((row, i) => ({
+        id: row.id,
+        values: vectors[i]!,
+        namespace: tenant,
+        metadata: { document_id: row.document.id, collection: row.document.collection, ...row.document.metadata },
+      })),
+    );
+  }
+  return { chunkIds: new Map(rows.map((row) => [row.id, row.document.id])) };
+}

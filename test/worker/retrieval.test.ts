@@ -1,0 +1,326 @@
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { extractiveAnswer, extractiveAnswerParts, NO_SOURCES_ANSWER, splitSentences } from "../../src/answer/extractive-answer";
+import { readSseEvents } from "../../src/answer/sse-events";
+import { mapWithConcurrency } from "../../src/retrieval/concurrency";
+import { FiltersSchema, MAX_FILTER_KEYS, planFilters, type Filters } from "../../src/retrieval/filters";
+import { MAX_FTS_TERMS, toFtsMatchExpression } from "../../src/retrieval/fts-query";
+import { hydrateChunks } from "../../src/retrieval/hydrate";
+import { keywordSearch } from "../../src/retrieval/keyword-search";
+import { preview } from "../../src/retrieval/query-service";
+import { reciprocalRankFusion } from "../../src/retrieval/rrf";
+import { uniqueTenant } from "./helpers";
+import { CORPUS, indexFixture, type FixtureDocument } from "./query-fixtures";
+
+/** Pure parts of retrieval, and the SQL they generate run against the real local D1. */
+
+describe("reciprocal-rank fusion (happy)", () => {
+  it("sums 1/(k + rank) and ranks an item found by both retrievers above one found by either", () => {
+    const fused = reciprocalRankFusion([["a", "b", "c"], ["b", "d"]], 60);
+    expect(fused.map((item) => item.id)).toEqual(["b", "a", "d", "c"]);
+    expect(fused[0]!.rrf).toBeCloseTo(1 / 62 + 1 / 61, 12);
+    expect(fused[0]!.ranks).toEqual([2, 1]);
+    expect(fused[1]!.ranks).toEqual([1, null]);
+  });
+
+  it("normalises to 1.0 for an item ranked first everywhere, and by the rankings that contributed", () => {
+    expect(reciprocalRankFusion([["x", "y"], ["x"]], 60)[0]).toMatchObject({ id: "x", score: 1 });
+    // Found only by one of two retrievers: at most half the best possible score.
+    const split = reciprocalRankFusion([["x"], ["y"]], 60);
+    expect(split.map((item) => item.score)).toEqual([0.5, 0.5]);
+    // An empty ranking (e.g. no keyword terms) does not count against the others.
+    expect(reciprocalRankFusion([["x", "y"], []], 60)[0]!.score).toBe(1);
+    const second = reciprocalRankFusion([["x", "y"]], 10)[1]!;
+    expect(second.score).toBeCloseTo(11 / 12, 12);
+  });
+
+  it("breaks ties by first appearance and ignores duplicates within one ranking", () => {
+    expect(reciprocalRankFusion([["a", "b"], ["b", "a"]], 60).map((item) => item.id)).toEqual(["a", "b"]);
+    const fused = reciprocalRankFusion([["a", "a", "b"]], 60);
+    expect(fused.map((item) => [item.id, item.ranks[0]])).toEqual([["a", 1], ["b", 2]]);
+  });
+
+  it("returns nothing for no candidates (error-free)", () => {
+    expect(reciprocalRankFusion([], 60)).toEqual([]);
+    expect(reciprocalRankFusion([[], []], 60)).toEqual([]);
+  });
+
+  it("rejects a negative or non-finite k (error)", () => {
+    expect(() => reciprocalRankFusion([["a"]], -1)).toThrow(RangeError);
+    expect(() => reciprocalRankFusion([["a"]], Number.NaN)).toThrow(RangeError);
+  });
+});
+
+describe("FTS5 query building (security)", () => {
+  const PHRASES = /^"[^"]+"( OR "[^"]+")*$/;
+
+  it("quotes every term, lower-cases, de-duplicates and drops stop-words (happy)", () => {
+    expect(toFtsMatchExpression("Who discovered Penicillin? penicillin!")).toBe('"discovered" OR "penicillin"');
+    expect(toFtsMatchExpression("Déjà vu, São Paulo 2016")).toBe('"déjà" OR "vu" OR "são" OR "paulo" OR "2016"');
+  });
+
+  it.each([
+    ['"unbalanced', '"unbalanced"'],
+    ["pen*", '"pen"'],
+    ["NEAR(fire london, 3)", '"near" OR "fire" OR "london" OR "3"'],
+    ["fire OR london", '"fire" OR "london"'],
+    ["fire NOT london AND bakery", '"fire" OR "london" OR "bakery"'],
+    ["text:fleming", '"text" OR "fleming"'],
+    ["{text chunk}: mould", '"text" OR "chunk" OR "mould"'],
+    ["^start + end - x", '"start" OR "end" OR "x"'],
+    ["'); DROP TABLE chunks; --", '"drop" OR "table" OR "chunks"'],
+  ])("neutralises FTS5 syntax in %j", (input, expected) => {
+    const match = toFtsMatchExpression(input);
+    expect(match).toBe(expected);
+    expect(match).toMatch(PHRASES);
+  });
+
+  it("returns null for text with only punctuation or stop-words", () => {
+    for (const input of ['"', "*", '""', "()", "((", ":", "-", "???", "the of and", "to be or not to be", "…  —  ·"]) {
+      expect(toFtsMatchExpression(input), input).toBeNull();
+    }
+  });
+
+  it(`sends at most ${MAX_FTS_TERMS} terms`, () => {
+    const words = Array.from({ length: 200 }, (_, i) => `word${i}`).join(" ");
+    expect(toFtsMatchExpression(words)!.split(" OR ")).toHaveLength(MAX_FTS_TERMS);
+  });
+});
+
+describe("filter validation (error)", () => {
+  const problems = (filters: unknown) => {
+    const result = FiltersSchema.safeParse(filters);
+    return result.success ? [] : result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  };
+
+  it("accepts every operator, bare values and ranges (happy)", () => {
+    expect(problems({ lang: "en", year: { $gte: 1900, $lt: 2000 }, topic: { $in: ["a", "b"] }, x: { $nin: [1, true] }, y: { $ne: false }, z: { $gt: "m" }, w: { $lte: 3 }, v: { $eq: "q" } })).toEqual([]);
+  });
+
+  it.each([
+    [{ lang: { $regex: "en" } }, /Unrecognized key: "\$regex"/],
+    [{ lang: { $eq: "en", $ne: "de" } }, /cannot be combined/],
+    [{ year: { $gt: 1, $gte: 2 } }, /cannot be combined/],
+    [{ lang: { $in: [] } }, /at least one value/],
+    [{ lang: { $in: "en" } }, /operators/],
+    [{ lang: null }, /operators/],
+    [{ lang: ["en"] }, /operators/],
+    [{ lang: {} }, /needs an operator/],
+    [{ flag: { $lt: true } }, /operators/],
+    [{ "bad key": 1 }, /Invalid key|filter keys/],
+    [{ "meta.nested": 1 }, /Invalid key|filter keys/],
+    [{ $where: 1 }, /Invalid key|filter keys/],
+    [{ collection: 5 }, /collection values must be strings/],
+    [{ collection: "Not A Collection" }, /not a collection name/],
+    [{ collection: { $in: Array.from({ length: 11 }, (_, i) => `c${i}`) } }, /at most 10 collections/],
+    [{ document_id: { $in: [1, 2] } }, /document_id values must be strings/],
+    [Object.fromEntries(Array.from({ length: MAX_FILTER_KEYS + 1 }, (_, i) => [`k${i}`, i])), /at most 10 filter keys/],
+  ])("rejects %j", (filters, message) => {
+    const found = problems(filters);
+    expect(found.length, JSON.stringify(found)).toBeGreaterThan(0);
+    expect(found.join("\n")).toMatch(message);
+  });
+});
+
+describe("filter push-down planning (happy)", () => {
+  it("fans out over named collections and pushes indexed clauses down", () => {
+    const plan = planFilters({ collection: { $in: ["history", "science", "history"] }, document_id: { $ne: "rosetta" } });
+    expect(plan.collections).toEqual(["history", "science"]);
+    expect(plan.vectorFilters).toEqual([
+      { document_id: { $ne: "rosetta" }, collection: "history" },
+      { document_id: { $ne: "rosetta" }, collection: "science" },
+    ]);
+    expect(plan.fullyPushedDown).toBe(true);
+  });
+
+  it("keeps clauses on properties without a metadata index for D1, and says so", () => {
+    const plan = planFilters({ collection: "history", lang: "en" });
+    expect(plan.vectorFilters).toEqual([{ collection: "history" }]);
+    expect(plan.fullyPushedDown).toBe(false);
+    expect(planFilters({ lang: "en" }).vectorFilters).toEqual([undefined]);
+  });
+
+  it("pushes down other indexed properties of the right type only", () => {
+    const indexes = { collection: "string", year: "number" } as const;
+    const plan = planFilters({ year: { $gte: 1900 }, collection: { $nin: ["history"] } }, indexes);
+    expect(plan.collections).toBeNull();
+    expect(plan.vectorFilters).toEqual([{ year: { $gte: 1900 }, collection: { $nin: ["history"] } }]);
+    expect(plan.fullyPushedDown).toBe(true);
+    expect(planFilters({ year: "1900" }, indexes).fullyPushedDown).toBe(false);
+  });
+
+  it("never pushes a negative or range test on a string Vectorize would truncate", () => {
+    const long = "d".repeat(70);
+    expect(planFilters({ document_id: { $ne: long } }).vectorFilters).toEqual([undefined]);
+    expect(planFilters({ document_id: { $ne: long } }).fullyPushedDown).toBe(false);
+    // Equality on a truncated prefix is a superset: safe to push, D1 checks the rest.
+    expect(planFilters({ document_id: long }).vectorFilters).toEqual([{ document_id: { $eq: long } }]);
+  });
+
+  it("stays under Vectorize's 2 KiB filter limit", () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `document-${i}-${"x".repeat(30)}`);
+    const plan = planFilters({ document_id: { $in: ids }, collection: "history" });
+    for (const filter of plan.vectorFilters) expect(new TextEncoder().encode(JSON.stringify(filter)).byteLength).toBeLessThan(2048);
+    expect(plan.fullyPushedDown).toBe(false);
+  });
+});
+
+describe("filters and keyword search on the real D1", () => {
+  const tenant = uniqueTenant("filters");
+  const other = uniqueTenant("filters-other");
+  const docs: FixtureDocument[] = [
+    { id: "a", collection: "alpha", text: "Granite quarry near the river.", metadata: { lang: "en", year: 1990, draft: true, code: "10" } },
+    { id: "b", collection: "alpha", text: "Granite bridge over the river.", metadata: { lang: "de", year: 2005, draft: false, code: 10 } },
+    { id: "c", collection: "beta", text: "Granite statue in the square.", metadata: { lang: "en", year: 2020.5 } },
+    { id: "d", collection: "gamma", text: "Granite steps to the cathedral.", metadata: { lang: "fr", year: "2001", draft: 1 } },
+  ];
+  let ids: string[] = [];
+
+  beforeAll(async () => {
+    const fixture = await indexFixture(tenant, docs, { vectors: false });
+    ids = [...fixture.chunkIds.keys()];
+    // The same text for another tenant: it must never show up.
+    await indexFixture(other, docs, { vectors: false });
+  });
+
+  const matching = async (filters: Filters) => {
+    const parsed = FiltersSchema.parse(filters);
+    const found = await hydrateChunks(env.DB, { tenant, ids, plan: planFilters(parsed) });
+    return [...found.values()].map((chunk) => chunk.document_id).sort();
+  };
+
+  it.each<[Filters, string[]]>([
+    [{ lang: "en" }, ["a", "c"]],
+    [{ lang: { $eq: "en" } }, ["a", "c"]],
+    [{ lang: { $ne: "en" } }, ["b", "d"]],
+    [{ lang: { $in: ["de", "fr"] } }, ["b", "d"]],
+    [{ lang: { $nin: ["de", "fr"] } }, ["a", "c"]],
+    [{ year: { $lt: 2005 } }, ["a"]],
+    [{ year: { $lte: 2005 } }, ["a", "b"]],
+    [{ year: { $gt: 2005 } }, ["c"]],
+    [{ year: { $gte: 2005 } }, ["b", "c"]],
+    [{ year: { $gte: 1990, $lt: 2020 } }, ["a", "b"]],
+    // Strings compare with strings only: "2001" is text, not a year.
+    [{ year: { $gte: "2000" } }, ["d"]],
+    [{ year: 2001 }, []],
+    [{ year: "2001" }, ["d"]],
+    // Types never coerce: true ≠ 1, "10" ≠ 10.
+    [{ draft: true }, ["a"]],
+    [{ draft: 1 }, ["d"]],
+    [{ draft: false }, ["b"]],
+    [{ code: 10 }, ["b"]],
+    [{ code: "10" }, ["a"]],
+    [{ code: { $in: [10, "10"] } }, ["a", "b"]],
+    // A missing key: $ne/$nin match it, $eq/$in/ranges do not (Vectorize semantics).
+    [{ draft: { $ne: true } }, ["b", "c", "d"]],
+    [{ draft: { $nin: [true, false] } }, ["c", "d"]],
+    [{ missing: { $ne: "x" } }, ["a", "b", "c", "d"]],
+    [{ missing: "x" }, []],
+    [{ missing: { $lt: 5 } }, []],
+    [{ collection: "alpha" }, ["a", "b"]],
+    [{ collection: { $in: ["beta", "gamma"] } }, ["c", "d"]],
+    [{ collection: { $nin: ["alpha"] } }, ["c", "d"]],
+    [{ collection: { $ne: "alpha" }, lang: "en" }, ["c"]],
+    [{ collection: { $gt: "alpha" } }, ["c", "d"]],
+    [{ document_id: "b" }, ["b"]],
+    [{ document_id: { $in: ["a", "d", "zzz"] } }, ["a", "d"]],
+  ])("applies %j exactly", async (filters, expected) => {
+    expect(await matching(filters)).toEqual(expected);
+  });
+
+  it("treats SQL and JSON-path metacharacters in values as data (security)", async () => {
+    for (const value of ["' OR 1=1 --", '"); DROP TABLE chunks; --', "$.lang", "%", "\\"]) {
+      expect(await matching({ lang: value })).toEqual([]);
+      expect(await matching({ lang: { $ne: value } })).toEqual(["a", "b", "c", "d"]);
+    }
+    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<{ n: number }>();
+    expect(count?.n).toBe(4);
+  });
+
+  it("ranks by BM25 within the tenant and the filter", async () => {
+    const plan = planFilters({ collection: "alpha" });
+    const found = await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("granite river bridge")!, plan, limit: 10 });
+    const byId = new Map(ids.map((id, i) => [id, docs[i]!.id]));
+    expect(found.map((id) => byId.get(id))).toEqual(["b", "a"]);
+  });
+
+  it("never returns another tenant's chunks (security)", async () => {
+    const found = await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("granite")!, plan: planFilters(undefined), limit: 50 });
+    expect(found.sort()).toEqual([...ids].sort());
+    const theirs = await hydrateChunks(env.DB, { tenant: other, ids, plan: planFilters(undefined) });
+    expect(theirs.size).toBe(0);
+  });
+
+  it("runs every injection attempt as plain terms, without an FTS5 error (security)", async () => {
+    const attempts = ['"', '"granite', "granite*", "gran*", "NEAR(granite river)", "granite OR", "OR", "AND NOT", "text:granite", "chunks_fts:granite", "-granite", "^granite", "(granite", "granite)", "{text}: granite", "rank:1", "'", ";", "\u0000granite"];
+    for (const attempt of attempts) {
+      const match = toFtsMatchExpression(attempt);
+      if (match === null) continue;
+      await expect(keywordSearch(env.DB, { tenant, match, plan: planFilters(undefined), limit: 5 }), attempt).resolves.toBeInstanceOf(Array);
+    }
+    // `gran*` must not act as a prefix query: "gran" is not a word of the corpus.
+    expect(await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("gran*")!, plan: planFilters(undefined), limit: 5 })).toEqual([]);
+  });
+});
+
+describe("edge extractive answer (happy)", () => {
+  it("cites the sentences that share the question's terms, with 1-based source numbers", () => {
+    const sources = [{ text: CORPUS[0]!.text }, { text: CORPUS[1]!.text }];
+    const answer = extractiveAnswer("Who discovered penicillin?", sources);
+    expect(answer).toContain("penicillin");
+    expect(answer).toMatch(/\[2\]/);
+    expect(answer).not.toMatch(/\[3\]/);
+  });
+
+  it("falls back to the top source's first sentence when nothing matches, and says when there are no sources", () => {
+    expect(extractiveAnswerParts("zzz qqq", [{ text: "First sentence here. Second one." }])).toEqual(["First sentence here. [1]"]);
+    expect(extractiveAnswer("anything", [])).toBe(NO_SOURCES_ANSWER);
+  });
+
+  it("splits sentences without breaking numbers or initials", () => {
+    expect(splitSentences("It rose 5.9 metres. Then it fell!  Was it 3? yes.")).toEqual(["It rose 5.9 metres.", "Then it fell!", "Was it 3? yes."]);
+  });
+});
+
+describe("small helpers (happy)", () => {
+  it("cuts previews at the limit with an ellipsis, never inside a surrogate pair", () => {
+    expect(preview("short", 500)).toBe("short");
+    const cut = preview("x".repeat(600), 500);
+    expect(cut).toHaveLength(500);
+    expect(cut.endsWith("…")).toBe(true);
+    const emoji = preview(`${"x".repeat(498)}😀tail`, 500);
+    expect(emoji.length).toBeLessThanOrEqual(500);
+    expect(emoji).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/);
+  });
+
+  it("maps with bounded concurrency, keeping order", async () => {
+    let active = 0;
+    let peak = 0;
+    const result = await mapWithConcurrency([5, 1, 3, 2, 4], 2, async (n) => {
+      active += 1;
+      peak = Math.max(peak, active);
+      await new Promise((resolve) => setTimeout(resolve, n));
+      active -= 1;
+      return n * 10;
+    });
+    expect(result).toEqual([50, 10, 30, 20, 40]);
+    expect(peak).toBe(2);
+  });
+
+  it("parses server-sent events split across chunks, with CRLF and multi-line data", async () => {
+    const parts = ["event: token\r", "\ndata: {\"text\":\"Hel\"}\r\n\r\n: comment\n\nevent: tok", "en\ndata: {\"text\":\"lo\"}\n\nevent: done\ndata: a\ndata: b\n\n"];
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
+        controller.close();
+      },
+    });
+    const events = [];
+    for await (const event of readSseEvents(body)) events.push(event);
+    expect(events).toEqual([
+      { event: "token", data: '{"text":"Hel"}' },
+      { event: "token", data: '{"text":"lo"}' },
+      { event: "done", data: "a\nb" },
+    ]);
+  });
+});
