@@ -1,5 +1,150 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { ApiError, notFound } from "../errors";
+import { DocumentIdSchema, IngestRequestSchema } from "../ingest/document-input";
+import { deleteDocument, getDocument, prepareDocuments, recordDocumentsStatements } from "../ingest/document-store";
+import { markEnqueuedStatement } from "../ingest/job-store";
+import { planMessages, sendMessages } from "../ingest/messages";
+import { purgeDeletedVectors } from "../ingest/vector-writes";
+import { authenticate } from "../middleware/authenticate";
+import { rateLimit } from "../middleware/rate-limit";
+import { authErrors, jsonBody, jsonResponse, notFoundError, security, unavailableError, validationErrors } from "../schemas";
 
-// Placeholder: the documents routes are being built.
 export const documentRoutes = new OpenAPIHono<AppEnv>();
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const newJobId = () => `job_${Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+
+// ─── POST /v1/documents ─────────────────────────────────────────────────────────────────────────
+
+const AcceptedSchema = z
+  .object({
+    job_id: z.string(),
+    accepted: z.number().int().openapi({ description: "Documents accepted (unchanged ones included; the job counts them as skipped)" }),
+    status_url: z.string().openapi({ example: "/v1/jobs/job_0123456789abcdef0123456789abcdef" }),
+  })
+  .openapi("IngestAccepted");
+
+const ingest = createRoute({
+  method: "post",
+  path: "/v1/documents",
+  summary: "Add or replace documents; they are indexed in the background (poll status_url)",
+  description:
+    "Documents are stored before this answers 202. Re-sending a document with the same text, metadata and collection is a no-op (counted as skipped); a changed one replaces its previous version once indexed. If the queue cannot take the job, the answer is 503 INGEST_QUEUE_UNAVAILABLE with the job_id: the documents are stored, and the job is queued automatically within about three minutes (or retry the request).",
+  security,
+  middleware: [authenticate({ role: "writer" }), rateLimit("ingest")],
+  request: { body: jsonBody(IngestRequestSchema) },
+  responses: { 202: jsonResponse("Accepted; indexing runs in the background", AcceptedSchema), ...validationErrors, ...authErrors, ...unavailableError },
+});
+
+documentRoutes.openapi(ingest, async (c) => {
+  const { documents, collection } = c.req.valid("json");
+  const { tenant } = c.var.principal;
+  const { db } = c.var.services;
+
+  // 1. D1 first: once this batch commits, nothing accepted can be lost.
+  const prepared = await prepareDocuments(db, tenant, documents, collection);
+  const jobId = newJobId();
+  const now = Date.now();
+  await db.batch(recordDocumentsStatements(db, tenant, prepared, now, { id: jobId }));
+  const statusUrl = `/v1/jobs/${jobId}`;
+
+  // 2. Then the queue (ids only). A failure leaves the job un-enqueued for the scheduled sweep.
+  const changed = prepared.filter((document) => !document.unchanged);
+  if (changed.length > 0) {
+    try {
+      await sendMessages(c.env.INGEST_QUEUE, planMessages(tenant, jobId, changed.map((d) => ({ id: d.id, textLength: d.text.length }))));
+    } catch (error) {
+      console.error(JSON.stringify({ msg: "ingest enqueue failed", job_id: jobId, tenant, error: error instanceof Error ? error.message : String(error), request_id: c.var.requestId }));
+      throw new ApiError(
+        503,
+        "INGEST_QUEUE_UNAVAILABLE",
+        "Service unavailable",
+        "the documents are stored but could not be queued for indexing; they are queued automatically within a few minutes, or retry the request",
+        { "retry-after": "30" },
+        { job_id: jobId, status_url: statusUrl },
+      );
+    }
+    // Only bookkeeping for the sweep: if it fails, the sweep enqueues again, which is harmless.
+    await db.batch([markEnqueuedStatement(db, tenant, jobId, Date.now())]).catch(() => {});
+  }
+
+  c.header("location", statusUrl);
+  return c.json({ job_id: jobId, accepted: prepared.length, status_url: statusUrl }, 202);
+});
+
+// ─── GET /v1/documents/{id} ─────────────────────────────────────────────────────────────────────
+
+const IdParamSchema = z.object({ id: DocumentIdSchema.openapi({ param: { name: "id", in: "path" } }) });
+
+const StoredDocumentSchema = z
+  .object({
+    id: z.string(),
+    collection: z.string(),
+    text: z.string(),
+    metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+    status: z.enum(["queued", "indexed", "failed"]).openapi({ description: "queued: a new version waits to be indexed (the previous one, if any, is still searchable)" }),
+    chunk_count: z.number().int().openapi({ description: "Chunks of the indexed version" }),
+    job_id: z.string().nullable(),
+    error: z.string().nullable(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Document");
+
+const read = createRoute({
+  method: "get",
+  path: "/v1/documents/{id}",
+  summary: "A stored document, its indexing status and chunk count",
+  security,
+  middleware: [authenticate({ role: "reader" }), rateLimit("query")],
+  request: { params: IdParamSchema },
+  responses: { 200: jsonResponse("The document", StoredDocumentSchema), 400: validationErrors[400], ...authErrors, ...notFoundError },
+});
+
+documentRoutes.openapi(read, async (c) => {
+  const { id } = c.req.valid("param");
+  // Another tenant's document is indistinguishable from a missing one.
+  const document = await getDocument(c.var.services.db, c.var.principal.tenant, id);
+  if (!document) throw notFound(`document ${id}`);
+  return c.json(
+    {
+      id: document.id,
+      collection: document.collection,
+      text: document.text,
+      metadata: document.metadata,
+      status: document.status,
+      chunk_count: document.chunk_count,
+      job_id: document.job_id,
+      error: document.error,
+      created_at: iso(document.created_at),
+      updated_at: iso(document.updated_at),
+    },
+    200,
+  );
+});
+
+// ─── DELETE /v1/documents/{id} ──────────────────────────────────────────────────────────────────
+
+const remove = createRoute({
+  method: "delete",
+  path: "/v1/documents/{id}",
+  summary: "Delete a document, its chunks and its vectors; later queries never return it",
+  security,
+  middleware: [authenticate({ role: "writer" }), rateLimit("ingest")],
+  request: { params: IdParamSchema },
+  responses: { 204: { description: "Deleted" }, 400: validationErrors[400], ...authErrors, ...notFoundError },
+});
+
+documentRoutes.openapi(remove, async (c) => {
+  const { id } = c.req.valid("param");
+  const { tenant } = c.var.principal;
+  const { db, vectors } = c.var.services;
+  // D1 decides: chunks and document go in one batch with the index-version bump, and queries
+  // only return chunks D1 still has. The vectors follow; a failure there is retried by the sweep.
+  if (!(await deleteDocument(db, tenant, id, Date.now()))) throw notFound(`document ${id}`);
+  await purgeDeletedVectors(db, vectors, { tenant }).catch((error) => {
+    console.warn(JSON.stringify({ msg: "vector delete deferred to the sweep", tenant, error: error instanceof Error ? error.message : String(error), request_id: c.var.requestId }));
+  });
+  return c.body(null, 204);
+});

@@ -1,0 +1,232 @@
+import { DEFAULT_COLLECTION, type DocumentInput, type DocumentMetadata } from "./document-input";
+import { contentHash } from "./hashing";
+
+/**
+ * Documents and jobs in D1, the source of truth: every statement filters on the tenant, so one
+ * tenant can never read, change or count another's rows (the same document id in two tenants is
+ * two documents). Failures are D1's own errors; callers answer 503 or retry the message.
+ */
+
+/** A document as accepted: validated, with its id and content hash settled. */
+export interface PreparedDocument {
+  id: string;
+  collection: string;
+  text: string;
+  metadata: DocumentMetadata;
+  hash: string;
+  /** True when this exact content is already indexed: nothing to re-embed. */
+  unchanged: boolean;
+}
+
+export interface StoredDocument {
+  id: string;
+  collection: string;
+  text: string;
+  metadata: DocumentMetadata;
+  content_hash: string;
+  indexed_hash: string | null;
+  status: "queued" | "indexed" | "failed";
+  chunk_count: number;
+  job_id: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/**
+ * D1 holds at most 2,000,000 bytes per string, bound parameters included. Rows are sent as JSON
+ * arrays read with json_each (one statement per group instead of one per row); a group stays
+ * well under that size, and a row that alone exceeds it is bound column by column.
+ */
+export const MAX_JSON_PARAM_BYTES = 1_500_000;
+
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
+
+/** Groups JSON-serialisable rows so that each group's JSON stays under `maxBytes`. */
+export function groupRowsForJson<T>(rows: T[], maxBytes = MAX_JSON_PARAM_BYTES): { groups: T[][]; oversized: T[] } {
+  const groups: T[][] = [];
+  const oversized: T[] = [];
+  let current: T[] = [];
+  let size = 2;
+  for (const row of rows) {
+    const bytes = utf8Bytes(JSON.stringify(row)) + 1;
+    if (bytes + 2 > maxBytes) {
+      oversized.push(row);
+      continue;
+    }
+    if (size + bytes > maxBytes && current.length > 0) {
+      groups.push(current);
+      current = [];
+      size = 2;
+    }
+    current.push(row);
+    size += bytes;
+  }
+  if (current.length > 0) groups.push(current);
+  return { groups, oversized };
+}
+
+/** Settles ids (generated when absent) and content hashes, and marks the documents already indexed as they are. */
+export async function prepareDocuments(db: D1Database, tenant: string, inputs: DocumentInput[], collection = DEFAULT_COLLECTION): Promise<PreparedDocument[]> {
+  const drafts = await Promise.all(
+    inputs.map(async (input) => {
+      const metadata = input.metadata ?? {};
+      return { id: input.id ?? crypto.randomUUID(), collection, text: input.text, metadata, hash: await contentHash(collection, input.text, metadata) };
+    }),
+  );
+  const { results } = await db
+    .prepare(
+      `SELECT id, content_hash, indexed_hash FROM documents
+       WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))`,
+    )
+    .bind(tenant, JSON.stringify(drafts.map((draft) => draft.id)))
+    .all<{ id: string; content_hash: string; indexed_hash: string | null }>();
+  const existing = new Map(results.map((row) => [row.id, row]));
+  return drafts.map((draft) => {
+    const row = existing.get(draft.id);
+    // Unchanged only when no other version is pending either: then a re-send is a pure no-op.
+    return { ...draft, unchanged: row !== undefined && row.content_hash === draft.hash && row.indexed_hash === draft.hash };
+  });
+}
+
+/**
+ * Statements that record the changed documents (status `queued`, their previous chunks stay
+ * searchable until the new ones replace them) and, when `job` is given, the job and its
+ * per-document rows. Run them in one D1 batch: all or nothing.
+ */
+export function recordDocumentsStatements(
+  db: D1Database,
+  tenant: string,
+  documents: PreparedDocument[],
+  now: number,
+  job?: { id: string },
+): D1PreparedStatement[] {
+  const statements: D1PreparedStatement[] = [];
+  const jobId = job?.id ?? null;
+  if (job) {
+    const pending = documents.some((document) => !document.unchanged);
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO jobs (id, tenant, status, documents, created_at, updated_at, finished_at, enqueued_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6)`,
+        )
+        // A job with nothing to index is finished (and has nothing to enqueue) at birth.
+        .bind(job.id, tenant, pending ? "queued" : "done", documents.length, now, pending ? null : now),
+    );
+  }
+
+  const changed = documents.filter((document) => !document.unchanged);
+  const rows = changed.map((document) => [document.id, document.collection, document.text, JSON.stringify(document.metadata), document.hash]);
+  const { groups, oversized } = groupRowsForJson(rows);
+  const upsert = `ON CONFLICT (tenant, id) DO UPDATE SET
+       collection = excluded.collection, text = excluded.text, metadata = excluded.metadata,
+       content_hash = excluded.content_hash, status = 'queued', job_id = excluded.job_id,
+       error = NULL, updated_at = excluded.updated_at`;
+  for (const group of groups) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, status, job_id, created_at, updated_at)
+           SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                  json_extract(value, '$[3]'), json_extract(value, '$[4]'), 'queued', ?2, ?3, ?3
+           FROM json_each(?4) WHERE true
+           ${upsert}`,
+        )
+        .bind(tenant, jobId, now, JSON.stringify(group)),
+    );
+  }
+  for (const [id, collection, text, metadata, hash] of oversized) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, status, job_id, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?8)
+           ${upsert}`,
+        )
+        .bind(tenant, id, collection, text, metadata, hash, jobId, now),
+    );
+  }
+
+  if (job) {
+    const jobRows = documents.map((document) => [document.id, document.unchanged ? "skipped" : "queued", document.hash]);
+    for (const group of groupRowsForJson(jobRows).groups) {
+      statements.push(
+        db
+          .prepare(
+            `INSERT INTO job_documents (job_id, tenant, document_id, status, content_hash, updated_at)
+             SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?3
+             FROM json_each(?4)`,
+          )
+          .bind(job.id, tenant, now, JSON.stringify(group)),
+      );
+    }
+  }
+  return statements;
+}
+
+interface DocumentRow extends Omit<StoredDocument, "metadata"> {
+  metadata: string;
+}
+
+export async function getDocument(db: D1Database, tenant: string, id: string): Promise<StoredDocument | null> {
+  const row = await db
+    .prepare(
+      `SELECT id, collection, text, metadata, content_hash, indexed_hash, status, chunk_count, job_id, error, created_at, updated_at
+       FROM documents WHERE tenant = ?1 AND id = ?2`,
+    )
+    .bind(tenant, id)
+    .first<DocumentRow>();
+  return row ? { ...row, metadata: JSON.parse(row.metadata) as DocumentMetadata } : null;
+}
+
+/** The statement that bumps the tenant's index version (creating the tenant row on first use). */
+export function bumpIndexVersionSql(guard: string): string {
+  return `INSERT INTO tenants (tenant, index_version, updated_at) SELECT ?1, 1, ?2 WHERE ${guard}
+          ON CONFLICT (tenant) DO UPDATE SET index_version = index_version + 1, updated_at = excluded.updated_at`;
+}
+
+/**
+ * Deletes a document and its chunks in one batch, records its vector ids for deletion from the
+ * vector index and bumps the index version. False when the tenant has no such document.
+ */
+export async function deleteDocument(db: D1Database, tenant: string, id: string, now: number): Promise<boolean> {
+  const exists = "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?3)";
+  const results = await db.batch([
+    db
+      .prepare(`INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at) SELECT tenant, id, ?2 FROM chunks WHERE tenant = ?1 AND document_id = ?3`)
+      .bind(tenant, now, id),
+    db.prepare(bumpIndexVersionSql(exists)).bind(tenant, now, id),
+    db.prepare("DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2").bind(tenant, id),
+    db.prepare("DELETE FROM documents WHERE tenant = ?1 AND id = ?2").bind(tenant, id),
+  ]);
+  return (results[3]?.meta.changes ?? 0) > 0;
+}
+
+export interface TenantStats {
+  documents: number;
+  chunks: number;
+  collections: number;
+  index_version: number;
+  embedding_model: string | null;
+}
+
+export async function getTenantStats(db: D1Database, tenant: string): Promise<TenantStats> {
+  const row = await db
+    .prepare(
+      `SELECT (SELECT COUNT(*) FROM documents WHERE tenant = ?1) AS documents,
+              (SELECT COUNT(*) FROM chunks WHERE tenant = ?1) AS chunks,
+              (SELECT COUNT(DISTINCT collection) FROM documents WHERE tenant = ?1) AS collections,
+              (SELECT index_version FROM tenants WHERE tenant = ?1) AS index_version,
+              (SELECT embedding_model FROM tenants WHERE tenant = ?1) AS embedding_model`,
+    )
+    .bind(tenant)
+    .first<{ documents: number; chunks: number; collections: number; index_version: number | null; embedding_model: string | null }>();
+  return {
+    documents: row?.documents ?? 0,
+    chunks: row?.chunks ?? 0,
+    collections: row?.collections ?? 0,
+    index_version: row?.index_version ?? 0,
+    embedding_model: row?.embedding_model ?? null,
+  };
+}

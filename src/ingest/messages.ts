@@ -1,0 +1,76 @@
+import { z } from "zod";
+
+/**
+ * The ingestion queue's messages. They carry ids only — the text stays in D1, the source of
+ * truth — so a message is tiny (≤ 20 ids of ≤ 128 characters) and a consumer always indexes the
+ * document's current content, never a stale copy.
+ */
+export const IngestMessageSchema = z.object({
+  v: z.literal(1),
+  tenant: z.string().min(1).max(64),
+  job_id: z.string().min(1).max(64),
+  document_ids: z.array(z.string().min(1).max(128)).min(1).max(100),
+});
+
+export type IngestMessage = z.infer<typeof IngestMessageSchema>;
+
+/** Documents per message: one origin /v1/ingest call each. */
+export const MAX_DOCUMENTS_PER_MESSAGE = 20;
+/** Characters of text per message (a longer document travels alone), so one origin call stays well inside its timeout. */
+export const MAX_TEXT_CHARS_PER_MESSAGE = 100_000;
+
+/** Cloudflare Queues: ≤ 100 messages and ≤ 256 KB per sendBatch, ≤ 128 KB per message (1 KB = 1000 bytes, ~100 bytes of it internal metadata). */
+export const QUEUE_LIMITS = {
+  maxBatchMessages: 100,
+  maxBatchBytes: 256_000,
+  maxMessageBytes: 128_000,
+  metadataBytesPerMessage: 100,
+} as const;
+
+/** Splits a job's documents into messages by count and text size, preserving order. */
+export function planMessages(tenant: string, jobId: string, documents: Array<{ id: string; textLength: number }>): IngestMessage[] {
+  const messages: IngestMessage[] = [];
+  let ids: string[] = [];
+  let chars = 0;
+  const flush = () => {
+    if (ids.length > 0) messages.push({ v: 1, tenant, job_id: jobId, document_ids: ids });
+    ids = [];
+    chars = 0;
+  };
+  for (const document of documents) {
+    if (ids.length >= MAX_DOCUMENTS_PER_MESSAGE || (ids.length > 0 && chars + document.textLength > MAX_TEXT_CHARS_PER_MESSAGE)) flush();
+    ids.push(document.id);
+    chars += document.textLength;
+  }
+  flush();
+  return messages;
+}
+
+const messageBytes = (message: IngestMessage) => new TextEncoder().encode(JSON.stringify(message)).length + QUEUE_LIMITS.metadataBytesPerMessage;
+
+/** Groups messages into sendBatch calls within Queues' per-batch limits. */
+export function planSendBatches(messages: IngestMessage[]): IngestMessage[][] {
+  const batches: IngestMessage[][] = [];
+  let current: IngestMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = messageBytes(message);
+    if (size > QUEUE_LIMITS.maxMessageBytes) throw new RangeError(`an ingest message is ${size} bytes; the queue accepts ${QUEUE_LIMITS.maxMessageBytes}`);
+    if (current.length >= QUEUE_LIMITS.maxBatchMessages || bytes + size > QUEUE_LIMITS.maxBatchBytes) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** Sends the messages in as few sendBatch calls as the limits allow; rejects on the first failed call. */
+export async function sendMessages(queue: Queue, messages: IngestMessage[]): Promise<void> {
+  for (const batch of planSendBatches(messages)) {
+    await queue.sendBatch(batch.map((body) => ({ body, contentType: "json" as const })));
+  }
+}

@@ -1,0 +1,52 @@
+import type { Bindings } from "../app-env";
+import { loadConfig } from "../config";
+import { getServices } from "../services";
+import { finalizeJobStatement, markEnqueuedStatement, pendingJobDocuments, unenqueuedJobs } from "./job-store";
+import { planMessages, sendMessages } from "./messages";
+import { purgeDeletedVectors } from "./vector-writes";
+
+/**
+ * The scheduled sweep (wrangler.toml [triggers] crons, every minute). It repairs what a crash or
+ * an outage between two writes can leave behind:
+ * - jobs recorded in D1 whose messages never reached the queue (POST answered 503 because the
+ *   queue failed, or the isolate died between the D1 batch and sendBatch): re-enqueued once they
+ *   are older than ENQUEUE_GRACE_MS, so an accepted document is indexed even if nobody retries;
+ * - vector ids recorded for deletion whose deleteByIds failed: deleted now.
+ * Enqueueing twice is harmless (the consumer is idempotent), so the sweep needs no lock.
+ */
+
+/** How long a POST may take between its D1 batch and its last sendBatch before the sweep steps in. */
+export const ENQUEUE_GRACE_MS = 2 * 60_000;
+const JOBS_PER_SWEEP = 50;
+
+export interface SweepResult {
+  jobsEnqueued: number;
+  vectorsDeleted: number;
+}
+
+export async function sweep(env: Bindings, now = Date.now()): Promise<SweepResult> {
+  const config = loadConfig(env);
+  const services = getServices(env, config);
+  const { db } = services;
+
+  let jobsEnqueued = 0;
+  for (const job of await unenqueuedJobs(db, now - ENQUEUE_GRACE_MS, JOBS_PER_SWEEP)) {
+    try {
+      const pending = await pendingJobDocuments(db, job.tenant, job.id);
+      await sendMessages(env.INGEST_QUEUE, planMessages(job.tenant, job.id, pending.map((p) => ({ id: p.documentId, textLength: p.textLength }))));
+      await db.batch([markEnqueuedStatement(db, job.tenant, job.id, Date.now()), finalizeJobStatement(db, job.tenant, job.id, Date.now())]);
+      jobsEnqueued += 1;
+    } catch (error) {
+      console.error(JSON.stringify({ msg: "sweep could not enqueue job", job_id: job.id, tenant: job.tenant, error: error instanceof Error ? error.message : String(error) }));
+    }
+  }
+
+  let vectorsDeleted = 0;
+  try {
+    vectorsDeleted = await purgeDeletedVectors(db, services.vectors, { limit: 1000 });
+  } catch (error) {
+    console.error(JSON.stringify({ msg: "sweep could not delete vectors", error: error instanceof Error ? error.message : String(error) }));
+  }
+  if (jobsEnqueued || vectorsDeleted) console.log(JSON.stringify({ msg: "sweep", jobs_enqueued: jobsEnqueued, vectors_deleted: vectorsDeleted }));
+  return { jobsEnqueued, vectorsDeleted };
+}

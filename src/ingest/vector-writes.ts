@@ -1,0 +1,114 @@
+import { serviceUnavailable } from "../errors";
+
+/**
+ * Writes to the vector index (the `Vectorize` port) within its Workers limits, and the two
+ * guarantees ingestion builds on it:
+ *
+ * - Read-your-writes. Vectorize applies mutations asynchronously: upsert() resolves with a
+ *   `mutationId` once the change is accepted, and it becomes visible to query()/getByIds() only
+ *   when the index has processed it (`describe().processedUpToMutation`), typically seconds later.
+ *   `waitUntilVisible` returns only once every upsert is confirmed processed — the last
+ *   mutation is the index's `processedUpToMutation` (mutations are processed in order), or a
+ *   probe id of every upsert call comes back from getByIds — and otherwise throws
+ *   VECTORS_NOT_VISIBLE after a bounded wait, so that the queue retries the message. Ingestion
+ *   marks a document indexed (and a job done) only after this returns.
+ * - No orphaned vectors. Vector ids whose chunks left D1 are recorded in `vector_deletions` in the
+ *   same D1 batch, and `purgeDeletedVectors` deletes them from the index and then forgets them;
+ *   a failed deleteByIds leaves them recorded for the next pass (consumer or scheduled sweep).
+ */
+
+/** Vectorize from Workers: ≤ 1000 vectors per upsert, ≤ 20 ids per getByIds, ≤ 100 per deleteByIds (observed). */
+export const VECTOR_WRITE_LIMITS = { maxUpsert: 1000, maxGetByIds: 20, maxDeleteByIds: 100 } as const;
+
+export interface UpsertReceipt {
+  mutationId: string;
+  /** One id written by that mutation, to check its visibility. */
+  probeId: string;
+}
+
+const chunked = <T>(items: T[], size: number): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+};
+
+export async function upsertVectors(vectors: Vectorize, items: VectorizeVector[]): Promise<UpsertReceipt[]> {
+  const receipts: UpsertReceipt[] = [];
+  for (const batch of chunked(items, VECTOR_WRITE_LIMITS.maxUpsert)) {
+    const { mutationId } = await vectors.upsert(batch);
+    receipts.push({ mutationId, probeId: batch[batch.length - 1]!.id });
+  }
+  return receipts;
+}
+
+export interface VisibilityOptions {
+  /** Longest wait before giving up (the message is then retried). */
+  timeoutMs: number;
+  /** First pause between checks; doubles up to 2 s. */
+  pollMs?: number;
+}
+
+export const DEFAULT_VISIBILITY: Required<VisibilityOptions> = { timeoutMs: 20_000, pollMs: 250 };
+
+export async function waitUntilVisible(vectors: Vectorize, receipts: UpsertReceipt[], options: VisibilityOptions = DEFAULT_VISIBILITY): Promise<void> {
+  if (receipts.length === 0) return;
+  const deadline = Date.now() + options.timeoutMs;
+  const last = receipts[receipts.length - 1]!.mutationId;
+  let pending = receipts.map((receipt) => receipt.probeId);
+  let pause = options.pollMs ?? DEFAULT_VISIBILITY.pollMs;
+  for (;;) {
+    // workers-types declares processedUpToMutation as a number; Vectorize sends the mutation's id.
+    const info = (await vectors.describe()) as unknown as { processedUpToMutation?: string | number | null };
+    if (info.processedUpToMutation !== undefined && String(info.processedUpToMutation) === last) return;
+    const found = new Set<string>();
+    for (const ids of chunked(pending, VECTOR_WRITE_LIMITS.maxGetByIds)) {
+      for (const vector of await vectors.getByIds(ids)) found.add(vector.id);
+    }
+    pending = pending.filter((id) => !found.has(id));
+    if (pending.length === 0) return;
+    if (Date.now() + pause > deadline) {
+      throw serviceUnavailable("VECTORS_NOT_VISIBLE", `the vector index had not applied the upserted vectors after ${options.timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, 2_000);
+  }
+}
+
+/**
+ * Deletes recorded vector ids from the index (those of one tenant, or the oldest of any tenant),
+ * skipping ids that are back in `chunks` (a document re-sent with its earlier content). Returns
+ * how many were deleted. Throws when the index fails; what was not deleted stays recorded.
+ */
+export async function purgeDeletedVectors(db: D1Database, vectors: Vectorize, options: { tenant?: string; limit?: number } = {}): Promise<number> {
+  const limit = options.limit ?? 1000;
+  const statement = options.tenant
+    ? db.prepare("SELECT tenant, id FROM vector_deletions WHERE tenant = ?1 ORDER BY created_at LIMIT ?2").bind(options.tenant, limit)
+    : db.prepare("SELECT tenant, id FROM vector_deletions ORDER BY created_at LIMIT ?1").bind(limit);
+  const { results } = await statement.all<{ tenant: string; id: string }>();
+  if (results.length === 0) return 0;
+
+  const live = new Set(
+    (
+      await db
+        .prepare("SELECT id FROM chunks WHERE id IN (SELECT value FROM json_each(?1))")
+        .bind(JSON.stringify(results.map((row) => row.id)))
+        .all<{ id: string }>()
+    ).results.map((row) => row.id),
+  );
+  const doomed = results.filter((row) => !live.has(row.id));
+  let deleted = 0;
+  for (const batch of chunked(doomed, VECTOR_WRITE_LIMITS.maxDeleteByIds)) {
+    await vectors.deleteByIds(batch.map((row) => row.id));
+    deleted += batch.length;
+  }
+  // Forget what was deleted, and what is live again (the newer chunks own those ids now).
+  const forget = JSON.stringify(results.map((row) => [row.tenant, row.id]));
+  await db
+    .prepare(
+      `DELETE FROM vector_deletions WHERE EXISTS (SELECT 1 FROM json_each(?1) j
+         WHERE json_extract(j.value, '$[0]') = vector_deletions.tenant AND json_extract(j.value, '$[1]') = vector_deletions.id)`,
+    )
+    .bind(forget)
+    .run();
+  return deleted;
+}
