@@ -36,9 +36,13 @@ export function extractiveAnswerParts(query: string, sources: ReadonlyArray<{ te
 
   const chosen: typeof candidates = [];
   const perSource = new Map<number, number>();
+  const best = Math.max(0, ...candidates.map((candidate) => candidate.overlap));
+  // A sentence sharing one incidental word ("London") with the question is noise next to one
+  // that shares three: keep only sentences within half of the best overlap.
+  const enough = Math.max(1, Math.ceil(best / 2));
   // Most shared terms first; on a tie the better-ranked source, then the earlier sentence.
   for (const candidate of [...candidates].sort((a, b) => b.overlap - a.overlap || a.source - b.source || a.position - b.position)) {
-    if (chosen.length >= maxSentences || candidate.overlap === 0) break;
+    if (chosen.length >= maxSentences || candidate.overlap < enough) break;
     if ((perSource.get(candidate.source) ?? 0) >= 2) continue;
     perSource.set(candidate.source, (perSource.get(candidate.source) ?? 0) + 1);
     chosen.push(candidate);

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { loadConfig } from "../../src/config";
-import { createOriginClient } from "../../src/origin/origin-client";
+import { indexDocuments } from "../../src/ingest/indexer";
 import { getServices } from "../../src/services";
 
 /**
@@ -9,10 +9,8 @@ import { getServices } from "../../src/services";
  * The paragraphs are short factual texts written for these tests (the shared evaluation data may
  * not be copied into the repository). Each question below has its answer in exactly one paragraph.
  *
- * Indexing follows the ingestion contracts: documents and chunks in D1 (the FTS5 triggers fill
- * chunks_fts), vectors from the REAL origin's passage embeddings upserted into the tenant's
- * namespace with id = chunks.id (`c_` + 40 hex) and metadata { document_id, collection, ...metadata }.
- * It stands in for the ingestion side's indexer until that lands.
+ * Indexing uses the ingestion side's real indexer (origin chunking and embeddings, vectors in
+ * the tenant's namespace, chunks in D1); see indexFixture.
  */
 
 export interface FixtureDocument {
@@ -118,71 +116,64 @@ async function sha1Hex(text: string): Promise<string> {
   return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-/** Splits a text into chunks of whole sentences of at most ~`size` characters (one chunk for these paragraphs). */
-function chunkText(text: string, size = 1200): Array<{ text: string; start: number; end: number }> {
-  const chunks: Array<{ text: string; start: number; end: number }> = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = Math.min(text.length, start + size);
-    if (end < text.length) {
-      const cut = text.lastIndexOf(". ", end);
-      if (cut > start) end = cut + 1;
-    }
-    chunks.push({ text: text.slice(start, end).trim(), start, end });
-    start = end;
-  }
-  return chunks;
-}
-
 export interface IndexedFixture {
-  /** chunk id → document id */
+  /** chunk id → document id, for every chunk of the tenant */
   chunkIds: Map<string, string>;
 }
 
 /**
- * Indexes documents for `tenant`. With `vectors: false` only D1 (documents, chunks, FTS) is
- * written, which is what keyword retrieval needs and all that is possible without an origin.
+ * Indexes documents for `tenant`. By default through the ingestion side's `indexDocuments` (the
+ * real origin chunks and embeds; vectors are upserted and confirmed visible). With
+ * `vectors: false` only D1 is written (documents, one chunk per document, FTS via the triggers,
+ * the index version): what keyword retrieval needs, and all that can exist without an origin.
  */
 export async function indexFixture(tenant: string, documents: FixtureDocument[] = CORPUS, options: { vectors?: boolean } = {}): Promise<IndexedFixture> {
   const config = loadConfig(env);
-  const now = Date.now();
-  const rows: Array<{ id: string; document: FixtureDocument; index: number; text: string; start: number; end: number }> = [];
-  for (const document of documents) {
-    for (const [index, chunk] of chunkText(document.text).entries()) {
-      rows.push({ id: `c_${await sha1Hex(`${tenant}\u0000${document.id}\u0000${index}`)}`, document, index, ...chunk });
-    }
+  if (options.vectors === false) {
+    await writeD1Only(tenant, documents);
+  } else {
+    const summary = await indexDocuments(getServices(env, config), tenant, documents, { dimensions: config.EMBEDDING_DIMENSIONS });
+    const failed = summary.documents.filter((outcome) => outcome.status !== "done");
+    if (failed.length > 0) throw new Error(`fixture indexing failed: ${JSON.stringify(failed)}`);
   }
+  const { results } = await env.DB.prepare("SELECT id, document_id FROM chunks WHERE tenant = ?1 ORDER BY seq").bind(tenant).all<{ id: string; document_id: string }>();
+  return { chunkIds: new Map(results.map((row) => [row.id, row.document_id])) };
+}
 
-  const statements = [
-    ...documents.map((document) =>
+async function writeD1Only(tenant: string, documents: FixtureDocument[]): Promise<void> {
+  const now = Date.now();
+  const statements = [];
+  for (const document of documents) {
+    const chunkId = `c_${await sha1Hex(`${tenant}\u0000${document.id}\u00000`)}`;
+    statements.push(
       env.DB.prepare(
         "INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, indexed_hash, status, chunk_count, created_at, updated_at) " +
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'indexed', ?7, ?8, ?8)",
-      ).bind(tenant, document.id, document.collection, document.text, JSON.stringify(document.metadata), `h-${document.id}`, rows.filter((row) => row.document === document).length, now),
-    ),
-    ...rows.map((row) =>
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'indexed', 1, ?7, ?7)",
+      ).bind(tenant, document.id, document.collection, document.text, JSON.stringify(document.metadata), `fixture-${document.id}`, now),
       env.DB.prepare(
-        "INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-      ).bind(row.id, tenant, row.document.id, row.document.collection, row.index, row.text, row.start, row.end),
-    ),
+        "INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset) VALUES (?1, ?2, ?3, ?4, 0, ?5, 0, ?6)",
+      ).bind(chunkId, tenant, document.id, document.collection, document.text, document.text.length),
+    );
+  }
+  statements.push(
     env.DB.prepare(
       "INSERT INTO tenants (tenant, index_version, updated_at) VALUES (?1, 1, ?2) " +
         "ON CONFLICT (tenant) DO UPDATE SET index_version = index_version + 1, updated_at = excluded.updated_at",
     ).bind(tenant, now),
-  ];
+  );
   await env.DB.batch(statements);
+}
 
-  if (options.vectors !== false) {
-    const origin = createOriginClient(config);
-    const { vectors } = await origin.embed(rows.map((row) => row.text), "passage");
-    await getServices(env, config).vectors.upsert(
-      rows.map((row, i) => ({
-        id: row.id,
-        values: vectors[i]!,
-        namespace: tenant,
-        metadata: { document_id: row.document.id, collection: row.document.collection, ...row.document.metadata },
-      })),
-    );
-  }
-  return { chunkIds: new Map(rows.map((row) => [row.id, row.document.id])) };
+/** The events of a whole SSE response, parsed independently of the worker's own code. */
+export async function readEvents(response: Response): Promise<Array<{ event: string; data: string }>> {
+  const text = await response.text();
+  return text
+    .split(/\n\n/)
+    .filter((block) => block.trim() !== "")
+    .map((block) => {
+      const lines = block.split("\n");
+      const event = lines.find((line) => line.startsWith("event: "))?.slice(7) ?? "message";
+      const data = lines.filter((line) => line.startsWith("data: ")).map((line) => line.slice(6)).join("\n");
+      return { event, data };
+    });
 }
