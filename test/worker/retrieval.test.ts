@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { extractiveAnswer, extractiveAnswerParts, NO_SOURCES_ANSWER, splitSentences } from "../../src/answer/extractive-answer";
+import { streamAnswer, type AnswerEvent } from "../../src/answer/generate-answer";
 import { readSseEvents } from "../../src/answer/sse-events";
 import { mapWithConcurrency } from "../../src/retrieval/concurrency";
 import { FiltersSchema, MAX_FILTER_KEYS, planFilters, type Filters } from "../../src/retrieval/filters";
@@ -9,6 +10,7 @@ import { hydrateChunks } from "../../src/retrieval/hydrate";
 import { keywordSearch } from "../../src/retrieval/keyword-search";
 import { preview } from "../../src/retrieval/query-service";
 import { reciprocalRankFusion } from "../../src/retrieval/rrf";
+import type { OriginClient } from "../../src/origin/origin-client";
 import { uniqueTenant } from "./helpers";
 import { CORPUS, indexFixture, type FixtureDocument } from "./query-fixtures";
 
@@ -322,5 +324,59 @@ describe("small helpers (happy)", () => {
       { event: "token", data: '{"text":"lo"}' },
       { event: "done", data: "a\nb" },
     ]);
+  });
+});
+
+describe("answer stream when the origin's stream breaks (error)", () => {
+  // The real origin cannot be made to break mid-answer on demand, so these feed streamAnswer an
+  // upstream SSE body by hand; everything else about streaming runs against the real origin.
+  const upstream = (body: string): OriginClient => {
+    const unused = () => Promise.reject(new Error("not used"));
+    return {
+      embed: unused,
+      ingest: unused,
+      generate: unused,
+      probe: unused,
+      generateStream: async () =>
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(body));
+            controller.close();
+          },
+        }),
+    };
+  };
+  const sources = [{ id: "c1", text: "The Great Fire of London began on Pudding Lane. It burned for four days." }];
+  const collect = async (origin: OriginClient) => {
+    const events: AnswerEvent[] = [];
+    for await (const event of streamAnswer(origin, "Where did the Great Fire of London begin?", sources)) events.push(event);
+    return events;
+  };
+
+  it("passes tokens through and ends with done (happy)", async () => {
+    const events = await collect(upstream('event: token\ndata: {"text":"On Pudding"}\n\nevent: token\ndata: {"text":" Lane [1]"}\n\nevent: done\ndata: {"model":"m","citations":[1]}\n\n'));
+    expect(events.map((e) => e.type)).toEqual(["token", "token", "done"]);
+    expect(events.slice(0, 2).map((e) => (e as { text: string }).text).join("")).toBe("On Pudding Lane [1]");
+    expect(events[2]).toMatchObject({ degraded: false });
+  });
+
+  it("ends with an error event, not a made-up ending, when it fails after tokens were sent", async () => {
+    for (const body of ['event: token\ndata: {"text":"On"}\n\nevent: error\ndata: {"detail":"upstream secret"}\n\n', 'event: token\ndata: {"text":"On"}\n\n']) {
+      const events = await collect(upstream(body));
+      expect(events.map((e) => e.type)).toEqual(["token", "error"]);
+      const { error } = events[1] as { error: { code: string; status: number; detail: string } };
+      expect(error).toMatchObject({ code: "ORIGIN_STREAM_FAILED", status: 502 });
+      expect(error.detail).not.toContain("upstream secret");
+    }
+  });
+
+  it("streams the edge answer instead when it fails before the first token", async () => {
+    for (const body of ['event: error\ndata: {"status":500}\n\n', "event: token\ndata: not json\n\n", ""]) {
+      const events = await collect(upstream(body));
+      expect(events.at(-1)).toMatchObject({ type: "done", degraded: true });
+      const text = events.filter((e) => e.type === "token").map((e) => (e as { text: string }).text).join("");
+      expect(text).toContain("Pudding Lane");
+      expect(text).toContain("[1]");
+    }
   });
 });
