@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { startRedisServer } from "../../tools/lib/redis-server";
+import { startBridgeProcess } from "../../tools/stack/bridge";
 import { startOrigin } from "../../tools/stack/origin";
 import { ROOT } from "../../tools/stack/paths";
 import { startIdentityProvider } from "./identity-provider";
@@ -34,17 +36,13 @@ export default async function setup(project: TestProject) {
     originUrl = origin.url;
   }
 
-  let upstashUrl = "http://127.0.0.1:9";
+  let upstashUrl: string;
   const upstashToken = randomBytes(24).toString("base64url");
-  if (existsSync(join(ROOT, "tools/lib/redis-server.ts")) && existsSync(join(ROOT, "tools/upstash-bridge/index.ts"))) {
-    const { startRedisServer } = await import("../../tools/lib/redis-server");
-    const { startUpstashBridge } = await import("../../tools/upstash-bridge/index");
-    const redis = await startRedisServer({ port: 0 });
-    stops.push(() => redis.stop());
-    const bridge = await startUpstashBridge({ port: 0, host: "127.0.0.1", redisUrl: redis.url, token: upstashToken });
-    stops.push(() => bridge.close());
-    upstashUrl = bridge.url;
-  }
+  const redis = await startRedisServer({ port: 0 });
+  stops.push(() => redis.stop());
+  const bridge = await startBridgeProcess({ redisUrl: redis.url, token: upstashToken, log: quiet("bridge") });
+  stops.push(() => bridge.process.stop());
+  upstashUrl = bridge.url;
 
   const idp = await startIdentityProvider();
   stops.push(() => idp.close());

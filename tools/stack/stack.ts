@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { findRedisServerBinary, startRedisServer } from "../lib/redis-server";
+import { startBridgeProcess } from "./bridge";
 import { startOrigin } from "./origin";
 import { ROOT } from "./paths";
 import { freePort, startProcess, waitForHttp, type ManagedProcess } from "./processes";
@@ -73,13 +75,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     delete vars.UPSTASH_REDIS_REST_TOKEN;
 
     let rateLimiting: Stack["rateLimiting"] = "workers-binding";
-    const { findRedisServerBinary, startRedisServer } = await import("../lib/redis-server");
     if (options.redis !== false && findRedisServerBinary()) {
-      const { startUpstashBridge } = await import("../upstash-bridge/index");
-      const redis = await startRedisServer({ port: 0, dir: join(options.stateDir, "redis"), persist: true });
+      const redis = await startRedisServer({ port: 0, dir: join(options.stateDir, "redis"), persist: true, log: (line) => log("redis", line) });
       processes.push({ name: "redis", stop: () => redis.stop() });
-      const bridge = await startUpstashBridge({ port: 0, host: "127.0.0.1", redisUrl: redis.url, token: secrets.UPSTASH_REDIS_REST_TOKEN });
-      processes.push({ name: "bridge", stop: () => bridge.close() });
+      const bridge = await startBridgeProcess({ redisUrl: redis.url, token: secrets.UPSTASH_REDIS_REST_TOKEN, log: (line) => log("bridge", line) });
+      processes.push(bridge.process);
       vars.UPSTASH_REDIS_REST_URL = bridge.url;
       vars.UPSTASH_REDIS_REST_TOKEN = secrets.UPSTASH_REDIS_REST_TOKEN;
       rateLimiting = "upstash-bridge";
