@@ -1,0 +1,457 @@
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { loadConfig } from "../../src/config";
+import { handleIngestBatch, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
+import { prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
+import { indexDocuments } from "../../src/ingest/indexer";
+import { planMessages, planSendBatches, QUEUE_LIMITS, type IngestMessage } from "../../src/ingest/messages";
+import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
+import { getServices } from "../../src/services";
+import { call, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { chunkRows, indexVersion, PARAGRAPHS, waitForJob, type JobBody } from "./ingest-fixtures";
+
+/**
+ * The queue consumer, its dead-letter consumer and the sweep, invoked the way Queues and Cron
+ * invoke them (createMessageBatch / getQueueResult), against real D1, the real local vector
+ * index and the real origin — or an origin URL where nothing listens, to force the failure paths.
+ */
+
+const INGEST_QUEUE = "edge-rag-ingest";
+const DLQ = "edge-rag-ingest-dlq";
+const deadOriginEnv = () => ({ ...env, ORIGIN_URLS: DEAD_ORIGIN });
+
+let messageCounter = 0;
+function batchOf(queue: string, bodies: unknown[], attempts = 1) {
+  return createMessageBatch(
+    queue,
+    bodies.map((body) => ({ id: `msg-${Date.now()}-${messageCounter++}`, timestamp: new Date(), attempts, body })),
+  );
+}
+
+/**
+ * The batch as the handler sees it, plus the delay each retry() asked for (getQueueResult does not
+ * report delays). Every call is forwarded to the real message, so getQueueResult stays exact.
+ */
+function observed(batch: MessageBatch) {
+  const delays = new Map<string, number | undefined>();
+  const messages = batch.messages.map((message) => ({
+    id: message.id,
+    timestamp: message.timestamp,
+    body: message.body,
+    attempts: message.attempts,
+    ack: () => message.ack(),
+    retry: (options?: QueueRetryOptions) => {
+      delays.set(message.id, options?.delaySeconds);
+      message.retry(options);
+    },
+  }));
+  const view = { queue: batch.queue, messages, ackAll: () => batch.ackAll(), retryAll: (options?: QueueRetryOptions) => batch.retryAll(options) };
+  return { view: view as unknown as MessageBatch, delays };
+}
+
+async function runQueue(queue: string, bodies: unknown[], options: { env?: object; attempts?: number } = {}) {
+  const batch = batchOf(queue, bodies, options.attempts);
+  const { view, delays } = observed(batch as MessageBatch);
+  const ctx = createExecutionContext();
+  await worker.queue!(view, (options.env ?? env) as typeof env);
+  return { ...(await getQueueResult(batch, ctx)), delays: [...delays.values()] };
+}
+
+/** Records documents and their job in D1 exactly as POST /v1/documents does, without enqueueing (the test delivers the messages). */
+async function recordJob(tenant: string, documents: Array<{ id: string; text: string; metadata?: Record<string, string | number | boolean> }>, collection?: string) {
+  const prepared = await prepareDocuments(env.DB, tenant, documents, collection);
+  const jobId = `job_${crypto.randomUUID().replaceAll("-", "")}`;
+  const now = Date.now();
+  await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, now, { id: jobId }));
+  // Marked enqueued: the message is in the test's hands, not the sweep's.
+  await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, now).run();
+  const messages = planMessages(tenant, jobId, prepared.filter((d) => !d.unchanged).map((d) => ({ id: d.id, textLength: d.text.length })));
+  return { jobId, prepared, messages };
+}
+
+async function jobOf(tenant: string, jobId: string): Promise<JobBody> {
+  const { key } = await createKey(tenant, ["writer"]);
+  const response = await call(`/v1/jobs/${jobId}`, { auth: key });
+  expect(response.status).toBe(200);
+  return json<JobBody>(response);
+}
+
+const documentRow = (tenant: string, id: string) =>
+  env.DB.prepare("SELECT status, error, content_hash, indexed_hash, chunk_count FROM documents WHERE tenant = ?1 AND id = ?2")
+    .bind(tenant, id)
+    .first<{ status: string; error: string | null; content_hash: string; indexed_hash: string | null; chunk_count: number }>();
+
+const jobDocumentRow = (jobId: string, id: string) =>
+  env.DB.prepare("SELECT status, attempts, error, chunks FROM job_documents WHERE job_id = ?1 AND document_id = ?2")
+    .bind(jobId, id)
+    .first<{ status: string; attempts: number; error: string | null; chunks: number }>();
+
+const vectorIndex = (bindings: object = env) => getServices(bindings as typeof env, loadConfig(bindings)).vectors;
+
+/**
+ * Vectorize's eventual consistency, simulated on top of the real local index: a mutation becomes
+ * visible to getByIds/query/describe only `lagMs` after upsert() returned (Infinity: never).
+ */
+function eventuallyConsistent(inner: Vectorize, lagMs: number): Vectorize {
+  const visibleAt = new Map<string, number>();
+  const mutations: Array<{ id: string; at: number }> = [];
+  const visible = (id: string) => (visibleAt.get(id) ?? 0) <= Date.now();
+  return {
+    describe: async () => {
+      const info = (await inner.describe()) as unknown as Record<string, unknown>;
+      const processed = mutations.filter((m) => m.at <= Date.now()).at(-1);
+      return { ...info, processedUpToMutation: processed?.id ?? null } as unknown as VectorizeIndexInfo;
+    },
+    upsert: async (vectors) => {
+      const result = await inner.upsert(vectors);
+      const at = Date.now() + lagMs;
+      for (const vector of vectors) visibleAt.set(vector.id, at);
+      mutations.push({ id: result.mutationId, at });
+      return result;
+    },
+    insert: (vectors) => inner.insert(vectors),
+    deleteByIds: (ids) => inner.deleteByIds(ids),
+    getByIds: async (ids) => (await inner.getByIds(ids)).filter((vector) => visible(vector.id)),
+    query: async (vector, options) => {
+      const result = await inner.query(vector, options);
+      const matches = result.matches.filter((match) => visible(match.id));
+      return { ...result, matches, count: matches.length };
+    },
+    queryById: async (id, options) => {
+      const result = await inner.queryById(id, options);
+      const matches = result.matches.filter((match) => visible(match.id));
+      return { ...result, matches, count: matches.length };
+    },
+  };
+}
+
+describe("retry backoff (happy)", () => {
+  it("doubles from ~30 s per delivery with ±20 % jitter, capped at an hour", () => {
+    for (const [attempts, base] of [
+      [1, 30],
+      [2, 60],
+      [3, 120],
+      [5, 480],
+    ] as const) {
+      expect(retryDelaySeconds(attempts, () => 0)).toBe(Math.round(base * 0.8));
+      expect(retryDelaySeconds(attempts, () => 0.5)).toBe(base);
+      expect(retryDelaySeconds(attempts, () => 0.999999)).toBe(Math.round(base * 1.2));
+    }
+    expect(retryDelaySeconds(40, () => 0.5)).toBe(3600);
+    expect(RETRY_BASE_SECONDS).toBe(30);
+  });
+});
+
+describe("message planning (happy)", () => {
+  it("keeps messages to ≤ 20 documents and ~100k characters, and send batches within Queues' limits", () => {
+    const documents = Array.from({ length: 1000 }, (_, i) => ({ id: `${"x".repeat(120)}-${i}`, textLength: i % 50 === 0 ? 400_000 : 1000 }));
+    const messages = planMessages("t", "job_x", documents);
+    expect(messages.flatMap((m) => m.document_ids)).toEqual(documents.map((d) => d.id));
+    for (const message of messages) {
+      expect(message.document_ids.length).toBeLessThanOrEqual(20);
+      const chars = message.document_ids.reduce((sum, id) => sum + documents.find((d) => d.id === id)!.textLength, 0);
+      expect(message.document_ids.length === 1 || chars <= 100_000).toBe(true);
+    }
+    const batches = planSendBatches(messages);
+    expect(batches.flat()).toEqual(messages);
+    for (const batch of batches) {
+      expect(batch.length).toBeLessThanOrEqual(QUEUE_LIMITS.maxBatchMessages);
+      const bytes = batch.reduce((sum, m) => sum + new TextEncoder().encode(JSON.stringify(m)).length + QUEUE_LIMITS.metadataBytesPerMessage, 0);
+      expect(bytes).toBeLessThanOrEqual(QUEUE_LIMITS.maxBatchBytes);
+    }
+    // 1000 small documents need 50 messages: one sendBatch.
+    expect(planSendBatches(planMessages("t", "j", documents.map((d) => ({ ...d, textLength: 10 }))))).toHaveLength(1);
+  });
+});
+
+describe("consumer — origin down (error)", () => {
+  it("retries the message with exponential delay, records the error, and writes nothing", async () => {
+    const tenant = uniqueTenant("retry");
+    const { jobId, messages } = await recordJob(tenant, [{ id: "r1", text: PARAGRAPHS.glaciers }]);
+
+    const first = await runQueue(INGEST_QUEUE, messages, { env: deadOriginEnv(), attempts: 1 });
+    expect(first.explicitAcks).toEqual([]);
+    expect(first.retryMessages).toHaveLength(1);
+    expect(first.delays[0]).toBeGreaterThanOrEqual(24);
+    expect(first.delays[0]).toBeLessThanOrEqual(36);
+
+    const third = await runQueue(INGEST_QUEUE, messages, { env: deadOriginEnv(), attempts: 3 });
+    expect(third.retryMessages).toHaveLength(1);
+    expect(third.delays[0]).toBeGreaterThanOrEqual(96);
+    expect(third.delays[0]).toBeLessThanOrEqual(144);
+
+    expect(await jobDocumentRow(jobId, "r1")).toMatchObject({ status: "queued", attempts: 3, error: expect.stringMatching(/^ORIGIN_(UNAVAILABLE|TIMEOUT): /) });
+    expect(await documentRow(tenant, "r1")).toMatchObject({ status: "queued", indexed_hash: null, chunk_count: 0 });
+    expect(await chunkRows(tenant, "r1")).toEqual([]);
+    const job = await jobOf(tenant, jobId);
+    expect(job).toMatchObject({ status: "processing", processed: 0, failed: 0, errors: [] });
+    expect(await indexVersion(tenant)).toBe(0);
+  });
+
+  it("acks (drops) a malformed message instead of retrying it forever", async () => {
+    const result = await runQueue(INGEST_QUEUE, [{ hello: "world" }, "text", null]);
+    expect(result.explicitAcks).toHaveLength(3);
+    expect(result.retryMessages).toEqual([]);
+  });
+});
+
+describe("dead-letter queue (error)", () => {
+  it("marks the documents failed with the last error and the job failed; GET /v1/jobs reports them", async () => {
+    const tenant = uniqueTenant("dlq");
+    const { jobId, messages } = await recordJob(tenant, [
+      { id: "d1", text: PARAGRAPHS.printing },
+      { id: "d2", text: PARAGRAPHS.lighthouse },
+    ]);
+    for (let attempts = 1; attempts <= 6; attempts++) {
+      const result = await runQueue(INGEST_QUEUE, messages, { env: deadOriginEnv(), attempts });
+      expect(result.retryMessages).toHaveLength(1);
+    }
+    // Queues moves the message to the DLQ after max_retries; its consumer gives up on the documents.
+    const dead = await runQueue(DLQ, messages);
+    expect(dead.explicitAcks).toHaveLength(1);
+
+    const job = await jobOf(tenant, jobId);
+    expect(job).toMatchObject({ status: "failed", documents: 2, processed: 0, failed: 2, skipped: 0 });
+    expect(job.errors.map((e) => e.document_id)).toEqual(["d1", "d2"]);
+    for (const error of job.errors) expect(error.error).toMatch(/^gave up after 6 attempt\(s\); last error: ORIGIN_(UNAVAILABLE|TIMEOUT): /);
+    expect(await documentRow(tenant, "d1")).toMatchObject({ status: "failed", error: expect.stringMatching(/^gave up after 6/) });
+    const { key } = await createKey(tenant, ["reader"]);
+    expect(await json(await call("/v1/documents/d2", { auth: key }))).toMatchObject({ status: "failed", error: expect.stringMatching(/ORIGIN_/) });
+
+    // A second delivery of the dead letter changes nothing.
+    await runQueue(DLQ, messages);
+    expect(await jobOf(tenant, jobId)).toMatchObject({ status: "failed", failed: 2, errors: job.errors });
+  });
+
+  it("does not fail a document that a newer version superseded meanwhile: the old job's row is skipped", async () => {
+    const tenant = uniqueTenant("dlq-super");
+    const old = await recordJob(tenant, [{ id: "s", text: PARAGRAPHS.volcano }]);
+    await recordJob(tenant, [{ id: "s", text: PARAGRAPHS.glaciers }]);
+    await runQueue(DLQ, old.messages);
+    expect(await jobOf(tenant, old.jobId)).toMatchObject({ status: "done", skipped: 1, failed: 0 });
+    expect(await documentRow(tenant, "s")).toMatchObject({ status: "queued", error: null });
+  });
+});
+
+describe("consumer — deleted or superseded while queued (happy)", () => {
+  it("skips a document deleted while its message waited, without calling the origin or resurrecting it", async () => {
+    const tenant = uniqueTenant("deleted");
+    const { jobId, messages } = await recordJob(tenant, [{ id: "x", text: PARAGRAPHS.volcano }]);
+    const { key } = await createKey(tenant, ["writer"]);
+    expect((await call("/v1/documents/x", { method: "DELETE", auth: key })).status).toBe(204);
+
+    // The origin is unreachable: success proves nothing was embedded.
+    const result = await runQueue(INGEST_QUEUE, messages, { env: deadOriginEnv() });
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(await documentRow(tenant, "x")).toBeNull();
+    expect(await chunkRows(tenant, "x")).toEqual([]);
+    expect(await jobOf(tenant, jobId)).toMatchObject({ status: "done", processed: 0, skipped: 1 });
+  });
+
+  it("skips a document superseded by a newer version: the older job never overwrites the newer content", async () => {
+    const tenant = uniqueTenant("superseded");
+    const older = await recordJob(tenant, [{ id: "v", text: PARAGRAPHS.volcano }]);
+    const newer = await recordJob(tenant, [{ id: "v", text: PARAGRAPHS.lighthouse }]);
+
+    const stale = await runQueue(INGEST_QUEUE, older.messages, { env: deadOriginEnv() });
+    expect(stale.explicitAcks).toHaveLength(1);
+    expect(await jobOf(tenant, older.jobId)).toMatchObject({ status: "done", skipped: 1, processed: 0 });
+    expect(await documentRow(tenant, "v")).toMatchObject({ status: "queued", content_hash: newer.prepared[0]!.hash });
+  });
+});
+
+describe("consumer — with the real origin (happy)", () => {
+  it("indexes a job's documents: chunks in D1 and FTS5, vectors in the tenant's namespace, version bumped, model stored", async () => {
+    const tenant = uniqueTenant("consume");
+    const { jobId, messages } = await recordJob(
+      tenant,
+      [
+        { id: "p1", text: PARAGRAPHS.printing, metadata: { lang: "en", century: 15 } },
+        { id: "p2", text: PARAGRAPHS.glaciers, metadata: { lang: "en" } },
+      ],
+      "library",
+    );
+    const result = await runQueue(INGEST_QUEUE, messages);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks).toHaveLength(1);
+
+    const job = await jobOf(tenant, jobId);
+    expect(job).toMatchObject({ status: "done", documents: 2, processed: 2, failed: 0, skipped: 0 });
+    const chunks = await chunkRows(tenant, "p1");
+    expect(job.chunks).toBe(chunks.length + (await chunkRows(tenant, "p2")).length);
+    expect(await indexVersion(tenant)).toBe(1);
+
+    const vectors = await vectorIndex().getByIds(chunks.map((c) => c.id));
+    expect(vectors).toHaveLength(chunks.length);
+    expect(vectors[0]).toMatchObject({ namespace: tenant, metadata: { document_id: "p1", collection: "library", lang: "en", century: 15 } });
+    expect(vectors[0]!.values).toHaveLength(loadConfig(env).EMBEDDING_DIMENSIONS);
+
+    const fts = await env.DB.prepare(
+      "SELECT chunks.document_id AS id FROM chunks_fts JOIN chunks ON chunks.seq = chunks_fts.rowid WHERE chunks_fts MATCH 'Gutenberg' AND chunks.tenant = ?1",
+    )
+      .bind(tenant)
+      .all<{ id: string }>();
+    expect(fts.results.map((r) => r.id)).toContain("p1");
+    const model = await env.DB.prepare("SELECT embedding_model FROM tenants WHERE tenant = ?1").bind(tenant).first<string>("embedding_model");
+    expect(model).toEqual(expect.any(String));
+  });
+
+  it("is idempotent under redelivery: the same message twice writes the same chunks and counts once", async () => {
+    const tenant = uniqueTenant("redeliver");
+    const { jobId, messages } = await recordJob(tenant, [{ id: "once", text: PARAGRAPHS.lighthouse }]);
+    await runQueue(INGEST_QUEUE, messages);
+    const chunks = await chunkRows(tenant, "once");
+    const job = await jobOf(tenant, jobId);
+    const version = await indexVersion(tenant);
+
+    const again = await runQueue(INGEST_QUEUE, messages, { attempts: 2 });
+    expect(again.explicitAcks).toHaveLength(1);
+    expect(await chunkRows(tenant, "once")).toEqual(chunks);
+    const total = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n");
+    expect(total).toBe(chunks.length);
+    expect(await jobOf(tenant, jobId)).toMatchObject({ status: "done", processed: 1, chunks: job.chunks });
+    expect(await indexVersion(tenant)).toBe(version);
+  });
+
+  it("is idempotent when the first delivery crashed after writing vectors: the retry converges to one copy", async () => {
+    const tenant = uniqueTenant("half");
+    const { jobId, messages } = await recordJob(tenant, [{ id: "h", text: PARAGRAPHS.volcano }]);
+    // First delivery: vectors upserted but never visible, so the D1 batch never ran.
+    const lagging = { ...env, VECTORIZE: eventuallyConsistent(vectorIndex(), Infinity) };
+    const batch = batchOf(INGEST_QUEUE, messages);
+    await handleIngestBatch(batch as MessageBatch, lagging as unknown as typeof env, { visibility: { timeoutMs: 300, pollMs: 50 } });
+    const firstResult = await getQueueResult(batch, createExecutionContext());
+    expect(firstResult.retryMessages).toHaveLength(1);
+    expect(firstResult.explicitAcks).toEqual([]);
+    expect(await chunkRows(tenant, "h")).toEqual([]);
+    expect(await jobDocumentRow(jobId, "h")).toMatchObject({ status: "queued", error: expect.stringMatching(/^VECTORS_NOT_VISIBLE/) });
+    expect(await documentRow(tenant, "h")).toMatchObject({ status: "queued", indexed_hash: null });
+
+    // The retry, on a consistent index: one set of chunks, and the job done.
+    await runQueue(INGEST_QUEUE, messages, { attempts: 2 });
+    const chunks = await chunkRows(tenant, "h");
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(await jobOf(tenant, jobId)).toMatchObject({ status: "done", processed: 1, chunks: chunks.length });
+    expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toHaveLength(chunks.length);
+  });
+});
+
+describe("read-your-writes: done only once the vectors are visible", () => {
+  it("waits for an eventually consistent index before marking the job done (happy)", async () => {
+    const tenant = uniqueTenant("ryw");
+    const { jobId, messages } = await recordJob(tenant, [{ id: "late", text: PARAGRAPHS.glaciers }]);
+    const inner = vectorIndex();
+    const lagging = eventuallyConsistent(inner, 1_500);
+    const started = Date.now();
+    const batch = batchOf(INGEST_QUEUE, messages);
+    await handleIngestBatch(batch as MessageBatch, { ...env, VECTORIZE: lagging } as unknown as typeof env, { visibility: { timeoutMs: 10_000, pollMs: 100 } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+    const job = await jobOf(tenant, jobId);
+    expect(job.status).toBe("done");
+    // At the moment the job is done, every chunk's vector is visible through the lagging index too.
+    const chunks = await chunkRows(tenant, "late");
+    expect((await lagging.getByIds(chunks.map((c) => c.id))).length).toBe(chunks.length);
+  });
+
+  it("retries the message (and leaves the document unindexed) when the vectors do not show up in time (error)", async () => {
+    const tenant = uniqueTenant("ryw-late");
+    const { jobId, messages } = await recordJob(tenant, [{ id: "never", text: PARAGRAPHS.printing }]);
+    const batch = batchOf(INGEST_QUEUE, messages);
+    const { view, delays } = observed(batch as MessageBatch);
+    const lagging = { ...env, VECTORIZE: eventuallyConsistent(vectorIndex(), Infinity) };
+    const started = Date.now();
+    await handleIngestBatch(view, lagging as unknown as typeof env, { visibility: { timeoutMs: 500, pollMs: 50 } });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.retryMessages).toHaveLength(1);
+    expect([...delays.values()][0]).toBeGreaterThanOrEqual(24);
+    expect(await jobDocumentRow(jobId, "never")).toMatchObject({ status: "queued", error: expect.stringMatching(/^VECTORS_NOT_VISIBLE: /) });
+    expect(await jobOf(tenant, jobId)).toMatchObject({ status: "processing", processed: 0 });
+    expect(await chunkRows(tenant, "never")).toEqual([]);
+  });
+});
+
+describe("consumer — permanent failures (error)", () => {
+  it("fails documents whose embeddings do not fit the index, without retrying; the job is failed", async () => {
+    const tenant = uniqueTenant("dims");
+    const { jobId, messages } = await recordJob(tenant, [{ id: "wide", text: PARAGRAPHS.lighthouse }]);
+    const dimensions = loadConfig(env).EMBEDDING_DIMENSIONS;
+    const result = await runQueue(INGEST_QUEUE, messages, { env: { ...env, EMBEDDING_DIMENSIONS: String(dimensions * 2) } });
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(result.retryMessages).toEqual([]);
+    const job = await jobOf(tenant, jobId);
+    expect(job).toMatchObject({ status: "failed", failed: 1, processed: 0 });
+    expect(job.errors[0]).toEqual({ document_id: "wide", error: expect.stringMatching(/^EMBEDDING_DIMENSIONS_MISMATCH: /) });
+    expect(await chunkRows(tenant, "wide")).toEqual([]);
+  });
+});
+
+describe("the sweep (happy)", () => {
+  it("enqueues a job whose enqueue never happened, and the queue indexes it", async () => {
+    const tenant = uniqueTenant("sweep");
+    const prepared = await prepareDocuments(env.DB, tenant, [{ id: "orphan", text: PARAGRAPHS.volcano }]);
+    const jobId = `job_${crypto.randomUUID().replaceAll("-", "")}`;
+    const createdAt = Date.now() - ENQUEUE_GRACE_MS - 60_000;
+    await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, createdAt, { id: jobId }));
+
+    const result = await sweep(env);
+    expect(result.jobsEnqueued).toBeGreaterThanOrEqual(1);
+    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number>("enqueued_at")).toEqual(expect.any(Number));
+    const { key } = await createKey(tenant, ["writer"]);
+    expect(await waitForJob(key, jobId)).toMatchObject({ status: "done", processed: 1 });
+  });
+
+  it("leaves young un-enqueued jobs alone (their POST may still be sending)", async () => {
+    const tenant = uniqueTenant("sweep-young");
+    const prepared = await prepareDocuments(env.DB, tenant, [{ id: "young", text: PARAGRAPHS.glaciers }]);
+    const jobId = `job_${crypto.randomUUID().replaceAll("-", "")}`;
+    await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, Date.now(), { id: jobId }));
+    await sweep(env);
+    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number | null>("enqueued_at")).toBeNull();
+    // Tidy: do not leave it for a later sweep in this run.
+    await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, Date.now()).run();
+  });
+
+  it("deletes vectors whose deletion failed earlier", async () => {
+    const tenant = uniqueTenant("sweep-vec");
+    const summary = await indexDocuments(getServices(env, loadConfig(env)), tenant, [{ id: "tmp", text: PARAGRAPHS.printing }]);
+    expect(summary.documents[0]).toMatchObject({ status: "done" });
+    const chunks = await chunkRows(tenant, "tmp");
+    // The delete's vector step fails (the index is unreachable): the ids stay recorded.
+    const { deleteDocument } = await import("../../src/ingest/document-store");
+    expect(await deleteDocument(env.DB, tenant, "tmp", Date.now())).toBe(true);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(chunks.length);
+    expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toHaveLength(chunks.length);
+
+    await sweep(env);
+    expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toEqual([]);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
+  });
+});
+
+describe("indexDocuments (the core the query suites build fixtures with)", () => {
+  it("indexes synchronously, skips unchanged documents, and rejects what the API would reject", async () => {
+    const tenant = uniqueTenant("direct");
+    const services = getServices(env, loadConfig(env));
+    const first = await indexDocuments(services, tenant, [
+      { id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" },
+      { id: "b", text: PARAGRAPHS.volcano },
+    ]);
+    expect(first.documents.map((d) => d.status)).toEqual(["done", "done"]);
+    expect(first.chunks).toBeGreaterThanOrEqual(2);
+    expect(first.index_version).toBeGreaterThanOrEqual(1);
+    const vectors = await services.vectors.getByIds((await chunkRows(tenant, "a")).map((c) => c.id));
+    expect(vectors[0]?.metadata).toEqual({ topic: "ice", document_id: "a", collection: "geo" });
+
+    const second = await indexDocuments(services, tenant, [{ id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" }]);
+    expect(second.documents).toEqual([{ document_id: "a", status: "skipped", reason: "unchanged" }]);
+    expect(second.index_version).toBe(first.index_version);
+
+    await expect(indexDocuments(services, tenant, [{ id: "bad id", text: "x" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
+  });
+});
+
+// Keep the message type honest: what the consumer parses is what the producer sends.
+const _typed: IngestMessage = { v: 1, tenant: "t", job_id: "j", document_ids: ["d"] };
+void _typed;
