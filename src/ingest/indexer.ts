@@ -76,7 +76,8 @@ export async function indexDocuments(
   const now = Date.now();
   for (const [collection, inputs] of byCollection) {
     const prepared = await prepareDocuments(services.db, tenant, inputs, collection);
-    await services.db.batch(recordDocumentsStatements(services.db, tenant, prepared, now));
+    const record = recordDocumentsStatements(services.db, tenant, prepared, now);
+    if (record.length > 0) await services.db.batch(record);
     for (const document of prepared.filter((d) => d.unchanged)) outcomes.push({ document_id: document.id, status: "skipped", reason: "unchanged" });
     const changed = prepared.filter((document) => !document.unchanged);
     const hashes = new Map(changed.map((document) => [document.id, document.hash]));

@@ -66,10 +66,11 @@ export async function waitUntilVisible(vectors: Vectorize, receipts: UpsertRecei
     }
     pending = pending.filter((id) => !found.has(id));
     if (pending.length === 0) return;
-    if (Date.now() + pause > deadline) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
       throw serviceUnavailable("VECTORS_NOT_VISIBLE", `the vector index had not applied the upserted vectors after ${options.timeoutMs} ms`);
     }
-    await new Promise((resolve) => setTimeout(resolve, pause));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, remaining)));
     pause = Math.min(pause * 2, 2_000);
   }
 }
