@@ -25,7 +25,8 @@ export type Filters = Record<string, FilterCondition>;
 
 export const MAX_FILTER_KEYS = 10;
 export const MAX_FILTER_SET_VALUES = 50;
-export const MAX_FILTER_STRING_LENGTH = 256;
+/** As long as a metadata string may be (ingestion: 1024 characters). */
+export const MAX_FILTER_STRING_LENGTH = 1024;
 /** Collections one query may name; each is one parallel vector query. */
 export const MAX_QUERY_COLLECTIONS = 10;
 

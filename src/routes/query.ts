@@ -155,7 +155,8 @@ const batch = createRoute({
   summary: `Answer up to ${MAX_BATCH_QUERIES} queries at once`,
   description:
     "Each entry is a QueryRequest without streaming. All query embeddings come from one origin call; the queries then run " +
-    "with bounded concurrency. An invalid or failed query yields a problem object in its place; the batch itself succeeds.",
+    "with bounded concurrency. An invalid or failed query yields a problem object in its place; the batch itself succeeds. " +
+    "Each result's query_time_ms counts from the start of the batch; the batch counts once against the query rate limit.",
   security,
   middleware: reader,
   request: { body: jsonBody(BatchRequestSchema) },
