@@ -94,17 +94,42 @@ describe("POST /v1/documents — validation (error)", () => {
     expect((await json(response)).code).toBe("PAYLOAD_TOO_LARGE");
   });
 
-  it("accepts the limits themselves: 1000 documents, a 1,000,000-character text, 32 metadata keys", async () => {
+  it("accepts the limits themselves: 1000 documents in ≤ 100-message send batches, a 1,000,000-character text, 32 metadata keys", async () => {
     const { tenant, key } = await writer();
-    const many = await call("/v1/documents", { auth: key, body: { documents: Array.from({ length: 1000 }, (_, i) => ({ id: `n${i}`, text: `note ${i}` })) } });
+    // The producer side only: a queue that records what it is given (these documents are not for indexing).
+    const sent: Array<Array<{ body: { document_ids: string[] } }>> = [];
+    const recordingQueue = {
+      send: () => Promise.reject(new Error("the ingestion path uses sendBatch")),
+      sendBatch: async (messages: Array<{ body: { document_ids: string[] } }>) => void sent.push(messages),
+    };
+    const many = await callWithEnv({ INGEST_QUEUE: recordingQueue }, "/v1/documents", {
+      auth: key,
+      body: { documents: Array.from({ length: 1000 }, (_, i) => ({ id: `n${i}`, text: `note ${i}` })) },
+    });
     expect(many.status).toBe(202);
     expect((await json(many)).accepted).toBe(1000);
-    const long = await call("/v1/documents", {
+    expect(sent.every((batch) => batch.length <= 100)).toBe(true);
+    expect(sent.flat().every((message) => message.body.document_ids.length <= 20)).toBe(true);
+    expect(sent.flat().flatMap((message) => message.body.document_ids).sort()).toEqual(Array.from({ length: 1000 }, (_, i) => `n${i}`).sort());
+
+    const long = await callWithEnv({ INGEST_QUEUE: recordingQueue }, "/v1/documents", {
       auth: key,
       body: { documents: [{ id: "long", text: "word ".repeat(200_000), metadata: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, i])) }] },
     });
     expect(long.status).toBe(202);
     expect(await documentCount(tenant)).toBe(1001);
+  });
+
+  it("stores a text exactly even when its JSON escaping is larger than one D1 parameter", async () => {
+    const { tenant, key } = await writer();
+    const recordingQueue = { send: async () => {}, sendBatch: async () => {} };
+    // 1,000,000 characters whose JSON form is 1.75 MB (quotes, newlines and backslashes escaped).
+    const text = 'a"\n\\'.repeat(250_000);
+    expect(text).toHaveLength(1_000_000);
+    const response = await callWithEnv({ INGEST_QUEUE: recordingQueue }, "/v1/documents", { auth: key, body: { documents: [{ id: "escaped", text }] } });
+    expect(response.status).toBe(202);
+    const stored = await env.DB.prepare("SELECT text FROM documents WHERE tenant = ?1 AND id = 'escaped'").bind(tenant).first<string>("text");
+    expect(stored).toBe(text);
   });
 });
 
@@ -298,6 +323,19 @@ describe("documents — tenant isolation (security)", () => {
     const vectors = await getServices(env, loadConfig(env)).vectors.getByIds(aChunks.map((c) => c.id));
     expect(vectors).toHaveLength(aChunks.length);
     expect(vectors.every((v) => v.namespace === a.tenant)).toBe(true);
+  });
+
+  it("identical content under the same id in another tenant is indexed again, not deduplicated across tenants", async () => {
+    const a = await writer("iso-a");
+    const b = await writer("iso-b");
+    const body = { documents: [{ id: "twin", text: PARAGRAPHS.printing, metadata: { k: 1 } }] };
+    expect(await waitForJob(a.key, (await ingest(a.key, body)).job_id)).toMatchObject({ processed: 1, skipped: 0 });
+    expect(await waitForJob(b.key, (await ingest(b.key, body)).job_id)).toMatchObject({ processed: 1, skipped: 0 });
+    const { getServices } = await import("../../src/services");
+    const { loadConfig } = await import("../../src/config");
+    const bChunks = await chunkRows(b.tenant, "twin");
+    const vectors = await getServices(env, loadConfig(env)).vectors.getByIds(bChunks.map((c) => c.id));
+    expect(vectors.map((v) => v.namespace)).toEqual(bChunks.map(() => b.tenant));
   });
 
   it("a tenant reading another tenant's document id gets 404, exactly like a missing one", async () => {

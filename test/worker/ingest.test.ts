@@ -3,10 +3,11 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { loadConfig } from "../../src/config";
 import { handleIngestBatch, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
-import { prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
+import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
 import { indexDocuments } from "../../src/ingest/indexer";
 import { planMessages, planSendBatches, QUEUE_LIMITS, type IngestMessage } from "../../src/ingest/messages";
 import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
+import { purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
 import { getServices } from "../../src/services";
 import { call, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { chunkRows, indexVersion, PARAGRAPHS, waitForJob, type JobBody } from "./ingest-fixtures";
@@ -162,6 +163,57 @@ describe("message planning (happy)", () => {
     }
     // 1000 small documents need 50 messages: one sendBatch.
     expect(planSendBatches(planMessages("t", "j", documents.map((d) => ({ ...d, textLength: 10 }))))).toHaveLength(1);
+  });
+});
+
+describe("D1 parameter grouping (happy)", () => {
+  it("keeps each JSON group under the limit and sets aside rows too large for any group", () => {
+    const rows = [["a", "x".repeat(400)], ["b", "y".repeat(400)], ["c", "z".repeat(2_000)], ["d", "w".repeat(300)]];
+    const { groups, oversized } = groupRowsForJson(rows, 1_000);
+    expect(oversized).toEqual([rows[2]]);
+    expect(groups.flat()).toEqual([rows[0], rows[1], rows[3]]);
+    for (const group of groups) expect(new TextEncoder().encode(JSON.stringify(group)).length).toBeLessThanOrEqual(1_000);
+    expect(groups.length).toBeGreaterThan(1);
+  });
+});
+
+describe("vector writes within Vectorize's limits (happy)", () => {
+  it("upserts 2,500 vectors in ≤ 1000-vector mutations, confirms them visible, and purges 250 recorded ids in ≤ 100-id deletes", async () => {
+    const tenant = uniqueTenant("vec-limits");
+    const vectors = vectorIndex();
+    const dimensions = loadConfig(env).EMBEDDING_DIMENSIONS;
+    const upserts: number[] = [];
+    const deletes: number[] = [];
+    const counting: Vectorize = {
+      ...vectors,
+      describe: () => vectors.describe(),
+      getByIds: (ids) => vectors.getByIds(ids),
+      query: (v, o) => vectors.query(v, o),
+      queryById: (id, o) => vectors.queryById(id, o),
+      insert: (v) => vectors.insert(v),
+      upsert: (v) => (upserts.push(v.length), vectors.upsert(v)),
+      deleteByIds: (ids) => (deletes.push(ids.length), vectors.deleteByIds(ids)),
+    };
+    const items = Array.from({ length: 2_500 }, (_, i) => ({
+      id: `c_${tenant.replaceAll(/[^a-z0-9]/g, "").slice(0, 20)}${String(i).padStart(6, "0")}`,
+      values: Array.from({ length: dimensions }, (_, d) => Math.sin(i + d)),
+      namespace: tenant,
+    }));
+    const receipts = await upsertVectors(counting, items);
+    expect(upserts).toEqual([1000, 1000, 500]);
+    expect(receipts.map((r) => r.probeId)).toEqual([items[999]!.id, items[1999]!.id, items[2499]!.id]);
+    await waitUntilVisible(counting, receipts, { timeoutMs: 1_000 });
+
+    const doomed = items.slice(0, 250).map((item) => item.id);
+    await env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) SELECT ?1, value, ?2 FROM json_each(?3)")
+      .bind(tenant, Date.now(), JSON.stringify(doomed))
+      .run();
+    expect(await purgeDeletedVectors(env.DB, counting, { tenant })).toBe(250);
+    expect(deletes).toEqual([100, 100, 50]);
+    expect(await vectors.getByIds(doomed.slice(0, 20))).toEqual([]);
+    expect(await vectors.getByIds([items[250]!.id])).toHaveLength(1);
+    // Tidy the shared local index.
+    for (let i = 250; i < items.length; i += 100) await vectors.deleteByIds(items.slice(i, i + 100).map((item) => item.id));
   });
 });
 
