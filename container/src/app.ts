@@ -1,0 +1,67 @@
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { requestId } from "hono/request-id";
+import type { AppEnv, Services } from "./app-env.ts";
+import { AppError, toAppError } from "./errors.ts";
+import { errorFields } from "./logger.ts";
+import { UnauthorizedError, requireWorkerToken } from "./middleware/auth.ts";
+import { httpMetrics } from "./middleware/http-metrics.ts";
+import { chunkRoutes } from "./routes/chunk.ts";
+import { embedRoutes } from "./routes/embed.ts";
+import { generateRoutes } from "./routes/generate.ts";
+import { healthRoutes } from "./routes/health.ts";
+
+/** Renders an AppError as application/problem+json, keeping the headers already set (x-request-id). */
+export function problemResponse(c: Context<AppEnv>, error: AppError) {
+  if (error instanceof UnauthorizedError) c.header("WWW-Authenticate", error.challenge);
+  return c.body(JSON.stringify(error.toProblem(c.get("requestId"))), error.status as 400, {
+    "content-type": "application/problem+json",
+  });
+}
+
+/**
+ * The origin's HTTP app. A request flows: request id → metrics → (probes | worker token → body limit →
+ * route) → problem rendering for anything thrown.
+ */
+export function createApp(services: Services) {
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId({ limitLength: 128 }));
+  app.use(async (c, next) => {
+    c.set("services", services);
+    await next();
+  });
+  app.use(httpMetrics());
+
+  app.route("/", healthRoutes);
+
+  app.use(
+    "/v1/*",
+    requireWorkerToken(services.config.ORIGIN_JWT_SECRET),
+    bodyLimit({
+      maxSize: services.config.MAX_BODY_BYTES,
+      onError: (c) =>
+        problemResponse(c, new AppError("PAYLOAD_TOO_LARGE", `The body exceeds ${services.config.MAX_BODY_BYTES} bytes.`)),
+    }),
+  );
+  app.route("/", embedRoutes);
+  app.route("/", chunkRoutes);
+  app.route("/", generateRoutes);
+
+  app.notFound((c) => problemResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)));
+
+  app.onError((err, c) => {
+    const error = toAppError(err);
+    const requestIdValue = c.get("requestId");
+    if (error.code.startsWith("UPSTREAM_")) {
+      const backend = c.req.path.startsWith("/v1/generate") ? "generation" : "embeddings";
+      services.metrics.backendErrors.inc({ backend, code: error.code });
+      services.logger.warn("backend failure", { request_id: requestIdValue, backend, ...errorFields(error) });
+    } else if (error.status >= 500) {
+      services.logger.error("request failed", { request_id: requestIdValue, path: c.req.path, ...errorFields(error) });
+    }
+    return problemResponse(c, error);
+  });
+
+  return app;
+}

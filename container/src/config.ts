@@ -1,0 +1,70 @@
+import { availableParallelism } from "node:os";
+import { z } from "zod";
+
+/** Integer env var with bounds; empty strings count as unset so `FOO=` falls back to the default. */
+const int = (min: number, max: number) =>
+  z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(min).max(max));
+const optionalString = z.preprocess((v) => (v === "" ? undefined : v), z.string().optional());
+const optionalUrl = z.preprocess((v) => (v === "" ? undefined : v), z.url({ protocol: /^https?$/ }).optional());
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+    PORT: int(0, 65535).default(8788),
+    HOST: z.string().min(1).default("127.0.0.1"),
+    // Always required: the worker signs every call with it. The local launcher passes a dev value explicitly.
+    ORIGIN_JWT_SECRET: z.string({ error: "is required" }).min(32, "must be at least 32 characters"),
+
+    EMBEDDINGS_BACKEND: z.enum(["use", "openai"]).default("use"),
+    EMBEDDINGS_URL: optionalUrl,
+    EMBEDDINGS_MODEL: optionalString,
+    EMBEDDINGS_API_KEY: optionalString,
+    EMBEDDINGS_DIMENSIONS: int(1, 16384).optional(),
+    EMBED_MAX_BATCH: int(1, 256).default(64),
+    EMBED_MAX_WAIT_MS: int(0, 1000).default(2),
+    EMBED_WORKERS: int(1, 64).default(Math.min(availableParallelism(), 8)),
+
+    GENERATION_BACKEND: z.enum(["extractive", "openai"]).default("extractive"),
+    GENERATION_URL: optionalUrl,
+    GENERATION_MODEL: optionalString,
+    GENERATION_API_KEY: optionalString,
+    GENERATION_CONTEXT_WINDOW: int(512, 10_000_000).default(8192),
+
+    UPSTREAM_TIMEOUT_MS: int(100, 600_000).default(10_000),
+    CHUNK_SIZE: int(16, 8192).default(256),
+    CHUNK_OVERLAP: int(0, 4096).default(32),
+    MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(10 * 1024 * 1024),
+    LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  })
+  .superRefine((env, ctx) => {
+    const need = (cond: boolean, path: keyof typeof env, message: string) => {
+      if (cond && !env[path]) ctx.addIssue({ code: "custom", path: [path], message });
+    };
+    need(env.EMBEDDINGS_BACKEND === "openai", "EMBEDDINGS_URL", "is required when EMBEDDINGS_BACKEND=openai");
+    need(env.EMBEDDINGS_BACKEND === "openai", "EMBEDDINGS_MODEL", "is required when EMBEDDINGS_BACKEND=openai");
+    need(env.GENERATION_BACKEND === "openai", "GENERATION_URL", "is required when GENERATION_BACKEND=openai");
+    need(env.GENERATION_BACKEND === "openai", "GENERATION_MODEL", "is required when GENERATION_BACKEND=openai");
+    if (env.CHUNK_OVERLAP >= env.CHUNK_SIZE) {
+      ctx.addIssue({ code: "custom", path: ["CHUNK_OVERLAP"], message: "must be smaller than CHUNK_SIZE" });
+    }
+  });
+
+export type Config = z.infer<typeof envSchema>;
+
+/** Thrown at start-up; the message names every invalid variable and never echoes a value (they may be secrets). */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Parses and validates the environment once, at start-up. */
+export function parseConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.fromEntries(Object.keys(envSchema.shape).map((k) => [k, env[k]]));
+  const result = envSchema.safeParse(known);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? "environment");
+    const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
+    return `  ${name}: ${message}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}

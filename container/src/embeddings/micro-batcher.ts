@@ -1,0 +1,117 @@
+import type { EmbedKind } from "./port.ts";
+
+export type MicroBatcherOptions = {
+  /** Most inputs sent to the backend in one call. */
+  maxBatch: number;
+  /** Longest an input waits for company before its batch goes anyway. 0 = go at once. */
+  maxWaitMs: number;
+  /** Backend calls running at once (the USE pool's thread count; a few for a remote GPU server). */
+  maxInFlight: number;
+  run: (texts: string[], kind: EmbedKind) => Promise<Float32Array[]>;
+  /** Observes every dispatched batch: its size and how long each of its inputs queued (seconds). */
+  onDispatch?: (size: number, waits: number[]) => void;
+};
+
+type Pending = {
+  text: string;
+  enqueuedAt: number;
+  deliver: (vector: Float32Array) => void;
+  fail: (err: unknown) => void;
+};
+
+/**
+ * Dynamic micro-batching: concurrent embed calls are coalesced into one backend call of up to
+ * `maxBatch` inputs. A batch leaves when it is full or when its oldest input has waited `maxWaitMs`,
+ * and only while fewer than `maxInFlight` batches are running; while the backend is busy, inputs keep
+ * piling up, so batches grow with load. One queue per kind, so a batch never mixes queries and passages.
+ * A call bigger than `maxBatch` is spread over several batches; a failed batch fails only its callers.
+ */
+export function createMicroBatcher(options: MicroBatcherOptions) {
+  const queues: Record<EmbedKind, Pending[]> = { query: [], passage: [] };
+  const timers: Partial<Record<EmbedKind, NodeJS.Timeout>> = {};
+  let inFlight = 0;
+
+  function pump() {
+    for (const kind of ["query", "passage"] as const) {
+      const queue = queues[kind];
+      while (queue.length > 0 && inFlight < options.maxInFlight) {
+        const waited = performance.now() - queue[0]!.enqueuedAt;
+        if (queue.length < options.maxBatch && waited < options.maxWaitMs) {
+          armTimer(kind, options.maxWaitMs - waited);
+          break;
+        }
+        dispatch(kind, queue.splice(0, options.maxBatch));
+      }
+    }
+  }
+
+  function armTimer(kind: EmbedKind, delayMs: number) {
+    if (timers[kind]) return;
+    timers[kind] = setTimeout(
+      () => {
+        delete timers[kind];
+        pump();
+      },
+      Math.max(0, Math.ceil(delayMs)),
+    );
+  }
+
+  function dispatch(kind: EmbedKind, batch: Pending[]) {
+    inFlight++;
+    const now = performance.now();
+    options.onDispatch?.(
+      batch.length,
+      batch.map((p) => (now - p.enqueuedAt) / 1000),
+    );
+    options
+      .run(
+        batch.map((p) => p.text),
+        kind,
+      )
+      .then(
+        (vectors) => batch.forEach((p, i) => p.deliver(vectors[i]!)),
+        (err) => batch.forEach((p) => p.fail(err)),
+      )
+      .finally(() => {
+        inFlight--;
+        pump();
+      });
+  }
+
+  return {
+    embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]> {
+      return new Promise((resolve, reject) => {
+        const vectors = new Array<Float32Array>(texts.length);
+        let remaining = texts.length;
+        let failed = false;
+        const enqueuedAt = performance.now();
+        texts.forEach((text, i) => {
+          queues[kind].push({
+            text,
+            enqueuedAt,
+            deliver: (vector) => {
+              vectors[i] = vector;
+              if (--remaining === 0 && !failed) resolve(vectors);
+            },
+            fail: (err) => {
+              if (failed) return;
+              failed = true;
+              reject(err);
+            },
+          });
+        });
+        pump();
+      });
+    },
+
+    /** Inputs waiting for a batch (for tests and shutdown). */
+    get queued() {
+      return queues.query.length + queues.passage.length;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+  };
+}
+
+export type MicroBatcher = ReturnType<typeof createMicroBatcher>;

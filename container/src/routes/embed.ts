@@ -1,0 +1,17 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { readJson } from "../middleware/json-body.ts";
+import { embedRequest } from "../schemas.ts";
+
+/** POST /v1/embed: L2-normalised vectors, coalesced with other callers' inputs by the micro-batcher. */
+export const embedRoutes = new Hono<AppEnv>().post("/v1/embed", async (c) => {
+  const { batcher, embeddings, metrics } = c.get("services");
+  const { inputs, kind } = await readJson(c, embedRequest);
+  metrics.embedInputs.inc({ kind }, inputs.length);
+  const vectors = await batcher.embed(inputs, kind);
+  return c.json({
+    vectors: vectors.map((v) => Array.from(v)),
+    model: embeddings.model,
+    dimensions: vectors[0]!.length,
+  });
+});

@@ -1,0 +1,52 @@
+import { z } from "zod";
+
+/**
+ * Request and response bodies of the origin's HTTP contract with the worker, declared once: the routes
+ * validate with them, the types come from them, and the tests check responses against them.
+ * Request objects are strict: an unknown field is a 400, so a typo never passes silently.
+ */
+const id = z.string().min(1).max(512);
+const document = z.strictObject({ id, text: z.string().min(1) });
+
+export const embedRequest = z.strictObject({
+  inputs: z.array(z.string().min(1).max(8192)).min(1).max(256),
+  kind: z.enum(["query", "passage"]),
+});
+
+export const chunkRequest = z.strictObject({
+  documents: z.array(document).min(1).max(100),
+  chunk_size: z.int().min(16).max(8192).optional(),
+  chunk_overlap: z.int().min(0).max(4096).optional(),
+});
+
+export const generateRequest = z.strictObject({
+  query: z.string().min(1).max(8192),
+  contexts: z.array(z.strictObject({ id, text: z.string().min(1).max(100_000) })).max(50),
+  stream: z.boolean().optional().default(false),
+  max_tokens: z.int().min(1).max(8192).optional().default(512),
+});
+
+const vector = z.array(z.number());
+const chunk = z.object({ index: z.int(), text: z.string(), start: z.int(), end: z.int() });
+const usage = z.object({ completion_tokens: z.int() });
+
+export const embedResponse = z.object({ vectors: z.array(vector), model: z.string(), dimensions: z.int() });
+export const chunkResponse = z.object({ documents: z.array(z.object({ id, chunks: z.array(chunk) })) });
+export const ingestResponse = z.object({
+  model: z.string(),
+  dimensions: z.int(),
+  documents: z.array(z.object({ id, chunks: z.array(chunk.extend({ vector })) })),
+});
+export const generateResponse = z.object({
+  answer: z.string(),
+  model: z.string(),
+  citations: z.array(z.int().min(1)),
+  usage,
+});
+/** Payload of the final `done` event of a streamed generation. */
+export const generateDone = generateResponse.omit({ answer: true });
+
+export type EmbedRequest = z.infer<typeof embedRequest>;
+export type ChunkRequest = z.infer<typeof chunkRequest>;
+export type GenerateRequest = z.infer<typeof generateRequest>;
+export type GenerateResponse = z.infer<typeof generateResponse>;
