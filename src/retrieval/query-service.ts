@@ -1,7 +1,8 @@
 import { generateAnswer, streamAnswer, type AnswerEvent } from "../answer/generate-answer";
 import type { Config } from "../config";
-import { toProblem, type ApiError } from "../errors";
+import { ApiError, internalError, toProblem, type Problem } from "../errors";
 import type { OriginClient } from "../origin/origin-client";
+import { mapWithConcurrency } from "./concurrency";
 import { DEFAULT_METADATA_INDEXES, planFilters, type Filters, type MetadataIndexes } from "./filters";
 import { embedQueries, retrieve, type DegradedReason, type EmbeddingOutcome, type Retrieval, type RetrievalMode } from "./retrieve";
 
@@ -47,6 +48,12 @@ export interface QueryResponse {
   metadata: QueryMetadata;
 }
 
+/**
+ * Batch queries in flight at once. A Worker may hold 6 outgoing connections per request; each
+ * query holds at most ~2 at a time (D1 or the vector index, and the origin).
+ */
+export const BATCH_CONCURRENCY = 3;
+
 /** Longest source text in a response (the full chunk still goes to the generator). */
 export const SOURCE_PREVIEW_CHARS = 500;
 
@@ -80,47 +87,73 @@ export function createQueryService(deps: QueryServiceDeps) {
   };
   const indexes = deps.metadataIndexes ?? DEFAULT_METADATA_INDEXES;
 
-  return {
-    /** The tenant's index version (0 before its first write). One D1 read. */
-    async indexVersion(tenant: string): Promise<number> {
-      const row = await deps.db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant).first<{ index_version: number }>();
-      return row?.index_version ?? 0;
-    },
+  /** The tenant's index version (0 before its first write). One D1 read. */
+  async function indexVersion(tenant: string): Promise<number> {
+    const row = await deps.db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant).first<{ index_version: number }>();
+    return row?.index_version ?? 0;
+  }
 
-    /** Embeds several queries with one origin call (keyword-mode queries need none). */
-    embed: (queries: readonly string[]) => embedQueries(deps.origin, queries),
+  /** Retrieval for one query; the embedding is made here unless the caller brings it (batch). */
+  async function prepare(
+    tenant: string,
+    input: QueryInput,
+    context: { requestId: string; startedAt: number; indexVersion: Promise<number>; embedding?: Promise<EmbeddingOutcome> },
+  ): Promise<PreparedQuery> {
+    const embedding =
+      input.mode === "keyword" ? undefined : (context.embedding ?? embedQueries(deps.origin, [input.query]).then((outcomes) => outcomes[0]!));
+    const [retrieval, version] = await Promise.all([
+      retrieve(retriever, { tenant, query: input.query, mode: input.mode, topK: input.top_k, plan: planFilters(input.filters, indexes), embedding }),
+      context.indexVersion,
+    ]);
+    return { input, retrieval, sources: retrieval.chunks.map(toSource), indexVersion: version, requestId: context.requestId, startedAt: context.startedAt };
+  }
 
-    async prepare(
-      tenant: string,
-      input: QueryInput,
-      context: { requestId: string; startedAt: number; indexVersion: Promise<number>; embedding?: Promise<EmbeddingOutcome> },
-    ): Promise<PreparedQuery> {
-      const embedding =
-        input.mode === "keyword" ? undefined : (context.embedding ?? embedQueries(deps.origin, [input.query]).then((outcomes) => outcomes[0]!));
-      const [retrieval, indexVersion] = await Promise.all([
-        retrieve(retriever, { tenant, query: input.query, mode: input.mode, topK: input.top_k, plan: planFilters(input.filters, indexes), embedding }),
-        context.indexVersion,
-      ]);
-      return { input, retrieval, sources: retrieval.chunks.map(toSource), indexVersion, requestId: context.requestId, startedAt: context.startedAt };
-    },
+  /** The whole answer (origin generation, else the edge's extractive answer). */
+  async function answer(prepared: PreparedQuery): Promise<QueryResponse> {
+    const outcome = await generateAnswer(deps.origin, prepared.input.query, contextsOf(prepared));
+    return { answer: outcome.answer, sources: prepared.sources, metadata: metadataOf(prepared, outcome) };
+  }
 
-    /** The whole answer (origin generation, else the edge's extractive answer). */
-    async answer(prepared: PreparedQuery): Promise<QueryResponse> {
-      const outcome = await generateAnswer(deps.origin, prepared.input.query, contextsOf(prepared));
-      return { answer: outcome.answer, sources: prepared.sources, metadata: metadataOf(prepared, outcome) };
-    },
+  /** The answer as SSE records: `sources` once, `token` deltas, then `done` (or `error`). */
+  async function* stream(prepared: PreparedQuery): AsyncGenerator<QueryServiceEvent> {
+    yield { event: "sources", data: JSON.stringify(prepared.sources) };
+    const events: AsyncGenerator<AnswerEvent> = streamAnswer(deps.origin, prepared.input.query, contextsOf(prepared));
+    for await (const event of events) {
+      if (event.type === "token") yield { event: "token", data: JSON.stringify({ text: event.text }) };
+      else if (event.type === "done") yield { event: "done", data: JSON.stringify(metadataOf(prepared, event)) };
+      else yield { event: "error", data: JSON.stringify(toProblem(event.error, prepared.requestId)) };
+    }
+  }
 
-    /** The answer as SSE records: `sources` once, `token` deltas, then `done` (or `error`). */
-    async *stream(prepared: PreparedQuery): AsyncGenerator<QueryServiceEvent> {
-      yield { event: "sources", data: JSON.stringify(prepared.sources) };
-      const events: AsyncGenerator<AnswerEvent> = streamAnswer(deps.origin, prepared.input.query, contextsOf(prepared));
-      for await (const event of events) {
-        if (event.type === "token") yield { event: "token", data: JSON.stringify({ text: event.text }) };
-        else if (event.type === "done") yield { event: "done", data: JSON.stringify(metadataOf(prepared, event)) };
-        else yield { event: "error", data: JSON.stringify(problemOf(event.error, prepared.requestId)) };
+  /**
+   * Answers a batch: one index-version read and ONE origin embedding call for all queries, then
+   * the queries with bounded concurrency. An entry that is already an error (invalid) or fails
+   * becomes a problem in its place; the batch itself never fails for one query.
+   */
+  async function batch(tenant: string, entries: ReadonlyArray<QueryInput | ApiError>, context: { requestId: string; startedAt: number }): Promise<Array<QueryResponse | Problem>> {
+    const valid = entries.filter((entry): entry is QueryInput => !(entry instanceof ApiError));
+    const needEmbedding = valid.filter((entry) => entry.mode !== "keyword");
+    const version = valid.length > 0 ? indexVersion(tenant) : Promise.resolve(0);
+    const embeddings = embedQueries(deps.origin, needEmbedding.map((entry) => entry.query));
+    // Every entry awaits these; the no-op handlers only keep an early failure from being reported as unhandled.
+    version.catch(() => {});
+    embeddings.catch(() => {});
+
+    return mapWithConcurrency(entries, BATCH_CONCURRENCY, async (entry): Promise<QueryResponse | Problem> => {
+      if (entry instanceof ApiError) return toProblem(entry, context.requestId);
+      const position = needEmbedding.indexOf(entry);
+      const embedding = position === -1 ? undefined : embeddings.then((outcomes) => outcomes[position]!);
+      try {
+        return await answer(await prepare(tenant, entry, { ...context, indexVersion: version, embedding }));
+      } catch (error) {
+        if (error instanceof ApiError) return toProblem(error, context.requestId);
+        console.error(JSON.stringify({ msg: "batch query failed", error: error instanceof Error ? error.name : String(error), request_id: context.requestId }));
+        return toProblem(internalError(), context.requestId);
       }
-    },
-  };
+    });
+  }
+
+  return { indexVersion, prepare, answer, stream, batch };
 }
 
 export type QueryService = ReturnType<typeof createQueryService>;
@@ -153,10 +186,6 @@ function metadataOf(prepared: PreparedQuery, generation: { degraded: boolean; ge
     request_id: prepared.requestId,
     timings_ms: { embed: ms(prepared.retrieval.timings.embed_ms), retrieve: ms(prepared.retrieval.timings.retrieve_ms), generate: ms(generation.generate_ms) },
   };
-}
-
-function problemOf(error: ApiError, requestId: string) {
-  return toProblem(error, requestId);
 }
 
 const ms = (value: number) => Math.round(value * 10) / 10;

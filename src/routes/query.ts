@@ -1,20 +1,16 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app-env";
-import { ApiError, badRequest, internalError, toProblem, validationFailed, type Problem } from "../errors";
+import { badRequest, internalError, toProblem, validationFailed, type ApiError } from "../errors";
 import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
-import { mapWithConcurrency } from "../retrieval/concurrency";
 import { FiltersSchema } from "../retrieval/filters";
-import { createQueryService, SOURCE_PREVIEW_CHARS, type QueryInput, type QueryResponse, type QueryService } from "../retrieval/query-service";
-import type { EmbeddingOutcome } from "../retrieval/retrieve";
+import { createQueryService, SOURCE_PREVIEW_CHARS, type QueryInput, type QueryService } from "../retrieval/query-service";
 import { authErrors, jsonBody, ProblemSchema, security, validationErrors } from "../schemas";
 
 export const queryRoutes = new OpenAPIHono<AppEnv>();
 
 export const MAX_BATCH_QUERIES = 32;
-/** Batch queries in flight at once: each holds up to ~2 connections (D1/Vectorize, origin) of the 6 a Worker may open. */
-const BATCH_CONCURRENCY = 3;
 
 // ── Schemas ───────────────────────────────────────────────────────────────────────────────────
 
@@ -170,33 +166,8 @@ queryRoutes.openapi(batch, async (c) => {
   const requestId = c.var.requestId;
   const service = queryServiceFor(c.var);
 
-  const entries = queries.map(parseBatchEntry);
-  const valid = entries.filter((entry): entry is QueryInput => !(entry instanceof ApiError));
-  if (valid.length === 0) return c.json({ results: entries.map((entry) => toProblem(entry as ApiError, requestId)) }, 200);
-
-  // One index-version read and ONE origin embedding call for the whole batch.
-  const indexVersion = service.indexVersion(tenant);
-  const needEmbedding = valid.filter((entry) => entry.mode !== "keyword");
-  const embeddings = service.embed(needEmbedding.map((entry) => entry.query));
-  // Every entry awaits these; the no-op handlers only stop an early failure being reported as unhandled.
-  indexVersion.catch(() => {});
-  embeddings.catch(() => {});
-  const embeddingOf = (entry: QueryInput): Promise<EmbeddingOutcome> | undefined => {
-    const position = needEmbedding.indexOf(entry);
-    return position === -1 ? undefined : embeddings.then((outcomes) => outcomes[position]!);
-  };
-
-  const results = await mapWithConcurrency(entries, BATCH_CONCURRENCY, async (entry): Promise<QueryResponse | Problem> => {
-    if (entry instanceof ApiError) return toProblem(entry, requestId);
-    try {
-      const prepared = await service.prepare(tenant, entry, { requestId, startedAt, indexVersion, embedding: embeddingOf(entry) });
-      return await service.answer(prepared);
-    } catch (error) {
-      if (error instanceof ApiError) return toProblem(error, requestId);
-      console.error(JSON.stringify({ msg: "batch query failed", error: error instanceof Error ? error.name : String(error), request_id: requestId }));
-      return toProblem(internalError(), requestId);
-    }
-  });
+  // Each entry is validated on its own: a bad one becomes a problem in its place.
+  const results = await service.batch(tenant, queries.map(parseBatchEntry), { requestId, startedAt });
   c.header("cache-control", "no-store");
   return c.json({ results }, 200);
 });

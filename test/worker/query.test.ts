@@ -1,5 +1,9 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config";
+import type { OriginClient } from "../../src/origin/origin-client";
+import { createQueryService, type QueryInput, type QueryResponse } from "../../src/retrieval/query-service";
+import { getServices } from "../../src/services";
 import { call, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 import { CORPUS, indexFixture, QUESTIONS, readEvents, type FixtureDocument } from "./query-fixtures";
 
@@ -223,6 +227,25 @@ describe("query batch (happy)", () => {
       expect(documentsOf(result.sources)).toContain(questions[i % questions.length]!.document);
     });
   }, 60_000);
+});
+
+describe("query batch embedding (happy)", () => {
+  it("embeds every batch query with ONE origin call, and keyword queries not at all", async () => {
+    const config = loadConfig(env);
+    const services = getServices(env, config);
+    // The real origin client, counting its embed calls.
+    const calls: string[][] = [];
+    const origin: OriginClient = { ...services.origin, embed: (inputs, kind) => (calls.push(inputs), services.origin.embed(inputs, kind)) };
+    const service = createQueryService({ db: services.db, vectors: services.vectors, origin, config });
+    const input = (query: string, mode: QueryInput["mode"]): QueryInput => ({ query, mode, top_k: 2, cache: true });
+    const results = await service.batch(
+      tenant,
+      [input(QUESTIONS.penicillin.query, "hybrid"), input(QUESTIONS.fire.query, "keyword"), input(QUESTIONS.semantic.query, "vector")],
+      { requestId: "batch-test", startedAt: performance.now() },
+    );
+    expect(calls).toEqual([[QUESTIONS.penicillin.query, QUESTIONS.semantic.query]]);
+    expect(results.map((result) => (result as QueryResponse).sources?.[0]?.document_id)).toEqual(["penicillin", "london-fire", "bees"]);
+  });
 });
 
 describe("query tenant isolation (security)", () => {
