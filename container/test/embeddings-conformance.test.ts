@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AppError } from "../src/errors.ts";
+import { createOpenAIEmbeddings } from "../src/embeddings/openai-backend.ts";
+import type { EmbeddingBackend } from "../src/embeddings/port.ts";
+import { createUseBackend, planGroups } from "../src/embeddings/use-backend.ts";
+import { FAKE_DIMENSIONS, type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.ts";
+
+const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+
+/** The port's promises, checked against every adapter. */
+function embeddingConformance(name: string, create: () => Promise<EmbeddingBackend>, dimensions: number) {
+  describe(`EmbeddingBackend conformance: ${name}`, () => {
+    let backend: EmbeddingBackend;
+    beforeAll(async () => {
+      backend = await create();
+    });
+    afterAll(() => backend?.close());
+
+    it("happy: one unit-length vector per input, in input order", async () => {
+      const texts = ["first input", "a second, somewhat longer input text", "3", "first input"];
+      const vectors = await backend.embed(texts, "passage");
+      expect(vectors).toHaveLength(texts.length);
+      for (const v of vectors) {
+        expect(v).toHaveLength(dimensions);
+        expect(dot(v, v)).toBeCloseTo(1, 4);
+      }
+      // Same text, same vector; and order is kept (the duplicate sits at index 3).
+      expect(dot(vectors[0]!, vectors[3]!)).toBeCloseTo(1, 5);
+      const single = await backend.embed(["a second, somewhat longer input text"], "query");
+      expect(dot(single[0]!, vectors[1]!)).toBeCloseTo(1, 4);
+      expect(backend.dimensions).toBe(dimensions);
+    });
+
+    it("happy: a batch of 64 mixed-length inputs comes back complete and aligned", async () => {
+      const texts = Array.from({ length: 64 }, (_, i) => `input ${i} ${"word ".repeat((i * 7) % 50)}`);
+      const batch = await backend.embed(texts, "passage");
+      const again = await backend.embed([texts[37]!], "passage");
+      expect(batch).toHaveLength(64);
+      expect(dot(batch[37]!, again[0]!)).toBeCloseTo(1, 4);
+    });
+
+    it("happy: check() reports ready", async () => {
+      expect((await backend.check()).ok).toBe(true);
+    });
+  });
+}
+
+embeddingConformance("use (USE lite, real model)", () => createUseBackend({ workers: 2 }), 512);
+
+let fake: FakeOpenAI;
+beforeAll(async () => {
+  fake = await startFakeOpenAI();
+});
+afterAll(() => fake?.close());
+
+embeddingConformance(
+  "openai (OpenAI-compatible server)",
+  async () => createOpenAIEmbeddings({ url: fake.url, model: "bge-base", apiKey: "test-key", timeoutMs: 500 }),
+  FAKE_DIMENSIONS,
+);
+
+describe("use backend specifics", () => {
+  it("happy: the real model puts paraphrases closer than unrelated sentences", async () => {
+    const backend = await createUseBackend({ workers: 1 });
+    try {
+      const [cat, feline, stocks] = await backend.embed(
+        ["The cat sat on the mat.", "A feline was resting on the rug.", "Stock markets fell sharply today."],
+        "query",
+      );
+      expect(dot(cat!, feline!)).toBeGreaterThan(dot(cat!, stocks!) + 0.2);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it("happy: groups rows of similar length, at least one group per worker", () => {
+    const lengths = [500, 10, 12, 480, 11, 9];
+    const groups = planGroups(lengths, 2);
+    expect(groups.flat().sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(groups.length).toBeGreaterThanOrEqual(2);
+    for (const g of groups) {
+      const ls = g.map((i) => lengths[i]!);
+      expect(Math.max(...ls) / Math.min(...ls)).toBeLessThan(3); // long and short rows never padded together
+    }
+  });
+});
+
+describe("openai embeddings backend: wire format and failures", () => {
+  const backend = () => createOpenAIEmbeddings({ url: fake.url, model: "bge-base", apiKey: "test-key", timeoutMs: 300 });
+
+  it("happy: speaks the OpenAI wire format with the API key as a bearer token", async () => {
+    fake.setMode("ok");
+    await backend().embed(["hello"], "query");
+    const request = fake.requests.at(-1)!;
+    expect(request).toMatchObject({ method: "POST", path: "/v1/embeddings" });
+    expect(request.body).toEqual({ model: "bge-base", input: ["hello"], encoding_format: "float" });
+    expect(request.headers.authorization).toBe("Bearer test-key");
+  });
+
+  const failures = [
+    ["http-500", "UPSTREAM_ERROR", 502],
+    ["http-429", "UPSTREAM_UNAVAILABLE", 503],
+    ["http-503", "UPSTREAM_UNAVAILABLE", 503],
+    ["malformed", "UPSTREAM_ERROR", 502],
+    ["hang", "UPSTREAM_TIMEOUT", 504],
+  ] as const;
+  for (const [mode, code, status] of failures) {
+    it(`error: ${mode} → ${code} (${status}), without the upstream body`, async () => {
+      fake.setMode(mode);
+      const err = await backend()
+        .embed(["x"], "query")
+        .catch((e: unknown) => e);
+      fake.setMode("ok");
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({ code, status });
+      expect((err as Error).message).not.toContain("secret-upstream-detail");
+    });
+  }
+
+  it("error: an unreachable server → UPSTREAM_UNAVAILABLE, and check() says not ready", async () => {
+    const dead = createOpenAIEmbeddings({ url: "http://127.0.0.1:1/v1", model: "m", timeoutMs: 500 });
+    await expect(dead.embed(["x"], "query")).rejects.toMatchObject({ code: "UPSTREAM_UNAVAILABLE", status: 503 });
+    expect((await dead.check()).ok).toBe(false);
+  });
+
+  it("error: vectors of the wrong size are rejected", async () => {
+    fake.setMode("ok");
+    const strict = createOpenAIEmbeddings({ url: fake.url, model: "m", dimensions: 768, timeoutMs: 500 });
+    await expect(strict.embed(["x"], "query")).rejects.toMatchObject({ code: "UPSTREAM_ERROR" });
+  });
+});
