@@ -1,5 +1,6 @@
 import { generateAnswer, streamAnswer, type AnswerEvent } from "../answer/generate-answer";
 import type { Config } from "../config";
+import { incrementCounter, observeHistogram } from "../metrics";
 import { ApiError, internalError, toProblem, type Problem } from "../errors";
 import type { OriginClient } from "../origin/origin-client";
 import { mapWithConcurrency } from "./concurrency";
@@ -111,7 +112,9 @@ export function createQueryService(deps: QueryServiceDeps) {
   /** The whole answer (origin generation, else the edge's extractive answer). */
   async function answer(prepared: PreparedQuery): Promise<QueryResponse> {
     const outcome = await generateAnswer(deps.origin, prepared.input.query, contextsOf(prepared));
-    return { answer: outcome.answer, sources: prepared.sources, metadata: metadataOf(prepared, outcome) };
+    const metadata = metadataOf(prepared, outcome);
+    recordMetrics(prepared.input.mode, metadata);
+    return { answer: outcome.answer, sources: prepared.sources, metadata };
   }
 
   /** The answer as SSE records: `sources` once, `token` deltas, then `done` (or `error`). */
@@ -120,7 +123,11 @@ export function createQueryService(deps: QueryServiceDeps) {
     const events: AsyncGenerator<AnswerEvent> = streamAnswer(deps.origin, prepared.input.query, contextsOf(prepared));
     for await (const event of events) {
       if (event.type === "token") yield { event: "token", data: JSON.stringify({ text: event.text }) };
-      else if (event.type === "done") yield { event: "done", data: JSON.stringify(metadataOf(prepared, event)) };
+      else if (event.type === "done") {
+        const metadata = metadataOf(prepared, event);
+        recordMetrics(prepared.input.mode, metadata);
+        yield { event: "done", data: JSON.stringify(metadata) };
+      }
       else yield { event: "error", data: JSON.stringify(toProblem(event.error, prepared.requestId)) };
     }
   }
@@ -186,6 +193,17 @@ function metadataOf(prepared: PreparedQuery, generation: { degraded: boolean; ge
     request_id: prepared.requestId,
     timings_ms: { embed: ms(prepared.retrieval.timings.embed_ms), retrieve: ms(prepared.retrieval.timings.retrieve_ms), generate: ms(generation.generate_ms) },
   };
+}
+
+/** Per-isolate Prometheus metrics: how often queries degrade, and where their time goes. */
+function recordMetrics(mode: RetrievalMode, metadata: QueryMetadata): void {
+  incrementCounter("edge_rag_queries_total", "Answered queries by retrieval mode and whether they degraded.", { mode, degraded: String(metadata.degraded) });
+  for (const reason of metadata.degraded_reasons) {
+    incrementCounter("edge_rag_query_degraded_total", "Degraded query answers by reason.", { reason });
+  }
+  for (const [phase, value] of Object.entries(metadata.timings_ms)) {
+    observeHistogram("edge_rag_query_phase_duration_ms", "Query time by phase (embed, retrieve, generate).", { phase }, value);
+  }
 }
 
 const ms = (value: number) => Math.round(value * 10) / 10;

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { NO_SOURCES_ANSWER } from "../../src/answer/extractive-answer";
-import { callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { TEST_SECRETS } from "./secrets";
 import { CORPUS, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
 
 /**
@@ -123,5 +124,15 @@ describe("query with the origin down (happy, degraded)", () => {
     expect(results[4]).toMatchObject({ status: 400, code: "VALIDATION_FAILED" });
     expect(results[4].detail).toMatch(/\$like/);
     for (const problem of [results[1], results[3], results[4]]) expect(problem.request_id).toBe(response.headers.get("x-request-id"));
+  });
+
+  it("counts degraded answers by reason in /metrics", async () => {
+    const scrape = async () => (await call("/metrics", { auth: TEST_SECRETS.METRICS_SCRAPE_TOKEN })).text();
+    const count = (text: string, reason: string) => Number(new RegExp(`edge_rag_query_degraded_total\\{reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const before = await scrape();
+    await offline("/v1/query", { query: QUESTIONS.panama.query, mode: "keyword" });
+    const after = await scrape();
+    expect(count(after, "generation_unavailable")).toBe(count(before, "generation_unavailable") + 1);
+    expect(after).toMatch(/edge_rag_query_phase_duration_ms_count\{phase="retrieve"\} \d+/);
   });
 });
