@@ -1,4 +1,4 @@
-import { createSqlParams, filterSql, type FilterPlan } from "./filters";
+import { createSqlParams, filterSql, type FilterPlan, type SqlValue } from "./filters";
 
 export interface HydratedChunk {
   id: string;
@@ -23,6 +23,14 @@ export async function hydrateChunks(
 ): Promise<Map<string, HydratedChunk>> {
   const found = new Map<string, HydratedChunk>();
   if (request.ids.length === 0) return found;
+  const { sql, params } = hydrationQuery(request);
+  const { results } = await db.prepare(sql).bind(...params).all<Omit<HydratedChunk, "metadata"> & { metadata: string }>();
+  for (const row of results) found.set(row.id, { ...row, metadata: parseMetadata(row.metadata) });
+  return found;
+}
+
+/** The hydration statement (exported so a test can check its query plan). */
+export function hydrationQuery(request: { tenant: string; ids: readonly string[]; plan: FilterPlan }): { sql: string; params: SqlValue[] } {
   const params = createSqlParams();
   const tenant = params.add(request.tenant);
   // One JSON parameter for any number of ids: D1 allows at most 100 bound parameters.
@@ -31,10 +39,10 @@ export async function hydrateChunks(
   const sql =
     "SELECT c.id, c.document_id, c.collection, c.chunk_index, c.text, d.metadata " +
     "FROM chunks c JOIN documents d ON d.tenant = c.tenant AND d.id = c.document_id " +
-    `WHERE c.tenant = ${tenant} AND c.id IN (SELECT value FROM json_each(${ids})) AND ${where}`;
-  const { results } = await db.prepare(sql).bind(...params.values).all<Omit<HydratedChunk, "metadata"> & { metadata: string }>();
-  for (const row of results) found.set(row.id, { ...row, metadata: parseMetadata(row.metadata) });
-  return found;
+    // `+c.tenant`: keeps SQLite from scanning the tenant's whole chunks_by_document range; the
+    // lookups must go through the unique index on chunks.id, one per candidate.
+    `WHERE +c.tenant = ${tenant} AND c.id IN (SELECT value FROM json_each(${ids})) AND ${where}`;
+  return { sql, params: params.values };
 }
 
 function parseMetadata(text: string): Record<string, unknown> {

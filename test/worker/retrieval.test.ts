@@ -6,7 +6,7 @@ import { readSseEvents } from "../../src/answer/sse-events";
 import { mapWithConcurrency } from "../../src/retrieval/concurrency";
 import { FiltersSchema, MAX_FILTER_KEYS, planFilters, type Filters } from "../../src/retrieval/filters";
 import { MAX_FTS_TERMS, toFtsMatchExpression } from "../../src/retrieval/fts-query";
-import { hydrateChunks } from "../../src/retrieval/hydrate";
+import { hydrateChunks, hydrationQuery } from "../../src/retrieval/hydrate";
 import { keywordSearch } from "../../src/retrieval/keyword-search";
 import { preview } from "../../src/retrieval/query-service";
 import { reciprocalRankFusion } from "../../src/retrieval/rrf";
@@ -244,6 +244,13 @@ describe("filters and keyword search on the real D1", () => {
     const found = await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("granite river bridge")!, plan, limit: 10 });
     const byId = new Map(ids.map((id, i) => [id, docs[i]!.id]));
     expect(found.map((id) => byId.get(id))).toEqual(["b", "a"]);
+  });
+
+  it("looks candidates up by chunk id, never by scanning the tenant's chunks", async () => {
+    const { sql, params } = hydrationQuery({ tenant, ids, plan: planFilters({ lang: "en" }) });
+    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+    const steps = results.map((row) => row.detail);
+    expect(steps.find((step) => /^SEARCH c /.test(step))).toMatch(/USING INDEX \S+ \(id=\?\)/);
   });
 
   it("never returns another tenant's chunks (security)", async () => {
