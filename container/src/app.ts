@@ -14,6 +14,9 @@ import { healthRoutes } from "./routes/health.ts";
 /** Renders an AppError as application/problem+json, keeping the headers already set (x-request-id). */
 export function problemResponse(c: Context<AppEnv>, error: AppError) {
   if (error instanceof UnauthorizedError) c.header("WWW-Authenticate", error.challenge);
+  // Rejected before its body was read (401, 413): the unread rest makes the connection unusable.
+  const hasBody = c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined;
+  if ((error.status === 401 || error.status === 413) && hasBody) c.header("connection", "close");
   return c.body(JSON.stringify(error.toProblem(c.get("requestId"))), error.status as 400, {
     "content-type": "application/problem+json",
   });

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { embedResponse, generateResponse } from "../src/schemas.ts";
+import { FAKE_ANSWER, FAKE_COMPLETION_TOKENS, type FakeOpenAI, type FakeMode, startFakeOpenAI } from "./helpers/fake-openai.ts";
+import { type Origin, startOrigin } from "./helpers/origin.ts";
+import { authHeaders } from "./helpers/token.ts";
+
+/** The real origin process on its OpenAI-compatible backends, pointed at the local test server. */
+let fake: FakeOpenAI;
+let origin: Origin;
+beforeAll(async () => {
+  fake = await startFakeOpenAI();
+  origin = await startOrigin({
+    EMBEDDINGS_BACKEND: "openai",
+    EMBEDDINGS_URL: fake.url,
+    EMBEDDINGS_MODEL: "bge-base-en-v1.5",
+    EMBEDDINGS_API_KEY: "embed-key-do-not-log",
+    GENERATION_BACKEND: "openai",
+    GENERATION_URL: fake.url,
+    GENERATION_MODEL: "qwen2.5-7b-instruct",
+    GENERATION_API_KEY: "gen-key-do-not-log",
+    UPSTREAM_TIMEOUT_MS: "400",
+  });
+});
+afterAll(async () => {
+  await origin?.stop();
+  await fake?.close();
+});
+
+const contexts = [
+  { id: "a", text: "The Denver Broncos won Super Bowl 50." },
+  { id: "b", text: "It was reported widely." },
+];
+const post = async (path: string, body: unknown) =>
+  fetch(`${origin.url}${path}`, { method: "POST", headers: await authHeaders(), body: JSON.stringify(body) });
+async function withMode<T>(mode: FakeMode, run: () => Promise<T>): Promise<T> {
+  fake.setMode(mode);
+  try {
+    return await run();
+  } finally {
+    fake.setMode("ok");
+  }
+}
+
+describe("origin on OpenAI-compatible backends", () => {
+  it("happy: embeddings come from the server, normalised", async () => {
+    const body = embedResponse.parse(await (await post("/v1/embed", { inputs: ["a", "b"], kind: "passage" })).json());
+    expect(body).toMatchObject({ model: "bge-base-en-v1.5", dimensions: 8 });
+    for (const v of body.vectors) expect(v.reduce((s, x) => s + x * x, 0)).toBeCloseTo(1, 5);
+  });
+
+  it("happy: generation streams the LLM's tokens and reports its citations and usage", async () => {
+    const response = await post("/v1/generate", { query: "Who won?", contexts, stream: true, max_tokens: 64 });
+    const text = await response.text();
+    const tokens = [...text.matchAll(/event: token\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!).text);
+    expect(tokens.join("")).toBe(FAKE_ANSWER);
+    const done = JSON.parse(text.match(/event: done\ndata: (.*)\n/)![1]!);
+    expect(done).toEqual({ model: "qwen2.5-7b-instruct", citations: [1, 2], usage: { completion_tokens: FAKE_COMPLETION_TOKENS } });
+  });
+
+  it("happy: non-streamed generation returns the same answer", async () => {
+    const body = generateResponse.parse(await (await post("/v1/generate", { query: "Who won?", contexts })).json());
+    expect(body.answer).toBe(FAKE_ANSWER);
+    expect(body.citations).toEqual([1, 2]);
+  });
+
+  const failures = [
+    ["http-500", 502, "UPSTREAM_ERROR"],
+    ["http-503", 503, "UPSTREAM_UNAVAILABLE"],
+    ["hang", 504, "UPSTREAM_TIMEOUT"],
+  ] as const;
+  for (const [mode, status, code] of failures) {
+    it(`error: upstream ${mode} → ${status} ${code} problem on embed, ingest and generate`, async () => {
+      await withMode(mode, async () => {
+        for (const [path, body] of [
+          ["/v1/embed", { inputs: ["x"], kind: "query" }],
+          ["/v1/ingest", { documents: [{ id: "d", text: "Some text to embed." }] }],
+          ["/v1/generate", { query: "q", contexts, stream: true }],
+        ] as const) {
+          const response = await post(path, body);
+          expect(response.status, path).toBe(status);
+          expect(response.headers.get("content-type")).toMatch(/problem\+json/);
+          const problem = await response.json();
+          expect(problem).toMatchObject({ status, code });
+          expect(JSON.stringify(problem)).not.toContain("secret-upstream-detail");
+        }
+      });
+    });
+  }
+
+  it("error: a stream that stalls mid-way ends with an error event carrying a 504 problem", async () => {
+    await withMode("stall-mid-stream", async () => {
+      const response = await post("/v1/generate", { query: "q", contexts, stream: true });
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      expect(text).toContain("event: token");
+      const problem = JSON.parse(text.match(/event: error\ndata: (.*)\n/)![1]!);
+      expect(problem).toMatchObject({ status: 504, code: "UPSTREAM_TIMEOUT", request_id: response.headers.get("x-request-id") });
+      expect(text).not.toContain("event: done");
+    });
+  });
+
+  it("error: an upstream error event mid-stream ends with an error event (502)", async () => {
+    await withMode("error-mid-stream", async () => {
+      const text = await (await post("/v1/generate", { query: "q", contexts, stream: true })).text();
+      expect(JSON.parse(text.match(/event: error\ndata: (.*)\n/)![1]!)).toMatchObject({ status: 502, code: "UPSTREAM_ERROR" });
+    });
+  });
+
+  it("error: /readyz turns 503 while the backends fail, and back to 200", async () => {
+    await withMode("http-500", async () => {
+      const response = await fetch(`${origin.url}/readyz`);
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ status: "not_ready", checks: { embeddings: { ok: false }, generation: { ok: false } } });
+    });
+    expect((await fetch(`${origin.url}/readyz`)).status).toBe(200);
+  });
+
+  it("security: backend failures are counted, and API keys never reach logs or metrics", async () => {
+    const metrics = await (await fetch(`${origin.url}/metrics`)).text();
+    expect(metrics).toMatch(/origin_backend_errors_total\{backend="embeddings",code="UPSTREAM_TIMEOUT"\} [1-9]/);
+    expect(metrics).toMatch(/origin_backend_errors_total\{backend="generation",code="UPSTREAM_TIMEOUT"\} [1-9]/);
+    const everything = origin.output() + metrics;
+    expect(everything).not.toContain("embed-key-do-not-log");
+    expect(everything).not.toContain("gen-key-do-not-log");
+    expect(fake.requests.find((r) => r.path === "/v1/embeddings")!.headers.authorization).toBe("Bearer embed-key-do-not-log");
+  });
+});

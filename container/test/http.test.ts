@@ -1,0 +1,294 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chunkResponse, embedResponse, generateDone, generateResponse, ingestResponse } from "../src/schemas.ts";
+import { type Origin, TEST_SECRET, startOrigin } from "./helpers/origin.ts";
+import { authHeaders, signToken } from "./helpers/token.ts";
+
+/** The real origin process with its default backends (USE lite + extractive), over real HTTP. */
+let origin: Origin;
+beforeAll(async () => {
+  origin = await startOrigin({ MAX_BODY_BYTES: String(256 * 1024) });
+});
+afterAll(() => origin?.stop());
+
+const post = async (path: string, body: unknown, headers?: Record<string, string>) =>
+  fetch(`${origin.url}${path}`, {
+    method: "POST",
+    headers: headers ?? (await authHeaders()),
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+
+async function expectProblem(response: Response, status: number, code: string) {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+  const problem = await response.json();
+  expect(problem).toMatchObject({ status, code, request_id: response.headers.get("x-request-id") });
+  expect(problem.type).toEqual(expect.any(String));
+  expect(problem.title).toEqual(expect.any(String));
+  expect(problem.detail).toEqual(expect.any(String));
+  return problem;
+}
+
+/** Parses a text/event-stream body into its events. */
+async function readEvents(response: Response) {
+  const text = await response.text();
+  return text
+    .split("\n\n")
+    .filter((block) => block.trim())
+    .map((block) => ({
+      event: block.match(/^event: (.*)$/m)?.[1],
+      data: JSON.parse(block.match(/^data: (.*)$/m)![1]!),
+    }));
+}
+
+describe("probes and metrics", () => {
+  it("happy: /healthz and /readyz are open and report ok/ready", async () => {
+    const health = await fetch(`${origin.url}/healthz`);
+    expect(await health.json()).toEqual({ status: "ok" });
+    const ready = await fetch(`${origin.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      status: "ready",
+      checks: { embeddings: { ok: true, backend: "use" }, generation: { ok: true, backend: "extractive" } },
+    });
+  });
+
+  it("happy: x-request-id is echoed when sane and replaced when not", async () => {
+    const echoed = await fetch(`${origin.url}/healthz`, { headers: { "x-request-id": "edge-req_42" } });
+    expect(echoed.headers.get("x-request-id")).toBe("edge-req_42");
+    const replaced = await fetch(`${origin.url}/healthz`, { headers: { "x-request-id": "bad id<script>" } });
+    expect(replaced.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("error: unknown routes are 404 problems", async () => {
+    await expectProblem(await fetch(`${origin.url}/v2/nothing`), 404, "NOT_FOUND");
+  });
+});
+
+describe("auth", () => {
+  const embedWith = async (authorization?: string) =>
+    post("/v1/embed", { inputs: ["x"], kind: "query" }, {
+      "content-type": "application/json",
+      ...(authorization ? { authorization } : {}),
+    });
+
+  it("happy: a fresh worker token is accepted", async () => {
+    expect((await embedWith(`Bearer ${await signToken()}`)).status).toBe(200);
+  });
+
+  it("security: no token → 401 TOKEN_MISSING with a Bearer challenge", async () => {
+    const response = await embedWith();
+    expect(response.headers.get("www-authenticate")).toMatch(/^Bearer /);
+    await expectProblem(response, 401, "TOKEN_MISSING");
+  });
+
+  it("security: an expired token → 401 TOKEN_EXPIRED", async () => {
+    const token = await signToken({ issuedAt: -200, expiresIn: 60 });
+    await expectProblem(await embedWith(`Bearer ${token}`), 401, "TOKEN_EXPIRED");
+  });
+
+  const invalid: [string, () => Promise<string>][] = [
+    ["signed with another secret", () => signToken({ secret: "another-secret-0123456789abcdef-0123" })],
+    ["wrong audience", () => signToken({ audience: "worker" })],
+    ["wrong issuer", () => signToken({ issuer: "someone-else" })],
+    ["lives longer than 5 minutes", () => signToken({ expiresIn: 3600 })],
+    ["issued in the future", () => signToken({ issuedAt: 600 })],
+    ["HS512 instead of HS256", () => signToken({ alg: "HS512" })],
+    [
+      "alg none",
+      async () => {
+        const [, payload] = (await signToken()).split(".");
+        return `${Buffer.from('{"alg":"none"}').toString("base64url")}.${payload}.`;
+      },
+    ],
+    ["garbage", async () => "not.a.jwt"],
+  ];
+  for (const [name, make] of invalid) {
+    it(`security: a token ${name} → 401 TOKEN_INVALID`, async () => {
+      const response = await embedWith(`Bearer ${await make()}`);
+      expect(response.headers.get("www-authenticate")).toMatch(/^Bearer .*error="invalid_token"/);
+      await expectProblem(response, 401, "TOKEN_INVALID");
+    });
+  }
+
+  it("security: a non-Bearer scheme → 401 TOKEN_INVALID", async () => {
+    await expectProblem(await embedWith(`Basic ${Buffer.from("a:b").toString("base64")}`), 401, "TOKEN_INVALID");
+  });
+
+  it("security: an unauthenticated body is never read (no 413 before 401)", async () => {
+    const response = await post("/v1/embed", "x".repeat(300 * 1024), { "content-type": "application/json" });
+    await expectProblem(response, 401, "TOKEN_MISSING");
+  });
+});
+
+describe("POST /v1/embed", () => {
+  it("happy: 512-d unit vectors from the real model, semantically ordered", async () => {
+    const response = await post("/v1/embed", {
+      inputs: ["How many points did the Panthers defense surrender?", "The Panthers defense gave up just 308 points.", "Photosynthesis happens in chloroplasts."],
+      kind: "query",
+    });
+    expect(response.status).toBe(200);
+    const body = embedResponse.parse(await response.json());
+    expect(body).toMatchObject({ model: "universal-sentence-encoder-lite", dimensions: 512 });
+    const [q, relevant, unrelated] = body.vectors as [number[], number[], number[]];
+    const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+    expect(dot(q, q)).toBeCloseTo(1, 4);
+    expect(dot(q, relevant)).toBeGreaterThan(dot(q, unrelated));
+  });
+
+  it("happy: 256 inputs (the maximum) in one call, and concurrent calls all answered", async () => {
+    const inputs = Array.from({ length: 256 }, (_, i) => `sentence number ${i}`);
+    const [big, ...small] = await Promise.all([
+      post("/v1/embed", { inputs, kind: "passage" }),
+      ...Array.from({ length: 16 }, (_, i) => post("/v1/embed", { inputs: [`query ${i}`], kind: "query" })),
+    ]);
+    expect((await big!.json()).vectors).toHaveLength(256);
+    for (const r of small) expect((await r.json()).vectors).toHaveLength(1);
+  });
+
+  const bad: [string, unknown][] = [
+    ["no inputs", { inputs: [], kind: "query" }],
+    ["257 inputs", { inputs: Array.from({ length: 257 }, () => "x"), kind: "query" }],
+    ["an empty input", { inputs: [""], kind: "query" }],
+    ["an input over 8192 chars", { inputs: ["x".repeat(8193)], kind: "query" }],
+    ["a non-string input", { inputs: [42], kind: "query" }],
+    ["a bad kind", { inputs: ["x"], kind: "document" }],
+    ["a missing kind", { inputs: ["x"] }],
+    ["an unknown field", { inputs: ["x"], kind: "query", normalize: true }],
+    ["an array body", [1, 2]],
+  ];
+  for (const [name, body] of bad) {
+    it(`error: ${name} → 400 VALIDATION_FAILED`, async () => {
+      await expectProblem(await post("/v1/embed", body), 400, "VALIDATION_FAILED");
+    });
+  }
+
+  it("error: broken JSON → 400, a non-JSON content type → 415, an oversized body → 413", async () => {
+    await expectProblem(await post("/v1/embed", '{"inputs": ['), 400, "VALIDATION_FAILED");
+    await expectProblem(await post("/v1/embed", "inputs=x", await authHeaders({ "content-type": "text/plain" })), 415, "UNSUPPORTED_MEDIA_TYPE");
+    const huge = { inputs: Array.from({ length: 40 }, () => "y".repeat(8000)), kind: "passage" };
+    await expectProblem(await post("/v1/embed", huge), 413, "PAYLOAD_TOO_LARGE");
+  });
+});
+
+describe("POST /v1/chunk and /v1/ingest", () => {
+  const source = [
+    "Ünïcödé façade — “quotes”. Emoji 😀🎉 take two UTF-16 units each.",
+    "日本語の文章です。これはテストです。",
+    "The Panthers defense gave up just 308 points, ranking sixth in the league.",
+  ].join("\n\n").repeat(8);
+
+  it("happy: chunks carry offsets with text === source.slice(start, end), non-ASCII included", async () => {
+    const response = await post("/v1/chunk", { documents: [{ id: "doc-1", text: source }, { id: "doc-2", text: "Short." }], chunk_size: 40, chunk_overlap: 8 });
+    expect(response.status).toBe(200);
+    const body = chunkResponse.parse(await response.json());
+    expect(body.documents.map((d) => d.id)).toEqual(["doc-1", "doc-2"]);
+    expect(body.documents[0]!.chunks.length).toBeGreaterThan(3);
+    for (const c of body.documents[0]!.chunks) expect(c.text).toBe(source.slice(c.start, c.end));
+    expect(body.documents[1]!.chunks).toEqual([{ index: 0, text: "Short.", start: 0, end: 6 }]);
+  });
+
+  it("happy: the configured chunk size applies when the body gives none", async () => {
+    const body = chunkResponse.parse(await (await post("/v1/chunk", { documents: [{ id: "d", text: source }] })).json());
+    expect(body.documents[0]!.chunks.length).toBeLessThan(6); // CHUNK_SIZE 256 tokens
+  });
+
+  it("happy: ingest returns every chunk with its passage vector", async () => {
+    const response = await post("/v1/ingest", { documents: [{ id: "doc-1", text: source }], chunk_size: 64, chunk_overlap: 0 });
+    const body = ingestResponse.parse(await response.json());
+    expect(body).toMatchObject({ model: "universal-sentence-encoder-lite", dimensions: 512 });
+    const chunks = body.documents[0]!.chunks;
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) {
+      expect(c.vector).toHaveLength(512);
+      expect(c.text).toBe(source.slice(c.start, c.end));
+    }
+  });
+
+  const bad: [string, unknown][] = [
+    ["no documents", { documents: [] }],
+    ["101 documents", { documents: Array.from({ length: 101 }, (_, i) => ({ id: `${i}`, text: "x" })) }],
+    ["a document without id", { documents: [{ text: "x" }] }],
+    ["an unknown document field", { documents: [{ id: "a", text: "x", title: "t" }] }],
+    ["overlap >= size", { documents: [{ id: "a", text: "x" }], chunk_size: 32, chunk_overlap: 32 }],
+    ["a fractional size", { documents: [{ id: "a", text: "x" }], chunk_size: 32.5 }],
+  ];
+  for (const [name, body] of bad) {
+    it(`error: ${name} → 400 on both routes`, async () => {
+      await expectProblem(await post("/v1/chunk", body), 400, "VALIDATION_FAILED");
+      await expectProblem(await post("/v1/ingest", body), 400, "VALIDATION_FAILED");
+    });
+  }
+});
+
+describe("POST /v1/generate", () => {
+  const contexts = [
+    { id: "c1", text: "Cats are small domesticated mammals. They sleep a lot." },
+    { id: "c2", text: "The Broncos beat the Panthers. The Panthers defense gave up just 308 points, ranking sixth in the league." },
+  ];
+  const query = "How many points did the Panthers defense give up?";
+
+  it("happy: an answer that cites the context it comes from", async () => {
+    const response = await post("/v1/generate", { query, contexts });
+    const body = generateResponse.parse(await response.json());
+    expect(body.answer).toContain("308");
+    expect(body.citations).toEqual([2]);
+    expect(body.answer).toContain("[2]");
+    expect(body.usage.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it("happy: streamed tokens concatenate to the same answer, then a done event", async () => {
+    const plain = generateResponse.parse(await (await post("/v1/generate", { query, contexts })).json());
+    const response = await post("/v1/generate", { query, contexts, stream: true });
+    expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const events = await readEvents(response);
+    const tokens = events.filter((e) => e.event === "token");
+    expect(tokens.length).toBeGreaterThan(1);
+    expect(tokens.map((e) => e.data.text).join("")).toBe(plain.answer);
+    const done = events.at(-1)!;
+    expect(done.event).toBe("done");
+    expect(generateDone.parse(done.data)).toEqual({ model: plain.model, citations: plain.citations, usage: plain.usage });
+  });
+
+  it("happy: with no contexts the answer says it cannot answer from the documents", async () => {
+    const body = generateResponse.parse(await (await post("/v1/generate", { query, contexts: [] })).json());
+    expect(body.answer).toMatch(/cannot answer/i);
+    expect(body.citations).toEqual([]);
+  });
+
+  const bad: [string, unknown][] = [
+    ["no query", { contexts }],
+    ["an empty query", { query: "", contexts }],
+    ["51 contexts", { query, contexts: Array.from({ length: 51 }, (_, i) => ({ id: `${i}`, text: "t" })) }],
+    ["a context without text", { query, contexts: [{ id: "a" }] }],
+    ["a non-boolean stream", { query, contexts, stream: "yes" }],
+    ["max_tokens 0", { query, contexts, max_tokens: 0 }],
+    ["an unknown field", { query, contexts, temperature: 0.2 }],
+  ];
+  for (const [name, body] of bad) {
+    it(`error: ${name} → 400`, async () => {
+      await expectProblem(await post("/v1/generate", body), 400, "VALIDATION_FAILED");
+    });
+  }
+});
+
+describe("after all of the above", () => {
+  it("happy: /metrics exports request counts, latencies, batch sizes, queue wait, tokens and process metrics", async () => {
+    const text = await (await fetch(`${origin.url}/metrics`)).text();
+    expect(text).toMatch(/origin_http_requests_total\{method="POST",route="\/v1\/embed",status="200"\} \d+/);
+    expect(text).toMatch(/origin_http_requests_total\{method="POST",route="\/v1\/embed",status="401"\} \d+/);
+    expect(text).toMatch(/origin_http_request_duration_seconds_bucket\{.*route="\/v1\/generate".*\} \d+/);
+    expect(text).toMatch(/origin_embed_batch_size_count [1-9]/);
+    expect(text).toMatch(/origin_embed_queue_wait_seconds_count [1-9]/);
+    expect(text).toMatch(/origin_generation_tokens_total\{backend="extractive"\} [1-9]/);
+    expect(text).toMatch(/origin_chunks_created_total [1-9]/);
+    expect(text).toMatch(/process_cpu_seconds_total \d/);
+    expect(text).toMatch(/process_resident_memory_bytes \d/);
+  });
+
+  it("security: the process survived every bad request and never logged the secret or a token", async () => {
+    expect((await fetch(`${origin.url}/healthz`)).status).toBe(200);
+    const logs = origin.output();
+    expect(logs).not.toContain(TEST_SECRET);
+    expect(logs).not.toMatch(/eyJ[\w-]+\.[\w-]+\./); // no JWT
+  });
+});
