@@ -439,6 +439,27 @@ describe("consumer — permanent failures (error)", () => {
   });
 });
 
+describe("consumer — a document the origin rejects (error)", () => {
+  it("fails that document alone, with the origin's verdict; the rest of its message is indexed", async () => {
+    const tenant = uniqueTenant("poison");
+    const { jobId, messages } = await recordJob(tenant, [
+      { id: "good", text: PARAGRAPHS.glaciers },
+      { id: "poison", text: PARAGRAPHS.volcano },
+    ]);
+    // A row the API could never have accepted (say, damaged by a bad manual fix): the origin refuses empty text.
+    await env.DB.prepare("UPDATE documents SET text = '' WHERE tenant = ?1 AND id = 'poison'").bind(tenant).run();
+    expect(messages).toHaveLength(1);
+
+    const result = await runQueue(INGEST_QUEUE, messages);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect(result.retryMessages).toEqual([]);
+    const job = await jobOf(tenant, jobId);
+    expect(job).toMatchObject({ status: "failed", processed: 1, failed: 1, errors: [{ document_id: "poison", error: expect.stringMatching(/^ORIGIN_REJECTED: .*\(400\)/) }] });
+    expect((await chunkRows(tenant, "good")).length).toBeGreaterThan(0);
+    expect(await documentRow(tenant, "poison")).toMatchObject({ status: "failed", error: expect.stringMatching(/^ORIGIN_REJECTED/) });
+  });
+});
+
 describe("the sweep (happy)", () => {
   it("enqueues a job whose enqueue never happened, and the queue indexes it", async () => {
     const tenant = uniqueTenant("sweep");
