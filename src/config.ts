@@ -78,6 +78,19 @@ const ConfigSchema = z.object({
 
   // Retrieval and index.
   EMBEDDING_DIMENSIONS: int(512, 1, 1536),
+  /**
+   * The Vectorize metadata indexes (`name:type`, ≤ 10), as created with `wrangler vectorize
+   * create-metadata-index`. Filters on these are pushed down to the vector search; the rest are
+   * applied exactly in D1.
+   */
+  VECTORIZE_METADATA_INDEXES: list
+    .default(["collection:string", "document_id:string"])
+    .pipe(
+      z
+        .array(z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}:(string|number|boolean)$/, "expected name:string|number|boolean"))
+        .max(10, "Vectorize allows at most 10 metadata indexes"),
+    )
+    .transform((entries) => Object.fromEntries(entries.map((entry) => entry.split(":") as [string, "string" | "number" | "boolean"]))),
   VECTOR_METRIC: z.enum(["cosine", "euclidean", "dot-product"]).default("cosine"),
   RRF_K: int(60, 1, 1000),
   /** Candidates each retriever contributes before fusion (Vectorize caps ids-only topK at 100). */

@@ -47,6 +47,6 @@ function localVectorIndex(env: Bindings, config: Config): Vectorize {
     indexName: "edge-rag",
     dimensions: config.EMBEDDING_DIMENSIONS,
     metric: config.VECTOR_METRIC,
-    metadataIndexes: { collection: "string", document_id: "string" },
+    metadataIndexes: config.VECTORIZE_METADATA_INDEXES,
   });
 }

@@ -12,7 +12,9 @@ type Ctx = Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0];
  * RateLimit-Limit / -Remaining / -Reset; a 429 also Retry-After. When the limiter's store is down,
  * the class's configured policy (RATE_LIMIT_FAIL_OPEN) lets the request through or answers 503.
  */
-export function rateLimit(routeClass: RouteClass, keyOf: (c: Ctx) => string = (c) => `${c.var.principal.tenant}:${c.var.principal.sub}`) {
+export const principalKey = (c: Ctx) => `${c.var.principal.tenant}:${c.var.principal.sub}`;
+
+export function rateLimit(routeClass: RouteClass, keyOf: (c: Ctx) => string = principalKey) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const decision = await decide(c, routeClass, keyOf(c));
     if (decision) setRateLimitHeaders(c, decision);
@@ -21,12 +23,12 @@ export function rateLimit(routeClass: RouteClass, keyOf: (c: Ctx) => string = (c
 }
 
 /** Applies one limit and returns its decision, or null when the store is down and the class fails open. */
-export async function decide(c: Ctx, routeClass: RouteClass | "login-ip", key: string): Promise<RateLimitDecision | null> {
+export async function decide(c: Ctx, routeClass: RouteClass | "login-ip", key: string, cost = 1): Promise<RateLimitDecision | null> {
   const { services, config } = c.var;
   const policyClass: RouteClass = routeClass === "login-ip" ? "auth" : routeClass;
   let decision: RateLimitDecision;
   try {
-    decision = await services.rateLimiter.limit(routeClass, key);
+    decision = await services.rateLimiter.limit(routeClass, key, cost);
   } catch (error) {
     if (!(error instanceof RateLimitStoreUnavailable)) throw error;
     const failOpen = config.RATE_LIMIT_FAIL_OPEN.includes(policyClass);

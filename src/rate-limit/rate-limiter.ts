@@ -7,7 +7,8 @@ import type { RouteClass } from "../config";
  */
 export interface RateLimiter {
   readonly kind: "upstash" | "binding";
-  limit(routeClass: RouteClass | "login-ip", key: string): Promise<RateLimitDecision>;
+  /** Takes `cost` tokens (a batch of n queries costs n); the Workers binding can only count 1. */
+  limit(routeClass: RouteClass | "login-ip", key: string, cost?: number): Promise<RateLimitDecision>;
 }
 
 export interface RateLimitDecision {

@@ -37,10 +37,10 @@ export function createUpstashRateLimiter(config: Config): RateLimiter {
 
   return {
     kind: "upstash",
-    async limit(routeClass, key) {
+    async limit(routeClass, key, cost = 1) {
       let result;
       try {
-        result = await limiters[routeClass].limit(key);
+        result = await limiters[routeClass].limit(key, { rate: cost });
       } catch (error) {
         throw new RateLimitStoreUnavailable(error);
       }

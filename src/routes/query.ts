@@ -3,7 +3,7 @@ import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app-env";
 import { badRequest, internalError, toProblem, validationFailed, type ApiError } from "../errors";
 import { authenticate } from "../middleware/authenticate";
-import { rateLimit } from "../middleware/rate-limit";
+import { decide, principalKey, rateLimit, setRateLimitHeaders } from "../middleware/rate-limit";
 import { FiltersSchema } from "../retrieval/filters";
 import { createQueryService, SOURCE_PREVIEW_CHARS, type QueryInput, type QueryService } from "../retrieval/query-service";
 import { authErrors, jsonBody, ProblemSchema, security, validationErrors } from "../schemas";
@@ -152,9 +152,10 @@ const batch = createRoute({
   description:
     "Each entry is a QueryRequest without streaming. All query embeddings come from one origin call; the queries then run " +
     "with bounded concurrency. An invalid or failed query yields a problem object in its place; the batch itself succeeds. " +
-    "Each result's query_time_ms counts from the start of the batch; the batch counts once against the query rate limit.",
+    "Each result's query_time_ms counts from the start of the batch; each query counts against the query rate limit.",
   security,
-  middleware: reader,
+  // Rate-limited in the handler, once the number of queries (the cost) is known.
+  middleware: [authenticate({ role: "reader" })],
   request: { body: jsonBody(BatchRequestSchema) },
   responses: { 200: { description: "One result per query", content: { "application/json": { schema: BatchResponseSchema } } }, ...validationErrors, ...authErrors },
 });
@@ -162,6 +163,8 @@ const batch = createRoute({
 queryRoutes.openapi(batch, async (c) => {
   const startedAt = performance.now();
   const { queries } = c.req.valid("json");
+  const decision = await decide(c, "query", principalKey(c), queries.length);
+  if (decision) setRateLimitHeaders(c, decision);
   const { tenant } = c.var.principal;
   const requestId = c.var.requestId;
   const service = queryServiceFor(c.var);
@@ -176,7 +179,7 @@ queryRoutes.openapi(batch, async (c) => {
 
 function queryServiceFor(vars: AppEnv["Variables"]): QueryService {
   const { services, config } = vars;
-  return createQueryService({ db: services.db, vectors: services.vectors, origin: services.origin, config });
+  return createQueryService({ db: services.db, vectors: services.vectors, origin: services.origin, config, metadataIndexes: config.VECTORIZE_METADATA_INDEXES });
 }
 
 /** A batch entry as a validated query, or the problem that replaces it in the results. */

@@ -1,11 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { startRedisServer } from "../../tools/lib/redis-server";
 import { startBridgeProcess } from "../../tools/stack/bridge";
 import { startOrigin } from "../../tools/stack/origin";
-import { ROOT } from "../../tools/stack/paths";
 import { startIdentityProvider } from "./identity-provider";
 import { TEST_SECRETS } from "./secrets";
 
@@ -24,35 +21,39 @@ declare module "vitest" {
  */
 export default async function setup(project: TestProject) {
   const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => {});
+  };
   const quiet = (name: string) => (line: string) => {
     if (process.env.TEST_VERBOSE) process.stderr.write(`[${name}] ${line}\n`);
   };
-
-  // Until a component exists in the tree, point at a closed port: tests that need it fail loudly.
-  let originUrl = "http://127.0.0.1:9";
-  if (existsSync(join(ROOT, "container/src/server.ts")) && existsSync(join(ROOT, "container/node_modules"))) {
-    const origin = await startOrigin({ port: 0, jwtSecret: TEST_SECRETS.ORIGIN_JWT_SECRET, log: quiet("origin") });
-    stops.push(() => origin.process.stop());
-    originUrl = origin.url;
-  }
-
-  let upstashUrl: string;
   const upstashToken = randomBytes(24).toString("base64url");
-  const redis = await startRedisServer({ port: 0 });
-  stops.push(() => redis.stop());
-  const bridge = await startBridgeProcess({ redisUrl: redis.url, token: upstashToken, log: quiet("bridge") });
-  stops.push(() => bridge.process.stop());
-  upstashUrl = bridge.url;
 
-  const idp = await startIdentityProvider();
-  stops.push(() => idp.close());
-
-  project.provide("originUrl", originUrl);
-  project.provide("idp", { jwksUrl: idp.jwksUrl, privateKeys: idp.privateKeys, strangerKey: idp.strangerKey });
-  project.provide("upstashUrl", upstashUrl);
+  // Independent, so started together (the origin's model load dominates); allSettled so that a
+  // failure is only handled once everything that did start can be stopped.
+  const [origin, bridge, idp] = await Promise.allSettled([
+    startOrigin({ port: 0, jwtSecret: TEST_SECRETS.ORIGIN_JWT_SECRET, log: quiet("origin") }).then((started) => {
+      stops.push(() => started.process.stop());
+      return started;
+    }),
+    startRedisServer({ port: 0 }).then(async (redis) => {
+      stops.push(() => redis.stop());
+      const started = await startBridgeProcess({ redisUrl: redis.url, token: upstashToken, log: quiet("bridge") });
+      stops.push(() => started.process.stop());
+      return started;
+    }),
+    startIdentityProvider().then((started) => {
+      stops.push(() => started.close());
+      return started;
+    }),
+  ]);
+  if (origin.status === "rejected" || bridge.status === "rejected" || idp.status === "rejected") {
+    await stopAll();
+    throw [origin, bridge, idp].find((result) => result.status === "rejected")!.reason;
+  }
+  project.provide("originUrl", origin.value.url);
+  project.provide("upstashUrl", bridge.value.url);
   project.provide("upstashToken", upstashToken);
-
-  return async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => {});
-  };
+  project.provide("idp", { jwksUrl: idp.value.jwksUrl, privateKeys: idp.value.privateKeys, strangerKey: idp.value.strangerKey });
+  return stopAll;
 }

@@ -136,6 +136,17 @@ describe("rate limits", () => {
     expect((await callWithEnv(limited, "/v1/api-keys", { auth: other.key })).status).toBe(200);
   });
 
+  it("charges a batch one unit per query", async () => {
+    const { key } = await createKey(uniqueTenant(), ["reader"]);
+    const limited = { RATE_LIMIT_QUERY: "5/60s" };
+    const batch = (n: number) => ({ queries: Array.from({ length: n }, (_, i) => ({ query: `question ${i}`, mode: "keyword" })) });
+    const first = await callWithEnv(limited, "/v1/query/batch", { auth: key, body: batch(3) });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("ratelimit-remaining")).toBe("2");
+    const second = await callWithEnv(limited, "/v1/query/batch", { auth: key, body: batch(3) });
+    expect(second.status).toBe(429);
+  });
+
   it("limits password guessing per client IP across usernames", async () => {
     const limited = { RATE_LIMIT_LOGIN_IP: "3/60s" };
     const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
