@@ -185,7 +185,6 @@ describe("vector writes within Vectorize's limits (happy)", () => {
     const upserts: number[] = [];
     const deletes: number[] = [];
     const counting: Vectorize = {
-      ...vectors,
       describe: () => vectors.describe(),
       getByIds: (ids) => vectors.getByIds(ids),
       query: (v, o) => vectors.query(v, o),
@@ -421,6 +420,40 @@ describe("read-your-writes: done only once the vectors are visible", () => {
     expect(await jobDocumentRow(jobId, "never")).toMatchObject({ status: "queued", error: expect.stringMatching(/^VECTORS_NOT_VISIBLE: /) });
     expect(await jobOf(tenant, jobId)).toMatchObject({ status: "processing", processed: 0 });
     expect(await chunkRows(tenant, "never")).toEqual([]);
+  });
+});
+
+describe("consumer — deleted while being indexed (happy)", () => {
+  it("writes nothing for a document deleted between the origin call and the D1 batch, and removes its fresh vectors", async () => {
+    const tenant = uniqueTenant("deleted-midway");
+    const { jobId, messages } = await recordJob(tenant, [{ id: "midway", text: PARAGRAPHS.printing }]);
+    const inner = vectorIndex();
+    const upserted: string[] = [];
+    const lagging = eventuallyConsistent(inner, 600);
+    const watching: Vectorize = {
+      describe: () => lagging.describe(),
+      query: (vector, options) => lagging.query(vector, options),
+      queryById: (id, options) => lagging.queryById(id, options),
+      insert: (vectors) => lagging.insert(vectors),
+      getByIds: (ids) => lagging.getByIds(ids),
+      deleteByIds: (ids) => lagging.deleteByIds(ids),
+      upsert: (vectors) => (upserted.push(...vectors.map((v) => v.id)), lagging.upsert(vectors)),
+    };
+    const { key } = await createKey(tenant, ["writer"]);
+
+    const batch = batchOf(INGEST_QUEUE, messages);
+    const consuming = handleIngestBatch(batch as MessageBatch, { ...env, VECTORIZE: watching } as unknown as typeof env, { visibility: { timeoutMs: 5_000, pollMs: 50 } });
+    // While the consumer waits for its vectors to become visible, the document is deleted.
+    while (upserted.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await call("/v1/documents/midway", { method: "DELETE", auth: key })).status).toBe(204);
+    await consuming;
+
+    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(1);
+    expect(await documentRow(tenant, "midway")).toBeNull();
+    expect(await chunkRows(tenant, "midway")).toEqual([]);
+    expect(await jobOf(tenant, jobId)).toMatchObject({ status: "done", processed: 0, skipped: 1 });
+    expect(await inner.getByIds(upserted.slice(0, 20))).toEqual([]);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
   });
 });
 
