@@ -17,6 +17,7 @@ import { jobRoutes } from "./routes/jobs";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { queryRoutes } from "./routes/query";
+import { searchRoutes } from "./routes/search";
 import { statsRoutes } from "./routes/stats";
 import { VERSION } from "./version";
 
@@ -63,6 +64,7 @@ export function createApp() {
   app.route("/", meRoutes);
   app.route("/", apiKeyRoutes);
   app.route("/", queryRoutes);
+  app.route("/", searchRoutes);
   app.route("/", documentRoutes);
   app.route("/", jobRoutes);
   app.route("/", statsRoutes);

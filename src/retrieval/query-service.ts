@@ -78,6 +78,24 @@ export interface PreparedQuery {
 
 export type QueryServiceEvent = { event: "sources" | "token" | "done" | "error"; data: string };
 
+/** Retrieval without an answer (POST /v1/search). */
+export interface SearchInput {
+  query: string;
+  top_k: number;
+  mode: RetrievalMode;
+  filters?: Filters;
+  /** `document`: one result per document (its best chunk), as document-level evaluation needs. */
+  group_by: "chunk" | "document";
+}
+
+export interface SearchResponse {
+  results: Source[];
+  metadata: Omit<QueryMetadata, "cache" | "timings_ms" | "total_sources"> & { total_results: number; timings_ms: { embed: number; retrieve: number } };
+}
+
+/** Chunks fused before grouping by document: both retrievers' full candidate lists. */
+export const SEARCH_CHUNKS_FOR_DOCUMENTS = 200;
+
 export function createQueryService(deps: QueryServiceDeps) {
   const retriever = {
     db: deps.db,
@@ -160,7 +178,31 @@ export function createQueryService(deps: QueryServiceDeps) {
     });
   }
 
-  return { indexVersion, prepare, answer, stream, batch };
+  /** Ranked sources only: no generation, so no origin call at all in keyword mode. */
+  async function search(tenant: string, input: SearchInput, context: { requestId: string; startedAt: number }): Promise<SearchResponse> {
+    const chunkLimit = input.group_by === "document" ? Math.max(input.top_k, SEARCH_CHUNKS_FOR_DOCUMENTS) : input.top_k;
+    const prepared = await prepare(tenant, { ...input, top_k: chunkLimit, cache: false }, { ...context, indexVersion: indexVersion(tenant) });
+    const seen = new Set<string>();
+    const results =
+      input.group_by === "document"
+        ? prepared.sources.filter((source) => !seen.has(source.document_id) && seen.add(source.document_id)).slice(0, input.top_k)
+        : prepared.sources;
+    const { degraded, timings } = prepared.retrieval;
+    return {
+      results,
+      metadata: {
+        query_time_ms: ms(performance.now() - context.startedAt),
+        total_results: results.length,
+        degraded: degraded.length > 0,
+        degraded_reasons: [...degraded],
+        index_version: prepared.indexVersion,
+        request_id: context.requestId,
+        timings_ms: { embed: ms(timings.embed_ms), retrieve: ms(timings.retrieve_ms) },
+      },
+    };
+  }
+
+  return { indexVersion, prepare, answer, stream, batch, search };
 }
 
 export type QueryService = ReturnType<typeof createQueryService>;

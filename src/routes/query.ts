@@ -27,7 +27,7 @@ const QueryRequestSchema = z
   })
   .openapi("QueryRequest");
 
-const SourceSchema = z
+export const SourceSchema = z
   .object({
     id: z.string().openapi({ description: "The chunk id" }),
     document_id: z.string(),
@@ -177,7 +177,7 @@ queryRoutes.openapi(batch, async (c) => {
 
 // ── Helpers ───────────────────────────────────────────────────────────────────────────────────
 
-function queryServiceFor(vars: AppEnv["Variables"]): QueryService {
+export function queryServiceFor(vars: AppEnv["Variables"]): QueryService {
   const { services, config } = vars;
   return createQueryService({ db: services.db, vectors: services.vectors, origin: services.origin, config, metadataIndexes: config.VECTORIZE_METADATA_INDEXES });
 }

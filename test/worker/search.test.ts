@@ -1,0 +1,68 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { CORPUS, indexFixture, QUESTIONS } from "./query-fixtures";
+
+/** POST /v1/search: ranked retrieval without an answer, over the real origin and indexes. */
+const tenant = uniqueTenant("search");
+let key = "";
+
+beforeAll(async () => {
+  ({ key } = await createKey(tenant, ["reader"]));
+  await indexFixture(tenant, CORPUS);
+}, 120_000);
+
+const search = async (body: Record<string, unknown>, auth = key) => {
+  const response = await call("/v1/search", { auth, body });
+  expect(response.status, await response.clone().text()).toBe(200);
+  return json(response);
+};
+
+describe("search (happy)", () => {
+  it.each(["hybrid", "vector", "keyword"] as const)("ranks the answering document first in %s mode", async (mode) => {
+    const { results, metadata } = await search({ query: QUESTIONS.penicillin.query, mode, top_k: 3 });
+    expect(results[0].document_id).toBe(QUESTIONS.penicillin.document);
+    expect(results.length).toBeLessThanOrEqual(3);
+    expect(metadata).toMatchObject({ degraded: false, total_results: results.length, request_id: expect.any(String) });
+    expect(results.every((r: { score: number }) => r.score > 0 && r.score <= 1)).toBe(true);
+  });
+
+  it("groups by document: one result each, best chunk first, up to top_k", async () => {
+    const { results } = await search({ query: "history of science and engineering", top_k: 100, group_by: "document" });
+    const documents = results.map((r: { document_id: string }) => r.document_id);
+    expect(new Set(documents).size).toBe(documents.length);
+    expect(documents.length).toBeGreaterThan(1);
+    expect(documents.length).toBeLessThanOrEqual(CORPUS.length);
+  });
+
+  it("finds by meaning only in vector mode, not keyword mode", async () => {
+    const vector = await search({ query: QUESTIONS.semantic.query, mode: "vector", top_k: 1 });
+    expect(vector.results[0].document_id).toBe(QUESTIONS.semantic.document);
+    const keyword = await search({ query: QUESTIONS.semantic.query, mode: "keyword", top_k: 1 });
+    expect(keyword.results.map((r: { document_id: string }) => r.document_id)).not.toContain(QUESTIONS.semantic.document);
+  });
+});
+
+describe("search (error and security)", () => {
+  it("rejects top_k above 100 and unknown fields", async () => {
+    for (const body of [{ query: "x", top_k: 101 }, { query: "x", typo: 1 }, { query: " " }, { query: "x", group_by: "page" }]) {
+      const response = await call("/v1/search", { auth: key, body });
+      expect(response.status).toBe(400);
+      expect((await json(response)).code).toBe("VALIDATION_FAILED");
+    }
+  });
+
+  it("needs a reader and never returns another tenant's documents", async () => {
+    expect((await call("/v1/search", { body: { query: "bees" } })).status).toBe(401);
+    const stranger = await createKey(uniqueTenant("stranger"), ["reader"]);
+    const { results } = await search({ query: QUESTIONS.bees.query, top_k: 10 }, stranger.key);
+    expect(results).toEqual([]);
+  });
+
+  it("degrades to keyword retrieval when the origin is down", async () => {
+    const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/search", { auth: key, body: { query: QUESTIONS.fire.query, top_k: 3 } });
+    expect(response.status).toBe(200);
+    const { results, metadata } = await json(response);
+    expect(metadata).toMatchObject({ degraded: true, degraded_reasons: ["embedding_unavailable"] });
+    expect(results[0].document_id).toBe(QUESTIONS.fire.document);
+  });
+});
