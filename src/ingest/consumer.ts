@@ -46,7 +46,7 @@ export async function handleIngestBatch(batch: MessageBatch<unknown>, env: Bindi
     dimensions = config.EMBEDDING_DIMENSIONS;
   } catch (error) {
     // Misconfigured: nothing can succeed; keep the messages for when it is fixed.
-    console.error(JSON.stringify({ msg: "ingest consumer cannot start", error: describe(error) }));
+    console.error(JSON.stringify({ msg: "ingest consumer cannot start", error: clientSafeError(error) }));
     batch.retryAll({ delaySeconds: retryDelaySeconds(Math.max(...batch.messages.map((m) => m.attempts), 1)) });
     return;
   }
@@ -67,7 +67,7 @@ export async function handleIngestBatch(batch: MessageBatch<unknown>, env: Bindi
       message.ack();
     } catch (error) {
       const delaySeconds = retryDelaySeconds(message.attempts);
-      const reason = describe(error);
+      const reason = clientSafeError(error);
       incrementCounter("edge_rag_ingest_messages_total", "Ingest queue messages by outcome.", { outcome: "retry" });
       console.warn(JSON.stringify({ msg: "ingest message failed; retrying", job_id: body.job_id, tenant: body.tenant, attempts: message.attempts, delay_s: delaySeconds, error: reason, detail: internalDetail(error) }));
       await services.db
@@ -114,7 +114,7 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: B
 }
 
 /** What a client may read about a failure (job errors): ApiError codes and details are written for clients; nothing else is. */
-export function describe(error: unknown): string {
+export function clientSafeError(error: unknown): string {
   if (error instanceof ApiError) return `${error.code}: ${error.detail}`;
   if (error instanceof Error && /^VECTOR_[A-Z]+_ERROR/.test(error.message)) return "VECTOR_INDEX_ERROR: the vector index failed the write";
   return "INTERNAL_ERROR: an unexpected error occurred while indexing";

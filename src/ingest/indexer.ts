@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ApiError, badGateway, validationFailed } from "../errors";
 import type { OriginClient } from "../origin/origin-client";
 import type { Services } from "../services";
-import { DocumentInputSchema, type DocumentInput, type DocumentMetadata } from "./document-input";
+import { CollectionSchema, DEFAULT_COLLECTION, DocumentInputSchema, type DocumentInput, type DocumentMetadata } from "./document-input";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "./document-store";
 import { chunkId } from "./hashing";
 import { finalizeJobStatement } from "./job-store";
@@ -61,30 +61,35 @@ export async function indexDocuments(
   documents: Array<DocumentInput & { collection?: string }>,
   options: IndexOptions = {},
 ): Promise<IndexSummary> {
-  const byCollection = new Map<string, DocumentInput[]>();
-  documents.forEach((document, index) => {
-    const { collection = "default", ...input } = document;
+  const byCollection = new Map<string, Array<{ position: number; input: DocumentInput }>>();
+  const issues: Array<{ path: string; message: string }> = [];
+  const seen = new Set<string>();
+  documents.forEach((document, position) => {
+    const { collection = DEFAULT_COLLECTION, ...input } = document;
     const parsed = DocumentInputSchema.safeParse(input);
-    if (!parsed.success) {
-      const errors = parsed.error.issues.map((issue) => ({ path: [index, ...issue.path].join("."), message: issue.message }));
-      throw validationFailed(errors.map((e) => `${e.path}: ${e.message}`).join("; "), errors);
-    }
-    byCollection.set(collection, [...(byCollection.get(collection) ?? []), parsed.data]);
+    if (!parsed.success) issues.push(...parsed.error.issues.map((issue) => ({ path: [position, ...issue.path].join("."), message: issue.message })));
+    if (!CollectionSchema.safeParse(collection).success) issues.push({ path: `${position}.collection`, message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
+    if (input.id !== undefined && seen.has(input.id)) issues.push({ path: `${position}.id`, message: `duplicates an earlier id (${input.id})` });
+    if (input.id !== undefined) seen.add(input.id);
+    if (parsed.success) byCollection.set(collection, [...(byCollection.get(collection) ?? []), { position, input: parsed.data }]);
   });
+  if (issues.length > 0) throw validationFailed(issues.map((e) => `${e.path}: ${e.message}`).join("; "), issues);
 
-  const outcomes: DocumentOutcome[] = [];
+  // Outcomes in the caller's order.
+  const outcomes: DocumentOutcome[] = new Array(documents.length);
   const now = Date.now();
-  for (const [collection, inputs] of byCollection) {
-    const prepared = await prepareDocuments(services.db, tenant, inputs, collection);
+  for (const [collection, entries] of byCollection) {
+    const prepared = await prepareDocuments(services.db, tenant, entries.map((entry) => entry.input), collection);
+    const positions = new Map(prepared.map((document, i) => [document.id, entries[i]!.position]));
     const record = recordDocumentsStatements(services.db, tenant, prepared, now);
     if (record.length > 0) await services.db.batch(record);
-    for (const document of prepared.filter((d) => d.unchanged)) outcomes.push({ document_id: document.id, status: "skipped", reason: "unchanged" });
+    for (const document of prepared.filter((d) => d.unchanged)) outcomes[positions.get(document.id)!] = { document_id: document.id, status: "skipped", reason: "unchanged" };
     const changed = prepared.filter((document) => !document.unchanged);
     const hashes = new Map(changed.map((document) => [document.id, document.hash]));
     // Same grouping as the queue: one origin call per group.
     for (const message of planMessages(tenant, "direct", changed.map((d) => ({ id: d.id, textLength: d.text.length })))) {
       const targets = message.document_ids.map((id) => ({ documentId: id, contentHash: hashes.get(id)! }));
-      outcomes.push(...(await indexRecorded(services, tenant, targets, options)));
+      for (const outcome of await indexRecorded(services, tenant, targets, options)) outcomes[positions.get(outcome.document_id)!] = outcome;
     }
   }
   const version = await services.db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant).first<number>("index_version");

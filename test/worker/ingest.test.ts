@@ -554,7 +554,20 @@ describe("indexDocuments (the core the query suites build fixtures with)", () =>
     expect(second.documents).toEqual([{ document_id: "a", status: "skipped", reason: "unchanged" }]);
     expect(second.index_version).toBe(first.index_version);
 
+    // Outcomes come back in the caller's order, unchanged ones included.
+    const third = await indexDocuments(services, tenant, [
+      { id: "c", text: PARAGRAPHS.printing },
+      { id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" },
+    ]);
+    expect(third.documents.map((d) => [d.document_id, d.status])).toEqual([
+      ["c", "done"],
+      ["a", "skipped"],
+    ]);
+
     await expect(indexDocuments(services, tenant, [{ id: "bad id", text: "x" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
+    await expect(indexDocuments(services, tenant, [{ text: "x", collection: "Bad" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
+    await expect(indexDocuments(services, tenant, [{ id: "d", text: "x" }, { id: "d", text: "y" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
+    expect(await documentRow(tenant, "d")).toBeNull();
   });
 });
 
