@@ -1,8 +1,8 @@
-import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, createScheduledController, env, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { loadConfig } from "../../src/config";
-import { handleIngestBatch, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
+import { handleIngestBatch, isDeadLetterQueue, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
 import { indexDocuments } from "../../src/ingest/indexer";
 import { planMessages, planSendBatches, QUEUE_LIMITS, type IngestMessage } from "../../src/ingest/messages";
@@ -141,6 +141,13 @@ describe("retry backoff (happy)", () => {
     }
     expect(retryDelaySeconds(40, () => 0.5)).toBe(3600);
     expect(RETRY_BASE_SECONDS).toBe(30);
+  });
+});
+
+describe("queue routing (happy)", () => {
+  it("sends the dead-letter queues of every environment to the dead-letter consumer, and only those", () => {
+    for (const queue of ["edge-rag-ingest-dlq", "edge-rag-ingest-dlq-staging"]) expect(isDeadLetterQueue(queue)).toBe(true);
+    for (const queue of ["edge-rag-ingest", "edge-rag-ingest-staging"]) expect(isDeadLetterQueue(queue)).toBe(false);
   });
 });
 
@@ -501,8 +508,10 @@ describe("the sweep (happy)", () => {
     const createdAt = Date.now() - ENQUEUE_GRACE_MS - 60_000;
     await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, createdAt, { id: jobId }));
 
-    const result = await sweep(env);
-    expect(result.jobsEnqueued).toBeGreaterThanOrEqual(1);
+    // Through the worker's scheduled handler, as the cron trigger runs it.
+    const ctx = createExecutionContext();
+    await worker.scheduled!(createScheduledController({ cron: "* * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
     expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number>("enqueued_at")).toEqual(expect.any(Number));
     const { key } = await createKey(tenant, ["writer"]);
     expect(await waitForJob(key, jobId)).toMatchObject({ status: "done", processed: 1 });
