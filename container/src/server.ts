@@ -5,17 +5,10 @@
  */
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.ts";
-import type { Services } from "./app-env.ts";
 import { ConfigError, type Config, parseConfig } from "./config.ts";
-import { createMicroBatcher } from "./embeddings/micro-batcher.ts";
-import { createOpenAIEmbeddings } from "./embeddings/openai-backend.ts";
-import type { EmbeddingBackend } from "./embeddings/port.ts";
-import { createUseBackend } from "./embeddings/use-backend.ts";
-import { createExtractiveGenerator } from "./generation/extractive.ts";
-import { createLLMGenerator } from "./generation/llm-generator.ts";
-import type { AnswerGenerator } from "./generation/port.ts";
 import { createLogger, errorFields } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
+import { createEmbeddings, createServices } from "./services.ts";
 
 /** Longest a shutdown waits for in-flight requests before it exits anyway (k8s grace period is 30 s). */
 const DRAIN_TIMEOUT_MS = 25_000;
@@ -31,30 +24,8 @@ try {
 const logger = createLogger(config.LOG_LEVEL);
 const metrics = createMetrics();
 
-async function createEmbeddings(): Promise<EmbeddingBackend> {
-  if (config.EMBEDDINGS_BACKEND === "use") return createUseBackend({ workers: config.EMBED_WORKERS });
-  return createOpenAIEmbeddings({
-    url: config.EMBEDDINGS_URL!,
-    model: config.EMBEDDINGS_MODEL!,
-    apiKey: config.EMBEDDINGS_API_KEY,
-    dimensions: config.EMBEDDINGS_DIMENSIONS,
-    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-  });
-}
-
-function createGenerator(): AnswerGenerator {
-  if (config.GENERATION_BACKEND === "extractive") return createExtractiveGenerator();
-  return createLLMGenerator({
-    url: config.GENERATION_URL!,
-    model: config.GENERATION_MODEL!,
-    apiKey: config.GENERATION_API_KEY,
-    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
-    contextWindow: config.GENERATION_CONTEXT_WINDOW,
-  });
-}
-
 const loadStarted = performance.now();
-const embeddings = await createEmbeddings();
+const embeddings = await createEmbeddings(config);
 logger.info("embeddings backend ready", {
   backend: embeddings.name,
   model: embeddings.model,
@@ -62,33 +33,7 @@ logger.info("embeddings backend ready", {
 });
 
 let draining = false;
-const services: Services = {
-  config,
-  logger,
-  metrics,
-  embeddings,
-  generator: createGenerator(),
-  batcher: createMicroBatcher({
-    maxBatch: config.EMBED_MAX_BATCH,
-    maxWaitMs: config.EMBED_MAX_WAIT_MS,
-    // One batch per USE worker thread; a remote GPU server batches concurrent calls itself.
-    maxInFlight: embeddings.name === "use" ? config.EMBED_WORKERS : 8,
-    run: async (texts, kind) => {
-      const end = metrics.embedBackendDuration.startTimer();
-      try {
-        return await embeddings.embed(texts, kind);
-      } finally {
-        end();
-      }
-    },
-    onDispatch: (size, waits) => {
-      metrics.embedBatchSize.observe(size);
-      for (const w of waits) metrics.embedQueueWait.observe(w);
-    },
-  }),
-  draining: () => draining,
-};
-
+const services = createServices({ config, logger, metrics, embeddings, draining: () => draining });
 const app = createApp(services);
 const server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
   const host = info.family === "IPv6" ? `[${info.address}]` : info.address;

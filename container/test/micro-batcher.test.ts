@@ -49,6 +49,14 @@ describe("micro-batcher", () => {
     expect(backend.batches.map((b) => b.texts)).toEqual([["one"], ["two"]]);
   });
 
+  it("happy: an idle backend gets a lone call at once, whatever maxWait says", async () => {
+    const backend = recordingBackend(1);
+    const batcher = createMicroBatcher({ maxBatch: 64, maxWaitMs: 5_000, maxInFlight: 1, run: backend.run });
+    const started = performance.now();
+    await batcher.embed(["alone"], "query");
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
   it("happy: while the backend is busy, inputs pile up into the next batch", async () => {
     const backend = recordingBackend(30);
     const batcher = createMicroBatcher({ maxBatch: 64, maxWaitMs: 0, maxInFlight: 1, run: backend.run });

@@ -21,22 +21,35 @@ type Pending = {
 
 /**
  * Dynamic micro-batching: concurrent embed calls are coalesced into one backend call of up to
- * `maxBatch` inputs. A batch leaves when it is full or when its oldest input has waited `maxWaitMs`,
- * and only while fewer than `maxInFlight` batches are running; while the backend is busy, inputs keep
- * piling up, so batches grow with load. One queue per kind, so a batch never mixes queries and passages.
- * A call bigger than `maxBatch` is spread over several batches; a failed batch fails only its callers.
+ * `maxBatch` inputs. Calls arriving in the same event-loop turn always share a batch. A batch leaves
+ * at once when no batch is running, else when it is full or its oldest input has waited `maxWaitMs`,
+ * and only while fewer than `maxInFlight` batches run: while the backend is busy, inputs pile up, so
+ * batches grow with load and a lone call never waits. One queue per kind, so a batch never mixes
+ * queries and passages. A call bigger than `maxBatch` spans batches; a failed batch fails only its callers.
  */
 export function createMicroBatcher(options: MicroBatcherOptions) {
   const queues: Record<EmbedKind, Pending[]> = { query: [], passage: [] };
   const timers: Partial<Record<EmbedKind, NodeJS.Timeout>> = {};
   let inFlight = 0;
+  let scheduled = false;
+
+  /** Pumps once per event-loop turn, after this turn's I/O callbacks have queued their inputs. */
+  function schedulePump() {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      pump();
+    });
+  }
 
   function pump() {
     for (const kind of ["query", "passage"] as const) {
       const queue = queues[kind];
       while (queue.length > 0 && inFlight < options.maxInFlight) {
         const waited = performance.now() - queue[0]!.enqueuedAt;
-        if (queue.length < options.maxBatch && waited < options.maxWaitMs) {
+        // An idle backend gains nothing from waiting: only a busy one makes inputs wait for company.
+        if (inFlight > 0 && queue.length < options.maxBatch && waited < options.maxWaitMs) {
           armTimer(kind, options.maxWaitMs - waited);
           break;
         }
@@ -100,7 +113,7 @@ export function createMicroBatcher(options: MicroBatcherOptions) {
             },
           });
         });
-        pump();
+        schedulePump();
       });
     },
 
