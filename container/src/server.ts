@@ -21,6 +21,8 @@ try {
   process.exit(1);
 }
 
+// A closed stdout (a log pipe gone away) must not crash the server.
+process.stdout.on("error", () => {});
 const logger = createLogger(config.LOG_LEVEL);
 const metrics = createMetrics();
 
