@@ -16,6 +16,8 @@ export default defineConfig({
       miniflare: {
         bindings: {
           ENVIRONMENT: "test",
+          // Suites reuse one key for many queries; rate-limit tests set their own limits.
+          RATE_LIMIT_QUERY: "2000/60s",
           ...TEST_SECRETS,
           ORIGIN_URLS: inject<string>("originUrl"),
           UPSTASH_REDIS_REST_URL: inject<string>("upstashUrl"),

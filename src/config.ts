@@ -114,6 +114,13 @@ const parsed = new WeakMap<object, Config>();
 export function loadConfig(env: object): Config {
   const cached = parsed.get(env);
   if (cached) return cached;
+  // A binding (KV, a rate limiter…) under a configuration variable's name would silently hide
+  // the variable, so that is an error too.
+  const shadowed = Object.keys(ConfigSchema.shape).filter((name) => {
+    const value = (env as Record<string, unknown>)[name];
+    return value !== undefined && value !== null && typeof value !== "string";
+  });
+  if (shadowed.length > 0) throw new ConfigError(shadowed.map((name) => `${name}: is a binding, expected a string variable`));
   // Unset variables arrive as undefined; empty strings mean "unset" too.
   const raw = Object.fromEntries(
     Object.entries(env).filter(([, value]) => typeof value === "string" && value !== ""),

@@ -34,7 +34,7 @@ export function getServices(env: Bindings, config: Config): Services {
     origin: createOriginClient(config),
     rateLimiter: config.UPSTASH_REDIS_REST_URL
       ? createUpstashRateLimiter(config)
-      : createBindingRateLimiter({ query: env.RATE_LIMIT_QUERY, ingest: env.RATE_LIMIT_INGEST, auth: env.RATE_LIMIT_AUTH }, RATE_LIMIT_BINDING_LIMITS),
+      : createBindingRateLimiter({ query: env.RATE_LIMITER_QUERY, ingest: env.RATE_LIMITER_INGEST, auth: env.RATE_LIMITER_AUTH }, RATE_LIMIT_BINDING_LIMITS),
     apiKeys: createApiKeyStore(env.DB, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
   };
   built.set(env, services);

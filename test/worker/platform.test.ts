@@ -1,3 +1,4 @@
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { TEST_SECRETS } from "./secrets";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
@@ -35,6 +36,12 @@ describe("health and readiness", () => {
     const text = await response.text();
     expect(JSON.parse(text).code).toBe("CONFIG_INVALID");
     expect(text).not.toContain("short-secret-value");
+  });
+
+  it("refuses a binding that shadows a configuration variable", async () => {
+    const response = await callWithEnv({ RATE_LIMIT_QUERY: env.RATE_LIMITER_QUERY }, "/v1/me");
+    expect(response.status).toBe(500);
+    expect((await json(response)).code).toBe("CONFIG_INVALID");
   });
 });
 
