@@ -125,9 +125,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const url = `http://127.0.0.1:${options.port}`;
     await waitForHttp(`${url}/ready`, { timeoutMs: 120_000 });
 
+    let stopping = false;
     const crashed = new Promise<string>((resolve) => {
-      worker.exited.then(() => resolve("worker"));
+      worker.exited.then(() => {
+        if (!stopping) resolve("worker");
+      });
     });
+    // wrangler dev does not run cron triggers; fire the scheduled handler (the ingestion sweeper)
+    // once a minute as production would.
+    const cron = setInterval(() => {
+      fetch(`${url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("* * * * *")}`).then((response) => response.body?.cancel(), () => {});
+    }, 60_000);
+    cron.unref();
     return {
       url,
       originUrl,
@@ -140,6 +149,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         await origin?.stop();
       },
       async stop() {
+        stopping = true;
+        clearInterval(cron);
         await origin?.stop();
         await stopAll();
       },
