@@ -93,6 +93,13 @@ const ConfigSchema = z.object({
     .transform((entries) => Object.fromEntries(entries.map((entry) => entry.split(":") as [string, "string" | "number" | "boolean"]))),
   VECTOR_METRIC: z.enum(["cosine", "euclidean", "dot-product"]).default("cosine"),
   RRF_K: int(60, 1, 1000),
+  /**
+   * Weights of the dense and the BM25 ranking in hybrid fusion. Equal weights suit a strong
+   * embedder (bge-base on TEI); the local CPU model is weaker than BM25 on technical text, so the
+   * local configuration lowers the dense weight (tuned on the SciFact train split).
+   */
+  RRF_VECTOR_WEIGHT: z.coerce.number().gt(0).max(10).default(1),
+  RRF_KEYWORD_WEIGHT: z.coerce.number().gt(0).max(10).default(1),
   /** Candidates each retriever contributes before fusion (Vectorize caps ids-only topK at 100). */
   RETRIEVAL_CANDIDATES: int(50, 1, 100),
 

@@ -62,7 +62,7 @@ export interface QueryServiceDeps {
   db: D1Database;
   vectors: Vectorize;
   origin: OriginClient;
-  config: Pick<Config, "RRF_K" | "RETRIEVAL_CANDIDATES" | "VECTOR_METRIC">;
+  config: Pick<Config, "RRF_K" | "RRF_VECTOR_WEIGHT" | "RRF_KEYWORD_WEIGHT" | "RETRIEVAL_CANDIDATES" | "VECTOR_METRIC">;
   metadataIndexes?: MetadataIndexes;
 }
 
@@ -101,6 +101,7 @@ export function createQueryService(deps: QueryServiceDeps) {
     db: deps.db,
     vectors: deps.vectors,
     rrfK: deps.config.RRF_K,
+    weights: { vector: deps.config.RRF_VECTOR_WEIGHT, keyword: deps.config.RRF_KEYWORD_WEIGHT },
     candidates: deps.config.RETRIEVAL_CANDIDATES,
     metric: deps.config.VECTOR_METRIC,
   };

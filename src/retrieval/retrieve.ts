@@ -28,6 +28,8 @@ export interface RetrieverDeps {
   db: D1Database;
   vectors: Vectorize;
   rrfK: number;
+  /** Weights of the dense and the keyword ranking in the fusion. */
+  weights: { vector: number; keyword: number };
   /** Candidates each retriever contributes before fusion. */
   candidates: number;
   metric: VectorizeDistanceMetric;
@@ -113,7 +115,8 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
   // Ranks are taken after the exact filter and the tenant check, so a dropped candidate never
   // pushes a valid one down.
   const surviving = rankings.map((ranking) => ranking.filter((id) => hydrated.has(id)));
-  const fused = reciprocalRankFusion(surviving, deps.rrfK).slice(0, request.topK);
+  const weights = [...(vectorIds ? [deps.weights.vector] : []), ...(keywordRanking ? [deps.weights.keyword] : [])];
+  const fused = reciprocalRankFusion(surviving, deps.rrfK, weights).slice(0, request.topK);
   const vectorIndex = vectorIds ? 0 : -1;
   const keywordIndex = keywordRanking ? surviving.length - 1 : -1;
   const chunks = fused.map((item) => ({

@@ -42,6 +42,17 @@ describe("reciprocal-rank fusion (happy)", () => {
     expect(fused.map((item) => [item.id, item.ranks[0]])).toEqual([["a", 1], ["b", 2]]);
   });
 
+  it("weights rankings: a down-weighted retriever's first pick yields to the other's", () => {
+    const fused = reciprocalRankFusion([["dense-top", "shared"], ["keyword-top", "shared"]], 60, [0.5, 1]);
+    expect(fused.map((item) => item.id)).toEqual(["shared", "keyword-top", "dense-top"]);
+    expect(fused[1]!.rrf).toBeCloseTo(1 / 61, 12);
+    expect(fused[2]!.rrf).toBeCloseTo(0.5 / 61, 12);
+    // Normalised by the weighted best: first in the keyword ranking only = 1 / 1.5.
+    expect(fused[1]!.score).toBeCloseTo(1 / 1.5, 12);
+    expect(() => reciprocalRankFusion([["a"]], 60, [0])).toThrow(RangeError);
+    expect(() => reciprocalRankFusion([["a"], ["b"]], 60, [1])).toThrow(RangeError);
+  });
+
   it("returns nothing for no candidates (error-free)", () => {
     expect(reciprocalRankFusion([], 60)).toEqual([]);
     expect(reciprocalRankFusion([[], []], 60)).toEqual([]);
