@@ -44,9 +44,13 @@ export function createServices(parts: {
   /** Overrides the batcher's concurrency (the benchmark's "no micro-batching" run). */
   maxInFlight?: number;
 }): Services {
-  const { config, metrics, embeddings } = parts;
+  const { config, logger, metrics, embeddings, draining } = parts;
   return {
-    ...parts,
+    config,
+    logger,
+    metrics,
+    embeddings,
+    draining,
     generator: createGenerator(config),
     batcher: createMicroBatcher({
       maxBatch: config.EMBED_MAX_BATCH,
