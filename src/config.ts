@@ -103,6 +103,13 @@ const ConfigSchema = z.object({
   /** Candidates each retriever contributes before fusion (Vectorize caps ids-only topK at 100). */
   RETRIEVAL_CANDIDATES: int(50, 1, 100),
 
+  /**
+   * No document progress for this long means a job's messages are gone, and the sweep enqueues
+   * them again. Longer than the longest retry backoff (≈ 8 min) plus a backlog; a false positive
+   * only costs duplicate messages, which the consumer skips.
+   */
+  INGEST_STALL_SECONDS: int(1800, 60, 86_400),
+
   CORS_ALLOWED_ORIGINS: list.default([]),
   METRICS_SCRAPE_TOKEN: z.string().min(16).optional(),
 });

@@ -159,3 +159,27 @@ export async function unenqueuedJobs(db: D1Database, olderThan: number, limit: n
 export function markEnqueuedStatement(db: D1Database, tenant: string, jobId: string, now: number): D1PreparedStatement {
   return db.prepare("UPDATE jobs SET enqueued_at = ?3 WHERE id = ?1 AND tenant = ?2 AND enqueued_at IS NULL").bind(jobId, tenant, now);
 }
+
+/**
+ * Jobs with documents still queued, enqueued before `stalledBefore`, and no document progress
+ * since: their messages were lost (a local queue dropped across a restart; a dead letter that never
+ * arrived). Progressing jobs, including those waiting out retry backoff, touch job_documents.
+ */
+export async function stalledJobs(db: D1Database, stalledBefore: number, limit: number): Promise<Array<{ id: string; tenant: string }>> {
+  const { results } = await db
+    .prepare(
+      `SELECT j.id, j.tenant FROM jobs j
+       WHERE j.status IN ('queued', 'processing') AND j.enqueued_at IS NOT NULL AND j.enqueued_at < ?1
+         AND EXISTS (SELECT 1 FROM job_documents d WHERE d.job_id = j.id AND d.status = 'queued')
+         AND NOT EXISTS (SELECT 1 FROM job_documents d WHERE d.job_id = j.id AND d.updated_at >= ?1)
+       ORDER BY j.created_at LIMIT ?2`,
+    )
+    .bind(stalledBefore, limit)
+    .all<{ id: string; tenant: string }>();
+  return results;
+}
+
+/** Records a re-enqueue, so a stalled job is sent again at most once per stall window. */
+export function markReenqueuedStatement(db: D1Database, tenant: string, jobId: string, now: number): D1PreparedStatement {
+  return db.prepare("UPDATE jobs SET enqueued_at = ?3 WHERE id = ?1 AND tenant = ?2").bind(jobId, tenant, now);
+}

@@ -1,7 +1,7 @@
 import type { Bindings } from "../app-env";
 import { loadConfig } from "../config";
 import { getServices } from "../services";
-import { finalizeJobStatement, markEnqueuedStatement, pendingJobDocuments, unenqueuedJobs } from "./job-store";
+import { finalizeJobStatement, markEnqueuedStatement, markReenqueuedStatement, pendingJobDocuments, stalledJobs, unenqueuedJobs } from "./job-store";
 import { planMessages, sendMessages } from "./messages";
 import { purgeDeletedVectors } from "./vector-writes";
 
@@ -11,6 +11,9 @@ import { purgeDeletedVectors } from "./vector-writes";
  * - jobs recorded in D1 whose messages never reached the queue (POST answered 503 because the
  *   queue failed, or the isolate died between the D1 batch and sendBatch): re-enqueued once they
  *   are older than ENQUEUE_GRACE_MS, so an accepted document is indexed even if nobody retries;
+ * - jobs whose messages were lost after they were enqueued (no document progress for
+ *   INGEST_STALL_SECONDS: a local queue dropped across a restart, a dead letter that never
+ *   arrived): their pending documents are enqueued again;
  * - vector ids recorded for deletion whose deleteByIds failed: deleted now.
  * Enqueueing twice is harmless (the consumer is idempotent), so the sweep needs no lock.
  */
@@ -21,6 +24,7 @@ const JOBS_PER_SWEEP = 50;
 
 export interface SweepResult {
   jobsEnqueued: number;
+  jobsReenqueued: number;
   vectorsDeleted: number;
 }
 
@@ -29,16 +33,25 @@ export async function sweep(env: Bindings, now = Date.now()): Promise<SweepResul
   const services = getServices(env, config);
   const { db } = services;
 
-  let jobsEnqueued = 0;
-  for (const job of await unenqueuedJobs(db, now - ENQUEUE_GRACE_MS, JOBS_PER_SWEEP)) {
+  const enqueue = async (job: { id: string; tenant: string }, mark: D1PreparedStatement) => {
     try {
       const pending = await pendingJobDocuments(db, job.tenant, job.id);
       await sendMessages(env.INGEST_QUEUE, planMessages(job.tenant, job.id, pending.map((p) => ({ id: p.documentId, textLength: p.textLength }))));
-      await db.batch([markEnqueuedStatement(db, job.tenant, job.id, Date.now()), finalizeJobStatement(db, job.tenant, job.id, Date.now())]);
-      jobsEnqueued += 1;
+      await db.batch([mark, finalizeJobStatement(db, job.tenant, job.id, Date.now())]);
+      return 1;
     } catch (error) {
       console.error(JSON.stringify({ msg: "sweep could not enqueue job", job_id: job.id, tenant: job.tenant, error: error instanceof Error ? error.message : String(error) }));
+      return 0;
     }
+  };
+
+  let jobsEnqueued = 0;
+  for (const job of await unenqueuedJobs(db, now - ENQUEUE_GRACE_MS, JOBS_PER_SWEEP)) {
+    jobsEnqueued += await enqueue(job, markEnqueuedStatement(db, job.tenant, job.id, Date.now()));
+  }
+  let jobsReenqueued = 0;
+  for (const job of await stalledJobs(db, now - config.INGEST_STALL_SECONDS * 1000, JOBS_PER_SWEEP)) {
+    jobsReenqueued += await enqueue(job, markReenqueuedStatement(db, job.tenant, job.id, Date.now()));
   }
 
   let vectorsDeleted = 0;
@@ -47,6 +60,8 @@ export async function sweep(env: Bindings, now = Date.now()): Promise<SweepResul
   } catch (error) {
     console.error(JSON.stringify({ msg: "sweep could not delete vectors", error: error instanceof Error ? error.message : String(error) }));
   }
-  if (jobsEnqueued || vectorsDeleted) console.log(JSON.stringify({ msg: "sweep", jobs_enqueued: jobsEnqueued, vectors_deleted: vectorsDeleted }));
-  return { jobsEnqueued, vectorsDeleted };
+  if (jobsEnqueued || jobsReenqueued || vectorsDeleted) {
+    console.log(JSON.stringify({ msg: "sweep", jobs_enqueued: jobsEnqueued, jobs_reenqueued: jobsReenqueued, vectors_deleted: vectorsDeleted }));
+  }
+  return { jobsEnqueued, jobsReenqueued, vectorsDeleted };
 }

@@ -6,6 +6,7 @@ import { handleIngestBatch, isDeadLetterQueue, retryDelaySeconds, RETRY_BASE_SEC
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
 import { indexDocuments } from "../../src/ingest/indexer";
 import { planMessages, planSendBatches, QUEUE_LIMITS, type IngestMessage } from "../../src/ingest/messages";
+import { stalledJobs } from "../../src/ingest/job-store";
 import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
 import { purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
 import { getServices } from "../../src/services";
@@ -501,6 +502,8 @@ describe("consumer — a document the origin rejects (error)", () => {
 });
 
 describe("the sweep (happy)", () => {
+  const STALL_MS = loadConfig(env).INGEST_STALL_SECONDS * 1000;
+
   it("enqueues a job whose enqueue never happened, and the queue indexes it", async () => {
     const tenant = uniqueTenant("sweep");
     const prepared = await prepareDocuments(env.DB, tenant, [{ id: "orphan", text: PARAGRAPHS.volcano }]);
@@ -515,6 +518,33 @@ describe("the sweep (happy)", () => {
     expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number>("enqueued_at")).toEqual(expect.any(Number));
     const { key } = await createKey(tenant, ["writer"]);
     expect(await waitForJob(key, jobId)).toMatchObject({ status: "done", processed: 1 });
+  });
+
+  it("enqueues again a job whose messages were lost after enqueueing, once per stall window", async () => {
+    const tenant = uniqueTenant("sweep-stalled");
+    // Recorded and marked enqueued, but its message never arrives (a local queue lost across a restart).
+    const { jobId } = await recordJob(tenant, [{ id: "lost", text: PARAGRAPHS.volcano }]);
+    const longAgo = Date.now() - STALL_MS - 60_000;
+    await env.DB.batch([
+      env.DB.prepare("UPDATE jobs SET enqueued_at = ?2, created_at = ?2, updated_at = ?2 WHERE id = ?1").bind(jobId, longAgo),
+      env.DB.prepare("UPDATE job_documents SET updated_at = ?2 WHERE job_id = ?1").bind(jobId, longAgo),
+    ]);
+    const first = await sweep(env);
+    expect(first.jobsReenqueued).toBeGreaterThanOrEqual(1);
+    const { key } = await createKey(tenant, ["writer"]);
+    expect(await waitForJob(key, jobId)).toMatchObject({ status: "done", processed: 1 });
+    // Done now, and re-marked: a second sweep leaves it alone.
+    expect((await stalledJobs(env.DB, Date.now() - STALL_MS, 1000)).map((job) => job.id)).not.toContain(jobId);
+  });
+
+  it("does not re-enqueue a job whose documents are progressing", async () => {
+    const tenant = uniqueTenant("sweep-busy");
+    const { jobId } = await recordJob(tenant, [{ id: "busy", text: PARAGRAPHS.glaciers }]);
+    const longAgo = Date.now() - STALL_MS - 60_000;
+    await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, longAgo).run();
+    // A retry attempt was recorded a minute ago.
+    expect((await stalledJobs(env.DB, Date.now() - STALL_MS, 1000)).map((job) => job.id)).not.toContain(jobId);
+    await env.DB.prepare("UPDATE job_documents SET status = 'skipped' WHERE job_id = ?1").bind(jobId).run();
   });
 
   it("leaves young un-enqueued jobs alone (their POST may still be sending)", async () => {

@@ -61,6 +61,9 @@ async function search(url: string, key: string, query: string, mode: Mode): Prom
 
 async function main() {
   let stack: Stack | undefined;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130)));
+  }
   let url = values.url;
   let key = values.key;
   try {
