@@ -5,11 +5,14 @@
  *
  *   npm run eval:scifact                       # starts its own stack (state in .cache/scifact-eval)
  *   npm run eval:scifact -- --url <u> --key <k>  # against a running stack (admin or writer+reader key)
- *   options: --queries <n> (first n queries), --concurrency <n>, --fresh (new state dir)
+ *   options: --queries <n> (first n queries), --concurrency <n>, --fresh (new state dir),
+ *            --tune (also print hybrid nDCG@10 for a grid of fusion weights and k, computed here
+ *            from the keyword and vector rankings with the worker's own fusion function)
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { reciprocalRankFusion } from "../../src/retrieval/rrf";
 import { readQrels, readQueries, SCIFACT_DIR } from "../../test/e2e/scifact";
 import { createApiKey } from "../cli/credentials";
 import { ingest } from "../cli/ingest";
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     queries: { type: "string" },
     concurrency: { type: "string", default: "4" },
     fresh: { type: "boolean", default: false },
+    tune: { type: "boolean", default: false },
   },
 });
 
@@ -40,22 +44,22 @@ const recallAt100 = (ranked: string[], relevant: Set<string>) => ranked.slice(0,
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-async function search(url: string, key: string, query: string, mode: Mode): Promise<{ ranked: string[]; ms: number }> {
+async function search(url: string, key: string, query: string, mode: Mode, groupBy: "document" | "chunk" = "document"): Promise<{ ranked: string[]; chunks: Array<{ id: string; document_id: string }>; ms: number }> {
   for (let attempt = 0; ; attempt++) {
     const started = performance.now();
     const response = await fetch(`${url}/v1/search`, {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ query, mode, top_k: 100, group_by: "document", filters: { collection: "scifact" } }),
+      body: JSON.stringify({ query, mode, top_k: 100, group_by: groupBy, filters: { collection: "scifact" } }),
     });
     const ms = performance.now() - started;
     if (response.status === 429 && attempt < 10) {
       await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get("retry-after") ?? 1) * 1000));
       continue;
     }
-    const body = (await response.json()) as { results?: Array<{ document_id: string }>; detail?: string };
+    const body = (await response.json()) as { results?: Array<{ id: string; document_id: string }>; detail?: string };
     if (!response.ok || !body.results) throw new Error(`search failed (${response.status}): ${body.detail ?? ""}`);
-    return { ranked: body.results.map((result) => result.document_id), ms };
+    return { ranked: body.results.map((result) => result.document_id), chunks: body.results, ms };
   }
 }
 
@@ -122,8 +126,40 @@ async function main() {
     console.log("| mode    | nDCG@10 | recall@100 | p50 ms | p95 ms | queries/s |");
     console.log("|---------|---------|------------|--------|--------|-----------|");
     for (const row of rows) console.log(row);
+    if (values.tune) await tune(url!, key!, evaluated, queries, qrels, concurrency);
   } finally {
     await stack?.stop();
+  }
+}
+
+/** Hybrid nDCG@10 for fusion weights and k, from each query's keyword and vector chunk rankings. */
+async function tune(url: string, key: string, evaluated: string[], queries: Map<string, string>, qrels: Map<string, Set<string>>, concurrency: number) {
+  const rankings = new Map<string, { vector: string[]; keyword: string[]; documentOf: Map<string, string> }>();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < evaluated.length) {
+        const queryId = evaluated[next++]!;
+        const [vector, keyword] = await Promise.all(["vector", "keyword"].map((mode) => search(url, key, queries.get(queryId)!, mode as Mode, "chunk")));
+        const documentOf = new Map([...vector!.chunks, ...keyword!.chunks].map((chunk) => [chunk.id, chunk.document_id]));
+        rankings.set(queryId, { vector: vector!.chunks.map((c) => c.id), keyword: keyword!.chunks.map((c) => c.id), documentOf });
+      }
+    }),
+  );
+  console.log("\nhybrid nDCG@10 by dense weight (keyword weight 1) and k:");
+  const weights = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0];
+  console.log(`| k \\ w | ${weights.join(" | ")} |`);
+  for (const k of [10, 30, 60, 100]) {
+    const cells = weights.map((weight) => {
+      let total = 0;
+      for (const [queryId, { vector, keyword, documentOf }] of rankings) {
+        const fused = reciprocalRankFusion([vector, keyword], k, [weight, 1]);
+        const documents = [...new Set(fused.map((item) => documentOf.get(item.id)!))];
+        total += ndcgAt10(documents, qrels.get(queryId)!);
+      }
+      return (total / rankings.size).toFixed(4);
+    });
+    console.log(`| ${k} | ${cells.join(" | ")} |`);
   }
 }
 
