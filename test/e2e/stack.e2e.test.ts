@@ -95,8 +95,8 @@ describe("SciFact: ingest 500 documents, then ask training claims", () => {
     const queries = readQueries();
     const qrels = readQrels();
     // Claims whose judged documents are all among the ingested ones.
-    const answerable = [...qrels].filter(([, docs]) => [...docs].every((id) => corpusIds.has(id))).slice(0, 12);
-    expect(answerable.length).toBeGreaterThanOrEqual(8);
+    const answerable = [...qrels].filter(([, docs]) => [...docs].every((id) => corpusIds.has(id)));
+    expect(answerable.length).toBeGreaterThanOrEqual(50);
     let hits = 0;
     for (const [queryId, judged] of answerable) {
       const { status, body } = await api("/v1/query", { body: { query: queries.get(queryId), top_k: 10, filters: { collection: "scifact" } } });
@@ -105,8 +105,9 @@ describe("SciFact: ingest 500 documents, then ask training claims", () => {
       expect(body.metadata.degraded).toBe(false);
       if (body.sources.some((source: { document_id: string }) => judged.has(source.document_id))) hits += 1;
     }
-    // Hybrid retrieval over 500 abstracts finds the judged abstract in the top 10 for nearly every claim.
-    expect(hits / answerable.length).toBeGreaterThanOrEqual(0.8);
+    // Measured 75/85 (0.88) here: hybrid, 10 chunks (≈ 6-8 abstracts) per claim.
+    console.log(`judged document among the sources: ${hits}/${answerable.length}`);
+    expect(hits / answerable.length).toBeGreaterThanOrEqual(0.75);
   }, 300_000);
 });
 
@@ -135,6 +136,8 @@ describe("resilience", () => {
     // Let ingestion start, then take the origin away for a while.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     await stack.stopOrigin();
+    // The outage really is mid-ingestion: the last job has not finished.
+    expect((await api(`/v1/jobs/${jobs.at(-1)}`)).body.status).not.toBe("done");
     await new Promise((resolve) => setTimeout(resolve, 8_000));
     await stack.startOrigin();
     for (const job of jobs) expect((await waitForJob(job)).status).toBe("done");
