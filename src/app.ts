@@ -6,7 +6,7 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
 import { ConfigError, loadConfig } from "./config";
-import { ApiError, internalError, notFound, payloadTooLarge, problemResponse, validationFailed } from "./errors";
+import { ApiError, fieldErrors, internalError, notFound, payloadTooLarge, problemResponse, validationFailed } from "./errors";
 import { observe } from "./middleware/observe";
 import { requestContext } from "./middleware/request-context";
 import { apiKeyRoutes } from "./routes/api-keys";
@@ -29,10 +29,7 @@ export function createApp() {
   const app = new OpenAPIHono<AppEnv>({
     // Every schema failure becomes one 400 problem listing each offending field.
     defaultHook: (result) => {
-      if (!result.success) {
-        const errors = result.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message }));
-        throw validationFailed(errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "), errors);
-      }
+      if (!result.success) throw validationFailed(fieldErrors(result.error.issues));
     },
   });
 

@@ -51,8 +51,19 @@ export function problemResponse(error: ApiError, requestId: string): Response {
 export const badRequest = (code: string, detail: string, extensions?: Record<string, unknown>) =>
   new ApiError(400, code, "Bad request", detail, {}, extensions);
 
-export const validationFailed = (detail: string, errors: Array<{ path: string; message: string }>) =>
-  new ApiError(400, "VALIDATION_FAILED", "Request validation failed", detail, {}, { errors });
+export interface FieldError {
+  /** Dotted path of the offending field ("" for the body itself). */
+  path: string;
+  message: string;
+}
+
+/** One 400 listing every offending field, in `errors` and summarised in `detail`. */
+export const validationFailed = (errors: FieldError[]) =>
+  new ApiError(400, "VALIDATION_FAILED", "Request validation failed", errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "), {}, { errors });
+
+/** Zod issues as field errors, optionally under a prefix (e.g. the index of a batch entry). */
+export const fieldErrors = (issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>, prefix: ReadonlyArray<PropertyKey> = []): FieldError[] =>
+  issues.map((issue) => ({ path: [...prefix, ...issue.path].map(String).join("."), message: issue.message }));
 
 export const unauthorized = (code: string, detail: string, error: "invalid_request" | "invalid_token" = "invalid_token") =>
   new ApiError(401, code, "Unauthorized", detail, {

@@ -59,14 +59,23 @@ export function ensureDependencies(env) {
 
 export function nodeEnv() {
   const binDir = ensureNodeBinDir();
-  return { ...process.env, PATH: [binDir, join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter) };
+  const env = { ...process.env, PATH: [binDir, join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter) };
+  // npm reads its global npmrc from <node prefix>/etc/npmrc. Under the Node we installed that is a
+  // file nobody wrote, so keep the machine's (it may hold the registry, proxy or CA settings).
+  const machineGlobalConfig = join(dirname(dirname(process.execPath)), "etc", "npmrc");
+  if (binDir !== dirname(process.execPath) && !env.npm_config_globalconfig && !env.NPM_CONFIG_GLOBALCONFIG && existsSync(machineGlobalConfig)) {
+    env.NPM_CONFIG_GLOBALCONFIG = machineGlobalConfig;
+  }
+  return env;
 }
 
 const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (isMain) {
   const [command, ...args] = process.argv.slice(2);
-  if (command === "--print-node-bin-dir") {
-    console.log(ensureNodeBinDir());
+  if (command === "--print-env") {
+    // For shells: eval "$(node tools/bootstrap.mjs --print-env)"
+    const env = nodeEnv();
+    for (const name of ["PATH", "NPM_CONFIG_GLOBALCONFIG"]) if (env[name]) console.log(`export ${name}=${JSON.stringify(env[name])}`);
     process.exit(0);
   }
   if (!command) {

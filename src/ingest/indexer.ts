@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ApiError, badGateway, validationFailed } from "../errors";
+import { ApiError, badGateway, fieldErrors, validationFailed, type FieldError } from "../errors";
 import type { OriginClient } from "../origin/origin-client";
 import type { Services } from "../services";
 import { CollectionSchema, DEFAULT_COLLECTION, DocumentInputSchema, type DocumentInput, type DocumentMetadata } from "./document-input";
@@ -62,18 +62,18 @@ export async function indexDocuments(
   options: IndexOptions = {},
 ): Promise<IndexSummary> {
   const byCollection = new Map<string, Array<{ position: number; input: DocumentInput }>>();
-  const issues: Array<{ path: string; message: string }> = [];
+  const issues: FieldError[] = [];
   const seen = new Set<string>();
   documents.forEach((document, position) => {
     const { collection = DEFAULT_COLLECTION, ...input } = document;
     const parsed = DocumentInputSchema.safeParse(input);
-    if (!parsed.success) issues.push(...parsed.error.issues.map((issue) => ({ path: [position, ...issue.path].join("."), message: issue.message })));
+    if (!parsed.success) issues.push(...fieldErrors(parsed.error.issues, [position]));
     if (!CollectionSchema.safeParse(collection).success) issues.push({ path: `${position}.collection`, message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
     if (input.id !== undefined && seen.has(input.id)) issues.push({ path: `${position}.id`, message: `duplicates an earlier id (${input.id})` });
     if (input.id !== undefined) seen.add(input.id);
     if (parsed.success) byCollection.set(collection, [...(byCollection.get(collection) ?? []), { position, input: parsed.data }]);
   });
-  if (issues.length > 0) throw validationFailed(issues.map((e) => `${e.path}: ${e.message}`).join("; "), issues);
+  if (issues.length > 0) throw validationFailed(issues);
 
   // Outcomes in the caller's order.
   const outcomes: DocumentOutcome[] = new Array(documents.length);

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app-env";
-import { badRequest, internalError, toProblem, validationFailed, type ApiError } from "../errors";
+import { badRequest, fieldErrors, internalError, toProblem, validationFailed, type ApiError } from "../errors";
 import { authenticate } from "../middleware/authenticate";
 import { decide, principalKey, rateLimit, setRateLimitHeaders } from "../middleware/rate-limit";
 import { FiltersSchema } from "../retrieval/filters";
@@ -185,10 +185,7 @@ export function queryServiceFor(vars: AppEnv["Variables"]): QueryService {
 /** A batch entry as a validated query, or the problem that replaces it in the results. */
 function parseBatchEntry(raw: unknown): QueryInput | ApiError {
   const parsed = QueryRequestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const errors = parsed.error.issues.map((issue) => ({ path: issue.path.join("."), message: issue.message }));
-    return validationFailed(errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "), errors);
-  }
+  if (!parsed.success) return validationFailed(fieldErrors(parsed.error.issues));
   if (parsed.data.stream) return badRequest("STREAM_NOT_SUPPORTED", "batch queries cannot stream; send stream: false, or use POST /v1/query");
   return parsed.data;
 }
