@@ -10,8 +10,11 @@ import { ROOT } from "../../tools/stack/paths";
 
 const run = promisify(execFile);
 
-/** Worker bundle budget (gzip): heavy dependencies belong in the origin, not here. */
-const GZIP_BUDGET_BYTES = 300 * 1024;
+/**
+ * Worker bundle budget (gzip, minified as deployed): heavy dependencies belong in the origin. Most
+ * of today's ~195 KiB is zod (its classic build carries every locale) and @upstash/redis.
+ */
+const GZIP_BUDGET_BYTES = 240 * 1024;
 
 describe("deployment configuration", () => {
   it.each(["staging", "production"])("`wrangler deploy --dry-run --env %s` builds offline within the bundle budget", async (environment) => {
