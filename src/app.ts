@@ -6,7 +6,7 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
 import { ConfigError, loadConfig } from "./config";
-import { ApiError, fieldErrors, internalError, notFound, payloadTooLarge, problemResponse, validationFailed } from "./errors";
+import { ApiError, fieldErrors, internalError, notFound, payloadTooLarge, problemResponse, serviceUnavailable, unsupportedMediaType, validationFailed } from "./errors";
 import { observe } from "./middleware/observe";
 import { requestContext } from "./middleware/request-context";
 import { apiKeyRoutes } from "./routes/api-keys";
@@ -92,8 +92,13 @@ function toApiError(error: unknown, requestId: string): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof HTTPException) {
     // Hono's own 4xx (e.g. malformed JSON from the validator, 415 without a JSON content type).
-    if (error.status === 415) return new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "send the body as application/json");
+    if (error.status === 415) return unsupportedMediaType();
     if (error.status < 500) return new ApiError(error.status, error.status === 400 ? "MALFORMED_REQUEST" : "REQUEST_REJECTED", "Bad request", error.message || "the request could not be read");
+  }
+  // D1 outages surface as errors whose message starts with D1_ (D1_ERROR, D1_EXEC_ERROR, …).
+  if (error instanceof Error && error.message.startsWith("D1_")) {
+    console.error(JSON.stringify({ msg: "D1 unavailable", error: error.message.slice(0, 200), request_id: requestId }));
+    return serviceUnavailable("STORE_UNAVAILABLE", "the document store is unavailable; retry shortly", 5);
   }
   if (error instanceof ConfigError) {
     console.error(JSON.stringify({ msg: "configuration invalid", issues: error.issues, request_id: requestId }));

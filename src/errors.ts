@@ -67,14 +67,13 @@ export const fieldErrors = (issues: ReadonlyArray<{ path: ReadonlyArray<Property
 
 export const unauthorized = (code: string, detail: string, error: "invalid_request" | "invalid_token" = "invalid_token") =>
   new ApiError(401, code, "Unauthorized", detail, {
-    "www-authenticate": `Bearer realm="edge-rag", error="${error}", error_description="${detail.replaceAll('"', "'")}"`,
+    // Printable ASCII only: a header value with a control character would throw.
+    "www-authenticate": `Bearer realm="edge-rag", error="${error}", error_description="${detail.replace(/[^\x20-\x7e]/g, "?").replaceAll('"', "'")}"`,
   });
 
 export const forbidden = (detail: string) => new ApiError(403, "FORBIDDEN", "Forbidden", detail);
 
 export const notFound = (what: string) => new ApiError(404, "NOT_FOUND", "Not found", `${what} was not found`);
-
-export const conflict = (code: string, detail: string) => new ApiError(409, code, "Conflict", detail);
 
 export const payloadTooLarge = (limitBytes: number) =>
   new ApiError(413, "PAYLOAD_TOO_LARGE", "Payload too large", `the request body exceeds ${limitBytes} bytes`);

@@ -13,9 +13,10 @@ export default {
     if (isDeadLetterQueue(batch.queue)) await handleDeadLetterBatch(batch, env);
     else await handleIngestBatch(batch, env);
   },
-  // The cron of wrangler.toml: re-enqueue jobs whose enqueue failed, delete vectors left behind.
-  async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(sweep(env));
+  // The cron of wrangler.toml: re-enqueue jobs whose messages never arrived or were lost, delete
+  // vectors left behind. Awaited, so a failing sweep shows as a failed cron run.
+  async scheduled(_controller, env, _ctx) {
+    await sweep(env);
   },
 } satisfies ExportedHandler<Bindings>;
 

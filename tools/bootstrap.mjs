@@ -9,6 +9,7 @@
 // into .cache/node, then puts it first on PATH so that `node`, `npm` and `npx` below use it.
 // Dependencies are (re)installed with `npm ci` whenever a lockfile is newer than its install.
 import { execFileSync, spawn } from "node:child_process";
+import { constants } from "node:os";
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -82,13 +83,19 @@ if (isMain) {
     console.error("usage: node tools/bootstrap.mjs <command> [args…]");
     process.exit(64);
   }
+  runWithNode(command, args, { cwd: ROOT });
+}
+
+/**
+ * Runs `command` with Node >= 22.12 first on PATH and the dependencies installed, and exits with
+ * its status. A terminal's Ctrl-C already reaches the child (same process group), so SIGINT is
+ * only waited out here (as a shell does); SIGTERM and SIGHUP, sent by PID, are passed on.
+ */
+export function runWithNode(command, args, options = {}) {
   const env = nodeEnv();
   if (!process.env.BOOTSTRAP_SKIP_INSTALL) ensureDependencies(env);
-  // Detach into our own process group is not needed: signals from the terminal reach the child
-  // directly; we only forward the ones sent to us by PID (e.g. `kill <pid>`).
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: "inherit" });
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-    process.on(signal, () => child.kill(signal));
-  }
-  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));
+  const child = spawn(command, args, { cwd: options.cwd ?? process.cwd(), env, stdio: "inherit" });
+  process.on("SIGINT", () => {});
+  for (const signal of ["SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 1)));
 }

@@ -74,6 +74,8 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
         sent = true;
         yield { type: "token", text };
       } else if (event.event === "done") {
+        // An answer without a single token is no answer: fall back like the non-streamed path.
+        if (!sent) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin's answer stream was empty");
         yield { type: "done", degraded: false, generate_ms: elapsed() };
         return;
       } else if (event.event === "error") {

@@ -1,3 +1,5 @@
+import { gatewayTimeout } from "../errors";
+
 /**
  * Reads a server-sent-events body (the origin's generate stream) as `{ event, data }` records,
  * per the WHATWG event-stream format: blank-line separated blocks, `event:` and `data:` fields
@@ -11,13 +13,28 @@ export interface SseEvent {
 /** A stream that never ends a block would otherwise grow this buffer without bound. */
 const MAX_PENDING_CHARS = 1 << 20;
 
-export async function* readSseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+/**
+ * `idleTimeoutMs` bounds the silence between two chunks (not the whole stream, which may
+ * legitimately run long): a stalled origin ends as ORIGIN_TIMEOUT.
+ */
+export async function* readSseEvents(body: ReadableStream<Uint8Array>, { idleTimeoutMs = 20_000 } = {}): AsyncGenerator<SseEvent> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let pending = "";
+  const read = async () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const idle = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(gatewayTimeout("ORIGIN_TIMEOUT", `the origin's answer stream was silent for ${idleTimeoutMs} ms`)), idleTimeoutMs);
+    });
+    try {
+      return await Promise.race([reader.read(), idle]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await read();
       pending += done ? decoder.decode() : decoder.decode(value, { stream: true });
       // A "\r" at the end may be the first half of a "\r\n" split across chunks: keep it raw.
       const held = !done && pending.endsWith("\r") ? "\r" : "";

@@ -55,9 +55,9 @@ export async function verifyBearerJwt(config: Config, token: string): Promise<Pr
         clockTolerance: 5,
         requiredClaims: ["sub", "exp", "iat"],
       });
-      return toPrincipal(payload, "tenant", "roles");
+      return toPrincipal(payload, "tenant", "roles", true);
     }
-    if (!config.IDP_JWKS_URL) throw unauthorized("TOKEN_ALG_NOT_ALLOWED", `tokens signed with ${String(header.alg)} are not accepted`);
+    if (!config.IDP_JWKS_URL) throw unauthorized("TOKEN_ALG_NOT_ALLOWED", "the token's signing algorithm is not accepted");
     const { payload } = await jose.jwtVerify(token, identityProviderKeys(config.IDP_JWKS_URL), {
       algorithms: config.IDP_ALGORITHMS,
       issuer: config.IDP_ISSUER,
@@ -71,12 +71,13 @@ export async function verifyBearerJwt(config: Config, token: string): Promise<Pr
   }
 }
 
-function toPrincipal(payload: jose.JWTPayload, tenantClaim: string, rolesClaim: string): Principal {
+/** `key_id` (the API key a token was exchanged from) is ours: only read from our own tokens. */
+function toPrincipal(payload: jose.JWTPayload, tenantClaim: string, rolesClaim: string, ownToken = false): Principal {
   const tenant = payload[tenantClaim];
   if (typeof tenant !== "string" || !TENANT_PATTERN.test(tenant)) {
     throw unauthorized("TOKEN_CLAIM_INVALID", `the token has no valid "${tenantClaim}" claim`);
   }
-  const keyId = typeof payload.key_id === "string" ? payload.key_id : undefined;
+  const keyId = ownToken && typeof payload.key_id === "string" ? payload.key_id : undefined;
   return { sub: payload.sub!, tenant, roles: parseRoles(payload[rolesClaim]), auth: "jwt", ...(keyId ? { keyId } : {}) };
 }
 

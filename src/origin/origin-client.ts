@@ -81,27 +81,36 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
       .setExpirationTime("60s")
       .sign(secret);
 
-  /** POSTs to the first origin that answers; returns the response of a 2xx. */
-  async function call(operation: Operation, path: string, body: unknown): Promise<Response> {
+  /**
+   * POSTs to the first origin that answers; returns the response of a 2xx. The timeout covers the
+   * whole exchange, or with `streaming` only the wait for the response headers (a long answer may
+   * stream for longer; readSseEvents' idle timeout guards the rest).
+   */
+  async function call(operation: Operation, path: string, body: unknown, streaming = false): Promise<Response> {
     let lastError: ApiError = serviceUnavailable("ORIGIN_UNAVAILABLE", "no origin is available", 5);
     const token = await credential();
     for (const base of config.ORIGIN_URLS) {
       const breaker = breakerFor(base);
       if (!breaker.allowRequest()) continue;
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new DOMException("timed out", "TimeoutError")), timeouts[operation]);
       try {
         const response = await fetcher(new URL(path, base), {
           method: "POST",
           headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
           body: JSON.stringify(body),
-          signal: AbortSignal.timeout(timeouts[operation]),
+          signal: abort.signal,
         });
+        if (streaming) clearTimeout(timer);
         if (response.ok) {
           breaker.recordSuccess();
           return response;
         }
         // Drain so the connection can be reused; the body is never shown to clients.
         await response.body?.cancel();
-        if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+        // 401/403 mean this origin does not accept our credential (a rotated secret, clock skew):
+        // its fault, not the request's, so fail over like any other broken origin.
+        if (response.status >= 400 && response.status < 500 && ![401, 403, 429].includes(response.status)) {
           breaker.recordSuccess(); // it answered: the origin is up, the request is the problem
           throw badGateway("ORIGIN_REJECTED", `the origin rejected the ${operation} request (${response.status})`);
         }
@@ -114,6 +123,8 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
           error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")
             ? gatewayTimeout("ORIGIN_TIMEOUT", `the origin did not answer the ${operation} request in ${timeouts[operation]} ms`)
             : serviceUnavailable("ORIGIN_UNAVAILABLE", `the origin could not be reached for ${operation}`, 5);
+      } finally {
+        if (!streaming) clearTimeout(timer);
       }
     }
     throw lastError;
@@ -139,7 +150,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     ingest: (documents) => json<IngestResult>("ingest", "/v1/ingest", { documents }),
     generate: (request) => json<GenerateResult>("generate", "/v1/generate", { ...request, stream: false }),
     async generateStream(request) {
-      const response = await call("generate", "/v1/generate", { ...request, stream: true });
+      const response = await call("generate", "/v1/generate", { ...request, stream: true }, true);
       if (!response.body) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin's stream had no body");
       return response.body;
     },

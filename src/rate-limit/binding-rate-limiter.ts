@@ -12,12 +12,15 @@ export function createBindingRateLimiter(
 ): RateLimiter {
   return {
     kind: "binding",
-    async limit(routeClass, key) {
+    async limit(routeClass, key, cost = 1) {
       // The binding has one namespace per class; login-by-IP shares the auth namespace.
       const name = routeClass === "login-ip" ? "auth" : routeClass;
-      let success: boolean;
+      // It counts one per call, so a cost of n is n calls (stopping at the first refusal).
+      let success = true;
       try {
-        ({ success } = await bindings[name].limit({ key: `${routeClass}:${key}` }));
+        for (let taken = 0; taken < cost && success; taken++) {
+          ({ success } = await bindings[name].limit({ key: `${routeClass}:${key}` }));
+        }
       } catch (error) {
         throw new RateLimitStoreUnavailable(error);
       }

@@ -41,10 +41,6 @@ export function searchTerms(text: string, options: { keepStopWords?: boolean } =
   return terms;
 }
 
-export function isStopWord(term: string): boolean {
-  return STOP_WORDS.has(term.toLowerCase());
-}
-
 /**
  * The MATCH expression for `text`, or null when it has no searchable term (only punctuation or
  * stop-words): the caller then skips the keyword search instead of sending FTS5 an empty query,

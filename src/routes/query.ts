@@ -34,9 +34,10 @@ export const SourceSchema = z
     text: z.string().openapi({ description: `The chunk text, at most ${SOURCE_PREVIEW_CHARS} characters, ending in "…" when cut` }),
     score: z.number().min(0).max(1).openapi({
       description:
-        "Relevance in 0..1: the reciprocal-rank-fusion score Σ 1/(RRF_K + rank) over the retrievers that returned candidates, " +
-        "divided by its maximum (being ranked first by each of them). 1.0 = first in every list; in hybrid mode a chunk " +
-        "found by only one retriever scores at most 0.5. Comparable within a response, not an absolute probability.",
+        "Relevance in 0..1: the weighted reciprocal-rank-fusion score Σ weight/(RRF_K + rank) over the retrievers that " +
+        "returned candidates (weights RRF_VECTOR_WEIGHT, RRF_KEYWORD_WEIGHT), divided by its maximum (being ranked first " +
+        "by each of them). 1.0 = first in every list; a chunk found by one retriever scores at most that retriever's share " +
+        "of the total weight. Comparable within a response, not an absolute probability.",
     }),
     metadata: z.record(z.string(), z.unknown()).openapi({ description: "The document's metadata, plus its `collection`" }),
   })
@@ -129,7 +130,7 @@ queryRoutes.openapi(query, async (c) => {
   if (!input.stream && !acceptsEventStream(c.req.header("accept"))) {
     return c.json(await service.answer(prepared), 200);
   }
-  return streamSSE(c, async (stream) => {
+  const response = streamSSE(c, async (stream) => {
     try {
       for await (const event of service.stream(prepared)) {
         if (stream.aborted) return;
@@ -140,7 +141,10 @@ queryRoutes.openapi(query, async (c) => {
       console.error(JSON.stringify({ msg: "query stream failed", error: error instanceof Error ? error.name : String(error), request_id: requestId }));
       await stream.writeSSE({ event: "error", data: JSON.stringify(toProblem(internalError(), requestId)) }).catch(() => {});
     }
-  }) as never;
+  });
+  // streamSSE sets no-cache; answers are per principal and must never be stored.
+  c.header("cache-control", "no-store");
+  return response as never;
 });
 
 // ── POST /v1/query/batch ──────────────────────────────────────────────────────────────────────

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../tools/stack/paths";
-import { freePort } from "../../tools/stack/processes";
+import { freePort } from "../../tools/lib/ports";
 import { startStack, type Stack } from "../../tools/stack/stack";
 import { readCorpus, readQrels, readQueries, toDocument } from "./scifact";
 

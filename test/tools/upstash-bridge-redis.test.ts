@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { errors } from "@upstash/redis";
 import { afterAll, describe, expect, it } from "vitest";
-import { findRedisServerBinary, pickFreePort, pingRedis, startRedisServer } from "../../tools/lib/redis-server";
+import { freePort } from "../../tools/lib/ports";
+import { findRedisServerBinary, pingRedis, startRedisServer } from "../../tools/lib/redis-server";
 import { startUpstashBridge } from "../../tools/upstash-bridge/index";
 import { ROOT } from "../../tools/stack/paths";
 import { sleep, startBridgeFixture } from "./upstash-bridge-fixture";
@@ -149,7 +150,7 @@ describe("error: Redis goes away and comes back", () => {
   });
 
   it("starts before Redis exists (503) and begins serving once it is up", async () => {
-    const port = await pickFreePort();
+    const port = await freePort();
     const bridge = await startUpstashBridge({ port: 0, redisUrl: `redis://127.0.0.1:${port}`, token: "t", log: () => {}, waitForRedisMs: 0 });
     const ping = () => fetch(`${bridge.url}/ping`, { headers: { authorization: "Bearer t" } });
     try {

@@ -219,6 +219,13 @@ describe("service tokens (security)", () => {
     await expectUnauthorized(await call("/v1/me", { auth: tampered.join(".") }), "TOKEN_SIGNATURE_INVALID");
   });
 
+  it("answers 401, not 500, for a token whose alg holds control characters", async () => {
+    const token = `${b64url({ alg: "HS256\r\nX-Injected: 1", typ: "JWT" })}.${b64url({ sub: "x" })}.c2ln`;
+    const response = await callWithEnv({ IDP_JWKS_URL: undefined }, "/v1/me", { auth: token });
+    expect(response.status).toBe(401);
+    expect(response.headers.get("x-injected")).toBeNull();
+  });
+
   it("rejects a token without a valid tenant claim", async () => {
     await expectUnauthorized(await call("/v1/me", { auth: await serviceToken({ tenant: "../etc" }) }), "TOKEN_CLAIM_INVALID");
   });

@@ -542,7 +542,8 @@ describe("the sweep (happy)", () => {
     const { jobId } = await recordJob(tenant, [{ id: "busy", text: PARAGRAPHS.glaciers }]);
     const longAgo = Date.now() - STALL_MS - 60_000;
     await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, longAgo).run();
-    // A retry attempt was recorded a minute ago.
+    // A retry attempt was recorded a minute ago: the document is waiting out its backoff.
+    await env.DB.prepare("UPDATE job_documents SET attempts = 1, updated_at = ?2 WHERE job_id = ?1").bind(jobId, Date.now() - 60_000).run();
     expect((await stalledJobs(env.DB, Date.now() - STALL_MS, 1000)).map((job) => job.id)).not.toContain(jobId);
     await env.DB.prepare("UPDATE job_documents SET status = 'skipped' WHERE job_id = ?1").bind(jobId).run();
   });

@@ -16,7 +16,9 @@ describe("health and readiness", () => {
   it("is ready when D1, KV, the vector index and the origin answer", async () => {
     const response = await call("/ready");
     const body = await json(response);
-    expect(body.checks).toMatchObject({ d1: { ok: true }, kv: { ok: true }, vector_index: { ok: true, detail: { dimensions: 512 } }, origin: { ok: true } });
+    expect(body.checks).toMatchObject({ d1: { ok: true }, kv: { ok: true }, vector_index: { ok: true }, origin: { ok: true, available: 1, total: 1 } });
+    // Public: no origin URLs or index sizes.
+    expect(JSON.stringify(body)).not.toMatch(/127\.0\.0\.1|http/);
     expect(response.status).toBe(200);
     expect(body.status).toBe("ready");
   });
@@ -26,7 +28,7 @@ describe("health and readiness", () => {
     expect(response.status).toBe(503);
     const body = await json(response);
     expect(body.status).toBe("unavailable");
-    expect(body.checks.origin.ok).toBe(false);
+    expect(body.checks.origin).toMatchObject({ ok: false, available: 0, total: 1 });
     expect(body.checks.d1.ok).toBe(true);
   });
 
@@ -36,6 +38,24 @@ describe("health and readiness", () => {
     const text = await response.text();
     expect(JSON.parse(text).code).toBe("CONFIG_INVALID");
     expect(text).not.toContain("short-secret-value");
+  });
+
+  it("answers 503 STORE_UNAVAILABLE, not 500, when D1 fails", async () => {
+    const { key } = await createKey(uniqueTenant(), ["admin"]);
+    // Fault injection over the real binding: every statement fails as D1 does in an outage.
+    const failingD1 = {
+      prepare: () => ({ bind: () => failingStatement, ...failingStatement }),
+      batch: () => Promise.reject(new Error("D1_ERROR: Network connection lost.")),
+    };
+    const failingStatement = {
+      first: () => Promise.reject(new Error("D1_ERROR: Network connection lost.")),
+      all: () => Promise.reject(new Error("D1_ERROR: Network connection lost.")),
+      run: () => Promise.reject(new Error("D1_ERROR: Network connection lost.")),
+    };
+    const response = await callWithEnv({ DB: failingD1, API_KEY_CACHE_TTL_SECONDS: "0" }, "/v1/api-keys", { auth: key });
+    expect(response.status).toBe(503);
+    expect(await json(response)).toMatchObject({ code: "STORE_UNAVAILABLE" });
+    expect(response.headers.get("retry-after")).toBe("5");
   });
 
   it("refuses a binding that shadows a configuration variable", async () => {

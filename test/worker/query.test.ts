@@ -170,6 +170,7 @@ describe("query streaming (happy)", () => {
       const response = await call("/v1/query", { auth: key, ...request });
       expect(response.status).toBe(200);
       expect(response.headers.get("content-type")).toContain("text/event-stream");
+      expect(response.headers.get("cache-control")).toBe("no-store");
       expect(response.headers.get("x-request-id")).toBeTruthy();
       const events = await readEvents(response);
       expect(events[0]!.event).toBe("sources");

@@ -40,12 +40,14 @@ type Values = Record<string, string | boolean | undefined>;
 export async function ingestCommand(positionals: string[], values: Values): Promise<void> {
   const [source] = positionals;
   if (!source) throw new UsageError("ingest needs a .jsonl file or a folder");
-  if (typeof values.url !== "string" || typeof values.key !== "string") throw new UsageError("ingest needs --url and --key");
+  // EDGE_RAG_KEY keeps the key out of the process list and shell history.
+  const key = typeof values.key === "string" ? values.key : process.env.EDGE_RAG_KEY;
+  if (typeof values.url !== "string" || !key) throw new UsageError("ingest needs --url and --key (or EDGE_RAG_KEY in the environment)");
   const batchSize = typeof values["batch-size"] === "string" ? Number(values["batch-size"]) : undefined;
   if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= 1000)) throw new UsageError("--batch-size is 1..1000");
   const summary = await ingest(source, {
     url: values.url,
-    key: values.key,
+    key,
     collection: typeof values.collection === "string" ? values.collection : undefined,
     batchSize,
     restart: values.restart === true,
@@ -107,8 +109,10 @@ export async function ingest(source: string, options: IngestOptions): Promise<In
   const batchSize = options.batchSize ?? 100;
   const progress = options.progress ?? drawProgress;
   const stateDir = options.stateDir ?? join(process.cwd(), ".edge-rag-ingest");
-  const stateFile = join(stateDir, `${createHash("sha256").update(`${options.url}\0${resolve(source)}\0${options.collection ?? ""}`).digest("hex").slice(0, 16)}.json`);
-  const state: { accepted: number[]; jobs: string[] } =
+  const stateFile = join(stateDir, `${createHash("sha256").update(`${options.url}\0${resolve(source)}`).digest("hex").slice(0, 16)}.json`);
+  // Batches are remembered by a hash of their content, so an edited source never has a changed
+  // batch skipped as "already sent".
+  const state: { accepted: string[]; jobs: string[] } =
     !options.restart && existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : { accepted: [], jobs: [] };
   const accepted = new Set(state.accepted);
   const save = () => {
@@ -122,11 +126,12 @@ export async function ingest(source: string, options: IngestOptions): Promise<In
   let batchBytes = 0;
   const flush = async () => {
     if (batch.length === 0) return;
-    const index = batchIndex++;
-    if (!accepted.has(index)) {
+    batchIndex += 1;
+    const digest = createHash("sha256").update(JSON.stringify([options.collection ?? null, batch])).digest("hex");
+    if (!accepted.has(digest)) {
       const jobId = await postBatch(options, batch);
       state.jobs.push(jobId);
-      accepted.add(index);
+      accepted.add(digest);
       save();
     }
     documents += batch.length;
@@ -184,11 +189,13 @@ async function waitForJobs(options: IngestOptions, jobs: string[], progress: (te
   while (pending.size > 0) {
     for (const id of [...pending]) {
       const response = await request(options, `/v1/jobs/${encodeURIComponent(id)}`);
-      const job = (await response.json()) as { status: string; errors?: Array<{ document_id: string; error: string }> };
       if (response.status === 404) {
+        await response.body?.cancel();
         pending.delete(id); // e.g. a state file from another database
         continue;
       }
+      if (!response.ok) throw new Error(`GET /v1/jobs/${id} answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+      const job = (await response.json()) as { status: string; errors?: Array<{ document_id: string; error: string }> };
       if (job.status === "done" || job.status === "failed") {
         pending.delete(id);
         finished += 1;

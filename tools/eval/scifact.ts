@@ -17,7 +17,7 @@ import { readQrels, readQueries, SCIFACT_DIR } from "../../test/e2e/scifact";
 import { createApiKey } from "../cli/credentials";
 import { ingest } from "../cli/ingest";
 import { ROOT } from "../stack/paths";
-import { freePort } from "../stack/processes";
+import { freePort } from "../lib/ports";
 import { startStack, type Stack } from "../stack/stack";
 
 const MODES = ["keyword", "vector", "hybrid"] as const;

@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { freePort } from "./ports";
 
 /**
  * A real `redis-server` child process for local development and tests: loopback only, its own
@@ -59,20 +60,6 @@ export function findRedisServerBinary(): string | null {
     if (isExecutable(candidate)) return candidate;
   }
   return null;
-}
-
-/** A port that was free a moment ago (the OS picks it; we release it for redis to bind). */
-export async function pickFreePort(): Promise<number> {
-  return await new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 /** One inline PING; true once the server answers +PONG (not -LOADING or a refused connection). */
@@ -138,7 +125,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   mkdirSync(dir, { recursive: true });
   try {
     for (let attempt = 1; ; attempt++) {
-      const port = pickPort ? await pickFreePort() : options.port!;
+      const port = pickPort ? await freePort() : options.port!;
       try {
         return await launch(binary, port, dir, ownsDir, options);
       } catch (error) {
@@ -170,7 +157,8 @@ async function launch(binary: string, port: number, dir: string, ownsDir: boolea
       "--loglevel", "warning",
       ...persistence,
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+    // Its own process group: a terminal's Ctrl-C goes to the launcher, which stops redis last.
+    { stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   const recent: string[] = [];
   for (const stream of [child.stdout!, child.stderr!]) {
@@ -217,7 +205,7 @@ async function launch(binary: string, port: number, dir: string, ownsDir: boolea
       stopping ??= (async () => {
         if (running) {
           // SIGTERM lets redis flush its append-only file before exiting.
-          process.kill(child.pid!, "SIGTERM");
+          child.kill("SIGTERM");
           const timer = setTimeout(() => running && child.kill("SIGKILL"), 5_000);
           await exited;
           clearTimeout(timer);

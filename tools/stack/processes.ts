@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 
 /**
@@ -43,12 +42,14 @@ export async function startProcess(options: StartOptions): Promise<{ process: Ma
     child,
     exited,
     async stop(graceMs = 5_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      signalGroup(child.pid!, "SIGTERM");
-      const timer = setTimeout(() => signalGroup(child.pid!, "SIGKILL"), graceMs);
-      await exited;
-      clearTimeout(timer);
-      // The leader is gone; make sure nothing it spawned outlives it.
+      if (child.exitCode === null && child.signalCode === null) {
+        signalGroup(child.pid!, "SIGTERM");
+        const timer = setTimeout(() => signalGroup(child.pid!, "SIGKILL"), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      // The leader is gone (maybe long since: wrangler can die and leave workerd running); make
+      // sure nothing it spawned outlives it.
       signalGroup(child.pid!, "SIGKILL");
     },
   };
@@ -91,19 +92,6 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
-}
-
-/** A port that was free a moment ago (the OS picks it). */
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 /** Polls `url` until it answers `status` (default 200) or the deadline passes. */

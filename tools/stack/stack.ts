@@ -5,7 +5,8 @@ import { findRedisServerBinary, startRedisServer } from "../lib/redis-server";
 import { startBridgeProcess } from "./bridge";
 import { startOrigin } from "./origin";
 import { ROOT } from "./paths";
-import { freePort, startProcess, waitForHttp, type ManagedProcess } from "./processes";
+import { freePort } from "../lib/ports";
+import { startProcess, waitForHttp, type ManagedProcess } from "./processes";
 import { wrangler } from "./wrangler";
 
 /**
@@ -19,10 +20,6 @@ export interface StackOptions {
   log?: (component: string, line: string) => void;
   /** Extra variables for the worker (e.g. test-friendly limits). */
   workerVars?: Record<string, string>;
-  /** Extra variables for the origin. */
-  originEnv?: Record<string, string>;
-  /** Set false to run without Redis even when redis-server is installed. */
-  redis?: boolean;
 }
 
 export interface Stack {
@@ -61,9 +58,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const log = options.log ?? ((component, line) => process.stderr.write(`[${component}] ${line}\n`));
   mkdirSync(options.stateDir, { recursive: true });
   const secrets = localSecrets(options.stateDir);
-  // Stopped in reverse start order.
+  // Stopped in reverse start order; the origin (restartable) separately, first.
   const processes: Array<{ name: string; stop(): Promise<void> }> = [];
+  let origin: ManagedProcess | undefined;
   const stopAll = async () => {
+    await origin?.stop().catch(() => {});
     for (const child of processes.splice(0).reverse()) await child.stop().catch(() => {});
   };
 
@@ -75,7 +74,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     delete vars.UPSTASH_REDIS_REST_TOKEN;
 
     let rateLimiting: Stack["rateLimiting"] = "workers-binding";
-    if (options.redis !== false && findRedisServerBinary()) {
+    if (findRedisServerBinary()) {
       const redis = await startRedisServer({ port: 0, dir: join(options.stateDir, "redis"), persist: true, log: (line) => log("redis", line) });
       processes.push({ name: "redis", stop: () => redis.stop() });
       const bridge = await startBridgeProcess({ redisUrl: redis.url, token: secrets.UPSTASH_REDIS_REST_TOKEN, log: (line) => log("bridge", line) });
@@ -88,11 +87,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       log("stack", "redis-server not found: rate limiting falls back to the Workers rate-limiting binding (install redis-server for the Upstash path)");
     }
 
-    const originPort = await freePort();
-    let origin: ManagedProcess | undefined;
+    // The OS picks the origin's port; a restart (tests stop and start it) reuses it, since the
+    // worker was told that URL.
+    let originPort = 0;
     const launchOrigin = async () => {
-      const started = await startOrigin({ port: originPort, jwtSecret: secrets.ORIGIN_JWT_SECRET, env: options.originEnv, log: (line) => log("origin", line) });
+      const started = await startOrigin({ port: originPort, jwtSecret: secrets.ORIGIN_JWT_SECRET, log: (line) => log("origin", line) });
       origin = started.process;
+      originPort = Number(new URL(started.url).port);
       return started.url;
     };
     const originUrl = await launchOrigin();
@@ -151,7 +152,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       async stop() {
         stopping = true;
         clearInterval(cron);
-        await origin?.stop();
         await stopAll();
       },
       crashed,
