@@ -106,7 +106,7 @@ describe("origin on OpenAI-compatible backends", () => {
     });
   });
 
-  it("error: /readyz turns 503 while the backends fail, and back to 200", async () => {
+  it("error: /readyz turns 503 while both backends fail, and back to 200", async () => {
     await withMode("http-500", async () => {
       const response = await fetch(`${origin.url}/readyz`);
       expect(response.status).toBe(503);
