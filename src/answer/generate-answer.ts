@@ -1,5 +1,5 @@
 import { ApiError, badGateway } from "../errors";
-import type { OriginClient } from "../origin/origin-client";
+import { isOriginFailure, type OriginClient } from "../origin/origin-client";
 import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "./extractive-answer";
 import { readSseEvents } from "./sse-events";
 
@@ -25,11 +25,6 @@ export type AnswerEvent =
   | { type: "token"; text: string }
   | { type: "done"; degraded: boolean; generate_ms: number }
   | { type: "error"; error: ApiError };
-
-/** Errors that mean "no origin could do it" (the client's ORIGIN_* codes), as opposed to bugs. */
-export function isOriginFailure(error: unknown): error is ApiError {
-  return error instanceof ApiError && error.code.startsWith("ORIGIN_");
-}
 
 const contextsOf = (sources: readonly AnswerSource[]) => sources.map(({ id, text }) => ({ id, text }));
 

@@ -1,4 +1,5 @@
 import { serviceUnavailable } from "../errors";
+import { describeVectorIndex } from "../vector/vector-index";
 
 /**
  * Writes to the vector index (the `Vectorize` port) within its Workers limits, and the two
@@ -57,9 +58,7 @@ export async function waitUntilVisible(vectors: Vectorize, receipts: UpsertRecei
   let pending = receipts.map((receipt) => receipt.probeId);
   let pause = options.pollMs ?? DEFAULT_VISIBILITY.pollMs;
   for (;;) {
-    // workers-types declares processedUpToMutation as a number; Vectorize sends the mutation's id.
-    const info = (await vectors.describe()) as unknown as { processedUpToMutation?: string | number | null };
-    if (info.processedUpToMutation !== undefined && String(info.processedUpToMutation) === last) return;
+    if ((await describeVectorIndex(vectors)).processedUpToMutation === last) return;
     const found = new Set<string>();
     for (const ids of chunked(pending, VECTOR_WRITE_LIMITS.maxGetByIds)) {
       for (const vector of await vectors.getByIds(ids)) found.add(vector.id);

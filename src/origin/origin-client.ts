@@ -173,3 +173,8 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** Errors that mean "no origin could do it" (the client's ORIGIN_* codes), as opposed to bugs. */
+export function isOriginFailure(error: unknown): error is ApiError {
+  return error instanceof ApiError && error.code.startsWith("ORIGIN_");
+}

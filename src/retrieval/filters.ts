@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { COLLECTION_PATTERN } from "../ingest/document-input";
 
 /**
  * Query filters on document metadata, with Vectorize's operators, and their two translations:
@@ -30,7 +31,6 @@ export const MAX_FILTER_STRING_LENGTH = 1024;
 /** Collections one query may name; each is one parallel vector query. */
 export const MAX_QUERY_COLLECTIONS = 10;
 
-export const COLLECTION_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const KEY_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 
 /** Keys that are columns of `chunks`, not members of `documents.metadata`. */

@@ -1,5 +1,5 @@
-import { ApiError } from "../errors";
-import type { OriginClient } from "../origin/origin-client";
+import type { ApiError } from "../errors";
+import { isOriginFailure, type OriginClient } from "../origin/origin-client";
 import type { FilterPlan } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
 import { hydrateChunks, type HydratedChunk } from "./hydrate";
@@ -66,7 +66,7 @@ export async function embedQueries(origin: OriginClient, queries: readonly strin
     const ms = performance.now() - started;
     return vectors.map((vector) => ({ ok: true, vector, ms }));
   } catch (error) {
-    if (!(error instanceof ApiError && error.code.startsWith("ORIGIN_"))) throw error;
+    if (!isOriginFailure(error)) throw error;
     console.warn(JSON.stringify({ msg: "query embedding unavailable; keyword retrieval only", code: error.code, detail: error.detail }));
     const ms = performance.now() - started;
     return queries.map(() => ({ ok: false, error, ms }));
