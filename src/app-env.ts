@@ -1,6 +1,7 @@
 import type { RequestIdVariables } from "hono/request-id";
 import type { Config } from "./config";
 import type { Principal } from "./auth/principal";
+import type { Logger } from "./logger";
 import type { Services } from "./services";
 
 /** Secrets are not in wrangler.toml, so `wrangler types` cannot see them. */
@@ -19,6 +20,8 @@ export interface AppEnv {
   Variables: RequestIdVariables & {
     config: Config;
     services: Services;
+    /** The logger with this request's id on every line. */
+    log: Logger;
     /** Set by the authenticate middleware on every route that needs a principal. */
     principal: Principal;
   };

@@ -6,7 +6,8 @@ import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
 import { ConfigError, loadConfig } from "./config";
-import { ApiError, fieldErrors, internalError, notFound, payloadTooLarge, problemResponse, serviceUnavailable, unsupportedMediaType, validationFailed } from "./errors";
+import { ApiError, fieldErrors, internalError, notFound, payloadTooLarge, problemResponse, unsupportedMediaType, validationFailed } from "./errors";
+import { errorFields, log, type Logger } from "./logger";
 import { observe } from "./middleware/observe";
 import { requestContext } from "./middleware/request-context";
 import { apiKeyRoutes } from "./routes/api-keys";
@@ -34,6 +35,10 @@ export function createApp() {
   });
 
   app.use(requestId({ limitLength: 128 }));
+  app.use(async (c, next) => {
+    c.set("log", log.with({ request_id: c.var.requestId }));
+    await next();
+  });
   app.use(observe);
   app.use(
     cors({
@@ -76,7 +81,10 @@ export function createApp() {
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
 
   app.notFound((c) => problemResponse(notFound(`${c.req.method} ${c.req.path}`), c.var.requestId));
-  app.onError((error, c) => problemResponse(toApiError(error, c.var.requestId), c.var.requestId ?? crypto.randomUUID()));
+  app.onError((error, c) => {
+    const requestId = c.var.requestId ?? crypto.randomUUID();
+    return problemResponse(toApiError(error, c.var.log ?? log), requestId);
+  });
   return app;
 }
 
@@ -88,22 +96,22 @@ function allowedOrigins(env: object): string[] {
   }
 }
 
-function toApiError(error: unknown, requestId: string): ApiError {
-  if (error instanceof ApiError) return error;
-  if (error instanceof HTTPException) {
+/** The one place where anything thrown becomes the problem a client sees (and a log line, for 5xx). */
+function toApiError(error: unknown, logger: Logger): ApiError {
+  if (error instanceof ApiError) {
+    if (error.status >= 500) logger.error("request failed", errorFields(error));
+    return error;
+  }
+  if (error instanceof HTTPException && error.status < 500) {
     // Hono's own 4xx (e.g. malformed JSON from the validator, 415 without a JSON content type).
     if (error.status === 415) return unsupportedMediaType();
-    if (error.status < 500) return new ApiError(error.status, error.status === 400 ? "MALFORMED_REQUEST" : "REQUEST_REJECTED", "Bad request", error.message || "the request could not be read");
-  }
-  // D1 outages surface as errors whose message starts with D1_ (D1_ERROR, D1_EXEC_ERROR, …).
-  if (error instanceof Error && error.message.startsWith("D1_")) {
-    console.error(JSON.stringify({ msg: "D1 unavailable", error: error.message.slice(0, 200), request_id: requestId }));
-    return serviceUnavailable("STORE_UNAVAILABLE", "the document store is unavailable; retry shortly", 5);
+    const code = error.status === 400 ? "MALFORMED_REQUEST" : "REQUEST_REJECTED";
+    return new ApiError(code, error.message || "the request could not be read", { status: error.status });
   }
   if (error instanceof ConfigError) {
-    console.error(JSON.stringify({ msg: "configuration invalid", issues: error.issues, request_id: requestId }));
-    return new ApiError(500, "CONFIG_INVALID", "Service misconfigured", "the service is misconfigured; its operators have been told");
+    logger.error("configuration invalid", { issues: error.issues });
+    return new ApiError("CONFIG_INVALID", "the service is misconfigured; its operators have been told");
   }
-  console.error(JSON.stringify({ msg: "unhandled error", name: error instanceof Error ? error.name : typeof error, message: error instanceof Error ? error.message : String(error), request_id: requestId }));
+  logger.error("unhandled error", errorFields(error));
   return internalError();
 }

@@ -1,22 +1,158 @@
 /**
- * The one error type. Anything thrown as an ApiError is rendered as application/problem+json
- * (RFC 9457); anything else becomes a bare 500 INTERNAL_ERROR so that no stack, SQL or upstream
- * body ever reaches a client.
+ * The worker's errors. Every code a client can see is in ERROR_CODES (status and title), so the
+ * contract is one table; failures that code branches on are classes with a static `code` (jose's
+ * `errors.ts` pattern), so a caller asks `instanceof OriginFailure`, never a message's prefix.
+ * Anything thrown that is not an ApiError becomes a bare 500 INTERNAL_ERROR (see `toApiError` in
+ * app.ts), so no stack, SQL or upstream body ever reaches a client.
  */
+export const ERROR_CODES = {
+  VALIDATION_FAILED: { status: 400, title: "Request validation failed" },
+  MALFORMED_REQUEST: { status: 400, title: "Bad request" },
+  AMBIGUOUS_CREDENTIALS: { status: 400, title: "Bad request" },
+  STREAM_NOT_SUPPORTED: { status: 400, title: "Bad request" },
+  CREDENTIALS_MISSING: { status: 401, title: "Unauthorized" },
+  CREDENTIALS_MALFORMED: { status: 401, title: "Unauthorized" },
+  CREDENTIAL_NOT_ACCEPTED: { status: 401, title: "Unauthorized" },
+  INVALID_CREDENTIALS: { status: 401, title: "Unauthorized" },
+  API_KEY_INVALID: { status: 401, title: "Unauthorized" },
+  API_KEY_EXPIRED: { status: 401, title: "Unauthorized" },
+  API_KEY_REVOKED: { status: 401, title: "Unauthorized" },
+  TOKEN_MALFORMED: { status: 401, title: "Unauthorized" },
+  TOKEN_EXPIRED: { status: 401, title: "Unauthorized" },
+  TOKEN_NOT_YET_VALID: { status: 401, title: "Unauthorized" },
+  TOKEN_CLAIM_INVALID: { status: 401, title: "Unauthorized" },
+  TOKEN_ALG_NOT_ALLOWED: { status: 401, title: "Unauthorized" },
+  TOKEN_SIGNATURE_INVALID: { status: 401, title: "Unauthorized" },
+  TOKEN_KEY_UNKNOWN: { status: 401, title: "Unauthorized" },
+  TOKEN_REVOKED: { status: 401, title: "Unauthorized" },
+  FORBIDDEN: { status: 403, title: "Forbidden" },
+  NOT_FOUND: { status: 404, title: "Not found" },
+  /** Hono's own 4xx other than 400/413/415 (keeps the status Hono chose). */
+  REQUEST_REJECTED: { status: 400, title: "Bad request" },
+  PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "Unsupported media type" },
+  RATE_LIMITED: { status: 429, title: "Too many requests" },
+  INTERNAL_ERROR: { status: 500, title: "Internal server error" },
+  CONFIG_INVALID: { status: 500, title: "Service misconfigured" },
+  ORIGIN_REJECTED: { status: 502, title: "Bad gateway" },
+  ORIGIN_BAD_RESPONSE: { status: 502, title: "Bad gateway" },
+  ORIGIN_STREAM_FAILED: { status: 502, title: "Bad gateway" },
+  ORIGIN_UNAVAILABLE: { status: 503, title: "Service unavailable" },
+  IDP_UNAVAILABLE: { status: 503, title: "Service unavailable" },
+  RATE_LIMITER_UNAVAILABLE: { status: 503, title: "Service unavailable" },
+  STORE_UNAVAILABLE: { status: 503, title: "Service unavailable" },
+  INGEST_QUEUE_UNAVAILABLE: { status: 503, title: "Service unavailable" },
+  VECTOR_INDEX_ERROR: { status: 503, title: "Service unavailable" },
+  VECTORS_NOT_VISIBLE: { status: 503, title: "Service unavailable" },
+  ORIGIN_TIMEOUT: { status: 504, title: "Gateway timeout" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ApiErrorOptions {
+  /** Response headers the problem carries (Retry-After, WWW-Authenticate, RateLimit-*). */
+  headers?: Record<string, string>;
+  /** Extra members of the problem object (RFC 9457 extensions), e.g. per-field errors. */
+  extensions?: Record<string, unknown>;
+  /** Overrides the table's status (only Hono's pass-through 4xx needs it). */
+  status?: number;
+  /** For logs only; never rendered. */
+  cause?: unknown;
+}
+
+/** The one error type: rendered as application/problem+json (RFC 9457) by `problemResponse`. */
 export class ApiError extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly headers: Record<string, string>;
+  readonly extensions: Record<string, unknown>;
+
   constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly title: string,
-    readonly detail: string = title,
-    readonly headers: Record<string, string> = {},
-    /** Extra members of the problem object (RFC 9457 extensions), e.g. per-field errors. */
-    readonly extensions: Record<string, unknown> = {},
+    readonly code: ErrorCode,
+    readonly detail: string,
+    options: ApiErrorOptions = {},
   ) {
-    super(detail);
-    this.name = "ApiError";
+    super(detail, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.status = options.status ?? ERROR_CODES[code].status;
+    this.title = ERROR_CODES[code].title;
+    this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
   }
 }
+
+const retryAfter = (seconds: number) => ({ "retry-after": String(seconds) });
+
+// ── Failures code branches on ─────────────────────────────────────────────────────────────────
+
+/** No origin could do it: callers degrade (keyword-only retrieval, edge answer) or retry (ingest). */
+export abstract class OriginFailure extends ApiError {}
+
+/** Every origin is down, failing or circuit-open. */
+export class OriginUnavailable extends OriginFailure {
+  static readonly code = "ORIGIN_UNAVAILABLE";
+  constructor(detail: string) {
+    super(OriginUnavailable.code, detail, { headers: retryAfter(5) });
+  }
+}
+
+/** The origin did not answer (or went silent mid-stream) within its timeout. */
+export class OriginTimeout extends OriginFailure {
+  static readonly code = "ORIGIN_TIMEOUT";
+  constructor(detail: string) {
+    super(OriginTimeout.code, detail);
+  }
+}
+
+/** The origin answered that the request itself is wrong (a 4xx): not failed over, not retried as is. */
+export class OriginRejected extends OriginFailure {
+  static readonly code = "ORIGIN_REJECTED";
+  constructor(detail: string) {
+    super(OriginRejected.code, detail);
+  }
+}
+
+/** The origin's answer could not be used (wrong shape, wrong count, empty). */
+export class OriginBadResponse extends OriginFailure {
+  static readonly code = "ORIGIN_BAD_RESPONSE";
+  constructor(detail: string) {
+    super(OriginBadResponse.code, detail);
+  }
+}
+
+/** The origin's answer stream broke off or reported an error after it started. */
+export class OriginStreamFailed extends OriginFailure {
+  static readonly code = "ORIGIN_STREAM_FAILED";
+  constructor(detail: string) {
+    super(OriginStreamFailed.code, detail);
+  }
+}
+
+/** D1 failed (outage, overload, or a statement it refused): nothing that needs it can answer. */
+export class StoreUnavailable extends ApiError {
+  static readonly code = "STORE_UNAVAILABLE";
+  constructor(cause?: unknown) {
+    super(StoreUnavailable.code, "the document store is unavailable; retry shortly", { headers: retryAfter(5), cause });
+  }
+}
+
+/** The vector index refused or failed a call (Vectorize's `VECTOR_<OP>_ERROR`, or the local index). */
+export class VectorIndexError extends ApiError {
+  static readonly code = "VECTOR_INDEX_ERROR";
+  constructor(operation: string, cause?: unknown) {
+    super(VectorIndexError.code, `the vector index failed the ${operation}`, { cause });
+  }
+}
+
+/** Upserted vectors were not yet visible to queries within the wait: retry later. */
+export class VectorsNotVisible extends ApiError {
+  static readonly code = "VECTORS_NOT_VISIBLE";
+  constructor(detail: string) {
+    super(VectorsNotVisible.code, detail);
+  }
+}
+
+// ── Problem rendering ─────────────────────────────────────────────────────────────────────────
 
 export interface Problem {
   type: string;
@@ -47,9 +183,7 @@ export function problemResponse(error: ApiError, requestId: string): Response {
   });
 }
 
-// The errors the API raises, by status. Codes are part of the contract: clients branch on them.
-export const badRequest = (code: string, detail: string, extensions?: Record<string, unknown>) =>
-  new ApiError(400, code, "Bad request", detail, {}, extensions);
+// ── Constructors for the common client errors ─────────────────────────────────────────────────
 
 export interface FieldError {
   /** Dotted path of the offending field ("" for the body itself). */
@@ -59,46 +193,38 @@ export interface FieldError {
 
 /** One 400 listing every offending field, in `errors` and summarised in `detail`. */
 export const validationFailed = (errors: FieldError[]) =>
-  new ApiError(400, "VALIDATION_FAILED", "Request validation failed", errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "), {}, { errors });
+  new ApiError("VALIDATION_FAILED", errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "), { extensions: { errors } });
 
 /** Zod issues as field errors, optionally under a prefix (e.g. the index of a batch entry). */
 export const fieldErrors = (issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>, prefix: ReadonlyArray<PropertyKey> = []): FieldError[] =>
   issues.map((issue) => ({ path: [...prefix, ...issue.path].map(String).join("."), message: issue.message }));
 
-export const unauthorized = (code: string, detail: string, error: "invalid_request" | "invalid_token" = "invalid_token") =>
-  new ApiError(401, code, "Unauthorized", detail, {
-    // Printable ASCII only: a header value with a control character would throw.
-    "www-authenticate": `Bearer realm="edge-rag", error="${error}", error_description="${detail.replace(/[^\x20-\x7e]/g, "?").replaceAll('"', "'")}"`,
+type UnauthorizedCode = { [C in ErrorCode]: (typeof ERROR_CODES)[C]["status"] extends 401 ? C : never }[ErrorCode];
+
+export const unauthorized = (code: UnauthorizedCode, detail: string, error: "invalid_request" | "invalid_token" = "invalid_token") =>
+  new ApiError(code, detail, {
+    headers: {
+      // Printable ASCII only: a header value with a control character would throw.
+      "www-authenticate": `Bearer realm="edge-rag", error="${error}", error_description="${detail.replace(/[^\x20-\x7e]/g, "?").replaceAll('"', "'")}"`,
+    },
   });
 
-export const forbidden = (detail: string) => new ApiError(403, "FORBIDDEN", "Forbidden", detail);
+export const forbidden = (detail: string) => new ApiError("FORBIDDEN", detail);
 
-export const notFound = (what: string) => new ApiError(404, "NOT_FOUND", "Not found", `${what} was not found`);
+export const notFound = (what: string) => new ApiError("NOT_FOUND", `${what} was not found`);
 
-export const payloadTooLarge = (limitBytes: number) =>
-  new ApiError(413, "PAYLOAD_TOO_LARGE", "Payload too large", `the request body exceeds ${limitBytes} bytes`);
+export const payloadTooLarge = (limitBytes: number) => new ApiError("PAYLOAD_TOO_LARGE", `the request body exceeds ${limitBytes} bytes`);
 
-export const unsupportedMediaType = () =>
-  new ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type", "send the body as application/json");
+export const unsupportedMediaType = () => new ApiError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json");
 
 export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string>) =>
-  new ApiError(429, "RATE_LIMITED", "Too many requests", `rate limit exceeded; retry in ${retryAfterSeconds}s`, {
-    ...headers,
-    "retry-after": String(retryAfterSeconds),
-  });
+  new ApiError("RATE_LIMITED", `rate limit exceeded; retry in ${retryAfterSeconds}s`, { headers: { ...headers, ...retryAfter(retryAfterSeconds) } });
 
-export const serviceUnavailable = (code: string, detail: string, retryAfterSeconds?: number) =>
-  new ApiError(
-    503,
-    code,
-    "Service unavailable",
-    detail,
-    retryAfterSeconds === undefined ? {} : { "retry-after": String(retryAfterSeconds) },
-  );
+export const serviceUnavailable = (
+  code: "IDP_UNAVAILABLE" | "RATE_LIMITER_UNAVAILABLE" | "INGEST_QUEUE_UNAVAILABLE",
+  detail: string,
+  retryAfterSeconds = 5,
+  extensions?: Record<string, unknown>,
+) => new ApiError(code, detail, { headers: retryAfter(retryAfterSeconds), extensions });
 
-export const badGateway = (code: string, detail: string) => new ApiError(502, code, "Bad gateway", detail);
-
-export const gatewayTimeout = (code: string, detail: string) => new ApiError(504, code, "Gateway timeout", detail);
-
-export const internalError = () =>
-  new ApiError(500, "INTERNAL_ERROR", "Internal server error", "an unexpected error occurred; quote the request id when reporting it");
+export const internalError = () => new ApiError("INTERNAL_ERROR", "an unexpected error occurred; quote the request id when reporting it");

@@ -5,7 +5,9 @@ import { createOriginClient, type OriginClient } from "./origin/origin-client";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
+import { guardD1 } from "./store/guarded-d1";
 import { createLocalVectorize } from "./vector/create-local-vectorize";
+import { guardVectorIndex } from "./vector/vector-index";
 
 /**
  * The adapters behind every port, chosen once per isolate from the bindings: production gets
@@ -28,14 +30,15 @@ const built = new WeakMap<object, Services>();
 export function getServices(env: Bindings, config: Config): Services {
   let services = built.get(env);
   if (services) return services;
+  const db = guardD1(env.DB);
   services = {
-    db: env.DB,
-    vectors: (env.VECTORIZE as unknown as Vectorize | undefined) ?? localVectorIndex(env, config),
+    db,
+    vectors: guardVectorIndex((env.VECTORIZE as unknown as Vectorize | undefined) ?? localVectorIndex(env, config)),
     origin: createOriginClient(config),
     rateLimiter: config.UPSTASH_REDIS_REST_URL
       ? createUpstashRateLimiter(config)
       : createBindingRateLimiter({ query: env.RATE_LIMITER_QUERY, ingest: env.RATE_LIMITER_INGEST, auth: env.RATE_LIMITER_AUTH }, RATE_LIMIT_BINDING_LIMITS),
-    apiKeys: createApiKeyStore(env.DB, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
+    apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
   };
   built.set(env, services);
   return services;

@@ -1,5 +1,6 @@
-import { ApiError, badGateway } from "../errors";
-import { isOriginFailure, type OriginClient } from "../origin/origin-client";
+import { OriginBadResponse, OriginFailure, OriginStreamFailed, OriginTimeout } from "../errors";
+import { errorFields, log } from "../logger";
+import type { OriginClient } from "../origin/origin-client";
 import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "./extractive-answer";
 import { readSseEvents } from "./sse-events";
 
@@ -24,7 +25,7 @@ export interface AnswerOutcome {
 export type AnswerEvent =
   | { type: "token"; text: string }
   | { type: "done"; degraded: boolean; generate_ms: number }
-  | { type: "error"; error: ApiError };
+  | { type: "error"; error: OriginFailure };
 
 const contextsOf = (sources: readonly AnswerSource[]) => sources.map(({ id, text }) => ({ id, text }));
 
@@ -34,10 +35,10 @@ export async function generateAnswer(origin: OriginClient, query: string, source
   const started = performance.now();
   try {
     const result = await origin.generate({ query, contexts: contextsOf(sources) });
-    if (typeof result.answer !== "string" || result.answer.trim() === "") throw badGateway("ORIGIN_BAD_RESPONSE", "the origin returned no answer");
+    if (typeof result.answer !== "string" || result.answer.trim() === "") throw new OriginBadResponse("the origin returned no answer");
     return { answer: result.answer, degraded: false, generate_ms: performance.now() - started };
   } catch (error) {
-    if (!isOriginFailure(error)) throw error;
+    if (!(error instanceof OriginFailure)) throw error;
     logGenerationFailure(error, "edge answer");
     return { answer: extractiveAnswerParts(query, sources).join(" "), degraded: true, generate_ms: performance.now() - started };
   }
@@ -58,29 +59,29 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
   }
 
   let sent = false;
-  let failure: ApiError | undefined;
+  let failure: OriginFailure | undefined;
   try {
     const body = await origin.generateStream({ query, contexts: contextsOf(sources) });
     for await (const event of readSseEvents(body)) {
       if (event.event === "token") {
         const text = tokenText(event.data);
-        if (text === undefined) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin sent a malformed token event");
+        if (text === undefined) throw new OriginBadResponse("the origin sent a malformed token event");
         if (text === "") continue;
         sent = true;
         yield { type: "token", text };
       } else if (event.event === "done") {
         // An answer without a single token is no answer: fall back like the non-streamed path.
-        if (!sent) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin's answer stream was empty");
+        if (!sent) throw new OriginBadResponse("the origin's answer stream was empty");
         yield { type: "done", degraded: false, generate_ms: elapsed() };
         return;
       } else if (event.event === "error") {
         // The origin's problem body stays here; the client gets our own problem.
-        throw badGateway("ORIGIN_STREAM_FAILED", "the origin failed while generating the answer");
+        throw new OriginStreamFailed("the origin failed while generating the answer");
       }
     }
-    throw badGateway("ORIGIN_STREAM_FAILED", "the origin's answer stream ended early");
+    throw new OriginStreamFailed("the origin's answer stream ended early");
   } catch (error) {
-    failure = isOriginFailure(error) ? error : streamError(error);
+    failure = error instanceof OriginFailure ? error : streamError(error);
   }
 
   logGenerationFailure(failure, sent ? "error event" : "edge answer");
@@ -104,14 +105,13 @@ function tokenText(data: string): string | undefined {
 }
 
 /** A body that breaks mid-read (timeout, reset) surfaces as a DOMException or TypeError. */
-function streamError(error: unknown): ApiError {
+function streamError(error: unknown): OriginFailure {
   if (error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")) {
-    return new ApiError(504, "ORIGIN_TIMEOUT", "Gateway timeout", "the origin did not finish the answer in time");
+    return new OriginTimeout("the origin did not finish the answer in time");
   }
-  if (error instanceof ApiError) return error;
-  return badGateway("ORIGIN_STREAM_FAILED", "the origin's answer stream broke");
+  return new OriginStreamFailed("the origin's answer stream broke");
 }
 
-function logGenerationFailure(error: ApiError, outcome: "edge answer" | "error event"): void {
-  console.warn(JSON.stringify({ msg: "answer generation failed", outcome, code: error.code, detail: error.detail }));
+function logGenerationFailure(error: OriginFailure, outcome: "edge answer" | "error event"): void {
+  log.warn("answer generation failed", { outcome, ...errorFields(error) });
 }

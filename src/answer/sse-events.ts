@@ -1,4 +1,4 @@
-import { gatewayTimeout } from "../errors";
+import { OriginTimeout } from "../errors";
 
 /**
  * Reads a server-sent-events body (the origin's generate stream) as `{ event, data }` records,
@@ -24,7 +24,7 @@ export async function* readSseEvents(body: ReadableStream<Uint8Array>, { idleTim
   const read = async () => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const idle = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(gatewayTimeout("ORIGIN_TIMEOUT", `the origin's answer stream was silent for ${idleTimeoutMs} ms`)), idleTimeoutMs);
+      timer = setTimeout(() => reject(new OriginTimeout(`the origin's answer stream was silent for ${idleTimeoutMs} ms`)), idleTimeoutMs);
     });
     try {
       return await Promise.race([reader.read(), idle]);

@@ -1,7 +1,8 @@
 import type { Bindings } from "../app-env";
 import { loadConfig } from "../config";
 import { ApiError } from "../errors";
-import { incrementCounter } from "../metrics";
+import { errorFields, log } from "../logger";
+import { metrics } from "../metrics";
 import { getServices } from "../services";
 import { indexRecorded, type IngestServices } from "./indexer";
 import { giveUpOnDocuments, markProcessingStatement, pendingJobDocuments, recordAttemptStatement } from "./job-store";
@@ -46,7 +47,7 @@ export async function handleIngestBatch(batch: MessageBatch<unknown>, env: Bindi
     dimensions = config.EMBEDDING_DIMENSIONS;
   } catch (error) {
     // Misconfigured: nothing can succeed; keep the messages for when it is fixed.
-    console.error(JSON.stringify({ msg: "ingest consumer cannot start", error: clientSafeError(error) }));
+    log.error("ingest consumer cannot start", errorFields(error));
     batch.retryAll({ delaySeconds: retryDelaySeconds(Math.max(...batch.messages.map((m) => m.attempts), 1)) });
     return;
   }
@@ -56,20 +57,20 @@ export async function handleIngestBatch(batch: MessageBatch<unknown>, env: Bindi
     const parsed = IngestMessageSchema.safeParse(message.body);
     if (!parsed.success) {
       // Retrying cannot fix a malformed message; dropping it loses nothing (D1 still has the documents).
-      console.error(JSON.stringify({ msg: "ingest message malformed; dropped", message_id: message.id }));
+      log.error("ingest message malformed; dropped", { message_id: message.id });
       message.ack();
       continue;
     }
     const body = parsed.data;
     try {
       await processMessage(services, body, { dimensions, visibility: options.visibility ?? DEFAULT_VISIBILITY });
-      incrementCounter("edge_rag_ingest_messages_total", "Ingest queue messages by outcome.", { outcome: "ok" });
+      metrics.ingestMessages.inc({ outcome: "ok" });
       message.ack();
     } catch (error) {
       const delaySeconds = retryDelaySeconds(message.attempts);
       const reason = clientSafeError(error);
-      incrementCounter("edge_rag_ingest_messages_total", "Ingest queue messages by outcome.", { outcome: "retry" });
-      console.warn(JSON.stringify({ msg: "ingest message failed; retrying", job_id: body.job_id, tenant: body.tenant, attempts: message.attempts, delay_s: delaySeconds, error: reason, detail: internalDetail(error) }));
+      metrics.ingestMessages.inc({ outcome: "retry" });
+      log.warn("ingest message failed; retrying", { job_id: body.job_id, tenant: body.tenant, attempts: message.attempts, delay_s: delaySeconds, ...errorFields(error) });
       await services.db
         .batch([recordAttemptStatement(services.db, body.tenant, body.job_id, body.document_ids, message.attempts, reason, Date.now())])
         .catch(() => {});
@@ -103,11 +104,11 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: B
     const { tenant, job_id, document_ids } = parsed.data;
     try {
       await giveUpOnDocuments(db, tenant, job_id, document_ids, Date.now());
-      incrementCounter("edge_rag_ingest_messages_total", "Ingest queue messages by outcome.", { outcome: "dead_letter" });
-      console.error(JSON.stringify({ msg: "ingest message dead-lettered; documents marked failed", job_id, tenant, documents: document_ids.length }));
+      metrics.ingestMessages.inc({ outcome: "dead_letter" });
+      log.error("ingest message dead-lettered; documents marked failed", { job_id, tenant, documents: document_ids.length });
       message.ack();
     } catch (error) {
-      console.error(JSON.stringify({ msg: "dead-letter handling failed; retrying", job_id, tenant, error: internalDetail(error) }));
+      log.error("dead-letter handling failed; retrying", { job_id, tenant, ...errorFields(error) });
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
     }
   }
@@ -116,11 +117,5 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: B
 /** What a client may read about a failure (job errors): ApiError codes and details are written for clients; nothing else is. */
 export function clientSafeError(error: unknown): string {
   if (error instanceof ApiError) return `${error.code}: ${error.detail}`;
-  if (error instanceof Error && /^VECTOR_[A-Z]+_ERROR/.test(error.message)) return "VECTOR_INDEX_ERROR: the vector index failed the write";
   return "INTERNAL_ERROR: an unexpected error occurred while indexing";
-}
-
-/** For logs only. */
-function internalDetail(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { ApiError, badGateway, fieldErrors, validationFailed, type FieldError } from "../errors";
+import { fieldErrors, OriginBadResponse, OriginRejected, validationFailed, type FieldError } from "../errors";
+import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
 import type { Services } from "../services";
 import { CollectionSchema, DEFAULT_COLLECTION, DocumentInputSchema, type DocumentInput, type DocumentMetadata } from "./document-input";
@@ -222,7 +223,7 @@ export async function indexRecorded(services: IngestServices, tenant: string, ta
   if (ready.length > 0) {
     // Best effort here; what fails stays recorded for the scheduled sweep.
     await purgeDeletedVectors(db, services.vectors, { tenant }).catch((error) => {
-      console.warn(JSON.stringify({ msg: "vector purge deferred", tenant, error: error instanceof Error ? error.message : String(error) }));
+      log.warn("vector purge deferred", { tenant, ...errorFields(error) });
     });
   }
   return targets.map((target) => outcomes.get(target.documentId)!);
@@ -361,19 +362,19 @@ async function embed(origin: OriginClient, documents: CurrentDocument[]): Promis
   const call = async (batch: CurrentDocument[]) => {
     const raw = await origin.ingest(batch.map((document) => ({ id: document.id, text: document.text })));
     const parsed = OriginIngestSchema.safeParse(raw);
-    if (!parsed.success) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin's ingest response did not have the expected shape");
+    if (!parsed.success) throw new OriginBadResponse("the origin's ingest response did not have the expected shape");
     model = parsed.data.model;
     const byId = new Map(parsed.data.documents.map((document) => [document.id, document]));
     for (const document of batch) {
       const result = byId.get(document.id);
-      if (!result) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin's ingest response left out a document");
+      if (!result) throw new OriginBadResponse("the origin's ingest response left out a document");
       results.set(document.id, result);
     }
   };
   try {
     await call(documents);
   } catch (error) {
-    if (!(error instanceof ApiError && error.code === "ORIGIN_REJECTED")) throw error;
+    if (!(error instanceof OriginRejected)) throw error;
     if (documents.length === 1) {
       results.set(documents[0]!.id, `${error.code}: ${error.detail}`);
     } else {
@@ -381,7 +382,7 @@ async function embed(origin: OriginClient, documents: CurrentDocument[]): Promis
         try {
           await call([document]);
         } catch (single) {
-          if (!(single instanceof ApiError && single.code === "ORIGIN_REJECTED")) throw single;
+          if (!(single instanceof OriginRejected)) throw single;
           results.set(document.id, `${single.code}: ${single.detail}`);
         }
       }

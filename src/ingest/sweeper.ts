@@ -1,5 +1,6 @@
 import type { Bindings } from "../app-env";
 import { loadConfig } from "../config";
+import { errorFields, log } from "../logger";
 import { getServices } from "../services";
 import { finalizeJobStatement, markEnqueuedStatement, markReenqueuedStatement, pendingJobDocuments, stalledJobs, unenqueuedJobs } from "./job-store";
 import { planMessages, sendMessages } from "./messages";
@@ -40,7 +41,7 @@ export async function sweep(env: Bindings, now = Date.now()): Promise<SweepResul
       await db.batch([mark, finalizeJobStatement(db, job.tenant, job.id, Date.now())]);
       return 1;
     } catch (error) {
-      console.error(JSON.stringify({ msg: "sweep could not enqueue job", job_id: job.id, tenant: job.tenant, error: error instanceof Error ? error.message : String(error) }));
+      log.error("sweep could not enqueue job", { job_id: job.id, tenant: job.tenant, ...errorFields(error) });
       return 0;
     }
   };
@@ -58,10 +59,10 @@ export async function sweep(env: Bindings, now = Date.now()): Promise<SweepResul
   try {
     vectorsDeleted = await purgeDeletedVectors(db, services.vectors, { limit: 1000 });
   } catch (error) {
-    console.error(JSON.stringify({ msg: "sweep could not delete vectors", error: error instanceof Error ? error.message : String(error) }));
+    log.error("sweep could not delete vectors", errorFields(error));
   }
   if (jobsEnqueued || jobsReenqueued || vectorsDeleted) {
-    console.log(JSON.stringify({ msg: "sweep", jobs_enqueued: jobsEnqueued, jobs_reenqueued: jobsReenqueued, vectors_deleted: vectorsDeleted }));
+    log.info("sweep", { jobs_enqueued: jobsEnqueued, jobs_reenqueued: jobsReenqueued, vectors_deleted: vectorsDeleted });
   }
   return { jobsEnqueued, jobsReenqueued, vectorsDeleted };
 }

@@ -1,4 +1,4 @@
-import { serviceUnavailable } from "../errors";
+import { VectorsNotVisible } from "../errors";
 import { describeVectorIndex } from "../vector/vector-index";
 
 /**
@@ -67,7 +67,7 @@ export async function waitUntilVisible(vectors: Vectorize, receipts: UpsertRecei
     if (pending.length === 0) return;
     const remaining = deadline - Date.now();
     if (remaining <= 0) {
-      throw serviceUnavailable("VECTORS_NOT_VISIBLE", `the vector index had not applied the upserted vectors after ${options.timeoutMs} ms`);
+      throw new VectorsNotVisible(`the vector index had not applied the upserted vectors after ${options.timeoutMs} ms`);
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(pause, remaining)));
     pause = Math.min(pause * 2, 2_000);

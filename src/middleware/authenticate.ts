@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env";
 import { checkApiKeyRecord, digestsEqual, looksLikeApiKey, parseApiKey, sha256Hex } from "../auth/api-keys";
 import { assertRole, type Principal, type Role } from "../auth/principal";
 import { verifyBearerJwt } from "../auth/tokens";
-import { badRequest, unauthorized } from "../errors";
+import { ApiError, unauthorized } from "../errors";
 
 /**
  * Establishes the request's principal from exactly one credential: `Authorization: Bearer <JWT |
@@ -28,7 +28,7 @@ async function resolvePrincipal(c: Ctx): Promise<Principal> {
   const authorization = c.req.header("authorization");
   const headerKey = c.req.header("x-api-key");
   if (authorization && headerKey) {
-    throw badRequest("AMBIGUOUS_CREDENTIALS", "send either Authorization or X-API-Key, not both");
+    throw new ApiError("AMBIGUOUS_CREDENTIALS", "send either Authorization or X-API-Key, not both");
   }
   let credential: string;
   let kind: "bearer" | "api_key";

@@ -2,7 +2,8 @@ import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
 import type { RouteClass } from "../config";
 import { rateLimited, serviceUnavailable } from "../errors";
-import { incrementCounter } from "../metrics";
+import { errorFields } from "../logger";
+import { metrics } from "../metrics";
 import { RateLimitStoreUnavailable, type RateLimitDecision } from "../rate-limit/rate-limiter";
 
 type Ctx = Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0];
@@ -32,13 +33,13 @@ export async function decide(c: Ctx, routeClass: RouteClass | "login-ip", key: s
   } catch (error) {
     if (!(error instanceof RateLimitStoreUnavailable)) throw error;
     const failOpen = config.RATE_LIMIT_FAIL_OPEN.includes(policyClass);
-    incrementCounter("edge_rag_rate_limit_store_errors_total", "Rate-limit decisions made without the store, by policy.", { class: routeClass, policy: failOpen ? "open" : "closed" });
-    console.warn(JSON.stringify({ msg: "rate-limit store unavailable", class: routeClass, policy: failOpen ? "fail-open" : "fail-closed", request_id: c.var.requestId }));
+    metrics.rateLimitStoreErrors.inc({ class: routeClass, policy: failOpen ? "open" : "closed" });
+    c.var.log.warn("rate-limit store unavailable", { class: routeClass, policy: failOpen ? "fail-open" : "fail-closed", ...errorFields(error) });
     if (failOpen) return null;
     throw serviceUnavailable("RATE_LIMITER_UNAVAILABLE", "the rate limiter is unavailable; retry shortly", 5);
   }
   if (decision.pending) c.executionCtx.waitUntil(decision.pending.catch(() => {}));
-  incrementCounter("edge_rag_rate_limit_decisions_total", "Rate-limit decisions by class and outcome.", { class: routeClass, outcome: decision.allowed ? "allowed" : "limited" });
+  metrics.rateLimitDecisions.inc({ class: routeClass, outcome: decision.allowed ? "allowed" : "limited" });
   if (!decision.allowed) {
     const retryAfter = Math.max(1, Math.ceil((decision.resetAt - Date.now()) / 1000));
     throw rateLimited(retryAfter, headersFor(decision));

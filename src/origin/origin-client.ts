@@ -1,6 +1,6 @@
 import { SignJWT } from "jose";
 import type { Config } from "../config";
-import { ApiError, badGateway, gatewayTimeout, serviceUnavailable } from "../errors";
+import { OriginBadResponse, OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
 import { createCircuitBreaker, type CircuitBreaker } from "./circuit-breaker";
 
 /**
@@ -8,9 +8,10 @@ import { createCircuitBreaker, type CircuitBreaker } from "./circuit-breaker";
  *
  * Promise: each call tries the configured origins in order, skipping those whose circuit is open,
  * with a per-call timeout (embed ~2 s, generate ~20 s, ingest ~60 s by default). When none can
- * answer it throws an ApiError with code ORIGIN_UNAVAILABLE (503) or ORIGIN_TIMEOUT (504), so
+ * answer it throws an `OriginFailure` — OriginUnavailable (503) or OriginTimeout (504) — so
  * callers can degrade (keyword-only retrieval, edge-extractive answers) or retry (ingestion).
- * An origin that rejects the request itself (4xx) is not failed over: that is ORIGIN_REJECTED (502).
+ * An origin that rejects the request itself (4xx) is not failed over: that is OriginRejected (502);
+ * an answer of the wrong shape is OriginBadResponse (502).
  */
 export interface OriginClient {
   embed(inputs: string[], kind: "query" | "passage"): Promise<EmbedResult>;
@@ -87,7 +88,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
    * stream for longer; readSseEvents' idle timeout guards the rest).
    */
   async function call(operation: Operation, path: string, body: unknown, streaming = false): Promise<Response> {
-    let lastError: ApiError = serviceUnavailable("ORIGIN_UNAVAILABLE", "no origin is available", 5);
+    let lastError: OriginFailure = new OriginUnavailable("no origin is available");
     const token = await credential();
     for (const base of config.ORIGIN_URLS) {
       const breaker = breakerFor(base);
@@ -112,17 +113,17 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
         // its fault, not the request's, so fail over like any other broken origin.
         if (response.status >= 400 && response.status < 500 && ![401, 403, 429].includes(response.status)) {
           breaker.recordSuccess(); // it answered: the origin is up, the request is the problem
-          throw badGateway("ORIGIN_REJECTED", `the origin rejected the ${operation} request (${response.status})`);
+          throw new OriginRejected(`the origin rejected the ${operation} request (${response.status})`);
         }
         breaker.recordFailure();
-        lastError = serviceUnavailable("ORIGIN_UNAVAILABLE", `the origin failed the ${operation} request (${response.status})`, 5);
+        lastError = new OriginUnavailable(`the origin failed the ${operation} request (${response.status})`);
       } catch (error) {
-        if (error instanceof ApiError) throw error;
+        if (error instanceof OriginRejected) throw error;
         breaker.recordFailure();
         lastError =
           error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")
-            ? gatewayTimeout("ORIGIN_TIMEOUT", `the origin did not answer the ${operation} request in ${timeouts[operation]} ms`)
-            : serviceUnavailable("ORIGIN_UNAVAILABLE", `the origin could not be reached for ${operation}`, 5);
+            ? new OriginTimeout(`the origin did not answer the ${operation} request in ${timeouts[operation]} ms`)
+            : new OriginUnavailable(`the origin could not be reached for ${operation}`);
       } finally {
         if (!streaming) clearTimeout(timer);
       }
@@ -135,7 +136,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     try {
       return (await response.json()) as T;
     } catch {
-      throw badGateway("ORIGIN_BAD_RESPONSE", `the origin's ${operation} response was not valid JSON`);
+      throw new OriginBadResponse(`the origin's ${operation} response was not valid JSON`);
     }
   }
 
@@ -143,7 +144,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     async embed(inputs, kind) {
       const result = await json<EmbedResult>("embed", "/v1/embed", { inputs, kind });
       if (!Array.isArray(result.vectors) || result.vectors.length !== inputs.length) {
-        throw badGateway("ORIGIN_BAD_RESPONSE", "the origin returned the wrong number of vectors");
+        throw new OriginBadResponse("the origin returned the wrong number of vectors");
       }
       return result;
     },
@@ -151,7 +152,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     generate: (request) => json<GenerateResult>("generate", "/v1/generate", { ...request, stream: false }),
     async generateStream(request) {
       const response = await call("generate", "/v1/generate", { ...request, stream: true }, true);
-      if (!response.body) throw badGateway("ORIGIN_BAD_RESPONSE", "the origin's stream had no body");
+      if (!response.body) throw new OriginBadResponse("the origin's stream had no body");
       return response.body;
     },
     async probe() {
@@ -173,8 +174,3 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
-
-/** Errors that mean "no origin could do it" (the client's ORIGIN_* codes), as opposed to bugs. */
-export function isOriginFailure(error: unknown): error is ApiError {
-  return error instanceof ApiError && error.code.startsWith("ORIGIN_");
-}

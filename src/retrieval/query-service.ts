@@ -1,6 +1,7 @@
 import { generateAnswer, streamAnswer, type AnswerEvent } from "../answer/generate-answer";
 import type { Config } from "../config";
-import { incrementCounter, observeHistogram } from "../metrics";
+import { errorFields, log } from "../logger";
+import { metrics } from "../metrics";
 import { ApiError, internalError, toProblem, type Problem } from "../errors";
 import type { OriginClient } from "../origin/origin-client";
 import { mapWithConcurrency } from "./concurrency";
@@ -173,7 +174,7 @@ export function createQueryService(deps: QueryServiceDeps) {
         return await answer(await prepare(tenant, entry, { ...context, indexVersion: version, embedding }));
       } catch (error) {
         if (error instanceof ApiError) return toProblem(error, context.requestId);
-        console.error(JSON.stringify({ msg: "batch query failed", error: error instanceof Error ? error.name : String(error), request_id: context.requestId }));
+        log.error("batch query failed", { ...errorFields(error), request_id: context.requestId });
         return toProblem(internalError(), context.requestId);
       }
     });
@@ -240,13 +241,9 @@ function metadataOf(prepared: PreparedQuery, generation: { degraded: boolean; ge
 
 /** Per-isolate Prometheus metrics: how often queries degrade, and where their time goes. */
 function recordMetrics(mode: RetrievalMode, metadata: QueryMetadata): void {
-  incrementCounter("edge_rag_queries_total", "Answered queries by retrieval mode and whether they degraded.", { mode, degraded: String(metadata.degraded) });
-  for (const reason of metadata.degraded_reasons) {
-    incrementCounter("edge_rag_query_degraded_total", "Degraded query answers by reason.", { reason });
-  }
-  for (const [phase, value] of Object.entries(metadata.timings_ms)) {
-    observeHistogram("edge_rag_query_phase_duration_ms", "Query time by phase (embed, retrieve, generate).", { phase }, value);
-  }
+  metrics.queries.inc({ mode, degraded: String(metadata.degraded) });
+  for (const reason of metadata.degraded_reasons) metrics.queryDegraded.inc({ reason });
+  for (const [phase, value] of Object.entries(metadata.timings_ms)) metrics.queryPhase.observe({ phase }, value);
 }
 
 const ms = (value: number) => Math.round(value * 10) / 10;

@@ -1,5 +1,6 @@
-import type { ApiError } from "../errors";
-import { isOriginFailure, type OriginClient } from "../origin/origin-client";
+import { OriginFailure } from "../errors";
+import { errorFields, log } from "../logger";
+import type { OriginClient } from "../origin/origin-client";
 import type { FilterPlan } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
 import { hydrateChunks, type HydratedChunk } from "./hydrate";
@@ -22,7 +23,7 @@ export type RetrievalMode = "hybrid" | "vector" | "keyword";
 export type DegradedReason = "embedding_unavailable" | "vector_index_unavailable" | "generation_unavailable";
 
 /** A query embedding, or why there is none; produced by the caller (one origin call per batch). */
-export type EmbeddingOutcome = { ok: true; vector: number[]; ms: number } | { ok: false; error: ApiError; ms: number };
+export type EmbeddingOutcome = { ok: true; vector: number[]; ms: number } | { ok: false; error: OriginFailure; ms: number };
 
 export interface RetrieverDeps {
   db: D1Database;
@@ -66,8 +67,8 @@ export async function embedQueries(origin: OriginClient, queries: readonly strin
     const ms = performance.now() - started;
     return vectors.map((vector) => ({ ok: true, vector, ms }));
   } catch (error) {
-    if (!isOriginFailure(error)) throw error;
-    console.warn(JSON.stringify({ msg: "query embedding unavailable; keyword retrieval only", code: error.code, detail: error.detail }));
+    if (!(error instanceof OriginFailure)) throw error;
+    log.warn("query embedding unavailable; keyword retrieval only", errorFields(error));
     const ms = performance.now() - started;
     return queries.map(() => ({ ok: false, error, ms }));
   }
@@ -98,7 +99,7 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
       return await vectorSearch(deps.vectors, { tenant, vector: embedding.vector, plan, limit, metric: deps.metric });
     } catch (error) {
       degraded.push("vector_index_unavailable");
-      console.warn(JSON.stringify({ msg: "vector search failed; keyword retrieval only", error: error instanceof Error ? error.message.slice(0, 200) : String(error) }));
+      log.warn("vector search failed; keyword retrieval only", errorFields(error));
       return null;
     }
   };

@@ -1,11 +1,12 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { ApiError, notFound } from "../errors";
+import { notFound, serviceUnavailable } from "../errors";
 import { DocumentIdSchema, IngestRequestSchema } from "../ingest/document-input";
 import { deleteDocument, getDocument, prepareDocuments, recordDocumentsStatements } from "../ingest/document-store";
 import { markEnqueuedStatement } from "../ingest/job-store";
 import { planMessages, sendMessages } from "../ingest/messages";
 import { purgeDeletedVectors } from "../ingest/vector-writes";
+import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, notFoundError, security, unavailableError, validationErrors } from "../schemas";
@@ -55,13 +56,11 @@ documentRoutes.openapi(ingest, async (c) => {
     try {
       await sendMessages(c.env.INGEST_QUEUE, planMessages(tenant, jobId, changed.map((d) => ({ id: d.id, textLength: d.text.length }))));
     } catch (error) {
-      console.error(JSON.stringify({ msg: "ingest enqueue failed", job_id: jobId, tenant, error: error instanceof Error ? error.message : String(error), request_id: c.var.requestId }));
-      throw new ApiError(
-        503,
+      c.var.log.error("ingest enqueue failed", { job_id: jobId, tenant, ...errorFields(error) });
+      throw serviceUnavailable(
         "INGEST_QUEUE_UNAVAILABLE",
-        "Service unavailable",
         "the documents are stored but could not be queued for indexing; they are queued automatically within a few minutes, or retry the request",
-        { "retry-after": "30" },
+        30,
         { job_id: jobId, status_url: statusUrl },
       );
     }
@@ -144,7 +143,7 @@ documentRoutes.openapi(remove, async (c) => {
   // only return chunks D1 still has. The vectors follow; a failure there is retried by the sweep.
   if (!(await deleteDocument(db, tenant, id, Date.now()))) throw notFound(`document ${id}`);
   await purgeDeletedVectors(db, vectors, { tenant }).catch((error) => {
-    console.warn(JSON.stringify({ msg: "vector delete deferred to the sweep", tenant, error: error instanceof Error ? error.message : String(error), request_id: c.var.requestId }));
+    c.var.log.warn("vector delete deferred to the sweep", { tenant, ...errorFields(error) });
   });
   return c.body(null, 204);
 });

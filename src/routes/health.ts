@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { loadConfig } from "../config";
+import { errorFields } from "../logger";
 import { jsonResponse } from "../schemas";
 import { getServices } from "../services";
 import { VERSION } from "../version";
@@ -42,7 +43,7 @@ healthRoutes.openapi(ready, async (c) => {
       await check();
       return { ok: true, latency_ms: elapsed(started) };
     } catch (error) {
-      console.warn(JSON.stringify({ msg: "readiness check failed", error: error instanceof Error ? error.message : String(error) }));
+      c.var.log.warn("readiness check failed", errorFields(error));
       return { ok: false, latency_ms: elapsed(started) };
     }
   };
@@ -55,7 +56,7 @@ healthRoutes.openapi(ready, async (c) => {
     }),
     services.origin.probe(),
   ]);
-  for (const origin of origins.filter((o) => !o.ok)) console.warn(JSON.stringify({ msg: "origin not ready", ...origin }));
+  for (const origin of origins.filter((o) => !o.ok)) c.var.log.warn("origin not ready", origin);
   const available = origins.filter((origin) => origin.ok).length;
   const originCheck = { ok: available > 0, latency_ms: Math.max(0, ...origins.map((o) => o.latency_ms)), available, total: origins.length };
   const checks = { d1, kv, vector_index: vectorIndex, origin: originCheck };

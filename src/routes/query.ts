@@ -1,7 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app-env";
-import { badRequest, fieldErrors, internalError, toProblem, validationFailed, type ApiError } from "../errors";
+import { ApiError, fieldErrors, internalError, toProblem, validationFailed } from "../errors";
+import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
 import { decide, principalKey, rateLimit, setRateLimitHeaders } from "../middleware/rate-limit";
 import { FiltersSchema } from "../retrieval/filters";
@@ -138,7 +139,7 @@ queryRoutes.openapi(query, async (c) => {
       }
     } catch (error) {
       if (stream.aborted) return; // the client left; leaving the loop cancelled the origin stream
-      console.error(JSON.stringify({ msg: "query stream failed", error: error instanceof Error ? error.name : String(error), request_id: requestId }));
+      c.var.log.error("query stream failed", errorFields(error));
       await stream.writeSSE({ event: "error", data: JSON.stringify(toProblem(internalError(), requestId)) }).catch(() => {});
     }
   });
@@ -190,7 +191,7 @@ export function queryServiceFor(vars: AppEnv["Variables"]): QueryService {
 function parseBatchEntry(raw: unknown): QueryInput | ApiError {
   const parsed = QueryRequestSchema.safeParse(raw);
   if (!parsed.success) return validationFailed(fieldErrors(parsed.error.issues));
-  if (parsed.data.stream) return badRequest("STREAM_NOT_SUPPORTED", "batch queries cannot stream; send stream: false, or use POST /v1/query");
+  if (parsed.data.stream) return new ApiError("STREAM_NOT_SUPPORTED", "batch queries cannot stream; send stream: false, or use POST /v1/query");
   return parsed.data;
 }
 

@@ -1,3 +1,5 @@
+import { VectorIndexError } from "../errors";
+
 /**
  * Port: the dense vector index.
  *
@@ -39,4 +41,30 @@ export interface VectorIndexInfo {
 /** Reads `describe()` with the field types Vectorize actually returns. */
 export async function describeVectorIndex(index: VectorIndex): Promise<VectorIndexInfo> {
   return (await index.describe()) as unknown as VectorIndexInfo;
+}
+
+/**
+ * The index with one failure type: every rejection becomes `VectorIndexError` (the binding's error
+ * kept as `cause` for the logs), so callers branch on a class, not on Vectorize's message text.
+ * The adapters themselves stay exactly like the binding (the conformance suite checks their errors).
+ */
+export function guardVectorIndex(index: VectorIndex): VectorIndex {
+  const guard =
+    <A extends unknown[], R>(operation: string, call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await call(...args);
+      } catch (error) {
+        throw new VectorIndexError(operation, error);
+      }
+    };
+  return {
+    describe: guard("describe", () => index.describe()),
+    query: guard("query", (vector: VectorFloatArray | number[], options?: VectorizeQueryOptions) => index.query(vector, options)),
+    queryById: guard("query", (id: string, options?: VectorizeQueryOptions) => index.queryById(id, options)),
+    insert: guard("write", (vectors: VectorizeVector[]) => index.insert(vectors)),
+    upsert: guard("write", (vectors: VectorizeVector[]) => index.upsert(vectors)),
+    deleteByIds: guard("delete", (ids: string[]) => index.deleteByIds(ids)),
+    getByIds: guard("read", (ids: string[]) => index.getByIds(ids)),
+  } as VectorIndex;
 }
