@@ -12,6 +12,7 @@ export interface Secrets {
   METRICS_SCRAPE_TOKEN?: string;
 }
 
+/** The worker's bindings: `wrangler types` (`npm run types`) and the secrets. */
 export type Bindings = Env & Secrets;
 
 /** The one Hono environment type of the worker. */

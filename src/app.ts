@@ -9,24 +9,28 @@ import { ConfigError, loadConfig } from "./config";
 import { ApiError, fieldErrors, internalError, notFound, payloadTooLarge, problemResponse, unsupportedMediaType, validationFailed } from "./errors";
 import { errorFields, log, type Logger } from "./logger";
 import { observe } from "./middleware/observe";
-import { requestContext } from "./middleware/request-context";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
 import { documentRoutes } from "./routes/documents";
-import { healthRoutes } from "./routes/health";
+import { createHealthRoutes } from "./routes/health";
 import { jobRoutes } from "./routes/jobs";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { queryRoutes } from "./routes/query";
+import { queryBatchRoutes } from "./routes/query-batch";
 import { searchRoutes } from "./routes/search";
 import { statsRoutes } from "./routes/stats";
+import type { ServicesFactory } from "./services";
 import { VERSION } from "./version";
 
 const QUERY_BODY_LIMIT = 64 * 1024;
 const DOCUMENTS_BODY_LIMIT = 10 * 1024 * 1024;
 
-/** Builds the worker's HTTP API. Middleware runs top to bottom in the order a request meets it. */
-export function createApp() {
+/**
+ * Builds the worker's HTTP API over a services factory (the production entry's, the local one's,
+ * or a test's). Middleware runs top to bottom in the order a request meets it.
+ */
+export function createApp(services: ServicesFactory) {
   const app = new OpenAPIHono<AppEnv>({
     // Every schema failure becomes one 400 problem listing each offending field.
     defaultHook: (result) => {
@@ -53,9 +57,15 @@ export function createApp() {
   );
 
   // Liveness first: it must answer even when configuration or dependencies are broken.
-  app.route("/", healthRoutes);
+  app.route("/", createHealthRoutes(services));
 
-  app.use(requestContext);
+  // Everything below has valid configuration and its services (built once per isolate).
+  app.use(async (c, next) => {
+    const built = services(c.env);
+    c.set("services", built);
+    c.set("config", built.config);
+    await next();
+  });
   app.use("/v1/documents", bodyLimit({ maxSize: DOCUMENTS_BODY_LIMIT, onError: () => { throw payloadTooLarge(DOCUMENTS_BODY_LIMIT); } }));
   app.use("/v1/*", async (c, next) => {
     if (c.req.path === "/v1/documents") return next();
@@ -66,6 +76,7 @@ export function createApp() {
   app.route("/", meRoutes);
   app.route("/", apiKeyRoutes);
   app.route("/", queryRoutes);
+  app.route("/", queryBatchRoutes);
   app.route("/", searchRoutes);
   app.route("/", documentRoutes);
   app.route("/", jobRoutes);

@@ -1,55 +1,83 @@
 import type { Bindings } from "./app-env";
 import { createApiKeyStore, type ApiKeyStore } from "./auth/api-key-store";
-import type { Config } from "./config";
+import { loadConfig, type Config } from "./config";
+import { createLogger, type Logger } from "./logger";
+import { metrics, type Metrics } from "./metrics";
 import { createOriginClient, type OriginClient } from "./origin/origin-client";
+import { createQueryService, type QueryService } from "./query/query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
+import { createRetriever } from "./retrieval/retrieve";
 import { guardD1 } from "./store/guarded-d1";
-import { createLocalVectorize } from "./vector/create-local-vectorize";
-import { guardVectorIndex } from "./vector/vector-index";
+import { createTenantStore, type TenantStore } from "./store/tenant-store";
+import { guardVectorIndex, type VectorIndex } from "./vector/vector-index";
 
 /**
- * The adapters behind every port, chosen once per isolate from the bindings: production gets
- * Vectorize and Upstash, local dev and tests the Durable Object index and the Redis bridge (or
- * the Workers rate-limiting bindings when no Redis is configured).
+ * Everything a request, a queue batch or a cron run uses, built once per isolate from the
+ * bindings and the validated configuration: the adapters behind every port and the use cases
+ * built on them (Unkey's `ServiceContext`). Routes reach them as `c.var.services`.
  */
 export interface Services {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  /** D1, every failure a StoreUnavailable. */
   db: D1Database;
-  vectors: Vectorize;
+  /** The vector index, every failure a VectorIndexError. */
+  vectors: VectorIndex;
   origin: OriginClient;
   rateLimiter: RateLimiter;
   apiKeys: ApiKeyStore;
+  tenants: TenantStore;
+  query: QueryService;
 }
+
+/**
+ * The adapters that differ between the production and the local entry: production binds
+ * Vectorize; locally (no Vectorize simulator exists) a Durable Object stands in for it.
+ */
+export interface PlatformAdapters {
+  vectors: VectorIndex;
+}
+
+/** Services for an environment; throws ConfigError when its configuration is invalid. */
+export type ServicesFactory = (env: Bindings) => Services;
 
 /** The [[ratelimits]] limits of wrangler.toml (the binding cannot report them). */
 export const RATE_LIMIT_BINDING_LIMITS = { query: 120, ingest: 30, auth: 10 } as const;
 
-const built = new WeakMap<object, Services>();
-
-export function getServices(env: Bindings, config: Config): Services {
-  let services = built.get(env);
-  if (services) return services;
+export function createServices(env: Bindings, config: Config, platform: PlatformAdapters): Services {
   const db = guardD1(env.DB);
-  services = {
+  const vectors = guardVectorIndex(platform.vectors);
+  const origin = createOriginClient(config);
+  const tenants = createTenantStore(db);
+  return {
+    config,
+    log: createLogger(),
+    metrics,
     db,
-    vectors: guardVectorIndex((env.VECTORIZE as unknown as Vectorize | undefined) ?? localVectorIndex(env, config)),
-    origin: createOriginClient(config),
+    vectors,
+    origin,
     rateLimiter: config.UPSTASH_REDIS_REST_URL
       ? createUpstashRateLimiter(config)
       : createBindingRateLimiter({ query: env.RATE_LIMITER_QUERY, ingest: env.RATE_LIMITER_INGEST, auth: env.RATE_LIMITER_AUTH }, RATE_LIMIT_BINDING_LIMITS),
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
+    tenants,
+    query: createQueryService({ tenants, origin, retriever: createRetriever(db, vectors, config) }),
   };
-  built.set(env, services);
-  return services;
 }
 
-function localVectorIndex(env: Bindings, config: Config): Vectorize {
-  if (!env.VECTOR_INDEX_DO) throw new Error("neither VECTORIZE nor VECTOR_INDEX_DO is bound");
-  return createLocalVectorize(env.VECTOR_INDEX_DO, {
-    indexName: "edge-rag",
-    dimensions: config.EMBEDDING_DIMENSIONS,
-    metric: config.VECTOR_METRIC,
-    metadataIndexes: config.VECTORIZE_METADATA_INDEXES,
-  });
+/** A factory that builds an environment's services once (keyed by its env object) with these platform adapters. */
+export function servicesFactory(platform: (env: Bindings, config: Config) => PlatformAdapters): ServicesFactory {
+  const built = new WeakMap<object, Services>();
+  return (env) => {
+    let services = built.get(env);
+    if (!services) {
+      const config = loadConfig(env);
+      services = createServices(env, config, platform(env, config));
+      built.set(env, services);
+    }
+    return services;
+  };
 }

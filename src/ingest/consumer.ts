@@ -1,9 +1,8 @@
 import type { Bindings } from "../app-env";
-import { loadConfig } from "../config";
 import { ApiError } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
-import { getServices } from "../services";
+import type { ServicesFactory } from "../services";
 import { indexRecorded, type IngestServices } from "./indexer";
 import { giveUpOnDocuments, markProcessingStatement, pendingJobDocuments, recordAttemptStatement } from "./job-store";
 import { IngestMessageSchema, type IngestMessage } from "./messages";
@@ -38,13 +37,13 @@ export function retryDelaySeconds(attempts: number, random: () => number = Math.
 /** Dead-letter queues are named `…-dlq` / `…-dlq-<env>` in wrangler.toml. */
 export const isDeadLetterQueue = (queue: string) => /(^|-)dlq($|-)/.test(queue);
 
-export async function handleIngestBatch(batch: MessageBatch<unknown>, env: Bindings, options: ConsumerOptions = {}): Promise<void> {
+export async function handleIngestBatch(batch: MessageBatch<unknown>, env: Bindings, servicesFor: ServicesFactory, options: ConsumerOptions = {}): Promise<void> {
   let services: IngestServices;
   let dimensions: number;
   try {
-    const config = loadConfig(env);
-    services = getServices(env, config);
-    dimensions = config.EMBEDDING_DIMENSIONS;
+    const built = servicesFor(env);
+    services = built;
+    dimensions = built.config.EMBEDDING_DIMENSIONS;
   } catch (error) {
     // Misconfigured: nothing can succeed; keep the messages for when it is fixed.
     log.error("ingest consumer cannot start", errorFields(error));
@@ -93,8 +92,8 @@ async function processMessage(services: IngestServices, message: IngestMessage, 
 }
 
 /** The dead-letter consumer: the messages that ran out of retries. Their documents fail with the last error. */
-export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Bindings): Promise<void> {
-  const db = env.DB;
+export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Bindings, servicesFor: ServicesFactory): Promise<void> {
+  const { db } = servicesFor(env);
   for (const message of batch.messages) {
     const parsed = IngestMessageSchema.safeParse(message.body);
     if (!parsed.success) {

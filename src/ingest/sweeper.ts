@@ -1,7 +1,6 @@
 import type { Bindings } from "../app-env";
-import { loadConfig } from "../config";
 import { errorFields, log } from "../logger";
-import { getServices } from "../services";
+import type { ServicesFactory } from "../services";
 import { finalizeJobStatement, markEnqueuedStatement, markReenqueuedStatement, pendingJobDocuments, stalledJobs, unenqueuedJobs } from "./job-store";
 import { planMessages, sendMessages } from "./messages";
 import { purgeDeletedVectors } from "./vector-writes";
@@ -29,10 +28,9 @@ export interface SweepResult {
   vectorsDeleted: number;
 }
 
-export async function sweep(env: Bindings, now = Date.now()): Promise<SweepResult> {
-  const config = loadConfig(env);
-  const services = getServices(env, config);
-  const { db } = services;
+export async function sweep(env: Bindings, servicesFor: ServicesFactory, now = Date.now()): Promise<SweepResult> {
+  const services = servicesFor(env);
+  const { db, config } = services;
 
   const enqueue = async (job: { id: string; tenant: string }, mark: D1PreparedStatement) => {
     try {

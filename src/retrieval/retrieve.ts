@@ -1,7 +1,9 @@
+import type { Config } from "../config";
 import { OriginFailure } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
-import type { FilterPlan } from "./filters";
+import type { DegradedReason, RetrievalMode } from "../query/schemas";
+import { planFilters, type FilterPlan, type Filters } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
 import { hydrateChunks, type HydratedChunk } from "./hydrate";
 import { keywordSearch } from "./keyword-search";
@@ -19,11 +21,39 @@ import { VECTORIZE_MAX_TOP_K, vectorSearch } from "./vector-search";
  * + one hydration query.
  */
 
-export type RetrievalMode = "hybrid" | "vector" | "keyword";
-export type DegradedReason = "embedding_unavailable" | "vector_index_unavailable" | "generation_unavailable";
-
 /** A query embedding, or why there is none; produced by the caller (one origin call per batch). */
 export type EmbeddingOutcome = { ok: true; vector: number[]; ms: number } | { ok: false; error: OriginFailure; ms: number };
+
+/** The retrieval port the query use case calls: one query's ranked, filtered, hydrated chunks. */
+export interface Retriever {
+  retrieve(request: RetrievalRequest): Promise<Retrieval>;
+}
+
+export interface RetrievalRequest {
+  tenant: string;
+  query: string;
+  mode: RetrievalMode;
+  topK: number;
+  filters?: Filters;
+  /** Required unless mode is keyword (the caller embeds, so that a batch makes one origin call). */
+  embedding?: Promise<EmbeddingOutcome>;
+}
+
+export type RetrievalConfig = Pick<Config, "RRF_K" | "RRF_VECTOR_WEIGHT" | "RRF_KEYWORD_WEIGHT" | "RETRIEVAL_CANDIDATES" | "VECTOR_METRIC" | "VECTORIZE_METADATA_INDEXES">;
+
+export function createRetriever(db: D1Database, vectors: Vectorize, config: RetrievalConfig): Retriever {
+  const deps: RetrieverDeps = {
+    db,
+    vectors,
+    rrfK: config.RRF_K,
+    weights: { vector: config.RRF_VECTOR_WEIGHT, keyword: config.RRF_KEYWORD_WEIGHT },
+    candidates: config.RETRIEVAL_CANDIDATES,
+    metric: config.VECTOR_METRIC,
+  };
+  return {
+    retrieve: ({ filters, ...request }) => retrieve(deps, { ...request, plan: planFilters(filters, config.VECTORIZE_METADATA_INDEXES) }),
+  };
+}
 
 export interface RetrieverDeps {
   db: D1Database;

@@ -1,12 +1,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { loadConfig } from "../config";
 import { errorFields } from "../logger";
 import { jsonResponse } from "../schemas";
-import { getServices } from "../services";
+import type { ServicesFactory, Services } from "../services";
 import { VERSION } from "../version";
 
-export const healthRoutes = new OpenAPIHono<AppEnv>();
 
 const health = createRoute({
   method: "get",
@@ -15,7 +13,6 @@ const health = createRoute({
   responses: { 200: jsonResponse("Alive", z.object({ status: z.literal("ok"), version: z.string(), time: z.string() })) },
 });
 
-healthRoutes.openapi(health, (c) => c.json({ status: "ok" as const, version: VERSION, time: new Date().toISOString() }, 200));
 
 // /ready is public: each check says only whether it passed and how long it took (reasons go to
 // the logs; origin URLs, circuit states and index sizes are not for anonymous callers).
@@ -29,15 +26,20 @@ const ready = createRoute({
   responses: { 200: jsonResponse("Ready", ReadySchema), 503: jsonResponse("Not ready", ReadySchema) },
 });
 
-healthRoutes.openapi(ready, async (c) => {
-  let config;
-  try {
-    config = loadConfig(c.env);
-  } catch {
-    return c.json({ status: "unavailable" as const, checks: { config: { ok: false, latency_ms: 0, detail: "invalid configuration (see logs)" } } }, 503);
-  }
-  const services = getServices(c.env, config);
-  const timed = async (check: () => Promise<unknown>) => {
+/** Liveness and readiness. They run before the services middleware: both must answer when configuration is broken. */
+export function createHealthRoutes(servicesFor: ServicesFactory) {
+  const routes = new OpenAPIHono<AppEnv>();
+  routes.openapi(health, (c) => c.json({ status: "ok" as const, version: VERSION, time: new Date().toISOString() }, 200));
+  routes.openapi(ready, async (c) => {
+    let services: Services;
+    try {
+      services = servicesFor(c.env);
+    } catch (error) {
+      c.var.log.error("readiness: services cannot be built", errorFields(error));
+      return c.json({ status: "unavailable" as const, checks: { config: { ok: false, latency_ms: 0 } } }, 503);
+    }
+    const { config } = services;
+    const timed = async (check: () => Promise<unknown>) => {
     const started = performance.now();
     try {
       await check();
@@ -48,7 +50,7 @@ healthRoutes.openapi(ready, async (c) => {
     }
   };
   const [d1, kv, vectorIndex, origins] = await Promise.all([
-    timed(async () => void (await c.env.DB.prepare("SELECT 1").first())),
+    timed(async () => void (await services.db.prepare("SELECT 1").first())),
     timed(async () => void (await c.env.KV.get("edge-rag:ready-probe"))),
     timed(async () => {
       const info = await services.vectors.describe();
@@ -62,6 +64,8 @@ healthRoutes.openapi(ready, async (c) => {
   const checks = { d1, kv, vector_index: vectorIndex, origin: originCheck };
   const isReady = Object.values(checks).every((check) => check.ok);
   return c.json({ status: isReady ? ("ready" as const) : ("unavailable" as const), checks }, isReady ? 200 : 503);
-});
+  });
+  return routes;
+}
 
 const elapsed = (started: number) => Math.round((performance.now() - started) * 10) / 10;

@@ -25,8 +25,6 @@ import { VectorIndexError } from "../errors";
  */
 export type VectorIndex = Vectorize;
 
-export { createLocalVectorize, type LocalVectorizeOptions } from "./create-local-vectorize";
-export { VECTORIZE_LIMITS, VECTORIZE_ERROR_CODES } from "./vectorize-limits";
 
 /** The `describe()` result as Vectorize actually sends it (workers-types declares both fields as number). */
 export interface VectorIndexInfo {

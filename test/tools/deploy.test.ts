@@ -33,6 +33,10 @@ describe("deployment configuration", () => {
       const gzipBytes = gzipSync(readFileSync(join(outdir, bundle))).length;
       console.log(`${environment} bundle: ${(bytes / 1024).toFixed(1)} KiB, ${(gzipBytes / 1024).toFixed(1)} KiB gzip`);
       expect(gzipBytes).toBeLessThan(GZIP_BUDGET_BYTES);
+      // The production entry wires Vectorize: the local stand-in (its Durable Object class, its own
+      // error prefix, its factory) must not be deployed.
+      const code = readFileSync(join(outdir, bundle), "utf8");
+      for (const marker of ["LocalVectorIndex", "LOCAL_VECTORIZE_ERROR", "VECTOR_INDEX_DO"]) expect(code, marker).not.toContain(marker);
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { localServices } from "../../src/local";
 import { call, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 import { chunkRows, indexVersion, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
@@ -256,9 +257,7 @@ describe("documents — happy path with the real origin", () => {
     expect(newChunks.some((c) => oldChunks.some((o) => o.id === c.id))).toBe(false);
     expect(await indexVersion(tenant)).toBeGreaterThan(versionBefore);
 
-    const { getServices } = await import("../../src/services");
-    const { loadConfig } = await import("../../src/config");
-    const vectors = getServices(env, loadConfig(env)).vectors;
+    const vectors = localServices(env).vectors;
     expect(await vectors.getByIds(oldChunks.map((c) => c.id))).toEqual([]);
     const current = await vectors.getByIds(newChunks.map((c) => c.id));
     expect(current.map((v) => v.id).sort()).toEqual(newChunks.map((c) => c.id).sort());
@@ -290,9 +289,7 @@ describe("documents — happy path with the real origin", () => {
       .first<number>("n");
     expect(ftsOwn).toBe(0);
 
-    const { getServices } = await import("../../src/services");
-    const { loadConfig } = await import("../../src/config");
-    expect(await getServices(env, loadConfig(env)).vectors.getByIds(chunks.map((c) => c.id))).toEqual([]);
+    expect(await localServices(env).vectors.getByIds(chunks.map((c) => c.id))).toEqual([]);
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
     expect((await call("/v1/documents/stays", { auth: key })).status).toBe(200);
     expect((await call("/v1/documents/gone", { method: "DELETE", auth: key })).status).toBe(404);
@@ -318,9 +315,7 @@ describe("documents — tenant isolation (security)", () => {
     const stillA = await json(await call("/v1/documents/shared", { auth: a.key }));
     expect(stillA).toMatchObject({ text: PARAGRAPHS.lighthouse, status: "indexed" });
     expect(await chunkRows(a.tenant, "shared")).toEqual(aChunks);
-    const { getServices } = await import("../../src/services");
-    const { loadConfig } = await import("../../src/config");
-    const vectors = await getServices(env, loadConfig(env)).vectors.getByIds(aChunks.map((c) => c.id));
+    const vectors = await localServices(env).vectors.getByIds(aChunks.map((c) => c.id));
     expect(vectors).toHaveLength(aChunks.length);
     expect(vectors.every((v) => v.namespace === a.tenant)).toBe(true);
   });
@@ -331,10 +326,8 @@ describe("documents — tenant isolation (security)", () => {
     const body = { documents: [{ id: "twin", text: PARAGRAPHS.printing, metadata: { k: 1 } }] };
     expect(await waitForJob(a.key, (await ingest(a.key, body)).job_id)).toMatchObject({ processed: 1, skipped: 0 });
     expect(await waitForJob(b.key, (await ingest(b.key, body)).job_id)).toMatchObject({ processed: 1, skipped: 0 });
-    const { getServices } = await import("../../src/services");
-    const { loadConfig } = await import("../../src/config");
     const bChunks = await chunkRows(b.tenant, "twin");
-    const vectors = await getServices(env, loadConfig(env)).vectors.getByIds(bChunks.map((c) => c.id));
+    const vectors = await localServices(env).vectors.getByIds(bChunks.map((c) => c.id));
     expect(vectors.map((v) => v.namespace)).toEqual(bChunks.map(() => b.tenant));
   });
 

@@ -1,6 +1,9 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { createApp } from "../../src/app";
+import { loadConfig } from "../../src/config";
+import { localServices, localVectorIndex } from "../../src/local";
+import { createServices, type PlatformAdapters, type ServicesFactory } from "../../src/services";
 import { createApiKeyStore } from "../../src/auth/api-key-store";
 import type { Role } from "../../src/auth/principal";
 
@@ -45,9 +48,26 @@ export function call(path: string, options: CallOptions = {}): Promise<Response>
  * Calls a fresh app with some bindings replaced, e.g. an origin URL nobody listens on, to test how
  * the API behaves when a dependency is down.
  */
-export async function callWithEnv(overrides: Record<string, unknown>, path: string, options: CallOptions = {}): Promise<Response> {
+export function callWithEnv(overrides: Record<string, unknown>, path: string, options: CallOptions = {}): Promise<Response> {
+  return callApp(localServices, { ...env, ...overrides }, path, options);
+}
+
+/** Services over the test bindings with platform adapters replaced, e.g. a failing or lagging vector index. */
+export const servicesWith =
+  (platform: Partial<PlatformAdapters>): ServicesFactory =>
+  (bindings) => {
+    const config = loadConfig(bindings);
+    return createServices(bindings, config, { vectors: platform.vectors ?? localVectorIndex(bindings, config) });
+  };
+
+/** Calls a fresh app built on these services. */
+export function callWithServices(services: ServicesFactory, path: string, options: CallOptions = {}): Promise<Response> {
+  return callApp(services, env, path, options);
+}
+
+async function callApp(services: ServicesFactory, bindings: object, path: string, options: CallOptions): Promise<Response> {
   const ctx = createExecutionContext();
-  const response = await createApp().fetch(toRequest(path, options), { ...env, ...overrides }, ctx);
+  const response = await createApp(services).fetch(toRequest(path, options), bindings, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }

@@ -1,6 +1,6 @@
 import { createExecutionContext, createMessageBatch, createScheduledController, env, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index";
+import worker from "../../src/local";
 import { loadConfig } from "../../src/config";
 import { handleIngestBatch, isDeadLetterQueue, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
@@ -9,8 +9,8 @@ import { planMessages, planSendBatches, QUEUE_LIMITS, type IngestMessage } from 
 import { stalledJobs } from "../../src/ingest/job-store";
 import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
 import { purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
-import { getServices } from "../../src/services";
-import { call, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { localServices } from "../../src/local";
+import { call, createKey, DEAD_ORIGIN, json, servicesWith, uniqueTenant } from "./helpers";
 import { chunkRows, indexVersion, PARAGRAPHS, waitForJob, type JobBody } from "./ingest-fixtures";
 
 /**
@@ -89,7 +89,7 @@ const jobDocumentRow = (jobId: string, id: string) =>
     .bind(jobId, id)
     .first<{ status: string; attempts: number; error: string | null; chunks: number }>();
 
-const vectorIndex = (bindings: object = env) => getServices(bindings as typeof env, loadConfig(bindings)).vectors;
+const vectorIndex = () => localServices(env).vectors;
 
 /**
  * Vectorize's eventual consistency, simulated on top of the real local index: a mutation becomes
@@ -377,9 +377,9 @@ describe("consumer — with the real origin (happy)", () => {
     const tenant = uniqueTenant("half");
     const { jobId, messages } = await recordJob(tenant, [{ id: "h", text: PARAGRAPHS.volcano }]);
     // First delivery: vectors upserted but never visible, so the D1 batch never ran.
-    const lagging = { ...env, VECTORIZE: eventuallyConsistent(vectorIndex(), Infinity) };
+    const lagging = servicesWith({ vectors: eventuallyConsistent(vectorIndex(), Infinity) });
     const batch = batchOf(INGEST_QUEUE, messages);
-    await handleIngestBatch(batch as MessageBatch, lagging as unknown as typeof env, { visibility: { timeoutMs: 300, pollMs: 50 } });
+    await handleIngestBatch(batch as MessageBatch, env, lagging, { visibility: { timeoutMs: 300, pollMs: 50 } });
     const firstResult = await getQueueResult(batch, createExecutionContext());
     expect(firstResult.retryMessages).toHaveLength(1);
     expect(firstResult.explicitAcks).toEqual([]);
@@ -404,7 +404,7 @@ describe("read-your-writes: done only once the vectors are visible", () => {
     const lagging = eventuallyConsistent(inner, 1_500);
     const started = Date.now();
     const batch = batchOf(INGEST_QUEUE, messages);
-    await handleIngestBatch(batch as MessageBatch, { ...env, VECTORIZE: lagging } as unknown as typeof env, { visibility: { timeoutMs: 10_000, pollMs: 100 } });
+    await handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: lagging }), { visibility: { timeoutMs: 10_000, pollMs: 100 } });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
     const job = await jobOf(tenant, jobId);
     expect(job.status).toBe("done");
@@ -418,9 +418,9 @@ describe("read-your-writes: done only once the vectors are visible", () => {
     const { jobId, messages } = await recordJob(tenant, [{ id: "never", text: PARAGRAPHS.printing }]);
     const batch = batchOf(INGEST_QUEUE, messages);
     const { view, delays } = observed(batch as MessageBatch);
-    const lagging = { ...env, VECTORIZE: eventuallyConsistent(vectorIndex(), Infinity) };
+    const lagging = servicesWith({ vectors: eventuallyConsistent(vectorIndex(), Infinity) });
     const started = Date.now();
-    await handleIngestBatch(view, lagging as unknown as typeof env, { visibility: { timeoutMs: 500, pollMs: 50 } });
+    await handleIngestBatch(view, env, lagging, { visibility: { timeoutMs: 500, pollMs: 50 } });
     expect(Date.now() - started).toBeGreaterThanOrEqual(450);
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.retryMessages).toHaveLength(1);
@@ -450,7 +450,7 @@ describe("consumer — deleted while being indexed (happy)", () => {
     const { key } = await createKey(tenant, ["writer"]);
 
     const batch = batchOf(INGEST_QUEUE, messages);
-    const consuming = handleIngestBatch(batch as MessageBatch, { ...env, VECTORIZE: watching } as unknown as typeof env, { visibility: { timeoutMs: 5_000, pollMs: 50 } });
+    const consuming = handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: watching }), { visibility: { timeoutMs: 5_000, pollMs: 50 } });
     // While the consumer waits for its vectors to become visible, the document is deleted.
     while (upserted.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await call("/v1/documents/midway", { method: "DELETE", auth: key })).status).toBe(204);
@@ -529,7 +529,7 @@ describe("the sweep (happy)", () => {
       env.DB.prepare("UPDATE jobs SET enqueued_at = ?2, created_at = ?2, updated_at = ?2 WHERE id = ?1").bind(jobId, longAgo),
       env.DB.prepare("UPDATE job_documents SET updated_at = ?2 WHERE job_id = ?1").bind(jobId, longAgo),
     ]);
-    const first = await sweep(env);
+    const first = await sweep(env, localServices);
     expect(first.jobsReenqueued).toBeGreaterThanOrEqual(1);
     const { key } = await createKey(tenant, ["writer"]);
     expect(await waitForJob(key, jobId)).toMatchObject({ status: "done", processed: 1 });
@@ -553,7 +553,7 @@ describe("the sweep (happy)", () => {
     const prepared = await prepareDocuments(env.DB, tenant, [{ id: "young", text: PARAGRAPHS.glaciers }]);
     const jobId = `job_${crypto.randomUUID().replaceAll("-", "")}`;
     await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, Date.now(), { id: jobId }));
-    await sweep(env);
+    await sweep(env, localServices);
     expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number | null>("enqueued_at")).toBeNull();
     // Tidy: do not leave it for a later sweep in this run.
     await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, Date.now()).run();
@@ -561,7 +561,7 @@ describe("the sweep (happy)", () => {
 
   it("deletes vectors whose deletion failed earlier", async () => {
     const tenant = uniqueTenant("sweep-vec");
-    const summary = await indexDocuments(getServices(env, loadConfig(env)), tenant, [{ id: "tmp", text: PARAGRAPHS.printing }]);
+    const summary = await indexDocuments(localServices(env), tenant, [{ id: "tmp", text: PARAGRAPHS.printing }]);
     expect(summary.documents[0]).toMatchObject({ status: "done" });
     const chunks = await chunkRows(tenant, "tmp");
     // The delete's vector step fails (the index is unreachable): the ids stay recorded.
@@ -570,7 +570,7 @@ describe("the sweep (happy)", () => {
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(chunks.length);
     expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toHaveLength(chunks.length);
 
-    await sweep(env);
+    await sweep(env, localServices);
     expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toEqual([]);
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
   });
@@ -579,7 +579,7 @@ describe("the sweep (happy)", () => {
 describe("indexDocuments (the core the query suites build fixtures with)", () => {
   it("indexes synchronously, skips unchanged documents, and rejects what the API would reject", async () => {
     const tenant = uniqueTenant("direct");
-    const services = getServices(env, loadConfig(env));
+    const services = localServices(env);
     const first = await indexDocuments(services, tenant, [
       { id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" },
       { id: "b", text: PARAGRAPHS.volcano },

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { loadConfig } from "../../src/config";
 import { indexDocuments } from "../../src/ingest/indexer";
-import { getServices } from "../../src/services";
+import { localServices } from "../../src/local";
 
 /**
  * Test corpus and indexing for the query suites.
@@ -132,7 +132,7 @@ export async function indexFixture(tenant: string, documents: FixtureDocument[] 
   if (options.vectors === false) {
     await writeD1Only(tenant, documents);
   } else {
-    const summary = await indexDocuments(getServices(env, config), tenant, documents, { dimensions: config.EMBEDDING_DIMENSIONS });
+    const summary = await indexDocuments(localServices(env), tenant, documents, { dimensions: config.EMBEDDING_DIMENSIONS });
     const failed = summary.documents.filter((outcome) => outcome.status !== "done");
     if (failed.length > 0) throw new Error(`fixture indexing failed: ${JSON.stringify(failed)}`);
   }

@@ -1,10 +1,11 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config";
 import type { OriginClient } from "../../src/origin/origin-client";
-import { createQueryService, type QueryInput, type QueryResponse } from "../../src/retrieval/query-service";
-import { getServices } from "../../src/services";
-import { call, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
+import { localServices } from "../../src/local";
+import { createQueryService } from "../../src/query/query-service";
+import type { QueryInput, QueryResponse, Source } from "../../src/query/schemas";
+import { createRetriever } from "../../src/retrieval/retrieve";
+import { call, callWithServices, createKey, json, servicesWith, uniqueTenant } from "./helpers";
 import { CORPUS, indexFixture, QUESTIONS, readEvents, type FixtureDocument } from "./query-fixtures";
 
 /**
@@ -20,14 +21,6 @@ beforeAll(async () => {
   ({ key } = await createKey(tenant, ["reader"]));
   ({ chunkIds: chunks } = await indexFixture(tenant, CORPUS));
 }, 120_000);
-
-interface Source {
-  id: string;
-  document_id: string;
-  text: string;
-  score: number;
-  metadata: Record<string, unknown>;
-}
 
 const query = async (body: Record<string, unknown>, auth = key) => {
   const response = await call("/v1/query", { auth, body });
@@ -232,12 +225,11 @@ describe("query batch (happy)", () => {
 
 describe("query batch embedding (happy)", () => {
   it("embeds every batch query with ONE origin call, and keyword queries not at all", async () => {
-    const config = loadConfig(env);
-    const services = getServices(env, config);
+    const services = localServices(env);
     // The real origin client, counting its embed calls.
     const calls: string[][] = [];
     const origin: OriginClient = { ...services.origin, embed: (inputs, kind) => (calls.push(inputs), services.origin.embed(inputs, kind)) };
-    const service = createQueryService({ db: services.db, vectors: services.vectors, origin, config });
+    const service = createQueryService({ tenants: services.tenants, retriever: createRetriever(services.db, services.vectors, services.config), origin });
     const input = (query: string, mode: QueryInput["mode"]): QueryInput => ({ query, mode, top_k: 2, cache: true });
     const results = await service.batch(
       tenant,
@@ -283,9 +275,10 @@ describe("query tenant isolation (security)", () => {
 
 describe("query with the vector index failing (happy, degraded)", () => {
   it("falls back to keyword retrieval and still generates", async () => {
-    // A query vector of the wrong size makes every vector query fail, as a misconfigured or
-    // unavailable index would; the origin itself is up.
-    const response = await callWithEnv({ EMBEDDING_DIMENSIONS: "256" }, "/v1/query", { auth: key, body: { query: QUESTIONS.fire.query, top_k: 3 } });
+    // Every call of the index fails, as an outage would; the origin itself is up.
+    const outage = () => Promise.reject(new Error("VECTOR_QUERY_ERROR (code = 1000): the index is unavailable"));
+    const failingIndex: Vectorize = { describe: outage, query: outage, queryById: outage, insert: outage, upsert: outage, getByIds: outage, deleteByIds: outage };
+    const response = await callWithServices(servicesWith({ vectors: failingIndex }), "/v1/query", { auth: key, body: { query: QUESTIONS.fire.query, top_k: 3 } });
     expect(response.status).toBe(200);
     const result = await json(response);
     expect(result.metadata).toMatchObject({ degraded: true, degraded_reasons: ["vector_index_unavailable"] });

@@ -1,0 +1,27 @@
+import type { Bindings } from "./app-env";
+import type { Config } from "./config";
+import { servicesFactory } from "./services";
+import { createLocalVectorize } from "./vector/create-local-vectorize";
+import { createWorker } from "./worker";
+
+/**
+ * The local entry (`npm start`, tests, CI): Vectorize has no local simulator, so a Durable Object
+ * of this project stands in for it with the same surface, limits and filter semantics (one
+ * conformance suite runs against both). wrangler.toml's top level points here; staging and
+ * production point at index.ts.
+ */
+export const localVectorIndex = (env: Bindings, config: Config) => {
+  if (!env.VECTOR_INDEX_DO) throw new Error("the VECTOR_INDEX_DO binding is missing: the local entry needs the Durable Object index");
+  return createLocalVectorize(env.VECTOR_INDEX_DO, {
+    indexName: "edge-rag",
+    dimensions: config.EMBEDDING_DIMENSIONS,
+    metric: config.VECTOR_METRIC,
+    metadataIndexes: config.VECTORIZE_METADATA_INDEXES,
+  });
+};
+
+export const localServices = servicesFactory((env, config) => ({ vectors: localVectorIndex(env, config) }));
+
+export default createWorker(localServices);
+
+export { LocalVectorIndex } from "./vector/local-vector-index";

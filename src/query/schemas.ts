@@ -1,0 +1,122 @@
+import { z } from "@hono/zod-openapi";
+import { FiltersSchema } from "../retrieval/filters";
+
+/**
+ * The query use case's request and response shapes, declared once: routes validate and document
+ * with them (OpenAPI), the service and tests use the types inferred from them.
+ */
+
+/** Longest source text in a response (the full chunk still goes to the generator). */
+export const SOURCE_PREVIEW_CHARS = 500;
+
+export const QueryTextSchema = z
+  .string()
+  .min(1)
+  .max(2000)
+  .refine((text) => text.trim().length > 0, "must not be blank")
+  .openapi({ example: "How many points did the Panthers defense surrender?" });
+
+export const RetrievalModeSchema = z.enum(["hybrid", "vector", "keyword"]).openapi({
+  description: "hybrid: dense (Vectorize) and BM25 (D1 FTS5) retrieval fused with reciprocal-rank fusion; vector or keyword: one retriever",
+});
+export type RetrievalMode = z.infer<typeof RetrievalModeSchema>;
+
+export const DegradedReasonSchema = z.enum(["embedding_unavailable", "vector_index_unavailable", "generation_unavailable"]);
+export type DegradedReason = z.infer<typeof DegradedReasonSchema>;
+
+export const CacheStatusSchema = z.enum(["hit", "miss", "stale", "bypass"]);
+export type CacheStatus = z.infer<typeof CacheStatusSchema>;
+
+const DegradedSchema = z.boolean().openapi({ description: "True when part of the pipeline fell back (see degraded_reasons); the answer is still grounded in the sources" });
+const DegradedReasonsSchema = z.array(DegradedReasonSchema).openapi({
+  description:
+    "embedding_unavailable / vector_index_unavailable: keyword (BM25) retrieval only; generation_unavailable: an extractive " +
+    "answer built at the edge from the top sources, with [n] citations",
+});
+
+export const SourceSchema = z
+  .object({
+    id: z.string().openapi({ description: "The chunk id" }),
+    document_id: z.string(),
+    text: z.string().openapi({ description: `The chunk text, at most ${SOURCE_PREVIEW_CHARS} characters, ending in "…" when cut` }),
+    score: z.number().min(0).max(1).openapi({
+      description:
+        "Relevance in 0..1: the weighted reciprocal-rank-fusion score Σ weight/(RRF_K + rank) over the retrievers that " +
+        "returned candidates (weights RRF_VECTOR_WEIGHT, RRF_KEYWORD_WEIGHT), divided by its maximum (being ranked first " +
+        "by each of them). 1.0 = first in every list; a chunk found by one retriever scores at most that retriever's share " +
+        "of the total weight. Comparable within a response, not an absolute probability.",
+    }),
+    metadata: z.record(z.string(), z.unknown()).openapi({ description: "The document's metadata, plus its `collection`" }),
+  })
+  .openapi("QuerySource");
+export type Source = z.infer<typeof SourceSchema>;
+
+// ── POST /v1/query (and each entry of /v1/query/batch) ────────────────────────────────────────
+
+export const QueryRequestSchema = z
+  .strictObject({
+    query: QueryTextSchema,
+    top_k: z.number().int().min(1).max(50).default(5).openapi({ description: "How many sources to retrieve and answer from" }),
+    mode: RetrievalModeSchema.default("hybrid"),
+    filters: FiltersSchema.optional(),
+    stream: z.boolean().default(false).openapi({ description: "Stream server-sent events (also chosen by `Accept: text/event-stream`)" }),
+    cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
+  })
+  .openapi("QueryRequest");
+export type QueryRequest = z.infer<typeof QueryRequestSchema>;
+/** What the query service needs: the request minus how the route serialises the answer. */
+export type QueryInput = Omit<QueryRequest, "stream">;
+
+export const QueryMetadataSchema = z
+  .object({
+    query_time_ms: z.number(),
+    total_sources: z.number().int(),
+    cache: CacheStatusSchema,
+    degraded: DegradedSchema,
+    degraded_reasons: DegradedReasonsSchema,
+    index_version: z.number().int(),
+    request_id: z.string(),
+    timings_ms: z
+      .object({ embed: z.number(), retrieve: z.number(), generate: z.number() })
+      .openapi({ description: "embed: the origin's query embedding; retrieve: the whole retrieval phase (it overlaps embed); generate: the answer" }),
+  })
+  .openapi("QueryMetadata");
+export type QueryMetadata = z.infer<typeof QueryMetadataSchema>;
+
+export const QueryResponseSchema = z
+  .object({
+    answer: z.string().openapi({ description: "Citations [n] refer to sources[n-1]" }),
+    sources: z.array(SourceSchema),
+    metadata: QueryMetadataSchema,
+  })
+  .openapi("QueryResponse");
+export type QueryResponse = z.infer<typeof QueryResponseSchema>;
+
+// ── POST /v1/search ───────────────────────────────────────────────────────────────────────────
+
+export const SearchRequestSchema = z
+  .strictObject({
+    query: QueryTextSchema,
+    top_k: z.number().int().min(1).max(100).default(10),
+    mode: RetrievalModeSchema.default("hybrid"),
+    filters: FiltersSchema.optional(),
+    group_by: z.enum(["chunk", "document"]).default("chunk").openapi({ description: "document: one result per document, its best-ranked chunk" }),
+  })
+  .openapi("SearchRequest");
+export type SearchInput = z.infer<typeof SearchRequestSchema>;
+
+export const SearchResponseSchema = z
+  .object({
+    results: z.array(SourceSchema),
+    metadata: z.object({
+      query_time_ms: z.number(),
+      total_results: z.number().int(),
+      degraded: DegradedSchema,
+      degraded_reasons: DegradedReasonsSchema,
+      index_version: z.number().int(),
+      request_id: z.string(),
+      timings_ms: z.object({ embed: z.number(), retrieve: z.number() }),
+    }),
+  })
+  .openapi("SearchResponse");
+export type SearchResponse = z.infer<typeof SearchResponseSchema>;
