@@ -1,3 +1,6 @@
+import type { z } from "@hono/zod-openapi";
+import type { ProblemSchema } from "./schemas";
+
 /**
  * The worker's errors. Every code a client can see is in ERROR_CODES (status and title), so the
  * contract is one table; failures that code branches on are classes with a static `code` (jose's
@@ -86,46 +89,37 @@ const retryAfter = (seconds: number) => ({ "retry-after": String(seconds) });
 // ── Failures code branches on ─────────────────────────────────────────────────────────────────
 
 /** No origin could do it: callers degrade (keyword-only retrieval, edge answer) or retry (ingest). */
-export abstract class OriginFailure extends ApiError {}
+export abstract class OriginFailure extends ApiError {
+  static readonly code: "ORIGIN_UNAVAILABLE" | "ORIGIN_TIMEOUT" | "ORIGIN_REJECTED" | "ORIGIN_BAD_RESPONSE" | "ORIGIN_STREAM_FAILED";
+  constructor(detail: string) {
+    const { code } = new.target;
+    super(code, detail, code === "ORIGIN_UNAVAILABLE" ? { headers: retryAfter(5) } : {});
+  }
+}
 
 /** Every origin is down, failing or circuit-open. */
 export class OriginUnavailable extends OriginFailure {
-  static readonly code = "ORIGIN_UNAVAILABLE";
-  constructor(detail: string) {
-    super(OriginUnavailable.code, detail, { headers: retryAfter(5) });
-  }
+  static override readonly code = "ORIGIN_UNAVAILABLE";
 }
 
 /** The origin did not answer (or went silent mid-stream) within its timeout. */
 export class OriginTimeout extends OriginFailure {
-  static readonly code = "ORIGIN_TIMEOUT";
-  constructor(detail: string) {
-    super(OriginTimeout.code, detail);
-  }
+  static override readonly code = "ORIGIN_TIMEOUT";
 }
 
 /** The origin answered that the request itself is wrong (a 4xx): not failed over, not retried as is. */
 export class OriginRejected extends OriginFailure {
-  static readonly code = "ORIGIN_REJECTED";
-  constructor(detail: string) {
-    super(OriginRejected.code, detail);
-  }
+  static override readonly code = "ORIGIN_REJECTED";
 }
 
 /** The origin's answer could not be used (wrong shape, wrong count, empty). */
 export class OriginBadResponse extends OriginFailure {
-  static readonly code = "ORIGIN_BAD_RESPONSE";
-  constructor(detail: string) {
-    super(OriginBadResponse.code, detail);
-  }
+  static override readonly code = "ORIGIN_BAD_RESPONSE";
 }
 
 /** The origin's answer stream broke off or reported an error after it started. */
 export class OriginStreamFailed extends OriginFailure {
-  static readonly code = "ORIGIN_STREAM_FAILED";
-  constructor(detail: string) {
-    super(OriginStreamFailed.code, detail);
-  }
+  static override readonly code = "ORIGIN_STREAM_FAILED";
 }
 
 /** D1 failed (outage, overload, or a statement it refused): nothing that needs it can answer. */
@@ -154,15 +148,8 @@ export class VectorsNotVisible extends ApiError {
 
 // ── Problem rendering ─────────────────────────────────────────────────────────────────────────
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  request_id: string;
-  [extension: string]: unknown;
-}
+/** A problem object: the schema's members plus any RFC 9457 extensions (e.g. `errors`, `job_id`). */
+export type Problem = z.infer<typeof ProblemSchema> & { [extension: string]: unknown };
 
 export function toProblem(error: ApiError, requestId: string): Problem {
   return {

@@ -17,7 +17,13 @@ export type LogFields = Record<string, unknown>;
 
 const CREDENTIAL_FIELD = /secret|password|token|authorization|api_?key$|cookie/i;
 
-const sinks = { debug: console.debug, info: console.log, warn: console.warn, error: console.error } as const;
+// Looked up on each call, so that a console replaced later (tests, tail workers) receives the lines.
+const sinks = {
+  debug: (line: string) => console.debug(line),
+  info: (line: string) => console.log(line),
+  warn: (line: string) => console.warn(line),
+  error: (line: string) => console.error(line),
+} as const;
 
 export function createLogger(base: LogFields = {}): Logger {
   const write = (level: keyof typeof sinks) => (msg: string, fields: LogFields = {}) => {

@@ -19,10 +19,9 @@ import { COLLECTION_PATTERN } from "../ingest/document-input";
 
 export const FILTER_OPERATORS = ["$eq", "$ne", "$in", "$nin", "$lt", "$lte", "$gt", "$gte"] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
-export type FilterScalar = string | number | boolean;
-export type FilterOperators = Partial<Record<"$eq" | "$ne", FilterScalar> & Record<"$in" | "$nin", FilterScalar[]> & Record<"$lt" | "$lte" | "$gt" | "$gte", string | number>>;
-export type FilterCondition = FilterScalar | FilterOperators;
-export type Filters = Record<string, FilterCondition>;
+export type FilterScalar = z.infer<typeof ScalarSchema>;
+export type FilterCondition = z.infer<typeof ConditionSchema>;
+export type Filters = z.infer<typeof FiltersSchema>;
 
 export const MAX_FILTER_KEYS = 10;
 export const MAX_FILTER_SET_VALUES = 50;

@@ -2,9 +2,10 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { OriginClient } from "../../src/origin/origin-client";
 import { localServices } from "../../src/local";
-import { createQueryService } from "../../src/query/query-service";
+import { createQueryService, type QueryService } from "../../src/query/query-service";
 import type { QueryInput, QueryResponse, Source } from "../../src/query/schemas";
 import { createRetriever } from "../../src/retrieval/retrieve";
+import type { ServicesFactory } from "../../src/services";
 import { call, callWithServices, createKey, json, servicesWith, uniqueTenant } from "./helpers";
 import { CORPUS, indexFixture, QUESTIONS, readEvents, type FixtureDocument } from "./query-fixtures";
 
@@ -221,6 +222,29 @@ describe("query batch (happy)", () => {
       expect(documentsOf(result.sources)).toContain(questions[i % questions.length]!.document);
     });
   }, 60_000);
+});
+
+describe("the query service is the routes' one seam (happy)", () => {
+  it("a wrapper around services.query serves /v1/query, its stream, /v1/query/batch and /v1/search with no route change", async () => {
+    const seen: string[] = [];
+    const wrapped: ServicesFactory = (bindings) => {
+      const services = localServices(bindings);
+      const query: QueryService = {
+        answer: (...args) => (seen.push("answer"), services.query.answer(...args)),
+        stream: (...args) => (seen.push("stream"), services.query.stream(...args)),
+        batch: (...args) => (seen.push("batch"), services.query.batch(...args)),
+        search: (...args) => (seen.push("search"), services.query.search(...args)),
+      };
+      return { ...services, query };
+    };
+    const body = { query: QUESTIONS.fire.query, top_k: 2 };
+    expect((await callWithServices(wrapped, "/v1/query", { auth: key, body })).status).toBe(200);
+    const streamed = await callWithServices(wrapped, "/v1/query", { auth: key, body: { ...body, stream: true } });
+    expect((await readEvents(streamed)).at(-1)!.event).toBe("done");
+    expect((await callWithServices(wrapped, "/v1/query/batch", { auth: key, body: { queries: [body] } })).status).toBe(200);
+    expect((await callWithServices(wrapped, "/v1/search", { auth: key, body })).status).toBe(200);
+    expect(seen).toEqual(["answer", "stream", "batch", "search"]);
+  });
 });
 
 describe("query batch embedding (happy)", () => {
