@@ -1,6 +1,7 @@
 import type { Bindings } from "./app-env";
 import { createApiKeyStore, type ApiKeyStore } from "./auth/api-key-store";
 import { loadConfig, type Config } from "./config";
+import { createOriginEmbedder } from "./embedding/query-embedder";
 import { createLogger, type Logger } from "./logger";
 import { metrics, type Metrics } from "./metrics";
 import { createOriginClient, type OriginClient } from "./origin/origin-client";
@@ -64,7 +65,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       : createBindingRateLimiter({ query: env.RATE_LIMITER_QUERY, ingest: env.RATE_LIMITER_INGEST, auth: env.RATE_LIMITER_AUTH }, RATE_LIMIT_BINDING_LIMITS),
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
-    query: createQueryService({ tenants, origin, retriever: createRetriever(db, vectors, config) }),
+    query: createQueryService({ tenants, embedder: createOriginEmbedder(origin), retriever: createRetriever(db, vectors, config), origin }),
   };
 }
 

@@ -3,7 +3,8 @@ import { ApiError, internalError, toProblem, type Problem } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
 import type { OriginClient } from "../origin/origin-client";
-import { embedQueries, type EmbeddingOutcome, type Retrieval, type Retriever } from "../retrieval/retrieve";
+import type { EmbeddingOutcome, QueryEmbedder } from "../embedding/query-embedder";
+import type { Retrieval, Retriever } from "../retrieval/retrieve";
 import type { TenantStore } from "../store/tenant-store";
 import { mapWithConcurrency } from "./concurrency";
 import type { DegradedReason, QueryInput, QueryMetadata, QueryResponse, SearchInput, SearchResponse, Source } from "./schemas";
@@ -49,6 +50,7 @@ export type QueryEvent =
 
 export interface QueryServiceDeps {
   tenants: TenantStore;
+  embedder: QueryEmbedder;
   retriever: Retriever;
   origin: OriginClient;
 }
@@ -70,10 +72,10 @@ interface Retrieved {
   indexVersion: number;
 }
 
-export function createQueryService({ tenants, retriever, origin }: QueryServiceDeps): QueryService {
+export function createQueryService({ tenants, embedder, retriever, origin }: QueryServiceDeps): QueryService {
   /** The index version and the retrieval, side by side; a batch brings both version and embedding. */
   async function retrieve(tenant: string, input: RetrievalInput, shared: { indexVersion?: Promise<number>; embedding?: Promise<EmbeddingOutcome> } = {}): Promise<Retrieved> {
-    const embedding = input.mode === "keyword" ? undefined : (shared.embedding ?? embedQueries(origin, [input.query]).then(([outcome]) => outcome!));
+    const embedding = input.mode === "keyword" ? undefined : (shared.embedding ?? embedder.embed([input.query]).then(([outcome]) => outcome!));
     const [retrieval, indexVersion] = await Promise.all([
       retriever.retrieve({ tenant, query: input.query, mode: input.mode, topK: input.top_k, filters: input.filters, embedding }),
       shared.indexVersion ?? tenants.indexVersion(tenant),
@@ -115,7 +117,7 @@ export function createQueryService({ tenants, retriever, origin }: QueryServiceD
       const needEmbedding = valid.filter((entry) => entry.mode !== "keyword");
       // One version read and ONE origin embedding call for the whole batch.
       const indexVersion = valid.length > 0 ? tenants.indexVersion(tenant) : Promise.resolve(0);
-      const embeddings = embedQueries(origin, needEmbedding.map((entry) => entry.query));
+      const embeddings = embedder.embed(needEmbedding.map((entry) => entry.query));
       // Every entry awaits these; the no-op handlers only keep an early failure from being reported as unhandled.
       indexVersion.catch(() => {});
       embeddings.catch(() => {});

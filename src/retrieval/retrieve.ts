@@ -1,7 +1,6 @@
 import type { Config } from "../config";
-import { OriginFailure } from "../errors";
+import type { EmbeddingOutcome } from "../embedding/query-embedder";
 import { errorFields, log } from "../logger";
-import type { OriginClient } from "../origin/origin-client";
 import type { DegradedReason, RetrievalMode } from "../query/schemas";
 import { planFilters, type FilterPlan, type Filters } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
@@ -21,10 +20,6 @@ import { VECTORIZE_MAX_TOP_K, vectorSearch } from "./vector-search";
  * + one hydration query.
  */
 
-/** A query embedding, or why there is none; produced by the caller (one origin call per batch). */
-export type EmbeddingOutcome = { ok: true; vector: number[]; ms: number } | { ok: false; error: OriginFailure; ms: number };
-
-/** The retrieval port the query use case calls: one query's ranked, filtered, hydrated chunks. */
 export interface Retriever {
   retrieve(request: RetrievalRequest): Promise<Retrieval>;
 }
@@ -86,22 +81,6 @@ export interface Retrieval {
   chunks: RetrievedChunk[];
   degraded: DegradedReason[];
   timings: { embed_ms: number; retrieve_ms: number };
-}
-
-/** Embeds every query in ONE origin call; an origin failure becomes a per-query outcome, not an error. */
-export async function embedQueries(origin: OriginClient, queries: readonly string[]): Promise<EmbeddingOutcome[]> {
-  if (queries.length === 0) return [];
-  const started = performance.now();
-  try {
-    const { vectors } = await origin.embed([...queries], "query");
-    const ms = performance.now() - started;
-    return vectors.map((vector) => ({ ok: true, vector, ms }));
-  } catch (error) {
-    if (!(error instanceof OriginFailure)) throw error;
-    log.warn("query embedding unavailable; keyword retrieval only", errorFields(error));
-    const ms = performance.now() - started;
-    return queries.map(() => ({ ok: false, error, ms }));
-  }
 }
 
 export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): Promise<Retrieval> {

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { OriginClient } from "../../src/origin/origin-client";
+import { createOriginEmbedder } from "../../src/embedding/query-embedder";
 import { localServices } from "../../src/local";
 import { createQueryService, type QueryService } from "../../src/query/query-service";
 import type { QueryInput, QueryResponse, Source } from "../../src/query/schemas";
@@ -253,7 +254,12 @@ describe("query batch embedding (happy)", () => {
     // The real origin client, counting its embed calls.
     const calls: string[][] = [];
     const origin: OriginClient = { ...services.origin, embed: (inputs, kind) => (calls.push(inputs), services.origin.embed(inputs, kind)) };
-    const service = createQueryService({ tenants: services.tenants, retriever: createRetriever(services.db, services.vectors, services.config), origin });
+    const service = createQueryService({
+      tenants: services.tenants,
+      embedder: createOriginEmbedder(origin),
+      retriever: createRetriever(services.db, services.vectors, services.config),
+      origin,
+    });
     const input = (query: string, mode: QueryInput["mode"]): QueryInput => ({ query, mode, top_k: 2, cache: true });
     const results = await service.batch(
       tenant,
