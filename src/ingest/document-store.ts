@@ -1,3 +1,5 @@
+import { bumpIndexVersionStatement } from "../store/tenant-store";
+import { createD1Batch } from "./d1-batch";
 import { DEFAULT_COLLECTION, type DocumentInput, type DocumentMetadata } from "./document-input";
 import { contentHash } from "./hashing";
 
@@ -180,53 +182,20 @@ export async function getDocument(db: D1Database, tenant: string, id: string): P
   return row ? { ...row, metadata: JSON.parse(row.metadata) as DocumentMetadata } : null;
 }
 
-/** The statement that bumps the tenant's index version (creating the tenant row on first use). */
-export function bumpIndexVersionSql(guard: string): string {
-  return `INSERT INTO tenants (tenant, index_version, updated_at) SELECT ?1, 1, ?2 WHERE ${guard}
-          ON CONFLICT (tenant) DO UPDATE SET index_version = index_version + 1, updated_at = excluded.updated_at`;
-}
-
 /**
  * Deletes a document and its chunks in one batch, records its vector ids for deletion from the
  * vector index and bumps the index version. False when the tenant has no such document.
  */
 export async function deleteDocument(db: D1Database, tenant: string, id: string, now: number): Promise<boolean> {
-  const exists = "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?3)";
-  const results = await db.batch([
+  const batch = createD1Batch(db);
+  batch.add(
     db
       .prepare(`INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at) SELECT tenant, id, ?2 FROM chunks WHERE tenant = ?1 AND document_id = ?3`)
       .bind(tenant, now, id),
-    db.prepare(bumpIndexVersionSql(exists)).bind(tenant, now, id),
-    db.prepare("DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2").bind(tenant, id),
-    db.prepare("DELETE FROM documents WHERE tenant = ?1 AND id = ?2").bind(tenant, id),
-  ]);
-  return (results[3]?.meta.changes ?? 0) > 0;
-}
-
-export interface TenantStats {
-  documents: number;
-  chunks: number;
-  collections: number;
-  index_version: number;
-  embedding_model: string | null;
-}
-
-export async function getTenantStats(db: D1Database, tenant: string): Promise<TenantStats> {
-  const row = await db
-    .prepare(
-      `SELECT (SELECT COUNT(*) FROM documents WHERE tenant = ?1) AS documents,
-              (SELECT COUNT(*) FROM chunks WHERE tenant = ?1) AS chunks,
-              (SELECT COUNT(DISTINCT collection) FROM documents WHERE tenant = ?1) AS collections,
-              (SELECT index_version FROM tenants WHERE tenant = ?1) AS index_version,
-              (SELECT embedding_model FROM tenants WHERE tenant = ?1) AS embedding_model`,
-    )
-    .bind(tenant)
-    .first<{ documents: number; chunks: number; collections: number; index_version: number | null; embedding_model: string | null }>();
-  return {
-    documents: row?.documents ?? 0,
-    chunks: row?.chunks ?? 0,
-    collections: row?.collections ?? 0,
-    index_version: row?.index_version ?? 0,
-    embedding_model: row?.embedding_model ?? null,
-  };
+  );
+  batch.add(bumpIndexVersionStatement(db, tenant, now, { sql: "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?4)", params: [id] }));
+  batch.add(db.prepare("DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2").bind(tenant, id));
+  const deleted = batch.add(db.prepare("DELETE FROM documents WHERE tenant = ?1 AND id = ?2").bind(tenant, id));
+  await batch.run();
+  return deleted.changes() > 0;
 }

@@ -3,6 +3,7 @@ import { fieldErrors, OriginBadResponse, OriginRejected, validationFailed, type 
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
 import type { Services } from "../services";
+import { bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
 import { CollectionSchema, DEFAULT_COLLECTION, DocumentInputSchema, type DocumentInput, type DocumentMetadata } from "./document-input";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "./document-store";
 import { chunkId } from "./hashing";
@@ -93,11 +94,10 @@ export async function indexDocuments(
       for (const outcome of await indexRecorded(services, tenant, targets, options)) outcomes[positions.get(outcome.document_id)!] = outcome;
     }
   }
-  const version = await services.db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant).first<number>("index_version");
   return {
     documents: outcomes,
     chunks: outcomes.reduce((sum, outcome) => sum + (outcome.status === "done" ? outcome.chunks : 0), 0),
-    index_version: version ?? 0,
+    index_version: await createTenantStore(services.db).indexVersion(tenant),
   };
 }
 
@@ -174,19 +174,9 @@ export async function indexRecorded(services: IngestServices, tenant: string, ta
   }
   if (ready.length > 0) {
     const indexed = JSON.stringify(ready.map(({ target }) => [target.documentId, target.contentHash]));
-    statements.push(
-      db
-        .prepare(
-          `INSERT INTO tenants (tenant, index_version, updated_at, embedding_model)
-           SELECT ?1, 1, ?2, ?3 WHERE EXISTS (
-             SELECT 1 FROM documents d, json_each(?4) j
-             WHERE d.tenant = ?1 AND d.id = json_extract(j.value, '$[0]') AND d.indexed_hash = json_extract(j.value, '$[1]')
-               AND d.content_hash = d.indexed_hash)
-           ON CONFLICT (tenant) DO UPDATE SET index_version = index_version + 1, updated_at = excluded.updated_at,
-             embedding_model = COALESCE(excluded.embedding_model, tenants.embedding_model)`,
-        )
-        .bind(tenant, now, embedded.model, indexed),
-    );
+    const anyIndexed = `EXISTS (SELECT 1 FROM documents d, json_each(?4) j
+      WHERE d.tenant = ?1 AND d.id = json_extract(j.value, '$[0]') AND d.indexed_hash = json_extract(j.value, '$[1]') AND d.content_hash = d.indexed_hash)`;
+    statements.push(bumpIndexVersionStatement(db, tenant, now, { sql: anyIndexed, params: [indexed] }, embedded.model));
   }
   for (const outcome of outcomes.values()) {
     const target = targets.find((t) => t.documentId === outcome.document_id)!;

@@ -1,3 +1,5 @@
+import { indexVersionStatement, readIndexVersion } from "../store/tenant-store";
+
 /**
  * Ingestion jobs in D1. A job's progress is derived from its per-document rows (job_documents),
  * whose status moves once, from `queued` to `done` | `skipped` | `failed`, guarded by
@@ -39,7 +41,7 @@ export async function getJob(db: D1Database, tenant: string, id: string): Promis
          ORDER BY document_id LIMIT 1000`,
       )
       .bind(id, tenant),
-    db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant),
+    indexVersionStatement(db, tenant),
   ]);
   const job = jobs?.results[0] as Omit<JobView, "processed" | "skipped" | "failed" | "queued" | "chunks" | "errors" | "index_version"> | undefined;
   if (!job) return null;
@@ -52,7 +54,7 @@ export async function getJob(db: D1Database, tenant: string, id: string): Promis
     queued: byStatus.get("queued")?.n ?? 0,
     chunks: byStatus.get("done")?.chunks ?? 0,
     errors: (errors?.results as Array<{ document_id: string; error: string | null }>).map((row) => ({ document_id: row.document_id, error: row.error ?? "unknown error" })),
-    index_version: (version?.results[0] as { index_version: number } | undefined)?.index_version ?? 0,
+    index_version: readIndexVersion(version),
   };
 }
 

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { getTenantStats } from "../ingest/document-store";
+import { getTenantStats } from "../store/tenant-store";
 import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, security } from "../schemas";

@@ -20,3 +20,58 @@ export function createTenantStore(db: D1Database): TenantStore {
 
 /** The read, for callers that put it in a batch with other reads. */
 export const indexVersionStatement = (db: D1Database, tenant: string) => db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant);
+
+/** The index version in the result of `indexVersionStatement` (0 when the tenant has no row yet). */
+export const readIndexVersion = (result: D1Result | undefined): number => (result?.results[0] as { index_version?: number } | undefined)?.index_version ?? 0;
+
+/** A condition on the batch's own writes: SQL that may use ?1 (the tenant) and ?4, ?5, … for `params`. */
+export interface BumpGuard {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * The bump, for the D1 batch whose writes change what queries find: the tenant's index version
+ * + 1 (the row is created at 1 on first use), only when `when` holds after the statements before
+ * it in the batch. `embeddingModel` (what the origin reported, when it was called) is remembered
+ * as the tenant's; null keeps the one on record.
+ */
+export function bumpIndexVersionStatement(db: D1Database, tenant: string, now: number, when: BumpGuard, embeddingModel: string | null = null): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO tenants (tenant, index_version, updated_at, embedding_model) SELECT ?1, 1, ?2, ?3 WHERE ${when.sql}
+       ON CONFLICT (tenant) DO UPDATE SET index_version = index_version + 1, updated_at = excluded.updated_at,
+         embedding_model = COALESCE(excluded.embedding_model, tenants.embedding_model)`,
+    )
+    .bind(tenant, now, embeddingModel, ...when.params);
+}
+
+export interface TenantStats {
+  documents: number;
+  chunks: number;
+  collections: number;
+  index_version: number;
+  /** The model the origin reported at the tenant's last ingest; null before any. */
+  embedding_model: string | null;
+}
+
+/** Counts of the tenant's documents, chunks and collections, with its index version and embedding model, in one D1 read. */
+export async function getTenantStats(db: D1Database, tenant: string): Promise<TenantStats> {
+  const row = await db
+    .prepare(
+      `SELECT (SELECT COUNT(*) FROM documents WHERE tenant = ?1) AS documents,
+              (SELECT COUNT(*) FROM chunks WHERE tenant = ?1) AS chunks,
+              (SELECT COUNT(DISTINCT collection) FROM documents WHERE tenant = ?1) AS collections,
+              (SELECT index_version FROM tenants WHERE tenant = ?1) AS index_version,
+              (SELECT embedding_model FROM tenants WHERE tenant = ?1) AS embedding_model`,
+    )
+    .bind(tenant)
+    .first<{ documents: number; chunks: number; collections: number; index_version: number | null; embedding_model: string | null }>();
+  return {
+    documents: row?.documents ?? 0,
+    chunks: row?.chunks ?? 0,
+    collections: row?.collections ?? 0,
+    index_version: row?.index_version ?? 0,
+    embedding_model: row?.embedding_model ?? null,
+  };
+}

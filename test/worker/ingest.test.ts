@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/local";
 import { loadConfig } from "../../src/config";
 import { handleIngestBatch, isDeadLetterQueue, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
+import { createD1Batch } from "../../src/ingest/d1-batch";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
 import { indexDocuments } from "../../src/ingest/indexer";
 import { planMessages, planSendBatches, QUEUE_LIMITS, type IngestMessage } from "../../src/ingest/messages";
@@ -182,6 +183,24 @@ describe("D1 parameter grouping (happy)", () => {
     expect(groups.flat()).toEqual([rows[0], rows[1], rows[3]]);
     for (const group of groups) expect(new TextEncoder().encode(JSON.stringify(group)).length).toBeLessThanOrEqual(1_000);
     expect(groups.length).toBeGreaterThan(1);
+  });
+});
+
+describe("D1 batches read by handle (happy)", () => {
+  it("gives each statement's result to its own handle, only once the batch has run", async () => {
+    const tenant = uniqueTenant("batch");
+    const batch = createD1Batch(env.DB);
+    const insert = batch.add(env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) VALUES (?1, 'a', 1), (?1, 'b', 1)").bind(tenant));
+    batch.addAll([env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) VALUES (?1, 'c', 1)").bind(tenant)]);
+    const none = batch.add(env.DB.prepare("DELETE FROM vector_deletions WHERE tenant = ?1 AND id = 'z'").bind(tenant));
+    const read = batch.add(env.DB.prepare("SELECT id FROM vector_deletions WHERE tenant = ?1 ORDER BY id").bind(tenant));
+    expect(batch.size).toBe(4);
+    expect(() => insert.changes()).toThrow(/before the batch ran/);
+    await batch.run();
+    expect(insert.changes()).toBe(2);
+    expect(none.changes()).toBe(0);
+    expect(read.rows<{ id: string }>().map((row) => row.id)).toEqual(["a", "b", "c"]);
+    await env.DB.prepare("DELETE FROM vector_deletions WHERE tenant = ?1").bind(tenant).run();
   });
 });
 
