@@ -3,7 +3,8 @@ import { fieldErrors, OriginBadResponse, OriginRejected, validationFailed, type 
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
 import type { Services } from "../services";
-import { bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
+import { bumpIndexVersionStatement, createTenantStore, type BumpGuard } from "../store/tenant-store";
+import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
 import { CollectionSchema, DEFAULT_COLLECTION, DocumentInputSchema, type DocumentInput, type DocumentMetadata } from "./document-input";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "./document-store";
 import { chunkId } from "./hashing";
@@ -12,10 +13,13 @@ import { planMessages } from "./messages";
 import { DEFAULT_VISIBILITY, purgeDeletedVectors, upsertVectors, waitUntilVisible, type VisibilityOptions } from "./vector-writes";
 
 /**
- * The indexing core: documents recorded in D1 → chunks and embeddings from the origin → vectors
- * upserted into the tenant's namespace and confirmed visible → chunks written to D1 (the FTS5
- * index follows by trigger), the document marked indexed and the tenant's index version bumped,
- * in one D1 batch → the replaced chunks' vectors deleted.
+ * The indexing core, in the order the data flows (one function per phase, below):
+ *   load work → chunk and embed (the origin) → to vectors → write visible vectors (the index)
+ *   → commit (one D1 batch) → reconcile (lost vectors, purge).
+ * Documents recorded in D1 are chunked and embedded by the origin; their vectors are upserted
+ * into the tenant's namespace and confirmed visible; then one D1 batch writes the chunks (the
+ * FTS5 index follows by trigger), marks each document indexed, bumps the tenant's index version
+ * and records the job's progress; last, the replaced chunks' vectors are deleted.
  *
  * Promise: after `indexRecorded` returns, each target is `done` (its chunks are in D1 and its
  * vectors are visible to queries), `skipped` or `failed` (a permanent failure, e.g. the origin
@@ -63,24 +67,10 @@ export async function indexDocuments(
   documents: Array<DocumentInput & { collection?: string }>,
   options: IndexOptions = {},
 ): Promise<IndexSummary> {
-  const byCollection = new Map<string, Array<{ position: number; input: DocumentInput }>>();
-  const issues: FieldError[] = [];
-  const seen = new Set<string>();
-  documents.forEach((document, position) => {
-    const { collection = DEFAULT_COLLECTION, ...input } = document;
-    const parsed = DocumentInputSchema.safeParse(input);
-    if (!parsed.success) issues.push(...fieldErrors(parsed.error.issues, [position]));
-    if (!CollectionSchema.safeParse(collection).success) issues.push({ path: `${position}.collection`, message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
-    if (input.id !== undefined && seen.has(input.id)) issues.push({ path: `${position}.id`, message: `duplicates an earlier id (${input.id})` });
-    if (input.id !== undefined) seen.add(input.id);
-    if (parsed.success) byCollection.set(collection, [...(byCollection.get(collection) ?? []), { position, input: parsed.data }]);
-  });
-  if (issues.length > 0) throw validationFailed(issues);
-
   // Outcomes in the caller's order.
   const outcomes: DocumentOutcome[] = new Array(documents.length);
   const now = Date.now();
-  for (const [collection, entries] of byCollection) {
+  for (const [collection, entries] of validatedByCollection(documents)) {
     const prepared = await prepareDocuments(services.db, tenant, entries.map((entry) => entry.input), collection);
     const positions = new Map(prepared.map((document, i) => [document.id, entries[i]!.position]));
     const record = recordDocumentsStatements(services.db, tenant, prepared, now);
@@ -101,178 +91,192 @@ export async function indexDocuments(
   };
 }
 
-interface CurrentDocument {
+/** The documents by collection, each with its position; throws VALIDATION_FAILED naming every problem. */
+function validatedByCollection(documents: Array<DocumentInput & { collection?: string }>): Map<string, Array<{ position: number; input: DocumentInput }>> {
+  const byCollection = new Map<string, Array<{ position: number; input: DocumentInput }>>();
+  const issues: FieldError[] = [];
+  const seen = new Set<string>();
+  documents.forEach((document, position) => {
+    const { collection = DEFAULT_COLLECTION, ...input } = document;
+    const parsed = DocumentInputSchema.safeParse(input);
+    if (!parsed.success) issues.push(...fieldErrors(parsed.error.issues, [position]));
+    if (!CollectionSchema.safeParse(collection).success) issues.push({ path: `${position}.collection`, message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
+    if (input.id !== undefined && seen.has(input.id)) issues.push({ path: `${position}.id`, message: `duplicates an earlier id (${input.id})` });
+    if (input.id !== undefined) seen.add(input.id);
+    if (parsed.success) byCollection.set(collection, [...(byCollection.get(collection) ?? []), { position, input: parsed.data }]);
+  });
+  if (issues.length > 0) throw validationFailed(issues);
+  return byCollection;
+}
+
+/** Indexes documents already recorded in D1 (see the module promise). One origin call for all targets. */
+export async function indexRecorded(services: IngestServices, tenant: string, targets: IndexTarget[], options: IndexOptions = {}): Promise<DocumentOutcome[]> {
+  if (targets.length === 0) return [];
+  const { work, skipped } = await loadWork(services.db, tenant, targets);
+  const { embedded, failed, model } = await chunkAndEmbed(services, work, options.dimensions);
+  const ready = await toVectors(tenant, embedded);
+  await writeVisibleVectors(services.vectors, ready, options.visibility ?? DEFAULT_VISIBILITY);
+  const { committed, superseded } = await commit(services.db, tenant, { ready, failed, skipped, model }, options.jobId);
+  await reconcile(services, tenant, { ready, superseded }, options.jobId);
+
+  const outcomes = new Map<string, DocumentOutcome>();
+  for (const outcome of [...skipped, ...failed.map(({ outcome }) => outcome), ...committed]) outcomes.set(outcome.document_id, outcome);
+  return targets.map((target) => outcomes.get(target.documentId)!);
+}
+
+/** A document as the load found it: with the content its target asked for, and not indexed yet. */
+interface LoadedDocument {
   id: string;
   collection: string;
   text: string;
+  /** As JSON. */
   metadata: string;
   content_hash: string;
   indexed_hash: string | null;
 }
 
-/** Indexes documents already recorded in D1 (see the module promise). One origin call for all targets. */
-export async function indexRecorded(services: IngestServices, tenant: string, targets: IndexTarget[], options: IndexOptions = {}): Promise<DocumentOutcome[]> {
-  const { db } = services;
-  if (targets.length === 0) return [];
+type Skipped = Extract<DocumentOutcome, { status: "skipped" }>;
+type Failed = { document: LoadedDocument; outcome: Extract<DocumentOutcome, { status: "failed" }> };
+
+/** A document with its chunks and embeddings from the origin, checked. */
+interface Embedded {
+  document: LoadedDocument;
+  chunks: OriginDocument["chunks"];
+}
+
+/** A document ready to commit: its chunk rows, with their ids, and their vectors. */
+interface Ready {
+  document: LoadedDocument;
+  chunks: Array<{ id: string; index: number; text: string; start: number; end: number }>;
+  vectors: VectorizeVector[];
+}
+
+// ─── Phase 1: load work ─────────────────────────────────────────────────────────────────────────
+
+/** Each target's current row. Targets deleted, superseded by newer content or already indexed are settled here. */
+async function loadWork(db: D1Database, tenant: string, targets: IndexTarget[]): Promise<{ work: LoadedDocument[]; skipped: Skipped[] }> {
   const { results } = await db
     .prepare(
       `SELECT id, collection, text, metadata, content_hash, indexed_hash FROM documents
        WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))`,
     )
     .bind(tenant, JSON.stringify(targets.map((target) => target.documentId)))
-    .all<CurrentDocument>();
+    .all<LoadedDocument>();
   const current = new Map(results.map((row) => [row.id, row]));
-
-  const outcomes = new Map<string, DocumentOutcome>();
-  const work: Array<{ target: IndexTarget; document: CurrentDocument }> = [];
-  for (const target of targets) {
-    const document = current.get(target.documentId);
-    const id = target.documentId;
-    if (!document) outcomes.set(id, { document_id: id, status: "skipped", reason: "deleted" });
-    else if (document.content_hash !== target.contentHash) outcomes.set(id, { document_id: id, status: "skipped", reason: "superseded" });
-    else if (document.indexed_hash === target.contentHash) outcomes.set(id, { document_id: id, status: "skipped", reason: "unchanged" });
-    else work.push({ target, document });
+  const work: LoadedDocument[] = [];
+  const skipped: Skipped[] = [];
+  for (const { documentId, contentHash } of targets) {
+    const document = current.get(documentId);
+    if (!document) skipped.push({ document_id: documentId, status: "skipped", reason: "deleted" });
+    else if (document.content_hash !== contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "superseded" });
+    else if (document.indexed_hash === contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "unchanged" });
+    else work.push(document);
   }
-
-  const embedded = work.length > 0 ? await embed(services.origin, work.map((item) => item.document)) : { results: new Map<string, OriginDocument | string>(), model: null };
-  const dimensions = options.dimensions ?? (work.length > 0 ? (await services.vectors.describe()).dimensions : 0);
-
-  // Vectors first, confirmed visible, so that whatever D1 calls indexed is searchable both ways.
-  const ready: Array<{ target: IndexTarget; document: CurrentDocument; chunks: PreparedChunk[] }> = [];
-  const vectors: VectorizeVector[] = [];
-  for (const { target, document } of work) {
-    const result = embedded.results.get(document.id);
-    if (typeof result === "string") {
-      outcomes.set(document.id, { document_id: document.id, status: "failed", error: result });
-      continue;
-    }
-    const problem = checkEmbedding(result, dimensions);
-    if (problem) {
-      outcomes.set(document.id, { document_id: document.id, status: "failed", error: problem });
-      continue;
-    }
-    const metadata = { ...(JSON.parse(document.metadata) as DocumentMetadata), document_id: document.id, collection: document.collection };
-    const chunks = await Promise.all(
-      result!.chunks.map(async (chunk, index) => ({ id: await chunkId(tenant, document.id, target.contentHash, index), index, text: chunk.text, start: chunk.start, end: chunk.end, vector: chunk.vector })),
-    );
-    for (const chunk of chunks) vectors.push({ id: chunk.id, values: chunk.vector, namespace: tenant, metadata });
-    ready.push({ target, document, chunks });
-  }
-  if (vectors.length > 0) {
-    const receipts = await upsertVectors(services.vectors, vectors);
-    await waitUntilVisible(services.vectors, receipts, options.visibility ?? DEFAULT_VISIBILITY);
-  }
-
-  const now = Date.now();
-  const statements: D1PreparedStatement[] = [];
-  // Where each document's "mark indexed" UPDATE sits in the batch: its `changes` say whether the guard held.
-  const marks: Array<{ id: string; at: number; chunkIds: string[] }> = [];
-  for (const { target, document, chunks } of ready) {
-    const commit = commitStatements(db, tenant, target, document.collection, chunks, now, options.jobId);
-    marks.push({ id: document.id, at: statements.length + commit.markIndexed, chunkIds: chunks.map((chunk) => chunk.id) });
-    statements.push(...commit.statements);
-  }
-  if (ready.length > 0) {
-    const indexed = JSON.stringify(ready.map(({ target }) => [target.documentId, target.contentHash]));
-    const anyIndexed = `EXISTS (SELECT 1 FROM documents d, json_each(?4) j
-      WHERE d.tenant = ?1 AND d.id = json_extract(j.value, '$[0]') AND d.indexed_hash = json_extract(j.value, '$[1]') AND d.content_hash = d.indexed_hash)`;
-    statements.push(bumpIndexVersionStatement(db, tenant, now, { sql: anyIndexed, params: [indexed] }, embedded.model));
-  }
-  for (const outcome of outcomes.values()) {
-    const target = targets.find((t) => t.documentId === outcome.document_id)!;
-    if (outcome.status === "failed") statements.push(...failStatements(db, tenant, target, outcome.error, now, options.jobId));
-    if (outcome.status === "skipped" && options.jobId) statements.push(skipStatement(db, tenant, options.jobId, outcome.document_id, now));
-  }
-  if (options.jobId && statements.length > 0) statements.push(finalizeJobStatement(db, tenant, options.jobId, now));
-  const written = statements.length > 0 ? await db.batch(statements) : [];
-
-  // A document changed or deleted between our read and our batch wrote nothing: it is skipped,
-  // and its fresh vectors are recorded for deletion (no chunk owns them).
-  const lost: string[] = [];
-  for (const mark of marks) {
-    if ((written[mark.at]?.meta.changes ?? 0) > 0) {
-      outcomes.set(mark.id, { document_id: mark.id, status: "done", chunks: mark.chunkIds.length });
-    } else {
-      outcomes.set(mark.id, { document_id: mark.id, status: "skipped", reason: "superseded" });
-      lost.push(...mark.chunkIds);
-    }
-  }
-  const lostDocuments = marks.filter((mark) => outcomes.get(mark.id)?.status === "skipped");
-  if (lostDocuments.length > 0) {
-    await db.batch([
-      db
-        .prepare(
-          `INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at)
-           SELECT ?1, value, ?2 FROM json_each(?3) WHERE value NOT IN (SELECT id FROM chunks WHERE tenant = ?1)`,
-        )
-        .bind(tenant, now, JSON.stringify(lost)),
-      ...(options.jobId ? lostDocuments.map((mark) => skipStatement(db, tenant, options.jobId!, mark.id, now)) : []),
-      ...(options.jobId ? [finalizeJobStatement(db, tenant, options.jobId, now)] : []),
-    ]);
-  }
-  if (ready.length > 0) {
-    // Best effort here; what fails stays recorded for the scheduled sweep.
-    await purgeDeletedVectors(db, services.vectors, { tenant }).catch((error) => {
-      log.warn("vector purge deferred", { tenant, ...errorFields(error) });
-    });
-  }
-  return targets.map((target) => outcomes.get(target.documentId)!);
+  return { work, skipped };
 }
 
-interface PreparedChunk {
-  id: string;
-  index: number;
-  text: string;
-  start: number;
-  end: number;
-}
+// ─── Phase 2: chunk and embed ───────────────────────────────────────────────────────────────────
 
 /**
- * One document's D1 writes, each guarded by "the document still has this content": record the
- * old chunks' vector ids for deletion, replace the chunks, un-record the new ids, mark the
- * document indexed (its `changes` tells whether the guard held) and the job's row done.
+ * One origin call for all the work (see `embed`). A document the origin refuses, or whose
+ * embeddings the index cannot store, fails here, permanently; the others come back embedded.
  */
-function commitStatements(
+async function chunkAndEmbed(
+  services: IngestServices,
+  work: LoadedDocument[],
+  dimensions: number | undefined,
+): Promise<{ embedded: Embedded[]; failed: Failed[]; model: string | null }> {
+  if (work.length === 0) return { embedded: [], failed: [], model: null };
+  const { results, model } = await embed(services.origin, work);
+  const expected = dimensions ?? (await services.vectors.describe()).dimensions;
+  const embedded: Embedded[] = [];
+  const failed: Failed[] = [];
+  for (const document of work) {
+    const result = results.get(document.id);
+    const problem = typeof result === "string" ? result : checkEmbedding(result, expected);
+    if (problem) failed.push({ document, outcome: { document_id: document.id, status: "failed", error: problem } });
+    else embedded.push({ document, chunks: (result as OriginDocument).chunks });
+  }
+  return { embedded, failed, model };
+}
+
+// ─── Phase 3: to vectors ────────────────────────────────────────────────────────────────────────
+
+/** Chunk ids from the document's content (see chunkId), and vectors carrying the document's metadata, id and collection. */
+function toVectors(tenant: string, embedded: Embedded[]): Promise<Ready[]> {
+  return Promise.all(
+    embedded.map(async ({ document, chunks }) => {
+      const ids = await Promise.all(chunks.map((_, index) => chunkId(tenant, document.id, document.content_hash, index)));
+      const metadata = { ...(JSON.parse(document.metadata) as DocumentMetadata), document_id: document.id, collection: document.collection };
+      return {
+        document,
+        chunks: chunks.map((chunk, index) => ({ id: ids[index]!, index, text: chunk.text, start: chunk.start, end: chunk.end })),
+        vectors: chunks.map((chunk, index) => ({ id: ids[index]!, values: chunk.vector, namespace: tenant, metadata })),
+      };
+    }),
+  );
+}
+
+// ─── Phase 4: write visible vectors ─────────────────────────────────────────────────────────────
+
+/**
+ * Vectors first, confirmed visible (or VECTORS_NOT_VISIBLE, and the message is retried), so that
+ * whatever D1 calls indexed is searchable both ways. A retry upserts the same ids again.
+ */
+async function writeVisibleVectors(vectors: Vectorize, ready: Ready[], visibility: VisibilityOptions): Promise<void> {
+  const all = ready.flatMap((document) => document.vectors);
+  if (all.length === 0) return;
+  await waitUntilVisible(vectors, await upsertVectors(vectors, all), visibility);
+}
+
+// ─── Phase 5: commit ────────────────────────────────────────────────────────────────────────────
+
+/**
+ * One D1 batch, all or nothing: each ready document's chunks replace its old ones and it is
+ * marked indexed, guarded by "still this content"; the index version bumps when one of them
+ * was; failures, skips and the job's status are recorded. A ready document whose guard failed
+ * (changed or deleted since the load) is superseded: its fresh vectors are nobody's.
+ */
+async function commit(
   db: D1Database,
   tenant: string,
-  target: IndexTarget,
-  collection: string,
-  chunks: PreparedChunk[],
-  now: number,
+  settled: { ready: Ready[]; failed: Failed[]; skipped: Skipped[]; model: string | null },
   jobId: string | undefined,
-): { statements: D1PreparedStatement[]; markIndexed: number } {
-  const guard = "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3)";
-  const ids = JSON.stringify(chunks.map((chunk) => chunk.id));
-  const bind = (sql: string, ...rest: unknown[]) => db.prepare(sql).bind(tenant, target.documentId, target.contentHash, ...rest);
-  const statements = [
-    bind(
-      `INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at)
-       SELECT tenant, id, ?4 FROM chunks
-       WHERE tenant = ?1 AND document_id = ?2 AND id NOT IN (SELECT value FROM json_each(?5)) AND ${guard}`,
-      now,
-      ids,
-    ),
-    bind(`DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2 AND ${guard}`),
+): Promise<{ committed: DocumentOutcome[]; superseded: Ready[] }> {
+  const now = Date.now();
+  const batch = createD1Batch(db);
+  const marks = settled.ready.map((ready) => ({ ready, indexed: commitDocument(batch, db, tenant, ready, now, jobId) }));
+  if (marks.length > 0) batch.add(bumpIndexVersionStatement(db, tenant, now, anyIndexed(settled.ready), settled.model));
+  for (const { document, outcome } of settled.failed) batch.addAll(failStatements(db, tenant, document, outcome.error, now, jobId));
+  if (jobId) for (const { document_id } of settled.skipped) batch.add(skipStatement(db, tenant, jobId, document_id, now));
+  if (jobId && batch.size > 0) batch.add(finalizeJobStatement(db, tenant, jobId, now));
+  await batch.run();
+
+  const held = marks.filter(({ indexed }) => indexed.changes() > 0);
+  const superseded = marks.filter(({ indexed }) => indexed.changes() === 0).map(({ ready }) => ready);
+  const committed: DocumentOutcome[] = [
+    ...held.map(({ ready }): DocumentOutcome => ({ document_id: ready.document.id, status: "done", chunks: ready.chunks.length })),
+    ...superseded.map(({ document }): DocumentOutcome => ({ document_id: document.id, status: "skipped", reason: "superseded" })),
   ];
-  const rows = chunks.map((chunk) => [chunk.id, chunk.index, chunk.text, chunk.start, chunk.end]);
-  const { groups, oversized } = groupRowsForJson(rows);
-  for (const group of [...groups, ...oversized.map((row) => [row])]) {
-    statements.push(
-      bind(
-        `INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset)
-         SELECT json_extract(value, '$[0]'), ?1, ?2, ?4, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-                json_extract(value, '$[3]'), json_extract(value, '$[4]')
-         FROM json_each(?5) WHERE ${guard}`,
-        collection,
-        JSON.stringify(group),
-      ),
-    );
-  }
-  statements.push(
-    bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?4)) AND ${guard}`, ids),
-  );
-  const markIndexed = statements.length;
-  statements.push(
+  return { committed, superseded };
+}
+
+/** "The document still holds the content this work was for": ?1 tenant, ?2 document id, ?3 content hash. */
+const STILL_CURRENT = "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3)";
+
+/** Binds ?1–?3 of STILL_CURRENT for one document, then `rest` from ?4. */
+type CurrentBinder = (sql: string, ...rest: unknown[]) => D1PreparedStatement;
+
+/**
+ * One document's writes in the commit batch, each guarded by STILL_CURRENT: its chunks replaced,
+ * the document marked indexed — the handle returned says whether the guard held — and the job's
+ * row done.
+ */
+function commitDocument(batch: D1Batch, db: D1Database, tenant: string, ready: Ready, now: number, jobId: string | undefined): StatementResult {
+  const { document, chunks } = ready;
+  const bind: CurrentBinder = (sql, ...rest) => db.prepare(sql).bind(tenant, document.id, document.content_hash, ...rest);
+  replaceChunks(batch, bind, ready, now);
+  const indexed = batch.add(
     bind(
       `UPDATE documents SET indexed_hash = ?3, status = 'indexed', chunk_count = ?4, error = NULL, updated_at = ?5
        WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3`,
@@ -281,30 +285,78 @@ function commitStatements(
     ),
   );
   if (jobId) {
-    statements.push(
+    batch.add(
       bind(
         `UPDATE job_documents SET status = 'done', chunks = ?5, error = NULL, updated_at = ?6
-         WHERE job_id = ?4 AND tenant = ?1 AND document_id = ?2 AND status = 'queued' AND ${guard}`,
+         WHERE job_id = ?4 AND tenant = ?1 AND document_id = ?2 AND status = 'queued' AND ${STILL_CURRENT}`,
         jobId,
         chunks.length,
         now,
       ),
     );
   }
-  return { statements, markIndexed };
+  return indexed;
 }
 
-function failStatements(db: D1Database, tenant: string, target: IndexTarget, error: string, now: number, jobId: string | undefined): D1PreparedStatement[] {
+/**
+ * The chunk swap: the old chunks' vector ids recorded for deletion, the old chunks out, the new
+ * ones in (the FTS5 index follows by trigger), and the new ids un-recorded (a document sent
+ * again with earlier content reuses that content's ids).
+ */
+function replaceChunks(batch: D1Batch, bind: CurrentBinder, { document, chunks }: Ready, now: number): void {
+  const ids = JSON.stringify(chunks.map((chunk) => chunk.id));
+  batch.add(
+    bind(
+      `INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at)
+       SELECT tenant, id, ?4 FROM chunks
+       WHERE tenant = ?1 AND document_id = ?2 AND id NOT IN (SELECT value FROM json_each(?5)) AND ${STILL_CURRENT}`,
+      now,
+      ids,
+    ),
+  );
+  batch.add(bind(`DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2 AND ${STILL_CURRENT}`));
+  for (const group of chunkRowGroups(chunks)) {
+    batch.add(
+      bind(
+        `INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset)
+         SELECT json_extract(value, '$[0]'), ?1, ?2, ?4, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                json_extract(value, '$[3]'), json_extract(value, '$[4]')
+         FROM json_each(?5) WHERE ${STILL_CURRENT}`,
+        document.collection,
+        JSON.stringify(group),
+      ),
+    );
+  }
+  batch.add(bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?4)) AND ${STILL_CURRENT}`, ids));
+}
+
+/** Chunk rows as JSON groups within D1's parameter size (a row too large for any group travels alone). */
+function chunkRowGroups(chunks: Ready["chunks"]): unknown[][][] {
+  const { groups, oversized } = groupRowsForJson(chunks.map((chunk) => [chunk.id, chunk.index, chunk.text, chunk.start, chunk.end]));
+  return [...groups, ...oversized.map((row) => [row])];
+}
+
+/** "One of these documents is now indexed with the content this work was for": the condition of the version bump. */
+function anyIndexed(ready: Ready[]): BumpGuard {
+  return {
+    sql: `EXISTS (SELECT 1 FROM documents d, json_each(?4) j
+            WHERE d.tenant = ?1 AND d.id = json_extract(j.value, '$[0]') AND d.indexed_hash = json_extract(j.value, '$[1]')
+              AND d.content_hash = d.indexed_hash)`,
+    params: [JSON.stringify(ready.map(({ document }) => [document.id, document.content_hash]))],
+  };
+}
+
+function failStatements(db: D1Database, tenant: string, document: LoadedDocument, error: string, now: number, jobId: string | undefined): D1PreparedStatement[] {
   const statements = [
     db
       .prepare("UPDATE documents SET status = 'failed', error = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND indexed_hash IS NOT content_hash")
-      .bind(tenant, target.documentId, target.contentHash, error, now),
+      .bind(tenant, document.id, document.content_hash, error, now),
   ];
   if (jobId) {
     statements.push(
       db
         .prepare("UPDATE job_documents SET status = 'failed', error = ?4, updated_at = ?5 WHERE job_id = ?3 AND tenant = ?1 AND document_id = ?2 AND status = 'queued'")
-        .bind(tenant, target.documentId, jobId, error, now),
+        .bind(tenant, document.id, jobId, error, now),
     );
   }
   return statements;
@@ -314,6 +366,36 @@ function skipStatement(db: D1Database, tenant: string, jobId: string, documentId
   return db
     .prepare("UPDATE job_documents SET status = 'skipped', error = NULL, updated_at = ?4 WHERE job_id = ?3 AND tenant = ?1 AND document_id = ?2 AND status = 'queued'")
     .bind(tenant, documentId, jobId, now);
+}
+
+// ─── Phase 6: reconcile ─────────────────────────────────────────────────────────────────────────
+
+/**
+ * After the commit: the fresh vectors of superseded documents are recorded for deletion (those
+ * no chunk owns) and their job rows skipped; then recorded vector ids are purged from the index —
+ * best effort here, what fails stays recorded for the scheduled sweep.
+ */
+async function reconcile(services: IngestServices, tenant: string, { ready, superseded }: { ready: Ready[]; superseded: Ready[] }, jobId: string | undefined): Promise<void> {
+  const { db } = services;
+  if (superseded.length > 0) {
+    const now = Date.now();
+    const lost = superseded.flatMap(({ chunks }) => chunks.map((chunk) => chunk.id));
+    await db.batch([
+      db
+        .prepare(
+          `INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at)
+           SELECT ?1, value, ?2 FROM json_each(?3) WHERE value NOT IN (SELECT id FROM chunks WHERE tenant = ?1)`,
+        )
+        .bind(tenant, now, JSON.stringify(lost)),
+      ...(jobId ? superseded.map(({ document }) => skipStatement(db, tenant, jobId, document.id, now)) : []),
+      ...(jobId ? [finalizeJobStatement(db, tenant, jobId, now)] : []),
+    ]);
+  }
+  if (ready.length > 0) {
+    await purgeDeletedVectors(db, services.vectors, { tenant }).catch((error) => {
+      log.warn("vector purge deferred", { tenant, ...errorFields(error) });
+    });
+  }
 }
 
 // ─── The origin call ────────────────────────────────────────────────────────────────────────────
@@ -346,10 +428,10 @@ type OriginDocument = z.infer<typeof OriginIngestSchema>["documents"][number];
  * document fails alone; a document the origin rejects on its own fails permanently. Anything
  * else (unavailable, timeout, malformed answer) throws: the message is retried.
  */
-async function embed(origin: OriginClient, documents: CurrentDocument[]): Promise<{ results: Map<string, OriginDocument | string>; model: string | null }> {
+async function embed(origin: OriginClient, documents: LoadedDocument[]): Promise<{ results: Map<string, OriginDocument | string>; model: string | null }> {
   const results = new Map<string, OriginDocument | string>();
   let model: string | null = null;
-  const call = async (batch: CurrentDocument[]) => {
+  const call = async (batch: LoadedDocument[]) => {
     const raw = await origin.ingest(batch.map((document) => ({ id: document.id, text: document.text })));
     const parsed = OriginIngestSchema.safeParse(raw);
     if (!parsed.success) throw new OriginBadResponse("the origin's ingest response did not have the expected shape");
