@@ -11,6 +11,7 @@ import { errorFields, log, type Logger } from "./logger";
 import { observe } from "./middleware/observe";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
+import { cacheRoutes } from "./routes/cache";
 import { documentRoutes } from "./routes/documents";
 import { createHealthRoutes } from "./routes/health";
 import { jobRoutes } from "./routes/jobs";
@@ -50,7 +51,7 @@ export function createApp(services: ServicesFactory) {
       origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
       allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "accept"],
       allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
-      exposeHeaders: ["x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after"],
+      exposeHeaders: ["x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after", "cache-status"],
       credentials: true,
       maxAge: 600,
     }),
@@ -81,6 +82,7 @@ export function createApp(services: ServicesFactory) {
   app.route("/", documentRoutes);
   app.route("/", jobRoutes);
   app.route("/", statsRoutes);
+  app.route("/", cacheRoutes);
   app.route("/", metricsRoutes);
 
   app.doc31("/openapi.json", {

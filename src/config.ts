@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { WORKERS_AI_EMBEDDING_MODELS } from "./embedding/workers-ai-models";
 
 /**
  * The worker's configuration: every variable and secret it reads, parsed and validated once per
@@ -38,6 +39,10 @@ const rateLimit = (fallback: string) =>
 export const ROUTE_CLASSES = ["query", "ingest", "auth"] as const;
 export type RouteClass = (typeof ROUTE_CLASSES)[number];
 
+/** The query cache's tiers, fastest first (see src/cache/). */
+export const CACHE_TIERS = ["memory", "cache-api", "kv", "redis"] as const;
+export type CacheTierName = (typeof CACHE_TIERS)[number];
+
 const ConfigSchema = z.object({
   ENVIRONMENT: z.enum(["local", "test", "staging", "production"]).default("local"),
 
@@ -49,6 +54,14 @@ const ConfigSchema = z.object({
   ORIGIN_INGEST_TIMEOUT_MS: int(60_000, 100, 300_000),
   ORIGIN_FAILURE_THRESHOLD: int(3, 1, 100),
   ORIGIN_COOLDOWN_MS: int(10_000, 100, 600_000),
+  /**
+   * Staging and production (the `AI` binding): the Workers AI model that embeds a query when no
+   * origin can, so dense retrieval survives an origin outage. It must be the origin's model family
+   * and give EMBEDDING_DIMENSIONS-wide vectors (bge-base-en-v1.5: 768, as TEI serves); `none`
+   * turns the fallback off. Unused locally, where there is no AI binding.
+   */
+  WORKERS_AI_EMBEDDING_MODEL: z.enum(["none", ...WORKERS_AI_EMBEDDING_MODELS]).default("@cf/baai/bge-base-en-v1.5"),
+  WORKERS_AI_EMBED_TIMEOUT_MS: int(2_000, 50, 60_000),
 
   // The service's own tokens (HS256).
   AUTH_JWT_SECRET: secret,
@@ -109,6 +122,31 @@ const ConfigSchema = z.object({
    * only costs duplicate messages, which the consumer skips.
    */
   INGEST_STALL_SECONDS: int(1800, 60, 86_400),
+
+  // Query cache (src/cache/). Tiers fastest first; by default every tier this environment has.
+  QUERY_CACHE_TIERS: list.pipe(z.array(z.enum(CACHE_TIERS)).min(0)).optional(),
+  /** How long an answer is fresh. */
+  QUERY_CACHE_TTL_SECONDS: int(300, 1, 86_400),
+  /** After the TTL, how long a stale answer is still served (and refreshed once in the background). */
+  QUERY_CACHE_SWR_SECONDS: int(60, 0, 86_400),
+  /** How long the last good answer to a request is kept to serve when the origin cannot generate. */
+  QUERY_CACHE_STALE_IF_ERROR_SECONDS: int(86_400, 0, 30 * 86_400),
+  /** Largest entry stored; a larger answer is served but not cached. */
+  QUERY_CACHE_MAX_ENTRY_BYTES: int(256 * 1024, 1024, 4 * 1024 * 1024),
+  /** The per-isolate tier's bounds. */
+  QUERY_CACHE_MEMORY_MAX_ENTRIES: int(1000, 1, 100_000),
+  QUERY_CACHE_MEMORY_MAX_BYTES: int(16 * 1024 * 1024, 64 * 1024, 128 * 1024 * 1024),
+  /**
+   * How long an isolate trusts a tenant's index version (and cache epoch) before reading D1 again:
+   * the bound on how long after an ingest (or DELETE /v1/cache) a query may still be answered
+   * from the previous data.
+   */
+  INDEX_VERSION_CACHE_SECONDS: int(5, 0, 300),
+  /**
+   * Names the generation model and prompt template behind the origin. Part of every cached
+   * answer's key: change it when either changes, and cached answers stop matching.
+   */
+  ANSWER_MODEL_TAG: z.string().min(1).max(200).default("origin-default"),
 
   CORS_ALLOWED_ORIGINS: list.default([]),
   METRICS_SCRAPE_TOKEN: z.string().min(16).optional(),

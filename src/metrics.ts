@@ -83,6 +83,9 @@ export const metrics = {
   rateLimitDecisions: counter("edge_rag_rate_limit_decisions_total", "Rate-limit decisions by class and outcome.", ["class", "outcome"]),
   rateLimitStoreErrors: counter("edge_rag_rate_limit_store_errors_total", "Rate-limit decisions made without the store, by policy.", ["class", "policy"]),
   ingestMessages: counter("edge_rag_ingest_messages_total", "Ingest queue messages by outcome.", ["outcome"]),
+  cacheLookups: counter("edge_rag_cache_lookups_total", "Query cache reads by tier and outcome (hit, miss, expired, corrupt, error).", ["tier", "outcome"]),
+  cacheWrites: counter("edge_rag_cache_writes_total", "Query cache writes by tier and outcome (stored, error, oversized).", ["tier", "outcome"]),
+  cacheResults: counter("edge_rag_cache_results_total", "Query answers by cache status (hit, stale, miss, bypass) and operation.", ["operation", "status"]),
 };
 
 export type Metrics = typeof metrics;

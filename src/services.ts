@@ -1,7 +1,10 @@
 import type { Bindings } from "./app-env";
+import { createCachedQueryService } from "./cache/cached-query-service";
+import type { CacheStats } from "./cache/cache-stats";
+import { createQueryCache } from "./cache/query-cache";
 import { createApiKeyStore, type ApiKeyStore } from "./auth/api-key-store";
 import { loadConfig, type Config } from "./config";
-import { createOriginEmbedder } from "./embedding/query-embedder";
+import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
 import { createLogger, type Logger } from "./logger";
 import { metrics, type Metrics } from "./metrics";
 import { createOriginClient, type OriginClient } from "./origin/origin-client";
@@ -11,7 +14,7 @@ import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
 import { createRetriever } from "./retrieval/retrieve";
 import { guardD1 } from "./store/guarded-d1";
-import { createTenantStore, type TenantStore } from "./store/tenant-store";
+import { createTenantStore, type TenantStore, withCachedState } from "./store/tenant-store";
 import { guardVectorIndex, type VectorIndex } from "./vector/vector-index";
 
 /**
@@ -31,7 +34,10 @@ export interface Services {
   rateLimiter: RateLimiter;
   apiKeys: ApiKeyStore;
   tenants: TenantStore;
+  /** The query use case behind the query cache. */
   query: QueryService;
+  /** The tenant's query cache hit counts. */
+  cacheStats: CacheStats;
 }
 
 /**
@@ -40,6 +46,8 @@ export interface Services {
  */
 export interface PlatformAdapters {
   vectors: VectorIndex;
+  /** Embeds the queries no origin could (production: Workers AI); none locally. */
+  queryEmbeddingFallback?: FallbackEmbedder;
 }
 
 /** Services for an environment; throws ConfigError when its configuration is invalid. */
@@ -52,7 +60,12 @@ export function createServices(env: Bindings, config: Config, platform: Platform
   const db = guardD1(env.DB);
   const vectors = guardVectorIndex(platform.vectors);
   const origin = createOriginClient(config);
-  const tenants = createTenantStore(db);
+  const embedder = createQueryEmbedder(origin, { fallback: platform.queryEmbeddingFallback, dimensions: config.EMBEDDING_DIMENSIONS });
+  const tenantRows = createTenantStore(db);
+  // Cache keys read the tenant's index version and cache epoch from isolate memory
+  // (INDEX_VERSION_CACHE_SECONDS), so that a hit costs no D1 round trip.
+  const tenants = withCachedState(tenantRows, config.INDEX_VERSION_CACHE_SECONDS);
+  const queryCache = createQueryCache(env, config);
   return {
     config,
     log: createLogger(),
@@ -65,7 +78,15 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       : createBindingRateLimiter({ query: env.RATE_LIMITER_QUERY, ingest: env.RATE_LIMITER_INGEST, auth: env.RATE_LIMITER_AUTH }, RATE_LIMIT_BINDING_LIMITS),
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
-    query: createQueryService({ tenants, embedder: createOriginEmbedder(origin), retriever: createRetriever(db, vectors, config), origin }),
+    query: createCachedQueryService({
+      // A computed answer reports the index version it was retrieved from, read exactly.
+      inner: createQueryService({ tenants: tenantRows, embedder, retriever: createRetriever(db, vectors, config), origin }),
+      cache: queryCache.cache,
+      stats: queryCache.stats,
+      tenantState: tenants.state,
+      config,
+    }),
+    cacheStats: queryCache.stats,
   };
 }
 

@@ -1,3 +1,4 @@
+import { ConfigError } from "../config";
 import { OriginFailure } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
@@ -14,8 +15,37 @@ export interface QueryEmbedder {
   embed(queries: readonly string[]): Promise<EmbeddingOutcome[]>;
 }
 
-/** A query embedding, or why there is none. */
-export type EmbeddingOutcome = { ok: true; vector: number[]; ms: number } | { ok: false; error: OriginFailure; ms: number };
+/** Where a query vector came from: the origin (TEI on GPU, the offline USE model locally) or Workers AI. */
+export type EmbeddingBackend = "origin" | "workers-ai";
+
+/**
+ * A query embedding, or why there is none. `backend` names what produced the vector; `fallback`
+ * is true when the primary backend could not and a fallback did (retrieval reports it).
+ */
+export type EmbeddingOutcome =
+  | { ok: true; vector: number[]; ms: number; backend: EmbeddingBackend; fallback: boolean }
+  | { ok: false; error: EmbeddingFailure; ms: number };
+
+/** Why a query has no embedding: the origin's failure, or another backend's. Logged, never shown to clients. */
+export type EmbeddingFailure = OriginFailure | EmbeddingBackendUnavailable;
+
+/** A backend other than the origin failed, timed out or answered something unusable. */
+export class EmbeddingBackendUnavailable extends Error {
+  static readonly code = "EMBEDDING_BACKEND_UNAVAILABLE";
+  readonly code = EmbeddingBackendUnavailable.code;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "EmbeddingBackendUnavailable";
+  }
+}
+
+/** An embedder that can stand in for the origin: it says what it is and how wide its vectors are. */
+export interface FallbackEmbedder extends QueryEmbedder {
+  readonly backend: EmbeddingBackend;
+  readonly model: string;
+  /** The width of every vector it returns; an answer of another width is an `ok: false` outcome. */
+  readonly dimensions: number;
+}
 
 /** The origin's embedder (TEI on GPU in production, the offline USE model locally). */
 export function createOriginEmbedder(origin: OriginClient): QueryEmbedder {
@@ -26,13 +56,61 @@ export function createOriginEmbedder(origin: OriginClient): QueryEmbedder {
       try {
         const { vectors } = await origin.embed([...queries], "query");
         const ms = performance.now() - started;
-        return vectors.map((vector) => ({ ok: true, vector, ms }));
+        return vectors.map((vector) => ({ ok: true, vector, ms, backend: "origin", fallback: false }));
       } catch (error) {
         if (!(error instanceof OriginFailure)) throw error;
-        log.warn("query embedding unavailable; keyword retrieval only", errorFields(error));
+        log.warn("the origin could not embed the query", errorFields(error));
         const ms = performance.now() - started;
         return queries.map(() => ({ ok: false, error, ms }));
       }
+    },
+  };
+}
+
+/**
+ * The query embedder of the services: the origin's, and when the platform has one (production:
+ * Workers AI) a fallback for the queries the origin could not embed. The fallback is used only
+ * when its vectors are as wide as the index's (`dimensions`, EMBEDDING_DIMENSIONS); otherwise
+ * this throws a ConfigError, since vectors of another width would be refused by the index, or
+ * worse, compared with those of another model.
+ */
+export function createQueryEmbedder(origin: OriginClient, options: { fallback?: FallbackEmbedder; dimensions: number }): QueryEmbedder {
+  const primary = createOriginEmbedder(origin);
+  return options.fallback ? withEmbeddingFallback(primary, options.fallback, options.dimensions) : primary;
+}
+
+/**
+ * Primary first; the queries it could not embed (an outage, a timeout, open circuits) go to the
+ * fallback in ONE call, and its vectors come back marked `fallback`. When the fallback fails too,
+ * the outcome is the primary's failure (retrieval then runs keyword-only).
+ * Latency: the primary's, plus the fallback's for a query the primary failed (the primary's
+ * timeout bounds the first part; the fallback's own timeout the second).
+ */
+export function withEmbeddingFallback(primary: QueryEmbedder, fallback: FallbackEmbedder, dimensions: number): QueryEmbedder {
+  if (fallback.dimensions !== dimensions) {
+    throw new ConfigError([
+      `EMBEDDING_DIMENSIONS: the query-embedding fallback ${fallback.model} gives ${fallback.dimensions}-dimensional vectors, the index has ${dimensions}; ` +
+        "choose a fallback model of the index's width, or none",
+    ]);
+  }
+  return {
+    async embed(queries) {
+      const outcomes = await primary.embed(queries);
+      const failed = outcomes.flatMap((outcome, index) => (outcome.ok ? [] : [index]));
+      if (failed.length === 0) return outcomes;
+      const rescued = await fallback.embed(failed.map((index) => queries[index]!));
+      const merged = [...outcomes];
+      for (const [position, index] of failed.entries()) {
+        const first = outcomes[index]!;
+        const second = rescued[position]!;
+        const ms = first.ms + second.ms;
+        merged[index] = second.ok ? { ...second, ms, fallback: true } : { ...first, ms };
+      }
+      const fellBack = rescued.filter((outcome) => outcome.ok).length;
+      const lost = rescued.find((outcome) => !outcome.ok);
+      if (fellBack > 0) log.warn("queries embedded by the fallback", { backend: fallback.backend, model: fallback.model, queries: fellBack });
+      if (lost && !lost.ok) log.warn("the fallback could not embed the query either; keyword retrieval only", errorFields(lost.error));
+      return merged;
     },
   };
 }

@@ -40,6 +40,8 @@ export interface QueryContext {
   requestId: string;
   /** performance.now() when the request arrived: query_time_ms counts from here. */
   startedAt: number;
+  /** Work that may outlive the response (cache fills, refreshes): ExecutionContext.waitUntil. */
+  defer: (work: Promise<unknown>) => void;
 }
 
 export type QueryEvent =
@@ -146,6 +148,7 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
         metadata: {
           query_time_ms: ms(performance.now() - context.startedAt),
           total_results: results.length,
+          cache: input.cache ? "miss" : "bypass",
           degraded: degraded.length > 0,
           degraded_reasons: [...degraded],
           index_version: retrieved.indexVersion,

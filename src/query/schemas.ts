@@ -21,17 +21,28 @@ export const RetrievalModeSchema = z.enum(["hybrid", "vector", "keyword"]).opena
 });
 export type RetrievalMode = z.infer<typeof RetrievalModeSchema>;
 
-export const DegradedReasonSchema = z.enum(["embedding_unavailable", "vector_index_unavailable", "generation_unavailable"]);
+export const DegradedReasonSchema = z.enum(["embedding_unavailable", "embedding_fallback", "vector_index_unavailable", "generation_unavailable"]);
 export type DegradedReason = z.infer<typeof DegradedReasonSchema>;
 
-export const CacheStatusSchema = z.enum(["hit", "miss", "stale", "bypass"]);
+export const CacheStatusSchema = z.enum(["hit", "miss", "stale", "bypass"]).openapi({
+  description:
+    "hit: served from the query cache, fresh; stale: served from the cache past its TTL (refreshed in the background), or the " +
+    "last good answer while the origin cannot generate; miss: computed now (and cached); bypass: `cache: false` was asked",
+});
 export type CacheStatus = z.infer<typeof CacheStatusSchema>;
+
+/** Where a cached result came from and how long it stays fresh: present on `hit` and `stale` only. */
+const CacheDetailShape = {
+  cache_tier: z.enum(["memory", "cache-api", "kv", "redis"]).optional().openapi({ description: "The cache tier that had the result" }),
+  cache_ttl_s: z.number().int().optional().openapi({ description: "Seconds the cached result stays fresh; negative when served stale" }),
+};
 
 const DegradedSchema = z.boolean().openapi({ description: "True when part of the pipeline fell back (see degraded_reasons); the answer is still grounded in the sources" });
 const DegradedReasonsSchema = z.array(DegradedReasonSchema).openapi({
   description:
-    "embedding_unavailable / vector_index_unavailable: keyword (BM25) retrieval only; generation_unavailable: an extractive " +
-    "answer built at the edge from the top sources, with [n] citations",
+    "embedding_unavailable / vector_index_unavailable: keyword (BM25) retrieval only; embedding_fallback: no origin could embed " +
+    "the query, so Workers AI did with the origin's model family (production only) and hybrid retrieval still ran; " +
+    "generation_unavailable: an extractive answer built at the edge from the top sources, with [n] citations",
 });
 
 export const SourceSchema = z
@@ -72,6 +83,7 @@ export const QueryMetadataSchema = z
     query_time_ms: z.number(),
     total_sources: z.number().int(),
     cache: CacheStatusSchema,
+    ...CacheDetailShape,
     degraded: DegradedSchema,
     degraded_reasons: DegradedReasonsSchema,
     index_version: z.number().int(),
@@ -101,6 +113,7 @@ export const SearchRequestSchema = z
     mode: RetrievalModeSchema.default("hybrid"),
     filters: FiltersSchema.optional(),
     group_by: z.enum(["chunk", "document"]).default("chunk").openapi({ description: "document: one result per document, its best-ranked chunk" }),
+    cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
   })
   .openapi("SearchRequest");
 export type SearchInput = z.infer<typeof SearchRequestSchema>;
@@ -111,6 +124,8 @@ export const SearchResponseSchema = z
     metadata: z.object({
       query_time_ms: z.number(),
       total_results: z.number().int(),
+      cache: CacheStatusSchema,
+      ...CacheDetailShape,
       degraded: DegradedSchema,
       degraded_reasons: DegradedReasonsSchema,
       index_version: z.number().int(),

@@ -101,6 +101,8 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
       degraded.push("embedding_unavailable");
       return null;
     }
+    // Dense retrieval still runs, on a vector from the fallback backend (Workers AI).
+    if (embedding.fallback) degraded.push("embedding_fallback");
     try {
       // When D1 must still apply part of the filter, ask for as many as Vectorize allows so that
       // enough candidates survive it.

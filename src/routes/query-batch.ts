@@ -5,6 +5,7 @@ import { authenticate } from "../middleware/authenticate";
 import { decide, principalKey, setRateLimitHeaders } from "../middleware/rate-limit";
 import { QueryRequestSchema, QueryResponseSchema, type QueryInput } from "../query/schemas";
 import { authErrors, jsonBody, ProblemSchema, security, validationErrors } from "../schemas";
+import { batchCacheStatusHeader, queryContext } from "./query-http";
 
 /** POST /v1/query/batch: up to 32 queries in one request, one result (or problem) each. */
 export const queryBatchRoutes = new OpenAPIHono<AppEnv>();
@@ -43,12 +44,13 @@ const batch = createRoute({
 });
 
 queryBatchRoutes.openapi(batch, async (c) => {
-  const context = { requestId: c.var.requestId, startedAt: performance.now() };
+  const context = queryContext(c);
   const { queries } = c.req.valid("json");
   const decision = await decide(c, "query", principalKey(c), queries.length);
   if (decision) setRateLimitHeaders(c, decision);
   const results = await c.var.services.query.batch(c.var.principal.tenant, queries.map(parseEntry), context);
   c.header("cache-control", "no-store");
+  c.header("cache-status", batchCacheStatusHeader(results.map((result) => ("code" in result ? undefined : result.metadata))));
   return c.json({ results }, 200);
 });
 

@@ -8,6 +8,7 @@ import { rateLimit } from "../middleware/rate-limit";
 import type { QueryEvent } from "../query/query-service";
 import { QueryRequestSchema, QueryResponseSchema } from "../query/schemas";
 import { authErrors, jsonBody, security, validationErrors } from "../schemas";
+import { cacheStatusHeader, queryContext } from "./query-http";
 
 /** POST /v1/query: validate, answer (JSON or server-sent events), serialise. */
 export const queryRoutes = new OpenAPIHono<AppEnv>();
@@ -40,14 +41,16 @@ const query = createRoute({
 });
 
 queryRoutes.openapi(query, async (c) => {
-  const context = { requestId: c.var.requestId, startedAt: performance.now() };
+  const context = queryContext(c);
   const { stream, ...input } = c.req.valid("json");
   const { tenant } = c.var.principal;
   // Answers are per principal and must never be stored by a shared cache.
   c.header("cache-control", "no-store");
 
   if (!stream && !acceptsEventStream(c.req.header("accept"))) {
-    return c.json(await c.var.services.query.answer(tenant, input, context), 200);
+    const response = await c.var.services.query.answer(tenant, input, context);
+    c.header("cache-status", cacheStatusHeader(response.metadata));
+    return c.json(response, 200);
   }
   // Retrieval happens before any byte is sent, so its failures are ordinary problem responses.
   const events = await c.var.services.query.stream(tenant, input, context);

@@ -4,6 +4,7 @@ import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { SearchRequestSchema, SearchResponseSchema } from "../query/schemas";
 import { authErrors, jsonBody, jsonResponse, security, validationErrors } from "../schemas";
+import { cacheStatusHeader, queryContext } from "./query-http";
 
 /**
  * POST /v1/search: the retrieval of /v1/query without the answer. For clients that build their own
@@ -23,8 +24,8 @@ const search = createRoute({
 });
 
 searchRoutes.openapi(search, async (c) => {
-  const context = { requestId: c.var.requestId, startedAt: performance.now() };
-  const response = await c.var.services.query.search(c.var.principal.tenant, c.req.valid("json"), context);
+  const response = await c.var.services.query.search(c.var.principal.tenant, c.req.valid("json"), queryContext(c));
   c.header("cache-control", "no-store");
+  c.header("cache-status", cacheStatusHeader(response.metadata));
   return c.json(response, 200);
 });

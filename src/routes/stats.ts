@@ -15,6 +15,15 @@ const StatsSchema = z
     index_version: z.number().int(),
     vector_dimensions: z.number().int().openapi({ description: "Dimensions of the vector index" }),
     embedding_model: z.string().nullable().openapi({ description: "The model the origin reported at the last ingest; null before any" }),
+    cache: z
+      .object({
+        hits: z.number().int(),
+        misses: z.number().int(),
+        stale: z.number().int(),
+        hit_ratio: z.number().nullable().openapi({ description: "(hits + stale) / (hits + misses + stale); null before the first cached query" }),
+        scope: z.enum(["global", "isolate"]).openapi({ description: "global: counted in Redis across every isolate; isolate: this isolate's counts only (no Redis configured)" }),
+      })
+      .openapi({ description: "How the tenant's queries were answered by the query cache (cache: false requests are not counted)" }),
   })
   .openapi("Stats");
 
@@ -28,6 +37,7 @@ const read = createRoute({
 });
 
 statsRoutes.openapi(read, async (c) => {
-  const stats = await getTenantStats(c.var.services.db, c.var.principal.tenant);
-  return c.json({ ...stats, vector_dimensions: c.var.config.EMBEDDING_DIMENSIONS }, 200);
+  const { tenant } = c.var.principal;
+  const [stats, cache] = await Promise.all([getTenantStats(c.var.services.db, tenant), c.var.services.cacheStats.read(tenant)]);
+  return c.json({ ...stats, vector_dimensions: c.var.config.EMBEDDING_DIMENSIONS, cache }, 200);
 });

@@ -1,19 +1,73 @@
 /**
  * The tenant row: its index version, which every write that changes what queries can find bumps
- * (so answers and caches keyed by it stop matching), and the embedding model that wrote its
- * vectors. This module owns every read and bump of `tenants.index_version`.
+ * (so answers and caches keyed by it stop matching), its cache epoch, and the embedding model
+ * that wrote its vectors. This module owns every read and bump of `tenants.index_version`.
  *
  * Failure mode: D1's (StoreUnavailable through the guarded binding). Latency: one indexed D1 read.
  */
 export interface TenantStore {
   /** The tenant's index version; 0 before its first write. */
   indexVersion(tenant: string): Promise<number>;
+  /** What the tenant's cached results depend on (index version, cache epoch, embedding model). */
+  state(tenant: string): Promise<TenantState>;
+  /** Starts a new cache epoch: every cached result of the tenant stops matching. */
+  bumpCacheEpoch(tenant: string): Promise<void>;
+}
+
+export interface TenantState {
+  indexVersion: number;
+  cacheEpoch: number;
+  embeddingModel: string | null;
 }
 
 export function createTenantStore(db: D1Database): TenantStore {
+  const state = async (tenant: string): Promise<TenantState> => {
+    const row = await db
+      .prepare("SELECT index_version, cache_epoch, embedding_model FROM tenants WHERE tenant = ?1")
+      .bind(tenant)
+      .first<{ index_version: number; cache_epoch: number; embedding_model: string | null }>();
+    return { indexVersion: row?.index_version ?? 0, cacheEpoch: row?.cache_epoch ?? 0, embeddingModel: row?.embedding_model ?? null };
+  };
   return {
-    async indexVersion(tenant) {
-      return (await indexVersionStatement(db, tenant).first<number>("index_version")) ?? 0;
+    indexVersion: async (tenant) => (await state(tenant)).indexVersion,
+    state,
+    async bumpCacheEpoch(tenant) {
+      await db
+        .prepare(
+          `INSERT INTO tenants (tenant, index_version, updated_at, cache_epoch) VALUES (?1, 0, ?2, 1)
+           ON CONFLICT (tenant) DO UPDATE SET cache_epoch = cache_epoch + 1, updated_at = excluded.updated_at`,
+        )
+        .bind(tenant, Date.now())
+        .run();
+    },
+  };
+}
+
+/**
+ * The same store, with each tenant's state trusted for `ttlSeconds` in this isolate, so that a
+ * cache hit costs no D1 round trip. That is the staleness bound: after an ingest commits (or the
+ * cache epoch moves), queries answered by this isolate see it within `ttlSeconds`. The isolate's
+ * own cache epoch bumps are seen at once.
+ */
+export function withCachedState(store: TenantStore, ttlSeconds: number, now: () => number = Date.now): TenantStore {
+  if (ttlSeconds <= 0) return store;
+  const states = new Map<string, { value: Promise<TenantState>; until: number }>();
+  const state = (tenant: string) => {
+    const cached = states.get(tenant);
+    if (cached && cached.until > now()) return cached.value;
+    const value = store.state(tenant);
+    states.set(tenant, { value, until: now() + ttlSeconds * 1000 });
+    // A failed read is not remembered.
+    value.catch(() => states.delete(tenant));
+    if (states.size > 10_000) states.delete(states.keys().next().value!);
+    return value;
+  };
+  return {
+    indexVersion: async (tenant) => (await state(tenant)).indexVersion,
+    state,
+    async bumpCacheEpoch(tenant) {
+      await store.bumpCacheEpoch(tenant);
+      states.delete(tenant);
     },
   };
 }

@@ -52,6 +52,17 @@ export function callWithEnv(overrides: Record<string, unknown>, path: string, op
   return callApp(localServices, { ...env, ...overrides }, path, options);
 }
 
+/**
+ * The test bindings with some replaced, as ONE object: calls with it share the services built for
+ * it (and so the isolate-memory cache tier), as requests to one isolate do.
+ */
+export const bindingsWith = (overrides: Record<string, unknown>) => ({ ...env, ...overrides });
+
+/** Calls the local app with these bindings (see bindingsWith). */
+export function callWithBindings(bindings: object, path: string, options: CallOptions = {}): Promise<Response> {
+  return callApp(localServices, bindings, path, options);
+}
+
 /** Services over the test bindings with platform adapters replaced, e.g. a failing or lagging vector index. */
 export const servicesWith =
   (platform: Partial<PlatformAdapters>): ServicesFactory =>

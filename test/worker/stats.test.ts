@@ -19,6 +19,7 @@ describe("GET /v1/stats (happy)", () => {
       index_version: 0,
       vector_dimensions: loadConfig(env).EMBEDDING_DIMENSIONS,
       embedding_model: null,
+      cache: { hits: 0, misses: 0, stale: 0, hit_ratio: null, scope: "global" },
     });
   });
 

@@ -1,0 +1,67 @@
+import type { QueryInput, SearchInput } from "../query/schemas";
+import type { Filters } from "../retrieval/filters";
+
+/**
+ * Cache keys: SHA-256 over everything that shapes a cached result, so that an entry is never
+ * served across tenants, cache epochs, index versions, filters, retrieval settings or models.
+ * The request is normalised first (NFKC, whitespace collapsed; filters in canonical form), so
+ * equivalent requests share an entry.
+ */
+
+/** What a tenant's cached results depend on besides the request (read from D1, cached briefly). */
+export interface TenantCacheState {
+  indexVersion: number;
+  /** Bumped by DELETE /v1/cache: every earlier entry of the tenant stops matching. */
+  cacheEpoch: number;
+  /** The model that embedded the tenant's documents (and must embed its queries). */
+  embeddingModel: string | null;
+}
+
+/** NFKC, every run of whitespace one space, trimmed. */
+export const normaliseText = (text: string) => text.normalize("NFKC").replace(/\s+/gu, " ").trim();
+
+/**
+ * Filters in one canonical form: keys sorted, a bare value as `$eq`, set operators' values sorted
+ * (their order means nothing). Two filters with the same meaning give the same string.
+ */
+export function canonicalFilters(filters: Filters | undefined): string {
+  if (!filters) return "{}";
+  const canonical = Object.keys(filters)
+    .sort()
+    .map((key) => {
+      const condition = filters[key]!;
+      const operators: Record<string, unknown> = typeof condition === "object" ? { ...condition } : { $eq: condition };
+      for (const set of ["$in", "$nin"]) {
+        const values = operators[set];
+        if (Array.isArray(values)) operators[set] = [...new Set(values.map((value) => JSON.stringify(value)))].sort();
+      }
+      const sorted = Object.keys(operators)
+        .filter((operator) => operators[operator] !== undefined)
+        .sort()
+        .map((operator) => [operator, operators[operator]]);
+      return [key, sorted];
+    });
+  return JSON.stringify(canonical);
+}
+
+/** A hex SHA-256 over the parts, which are JSON-encoded so that no two lists collide. */
+export async function cacheKey(kind: string, parts: readonly unknown[]): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify([kind, ...parts])));
+  return `${kind}:${Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** An answer's keys: this index version's, and the last good one whatever the version (stale-if-error). */
+export async function answerKeys(tenant: string, state: TenantCacheState, input: QueryInput, answerModelTag: string): Promise<{ current: string; lastGood: string }> {
+  const request = [normaliseText(input.query), input.top_k, input.mode, canonicalFilters(input.filters)];
+  const scope = [tenant, state.cacheEpoch, state.embeddingModel, answerModelTag];
+  const [current, lastGood] = await Promise.all([
+    cacheKey("answer", [...scope, state.indexVersion, ...request]),
+    cacheKey("last-good-answer", [...scope, ...request]),
+  ]);
+  return { current, lastGood };
+}
+
+export function searchKey(tenant: string, state: TenantCacheState, input: SearchInput): Promise<string> {
+  const request = [normaliseText(input.query), input.top_k, input.mode, input.group_by, canonicalFilters(input.filters)];
+  return cacheKey("search", [tenant, state.cacheEpoch, state.embeddingModel, state.indexVersion, ...request]);
+}

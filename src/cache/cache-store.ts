@@ -1,0 +1,77 @@
+import type { Redis } from "@upstash/redis/cloudflare";
+import { LRUCache } from "lru-cache";
+import type { CacheTierName } from "../config";
+
+/**
+ * Port: one tier of the query cache — a key → string store where each entry has a lifetime.
+ *
+ * Promise: `get` returns the value `put` stored under that key, or null once it expired or was
+ * evicted (every tier may evict early); never another key's value. Values are opaque strings: the
+ * tiered cache serialises them and checks what comes back.
+ * Failure modes: a failing tier rejects; the tiered cache turns that into a miss (logged and
+ * counted), so a tier can never fail a query.
+ * Consistency, latency and cost of a hit, tier by tier (fastest first):
+ * - memory: this isolate only, lost on eviction; microseconds; free.
+ * - cache-api: one Cloudflare location (colo), may be evicted any time; ~1 ms; free. (Not on
+ *   workers.dev hostnames, where Cloudflare ignores cache.put: use a custom domain.)
+ * - kv: global, eventually consistent (a write reaches other locations within ~60 s); hot reads
+ *   a few ms, cold tens of ms; billed per read and write; lifetimes below 60 s are raised to 60 s.
+ * - redis (Upstash, when configured): global, strongly consistent at its primary; one REST round
+ *   trip (a few ms in-region); billed per command.
+ */
+export interface CacheStore {
+  readonly name: CacheTierName;
+  get(key: string): Promise<string | null>;
+  put(key: string, value: string, ttlSeconds: number): Promise<void>;
+}
+
+/** A bounded LRU in isolate memory: at most `maxEntries` entries and `maxBytes` of values. */
+export function createMemoryStore(options: { maxEntries: number; maxBytes: number }): CacheStore {
+  const entries = new LRUCache<string, string>({
+    max: options.maxEntries,
+    maxSize: options.maxBytes,
+    // UTF-16 code units, 2 bytes each: what the isolate actually holds.
+    sizeCalculation: (value, key) => (value.length + key.length) * 2,
+  });
+  return {
+    name: "memory",
+    get: async (key) => entries.get(key) ?? null,
+    put: async (key, value, ttlSeconds) => void entries.set(key, value, { ttl: ttlSeconds * 1000 }),
+  };
+}
+
+/** The Cache API of the location serving the request; keys become URLs on a host nobody resolves. */
+export function createCacheApiStore(cache: Cache): CacheStore {
+  const url = (key: string) => `https://query-cache.edge-rag.invalid/${key}`;
+  return {
+    name: "cache-api",
+    async get(key) {
+      const response = await cache.match(url(key));
+      return response ? await response.text() : null;
+    },
+    async put(key, value, ttlSeconds) {
+      const headers = { "content-type": "application/json", "cache-control": `max-age=${ttlSeconds}` };
+      await cache.put(url(key), new Response(value, { headers }));
+    },
+  };
+}
+
+/** KV's smallest lifetime; shorter entries are checked for expiry when read. */
+const KV_MIN_TTL_SECONDS = 60;
+
+export function createKvStore(kv: KVNamespace, prefix = "query-cache:"): CacheStore {
+  return {
+    name: "kv",
+    get: (key) => kv.get(prefix + key, "text"),
+    put: (key, value, ttlSeconds) => kv.put(prefix + key, value, { expirationTtl: Math.max(KV_MIN_TTL_SECONDS, ttlSeconds) }),
+  };
+}
+
+/** Upstash Redis over REST; the client must not deserialise values (`automaticDeserialization: false`). */
+export function createRedisStore(redis: Redis, prefix = "edge-rag:query-cache:"): CacheStore {
+  return {
+    name: "redis",
+    get: (key) => redis.get<string>(prefix + key),
+    put: async (key, value, ttlSeconds) => void (await redis.set(prefix + key, value, { ex: ttlSeconds })),
+  };
+}

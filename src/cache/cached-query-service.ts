@@ -1,0 +1,211 @@
+import type { Config } from "../config";
+import { ApiError, type Problem } from "../errors";
+import type { QueryContext, QueryEvent, QueryService } from "../query/query-service";
+import { type QueryInput, type QueryMetadata, type QueryResponse, QueryResponseSchema, SearchResponseSchema } from "../query/schemas";
+import { metrics } from "../metrics";
+import { answerKeys, searchKey, type TenantCacheState } from "./cache-key";
+import type { CacheStats } from "./cache-stats";
+import type { CacheEntry, TieredCache } from "./tiered-cache";
+
+/**
+ * The query cache: a QueryService that wraps the real one (same interface, so no route knows it
+ * is there).
+ *
+ * - Keyed by tenant, cache epoch, index version, the normalised request and the models (see
+ *   cache-key.ts): an ingest or delete bumps the index version and old entries stop matching.
+ * - Fresh for QUERY_CACHE_TTL_SECONDS; then, for QUERY_CACHE_SWR_SECONDS, served as `stale` and
+ *   refreshed once in the background (stale-while-revalidate).
+ * - When the origin cannot generate, the last good answer to the same request (kept for
+ *   QUERY_CACHE_STALE_IF_ERROR_SECONDS, even from an older index version) is served as `stale`
+ *   instead of the edge's extractive answer (stale-if-error).
+ * - Only complete, non-degraded results are stored; a stream is stored when it completes, never
+ *   when it broke off. Identical concurrent misses in one isolate share one computation.
+ * - `cache: false` bypasses every tier. A tier that fails or holds a corrupt entry is a miss.
+ */
+export interface CachedQueryServiceDeps {
+  inner: QueryService;
+  cache: TieredCache;
+  tenantState: (tenant: string) => Promise<TenantCacheState>;
+  stats: CacheStats;
+  config: Pick<Config, "QUERY_CACHE_TTL_SECONDS" | "QUERY_CACHE_SWR_SECONDS" | "QUERY_CACHE_STALE_IF_ERROR_SECONDS" | "ANSWER_MODEL_TAG">;
+  now?: () => number;
+}
+
+type AnswerKeys = Awaited<ReturnType<typeof answerKeys>>;
+
+export function createCachedQueryService({ inner, cache, tenantState, stats, config, now = Date.now }: CachedQueryServiceDeps): QueryService {
+  const ttlMs = config.QUERY_CACHE_TTL_SECONDS * 1000;
+  const entryLifetime = config.QUERY_CACHE_TTL_SECONDS + config.QUERY_CACHE_SWR_SECONDS;
+  const inFlight = new Map<string, Promise<QueryResponse>>();
+  const refreshing = new Set<string>();
+
+  const keysOf = async (tenant: string, input: QueryInput) => answerKeys(tenant, await tenantState(tenant), input, config.ANSWER_MODEL_TAG);
+
+  /** Stores a complete answer under both keys; degraded answers are never stored. */
+  function store(keys: AnswerKeys, response: QueryResponse, context: QueryContext): void {
+    if (response.metadata.degraded) return;
+    context.defer(cache.put(keys.current, response, entryLifetime));
+    if (config.QUERY_CACHE_STALE_IF_ERROR_SECONDS > 0) context.defer(cache.put(keys.lastGood, response, config.QUERY_CACHE_STALE_IF_ERROR_SECONDS));
+  }
+
+  /** One computation per key at a time in this isolate. */
+  function computeOnce(key: string, compute: () => Promise<QueryResponse>): Promise<QueryResponse> {
+    let pending = inFlight.get(key);
+    if (!pending) {
+      pending = compute().finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Refreshes a stale entry once (per isolate) after the response. */
+  function refresh(tenant: string, input: QueryInput, keys: AnswerKeys, context: QueryContext): void {
+    if (refreshing.has(keys.current)) return;
+    refreshing.add(keys.current);
+    const background = { ...context, requestId: `${context.requestId}:refresh`, startedAt: performance.now() };
+    context.defer(
+      computeOnce(keys.current, () => inner.answer(tenant, input, background))
+        .then((response) => store(keys, response, context))
+        .finally(() => refreshing.delete(keys.current)),
+    );
+  }
+
+  const isFresh = (entry: CacheEntry<unknown>) => now() - entry.storedAt < ttlMs;
+
+  /** What a result served from the cache says about this request: its id, its time, where it came from. */
+  const servedAs = (entry: CacheEntry<unknown>, status: "hit" | "stale", context: QueryContext) => ({
+    query_time_ms: elapsed(context),
+    request_id: context.requestId,
+    cache: status,
+    cache_tier: entry.tier,
+    cache_ttl_s: Math.round((entry.storedAt + ttlMs - now()) / 1000),
+  });
+
+  function served(entry: CacheEntry<QueryResponse>, status: "hit" | "stale", context: QueryContext, extra: Partial<QueryMetadata> = {}): QueryResponse {
+    // Nothing was embedded, retrieved or generated for this request.
+    const timings_ms = { embed: 0, retrieve: 0, generate: 0 };
+    return { ...entry.value, metadata: { ...entry.value.metadata, ...extra, ...servedAs(entry, status, context), timings_ms } };
+  }
+
+  function count(tenant: string, operation: string, status: QueryMetadata["cache"], context: QueryContext): void {
+    metrics.cacheResults.inc({ operation, status });
+    if (status !== "bypass") context.defer(stats.record(tenant, status));
+  }
+
+  async function answer(tenant: string, input: QueryInput, context: QueryContext): Promise<QueryResponse> {
+    if (!input.cache) {
+      count(tenant, "answer", "bypass", context);
+      return inner.answer(tenant, input, context);
+    }
+    const keys = await keysOf(tenant, input);
+    const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
+    if (cached) {
+      const status = isFresh(cached) ? "hit" : "stale";
+      if (status === "stale") refresh(tenant, input, keys, context);
+      count(tenant, "answer", status, context);
+      return served(cached, status, context);
+    }
+    const computed = await computeOnce(keys.current, () => inner.answer(tenant, input, context));
+    const response = { ...computed, metadata: { ...computed.metadata, request_id: context.requestId, query_time_ms: elapsed(context) } };
+    if (response.metadata.degraded_reasons.includes("generation_unavailable")) {
+      // The origin cannot generate: the last good answer beats the edge's extractive one.
+      const lastGood = await cache.get(keys.lastGood, QueryResponseSchema, context.defer);
+      if (lastGood) {
+        count(tenant, "answer", "stale", context);
+        return served(lastGood, "stale", context, { degraded: true, degraded_reasons: ["generation_unavailable"] });
+      }
+    }
+    store(keys, response, context);
+    count(tenant, "answer", "miss", context);
+    return response;
+  }
+
+  return {
+    answer,
+
+    async stream(tenant, input, context) {
+      if (!input.cache) {
+        count(tenant, "stream", "bypass", context);
+        return inner.stream(tenant, input, context);
+      }
+      const keys = await keysOf(tenant, input);
+      const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
+      if (cached) {
+        const status = isFresh(cached) ? "hit" : "stale";
+        if (status === "stale") refresh(tenant, input, keys, context);
+        count(tenant, "stream", status, context);
+        return replay(served(cached, status, context));
+      }
+      count(tenant, "stream", "miss", context);
+      return recordCompleted(await inner.stream(tenant, input, context), (response) => store(keys, response, context));
+    },
+
+    async batch(tenant, entries, context) {
+      // Entries the cache can answer are answered from it; the rest go to the real service as one
+      // batch (one origin embedding call), and fill the cache.
+      const results: Array<QueryResponse | Problem | undefined> = new Array(entries.length);
+      const pending: Array<{ position: number; entry: QueryInput | ApiError; keys?: AnswerKeys }> = [];
+      await Promise.all(
+        entries.map(async (entry, position) => {
+          if (entry instanceof ApiError || !entry.cache) return void pending.push({ position, entry });
+          const keys = await keysOf(tenant, entry);
+          const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
+          // A stale entry is recomputed with the batch rather than served.
+          if (cached && isFresh(cached)) {
+            count(tenant, "batch", "hit", context);
+            results[position] = served(cached, "hit", context);
+          } else pending.push({ position, entry, keys });
+        }),
+      );
+      pending.sort((a, b) => a.position - b.position);
+      const computed = await inner.batch(tenant, pending.map(({ entry }) => entry), context);
+      pending.forEach(({ position, entry, keys }, index) => {
+        const result = computed[index]!;
+        results[position] = result;
+        if (!keys || "code" in result) return;
+        store(keys, result, context);
+        count(tenant, "batch", entry instanceof ApiError || !entry.cache ? "bypass" : "miss", context);
+      });
+      return results as Array<QueryResponse | Problem>;
+    },
+
+    async search(tenant, input, context) {
+      if (!input.cache) {
+        count(tenant, "search", "bypass", context);
+        return inner.search(tenant, input, context);
+      }
+      const key = await searchKey(tenant, await tenantState(tenant), input);
+      const cached = await cache.get(key, SearchResponseSchema, context.defer);
+      if (cached && isFresh(cached)) {
+        count(tenant, "search", "hit", context);
+        const timings_ms = { embed: 0, retrieve: 0 };
+        return { ...cached.value, metadata: { ...cached.value.metadata, ...servedAs(cached, "hit", context), timings_ms } };
+      }
+      const response = await inner.search(tenant, input, context);
+      if (!response.metadata.degraded) context.defer(cache.put(key, response, entryLifetime));
+      count(tenant, "search", "miss", context);
+      return response;
+    },
+  };
+}
+
+/** A cached answer as the events of a stream: its sources, the answer in one token, done. */
+async function* replay(response: QueryResponse): AsyncGenerator<QueryEvent> {
+  yield { type: "sources", sources: response.sources };
+  yield { type: "token", text: response.answer };
+  yield { type: "done", metadata: response.metadata };
+}
+
+/** Passes a stream through, and hands the whole answer over once it completed (never if it broke off). */
+async function* recordCompleted(events: AsyncIterable<QueryEvent>, completed: (response: QueryResponse) => void): AsyncGenerator<QueryEvent> {
+  let sources: QueryResponse["sources"] = [];
+  const tokens: string[] = [];
+  for await (const event of events) {
+    if (event.type === "sources") sources = event.sources;
+    else if (event.type === "token") tokens.push(event.text);
+    else if (event.type === "done") completed({ answer: tokens.join(""), sources, metadata: event.metadata });
+    yield event;
+  }
+}
+
+const elapsed = (context: QueryContext) => Math.round((performance.now() - context.startedAt) * 10) / 10;

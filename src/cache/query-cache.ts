@@ -1,0 +1,45 @@
+import { Redis } from "@upstash/redis/cloudflare";
+import type { Bindings } from "../app-env";
+import { type CacheTierName, type Config, ConfigError } from "../config";
+import { type CacheStore, createCacheApiStore, createKvStore, createMemoryStore, createRedisStore } from "./cache-store";
+import { type CacheStats, createMemoryCacheStats, createRedisCacheStats } from "./cache-stats";
+import { createTieredCache, type TieredCache } from "./tiered-cache";
+
+/**
+ * The query cache's tiers for an environment: QUERY_CACHE_TIERS when set (an empty value turns the
+ * cache off), else every tier the environment has — isolate memory, the Cache API, Workers KV, and
+ * Upstash Redis when it is configured. Built once per isolate with the other services.
+ */
+export function createQueryCache(env: Bindings, config: Config): { cache: TieredCache; stats: CacheStats } {
+  const redisWith = (automaticDeserialization: boolean) =>
+    config.UPSTASH_REDIS_REST_URL
+      ? new Redis({
+          url: config.UPSTASH_REDIS_REST_URL,
+          token: config.UPSTASH_REDIS_REST_TOKEN!,
+          automaticDeserialization,
+          // A cache tier that waits on a dead Redis is worse than a miss.
+          retry: { retries: 0 },
+          enableTelemetry: false,
+        })
+      : null;
+  // Cached values are our JSON strings, which the tiered cache parses and checks itself.
+  const redis = redisWith(false);
+  const countsRedis = redisWith(true);
+  const available: Record<CacheTierName, () => CacheStore | null> = {
+    memory: () => createMemoryStore({ maxEntries: config.QUERY_CACHE_MEMORY_MAX_ENTRIES, maxBytes: config.QUERY_CACHE_MEMORY_MAX_BYTES }),
+    "cache-api": () => (typeof caches === "undefined" ? null : createCacheApiStore(caches.default)),
+    kv: () => (env.KV ? createKvStore(env.KV) : null),
+    redis: () => (redis ? createRedisStore(redis) : null),
+  };
+  const wanted = config.QUERY_CACHE_TIERS ?? (Object.keys(available) as CacheTierName[]);
+  const stores: CacheStore[] = [];
+  for (const name of wanted) {
+    const store = available[name]();
+    if (store) stores.push(store);
+    else if (config.QUERY_CACHE_TIERS) throw new ConfigError([`QUERY_CACHE_TIERS: the ${name} tier is not available in this environment`]);
+  }
+  return {
+    cache: createTieredCache(stores, { maxEntryBytes: config.QUERY_CACHE_MAX_ENTRY_BYTES }),
+    stats: countsRedis ? createRedisCacheStats(countsRedis) : createMemoryCacheStats(),
+  };
+}

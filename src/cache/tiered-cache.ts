@@ -1,0 +1,106 @@
+import { z } from "zod";
+import type { CacheTierName } from "../config";
+import { errorFields, log } from "../logger";
+import { metrics } from "../metrics";
+import type { CacheStore } from "./cache-store";
+
+/**
+ * The query cache's tiers read as one: the fastest tier with a valid entry answers, and the
+ * faster tiers are filled from it; a write goes to every tier.
+ *
+ * Promise: `get` returns only an entry that parses as the caller's schema and has not expired; a
+ * corrupt, foreign or expired entry is a miss. Never throws: a failing tier is skipped (logged,
+ * counted as `error`), so the cache can make a query slower by at most one timeout per tier, never
+ * fail it. `put` stores nothing larger than `maxEntryBytes`.
+ * Latency: a hit costs the reads of the tiers above the one that had it.
+ */
+export interface TieredCache {
+  readonly tiers: readonly CacheTierName[];
+  get<T>(key: string, schema: z.ZodType<T>, defer: Defer): Promise<CacheEntry<T> | null>;
+  /** True when stored (false: too large, or no tier took it). */
+  put(key: string, value: unknown, ttlSeconds: number): Promise<boolean>;
+}
+
+export interface CacheEntry<T> {
+  value: T;
+  /** Epoch milliseconds. */
+  storedAt: number;
+  expiresAt: number;
+  tier: CacheTierName;
+}
+
+/** Hands work that may outlive the response to the runtime (ExecutionContext.waitUntil). */
+export type Defer = (work: Promise<unknown>) => void;
+
+const ENVELOPE_VERSION = 1;
+
+export function createTieredCache(stores: readonly CacheStore[], options: { maxEntryBytes: number; now?: () => number }): TieredCache {
+  const now = options.now ?? Date.now;
+
+  const envelopeSchemas = new WeakMap<z.ZodType, z.ZodType>();
+  const envelopeOf = <T>(schema: z.ZodType<T>) => {
+    let envelope = envelopeSchemas.get(schema);
+    if (!envelope) {
+      envelope = z.object({ v: z.literal(ENVELOPE_VERSION), stored_at: z.number(), expires_at: z.number(), value: schema });
+      envelopeSchemas.set(schema, envelope);
+    }
+    return envelope as z.ZodType<{ v: number; stored_at: number; expires_at: number; value: T }>;
+  };
+
+  return {
+    tiers: stores.map((store) => store.name),
+
+    async get(key, schema, defer) {
+      for (const [position, store] of stores.entries()) {
+        let raw: string | null;
+        try {
+          raw = await store.get(key);
+        } catch (error) {
+          metrics.cacheLookups.inc({ tier: store.name, outcome: "error" });
+          log.warn("cache tier failed; falling through", { tier: store.name, ...errorFields(error) });
+          continue;
+        }
+        if (raw === null) {
+          metrics.cacheLookups.inc({ tier: store.name, outcome: "miss" });
+          continue;
+        }
+        const entry = parse(raw, envelopeOf(schema));
+        if (!entry || entry.expires_at <= now()) {
+          metrics.cacheLookups.inc({ tier: store.name, outcome: entry ? "expired" : "corrupt" });
+          continue;
+        }
+        metrics.cacheLookups.inc({ tier: store.name, outcome: "hit" });
+        const remainingSeconds = Math.ceil((entry.expires_at - now()) / 1000);
+        const faster = stores.slice(0, position);
+        if (faster.length > 0) defer(Promise.allSettled(faster.map((tier) => tier.put(key, raw, remainingSeconds))));
+        return { value: entry.value, storedAt: entry.stored_at, expiresAt: entry.expires_at, tier: store.name };
+      }
+      return null;
+    },
+
+    async put(key, value, ttlSeconds) {
+      const storedAt = now();
+      const raw = JSON.stringify({ v: ENVELOPE_VERSION, stored_at: storedAt, expires_at: storedAt + ttlSeconds * 1000, value });
+      if (raw.length > options.maxEntryBytes) {
+        metrics.cacheWrites.inc({ tier: "all", outcome: "oversized" });
+        return false;
+      }
+      const results = await Promise.allSettled(stores.map((store) => store.put(key, raw, ttlSeconds)));
+      results.forEach((result, position) => {
+        const tier = stores[position]!.name;
+        metrics.cacheWrites.inc({ tier, outcome: result.status === "fulfilled" ? "stored" : "error" });
+        if (result.status === "rejected") log.warn("cache tier write failed", { tier, ...errorFields(result.reason) });
+      });
+      return results.some((result) => result.status === "fulfilled");
+    },
+  };
+}
+
+function parse<T>(raw: string, schema: z.ZodType<T>): T | null {
+  try {
+    const parsed = schema.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,281 @@
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { answerKeys } from "../../src/cache/cache-key";
+import { createMemoryCacheStats } from "../../src/cache/cache-stats";
+import { createMemoryStore } from "../../src/cache/cache-store";
+import { createCachedQueryService } from "../../src/cache/cached-query-service";
+import { createTieredCache } from "../../src/cache/tiered-cache";
+import { loadConfig } from "../../src/config";
+import { createOriginEmbedder } from "../../src/embedding/query-embedder";
+import { localServices } from "../../src/local";
+import { createQueryService, type QueryService } from "../../src/query/query-service";
+import { type QueryResponse, QueryRequestSchema } from "../../src/query/schemas";
+import { createRetriever } from "../../src/retrieval/retrieve";
+import { createTenantStore } from "../../src/store/tenant-store";
+import { bindingsWith, callWithBindings, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { CORPUS, indexFixture, QUESTIONS, readEvents, type FixtureDocument } from "./query-fixtures";
+
+/**
+ * The query cache on the real local stack: workerd's Cache API and KV, Redis behind the Upstash
+ * bridge, the real origin. Every call goes through `callWithBindings`, which waits for the
+ * response's background work (cache fills, refreshes) as the runtime's waitUntil does.
+ */
+
+const tenant = uniqueTenant("qcache");
+let key = "";
+let admin = "";
+
+beforeAll(async () => {
+  ({ key } = await createKey(tenant, ["reader"]));
+  ({ key: admin } = await createKey(tenant, ["admin"]));
+  await indexFixture(tenant, CORPUS);
+}, 120_000);
+
+type Body = Record<string, unknown>;
+const post = async (bindings: object, path: string, body: Body, auth = key) => {
+  const response = await callWithBindings(bindings, path, { auth, body });
+  expect(response.status, await response.clone().text()).toBe(200);
+  return { body: await json(response), cacheStatus: response.headers.get("cache-status") };
+};
+const ask = (bindings: object, body: Body, auth = key) => post(bindings, "/v1/query", body, auth);
+/** A question no other test of this tenant asks, so each test starts from a miss. */
+const fresh = (question: string) => `${question} (${crypto.randomUUID().slice(0, 8)})`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("query cache: misses and hits (happy)", () => {
+  it("answers a repeated query from the cache, with Cache-Status", async () => {
+    const bindings = bindingsWith({});
+    const query = fresh(QUESTIONS.penicillin.query);
+    const first = await ask(bindings, { query, top_k: 3 });
+    expect(first.body.metadata.cache).toBe("miss");
+    expect(first.cacheStatus).toBe("edge-rag; fwd=miss");
+
+    const second = await ask(bindings, { query, top_k: 3 });
+    expect(second.body.metadata).toMatchObject({ cache: "hit", cache_tier: "memory", timings_ms: { embed: 0, retrieve: 0, generate: 0 } });
+    expect(second.cacheStatus).toMatch(/^edge-rag; hit; ttl=\d+; detail=memory$/);
+    expect(second.body.answer).toBe(first.body.answer);
+    expect(second.body.sources).toEqual(first.body.sources);
+    expect(second.body.metadata.request_id).not.toBe(first.body.metadata.request_id);
+  });
+
+  it("treats NFKC and whitespace variants of a question as the same question", async () => {
+    const bindings = bindingsWith({});
+    const suffix = crypto.randomUUID().slice(0, 8);
+    await ask(bindings, { query: `Who discovered penicillin in 1928? ${suffix}` });
+    const variant = await ask(bindings, { query: `  Who  discovered\tpenicillin in １９２８? ${suffix} ` });
+    expect(variant.body.metadata.cache).toBe("hit");
+  });
+
+  it("serves a new isolate from a slower tier and fills the faster ones", async () => {
+    const query = fresh(QUESTIONS.bees.query);
+    expect((await ask(bindingsWith({}), { query })).body.metadata.cache).toBe("miss");
+    // Another isolate (its own memory tier) in the same location: the Cache API has it.
+    expect((await ask(bindingsWith({}), { query })).body.metadata).toMatchObject({ cache: "hit", cache_tier: "cache-api" });
+    // An isolate whose only shared tier is KV: KV has it, and memory is filled from it.
+    const kvOnly = bindingsWith({ QUERY_CACHE_TIERS: "memory,kv" });
+    expect((await ask(kvOnly, { query })).body.metadata).toMatchObject({ cache: "hit", cache_tier: "kv" });
+    expect((await ask(kvOnly, { query })).body.metadata).toMatchObject({ cache: "hit", cache_tier: "memory" });
+    const redisOnly = bindingsWith({ QUERY_CACHE_TIERS: "redis" });
+    expect((await ask(redisOnly, { query })).body.metadata).toMatchObject({ cache: "hit", cache_tier: "redis" });
+  });
+
+  it("streams a hit, and fills the cache from a streamed miss once it completed", async () => {
+    const bindings = bindingsWith({});
+    const query = fresh(QUESTIONS.fire.query);
+    const streamed = await callWithBindings(bindings, "/v1/query", { auth: key, body: { query, stream: true } });
+    expect(streamed.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const missEvents = await readEvents(streamed);
+    expect(JSON.parse(missEvents.at(-1)!.data)).toMatchObject({ cache: "miss" });
+    const answer = missEvents.filter((event) => event.event === "token").map((event) => JSON.parse(event.data).text).join("");
+
+    const whole = await ask(bindings, { query });
+    expect(whole.body.metadata.cache).toBe("hit");
+    expect(whole.body.answer).toBe(answer);
+
+    const hitEvents = await readEvents(await callWithBindings(bindings, "/v1/query", { auth: key, body: { query, stream: true } }));
+    expect(hitEvents.map((event) => event.event)).toEqual(["sources", "token", "done"]);
+    expect(JSON.parse(hitEvents[1]!.data).text).toBe(answer);
+    expect(JSON.parse(hitEvents[2]!.data)).toMatchObject({ cache: "hit" });
+  });
+
+  it("caches /v1/search results and each /v1/query/batch entry", async () => {
+    const bindings = bindingsWith({});
+    const query = fresh(QUESTIONS.rosetta.query);
+    expect((await post(bindings, "/v1/search", { query, top_k: 5 })).body.metadata.cache).toBe("miss");
+    const hit = await post(bindings, "/v1/search", { query, top_k: 5 });
+    expect(hit.body.metadata).toMatchObject({ cache: "hit", cache_tier: "memory" });
+    expect(hit.cacheStatus).toMatch(/^edge-rag; hit; /);
+    expect((await post(bindings, "/v1/search", { query, top_k: 5, group_by: "document" })).body.metadata.cache).toBe("miss");
+
+    const [first, second] = [fresh(QUESTIONS.panama.query), fresh(QUESTIONS.kilimanjaro.query)];
+    await post(bindings, "/v1/query/batch", { queries: [{ query: first }] });
+    const batch = await post(bindings, "/v1/query/batch", { queries: [{ query: first }, { query: second }] });
+    expect(batch.body.results.map((result: QueryResponse) => result.metadata.cache)).toEqual(["hit", "miss"]);
+    expect(batch.cacheStatus).toBe('edge-rag; fwd=miss; detail="1 of 2 from cache"');
+  });
+
+  it("shares one computation between identical concurrent misses in an isolate", async () => {
+    const services = localServices(env);
+    let computations = 0;
+    const real = createQueryService({
+      tenants: createTenantStore(services.db),
+      embedder: createOriginEmbedder(services.origin),
+      retriever: createRetriever(services.db, services.vectors, services.config),
+      origin: services.origin,
+    });
+    const counted: QueryService = { ...real, answer: (...args) => (computations++, real.answer(...args)) };
+    const cached = createCachedQueryService({
+      inner: counted,
+      cache: createTieredCache([createMemoryStore({ maxEntries: 10, maxBytes: 1 << 20 })], { maxEntryBytes: 1 << 20 }),
+      tenantState: (t) => createTenantStore(services.db).state(t),
+      stats: createMemoryCacheStats(),
+      config: services.config,
+    });
+    const input = { query: fresh(QUESTIONS.lovelace.query), top_k: 3, mode: "hybrid" as const, cache: true };
+    const context = (n: number) => ({ requestId: `coalesce-${n}`, startedAt: performance.now(), defer: () => {} });
+    const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => cached.answer(tenant, input, context(n))));
+    expect(computations).toBe(1);
+    expect(new Set(answers.map((answer) => answer.answer)).size).toBe(1);
+    expect(answers.map((answer) => answer.metadata.request_id)).toEqual(["coalesce-1", "coalesce-2", "coalesce-3", "coalesce-4", "coalesce-5"]);
+  });
+});
+
+describe("query cache: isolation (security)", () => {
+  it("never serves an entry across tenants, filters, top_k or modes", async () => {
+    const other = uniqueTenant("qcache-other");
+    const { key: otherKey } = await createKey(other, ["reader"]);
+    await indexFixture(other, CORPUS, { vectors: false });
+    const bindings = bindingsWith({});
+    const query = fresh(QUESTIONS.fire.query);
+    await ask(bindings, { query, top_k: 3 });
+    expect((await ask(bindings, { query, top_k: 3 })).body.metadata.cache).toBe("hit");
+    expect((await ask(bindings, { query, top_k: 3 }, otherKey)).body.metadata.cache).toBe("miss");
+    expect((await ask(bindings, { query, top_k: 3, filters: { collection: "history" } })).body.metadata.cache).toBe("miss");
+    expect((await ask(bindings, { query, top_k: 4 })).body.metadata.cache).toBe("miss");
+    expect((await ask(bindings, { query, top_k: 3, mode: "keyword" })).body.metadata.cache).toBe("miss");
+    // Equivalent filters share an entry: a bare value is $eq, and a set's order means nothing.
+    await ask(bindings, { query, filters: { collection: "history", lang: { $in: ["en", "de"] } } });
+    expect((await ask(bindings, { query, filters: { lang: { $in: ["de", "en"] }, collection: { $eq: "history" } } })).body.metadata.cache).toBe("hit");
+  });
+
+  it("cache: false bypasses every tier and stores nothing", async () => {
+    const bindings = bindingsWith({});
+    const query = fresh(QUESTIONS.panama.query);
+    const bypass = await ask(bindings, { query, cache: false });
+    expect(bypass.body.metadata.cache).toBe("bypass");
+    expect(bypass.cacheStatus).toBe("edge-rag; fwd=bypass");
+    expect((await ask(bindings, { query })).body.metadata.cache).toBe("miss");
+    expect((await ask(bindings, { query, cache: false })).body.metadata.cache).toBe("bypass");
+  });
+});
+
+describe("query cache: freshness (happy)", () => {
+  it("an ingest moves the index version: after the stated bound the query is answered from the new data", async () => {
+    const own = uniqueTenant("qcache-ingest");
+    const { key: ownKey } = await createKey(own, ["reader"]);
+    await indexFixture(own, CORPUS.slice(0, 3));
+    const bindings = bindingsWith({ INDEX_VERSION_CACHE_SECONDS: "1" });
+    const question = { query: "Which lighthouse keeper logged the comet of 1911?" };
+    const before = await ask(bindings, question, ownKey);
+    expect((await ask(bindings, question, ownKey)).body.metadata.cache).toBe("hit");
+
+    const lighthouse: FixtureDocument = {
+      id: "comet-log",
+      collection: "history",
+      metadata: { lang: "en" },
+      text: "The lighthouse keeper Agnes Whitlow logged the comet of 1911 in the Skerryvore station journal on three clear nights.",
+    };
+    await indexFixture(own, [lighthouse]);
+    await sleep(1_100); // INDEX_VERSION_CACHE_SECONDS: the bound after which the new version is seen
+    const after = await ask(bindings, question, ownKey);
+    expect(after.body.metadata.cache).toBe("miss");
+    expect(after.body.metadata.index_version).toBeGreaterThan(before.body.metadata.index_version);
+    expect(after.body.sources[0].document_id).toBe("comet-log");
+  });
+
+  it("serves a stale entry past its TTL and refreshes it once in the background", async () => {
+    const bindings = bindingsWith({ QUERY_CACHE_TTL_SECONDS: "1", QUERY_CACHE_SWR_SECONDS: "60" });
+    const query = fresh(QUESTIONS.kilimanjaro.query);
+    await ask(bindings, { query });
+    await sleep(1_100);
+    const stale = await ask(bindings, { query });
+    expect(stale.body.metadata.cache).toBe("stale");
+    expect(stale.body.metadata.cache_ttl_s).toBeLessThanOrEqual(0);
+    expect(stale.cacheStatus).toMatch(/^edge-rag; hit; ttl=-?\d+; detail=memory$/);
+    // The refresh ran after that response: the entry is fresh again.
+    expect((await ask(bindings, { query })).body.metadata.cache).toBe("hit");
+  });
+
+  it("DELETE /v1/cache empties the tenant's cache", async () => {
+    const bindings = bindingsWith({});
+    const query = fresh(QUESTIONS.rosetta.query);
+    await ask(bindings, { query });
+    expect((await ask(bindings, { query })).body.metadata.cache).toBe("hit");
+    expect((await callWithBindings(bindings, "/v1/cache", { method: "DELETE", auth: key })).status).toBe(403);
+    expect((await callWithBindings(bindings, "/v1/cache", { method: "DELETE", auth: admin })).status).toBe(204);
+    expect((await ask(bindings, { query })).body.metadata.cache).toBe("miss");
+  });
+
+  it("with the origin stopped, serves the last good answer as stale instead of an extractive one", async () => {
+    const windows = { QUERY_CACHE_TTL_SECONDS: "1", QUERY_CACHE_SWR_SECONDS: "0" };
+    const query = fresh(QUESTIONS.bees.query);
+    const good = await ask(bindingsWith(windows), { query });
+    expect(good.body.metadata).toMatchObject({ cache: "miss", degraded: false });
+    await sleep(1_100); // past TTL and SWR: only the stale-if-error entry is left
+
+    const offline = await ask(bindingsWith({ ...windows, ORIGIN_URLS: DEAD_ORIGIN }), { query });
+    expect(offline.body.answer).toBe(good.body.answer);
+    expect(offline.body.metadata).toMatchObject({ cache: "stale", degraded: true, degraded_reasons: ["generation_unavailable"] });
+
+    // Without a last good answer, the edge's extractive answer (degraded, not cached) as before.
+    const never = await ask(bindingsWith({ ...windows, ORIGIN_URLS: DEAD_ORIGIN }), { query: fresh(QUESTIONS.bees.query) });
+    expect(never.body.metadata).toMatchObject({ cache: "miss", degraded: true });
+  });
+});
+
+describe("query cache: faults (error)", () => {
+  it("treats a corrupt entry as a miss, never a 5xx, and replaces it", async () => {
+    const bindings = bindingsWith({ QUERY_CACHE_TIERS: "kv" });
+    const query = fresh(QUESTIONS.penicillin.query);
+    const input = QueryRequestSchema.parse({ query });
+    const state = await createTenantStore(env.DB).state(tenant);
+    const { current } = await answerKeys(tenant, state, input, loadConfig(env).ANSWER_MODEL_TAG);
+    for (const corrupt of ["{not json", JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value: { answer: 42 } })]) {
+      await env.KV.put(`query-cache:${current}`, corrupt);
+      expect((await ask(bindings, { query })).body.metadata.cache).toBe("miss");
+    }
+    expect((await ask(bindings, { query })).body.metadata).toMatchObject({ cache: "hit", cache_tier: "kv" });
+  });
+
+  it("falls through a failing KV: the query is answered and says miss", async () => {
+    const outage = () => Promise.reject(new Error("KV GET failed: 503 Service Unavailable"));
+    const failingKv = { get: outage, put: outage, delete: outage, list: outage, getWithMetadata: outage } as unknown as KVNamespace;
+    const bindings = bindingsWith({ QUERY_CACHE_TIERS: "memory,kv", KV: failingKv });
+    const query = fresh(QUESTIONS.lovelace.query);
+    expect((await ask(bindings, { query })).body.metadata.cache).toBe("miss");
+    // The memory tier still took it.
+    expect((await ask(bindings, { query })).body.metadata).toMatchObject({ cache: "hit", cache_tier: "memory" });
+  });
+
+  it("does not store an answer larger than QUERY_CACHE_MAX_ENTRY_BYTES", async () => {
+    const bindings = bindingsWith({ QUERY_CACHE_MAX_ENTRY_BYTES: "1024" });
+    const query = fresh(QUESTIONS.fire.query);
+    expect((await ask(bindings, { query, top_k: 5 })).body.metadata.cache).toBe("miss");
+    expect((await ask(bindings, { query, top_k: 5 })).body.metadata.cache).toBe("miss");
+  });
+});
+
+describe("query cache: stats (happy)", () => {
+  it("/v1/stats reports the tenant's hits, misses and hit ratio", async () => {
+    const own = uniqueTenant("qcache-stats");
+    const { key: ownKey } = await createKey(own, ["reader"]);
+    await indexFixture(own, CORPUS.slice(0, 2), { vectors: false });
+    const bindings = bindingsWith({ ORIGIN_URLS: DEAD_ORIGIN });
+    // Keyword-only, extractive answers are degraded and never cached; search results are.
+    await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword" }, ownKey);
+    await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword" }, ownKey);
+    await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword", cache: false }, ownKey);
+    const stats = await json(await callWithBindings(bindings, "/v1/stats", { auth: ownKey }));
+    expect(stats.cache).toEqual({ hits: 1, misses: 1, stale: 0, hit_ratio: 0.5, scope: "global" });
+  });
+});
