@@ -118,35 +118,38 @@ export function recordDocumentsStatements(
     );
   }
 
+  // Each changed document gets a fresh revision (128 random bits: it never repeats, see chunkId);
+  // the same content sent again while pending keeps its revision, and its work in flight with it.
   const changed = documents.filter((document) => !document.unchanged);
-  const rows = changed.map((document) => [document.id, document.collection, document.text, JSON.stringify(document.metadata), document.hash]);
+  const rows = changed.map((document) => [document.id, document.collection, document.text, JSON.stringify(document.metadata), document.hash, newRevision()]);
   const { groups, oversized } = groupRowsForJson(rows);
   const upsert = `ON CONFLICT (tenant, id) DO UPDATE SET
        collection = excluded.collection, text = excluded.text, metadata = excluded.metadata,
+       revision = CASE WHEN documents.content_hash = excluded.content_hash THEN documents.revision ELSE excluded.revision END,
        content_hash = excluded.content_hash, status = 'queued', job_id = excluded.job_id,
        error = NULL, updated_at = excluded.updated_at`;
   for (const group of groups) {
     statements.push(
       db
         .prepare(
-          `INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, status, job_id, created_at, updated_at)
+          `INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, revision, status, job_id, created_at, updated_at)
            SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-                  json_extract(value, '$[3]'), json_extract(value, '$[4]'), 'queued', ?2, ?3, ?3
+                  json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), 'queued', ?2, ?3, ?3
            FROM json_each(?4) WHERE true
            ${upsert}`,
         )
         .bind(tenant, jobId, now, JSON.stringify(group)),
     );
   }
-  for (const [id, collection, text, metadata, hash] of oversized) {
+  for (const [id, collection, text, metadata, hash, revision] of oversized) {
     statements.push(
       db
         .prepare(
-          `INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, status, job_id, created_at, updated_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?8)
+          `INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, revision, status, job_id, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?9)
            ${upsert}`,
         )
-        .bind(tenant, id, collection, text, metadata, hash, jobId, now),
+        .bind(tenant, id, collection, text, metadata, hash, revision, jobId, now),
     );
   }
 
@@ -166,6 +169,8 @@ export function recordDocumentsStatements(
   }
   return statements;
 }
+
+const newRevision = () => crypto.randomUUID().replaceAll("-", "");
 
 interface DocumentRow extends Omit<StoredDocument, "metadata"> {
   metadata: string;

@@ -14,9 +14,19 @@ export function contentHash(collection: string, text: string, metadata: Document
 
 /**
  * The id of a chunk, in D1 and in the vector index (shared with the query side): `c_` + the first
- * 40 hex characters of SHA-256(tenant \0 document id \0 content hash \0 chunk index). It changes
- * whenever the content does, so a replaced document never overwrites its old vectors in place.
+ * 40 hex characters of SHA-256(tenant \0 document id \0 content hash \0 revision \0 chunk index).
+ *
+ * `revision` is the document version's random id (documents.revision), new whenever the content
+ * changes and never repeated — not when the content goes A → B → A, not when the document is
+ * deleted and sent again. That is what makes the purge safe: once a version's ids are recorded
+ * in vector_deletions (its chunks were replaced, or its commit lost the race with a newer
+ * version), a purge may delete them from the vector index at any moment, before or after any
+ * upsert; with ids a content hash alone decided, a returning A would upsert and commit exactly
+ * those ids and a late purge would delete its vectors from under its chunks. With the revision no
+ * later version can own them, and the indexing commit is guarded by the revision too, so even the
+ * work of that same version can no longer commit them. Retries of one version keep their ids (the
+ * revision is read from D1), so a retry overwrites its own vectors instead of orphaning them.
  */
-export async function chunkId(tenant: string, documentId: string, hash: string, index: number): Promise<string> {
-  return `c_${(await sha256Hex(`${tenant}\0${documentId}\0${hash}\0${index}`)).slice(0, 40)}`;
+export async function chunkId(tenant: string, documentId: string, version: { contentHash: string; revision: string }, index: number): Promise<string> {
+  return `c_${(await sha256Hex(`${tenant}\0${documentId}\0${version.contentHash}\0${version.revision}\0${index}`)).slice(0, 40)}`;
 }

@@ -25,8 +25,10 @@ import { DEFAULT_VISIBILITY, purgeDeletedVectors, upsertVectors, waitUntilVisibl
  * vectors are visible to queries), `skipped` or `failed` (a permanent failure, e.g. the origin
  * rejected the document); a transient failure (origin down, vector index failing, vectors not yet
  * visible, D1 error) throws an ApiError and nothing of the target is marked done, so a retry
- * redoes it. Every write is idempotent and guarded by the document's content hash: a retry never
- * duplicates chunks, and a document deleted or changed meanwhile is skipped, not resurrected.
+ * redoes it. Every write is idempotent and guarded by the document's version (content hash and
+ * revision): a retry never duplicates chunks, a document deleted or changed meanwhile is skipped,
+ * not resurrected, and the vector ids of a version the document has left are never reused (see
+ * chunkId), so purging them can never delete a live chunk's vector.
  */
 
 export type IngestServices = Pick<Services, "db" | "vectors" | "origin">;
@@ -124,7 +126,7 @@ export async function indexRecorded(services: IngestServices, tenant: string, ta
   return targets.map((target) => outcomes.get(target.documentId)!);
 }
 
-/** A document as the load found it: with the content its target asked for, and not indexed yet. */
+/** A document as the load found it: at the version its target asked for, and not indexed yet. */
 interface LoadedDocument {
   id: string;
   collection: string;
@@ -132,6 +134,7 @@ interface LoadedDocument {
   /** As JSON. */
   metadata: string;
   content_hash: string;
+  revision: string;
   indexed_hash: string | null;
 }
 
@@ -157,7 +160,7 @@ interface Ready {
 async function loadWork(db: D1Database, tenant: string, targets: IndexTarget[]): Promise<{ work: LoadedDocument[]; skipped: Skipped[] }> {
   const { results } = await db
     .prepare(
-      `SELECT id, collection, text, metadata, content_hash, indexed_hash FROM documents
+      `SELECT id, collection, text, metadata, content_hash, revision, indexed_hash FROM documents
        WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))`,
     )
     .bind(tenant, JSON.stringify(targets.map((target) => target.documentId)))
@@ -202,11 +205,12 @@ async function chunkAndEmbed(
 
 // ─── Phase 3: to vectors ────────────────────────────────────────────────────────────────────────
 
-/** Chunk ids from the document's content (see chunkId), and vectors carrying the document's metadata, id and collection. */
+/** Chunk ids from the document's version (see chunkId), and vectors carrying the document's metadata, id and collection. */
 function toVectors(tenant: string, embedded: Embedded[]): Promise<Ready[]> {
   return Promise.all(
     embedded.map(async ({ document, chunks }) => {
-      const ids = await Promise.all(chunks.map((_, index) => chunkId(tenant, document.id, document.content_hash, index)));
+      const version = { contentHash: document.content_hash, revision: document.revision };
+      const ids = await Promise.all(chunks.map((_, index) => chunkId(tenant, document.id, version, index)));
       const metadata = { ...(JSON.parse(document.metadata) as DocumentMetadata), document_id: document.id, collection: document.collection };
       return {
         document,
@@ -233,7 +237,7 @@ async function writeVisibleVectors(vectors: Vectorize, ready: Ready[], visibilit
 
 /**
  * One D1 batch, all or nothing: each ready document's chunks replace its old ones and it is
- * marked indexed, guarded by "still this content"; the index version bumps when one of them
+ * marked indexed, guarded by "still at this version"; the index version bumps when one of them
  * was; failures, skips and the job's status are recorded. A ready document whose guard failed
  * (changed or deleted since the load) is superseded: its fresh vectors are nobody's.
  */
@@ -261,25 +265,25 @@ async function commit(
   return { committed, superseded };
 }
 
-/** "The document still holds the content this work was for": ?1 tenant, ?2 document id, ?3 content hash. */
-const STILL_CURRENT = "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3)";
+/** "The document is still at the version this work was for": ?1 tenant, ?2 document id, ?3 content hash, ?4 revision. */
+const STILL_AT_VERSION = "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND revision = ?4)";
 
-/** Binds ?1–?3 of STILL_CURRENT for one document, then `rest` from ?4. */
-type CurrentBinder = (sql: string, ...rest: unknown[]) => D1PreparedStatement;
+/** Binds ?1–?4 of STILL_AT_VERSION for one document, then `rest` from ?5. */
+type VersionBinder = (sql: string, ...rest: unknown[]) => D1PreparedStatement;
 
 /**
- * One document's writes in the commit batch, each guarded by STILL_CURRENT: its chunks replaced,
- * the document marked indexed — the handle returned says whether the guard held — and the job's
- * row done.
+ * One document's writes in the commit batch, each guarded by STILL_AT_VERSION: its chunks
+ * replaced, the document marked indexed — the handle returned says whether the guard held — and
+ * the job's row done.
  */
 function commitDocument(batch: D1Batch, db: D1Database, tenant: string, ready: Ready, now: number, jobId: string | undefined): StatementResult {
   const { document, chunks } = ready;
-  const bind: CurrentBinder = (sql, ...rest) => db.prepare(sql).bind(tenant, document.id, document.content_hash, ...rest);
+  const bind: VersionBinder = (sql, ...rest) => db.prepare(sql).bind(tenant, document.id, document.content_hash, document.revision, ...rest);
   replaceChunks(batch, bind, ready, now);
   const indexed = batch.add(
     bind(
-      `UPDATE documents SET indexed_hash = ?3, status = 'indexed', chunk_count = ?4, error = NULL, updated_at = ?5
-       WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3`,
+      `UPDATE documents SET indexed_hash = ?3, status = 'indexed', chunk_count = ?5, error = NULL, updated_at = ?6
+       WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND revision = ?4`,
       chunks.length,
       now,
     ),
@@ -287,8 +291,8 @@ function commitDocument(batch: D1Batch, db: D1Database, tenant: string, ready: R
   if (jobId) {
     batch.add(
       bind(
-        `UPDATE job_documents SET status = 'done', chunks = ?5, error = NULL, updated_at = ?6
-         WHERE job_id = ?4 AND tenant = ?1 AND document_id = ?2 AND status = 'queued' AND ${STILL_CURRENT}`,
+        `UPDATE job_documents SET status = 'done', chunks = ?6, error = NULL, updated_at = ?7
+         WHERE job_id = ?5 AND tenant = ?1 AND document_id = ?2 AND status = 'queued' AND ${STILL_AT_VERSION}`,
         jobId,
         chunks.length,
         now,
@@ -300,34 +304,34 @@ function commitDocument(batch: D1Batch, db: D1Database, tenant: string, ready: R
 
 /**
  * The chunk swap: the old chunks' vector ids recorded for deletion, the old chunks out, the new
- * ones in (the FTS5 index follows by trigger), and the new ids un-recorded (a document sent
- * again with earlier content reuses that content's ids).
+ * ones in (the FTS5 index follows by trigger), and the new ids un-recorded — defensive only: a
+ * version's ids are recorded once the document has left that version, which it never re-enters.
  */
-function replaceChunks(batch: D1Batch, bind: CurrentBinder, { document, chunks }: Ready, now: number): void {
+function replaceChunks(batch: D1Batch, bind: VersionBinder, { document, chunks }: Ready, now: number): void {
   const ids = JSON.stringify(chunks.map((chunk) => chunk.id));
   batch.add(
     bind(
       `INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at)
-       SELECT tenant, id, ?4 FROM chunks
-       WHERE tenant = ?1 AND document_id = ?2 AND id NOT IN (SELECT value FROM json_each(?5)) AND ${STILL_CURRENT}`,
+       SELECT tenant, id, ?5 FROM chunks
+       WHERE tenant = ?1 AND document_id = ?2 AND id NOT IN (SELECT value FROM json_each(?6)) AND ${STILL_AT_VERSION}`,
       now,
       ids,
     ),
   );
-  batch.add(bind(`DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2 AND ${STILL_CURRENT}`));
+  batch.add(bind(`DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2 AND ${STILL_AT_VERSION}`));
   for (const group of chunkRowGroups(chunks)) {
     batch.add(
       bind(
         `INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset)
-         SELECT json_extract(value, '$[0]'), ?1, ?2, ?4, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+         SELECT json_extract(value, '$[0]'), ?1, ?2, ?5, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
                 json_extract(value, '$[3]'), json_extract(value, '$[4]')
-         FROM json_each(?5) WHERE ${STILL_CURRENT}`,
+         FROM json_each(?6) WHERE ${STILL_AT_VERSION}`,
         document.collection,
         JSON.stringify(group),
       ),
     );
   }
-  batch.add(bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?4)) AND ${STILL_CURRENT}`, ids));
+  batch.add(bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?5)) AND ${STILL_AT_VERSION}`, ids));
 }
 
 /** Chunk rows as JSON groups within D1's parameter size (a row too large for any group travels alone). */
@@ -336,13 +340,13 @@ function chunkRowGroups(chunks: Ready["chunks"]): unknown[][][] {
   return [...groups, ...oversized.map((row) => [row])];
 }
 
-/** "One of these documents is now indexed with the content this work was for": the condition of the version bump. */
+/** "One of these documents is now indexed at the version this work was for": the condition of the version bump. */
 function anyIndexed(ready: Ready[]): BumpGuard {
   return {
     sql: `EXISTS (SELECT 1 FROM documents d, json_each(?4) j
             WHERE d.tenant = ?1 AND d.id = json_extract(j.value, '$[0]') AND d.indexed_hash = json_extract(j.value, '$[1]')
-              AND d.content_hash = d.indexed_hash)`,
-    params: [JSON.stringify(ready.map(({ document }) => [document.id, document.content_hash]))],
+              AND d.revision = json_extract(j.value, '$[2]') AND d.content_hash = d.indexed_hash)`,
+    params: [JSON.stringify(ready.map(({ document }) => [document.id, document.content_hash, document.revision]))],
   };
 }
 

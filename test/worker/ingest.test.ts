@@ -129,6 +129,23 @@ function eventuallyConsistent(inner: Vectorize, lagMs: number): Vectorize {
   };
 }
 
+/** A Vectorize that forwards every call to `inner`, except those `overrides` replaces. */
+function forwarding(inner: Vectorize, overrides: Partial<Vectorize>): Vectorize {
+  return {
+    describe: () => inner.describe(),
+    query: (vector, options) => inner.query(vector, options),
+    queryById: (id, options) => inner.queryById(id, options),
+    insert: (vectors) => inner.insert(vectors),
+    upsert: (vectors) => inner.upsert(vectors),
+    getByIds: (ids) => inner.getByIds(ids),
+    deleteByIds: (ids) => inner.deleteByIds(ids),
+    ...overrides,
+  };
+}
+
+const recordedForDeletion = async (tenant: string) =>
+  (await env.DB.prepare("SELECT id FROM vector_deletions WHERE tenant = ?1 ORDER BY id").bind(tenant).all<{ id: string }>()).results.map((row) => row.id);
+
 describe("retry backoff (happy)", () => {
   it("doubles from ~30 s per delivery with ±20 % jitter, capped at an hour", () => {
     for (const [attempts, base] of [
@@ -481,6 +498,76 @@ describe("consumer — deleted while being indexed (happy)", () => {
     expect(await jobOf(tenant, jobId)).toMatchObject({ status: "done", processed: 0, skipped: 1 });
     expect(await inner.getByIds(upserted.slice(0, 20))).toEqual([]);
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
+  });
+});
+
+describe("chunk ids across versions: content A → B → A (happy)", () => {
+  it("gives the returning content fresh ids, so a purge of the replaced A's ids cannot delete the new A's vectors", async () => {
+    const tenant = uniqueTenant("aba");
+    const services = localServices(env);
+    const A = { id: "doc", text: PARAGRAPHS.lighthouse };
+    const B = { id: "doc", text: PARAGRAPHS.glaciers };
+    await indexDocuments(services, tenant, [A]);
+    const firstIds = (await chunkRows(tenant, "doc")).map((c) => c.id);
+
+    // B replaces A while the vector index refuses deletes: A's ids stay recorded for deletion.
+    const refusing = forwarding(services.vectors, { deleteByIds: async () => Promise.reject(new Error("vector index down")) });
+    await indexDocuments({ ...services, vectors: refusing }, tenant, [B]);
+    expect(await recordedForDeletion(tenant)).toEqual([...firstIds].sort());
+
+    // The sweep's purge reads those ids and finds no chunk owning them; its deleteByIds is slow...
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let reached!: () => void;
+    const reachedIndex = new Promise<void>((resolve) => (reached = resolve));
+    const slow = forwarding(services.vectors, {
+      deleteByIds: async (ids) => {
+        reached();
+        await released;
+        return services.vectors.deleteByIds(ids);
+      },
+    });
+    const purging = purgeDeletedVectors(env.DB, slow, { tenant });
+    await reachedIndex;
+    // ...and meanwhile A comes back and is indexed, then the purge's delete lands.
+    expect((await indexDocuments(services, tenant, [A])).documents[0]).toMatchObject({ status: "done" });
+    release();
+    await purging;
+
+    const chunks = await chunkRows(tenant, "doc");
+    expect(chunks.length).toBeGreaterThan(0);
+    // Every chunk D1 holds still has its vector: dense retrieval loses nothing.
+    const vectors = await services.vectors.getByIds(chunks.map((c) => c.id));
+    expect(vectors.map((v) => v.id).sort()).toEqual(chunks.map((c) => c.id).sort());
+    expect(chunks.map((c) => c.id).filter((id) => firstIds.includes(id))).toEqual([]);
+  });
+
+  it("never commits work for a version the document has left, even when its content came back meanwhile", async () => {
+    const tenant = uniqueTenant("aba-stale");
+    const stale = await recordJob(tenant, [{ id: "s", text: PARAGRAPHS.volcano }]);
+    const upserted: string[] = [];
+    const lagging = eventuallyConsistent(vectorIndex(), 600);
+    const watching = forwarding(lagging, { upsert: (vectors) => (upserted.push(...vectors.map((v) => v.id)), lagging.upsert(vectors)) });
+
+    const batch = batchOf(INGEST_QUEUE, stale.messages);
+    const consuming = handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: watching }), { visibility: { timeoutMs: 5_000, pollMs: 50 } });
+    // While the stale consumer waits for its vectors, the document goes A → B → A.
+    while (upserted.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    await recordJob(tenant, [{ id: "s", text: PARAGRAPHS.printing }]);
+    const current = await recordJob(tenant, [{ id: "s", text: PARAGRAPHS.volcano }]);
+    await consuming;
+
+    expect(await jobOf(tenant, stale.jobId)).toMatchObject({ status: "done", processed: 0, skipped: 1 });
+    expect(await chunkRows(tenant, "s")).toEqual([]);
+    // Its vectors are recorded for deletion and purged: no chunk will ever own those ids.
+    expect(await vectorIndex().getByIds(upserted.slice(0, 20))).toEqual([]);
+
+    await runQueue(INGEST_QUEUE, current.messages);
+    expect(await jobOf(tenant, current.jobId)).toMatchObject({ status: "done", processed: 1 });
+    const chunks = await chunkRows(tenant, "s");
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(chunks.filter((c) => upserted.includes(c.id))).toEqual([]);
+    expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toHaveLength(chunks.length);
   });
 });
 
