@@ -7,6 +7,11 @@ import { contentHash } from "./hashing";
  * Documents and jobs in D1, the source of truth: every statement filters on the tenant, so one
  * tenant can never read, change or count another's rows (the same document id in two tenants is
  * two documents). Failures are D1's own errors; callers answer 503 or retry the message.
+ *
+ * A document row holds two versions (migrations/0004, 0005): the accepted one (text, collection,
+ * accepted_metadata, content_hash, revision), which the indexer embeds, and the indexed one
+ * (indexed_hash, `metadata`, and the chunks with their own text and collection), which queries
+ * see. Recording a new version changes only the first; the indexer's commit makes it the second.
  */
 
 /** A document as accepted: validated, with its id and content hash settled. */
@@ -120,11 +125,12 @@ export function recordDocumentsStatements(
 
   // Each changed document gets a fresh revision (128 random bits: it never repeats, see chunkId);
   // the same content sent again while pending keeps its revision, and its work in flight with it.
+  // `metadata` (the indexed version's) is left alone: the indexer's commit replaces it.
   const changed = documents.filter((document) => !document.unchanged);
   const rows = changed.map((document) => [document.id, document.collection, document.text, JSON.stringify(document.metadata), document.hash, newRevision()]);
   const { groups, oversized } = groupRowsForJson(rows);
   const upsert = `ON CONFLICT (tenant, id) DO UPDATE SET
-       collection = excluded.collection, text = excluded.text, metadata = excluded.metadata,
+       collection = excluded.collection, text = excluded.text, accepted_metadata = excluded.accepted_metadata,
        revision = CASE WHEN documents.content_hash = excluded.content_hash THEN documents.revision ELSE excluded.revision END,
        content_hash = excluded.content_hash, status = 'queued', job_id = excluded.job_id,
        error = NULL, updated_at = excluded.updated_at`;
@@ -132,7 +138,7 @@ export function recordDocumentsStatements(
     statements.push(
       db
         .prepare(
-          `INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, revision, status, job_id, created_at, updated_at)
+          `INSERT INTO documents (tenant, id, collection, text, accepted_metadata, content_hash, revision, status, job_id, created_at, updated_at)
            SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
                   json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), 'queued', ?2, ?3, ?3
            FROM json_each(?4) WHERE true
@@ -145,7 +151,7 @@ export function recordDocumentsStatements(
     statements.push(
       db
         .prepare(
-          `INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, revision, status, job_id, created_at, updated_at)
+          `INSERT INTO documents (tenant, id, collection, text, accepted_metadata, content_hash, revision, status, job_id, created_at, updated_at)
            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?9)
            ${upsert}`,
         )
@@ -176,10 +182,11 @@ interface DocumentRow extends Omit<StoredDocument, "metadata"> {
   metadata: string;
 }
 
+/** The document as last accepted (its metadata included), with the state of its indexing. */
 export async function getDocument(db: D1Database, tenant: string, id: string): Promise<StoredDocument | null> {
   const row = await db
     .prepare(
-      `SELECT id, collection, text, metadata, content_hash, indexed_hash, status, chunk_count, job_id, error, created_at, updated_at
+      `SELECT id, collection, text, accepted_metadata AS metadata, content_hash, indexed_hash, status, chunk_count, job_id, error, created_at, updated_at
        FROM documents WHERE tenant = ?1 AND id = ?2`,
     )
     .bind(tenant, id)

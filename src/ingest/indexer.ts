@@ -18,8 +18,9 @@ import { DEFAULT_VISIBILITY, purgeDeletedVectors, upsertVectors, waitUntilVisibl
  *   → commit (one D1 batch) → reconcile (lost vectors, purge).
  * Documents recorded in D1 are chunked and embedded by the origin; their vectors are upserted
  * into the tenant's namespace and confirmed visible; then one D1 batch writes the chunks (the
- * FTS5 index follows by trigger), marks each document indexed, bumps the tenant's index version
- * and records the job's progress; last, the replaced chunks' vectors are deleted.
+ * FTS5 index follows by trigger), marks each document indexed with the metadata it was embedded
+ * with, bumps the tenant's index version and records the job's progress; last, the replaced
+ * chunks' vectors are deleted.
  *
  * Promise: after `indexRecorded` returns, each target is `done` (its chunks are in D1 and its
  * vectors are visible to queries), `skipped` or `failed` (a permanent failure, e.g. the origin
@@ -131,7 +132,7 @@ interface LoadedDocument {
   id: string;
   collection: string;
   text: string;
-  /** As JSON. */
+  /** The accepted metadata, as JSON. */
   metadata: string;
   content_hash: string;
   revision: string;
@@ -160,7 +161,7 @@ interface Ready {
 async function loadWork(db: D1Database, tenant: string, targets: IndexTarget[]): Promise<{ work: LoadedDocument[]; skipped: Skipped[] }> {
   const { results } = await db
     .prepare(
-      `SELECT id, collection, text, metadata, content_hash, revision, indexed_hash FROM documents
+      `SELECT id, collection, text, accepted_metadata AS metadata, content_hash, revision, indexed_hash FROM documents
        WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))`,
     )
     .bind(tenant, JSON.stringify(targets.map((target) => target.documentId)))
@@ -273,8 +274,8 @@ type VersionBinder = (sql: string, ...rest: unknown[]) => D1PreparedStatement;
 
 /**
  * One document's writes in the commit batch, each guarded by STILL_AT_VERSION: its chunks
- * replaced, the document marked indexed — the handle returned says whether the guard held — and
- * the job's row done.
+ * replaced, the document marked indexed — its metadata now the one its vectors carry; the
+ * handle returned says whether the guard held — and the job's row done.
  */
 function commitDocument(batch: D1Batch, db: D1Database, tenant: string, ready: Ready, now: number, jobId: string | undefined): StatementResult {
   const { document, chunks } = ready;
@@ -282,7 +283,7 @@ function commitDocument(batch: D1Batch, db: D1Database, tenant: string, ready: R
   replaceChunks(batch, bind, ready, now);
   const indexed = batch.add(
     bind(
-      `UPDATE documents SET indexed_hash = ?3, status = 'indexed', chunk_count = ?5, error = NULL, updated_at = ?6
+      `UPDATE documents SET indexed_hash = ?3, metadata = accepted_metadata, status = 'indexed', chunk_count = ?5, error = NULL, updated_at = ?6
        WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND revision = ?4`,
       chunks.length,
       now,

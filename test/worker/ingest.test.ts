@@ -571,6 +571,40 @@ describe("chunk ids across versions: content A → B → A (happy)", () => {
   });
 });
 
+describe("re-ingest: queries see the indexed version's metadata until the new version is indexed (happy)", () => {
+  it("cites and filters on the metadata the chunks were indexed with, and on the new metadata once its job is done", async () => {
+    const tenant = uniqueTenant("meta");
+    const { key } = await createKey(tenant, ["reader"]);
+    const ask = async (query: string, filters?: Record<string, unknown>) => {
+      const response = await call("/v1/query", { auth: key, body: { query, top_k: 5, ...(filters ? { filters } : {}) } });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await json<{ sources: Array<{ document_id: string; text: string; metadata: Record<string, unknown> }> }>(response)).sources;
+    };
+    const first = await recordJob(tenant, [{ id: "m", text: PARAGRAPHS.volcano, metadata: { v: 1 } }]);
+    await runQueue(INGEST_QUEUE, first.messages);
+
+    // A new version (other text, other metadata) is accepted; its message has not run yet.
+    const second = await recordJob(tenant, [{ id: "m", text: PARAGRAPHS.glaciers, metadata: { v: 2 } }]);
+    const { key: writer } = await createKey(tenant, ["writer"]);
+    expect(await json(await call("/v1/documents/m", { auth: writer }))).toMatchObject({ status: "queued", metadata: { v: 2 } });
+
+    const before = await ask("Which eruption buried Pompeii?");
+    expect(before.length).toBeGreaterThan(0);
+    for (const source of before) expect(source).toMatchObject({ document_id: "m", metadata: { v: 1, collection: "default" } });
+    expect(before.some((source) => source.text.includes("Vesuvius"))).toBe(true);
+    // A filter on the new metadata does not apply it to the old text; one on the old metadata still finds it.
+    expect(await ask("Which eruption buried Pompeii?", { v: 2 })).toEqual([]);
+    expect((await ask("Which eruption buried Pompeii?", { v: 1 })).length).toBeGreaterThan(0);
+
+    await runQueue(INGEST_QUEUE, second.messages);
+    const after = await ask("How do glaciers form from snow?");
+    expect(after.length).toBeGreaterThan(0);
+    for (const source of after) expect(source).toMatchObject({ document_id: "m", metadata: { v: 2 } });
+    expect(after.some((source) => source.text.includes("glacier"))).toBe(true);
+    expect(await ask("How do glaciers form from snow?", { v: 1 })).toEqual([]);
+  });
+});
+
 describe("consumer — permanent failures (error)", () => {
   it("fails documents whose embeddings do not fit the index, without retrying; the job is failed", async () => {
     const tenant = uniqueTenant("dims");
