@@ -4,6 +4,8 @@ import { createInterface } from "node:readline";
 /**
  * Child processes of the local stack. Each runs in its own process group (detached), so stopping
  * it also stops what it spawned (wrangler → workerd), and only processes we started are touched.
+ * Out of the launcher's group, a child would outlive a launcher that dies without stopping it; the
+ * stack's lifeline (lifeline.ts) sees to that.
  */
 export interface ManagedProcess {
   name: string;

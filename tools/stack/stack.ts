@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findRedisServerBinary, startRedisServer } from "../lib/redis-server";
 import { startBridgeProcess } from "./bridge";
+import { startLifeline } from "./lifeline";
 import { startOrigin } from "./origin";
 import { ROOT } from "./paths";
 import { freePort } from "../lib/ports";
@@ -13,6 +14,9 @@ import { wrangler } from "./wrangler";
  * The local stack: origin + (redis-server + Upstash bridge, when redis-server is installed) +
  * the worker under `wrangler dev`, with D1 migrations applied first. All state lives under
  * `stateDir` (default .wrangler/state), so a restart keeps the indexed data.
+ *
+ * No child outlives the process that started the stack: stop() stops them all within
+ * STOP_DEADLINE_MS, and if that process ends any other way the lifeline (lifeline.ts) stops them.
  */
 export interface StackOptions {
   port: number;
@@ -30,8 +34,9 @@ export interface Stack {
   /** Restarts just the origin (e.g. after a test stopped it), on the same port. */
   startOrigin(): Promise<void>;
   stopOrigin(): Promise<void>;
+  /** Stops every child at once; resolves within STOP_DEADLINE_MS (the lifeline sees to the rest). */
   stop(): Promise<void>;
-  /** Resolves when any component exits on its own. */
+  /** Resolves when the worker or the lifeline exits on its own. */
   crashed: Promise<string>;
 }
 
@@ -54,16 +59,29 @@ function localSecrets(stateDir: string): LocalSecrets {
   return secrets;
 }
 
+/**
+ * Longest stop() waits. Each child gets SIGTERM and, 5 s later, SIGKILL; past this the lifeline,
+ * closed last, kills whatever has still not exited.
+ */
+const STOP_DEADLINE_MS = 8_000;
+
 export async function startStack(options: StackOptions): Promise<Stack> {
   const log = options.log ?? ((component, line) => process.stderr.write(`[${component}] ${line}\n`));
   mkdirSync(options.stateDir, { recursive: true });
   const secrets = localSecrets(options.stateDir);
-  // Stopped in reverse start order; the origin (restartable) separately, first.
+  // Before any child: each one started from here on goes on the lifeline.
+  const lifeline = await startLifeline();
+  // The origin is kept apart: it can be stopped and restarted on its own.
   const processes: Array<{ name: string; stop(): Promise<void> }> = [];
   let origin: ManagedProcess | undefined;
+  // All at once, not one after another: the stop then takes one grace period at most, where a
+  // sequence of them gave a supervisor's SIGKILL time to cut it short halfway.
   const stopAll = async () => {
-    await origin?.stop().catch(() => {});
-    for (const child of processes.splice(0).reverse()) await child.stop().catch(() => {});
+    const stops = [origin, ...processes.splice(0)].map((child) => child?.stop().catch(() => {}));
+    let deadline: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(stops), new Promise((resolve) => (deadline = setTimeout(resolve, STOP_DEADLINE_MS)))]);
+    clearTimeout(deadline);
+    lifeline.close();
   };
 
   try {
@@ -130,6 +148,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const crashed = new Promise<string>((resolve) => {
       worker.exited.then(() => {
         if (!stopping) resolve("worker");
+      });
+      lifeline.exited.then(() => {
+        if (!stopping) resolve("lifeline");
       });
     });
     // wrangler dev does not run cron triggers; fire the scheduled handler (the ingestion sweeper)

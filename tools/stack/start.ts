@@ -1,30 +1,41 @@
 /**
- * `npm start`: the whole local stack on built-in defaults. Ctrl-C stops everything it started.
+ * `npm start`: the whole local stack on built-in defaults. Ctrl-C stops everything it started, and
+ * so does any other end of this process (SIGKILL, a crash, a closed terminal): the children are
+ * on the stack's lifeline (lifeline.ts), and their ports are free again within seconds.
  *   PORT            worker port (default 8787)
  *   EDGE_RAG_STATE  state directory (default .wrangler/state): D1, KV, queues, the vector index, redis
  */
 import { join } from "node:path";
 import { ROOT } from "./paths";
-import { startStack } from "./stack";
+import { type Stack, startStack } from "./stack";
 
 const port = Number(process.env.PORT ?? 8787);
 const stateDir = process.env.EDGE_RAG_STATE ?? join(ROOT, ".wrangler/state");
 const started = Date.now();
 
-const stack = await startStack({ port, stateDir }).catch((error: Error) => {
-  console.error(`\nedge-rag could not start: ${error.message}`);
-  process.exit(1);
-});
-
+let stack: Stack | undefined;
 let stopping = false;
+/** Stops the stack (bounded: stack.stop() returns within its deadline) and exits. */
 async function shutdown(code: number) {
   if (stopping) return;
   stopping = true;
   console.error("\nstopping edge-rag…");
-  await stack.stop();
+  // Still starting: exiting closes the lifeline, which stops whatever has started so far.
+  await stack?.stop();
   process.exit(code);
 }
+// Listening from the start, so that a signal during the startup stops it too (with no listener,
+// tsx's own handler would exit at once and leave the children to the lifeline).
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => void shutdown(0));
+// Output gone (the `tee` of `npm start | tee log` killed by the same Ctrl-C, a closed terminal):
+// writing raised an unhandled EPIPE/EIO that crashed this process halfway through its stop. Now
+// the stop carries on, or starts, without output.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => void shutdown(1));
+
+stack = await startStack({ port, stateDir }).catch((error: Error) => {
+  console.error(`\nedge-rag could not start: ${error.message}`);
+  process.exit(1);
+});
 stack.crashed.then((component) => {
   console.error(`\n${component} exited unexpectedly`);
   void shutdown(1);
