@@ -1,4 +1,5 @@
 import { indexVersionStatement, readIndexVersion } from "../store/tenant-store";
+import { createD1Batch } from "./d1-batch";
 
 /**
  * Ingestion jobs in D1. A job's progress is derived from its per-document rows (job_documents),
@@ -30,22 +31,26 @@ export interface JobView {
 
 /** The job as its tenant sees it; null for an unknown id or another tenant's job. */
 export async function getJob(db: D1Database, tenant: string, id: string): Promise<JobView | null> {
-  const [jobs, counts, errors, version] = await db.batch([
+  const batch = createD1Batch(db);
+  const jobs = batch.add(
     db.prepare("SELECT id, status, documents, created_at, updated_at, finished_at FROM jobs WHERE id = ?1 AND tenant = ?2").bind(id, tenant),
-    db
-      .prepare("SELECT status, COUNT(*) AS n, SUM(chunks) AS chunks FROM job_documents WHERE job_id = ?1 AND tenant = ?2 GROUP BY status")
-      .bind(id, tenant),
+  );
+  const counts = batch.add(
+    db.prepare("SELECT status, COUNT(*) AS n, SUM(chunks) AS chunks FROM job_documents WHERE job_id = ?1 AND tenant = ?2 GROUP BY status").bind(id, tenant),
+  );
+  const failures = batch.add(
     db
       .prepare(
         `SELECT document_id, error FROM job_documents WHERE job_id = ?1 AND tenant = ?2 AND status = 'failed'
          ORDER BY document_id LIMIT 1000`,
       )
       .bind(id, tenant),
-    indexVersionStatement(db, tenant),
-  ]);
-  const job = jobs?.results[0] as Omit<JobView, "processed" | "skipped" | "failed" | "queued" | "chunks" | "errors" | "index_version"> | undefined;
+  );
+  const version = batch.add(indexVersionStatement(db, tenant));
+  await batch.run();
+  const [job] = jobs.rows<Omit<JobView, "processed" | "skipped" | "failed" | "queued" | "chunks" | "errors" | "index_version">>();
   if (!job) return null;
-  const byStatus = new Map((counts?.results as Array<{ status: string; n: number; chunks: number | null }>).map((row) => [row.status, row]));
+  const byStatus = new Map(counts.rows<{ status: string; n: number; chunks: number | null }>().map((row) => [row.status, row]));
   return {
     ...job,
     processed: byStatus.get("done")?.n ?? 0,
@@ -53,8 +58,8 @@ export async function getJob(db: D1Database, tenant: string, id: string): Promis
     failed: byStatus.get("failed")?.n ?? 0,
     queued: byStatus.get("queued")?.n ?? 0,
     chunks: byStatus.get("done")?.chunks ?? 0,
-    errors: (errors?.results as Array<{ document_id: string; error: string | null }>).map((row) => ({ document_id: row.document_id, error: row.error ?? "unknown error" })),
-    index_version: readIndexVersion(version),
+    errors: failures.rows<{ document_id: string; error: string | null }>().map((row) => ({ document_id: row.document_id, error: row.error ?? "unknown error" })),
+    index_version: readIndexVersion(version.rows()),
   };
 }
 

@@ -75,8 +75,8 @@ export function withCachedState(store: TenantStore, ttlSeconds: number, now: () 
 /** The read, for callers that put it in a batch with other reads. */
 export const indexVersionStatement = (db: D1Database, tenant: string) => db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant);
 
-/** The index version in the result of `indexVersionStatement` (0 when the tenant has no row yet). */
-export const readIndexVersion = (result: D1Result | undefined): number => (result?.results[0] as { index_version?: number } | undefined)?.index_version ?? 0;
+/** The index version in the rows `indexVersionStatement` returned (0 when the tenant has no row yet). */
+export const readIndexVersion = (rows: unknown[]): number => (rows[0] as { index_version?: number } | undefined)?.index_version ?? 0;
 
 /** A condition on the batch's own writes: SQL that may use ?1 (the tenant) and ?4, ?5, … for `params`. */
 export interface BumpGuard {

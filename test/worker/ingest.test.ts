@@ -234,8 +234,14 @@ describe("vector writes within Vectorize's limits (happy)", () => {
       query: (v, o) => vectors.query(v, o),
       queryById: (id, o) => vectors.queryById(id, o),
       insert: (v) => vectors.insert(v),
-      upsert: (v) => (upserts.push(v.length), vectors.upsert(v)),
-      deleteByIds: (ids) => (deletes.push(ids.length), vectors.deleteByIds(ids)),
+      upsert: (v) => {
+        upserts.push(v.length);
+        return vectors.upsert(v);
+      },
+      deleteByIds: (ids) => {
+        deletes.push(ids.length);
+        return vectors.deleteByIds(ids);
+      },
     };
     const items = Array.from({ length: 2_500 }, (_, i) => ({
       id: `c_${tenant.replaceAll(/[^a-z0-9]/g, "").slice(0, 20)}${String(i).padStart(6, "0")}`,
@@ -481,7 +487,10 @@ describe("consumer — deleted while being indexed (happy)", () => {
       insert: (vectors) => lagging.insert(vectors),
       getByIds: (ids) => lagging.getByIds(ids),
       deleteByIds: (ids) => lagging.deleteByIds(ids),
-      upsert: (vectors) => (upserted.push(...vectors.map((v) => v.id)), lagging.upsert(vectors)),
+      upsert: (vectors) => {
+        upserted.push(...vectors.map((v) => v.id));
+        return lagging.upsert(vectors);
+      },
     };
     const { key } = await createKey(tenant, ["writer"]);
 
@@ -547,7 +556,12 @@ describe("chunk ids across versions: content A → B → A (happy)", () => {
     const stale = await recordJob(tenant, [{ id: "s", text: PARAGRAPHS.volcano }]);
     const upserted: string[] = [];
     const lagging = eventuallyConsistent(vectorIndex(), 600);
-    const watching = forwarding(lagging, { upsert: (vectors) => (upserted.push(...vectors.map((v) => v.id)), lagging.upsert(vectors)) });
+    const watching = forwarding(lagging, {
+      upsert: (vectors) => {
+        upserted.push(...vectors.map((v) => v.id));
+        return lagging.upsert(vectors);
+      },
+    });
 
     const batch = batchOf(INGEST_QUEUE, stale.messages);
     const consuming = handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: watching }), { visibility: { timeoutMs: 5_000, pollMs: 50 } });
