@@ -1,9 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
+import { freePort } from "../../tools/lib/ports";
 import { startRedisServer } from "../../tools/lib/redis-server";
 import { startBridgeProcess } from "../../tools/stack/bridge";
 import { startOrigin } from "../../tools/stack/origin";
 import { startIdentityProvider } from "./identity-provider";
+import { createControlledOrigin, startOriginControl } from "./origin-control";
+import { startSlowLlm } from "./slow-llm";
 import { TEST_SECRETS } from "./secrets";
 
 declare module "vitest" {
@@ -12,12 +15,21 @@ declare module "vitest" {
     upstashUrl: string;
     upstashToken: string;
     idp: { jwksUrl: string; privateKeys: Record<"RS256" | "ES256" | "EdDSA", import("jose").JWK>; strangerKey: import("jose").JWK };
+    /**
+     * A second real origin, for the origin-failover tests only (no other suite may use it: they
+     * start, stop, pause and kill it), its generation backend a slow OpenAI-compatible chat
+     * server; and the loopback server through which the tests control both (origin-control.ts).
+     * It runs only once the failover suite has started it.
+     */
+    failover: { originUrl: string; controlUrl: string };
   }
 }
 
 /**
  * Starts the real dependencies of the worker tests on free ports: the origin (with its real
- * default models), redis-server and the Upstash REST bridge in front of it.
+ * default models), redis-server and the Upstash REST bridge in front of it; and for the failover
+ * tests the server that starts, stops, pauses and kills a second origin (which the failover suite
+ * starts when it begins) and sets the pace of the slow chat server behind it.
  */
 export default async function setup(project: TestProject) {
   const stops: Array<() => Promise<void>> = [];
@@ -31,7 +43,7 @@ export default async function setup(project: TestProject) {
 
   // Independent, so started together (the origin's model load dominates); allSettled so that a
   // failure is only handled once everything that did start can be stopped.
-  const [origin, bridge, idp] = await Promise.allSettled([
+  const [origin, bridge, idp, failover] = await Promise.allSettled([
     startOrigin({ port: 0, jwtSecret: TEST_SECRETS.ORIGIN_JWT_SECRET, log: quiet("origin") }).then((started) => {
       stops.push(() => started.process.stop());
       return started;
@@ -46,14 +58,38 @@ export default async function setup(project: TestProject) {
       stops.push(() => started.close());
       return started;
     }),
+    // Only the servers: the failover suite starts its origin itself (beforeAll), so that its model
+    // load costs the global setup nothing.
+    Promise.all([startSlowLlm(), freePort()]).then(async ([llm, port]) => {
+      stops.push(() => llm.close());
+      const second = createControlledOrigin({
+        port,
+        jwtSecret: TEST_SECRETS.ORIGIN_JWT_SECRET,
+        env: {
+          // One model thread: a query at a time is all it serves.
+          EMBED_WORKERS: "1",
+          GENERATION_BACKEND: "openai",
+          GENERATION_URL: `${llm.url}/v1`,
+          GENERATION_MODEL: llm.model,
+          // Longer than any pause a test makes the chat server take before its first token.
+          UPSTREAM_TIMEOUT_MS: "60000",
+        },
+        log: quiet("origin-2"),
+      });
+      stops.push(() => second.stop());
+      const control = await startOriginControl(second, llm);
+      stops.push(() => control.close());
+      return { originUrl: second.url, controlUrl: control.url };
+    }),
   ]);
-  if (origin.status === "rejected" || bridge.status === "rejected" || idp.status === "rejected") {
+  if (origin.status === "rejected" || bridge.status === "rejected" || idp.status === "rejected" || failover.status === "rejected") {
     await stopAll();
-    throw [origin, bridge, idp].find((result) => result.status === "rejected")!.reason;
+    throw [origin, bridge, idp, failover].find((result) => result.status === "rejected")!.reason;
   }
   project.provide("originUrl", origin.value.url);
   project.provide("upstashUrl", bridge.value.url);
   project.provide("upstashToken", upstashToken);
   project.provide("idp", { jwksUrl: idp.value.jwksUrl, privateKeys: idp.value.privateKeys, strangerKey: idp.value.strangerKey });
+  project.provide("failover", failover.value);
   return stopAll;
 }
