@@ -2,7 +2,7 @@ import type { Bindings } from "../app-env";
 import { ApiError } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
-import type { ServicesFactory } from "../services";
+import type { Services, ServicesFactory } from "../services";
 import { indexRecorded, type IngestServices } from "./indexer";
 import { giveUpOnDocuments, markProcessingStatement, pendingJobDocuments, recordAttemptStatement } from "./job-store";
 import { IngestMessageSchema, type IngestMessage } from "./messages";
@@ -18,7 +18,11 @@ import { DEFAULT_VISIBILITY, type VisibilityOptions } from "./vector-writes";
  * (`retryDelaySeconds`: ~30 s, 60 s, 120 s, 240 s, 480 s). After wrangler.toml's max_retries (5)
  * Queues moves it to the dead-letter queue, whose consumer marks those documents failed with the
  * last error and finishes the job (`failed`). Redelivery is harmless: documents already finished
- * are not touched again, and every write is idempotent and guarded by the content hash.
+ * are not touched again, and every write is idempotent and guarded by the document's version.
+ *
+ * Both consumers use the guarded services (D1 failures are StoreUnavailable). When the services
+ * cannot be built (misconfigured), nothing can succeed: every message is kept for when it is fixed.
+ * A malformed message is acked and dropped: retrying cannot fix it, and D1 still has the documents.
  */
 
 export interface ConsumerOptions {
@@ -38,71 +42,59 @@ export function retryDelaySeconds(attempts: number, random: () => number = Math.
 export const isDeadLetterQueue = (queue: string) => /(^|-)dlq($|-)/.test(queue);
 
 export async function handleIngestBatch(batch: MessageBatch<unknown>, env: Bindings, servicesFor: ServicesFactory, options: ConsumerOptions = {}): Promise<void> {
-  let services: IngestServices;
-  let dimensions: number;
-  try {
-    const built = servicesFor(env);
-    services = built;
-    dimensions = built.config.EMBEDDING_DIMENSIONS;
-  } catch (error) {
-    // Misconfigured: nothing can succeed; keep the messages for when it is fixed.
-    log.error("ingest consumer cannot start", errorFields(error));
-    batch.retryAll({ delaySeconds: retryDelaySeconds(Math.max(...batch.messages.map((m) => m.attempts), 1)) });
-    return;
-  }
-
+  const services = servicesOrRetryAll(batch, env, servicesFor, "ingest consumer");
+  if (!services) return;
+  const settings = { dimensions: services.config.EMBEDDING_DIMENSIONS, visibility: options.visibility ?? DEFAULT_VISIBILITY };
   // One message at a time: each is one origin call, and the origin is the scarce resource.
   for (const message of batch.messages) {
-    const parsed = IngestMessageSchema.safeParse(message.body);
-    if (!parsed.success) {
-      // Retrying cannot fix a malformed message; dropping it loses nothing (D1 still has the documents).
-      log.error("ingest message malformed; dropped", { message_id: message.id });
-      message.ack();
-      continue;
-    }
-    const body = parsed.data;
-    try {
-      await processMessage(services, body, { dimensions, visibility: options.visibility ?? DEFAULT_VISIBILITY });
-      metrics.ingestMessages.inc({ outcome: "ok" });
-      message.ack();
-    } catch (error) {
-      const delaySeconds = retryDelaySeconds(message.attempts);
-      const reason = clientSafeError(error);
-      metrics.ingestMessages.inc({ outcome: "retry" });
-      log.warn("ingest message failed; retrying", { job_id: body.job_id, tenant: body.tenant, attempts: message.attempts, delay_s: delaySeconds, ...errorFields(error) });
-      await services.db
-        .batch([recordAttemptStatement(services.db, body.tenant, body.job_id, body.document_ids, message.attempts, reason, Date.now())])
-        .catch(() => {});
-      message.retry({ delaySeconds });
-    }
+    const body = parsedOrDropped(message);
+    if (body) await consume(services, message, body, settings);
   }
 }
 
-async function processMessage(services: IngestServices, message: IngestMessage, options: { dimensions: number; visibility: VisibilityOptions }): Promise<void> {
+/** One message: acked once its documents are settled; on a transient failure, retried with backoff and the error recorded on its job rows. */
+async function consume(services: IngestServices, message: Message<unknown>, body: IngestMessage, settings: IndexSettings): Promise<void> {
+  try {
+    await indexMessage(services, body, settings);
+    metrics.ingestMessages.inc({ outcome: "ok" });
+    message.ack();
+  } catch (error) {
+    const delaySeconds = retryDelaySeconds(message.attempts);
+    metrics.ingestMessages.inc({ outcome: "retry" });
+    log.warn("ingest message failed; retrying", { job_id: body.job_id, tenant: body.tenant, attempts: message.attempts, delay_s: delaySeconds, ...errorFields(error) });
+    const { db } = services;
+    // Bookkeeping for GET /v1/jobs: if D1 is what failed, the retry happens all the same.
+    const attempt = recordAttemptStatement(db, body.tenant, body.job_id, body.document_ids, message.attempts, clientSafeError(error), Date.now());
+    await db.batch([attempt]).catch(() => {});
+    message.retry({ delaySeconds });
+  }
+}
+
+interface IndexSettings {
+  dimensions: number;
+  visibility: VisibilityOptions;
+}
+
+/** Indexes the message's documents that its job still has queued (none: a redelivery of finished work, or another tenant's job). */
+async function indexMessage(services: IngestServices, message: IngestMessage, settings: IndexSettings): Promise<void> {
   const { db } = services;
   const pending = await pendingJobDocuments(db, message.tenant, message.job_id, message.document_ids);
-  if (pending.length === 0) return; // a redelivery of finished work, or a job of another tenant
+  if (pending.length === 0) return;
   await db.batch([markProcessingStatement(db, message.tenant, message.job_id, Date.now())]);
-  await indexRecorded(
-    services,
-    message.tenant,
-    pending.map(({ documentId, contentHash }) => ({ documentId, contentHash })),
-    { jobId: message.job_id, dimensions: options.dimensions, visibility: options.visibility },
-  );
+  const targets = pending.map(({ documentId, contentHash }) => ({ documentId, contentHash }));
+  await indexRecorded(services, message.tenant, targets, { jobId: message.job_id, ...settings });
 }
 
 /** The dead-letter consumer: the messages that ran out of retries. Their documents fail with the last error. */
 export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: Bindings, servicesFor: ServicesFactory): Promise<void> {
-  const { db } = servicesFor(env);
+  const services = servicesOrRetryAll(batch, env, servicesFor, "dead-letter consumer");
+  if (!services) return;
   for (const message of batch.messages) {
-    const parsed = IngestMessageSchema.safeParse(message.body);
-    if (!parsed.success) {
-      message.ack();
-      continue;
-    }
-    const { tenant, job_id, document_ids } = parsed.data;
+    const body = parsedOrDropped(message);
+    if (!body) continue;
+    const { tenant, job_id, document_ids } = body;
     try {
-      await giveUpOnDocuments(db, tenant, job_id, document_ids, Date.now());
+      await giveUpOnDocuments(services.db, tenant, job_id, document_ids, Date.now());
       metrics.ingestMessages.inc({ outcome: "dead_letter" });
       log.error("ingest message dead-lettered; documents marked failed", { job_id, tenant, documents: document_ids.length });
       message.ack();
@@ -111,6 +103,26 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: B
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
     }
   }
+}
+
+/** The services, or null — every message then retried later — when they cannot be built. */
+function servicesOrRetryAll(batch: MessageBatch<unknown>, env: Bindings, servicesFor: ServicesFactory, consumer: string): Services | null {
+  try {
+    return servicesFor(env);
+  } catch (error) {
+    log.error(`${consumer} cannot start`, errorFields(error));
+    batch.retryAll({ delaySeconds: retryDelaySeconds(Math.max(...batch.messages.map((m) => m.attempts), 1)) });
+    return null;
+  }
+}
+
+/** The message's body, or null once a malformed message is acked (dropped). */
+function parsedOrDropped(message: Message<unknown>): IngestMessage | null {
+  const parsed = IngestMessageSchema.safeParse(message.body);
+  if (parsed.success) return parsed.data;
+  log.error("ingest message malformed; dropped", { message_id: message.id });
+  message.ack();
+  return null;
 }
 
 /** What a client may read about a failure (job errors): ApiError codes and details are written for clients; nothing else is. */

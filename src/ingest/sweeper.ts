@@ -29,38 +29,44 @@ export interface SweepResult {
 }
 
 export async function sweep(env: Bindings, servicesFor: ServicesFactory, now = Date.now()): Promise<SweepResult> {
-  const services = servicesFor(env);
-  const { db, config } = services;
-
-  const enqueue = async (job: { id: string; tenant: string }, mark: D1PreparedStatement) => {
-    try {
-      const pending = await pendingJobDocuments(db, job.tenant, job.id);
-      await sendMessages(env.INGEST_QUEUE, planMessages(job.tenant, job.id, pending.map((p) => ({ id: p.documentId, textLength: p.textLength }))));
-      await db.batch([mark, finalizeJobStatement(db, job.tenant, job.id, Date.now())]);
-      return 1;
-    } catch (error) {
-      log.error("sweep could not enqueue job", { job_id: job.id, tenant: job.tenant, ...errorFields(error) });
-      return 0;
-    }
-  };
+  const { db, vectors, config } = servicesFor(env);
+  const queue = env.INGEST_QUEUE;
 
   let jobsEnqueued = 0;
   for (const job of await unenqueuedJobs(db, now - ENQUEUE_GRACE_MS, JOBS_PER_SWEEP)) {
-    jobsEnqueued += await enqueue(job, markEnqueuedStatement(db, job.tenant, job.id, Date.now()));
+    if (await enqueueJob(db, queue, job, markEnqueuedStatement(db, job.tenant, job.id, Date.now()))) jobsEnqueued++;
   }
   let jobsReenqueued = 0;
   for (const job of await stalledJobs(db, now - config.INGEST_STALL_SECONDS * 1000, JOBS_PER_SWEEP)) {
-    jobsReenqueued += await enqueue(job, markReenqueuedStatement(db, job.tenant, job.id, Date.now()));
+    if (await enqueueJob(db, queue, job, markReenqueuedStatement(db, job.tenant, job.id, Date.now()))) jobsReenqueued++;
   }
+  const vectorsDeleted = await purgeRecordedVectors(db, vectors);
 
-  let vectorsDeleted = 0;
-  try {
-    vectorsDeleted = await purgeDeletedVectors(db, services.vectors, { limit: 1000 });
-  } catch (error) {
-    log.error("sweep could not delete vectors", errorFields(error));
-  }
   if (jobsEnqueued || jobsReenqueued || vectorsDeleted) {
     log.info("sweep", { jobs_enqueued: jobsEnqueued, jobs_reenqueued: jobsReenqueued, vectors_deleted: vectorsDeleted });
   }
   return { jobsEnqueued, jobsReenqueued, vectorsDeleted };
+}
+
+/** Sends the job's queued documents and records that (`mark`); false, logged, when the queue or D1 fails: a later sweep tries again. */
+async function enqueueJob(db: D1Database, queue: Queue, job: { id: string; tenant: string }, mark: D1PreparedStatement): Promise<boolean> {
+  try {
+    const pending = await pendingJobDocuments(db, job.tenant, job.id);
+    await sendMessages(queue, planMessages(job.tenant, job.id, pending.map((p) => ({ id: p.documentId, textLength: p.textLength }))));
+    await db.batch([mark, finalizeJobStatement(db, job.tenant, job.id, Date.now())]);
+    return true;
+  } catch (error) {
+    log.error("sweep could not enqueue job", { job_id: job.id, tenant: job.tenant, ...errorFields(error) });
+    return false;
+  }
+}
+
+/** Deletes recorded vector ids (of any tenant, oldest first); 0, logged, when the index fails: they stay recorded. */
+async function purgeRecordedVectors(db: D1Database, vectors: Vectorize): Promise<number> {
+  try {
+    return await purgeDeletedVectors(db, vectors, { limit: 1000 });
+  } catch (error) {
+    log.error("sweep could not delete vectors", errorFields(error));
+    return 0;
+  }
 }

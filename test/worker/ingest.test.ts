@@ -2,7 +2,7 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { describe, expect, it } from "vitest";
 import worker from "../../src/local";
 import { loadConfig } from "../../src/config";
-import { handleIngestBatch, isDeadLetterQueue, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
+import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
 import { createD1Batch } from "../../src/ingest/d1-batch";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
 import { indexDocuments } from "../../src/ingest/indexer";
@@ -11,6 +11,7 @@ import { stalledJobs } from "../../src/ingest/job-store";
 import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
 import { purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
 import { localServices } from "../../src/local";
+import type { ServicesFactory } from "../../src/services";
 import { call, createKey, DEAD_ORIGIN, json, servicesWith, uniqueTenant } from "./helpers";
 import { chunkRows, indexVersion, PARAGRAPHS, waitForJob, type JobBody } from "./ingest-fixtures";
 
@@ -294,6 +295,25 @@ describe("consumer — origin down (error)", () => {
     const result = await runQueue(INGEST_QUEUE, [{ hello: "world" }, "text", null]);
     expect(result.explicitAcks).toHaveLength(3);
     expect(result.retryMessages).toEqual([]);
+  });
+});
+
+describe("consumers — misconfigured (error)", () => {
+  it("keep every message of either queue for later when the services cannot be built", async () => {
+    const broken: ServicesFactory = () => {
+      throw new Error("EMBEDDING_DIMENSIONS must be a positive integer");
+    };
+    const body: IngestMessage = { v: 1, tenant: uniqueTenant("broken"), job_id: "job_x", document_ids: ["d"] };
+    for (const [queue, handle] of [
+      [INGEST_QUEUE, handleIngestBatch],
+      [DLQ, handleDeadLetterBatch],
+    ] as const) {
+      const batch = batchOf(queue, [body], 2);
+      await handle(batch as MessageBatch, env, broken);
+      const result = await getQueueResult(batch, createExecutionContext());
+      expect(result.explicitAcks).toEqual([]);
+      expect(result.retryBatch.retry).toBe(true);
+    }
   });
 });
 
