@@ -3,9 +3,9 @@ import { ApiError } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
 import type { Services, ServicesFactory } from "../services";
-import { indexRecorded, type IngestServices } from "./indexer";
+import { type IngestServices, indexRecorded } from "./indexer";
 import { giveUpOnDocuments, markProcessingStatement, pendingJobDocuments, recordAttemptStatement } from "./job-store";
-import { IngestMessageSchema, type IngestMessage } from "./messages";
+import { type IngestMessage, IngestMessageSchema } from "./messages";
 import { DEFAULT_VISIBILITY, type VisibilityOptions } from "./vector-writes";
 
 /**
@@ -41,7 +41,12 @@ export function retryDelaySeconds(attempts: number, random: () => number = Math.
 /** Dead-letter queues are named `…-dlq` / `…-dlq-<env>` in wrangler.toml. */
 export const isDeadLetterQueue = (queue: string) => /(^|-)dlq($|-)/.test(queue);
 
-export async function handleIngestBatch(batch: MessageBatch<unknown>, env: Bindings, servicesFor: ServicesFactory, options: ConsumerOptions = {}): Promise<void> {
+export async function handleIngestBatch(
+  batch: MessageBatch<unknown>,
+  env: Bindings,
+  servicesFor: ServicesFactory,
+  options: ConsumerOptions = {},
+): Promise<void> {
   const services = servicesOrRetryAll(batch, env, servicesFor, "ingest consumer");
   if (!services) return;
   const settings = { dimensions: services.config.EMBEDDING_DIMENSIONS, visibility: options.visibility ?? DEFAULT_VISIBILITY };
@@ -61,10 +66,24 @@ async function consume(services: IngestServices, message: Message<unknown>, body
   } catch (error) {
     const delaySeconds = retryDelaySeconds(message.attempts);
     metrics.ingestMessages.inc({ outcome: "retry" });
-    log.warn("ingest message failed; retrying", { job_id: body.job_id, tenant: body.tenant, attempts: message.attempts, delay_s: delaySeconds, ...errorFields(error) });
+    log.warn("ingest message failed; retrying", {
+      job_id: body.job_id,
+      tenant: body.tenant,
+      attempts: message.attempts,
+      delay_s: delaySeconds,
+      ...errorFields(error),
+    });
     const { db } = services;
     // Bookkeeping for GET /v1/jobs: if D1 is what failed, the retry happens all the same.
-    const attempt = recordAttemptStatement(db, body.tenant, body.job_id, body.document_ids, message.attempts, clientSafeError(error), Date.now());
+    const attempt = recordAttemptStatement(
+      db,
+      body.tenant,
+      body.job_id,
+      body.document_ids,
+      message.attempts,
+      clientSafeError(error),
+      Date.now(),
+    );
     await db.batch([attempt]).catch(() => {});
     message.retry({ delaySeconds });
   }

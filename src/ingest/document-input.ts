@@ -64,7 +64,11 @@ export const MetadataSchema = z
       }
       const result = MetadataValueSchema.safeParse((value as Record<string, unknown>)[key]);
       if (!result.success) {
-        ctx.addIssue({ code: "custom", path: [key], message: `values must be strings (≤ ${INGEST_LIMITS.maxMetadataStringChars} characters), numbers or booleans` });
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `values must be strings (≤ ${INGEST_LIMITS.maxMetadataStringChars} characters), numbers or booleans`,
+        });
       }
     }
     const bytes = utf8Bytes(JSON.stringify(value));
@@ -73,7 +77,11 @@ export const MetadataSchema = z
     }
   })
   .transform((value) => value as DocumentMetadata)
-  .openapi({ type: "object", additionalProperties: { oneOf: [{ type: "string" }, { type: "number" }, { type: "boolean" }] }, example: { lang: "en", year: 2024 } });
+  .openapi({
+    type: "object",
+    additionalProperties: { oneOf: [{ type: "string" }, { type: "number" }, { type: "boolean" }] },
+    example: { lang: "en", year: 2024 },
+  });
 
 export const DocumentTextSchema = z
   .string()

@@ -74,11 +74,22 @@ export function groupRowsForJson<T>(rows: T[], maxBytes = MAX_JSON_PARAM_BYTES):
 }
 
 /** Settles ids (generated when absent) and content hashes, and marks the documents already indexed as they are. */
-export async function prepareDocuments(db: D1Database, tenant: string, inputs: DocumentInput[], collection = DEFAULT_COLLECTION): Promise<PreparedDocument[]> {
+export async function prepareDocuments(
+  db: D1Database,
+  tenant: string,
+  inputs: DocumentInput[],
+  collection = DEFAULT_COLLECTION,
+): Promise<PreparedDocument[]> {
   const drafts = await Promise.all(
     inputs.map(async (input) => {
       const metadata = input.metadata ?? {};
-      return { id: input.id ?? crypto.randomUUID(), collection, text: input.text, metadata, hash: await contentHash(collection, input.text, metadata) };
+      return {
+        id: input.id ?? crypto.randomUUID(),
+        collection,
+        text: input.text,
+        metadata,
+        hash: await contentHash(collection, input.text, metadata),
+      };
     }),
   );
   const { results } = await db
@@ -127,7 +138,14 @@ export function recordDocumentsStatements(
   // the same content sent again while pending keeps its revision, and its work in flight with it.
   // `metadata` (the indexed version's) is left alone: the indexer's commit replaces it.
   const changed = documents.filter((document) => !document.unchanged);
-  const rows = changed.map((document) => [document.id, document.collection, document.text, JSON.stringify(document.metadata), document.hash, newRevision()]);
+  const rows = changed.map((document) => [
+    document.id,
+    document.collection,
+    document.text,
+    JSON.stringify(document.metadata),
+    document.hash,
+    newRevision(),
+  ]);
   const { groups, oversized } = groupRowsForJson(rows);
   const upsert = `ON CONFLICT (tenant, id) DO UPDATE SET
        collection = excluded.collection, text = excluded.text, accepted_metadata = excluded.accepted_metadata,
@@ -202,10 +220,14 @@ export async function deleteDocument(db: D1Database, tenant: string, id: string,
   const batch = createD1Batch(db);
   batch.add(
     db
-      .prepare(`INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at) SELECT tenant, id, ?2 FROM chunks WHERE tenant = ?1 AND document_id = ?3`)
+      .prepare(
+        `INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at) SELECT tenant, id, ?2 FROM chunks WHERE tenant = ?1 AND document_id = ?3`,
+      )
       .bind(tenant, now, id),
   );
-  batch.add(bumpIndexVersionStatement(db, tenant, now, { sql: "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?4)", params: [id] }));
+  batch.add(
+    bumpIndexVersionStatement(db, tenant, now, { sql: "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?4)", params: [id] }),
+  );
   batch.add(db.prepare("DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2").bind(tenant, id));
   const deleted = batch.add(db.prepare("DELETE FROM documents WHERE tenant = ?1 AND id = ?2").bind(tenant, id));
   await batch.run();

@@ -27,6 +27,11 @@ export function contentHash(collection: string, text: string, metadata: Document
  * work of that same version can no longer commit them. Retries of one version keep their ids (the
  * revision is read from D1), so a retry overwrites its own vectors instead of orphaning them.
  */
-export async function chunkId(tenant: string, documentId: string, version: { contentHash: string; revision: string }, index: number): Promise<string> {
+export async function chunkId(
+  tenant: string,
+  documentId: string,
+  version: { contentHash: string; revision: string },
+  index: number,
+): Promise<string> {
   return `c_${(await sha256Hex(`${tenant}\0${documentId}\0${version.contentHash}\0${version.revision}\0${index}`)).slice(0, 40)}`;
 }

@@ -1,16 +1,16 @@
 import { z } from "zod";
-import { fieldErrors, OriginBadResponse, OriginRejected, validationFailed, type FieldError } from "../errors";
+import { type FieldError, fieldErrors, OriginBadResponse, OriginRejected, validationFailed } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
 import type { Services } from "../services";
-import { bumpIndexVersionStatement, createTenantStore, type BumpGuard } from "../store/tenant-store";
+import { type BumpGuard, bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
 import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
-import { CollectionSchema, DEFAULT_COLLECTION, DocumentInputSchema, type DocumentInput, type DocumentMetadata } from "./document-input";
+import { CollectionSchema, DEFAULT_COLLECTION, type DocumentInput, DocumentInputSchema, type DocumentMetadata } from "./document-input";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "./document-store";
 import { chunkId } from "./hashing";
 import { finalizeJobStatement } from "./job-store";
 import { planMessages } from "./messages";
-import { DEFAULT_VISIBILITY, purgeDeletedVectors, upsertVectors, waitUntilVisible, type VisibilityOptions } from "./vector-writes";
+import { DEFAULT_VISIBILITY, purgeDeletedVectors, upsertVectors, type VisibilityOptions, waitUntilVisible } from "./vector-writes";
 
 /**
  * The indexing core, in the order the data flows (one function per phase, below):
@@ -74,17 +74,28 @@ export async function indexDocuments(
   const outcomes: DocumentOutcome[] = new Array(documents.length);
   const now = Date.now();
   for (const [collection, entries] of validatedByCollection(documents)) {
-    const prepared = await prepareDocuments(services.db, tenant, entries.map((entry) => entry.input), collection);
+    const prepared = await prepareDocuments(
+      services.db,
+      tenant,
+      entries.map((entry) => entry.input),
+      collection,
+    );
     const positions = new Map(prepared.map((document, i) => [document.id, entries[i]!.position]));
     const record = recordDocumentsStatements(services.db, tenant, prepared, now);
     if (record.length > 0) await services.db.batch(record);
-    for (const document of prepared.filter((d) => d.unchanged)) outcomes[positions.get(document.id)!] = { document_id: document.id, status: "skipped", reason: "unchanged" };
+    for (const document of prepared.filter((d) => d.unchanged))
+      outcomes[positions.get(document.id)!] = { document_id: document.id, status: "skipped", reason: "unchanged" };
     const changed = prepared.filter((document) => !document.unchanged);
     const hashes = new Map(changed.map((document) => [document.id, document.hash]));
     // Same grouping as the queue: one origin call per group.
-    for (const message of planMessages(tenant, "direct", changed.map((d) => ({ id: d.id, textLength: d.text.length })))) {
+    for (const message of planMessages(
+      tenant,
+      "direct",
+      changed.map((d) => ({ id: d.id, textLength: d.text.length })),
+    )) {
       const targets = message.document_ids.map((id) => ({ documentId: id, contentHash: hashes.get(id)! }));
-      for (const outcome of await indexRecorded(services, tenant, targets, options)) outcomes[positions.get(outcome.document_id)!] = outcome;
+      for (const outcome of await indexRecorded(services, tenant, targets, options))
+        outcomes[positions.get(outcome.document_id)!] = outcome;
     }
   }
   return {
@@ -95,7 +106,9 @@ export async function indexDocuments(
 }
 
 /** The documents by collection, each with its position; throws VALIDATION_FAILED naming every problem. */
-function validatedByCollection(documents: Array<DocumentInput & { collection?: string }>): Map<string, Array<{ position: number; input: DocumentInput }>> {
+function validatedByCollection(
+  documents: Array<DocumentInput & { collection?: string }>,
+): Map<string, Array<{ position: number; input: DocumentInput }>> {
   const byCollection = new Map<string, Array<{ position: number; input: DocumentInput }>>();
   const issues: FieldError[] = [];
   const seen = new Set<string>();
@@ -103,8 +116,10 @@ function validatedByCollection(documents: Array<DocumentInput & { collection?: s
     const { collection = DEFAULT_COLLECTION, ...input } = document;
     const parsed = DocumentInputSchema.safeParse(input);
     if (!parsed.success) issues.push(...fieldErrors(parsed.error.issues, [position]));
-    if (!CollectionSchema.safeParse(collection).success) issues.push({ path: `${position}.collection`, message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
-    if (input.id !== undefined && seen.has(input.id)) issues.push({ path: `${position}.id`, message: `duplicates an earlier id (${input.id})` });
+    if (!CollectionSchema.safeParse(collection).success)
+      issues.push({ path: `${position}.collection`, message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
+    if (input.id !== undefined && seen.has(input.id))
+      issues.push({ path: `${position}.id`, message: `duplicates an earlier id (${input.id})` });
     if (input.id !== undefined) seen.add(input.id);
     if (parsed.success) byCollection.set(collection, [...(byCollection.get(collection) ?? []), { position, input: parsed.data }]);
   });
@@ -113,7 +128,12 @@ function validatedByCollection(documents: Array<DocumentInput & { collection?: s
 }
 
 /** Indexes documents already recorded in D1 (see the module promise). One origin call for all targets. */
-export async function indexRecorded(services: IngestServices, tenant: string, targets: IndexTarget[], options: IndexOptions = {}): Promise<DocumentOutcome[]> {
+export async function indexRecorded(
+  services: IngestServices,
+  tenant: string,
+  targets: IndexTarget[],
+  options: IndexOptions = {},
+): Promise<DocumentOutcome[]> {
   if (targets.length === 0) return [];
   const { work, skipped } = await loadWork(services.db, tenant, targets);
   const { embedded, failed, model } = await chunkAndEmbed(services, work, options.dimensions);
@@ -212,7 +232,11 @@ function toVectors(tenant: string, embedded: Embedded[]): Promise<Ready[]> {
     embedded.map(async ({ document, chunks }) => {
       const version = { contentHash: document.content_hash, revision: document.revision };
       const ids = await Promise.all(chunks.map((_, index) => chunkId(tenant, document.id, version, index)));
-      const metadata = { ...(JSON.parse(document.metadata) as DocumentMetadata), document_id: document.id, collection: document.collection };
+      const metadata = {
+        ...(JSON.parse(document.metadata) as DocumentMetadata),
+        document_id: document.id,
+        collection: document.collection,
+      };
       return {
         document,
         chunks: chunks.map((chunk, index) => ({ id: ids[index]!, index, text: chunk.text, start: chunk.start, end: chunk.end })),
@@ -277,9 +301,17 @@ type VersionBinder = (sql: string, ...rest: unknown[]) => D1PreparedStatement;
  * replaced, the document marked indexed — its metadata now the one its vectors carry; the
  * handle returned says whether the guard held — and the job's row done.
  */
-function commitDocument(batch: D1Batch, db: D1Database, tenant: string, ready: Ready, now: number, jobId: string | undefined): StatementResult {
+function commitDocument(
+  batch: D1Batch,
+  db: D1Database,
+  tenant: string,
+  ready: Ready,
+  now: number,
+  jobId: string | undefined,
+): StatementResult {
   const { document, chunks } = ready;
-  const bind: VersionBinder = (sql, ...rest) => db.prepare(sql).bind(tenant, document.id, document.content_hash, document.revision, ...rest);
+  const bind: VersionBinder = (sql, ...rest) =>
+    db.prepare(sql).bind(tenant, document.id, document.content_hash, document.revision, ...rest);
   replaceChunks(batch, bind, ready, now);
   const indexed = batch.add(
     bind(
@@ -332,7 +364,9 @@ function replaceChunks(batch: D1Batch, bind: VersionBinder, { document, chunks }
       ),
     );
   }
-  batch.add(bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?5)) AND ${STILL_AT_VERSION}`, ids));
+  batch.add(
+    bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?5)) AND ${STILL_AT_VERSION}`, ids),
+  );
 }
 
 /** Chunk rows as JSON groups within D1's parameter size (a row too large for any group travels alone). */
@@ -351,16 +385,27 @@ function anyIndexed(ready: Ready[]): BumpGuard {
   };
 }
 
-function failStatements(db: D1Database, tenant: string, document: LoadedDocument, error: string, now: number, jobId: string | undefined): D1PreparedStatement[] {
+function failStatements(
+  db: D1Database,
+  tenant: string,
+  document: LoadedDocument,
+  error: string,
+  now: number,
+  jobId: string | undefined,
+): D1PreparedStatement[] {
   const statements = [
     db
-      .prepare("UPDATE documents SET status = 'failed', error = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND indexed_hash IS NOT content_hash")
+      .prepare(
+        "UPDATE documents SET status = 'failed', error = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND indexed_hash IS NOT content_hash",
+      )
       .bind(tenant, document.id, document.content_hash, error, now),
   ];
   if (jobId) {
     statements.push(
       db
-        .prepare("UPDATE job_documents SET status = 'failed', error = ?4, updated_at = ?5 WHERE job_id = ?3 AND tenant = ?1 AND document_id = ?2 AND status = 'queued'")
+        .prepare(
+          "UPDATE job_documents SET status = 'failed', error = ?4, updated_at = ?5 WHERE job_id = ?3 AND tenant = ?1 AND document_id = ?2 AND status = 'queued'",
+        )
         .bind(tenant, document.id, jobId, error, now),
     );
   }
@@ -369,7 +414,9 @@ function failStatements(db: D1Database, tenant: string, document: LoadedDocument
 
 function skipStatement(db: D1Database, tenant: string, jobId: string, documentId: string, now: number): D1PreparedStatement {
   return db
-    .prepare("UPDATE job_documents SET status = 'skipped', error = NULL, updated_at = ?4 WHERE job_id = ?3 AND tenant = ?1 AND document_id = ?2 AND status = 'queued'")
+    .prepare(
+      "UPDATE job_documents SET status = 'skipped', error = NULL, updated_at = ?4 WHERE job_id = ?3 AND tenant = ?1 AND document_id = ?2 AND status = 'queued'",
+    )
     .bind(tenant, documentId, jobId, now);
 }
 
@@ -380,7 +427,12 @@ function skipStatement(db: D1Database, tenant: string, jobId: string, documentId
  * no chunk owns) and their job rows skipped; then recorded vector ids are purged from the index —
  * best effort here, what fails stays recorded for the scheduled sweep.
  */
-async function reconcile(services: IngestServices, tenant: string, { ready, superseded }: { ready: Ready[]; superseded: Ready[] }, jobId: string | undefined): Promise<void> {
+async function reconcile(
+  services: IngestServices,
+  tenant: string,
+  { ready, superseded }: { ready: Ready[]; superseded: Ready[] },
+  jobId: string | undefined,
+): Promise<void> {
   const { db } = services;
   if (superseded.length > 0) {
     const now = Date.now();
@@ -433,7 +485,10 @@ type OriginDocument = z.infer<typeof OriginIngestSchema>["documents"][number];
  * document fails alone; a document the origin rejects on its own fails permanently. Anything
  * else (unavailable, timeout, malformed answer) throws: the message is retried.
  */
-async function embed(origin: OriginClient, documents: LoadedDocument[]): Promise<{ results: Map<string, OriginDocument | string>; model: string | null }> {
+async function embed(
+  origin: OriginClient,
+  documents: LoadedDocument[],
+): Promise<{ results: Map<string, OriginDocument | string>; model: string | null }> {
   const results = new Map<string, OriginDocument | string>();
   let model: string | null = null;
   const call = async (batch: LoadedDocument[]) => {

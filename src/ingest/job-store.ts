@@ -33,10 +33,14 @@ export interface JobView {
 export async function getJob(db: D1Database, tenant: string, id: string): Promise<JobView | null> {
   const batch = createD1Batch(db);
   const jobs = batch.add(
-    db.prepare("SELECT id, status, documents, created_at, updated_at, finished_at FROM jobs WHERE id = ?1 AND tenant = ?2").bind(id, tenant),
+    db
+      .prepare("SELECT id, status, documents, created_at, updated_at, finished_at FROM jobs WHERE id = ?1 AND tenant = ?2")
+      .bind(id, tenant),
   );
   const counts = batch.add(
-    db.prepare("SELECT status, COUNT(*) AS n, SUM(chunks) AS chunks FROM job_documents WHERE job_id = ?1 AND tenant = ?2 GROUP BY status").bind(id, tenant),
+    db
+      .prepare("SELECT status, COUNT(*) AS n, SUM(chunks) AS chunks FROM job_documents WHERE job_id = ?1 AND tenant = ?2 GROUP BY status")
+      .bind(id, tenant),
   );
   const failures = batch.add(
     db
@@ -58,14 +62,18 @@ export async function getJob(db: D1Database, tenant: string, id: string): Promis
     failed: byStatus.get("failed")?.n ?? 0,
     queued: byStatus.get("queued")?.n ?? 0,
     chunks: byStatus.get("done")?.chunks ?? 0,
-    errors: failures.rows<{ document_id: string; error: string | null }>().map((row) => ({ document_id: row.document_id, error: row.error ?? "unknown error" })),
+    errors: failures
+      .rows<{ document_id: string; error: string | null }>()
+      .map((row) => ({ document_id: row.document_id, error: row.error ?? "unknown error" })),
     index_version: readIndexVersion(version.rows()),
   };
 }
 
 /** `queued` → `processing` when a consumer picks up the first message of a job. */
 export function markProcessingStatement(db: D1Database, tenant: string, jobId: string, now: number): D1PreparedStatement {
-  return db.prepare("UPDATE jobs SET status = 'processing', updated_at = ?3 WHERE id = ?1 AND tenant = ?2 AND status = 'queued'").bind(jobId, tenant, now);
+  return db
+    .prepare("UPDATE jobs SET status = 'processing', updated_at = ?3 WHERE id = ?1 AND tenant = ?2 AND status = 'queued'")
+    .bind(jobId, tenant, now);
 }
 
 /** Recomputes a job's status from its documents; idempotent, so every writer may run it. */
@@ -108,7 +116,15 @@ export async function pendingJobDocuments(
 }
 
 /** Remembers a failed attempt (the error shown if the job finally gives up); the documents stay queued. */
-export function recordAttemptStatement(db: D1Database, tenant: string, jobId: string, documentIds: string[], attempt: number, error: string, now: number): D1PreparedStatement {
+export function recordAttemptStatement(
+  db: D1Database,
+  tenant: string,
+  jobId: string,
+  documentIds: string[],
+  attempt: number,
+  error: string,
+  now: number,
+): D1PreparedStatement {
   return db
     .prepare(
       `UPDATE job_documents SET attempts = MAX(attempts, ?3), error = ?4, updated_at = ?5

@@ -46,7 +46,8 @@ export function planMessages(tenant: string, jobId: string, documents: Array<{ i
   return messages;
 }
 
-const messageBytes = (message: IngestMessage) => new TextEncoder().encode(JSON.stringify(message)).length + QUEUE_LIMITS.metadataBytesPerMessage;
+const messageBytes = (message: IngestMessage) =>
+  new TextEncoder().encode(JSON.stringify(message)).length + QUEUE_LIMITS.metadataBytesPerMessage;
 
 /** Groups messages into sendBatch calls within Queues' per-batch limits. */
 export function planSendBatches(messages: IngestMessage[]): IngestMessage[][] {
@@ -55,7 +56,8 @@ export function planSendBatches(messages: IngestMessage[]): IngestMessage[][] {
   let bytes = 0;
   for (const message of messages) {
     const size = messageBytes(message);
-    if (size > QUEUE_LIMITS.maxMessageBytes) throw new RangeError(`an ingest message is ${size} bytes; the queue accepts ${QUEUE_LIMITS.maxMessageBytes}`);
+    if (size > QUEUE_LIMITS.maxMessageBytes)
+      throw new RangeError(`an ingest message is ${size} bytes; the queue accepts ${QUEUE_LIMITS.maxMessageBytes}`);
     if (current.length >= QUEUE_LIMITS.maxBatchMessages || bytes + size > QUEUE_LIMITS.maxBatchBytes) {
       batches.push(current);
       current = [];

@@ -1,7 +1,14 @@
 import type { Bindings } from "../app-env";
 import { errorFields, log } from "../logger";
 import type { ServicesFactory } from "../services";
-import { finalizeJobStatement, markEnqueuedStatement, markReenqueuedStatement, pendingJobDocuments, stalledJobs, unenqueuedJobs } from "./job-store";
+import {
+  finalizeJobStatement,
+  markEnqueuedStatement,
+  markReenqueuedStatement,
+  pendingJobDocuments,
+  stalledJobs,
+  unenqueuedJobs,
+} from "./job-store";
 import { planMessages, sendMessages } from "./messages";
 import { purgeDeletedVectors } from "./vector-writes";
 
@@ -52,7 +59,14 @@ export async function sweep(env: Bindings, servicesFor: ServicesFactory, now = D
 async function enqueueJob(db: D1Database, queue: Queue, job: { id: string; tenant: string }, mark: D1PreparedStatement): Promise<boolean> {
   try {
     const pending = await pendingJobDocuments(db, job.tenant, job.id);
-    await sendMessages(queue, planMessages(job.tenant, job.id, pending.map((p) => ({ id: p.documentId, textLength: p.textLength }))));
+    await sendMessages(
+      queue,
+      planMessages(
+        job.tenant,
+        job.id,
+        pending.map((p) => ({ id: p.documentId, textLength: p.textLength })),
+      ),
+    );
     await db.batch([mark, finalizeJobStatement(db, job.tenant, job.id, Date.now())]);
     return true;
   } catch (error) {

@@ -51,7 +51,11 @@ export interface VisibilityOptions {
 
 export const DEFAULT_VISIBILITY: Required<VisibilityOptions> = { timeoutMs: 20_000, pollMs: 250 };
 
-export async function waitUntilVisible(vectors: Vectorize, receipts: UpsertReceipt[], options: VisibilityOptions = DEFAULT_VISIBILITY): Promise<void> {
+export async function waitUntilVisible(
+  vectors: Vectorize,
+  receipts: UpsertReceipt[],
+  options: VisibilityOptions = DEFAULT_VISIBILITY,
+): Promise<void> {
   if (receipts.length === 0) return;
   const deadline = Date.now() + options.timeoutMs;
   const last = receipts[receipts.length - 1]!.mutationId;
@@ -79,7 +83,11 @@ export async function waitUntilVisible(vectors: Vectorize, receipts: UpsertRecei
  * skipping ids that are back in `chunks` (a document re-sent with its earlier content). Returns
  * how many were deleted. Throws when the index fails; what was not deleted stays recorded.
  */
-export async function purgeDeletedVectors(db: D1Database, vectors: Vectorize, options: { tenant?: string; limit?: number } = {}): Promise<number> {
+export async function purgeDeletedVectors(
+  db: D1Database,
+  vectors: Vectorize,
+  options: { tenant?: string; limit?: number } = {},
+): Promise<number> {
   const limit = options.limit ?? 1000;
   const statement = options.tenant
     ? db.prepare("SELECT tenant, id FROM vector_deletions WHERE tenant = ?1 ORDER BY created_at LIMIT ?2").bind(options.tenant, limit)

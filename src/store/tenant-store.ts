@@ -73,7 +73,8 @@ export function withCachedState(store: TenantStore, ttlSeconds: number, now: () 
 }
 
 /** The read, for callers that put it in a batch with other reads. */
-export const indexVersionStatement = (db: D1Database, tenant: string) => db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant);
+export const indexVersionStatement = (db: D1Database, tenant: string) =>
+  db.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant);
 
 /** The index version in the rows `indexVersionStatement` returned (0 when the tenant has no row yet). */
 export const readIndexVersion = (rows: unknown[]): number => (rows[0] as { index_version?: number } | undefined)?.index_version ?? 0;
@@ -90,7 +91,13 @@ export interface BumpGuard {
  * it in the batch. `embeddingModel` (what the origin reported, when it was called) is remembered
  * as the tenant's; null keeps the one on record.
  */
-export function bumpIndexVersionStatement(db: D1Database, tenant: string, now: number, when: BumpGuard, embeddingModel: string | null = null): D1PreparedStatement {
+export function bumpIndexVersionStatement(
+  db: D1Database,
+  tenant: string,
+  now: number,
+  when: BumpGuard,
+  embeddingModel: string | null = null,
+): D1PreparedStatement {
   return db
     .prepare(
       `INSERT INTO tenants (tenant, index_version, updated_at, embedding_model) SELECT ?1, 1, ?2, ?3 WHERE ${when.sql}

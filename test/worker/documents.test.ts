@@ -15,7 +15,8 @@ async function writer(label = "docs") {
 const documentCount = async (tenant: string) =>
   (await env.DB.prepare("SELECT COUNT(*) AS n FROM documents WHERE tenant = ?1").bind(tenant).first<number>("n")) ?? 0;
 
-const jobCount = async (tenant: string) => (await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs WHERE tenant = ?1").bind(tenant).first<number>("n")) ?? 0;
+const jobCount = async (tenant: string) =>
+  (await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs WHERE tenant = ?1").bind(tenant).first<number>("n")) ?? 0;
 
 describe("POST /v1/documents — validation (error)", () => {
   const text = "A short but valid document.";
@@ -34,7 +35,17 @@ describe("POST /v1/documents — validation (error)", () => {
     ["an id with a bad first character", { documents: [{ id: "-x", text }] }, /documents\.0\.id/],
     ["an id with a slash", { documents: [{ id: "a/b", text }] }, /documents\.0\.id/],
     ["an id over 128 characters", { documents: [{ id: "a".repeat(129), text }] }, /documents\.0\.id/],
-    ["duplicate ids in one request", { documents: [{ id: "same", text }, { id: "other", text }, { id: "same", text }] }, /documents\.2\.id: duplicates documents\.0\.id/],
+    [
+      "duplicate ids in one request",
+      {
+        documents: [
+          { id: "same", text },
+          { id: "other", text },
+          { id: "same", text },
+        ],
+      },
+      /documents\.2\.id: duplicates documents\.0\.id/,
+    ],
     ["an upper-case collection", { documents: [{ text }], collection: "Papers" }, /collection/],
     ["a collection over 64 characters", { documents: [{ text }], collection: "c".repeat(65) }, /collection/],
     ["metadata that is an array", { documents: [{ text, metadata: ["a"] }] }, /metadata/],
@@ -46,7 +57,11 @@ describe("POST /v1/documents — validation (error)", () => {
     ["a metadata key over 64 characters", { documents: [{ text, metadata: { ["k".repeat(65)]: 1 } }] }, /keys must match/],
     ["the reserved key document_id", { documents: [{ text, metadata: { document_id: "x" } }] }, /document_id.*reserved/],
     ["the reserved key collection", { documents: [{ text, metadata: { collection: "x" } }] }, /collection.*reserved/],
-    ["more than 32 metadata keys", { documents: [{ text, metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) }] }, /33 keys/],
+    [
+      "more than 32 metadata keys",
+      { documents: [{ text, metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) }] },
+      /33 keys/,
+    ],
     ["a metadata string over 1024 characters", { documents: [{ text, metadata: { note: "n".repeat(1025) } }] }, /metadata\.note/],
     [
       "metadata over 8 KiB of JSON",
@@ -71,7 +86,10 @@ describe("POST /v1/documents — validation (error)", () => {
 
   it("rejects a __proto__ metadata key by name, without touching any prototype", async () => {
     const { tenant, key } = await writer();
-    const response = await call("/v1/documents", { auth: key, body: `{"documents":[{"text":"x","metadata":{"__proto__":{"polluted":true}}}]}` });
+    const response = await call("/v1/documents", {
+      auth: key,
+      body: `{"documents":[{"text":"x","metadata":{"__proto__":{"polluted":true}}}]}`,
+    });
     expect(response.status).toBe(400);
     expect((await json(response)).detail).toMatch(/__proto__/);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -111,11 +129,20 @@ describe("POST /v1/documents — validation (error)", () => {
     expect((await json(many)).accepted).toBe(1000);
     expect(sent.every((batch) => batch.length <= 100)).toBe(true);
     expect(sent.flat().every((message) => message.body.document_ids.length <= 20)).toBe(true);
-    expect(sent.flat().flatMap((message) => message.body.document_ids).sort()).toEqual(Array.from({ length: 1000 }, (_, i) => `n${i}`).sort());
+    expect(
+      sent
+        .flat()
+        .flatMap((message) => message.body.document_ids)
+        .sort(),
+    ).toEqual(Array.from({ length: 1000 }, (_, i) => `n${i}`).sort());
 
     const long = await callWithEnv({ INGEST_QUEUE: recordingQueue }, "/v1/documents", {
       auth: key,
-      body: { documents: [{ id: "long", text: "word ".repeat(200_000), metadata: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, i])) }] },
+      body: {
+        documents: [
+          { id: "long", text: "word ".repeat(200_000), metadata: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, i])) },
+        ],
+      },
     });
     expect(long.status).toBe(202);
     expect(await documentCount(tenant)).toBe(1001);
@@ -127,9 +154,14 @@ describe("POST /v1/documents — validation (error)", () => {
     // 1,000,000 characters whose JSON form is 1.75 MB (quotes, newlines and backslashes escaped).
     const text = 'a"\n\\'.repeat(250_000);
     expect(text).toHaveLength(1_000_000);
-    const response = await callWithEnv({ INGEST_QUEUE: recordingQueue }, "/v1/documents", { auth: key, body: { documents: [{ id: "escaped", text }] } });
+    const response = await callWithEnv({ INGEST_QUEUE: recordingQueue }, "/v1/documents", {
+      auth: key,
+      body: { documents: [{ id: "escaped", text }] },
+    });
     expect(response.status).toBe(202);
-    const stored = await env.DB.prepare("SELECT text FROM documents WHERE tenant = ?1 AND id = 'escaped'").bind(tenant).first<string>("text");
+    const stored = await env.DB.prepare("SELECT text FROM documents WHERE tenant = ?1 AND id = 'escaped'")
+      .bind(tenant)
+      .first<string>("text");
     expect(stored).toBe(text);
   });
 });
@@ -184,7 +216,11 @@ describe("documents — happy path with the real origin", () => {
     });
     expect(response.status).toBe(202);
     const accepted = await json(response);
-    expect(accepted).toEqual({ job_id: expect.stringMatching(/^job_[0-9a-f]{32}$/), accepted: 3, status_url: `/v1/jobs/${accepted.job_id}` });
+    expect(accepted).toEqual({
+      job_id: expect.stringMatching(/^job_[0-9a-f]{32}$/),
+      accepted: 3,
+      status_url: `/v1/jobs/${accepted.job_id}`,
+    });
     expect(response.headers.get("location")).toBe(accepted.status_url);
 
     const job = await waitForJob(key, accepted.job_id);
@@ -211,7 +247,9 @@ describe("documents — happy path with the real origin", () => {
     expect(chunks.every((chunk) => /^c_[0-9a-f]{40}$/.test(chunk.id) && chunk.collection === "history")).toBe(true);
 
     // The generated id is a UUID, and that document is stored too.
-    const generated = await env.DB.prepare("SELECT id FROM documents WHERE tenant = ?1 AND id NOT IN ('lighthouse', 'printing')").bind(tenant).first<string>("id");
+    const generated = await env.DB.prepare("SELECT id FROM documents WHERE tenant = ?1 AND id NOT IN ('lighthouse', 'printing')")
+      .bind(tenant)
+      .first<string>("id");
     expect(generated).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -273,7 +311,17 @@ describe("documents — happy path with the real origin", () => {
 
   it("DELETE removes the document, its chunks and vectors, bumps the version; a second DELETE is 404", async () => {
     const { tenant, key } = await writer();
-    await waitForJob(key, (await ingest(key, { documents: [{ id: "gone", text: PARAGRAPHS.volcano }, { id: "stays", text: PARAGRAPHS.glaciers }] })).job_id);
+    await waitForJob(
+      key,
+      (
+        await ingest(key, {
+          documents: [
+            { id: "gone", text: PARAGRAPHS.volcano },
+            { id: "stays", text: PARAGRAPHS.glaciers },
+          ],
+        })
+      ).job_id,
+    );
     const chunks = await chunkRows(tenant, "gone");
     const versionBefore = await indexVersion(tenant);
 
@@ -300,8 +348,14 @@ describe("documents — tenant isolation (security)", () => {
   it("the same id in two tenants is two documents; neither can read, delete or overwrite the other's", async () => {
     const a = await writer("iso-a");
     const b = await writer("iso-b");
-    await waitForJob(a.key, (await ingest(a.key, { documents: [{ id: "shared", text: PARAGRAPHS.lighthouse, metadata: { owner: "a" } }] })).job_id);
-    await waitForJob(b.key, (await ingest(b.key, { documents: [{ id: "shared", text: PARAGRAPHS.glaciers, metadata: { owner: "b" } }] })).job_id);
+    await waitForJob(
+      a.key,
+      (await ingest(a.key, { documents: [{ id: "shared", text: PARAGRAPHS.lighthouse, metadata: { owner: "a" } }] })).job_id,
+    );
+    await waitForJob(
+      b.key,
+      (await ingest(b.key, { documents: [{ id: "shared", text: PARAGRAPHS.glaciers, metadata: { owner: "b" } }] })).job_id,
+    );
 
     expect((await json(await call("/v1/documents/shared", { auth: a.key }))).metadata).toEqual({ owner: "a" });
     expect((await json(await call("/v1/documents/shared", { auth: b.key }))).metadata).toEqual({ owner: "b" });
@@ -349,14 +403,23 @@ describe("POST /v1/documents — the queue is down (error)", () => {
 
   it("answers 503 INGEST_QUEUE_UNAVAILABLE with the job id; the documents are stored and the job waits for the sweep", async () => {
     const { tenant, key } = await writer();
-    const response = await callWithEnv({ INGEST_QUEUE: brokenQueue }, "/v1/documents", { auth: key, body: { documents: [{ id: "kept", text: PARAGRAPHS.glaciers }] } });
+    const response = await callWithEnv({ INGEST_QUEUE: brokenQueue }, "/v1/documents", {
+      auth: key,
+      body: { documents: [{ id: "kept", text: PARAGRAPHS.glaciers }] },
+    });
     expect(response.status).toBe(503);
     expect(response.headers.get("retry-after")).toBe("30");
     const problem = await json(response);
-    expect(problem).toMatchObject({ code: "INGEST_QUEUE_UNAVAILABLE", job_id: expect.stringMatching(/^job_/), status_url: expect.stringMatching(/^\/v1\/jobs\//) });
+    expect(problem).toMatchObject({
+      code: "INGEST_QUEUE_UNAVAILABLE",
+      job_id: expect.stringMatching(/^job_/),
+      status_url: expect.stringMatching(/^\/v1\/jobs\//),
+    });
     expect(JSON.stringify(problem)).not.toMatch(/simulated outage/);
 
-    const stored = await env.DB.prepare("SELECT status, text FROM documents WHERE tenant = ?1 AND id = 'kept'").bind(tenant).first<{ status: string; text: string }>();
+    const stored = await env.DB.prepare("SELECT status, text FROM documents WHERE tenant = ?1 AND id = 'kept'")
+      .bind(tenant)
+      .first<{ status: string; text: string }>();
     expect(stored).toEqual({ status: "queued", text: PARAGRAPHS.glaciers });
     const job = await env.DB.prepare("SELECT status, enqueued_at FROM jobs WHERE id = ?1").bind(problem.job_id).first();
     expect(job).toEqual({ status: "queued", enqueued_at: null });

@@ -61,8 +61,13 @@ export async function ingest(key: string, body: unknown): Promise<{ job_id: stri
 }
 
 /** The chunk rows D1 holds for a document. */
-export async function chunkRows(tenant: string, documentId: string): Promise<Array<{ id: string; chunk_index: number; text: string; collection: string }>> {
-  const { results } = await env.DB.prepare("SELECT id, chunk_index, text, collection FROM chunks WHERE tenant = ?1 AND document_id = ?2 ORDER BY chunk_index")
+export async function chunkRows(
+  tenant: string,
+  documentId: string,
+): Promise<Array<{ id: string; chunk_index: number; text: string; collection: string }>> {
+  const { results } = await env.DB.prepare(
+    "SELECT id, chunk_index, text, collection FROM chunks WHERE tenant = ?1 AND document_id = ?2 ORDER BY chunk_index",
+  )
     .bind(tenant, documentId)
     .all<{ id: string; chunk_index: number; text: string; collection: string }>();
   return results;

@@ -1,19 +1,31 @@
-import { createExecutionContext, createMessageBatch, createScheduledController, env, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  env,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/local";
 import { loadConfig } from "../../src/config";
-import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue, retryDelaySeconds, RETRY_BASE_SECONDS } from "../../src/ingest/consumer";
+import {
+  handleDeadLetterBatch,
+  handleIngestBatch,
+  isDeadLetterQueue,
+  RETRY_BASE_SECONDS,
+  retryDelaySeconds,
+} from "../../src/ingest/consumer";
 import { createD1Batch } from "../../src/ingest/d1-batch";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
 import { indexDocuments } from "../../src/ingest/indexer";
-import { planMessages, planSendBatches, QUEUE_LIMITS, type IngestMessage } from "../../src/ingest/messages";
 import { stalledJobs } from "../../src/ingest/job-store";
+import { type IngestMessage, planMessages, planSendBatches, QUEUE_LIMITS } from "../../src/ingest/messages";
 import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
 import { purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
-import { localServices } from "../../src/local";
+import worker, { localServices } from "../../src/local";
 import type { ServicesFactory } from "../../src/services";
 import { call, createKey, DEAD_ORIGIN, json, servicesWith, uniqueTenant } from "./helpers";
-import { chunkRows, indexVersion, PARAGRAPHS, waitForJob, type JobBody } from "./ingest-fixtures";
+import { chunkRows, indexVersion, type JobBody, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
 /**
  * The queue consumer, its dead-letter consumer and the sweep, invoked the way Queues and Cron
@@ -50,7 +62,12 @@ function observed(batch: MessageBatch) {
       message.retry(options);
     },
   }));
-  const view = { queue: batch.queue, messages, ackAll: () => batch.ackAll(), retryAll: (options?: QueueRetryOptions) => batch.retryAll(options) };
+  const view = {
+    queue: batch.queue,
+    messages,
+    ackAll: () => batch.ackAll(),
+    retryAll: (options?: QueueRetryOptions) => batch.retryAll(options),
+  };
   return { view: view as unknown as MessageBatch, delays };
 }
 
@@ -63,14 +80,22 @@ async function runQueue(queue: string, bodies: unknown[], options: { env?: objec
 }
 
 /** Records documents and their job in D1 exactly as POST /v1/documents does, without enqueueing (the test delivers the messages). */
-async function recordJob(tenant: string, documents: Array<{ id: string; text: string; metadata?: Record<string, string | number | boolean> }>, collection?: string) {
+async function recordJob(
+  tenant: string,
+  documents: Array<{ id: string; text: string; metadata?: Record<string, string | number | boolean> }>,
+  collection?: string,
+) {
   const prepared = await prepareDocuments(env.DB, tenant, documents, collection);
   const jobId = `job_${crypto.randomUUID().replaceAll("-", "")}`;
   const now = Date.now();
   await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, now, { id: jobId }));
   // Marked enqueued: the message is in the test's hands, not the sweep's.
   await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, now).run();
-  const messages = planMessages(tenant, jobId, prepared.filter((d) => !d.unchanged).map((d) => ({ id: d.id, textLength: d.text.length })));
+  const messages = planMessages(
+    tenant,
+    jobId,
+    prepared.filter((d) => !d.unchanged).map((d) => ({ id: d.id, textLength: d.text.length })),
+  );
   return { jobId, prepared, messages };
 }
 
@@ -145,7 +170,9 @@ function forwarding(inner: Vectorize, overrides: Partial<Vectorize>): Vectorize 
 }
 
 const recordedForDeletion = async (tenant: string) =>
-  (await env.DB.prepare("SELECT id FROM vector_deletions WHERE tenant = ?1 ORDER BY id").bind(tenant).all<{ id: string }>()).results.map((row) => row.id);
+  (await env.DB.prepare("SELECT id FROM vector_deletions WHERE tenant = ?1 ORDER BY id").bind(tenant).all<{ id: string }>()).results.map(
+    (row) => row.id,
+  );
 
 describe("retry backoff (happy)", () => {
   it("doubles from ~30 s per delivery with ±20 % jitter, capped at an hour", () => {
@@ -173,7 +200,10 @@ describe("queue routing (happy)", () => {
 
 describe("message planning (happy)", () => {
   it("keeps messages to ≤ 20 documents and ~100k characters, and send batches within Queues' limits", () => {
-    const documents = Array.from({ length: 1000 }, (_, i) => ({ id: `${"x".repeat(120)}-${i}`, textLength: i % 50 === 0 ? 400_000 : 1000 }));
+    const documents = Array.from({ length: 1000 }, (_, i) => ({
+      id: `${"x".repeat(120)}-${i}`,
+      textLength: i % 50 === 0 ? 400_000 : 1000,
+    }));
     const messages = planMessages("t", "job_x", documents);
     expect(messages.flatMap((m) => m.document_ids)).toEqual(documents.map((d) => d.id));
     for (const message of messages) {
@@ -185,17 +215,33 @@ describe("message planning (happy)", () => {
     expect(batches.flat()).toEqual(messages);
     for (const batch of batches) {
       expect(batch.length).toBeLessThanOrEqual(QUEUE_LIMITS.maxBatchMessages);
-      const bytes = batch.reduce((sum, m) => sum + new TextEncoder().encode(JSON.stringify(m)).length + QUEUE_LIMITS.metadataBytesPerMessage, 0);
+      const bytes = batch.reduce(
+        (sum, m) => sum + new TextEncoder().encode(JSON.stringify(m)).length + QUEUE_LIMITS.metadataBytesPerMessage,
+        0,
+      );
       expect(bytes).toBeLessThanOrEqual(QUEUE_LIMITS.maxBatchBytes);
     }
     // 1000 small documents need 50 messages: one sendBatch.
-    expect(planSendBatches(planMessages("t", "j", documents.map((d) => ({ ...d, textLength: 10 }))))).toHaveLength(1);
+    expect(
+      planSendBatches(
+        planMessages(
+          "t",
+          "j",
+          documents.map((d) => ({ ...d, textLength: 10 })),
+        ),
+      ),
+    ).toHaveLength(1);
   });
 });
 
 describe("D1 parameter grouping (happy)", () => {
   it("keeps each JSON group under the limit and sets aside rows too large for any group", () => {
-    const rows = [["a", "x".repeat(400)], ["b", "y".repeat(400)], ["c", "z".repeat(2_000)], ["d", "w".repeat(300)]];
+    const rows = [
+      ["a", "x".repeat(400)],
+      ["b", "y".repeat(400)],
+      ["c", "z".repeat(2_000)],
+      ["d", "w".repeat(300)],
+    ];
     const { groups, oversized } = groupRowsForJson(rows, 1_000);
     expect(oversized).toEqual([rows[2]]);
     expect(groups.flat()).toEqual([rows[0], rows[1], rows[3]]);
@@ -208,7 +254,9 @@ describe("D1 batches read by handle (happy)", () => {
   it("gives each statement's result to its own handle, only once the batch has run", async () => {
     const tenant = uniqueTenant("batch");
     const batch = createD1Batch(env.DB);
-    const insert = batch.add(env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) VALUES (?1, 'a', 1), (?1, 'b', 1)").bind(tenant));
+    const insert = batch.add(
+      env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) VALUES (?1, 'a', 1), (?1, 'b', 1)").bind(tenant),
+    );
     batch.addAll([env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) VALUES (?1, 'c', 1)").bind(tenant)]);
     const none = batch.add(env.DB.prepare("DELETE FROM vector_deletions WHERE tenant = ?1 AND id = 'z'").bind(tenant));
     const read = batch.add(env.DB.prepare("SELECT id FROM vector_deletions WHERE tenant = ?1 ORDER BY id").bind(tenant));
@@ -283,7 +331,11 @@ describe("consumer — origin down (error)", () => {
     expect(third.delays[0]).toBeGreaterThanOrEqual(96);
     expect(third.delays[0]).toBeLessThanOrEqual(144);
 
-    expect(await jobDocumentRow(jobId, "r1")).toMatchObject({ status: "queued", attempts: 3, error: expect.stringMatching(/^ORIGIN_(UNAVAILABLE|TIMEOUT): /) });
+    expect(await jobDocumentRow(jobId, "r1")).toMatchObject({
+      status: "queued",
+      attempts: 3,
+      error: expect.stringMatching(/^ORIGIN_(UNAVAILABLE|TIMEOUT): /),
+    });
     expect(await documentRow(tenant, "r1")).toMatchObject({ status: "queued", indexed_hash: null, chunk_count: 0 });
     expect(await chunkRows(tenant, "r1")).toEqual([]);
     const job = await jobOf(tenant, jobId);
@@ -335,10 +387,14 @@ describe("dead-letter queue (error)", () => {
     const job = await jobOf(tenant, jobId);
     expect(job).toMatchObject({ status: "failed", documents: 2, processed: 0, failed: 2, skipped: 0 });
     expect(job.errors.map((e) => e.document_id)).toEqual(["d1", "d2"]);
-    for (const error of job.errors) expect(error.error).toMatch(/^gave up after 6 attempt\(s\); last error: ORIGIN_(UNAVAILABLE|TIMEOUT): /);
+    for (const error of job.errors)
+      expect(error.error).toMatch(/^gave up after 6 attempt\(s\); last error: ORIGIN_(UNAVAILABLE|TIMEOUT): /);
     expect(await documentRow(tenant, "d1")).toMatchObject({ status: "failed", error: expect.stringMatching(/^gave up after 6/) });
     const { key } = await createKey(tenant, ["reader"]);
-    expect(await json(await call("/v1/documents/d2", { auth: key }))).toMatchObject({ status: "failed", error: expect.stringMatching(/ORIGIN_/) });
+    expect(await json(await call("/v1/documents/d2", { auth: key }))).toMatchObject({
+      status: "failed",
+      error: expect.stringMatching(/ORIGIN_/),
+    });
 
     // A second delivery of the dead letter changes nothing.
     await runQueue(DLQ, messages);
@@ -405,7 +461,10 @@ describe("consumer — with the real origin (happy)", () => {
 
     const vectors = await vectorIndex().getByIds(chunks.map((c) => c.id));
     expect(vectors).toHaveLength(chunks.length);
-    expect(vectors[0]).toMatchObject({ namespace: tenant, metadata: { document_id: "p1", collection: "library", lang: "en", century: 15 } });
+    expect(vectors[0]).toMatchObject({
+      namespace: tenant,
+      metadata: { document_id: "p1", collection: "library", lang: "en", century: 15 },
+    });
     expect(vectors[0]!.values).toHaveLength(loadConfig(env).EMBEDDING_DIMENSIONS);
 
     const fts = await env.DB.prepare(
@@ -414,7 +473,9 @@ describe("consumer — with the real origin (happy)", () => {
       .bind(tenant)
       .all<{ id: string }>();
     expect(fts.results.map((r) => r.id)).toContain("p1");
-    const model = await env.DB.prepare("SELECT embedding_model FROM tenants WHERE tenant = ?1").bind(tenant).first<string>("embedding_model");
+    const model = await env.DB.prepare("SELECT embedding_model FROM tenants WHERE tenant = ?1")
+      .bind(tenant)
+      .first<string>("embedding_model");
     expect(model).toEqual(expect.any(String));
   });
 
@@ -466,7 +527,9 @@ describe("read-your-writes: done only once the vectors are visible", () => {
     const lagging = eventuallyConsistent(inner, 1_500);
     const started = Date.now();
     const batch = batchOf(INGEST_QUEUE, messages);
-    await handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: lagging }), { visibility: { timeoutMs: 10_000, pollMs: 100 } });
+    await handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: lagging }), {
+      visibility: { timeoutMs: 10_000, pollMs: 100 },
+    });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
     const job = await jobOf(tenant, jobId);
     expect(job.status).toBe("done");
@@ -487,7 +550,10 @@ describe("read-your-writes: done only once the vectors are visible", () => {
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.retryMessages).toHaveLength(1);
     expect([...delays.values()][0]).toBeGreaterThanOrEqual(24);
-    expect(await jobDocumentRow(jobId, "never")).toMatchObject({ status: "queued", error: expect.stringMatching(/^VECTORS_NOT_VISIBLE: /) });
+    expect(await jobDocumentRow(jobId, "never")).toMatchObject({
+      status: "queued",
+      error: expect.stringMatching(/^VECTORS_NOT_VISIBLE: /),
+    });
     expect(await jobOf(tenant, jobId)).toMatchObject({ status: "processing", processed: 0 });
     expect(await chunkRows(tenant, "never")).toEqual([]);
   });
@@ -515,7 +581,9 @@ describe("consumer — deleted while being indexed (happy)", () => {
     const { key } = await createKey(tenant, ["writer"]);
 
     const batch = batchOf(INGEST_QUEUE, messages);
-    const consuming = handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: watching }), { visibility: { timeoutMs: 5_000, pollMs: 50 } });
+    const consuming = handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: watching }), {
+      visibility: { timeoutMs: 5_000, pollMs: 50 },
+    });
     // While the consumer waits for its vectors to become visible, the document is deleted.
     while (upserted.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await call("/v1/documents/midway", { method: "DELETE", auth: key })).status).toBe(204);
@@ -584,7 +652,9 @@ describe("chunk ids across versions: content A → B → A (happy)", () => {
     });
 
     const batch = batchOf(INGEST_QUEUE, stale.messages);
-    const consuming = handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: watching }), { visibility: { timeoutMs: 5_000, pollMs: 50 } });
+    const consuming = handleIngestBatch(batch as MessageBatch, env, servicesWith({ vectors: watching }), {
+      visibility: { timeoutMs: 5_000, pollMs: 50 },
+    });
     // While the stale consumer waits for its vectors, the document goes A → B → A.
     while (upserted.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     await recordJob(tenant, [{ id: "s", text: PARAGRAPHS.printing }]);
@@ -669,7 +739,12 @@ describe("consumer — a document the origin rejects (error)", () => {
     expect(result.explicitAcks).toHaveLength(1);
     expect(result.retryMessages).toEqual([]);
     const job = await jobOf(tenant, jobId);
-    expect(job).toMatchObject({ status: "failed", processed: 1, failed: 1, errors: [{ document_id: "poison", error: expect.stringMatching(/^ORIGIN_REJECTED: .*\(400\)/) }] });
+    expect(job).toMatchObject({
+      status: "failed",
+      processed: 1,
+      failed: 1,
+      errors: [{ document_id: "poison", error: expect.stringMatching(/^ORIGIN_REJECTED: .*\(400\)/) }],
+    });
     expect((await chunkRows(tenant, "good")).length).toBeGreaterThan(0);
     expect(await documentRow(tenant, "poison")).toMatchObject({ status: "failed", error: expect.stringMatching(/^ORIGIN_REJECTED/) });
   });
@@ -689,7 +764,9 @@ describe("the sweep (happy)", () => {
     const ctx = createExecutionContext();
     await worker.scheduled!(createScheduledController({ cron: "* * * * *" }), env, ctx);
     await waitOnExecutionContext(ctx);
-    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number>("enqueued_at")).toEqual(expect.any(Number));
+    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number>("enqueued_at")).toEqual(
+      expect.any(Number),
+    );
     const { key } = await createKey(tenant, ["writer"]);
     expect(await waitForJob(key, jobId)).toMatchObject({ status: "done", processed: 1 });
   });
@@ -717,7 +794,9 @@ describe("the sweep (happy)", () => {
     const longAgo = Date.now() - STALL_MS - 60_000;
     await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, longAgo).run();
     // A retry attempt was recorded a minute ago: the document is waiting out its backoff.
-    await env.DB.prepare("UPDATE job_documents SET attempts = 1, updated_at = ?2 WHERE job_id = ?1").bind(jobId, Date.now() - 60_000).run();
+    await env.DB.prepare("UPDATE job_documents SET attempts = 1, updated_at = ?2 WHERE job_id = ?1")
+      .bind(jobId, Date.now() - 60_000)
+      .run();
     expect((await stalledJobs(env.DB, Date.now() - STALL_MS, 1000)).map((job) => job.id)).not.toContain(jobId);
     await env.DB.prepare("UPDATE job_documents SET status = 'skipped' WHERE job_id = ?1").bind(jobId).run();
   });
@@ -741,7 +820,9 @@ describe("the sweep (happy)", () => {
     // The delete's vector step fails (the index is unreachable): the ids stay recorded.
     const { deleteDocument } = await import("../../src/ingest/document-store");
     expect(await deleteDocument(env.DB, tenant, "tmp", Date.now())).toBe(true);
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(chunks.length);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(
+      chunks.length,
+    );
     expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toHaveLength(chunks.length);
 
     await sweep(env, localServices);
@@ -764,7 +845,9 @@ describe("indexDocuments (the core the query suites build fixtures with)", () =>
     const vectors = await services.vectors.getByIds((await chunkRows(tenant, "a")).map((c) => c.id));
     expect(vectors[0]?.metadata).toEqual({ topic: "ice", document_id: "a", collection: "geo" });
 
-    const second = await indexDocuments(services, tenant, [{ id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" }]);
+    const second = await indexDocuments(services, tenant, [
+      { id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" },
+    ]);
     expect(second.documents).toEqual([{ document_id: "a", status: "skipped", reason: "unchanged" }]);
     expect(second.index_version).toBe(first.index_version);
 
@@ -780,7 +863,12 @@ describe("indexDocuments (the core the query suites build fixtures with)", () =>
 
     await expect(indexDocuments(services, tenant, [{ id: "bad id", text: "x" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
     await expect(indexDocuments(services, tenant, [{ text: "x", collection: "Bad" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
-    await expect(indexDocuments(services, tenant, [{ id: "d", text: "x" }, { id: "d", text: "y" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
+    await expect(
+      indexDocuments(services, tenant, [
+        { id: "d", text: "x" },
+        { id: "d", text: "y" },
+      ]),
+    ).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
     expect(await documentRow(tenant, "d")).toBeNull();
   });
 });

@@ -50,7 +50,14 @@ describe("GET /v1/jobs/{id} (happy)", () => {
     await waitForJob(key, (await ingest(key, { documents: [{ id: "same", text: PARAGRAPHS.printing }] })).job_id);
     const job = await waitForJob(
       key,
-      (await ingest(key, { documents: [{ id: "same", text: PARAGRAPHS.printing }, { id: "new", text: PARAGRAPHS.lighthouse }] })).job_id,
+      (
+        await ingest(key, {
+          documents: [
+            { id: "same", text: PARAGRAPHS.printing },
+            { id: "new", text: PARAGRAPHS.lighthouse },
+          ],
+        })
+      ).job_id,
     );
     expect(job).toMatchObject({ status: "done", documents: 2, processed: 1, skipped: 1, failed: 0 });
   });
@@ -62,7 +69,9 @@ describe("GET /v1/jobs/{id} (happy)", () => {
     const { job_id } = await ingest(key, body);
     const job = await json(await call(`/v1/jobs/${job_id}`, { auth: key }));
     expect(job).toMatchObject({ status: "done", processed: 0, skipped: 1 });
-    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(job_id).first<number>("enqueued_at")).toEqual(expect.any(Number));
+    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(job_id).first<number>("enqueued_at")).toEqual(
+      expect.any(Number),
+    );
   });
 });
 

@@ -26,13 +26,30 @@ describe("GET /v1/stats (happy)", () => {
   it("counts documents, chunks and collections after ingestion, and after a delete", async () => {
     const tenant = uniqueTenant("stats");
     const { key } = await createKey(tenant, ["writer"]);
-    await waitForJob(key, (await ingest(key, { collection: "geo", documents: [{ id: "g", text: PARAGRAPHS.glaciers }, { id: "v", text: PARAGRAPHS.volcano }] })).job_id);
+    await waitForJob(
+      key,
+      (
+        await ingest(key, {
+          collection: "geo",
+          documents: [
+            { id: "g", text: PARAGRAPHS.glaciers },
+            { id: "v", text: PARAGRAPHS.volcano },
+          ],
+        })
+      ).job_id,
+    );
     await waitForJob(key, (await ingest(key, { collection: "history", documents: [{ id: "p", text: PARAGRAPHS.printing }] })).job_id);
-    const chunks = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n"))!;
+    const chunks = async () =>
+      (await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n"))!;
 
     const { key: readerKey } = await createKey(tenant, ["reader"]);
     const stats = await json(await call("/v1/stats", { auth: readerKey }));
-    expect(stats).toMatchObject({ documents: 3, collections: 2, index_version: await indexVersion(tenant), vector_dimensions: loadConfig(env).EMBEDDING_DIMENSIONS });
+    expect(stats).toMatchObject({
+      documents: 3,
+      collections: 2,
+      index_version: await indexVersion(tenant),
+      vector_dimensions: loadConfig(env).EMBEDDING_DIMENSIONS,
+    });
     expect(stats.chunks).toBe(await chunks());
     expect(stats.chunks).toBeGreaterThanOrEqual(3);
     expect(stats.embedding_model).toEqual(expect.any(String));
@@ -57,7 +74,13 @@ describe("GET /v1/stats (security)", () => {
     const { key: writerA } = await createKey(a, ["writer"]);
     await waitForJob(writerA, (await ingest(writerA, { documents: [{ text: PARAGRAPHS.lighthouse }] })).job_id);
     const { key: readerB } = await createKey(b, ["reader"]);
-    expect(await json(await call("/v1/stats", { auth: readerB }))).toMatchObject({ documents: 0, chunks: 0, collections: 0, index_version: 0, embedding_model: null });
+    expect(await json(await call("/v1/stats", { auth: readerB }))).toMatchObject({
+      documents: 0,
+      chunks: 0,
+      collections: 0,
+      index_version: 0,
+      embedding_model: null,
+    });
     expect((await json(await call("/v1/stats", { auth: writerA }))).documents).toBe(1);
   });
 });
