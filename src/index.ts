@@ -1,7 +1,7 @@
 import type { Bindings } from "./app-env";
 import type { Config } from "./config";
 import { createWorkersAiFallback } from "./embedding/workers-ai-embedder";
-import { servicesFactory, type PlatformAdapters } from "./services";
+import { type PlatformAdapters, servicesFactory } from "./services";
 import { createWorker } from "./worker";
 
 /**

@@ -108,7 +108,9 @@ export function withEmbeddingFallback(primary: QueryEmbedder, fallback: Fallback
       }
       const fellBack = rescued.filter((outcome) => outcome.ok).length;
       const lost = rescued.find((outcome) => !outcome.ok);
-      if (fellBack > 0) log.warn("queries embedded by the fallback", { backend: fallback.backend, model: fallback.model, queries: fellBack });
+      if (fellBack > 0) {
+        log.warn("queries embedded by the fallback", { backend: fallback.backend, model: fallback.model, queries: fellBack });
+      }
       if (lost && !lost.ok) log.warn("the fallback could not embed the query either; keyword retrieval only", errorFields(lost.error));
       return merged;
     },

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ConfigError, type Config } from "../config";
+import { type Config, ConfigError } from "../config";
 import { EmbeddingBackendUnavailable, type EmbeddingOutcome, type FallbackEmbedder } from "./query-embedder";
 import { WORKERS_AI_EMBEDDING_DIMENSIONS, WORKERS_AI_EMBEDDING_MODELS } from "./workers-ai-models";
 
@@ -38,7 +38,6 @@ export function createWorkersAiEmbedder(
   model: string,
   { dimensions, timeoutMs = 2_000 }: { dimensions: number; timeoutMs?: number },
 ): FallbackEmbedder {
-
   /** The batch's vectors, or why there are none. */
   async function embedBatch(texts: string[]): Promise<number[][] | EmbeddingBackendUnavailable> {
     const abort = new AbortController();
@@ -55,7 +54,9 @@ export function createWorkersAiEmbedder(
       const answer = await Promise.race([ai.run(model, { text: texts, pooling: "cls" }, { signal: abort.signal }), timeout]);
       return vectorsOf(answer, texts.length, dimensions);
     } catch (error) {
-      return error instanceof EmbeddingBackendUnavailable ? error : new EmbeddingBackendUnavailable(`Workers AI failed the ${model} call`, { cause: error });
+      return error instanceof EmbeddingBackendUnavailable
+        ? error
+        : new EmbeddingBackendUnavailable(`Workers AI failed the ${model} call`, { cause: error });
     } finally {
       clearTimeout(timer);
     }
@@ -69,7 +70,9 @@ export function createWorkersAiEmbedder(
       if (queries.length === 0) return [];
       const started = performance.now();
       const batches: string[][] = [];
-      for (let start = 0; start < queries.length; start += MAX_TEXTS_PER_CALL) batches.push(queries.slice(start, start + MAX_TEXTS_PER_CALL));
+      for (let start = 0; start < queries.length; start += MAX_TEXTS_PER_CALL) {
+        batches.push(queries.slice(start, start + MAX_TEXTS_PER_CALL));
+      }
       const results = await Promise.all(batches.map(embedBatch));
       const ms = performance.now() - started;
       return results.flatMap((result, index): EmbeddingOutcome[] =>

@@ -6,8 +6,8 @@ import { startBridgeProcess } from "../../tools/stack/bridge";
 import { startOrigin } from "../../tools/stack/origin";
 import { startIdentityProvider } from "./identity-provider";
 import { createControlledOrigin, startOriginControl } from "./origin-control";
-import { startSlowLlm } from "./slow-llm";
 import { TEST_SECRETS } from "./secrets";
+import { startSlowLlm } from "./slow-llm";
 
 declare module "vitest" {
   interface ProvidedContext {

@@ -38,7 +38,12 @@ export interface ControlledOrigin {
  * again. Nothing runs until the first start(): the suites that need it start it, so it costs the
  * global setup nothing and other runs not even that.
  */
-export function createControlledOrigin(options: { port: number; jwtSecret: string; env: Record<string, string>; log?: (line: string) => void }): ControlledOrigin {
+export function createControlledOrigin(options: {
+  port: number;
+  jwtSecret: string;
+  env: Record<string, string>;
+  log?: (line: string) => void;
+}): ControlledOrigin {
   const { port } = options;
   let current: ManagedProcess | undefined;
   let paused = false;
@@ -64,7 +69,9 @@ export function createControlledOrigin(options: { port: number; jwtSecret: strin
     pid: () => (alive() ? current?.pid : undefined),
     async start() {
       if (alive()) return resume();
-      starting ??= launch().finally(() => (starting = undefined)).then(() => {});
+      starting ??= launch()
+        .finally(() => (starting = undefined))
+        .then(() => {});
       await starting;
     },
     async stop() {
@@ -102,7 +109,9 @@ export async function startOriginControl(origin: ControlledOrigin, llm: SlowLlm)
   };
 
   const server = createServer((request, response) => {
-    void handle(request, response).catch((error: unknown) => send(response, 500, { error: error instanceof Error ? error.message : String(error) }));
+    void handle(request, response).catch((error: unknown) =>
+      send(response, 500, { error: error instanceof Error ? error.message : String(error) }),
+    );
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse) {

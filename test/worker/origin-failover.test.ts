@@ -111,7 +111,10 @@ async function readiness(overrides: Overrides) {
   return { status: response.status, origin: (await json(response)).checks.origin };
 }
 
-function expectDenseAnswer(result: { results: Array<{ document_id: string }>; metadata: { degraded: boolean; degraded_reasons: string[] } }) {
+function expectDenseAnswer(result: {
+  results: Array<{ document_id: string }>;
+  metadata: { degraded: boolean; degraded_reasons: string[] };
+}) {
   expect(result.metadata).toMatchObject({ degraded: false, degraded_reasons: [] });
   expect(result.results[0]?.document_id).toBe(QUESTIONS.semantic.document);
 }
@@ -127,77 +130,86 @@ describe("origin failover (happy)", () => {
     expect(await readiness(overrides)).toMatchObject({ status: 200, origin: { ok: true, available: 2, total: 2 } });
   });
 
-  it(
-    "answers from the second origin while the first is stopped; the breaker opens after ORIGIN_FAILURE_THRESHOLD failures, " +
-      "probes half-open after ORIGIN_COOLDOWN_MS, reopens on a failed probe and closes once the origin is back",
-    async () => {
-      const first = alias("stopped");
-      const overrides = { ORIGIN_URLS: `${first},${backup}`, ORIGIN_FAILURE_THRESHOLD: "2", ORIGIN_COOLDOWN_MS: "3000" };
-      expect((await control("stop")).state).toBe("stopped");
+  it("answers from the second origin while the first is stopped; the breaker opens after ORIGIN_FAILURE_THRESHOLD failures, " +
+    "probes half-open after ORIGIN_COOLDOWN_MS, reopens on a failed probe and closes once the origin is back", async () => {
+    const first = alias("stopped");
+    const overrides = { ORIGIN_URLS: `${first},${backup}`, ORIGIN_FAILURE_THRESHOLD: "2", ORIGIN_COOLDOWN_MS: "3000" };
+    expect((await control("stop")).state).toBe("stopped");
 
-      // Failure 1 of 2: the second origin answers, the circuit stays closed.
-      expectDenseAnswer(await search(overrides));
-      expect(await circuits(overrides)).toEqual({ [first]: { ok: false, circuit: "closed" }, [backup]: { ok: true, circuit: "closed" } });
-      // /ready counts the origins that answer: one of two is enough to be ready.
-      expect(await readiness(overrides)).toMatchObject({ status: 200, origin: { ok: true, available: 1, total: 2 } });
+    // Failure 1 of 2: the second origin answers, the circuit stays closed.
+    expectDenseAnswer(await search(overrides));
+    expect(await circuits(overrides)).toEqual({ [first]: { ok: false, circuit: "closed" }, [backup]: { ok: true, circuit: "closed" } });
+    // /ready counts the origins that answer: one of two is enough to be ready.
+    expect(await readiness(overrides)).toMatchObject({ status: 200, origin: { ok: true, available: 1, total: 2 } });
 
-      // Failure 2 of 2: open.
-      expectDenseAnswer(await search(overrides));
-      expect((await circuits(overrides))[first]).toEqual({ ok: false, circuit: "open" });
+    // Failure 2 of 2: open.
+    expectDenseAnswer(await search(overrides));
+    expect((await circuits(overrides))[first]).toEqual({ ok: false, circuit: "open" });
 
-      // After the cooldown one probe request is let through; it fails (the origin is still down),
-      // which opens the circuit again at once, not after another ORIGIN_FAILURE_THRESHOLD.
-      await waitFor("half-open", () => circuits(overrides), (states) => states[first]!.circuit === "half-open");
-      expectDenseAnswer(await search(overrides));
-      expect((await circuits(overrides))[first]!.circuit).toBe("open");
+    // After the cooldown one probe request is let through; it fails (the origin is still down),
+    // which opens the circuit again at once, not after another ORIGIN_FAILURE_THRESHOLD.
+    await waitFor(
+      "half-open",
+      () => circuits(overrides),
+      (states) => states[first]!.circuit === "half-open",
+    );
+    expectDenseAnswer(await search(overrides));
+    expect((await circuits(overrides))[first]!.circuit).toBe("open");
 
-      // Restarted (a fresh process: its counters start at 0). The next probe after the cooldown
-      // reaches it, succeeds and closes the circuit.
-      expect((await control("start")).state).toBe("running");
-      await waitFor("half-open", () => circuits(overrides), (states) => states[first]!.circuit === "half-open");
-      expect((await originMetrics()).queries).toBe(0);
-      expectDenseAnswer(await search(overrides));
-      expect((await originMetrics()).queries).toBe(1);
-      expect((await circuits(overrides))[first]).toEqual({ ok: true, circuit: "closed" });
-      expect(await readiness(overrides)).toMatchObject({ status: 200, origin: { ok: true, available: 2, total: 2 } });
-    },
-    60_000,
-  );
+    // Restarted (a fresh process: its counters start at 0). The next probe after the cooldown
+    // reaches it, succeeds and closes the circuit.
+    expect((await control("start")).state).toBe("running");
+    await waitFor(
+      "half-open",
+      () => circuits(overrides),
+      (states) => states[first]!.circuit === "half-open",
+    );
+    expect((await originMetrics()).queries).toBe(0);
+    expectDenseAnswer(await search(overrides));
+    expect((await originMetrics()).queries).toBe(1);
+    expect((await circuits(overrides))[first]).toEqual({ ok: true, circuit: "closed" });
+    expect(await readiness(overrides)).toMatchObject({ status: 200, origin: { ok: true, available: 2, total: 2 } });
+  }, 60_000);
 
-  it(
-    "cuts a first origin that stops answering at ORIGIN_EMBED_TIMEOUT_MS and fails over; while its circuit is open it is not " +
-      "asked at all, even once it answers again",
-    async () => {
-      const first = alias("slow");
-      const timeoutMs = 750;
-      const overrides = { ORIGIN_URLS: `${first},${backup}`, ORIGIN_EMBED_TIMEOUT_MS: String(timeoutMs), ORIGIN_FAILURE_THRESHOLD: "2", ORIGIN_COOLDOWN_MS: "5000" };
-      await control("start");
-      expect((await control("pause")).state).toBe("paused");
+  it("cuts a first origin that stops answering at ORIGIN_EMBED_TIMEOUT_MS and fails over; while its circuit is open it is not " +
+    "asked at all, even once it answers again", async () => {
+    const first = alias("slow");
+    const timeoutMs = 750;
+    const overrides = {
+      ORIGIN_URLS: `${first},${backup}`,
+      ORIGIN_EMBED_TIMEOUT_MS: String(timeoutMs),
+      ORIGIN_FAILURE_THRESHOLD: "2",
+      ORIGIN_COOLDOWN_MS: "5000",
+    };
+    await control("start");
+    expect((await control("pause")).state).toBe("paused");
 
-      for (let attempt = 1; attempt <= 2; attempt += 1) {
-        const started = Date.now();
-        const result = await search(overrides);
-        // It waited for the first origin until its timeout, then the second answered.
-        expectDenseAnswer(result);
-        expect(result.metadata.timings_ms.embed).toBeGreaterThanOrEqual(timeoutMs);
-        expect(Date.now() - started).toBeGreaterThanOrEqual(timeoutMs);
-      }
+    for (let attempt = 1; attempt <= 2; attempt += 1) {
+      const started = Date.now();
+      const result = await search(overrides);
+      // It waited for the first origin until its timeout, then the second answered.
+      expectDenseAnswer(result);
+      expect(result.metadata.timings_ms.embed).toBeGreaterThanOrEqual(timeoutMs);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(timeoutMs);
+    }
 
-      // It answers again, but its circuit (two timeouts) is open: searches skip it.
-      expect((await control("resume")).state).toBe("running");
-      const queries = await settledQueryCount();
-      expect(await circuits(overrides)).toEqual({ [first]: { ok: true, circuit: "open" }, [backup]: { ok: true, circuit: "closed" } });
-      expectDenseAnswer(await search(overrides));
-      expect((await originMetrics()).queries).toBe(queries);
+    // It answers again, but its circuit (two timeouts) is open: searches skip it.
+    expect((await control("resume")).state).toBe("running");
+    const queries = await settledQueryCount();
+    expect(await circuits(overrides)).toEqual({ [first]: { ok: true, circuit: "open" }, [backup]: { ok: true, circuit: "closed" } });
+    expectDenseAnswer(await search(overrides));
+    expect((await originMetrics()).queries).toBe(queries);
 
-      // After the cooldown, the probe request reaches it and closes the circuit.
-      await waitFor("half-open", () => circuits(overrides), (states) => states[first]!.circuit === "half-open");
-      expectDenseAnswer(await search(overrides));
-      expect((await originMetrics()).queries).toBe(queries + 1);
-      expect((await circuits(overrides))[first]!.circuit).toBe("closed");
-    },
-    60_000,
-  );
+    // After the cooldown, the probe request reaches it and closes the circuit.
+    await waitFor(
+      "half-open",
+      () => circuits(overrides),
+      (states) => states[first]!.circuit === "half-open",
+    );
+    expectDenseAnswer(await search(overrides));
+    expect((await originMetrics()).queries).toBe(queries + 1);
+    expect((await circuits(overrides))[first]!.circuit).toBe("closed");
+  }, 60_000);
 });
 
 // ── Streams that lose their origin ────────────────────────────────────────────────────────────
@@ -231,8 +243,15 @@ async function openStream(overrides: Overrides, query: string) {
         buffer = buffer.slice(boundary + 2);
         const lines = block.split("\n");
         const event = {
-          event: lines.find((line) => line.startsWith("event:"))?.slice(6).trim() ?? "message",
-          data: lines.filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trimStart()).join("\n"),
+          event:
+            lines
+              .find((line) => line.startsWith("event:"))
+              ?.slice(6)
+              .trim() ?? "message",
+          data: lines
+            .filter((line) => line.startsWith("data:"))
+            .map((line) => line.slice(5).trimStart())
+            .join("\n"),
         };
         seen.push(event);
         return event;
@@ -260,58 +279,53 @@ async function openStream(overrides: Overrides, query: string) {
 const ENDS_WITHIN_MS = 5_000;
 
 describe("streamed answers when the origin dies (error)", () => {
-  it(
-    "ends with an `error` event when the origin is killed after it sent tokens",
-    async () => {
-      await control("start");
-      await slowLlm({ firstTokenDelayMs: 0, tokenIntervalMs: 200, tokens: 150 });
-      const stream = await openStream({ ORIGIN_URLS: `${alias("mid-stream")},${backup}` }, QUESTIONS.bees.query);
-      let event = await stream.next();
-      while (event && event.event !== "token") event = await stream.next();
-      // A token of the slow model: the origin's generation, in the middle of its answer.
-      expect(event?.data).toContain("The");
+  it("ends with an `error` event when the origin is killed after it sent tokens", async () => {
+    await control("start");
+    await slowLlm({ firstTokenDelayMs: 0, tokenIntervalMs: 200, tokens: 150 });
+    const stream = await openStream({ ORIGIN_URLS: `${alias("mid-stream")},${backup}` }, QUESTIONS.bees.query);
+    let event = await stream.next();
+    while (event && event.event !== "token") event = await stream.next();
+    // A token of the slow model: the origin's generation, in the middle of its answer.
+    expect(event?.data).toContain("The");
 
-      expect((await control("kill")).state).toBe("stopped");
-      expect(await stream.rest()).toBeLessThan(ENDS_WITHIN_MS);
+    expect((await control("kill")).state).toBe("stopped");
+    expect(await stream.rest()).toBeLessThan(ENDS_WITHIN_MS);
 
+    const events = stream.seen.map((seen) => seen.event);
+    expect(events[0]).toBe("sources");
+    expect(events.at(-1)).toBe("error");
+    expect(events).not.toContain("done");
+    expect(JSON.parse(stream.seen.at(-1)!.data)).toMatchObject({ status: 502, code: "ORIGIN_STREAM_FAILED" });
+  }, 60_000);
+
+  it("falls back before the first token: to the second origin when there is one, else to the edge's answer (`done`, degraded)", async () => {
+    await control("start");
+    // Every answer waits for its first token until the origin is gone.
+    await slowLlm({ firstTokenDelayMs: 30_000 });
+    const before = (await llmStats()).completions;
+    const alone = await openStream({ ORIGIN_URLS: alias("before-first-token") }, QUESTIONS.fire.query);
+    const withSecond = await openStream({ ORIGIN_URLS: `${alias("before-first-token-failover")},${backup}` }, QUESTIONS.fire.query);
+    // Both answers are at the origin, which waits for its model's first token.
+    await waitFor("two answers waiting", llmStats, (stats) => stats.completions >= before + 2 && stats.waiting >= 2);
+
+    expect((await control("kill")).state).toBe("stopped");
+    const took = await Promise.all([alone.rest(), withSecond.rest()]);
+    expect(Math.max(...took)).toBeLessThan(ENDS_WITHIN_MS);
+
+    for (const stream of [alone, withSecond]) {
       const events = stream.seen.map((seen) => seen.event);
       expect(events[0]).toBe("sources");
-      expect(events.at(-1)).toBe("error");
-      expect(events).not.toContain("done");
-      expect(JSON.parse(stream.seen.at(-1)!.data)).toMatchObject({ status: 502, code: "ORIGIN_STREAM_FAILED" });
-    },
-    60_000,
-  );
-
-  it(
-    "falls back before the first token: to the second origin when there is one, else to the edge's answer (`done`, degraded)",
-    async () => {
-      await control("start");
-      // Every answer waits for its first token until the origin is gone.
-      await slowLlm({ firstTokenDelayMs: 30_000 });
-      const before = (await llmStats()).completions;
-      const alone = await openStream({ ORIGIN_URLS: alias("before-first-token") }, QUESTIONS.fire.query);
-      const withSecond = await openStream({ ORIGIN_URLS: `${alias("before-first-token-failover")},${backup}` }, QUESTIONS.fire.query);
-      // Both answers are at the origin, which waits for its model's first token.
-      await waitFor("two answers waiting", llmStats, (stats) => stats.completions >= before + 2 && stats.waiting >= 2);
-
-      expect((await control("kill")).state).toBe("stopped");
-      const took = await Promise.all([alone.rest(), withSecond.rest()]);
-      expect(Math.max(...took)).toBeLessThan(ENDS_WITHIN_MS);
-
-      for (const stream of [alone, withSecond]) {
-        const events = stream.seen.map((seen) => seen.event);
-        expect(events[0]).toBe("sources");
-        expect(events.at(-1)).toBe("done");
-        expect(events).not.toContain("error");
-        const answer = stream.seen.filter((seen) => seen.event === "token").map((seen) => JSON.parse(seen.data).text).join("");
-        expect(answer).toContain(QUESTIONS.fire.answer);
-      }
-      // The second origin answered (its extractive generator): not degraded.
-      expect(JSON.parse(withSecond.seen.at(-1)!.data)).toMatchObject({ degraded: false, degraded_reasons: [] });
-      // No second origin: the edge answered from the sources.
-      expect(JSON.parse(alone.seen.at(-1)!.data)).toMatchObject({ degraded: true, degraded_reasons: ["generation_unavailable"] });
-    },
-    60_000,
-  );
+      expect(events.at(-1)).toBe("done");
+      expect(events).not.toContain("error");
+      const answer = stream.seen
+        .filter((seen) => seen.event === "token")
+        .map((seen) => JSON.parse(seen.data).text)
+        .join("");
+      expect(answer).toContain(QUESTIONS.fire.answer);
+    }
+    // The second origin answered (its extractive generator): not degraded.
+    expect(JSON.parse(withSecond.seen.at(-1)!.data)).toMatchObject({ degraded: false, degraded_reasons: [] });
+    // No second origin: the edge answered from the sources.
+    expect(JSON.parse(alone.seen.at(-1)!.data)).toMatchObject({ degraded: true, degraded_reasons: ["generation_unavailable"] });
+  }, 60_000);
 });

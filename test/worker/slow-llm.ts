@@ -56,7 +56,12 @@ export async function startSlowLlm(): Promise<SlowLlm> {
 
     if (!body.stream) {
       await sleepUnless(current.firstTokenDelayMs, () => gone);
-      if (!gone) sendJson(response, 200, { choices: [{ index: 0, message: { role: "assistant", content: words.join("") } }], usage: { completion_tokens: words.length } });
+      if (!gone) {
+        sendJson(response, 200, {
+          choices: [{ index: 0, message: { role: "assistant", content: words.join("") } }],
+          usage: { completion_tokens: words.length },
+        });
+      }
       return;
     }
     response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });

@@ -2,13 +2,19 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
 import { ConfigError, loadConfig } from "../../src/config";
-import { createOriginEmbedder, EmbeddingBackendUnavailable, withEmbeddingFallback, type EmbeddingOutcome, type QueryEmbedder } from "../../src/embedding/query-embedder";
+import {
+  createOriginEmbedder,
+  EmbeddingBackendUnavailable,
+  type EmbeddingOutcome,
+  type QueryEmbedder,
+  withEmbeddingFallback,
+} from "../../src/embedding/query-embedder";
 import { createWorkersAiEmbedder, createWorkersAiFallback, type TextEmbeddingsBinding } from "../../src/embedding/workers-ai-embedder";
 import { OriginFailure } from "../../src/errors";
 import { productionPlatform } from "../../src/index";
 import { localVectorIndex } from "../../src/local";
 import { createOriginClient } from "../../src/origin/origin-client";
-import { createServices, servicesFactory, type ServicesFactory } from "../../src/services";
+import { createServices, type ServicesFactory, servicesFactory } from "../../src/services";
 import { callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { indexFixture, QUESTIONS } from "./query-fixtures";
 
@@ -44,10 +50,17 @@ function standInAi(answer: (inputs: RunCall["inputs"], signal: AbortSignal) => u
 
 /** A distinct, recognisable `width`-dimensional vector per text (not normalised, as Workers AI's need not be). */
 const vectorFor = (text: string, width = 768) => Array.from({ length: width }, (_, index) => ((text.length + index) % 7) + 1);
-const documented = (width = 768) => (inputs: RunCall["inputs"]) => ({ shape: [inputs.text.length, width], data: inputs.text.map((text) => vectorFor(text, width)), pooling: "cls" });
+const documented =
+  (width = 768) =>
+  (inputs: RunCall["inputs"]) => ({
+    shape: [inputs.text.length, width],
+    data: inputs.text.map((text) => vectorFor(text, width)),
+    pooling: "cls",
+  });
 
 const norm = (vector: number[]) => Math.hypot(...vector);
-const unavailable = (outcomes: EmbeddingOutcome[]) => outcomes.every((outcome) => !outcome.ok && outcome.error instanceof EmbeddingBackendUnavailable);
+const unavailable = (outcomes: EmbeddingOutcome[]) =>
+  outcomes.every((outcome) => !outcome.ok && outcome.error instanceof EmbeddingBackendUnavailable);
 
 describe("the Workers AI embedder (happy)", () => {
   it("embeds every query in one call with CLS pooling (TEI's for bge), normalised, in order", async () => {
@@ -95,7 +108,7 @@ describe("the Workers AI embedder (error): a failure is an outcome, never thrown
     ["vectors of another width (384)", (inputs: RunCall["inputs"]) => documented(384)(inputs)],
     ["a shape that contradicts the data", (inputs: RunCall["inputs"]) => ({ ...documented()(inputs), shape: [inputs.text.length, 1024] })],
     ["one vector short", (inputs: RunCall["inputs"]) => ({ shape: [1, 768], data: [vectorFor(inputs.text[0]!)] })],
-    ["rows of mixed width", (inputs: RunCall["inputs"]) => ({ data: [vectorFor("a"), vectorFor("b", 767)] })],
+    ["rows of mixed width", () => ({ data: [vectorFor("a"), vectorFor("b", 767)] })],
     ["a zero vector", (inputs: RunCall["inputs"]) => ({ shape: [2, 768], data: inputs.text.map(() => Array(768).fill(0)) })],
     ["a non-number", (inputs: RunCall["inputs"]) => ({ shape: [2, 768], data: inputs.text.map(() => [...vectorFor("x", 767), "1"]) })],
     ["an async-queue ticket instead of vectors", () => ({ request_id: "b7c2…" })],
@@ -134,7 +147,11 @@ describe("the query-embedding fallback (happy)", () => {
 
   it("never calls Workers AI while the origin embeds", async () => {
     const { ai, calls } = standInAi(documented(512));
-    const embedder = withEmbeddingFallback(createOriginEmbedder(createOriginClient(loadConfig(env))), createWorkersAiEmbedder(ai, "@cf/test/model", { dimensions: 512 }), 512);
+    const embedder = withEmbeddingFallback(
+      createOriginEmbedder(createOriginClient(loadConfig(env))),
+      createWorkersAiEmbedder(ai, "@cf/test/model", { dimensions: 512 }),
+      512,
+    );
     const outcomes = await embedder.embed([QUESTIONS.bees.query]);
     expect(outcomes[0]).toMatchObject({ ok: true, backend: "origin", fallback: false });
     expect(calls).toEqual([]);
@@ -145,10 +162,18 @@ describe("the query-embedding fallback (happy)", () => {
       static override readonly code = "ORIGIN_UNAVAILABLE";
     })("down");
     const primary: QueryEmbedder = {
-      embed: async (queries) => queries.map((query, index) => (index % 2 === 0 ? { ok: true, vector: [index], ms: 1, backend: "origin", fallback: false } : { ok: false, error: failure, ms: 1 })),
+      embed: async (queries) =>
+        queries.map((_query, index) =>
+          index % 2 === 0 ? { ok: true, vector: [index], ms: 1, backend: "origin", fallback: false } : { ok: false, error: failure, ms: 1 },
+        ),
     };
     const { ai, calls } = standInAi(documented(4));
-    const outcomes = await withEmbeddingFallback(primary, createWorkersAiEmbedder(ai, "@cf/test/model", { dimensions: 4 }), 4).embed(["q0", "q1", "q2", "q3"]);
+    const outcomes = await withEmbeddingFallback(primary, createWorkersAiEmbedder(ai, "@cf/test/model", { dimensions: 4 }), 4).embed([
+      "q0",
+      "q1",
+      "q2",
+      "q3",
+    ]);
     expect(calls.map((call) => call.inputs.text)).toEqual([["q1", "q3"]]);
     expect(outcomes.map((outcome) => (outcome.ok ? outcome.backend : "none"))).toEqual(["origin", "workers-ai", "origin", "workers-ai"]);
   });
@@ -160,14 +185,24 @@ describe("the query-embedding fallback (error)", () => {
       throw new Error("AiError: 5007: No such model");
     });
     const origin = createOriginClient(loadConfig({ ...env, ORIGIN_URLS: DEAD_ORIGIN }));
-    const [outcome] = await withEmbeddingFallback(createOriginEmbedder(origin), createWorkersAiEmbedder(ai, "@cf/test/model", { dimensions: 512 }), 512).embed(["a"]);
+    const [outcome] = await withEmbeddingFallback(
+      createOriginEmbedder(origin),
+      createWorkersAiEmbedder(ai, "@cf/test/model", { dimensions: 512 }),
+      512,
+    ).embed(["a"]);
     expect(outcome!.ok).toBe(false);
     expect(!outcome!.ok && outcome!.error).toBeInstanceOf(OriginFailure);
   });
 
   it("refuses a fallback whose vectors are not as wide as the index's", () => {
     const { ai } = standInAi(documented());
-    expect(() => withEmbeddingFallback(createOriginEmbedder(createOriginClient(loadConfig(env))), createWorkersAiEmbedder(ai, BGE_BASE, { dimensions: 768 }), 512)).toThrow(ConfigError);
+    expect(() =>
+      withEmbeddingFallback(
+        createOriginEmbedder(createOriginClient(loadConfig(env))),
+        createWorkersAiEmbedder(ai, BGE_BASE, { dimensions: 768 }),
+        512,
+      ),
+    ).toThrow(ConfigError);
   });
 });
 
@@ -182,8 +217,15 @@ describe("the production entry's Workers AI fallback", () => {
   };
 
   it("is bge-base-en-v1.5 by default where the index is 768-wide, as TEI's in production (happy)", () => {
-    expect(production({ AI: ai, EMBEDDING_DIMENSIONS: "768" }).queryEmbeddingFallback).toMatchObject({ backend: "workers-ai", model: BGE_BASE, dimensions: 768 });
-    expect(production({ AI: ai, EMBEDDING_DIMENSIONS: "384", WORKERS_AI_EMBEDDING_MODEL: "@cf/baai/bge-small-en-v1.5" }).queryEmbeddingFallback?.dimensions).toBe(384);
+    expect(production({ AI: ai, EMBEDDING_DIMENSIONS: "768" }).queryEmbeddingFallback).toMatchObject({
+      backend: "workers-ai",
+      model: BGE_BASE,
+      dimensions: 768,
+    });
+    expect(
+      production({ AI: ai, EMBEDDING_DIMENSIONS: "384", WORKERS_AI_EMBEDDING_MODEL: "@cf/baai/bge-small-en-v1.5" }).queryEmbeddingFallback
+        ?.dimensions,
+    ).toBe(384);
   });
 
   it("is off without an AI binding or with WORKERS_AI_EMBEDDING_MODEL=none", () => {
@@ -193,13 +235,23 @@ describe("the production entry's Workers AI fallback", () => {
 
   it("is a configuration error when the model's width is not EMBEDDING_DIMENSIONS (error)", async () => {
     expect(() => production({ AI: ai, EMBEDDING_DIMENSIONS: "512" })).toThrow(ConfigError);
-    expect(() => createWorkersAiFallback(ai, { WORKERS_AI_EMBEDDING_MODEL: BGE_BASE, WORKERS_AI_EMBED_TIMEOUT_MS: 2_000, EMBEDDING_DIMENSIONS: 1024 })).toThrow(/WORKERS_AI_EMBEDDING_MODEL/);
+    expect(() =>
+      createWorkersAiFallback(ai, { WORKERS_AI_EMBEDDING_MODEL: BGE_BASE, WORKERS_AI_EMBED_TIMEOUT_MS: 2_000, EMBEDDING_DIMENSIONS: 1024 }),
+    ).toThrow(/WORKERS_AI_EMBEDDING_MODEL/);
     expect(() => loadConfig({ ...env, WORKERS_AI_EMBEDDING_MODEL: "@cf/baai/bge-m3" })).toThrow(ConfigError);
     // Through the API: every request says the service is misconfigured, none uses the wrong vectors.
     const ctx = createExecutionContext();
     const bindings = { ...env, AI: ai };
-    const response = await createApp(servicesFactory((vectorBindings, config) => productionPlatform({ ...vectorBindings, VECTORIZE: localVectorIndex(vectorBindings, config) }, config))).fetch(
-      new Request("http://edge-rag.test/v1/search", { method: "POST", headers: { "x-api-key": "erk_x_y", "content-type": "application/json" }, body: "{}" }),
+    const response = await createApp(
+      servicesFactory((vectorBindings, config) =>
+        productionPlatform({ ...vectorBindings, VECTORIZE: localVectorIndex(vectorBindings, config) }, config),
+      ),
+    ).fetch(
+      new Request("http://edge-rag.test/v1/search", {
+        method: "POST",
+        headers: { "x-api-key": "erk_x_y", "content-type": "application/json" },
+        body: "{}",
+      }),
       bindings,
       ctx,
     );
@@ -239,7 +291,11 @@ describe("search and query with every origin down and the Workers AI fallback (h
 
   async function callDeadOrigin(path: string, body: unknown) {
     const ctx = createExecutionContext();
-    const request = new Request(`http://edge-rag.test${path}`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    const request = new Request(`http://edge-rag.test${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     const response = await createApp(withFallback).fetch(request, { ...env, ORIGIN_URLS: DEAD_ORIGIN }, ctx);
     await waitOnExecutionContext(ctx);
     expect(response.status).toBe(200);
@@ -254,7 +310,9 @@ describe("search and query with every origin down and the Workers AI fallback (h
     expect(useOnWorkersAi.calls.at(-1)?.inputs).toEqual({ text: [query], pooling: "cls" });
 
     // Without the fallback the same search is keyword-only and finds nothing of the kind.
-    const keywordOnly = await json(await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/search", { auth: key, body: { query, mode: "vector", top_k: 1 } }));
+    const keywordOnly = await json(
+      await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/search", { auth: key, body: { query, mode: "vector", top_k: 1 } }),
+    );
     expect(keywordOnly.metadata.degraded_reasons).toEqual(["embedding_unavailable"]);
     expect(keywordOnly.results.map((r: { document_id: string }) => r.document_id)).not.toContain(document);
   });
@@ -270,7 +328,10 @@ describe("search and query with every origin down and the Workers AI fallback (h
     const queries = [QUESTIONS.semantic.query, QUESTIONS.penicillin.query];
     const { results } = await callDeadOrigin("/v1/query/batch", { queries: queries.map((query) => ({ query, top_k: 1, cache: false })) });
     expect(useOnWorkersAi.calls.slice(before).map((call) => call.inputs.text)).toEqual([queries]);
-    expect(results.map((result: { sources: Array<{ document_id: string }> }) => result.sources[0]?.document_id)).toEqual([QUESTIONS.semantic.document, QUESTIONS.penicillin.document]);
+    expect(results.map((result: { sources: Array<{ document_id: string }> }) => result.sources[0]?.document_id)).toEqual([
+      QUESTIONS.semantic.document,
+      QUESTIONS.penicillin.document,
+    ]);
     for (const result of results) expect(result.metadata.degraded_reasons).toContain("embedding_fallback");
   });
 });
