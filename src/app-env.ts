@@ -1,6 +1,6 @@
 import type { RequestIdVariables } from "hono/request-id";
-import type { Config } from "./config";
 import type { Principal } from "./auth/principal";
+import type { Config } from "./config";
 import type { Logger } from "./logger";
 import type { Services } from "./services";
 

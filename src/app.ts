@@ -1,13 +1,22 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
 import { ConfigError, loadConfig } from "./config";
-import { ApiError, fieldErrors, internalError, notFound, payloadTooLarge, problemResponse, unsupportedMediaType, validationFailed } from "./errors";
-import { errorFields, log, type Logger } from "./logger";
+import {
+  ApiError,
+  fieldErrors,
+  internalError,
+  notFound,
+  payloadTooLarge,
+  problemResponse,
+  unsupportedMediaType,
+  validationFailed,
+} from "./errors";
+import { errorFields, type Logger, log } from "./logger";
 import { observe } from "./middleware/observe";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
@@ -67,10 +76,23 @@ export function createApp(services: ServicesFactory) {
     c.set("config", built.config);
     await next();
   });
-  app.use("/v1/documents", bodyLimit({ maxSize: DOCUMENTS_BODY_LIMIT, onError: () => { throw payloadTooLarge(DOCUMENTS_BODY_LIMIT); } }));
+  app.use(
+    "/v1/documents",
+    bodyLimit({
+      maxSize: DOCUMENTS_BODY_LIMIT,
+      onError: () => {
+        throw payloadTooLarge(DOCUMENTS_BODY_LIMIT);
+      },
+    }),
+  );
   app.use("/v1/*", async (c, next) => {
     if (c.req.path === "/v1/documents") return next();
-    return bodyLimit({ maxSize: QUERY_BODY_LIMIT, onError: () => { throw payloadTooLarge(QUERY_BODY_LIMIT); } })(c, next);
+    return bodyLimit({
+      maxSize: QUERY_BODY_LIMIT,
+      onError: () => {
+        throw payloadTooLarge(QUERY_BODY_LIMIT);
+      },
+    })(c, next);
   });
 
   app.route("/", authRoutes);

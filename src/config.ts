@@ -7,17 +7,14 @@ import { WORKERS_AI_EMBEDDING_MODELS } from "./embedding/workers-ai-models";
  * value), instead of failing later in some code path.
  */
 
-const list = z
-  .string()
-  .transform((value) =>
-    value
-      .split(",")
-      .map((item) => item.trim())
-      .filter(Boolean),
-  );
+const list = z.string().transform((value) =>
+  value
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
 
-const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(fallback);
 
 const secret = z.string().min(32, "must be at least 32 characters");
 
@@ -74,7 +71,9 @@ const ConfigSchema = z.object({
   IDP_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   IDP_ISSUER: z.string().optional(),
   IDP_AUDIENCE: z.string().optional(),
-  IDP_ALGORITHMS: list.pipe(z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"])).min(1)).default(["RS256", "ES256", "EdDSA"]),
+  IDP_ALGORITHMS: list
+    .pipe(z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"])).min(1))
+    .default(["RS256", "ES256", "EdDSA"]),
   IDP_CLOCK_TOLERANCE_SECONDS: int(30, 0, 300),
   IDP_TENANT_CLAIM: z.string().default("tenant"),
   IDP_ROLES_CLAIM: z.string().default("roles"),
@@ -174,9 +173,7 @@ export function loadConfig(env: object): Config {
   });
   if (shadowed.length > 0) throw new ConfigError(shadowed.map((name) => `${name}: is a binding, expected a string variable`));
   // Unset variables arrive as undefined; empty strings mean "unset" too.
-  const raw = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => typeof value === "string" && value !== ""),
-  );
+  const raw = Object.fromEntries(Object.entries(env).filter(([, value]) => typeof value === "string" && value !== ""));
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join(".") || "config"}: ${issue.message}`));

@@ -180,11 +180,15 @@ export interface FieldError {
 
 /** One 400 listing every offending field, in `errors` and summarised in `detail`. */
 export const validationFailed = (errors: FieldError[]) =>
-  new ApiError("VALIDATION_FAILED", errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "), { extensions: { errors } });
+  new ApiError("VALIDATION_FAILED", errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "), {
+    extensions: { errors },
+  });
 
 /** Zod issues as field errors, optionally under a prefix (e.g. the index of a batch entry). */
-export const fieldErrors = (issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>, prefix: ReadonlyArray<PropertyKey> = []): FieldError[] =>
-  issues.map((issue) => ({ path: [...prefix, ...issue.path].map(String).join("."), message: issue.message }));
+export const fieldErrors = (
+  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>,
+  prefix: ReadonlyArray<PropertyKey> = [],
+): FieldError[] => issues.map((issue) => ({ path: [...prefix, ...issue.path].map(String).join("."), message: issue.message }));
 
 type UnauthorizedCode = { [C in ErrorCode]: (typeof ERROR_CODES)[C]["status"] extends 401 ? C : never }[ErrorCode];
 
@@ -205,7 +209,9 @@ export const payloadTooLarge = (limitBytes: number) => new ApiError("PAYLOAD_TOO
 export const unsupportedMediaType = () => new ApiError("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json");
 
 export const rateLimited = (retryAfterSeconds: number, headers: Record<string, string>) =>
-  new ApiError("RATE_LIMITED", `rate limit exceeded; retry in ${retryAfterSeconds}s`, { headers: { ...headers, ...retryAfter(retryAfterSeconds) } });
+  new ApiError("RATE_LIMITED", `rate limit exceeded; retry in ${retryAfterSeconds}s`, {
+    headers: { ...headers, ...retryAfter(retryAfterSeconds) },
+  });
 
 export const serviceUnavailable = (
   code: "IDP_UNAVAILABLE" | "RATE_LIMITER_UNAVAILABLE" | "INGEST_QUEUE_UNAVAILABLE",

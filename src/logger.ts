@@ -26,9 +26,11 @@ const sinks = {
 } as const;
 
 export function createLogger(base: LogFields = {}): Logger {
-  const write = (level: keyof typeof sinks) => (msg: string, fields: LogFields = {}) => {
-    sinks[level](JSON.stringify({ level, msg, ...redact(base), ...redact(fields) }));
-  };
+  const write =
+    (level: keyof typeof sinks) =>
+    (msg: string, fields: LogFields = {}) => {
+      sinks[level](JSON.stringify({ level, msg, ...redact(base), ...redact(fields) }));
+    };
   return {
     debug: write("debug"),
     info: write("info"),

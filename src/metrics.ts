@@ -53,7 +53,7 @@ function histogram<L extends string>(name: string, help: string, _labels: readon
       if (all.size === 0) return;
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
       for (const [key, { counts, sum, count }] of all) {
-        buckets.forEach((bound, index) => lines.push(`${series(`${name}_bucket`, key, `le="${bound}"`)} ${counts[index]}`));
+        for (const [index, bound] of buckets.entries()) lines.push(`${series(`${name}_bucket`, key, `le="${bound}"`)} ${counts[index]}`);
         lines.push(`${series(`${name}_bucket`, key, 'le="+Inf"')} ${count}`);
         lines.push(`${series(`${name}_sum`, key)} ${sum}`, `${series(`${name}_count`, key)} ${count}`);
       }
@@ -63,7 +63,10 @@ function histogram<L extends string>(name: string, help: string, _labels: readon
     observe(labels: Labels<L>, value: number) {
       const key = labelKey(labels);
       let entry = all.get(key);
-      if (!entry) all.set(key, (entry = { counts: buckets.map(() => 0), sum: 0, count: 0 }));
+      if (!entry) {
+        entry = { counts: buckets.map(() => 0), sum: 0, count: 0 };
+        all.set(key, entry);
+      }
       buckets.forEach((bound, index) => {
         if (value <= bound) entry.counts[index]! += 1;
       });
@@ -81,11 +84,23 @@ export const metrics = {
   queryDegraded: counter("edge_rag_query_degraded_total", "Degraded query answers by reason.", ["reason"]),
   queryPhase: histogram("edge_rag_query_phase_duration_ms", "Query time by phase (embed, retrieve, generate).", ["phase"]),
   rateLimitDecisions: counter("edge_rag_rate_limit_decisions_total", "Rate-limit decisions by class and outcome.", ["class", "outcome"]),
-  rateLimitStoreErrors: counter("edge_rag_rate_limit_store_errors_total", "Rate-limit decisions made without the store, by policy.", ["class", "policy"]),
+  rateLimitStoreErrors: counter("edge_rag_rate_limit_store_errors_total", "Rate-limit decisions made without the store, by policy.", [
+    "class",
+    "policy",
+  ]),
   ingestMessages: counter("edge_rag_ingest_messages_total", "Ingest queue messages by outcome.", ["outcome"]),
-  cacheLookups: counter("edge_rag_cache_lookups_total", "Query cache reads by tier and outcome (hit, miss, expired, corrupt, error).", ["tier", "outcome"]),
-  cacheWrites: counter("edge_rag_cache_writes_total", "Query cache writes by tier and outcome (stored, error, oversized).", ["tier", "outcome"]),
-  cacheResults: counter("edge_rag_cache_results_total", "Query answers by cache status (hit, stale, miss, bypass) and operation.", ["operation", "status"]),
+  cacheLookups: counter("edge_rag_cache_lookups_total", "Query cache reads by tier and outcome (hit, miss, expired, corrupt, error).", [
+    "tier",
+    "outcome",
+  ]),
+  cacheWrites: counter("edge_rag_cache_writes_total", "Query cache writes by tier and outcome (stored, error, oversized).", [
+    "tier",
+    "outcome",
+  ]),
+  cacheResults: counter("edge_rag_cache_results_total", "Query answers by cache status (hit, stale, miss, bypass) and operation.", [
+    "operation",
+    "status",
+  ]),
 };
 
 export type Metrics = typeof metrics;

@@ -1,12 +1,12 @@
 import type { Bindings } from "./app-env";
-import { createCachedQueryService } from "./cache/cached-query-service";
+import { type ApiKeyStore, createApiKeyStore } from "./auth/api-key-store";
 import type { CacheStats } from "./cache/cache-stats";
+import { createCachedQueryService } from "./cache/cached-query-service";
 import { createQueryCache } from "./cache/query-cache";
-import { createApiKeyStore, type ApiKeyStore } from "./auth/api-key-store";
-import { loadConfig, type Config } from "./config";
+import { type Config, loadConfig } from "./config";
 import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
 import { createLogger, type Logger } from "./logger";
-import { metrics, type Metrics } from "./metrics";
+import { type Metrics, metrics } from "./metrics";
 import { createOriginClient, type OriginClient } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
@@ -75,7 +75,10 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     origin,
     rateLimiter: config.UPSTASH_REDIS_REST_URL
       ? createUpstashRateLimiter(config)
-      : createBindingRateLimiter({ query: env.RATE_LIMITER_QUERY, ingest: env.RATE_LIMITER_INGEST, auth: env.RATE_LIMITER_AUTH }, RATE_LIMIT_BINDING_LIMITS),
+      : createBindingRateLimiter(
+          { query: env.RATE_LIMITER_QUERY, ingest: env.RATE_LIMITER_INGEST, auth: env.RATE_LIMITER_AUTH },
+          RATE_LIMIT_BINDING_LIMITS,
+        ),
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
     query: createCachedQueryService({

@@ -1,5 +1,5 @@
-import type { Bindings } from "./app-env";
 import { createApp } from "./app";
+import type { Bindings } from "./app-env";
 import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue } from "./ingest/consumer";
 import { sweep } from "./ingest/sweeper";
 import type { ServicesFactory } from "./services";

@@ -9,8 +9,8 @@
 // into .cache/node, then puts it first on PATH so that `node`, `npm` and `npx` below use it.
 // Dependencies are (re)installed with `npm ci` whenever a lockfile is newer than its install.
 import { execFileSync, spawn } from "node:child_process";
-import { constants } from "node:os";
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -64,7 +64,12 @@ export function nodeEnv() {
   // npm reads its global npmrc from <node prefix>/etc/npmrc. Under the Node we installed that is a
   // file nobody wrote, so keep the machine's (it may hold the registry, proxy or CA settings).
   const machineGlobalConfig = join(dirname(dirname(process.execPath)), "etc", "npmrc");
-  if (binDir !== dirname(process.execPath) && !env.npm_config_globalconfig && !env.NPM_CONFIG_GLOBALCONFIG && existsSync(machineGlobalConfig)) {
+  if (
+    binDir !== dirname(process.execPath) &&
+    !env.npm_config_globalconfig &&
+    !env.NPM_CONFIG_GLOBALCONFIG &&
+    existsSync(machineGlobalConfig)
+  ) {
     env.NPM_CONFIG_GLOBALCONFIG = machineGlobalConfig;
   }
   return env;

@@ -8,12 +8,12 @@
  */
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
+import { SignJWT } from "jose";
 import { createApp } from "../src/app.ts";
 import { parseConfig } from "../src/config.ts";
 import { createLogger } from "../src/logger.ts";
 import { createMetrics } from "../src/metrics.ts";
 import { createEmbeddings, createServices } from "../src/services.ts";
-import { SignJWT } from "jose";
 import { fmt, loadTexts, percentile } from "./lib.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -26,7 +26,10 @@ async function rawBatchThroughput(seconds: number) {
   const started = performance.now();
   let done = 0;
   while (performance.now() - started < seconds * 1000) {
-    await embeddings.embed(Array.from({ length: 64 }, (_, i) => queries[(done + i) % queries.length]!), "query");
+    await embeddings.embed(
+      Array.from({ length: 64 }, (_, i) => queries[(done + i) % queries.length]!),
+      "query",
+    );
     done += 64;
   }
   return done / ((performance.now() - started) / 1000);
@@ -101,7 +104,9 @@ console.log(
     `EMBED_MAX_BATCH=${config.EMBED_MAX_BATCH}, EMBED_MAX_WAIT_MS=${config.EMBED_MAX_WAIT_MS}, ` +
     `${SECONDS}s per run, median of ${ROUNDS} rounds`,
 );
-console.log(`backend raw batch throughput (batch 64, no HTTP): median ${median(raws).toFixed(1)} sentences/s (min ${Math.min(...raws).toFixed(1)}, max ${Math.max(...raws).toFixed(1)})`);
+console.log(
+  `backend raw batch throughput (batch 64, no HTTP): median ${median(raws).toFixed(1)} sentences/s (min ${Math.min(...raws).toFixed(1)}, max ${Math.max(...raws).toFixed(1)})`,
+);
 console.log("batching  concurrency  sentences/s  p50 ms   p95 ms   mean batch  ratio to raw");
 for (const concurrency of [1, 8, 32]) {
   for (const mode of ["off", "on"]) {

@@ -100,8 +100,12 @@ for (const q of questions) {
 }
 const seconds = (performance.now() - started) / 1000;
 const pct = (n: number) => `${((100 * n) / questions.length).toFixed(1)}%`;
-console.log(`XQuAD-en answer check: ${questions.length} questions, gold paragraph + ${distractors} distractors, generator ${generator.model}`);
+console.log(
+  `XQuAD-en answer check: ${questions.length} questions, gold paragraph + ${distractors} distractors, generator ${generator.model}`,
+);
 console.log(`  gold answer string in answer (exact):       ${pct(hits)} (${hits}/${questions.length})`);
 console.log(`  gold answer string in answer (ignore case): ${pct(hitsFolded)}`);
 console.log(`  answer cites the gold paragraph:            ${pct(citesGold)}`);
-console.log(`  mean answer length: ${(answerChars / questions.length).toFixed(0)} chars; ${(questions.length / seconds).toFixed(1)} questions/s`);
+console.log(
+  `  mean answer length: ${(answerChars / questions.length).toFixed(0)} chars; ${(questions.length / seconds).toFixed(1)} questions/s`,
+);

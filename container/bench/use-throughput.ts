@@ -35,11 +35,16 @@ async function measure(workers: number, batch: number, texts: string[]) {
 
 console.log(`USE lite raw throughput (tfjs-backend-wasm, ${availableParallelism()} cores, ${SECONDS}s per cell)`);
 console.log("inputs     workers  batch  sentences/s  call p50 ms  call p95 ms");
-for (const [name, texts] of [["questions", queries], ["sentences", sentences]] as const) {
+for (const [name, texts] of [
+  ["questions", queries],
+  ["sentences", sentences],
+] as const) {
   for (const workers of [...new Set([1, poolSize])]) {
     for (const batch of [1, 64]) {
       const r = await measure(workers, batch, texts);
-      console.log(`${name.padEnd(10)} ${String(workers).padStart(7)} ${String(batch).padStart(6)} ${fmt(r.rate)}     ${fmt(r.p50)}     ${fmt(r.p95)}`);
+      console.log(
+        `${name.padEnd(10)} ${String(workers).padStart(7)} ${String(batch).padStart(6)} ${fmt(r.rate)}     ${fmt(r.p50)}     ${fmt(r.p95)}`,
+      );
     }
   }
 }

@@ -1,10 +1,10 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import type { AppEnv, Services } from "./app-env.ts";
 import { AppError, toAppError } from "./errors.ts";
 import { errorFields } from "./logger.ts";
-import { UnauthorizedError, requireWorkerToken } from "./middleware/auth.ts";
+import { requireWorkerToken, UnauthorizedError } from "./middleware/auth.ts";
 import { httpMetrics } from "./middleware/http-metrics.ts";
 import { chunkRoutes } from "./routes/chunk.ts";
 import { embedRoutes } from "./routes/embed.ts";
@@ -43,8 +43,7 @@ export function createApp(services: Services) {
     requireWorkerToken(services.config.ORIGIN_JWT_SECRET),
     bodyLimit({
       maxSize: services.config.MAX_BODY_BYTES,
-      onError: (c) =>
-        problemResponse(c, new AppError("PAYLOAD_TOO_LARGE", `The body exceeds ${services.config.MAX_BODY_BYTES} bytes.`)),
+      onError: (c) => problemResponse(c, new AppError("PAYLOAD_TOO_LARGE", `The body exceeds ${services.config.MAX_BODY_BYTES} bytes.`)),
     }),
   );
   app.route("/", embedRoutes);

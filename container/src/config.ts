@@ -2,8 +2,7 @@ import { availableParallelism } from "node:os";
 import { z } from "zod";
 
 /** Integer env var with bounds; empty strings count as unset so `FOO=` falls back to the default. */
-const int = (min: number, max: number) =>
-  z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(min).max(max));
+const int = (min: number, max: number) => z.preprocess((v) => (v === "" ? undefined : v), z.coerce.number().int().min(min).max(max));
 const optionalString = z.preprocess((v) => (v === "" ? undefined : v), z.string().optional());
 const optionalUrl = z.preprocess((v) => (v === "" ? undefined : v), z.url({ protocol: /^https?$/ }).optional());
 

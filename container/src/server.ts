@@ -5,7 +5,7 @@
  */
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.ts";
-import { ConfigError, type Config, parseConfig } from "./config.ts";
+import { type Config, ConfigError, parseConfig } from "./config.ts";
 import { createLogger, errorFields } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
 import { createEmbeddings, createServices } from "./services.ts";

@@ -13,7 +13,9 @@ const mixed = [
   "Emoji need two UTF-16 units: 😀🎉👩‍💻 and flags 🇫🇷.",
   "日本語の文章です。これはテストです。中文句子也在这里。",
   "Arabic: مرحبا بالعالم. Hindi: नमस्ते दुनिया।",
-].join("\n\n").repeat(12);
+]
+  .join("\n\n")
+  .repeat(12);
 
 describe("chunking (LlamaIndex SentenceSplitter with offsets)", () => {
   for (const [name, source] of [
@@ -46,8 +48,6 @@ describe("chunking (LlamaIndex SentenceSplitter with offsets)", () => {
 
   it("happy: a short text is one chunk spanning it (trimmed)", () => {
     const source = "  Just one sentence.  ";
-    expect(chunkText(source, { chunkSize: 256, chunkOverlap: 32 })).toEqual([
-      { index: 0, text: "Just one sentence.", start: 2, end: 20 },
-    ]);
+    expect(chunkText(source, { chunkSize: 256, chunkOverlap: 32 })).toEqual([{ index: 0, text: "Just one sentence.", start: 2, end: 20 }]);
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AppError } from "../src/errors.ts";
 import { createOpenAIEmbeddings } from "../src/embeddings/openai-backend.ts";
 import type { EmbeddingBackend } from "../src/embeddings/port.ts";
 import { createUseBackend, planGroups } from "../src/embeddings/use-backend.ts";
+import { AppError } from "../src/errors.ts";
 import { FAKE_DIMENSIONS, type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.ts";
 
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);

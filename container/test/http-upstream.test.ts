@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embedResponse, generateResponse } from "../src/schemas.ts";
-import { FAKE_ANSWER, FAKE_COMPLETION_TOKENS, type FakeOpenAI, type FakeMode, startFakeOpenAI } from "./helpers/fake-openai.ts";
+import { FAKE_ANSWER, FAKE_COMPLETION_TOKENS, type FakeMode, type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.ts";
 import { type Origin, startOrigin } from "./helpers/origin.ts";
 import { authHeaders } from "./helpers/token.ts";
 
@@ -110,7 +110,10 @@ describe("origin on OpenAI-compatible backends", () => {
     await withMode("http-500", async () => {
       const response = await fetch(`${origin.url}/readyz`);
       expect(response.status).toBe(503);
-      expect(await response.json()).toMatchObject({ status: "not_ready", checks: { embeddings: { ok: false }, generation: { ok: false } } });
+      expect(await response.json()).toMatchObject({
+        status: "not_ready",
+        checks: { embeddings: { ok: false }, generation: { ok: false } },
+      });
     });
     expect((await fetch(`${origin.url}/readyz`)).status).toBe(200);
   });

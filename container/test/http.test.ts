@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chunkResponse, embedResponse, generateDone, generateResponse, ingestResponse } from "../src/schemas.ts";
-import { type Origin, TEST_SECRET, startOrigin } from "./helpers/origin.ts";
+import { type Origin, startOrigin, TEST_SECRET } from "./helpers/origin.ts";
 import { authHeaders, signToken } from "./helpers/token.ts";
 
 /** The real origin process with its default backends (USE lite + extractive), over real HTTP. */
@@ -66,10 +66,14 @@ describe("probes and metrics", () => {
 
 describe("auth", () => {
   const embedWith = async (authorization?: string) =>
-    post("/v1/embed", { inputs: ["x"], kind: "query" }, {
-      "content-type": "application/json",
-      ...(authorization ? { authorization } : {}),
-    });
+    post(
+      "/v1/embed",
+      { inputs: ["x"], kind: "query" },
+      {
+        "content-type": "application/json",
+        ...(authorization ? { authorization } : {}),
+      },
+    );
 
   it("happy: a fresh worker token is accepted", async () => {
     expect((await embedWith(`Bearer ${await signToken()}`)).status).toBe(200);
@@ -123,7 +127,11 @@ describe("auth", () => {
 describe("POST /v1/embed", () => {
   it("happy: 512-d unit vectors from the real model, semantically ordered", async () => {
     const response = await post("/v1/embed", {
-      inputs: ["How many points did the Panthers defense surrender?", "The Panthers defense gave up just 308 points.", "Photosynthesis happens in chloroplasts."],
+      inputs: [
+        "How many points did the Panthers defense surrender?",
+        "The Panthers defense gave up just 308 points.",
+        "Photosynthesis happens in chloroplasts.",
+      ],
       kind: "query",
     });
     expect(response.status).toBe(200);
@@ -164,7 +172,11 @@ describe("POST /v1/embed", () => {
 
   it("error: broken JSON → 400, a non-JSON content type → 415, an oversized body → 413", async () => {
     await expectProblem(await post("/v1/embed", '{"inputs": ['), 400, "VALIDATION_FAILED");
-    await expectProblem(await post("/v1/embed", "inputs=x", await authHeaders({ "content-type": "text/plain" })), 415, "UNSUPPORTED_MEDIA_TYPE");
+    await expectProblem(
+      await post("/v1/embed", "inputs=x", await authHeaders({ "content-type": "text/plain" })),
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+    );
     const huge = { inputs: Array.from({ length: 40 }, () => "y".repeat(8000)), kind: "passage" };
     await expectProblem(await post("/v1/embed", huge), 413, "PAYLOAD_TOO_LARGE");
   });
@@ -175,10 +187,19 @@ describe("POST /v1/chunk and /v1/ingest", () => {
     "Ünïcödé façade — “quotes”. Emoji 😀🎉 take two UTF-16 units each.",
     "日本語の文章です。これはテストです。",
     "The Panthers defense gave up just 308 points, ranking sixth in the league.",
-  ].join("\n\n").repeat(8);
+  ]
+    .join("\n\n")
+    .repeat(8);
 
   it("happy: chunks carry offsets with text === source.slice(start, end), non-ASCII included", async () => {
-    const response = await post("/v1/chunk", { documents: [{ id: "doc-1", text: source }, { id: "doc-2", text: "Short." }], chunk_size: 40, chunk_overlap: 8 });
+    const response = await post("/v1/chunk", {
+      documents: [
+        { id: "doc-1", text: source },
+        { id: "doc-2", text: "Short." },
+      ],
+      chunk_size: 40,
+      chunk_overlap: 8,
+    });
     expect(response.status).toBe(200);
     const body = chunkResponse.parse(await response.json());
     expect(body.documents.map((d) => d.id)).toEqual(["doc-1", "doc-2"]);

@@ -64,7 +64,7 @@ export function extractiveAnswer(query: string, sources: ReadonlyArray<{ text: s
 /** Sentence boundaries: terminal punctuation, then space, then something that can start a sentence. */
 export function splitSentences(text: string): string[] {
   return text
-    .split(/(?<=[.!?…])\s+(?=["'“‘(\[]?[\p{Lu}\p{N}])|\n{2,}/u)
+    .split(/(?<=[.!?…])\s+(?=["'“‘([]?[\p{Lu}\p{N}])|\n{2,}/u)
     .map((sentence) => sentence.replace(/\s+/g, " ").trim())
     .filter((sentence) => /[\p{L}\p{N}]/u.test(sentence));
 }
@@ -72,7 +72,15 @@ export function splitSentences(text: string): string[] {
 /** A crude English suffix stripper, enough to match "interceptions" with "intercepted". */
 export function stem(term: string): string {
   if (term.length <= 4) return term;
-  for (const [suffix, replacement] of [["ies", "y"], ["ions", ""], ["ion", ""], ["ing", ""], ["ed", ""], ["es", ""], ["s", ""]] as const) {
+  for (const [suffix, replacement] of [
+    ["ies", "y"],
+    ["ions", ""],
+    ["ion", ""],
+    ["ing", ""],
+    ["ed", ""],
+    ["es", ""],
+    ["s", ""],
+  ] as const) {
     if (term.endsWith(suffix) && term.length - suffix.length >= 3) return term.slice(0, -suffix.length) + replacement;
   }
   return term;

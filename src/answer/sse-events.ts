@@ -39,8 +39,7 @@ export async function* readSseEvents(body: ReadableStream<Uint8Array>, { idleTim
       // A "\r" at the end may be the first half of a "\r\n" split across chunks: keep it raw.
       const held = !done && pending.endsWith("\r") ? "\r" : "";
       pending = pending.slice(0, pending.length - held.length).replace(/\r\n?/g, "\n") + held;
-      let boundary: number;
-      while ((boundary = pending.indexOf("\n\n")) !== -1) {
+      for (let boundary = pending.indexOf("\n\n"); boundary !== -1; boundary = pending.indexOf("\n\n")) {
         const event = parseBlock(pending.slice(0, boundary));
         pending = pending.slice(boundary + 2);
         if (event) yield event;

@@ -8,7 +8,13 @@ import { parseRoles, type Role } from "./principal";
  * revoking isolate forgets it at once). A D1 failure propagates (the caller answers 503).
  */
 export interface ApiKeyStore {
-  create(input: { tenant: string; name: string; roles: Role[]; expiresAt: number | null; createdBy: string | null }): Promise<{ record: ApiKeyRecord; key: string }>;
+  create(input: {
+    tenant: string;
+    name: string;
+    roles: Role[];
+    expiresAt: number | null;
+    createdBy: string | null;
+  }): Promise<{ record: ApiKeyRecord; key: string }>;
   list(tenant: string): Promise<ApiKeyRecord[]>;
   /** Revokes the tenant's key; false when the tenant has no such key. Idempotent. */
   revoke(tenant: string, id: string): Promise<boolean>;

@@ -1,7 +1,7 @@
 import * as jose from "jose";
 import type { Config } from "../config";
 import { ApiError, serviceUnavailable, unauthorized } from "../errors";
-import { parseRoles, TENANT_PATTERN, type Principal } from "./principal";
+import { type Principal, parseRoles, TENANT_PATTERN } from "./principal";
 
 /**
  * Bearer JWTs: the service's own HS256 tokens, or RS/ES/EdDSA tokens of the configured identity
@@ -17,7 +17,11 @@ export async function mintServiceToken(
   principal: Principal,
   ttlSeconds: number,
 ): Promise<{ token: string; expiresIn: number }> {
-  const token = await new jose.SignJWT({ tenant: principal.tenant, roles: principal.roles, ...(principal.keyId ? { key_id: principal.keyId } : {}) })
+  const token = await new jose.SignJWT({
+    tenant: principal.tenant,
+    roles: principal.roles,
+    ...(principal.keyId ? { key_id: principal.keyId } : {}),
+  })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(principal.sub)
     .setIssuer(config.AUTH_ISSUER)
@@ -34,7 +38,10 @@ let jwks: { url: string; keySet: ReturnType<typeof jose.createRemoteJWKSet> } | 
 
 function identityProviderKeys(url: string) {
   if (jwks?.url !== url) {
-    jwks = { url, keySet: jose.createRemoteJWKSet(new URL(url), { timeoutDuration: 3_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 }) };
+    jwks = {
+      url,
+      keySet: jose.createRemoteJWKSet(new URL(url), { timeoutDuration: 3_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 }),
+    };
   }
   return jwks.keySet;
 }

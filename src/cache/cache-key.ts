@@ -51,7 +51,12 @@ export async function cacheKey(kind: string, parts: readonly unknown[]): Promise
 }
 
 /** An answer's keys: this index version's, and the last good one whatever the version (stale-if-error). */
-export async function answerKeys(tenant: string, state: TenantCacheState, input: QueryInput, answerModelTag: string): Promise<{ current: string; lastGood: string }> {
+export async function answerKeys(
+  tenant: string,
+  state: TenantCacheState,
+  input: QueryInput,
+  answerModelTag: string,
+): Promise<{ current: string; lastGood: string }> {
   const request = [normaliseText(input.query), input.top_k, input.mode, canonicalFilters(input.filters)];
   const scope = [tenant, state.cacheEpoch, state.embeddingModel, answerModelTag];
   const [current, lastGood] = await Promise.all([

@@ -1,8 +1,8 @@
 import type { Config } from "../config";
 import { ApiError, type Problem } from "../errors";
+import { metrics } from "../metrics";
 import type { QueryContext, QueryEvent, QueryService } from "../query/query-service";
 import { type QueryInput, type QueryMetadata, type QueryResponse, QueryResponseSchema, SearchResponseSchema } from "../query/schemas";
-import { metrics } from "../metrics";
 import { answerKeys, searchKey, type TenantCacheState } from "./cache-key";
 import type { CacheStats } from "./cache-stats";
 import type { CacheEntry, TieredCache } from "./tiered-cache";
@@ -33,7 +33,14 @@ export interface CachedQueryServiceDeps {
 
 type AnswerKeys = Awaited<ReturnType<typeof answerKeys>>;
 
-export function createCachedQueryService({ inner, cache, tenantState, stats, config, now = Date.now }: CachedQueryServiceDeps): QueryService {
+export function createCachedQueryService({
+  inner,
+  cache,
+  tenantState,
+  stats,
+  config,
+  now = Date.now,
+}: CachedQueryServiceDeps): QueryService {
   const ttlMs = config.QUERY_CACHE_TTL_SECONDS * 1000;
   const entryLifetime = config.QUERY_CACHE_TTL_SECONDS + config.QUERY_CACHE_SWR_SECONDS;
   const inFlight = new Map<string, Promise<QueryResponse>>();
@@ -45,7 +52,8 @@ export function createCachedQueryService({ inner, cache, tenantState, stats, con
   function store(keys: AnswerKeys, response: QueryResponse, context: QueryContext): void {
     if (response.metadata.degraded) return;
     context.defer(cache.put(keys.current, response, entryLifetime));
-    if (config.QUERY_CACHE_STALE_IF_ERROR_SECONDS > 0) context.defer(cache.put(keys.lastGood, response, config.QUERY_CACHE_STALE_IF_ERROR_SECONDS));
+    if (config.QUERY_CACHE_STALE_IF_ERROR_SECONDS > 0)
+      context.defer(cache.put(keys.lastGood, response, config.QUERY_CACHE_STALE_IF_ERROR_SECONDS));
   }
 
   /** One computation per key at a time in this isolate. */
@@ -81,7 +89,12 @@ export function createCachedQueryService({ inner, cache, tenantState, stats, con
     cache_ttl_s: Math.round((entry.storedAt + ttlMs - now()) / 1000),
   });
 
-  function served(entry: CacheEntry<QueryResponse>, status: "hit" | "stale", context: QueryContext, extra: Partial<QueryMetadata> = {}): QueryResponse {
+  function served(
+    entry: CacheEntry<QueryResponse>,
+    status: "hit" | "stale",
+    context: QueryContext,
+    extra: Partial<QueryMetadata> = {},
+  ): QueryResponse {
     // Nothing was embedded, retrieved or generated for this request.
     const timings_ms = { embed: 0, retrieve: 0, generate: 0 };
     return { ...entry.value, metadata: { ...entry.value.metadata, ...extra, ...servedAs(entry, status, context), timings_ms } };
@@ -158,7 +171,11 @@ export function createCachedQueryService({ inner, cache, tenantState, stats, con
         }),
       );
       pending.sort((a, b) => a.position - b.position);
-      const computed = await inner.batch(tenant, pending.map(({ entry }) => entry), context);
+      const computed = await inner.batch(
+        tenant,
+        pending.map(({ entry }) => entry),
+        context,
+      );
       pending.forEach(({ position, entry, keys }, index) => {
         const result = computed[index]!;
         results[position] = result;
@@ -197,7 +214,10 @@ async function* replay(response: QueryResponse): AsyncGenerator<QueryEvent> {
 }
 
 /** Passes a stream through, and hands the whole answer over once it completed (never if it broke off). */
-async function* recordCompleted(events: AsyncIterable<QueryEvent>, completed: (response: QueryResponse) => void): AsyncGenerator<QueryEvent> {
+async function* recordCompleted(
+  events: AsyncIterable<QueryEvent>,
+  completed: (response: QueryResponse) => void,
+): AsyncGenerator<QueryEvent> {
   let sources: QueryResponse["sources"] = [];
   const tokens: string[] = [];
   for await (const event of events) {

@@ -1,8 +1,8 @@
 import { Redis } from "@upstash/redis/cloudflare";
 import type { Bindings } from "../app-env";
 import { type CacheTierName, type Config, ConfigError } from "../config";
-import { type CacheStore, createCacheApiStore, createKvStore, createMemoryStore, createRedisStore } from "./cache-store";
 import { type CacheStats, createMemoryCacheStats, createRedisCacheStats } from "./cache-stats";
+import { type CacheStore, createCacheApiStore, createKvStore, createMemoryStore, createRedisStore } from "./cache-store";
 import { createTieredCache, type TieredCache } from "./tiered-cache";
 
 /**

@@ -54,7 +54,8 @@ async function resolvePrincipal(c: Ctx): Promise<Principal> {
     const presented = await sha256Hex(parts.secret);
     const matches = digestsEqual(presented, record?.secret_hash ?? "0".repeat(64));
     if (!matches) throw unauthorized("API_KEY_INVALID", "the API key is not valid");
-    if (!check.ok) throw unauthorized(check.reason, check.reason === "API_KEY_EXPIRED" ? "the API key has expired" : "the API key has been revoked");
+    if (!check.ok)
+      throw unauthorized(check.reason, check.reason === "API_KEY_EXPIRED" ? "the API key has expired" : "the API key has been revoked");
     c.executionCtx.waitUntil(services.apiKeys.touch(parts.id, Date.now()).catch(() => {}));
     return check.principal;
   }

@@ -17,7 +17,7 @@ export const observe = createMiddleware<AppEnv>(async (c, next) => {
   metrics.httpDuration.observe({ route }, elapsed);
   c.env.ANALYTICS?.writeDataPoint({
     indexes: [c.var.principal?.tenant ?? "anonymous"],
-    blobs: [c.req.method, route, status, c.req.raw.cf?.colo as string ?? ""],
+    blobs: [c.req.method, route, status, (c.req.raw.cf?.colo as string) ?? ""],
     doubles: [elapsed, c.res.status],
   });
 });

@@ -4,7 +4,7 @@ import type { RouteClass } from "../config";
 import { rateLimited, serviceUnavailable } from "../errors";
 import { errorFields } from "../logger";
 import { metrics } from "../metrics";
-import { RateLimitStoreUnavailable, type RateLimitDecision } from "../rate-limit/rate-limiter";
+import { type RateLimitDecision, RateLimitStoreUnavailable } from "../rate-limit/rate-limiter";
 
 type Ctx = Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0];
 
@@ -34,7 +34,11 @@ export async function decide(c: Ctx, routeClass: RouteClass | "login-ip", key: s
     if (!(error instanceof RateLimitStoreUnavailable)) throw error;
     const failOpen = config.RATE_LIMIT_FAIL_OPEN.includes(policyClass);
     metrics.rateLimitStoreErrors.inc({ class: routeClass, policy: failOpen ? "open" : "closed" });
-    c.var.log.warn("rate-limit store unavailable", { class: routeClass, policy: failOpen ? "fail-open" : "fail-closed", ...errorFields(error) });
+    c.var.log.warn("rate-limit store unavailable", {
+      class: routeClass,
+      policy: failOpen ? "fail-open" : "fail-closed",
+      ...errorFields(error),
+    });
     if (failOpen) return null;
     throw serviceUnavailable("RATE_LIMITER_UNAVAILABLE", "the rate limiter is unavailable; retry shortly", 5);
   }

@@ -1,7 +1,7 @@
 import { SignJWT } from "jose";
 import type { Config } from "../config";
-import { OriginBadResponse, OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
-import { createCircuitBreaker, type CircuitBreaker } from "./circuit-breaker";
+import { OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
+import { type CircuitBreaker, createCircuitBreaker } from "./circuit-breaker";
 
 /**
  * The origin port: GPU embedding, chunking and generation on the containerized service.
@@ -163,9 +163,21 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
           try {
             const response = await fetcher(new URL("/readyz", url), { signal: AbortSignal.timeout(2_000) });
             await response.body?.cancel();
-            return { url, ok: response.ok, circuit, latency_ms: round(performance.now() - started), ...(response.ok ? {} : { error: `status ${response.status}` }) };
+            return {
+              url,
+              ok: response.ok,
+              circuit,
+              latency_ms: round(performance.now() - started),
+              ...(response.ok ? {} : { error: `status ${response.status}` }),
+            };
           } catch (error) {
-            return { url, ok: false, circuit, latency_ms: round(performance.now() - started), error: error instanceof Error ? error.name : "error" };
+            return {
+              url,
+              ok: false,
+              circuit,
+              latency_ms: round(performance.now() - started),
+              error: error instanceof Error ? error.name : "error",
+            };
           }
         }),
       );

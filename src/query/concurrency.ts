@@ -4,7 +4,11 @@
  * queries) goes through this instead of an unbounded Promise.all. `fn` should not throw; if it
  * does, the first error rejects the whole map after the in-flight calls settle.
  */
-export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapWithConcurrency<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError("limit must be a positive integer");
   const results = new Array<R>(items.length);
   let next = 0;

@@ -1,9 +1,9 @@
-import { generateAnswer, streamAnswer, type AnswerSource } from "../answer/generate-answer";
-import { ApiError, internalError, toProblem, type Problem } from "../errors";
+import { type AnswerSource, generateAnswer, streamAnswer } from "../answer/generate-answer";
+import type { EmbeddingOutcome, QueryEmbedder } from "../embedding/query-embedder";
+import { ApiError, internalError, type Problem, toProblem } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
 import type { OriginClient } from "../origin/origin-client";
-import type { EmbeddingOutcome, QueryEmbedder } from "../embedding/query-embedder";
 import type { Retrieval, Retriever } from "../retrieval/retrieve";
 import type { TenantStore } from "../store/tenant-store";
 import { mapWithConcurrency } from "./concurrency";
@@ -76,8 +76,13 @@ interface Retrieved {
 
 export function createQueryService({ tenants, embedder, retriever, origin }: QueryServiceDeps): QueryService {
   /** The index version and the retrieval, side by side; a batch brings both version and embedding. */
-  async function retrieve(tenant: string, input: RetrievalInput, shared: { indexVersion?: Promise<number>; embedding?: Promise<EmbeddingOutcome> } = {}): Promise<Retrieved> {
-    const embedding = input.mode === "keyword" ? undefined : (shared.embedding ?? embedder.embed([input.query]).then(([outcome]) => outcome!));
+  async function retrieve(
+    tenant: string,
+    input: RetrievalInput,
+    shared: { indexVersion?: Promise<number>; embedding?: Promise<EmbeddingOutcome> } = {},
+  ): Promise<Retrieved> {
+    const embedding =
+      input.mode === "keyword" ? undefined : (shared.embedding ?? embedder.embed([input.query]).then(([outcome]) => outcome!));
     const [retrieval, indexVersion] = await Promise.all([
       retriever.retrieve({ tenant, query: input.query, mode: input.mode, topK: input.top_k, filters: input.filters, embedding }),
       shared.indexVersion ?? tenants.indexVersion(tenant),
@@ -140,7 +145,10 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
 
     async search(tenant, input, context) {
       const byDocument = input.group_by === "document";
-      const retrieved = await retrieve(tenant, { ...input, top_k: byDocument ? Math.max(input.top_k, SEARCH_CHUNKS_FOR_DOCUMENTS) : input.top_k });
+      const retrieved = await retrieve(tenant, {
+        ...input,
+        top_k: byDocument ? Math.max(input.top_k, SEARCH_CHUNKS_FOR_DOCUMENTS) : input.top_k,
+      });
       const results = byDocument ? bestChunkPerDocument(retrieved.sources).slice(0, input.top_k) : retrieved.sources;
       const { degraded, timings } = retrieved.retrieval;
       return {
@@ -168,7 +176,12 @@ function bestChunkPerDocument(sources: Source[]): Source[] {
   return sources.filter((source) => !seen.has(source.document_id) && seen.add(source.document_id));
 }
 
-function metadataOf(input: QueryInput, retrieved: Retrieved, generation: { degraded: boolean; generate_ms: number }, context: QueryContext): QueryMetadata {
+function metadataOf(
+  input: QueryInput,
+  retrieved: Retrieved,
+  generation: { degraded: boolean; generate_ms: number },
+  context: QueryContext,
+): QueryMetadata {
   const reasons: DegradedReason[] = [...retrieved.retrieval.degraded];
   if (generation.degraded) reasons.push("generation_unavailable");
   const { timings } = retrieved.retrieval;

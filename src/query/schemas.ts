@@ -21,7 +21,12 @@ export const RetrievalModeSchema = z.enum(["hybrid", "vector", "keyword"]).opena
 });
 export type RetrievalMode = z.infer<typeof RetrievalModeSchema>;
 
-export const DegradedReasonSchema = z.enum(["embedding_unavailable", "embedding_fallback", "vector_index_unavailable", "generation_unavailable"]);
+export const DegradedReasonSchema = z.enum([
+  "embedding_unavailable",
+  "embedding_fallback",
+  "vector_index_unavailable",
+  "generation_unavailable",
+]);
 export type DegradedReason = z.infer<typeof DegradedReasonSchema>;
 
 export const CacheStatusSchema = z.enum(["hit", "miss", "stale", "bypass"]).openapi({
@@ -37,7 +42,9 @@ const CacheDetailShape = {
   cache_ttl_s: z.number().int().optional().openapi({ description: "Seconds the cached result stays fresh; negative when served stale" }),
 };
 
-const DegradedSchema = z.boolean().openapi({ description: "True when part of the pipeline fell back (see degraded_reasons); the answer is still grounded in the sources" });
+const DegradedSchema = z
+  .boolean()
+  .openapi({ description: "True when part of the pipeline fell back (see degraded_reasons); the answer is still grounded in the sources" });
 const DegradedReasonsSchema = z.array(DegradedReasonSchema).openapi({
   description:
     "embedding_unavailable / vector_index_unavailable: keyword (BM25) retrieval only; embedding_fallback: no origin could embed " +
@@ -50,13 +57,17 @@ export const SourceSchema = z
     id: z.string().openapi({ description: "The chunk id" }),
     document_id: z.string(),
     text: z.string().openapi({ description: `The chunk text, at most ${SOURCE_PREVIEW_CHARS} characters, ending in "…" when cut` }),
-    score: z.number().min(0).max(1).openapi({
-      description:
-        "Relevance in 0..1: the weighted reciprocal-rank-fusion score Σ weight/(RRF_K + rank) over the retrievers that " +
-        "returned candidates (weights RRF_VECTOR_WEIGHT, RRF_KEYWORD_WEIGHT), divided by its maximum (being ranked first " +
-        "by each of them). 1.0 = first in every list; a chunk found by one retriever scores at most that retriever's share " +
-        "of the total weight. Comparable within a response, not an absolute probability.",
-    }),
+    score: z
+      .number()
+      .min(0)
+      .max(1)
+      .openapi({
+        description:
+          "Relevance in 0..1: the weighted reciprocal-rank-fusion score Σ weight/(RRF_K + rank) over the retrievers that " +
+          "returned candidates (weights RRF_VECTOR_WEIGHT, RRF_KEYWORD_WEIGHT), divided by its maximum (being ranked first " +
+          "by each of them). 1.0 = first in every list; a chunk found by one retriever scores at most that retriever's share " +
+          "of the total weight. Comparable within a response, not an absolute probability.",
+      }),
     metadata: z.record(z.string(), z.unknown()).openapi({ description: "The document's metadata, plus its `collection`" }),
   })
   .openapi("QuerySource");
@@ -88,9 +99,9 @@ export const QueryMetadataSchema = z
     degraded_reasons: DegradedReasonsSchema,
     index_version: z.number().int(),
     request_id: z.string(),
-    timings_ms: z
-      .object({ embed: z.number(), retrieve: z.number(), generate: z.number() })
-      .openapi({ description: "embed: the origin's query embedding; retrieve: the whole retrieval phase (it overlaps embed); generate: the answer" }),
+    timings_ms: z.object({ embed: z.number(), retrieve: z.number(), generate: z.number() }).openapi({
+      description: "embed: the origin's query embedding; retrieve: the whole retrieval phase (it overlaps embed); generate: the answer",
+    }),
   })
   .openapi("QueryMetadata");
 export type QueryMetadata = z.infer<typeof QueryMetadataSchema>;
@@ -112,7 +123,10 @@ export const SearchRequestSchema = z
     top_k: z.number().int().min(1).max(100).default(10),
     mode: RetrievalModeSchema.default("hybrid"),
     filters: FiltersSchema.optional(),
-    group_by: z.enum(["chunk", "document"]).default("chunk").openapi({ description: "document: one result per document, its best-ranked chunk" }),
+    group_by: z
+      .enum(["chunk", "document"])
+      .default("chunk")
+      .openapi({ description: "document: one result per document, its best-ranked chunk" }),
     cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
   })
   .openapi("SearchRequest");

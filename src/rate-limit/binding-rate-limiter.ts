@@ -1,4 +1,4 @@
-import { RateLimitStoreUnavailable, type RateLimiter } from "./rate-limiter";
+import { type RateLimiter, RateLimitStoreUnavailable } from "./rate-limiter";
 
 /**
  * The fallback when no Upstash Redis is configured: Cloudflare's rate-limiting bindings. Their

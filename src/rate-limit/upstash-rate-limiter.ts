@@ -1,7 +1,7 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import { Redis } from "@upstash/redis/cloudflare";
 import type { Config } from "../config";
-import { RateLimitStoreUnavailable, type RateLimiter } from "./rate-limiter";
+import { type RateLimiter, RateLimitStoreUnavailable } from "./rate-limiter";
 
 /** Sliding windows in Upstash Redis, one limiter per route class, limits from configuration. */
 export function createUpstashRateLimiter(config: Config): RateLimiter {
@@ -38,14 +38,20 @@ export function createUpstashRateLimiter(config: Config): RateLimiter {
   return {
     kind: "upstash",
     async limit(routeClass, key, cost = 1) {
-      let result;
+      let result: Awaited<ReturnType<Ratelimit["limit"]>>;
       try {
         result = await limiters[routeClass].limit(key, { rate: cost });
       } catch (error) {
         throw new RateLimitStoreUnavailable(error);
       }
       if (result.reason === "timeout") throw new RateLimitStoreUnavailable(new Error("timeout"));
-      return { allowed: result.success, limit: result.limit, remaining: Math.max(0, result.remaining), resetAt: result.reset, pending: result.pending };
+      return {
+        allowed: result.success,
+        limit: result.limit,
+        remaining: Math.max(0, result.remaining),
+        resetAt: result.reset,
+        pending: result.pending,
+      };
     },
   };
 }

@@ -59,7 +59,9 @@ const OperatorsSchema = z
     $gt: BoundSchema.optional(),
     $gte: BoundSchema.optional(),
   })
-  .openapi({ description: "Operators on one key: one of $eq $ne $in $nin, or a range (at most one of $gt/$gte with at most one of $lt/$lte)" });
+  .openapi({
+    description: "Operators on one key: one of $eq $ne $in $nin, or a range (at most one of $gt/$gte with at most one of $lt/$lte)",
+  });
 
 const ConditionSchema = z.union([ScalarSchema, OperatorsSchema], {
   error: "must be a string, number or boolean, or an object of operators ($eq $ne $in $nin $lt $lte $gt $gte)",
@@ -96,7 +98,9 @@ function conditionProblems(key: string, condition: FilterCondition): string[] {
     const lower = ops.filter(([op]) => op === "$gt" || op === "$gte").length;
     const upper = ops.filter(([op]) => op === "$lt" || op === "$lte").length;
     if (lower + upper !== ops.length || lower > 1 || upper > 1) {
-      problems.push(`operators ${ops.map(([op]) => op).join(", ")} cannot be combined; only a lower bound ($gt/$gte) with an upper bound ($lt/$lte)`);
+      problems.push(
+        `operators ${ops.map(([op]) => op).join(", ")} cannot be combined; only a lower bound ($gt/$gte) with an upper bound ($lt/$lte)`,
+      );
     }
   }
   if (key in COLUMNS) {
@@ -106,7 +110,8 @@ function conditionProblems(key: string, condition: FilterCondition): string[] {
       const bad = values.find((value) => typeof value === "string" && !COLLECTION_PATTERN.test(value));
       if (bad !== undefined) problems.push(`${JSON.stringify(bad)} is not a collection name (${COLLECTION_PATTERN.source})`);
       const set = ops.find(([op]) => op === "$in");
-      if (set && (set[1] as FilterScalar[]).length > MAX_QUERY_COLLECTIONS) problems.push(`at most ${MAX_QUERY_COLLECTIONS} collections per query`);
+      if (set && (set[1] as FilterScalar[]).length > MAX_QUERY_COLLECTIONS)
+        problems.push(`at most ${MAX_QUERY_COLLECTIONS} collections per query`);
     }
   }
   return problems;
@@ -182,9 +187,7 @@ export function planFilters(filters: Filters | undefined, indexes: MetadataIndex
   }
 
   const rest = Object.keys(pushed).length > 0 ? (pushed as VectorizeVectorMetadataFilter) : undefined;
-  const vectorFilters = collections
-    ? collections.map((collection) => ({ ...rest, collection }) as VectorizeVectorMetadataFilter)
-    : [rest];
+  const vectorFilters = collections ? collections.map((collection) => ({ ...rest, collection }) as VectorizeVectorMetadataFilter) : [rest];
   return { clauses, collections, vectorFilters, fullyPushedDown };
 }
 
@@ -232,11 +235,16 @@ function opSql(key: string, op: FilterOperator, operand: FilterScalar | FilterSc
   if (column) {
     // NOT NULL TEXT columns, and validation made every operand a string.
     switch (op) {
-      case "$eq": return `${column} = ${params.add(operand as string)}`;
-      case "$ne": return `${column} <> ${params.add(operand as string)}`;
-      case "$in": return `${column} IN (SELECT value FROM json_each(${params.add(JSON.stringify(operand))}))`;
-      case "$nin": return `${column} NOT IN (SELECT value FROM json_each(${params.add(JSON.stringify(operand))}))`;
-      default: return `${column} ${SQL_COMPARATORS[op]} ${params.add(operand as string)}`;
+      case "$eq":
+        return `${column} = ${params.add(operand as string)}`;
+      case "$ne":
+        return `${column} <> ${params.add(operand as string)}`;
+      case "$in":
+        return `${column} IN (SELECT value FROM json_each(${params.add(JSON.stringify(operand))}))`;
+      case "$nin":
+        return `${column} NOT IN (SELECT value FROM json_each(${params.add(JSON.stringify(operand))}))`;
+      default:
+        return `${column} ${SQL_COMPARATORS[op]} ${params.add(operand as string)}`;
     }
   }
 
@@ -244,7 +252,11 @@ function opSql(key: string, op: FilterOperator, operand: FilterScalar | FilterSc
   const type = `json_type(d.metadata, ${path})`;
   const value = `json_extract(d.metadata, ${path})`;
   const typeIs = (scalar: FilterScalar) =>
-    typeof scalar === "string" ? `${type} = 'text'` : typeof scalar === "number" ? `${type} IN ('integer', 'real')` : `${type} IN ('true', 'false')`;
+    typeof scalar === "string"
+      ? `${type} = 'text'`
+      : typeof scalar === "number"
+        ? `${type} IN ('integer', 'real')`
+        : `${type} IN ('true', 'false')`;
   const equals = (scalar: FilterScalar) =>
     typeof scalar === "boolean" ? `${type} = '${scalar ? "true" : "false"}'` : `(${typeIs(scalar)} AND ${value} = ${params.add(scalar)})`;
   const memberOf = (set: FilterScalar[]) => {
@@ -259,10 +271,14 @@ function opSql(key: string, op: FilterOperator, operand: FilterScalar | FilterSc
   // COALESCE: json_type of a missing key is NULL, and NULL must read as "no match", never as unknown.
   const positive = (test: string) => `COALESCE(${test}, 0)`;
   switch (op) {
-    case "$eq": return positive(equals(operand as FilterScalar));
-    case "$ne": return `NOT ${positive(equals(operand as FilterScalar))}`;
-    case "$in": return positive(memberOf(operand as FilterScalar[]));
-    case "$nin": return `NOT ${positive(memberOf(operand as FilterScalar[]))}`;
+    case "$eq":
+      return positive(equals(operand as FilterScalar));
+    case "$ne":
+      return `NOT ${positive(equals(operand as FilterScalar))}`;
+    case "$in":
+      return positive(memberOf(operand as FilterScalar[]));
+    case "$nin":
+      return `NOT ${positive(memberOf(operand as FilterScalar[]))}`;
     default: {
       const bound = operand as string | number;
       return positive(`${typeIs(bound)} AND ${value} ${SQL_COMPARATORS[op]} ${params.add(bound)}`);

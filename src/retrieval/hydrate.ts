@@ -1,4 +1,4 @@
-import { createSqlParams, filterSql, type FilterPlan, type SqlValue } from "./filters";
+import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "./filters";
 
 export interface HydratedChunk {
   id: string;
@@ -24,7 +24,10 @@ export async function hydrateChunks(
   const found = new Map<string, HydratedChunk>();
   if (request.ids.length === 0) return found;
   const { sql, params } = hydrationQuery(request);
-  const { results } = await db.prepare(sql).bind(...params).all<Omit<HydratedChunk, "metadata"> & { metadata: string }>();
+  const { results } = await db
+    .prepare(sql)
+    .bind(...params)
+    .all<Omit<HydratedChunk, "metadata"> & { metadata: string }>();
   for (const row of results) found.set(row.id, { ...row, metadata: parseMetadata(row.metadata) });
   return found;
 }

@@ -1,4 +1,4 @@
-import { createSqlParams, filterSql, type FilterPlan } from "./filters";
+import { createSqlParams, type FilterPlan, filterSql } from "./filters";
 
 /**
  * BM25 over the tenant's chunks with D1's FTS5 index, with the whole filter applied in the same
@@ -24,6 +24,9 @@ export async function keywordSearch(
     "JOIN documents d ON d.tenant = c.tenant AND d.id = c.document_id " +
     `WHERE chunks_fts MATCH ${match} AND c.tenant = ${tenant} AND ${where} ` +
     `ORDER BY bm25(chunks_fts) LIMIT ${limit}`;
-  const { results } = await db.prepare(sql).bind(...params.values).all<{ id: string }>();
+  const { results } = await db
+    .prepare(sql)
+    .bind(...params.values)
+    .all<{ id: string }>();
   return results.map((row) => row.id);
 }

@@ -2,9 +2,9 @@ import type { Config } from "../config";
 import type { EmbeddingOutcome } from "../embedding/query-embedder";
 import { errorFields, log } from "../logger";
 import type { DegradedReason, RetrievalMode } from "../query/schemas";
-import { planFilters, type FilterPlan, type Filters } from "./filters";
+import { type FilterPlan, type Filters, planFilters } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
-import { hydrateChunks, type HydratedChunk } from "./hydrate";
+import { type HydratedChunk, hydrateChunks } from "./hydrate";
 import { keywordSearch } from "./keyword-search";
 import { reciprocalRankFusion } from "./rrf";
 import { VECTORIZE_MAX_TOP_K, vectorSearch } from "./vector-search";
@@ -34,7 +34,10 @@ export interface RetrievalRequest {
   embedding?: Promise<EmbeddingOutcome>;
 }
 
-export type RetrievalConfig = Pick<Config, "RRF_K" | "RRF_VECTOR_WEIGHT" | "RRF_KEYWORD_WEIGHT" | "RETRIEVAL_CANDIDATES" | "VECTOR_METRIC" | "VECTORIZE_METADATA_INDEXES">;
+export type RetrievalConfig = Pick<
+  Config,
+  "RRF_K" | "RRF_VECTOR_WEIGHT" | "RRF_KEYWORD_WEIGHT" | "RETRIEVAL_CANDIDATES" | "VECTOR_METRIC" | "VECTORIZE_METADATA_INDEXES"
+>;
 
 export function createRetriever(db: D1Database, vectors: Vectorize, config: RetrievalConfig): Retriever {
   const deps: RetrieverDeps = {

@@ -25,7 +25,11 @@ export interface FusedItem {
  * ignored) into one list, best first. Ties keep the order of first appearance, scanning the
  * rankings in the order given, so the result is deterministic.
  */
-export function reciprocalRankFusion(rankings: ReadonlyArray<readonly string[]>, k: number, weights: readonly number[] = rankings.map(() => 1)): FusedItem[] {
+export function reciprocalRankFusion(
+  rankings: ReadonlyArray<readonly string[]>,
+  k: number,
+  weights: readonly number[] = rankings.map(() => 1),
+): FusedItem[] {
   if (!Number.isFinite(k) || k < 0) throw new RangeError("k must be a finite number >= 0");
   if (weights.length !== rankings.length || weights.some((weight) => !(weight > 0) || !Number.isFinite(weight))) {
     throw new RangeError("one finite weight > 0 per ranking");

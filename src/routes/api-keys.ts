@@ -12,7 +12,13 @@ const CreateApiKeySchema = z
   .strictObject({
     name: z.string().trim().min(1).max(100),
     roles: z.array(RoleSchema).min(1).max(3),
-    expires_in: z.number().int().min(60).max(10 * 365 * 86_400).optional().openapi({ description: "Lifetime in seconds; omitted = never expires" }),
+    expires_in: z
+      .number()
+      .int()
+      .min(60)
+      .max(10 * 365 * 86_400)
+      .optional()
+      .openapi({ description: "Lifetime in seconds; omitted = never expires" }),
   })
   .openapi("CreateApiKey");
 
@@ -49,7 +55,10 @@ const create = createRoute({
   middleware: admin,
   request: { body: jsonBody(CreateApiKeySchema) },
   responses: {
-    201: jsonResponse("The new key", z.object({ id: z.string(), key: z.string(), roles: z.array(RoleSchema), expires_at: z.string().nullable() })),
+    201: jsonResponse(
+      "The new key",
+      z.object({ id: z.string(), key: z.string(), roles: z.array(RoleSchema), expires_at: z.string().nullable() }),
+    ),
     ...validationErrors,
     ...authErrors,
   },
@@ -89,7 +98,14 @@ const revoke = createRoute({
   summary: "Revoke a key; it stops working everywhere within API_KEY_CACHE_TTL_SECONDS",
   security,
   middleware: admin,
-  request: { params: z.object({ id: z.string().regex(/^[a-z0-9]{16}$/).openapi({ param: { name: "id", in: "path" } }) }) },
+  request: {
+    params: z.object({
+      id: z
+        .string()
+        .regex(/^[a-z0-9]{16}$/)
+        .openapi({ param: { name: "id", in: "path" } }),
+    }),
+  },
   responses: { 204: { description: "Revoked" }, ...authErrors, ...notFoundError, 400: validationErrors[400] },
 });
 

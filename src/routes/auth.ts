@@ -14,9 +14,7 @@ const TokenSchema = z
   .object({ access_token: z.string(), token_type: z.literal("Bearer"), expires_in: z.number().int() })
   .openapi("AccessToken");
 
-const LoginSchema = z
-  .strictObject({ username: z.string().min(1).max(128), password: z.string().min(1).max(1024) })
-  .openapi("Login");
+const LoginSchema = z.strictObject({ username: z.string().min(1).max(128), password: z.string().min(1).max(1024) }).openapi("Login");
 
 const login = createRoute({
   method: "post",

@@ -35,7 +35,12 @@ const ingest = createRoute({
   security,
   middleware: [authenticate({ role: "writer" }), rateLimit("ingest")],
   request: { body: jsonBody(IngestRequestSchema) },
-  responses: { 202: jsonResponse("Accepted; indexing runs in the background", AcceptedSchema), ...validationErrors, ...authErrors, ...unavailableError },
+  responses: {
+    202: jsonResponse("Accepted; indexing runs in the background", AcceptedSchema),
+    ...validationErrors,
+    ...authErrors,
+    ...unavailableError,
+  },
 });
 
 documentRoutes.openapi(ingest, async (c) => {
@@ -54,7 +59,14 @@ documentRoutes.openapi(ingest, async (c) => {
   const changed = prepared.filter((document) => !document.unchanged);
   if (changed.length > 0) {
     try {
-      await sendMessages(c.env.INGEST_QUEUE, planMessages(tenant, jobId, changed.map((d) => ({ id: d.id, textLength: d.text.length }))));
+      await sendMessages(
+        c.env.INGEST_QUEUE,
+        planMessages(
+          tenant,
+          jobId,
+          changed.map((d) => ({ id: d.id, textLength: d.text.length })),
+        ),
+      );
     } catch (error) {
       c.var.log.error("ingest enqueue failed", { job_id: jobId, tenant, ...errorFields(error) });
       throw serviceUnavailable(
@@ -82,7 +94,9 @@ const StoredDocumentSchema = z
     collection: z.string(),
     text: z.string(),
     metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
-    status: z.enum(["queued", "indexed", "failed"]).openapi({ description: "queued: a new version waits to be indexed (the previous one, if any, is still searchable)" }),
+    status: z
+      .enum(["queued", "indexed", "failed"])
+      .openapi({ description: "queued: a new version waits to be indexed (the previous one, if any, is still searchable)" }),
     chunk_count: z.number().int().openapi({ description: "Chunks of the indexed version" }),
     job_id: z.string().nullable(),
     error: z.string().nullable(),

@@ -2,9 +2,8 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { errorFields } from "../logger";
 import { jsonResponse } from "../schemas";
-import type { ServicesFactory, Services } from "../services";
+import type { Services, ServicesFactory } from "../services";
 import { VERSION } from "../version";
-
 
 const health = createRoute({
   method: "get",
@@ -13,10 +12,14 @@ const health = createRoute({
   responses: { 200: jsonResponse("Alive", z.object({ status: z.literal("ok"), version: z.string(), time: z.string() })) },
 });
 
-
 // /ready is public: each check says only whether it passed and how long it took (reasons go to
 // the logs; origin URLs, circuit states and index sizes are not for anonymous callers).
-const CheckSchema = z.object({ ok: z.boolean(), latency_ms: z.number(), available: z.number().int().optional(), total: z.number().int().optional() });
+const CheckSchema = z.object({
+  ok: z.boolean(),
+  latency_ms: z.number(),
+  available: z.number().int().optional(),
+  total: z.number().int().optional(),
+});
 const ReadySchema = z.object({ status: z.enum(["ready", "unavailable"]), checks: z.record(z.string(), CheckSchema) });
 
 const ready = createRoute({
@@ -40,30 +43,36 @@ export function createHealthRoutes(servicesFor: ServicesFactory) {
     }
     const { config } = services;
     const timed = async (check: () => Promise<unknown>) => {
-    const started = performance.now();
-    try {
-      await check();
-      return { ok: true, latency_ms: elapsed(started) };
-    } catch (error) {
-      c.var.log.warn("readiness check failed", errorFields(error));
-      return { ok: false, latency_ms: elapsed(started) };
-    }
-  };
-  const [d1, kv, vectorIndex, origins] = await Promise.all([
-    timed(async () => void (await services.db.prepare("SELECT 1").first())),
-    timed(async () => void (await c.env.KV.get("edge-rag:ready-probe"))),
-    timed(async () => {
-      const info = await services.vectors.describe();
-      if (info.dimensions !== config.EMBEDDING_DIMENSIONS) throw new Error(`index has ${info.dimensions} dimensions, EMBEDDING_DIMENSIONS is ${config.EMBEDDING_DIMENSIONS}`);
-    }),
-    services.origin.probe(),
-  ]);
-  for (const origin of origins.filter((o) => !o.ok)) c.var.log.warn("origin not ready", origin);
-  const available = origins.filter((origin) => origin.ok).length;
-  const originCheck = { ok: available > 0, latency_ms: Math.max(0, ...origins.map((o) => o.latency_ms)), available, total: origins.length };
-  const checks = { d1, kv, vector_index: vectorIndex, origin: originCheck };
-  const isReady = Object.values(checks).every((check) => check.ok);
-  return c.json({ status: isReady ? ("ready" as const) : ("unavailable" as const), checks }, isReady ? 200 : 503);
+      const started = performance.now();
+      try {
+        await check();
+        return { ok: true, latency_ms: elapsed(started) };
+      } catch (error) {
+        c.var.log.warn("readiness check failed", errorFields(error));
+        return { ok: false, latency_ms: elapsed(started) };
+      }
+    };
+    const [d1, kv, vectorIndex, origins] = await Promise.all([
+      timed(async () => void (await services.db.prepare("SELECT 1").first())),
+      timed(async () => void (await c.env.KV.get("edge-rag:ready-probe"))),
+      timed(async () => {
+        const info = await services.vectors.describe();
+        if (info.dimensions !== config.EMBEDDING_DIMENSIONS)
+          throw new Error(`index has ${info.dimensions} dimensions, EMBEDDING_DIMENSIONS is ${config.EMBEDDING_DIMENSIONS}`);
+      }),
+      services.origin.probe(),
+    ]);
+    for (const origin of origins.filter((o) => !o.ok)) c.var.log.warn("origin not ready", origin);
+    const available = origins.filter((origin) => origin.ok).length;
+    const originCheck = {
+      ok: available > 0,
+      latency_ms: Math.max(0, ...origins.map((o) => o.latency_ms)),
+      available,
+      total: origins.length,
+    };
+    const checks = { d1, kv, vector_index: vectorIndex, origin: originCheck };
+    const isReady = Object.values(checks).every((check) => check.ok);
+    return c.json({ status: isReady ? ("ready" as const) : ("unavailable" as const), checks }, isReady ? 200 : 503);
   });
   return routes;
 }

@@ -12,7 +12,8 @@ const JobSchema = z
   .object({
     id: z.string(),
     status: z.enum(["queued", "processing", "done", "failed"]).openapi({
-      description: "done: every document indexed or skipped, and searchable; failed: finished, and at least one document failed (see errors; the rest are indexed)",
+      description:
+        "done: every document indexed or skipped, and searchable; failed: finished, and at least one document failed (see errors; the rest are indexed)",
     }),
     documents: z.number().int().openapi({ description: "Documents in the job" }),
     processed: z.number().int().openapi({ description: "Documents indexed" }),
@@ -32,7 +33,14 @@ const read = createRoute({
   summary: "Progress and failures of an ingestion job",
   security,
   middleware: [authenticate({ role: "writer" }), rateLimit("query")],
-  request: { params: z.object({ id: z.string().regex(/^job_[0-9a-f]{32}$/, "not a job id").openapi({ param: { name: "id", in: "path" } }) }) },
+  request: {
+    params: z.object({
+      id: z
+        .string()
+        .regex(/^job_[0-9a-f]{32}$/, "not a job id")
+        .openapi({ param: { name: "id", in: "path" } }),
+    }),
+  },
   responses: { 200: jsonResponse("The job", JobSchema), 400: validationErrors[400], ...authErrors, ...notFoundError },
 });
 

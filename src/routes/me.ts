@@ -12,7 +12,10 @@ const me = createRoute({
   security,
   middleware: [authenticate()],
   responses: {
-    200: jsonResponse("The principal", z.object({ sub: z.string(), tenant: z.string(), roles: z.array(RoleSchema), auth: z.enum(["jwt", "api_key"]) })),
+    200: jsonResponse(
+      "The principal",
+      z.object({ sub: z.string(), tenant: z.string(), roles: z.array(RoleSchema), auth: z.enum(["jwt", "api_key"]) }),
+    ),
     ...authErrors,
   },
 });

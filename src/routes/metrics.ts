@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { digestsEqual, sha256Hex } from "../auth/api-keys";
-import { authenticate } from "../middleware/authenticate";
 import { renderMetrics } from "../metrics";
+import { authenticate } from "../middleware/authenticate";
 import { authErrors, security } from "../schemas";
 
 export const metricsRoutes = new OpenAPIHono<AppEnv>();

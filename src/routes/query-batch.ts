@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env";
 import { ApiError, fieldErrors, validationFailed } from "../errors";
 import { authenticate } from "../middleware/authenticate";
 import { decide, principalKey, setRateLimitHeaders } from "../middleware/rate-limit";
-import { QueryRequestSchema, QueryResponseSchema, type QueryInput } from "../query/schemas";
+import { type QueryInput, QueryRequestSchema, QueryResponseSchema } from "../query/schemas";
 import { authErrors, jsonBody, ProblemSchema, security, validationErrors } from "../schemas";
 import { batchCacheStatusHeader, queryContext } from "./query-http";
 
@@ -24,7 +24,9 @@ const BatchRequestSchema = z
 
 const BatchResponseSchema = z
   .object({
-    results: z.array(z.union([QueryResponseSchema, ProblemSchema])).openapi({ description: "One entry per query, in order: a QueryResponse, or a problem for that query" }),
+    results: z
+      .array(z.union([QueryResponseSchema, ProblemSchema]))
+      .openapi({ description: "One entry per query, in order: a QueryResponse, or a problem for that query" }),
   })
   .openapi("QueryBatchResponse");
 
@@ -40,7 +42,11 @@ const batch = createRoute({
   // Rate-limited in the handler, once the number of queries (the cost) is known.
   middleware: [authenticate({ role: "reader" })],
   request: { body: jsonBody(BatchRequestSchema) },
-  responses: { 200: { description: "One result per query", content: { "application/json": { schema: BatchResponseSchema } } }, ...validationErrors, ...authErrors },
+  responses: {
+    200: { description: "One result per query", content: { "application/json": { schema: BatchResponseSchema } } },
+    ...validationErrors,
+    ...authErrors,
+  },
 });
 
 queryBatchRoutes.openapi(batch, async (c) => {

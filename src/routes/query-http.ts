@@ -22,7 +22,12 @@ export function cacheStatusHeader(metadata: Pick<QueryMetadata, "cache" | "cache
   switch (metadata.cache) {
     case "hit":
     case "stale":
-      return ["edge-rag", "hit", `ttl=${metadata.cache_ttl_s ?? 0}`, ...(metadata.cache_tier ? [`detail=${metadata.cache_tier}`] : [])].join("; ");
+      return [
+        "edge-rag",
+        "hit",
+        `ttl=${metadata.cache_ttl_s ?? 0}`,
+        ...(metadata.cache_tier ? [`detail=${metadata.cache_tier}`] : []),
+      ].join("; ");
     case "miss":
       return "edge-rag; fwd=miss";
     case "bypass":

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { getTenantStats } from "../store/tenant-store";
 import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, security } from "../schemas";
+import { getTenantStats } from "../store/tenant-store";
 
 export const statsRoutes = new OpenAPIHono<AppEnv>();
 
@@ -20,8 +20,13 @@ const StatsSchema = z
         hits: z.number().int(),
         misses: z.number().int(),
         stale: z.number().int(),
-        hit_ratio: z.number().nullable().openapi({ description: "(hits + stale) / (hits + misses + stale); null before the first cached query" }),
-        scope: z.enum(["global", "isolate"]).openapi({ description: "global: counted in Redis across every isolate; isolate: this isolate's counts only (no Redis configured)" }),
+        hit_ratio: z
+          .number()
+          .nullable()
+          .openapi({ description: "(hits + stale) / (hits + misses + stale); null before the first cached query" }),
+        scope: z.enum(["global", "isolate"]).openapi({
+          description: "global: counted in Redis across every isolate; isolate: this isolate's counts only (no Redis configured)",
+        }),
       })
       .openapi({ description: "How the tenant's queries were answered by the query cache (cache: false requests are not counted)" }),
   })

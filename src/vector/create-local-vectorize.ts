@@ -75,10 +75,7 @@ export function localVectorIndexStub(
  * Creates a `Vectorize` backed by the LocalVectorIndex Durable Object named `options.indexName`.
  * Throws a TypeError synchronously for an invalid configuration.
  */
-export function createLocalVectorize(
-  namespace: DurableObjectNamespace<LocalVectorIndex>,
-  options: LocalVectorizeOptions,
-): Vectorize {
+export function createLocalVectorize(namespace: DurableObjectNamespace<LocalVectorIndex>, options: LocalVectorizeOptions): Vectorize {
   checkOptions(options);
   const config: LocalIndexConfig = {
     indexName: options.indexName,

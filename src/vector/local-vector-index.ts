@@ -30,10 +30,10 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { compileFilter, extractIndexedValues, indexedValuesToMetadata, type MetadataIndexes } from "./metadata-filter";
+import { VectorMatrix } from "./vector-search";
 import { localVectorizeError, vectorizeError } from "./vectorize-errors";
 import { VECTORIZE_LIMITS, type VectorizeMetadataIndexType } from "./vectorize-limits";
 import type { ValidQueryOptions, ValidVector } from "./vectorize-validation";
-import { VectorMatrix } from "./vector-search";
 
 /** The index configuration every RPC call carries; the first call creates the index with it. */
 export interface LocalIndexConfig {
@@ -189,11 +189,7 @@ export class LocalVectorIndex extends DurableObject<unknown> {
   }
 
   private setState(key: string, value: string): void {
-    this.sql.exec(
-      "INSERT INTO index_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      key,
-      value,
-    );
+    this.sql.exec("INSERT INTO index_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
   }
 
   private currentSeq(): number {
@@ -216,7 +212,8 @@ export class LocalVectorIndex extends DurableObject<unknown> {
       this.applyConfig(config);
       this.lastConfigKey = key;
     }
-    return (this.matrix ??= this.load(config));
+    this.matrix ??= this.load(config);
+    return this.matrix;
   }
 
   private applyConfig(config: LocalIndexConfig): void {
@@ -289,12 +286,7 @@ export class LocalVectorIndex extends DurableObject<unknown> {
     const hasIndexes = this.metadataIndexes.size > 0;
     for (const row of this.sql.exec<VectorRow>("SELECT id, namespace, vals, metadata, seq FROM vectors")) {
       const metadata = hasIndexes && row.metadata !== null ? (JSON.parse(row.metadata) as Record<string, unknown>) : undefined;
-      matrix.set(
-        row.id,
-        row.namespace ?? undefined,
-        new Float32Array(row.vals),
-        extractIndexedValues(metadata, this.indexesAt(row.seq)),
-      );
+      matrix.set(row.id, row.namespace ?? undefined, new Float32Array(row.vals), extractIndexedValues(metadata, this.indexesAt(row.seq)));
     }
     return matrix;
   }

@@ -49,10 +49,7 @@ function readPath(metadata: unknown, path: string): unknown {
 }
 
 /** What the metadata indexes hold for one vector; undefined when nothing is indexed. */
-export function extractIndexedValues(
-  metadata: Record<string, unknown> | undefined,
-  indexes: MetadataIndexes,
-): IndexedValues | undefined {
+export function extractIndexedValues(metadata: Record<string, unknown> | undefined, indexes: MetadataIndexes): IndexedValues | undefined {
   if (metadata === undefined) return undefined;
   let values: Record<string, IndexedScalar> | undefined;
   for (const [property, type] of Object.entries(indexes)) {
@@ -65,7 +62,10 @@ export function extractIndexedValues(
     } else if (type === "boolean" && typeof value === "boolean") {
       indexed = value;
     }
-    if (indexed !== undefined) (values ??= {})[property] = indexed;
+    if (indexed !== undefined) {
+      values ??= {};
+      values[property] = indexed;
+    }
   }
   return values;
 }
@@ -78,7 +78,8 @@ export function indexedValuesToMetadata(values: IndexedValues): Record<string, V
     let node = out;
     for (const segment of segments.slice(0, -1)) {
       const next = node[segment];
-      node = (next !== null && typeof next === "object" ? next : (node[segment] = {})) as Record<string, unknown>;
+      if (next === null || typeof next !== "object") node[segment] = {};
+      node = node[segment] as Record<string, unknown>;
     }
     node[segments[segments.length - 1]!] = value;
   }
@@ -104,12 +105,7 @@ function invalid(message: string): Error {
 }
 
 function isScalar(value: unknown): value is FilterScalar {
-  return (
-    value === null ||
-    typeof value === "string" ||
-    typeof value === "boolean" ||
-    (typeof value === "number" && Number.isFinite(value))
-  );
+  return value === null || typeof value === "string" || typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value));
 }
 
 /** Indexed strings are 64-byte prefixes, so filter strings are compared on the same prefix. */
@@ -218,7 +214,9 @@ export function compileFilter(filter: unknown): CompiledFilter {
   if (entries.length === 0) throw invalid("filter must be a non-empty object");
   const size = utf8ByteLength(JSON.stringify(filter));
   if (size >= VECTORIZE_LIMITS.maxFilterJsonBytes) {
-    throw invalid(`filter is too large; its compact JSON must be less than ${VECTORIZE_LIMITS.maxFilterJsonBytes} bytes, got ${size} bytes`);
+    throw invalid(
+      `filter is too large; its compact JSON must be less than ${VECTORIZE_LIMITS.maxFilterJsonBytes} bytes, got ${size} bytes`,
+    );
   }
   const clauses: Clause[] = entries.map(([property, condition]) => {
     validateKey(property);

@@ -25,7 +25,6 @@ import { VectorIndexError } from "../errors";
  */
 export type VectorIndex = Vectorize;
 
-
 /** The `describe()` result as Vectorize actually sends it (workers-types declares both fields as number). */
 export interface VectorIndexInfo {
   vectorCount: number;

@@ -255,10 +255,7 @@ export class VectorMatrix {
   }
 }
 
-function normalised<T extends Float32Array | Float64Array>(
-  values: ArrayLike<number>,
-  kind: { new (length: number): T },
-): T {
+function normalised<T extends Float32Array | Float64Array>(values: ArrayLike<number>, kind: { new (length: number): T }): T {
   let norm = 0;
   for (let i = 0; i < values.length; i++) norm += values[i]! * values[i]!;
   norm = Math.sqrt(norm);

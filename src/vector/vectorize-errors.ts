@@ -5,13 +5,7 @@
  * none — and whose `cause` is an `Error(<message>)`. Callers can therefore match on the same text
  * locally and in production.
  */
-export type VectorizeOperation =
-  | "INDEX_GET"
-  | "VECTOR_QUERY"
-  | "VECTOR_INSERT"
-  | "VECTOR_UPSERT"
-  | "VECTOR_GET"
-  | "VECTOR_DELETE";
+export type VectorizeOperation = "INDEX_GET" | "VECTOR_QUERY" | "VECTOR_INSERT" | "VECTOR_UPSERT" | "VECTOR_GET" | "VECTOR_DELETE";
 
 /** Builds a Vectorize-shaped error. `code` is omitted when production's number is unknown. */
 export function vectorizeError(operation: VectorizeOperation, message: string, code?: number): Error {

@@ -3,7 +3,7 @@
  * throws the same errors the Vectorize binding throws (see vectorize-errors.ts).
  */
 import { compileFilter, utf8ByteLength } from "./metadata-filter";
-import { vectorizeError, type VectorizeOperation } from "./vectorize-errors";
+import { type VectorizeOperation, vectorizeError } from "./vectorize-errors";
 import { VECTORIZE_ERROR_CODES as CODES, VECTORIZE_LIMITS as LIMITS } from "./vectorize-limits";
 
 /** A vector after validation: float32 values, no empty optional fields. */
@@ -84,11 +84,7 @@ function validateValues(op: VectorizeOperation, id: string, values: unknown, dim
 }
 
 /** Validates an insert/upsert batch: 1..1000 vectors, ids ≤ 64 B, exact dimensions, metadata ≤ 10 KiB. */
-export function validateVectors(
-  op: "VECTOR_INSERT" | "VECTOR_UPSERT",
-  vectors: unknown,
-  dimensions: number,
-): ValidVector[] {
+export function validateVectors(op: "VECTOR_INSERT" | "VECTOR_UPSERT", vectors: unknown, dimensions: number): ValidVector[] {
   if (!Array.isArray(vectors)) throw vectorizeError(op, "vectors must be an array");
   if (vectors.length === 0) throw vectorizeError(op, "no vectors in payload");
   if (vectors.length > LIMITS.maxBatchSize) {
@@ -112,10 +108,7 @@ export function validateVectors(
       validateMetadataKeys(op, id, metadata);
       const bytes = utf8ByteLength(JSON.stringify(metadata));
       if (bytes > LIMITS.maxMetadataBytes) {
-        throw vectorizeError(
-          op,
-          `metadata too large for id="${id}"; max is ${LIMITS.maxMetadataBytes} bytes, got ${bytes} bytes`,
-        );
+        throw vectorizeError(op, `metadata too large for id="${id}"; max is ${LIMITS.maxMetadataBytes} bytes, got ${bytes} bytes`);
       }
       out.metadata = metadata;
     }

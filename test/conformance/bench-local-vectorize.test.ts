@@ -31,7 +31,10 @@ it(`${VECTORS} × ${DIMENSIONS} vectors: write, query, rebuild`, async () => {
     metadataIndexes: { tenant: "string", year: "number" },
   });
   let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff) * 2 - 1;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return (seed / 0x7fffffff) * 2 - 1;
+  };
   const vector = () => Float32Array.from({ length: DIMENSIONS }, rand);
 
   const writeStart = Date.now();
@@ -58,7 +61,9 @@ it(`${VECTORS} × ${DIMENSIONS} vectors: write, query, rebuild`, async () => {
   };
   const query = vector();
   const tenantQuery = await time(() => index.query(query, { namespace: "tenant-3", topK: 100 }));
-  const filtered = await time(() => index.query(query, { namespace: "tenant-3", topK: 20, filter: { year: { $gte: 2010 } }, returnMetadata: "all" }));
+  const filtered = await time(() =>
+    index.query(query, { namespace: "tenant-3", topK: 20, filter: { year: { $gte: 2010 } }, returnMetadata: "all" }),
+  );
   const globalQuery = await time(() => index.query(query, { topK: 100 }));
   const stub = localVectorIndexStub(namespace, indexName);
   const stats = await stub.memoryStats();

@@ -55,10 +55,7 @@ export function uniqueName(prefix: string): string {
  * Retries `check` until it stops throwing or `timeoutMs` passes, then rethrows its last error.
  * The one place the suite waits for Vectorize's eventual consistency.
  */
-export async function eventually<T>(
-  check: () => Promise<T>,
-  { timeoutMs, pollMs }: { timeoutMs: number; pollMs: number },
-): Promise<T> {
+export async function eventually<T>(check: () => Promise<T>, { timeoutMs, pollMs }: { timeoutMs: number; pollMs: number }): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -113,11 +110,7 @@ function trackingWrites(index: Vectorize, written: Set<string>): Vectorize {
   };
 }
 
-export function describeVectorizeConformance(
-  name: string,
-  getIndex: () => Promise<ConformanceTarget>,
-  options: ConformanceOptions,
-): void {
+export function describeVectorizeConformance(name: string, getIndex: () => Promise<ConformanceTarget>, options: ConformanceOptions): void {
   const wait = options.eventualConsistency;
   // Generous per-test budget: a test may wait for several mutations.
   const testTimeout = wait.timeoutMs * 4 + 10_000;
@@ -185,7 +178,10 @@ export function describeVectorizeConformance(
     const seed = async (vectors: Omit<VectorizeVector, "namespace">[]) => {
       const namespace = uniqueName("ns");
       await index.upsert(vectors.map((v) => ({ ...v, namespace })));
-      await waitForQueryable(namespace, vectors.map((v) => v.id));
+      await waitForQueryable(
+        namespace,
+        vectors.map((v) => v.id),
+      );
       return namespace;
     };
 
@@ -483,9 +479,9 @@ export function describeVectorizeConformance(
       });
 
       it("caps topK at 50 with returnValues or returnMetadata all (observed: docs say 20, production 50)", async () => {
-        await expect(
-          index.query(unit(0), { namespace, topK: 50, returnValues: true, returnMetadata: "all" }),
-        ).resolves.toMatchObject({ count: 1 });
+        await expect(index.query(unit(0), { namespace, topK: 50, returnValues: true, returnMetadata: "all" })).resolves.toMatchObject({
+          count: 1,
+        });
         for (const opts of [{ returnValues: true }, { returnMetadata: "all" }, { returnMetadata: true }] as const) {
           await expectVectorizeError(index.query(unit(0), { namespace, topK: 51, ...opts }), {
             operation: "VECTOR_QUERY",
@@ -611,10 +607,9 @@ export function describeVectorizeConformance(
       ];
       for (const [label, filter] of invalidFilters) {
         it(`rejects ${label}`, async () => {
-          await expectVectorizeError(
-            index.query(unit(0), { namespace, filter: filter as VectorizeVectorMetadataFilter }),
-            { operation: "VECTOR_QUERY" },
-          );
+          await expectVectorizeError(index.query(unit(0), { namespace, filter: filter as VectorizeVectorMetadataFilter }), {
+            operation: "VECTOR_QUERY",
+          });
         });
       }
     });

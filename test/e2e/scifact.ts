@@ -44,4 +44,8 @@ export function readQrels(): Map<string, Set<string>> {
 }
 
 /** As the CLI sends a BEIR record: the title leads the text. */
-export const toDocument = (doc: ScifactDocument) => ({ id: doc._id, text: `${doc.title}\n\n${doc.text}`, metadata: { title: doc.title.slice(0, 1024) } });
+export const toDocument = (doc: ScifactDocument) => ({
+  id: doc._id,
+  text: `${doc.title}\n\n${doc.text}`,
+  metadata: { title: doc.title.slice(0, 1024) },
+});

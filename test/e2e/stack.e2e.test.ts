@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT } from "../../tools/stack/paths";
 import { freePort } from "../../tools/lib/ports";
-import { startStack, type Stack } from "../../tools/stack/stack";
+import { ROOT } from "../../tools/stack/paths";
+import { type Stack, startStack } from "../../tools/stack/stack";
 import { readCorpus, readQrels, readQueries, toDocument } from "./scifact";
 
 /**
@@ -63,7 +63,11 @@ afterAll(async () => {
 
 describe("first admin credential", () => {
   it("`npx edge-rag keys create` prints a working key alone on the last line of stdout", async () => {
-    const { stdout } = await run("npx", ["edge-rag", "keys", "create", "--tenant", "scifact", "--roles", "admin", "--name", "e2e", "--persist-to", stateDir], { cwd: ROOT });
+    const { stdout } = await run(
+      "npx",
+      ["edge-rag", "keys", "create", "--tenant", "scifact", "--roles", "admin", "--name", "e2e", "--persist-to", stateDir],
+      { cwd: ROOT },
+    );
     adminKey = stdout.trim().split("\n").at(-1)!;
     expect(adminKey).toMatch(/^erk_[a-z0-9]{16}_[A-Za-z0-9_-]{43}$/);
     const me = await api("/v1/me");
@@ -99,7 +103,9 @@ describe("SciFact: ingest 500 documents, then ask training claims", () => {
     expect(answerable.length).toBeGreaterThanOrEqual(50);
     let hits = 0;
     for (const [queryId, judged] of answerable) {
-      const { status, body } = await api("/v1/query", { body: { query: queries.get(queryId), top_k: 10, filters: { collection: "scifact" } } });
+      const { status, body } = await api("/v1/query", {
+        body: { query: queries.get(queryId), top_k: 10, filters: { collection: "scifact" } },
+      });
       expect(status).toBe(200);
       expect(body.answer.length).toBeGreaterThan(0);
       expect(body.metadata.degraded).toBe(false);
@@ -156,7 +162,9 @@ describe("resilience", () => {
     const after = await api("/v1/stats");
     expect(after.status).toBe(200);
     expect(after.body).toMatchObject({ documents: before.body.documents, chunks: before.body.chunks });
-    const { body } = await api("/v1/query", { body: { query: "0-dimensional biomaterials show inductive properties", top_k: 5, mode: "vector" } });
+    const { body } = await api("/v1/query", {
+      body: { query: "0-dimensional biomaterials show inductive properties", top_k: 5, mode: "vector" },
+    });
     expect(body.sources.length).toBeGreaterThan(0);
   }, 300_000);
 });

@@ -1,10 +1,9 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../tools/stack/paths";
 
@@ -17,30 +16,38 @@ const run = promisify(execFile);
 const GZIP_BUDGET_BYTES = 240 * 1024;
 
 describe("deployment configuration", () => {
-  it.each(["staging", "production"])("`wrangler deploy --dry-run --env %s` builds offline within the bundle budget", async (environment) => {
-    const outdir = mkdtempSync(join(tmpdir(), `edge-rag-${environment}-`));
-    try {
-      const { stdout, stderr } = await run(process.execPath, [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--env", environment, "--outdir", outdir], {
-        cwd: ROOT,
-        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
-        timeout: 120_000,
-      });
-      const output = stdout + stderr;
-      expect(output).toContain("--dry-run: exiting now.");
-      expect(output).toMatch(/env\.VECTORIZE \(edge-rag(-staging)?\)\s+Vectorize Index/);
-      const bundle = readdirSync(outdir).find((file) => file.endsWith(".js"))!;
-      const bytes = statSync(join(outdir, bundle)).size;
-      const gzipBytes = gzipSync(readFileSync(join(outdir, bundle))).length;
-      console.log(`${environment} bundle: ${(bytes / 1024).toFixed(1)} KiB, ${(gzipBytes / 1024).toFixed(1)} KiB gzip`);
-      expect(gzipBytes).toBeLessThan(GZIP_BUDGET_BYTES);
-      // The production entry wires Vectorize: the local stand-in (its Durable Object class, its own
-      // error prefix, its factory) must not be deployed.
-      const code = readFileSync(join(outdir, bundle), "utf8");
-      for (const marker of ["LocalVectorIndex", "LOCAL_VECTORIZE_ERROR", "VECTOR_INDEX_DO"]) expect(code, marker).not.toContain(marker);
-    } finally {
-      rmSync(outdir, { recursive: true, force: true });
-    }
-  }, 180_000);
+  it.each(["staging", "production"])(
+    "`wrangler deploy --dry-run --env %s` builds offline within the bundle budget",
+    async (environment) => {
+      const outdir = mkdtempSync(join(tmpdir(), `edge-rag-${environment}-`));
+      try {
+        const { stdout, stderr } = await run(
+          process.execPath,
+          [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "deploy", "--dry-run", "--env", environment, "--outdir", outdir],
+          {
+            cwd: ROOT,
+            env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+            timeout: 120_000,
+          },
+        );
+        const output = stdout + stderr;
+        expect(output).toContain("--dry-run: exiting now.");
+        expect(output).toMatch(/env\.VECTORIZE \(edge-rag(-staging)?\)\s+Vectorize Index/);
+        const bundle = readdirSync(outdir).find((file) => file.endsWith(".js"))!;
+        const bytes = statSync(join(outdir, bundle)).size;
+        const gzipBytes = gzipSync(readFileSync(join(outdir, bundle))).length;
+        console.log(`${environment} bundle: ${(bytes / 1024).toFixed(1)} KiB, ${(gzipBytes / 1024).toFixed(1)} KiB gzip`);
+        expect(gzipBytes).toBeLessThan(GZIP_BUDGET_BYTES);
+        // The production entry wires Vectorize: the local stand-in (its Durable Object class, its own
+        // error prefix, its factory) must not be deployed.
+        const code = readFileSync(join(outdir, bundle), "utf8");
+        for (const marker of ["LocalVectorIndex", "LOCAL_VECTORIZE_ERROR", "VECTOR_INDEX_DO"]) expect(code, marker).not.toContain(marker);
+      } finally {
+        rmSync(outdir, { recursive: true, force: true });
+      }
+    },
+    180_000,
+  );
 
   it("keeps Vectorize and Workers AI out of the local configuration", () => {
     const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");

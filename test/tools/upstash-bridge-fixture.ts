@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis, type RedisConfigNodejs } from "@upstash/redis";
-import { startRedisServer, type RedisServer } from "../../tools/lib/redis-server";
-import { startUpstashBridge, type RunningUpstashBridge } from "../../tools/upstash-bridge/index";
+import { type RedisServer, startRedisServer } from "../../tools/lib/redis-server";
+import { type RunningUpstashBridge, startUpstashBridge } from "../../tools/upstash-bridge/index";
 
 /**
  * A real redis-server (free port, temp dir) with the real bridge in front of it, for one test
@@ -18,11 +18,17 @@ export interface BridgeFixture {
   /** A raw HTTP request to the bridge with the right token unless `headers` override it. */
   request(path: string, init?: RequestInit): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   /** POST of a JSON body. */
-  post(path: string, json: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; text: string; headers: Headers }>;
+  post(
+    path: string,
+    json: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   stop(): Promise<void>;
 }
 
-export async function startBridgeFixture(options: { maxBodyBytes?: number; redisDir?: string; persist?: boolean } = {}): Promise<BridgeFixture> {
+export async function startBridgeFixture(
+  options: { maxBodyBytes?: number; redisDir?: string; persist?: boolean } = {},
+): Promise<BridgeFixture> {
   const token = randomBytes(24).toString("base64url");
   const logs: string[] = [];
   const redis = await startRedisServer({ port: 0, dir: options.redisDir, persist: options.persist });
@@ -56,7 +62,8 @@ export async function startBridgeFixture(options: { maxBodyBytes?: number; redis
     logs,
     client: (clientOptions = {}) => new Redis({ url: bridge.url, token, enableTelemetry: false, ...clientOptions }),
     request,
-    post: (path, json, headers = {}) => request(path, { method: "POST", body: JSON.stringify(json), headers: { "content-type": "application/json", ...headers } }),
+    post: (path, json, headers = {}) =>
+      request(path, { method: "POST", body: JSON.stringify(json), headers: { "content-type": "application/json", ...headers } }),
     async stop() {
       await bridge.close();
       await redis.stop();

@@ -1,7 +1,7 @@
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rewriteShebang } from "../../tools/upstash-bridge/lua-scripts";
-import { startBridgeFixture, type BridgeFixture } from "./upstash-bridge-fixture";
+import { type BridgeFixture, startBridgeFixture } from "./upstash-bridge-fixture";
 
 // The Upstash REST protocol as hand-written HTTP requests: the forms the docs describe, the exact
 // encodings @upstash/redis relies on, and every kind of bad input.
@@ -44,7 +44,13 @@ describe("happy: request forms", () => {
   });
 
   it("pipeline: one result or error per command, none aborts the others", async () => {
-    const { status, body } = await fx.post("/pipeline", [["SET", "pl:a", "x"], ["INCR", "pl:a"], ["SET", "pl:b", "y"], ["NOSUCHCMD"], ["GET", "pl:b"]]);
+    const { status, body } = await fx.post("/pipeline", [
+      ["SET", "pl:a", "x"],
+      ["INCR", "pl:a"],
+      ["SET", "pl:b", "y"],
+      ["NOSUCHCMD"],
+      ["GET", "pl:b"],
+    ]);
     expect(status).toBe(200);
     expect(body).toEqual([
       { result: "OK" },
@@ -56,7 +62,11 @@ describe("happy: request forms", () => {
   });
 
   it("multi-exec: runtime errors per command; a command Redis will not queue discards everything", async () => {
-    const ok = await fx.post("/multi-exec", [["SET", "tx:a", "1"], ["LPUSH", "tx:a", "x"], ["INCR", "tx:a"]]);
+    const ok = await fx.post("/multi-exec", [
+      ["SET", "tx:a", "1"],
+      ["LPUSH", "tx:a", "x"],
+      ["INCR", "tx:a"],
+    ]);
     expect(ok.status).toBe(200);
     expect(ok.body).toEqual([{ result: "OK" }, { error: expect.stringMatching(/^WRONGTYPE/) }, { result: 2 }]);
 
@@ -93,9 +103,24 @@ describe("happy: Upstash-Encoding: base64", () => {
   });
 
   it("applies per command in pipelines and transactions", async () => {
-    const piped = await fx.post("/pipeline", [["SET", "enc:p", "😀"], ["GET", "enc:p"], ["HGETALL", "enc:none"]], BASE64);
+    const piped = await fx.post(
+      "/pipeline",
+      [
+        ["SET", "enc:p", "😀"],
+        ["GET", "enc:p"],
+        ["HGETALL", "enc:none"],
+      ],
+      BASE64,
+    );
     expect(piped.body).toEqual([{ result: "OK" }, { result: b64("😀") }, { result: [] }]);
-    const tx = await fx.post("/multi-exec", [["SET", "enc:t", "v"], ["GET", "enc:t"]], BASE64);
+    const tx = await fx.post(
+      "/multi-exec",
+      [
+        ["SET", "enc:t", "v"],
+        ["GET", "enc:t"],
+      ],
+      BASE64,
+    );
     expect(tx.body).toEqual([{ result: "OK" }, { result: b64("v") }]);
   });
 
@@ -131,7 +156,7 @@ describe("happy: Lua shebang rewriting", () => {
 
 describe("security", () => {
   it("a wrong token gets 401 Unauthorized and is not echoed", async () => {
-    const wrong = "wrong-token-" + "z".repeat(20);
+    const wrong = `wrong-token-${"z".repeat(20)}`;
     const response = await fx.request("/get/k", { headers: { authorization: `Bearer ${wrong}` } });
     expect(response).toMatchObject({ status: 401, body: { error: "Unauthorized" } });
     expect(response.text).not.toContain(wrong);
@@ -139,7 +164,15 @@ describe("security", () => {
   });
 
   it("no token, an empty token or another scheme gets 401", async () => {
-    for (const authorization of ["", "Bearer", "Bearer ", `Basic ${fx.token}`, fx.token, `Bearer ${fx.token}x`, `Bearer ${fx.token.slice(1)}`]) {
+    for (const authorization of [
+      "",
+      "Bearer",
+      "Bearer ",
+      `Basic ${fx.token}`,
+      fx.token,
+      `Bearer ${fx.token}x`,
+      `Bearer ${fx.token.slice(1)}`,
+    ]) {
       const response = await fx.request("/ping", { headers: { authorization } });
       expect(response, authorization).toMatchObject({ status: 401, body: { error: "Unauthorized" } });
     }
@@ -180,10 +213,10 @@ describe("error: bad input gets a clear 4xx and never hurts the bridge", () => {
     ["a JSON object", JSON.stringify({ command: "GET" }), 400, /must be a JSON array/],
     ["a JSON string", JSON.stringify("GET k"), 400, /must be a JSON array/],
     ["an empty command", "[]", 400, /empty/],
-    ["a non-string command name", "[42, \"k\"]", 400, /command name must be a non-empty string/],
-    ["a null argument", "[\"SET\", \"k\", null]", 400, /argument 2 is null/],
-    ["an object argument", "[\"SET\", \"k\", {\"a\": 1}]", 400, /argument 2 is an object/],
-    ["a nested array argument", "[\"SET\", \"k\", [1]]", 400, /argument 2 is an array/],
+    ["a non-string command name", '[42, "k"]', 400, /command name must be a non-empty string/],
+    ["a null argument", '["SET", "k", null]', 400, /argument 2 is null/],
+    ["an object argument", '["SET", "k", {"a": 1}]', 400, /argument 2 is an object/],
+    ["a nested array argument", '["SET", "k", [1]]', 400, /argument 2 is an array/],
   ])("POST / with %s → 400", async (_label, body, status, message) => {
     const response = await fx.request("/", { method: "POST", body });
     expect(response.status).toBe(status);
@@ -193,7 +226,7 @@ describe("error: bad input gets a clear 4xx and never hurts the bridge", () => {
   it.each([
     ["/pipeline", "{}", /must be a JSON array of commands/],
     ["/pipeline", "[]", /no commands/],
-    ["/pipeline", "[[\"PING\"], \"PING\"]", /command 2 must be a JSON array/],
+    ["/pipeline", '[["PING"], "PING"]', /command 2 must be a JSON array/],
     ["/multi-exec", "[[]]", /command 1 is empty/],
     ["/multi-exec", "not json", /not valid JSON/],
   ])("POST %s with %s → 400", async (path, body, message) => {
@@ -256,9 +289,16 @@ describe("error: bad input gets a clear 4xx and never hurts the bridge", () => {
   });
 
   it("refused commands: per entry in a pipeline, the whole transaction in multi-exec", async () => {
-    const piped = await fx.post("/pipeline", [["SET", "ref:p", "1"], ["BLPOP", "l", "0"], ["GET", "ref:p"]]);
+    const piped = await fx.post("/pipeline", [
+      ["SET", "ref:p", "1"],
+      ["BLPOP", "l", "0"],
+      ["GET", "ref:p"],
+    ]);
     expect(piped.body).toEqual([{ result: "OK" }, { error: expect.stringMatching(/blocking/) }, { result: "1" }]);
-    const tx = await fx.post("/multi-exec", [["SET", "ref:t", "1"], ["SUBSCRIBE", "ch"]]);
+    const tx = await fx.post("/multi-exec", [
+      ["SET", "ref:t", "1"],
+      ["SUBSCRIBE", "ch"],
+    ]);
     expect(tx.status).toBe(400);
     expect((await fx.post("/", ["EXISTS", "ref:t"])).body).toEqual({ result: 0 });
   });
@@ -274,10 +314,13 @@ describe("error: bad input gets a clear 4xx and never hurts the bridge", () => {
   it("a malformed HTTP request gets 400 and the bridge keeps serving", async () => {
     const url = new URL(fx.url);
     const raw = await new Promise<string>((resolve, reject) => {
-      const req = httpRequest({ host: url.hostname, port: url.port, method: "GET", path: "/ping", headers: { "content-length": "nope" } }, (res) => {
-        resolve(String(res.statusCode));
-        res.resume();
-      });
+      const req = httpRequest(
+        { host: url.hostname, port: url.port, method: "GET", path: "/ping", headers: { "content-length": "nope" } },
+        (res) => {
+          resolve(String(res.statusCode));
+          res.resume();
+        },
+      );
       req.on("error", reject);
       req.end();
     });

@@ -1,7 +1,7 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import { Redis as IORedis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startBridgeFixture, type BridgeFixture } from "./upstash-bridge-fixture";
+import { type BridgeFixture, startBridgeFixture } from "./upstash-bridge-fixture";
 
 // The unmodified @upstash/ratelimit (its Lua scripts carry `#!lua flags=allow-key-locking`, which
 // real Redis rejects) through the bridge to real redis-server. Windows are long enough that no
@@ -24,7 +24,10 @@ afterAll(async () => {
   await fx?.stop();
 });
 
-function limiter(limiter: ConstructorParameters<typeof Ratelimit>[0]["limiter"], clientOptions: Parameters<BridgeFixture["client"]>[0] = {}) {
+function limiter(
+  limiter: ConstructorParameters<typeof Ratelimit>[0]["limiter"],
+  clientOptions: Parameters<BridgeFixture["client"]>[0] = {},
+) {
   return new Ratelimit({
     redis: fx.client(clientOptions),
     limiter,
@@ -82,7 +85,10 @@ describe.each([
     const rl = limiter(algorithm(), { enableAutoPipelining: false });
     const results = await Promise.all(Array.from({ length: 30 }, () => rl.limit("crowd")));
     expect(results.filter((r) => r.success)).toHaveLength(5);
-    const remaining = results.filter((r) => r.success).map((r) => r.remaining).sort();
+    const remaining = results
+      .filter((r) => r.success)
+      .map((r) => r.remaining)
+      .sort();
     expect(remaining).toEqual([0, 1, 2, 3, 4]);
   });
 });

@@ -7,8 +7,8 @@ import { errors } from "@upstash/redis";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../tools/lib/ports";
 import { findRedisServerBinary, pingRedis, startRedisServer } from "../../tools/lib/redis-server";
-import { startUpstashBridge } from "../../tools/upstash-bridge/index";
 import { ROOT } from "../../tools/stack/paths";
+import { startUpstashBridge } from "../../tools/upstash-bridge/index";
 import { sleep, startBridgeFixture } from "./upstash-bridge-fixture";
 
 // The redis-server launcher, the bridge's behaviour when Redis goes away and comes back, and the CLI.
@@ -83,7 +83,9 @@ describe("happy: tools/lib/redis-server", () => {
       const first = await startRedisServer({ dir, persist });
       const bridge = await startUpstashBridge({ port: 0, redisUrl: first.url, token: "t" });
       const call = (command: unknown[]) =>
-        fetch(bridge.url, { method: "POST", headers: { authorization: "Bearer t" }, body: JSON.stringify(command) }).then((r) => r.json() as Promise<{ result?: unknown; error?: string }>);
+        fetch(bridge.url, { method: "POST", headers: { authorization: "Bearer t" }, body: JSON.stringify(command) }).then(
+          (r) => r.json() as Promise<{ result?: unknown; error?: string }>,
+        );
       try {
         expect(await call(["SET", "kept", "yes"])).toEqual({ result: "OK" });
         await first.stop();
@@ -110,7 +112,10 @@ describe("happy: tools/lib/redis-server", () => {
     try {
       // Stop it should it wrongly start, so a failing test leaves no process behind.
       const outcome = await startRedisServer({ port: taken.port }).then(
-        async (wrongly) => (await wrongly.stop(), "started"),
+        async (wrongly) => {
+          await wrongly.stop();
+          return "started";
+        },
         (error: Error) => error.message,
       );
       expect(outcome).toBe(`port ${taken.port} is already in use`);
@@ -130,7 +135,11 @@ describe("error: Redis goes away and comes back", () => {
       await client.set("outage:k", "before");
       await redis.stop();
 
-      for (const [path, body] of [["/", ["GET", "outage:k"]], ["/pipeline", [["GET", "outage:k"]]], ["/multi-exec", [["GET", "outage:k"]]]] as const) {
+      for (const [path, body] of [
+        ["/", ["GET", "outage:k"]],
+        ["/pipeline", [["GET", "outage:k"]]],
+        ["/multi-exec", [["GET", "outage:k"]]],
+      ] as const) {
         const response = await fx.post(path, body);
         expect(response.status, path).toBe(503);
         expect(response.body).toEqual({ error: "ERR redis is unavailable, try again shortly" });
@@ -151,7 +160,13 @@ describe("error: Redis goes away and comes back", () => {
 
   it("starts before Redis exists (503) and begins serving once it is up", async () => {
     const port = await freePort();
-    const bridge = await startUpstashBridge({ port: 0, redisUrl: `redis://127.0.0.1:${port}`, token: "t", log: () => {}, waitForRedisMs: 0 });
+    const bridge = await startUpstashBridge({
+      port: 0,
+      redisUrl: `redis://127.0.0.1:${port}`,
+      token: "t",
+      log: () => {},
+      waitForRedisMs: 0,
+    });
     const ping = () => fetch(`${bridge.url}/ping`, { headers: { authorization: "Bearer t" } });
     try {
       expect((await ping()).status).toBe(503);

@@ -1,16 +1,20 @@
 import { env } from "cloudflare:test";
-import { importJWK, SignJWT, type JWK } from "jose";
+import { importJWK, type JWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import { hashPassword } from "../../src/auth/passwords";
+import { call, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 import { IDP_AUDIENCE, IDP_ISSUER } from "./identity-provider";
 import { TEST_SECRETS } from "./secrets";
-import { call, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 
 const encoder = new TextEncoder();
 const idp = inject("idp");
 
 /** Signs a token as the identity provider would (or as an attacker would, with other keys). */
-async function idpToken(alg: "RS256" | "ES256" | "EdDSA", claims: Record<string, unknown> = {}, options: { key?: JWK; issuer?: string; audience?: string; expires?: string | number; notBefore?: string | number } = {}) {
+async function idpToken(
+  alg: "RS256" | "ES256" | "EdDSA",
+  claims: Record<string, unknown> = {},
+  options: { key?: JWK; issuer?: string; audience?: string; expires?: string | number; notBefore?: string | number } = {},
+) {
   const jwk = options.key ?? idp.privateKeys[alg];
   const jwt = new SignJWT({ tenant: "acme", roles: ["reader"], ...claims })
     .setProtectedHeader({ alg, kid: jwk.kid })
@@ -23,7 +27,10 @@ async function idpToken(alg: "RS256" | "ES256" | "EdDSA", claims: Record<string,
   return jwt.sign(await importJWK(jwk, alg));
 }
 
-async function serviceToken(claims: Record<string, unknown>, options: { secret?: string; issuer?: string; audience?: string; expires?: string | number } = {}) {
+async function serviceToken(
+  claims: Record<string, unknown>,
+  options: { secret?: string; issuer?: string; audience?: string; expires?: string | number } = {},
+) {
   return new SignJWT({ tenant: "acme", roles: ["reader"], ...claims })
     .setProtectedHeader({ alg: "HS256" })
     .setSubject("user:someone")
@@ -183,7 +190,12 @@ describe("service tokens (happy)", () => {
     expect(ok.status).toBe(200);
     expect(ok.headers.get("ratelimit-limit")).not.toBeNull();
     const { access_token } = await json(ok);
-    expect(await json(await call("/v1/me", { auth: access_token }))).toEqual({ sub: `user:${username}`, tenant, roles: ["reader"], auth: "jwt" });
+    expect(await json(await call("/v1/me", { auth: access_token }))).toEqual({
+      sub: `user:${username}`,
+      tenant,
+      roles: ["reader"],
+      auth: "jwt",
+    });
 
     await expectUnauthorized(await call("/v1/auth/login", { body: { username, password: "wrong" } }), "INVALID_CREDENTIALS");
     await expectUnauthorized(await call("/v1/auth/login", { body: { username: "nobody-here", password: "x" } }), "INVALID_CREDENTIALS");
@@ -212,10 +224,20 @@ describe("service tokens (security)", () => {
     await expectUnauthorized(await call("/v1/me", { auth: await serviceToken({}, { secret: "x".repeat(48) }) }), "TOKEN_SIGNATURE_INVALID");
     await expectUnauthorized(await call("/v1/me", { auth: await serviceToken({}, { issuer: "someone-else" }) }), "TOKEN_CLAIM_INVALID");
     await expectUnauthorized(await call("/v1/me", { auth: await serviceToken({}, { audience: "other-api" }) }), "TOKEN_CLAIM_INVALID");
-    await expectUnauthorized(await call("/v1/me", { auth: await serviceToken({}, { expires: Math.floor(Date.now() / 1000) - 60 }) }), "TOKEN_EXPIRED");
+    await expectUnauthorized(
+      await call("/v1/me", { auth: await serviceToken({}, { expires: Math.floor(Date.now() / 1000) - 60 }) }),
+      "TOKEN_EXPIRED",
+    );
     await expectUnauthorized(await call("/v1/me", { auth: "not.a.jwt" }), "TOKEN_MALFORMED");
     const tampered = (await serviceToken({ roles: ["reader"] })).split(".");
-    tampered[1] = b64url({ sub: "x", tenant: "acme", roles: ["admin"], iss: "edge-rag", aud: "edge-rag-api", exp: Math.floor(Date.now() / 1000) + 60 });
+    tampered[1] = b64url({
+      sub: "x",
+      tenant: "acme",
+      roles: ["admin"],
+      iss: "edge-rag",
+      aud: "edge-rag-api",
+      exp: Math.floor(Date.now() / 1000) + 60,
+    });
     await expectUnauthorized(await call("/v1/me", { auth: tampered.join(".") }), "TOKEN_SIGNATURE_INVALID");
   });
 
@@ -255,10 +277,19 @@ describe("identity provider tokens", () => {
 
   it("rejects tokens of unknown keys, wrong issuer/audience, expired and not yet valid", async () => {
     await expectUnauthorized(await call("/v1/me", { auth: await idpToken("RS256", {}, { key: idp.strangerKey }) }), "TOKEN_KEY_UNKNOWN");
-    await expectUnauthorized(await call("/v1/me", { auth: await idpToken("ES256", {}, { issuer: "https://evil.test/" }) }), "TOKEN_CLAIM_INVALID");
+    await expectUnauthorized(
+      await call("/v1/me", { auth: await idpToken("ES256", {}, { issuer: "https://evil.test/" }) }),
+      "TOKEN_CLAIM_INVALID",
+    );
     await expectUnauthorized(await call("/v1/me", { auth: await idpToken("ES256", {}, { audience: "other" }) }), "TOKEN_CLAIM_INVALID");
-    await expectUnauthorized(await call("/v1/me", { auth: await idpToken("EdDSA", {}, { expires: Math.floor(Date.now() / 1000) - 120 }) }), "TOKEN_EXPIRED");
-    await expectUnauthorized(await call("/v1/me", { auth: await idpToken("EdDSA", {}, { notBefore: Math.floor(Date.now() / 1000) + 600 }) }), "TOKEN_NOT_YET_VALID");
+    await expectUnauthorized(
+      await call("/v1/me", { auth: await idpToken("EdDSA", {}, { expires: Math.floor(Date.now() / 1000) - 120 }) }),
+      "TOKEN_EXPIRED",
+    );
+    await expectUnauthorized(
+      await call("/v1/me", { auth: await idpToken("EdDSA", {}, { notBefore: Math.floor(Date.now() / 1000) + 600 }) }),
+      "TOKEN_NOT_YET_VALID",
+    );
     await expectUnauthorized(await call("/v1/me", { auth: await idpToken("RS256", { tenant: undefined }) }), "TOKEN_CLAIM_INVALID");
   });
 

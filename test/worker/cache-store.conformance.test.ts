@@ -9,7 +9,12 @@ import { type CacheStore, createCacheApiStore, createKvStore, createMemoryStore,
  * bridge in front of a real redis-server.
  */
 const redis = () =>
-  new Redis({ url: env.UPSTASH_REDIS_REST_URL!, token: env.UPSTASH_REDIS_REST_TOKEN!, automaticDeserialization: false, enableTelemetry: false });
+  new Redis({
+    url: env.UPSTASH_REDIS_REST_URL!,
+    token: env.UPSTASH_REDIS_REST_TOKEN!,
+    automaticDeserialization: false,
+    enableTelemetry: false,
+  });
 
 const adapters: Array<{ name: string; create: () => CacheStore; shortLifetimes: boolean }> = [
   { name: "memory", create: () => createMemoryStore({ maxEntries: 100, maxBytes: 1 << 20 }), shortLifetimes: true },
@@ -50,13 +55,16 @@ describe.each(adapters)("CacheStore conformance: $name", ({ create, shortLifetim
     expect(await store.get(`${a}x`)).toBeNull();
   });
 
-  it(shortLifetimes ? "forgets an entry after its lifetime (happy)" : "keeps a short-lived entry for KV's 60 s minimum (happy)", async () => {
-    const store = create();
-    const k = key();
-    await store.put(k, "short-lived", 1);
-    await new Promise((resolve) => setTimeout(resolve, 2_100));
-    expect(await store.get(k)).toBe(shortLifetimes ? null : "short-lived");
-  });
+  it(
+    shortLifetimes ? "forgets an entry after its lifetime (happy)" : "keeps a short-lived entry for KV's 60 s minimum (happy)",
+    async () => {
+      const store = create();
+      const k = key();
+      await store.put(k, "short-lived", 1);
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      expect(await store.get(k)).toBe(shortLifetimes ? null : "short-lived");
+    },
+  );
 });
 
 describe("CacheStore: memory bounds (happy)", () => {

@@ -1,22 +1,33 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { createApp } from "../../src/app";
+import { createApiKeyStore } from "../../src/auth/api-key-store";
+import type { Role } from "../../src/auth/principal";
 import { loadConfig } from "../../src/config";
 import { localServices, localVectorIndex } from "../../src/local";
 import { createServices, type PlatformAdapters, type ServicesFactory } from "../../src/services";
-import { createApiKeyStore } from "../../src/auth/api-key-store";
-import type { Role } from "../../src/auth/principal";
 
 /** Test helpers shared by the worker suites. */
 
 let tenantCounter = 0;
 /** A tenant no other test uses, so suites never see each other's data. */
-export const uniqueTenant = (label = "t") => `${label}-${Date.now().toString(36)}-${(tenantCounter++).toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+export const uniqueTenant = (label = "t") =>
+  `${label}-${Date.now().toString(36)}-${(tenantCounter++).toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
 
 /** Creates an API key straight in D1 (as the CLI does) and returns the full key. */
-export async function createKey(tenant: string, roles: Role[], options: { expiresAt?: number | null; name?: string } = {}): Promise<{ id: string; key: string }> {
+export async function createKey(
+  tenant: string,
+  roles: Role[],
+  options: { expiresAt?: number | null; name?: string } = {},
+): Promise<{ id: string; key: string }> {
   const store = createApiKeyStore(env.DB, { cacheTtlMs: 0 });
-  const { record, key } = await store.create({ tenant, name: options.name ?? "test", roles, expiresAt: options.expiresAt ?? null, createdBy: "test" });
+  const { record, key } = await store.create({
+    tenant,
+    name: options.name ?? "test",
+    roles,
+    expiresAt: options.expiresAt ?? null,
+    createdBy: "test",
+  });
   return { id: record.id, key };
 }
 

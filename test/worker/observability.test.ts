@@ -9,9 +9,13 @@ describe("structured logger (security)", () => {
   it("writes one JSON object per line with the bound fields, and redacts anything named like a credential", () => {
     const lines: string[] = [];
     vi.spyOn(console, "warn").mockImplementation((line: string) => void lines.push(line));
-    createLogger()
-      .with({ request_id: "req-1" })
-      .warn("origin refused", { authorization: "Bearer erk_abc_secret", api_key: "erk_x", AUTH_JWT_SECRET: "s3cret", password: "p", tenant: "acme" });
+    createLogger().with({ request_id: "req-1" }).warn("origin refused", {
+      authorization: "Bearer erk_abc_secret",
+      api_key: "erk_x",
+      AUTH_JWT_SECRET: "s3cret",
+      password: "p",
+      tenant: "acme",
+    });
     expect(lines).toHaveLength(1);
     const entry = JSON.parse(lines[0]!);
     expect(entry).toMatchObject({ level: "warn", msg: "origin refused", request_id: "req-1", tenant: "acme" });

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { TEST_SECRETS } from "./secrets";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { TEST_SECRETS } from "./secrets";
 
 describe("health and readiness", () => {
   it("answers liveness without touching dependencies, even misconfigured", async () => {
@@ -16,7 +16,12 @@ describe("health and readiness", () => {
   it("is ready when D1, KV, the vector index and the origin answer", async () => {
     const response = await call("/ready");
     const body = await json(response);
-    expect(body.checks).toMatchObject({ d1: { ok: true }, kv: { ok: true }, vector_index: { ok: true }, origin: { ok: true, available: 1, total: 1 } });
+    expect(body.checks).toMatchObject({
+      d1: { ok: true },
+      kv: { ok: true },
+      vector_index: { ok: true },
+      origin: { ok: true, available: 1, total: 1 },
+    });
     // Public: no origin URLs or index sizes.
     expect(JSON.stringify(body)).not.toMatch(/127\.0\.0\.1|http/);
     expect(response.status).toBe(200);
@@ -70,7 +75,12 @@ describe("problem responses", () => {
     const response = await call("/v1/nothing-here", { headers: { "x-request-id": "trace-abc-123" } });
     expect(response.status).toBe(404);
     expect(response.headers.get("x-request-id")).toBe("trace-abc-123");
-    expect(await json(response)).toMatchObject({ status: 404, code: "NOT_FOUND", request_id: "trace-abc-123", type: expect.stringMatching(/^urn:edge-rag:problem:/) });
+    expect(await json(response)).toMatchObject({
+      status: 404,
+      code: "NOT_FOUND",
+      request_id: "trace-abc-123",
+      type: expect.stringMatching(/^urn:edge-rag:problem:/),
+    });
   });
 
   it("replaces an unsafe incoming request id", async () => {
@@ -88,7 +98,9 @@ describe("problem responses", () => {
     const tenant = uniqueTenant();
     const { key } = await createKey(tenant, ["admin"]);
     const bodies = await Promise.all(
-      ["/v1/me", "/v1/api-keys", "/metrics", "/ready", "/openapi.json", "/v1/nothing"].map(async (path) => (await call(path, { auth: key })).text()),
+      ["/v1/me", "/v1/api-keys", "/metrics", "/ready", "/openapi.json", "/v1/nothing"].map(async (path) =>
+        (await call(path, { auth: key })).text(),
+      ),
     );
     for (const secret of Object.values(TEST_SECRETS)) for (const body of bodies) expect(body).not.toContain(secret);
   });
@@ -96,14 +108,22 @@ describe("problem responses", () => {
 
 describe("CORS", () => {
   it("allows only configured origins, never a wildcard", async () => {
-    const allowed = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/health", { headers: { origin: "https://app.example.com" } });
+    const allowed = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/health", {
+      headers: { origin: "https://app.example.com" },
+    });
     expect(allowed.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
     expect(allowed.headers.get("access-control-allow-credentials")).toBe("true");
-    const denied = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/health", { headers: { origin: "https://evil.example.com" } });
+    const denied = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/health", {
+      headers: { origin: "https://evil.example.com" },
+    });
     expect(denied.headers.get("access-control-allow-origin")).toBeNull();
     const preflight = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/v1/query", {
       method: "OPTIONS",
-      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+      },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
@@ -114,7 +134,16 @@ describe("OpenAPI", () => {
   it("publishes an OpenAPI 3.1 document covering the API and a page that renders it", async () => {
     const doc = await json(await call("/openapi.json"));
     expect(doc.openapi).toBe("3.1.0");
-    for (const path of ["/health", "/ready", "/v1/me", "/v1/auth/login", "/v1/auth/token", "/v1/api-keys", "/v1/api-keys/{id}", "/metrics"]) {
+    for (const path of [
+      "/health",
+      "/ready",
+      "/v1/me",
+      "/v1/auth/login",
+      "/v1/auth/token",
+      "/v1/api-keys",
+      "/v1/api-keys/{id}",
+      "/metrics",
+    ]) {
       expect(Object.keys(doc.paths)).toContain(path);
     }
     const page = await call("/docs");
@@ -179,7 +208,10 @@ describe("rate limits", () => {
     const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
     const statuses = [];
     for (let i = 0; i < 4; i++) {
-      const response = await callWithEnv(limited, "/v1/auth/login", { body: { username: `guess-${crypto.randomUUID()}`, password: "x" }, headers: { "cf-connecting-ip": ip } });
+      const response = await callWithEnv(limited, "/v1/auth/login", {
+        body: { username: `guess-${crypto.randomUUID()}`, password: "x" },
+        headers: { "cf-connecting-ip": ip },
+      });
       statuses.push(response.status);
     }
     expect(statuses).toEqual([401, 401, 401, 429]);

@@ -9,11 +9,11 @@ import { loadConfig } from "../../src/config";
 import { createOriginEmbedder } from "../../src/embedding/query-embedder";
 import { localServices } from "../../src/local";
 import { createQueryService, type QueryService } from "../../src/query/query-service";
-import { type QueryResponse, QueryRequestSchema } from "../../src/query/schemas";
+import { QueryRequestSchema, type QueryResponse } from "../../src/query/schemas";
 import { createRetriever } from "../../src/retrieval/retrieve";
 import { createTenantStore } from "../../src/store/tenant-store";
 import { bindingsWith, callWithBindings, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
-import { CORPUS, indexFixture, QUESTIONS, readEvents, type FixtureDocument } from "./query-fixtures";
+import { CORPUS, type FixtureDocument, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
 
 /**
  * The query cache on the real local stack: workerd's Cache API and KV, Redis behind the Upstash
@@ -86,7 +86,10 @@ describe("query cache: misses and hits (happy)", () => {
     expect(streamed.headers.get("content-type")).toMatch(/text\/event-stream/);
     const missEvents = await readEvents(streamed);
     expect(JSON.parse(missEvents.at(-1)!.data)).toMatchObject({ cache: "miss" });
-    const answer = missEvents.filter((event) => event.event === "token").map((event) => JSON.parse(event.data).text).join("");
+    const answer = missEvents
+      .filter((event) => event.event === "token")
+      .map((event) => JSON.parse(event.data).text)
+      .join("");
 
     const whole = await ask(bindings, { query });
     expect(whole.body.metadata.cache).toBe("hit");
@@ -123,7 +126,13 @@ describe("query cache: misses and hits (happy)", () => {
       retriever: createRetriever(services.db, services.vectors, services.config),
       origin: services.origin,
     });
-    const counted: QueryService = { ...real, answer: (...args) => (computations++, real.answer(...args)) };
+    const counted: QueryService = {
+      ...real,
+      answer: (...args) => {
+        computations++;
+        return real.answer(...args);
+      },
+    };
     const cached = createCachedQueryService({
       inner: counted,
       cache: createTieredCache([createMemoryStore({ maxEntries: 10, maxBytes: 1 << 20 })], { maxEntryBytes: 1 << 20 }),
@@ -136,7 +145,13 @@ describe("query cache: misses and hits (happy)", () => {
     const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => cached.answer(tenant, input, context(n))));
     expect(computations).toBe(1);
     expect(new Set(answers.map((answer) => answer.answer)).size).toBe(1);
-    expect(answers.map((answer) => answer.metadata.request_id)).toEqual(["coalesce-1", "coalesce-2", "coalesce-3", "coalesce-4", "coalesce-5"]);
+    expect(answers.map((answer) => answer.metadata.request_id)).toEqual([
+      "coalesce-1",
+      "coalesce-2",
+      "coalesce-3",
+      "coalesce-4",
+      "coalesce-5",
+    ]);
   });
 });
 
@@ -155,7 +170,9 @@ describe("query cache: isolation (security)", () => {
     expect((await ask(bindings, { query, top_k: 3, mode: "keyword" })).body.metadata.cache).toBe("miss");
     // Equivalent filters share an entry: a bare value is $eq, and a set's order means nothing.
     await ask(bindings, { query, filters: { collection: "history", lang: { $in: ["en", "de"] } } });
-    expect((await ask(bindings, { query, filters: { lang: { $in: ["de", "en"] }, collection: { $eq: "history" } } })).body.metadata.cache).toBe("hit");
+    expect(
+      (await ask(bindings, { query, filters: { lang: { $in: ["de", "en"] }, collection: { $eq: "history" } } })).body.metadata.cache,
+    ).toBe("hit");
   });
 
   it("cache: false bypasses every tier and stores nothing", async () => {
@@ -240,7 +257,10 @@ describe("query cache: faults (error)", () => {
     const input = QueryRequestSchema.parse({ query });
     const state = await createTenantStore(env.DB).state(tenant);
     const { current } = await answerKeys(tenant, state, input, loadConfig(env).ANSWER_MODEL_TAG);
-    for (const corrupt of ["{not json", JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value: { answer: 42 } })]) {
+    for (const corrupt of [
+      "{not json",
+      JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value: { answer: 42 } }),
+    ]) {
       await env.KV.put(`query-cache:${current}`, corrupt);
       expect((await ask(bindings, { query })).body.metadata.cache).toBe("miss");
     }

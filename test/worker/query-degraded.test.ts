@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { NO_SOURCES_ANSWER } from "../../src/answer/extractive-answer";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
-import { TEST_SECRETS } from "./secrets";
 import { CORPUS, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
+import { TEST_SECRETS } from "./secrets";
 
 /**
  * The origin is down (ORIGIN_URLS points at a closed port): a query the index can answer still
@@ -18,7 +18,8 @@ beforeAll(async () => {
   await indexFixture(tenant, CORPUS, { vectors: false });
 });
 
-const offline = (path: string, body: unknown, headers?: Record<string, string>) => callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, path, { auth: key, body, headers });
+const offline = (path: string, body: unknown, headers?: Record<string, string>) =>
+  callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, path, { auth: key, body, headers });
 
 function citations(answer: string): number[] {
   return [...answer.matchAll(/\[(\d+)\]/g)].map((match) => Number(match[1]));
@@ -66,7 +67,10 @@ describe("query with the origin down (happy, degraded)", () => {
       const response = await offline("/v1/query", { query: question.query, top_k: 3 });
       expect(response.status, question.query).toBe(200);
       const result = await json(response);
-      expect(result.sources.map((s: { document_id: string }) => s.document_id), question.query).toContain(question.document);
+      expect(
+        result.sources.map((s: { document_id: string }) => s.document_id),
+        question.query,
+      ).toContain(question.document);
     }
   });
 
@@ -98,7 +102,11 @@ describe("query with the origin down (happy, degraded)", () => {
       expect(answer).toContain("hieroglyphs");
       expect(citations(answer).every((n) => n >= 1 && n <= sources.length)).toBe(true);
       const done = JSON.parse(events.at(-1)!.data);
-      expect(done).toMatchObject({ degraded: true, degraded_reasons: ["embedding_unavailable", "generation_unavailable"], total_sources: sources.length });
+      expect(done).toMatchObject({
+        degraded: true,
+        degraded_reasons: ["embedding_unavailable", "generation_unavailable"],
+        total_sources: sources.length,
+      });
     }
   });
 
@@ -128,7 +136,8 @@ describe("query with the origin down (happy, degraded)", () => {
 
   it("counts degraded answers by reason in /metrics", async () => {
     const scrape = async () => (await call("/metrics", { auth: TEST_SECRETS.METRICS_SCRAPE_TOKEN })).text();
-    const count = (text: string, reason: string) => Number(new RegExp(`edge_rag_query_degraded_total\\{reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const count = (text: string, reason: string) =>
+      Number(new RegExp(`edge_rag_query_degraded_total\\{reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
     const before = await scrape();
     await offline("/v1/query", { query: QUESTIONS.panama.query, mode: "keyword" });
     const after = await scrape();

@@ -106,7 +106,11 @@ export const QUESTIONS = {
   kilimanjaro: { query: "How high is Mount Kilimanjaro?", answer: "5,895", document: "kilimanjaro" },
   fire: { query: "Where did the Great Fire of London start?", answer: "Pudding Lane", document: "london-fire" },
   rosetta: { query: "Which scripts are written on the Rosetta Stone?", answer: "hieroglyphs", document: "rosetta" },
-  lovelace: { query: "Who wrote the first published computer program for the Analytical Engine?", answer: "Lovelace", document: "lovelace" },
+  lovelace: {
+    query: "Who wrote the first published computer program for the Analytical Engine?",
+    answer: "Lovelace",
+    document: "lovelace",
+  },
   // Shares no content word with its paragraph: only dense retrieval can find it.
   semantic: { query: "How do insects show their hive mates the way to flowers?", answer: "waggle dance", document: "bees" },
 } as const;
@@ -127,7 +131,11 @@ export interface IndexedFixture {
  * `vectors: false` only D1 is written (documents, one chunk per document, FTS via the triggers,
  * the index version): what keyword retrieval needs, and all that can exist without an origin.
  */
-export async function indexFixture(tenant: string, documents: FixtureDocument[] = CORPUS, options: { vectors?: boolean } = {}): Promise<IndexedFixture> {
+export async function indexFixture(
+  tenant: string,
+  documents: FixtureDocument[] = CORPUS,
+  options: { vectors?: boolean } = {},
+): Promise<IndexedFixture> {
   const config = loadConfig(env);
   if (options.vectors === false) {
     await writeD1Only(tenant, documents);
@@ -136,7 +144,9 @@ export async function indexFixture(tenant: string, documents: FixtureDocument[] 
     const failed = summary.documents.filter((outcome) => outcome.status !== "done");
     if (failed.length > 0) throw new Error(`fixture indexing failed: ${JSON.stringify(failed)}`);
   }
-  const { results } = await env.DB.prepare("SELECT id, document_id FROM chunks WHERE tenant = ?1 ORDER BY seq").bind(tenant).all<{ id: string; document_id: string }>();
+  const { results } = await env.DB.prepare("SELECT id, document_id FROM chunks WHERE tenant = ?1 ORDER BY seq")
+    .bind(tenant)
+    .all<{ id: string; document_id: string }>();
   return { chunkIds: new Map(results.map((row) => [row.id, row.document_id])) };
 }
 
@@ -173,7 +183,10 @@ export async function readEvents(response: Response): Promise<Array<{ event: str
     .map((block) => {
       const lines = block.split("\n");
       const event = lines.find((line) => line.startsWith("event: "))?.slice(7) ?? "message";
-      const data = lines.filter((line) => line.startsWith("data: ")).map((line) => line.slice(6)).join("\n");
+      const data = lines
+        .filter((line) => line.startsWith("data: "))
+        .map((line) => line.slice(6))
+        .join("\n");
       return { event, data };
     });
 }

@@ -22,19 +22,28 @@ beforeAll(async () => {
 const query = (body: unknown, options: { auth?: string; headers?: Record<string, string> } = {}) =>
   call("/v1/query", { auth: options.auth ?? key, body, headers: options.headers });
 /** Keyword mode against a dead origin: deterministic, and independent of the origin's state. */
-const keywordQuery = (body: Record<string, unknown>) => callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/query", { auth: key, body: { mode: "keyword", ...body } });
+const keywordQuery = (body: Record<string, unknown>) =>
+  callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/query", { auth: key, body: { mode: "keyword", ...body } });
 
 async function expectProblem(response: Response, status: number, code: string) {
   expect(response.status).toBe(status);
   expect(response.headers.get("content-type")).toContain("application/problem+json");
   const problem = await json(response);
-  expect(problem).toMatchObject({ status, code, type: expect.stringMatching(/^urn:edge-rag:problem:/), title: expect.any(String), detail: expect.any(String) });
+  expect(problem).toMatchObject({
+    status,
+    code,
+    type: expect.stringMatching(/^urn:edge-rag:problem:/),
+    title: expect.any(String),
+    detail: expect.any(String),
+  });
   expect(problem.request_id).toBe(response.headers.get("x-request-id"));
   return problem;
 }
 
 async function indexState() {
-  const version = await env.DB.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant).first<{ index_version: number }>();
+  const version = await env.DB.prepare("SELECT index_version FROM tenants WHERE tenant = ?1")
+    .bind(tenant)
+    .first<{ index_version: number }>();
   const chunks = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<{ n: number }>();
   return { version: version?.index_version, chunks: chunks?.n };
 }
@@ -61,7 +70,11 @@ describe("query validation (error)", () => {
     ["a null filter value", { query: "fire", filters: { lang: null } }, /filters\.lang/],
     ["an invalid filter key", { query: "fire", filters: { "lang'--": "en" } }, /filters/],
     ["a bad collection name", { query: "fire", filters: { collection: "../etc" } }, /not a collection name/],
-    ["too many collections", { query: "fire", filters: { collection: { $in: Array.from({ length: 11 }, (_, i) => `c${i}`) } } }, /at most 10 collections/],
+    [
+      "too many collections",
+      { query: "fire", filters: { collection: { $in: Array.from({ length: 11 }, (_, i) => `c${i}`) } } },
+      /at most 10 collections/,
+    ],
   ])("rejects %s with a 400 naming the field", async (_, body, detail) => {
     const problem = await expectProblem(await query(body), 400, "VALIDATION_FAILED");
     expect(problem.detail).toMatch(detail);
@@ -78,7 +91,11 @@ describe("query validation (error)", () => {
   });
 
   it("rejects malformed JSON and a non-JSON body", async () => {
-    await expectProblem(await call("/v1/query", { auth: key, body: '{"query": "fire",', headers: { "content-type": "application/json" } }), 400, "MALFORMED_REQUEST");
+    await expectProblem(
+      await call("/v1/query", { auth: key, body: '{"query": "fire",', headers: { "content-type": "application/json" } }),
+      400,
+      "MALFORMED_REQUEST",
+    );
     const plain = await call("/v1/query", { auth: key, body: "query=fire", headers: { "content-type": "text/plain" } });
     expect([400, 415]).toContain(plain.status);
     expect(plain.headers.get("content-type")).toContain("application/problem+json");

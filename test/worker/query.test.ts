@@ -1,14 +1,14 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { OriginClient } from "../../src/origin/origin-client";
 import { createOriginEmbedder } from "../../src/embedding/query-embedder";
 import { localServices } from "../../src/local";
+import type { OriginClient } from "../../src/origin/origin-client";
 import { createQueryService, type QueryService } from "../../src/query/query-service";
 import type { QueryInput, QueryResponse, Source } from "../../src/query/schemas";
 import { createRetriever } from "../../src/retrieval/retrieve";
 import type { ServicesFactory } from "../../src/services";
 import { call, callWithServices, createKey, json, servicesWith, uniqueTenant } from "./helpers";
-import { CORPUS, indexFixture, QUESTIONS, readEvents, type FixtureDocument } from "./query-fixtures";
+import { CORPUS, type FixtureDocument, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
 
 /**
  * POST /v1/query and /v1/query/batch end to end: real D1, the real vector index and the REAL
@@ -31,7 +31,10 @@ const query = async (body: Record<string, unknown>, auth = key) => {
 };
 const documentsOf = (sources: Source[]) => sources.map((source) => source.document_id);
 const citations = (answer: string) => [...answer.matchAll(/\[(\d+)\]/g)].map((match) => Number(match[1]));
-const docsWhere = (test: (document: FixtureDocument) => boolean) => CORPUS.filter(test).map((document) => document.id).sort();
+const docsWhere = (test: (document: FixtureDocument) => boolean) =>
+  CORPUS.filter(test)
+    .map((document) => document.id)
+    .sort();
 
 const KEYWORD_QUESTIONS = Object.values(QUESTIONS).filter((question) => question !== QUESTIONS.semantic);
 
@@ -128,7 +131,12 @@ describe("query filters (happy)", () => {
       expect([...new Set(documentsOf(result.sources))].sort(), `${mode} ${JSON.stringify(filters)}`).toEqual(expected);
     }
     // Keyword retrieval returns only chunks with a query term, but never one outside the filter.
-    const keyword = await query({ query: "the of in 1928 1914 1666 1799 1843 1889 Nobel light Africa", mode: "keyword", top_k: 50, filters });
+    const keyword = await query({
+      query: "the of in 1928 1914 1666 1799 1843 1889 Nobel light Africa",
+      mode: "keyword",
+      top_k: 50,
+      filters,
+    });
     for (const document of documentsOf(keyword.sources)) expect(expected).toContain(document);
   });
 
@@ -161,7 +169,10 @@ describe("query across collections (happy)", () => {
 describe("query streaming (happy)", () => {
   it("streams sources first, then the origin's tokens, then done with the metadata", async () => {
     const whole = await query({ query: QUESTIONS.fire.query, top_k: 3 });
-    for (const request of [{ body: { query: QUESTIONS.fire.query, top_k: 3, stream: true } }, { body: { query: QUESTIONS.fire.query, top_k: 3 }, headers: { accept: "text/event-stream" } }]) {
+    for (const request of [
+      { body: { query: QUESTIONS.fire.query, top_k: 3, stream: true } },
+      { body: { query: QUESTIONS.fire.query, top_k: 3 }, headers: { accept: "text/event-stream" } },
+    ]) {
       const response = await call("/v1/query", { auth: key, ...request });
       expect(response.status).toBe(200);
       expect(response.headers.get("content-type")).toContain("text/event-stream");
@@ -173,11 +184,19 @@ describe("query streaming (happy)", () => {
       expect(events.slice(1, -1).every((event) => event.event === "token")).toBe(true);
       const sources = JSON.parse(events[0]!.data) as Source[];
       expect(sources.map((s) => s.id)).toEqual(whole.sources.map((s: Source) => s.id));
-      const answer = events.slice(1, -1).map((event) => JSON.parse(event.data).text).join("");
+      const answer = events
+        .slice(1, -1)
+        .map((event) => JSON.parse(event.data).text)
+        .join("");
       expect(answer.length).toBeGreaterThan(0);
       expect(citations(answer).every((n) => n >= 1 && n <= sources.length)).toBe(true);
       const done = JSON.parse(events.at(-1)!.data);
-      expect(done).toMatchObject({ degraded: false, degraded_reasons: [], total_sources: sources.length, request_id: response.headers.get("x-request-id") });
+      expect(done).toMatchObject({
+        degraded: false,
+        degraded_reasons: [],
+        total_sources: sources.length,
+        request_id: response.headers.get("x-request-id"),
+      });
     }
   });
 });
@@ -230,11 +249,17 @@ describe("the query service is the routes' one seam (happy)", () => {
     const seen: string[] = [];
     const wrapped: ServicesFactory = (bindings) => {
       const services = localServices(bindings);
+      const sees =
+        <A extends unknown[], R>(name: string, call: (...args: A) => R) =>
+        (...args: A): R => {
+          seen.push(name);
+          return call(...args);
+        };
       const query: QueryService = {
-        answer: (...args) => (seen.push("answer"), services.query.answer(...args)),
-        stream: (...args) => (seen.push("stream"), services.query.stream(...args)),
-        batch: (...args) => (seen.push("batch"), services.query.batch(...args)),
-        search: (...args) => (seen.push("search"), services.query.search(...args)),
+        answer: sees("answer", services.query.answer),
+        stream: sees("stream", services.query.stream),
+        batch: sees("batch", services.query.batch),
+        search: sees("search", services.query.search),
       };
       return { ...services, query };
     };
@@ -253,7 +278,13 @@ describe("query batch embedding (happy)", () => {
     const services = localServices(env);
     // The real origin client, counting its embed calls.
     const calls: string[][] = [];
-    const origin: OriginClient = { ...services.origin, embed: (inputs, kind) => (calls.push(inputs), services.origin.embed(inputs, kind)) };
+    const origin: OriginClient = {
+      ...services.origin,
+      embed: (inputs, kind) => {
+        calls.push(inputs);
+        return services.origin.embed(inputs, kind);
+      },
+    };
     const service = createQueryService({
       tenants: services.tenants,
       embedder: createOriginEmbedder(origin),
@@ -275,7 +306,12 @@ describe("query tenant isolation (security)", () => {
   const intruder = uniqueTenant("query-other");
   let intruderKey = "";
   let intruderChunks = new Map<string, string>();
-  const SECRET = { id: "secret", collection: "history", metadata: { lang: "en" }, text: "The vault combination of the Zanzibar office is forty-two, seventeen, ninety-nine." } satisfies FixtureDocument;
+  const SECRET = {
+    id: "secret",
+    collection: "history",
+    metadata: { lang: "en" },
+    text: "The vault combination of the Zanzibar office is forty-two, seventeen, ninety-nine.",
+  } satisfies FixtureDocument;
 
   beforeAll(async () => {
     ({ key: intruderKey } = await createKey(intruder, ["reader"]));
@@ -307,7 +343,15 @@ describe("query with the vector index failing (happy, degraded)", () => {
   it("falls back to keyword retrieval and still generates", async () => {
     // Every call of the index fails, as an outage would; the origin itself is up.
     const outage = () => Promise.reject(new Error("VECTOR_QUERY_ERROR (code = 1000): the index is unavailable"));
-    const failingIndex: Vectorize = { describe: outage, query: outage, queryById: outage, insert: outage, upsert: outage, getByIds: outage, deleteByIds: outage };
+    const failingIndex: Vectorize = {
+      describe: outage,
+      query: outage,
+      queryById: outage,
+      insert: outage,
+      upsert: outage,
+      getByIds: outage,
+      deleteByIds: outage,
+    };
     // cache: false: the same question was answered (and cached) by other tests of this tenant.
     const body = { query: QUESTIONS.fire.query, top_k: 3, cache: false };
     const response = await callWithServices(servicesWith({ vectors: failingIndex }), "/v1/query", { auth: key, body });

@@ -1,24 +1,30 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { extractiveAnswer, extractiveAnswerParts, NO_SOURCES_ANSWER, splitSentences } from "../../src/answer/extractive-answer";
-import { streamAnswer, type AnswerEvent } from "../../src/answer/generate-answer";
+import { type AnswerEvent, streamAnswer } from "../../src/answer/generate-answer";
 import { readSseEvents } from "../../src/answer/sse-events";
+import type { OriginClient } from "../../src/origin/origin-client";
 import { mapWithConcurrency } from "../../src/query/concurrency";
-import { FiltersSchema, MAX_FILTER_KEYS, planFilters, type Filters } from "../../src/retrieval/filters";
+import { preview } from "../../src/query/sources";
+import { type Filters, FiltersSchema, MAX_FILTER_KEYS, planFilters } from "../../src/retrieval/filters";
 import { MAX_FTS_TERMS, toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { hydrateChunks, hydrationQuery } from "../../src/retrieval/hydrate";
 import { keywordSearch } from "../../src/retrieval/keyword-search";
-import { preview } from "../../src/query/sources";
 import { reciprocalRankFusion } from "../../src/retrieval/rrf";
-import type { OriginClient } from "../../src/origin/origin-client";
 import { uniqueTenant } from "./helpers";
-import { CORPUS, indexFixture, type FixtureDocument } from "./query-fixtures";
+import { CORPUS, type FixtureDocument, indexFixture } from "./query-fixtures";
 
 /** Pure parts of retrieval, and the SQL they generate run against the real local D1. */
 
 describe("reciprocal-rank fusion (happy)", () => {
   it("sums 1/(k + rank) and ranks an item found by both retrievers above one found by either", () => {
-    const fused = reciprocalRankFusion([["a", "b", "c"], ["b", "d"]], 60);
+    const fused = reciprocalRankFusion(
+      [
+        ["a", "b", "c"],
+        ["b", "d"],
+      ],
+      60,
+    );
     expect(fused.map((item) => item.id)).toEqual(["b", "a", "d", "c"]);
     expect(fused[0]!.rrf).toBeCloseTo(1 / 62 + 1 / 61, 12);
     expect(fused[0]!.ranks).toEqual([2, 1]);
@@ -37,13 +43,31 @@ describe("reciprocal-rank fusion (happy)", () => {
   });
 
   it("breaks ties by first appearance and ignores duplicates within one ranking", () => {
-    expect(reciprocalRankFusion([["a", "b"], ["b", "a"]], 60).map((item) => item.id)).toEqual(["a", "b"]);
+    expect(
+      reciprocalRankFusion(
+        [
+          ["a", "b"],
+          ["b", "a"],
+        ],
+        60,
+      ).map((item) => item.id),
+    ).toEqual(["a", "b"]);
     const fused = reciprocalRankFusion([["a", "a", "b"]], 60);
-    expect(fused.map((item) => [item.id, item.ranks[0]])).toEqual([["a", 1], ["b", 2]]);
+    expect(fused.map((item) => [item.id, item.ranks[0]])).toEqual([
+      ["a", 1],
+      ["b", 2],
+    ]);
   });
 
   it("weights rankings: a down-weighted retriever's first pick yields to the other's", () => {
-    const fused = reciprocalRankFusion([["dense-top", "shared"], ["keyword-top", "shared"]], 60, [0.5, 1]);
+    const fused = reciprocalRankFusion(
+      [
+        ["dense-top", "shared"],
+        ["keyword-top", "shared"],
+      ],
+      60,
+      [0.5, 1],
+    );
     expect(fused.map((item) => item.id)).toEqual(["shared", "keyword-top", "dense-top"]);
     expect(fused[1]!.rrf).toBeCloseTo(1 / 61, 12);
     expect(fused[2]!.rrf).toBeCloseTo(0.5 / 61, 12);
@@ -107,7 +131,18 @@ describe("filter validation (error)", () => {
   };
 
   it("accepts every operator, bare values and ranges (happy)", () => {
-    expect(problems({ lang: "en", year: { $gte: 1900, $lt: 2000 }, topic: { $in: ["a", "b"] }, x: { $nin: [1, true] }, y: { $ne: false }, z: { $gt: "m" }, w: { $lte: 3 }, v: { $eq: "q" } })).toEqual([]);
+    expect(
+      problems({
+        lang: "en",
+        year: { $gte: 1900, $lt: 2000 },
+        topic: { $in: ["a", "b"] },
+        x: { $nin: [1, true] },
+        y: { $ne: false },
+        z: { $gt: "m" },
+        w: { $lte: 3 },
+        v: { $eq: "q" },
+      }),
+    ).toEqual([]);
   });
 
   it.each([
@@ -259,7 +294,9 @@ describe("filters and keyword search on the real D1", () => {
 
   it("looks candidates up by chunk id, never by scanning the tenant's chunks", async () => {
     const { sql, params } = hydrationQuery({ tenant, ids, plan: planFilters({ lang: "en" }) });
-    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .bind(...params)
+      .all<{ detail: string }>();
     const steps = results.map((row) => row.detail);
     expect(steps.find((step) => /^SEARCH c /.test(step))).toMatch(/USING INDEX \S+ \(id=\?\)/);
   });
@@ -272,14 +309,38 @@ describe("filters and keyword search on the real D1", () => {
   });
 
   it("runs every injection attempt as plain terms, without an FTS5 error (security)", async () => {
-    const attempts = ['"', '"granite', "granite*", "gran*", "NEAR(granite river)", "granite OR", "OR", "AND NOT", "text:granite", "chunks_fts:granite", "-granite", "^granite", "(granite", "granite)", "{text}: granite", "rank:1", "'", ";", "\u0000granite"];
+    const attempts = [
+      '"',
+      '"granite',
+      "granite*",
+      "gran*",
+      "NEAR(granite river)",
+      "granite OR",
+      "OR",
+      "AND NOT",
+      "text:granite",
+      "chunks_fts:granite",
+      "-granite",
+      "^granite",
+      "(granite",
+      "granite)",
+      "{text}: granite",
+      "rank:1",
+      "'",
+      ";",
+      "\u0000granite",
+    ];
     for (const attempt of attempts) {
       const match = toFtsMatchExpression(attempt);
       if (match === null) continue;
-      await expect(keywordSearch(env.DB, { tenant, match, plan: planFilters(undefined), limit: 5 }), attempt).resolves.toBeInstanceOf(Array);
+      await expect(keywordSearch(env.DB, { tenant, match, plan: planFilters(undefined), limit: 5 }), attempt).resolves.toBeInstanceOf(
+        Array,
+      );
     }
     // `gran*` must not act as a prefix query: "gran" is not a word of the corpus.
-    expect(await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("gran*")!, plan: planFilters(undefined), limit: 5 })).toEqual([]);
+    expect(await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("gran*")!, plan: planFilters(undefined), limit: 5 })).toEqual(
+      [],
+    );
   });
 });
 
@@ -298,7 +359,11 @@ describe("edge extractive answer (happy)", () => {
   });
 
   it("splits sentences without breaking numbers or initials", () => {
-    expect(splitSentences("It rose 5.9 metres. Then it fell!  Was it 3? yes.")).toEqual(["It rose 5.9 metres.", "Then it fell!", "Was it 3? yes."]);
+    expect(splitSentences("It rose 5.9 metres. Then it fell!  Was it 3? yes.")).toEqual([
+      "It rose 5.9 metres.",
+      "Then it fell!",
+      "Was it 3? yes.",
+    ]);
   });
 });
 
@@ -328,7 +393,11 @@ describe("small helpers (happy)", () => {
   });
 
   it("parses server-sent events split across chunks, with CRLF and multi-line data", async () => {
-    const parts = ["event: token\r", "\ndata: {\"text\":\"Hel\"}\r\n\r\n: comment\n\nevent: tok", "en\ndata: {\"text\":\"lo\"}\n\nevent: done\ndata: a\ndata: b\n\n"];
+    const parts = [
+      "event: token\r",
+      '\ndata: {"text":"Hel"}\r\n\r\n: comment\n\nevent: tok',
+      'en\ndata: {"text":"lo"}\n\nevent: done\ndata: a\ndata: b\n\n',
+    ];
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
@@ -372,14 +441,26 @@ describe("answer stream when the origin's stream breaks (error)", () => {
   };
 
   it("passes tokens through and ends with done (happy)", async () => {
-    const events = await collect(upstream('event: token\ndata: {"text":"On Pudding"}\n\nevent: token\ndata: {"text":" Lane [1]"}\n\nevent: done\ndata: {"model":"m","citations":[1]}\n\n'));
+    const events = await collect(
+      upstream(
+        'event: token\ndata: {"text":"On Pudding"}\n\nevent: token\ndata: {"text":" Lane [1]"}\n\nevent: done\ndata: {"model":"m","citations":[1]}\n\n',
+      ),
+    );
     expect(events.map((e) => e.type)).toEqual(["token", "token", "done"]);
-    expect(events.slice(0, 2).map((e) => (e as { text: string }).text).join("")).toBe("On Pudding Lane [1]");
+    expect(
+      events
+        .slice(0, 2)
+        .map((e) => (e as { text: string }).text)
+        .join(""),
+    ).toBe("On Pudding Lane [1]");
     expect(events[2]).toMatchObject({ degraded: false });
   });
 
   it("ends with an error event, not a made-up ending, when it fails after tokens were sent", async () => {
-    for (const body of ['event: token\ndata: {"text":"On"}\n\nevent: error\ndata: {"detail":"upstream secret"}\n\n', 'event: token\ndata: {"text":"On"}\n\n']) {
+    for (const body of [
+      'event: token\ndata: {"text":"On"}\n\nevent: error\ndata: {"detail":"upstream secret"}\n\n',
+      'event: token\ndata: {"text":"On"}\n\n',
+    ]) {
       const events = await collect(upstream(body));
       expect(events.map((e) => e.type)).toEqual(["token", "error"]);
       const { error } = events[1] as { error: { code: string; status: number; detail: string } };
@@ -392,7 +473,10 @@ describe("answer stream when the origin's stream breaks (error)", () => {
     for (const body of ['event: error\ndata: {"status":500}\n\n', "event: token\ndata: not json\n\n", ""]) {
       const events = await collect(upstream(body));
       expect(events.at(-1)).toMatchObject({ type: "done", degraded: true });
-      const text = events.filter((e) => e.type === "token").map((e) => (e as { text: string }).text).join("");
+      const text = events
+        .filter((e) => e.type === "token")
+        .map((e) => (e as { text: string }).text)
+        .join("");
       expect(text).toContain("Pudding Lane");
       expect(text).toContain("[1]");
     }

@@ -60,7 +60,10 @@ describe("search (error and security)", () => {
 
   it("treats an origin that refuses our credential (401) as unavailable, not as a bad request", async () => {
     // A rotated ORIGIN_JWT_SECRET on one side only: the origin answers 401 to every call.
-    const response = await callWithEnv({ ORIGIN_JWT_SECRET: "a-rotated-secret-that-the-origin-does-not-know" }, "/v1/search", { auth: key, body: { query: QUESTIONS.fire.query, top_k: 3 } });
+    const response = await callWithEnv({ ORIGIN_JWT_SECRET: "a-rotated-secret-that-the-origin-does-not-know" }, "/v1/search", {
+      auth: key,
+      body: { query: QUESTIONS.fire.query, top_k: 3 },
+    });
     expect(response.status).toBe(200);
     const { results, metadata } = await json(response);
     expect(metadata).toMatchObject({ degraded: true, degraded_reasons: ["embedding_unavailable"] });
@@ -68,7 +71,10 @@ describe("search (error and security)", () => {
   });
 
   it("degrades to keyword retrieval when the origin is down", async () => {
-    const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/search", { auth: key, body: { query: QUESTIONS.fire.query, top_k: 3 } });
+    const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/search", {
+      auth: key,
+      body: { query: QUESTIONS.fire.query, top_k: 3 },
+    });
     expect(response.status).toBe(200);
     const { results, metadata } = await json(response);
     expect(metadata).toMatchObject({ degraded: true, degraded_reasons: ["embedding_unavailable"] });

@@ -5,11 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { createLocalVectorize } from "../../src/vector/create-local-vectorize";
-import {
-  CONFORMANCE_METADATA_INDEXES,
-  describeVectorizeConformance,
-  uniqueName,
-} from "../conformance/vectorize.suite";
+import { CONFORMANCE_METADATA_INDEXES, describeVectorizeConformance, uniqueName } from "../conformance/vectorize.suite";
 
 const DIMENSIONS = 16;
 

@@ -7,7 +7,7 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createLocalVectorize, localVectorIndexStub, type LocalVectorizeOptions } from "../../src/vector/create-local-vectorize";
+import { createLocalVectorize, type LocalVectorizeOptions, localVectorIndexStub } from "../../src/vector/create-local-vectorize";
 import { defaultCapacity } from "../../src/vector/local-vector-index";
 import { describeVectorIndex } from "../../src/vector/vector-index";
 import { expectVectorizeError, uniqueName } from "../conformance/vectorize.suite";
@@ -256,7 +256,7 @@ describe("exact search (happy)", () => {
           const expected = naive(metric, query, pool, options.topK);
           const result = await index.query(query, options);
           expect(result.matches.map((m) => m.id)).toEqual(expected.map((e) => e.id));
-          result.matches.forEach((m, i) => expect(m.score).toBeCloseTo(expected[i]!.score, 4));
+          for (const [i, m] of result.matches.entries()) expect(m.score).toBeCloseTo(expected[i]!.score, 4);
         }
       }
     });

@@ -21,7 +21,7 @@ import { createApiKey } from "../cli/credentials";
 import { ingest } from "../cli/ingest";
 import { freePort } from "../lib/ports";
 import { ROOT } from "../stack/paths";
-import { startStack, type Stack } from "../stack/stack";
+import { type Stack, startStack } from "../stack/stack";
 
 const { values } = parseArgs({
   options: {
@@ -74,7 +74,8 @@ async function main() {
   const stateDir = join(ROOT, ".cache", "bench-cache");
   rmSync(stateDir, { recursive: true, force: true });
   let stack: Stack | undefined;
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130)));
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130)));
   try {
     console.error("starting a local stack…");
     stack = await startStack({
@@ -99,7 +100,11 @@ async function main() {
     const warm = questions.slice(0, 20);
     let unasked = 20;
     const query = (body: object) =>
-      fetch(`${url}/v1/query`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      fetch(`${url}/v1/query`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
 
     // Warm-up: JIT, connections, and the questions the hit cells repeat (their answers get cached).
     for (const question of warm) await (await query({ query: question })).text();
@@ -117,13 +122,18 @@ async function main() {
       cells.push(await measure("origin-down", concurrency, REQUESTS, (i) => query({ query: questions[i % 200], cache: false })));
     }
 
-    const of = (scenario: string, concurrency: number) => cells.find((cell) => cell.scenario === scenario && cell.concurrency === concurrency)!;
-    console.log(`\nQuery cache benchmark: ${DOCS} SciFact documents, ${REQUESTS} requests per cell, ${cpus().length} cores, Node ${process.version}`);
+    const of = (scenario: string, concurrency: number) =>
+      cells.find((cell) => cell.scenario === scenario && cell.concurrency === concurrency)!;
+    console.log(
+      `\nQuery cache benchmark: ${DOCS} SciFact documents, ${REQUESTS} requests per cell, ${cpus().length} cores, Node ${process.version}`,
+    );
     console.log("| scenario | concurrency | p50 ms | p95 ms | requests/s | throughput ÷ bare | p50 ÷ bare | statuses |");
     console.log("|---|---|---|---|---|---|---|---|");
     for (const cell of cells) {
       const bare = of("bare", cell.concurrency);
-      const statuses = Object.entries(cell.statuses).map(([status, n]) => `${status}×${n}`).join(" ");
+      const statuses = Object.entries(cell.statuses)
+        .map(([status, n]) => `${status}×${n}`)
+        .join(" ");
       console.log(
         `| ${cell.scenario} | ${cell.concurrency} | ${cell.p50.toFixed(1)} | ${cell.p95.toFixed(1)} | ${cell.throughput.toFixed(1)} | ${(cell.throughput / bare.throughput).toFixed(2)} | ${(cell.p50 / bare.p50).toFixed(2)} | ${statuses} |`,
       );
@@ -132,7 +142,9 @@ async function main() {
     const hitP50 = of("hit", 1).p50 / of("bare", 1).p50;
     console.log(`\ngoals: hit throughput ≥ 0.5× bare at concurrency 16: ${hit16.toFixed(2)}× ${hit16 >= 0.5 ? "(met)" : "(MISSED)"}`);
     console.log(`       hit p50 within 2× bare at concurrency 1: ${hitP50.toFixed(2)}× ${hitP50 <= 2 ? "(met)" : "(MISSED)"}`);
-    console.log(`       miss p95 at concurrency 1 ≤ 94.5 ms (before the cache): ${of("miss", 1).p95.toFixed(1)} ms ${of("miss", 1).p95 <= 94.5 ? "(met)" : "(MISSED)"}`);
+    console.log(
+      `       miss p95 at concurrency 1 ≤ 94.5 ms (before the cache): ${of("miss", 1).p95.toFixed(1)} ms ${of("miss", 1).p95 <= 94.5 ? "(met)" : "(MISSED)"}`,
+    );
   } finally {
     await stack?.stop();
   }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateApiKey } from "../../src/auth/api-keys";
 import { hashPassword } from "../../src/auth/passwords";
-import { parseRoles, TENANT_PATTERN, type Role } from "../../src/auth/principal";
+import { parseRoles, type Role, TENANT_PATTERN } from "../../src/auth/principal";
 import { ROOT } from "../stack/paths";
 import { wrangler } from "../stack/wrangler";
 import { UsageError } from "./usage-error";
@@ -16,7 +16,8 @@ import { UsageError } from "./usage-error";
 type Values = Record<string, string | boolean | undefined>;
 
 const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
-const sqlValue = (value: string | number | null) => (value === null ? "NULL" : typeof value === "number" ? String(value) : sqlString(value));
+const sqlValue = (value: string | number | null) =>
+  value === null ? "NULL" : typeof value === "number" ? String(value) : sqlString(value);
 
 function requireString(values: Values, name: string): string {
   const value = values[name];
@@ -31,7 +32,9 @@ function tenantOf(values: Values): string {
 }
 
 function rolesOf(values: Values): Role[] {
-  const raw = requireString(values, "roles").split(",").map((role) => role.trim());
+  const raw = requireString(values, "roles")
+    .split(",")
+    .map((role) => role.trim());
   const roles = parseRoles(raw);
   if (roles.length !== raw.length) throw new UsageError("--roles takes a comma-separated subset of reader,writer,admin");
   return roles;
@@ -62,14 +65,24 @@ export async function createApiKey(values: Values): Promise<{ id: string; key: s
   const roles = rolesOf(values);
   const name = typeof values.name === "string" ? values.name : `cli-${roles.join("-")}`;
   const expiresIn = typeof values["expires-in"] === "string" ? Number(values["expires-in"]) : null;
-  if (expiresIn !== null && !(Number.isInteger(expiresIn) && expiresIn >= 60)) throw new UsageError("--expires-in is a whole number of seconds ≥ 60");
+  if (expiresIn !== null && !(Number.isInteger(expiresIn) && expiresIn >= 60))
+    throw new UsageError("--expires-in is a whole number of seconds ≥ 60");
   const now = Date.now();
   const { id, key, secretHash } = await generateApiKey();
   await executeSql(
     values,
     `INSERT INTO api_keys (id, tenant, name, roles, secret_hash, created_at, created_by, expires_at) VALUES (${[
-      id, tenant, name, JSON.stringify(roles), secretHash, now, "cli", expiresIn === null ? null : now + expiresIn * 1000,
-    ].map(sqlValue).join(", ")});`,
+      id,
+      tenant,
+      name,
+      JSON.stringify(roles),
+      secretHash,
+      now,
+      "cli",
+      expiresIn === null ? null : now + expiresIn * 1000,
+    ]
+      .map(sqlValue)
+      .join(", ")});`,
   );
   return { id, key, tenant, roles };
 }
@@ -96,7 +109,8 @@ export async function createUserCommand(values: Values): Promise<void> {
   const tenant = tenantOf(values);
   const roles = rolesOf(values);
   const username = requireString(values, "username");
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/.test(username)) throw new UsageError("--username must match [A-Za-z0-9][A-Za-z0-9_.@-]{0,127}");
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/.test(username))
+    throw new UsageError("--username must match [A-Za-z0-9][A-Za-z0-9_.@-]{0,127}");
   const { password, generated } = await readPassword();
   const passwordHash = await hashPassword(password);
   await executeSql(

@@ -44,7 +44,8 @@ export async function ingestCommand(positionals: string[], values: Values): Prom
   const key = typeof values.key === "string" ? values.key : process.env.EDGE_RAG_KEY;
   if (typeof values.url !== "string" || !key) throw new UsageError("ingest needs --url and --key (or EDGE_RAG_KEY in the environment)");
   const batchSize = typeof values["batch-size"] === "string" ? Number(values["batch-size"]) : undefined;
-  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= 1000)) throw new UsageError("--batch-size is 1..1000");
+  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= 1000))
+    throw new UsageError("--batch-size is 1..1000");
   const summary = await ingest(source, {
     url: values.url,
     key,
@@ -68,7 +69,14 @@ export async function* readDocuments(source: string): AsyncGenerator<SourceDocum
     for (const file of walk(path)) {
       if (![".txt", ".md"].includes(extname(file).toLowerCase())) continue;
       const text = readFileSync(file, "utf8");
-      if (text.trim()) yield { id: relative(path, file).replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 128), text, metadata: { path: relative(path, file) } };
+      if (text.trim())
+        yield {
+          id: relative(path, file)
+            .replace(/[^A-Za-z0-9_.:-]/g, "_")
+            .slice(0, 128),
+          text,
+          metadata: { path: relative(path, file) },
+        };
     }
     return;
   }
@@ -88,7 +96,13 @@ export async function* readDocuments(source: string): AsyncGenerator<SourceDocum
     const body = typeof record.text === "string" ? record.text : "";
     const text = title && !("id" in record) ? `${title}\n\n${body}` : body;
     if (!id || !text.trim()) throw new UsageError(`${source}:${lineNumber} needs an id (or _id) and a text`);
-    const metadata = (typeof record.metadata === "object" && record.metadata !== null ? record.metadata : title ? { title: title.slice(0, 1024) } : undefined) as SourceDocument["metadata"];
+    const metadata = (
+      typeof record.metadata === "object" && record.metadata !== null
+        ? record.metadata
+        : title
+          ? { title: title.slice(0, 1024) }
+          : undefined
+    ) as SourceDocument["metadata"];
     yield { id, text, ...(metadata ? { metadata } : {}) };
   }
 }
@@ -109,7 +123,13 @@ export async function ingest(source: string, options: IngestOptions): Promise<In
   const batchSize = options.batchSize ?? 100;
   const progress = options.progress ?? drawProgress;
   const stateDir = options.stateDir ?? join(process.cwd(), ".edge-rag-ingest");
-  const stateFile = join(stateDir, `${createHash("sha256").update(`${options.url}\0${resolve(source)}`).digest("hex").slice(0, 16)}.json`);
+  const stateFile = join(
+    stateDir,
+    `${createHash("sha256")
+      .update(`${options.url}\0${resolve(source)}`)
+      .digest("hex")
+      .slice(0, 16)}.json`,
+  );
   // Batches are remembered by a hash of their content, so an edited source never has a changed
   // batch skipped as "already sent".
   const state: { accepted: string[]; jobs: string[] } =
@@ -127,7 +147,9 @@ export async function ingest(source: string, options: IngestOptions): Promise<In
   const flush = async () => {
     if (batch.length === 0) return;
     batchIndex += 1;
-    const digest = createHash("sha256").update(JSON.stringify([options.collection ?? null, batch])).digest("hex");
+    const digest = createHash("sha256")
+      .update(JSON.stringify([options.collection ?? null, batch]))
+      .digest("hex");
     if (!accepted.has(digest)) {
       const jobId = await postBatch(options, batch);
       state.jobs.push(jobId);
@@ -178,7 +200,8 @@ async function postBatch(options: IngestOptions, documents: SourceDocument[]): P
     body: JSON.stringify({ documents, ...(options.collection ? { collection: options.collection } : {}) }),
   });
   const body = (await response.json().catch(() => ({}))) as { job_id?: string; detail?: string; code?: string };
-  if (response.status !== 202 || !body.job_id) throw new Error(`POST /v1/documents answered ${response.status} ${body.code ?? ""}: ${body.detail ?? ""}`);
+  if (response.status !== 202 || !body.job_id)
+    throw new Error(`POST /v1/documents answered ${response.status} ${body.code ?? ""}: ${body.detail ?? ""}`);
   return body.job_id;
 }
 

@@ -20,7 +20,6 @@ const USAGE = `usage:
   edge-rag users create --tenant <t> --username <u> --roles <r,…> [--env …] [--persist-to <dir>]
   edge-rag ingest <file.jsonl | folder> --url <worker url> --key <api key> [--collection <c>] [--batch-size <n>] [--restart]`;
 
-
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,

@@ -16,9 +16,9 @@ import { reciprocalRankFusion } from "../../src/retrieval/rrf";
 import { readQrels, readQueries, SCIFACT_DIR } from "../../test/e2e/scifact";
 import { createApiKey } from "../cli/credentials";
 import { ingest } from "../cli/ingest";
-import { ROOT } from "../stack/paths";
 import { freePort } from "../lib/ports";
-import { startStack, type Stack } from "../stack/stack";
+import { ROOT } from "../stack/paths";
+import { type Stack, startStack } from "../stack/stack";
 
 const MODES = ["keyword", "vector", "hybrid"] as const;
 type Mode = (typeof MODES)[number];
@@ -40,11 +40,18 @@ function ndcgAt10(ranked: string[], relevant: Set<string>): number {
   return ideal === 0 ? 0 : dcg / ideal;
 }
 
-const recallAt100 = (ranked: string[], relevant: Set<string>) => ranked.slice(0, 100).filter((id) => relevant.has(id)).length / relevant.size;
+const recallAt100 = (ranked: string[], relevant: Set<string>) =>
+  ranked.slice(0, 100).filter((id) => relevant.has(id)).length / relevant.size;
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-async function search(url: string, key: string, query: string, mode: Mode, groupBy: "document" | "chunk" = "document"): Promise<{ ranked: string[]; chunks: Array<{ id: string; document_id: string }>; ms: number }> {
+async function search(
+  url: string,
+  key: string,
+  query: string,
+  mode: Mode,
+  groupBy: "document" | "chunk" = "document",
+): Promise<{ ranked: string[]; chunks: Array<{ id: string; document_id: string }>; ms: number }> {
   for (let attempt = 0; ; attempt++) {
     const started = performance.now();
     const response = await fetch(`${url}/v1/search`, {
@@ -87,7 +94,14 @@ async function main() {
     }
 
     const ingestStarted = performance.now();
-    const summary = await ingest(join(SCIFACT_DIR, "corpus.jsonl.gz"), { url, key, collection: "scifact", batchSize: 100, restart: true, stateDir: join(ROOT, ".cache", "ingest-state") });
+    const summary = await ingest(join(SCIFACT_DIR, "corpus.jsonl.gz"), {
+      url,
+      key,
+      collection: "scifact",
+      batchSize: 100,
+      restart: true,
+      stateDir: join(ROOT, ".cache", "ingest-state"),
+    });
     const ingestSeconds = (performance.now() - ingestStarted) / 1000;
     console.error(`\ningested ${summary.documents} documents in ${ingestSeconds.toFixed(1)} s (${summary.failed.length} failed)`);
 
@@ -122,7 +136,9 @@ async function main() {
       );
       console.error(`${mode}: done`);
     }
-    console.log(`\nBEIR SciFact train: ${evaluated.length} queries, ${summary.documents} documents, ingestion ${ingestSeconds.toFixed(1)} s, concurrency ${concurrency}`);
+    console.log(
+      `\nBEIR SciFact train: ${evaluated.length} queries, ${summary.documents} documents, ingestion ${ingestSeconds.toFixed(1)} s, concurrency ${concurrency}`,
+    );
     console.log("| mode    | nDCG@10 | recall@100 | p50 ms | p95 ms | queries/s |");
     console.log("|---------|---------|------------|--------|--------|-----------|");
     for (const row of rows) console.log(row);
@@ -133,14 +149,23 @@ async function main() {
 }
 
 /** Hybrid nDCG@10 for fusion weights and k, from each query's keyword and vector chunk rankings. */
-async function tune(url: string, key: string, evaluated: string[], queries: Map<string, string>, qrels: Map<string, Set<string>>, concurrency: number) {
+async function tune(
+  url: string,
+  key: string,
+  evaluated: string[],
+  queries: Map<string, string>,
+  qrels: Map<string, Set<string>>,
+  concurrency: number,
+) {
   const rankings = new Map<string, { vector: string[]; keyword: string[]; documentOf: Map<string, string> }>();
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < evaluated.length) {
         const queryId = evaluated[next++]!;
-        const [vector, keyword] = await Promise.all(["vector", "keyword"].map((mode) => search(url, key, queries.get(queryId)!, mode as Mode, "chunk")));
+        const [vector, keyword] = await Promise.all(
+          ["vector", "keyword"].map((mode) => search(url, key, queries.get(queryId)!, mode as Mode, "chunk")),
+        );
         const documentOf = new Map([...vector!.chunks, ...keyword!.chunks].map((chunk) => [chunk.id, chunk.document_id]));
         rankings.set(queryId, { vector: vector!.chunks.map((c) => c.id), keyword: keyword!.chunks.map((c) => c.id), documentOf });
       }

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { ROOT } from "./paths";
-import { startProcess, type ManagedProcess } from "./processes";
+import { type ManagedProcess, startProcess } from "./processes";
 
 /** Starts the origin service (container/) from source; resolves once it listens. */
 export async function startOrigin(options: {

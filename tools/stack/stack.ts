@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { freePort } from "../lib/ports";
 import { findRedisServerBinary, startRedisServer } from "../lib/redis-server";
 import { startBridgeProcess } from "./bridge";
 import { startLifeline } from "./lifeline";
 import { startOrigin } from "./origin";
 import { ROOT } from "./paths";
-import { freePort } from "../lib/ports";
-import { startProcess, waitForHttp, type ManagedProcess } from "./processes";
+import { type ManagedProcess, startProcess, waitForHttp } from "./processes";
 import { wrangler } from "./wrangler";
 
 /**
@@ -93,16 +93,28 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     let rateLimiting: Stack["rateLimiting"] = "workers-binding";
     if (findRedisServerBinary()) {
-      const redis = await startRedisServer({ port: 0, dir: join(options.stateDir, "redis"), persist: true, log: (line) => log("redis", line) });
+      const redis = await startRedisServer({
+        port: 0,
+        dir: join(options.stateDir, "redis"),
+        persist: true,
+        log: (line) => log("redis", line),
+      });
       processes.push({ name: "redis", stop: () => redis.stop() });
-      const bridge = await startBridgeProcess({ redisUrl: redis.url, token: secrets.UPSTASH_REDIS_REST_TOKEN, log: (line) => log("bridge", line) });
+      const bridge = await startBridgeProcess({
+        redisUrl: redis.url,
+        token: secrets.UPSTASH_REDIS_REST_TOKEN,
+        log: (line) => log("bridge", line),
+      });
       processes.push(bridge.process);
       vars.UPSTASH_REDIS_REST_URL = bridge.url;
       vars.UPSTASH_REDIS_REST_TOKEN = secrets.UPSTASH_REDIS_REST_TOKEN;
       rateLimiting = "upstash-bridge";
       log("stack", `rate limiting: redis-server + Upstash bridge at ${bridge.url}`);
     } else {
-      log("stack", "redis-server not found: rate limiting falls back to the Workers rate-limiting binding (install redis-server for the Upstash path)");
+      log(
+        "stack",
+        "redis-server not found: rate limiting falls back to the Workers rate-limiting binding (install redis-server for the Upstash path)",
+      );
     }
 
     // The OS picks the origin's port; a restart (tests stop and start it) reuses it, since the
@@ -119,20 +131,32 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     // Secrets go to wrangler through an env file (mode 600), not the command line.
     const envFile = join(options.stateDir, "worker.env");
-    writeFileSync(envFile, Object.entries(vars).map(([key, value]) => `${key}=${JSON.stringify(value)}`).join("\n") + "\n", { mode: 0o600 });
+    writeFileSync(
+      envFile,
+      `${Object.entries(vars)
+        .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
+        .join("\n")}\n`,
+      { mode: 0o600 },
+    );
     const { process: worker } = await startProcess({
       name: "worker",
       command: process.execPath,
       args: [
         join(ROOT, "node_modules/wrangler/bin/wrangler.js"),
         "dev",
-        "--ip", "127.0.0.1",
-        "--port", String(options.port),
-        "--persist-to", options.stateDir,
-        "--env-file", envFile,
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        String(options.port),
+        "--persist-to",
+        options.stateDir,
+        "--env-file",
+        envFile,
         "--show-interactive-dev-session=false",
-        "--inspector-port", String(await freePort()),
-        "--log-level", "info",
+        "--inspector-port",
+        String(await freePort()),
+        "--log-level",
+        "info",
       ],
       cwd: ROOT,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
@@ -156,7 +180,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // wrangler dev does not run cron triggers; fire the scheduled handler (the ingestion sweeper)
     // once a minute as production would.
     const cron = setInterval(() => {
-      fetch(`${url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("* * * * *")}`).then((response) => response.body?.cancel(), () => {});
+      fetch(`${url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("* * * * *")}`).then(
+        (response) => response.body?.cancel(),
+        () => {},
+      );
     }, 60_000);
     cron.unref();
     return {

@@ -18,6 +18,8 @@ export function wrangler(args: string[], log: (line: string) => void = () => {})
     child.stdout.on("data", collect);
     child.stderr.on("data", collect);
     child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve(output) : reject(new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (exit ${code})`))));
+    child.once("exit", (code) =>
+      code === 0 ? resolve(output) : reject(new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (exit ${code})`)),
+    );
   });
 }

@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createTokenCheck } from "./auth.ts";
 import { encodeReply } from "./encode-reply.ts";
 import { PayloadTooLargeError, readBody } from "./http-body.ts";
-import { BadRequestError, parseBridgeRequest, type BridgeRequest } from "./parse-request.ts";
-import { createRedisExecutor, RedisUnavailableError, type Outcome, type RedisExecutor } from "./redis-executor.ts";
+import { BadRequestError, type BridgeRequest, parseBridgeRequest } from "./parse-request.ts";
+import { createRedisExecutor, type Outcome, type RedisExecutor, RedisUnavailableError } from "./redis-executor.ts";
 
 export interface UpstashBridgeOptions {
   /** e.g. `redis://127.0.0.1:6379` */
@@ -57,7 +57,13 @@ export function createBridge(options: UpstashBridgeOptions): { server: Server; w
       return reply(req, res, 401, { error: "Unauthorized" });
     }
     if (!ALLOWED_METHODS.has(req.method ?? "")) {
-      return reply(req, res, 405, { error: `ERR method ${req.method} is not allowed; use GET, HEAD, POST or PUT` }, { Allow: "GET, HEAD, POST, PUT" });
+      return reply(
+        req,
+        res,
+        405,
+        { error: `ERR method ${req.method} is not allowed; use GET, HEAD, POST or PUT` },
+        { Allow: "GET, HEAD, POST, PUT" },
+      );
     }
     const format = req.headers["upstash-response-format"];
     if (format !== undefined && String(format).toLowerCase() !== "json") {
@@ -110,8 +116,14 @@ export function createBridge(options: UpstashBridgeOptions): { server: Server; w
   return { server, waitForRedis: (timeoutMs) => executor.waitUntilReady(timeoutMs) };
 }
 
-async function execute(executor: RedisExecutor, request: BridgeRequest, base64: boolean, redact: (message: string) => string): Promise<[number, JsonBody]> {
-  const encode = (outcome: Outcome) => ("error" in outcome ? { error: redact(outcome.error) } : { result: encodeReply(outcome.result, base64) });
+async function execute(
+  executor: RedisExecutor,
+  request: BridgeRequest,
+  base64: boolean,
+  redact: (message: string) => string,
+): Promise<[number, JsonBody]> {
+  const encode = (outcome: Outcome) =>
+    "error" in outcome ? { error: redact(outcome.error) } : { result: encodeReply(outcome.result, base64) };
   switch (request.kind) {
     case "single": {
       const outcome = await executor.run(request.command);

@@ -9,11 +9,27 @@ import type { Command } from "./parse-request.ts";
 const BLOCKING = new Set(["BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF"]);
 
 const CONNECTION_STATE = new Set([
-  "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE",
-  "MONITOR", "SELECT", "HELLO", "AUTH", "RESET", "QUIT",
-  "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH",
+  "SUBSCRIBE",
+  "PSUBSCRIBE",
+  "SSUBSCRIBE",
+  "UNSUBSCRIBE",
+  "PUNSUBSCRIBE",
+  "SUNSUBSCRIBE",
+  "MONITOR",
+  "SELECT",
+  "HELLO",
+  "AUTH",
+  "RESET",
+  "QUIT",
+  "MULTI",
+  "EXEC",
+  "DISCARD",
+  "WATCH",
+  "UNWATCH",
   // These would hand the connection over to replication traffic.
-  "SYNC", "PSYNC", "REPLCONF",
+  "SYNC",
+  "PSYNC",
+  "REPLCONF",
 ]);
 
 /** CLIENT subcommands that change how this connection behaves. */
@@ -22,12 +38,14 @@ const CLIENT_STATE = new Set(["REPLY", "TRACKING", "CACHING", "SETNAME", "SETINF
 /** Stop or stall the whole server; never something an app should do over REST. */
 const SERVER_CONTROL = new Set(["SHUTDOWN", "DEBUG"]);
 
-const text = (arg: Command["args"][number] | undefined) => (arg === undefined ? "" : typeof arg === "string" ? arg : arg.toString("latin1")).toUpperCase();
+const text = (arg: Command["args"][number] | undefined) =>
+  (arg === undefined ? "" : typeof arg === "string" ? arg : arg.toString("latin1")).toUpperCase();
 
 /** Why the bridge refuses this command, or null when it may run. */
 export function refusalReason(command: Command): string | null {
   const { name, args } = command;
-  if (BLOCKING.has(name)) return `ERR ${name} is not supported by the Upstash bridge: blocking commands would stall its shared Redis connection`;
+  if (BLOCKING.has(name))
+    return `ERR ${name} is not supported by the Upstash bridge: blocking commands would stall its shared Redis connection`;
   if ((name === "XREAD" || name === "XREADGROUP") && hasBlockOption(args)) {
     return `ERR ${name} with BLOCK is not supported by the Upstash bridge: blocking commands would stall its shared Redis connection`;
   }

@@ -16,9 +16,7 @@ export interface Command {
   args: CommandArg[];
 }
 
-export type BridgeRequest =
-  | { kind: "single"; command: Command }
-  | { kind: "pipeline" | "multi-exec"; commands: Command[] };
+export type BridgeRequest = { kind: "single"; command: Command } | { kind: "pipeline" | "multi-exec"; commands: Command[] };
 
 export class BadRequestError extends Error {}
 
@@ -48,7 +46,8 @@ export function parseBridgeRequest(request: RawRequest): BridgeRequest {
   }
 
   if (path === "") {
-    if (request.body.length === 0) throw new BadRequestError("ERR empty command: send a JSON array like [\"PING\"] or use /COMMAND/arg1/arg2");
+    if (request.body.length === 0)
+      throw new BadRequestError('ERR empty command: send a JSON array like ["PING"] or use /COMMAND/arg1/arg2');
     return { kind: "single", command: toCommand(parseJsonBody(request.body), "command") };
   }
 

@@ -42,7 +42,11 @@ function locate(source: string, piece: string, from: number): { start: number; e
   if (words.length === 0) return undefined;
   const match = new RegExp(words.join("\\s+"), "g");
   match.lastIndex = from;
-  const found = match.exec(source) ?? ((match.lastIndex = 0), match.exec(source));
+  let found = match.exec(source);
+  if (!found) {
+    match.lastIndex = 0;
+    found = match.exec(source);
+  }
   return found ? { start: found.index, end: found.index + found[0].length } : undefined;
 }
 

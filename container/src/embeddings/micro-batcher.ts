@@ -82,8 +82,12 @@ export function createMicroBatcher(options: MicroBatcherOptions) {
         kind,
       )
       .then(
-        (vectors) => batch.forEach((p, i) => p.deliver(vectors[i]!)),
-        (err) => batch.forEach((p) => p.fail(err)),
+        (vectors) => {
+          for (const [i, p] of batch.entries()) p.deliver(vectors[i]!);
+        },
+        (err) => {
+          for (const p of batch) p.fail(err);
+        },
       )
       .finally(() => {
         inFlight--;

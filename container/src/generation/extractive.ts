@@ -17,7 +17,11 @@ type Sentence = { context: number; position: number; text: string; terms: string
 
 /** Lower-cased, stop-word-free, Porter-stemmed terms of a text. */
 export function terms(text: string): string[] {
-  const words = text.normalize("NFKC").toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  const words =
+    text
+      .normalize("NFKC")
+      .toLowerCase()
+      .match(/[\p{L}\p{N}]+/gu) ?? [];
   return words.filter((w) => !STOPWORDS.has(w)).map((w) => stemmer(w));
 }
 

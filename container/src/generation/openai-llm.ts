@@ -64,9 +64,7 @@ export class OpenAICompatibleLLM extends BaseLLM {
 
   chat(params: LLMChatParamsStreaming): Promise<AsyncIterable<ChatResponseChunk>>;
   chat(params: LLMChatParamsNonStreaming): Promise<ChatResponse>;
-  async chat(
-    params: LLMChatParamsStreaming | LLMChatParamsNonStreaming,
-  ): Promise<AsyncIterable<ChatResponseChunk> | ChatResponse> {
+  async chat(params: LLMChatParamsStreaming | LLMChatParamsNonStreaming): Promise<AsyncIterable<ChatResponseChunk> | ChatResponse> {
     if (params.stream) return this.#stream(params.messages);
     const deadline = this.#deadline();
     try {
@@ -116,7 +114,10 @@ export class OpenAICompatibleLLM extends BaseLLM {
     if (this.#options.apiKey) headers.authorization = `Bearer ${this.#options.apiKey}`;
     const body = {
       model: this.#options.model,
-      messages: messages.map((m) => ({ role: m.role === "assistant" ? "assistant" : m.role === "system" ? "system" : "user", content: extractText(m.content) })),
+      messages: messages.map((m) => ({
+        role: m.role === "assistant" ? "assistant" : m.role === "system" ? "system" : "user",
+        content: extractText(m.content),
+      })),
       max_tokens: this.#options.maxTokens,
       temperature: 0.1,
       stream,

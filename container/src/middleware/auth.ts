@@ -47,8 +47,6 @@ export class UnauthorizedError extends AppError {
   constructor(code: "TOKEN_MISSING" | "TOKEN_INVALID" | "TOKEN_EXPIRED", detail: string, cause?: unknown) {
     super(code, detail, { cause });
     this.challenge =
-      code === "TOKEN_MISSING"
-        ? 'Bearer realm="origin"'
-        : `Bearer realm="origin", error="invalid_token", error_description="${detail}"`;
+      code === "TOKEN_MISSING" ? 'Bearer realm="origin"' : `Bearer realm="origin", error="invalid_token", error_description="${detail}"`;
   }
 }

@@ -3,8 +3,8 @@ import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv } from "../app-env.ts";
 import { toAppError } from "../errors.ts";
-import { NO_CONTEXT_ANSWER } from "../generation/prompts.ts";
 import type { GenerateResult } from "../generation/port.ts";
+import { NO_CONTEXT_ANSWER } from "../generation/prompts.ts";
 import { readJson } from "../middleware/json-body.ts";
 import { generateRequest } from "../schemas.ts";
 

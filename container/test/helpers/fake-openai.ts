@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
 /**
@@ -92,7 +92,12 @@ export async function startFakeOpenAI() {
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
       const send = (payload: unknown) => res.write(`data: ${JSON.stringify(payload)}\n\n`);
       const chunk = (delta: object, finish: string | null = null) =>
-        send({ id: "chatcmpl-1", object: "chat.completion.chunk", model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] });
+        send({
+          id: "chatcmpl-1",
+          object: "chat.completion.chunk",
+          model: body.model,
+          choices: [{ index: 0, delta, finish_reason: finish }],
+        });
       chunk({ role: "assistant", content: "" });
       const pieces = mode === "ok" ? FAKE_ANSWER_PIECES : FAKE_ANSWER_PIECES.slice(0, 2);
       for (const piece of pieces) chunk({ content: piece });
@@ -103,7 +108,12 @@ export async function startFakeOpenAI() {
       }
       if (mode === "cut-mid-stream") return void setTimeout(() => res.socket?.destroy(), 50); // after the pieces flush
       chunk({}, "stop");
-      send({ id: "chatcmpl-1", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: 50, completion_tokens: FAKE_COMPLETION_TOKENS, total_tokens: 61 } });
+      send({
+        id: "chatcmpl-1",
+        object: "chat.completion.chunk",
+        choices: [],
+        usage: { prompt_tokens: 50, completion_tokens: FAKE_COMPLETION_TOKENS, total_tokens: 61 },
+      });
       res.write("data: [DONE]\n\n");
       return res.end();
     }

@@ -19,7 +19,10 @@ for (const instruction of dockerfile.getInstructions()) {
 const final = stages.at(-1)!;
 const args = (i: Instruction) => i.getArgumentsContent() ?? "";
 const fromFlag = (i: Instruction) =>
-  (i as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] }).getFlags().find((f) => f.getName() === "from")?.getValue();
+  (i as unknown as { getFlags(): { getName(): string; getValue(): string | null }[] })
+    .getFlags()
+    .find((f) => f.getName() === "from")
+    ?.getValue();
 const of = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.getKeyword() === keyword);
 const ignored = readFileSync(resolve(root, ".dockerignore"), "utf8")
   .split("\n")
@@ -65,7 +68,12 @@ describe("Dockerfile", () => {
     const sources = stages
       .flatMap((s) => of(s, "COPY"))
       .filter((c) => !fromFlag(c))
-      .flatMap((c) => c.getArguments().map((a) => a.getValue()).slice(0, -1));
+      .flatMap((c) =>
+        c
+          .getArguments()
+          .map((a) => a.getValue())
+          .slice(0, -1),
+      );
     expect(sources.length).toBeGreaterThan(0);
     for (const source of sources) {
       expect(existsSync(resolve(root, source)), source).toBe(true);

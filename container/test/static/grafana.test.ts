@@ -42,7 +42,11 @@ beforeAll(async () => {
   const text = await (await fetch(`${origin.url}/metrics`)).text();
   exported = new Set(
     [...text.matchAll(/^# TYPE (\S+) (\w+)$/gm)].flatMap(([, name, type]) =>
-      type === "histogram" ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : type === "summary" ? [name!, `${name}_sum`, `${name}_count`] : [name!],
+      type === "histogram"
+        ? [`${name}_bucket`, `${name}_sum`, `${name}_count`]
+        : type === "summary"
+          ? [name!, `${name}_sum`, `${name}_count`]
+          : [name!],
     ),
   );
 });

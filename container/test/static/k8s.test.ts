@@ -35,7 +35,14 @@ describe("kustomize renderer (minimal, in-repo)", () => {
       spec: {
         replicas: 2,
         containers: [
-          { name: "a", env: [{ name: "X", value: "1" }, { name: "Y", value: "2" }], args: ["--b"] },
+          {
+            name: "a",
+            env: [
+              { name: "X", value: "1" },
+              { name: "Y", value: "2" },
+            ],
+            args: ["--b"],
+          },
           { name: "b" },
         ],
       },
@@ -90,7 +97,11 @@ for (const [name, objects] of Object.entries(rendered)) {
       expect(container.resources.requests.memory).toBeDefined();
       expect(container.resources.limits.memory).toBeDefined();
       expect(pod.securityContext.runAsNonRoot).toBe(true);
-      expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+      expect(container.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] },
+      });
       expect(pod.automountServiceAccountToken).toBe(false);
     });
 
@@ -113,9 +124,17 @@ for (const [name, objects] of Object.entries(rendered)) {
         expect(container.resources.limits["nvidia.com/gpu"]).toBe(1);
       }
       const env = Object.fromEntries(
-        find(objects, "Deployment", "origin").spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]),
+        find(objects, "Deployment", "origin").spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [
+          e.name,
+          e.value,
+        ]),
       );
-      expect(env).toMatchObject({ EMBEDDINGS_BACKEND: "openai", GENERATION_BACKEND: "openai", EMBEDDINGS_URL: "http://tei/v1", GENERATION_URL: "http://vllm/v1" });
+      expect(env).toMatchObject({
+        EMBEDDINGS_BACKEND: "openai",
+        GENERATION_BACKEND: "openai",
+        EMBEDDINGS_URL: "http://tei/v1",
+        GENERATION_URL: "http://vllm/v1",
+      });
       find(objects, "Service", "tei");
       find(objects, "Service", "vllm");
     });
@@ -158,7 +177,9 @@ for (const [name, objects] of Object.entries(rendered)) {
     it("security: NetworkPolicies let only the ingress controller (and Prometheus) reach the origin, and only the origin reach TEI/vLLM", () => {
       const origin = find(objects, "NetworkPolicy", "origin");
       expect(origin.spec.policyTypes).toContain("Ingress");
-      const sources = origin.spec.ingress.flatMap((rule: any) => rule.from.map((f: any) => f.namespaceSelector?.matchLabels["kubernetes.io/metadata.name"]));
+      const sources = origin.spec.ingress.flatMap((rule: any) =>
+        rule.from.map((f: any) => f.namespaceSelector?.matchLabels["kubernetes.io/metadata.name"]),
+      );
       expect(sources.sort()).toEqual(["ingress-nginx", "monitoring"]);
       for (const gpu of ["tei", "vllm"]) {
         const policy = find(objects, "NetworkPolicy", gpu);
