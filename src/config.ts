@@ -130,6 +130,8 @@ const ConfigSchema = z.object({
   QUERY_CACHE_SWR_SECONDS: int(60, 0, 86_400),
   /** How long the last good answer to a request is kept to serve when the origin cannot generate. */
   QUERY_CACHE_STALE_IF_ERROR_SECONDS: int(86_400, 0, 30 * 86_400),
+  /** How long a query's embedding is kept (per tenant and embedding model); 0 turns that cache off. */
+  QUERY_EMBEDDING_CACHE_SECONDS: int(86_400, 0, 30 * 86_400),
   /** Largest entry stored; a larger answer is served but not cached. */
   QUERY_CACHE_MAX_ENTRY_BYTES: int(256 * 1024, 1024, 4 * 1024 * 1024),
   /** The per-isolate tier's bounds. */

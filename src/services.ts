@@ -1,6 +1,7 @@
 import type { Bindings } from "./app-env";
 import { type ApiKeyStore, createApiKeyStore } from "./auth/api-key-store";
 import type { CacheStats } from "./cache/cache-stats";
+import { withEmbeddingCache } from "./cache/cached-embedder";
 import { createCachedQueryService } from "./cache/cached-query-service";
 import { createQueryCache } from "./cache/query-cache";
 import { type Config, loadConfig } from "./config";
@@ -60,12 +61,20 @@ export function createServices(env: Bindings, config: Config, platform: Platform
   const db = guardD1(env.DB);
   const vectors = guardVectorIndex(platform.vectors);
   const origin = createOriginClient(config);
-  const embedder = createQueryEmbedder(origin, { fallback: platform.queryEmbeddingFallback, dimensions: config.EMBEDDING_DIMENSIONS });
   const tenantRows = createTenantStore(db);
   // Cache keys read the tenant's index version and cache epoch from isolate memory
   // (INDEX_VERSION_CACHE_SECONDS), so that a hit costs no D1 round trip.
   const tenants = withCachedState(tenantRows, config.INDEX_VERSION_CACHE_SECONDS);
   const queryCache = createQueryCache(env, config);
+  const embedder = withEmbeddingCache(
+    createQueryEmbedder(origin, { fallback: platform.queryEmbeddingFallback, dimensions: config.EMBEDDING_DIMENSIONS }),
+    {
+      cache: queryCache.cache,
+      tenantState: tenants.state,
+      ttlSeconds: config.QUERY_EMBEDDING_CACHE_SECONDS,
+      dimensions: config.EMBEDDING_DIMENSIONS,
+    },
+  );
   return {
     config,
     log: createLogger(),

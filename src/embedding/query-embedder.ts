@@ -12,7 +12,14 @@ import type { OriginClient } from "../origin/origin-client";
  * bug throws. Latency: the backend's (origin: ~2 s timeout, typically a few ms on GPU).
  */
 export interface QueryEmbedder {
-  embed(queries: readonly string[]): Promise<EmbeddingOutcome[]>;
+  /** `scope` names whose queries these are, for embedders that keep per-tenant state (the cache). */
+  embed(queries: readonly string[], scope?: EmbeddingScope): Promise<EmbeddingOutcome[]>;
+}
+
+export interface EmbeddingScope {
+  tenant: string;
+  /** Work that may outlive the response (cache fills). */
+  defer: (work: Promise<unknown>) => void;
 }
 
 /** Where a query vector came from: the origin (TEI on GPU, the offline USE model locally) or Workers AI. */
@@ -94,11 +101,14 @@ export function withEmbeddingFallback(primary: QueryEmbedder, fallback: Fallback
     ]);
   }
   return {
-    async embed(queries) {
-      const outcomes = await primary.embed(queries);
+    async embed(queries, scope) {
+      const outcomes = await primary.embed(queries, scope);
       const failed = outcomes.flatMap((outcome, index) => (outcome.ok ? [] : [index]));
       if (failed.length === 0) return outcomes;
-      const rescued = await fallback.embed(failed.map((index) => queries[index]!));
+      const rescued = await fallback.embed(
+        failed.map((index) => queries[index]!),
+        scope,
+      );
       const merged = [...outcomes];
       for (const [position, index] of failed.entries()) {
         const first = outcomes[index]!;

@@ -79,10 +79,13 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
   async function retrieve(
     tenant: string,
     input: RetrievalInput,
+    context: QueryContext,
     shared: { indexVersion?: Promise<number>; embedding?: Promise<EmbeddingOutcome> } = {},
   ): Promise<Retrieved> {
     const embedding =
-      input.mode === "keyword" ? undefined : (shared.embedding ?? embedder.embed([input.query]).then(([outcome]) => outcome!));
+      input.mode === "keyword"
+        ? undefined
+        : (shared.embedding ?? embedder.embed([input.query], { tenant, defer: context.defer }).then(([outcome]) => outcome!));
     const [retrieval, indexVersion] = await Promise.all([
       retriever.retrieve({ tenant, query: input.query, mode: input.mode, topK: input.top_k, filters: input.filters, embedding }),
       shared.indexVersion ?? tenants.indexVersion(tenant),
@@ -112,11 +115,11 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
 
   return {
     async answer(tenant, input, context) {
-      return answerFrom(input, await retrieve(tenant, input), context);
+      return answerFrom(input, await retrieve(tenant, input, context), context);
     },
 
     async stream(tenant, input, context) {
-      return eventsFrom(input, await retrieve(tenant, input), context);
+      return eventsFrom(input, await retrieve(tenant, input, context), context);
     },
 
     async batch(tenant, entries, context) {
@@ -124,7 +127,10 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
       const needEmbedding = valid.filter((entry) => entry.mode !== "keyword");
       // One version read and ONE origin embedding call for the whole batch.
       const indexVersion = valid.length > 0 ? tenants.indexVersion(tenant) : Promise.resolve(0);
-      const embeddings = embedder.embed(needEmbedding.map((entry) => entry.query));
+      const embeddings = embedder.embed(
+        needEmbedding.map((entry) => entry.query),
+        { tenant, defer: context.defer },
+      );
       // Every entry awaits these; the no-op handlers only keep an early failure from being reported as unhandled.
       indexVersion.catch(() => {});
       embeddings.catch(() => {});
@@ -134,7 +140,7 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
         const position = needEmbedding.indexOf(entry);
         const embedding = position === -1 ? undefined : embeddings.then((outcomes) => outcomes[position]!);
         try {
-          return await answerFrom(entry, await retrieve(tenant, entry, { indexVersion, embedding }), context);
+          return await answerFrom(entry, await retrieve(tenant, entry, context, { indexVersion, embedding }), context);
         } catch (error) {
           if (error instanceof ApiError) return toProblem(error, context.requestId);
           log.error("batch query failed", { ...errorFields(error), request_id: context.requestId });
@@ -145,10 +151,8 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
 
     async search(tenant, input, context) {
       const byDocument = input.group_by === "document";
-      const retrieved = await retrieve(tenant, {
-        ...input,
-        top_k: byDocument ? Math.max(input.top_k, SEARCH_CHUNKS_FOR_DOCUMENTS) : input.top_k,
-      });
+      const topK = byDocument ? Math.max(input.top_k, SEARCH_CHUNKS_FOR_DOCUMENTS) : input.top_k;
+      const retrieved = await retrieve(tenant, { ...input, top_k: topK }, context);
       const results = byDocument ? bestChunkPerDocument(retrieved.sources).slice(0, input.top_k) : retrieved.sources;
       const { degraded, timings } = retrieved.retrieval;
       return {

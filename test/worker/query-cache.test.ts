@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { answerKeys } from "../../src/cache/cache-key";
 import { createMemoryCacheStats } from "../../src/cache/cache-stats";
 import { createMemoryStore } from "../../src/cache/cache-store";
+import { withEmbeddingCache } from "../../src/cache/cached-embedder";
 import { createCachedQueryService } from "../../src/cache/cached-query-service";
 import { createTieredCache } from "../../src/cache/tiered-cache";
 import { loadConfig } from "../../src/config";
@@ -152,6 +153,47 @@ describe("query cache: misses and hits (happy)", () => {
       "coalesce-4",
       "coalesce-5",
     ]);
+  });
+});
+
+describe("query embedding cache (happy)", () => {
+  it("embeds a repeated question once per tenant: other filters, top_k, modes or search make no origin call", async () => {
+    const services = localServices(env);
+    const embedCalls: string[][] = [];
+    const origin = {
+      ...services.origin,
+      embed: (inputs: string[], kind: "query" | "passage") => {
+        embedCalls.push(inputs);
+        return services.origin.embed(inputs, kind);
+      },
+    };
+    const tenants = createTenantStore(services.db);
+    const embedder = withEmbeddingCache(createOriginEmbedder(origin), {
+      cache: createTieredCache([createMemoryStore({ maxEntries: 100, maxBytes: 1 << 22 })], { maxEntryBytes: 1 << 20 }),
+      tenantState: tenants.state,
+      ttlSeconds: 60,
+      dimensions: services.config.EMBEDDING_DIMENSIONS,
+    });
+    const queries = createQueryService({
+      tenants,
+      embedder,
+      retriever: createRetriever(services.db, services.vectors, services.config),
+      origin,
+    });
+    const context = { requestId: "embedding-cache", startedAt: performance.now(), defer: () => {} };
+    const query = fresh(QUESTIONS.semantic.query);
+
+    const first = await queries.answer(tenant, { query, top_k: 3, mode: "hybrid", cache: true }, context);
+    await queries.answer(tenant, { query, top_k: 5, mode: "vector", filters: { collection: "science" }, cache: true }, context);
+    await queries.search(tenant, { query: `  ${query} `, top_k: 10, mode: "hybrid", group_by: "document", cache: true }, context);
+    expect(embedCalls).toEqual([[query]]);
+    expect(first.sources[0]!.document_id).toBe(QUESTIONS.semantic.document);
+
+    // Another tenant's identical question is embedded again: no timing tells it what others asked.
+    const other = uniqueTenant("qcache-embed");
+    await indexFixture(other, CORPUS.slice(0, 1));
+    await queries.answer(other, { query, top_k: 3, mode: "vector", cache: true }, context);
+    expect(embedCalls).toEqual([[query], [query]]);
   });
 });
 
