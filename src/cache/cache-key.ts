@@ -50,21 +50,23 @@ export async function cacheKey(kind: string, parts: readonly unknown[]): Promise
   return `${kind}:${Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }
 
-/** An answer's keys: this index version's, and the last good one whatever the version (stale-if-error). */
-export async function answerKeys(
-  tenant: string,
-  state: TenantCacheState,
-  input: QueryInput,
-  answerModelTag: string,
-): Promise<{ current: string; lastGood: string }> {
-  const request = [normaliseText(input.query), input.top_k, input.mode, canonicalFilters(input.filters)];
-  const scope = [tenant, state.cacheEpoch, state.embeddingModel, answerModelTag];
-  const [current, lastGood] = await Promise.all([
-    cacheKey("answer", [...scope, state.indexVersion, ...request]),
-    cacheKey("last-good-answer", [...scope, ...request]),
-  ]);
-  return { current, lastGood };
+/** The key of an answer for this index version. */
+export function answerKey(tenant: string, state: TenantCacheState, input: QueryInput, answerModelTag: string): Promise<string> {
+  return cacheKey("answer", [...answerScope(tenant, state, answerModelTag), state.indexVersion, ...answerRequest(input)]);
 }
+
+/** The key of the last good answer to a request, whatever the index version (for stale-if-error). */
+export function lastGoodAnswerKey(tenant: string, state: TenantCacheState, input: QueryInput, answerModelTag: string): Promise<string> {
+  return cacheKey("last-good-answer", [...answerScope(tenant, state, answerModelTag), ...answerRequest(input)]);
+}
+
+const answerScope = (tenant: string, state: TenantCacheState, answerModelTag: string) => [
+  tenant,
+  state.cacheEpoch,
+  state.embeddingModel,
+  answerModelTag,
+];
+const answerRequest = (input: QueryInput) => [normaliseText(input.query), input.top_k, input.mode, canonicalFilters(input.filters)];
 
 export function searchKey(tenant: string, state: TenantCacheState, input: SearchInput): Promise<string> {
   const request = [normaliseText(input.query), input.top_k, input.mode, input.group_by, canonicalFilters(input.filters)];

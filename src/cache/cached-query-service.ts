@@ -3,7 +3,7 @@ import { ApiError, type Problem } from "../errors";
 import { metrics } from "../metrics";
 import type { QueryContext, QueryEvent, QueryService } from "../query/query-service";
 import { type QueryInput, type QueryMetadata, type QueryResponse, QueryResponseSchema, SearchResponseSchema } from "../query/schemas";
-import { answerKeys, searchKey, type TenantCacheState } from "./cache-key";
+import { answerKey, lastGoodAnswerKey, searchKey, type TenantCacheState } from "./cache-key";
 import type { CacheStats } from "./cache-stats";
 import type { CacheEntry, TieredCache } from "./tiered-cache";
 
@@ -31,7 +31,11 @@ export interface CachedQueryServiceDeps {
   now?: () => number;
 }
 
-type AnswerKeys = Awaited<ReturnType<typeof answerKeys>>;
+interface AnswerKeys {
+  current: string;
+  /** Computed only when needed (a miss), so that a hit hashes once. */
+  lastGood: () => Promise<string>;
+}
 
 export function createCachedQueryService({
   inner,
@@ -46,14 +50,25 @@ export function createCachedQueryService({
   const inFlight = new Map<string, Promise<QueryResponse>>();
   const refreshing = new Set<string>();
 
-  const keysOf = async (tenant: string, input: QueryInput) => answerKeys(tenant, await tenantState(tenant), input, config.ANSWER_MODEL_TAG);
+  async function keysOf(tenant: string, input: QueryInput): Promise<AnswerKeys> {
+    const state = await tenantState(tenant);
+    let lastGood: Promise<string> | undefined;
+    return {
+      current: await answerKey(tenant, state, input, config.ANSWER_MODEL_TAG),
+      lastGood: () => {
+        lastGood ??= lastGoodAnswerKey(tenant, state, input, config.ANSWER_MODEL_TAG);
+        return lastGood;
+      },
+    };
+  }
 
   /** Stores a complete answer under both keys; degraded answers are never stored. */
   function store(keys: AnswerKeys, response: QueryResponse, context: QueryContext): void {
     if (response.metadata.degraded) return;
     context.defer(cache.put(keys.current, response, entryLifetime));
-    if (config.QUERY_CACHE_STALE_IF_ERROR_SECONDS > 0)
-      context.defer(cache.put(keys.lastGood, response, config.QUERY_CACHE_STALE_IF_ERROR_SECONDS));
+    if (config.QUERY_CACHE_STALE_IF_ERROR_SECONDS > 0) {
+      context.defer(keys.lastGood().then((key) => cache.put(key, response, config.QUERY_CACHE_STALE_IF_ERROR_SECONDS)));
+    }
   }
 
   /** One computation per key at a time in this isolate. */
@@ -105,24 +120,29 @@ export function createCachedQueryService({
     if (status !== "bypass") context.defer(stats.record(tenant, status));
   }
 
+  /** The cached answer, fresh or stale (then refreshed in the background), counted; null on a miss. */
+  async function lookup(tenant: string, input: QueryInput, keys: AnswerKeys, operation: string, context: QueryContext) {
+    const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
+    if (!cached) return null;
+    const status = isFresh(cached) ? "hit" : "stale";
+    if (status === "stale") refresh(tenant, input, keys, context);
+    count(tenant, operation, status, context);
+    return served(cached, status, context);
+  }
+
   async function answer(tenant: string, input: QueryInput, context: QueryContext): Promise<QueryResponse> {
     if (!input.cache) {
       count(tenant, "answer", "bypass", context);
       return inner.answer(tenant, input, context);
     }
     const keys = await keysOf(tenant, input);
-    const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
-    if (cached) {
-      const status = isFresh(cached) ? "hit" : "stale";
-      if (status === "stale") refresh(tenant, input, keys, context);
-      count(tenant, "answer", status, context);
-      return served(cached, status, context);
-    }
+    const cached = await lookup(tenant, input, keys, "answer", context);
+    if (cached) return cached;
     const computed = await computeOnce(keys.current, () => inner.answer(tenant, input, context));
     const response = { ...computed, metadata: { ...computed.metadata, request_id: context.requestId, query_time_ms: elapsed(context) } };
     if (response.metadata.degraded_reasons.includes("generation_unavailable")) {
       // The origin cannot generate: the last good answer beats the edge's extractive one.
-      const lastGood = await cache.get(keys.lastGood, QueryResponseSchema, context.defer);
+      const lastGood = await cache.get(await keys.lastGood(), QueryResponseSchema, context.defer);
       if (lastGood) {
         count(tenant, "answer", "stale", context);
         return served(lastGood, "stale", context, { degraded: true, degraded_reasons: ["generation_unavailable"] });
@@ -142,13 +162,8 @@ export function createCachedQueryService({
         return inner.stream(tenant, input, context);
       }
       const keys = await keysOf(tenant, input);
-      const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
-      if (cached) {
-        const status = isFresh(cached) ? "hit" : "stale";
-        if (status === "stale") refresh(tenant, input, keys, context);
-        count(tenant, "stream", status, context);
-        return replay(served(cached, status, context));
-      }
+      const cached = await lookup(tenant, input, keys, "stream", context);
+      if (cached) return replay(cached);
       count(tenant, "stream", "miss", context);
       return recordCompleted(await inner.stream(tenant, input, context), (response) => store(keys, response, context));
     },

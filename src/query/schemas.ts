@@ -89,16 +89,21 @@ export type QueryRequest = z.infer<typeof QueryRequestSchema>;
 /** What the query service needs: the request minus how the route serialises the answer. */
 export type QueryInput = Omit<QueryRequest, "stream">;
 
+/** What every query and search result says about how it was made. */
+const ResultMetadataShape = {
+  query_time_ms: z.number(),
+  cache: CacheStatusSchema,
+  ...CacheDetailShape,
+  degraded: DegradedSchema,
+  degraded_reasons: DegradedReasonsSchema,
+  index_version: z.number().int(),
+  request_id: z.string(),
+};
+
 export const QueryMetadataSchema = z
   .object({
-    query_time_ms: z.number(),
+    ...ResultMetadataShape,
     total_sources: z.number().int(),
-    cache: CacheStatusSchema,
-    ...CacheDetailShape,
-    degraded: DegradedSchema,
-    degraded_reasons: DegradedReasonsSchema,
-    index_version: z.number().int(),
-    request_id: z.string(),
     timings_ms: z.object({ embed: z.number(), retrieve: z.number(), generate: z.number() }).openapi({
       description: "embed: the origin's query embedding; retrieve: the whole retrieval phase (it overlaps embed); generate: the answer",
     }),
@@ -136,14 +141,8 @@ export const SearchResponseSchema = z
   .object({
     results: z.array(SourceSchema),
     metadata: z.object({
-      query_time_ms: z.number(),
+      ...ResultMetadataShape,
       total_results: z.number().int(),
-      cache: CacheStatusSchema,
-      ...CacheDetailShape,
-      degraded: DegradedSchema,
-      degraded_reasons: DegradedReasonsSchema,
-      index_version: z.number().int(),
-      request_id: z.string(),
       timings_ms: z.object({ embed: z.number(), retrieve: z.number() }),
     }),
   })

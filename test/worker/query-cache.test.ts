@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { answerKeys } from "../../src/cache/cache-key";
-import { createMemoryCacheStats } from "../../src/cache/cache-stats";
+import { answerKey } from "../../src/cache/cache-key";
+import { createMemoryCacheStats, FLUSH_EVERY_MS } from "../../src/cache/cache-stats";
 import { createMemoryStore } from "../../src/cache/cache-store";
 import { withEmbeddingCache } from "../../src/cache/cached-embedder";
 import { createCachedQueryService } from "../../src/cache/cached-query-service";
@@ -298,7 +298,7 @@ describe("query cache: faults (error)", () => {
     const query = fresh(QUESTIONS.penicillin.query);
     const input = QueryRequestSchema.parse({ query });
     const state = await createTenantStore(env.DB).state(tenant);
-    const { current } = await answerKeys(tenant, state, input, loadConfig(env).ANSWER_MODEL_TAG);
+    const current = await answerKey(tenant, state, input, loadConfig(env).ANSWER_MODEL_TAG);
     for (const corrupt of [
       "{not json",
       JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value: { answer: 42 } }),
@@ -339,5 +339,11 @@ describe("query cache: stats (happy)", () => {
     await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword", cache: false }, ownKey);
     const stats = await json(await callWithBindings(bindings, "/v1/stats", { auth: ownKey }));
     expect(stats.cache).toEqual({ hits: 1, misses: 1, stale: 0, hit_ratio: 0.5, scope: "global" });
+
+    // Counts are flushed to Redis in batches (at most every FLUSH_EVERY_MS): another isolate sees them then.
+    await sleep(FLUSH_EVERY_MS + 100);
+    await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword" }, ownKey);
+    const elsewhere = await json(await callWithBindings(bindingsWith({ ORIGIN_URLS: DEAD_ORIGIN }), "/v1/stats", { auth: ownKey }));
+    expect(elsewhere.cache).toEqual({ hits: 2, misses: 1, stale: 0, hit_ratio: 0.6667, scope: "global" });
   });
 });
