@@ -1,7 +1,7 @@
-import { z } from "zod";
 import { type FieldError, fieldErrors, OriginBadResponse, OriginRejected, validationFailed } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
+import type { OriginDocument } from "../origin/origin-schemas";
 import type { Services } from "../services";
 import { type BumpGuard, bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
 import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
@@ -457,28 +457,6 @@ async function reconcile(
 
 // ─── The origin call ────────────────────────────────────────────────────────────────────────────
 
-/** The origin's /v1/ingest answer, checked: it is another service's output, not to be trusted blindly. */
-const OriginIngestSchema = z.object({
-  model: z.string().min(1).max(256),
-  dimensions: z.number().int().positive(),
-  documents: z.array(
-    z.object({
-      id: z.string(),
-      chunks: z.array(
-        z.object({
-          index: z.number().int().nonnegative(),
-          text: z.string(),
-          start: z.number().int().nonnegative(),
-          end: z.number().int().nonnegative(),
-          vector: z.array(z.number()),
-        }),
-      ),
-    }),
-  ),
-});
-
-type OriginDocument = z.infer<typeof OriginIngestSchema>["documents"][number];
-
 /**
  * Chunks and embeds the documents in one origin call. A rejection (ORIGIN_REJECTED, the origin
  * refused the request itself) of several documents is retried one by one, so that one bad
@@ -492,11 +470,10 @@ async function embed(
   const results = new Map<string, OriginDocument | string>();
   let model: string | null = null;
   const call = async (batch: LoadedDocument[]) => {
-    const raw = await origin.ingest(batch.map((document) => ({ id: document.id, text: document.text })));
-    const parsed = OriginIngestSchema.safeParse(raw);
-    if (!parsed.success) throw new OriginBadResponse("the origin's ingest response did not have the expected shape");
-    model = parsed.data.model;
-    const byId = new Map(parsed.data.documents.map((document) => [document.id, document]));
+    // The client checked the answer's shape; what is left to check is that it covers the batch.
+    const answer = await origin.ingest(batch.map((document) => ({ id: document.id, text: document.text })));
+    model = answer.model;
+    const byId = new Map(answer.documents.map((document) => [document.id, document]));
     for (const document of batch) {
       const result = byId.get(document.id);
       if (!result) throw new OriginBadResponse("the origin's ingest response left out a document");

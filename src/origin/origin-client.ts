@@ -1,7 +1,16 @@
 import { SignJWT } from "jose";
+import type { z } from "zod";
 import type { Config } from "../config";
 import { OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
 import { type CircuitBreaker, createCircuitBreaker } from "./circuit-breaker";
+import {
+  type EmbedResult,
+  EmbedResultSchema,
+  type GenerateResult,
+  GenerateResultSchema,
+  type IngestResult,
+  IngestResultSchema,
+} from "./origin-schemas";
 
 /**
  * The origin port: GPU embedding, chunking and generation on the containerized service.
@@ -23,32 +32,10 @@ export interface OriginClient {
   probe(): Promise<Array<{ url: string; ok: boolean; circuit: string; latency_ms: number; error?: string }>>;
 }
 
-export interface EmbedResult {
-  vectors: number[][];
-  model: string;
-  dimensions: number;
-}
-
-export interface IngestResult {
-  model: string;
-  dimensions: number;
-  documents: Array<{
-    id: string;
-    chunks: Array<{ index: number; text: string; start: number; end: number; vector: number[] }>;
-  }>;
-}
-
 export interface GenerateRequest {
   query: string;
   contexts: Array<{ id: string; text: string }>;
   max_tokens?: number;
-}
-
-export interface GenerateResult {
-  answer: string;
-  model: string;
-  citations: number[];
-  usage?: { completion_tokens: number };
 }
 
 type Operation = "embed" | "ingest" | "generate";
@@ -131,25 +118,30 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     throw lastError;
   }
 
-  async function json<T>(operation: Operation, path: string, body: unknown): Promise<T> {
+  /** A 2xx answer that parses as `schema`; anything else is OriginBadResponse. */
+  async function json<T>(operation: Operation, path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
     const response = await call(operation, path, body);
+    let raw: unknown;
     try {
-      return (await response.json()) as T;
+      raw = await response.json();
     } catch {
       throw new OriginBadResponse(`the origin's ${operation} response was not valid JSON`);
     }
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw new OriginBadResponse(`the origin's ${operation} response did not have the expected shape`);
+    return parsed.data;
   }
 
   return {
     async embed(inputs, kind) {
-      const result = await json<EmbedResult>("embed", "/v1/embed", { inputs, kind });
-      if (!Array.isArray(result.vectors) || result.vectors.length !== inputs.length) {
+      const result = await json("embed", "/v1/embed", { inputs, kind }, EmbedResultSchema);
+      if (result.vectors.length !== inputs.length) {
         throw new OriginBadResponse("the origin returned the wrong number of vectors");
       }
       return result;
     },
-    ingest: (documents) => json<IngestResult>("ingest", "/v1/ingest", { documents }),
-    generate: (request) => json<GenerateResult>("generate", "/v1/generate", { ...request, stream: false }),
+    ingest: (documents) => json("ingest", "/v1/ingest", { documents }, IngestResultSchema),
+    generate: (request) => json("generate", "/v1/generate", { ...request, stream: false }, GenerateResultSchema),
     async generateStream(request) {
       const response = await call("generate", "/v1/generate", { ...request, stream: true }, true);
       if (!response.body) throw new OriginBadResponse("the origin's stream had no body");
