@@ -2,6 +2,7 @@ import { bumpIndexVersionStatement } from "../store/tenant-store";
 import { createD1Batch } from "./d1-batch";
 import { DEFAULT_COLLECTION, type DocumentInput, type DocumentMetadata } from "./document-input";
 import { contentHash } from "./hashing";
+import { packInOrder } from "./packing";
 
 /**
  * Documents and jobs in D1, the source of truth: every statement filters on the tenant, so one
@@ -49,28 +50,10 @@ export const MAX_JSON_PARAM_BYTES = 1_500_000;
 
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
-/** Groups JSON-serialisable rows so that each group's JSON stays under `maxBytes`. */
+/** Groups JSON-serialisable rows so that each group's JSON array stays under `maxBytes`. */
 export function groupRowsForJson<T>(rows: T[], maxBytes = MAX_JSON_PARAM_BYTES): { groups: T[][]; oversized: T[] } {
-  const groups: T[][] = [];
-  const oversized: T[] = [];
-  let current: T[] = [];
-  let size = 2;
-  for (const row of rows) {
-    const bytes = utf8Bytes(JSON.stringify(row)) + 1;
-    if (bytes + 2 > maxBytes) {
-      oversized.push(row);
-      continue;
-    }
-    if (size + bytes > maxBytes && current.length > 0) {
-      groups.push(current);
-      current = [];
-      size = 2;
-    }
-    current.push(row);
-    size += bytes;
-  }
-  if (current.length > 0) groups.push(current);
-  return { groups, oversized };
+  // A row costs its JSON and a comma; the array its brackets.
+  return packInOrder(rows, (row) => utf8Bytes(JSON.stringify(row)) + 1, { maxBytes, groupOverheadBytes: 2 });
 }
 
 /** Settles ids (generated when absent) and content hashes, and marks the documents already indexed as they are. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { packInOrder } from "./packing";
 
 /**
  * The ingestion queue's messages. They carry ids only — the text stays in D1, the source of
@@ -51,23 +52,14 @@ const messageBytes = (message: IngestMessage) =>
 
 /** Groups messages into sendBatch calls within Queues' per-batch limits. */
 export function planSendBatches(messages: IngestMessage[]): IngestMessage[][] {
-  const batches: IngestMessage[][] = [];
-  let current: IngestMessage[] = [];
-  let bytes = 0;
-  for (const message of messages) {
-    const size = messageBytes(message);
-    if (size > QUEUE_LIMITS.maxMessageBytes)
-      throw new RangeError(`an ingest message is ${size} bytes; the queue accepts ${QUEUE_LIMITS.maxMessageBytes}`);
-    if (current.length >= QUEUE_LIMITS.maxBatchMessages || bytes + size > QUEUE_LIMITS.maxBatchBytes) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(message);
-    bytes += size;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
+  const { groups, oversized } = packInOrder(messages, messageBytes, {
+    maxBytes: QUEUE_LIMITS.maxBatchBytes,
+    maxItems: QUEUE_LIMITS.maxBatchMessages,
+  });
+  const tooLarge = [...groups.flat(), ...oversized].map(messageBytes).find((size) => size > QUEUE_LIMITS.maxMessageBytes);
+  if (tooLarge !== undefined)
+    throw new RangeError(`an ingest message is ${tooLarge} bytes; the queue accepts ${QUEUE_LIMITS.maxMessageBytes}`);
+  return groups;
 }
 
 /** Sends the messages in as few sendBatch calls as the limits allow; rejects on the first failed call. */
