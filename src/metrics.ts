@@ -103,8 +103,6 @@ export const metrics = {
   ]),
 };
 
-export type Metrics = typeof metrics;
-
 export function renderMetrics(): string {
   const lines: string[] = [
     "# HELP edge_rag_isolate_start_time_seconds When this isolate started (its counters start at zero then).",

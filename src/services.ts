@@ -6,8 +6,6 @@ import { createCachedQueryService } from "./cache/cached-query-service";
 import { createQueryCache } from "./cache/query-cache";
 import { type Config, loadConfig } from "./config";
 import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
-import { createLogger, type Logger } from "./logger";
-import { type Metrics, metrics } from "./metrics";
 import { createOriginClient, type OriginClient } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
@@ -21,12 +19,12 @@ import { guardVectorIndex, type VectorIndex } from "./vector/vector-index";
 /**
  * Everything a request, a queue batch or a cron run uses, built once per isolate from the
  * bindings and the validated configuration: the adapters behind every port and the use cases
- * built on them (Unkey's `ServiceContext`). Routes reach them as `c.var.services`.
+ * built on them (Unkey's `ServiceContext`). Routes reach them as `c.var.services`. The logger
+ * (`logger.ts`; per request `c.var.log`, with its id) and the metrics (`metrics.ts`) are not here:
+ * they depend on no binding, and an isolate has exactly one of each.
  */
 export interface Services {
   config: Config;
-  log: Logger;
-  metrics: Metrics;
   /** D1, every failure a StoreUnavailable. */
   db: D1Database;
   /** The vector index, every failure a VectorIndexError. */
@@ -77,8 +75,6 @@ export function createServices(env: Bindings, config: Config, platform: Platform
   );
   return {
     config,
-    log: createLogger(),
-    metrics,
     db,
     vectors,
     origin,
