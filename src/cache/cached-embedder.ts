@@ -23,7 +23,7 @@ export function withEmbeddingCache(
 
   return {
     async embed(queries, scope?: EmbeddingScope) {
-      if (!scope || options.ttlSeconds <= 0) return embedder.embed(queries, scope);
+      if (!scope?.cache || options.ttlSeconds <= 0) return embedder.embed(queries, scope);
       const started = performance.now();
       const state = await options.tenantState(scope.tenant);
       const keys = await Promise.all(

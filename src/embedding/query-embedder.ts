@@ -18,6 +18,8 @@ export interface QueryEmbedder {
 
 export interface EmbeddingScope {
   tenant: string;
+  /** false: the request asked to bypass every cache (`cache: false`). */
+  cache: boolean;
   /** Work that may outlive the response (cache fills). */
   defer: (work: Promise<unknown>) => void;
 }

@@ -66,7 +66,7 @@ export const BATCH_CONCURRENCY = 3;
 /** Chunks fused before grouping by document: both retrievers' full candidate lists. */
 export const SEARCH_CHUNKS_FOR_DOCUMENTS = 200;
 
-type RetrievalInput = Pick<QueryInput, "query" | "mode" | "top_k" | "filters">;
+type RetrievalInput = Pick<QueryInput, "query" | "mode" | "top_k" | "filters" | "cache">;
 
 interface Retrieved {
   retrieval: Retrieval;
@@ -85,7 +85,8 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
     const embedding =
       input.mode === "keyword"
         ? undefined
-        : (shared.embedding ?? embedder.embed([input.query], { tenant, defer: context.defer }).then(([outcome]) => outcome!));
+        : (shared.embedding ??
+          embedder.embed([input.query], { tenant, cache: input.cache, defer: context.defer }).then(([outcome]) => outcome!));
     const [retrieval, indexVersion] = await Promise.all([
       retriever.retrieve({ tenant, query: input.query, mode: input.mode, topK: input.top_k, filters: input.filters, embedding }),
       shared.indexVersion ?? tenants.indexVersion(tenant),
@@ -127,9 +128,11 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
       const needEmbedding = valid.filter((entry) => entry.mode !== "keyword");
       // One version read and ONE origin embedding call for the whole batch.
       const indexVersion = valid.length > 0 ? tenants.indexVersion(tenant) : Promise.resolve(0);
+      // One call for all: its embeddings are cached unless an entry asked to bypass the cache.
+      const cache = needEmbedding.every((entry) => entry.cache);
       const embeddings = embedder.embed(
         needEmbedding.map((entry) => entry.query),
-        { tenant, defer: context.defer },
+        { tenant, cache, defer: context.defer },
       );
       // Every entry awaits these; the no-op handlers only keep an early failure from being reported as unhandled.
       indexVersion.catch(() => {});

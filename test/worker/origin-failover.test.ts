@@ -92,10 +92,10 @@ async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T)
 
 type Overrides = Record<string, string>;
 
-let topK = 5;
-/** A hybrid search no cache has seen (a new top_k each time); the semantic question needs dense retrieval to be found. */
+/** A hybrid search past every cache; the semantic question needs dense retrieval to be found. */
 async function search(overrides: Overrides) {
-  const response = await callWithEnv(overrides, "/v1/search", { auth: key, body: { query: QUESTIONS.semantic.query, top_k: topK++ } });
+  // cache: false: every search must reach the origins (the query cache and the embedding cache bypassed).
+  const response = await callWithEnv(overrides, "/v1/search", { auth: key, body: { query: QUESTIONS.semantic.query, cache: false } });
   expect(response.status).toBe(200);
   return json(response);
 }
@@ -220,12 +220,12 @@ interface SseEvent {
 }
 
 /** A streamed /v1/query, read event by event as it arrives (parsed independently of the worker's code). */
-async function openStream(overrides: Overrides, query: string) {
+async function openStream(overrides: Overrides, query: string, options: { cache: boolean } = { cache: false }) {
   const ctx = createExecutionContext();
   const request = new Request("http://edge-rag.test/v1/query", {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "text/event-stream" },
-    body: JSON.stringify({ query, top_k: 3, stream: true, cache: false }),
+    body: JSON.stringify({ query, top_k: 3, stream: true, cache: options.cache }),
   });
   const response = await createApp(localServices).fetch(request, { ...env, ...overrides }, ctx);
   expect(response.status).toBe(200);
@@ -282,7 +282,9 @@ describe("streamed answers when the origin dies (error)", () => {
   it("ends with an `error` event when the origin is killed after it sent tokens", async () => {
     await control("start");
     await slowLlm({ firstTokenDelayMs: 0, tokenIntervalMs: 200, tokens: 150 });
-    const stream = await openStream({ ORIGIN_URLS: `${alias("mid-stream")},${backup}` }, QUESTIONS.bees.query);
+    // With the query cache on: an answer that broke off must not be stored.
+    const query = `${QUESTIONS.bees.query} (${crypto.randomUUID().slice(0, 8)})`;
+    const stream = await openStream({ ORIGIN_URLS: `${alias("mid-stream")},${backup}` }, query, { cache: true });
     let event = await stream.next();
     while (event && event.event !== "token") event = await stream.next();
     // A token of the slow model: the origin's generation, in the middle of its answer.
@@ -296,6 +298,9 @@ describe("streamed answers when the origin dies (error)", () => {
     expect(events.at(-1)).toBe("error");
     expect(events).not.toContain("done");
     expect(JSON.parse(stream.seen.at(-1)!.data)).toMatchObject({ status: 502, code: "ORIGIN_STREAM_FAILED" });
+
+    const again = await callWithEnv({ ORIGIN_URLS: backup }, "/v1/query", { auth: key, body: { query, top_k: 3 } });
+    expect((await json(again)).metadata.cache).toBe("miss");
   }, 60_000);
 
   it("falls back before the first token: to the second origin when there is one, else to the edge's answer (`done`, degraded)", async () => {

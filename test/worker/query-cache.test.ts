@@ -188,12 +188,15 @@ describe("query embedding cache (happy)", () => {
     await queries.search(tenant, { query: `  ${query} `, top_k: 10, mode: "hybrid", group_by: "document", cache: true }, context);
     expect(embedCalls).toEqual([[query]]);
     expect(first.sources[0]!.document_id).toBe(QUESTIONS.semantic.document);
+    // cache: false bypasses this cache too.
+    await queries.answer(tenant, { query, top_k: 3, mode: "vector", cache: false }, context);
+    expect(embedCalls).toEqual([[query], [query]]);
 
     // Another tenant's identical question is embedded again: no timing tells it what others asked.
     const other = uniqueTenant("qcache-embed");
     await indexFixture(other, CORPUS.slice(0, 1));
     await queries.answer(other, { query, top_k: 3, mode: "vector", cache: true }, context);
-    expect(embedCalls).toEqual([[query], [query]]);
+    expect(embedCalls).toEqual([[query], [query], [query]]);
   });
 });
 
