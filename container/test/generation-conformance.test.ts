@@ -90,8 +90,8 @@ describe("openai generator: wire format and failures", () => {
     expect(request.headers.authorization).toBe("Bearer gen-key");
     expect(request.body).toMatchObject({ model: "qwen-test", stream: true, max_tokens: 77, stream_options: { include_usage: true } });
     const prompt = request.body.messages.map((m: { content: string }) => m.content).join("\n");
-    expect(prompt).toContain(`[1] ${contexts[0]!.text}`);
-    expect(prompt).toContain(`[3] ${contexts[2]!.text}`);
+    expect(prompt).toContain(`<source id="1">\n${contexts[0]!.text}\n</source>`);
+    expect(prompt).toContain(`<source id="3">\n${contexts[2]!.text}\n</source>`);
     expect(prompt).toContain("Who won?");
   });
 

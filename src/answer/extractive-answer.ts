@@ -54,11 +54,25 @@ export function extractiveAnswerParts(query: string, sources: ReadonlyArray<{ te
   }
   return chosen
     .sort((a, b) => a.source - b.source || a.position - b.position)
-    .map((sentence) => `${clip(sentence.text, maxSentenceLength)} [${sentence.source + 1}]`);
+    .map((sentence) => `${clip(quotable(sentence.text), maxSentenceLength)} [${sentence.source + 1}]`);
 }
 
 export function extractiveAnswer(query: string, sources: ReadonlyArray<{ text: string }>, options?: ExtractiveOptions): string {
   return extractiveAnswerParts(query, sources, options).join(" ");
+}
+
+/**
+ * A quoted sentence as the answer carries it: a document's own "[n]" markers are dropped (every
+ * [n] in the answer is ours, so none can be forged) and so are its images (a rendering client
+ * would fetch them).
+ */
+export function quotable(text: string): string {
+  return text
+    .replace(/!\[[^\]]*\]\([^)]*\)/g, "")
+    .replace(/<img\b[^>]*>/gi, "")
+    .replace(/\[\s*\d+(?:\s*,\s*\d+)*\s*\]/g, "")
+    .replace(/\s{2,}/g, " ")
+    .trim();
 }
 
 /** Sentence boundaries: terminal punctuation, then space, then something that can start a sentence. */

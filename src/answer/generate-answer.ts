@@ -1,13 +1,16 @@
 import { OriginBadResponse, OriginFailure, OriginStreamFailed, OriginTimeout } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
+import { createAnswerGuard } from "./answer-guard";
 import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "./extractive-answer";
 import { readSseEvents } from "./sse-events";
 
 /**
  * Answers a question from retrieved sources: with the origin's generator when it can, else with
  * the edge's extractive answer (degraded). Sources are numbered from 1 in the order given, which
- * is what `[n]` citations refer to in either case.
+ * is what `[n]` citations refer to in either case. Every answer passes the answer guard
+ * (answer-guard.ts): citations of sources that do not exist, and links and images that no source
+ * contains, never reach a client or the cache, whatever the origin's model was talked into.
  */
 
 export interface AnswerSource {
@@ -33,14 +36,20 @@ export async function generateAnswer(origin: OriginClient, query: string, source
   // Nothing to ground an answer in: say so rather than let a model answer from nowhere.
   if (sources.length === 0) return { answer: NO_SOURCES_ANSWER, degraded: false, generate_ms: 0 };
   const started = performance.now();
+  const guard = createAnswerGuard(sources);
   try {
     const result = await origin.generate({ query, contexts: contextsOf(sources) });
-    if (typeof result.answer !== "string" || result.answer.trim() === "") throw new OriginBadResponse("the origin returned no answer");
-    return { answer: result.answer, degraded: false, generate_ms: performance.now() - started };
+    const answer = typeof result.answer === "string" ? guard.clean(result.answer).trim() : "";
+    if (answer === "") throw new OriginBadResponse("the origin returned no answer");
+    return { answer, degraded: false, generate_ms: performance.now() - started };
   } catch (error) {
     if (!(error instanceof OriginFailure)) throw error;
     logGenerationFailure(error, "edge answer");
-    return { answer: extractiveAnswerParts(query, sources).join(" "), degraded: true, generate_ms: performance.now() - started };
+    return {
+      answer: guard.clean(extractiveAnswerParts(query, sources).join(" ")),
+      degraded: true,
+      generate_ms: performance.now() - started,
+    };
   }
 }
 
@@ -58,6 +67,9 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
     return;
   }
 
+  const guard = createAnswerGuard(sources);
+  // Cleans as it streams, holding back an unfinished link or citation until it is complete.
+  const cleaner = guard.stream();
   let sent = false;
   let failure: OriginFailure | undefined;
   try {
@@ -66,10 +78,16 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
       if (event.event === "token") {
         const text = tokenText(event.data);
         if (text === undefined) throw new OriginBadResponse("the origin sent a malformed token event");
-        if (text === "") continue;
+        const clean = cleaner.push(text);
+        if (clean === "") continue;
         sent = true;
-        yield { type: "token", text };
+        yield { type: "token", text: clean };
       } else if (event.event === "done") {
+        const rest = cleaner.flush();
+        if (rest.trim() !== "" || (sent && rest !== "")) {
+          sent = true;
+          yield { type: "token", text: rest };
+        }
         // An answer without a single token is no answer: fall back like the non-streamed path.
         if (!sent) throw new OriginBadResponse("the origin's answer stream was empty");
         yield { type: "done", degraded: false, generate_ms: elapsed() };
@@ -90,7 +108,7 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
     return;
   }
   const parts = extractiveAnswerParts(query, sources);
-  for (const [index, part] of parts.entries()) yield { type: "token", text: index === 0 ? part : ` ${part}` };
+  for (const [index, part] of parts.entries()) yield { type: "token", text: guard.clean(index === 0 ? part : ` ${part}`) };
   yield { type: "done", degraded: true, generate_ms: elapsed() };
 }
 

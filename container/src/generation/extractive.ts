@@ -54,6 +54,20 @@ export function rankSentences(query: string, contexts: Context[]): { sentence: S
     .sort((a, b) => b.score - a.score);
 }
 
+/**
+ * A quoted sentence as the answer may carry it: a document cannot forge citations (its own "[n]"
+ * markers are dropped, so every [n] in the answer is the generator's) nor plant images (a markdown
+ * or HTML image would make a rendering client fetch a URL of the writer's choosing).
+ */
+export function quotable(text: string): string {
+  return text
+    .replace(/!\[[^\]]*\]\([^)]*\)/g, "")
+    .replace(/<img\b[^>]*>/gi, "")
+    .replace(/\[\s*\d+(?:\s*,\s*\d+)*\s*\]/g, "")
+    .replace(/\s{2,}/g, " ")
+    .trim();
+}
+
 /** Composes a short answer from the best sentences, each followed by its [n] citation. */
 export function composeAnswer(query: string, contexts: Context[], maxTokens: number): string {
   const ranked = rankSentences(query, contexts);
@@ -61,14 +75,16 @@ export function composeAnswer(query: string, contexts: Context[], maxTokens: num
   if (!best || best.score <= 0) {
     const first = ranked.find((r) => r.sentence.context === 0) ?? best;
     const lead = "I could not find a direct answer in the documents.";
-    return first ? fitTokens(`${lead} The closest passage says: ${first.sentence.text} [${first.sentence.context + 1}]`, maxTokens) : lead;
+    return first
+      ? fitTokens(`${lead} The closest passage says: ${quotable(first.sentence.text)} [${first.sentence.context + 1}]`, maxTokens)
+      : lead;
   }
   const picked = ranked
     .slice(0, MAX_SENTENCES)
     .filter((r, i) => i === 0 || r.score >= best.score * SECOND_SENTENCE_RATIO)
     // Read in document order: context by context, sentence by sentence.
     .sort((a, b) => a.sentence.context - b.sentence.context || a.sentence.position - b.sentence.position);
-  return fitTokens(picked.map((r) => `${r.sentence.text} [${r.sentence.context + 1}]`).join(" "), maxTokens);
+  return fitTokens(picked.map((r) => `${quotable(r.sentence.text)} [${r.sentence.context + 1}]`).join(" "), maxTokens);
 }
 
 const countTokens = (text: string) => tokenizers.tokenizer().encode(text).length;

@@ -4,7 +4,7 @@ import { TextNode } from "@llamaindex/core/schema";
 import { joinUrl, probeUpstream } from "../upstream.ts";
 import { OpenAICompatibleLLM } from "./openai-llm.ts";
 import type { AnswerGenerator, GenerateInput, GenerateResult } from "./port.ts";
-import { citationQAPrompt, citationRefinePrompt, labelContext } from "./prompts.ts";
+import { ANSWER_SYSTEM_PROMPT, citationQAPrompt, citationRefinePrompt, escapeData, labelContext } from "./prompts.ts";
 
 export type LLMGeneratorOptions = {
   url: string;
@@ -18,6 +18,7 @@ export type LLMGeneratorOptions = {
  * Generation on an OpenAI-compatible LLM (vLLM in production) through LlamaIndex.TS's compact-and-refine
  * response synthesizer: the labelled contexts are packed into as few prompts as the context window
  * allows (normally one call, streamed), and refined over further calls only when they do not fit.
+ * The rules go in a system message; sources and question are escaped data (see prompts.ts).
  */
 export function createLLMGenerator(options: LLMGeneratorOptions): AnswerGenerator {
   return {
@@ -25,7 +26,12 @@ export function createLLMGenerator(options: LLMGeneratorOptions): AnswerGenerato
     model: options.model,
 
     async *generate(input: GenerateInput): AsyncGenerator<string, GenerateResult> {
-      const llm = new OpenAICompatibleLLM({ ...options, maxTokens: input.maxTokens, signal: input.signal });
+      const llm = new OpenAICompatibleLLM({
+        ...options,
+        maxTokens: input.maxTokens,
+        signal: input.signal,
+        systemPrompt: ANSWER_SYSTEM_PROMPT,
+      });
       const synthesizer = getResponseSynthesizer("compact", {
         llm,
         textQATemplate: citationQAPrompt,
@@ -33,7 +39,8 @@ export function createLLMGenerator(options: LLMGeneratorOptions): AnswerGenerato
         promptHelper: new PromptHelper({ contextWindow: options.contextWindow, numOutput: input.maxTokens }),
       });
       const nodes = input.contexts.map((c, i) => ({ node: new TextNode({ id_: c.id, text: labelContext(i, c.text) }) }));
-      const stream = await synthesizer.synthesize({ query: input.query, nodes }, true);
+      // The question is data too: escaped like the sources, inside its own element.
+      const stream = await synthesizer.synthesize({ query: escapeData(input.query), nodes }, true);
       for await (const part of stream) {
         if (part.delta) yield part.delta;
       }

@@ -21,6 +21,8 @@ export type OpenAICompatibleOptions = {
   contextWindow: number;
   maxTokens: number;
   signal?: AbortSignal | undefined;
+  /** Sent as the first message (the instructions), unless the messages already start with a system message. */
+  systemPrompt?: string | undefined;
 };
 
 const WHAT = "generation backend";
@@ -112,9 +114,12 @@ export class OpenAICompatibleLLM extends BaseLLM {
   async #post(messages: ChatMessage[], stream: boolean, signal: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (this.#options.apiKey) headers.authorization = `Bearer ${this.#options.apiKey}`;
+    const system = this.#options.systemPrompt;
+    const withSystem: ChatMessage[] =
+      system && messages[0]?.role !== "system" ? [{ role: "system", content: system }, ...messages] : messages;
     const body = {
       model: this.#options.model,
-      messages: messages.map((m) => ({
+      messages: withSystem.map((m) => ({
         role: m.role === "assistant" ? "assistant" : m.role === "system" ? "system" : "user",
         content: extractText(m.content),
       })),

@@ -18,7 +18,9 @@ export type FakeMode =
   | "malformed"
   | "stall-mid-stream"
   | "error-mid-stream"
-  | "cut-mid-stream";
+  | "cut-mid-stream"
+  /** Plays an obedient model: answers with the text after `OBEY:` in any message (to its line's end). */
+  | "obedient";
 
 export type RecordedRequest = { method: string; path: string; headers: IncomingMessage["headers"]; body: any };
 
@@ -32,6 +34,15 @@ export const FAKE_COMPLETION_TOKENS = 11;
 export function fakeVector(text: string): number[] {
   const digest = createHash("sha256").update(text).digest();
   return Array.from({ length: FAKE_DIMENSIONS }, (_, i) => (digest[i]! - 128) / 8);
+}
+
+/** What an obedient model says: the planted `OBEY:` directive wins over every instruction it was given. */
+function obey(body: { messages?: Array<{ content?: string }> }): string {
+  for (const message of body.messages ?? []) {
+    const match = /OBEY:\s*(.+)/.exec(message.content ?? "");
+    if (match) return match[1]!.trim();
+  }
+  return FAKE_ANSWER;
 }
 
 export async function startFakeOpenAI() {
@@ -80,12 +91,13 @@ export async function startFakeOpenAI() {
       });
     }
     if (req.method === "POST" && req.url === "/v1/chat/completions") {
+      const answer = mode === "obedient" ? obey(body) : FAKE_ANSWER;
       if (!body.stream) {
         return json(200, {
           id: "chatcmpl-1",
           object: "chat.completion",
           model: body.model,
-          choices: [{ index: 0, message: { role: "assistant", content: FAKE_ANSWER }, finish_reason: "stop" }],
+          choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" }],
           usage: { prompt_tokens: 50, completion_tokens: FAKE_COMPLETION_TOKENS, total_tokens: 61 },
         });
       }
@@ -99,7 +111,7 @@ export async function startFakeOpenAI() {
           choices: [{ index: 0, delta, finish_reason: finish }],
         });
       chunk({ role: "assistant", content: "" });
-      const pieces = mode === "ok" ? FAKE_ANSWER_PIECES : FAKE_ANSWER_PIECES.slice(0, 2);
+      const pieces = mode === "obedient" ? answer.split(/(?<= )/) : mode === "ok" ? FAKE_ANSWER_PIECES : FAKE_ANSWER_PIECES.slice(0, 2);
       for (const piece of pieces) chunk({ content: piece });
       if (mode === "stall-mid-stream") return; // headers and two pieces, then silence
       if (mode === "error-mid-stream") {
