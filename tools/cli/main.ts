@@ -7,18 +7,22 @@
  *                        (the password is read from stdin, or generated and printed when stdin is a TTY)
  *   edge-rag ingest <file.jsonl | folder> --url <worker url> --key <api key> [--collection <c>]
  *                        [--batch-size <n>] [--restart]
+ *   edge-rag doctor --env staging|production [--offline] [--require-online] [--config <wrangler.toml>]
+ *                        (the deploy preflight: one line per check, exit 1 on a failure)
  *
  * Results go to stdout (a created key alone on the last line); progress and messages to stderr.
  */
 import { parseArgs } from "node:util";
 import { createKeyCommand, createUserCommand } from "./credentials";
+import { doctorCommand } from "./doctor";
 import { ingestCommand } from "./ingest";
 import { UsageError } from "./usage-error";
 
 const USAGE = `usage:
   edge-rag keys create --tenant <t> --roles <reader,writer,admin> [--name <n>] [--expires-in <s>] [--env local|staging|production] [--persist-to <dir>]
   edge-rag users create --tenant <t> --username <u> --roles <r,…> [--env …] [--persist-to <dir>]
-  edge-rag ingest <file.jsonl | folder> --url <worker url> --key <api key> [--collection <c>] [--batch-size <n>] [--restart]`;
+  edge-rag ingest <file.jsonl | folder> --url <worker url> --key <api key> [--collection <c>] [--batch-size <n>] [--restart]
+  edge-rag doctor --env staging|production [--offline] [--require-online] [--config <wrangler.toml>]`;
 
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -38,6 +42,9 @@ async function main(argv: string[]): Promise<void> {
       collection: { type: "string" },
       "batch-size": { type: "string" },
       restart: { type: "boolean", default: false },
+      offline: { type: "boolean", default: false },
+      "require-online": { type: "boolean", default: false },
+      config: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -48,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command === "keys" && subcommand === "create") return createKeyCommand(values);
   if (command === "users" && subcommand === "create") return createUserCommand(values);
+  if (command === "doctor") return doctorCommand(values);
   if (command === "ingest") return ingestCommand([subcommand, ...rest].filter(Boolean) as string[], values);
   throw new UsageError(`unknown command: ${positionals.join(" ")}`);
 }
