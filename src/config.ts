@@ -62,8 +62,13 @@ const ConfigSchema = z.object({
 
   // The service's own tokens (HS256).
   AUTH_JWT_SECRET: secret,
-  AUTH_ISSUER: z.string().default("edge-rag"),
-  AUTH_AUDIENCE: z.string().default("edge-rag-api"),
+  /**
+   * Unset: `edge-rag` / `edge-rag-api` locally and in tests, `edge-rag:<ENVIRONMENT>` /
+   * `edge-rag-api:<ENVIRONMENT>` in staging and production, so that a token minted by one is never
+   * valid in the other; set there, the value must name its environment.
+   */
+  AUTH_ISSUER: z.string().min(1).optional(),
+  AUTH_AUDIENCE: z.string().min(1).optional(),
   AUTH_TOKEN_TTL_SECONDS: int(900, 60, 86_400),
   API_KEY_CACHE_TTL_SECONDS: int(5, 0, 60),
 
@@ -149,11 +154,25 @@ const ConfigSchema = z.object({
    */
   ANSWER_MODEL_TAG: z.string().min(1).max(200).default("origin-default"),
 
+  /** How long an isolate reuses its last /ready result (0: probe on every hit). */
+  READY_CACHE_SECONDS: int(5, 0, 60),
+
   CORS_ALLOWED_ORIGINS: list.default([]),
   METRICS_SCRAPE_TOKEN: z.string().min(16).optional(),
+  /**
+   * The operators' tenant: its admins are the service's operators and may read what covers every
+   * tenant (/metrics). Unset: only the scrape token reads /metrics. No other tenant's admin can.
+   */
+  OPERATOR_TENANT: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "expected a tenant id")
+    .optional(),
 });
 
-export type Config = z.infer<typeof ConfigSchema>;
+export type Config = Omit<z.infer<typeof ConfigSchema>, "AUTH_ISSUER" | "AUTH_AUDIENCE"> & { AUTH_ISSUER: string; AUTH_AUDIENCE: string };
+
+/** Environments where plain http (and shared token names) are fine: nothing leaves the machine. */
+const DEVELOPMENT_ENVIRONMENTS = new Set(["local", "test"]);
 
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {
@@ -186,6 +205,28 @@ export function loadConfig(env: object): Config {
   if (result.data.IDP_JWKS_URL && !(result.data.IDP_ISSUER && result.data.IDP_AUDIENCE)) {
     throw new ConfigError(["IDP_JWKS_URL requires IDP_ISSUER and IDP_AUDIENCE"]);
   }
-  parsed.set(env, result.data);
-  return result.data;
+  const data = result.data;
+  const environment = data.ENVIRONMENT;
+  const deployed = !DEVELOPMENT_ENVIRONMENTS.has(environment);
+  const issues: string[] = [];
+  if (deployed) {
+    // Credentials and tenants' data cross these connections: TLS or nothing.
+    const insecure = (url: string | undefined) => url !== undefined && new URL(url).protocol !== "https:";
+    if (data.ORIGIN_URLS.some(insecure)) issues.push(`ORIGIN_URLS: must be https in ${environment}`);
+    if (insecure(data.IDP_JWKS_URL)) issues.push(`IDP_JWKS_URL: must be https in ${environment}`);
+    if (insecure(data.UPSTASH_REDIS_REST_URL)) issues.push(`UPSTASH_REDIS_REST_URL: must be https in ${environment}`);
+    for (const name of ["AUTH_ISSUER", "AUTH_AUDIENCE"] as const) {
+      const value = data[name];
+      if (value !== undefined && !value.includes(environment))
+        issues.push(`${name}: must name the environment (${environment}) in ${environment}`);
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  const config: Config = {
+    ...data,
+    AUTH_ISSUER: data.AUTH_ISSUER ?? (deployed ? `edge-rag:${environment}` : "edge-rag"),
+    AUTH_AUDIENCE: data.AUTH_AUDIENCE ?? (deployed ? `edge-rag-api:${environment}` : "edge-rag-api"),
+  };
+  parsed.set(env, config);
+  return config;
 }

@@ -51,9 +51,9 @@ async function httpRun(batching: boolean, concurrency: number) {
   const token = await new SignJWT({})
     .setProtectedHeader({ alg: "HS256" })
     .setIssuer("edge-rag-worker")
-    .setAudience("origin")
+    .setAudience("origin:/v1/embed")
     .setIssuedAt()
-    .setExpirationTime("5m")
+    .setExpirationTime("60s")
     .sign(new TextEncoder().encode(SECRET));
   const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 

@@ -9,7 +9,7 @@ import { httpMetrics } from "./middleware/http-metrics.ts";
 import { chunkRoutes } from "./routes/chunk.ts";
 import { embedRoutes } from "./routes/embed.ts";
 import { generateRoutes } from "./routes/generate.ts";
-import { healthRoutes } from "./routes/health.ts";
+import { healthRoutes, readinessRoutes } from "./routes/health.ts";
 
 /** Renders an AppError as application/problem+json, keeping the headers already set (x-request-id). */
 export function problemResponse(c: Context<AppEnv>, error: AppError) {
@@ -49,6 +49,7 @@ export function createApp(services: Services) {
   app.route("/", embedRoutes);
   app.route("/", chunkRoutes);
   app.route("/", generateRoutes);
+  app.route("/", readinessRoutes);
 
   app.notFound((c) => problemResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)));
 

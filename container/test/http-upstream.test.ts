@@ -31,7 +31,7 @@ const contexts = [
   { id: "b", text: "It was reported widely." },
 ];
 const post = async (path: string, body: unknown) =>
-  fetch(`${origin.url}${path}`, { method: "POST", headers: await authHeaders(), body: JSON.stringify(body) });
+  fetch(`${origin.url}${path}`, { method: "POST", headers: await authHeaders(path), body: JSON.stringify(body) });
 async function withMode<T>(mode: FakeMode, run: () => Promise<T>): Promise<T> {
   fake.setMode(mode);
   try {

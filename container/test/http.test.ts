@@ -13,7 +13,7 @@ afterAll(() => origin?.stop());
 const post = async (path: string, body: unknown, headers?: Record<string, string>) =>
   fetch(`${origin.url}${path}`, {
     method: "POST",
-    headers: headers ?? (await authHeaders()),
+    headers: headers ?? (await authHeaders(path)),
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 
@@ -46,10 +46,28 @@ describe("probes and metrics", () => {
     expect(await health.json()).toEqual({ status: "ok" });
     const ready = await fetch(`${origin.url}/readyz`);
     expect(ready.status).toBe(200);
+    // The open probe names no backend or model (issue 11): only what passed.
+    expect(await ready.json()).toEqual({
+      status: "ready",
+      checks: { embeddings: { ok: true }, generation: { ok: true }, shutdown: { ok: true } },
+    });
+  });
+
+  it("happy: GET /v1/readyz with a worker token names the backends, models and dimensions", async () => {
+    const ready = await fetch(`${origin.url}/v1/readyz`, {
+      headers: { authorization: `Bearer ${await signToken({ path: "/v1/readyz" })}` },
+    });
+    expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
       status: "ready",
-      checks: { embeddings: { ok: true, backend: "use" }, generation: { ok: true, backend: "extractive" } },
+      checks: { embeddings: { ok: true, backend: "use", dimensions: 512 }, generation: { ok: true, backend: "extractive" } },
     });
+  });
+
+  it("security: GET /v1/readyz needs a worker token for that very route", async () => {
+    await expectProblem(await fetch(`${origin.url}/v1/readyz`), 401, "TOKEN_MISSING");
+    const forEmbed = await signToken({ path: "/v1/embed" });
+    await expectProblem(await fetch(`${origin.url}/v1/readyz`, { headers: { authorization: `Bearer ${forEmbed}` } }), 401, "TOKEN_INVALID");
   });
 
   it("happy: x-request-id is echoed when sane and replaced when not", async () => {
@@ -86,7 +104,7 @@ describe("auth", () => {
   });
 
   it("security: an expired token → 401 TOKEN_EXPIRED", async () => {
-    const token = await signToken({ issuedAt: -200, expiresIn: 60 });
+    const token = await signToken({ issuedAt: -100, expiresIn: 50 });
     await expectProblem(await embedWith(`Bearer ${token}`), 401, "TOKEN_EXPIRED");
   });
 
@@ -94,7 +112,9 @@ describe("auth", () => {
     ["signed with another secret", () => signToken({ secret: "another-secret-0123456789abcdef-0123" })],
     ["wrong audience", () => signToken({ audience: "worker" })],
     ["wrong issuer", () => signToken({ issuer: "someone-else" })],
-    ["lives longer than 5 minutes", () => signToken({ expiresIn: 3600 })],
+    ["lives longer than 60 seconds", () => signToken({ expiresIn: 120 })],
+    ["for another route (audience origin:/v1/generate)", () => signToken({ path: "/v1/generate" })],
+    ["with the old route-less audience", () => signToken({ audience: "origin" })],
     ["issued in the future", () => signToken({ issuedAt: 600 })],
     ["HS512 instead of HS256", () => signToken({ alg: "HS512" })],
     [
@@ -173,7 +193,7 @@ describe("POST /v1/embed", () => {
   it("error: broken JSON → 400, a non-JSON content type → 415, an oversized body → 413", async () => {
     await expectProblem(await post("/v1/embed", '{"inputs": ['), 400, "VALIDATION_FAILED");
     await expectProblem(
-      await post("/v1/embed", "inputs=x", await authHeaders({ "content-type": "text/plain" })),
+      await post("/v1/embed", "inputs=x", await authHeaders("/v1/embed", { "content-type": "text/plain" })),
       415,
       "UNSUPPORTED_MEDIA_TYPE",
     );

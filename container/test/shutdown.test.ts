@@ -9,7 +9,7 @@ describe("graceful shutdown", () => {
     const inputs = Array.from({ length: 48 }, (_, i) => `${i} ${"a long passage about many things ".repeat(40)}`);
     const inFlight = fetch(`${origin.url}/v1/embed`, {
       method: "POST",
-      headers: await authHeaders(),
+      headers: await authHeaders("/v1/embed"),
       body: JSON.stringify({ inputs, kind: "passage" }),
     });
     await new Promise((r) => setTimeout(r, 150));

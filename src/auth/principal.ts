@@ -32,3 +32,11 @@ export function hasRole(principal: Principal, required: Role): boolean {
 export function assertRole(principal: Principal, required: Role): void {
   if (!hasRole(principal, required)) throw forbidden(`this operation needs the ${required} role`);
 }
+
+/**
+ * An operator runs the service for every tenant: an admin of the configured OPERATOR_TENANT.
+ * Nobody is an operator when it is unset.
+ */
+export function isOperator(principal: Principal, operatorTenant: string | undefined): boolean {
+  return operatorTenant !== undefined && principal.tenant === operatorTenant && hasRole(principal, "admin");
+}

@@ -1,4 +1,3 @@
-import { SignJWT } from "jose";
 import type { z } from "zod";
 import type { Config } from "../config";
 import { OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
@@ -11,6 +10,7 @@ import {
   type IngestResult,
   IngestResultSchema,
 } from "./origin-schemas";
+import { mintOriginToken } from "./origin-token";
 
 /**
  * The origin port: GPU embedding, chunking and generation on the containerized service.
@@ -60,14 +60,8 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     return breaker;
   };
 
-  const credential = () =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-      .setIssuer("edge-rag-worker")
-      .setAudience("origin")
-      .setIssuedAt()
-      .setExpirationTime("60s")
-      .sign(secret);
+  // One short-lived token per call, bound to the route it calls (origin-token.ts).
+  const credential = (path: string) => mintOriginToken(secret, path);
 
   /**
    * POSTs to the first origin that answers; returns the response of a 2xx. The timeout covers the
@@ -76,7 +70,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
    */
   async function call(operation: Operation, path: string, body: unknown, streaming = false): Promise<Response> {
     let lastError: OriginFailure = new OriginUnavailable("no origin is available");
-    const token = await credential();
+    const token = await credential(path);
     for (const base of config.ORIGIN_URLS) {
       const breaker = breakerFor(base);
       if (!breaker.allowRequest()) continue;
@@ -153,7 +147,11 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
           const started = performance.now();
           const circuit = breakerFor(url).state();
           try {
-            const response = await fetcher(new URL("/readyz", url), { signal: AbortSignal.timeout(2_000) });
+            // The authenticated readiness route: the open /readyz is the kubelet's, not routed publicly.
+            const response = await fetcher(new URL("/v1/readyz", url), {
+              headers: { authorization: `Bearer ${await credential("/v1/readyz")}` },
+              signal: AbortSignal.timeout(2_000),
+            });
             await response.body?.cancel();
             return {
               url,

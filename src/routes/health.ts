@@ -29,6 +29,13 @@ const ready = createRoute({
   responses: { 200: jsonResponse("Ready", ReadySchema), 503: jsonResponse("Not ready", ReadySchema) },
 });
 
+/**
+ * The last readiness result per environment (isolate memory, safe to lose), reused for
+ * READY_CACHE_SECONDS: anonymous traffic to /ready cannot fan out to D1, KV, the vector index and
+ * every origin on each hit.
+ */
+const lastReadiness = new WeakMap<object, { until: number; status: 200 | 503; body: z.infer<typeof ReadySchema> }>();
+
 /** Liveness and readiness. They run before the services middleware: both must answer when configuration is broken. */
 export function createHealthRoutes(servicesFor: ServicesFactory) {
   const routes = new OpenAPIHono<AppEnv>();
@@ -42,6 +49,8 @@ export function createHealthRoutes(servicesFor: ServicesFactory) {
       return c.json({ status: "unavailable" as const, checks: { config: { ok: false, latency_ms: 0 } } }, 503);
     }
     const { config } = services;
+    const cached = lastReadiness.get(c.env);
+    if (cached && cached.until > Date.now()) return c.json(cached.body, cached.status);
     const timed = async (check: () => Promise<unknown>) => {
       const started = performance.now();
       try {
@@ -72,7 +81,10 @@ export function createHealthRoutes(servicesFor: ServicesFactory) {
     };
     const checks = { d1, kv, vector_index: vectorIndex, origin: originCheck };
     const isReady = Object.values(checks).every((check) => check.ok);
-    return c.json({ status: isReady ? ("ready" as const) : ("unavailable" as const), checks }, isReady ? 200 : 503);
+    const body = { status: isReady ? ("ready" as const) : ("unavailable" as const), checks };
+    const status = isReady ? (200 as const) : (503 as const);
+    if (config.READY_CACHE_SECONDS > 0) lastReadiness.set(c.env, { until: Date.now() + config.READY_CACHE_SECONDS * 1000, status, body });
+    return c.json(body, status);
   });
   return routes;
 }

@@ -1,6 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { digestsEqual, sha256Hex } from "../auth/api-keys";
+import { isOperator } from "../auth/principal";
+import { forbidden } from "../errors";
 import { renderMetrics } from "../metrics";
 import { authenticate } from "../middleware/authenticate";
 import { authErrors, security } from "../schemas";
@@ -10,17 +12,21 @@ export const metricsRoutes = new OpenAPIHono<AppEnv>();
 const metrics = createRoute({
   method: "get",
   path: "/metrics",
-  summary: "Prometheus metrics of the isolate that answers (admin, or the scrape token)",
+  summary: "Prometheus metrics of the isolate that answers (the scrape token, or an operator: an admin of OPERATOR_TENANT)",
   security: [...security, { scrapeToken: [] }],
   responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } }, ...authErrors },
 });
 
 metricsRoutes.use("/metrics", async (c, next) => {
-  // Scrapers present METRICS_SCRAPE_TOKEN as a bearer token; anyone else must be an admin.
+  // Scrapers present METRICS_SCRAPE_TOKEN as a bearer token. The metrics cover every tenant's
+  // traffic, so anyone else must be an operator (an admin of OPERATOR_TENANT), not any tenant's admin.
   const token = c.var.config.METRICS_SCRAPE_TOKEN;
   const presented = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "")?.[1];
   if (token && presented && digestsEqual(await sha256Hex(presented), await sha256Hex(token))) return next();
-  return authenticate({ role: "admin" })(c, next);
+  return authenticate({ role: "admin" })(c, async () => {
+    if (!isOperator(c.var.principal, c.var.config.OPERATOR_TENANT)) throw forbidden("metrics are for the service's operators");
+    await next();
+  });
 });
 
 metricsRoutes.openapi(metrics, (c) =>

@@ -153,12 +153,12 @@ describe("OpenAPI", () => {
 });
 
 describe("metrics", () => {
-  it("serves Prometheus text to admins and to the scrape token, not to others", async () => {
+  it("serves Prometheus text to operators and to the scrape token, not to others", async () => {
     const tenant = uniqueTenant();
     const admin = await createKey(tenant, ["admin"]);
     const reader = await createKey(tenant, ["reader"]);
     await call("/v1/me", { auth: reader.key });
-    const byAdmin = await call("/metrics", { auth: admin.key });
+    const byAdmin = await callWithEnv({ OPERATOR_TENANT: tenant }, "/metrics", { auth: admin.key });
     expect(byAdmin.status).toBe(200);
     expect(byAdmin.headers.get("content-type")).toContain("text/plain");
     const text = await byAdmin.text();
@@ -167,7 +167,14 @@ describe("metrics", () => {
     expect(text).toContain("edge_rag_http_request_duration_ms_bucket");
     expect((await call("/metrics", { auth: TEST_SECRETS.METRICS_SCRAPE_TOKEN })).status).toBe(200);
     expect((await call("/metrics", { auth: reader.key })).status).toBe(403);
+    expect((await callWithEnv({ OPERATOR_TENANT: tenant }, "/metrics", { auth: reader.key })).status).toBe(403);
     expect((await call("/metrics")).status).toBe(401);
+  });
+
+  it("security: any tenant's admin is refused: metrics cover every tenant's traffic", async () => {
+    const admin = await createKey(uniqueTenant(), ["admin"]);
+    expect((await call("/metrics", { auth: admin.key })).status).toBe(403);
+    expect((await callWithEnv({ OPERATOR_TENANT: uniqueTenant("ops") }, "/metrics", { auth: admin.key })).status).toBe(403);
   });
 });
 

@@ -4,13 +4,16 @@ import type { AppEnv } from "../app-env.ts";
 import { AppError } from "../errors.ts";
 
 const ISSUER = "edge-rag-worker";
-const AUDIENCE = "origin";
-const MAX_LIFETIME_S = 300;
+const MAX_LIFETIME_S = 60;
+
+/** The audience a worker token for this route carries: a token is good for one endpoint only. */
+export const originAudience = (path: string) => `origin:${path}`;
 
 /**
  * Every /v1 call carries a short-lived HS256 JWT minted by the worker with the shared secret:
- * iss "edge-rag-worker", aud "origin", exp at most 5 minutes after iat, optional sub (the tenant).
- * Anything else is a 401 with `WWW-Authenticate: Bearer`.
+ * iss "edge-rag-worker", aud "origin:<path>" (the endpoint it calls, e.g. "origin:/v1/generate",
+ * so a token captured on one route is useless on another), exp at most 60 s after iat, optional
+ * sub (the tenant). Anything else is a 401 with `WWW-Authenticate: Bearer`.
  */
 export function requireWorkerToken(secret: string): MiddlewareHandler<AppEnv> {
   const key = new TextEncoder().encode(secret);
@@ -23,13 +26,13 @@ export function requireWorkerToken(secret: string): MiddlewareHandler<AppEnv> {
       const { payload } = await jwtVerify(token, key, {
         algorithms: ["HS256"],
         issuer: ISSUER,
-        audience: AUDIENCE,
+        audience: originAudience(c.req.path),
         clockTolerance: 5,
         requiredClaims: ["exp", "iat"],
         maxTokenAge: MAX_LIFETIME_S,
       });
       if (payload.exp! - payload.iat! > MAX_LIFETIME_S) {
-        throw new UnauthorizedError("TOKEN_INVALID", "The token lives longer than 5 minutes.");
+        throw new UnauthorizedError("TOKEN_INVALID", `The token lives longer than ${MAX_LIFETIME_S} seconds.`);
       }
       c.set("tenant", typeof payload.sub === "string" ? payload.sub : undefined);
     } catch (err) {

@@ -2,6 +2,8 @@ import { SignJWT } from "jose";
 import { TEST_SECRET } from "./origin.ts";
 
 type TokenOptions = {
+  /** The route the token is for (its audience is origin:<path>); /v1/embed by default. */
+  path?: string;
   secret?: string;
   issuer?: string;
   audience?: string;
@@ -19,13 +21,13 @@ export async function signToken(options: TokenOptions = {}): Promise<string> {
   return new SignJWT({})
     .setProtectedHeader({ alg: options.alg ?? "HS256" })
     .setIssuer(options.issuer ?? "edge-rag-worker")
-    .setAudience(options.audience ?? "origin")
+    .setAudience(options.audience ?? `origin:${options.path ?? "/v1/embed"}`)
     .setSubject(options.subject ?? "tenant-a")
     .setIssuedAt(iat)
-    .setExpirationTime(iat + (options.expiresIn ?? 120))
+    .setExpirationTime(iat + (options.expiresIn ?? 30))
     .sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
 }
 
-export async function authHeaders(extra: Record<string, string> = {}): Promise<Record<string, string>> {
-  return { authorization: `Bearer ${await signToken()}`, "content-type": "application/json", ...extra };
+export async function authHeaders(path: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  return { authorization: `Bearer ${await signToken({ path })}`, "content-type": "application/json", ...extra };
 }
