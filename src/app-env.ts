@@ -25,5 +25,7 @@ export interface AppEnv {
     log: Logger;
     /** Set by the authenticate middleware on every route that needs a principal. */
     principal: Principal;
+    /** Set by the rate limiter when its store was unreachable; the Analytics Engine data point records it. */
+    rateLimitStore?: "fail-open" | "fail-closed";
   };
 }

@@ -34,6 +34,7 @@ export async function decide(c: Ctx, routeClass: RouteClass | "login-ip", key: s
     if (!(error instanceof RateLimitStoreUnavailable)) throw error;
     const failOpen = config.RATE_LIMIT_FAIL_OPEN.includes(policyClass);
     metrics.rateLimitStoreErrors.inc({ class: routeClass, policy: failOpen ? "open" : "closed" });
+    c.set("rateLimitStore", failOpen ? "fail-open" : "fail-closed");
     c.var.log.warn("rate-limit store unavailable", {
       class: routeClass,
       policy: failOpen ? "fail-open" : "fail-closed",
