@@ -11,7 +11,8 @@ import { createD1Batch } from "./d1-batch";
  * document failed; the others are indexed and searchable, `errors` says which failed and why).
  */
 
-export type JobStatus = "queued" | "processing" | "done" | "failed";
+export const JOB_STATUSES = ["queued", "processing", "done", "failed"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export interface JobView {
   id: string;

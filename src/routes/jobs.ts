@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { notFound } from "../errors";
-import { getJob } from "../ingest/job-store";
+import { getJob, JOB_STATUSES } from "../ingest/job-store";
 import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, notFoundError, security, validationErrors } from "../schemas";
@@ -11,7 +11,7 @@ export const jobRoutes = new OpenAPIHono<AppEnv>();
 const JobSchema = z
   .object({
     id: z.string(),
-    status: z.enum(["queued", "processing", "done", "failed"]).openapi({
+    status: z.enum(JOB_STATUSES).openapi({
       description:
         "done: every document indexed or skipped, and searchable; failed: finished, and at least one document failed (see errors; the rest are indexed)",
     }),
