@@ -291,7 +291,11 @@ describe("doctor: online checks (fake wrangler, fake origin)", () => {
       expect(String(input)).toBe("https://origin.rag.acme.dev/v1/readyz");
       const token = /^Bearer (.+)$/.exec(new Headers(init?.headers).get("authorization") ?? "")?.[1] ?? "";
       try {
-        await jwtVerify(token, new TextEncoder().encode(SECRET), { algorithms: ["HS256"], issuer: "edge-rag-worker", audience: "origin" });
+        await jwtVerify(token, new TextEncoder().encode(SECRET), {
+          algorithms: ["HS256"],
+          issuer: "edge-rag-worker",
+          audience: "origin:/v1/readyz",
+        });
       } catch {
         return Response.json({ title: "unauthorized" }, { status: 401 });
       }

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { SignJWT } from "jose";
 import { type K8sObject, kustomize } from "../../container/test/helpers/kustomize";
 import { WORKERS_AI_EMBEDDING_DIMENSIONS, type WorkersAiEmbeddingModel } from "../../src/embedding/workers-ai-models";
+import { mintOriginToken } from "../../src/origin/origin-token";
 import { ROOT } from "../stack/paths";
 import { wrangler } from "../stack/wrangler";
 import { UsageError } from "./usage-error";
@@ -422,13 +422,8 @@ async function onlineChecks(
       continue;
     }
     await attempt(check, name, async () => {
-      const token = await new SignJWT({})
-        .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-        .setIssuer("edge-rag-worker")
-        .setAudience("origin")
-        .setIssuedAt()
-        .setExpirationTime("60s")
-        .sign(new TextEncoder().encode(secret));
+      // Bound to this route and short-lived, as the origin requires (src/origin/origin-token.ts).
+      const token = await mintOriginToken(secret, "/v1/readyz");
       const response = await fetcher(new URL("/v1/readyz", url), {
         headers: { authorization: `Bearer ${token}` },
         signal: AbortSignal.timeout(5_000),
