@@ -97,10 +97,11 @@ export const metrics = {
     "tier",
     "outcome",
   ]),
-  cacheResults: counter("edge_rag_cache_results_total", "Query answers by cache status (hit, stale, miss, bypass) and operation.", [
-    "operation",
-    "status",
-  ]),
+  cacheResults: counter(
+    "edge_rag_cache_results_total",
+    "Query results by operation, cache status (hit, stale, miss, bypass) and the tier a cached one came from.",
+    ["operation", "status", "tier"],
+  ),
 };
 
 export function renderMetrics(): string {

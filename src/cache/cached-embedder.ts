@@ -47,8 +47,8 @@ export function withEmbeddingCache(
         if (outcome.ok && !outcome.fallback) scope.defer(cache.put(keys[index]!, outcome.vector, options.ttlSeconds));
         return outcome;
       });
-      metrics.cacheResults.inc({ operation: "embedding", status: "hit" }, queries.length - missing.length);
-      metrics.cacheResults.inc({ operation: "embedding", status: "miss" }, missing.length);
+      for (const entry of cached)
+        metrics.cacheResults.inc({ operation: "embedding", status: entry ? "hit" : "miss", tier: entry?.tier ?? "none" });
       return outcomes;
     },
   };

@@ -115,8 +115,9 @@ export function createCachedQueryService({
     return { ...entry.value, metadata: { ...entry.value.metadata, ...extra, ...servedAs(entry, status, context), timings_ms } };
   }
 
-  function count(tenant: string, operation: string, status: QueryMetadata["cache"], context: QueryContext): void {
-    metrics.cacheResults.inc({ operation, status });
+  /** Counts how a result was served; `tier` is where a hit or stale result came from. */
+  function count(tenant: string, operation: string, status: QueryMetadata["cache"], context: QueryContext, tier = "none"): void {
+    metrics.cacheResults.inc({ operation, status, tier });
     if (status !== "bypass") context.defer(stats.record(tenant, status));
   }
 
@@ -126,7 +127,7 @@ export function createCachedQueryService({
     if (!cached) return null;
     const status = isFresh(cached) ? "hit" : "stale";
     if (status === "stale") refresh(tenant, input, keys, context);
-    count(tenant, operation, status, context);
+    count(tenant, operation, status, context, cached.tier);
     return served(cached, status, context);
   }
 
@@ -144,7 +145,7 @@ export function createCachedQueryService({
       // The origin cannot generate: the last good answer beats the edge's extractive one.
       const lastGood = await cache.get(await keys.lastGood(), QueryResponseSchema, context.defer);
       if (lastGood) {
-        count(tenant, "answer", "stale", context);
+        count(tenant, "answer", "stale", context, lastGood.tier);
         return served(lastGood, "stale", context, { degraded: true, degraded_reasons: ["generation_unavailable"] });
       }
     }
@@ -180,7 +181,7 @@ export function createCachedQueryService({
           const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
           // A stale entry is recomputed with the batch rather than served.
           if (cached && isFresh(cached)) {
-            count(tenant, "batch", "hit", context);
+            count(tenant, "batch", "hit", context, cached.tier);
             results[position] = served(cached, "hit", context);
           } else pending.push({ position, entry, keys });
         }),
@@ -209,7 +210,7 @@ export function createCachedQueryService({
       const key = await searchKey(tenant, await tenantState(tenant), input);
       const cached = await cache.get(key, SearchResponseSchema, context.defer);
       if (cached && isFresh(cached)) {
-        count(tenant, "search", "hit", context);
+        count(tenant, "search", "hit", context, cached.tier);
         const timings_ms = { embed: 0, retrieve: 0 };
         return { ...cached.value, metadata: { ...cached.value.metadata, ...servedAs(cached, "hit", context), timings_ms } };
       }

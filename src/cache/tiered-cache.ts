@@ -64,7 +64,8 @@ export function createTieredCache(stores: readonly CacheStore[], options: { maxE
           metrics.cacheLookups.inc({ tier: store.name, outcome: "miss" });
           continue;
         }
-        const entry = parse(raw, envelopeOf(schema));
+        // Nothing this cache wrote is larger: an oversized value is not ours to parse.
+        const entry = raw.length > options.maxEntryBytes ? null : parse(raw, envelopeOf(schema));
         if (!entry || entry.expires_at <= now()) {
           metrics.cacheLookups.inc({ tier: store.name, outcome: entry ? "expired" : "corrupt" });
           continue;

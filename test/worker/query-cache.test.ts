@@ -296,16 +296,29 @@ describe("query cache: freshness (happy)", () => {
 });
 
 describe("query cache: faults (error)", () => {
-  it("treats a corrupt entry as a miss, never a 5xx, and replaces it", async () => {
+  it("treats a corrupt or oversized entry as a miss, never a 5xx, and replaces it", async () => {
     const bindings = bindingsWith({ QUERY_CACHE_TIERS: "kv" });
     const query = fresh(QUESTIONS.penicillin.query);
     const input = QueryRequestSchema.parse({ query });
     const state = await createTenantStore(env.DB).state(tenant);
     const current = await answerKey(tenant, state, input, loadConfig(env).ANSWER_MODEL_TAG);
-    for (const corrupt of [
-      "{not json",
-      JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value: { answer: 42 } }),
-    ]) {
+    const envelope = (value: unknown) => JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value });
+    // Well formed, but larger than anything the cache writes (QUERY_CACHE_MAX_ENTRY_BYTES, 256 KiB).
+    const oversized = envelope({
+      answer: "x".repeat(300 * 1024),
+      sources: [],
+      metadata: {
+        query_time_ms: 1,
+        total_sources: 0,
+        cache: "miss",
+        degraded: false,
+        degraded_reasons: [],
+        index_version: state.indexVersion,
+        request_id: "planted",
+        timings_ms: { embed: 0, retrieve: 0, generate: 0 },
+      },
+    });
+    for (const corrupt of ["{not json", envelope({ answer: 42 }), oversized]) {
       await env.KV.put(`query-cache:${current}`, corrupt);
       expect((await ask(bindings, { query })).body.metadata.cache).toBe("miss");
     }
