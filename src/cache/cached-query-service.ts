@@ -192,13 +192,13 @@ export function createCachedQueryService({
         pending.map(({ entry }) => entry),
         context,
       );
-      pending.forEach(({ position, entry, keys }, index) => {
+      for (const [index, { position, entry, keys }] of pending.entries()) {
         const result = computed[index]!;
         results[position] = result;
-        if (!keys || "code" in result) return;
-        store(keys, result, context);
+        if ("code" in result) continue; // an invalid or failed entry: a problem, neither cached nor counted
+        if (keys) store(keys, result, context);
         count(tenant, "batch", entry instanceof ApiError || !entry.cache ? "bypass" : "miss", context);
-      });
+      }
       return results as Array<QueryResponse | Problem>;
     },
 
