@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis, type RedisConfigNodejs } from "@upstash/redis";
 import { type RedisServer, startRedisServer } from "../../tools/lib/redis-server";
+import type { CommandAllowList } from "../../tools/upstash-bridge/command-policy";
 import { type RunningUpstashBridge, startUpstashBridge } from "../../tools/upstash-bridge/index";
 
 /**
@@ -27,7 +28,13 @@ export interface BridgeFixture {
 }
 
 export async function startBridgeFixture(
-  options: { maxBodyBytes?: number; redisDir?: string; persist?: boolean } = {},
+  options: {
+    maxBodyBytes?: number;
+    redisDir?: string;
+    persist?: boolean;
+    /** The bridge's command allow-list; its default (what the project's clients need) unless given. */
+    allowCommands?: CommandAllowList;
+  } = {},
 ): Promise<BridgeFixture> {
   const token = randomBytes(24).toString("base64url");
   const logs: string[] = [];
@@ -38,6 +45,7 @@ export async function startBridgeFixture(
     redisUrl: redis.url,
     token,
     maxBodyBytes: options.maxBodyBytes,
+    allowCommands: options.allowCommands,
     log: (line) => logs.push(line),
   });
   const request: BridgeFixture["request"] = async (path, init = {}) => {

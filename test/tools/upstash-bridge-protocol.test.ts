@@ -9,7 +9,8 @@ const MAX_BODY = 64 * 1024;
 let fx: BridgeFixture;
 
 beforeAll(async () => {
-  fx = await startBridgeFixture({ maxBodyBytes: MAX_BODY });
+  // The REST protocol over any command; the default allow-list has its own tests below.
+  fx = await startBridgeFixture({ maxBodyBytes: MAX_BODY, allowCommands: "any" });
 });
 afterAll(async () => {
   await fx?.stop();
@@ -184,10 +185,13 @@ describe("security", () => {
     expect((await fx.post("/", ["EXISTS", "sec:untouched"])).body).toEqual({ result: 0 });
   });
 
-  it("accepts the documented `_token` query parameter and never turns it into an argument", async () => {
+  it("security: accepts only the Authorization header, not Upstash's `_token` query parameter", async () => {
     const response = await fetch(`${fx.url}/set/sec:q/v?_token=${encodeURIComponent(fx.token)}`);
-    expect(await response.json()).toEqual({ result: "OK" });
+    expect(response.status).toBe(401);
     expect((await fetch(`${fx.url}/get/sec:q?_token=nope`)).status).toBe(401);
+    // With the header, a stray _token is still never an argument.
+    expect((await fx.request(`/set/sec:q/v?_token=x`)).body).toEqual({ result: "OK" });
+    expect((await fx.post("/", ["GET", "sec:q"])).body).toEqual({ result: "v" });
   });
 
   it("the token appears in no response and no log line", async () => {
@@ -331,5 +335,46 @@ describe("error: bad input gets a clear 4xx and never hurts the bridge", () => {
   it("after all of the above, the shared connection is still healthy and in database 0", async () => {
     expect((await fx.post("/", ["PING"])).body).toEqual({ result: "PONG" });
     expect((await fx.post("/", ["GET", "form:json"])).body).toEqual({ result: "v" });
+  });
+});
+
+describe("security: the default command allow-list", () => {
+  let strict: BridgeFixture;
+  beforeAll(async () => {
+    strict = await startBridgeFixture();
+  });
+  afterAll(() => strict?.stop());
+
+  it("security: runs what the project's clients send, refuses everything else, in pipelines and transactions too", async () => {
+    expect((await strict.post("/", ["SET", "allow:k", "v", "EX", "60"])).body).toEqual({ result: "OK" });
+    expect((await strict.post("/", ["GET", "allow:k"])).body).toEqual({ result: "v" });
+    expect(
+      (
+        await strict.post("/pipeline", [
+          ["HINCRBY", "allow:h", "hits", "2"],
+          ["HGETALL", "allow:h"],
+        ])
+      ).body,
+    ).toEqual([{ result: 2 }, { result: ["hits", "2"] }]);
+    expect((await strict.post("/", ["SCRIPT", "LOAD", "return 1"])).status).toBe(200);
+    for (const command of [
+      ["CONFIG", "SET", "dir", "/tmp"],
+      ["FLUSHALL"],
+      ["KEYS", "*"],
+      ["SCAN", "0"],
+      ["MIGRATE", "h", "1", "k", "0", "1"],
+      ["SCRIPT", "FLUSH"],
+      ["FUNCTION", "FLUSH"],
+      ["LPUSH", "l", "x"],
+      ["BLPOP", "l", "0"],
+    ]) {
+      const single = await strict.post("/", command);
+      expect(single.status, command.join(" ")).toBe(400);
+      expect(single.body.error).toMatch(/not (allowed|supported) by the Upstash bridge/);
+      const piped = await strict.post("/pipeline", [["GET", "allow:k"], command]);
+      expect(piped.body[1].error).toMatch(/not (allowed|supported)/);
+      expect((await strict.post("/multi-exec", [["GET", "allow:k"], command])).status).toBe(400);
+    }
+    expect((await strict.post("/", ["GET", "allow:k"])).body).toEqual({ result: "v" });
   });
 });

@@ -10,7 +10,8 @@ let fx: BridgeFixture;
 let clients: Record<string, Redis>;
 
 beforeAll(async () => {
-  fx = await startBridgeFixture();
+  // The whole client surface, beyond the commands the project's clients need (the default allow-list).
+  fx = await startBridgeFixture({ allowCommands: "any" });
   clients = {
     "default (auto-pipelining, base64)": fx.client(),
     "one request per command": fx.client({ enableAutoPipelining: false }),

@@ -1,15 +1,16 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
 /**
- * Checks the Upstash credentials of a request: `Authorization: Bearer <token>` or the
- * `_token` query parameter (both are documented by Upstash). Both sides are hashed first so
- * the comparison is constant-time whatever the length of the presented token.
+ * Checks the Upstash credentials of a request: `Authorization: Bearer <token>` only. Upstash also
+ * reads a `_token` query parameter; the bridge does not (issue 11), since a token in a URL ends up
+ * in logs, histories and Referer headers, and none of the project's clients sends one. Both sides
+ * are hashed first so the comparison is constant-time whatever the length of the presented token.
  */
-export function createTokenCheck(token: string): (authorization: string | undefined, queryToken: string | null) => boolean {
+export function createTokenCheck(token: string): (authorization: string | undefined) => boolean {
   if (!token) throw new Error("the Upstash bridge needs a non-empty token (UPSTASH_REDIS_REST_TOKEN)");
   const expected = digest(token);
-  return (authorization, queryToken) => {
-    const presented = bearerToken(authorization) ?? queryToken;
+  return (authorization) => {
+    const presented = bearerToken(authorization);
     if (!presented) return false;
     return timingSafeEqual(digest(presented), expected);
   };

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createTokenCheck } from "./auth.ts";
+import type { CommandAllowList } from "./command-policy.ts";
 import { encodeReply } from "./encode-reply.ts";
 import { PayloadTooLargeError, readBody } from "./http-body.ts";
 import { BadRequestError, type BridgeRequest, parseBridgeRequest } from "./parse-request.ts";
@@ -14,6 +15,11 @@ export interface UpstashBridgeOptions {
   maxBodyBytes?: number;
   /** Where operational lines go (default stderr). Never receives the token, URLs or bodies. */
   log?: (line: string) => void;
+  /**
+   * The commands it runs: by default only what the project's Upstash clients need
+   * (UPSTASH_CLIENT_COMMANDS); `"any"` lifts the allow-list (the protocol tests), never the refusals.
+   */
+  allowCommands?: CommandAllowList;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -40,7 +46,7 @@ export function createBridge(options: UpstashBridgeOptions): { server: Server; w
   const isAuthorized = createTokenCheck(options.token);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const log = options.log ?? defaultLog;
-  const executor = createRedisExecutor({ redisUrl: options.redisUrl, log });
+  const executor = createRedisExecutor({ redisUrl: options.redisUrl, log, allowCommands: options.allowCommands });
   // Redis echoes arguments in some errors ("unknown command … with args beginning with"); a
   // client that sends the token as data must still never get it back in an error body.
   const redact = (message: string) => message.replaceAll(options.token, "[redacted]");
@@ -49,10 +55,8 @@ export function createBridge(options: UpstashBridgeOptions): { server: Server; w
     // A late socket error must never become an unhandled 'error' event.
     req.on("error", () => {});
     const url = req.url ?? "/";
-    const queryStart = url.indexOf("?");
-    const query = new URLSearchParams(queryStart === -1 ? "" : url.slice(queryStart + 1));
 
-    if (!isAuthorized(req.headers.authorization, query.get("_token"))) {
+    if (!isAuthorized(req.headers.authorization)) {
       log(`401 for ${req.method} request without a valid token`);
       return reply(req, res, 401, { error: "Unauthorized" });
     }

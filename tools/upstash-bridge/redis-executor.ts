@@ -1,5 +1,5 @@
 import { Redis, ReplyError } from "ioredis";
-import { refusalReason } from "./command-policy.ts";
+import { type CommandAllowList, refusalReason } from "./command-policy.ts";
 import { createScriptRegistry } from "./lua-scripts.ts";
 import type { Command } from "./parse-request.ts";
 
@@ -28,6 +28,8 @@ export interface RedisExecutorOptions {
   redisUrl: string;
   /** Told when the connection is lost or restored (never contains credentials). */
   log?: (line: string) => void;
+  /** The commands it runs (default: UPSTASH_CLIENT_COMMANDS). */
+  allowCommands?: CommandAllowList;
   /** A command without a reply after this long fails with 503. Default 10 s. */
   commandTimeoutMs?: number;
 }
@@ -73,7 +75,7 @@ export function createRedisExecutor(options: RedisExecutorOptions): RedisExecuto
 
   /** Policy and script rewriting; a string is the refusal to report instead of running. */
   const prepare = (command: Command) => {
-    const refusal = refusalReason(command);
+    const refusal = refusalReason(command, options.allowCommands);
     if (refusal) return refusal;
     const prepared = scripts.prepare(command.name, command.args);
     return { name: command.name, args: prepared.args, replaceResult: prepared.replaceResult };
