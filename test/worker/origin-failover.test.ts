@@ -17,8 +17,8 @@ import { indexFixture, QUESTIONS } from "./query-fixtures";
  *
  * The breakers are per isolate and keyed by origin URL, and each scenario needs a fresh one: each
  * uses its own alias of the controlled origin, `<origin>/<scenario>` (the client resolves its
- * absolute paths against the origin URL, so every alias reaches the same process). Answers are
- * asked with distinct top_k (search) or `cache: false` (query) so that no cache answers for them.
+ * absolute paths against the origin URL, so every alias reaches the same process). Searches send
+ * `cache: false`, so that no cache (answers, search results, query embeddings) answers for them.
  */
 
 const failover = inject("failover");
