@@ -1,17 +1,21 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parser } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
 import { type K8sObject, k8sDir, kustomize, strategicMerge } from "../helpers/kustomize.ts";
 
 /**
  * The manifests are rendered with the minimal kustomize in helpers/kustomize.ts (no kustomize binary
  * here) and every object is validated against the Kubernetes OpenAPI schemas shipped in the
- * `kubernetes-models` package; then the deployment rules are checked across objects.
+ * `kubernetes-models` package (KEDA's ScaledObject against its CRD schema in `@kubernetes-models/keda`);
+ * then the deployment rules are checked across objects.
  */
 async function validateSchema(o: K8sObject) {
   const [group, version] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : [undefined, o.apiVersion];
-  const module = await import(`kubernetes-models/${group ? `${group}/` : ""}${version}/${o.kind}`);
+  // KEDA's CRDs (ScaledObject) from @kubernetes-models/keda, generated from KEDA's own CRD schemas.
+  const from = group === "keda.sh" ? "@kubernetes-models/keda" : "kubernetes-models";
+  const module = await import(`${from}/${group ? `${group}/` : ""}${version}/${o.kind}`);
   new module[o.kind](o).validate(); // throws with the schema path on any violation
 }
 
@@ -24,6 +28,28 @@ const find = (objects: K8sObject[], kind: string, name: string) => {
   if (!o) throw new Error(`${kind}/${name} missing`);
   return o as any;
 };
+/** Metric names a PromQL query selects, with its label matchers' text; throws on a syntax error. */
+function promqlMetrics(expr: string): string[] {
+  const names: string[] = [];
+  parser.parse(expr).iterate({
+    enter: (node) => {
+      if (node.type.isError) throw new Error(`PromQL syntax error at ${node.from} in: ${expr}`);
+      if (node.name === "Identifier" && node.node.parent?.name === "VectorSelector") names.push(expr.slice(node.from, node.to));
+    },
+  });
+  return names;
+}
+
+/** The GPU servers and the Prometheus metrics each exports (vLLM v0.6 /metrics; TEI --prometheus-port). */
+const GPU_SERVERS = {
+  vllm: {
+    model: "Qwen/Qwen2.5-7B-Instruct",
+    metrics: ["vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:gpu_cache_usage_perc"],
+  },
+  tei: { model: "BAAI/bge-base-en-v1.5", metrics: ["te_queue_size", "te_request_duration_bucket"] },
+  "tei-reranker": { model: "BAAI/bge-reranker-base", metrics: ["te_queue_size", "te_request_duration_bucket"] },
+} as const;
+
 const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
   Object.entries(selector).every(([k, v]) => labels[k] === v);
 
@@ -181,14 +207,113 @@ for (const [name, objects] of Object.entries(rendered)) {
         rule.from.map((f: any) => f.namespaceSelector?.matchLabels["kubernetes.io/metadata.name"]),
       );
       expect(sources.sort()).toEqual(["ingress-nginx", "monitoring"]);
-      for (const gpu of ["tei", "vllm"]) {
+      for (const gpu of ["tei", "tei-reranker", "vllm"]) {
         const policy = find(objects, "NetworkPolicy", gpu);
-        expect(policy.spec.ingress).toHaveLength(1);
-        expect(policy.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: { "app.kubernetes.io/name": "origin" } } }]);
+        const container = find(objects, "Deployment", gpu).spec.template.spec.containers[0];
+        const serving = container.ports.find((p: { name: string }) => p.name === "http").containerPort;
+        // The origin calls the API port; Prometheus (monitoring namespace) may scrape the metrics port only.
+        expect(policy.spec.ingress).toHaveLength(2);
+        expect(policy.spec.ingress[0]).toEqual({
+          from: [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "origin" } } }],
+          ports: [{ port: serving, protocol: "TCP" }],
+        });
+        const scrape = policy.spec.ingress[1];
+        expect(scrape.from[0].namespaceSelector.matchLabels["kubernetes.io/metadata.name"]).toBe("monitoring");
+        expect(scrape.ports).toEqual([
+          { port: Number(find(objects, "Deployment", gpu).spec.template.metadata.annotations["prometheus.io/port"]), protocol: "TCP" },
+        ]);
+      }
+      const egress = origin.spec.egress.flatMap((rule: any) =>
+        rule.to.map((t: any) => t.podSelector?.matchLabels["app.kubernetes.io/name"]),
+      );
+      expect(egress.filter(Boolean).sort()).toEqual(["tei", "tei-reranker", "vllm"]);
+    });
+
+    it("happy: the GPU tier loads weights from the model-cache PVC and its startup probes wait out a cold load", () => {
+      const pvc = find(objects, "PersistentVolumeClaim", "model-cache");
+      expect(pvc.spec.accessModes).toEqual(["ReadWriteMany"]);
+      for (const [server, { model }] of Object.entries(GPU_SERVERS)) {
+        const pod = find(objects, "Deployment", server).spec.template.spec;
+        const container = pod.containers[0];
+        const volume = pod.volumes.find((v: any) => v.persistentVolumeClaim?.claimName === "model-cache");
+        expect(volume, server).toBeDefined();
+        const mount = container.volumeMounts.find((m: { name: string }) => m.name === volume.name);
+        // The server's Hugging Face cache is inside the mounted volume.
+        const cache =
+          container.env.find((e: { name: string }) => e.name === "HF_HOME")?.value ??
+          container.args[container.args.indexOf("--huggingface-hub-cache") + 1];
+        expect(cache, server).toMatch(new RegExp(`^${mount.mountPath}(/|$)`));
+        expect(container.args.join(" "), server).toContain(model);
+        const { periodSeconds, failureThreshold, httpGet } = container.startupProbe;
+        // vLLM: download ~15 GB + load + CUDA graphs (30 min allowed); TEI: < 1.5 GB (10 min).
+        expect(periodSeconds * failureThreshold, server).toBeGreaterThanOrEqual(server === "vllm" ? 1800 : 600);
+        expect(container.readinessProbe.httpGet.path).toBe(httpGet.path);
+        expect(container.livenessProbe).toBeDefined();
       }
     });
 
+    it("happy: rolling updates never drop below serving capacity, and a PDB covers every Deployment", () => {
+      for (const deployment of objects.filter((o) => o.kind === "Deployment") as any[]) {
+        const label = deployment.metadata.name;
+        expect(deployment.spec.strategy.type, label).toBe("RollingUpdate");
+        expect(deployment.spec.strategy.rollingUpdate, label).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+        const pdbs = objects.filter(
+          (o) =>
+            o.kind === "PodDisruptionBudget" && matches((o as any).spec.selector.matchLabels, deployment.spec.template.metadata.labels),
+        ) as any[];
+        expect(pdbs, label).toHaveLength(1);
+        expect(pdbs[0].spec.maxUnavailable, label).toBe(1);
+      }
+    });
+
+    it("happy: a cross-encoder reranker (TEI, bge-reranker-base) runs beside TEI behind its own Service", () => {
+      const reranker = find(objects, "Deployment", "tei-reranker").spec.template.spec.containers[0];
+      expect(reranker.image).toBe(find(objects, "Deployment", "tei").spec.template.spec.containers[0].image);
+      expect(reranker.args.slice(0, 2)).toEqual(["--model-id", "BAAI/bge-reranker-base"]);
+      expect(reranker.resources.limits["nvidia.com/gpu"]).toBe(1);
+      expect(find(objects, "Service", "tei-reranker").spec.ports[0].targetPort).toBe("http");
+    });
+
     if (name === "production") {
+      it("happy: production runs two of each GPU server, and KEDA scales each on its own load metrics", () => {
+        const namespace = find(objects, "Deployment", "vllm").metadata.namespace;
+        for (const [server, { metrics }] of Object.entries(GPU_SERVERS)) {
+          const deployment = find(objects, "Deployment", server);
+          const scaled = find(objects, "ScaledObject", server);
+          expect(deployment.spec.replicas, server).toBeGreaterThanOrEqual(2);
+          expect(scaled.spec.scaleTargetRef).toMatchObject({ kind: "Deployment", name: server });
+          // apply never lowers a count KEDA raised: the manifest's replicas stay at KEDA's floor.
+          expect(scaled.spec.minReplicaCount, server).toBe(deployment.spec.replicas);
+          expect(scaled.spec.maxReplicaCount, server).toBeGreaterThan(scaled.spec.minReplicaCount);
+          expect(scaled.spec.triggers.length, server).toBeGreaterThanOrEqual(1);
+          for (const trigger of scaled.spec.triggers) {
+            expect(trigger.type).toBe("prometheus");
+            expect(Number(trigger.metadata.threshold), trigger.name).toBeGreaterThan(0);
+            const selected = promqlMetrics(trigger.metadata.query);
+            expect(selected.length, trigger.name).toBeGreaterThan(0);
+            for (const metric of selected) expect(metrics as readonly string[], `${trigger.name}: ${metric}`).toContain(metric);
+            // Only this namespace's pods of this server (TEI's pattern must not match the reranker's pods).
+            expect(trigger.metadata.query, trigger.name).toContain(`namespace="${namespace}"`);
+            const podPattern = new RegExp(`^${/pod=~"([^"]+)"/.exec(trigger.metadata.query)![1]}$`);
+            expect(podPattern.test(`${server}-7d9f8c6b5-x2x9q`), trigger.name).toBe(true);
+            for (const other of Object.keys(GPU_SERVERS).filter((s) => s !== server))
+              expect(podPattern.test(`${other}-7d9f8c6b5-x2x9q`), `${trigger.name} vs ${other}`).toBe(false);
+          }
+        }
+        // vLLM scales on its queue (requests waiting), the signal that the GPUs are saturated.
+        expect(
+          find(objects, "ScaledObject", "vllm")
+            .spec.triggers.map((t: any) => t.metadata.query)
+            .join(" "),
+        ).toContain("vllm:num_requests_waiting");
+      });
+
+      it("error: the KEDA check catches a broken query or a metric vLLM does not export", () => {
+        expect(() => promqlMetrics('sum(vllm:num_requests_waiting{namespace="edge-rag"}')).toThrow(/syntax error/);
+        expect(promqlMetrics("sum(vllm:num_requests_queued)")).toEqual(["vllm:num_requests_queued"]);
+        expect(GPU_SERVERS.vllm.metrics as readonly string[]).not.toContain("vllm:num_requests_queued");
+      });
+
       it("happy: production pins the image and keeps at least 3 replicas", () => {
         expect(find(objects, "Deployment", "origin").spec.template.spec.containers[0].image).not.toMatch(/:latest$/);
         expect(find(objects, "HorizontalPodAutoscaler", "origin").spec.minReplicas).toBeGreaterThanOrEqual(3);
