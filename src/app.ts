@@ -17,6 +17,7 @@ import {
   validationFailed,
 } from "./errors";
 import { errorFields, type Logger, log } from "./logger";
+import { jsonDepthLimit } from "./middleware/json-depth";
 import { observe } from "./middleware/observe";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
@@ -94,6 +95,9 @@ export function createApp(services: ServicesFactory) {
       },
     })(c, next);
   });
+
+  // After the size limits: the scan reads (at most) a body they allowed.
+  app.use("/v1/*", jsonDepthLimit);
 
   app.route("/", authRoutes);
   app.route("/", meRoutes);

@@ -11,6 +11,7 @@ import type { ProblemSchema } from "./schemas";
 export const ERROR_CODES = {
   VALIDATION_FAILED: { status: 400, title: "Request validation failed" },
   MALFORMED_REQUEST: { status: 400, title: "Bad request" },
+  JSON_TOO_DEEP: { status: 400, title: "Bad request" },
   AMBIGUOUS_CREDENTIALS: { status: 400, title: "Bad request" },
   STREAM_NOT_SUPPORTED: { status: 400, title: "Bad request" },
   CREDENTIALS_MISSING: { status: 401, title: "Unauthorized" },
