@@ -11,6 +11,8 @@ export default defineConfig({
           include: ["test/tools/**/*.test.ts"],
           environment: "node",
           testTimeout: 30_000,
+          // GitHub's workflow parser imports its JSON schema without an import attribute: let Vite load it.
+          server: { deps: { inline: ["@actions/workflow-parser"] } },
         },
       },
       {
