@@ -2,6 +2,7 @@ import { type FieldError, fieldErrors, OriginBadResponse, OriginRejected, valida
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
 import type { OriginDocument } from "../origin/origin-schemas";
+import { keywordIndexStatementsForWrite, markKeywordIndexBuilt } from "../retrieval/keyword-index";
 import type { Services } from "../services";
 import { type BumpGuard, bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
 import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
@@ -274,12 +275,15 @@ async function commit(
 ): Promise<{ committed: DocumentOutcome[]; superseded: Ready[] }> {
   const now = Date.now();
   const batch = createD1Batch(db);
+  // The tenant's keyword index (and its triggers) exist before the first chunk is written.
+  if (settled.ready.length > 0) batch.addAll(await keywordIndexStatementsForWrite(db, tenant));
   const marks = settled.ready.map((ready) => ({ ready, indexed: commitDocument(batch, db, tenant, ready, now, jobId) }));
   if (marks.length > 0) batch.add(bumpIndexVersionStatement(db, tenant, now, anyIndexed(settled.ready), settled.model));
   for (const { document, outcome } of settled.failed) batch.addAll(failStatements(db, tenant, document, outcome.error, now, jobId));
   if (jobId) for (const { document_id } of settled.skipped) batch.add(skipStatement(db, tenant, jobId, document_id, now));
   if (jobId && batch.size > 0) batch.add(finalizeJobStatement(db, tenant, jobId, now));
   await batch.run();
+  if (settled.ready.length > 0) markKeywordIndexBuilt(tenant);
 
   const held = marks.filter(({ indexed }) => indexed.changes() > 0);
   const superseded = marks.filter(({ indexed }) => indexed.changes() === 0).map(({ ready }) => ready);
@@ -337,7 +341,7 @@ function commitDocument(
 
 /**
  * The chunk swap: the old chunks' vector ids recorded for deletion, the old chunks out, the new
- * ones in (the FTS5 index follows by trigger), and the new ids un-recorded — defensive only: a
+ * ones in (the tenant's FTS5 index follows by its triggers, keyword-index.ts), and the new ids un-recorded — defensive only: a
  * version's ids are recorded once the document has left that version, which it never re-enters.
  */
 function replaceChunks(batch: D1Batch, bind: VersionBinder, { document, chunks }: Ready, now: number): void {

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { localServices } from "../../src/local";
+import { keywordIndexName } from "../../src/retrieval/keyword-index";
 import { call, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 import { chunkRows, indexVersion, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
@@ -301,11 +302,8 @@ describe("documents — happy path with the real origin", () => {
     expect(current.map((v) => v.id).sort()).toEqual(newChunks.map((c) => c.id).sort());
     expect(current[0]).toMatchObject({ namespace: tenant, metadata: { document_id: "doc", collection: "default" } });
     // Keyword search sees only the new text.
-    const fts = await env.DB.prepare(
-      "SELECT COUNT(*) AS n FROM chunks_fts JOIN chunks ON chunks.seq = chunks_fts.rowid WHERE chunks_fts MATCH 'Gutenberg' AND chunks.tenant = ?1",
-    )
-      .bind(tenant)
-      .first<number>("n");
+    const ftsIndex = await keywordIndexName(tenant);
+    const fts = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${ftsIndex} WHERE ${ftsIndex} MATCH 'Gutenberg'`).first<number>("n");
     expect(fts).toBe(0);
   });
 
@@ -330,11 +328,10 @@ describe("documents — happy path with the real origin", () => {
     expect((await call("/v1/documents/gone", { auth: key })).status).toBe(404);
     expect(await chunkRows(tenant, "gone")).toEqual([]);
     expect(await indexVersion(tenant)).toBe(versionBefore + 1);
-    const ftsOwn = await env.DB.prepare(
-      "SELECT COUNT(*) AS n FROM chunks_fts JOIN chunks ON chunks.seq = chunks_fts.rowid WHERE chunks_fts MATCH 'Vesuvius' AND chunks.tenant = ?1",
-    )
-      .bind(tenant)
-      .first<number>("n");
+    const ftsOwnIndex = await keywordIndexName(tenant);
+    const ftsOwn = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${ftsOwnIndex} WHERE ${ftsOwnIndex} MATCH 'Vesuvius'`).first<number>(
+      "n",
+    );
     expect(ftsOwn).toBe(0);
 
     expect(await localServices(env).vectors.getByIds(chunks.map((c) => c.id))).toEqual([]);

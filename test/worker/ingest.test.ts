@@ -23,6 +23,7 @@ import { type IngestMessage, planMessages, planSendBatches, QUEUE_LIMITS } from 
 import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
 import { purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
 import worker, { localServices } from "../../src/local";
+import { keywordIndexName } from "../../src/retrieval/keyword-index";
 import type { ServicesFactory } from "../../src/services";
 import { call, createKey, DEAD_ORIGIN, json, servicesWith, uniqueTenant } from "./helpers";
 import { chunkRows, indexVersion, type JobBody, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
@@ -467,8 +468,9 @@ describe("consumer — with the real origin (happy)", () => {
     });
     expect(vectors[0]!.values).toHaveLength(loadConfig(env).EMBEDDING_DIMENSIONS);
 
+    const kw = await keywordIndexName(tenant);
     const fts = await env.DB.prepare(
-      "SELECT chunks.document_id AS id FROM chunks_fts JOIN chunks ON chunks.seq = chunks_fts.rowid WHERE chunks_fts MATCH 'Gutenberg' AND chunks.tenant = ?1",
+      `SELECT chunks.document_id AS id FROM ${kw} JOIN chunks ON chunks.seq = ${kw}.rowid WHERE ${kw} MATCH 'Gutenberg' AND chunks.tenant = ?1`,
     )
       .bind(tenant)
       .all<{ id: string }>();

@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { loadConfig } from "../../src/config";
 import { indexDocuments } from "../../src/ingest/indexer";
 import { localServices } from "../../src/local";
+import { keywordIndexStatementsForWrite } from "../../src/retrieval/keyword-index";
 
 /**
  * Test corpus and indexing for the query suites.
@@ -152,7 +153,8 @@ export async function indexFixture(
 
 async function writeD1Only(tenant: string, documents: FixtureDocument[]): Promise<void> {
   const now = Date.now();
-  const statements = [];
+  // As the indexer's commit does: the tenant's keyword index exists before its chunks are written.
+  const statements = await keywordIndexStatementsForWrite(env.DB, tenant);
   for (const document of documents) {
     const chunkId = `c_${await sha1Hex(`${tenant}\u0000${document.id}\u00000`)}`;
     statements.push(

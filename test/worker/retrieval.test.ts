@@ -9,7 +9,8 @@ import { preview } from "../../src/query/sources";
 import { type Filters, FiltersSchema, MAX_FILTER_KEYS, planFilters } from "../../src/retrieval/filters";
 import { MAX_FTS_TERMS, toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { hydrateChunks, hydrationQuery } from "../../src/retrieval/hydrate";
-import { keywordSearch } from "../../src/retrieval/keyword-search";
+import { keywordIndexName } from "../../src/retrieval/keyword-index";
+import { keywordSearch, keywordSearchScored } from "../../src/retrieval/keyword-search";
 import { reciprocalRankFusion } from "../../src/retrieval/rrf";
 import { uniqueTenant } from "./helpers";
 import { CORPUS, type FixtureDocument, indexFixture } from "./query-fixtures";
@@ -480,5 +481,65 @@ describe("answer stream when the origin's stream breaks (error)", () => {
       expect(text).toContain("Pudding Lane");
       expect(text).toContain("[1]");
     }
+  });
+});
+
+describe("per-tenant BM25 statistics (security, correctness)", () => {
+  const tenant = uniqueTenant("bm25-own");
+  const other = uniqueTenant("bm25-other");
+  // "alpha" and "beta" are each in one of the tenant's four chunks; d1 has "alpha" twice.
+  const own: FixtureDocument[] = [
+    { id: "d1", collection: "default", text: "alpha alpha filler words here", metadata: {} },
+    { id: "d2", collection: "default", text: "beta filler words here now", metadata: {} },
+    { id: "d3", collection: "default", text: "gamma filler words", metadata: {} },
+    { id: "d4", collection: "default", text: "delta filler words", metadata: {} },
+  ];
+  // Another tenant where "alpha" is everywhere: in a shared index it would make "alpha" worthless.
+  const theirs: FixtureDocument[] = Array.from({ length: 20 }, (_, i) => ({
+    id: `o${i}`,
+    collection: "default",
+    text: `alpha common text number ${i}`,
+    metadata: {},
+  }));
+  const search = () =>
+    keywordSearchScored(env.DB, { tenant, match: toFtsMatchExpression("alpha beta")!, plan: planFilters(undefined), limit: 10 });
+
+  it("leaves a tenant's keyword ranking (ids and BM25 scores) byte-for-byte unchanged when another tenant adds documents", async () => {
+    const { chunkIds } = await indexFixture(tenant, own, { vectors: false });
+    const before = await search();
+    expect(before.map((hit) => chunkIds.get(hit.id))).toEqual(["d1", "d2"]);
+    await indexFixture(other, theirs, { vectors: false });
+    // Their own ranking sees their statistics: "alpha" is in every one of their chunks.
+    expect(
+      await keywordSearchScored(env.DB, { tenant: other, match: toFtsMatchExpression("alpha")!, plan: planFilters(undefined), limit: 50 }),
+    ).toHaveLength(20);
+    const after = await search();
+    expect(JSON.stringify(after)).toBe(JSON.stringify(before));
+  });
+
+  it("builds a tenant's index from chunks written before it existed (migration path), then keeps it in step", async () => {
+    const late = uniqueTenant("bm25-late");
+    const { chunkIds } = await indexFixture(late, own, { vectors: false });
+    // As after migration 0007: chunks exist, the tenant's index does not.
+    const name = await keywordIndexName(late);
+    await env.DB.batch([
+      env.DB.prepare(`DROP TABLE IF EXISTS ${name}`),
+      env.DB.prepare(`DROP TRIGGER IF EXISTS ${name}_ai`),
+      env.DB.prepare(`DROP TRIGGER IF EXISTS ${name}_ad`),
+      env.DB.prepare("DELETE FROM keyword_indexes WHERE tenant = ?1").bind(late),
+    ]);
+    const query = () =>
+      keywordSearch(env.DB, { tenant: late, match: toFtsMatchExpression("alpha beta")!, plan: planFilters(undefined), limit: 10 });
+    expect((await query()).map((id) => chunkIds.get(id))).toEqual(["d1", "d2"]);
+    // Built once, then maintained by its triggers: a deleted chunk leaves the index.
+    await env.DB.prepare("DELETE FROM chunks WHERE tenant = ?1 AND document_id = 'd1'").bind(late).run();
+    expect((await query()).map((id) => chunkIds.get(id))).toEqual(["d2"]);
+    const rows = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${name} WHERE ${name} MATCH 'alpha'`).first<number>("n");
+    expect(rows).toBe(0);
+  });
+
+  it("names a tenant's index by a hash, never by its text (security)", async () => {
+    expect(await keywordIndexName("x'; DROP TABLE chunks; --")).toMatch(/^kw_[0-9a-f]{24}$/);
+    expect(await keywordIndexName("a")).not.toBe(await keywordIndexName("b"));
   });
 });

@@ -1,0 +1,87 @@
+/**
+ * Per-tenant keyword (BM25) indexes: one FTS5 table per tenant, so each tenant's BM25 statistics
+ * (document frequencies, number of chunks, average length) come from its own chunks only. With one
+ * table for all tenants, another tenant's documents changed a tenant's ranking and let it probe
+ * the other's vocabulary through the scores.
+ *
+ * Design (see README "Per-tenant keyword ranking"): the table `kw_<96 bits of SHA-256(tenant)>` is
+ * contentless (the text lives once, in `chunks`; rowid = chunks.seq) and is kept in sync with the
+ * tenant's chunks by two triggers on `chunks` whose WHEN clause names the tenant, so every writer
+ * of `chunks` (indexer commit, document delete, tests) keeps it exact without knowing about it.
+ * The table, its triggers, the backfill of the tenant's existing chunks and the row in
+ * `keyword_indexes` are created in one D1 batch (one transaction), so the index is never partial:
+ * on a tenant's first indexing commit (inside that commit's batch), or on its first keyword query
+ * for a tenant whose chunks predate migration 0007 (the migration path of existing data).
+ *
+ * Names are never built from tenant text: the table name is a hash (hex), and the tenant appears
+ * in the triggers only as an SQL string literal, quote-doubled (tenant ids are also restricted to
+ * [A-Za-z0-9_.-] by TENANT_PATTERN).
+ */
+
+/** The FTS5 table name of a tenant's keyword index: safe as an identifier whatever the tenant. */
+export async function keywordIndexName(tenant: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(tenant));
+  const hex = Array.from(new Uint8Array(digest).slice(0, 12), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `kw_${hex}`;
+}
+
+const sqlLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/**
+ * The statements that create the tenant's keyword index if it does not exist yet and fill it with
+ * the tenant's current chunks: idempotent (IF NOT EXISTS, and the backfill runs only while
+ * `keyword_indexes` has no row for the tenant). Run them in one D1 batch, before any statement
+ * of the same batch that writes the tenant's chunks.
+ */
+export function ensureKeywordIndexStatements(db: D1Database, tenant: string, name: string): D1PreparedStatement[] {
+  const who = sqlLiteral(tenant);
+  return [
+    db.prepare(
+      `CREATE VIRTUAL TABLE IF NOT EXISTS ${name} USING fts5 (text, content = '', tokenize = 'porter unicode61 remove_diacritics 2')`,
+    ),
+    db.prepare(
+      `CREATE TRIGGER IF NOT EXISTS ${name}_ai AFTER INSERT ON chunks WHEN new.tenant = ${who} BEGIN ` +
+        `INSERT INTO ${name} (rowid, text) VALUES (new.seq, new.text); END`,
+    ),
+    db.prepare(
+      `CREATE TRIGGER IF NOT EXISTS ${name}_ad AFTER DELETE ON chunks WHEN old.tenant = ${who} BEGIN ` +
+        `INSERT INTO ${name} (${name}, rowid, text) VALUES ('delete', old.seq, old.text); END`,
+    ),
+    db
+      .prepare(
+        `INSERT INTO ${name} (rowid, text) SELECT seq, text FROM chunks
+         WHERE tenant = ?1 AND NOT EXISTS (SELECT 1 FROM keyword_indexes WHERE tenant = ?1)`,
+      )
+      .bind(tenant),
+    db.prepare("INSERT OR IGNORE INTO keyword_indexes (tenant, name, created_at) VALUES (?1, ?2, ?3)").bind(tenant, name, Date.now()),
+  ];
+}
+
+/** Tenants whose keyword index this isolate has seen exist (it is never dropped while they have chunks). */
+const known = new Set<string>();
+
+/**
+ * The statements to put at the head of a batch that writes the tenant's chunks: none once this
+ * isolate knows the index exists. Call `markKeywordIndexBuilt` after the batch succeeded.
+ */
+export async function keywordIndexStatementsForWrite(db: D1Database, tenant: string): Promise<D1PreparedStatement[]> {
+  if (known.has(tenant)) return [];
+  return ensureKeywordIndexStatements(db, tenant, await keywordIndexName(tenant));
+}
+
+export function markKeywordIndexBuilt(tenant: string): void {
+  known.add(tenant);
+}
+
+/** Creates and backfills the tenant's keyword index if it does not exist (one D1 batch; idempotent). */
+export async function ensureKeywordIndex(db: D1Database, tenant: string): Promise<string> {
+  const name = await keywordIndexName(tenant);
+  await db.batch(ensureKeywordIndexStatements(db, tenant, name));
+  known.add(tenant);
+  return name;
+}
+
+/** True when a D1 error says a table is missing (the tenant's index has not been built yet). */
+export function isMissingTable(error: unknown): boolean {
+  return error instanceof Error && /no such table/i.test(`${error.message} ${String((error as { cause?: unknown }).cause ?? "")}`);
+}
