@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { AppEnv } from "../../src/app-env";
 import { ANALYTICS_DATA_POINT, analyticsColumn, observe } from "../../src/middleware/observe";
+import { decide } from "../../src/middleware/rate-limit";
+import { RateLimitStoreUnavailable } from "../../src/rate-limit/rate-limiter";
 import { ROOT } from "../../tools/stack/paths";
 
 /**
@@ -272,6 +274,19 @@ describe("observe middleware: the data point it writes", () => {
       }),
     );
     hono.get("/healthz", (c) => c.json({ status: "ok" }));
+    // The real rate-limit decision over a store that is down: `query` fails open, `ingest` closed.
+    hono.use("/limited/*", async (c, next) => {
+      c.set("principal", { tenant: "acme", sub: "k1" } as never);
+      c.set("config", { RATE_LIMIT_FAIL_OPEN: ["query"] } as never);
+      c.set("log", { warn() {} } as never);
+      c.set("services", { rateLimiter: { limit: () => Promise.reject(new RateLimitStoreUnavailable(new Error("down"))) } } as never);
+      await next();
+    });
+    hono.get("/limited/:class{query|ingest}", async (c) => {
+      await decide(c, c.req.param("class") as "query" | "ingest", "acme:k1");
+      return c.json({ ok: true });
+    });
+    hono.onError((_error, c) => c.json({ title: "unavailable" }, 503));
     const env = { ANALYTICS: { writeDataPoint: (point: Point) => points.push(point) } };
     const ctx = { waitUntil: (p: Promise<unknown>) => pending.push(p), passThroughOnException() {}, props: {} };
     const request = async (path: string, init: RequestInit = {}) => {
@@ -324,5 +339,13 @@ describe("observe middleware: the data point it writes", () => {
     expect(double(health, "degraded")).toBe(0);
     expect(field(health, "route")).toBe("/healthz");
     expect(points).toHaveLength(1);
+  });
+
+  it("happy: the rate limiter's store outage reaches the data point (fail-open passes, fail-closed is a 503)", async () => {
+    const { request } = app();
+    const open = await request("/limited/query");
+    expect([field(open, "status"), field(open, "rate_limit_store")]).toEqual(["200", "fail-open"]);
+    const closed = await request("/limited/ingest");
+    expect([field(closed, "status"), field(closed, "rate_limit_store")]).toEqual(["503", "fail-closed"]);
   });
 });
