@@ -315,6 +315,20 @@ describe("doctor: online checks (fake wrangler, fake origin)", () => {
     expect(calls.every((c) => c.includes("production"))).toBe(true);
   });
 
+  it("happy: a placeholder origin is not called, even with credentials", async () => {
+    const { runWrangler } = fakeWrangler();
+    const results = await runDoctor({
+      env: "production",
+      environment: credentials,
+      runWrangler,
+      fetch: () => Promise.reject(new Error("called")),
+    });
+    expect(byName(results, "origin: origin.edge-rag.example.com /v1/readyz")).toMatchObject({
+      status: "skip",
+      detail: expect.stringMatching(/placeholder/),
+    });
+  });
+
   it("error: a required secret is not set", async () => {
     const { runWrangler } = fakeWrangler({ "secret list": JSON.stringify([{ name: "AUTH_JWT_SECRET" }]) });
     const results = await doctor(GOOD_TOML, { environment: credentials, runWrangler, fetch: fakeOrigin() });

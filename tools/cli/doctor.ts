@@ -413,6 +413,11 @@ async function onlineChecks(
   const fetcher = options.fetch ?? fetch;
   for (const url of origins) {
     const name = `origin: ${hostOf(url) ?? url} /v1/readyz`;
+    const host = hostOf(url);
+    if (!host || isPlaceholderHost(host)) {
+      check(name, "skip", "not reached: a placeholder or invalid URL (see vars: ORIGIN_URLS)");
+      continue;
+    }
     if (options.offline || !secret) {
       check(
         name,
