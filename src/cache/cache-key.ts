@@ -66,9 +66,25 @@ const answerScope = (tenant: string, state: TenantCacheState, answerModelTag: st
   state.embeddingModel,
   answerModelTag,
 ];
-const answerRequest = (input: QueryInput) => [normaliseText(input.query), input.top_k, input.mode, canonicalFilters(input.filters)];
+/** `explain` changes the result (sources carry ranks and scores): appended only when set, so plain keys stay as they were. */
+const explained = (input: { explain?: boolean }) => (input.explain ? ["explain"] : []);
+
+const answerRequest = (input: QueryInput) => [
+  normaliseText(input.query),
+  input.top_k,
+  input.mode,
+  canonicalFilters(input.filters),
+  ...explained(input),
+];
 
 export function searchKey(tenant: string, state: TenantCacheState, input: SearchInput): Promise<string> {
-  const request = [normaliseText(input.query), input.top_k, input.mode, input.group_by, canonicalFilters(input.filters)];
+  const request = [
+    normaliseText(input.query),
+    input.top_k,
+    input.mode,
+    input.group_by,
+    canonicalFilters(input.filters),
+    ...explained(input),
+  ];
   return cacheKey("search", [tenant, state.cacheEpoch, state.embeddingModel, state.indexVersion, ...request]);
 }

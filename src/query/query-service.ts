@@ -66,7 +66,7 @@ export const BATCH_CONCURRENCY = 3;
 /** Chunks fused before grouping by document: both retrievers' full candidate lists. */
 export const SEARCH_CHUNKS_FOR_DOCUMENTS = 200;
 
-type RetrievalInput = Pick<QueryInput, "query" | "mode" | "top_k" | "filters" | "cache">;
+type RetrievalInput = Pick<QueryInput, "query" | "mode" | "top_k" | "filters" | "cache" | "explain">;
 
 interface Retrieved {
   retrieval: Retrieval;
@@ -91,7 +91,7 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
       retriever.retrieve({ tenant, query: input.query, mode: input.mode, topK: input.top_k, filters: input.filters, embedding }),
       shared.indexVersion ?? tenants.indexVersion(tenant),
     ]);
-    return { retrieval, sources: retrieval.chunks.map(toSource), indexVersion };
+    return { retrieval, sources: retrieval.chunks.map((chunk) => toSource(chunk, input.explain)), indexVersion };
   }
 
   async function answerFrom(input: QueryInput, retrieved: Retrieved, context: QueryContext): Promise<QueryResponse> {

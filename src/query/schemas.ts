@@ -52,6 +52,51 @@ const DegradedReasonsSchema = z.array(DegradedReasonSchema).openapi({
     "generation_unavailable: an extractive answer built at the edge from the top sources, with [n] citations",
 });
 
+// ── explain: true ─────────────────────────────────────────────────────────────────────────────
+
+const StageRankSchema = z.number().int().min(1).nullable();
+
+export const SourceRanksSchema = z
+  .object({
+    vector: StageRankSchema.openapi({
+      description: "1-based rank among the dense (Vectorize) candidates; null: not among them, or no dense retrieval",
+    }),
+    keyword: StageRankSchema.openapi({
+      description: "1-based rank among the BM25 candidates; null: not among them, or no keyword retrieval",
+    }),
+    rerank: StageRankSchema.openapi({
+      description: "1-based rank given by the reranker; null: no rerank step ran (or the chunk was past its candidates)",
+    }),
+  })
+  .openapi("SourceRanks", {
+    description: "Present with `explain: true`: where each stage ranked the source (after the filter and the tenant check).",
+  });
+
+export const SourceScoresSchema = z
+  .object({
+    vector: z.number().nullable().openapi({
+      description: "The vector index's score: cosine similarity (VECTOR_METRIC cosine), else its distance; null when not a dense candidate",
+    }),
+    keyword: z.number().nullable().openapi({
+      description: "BM25 (FTS5's -bm25(), higher is better) against the tenant's own statistics; null when not a keyword candidate",
+    }),
+    fusion: z.number().openapi({ description: "The weighted reciprocal-rank-fusion sum Σ weight/(RRF_K + rank) before normalisation" }),
+    rerank: z
+      .number()
+      .nullable()
+      .openapi({ description: "The reranker's relevance score for (query, chunk); null when no rerank step ran" }),
+  })
+  .openapi("SourceScores", { description: "Present with `explain: true`: the source's score at each stage." });
+
+export const ExplainSchema = z
+  .boolean()
+  .default(false)
+  .openapi({
+    description:
+      "true: each source carries `ranks` and `scores` per stage (vector, keyword, fusion, rerank). Part of the cache key: an " +
+      "explained result is cached apart from the plain one.",
+  });
+
 export const SourceSchema = z
   .object({
     id: z.string().openapi({ description: "The chunk id" }),
@@ -69,6 +114,8 @@ export const SourceSchema = z
           "of the total weight. Comparable within a response, not an absolute probability.",
       }),
     metadata: z.record(z.string(), z.unknown()).openapi({ description: "The document's metadata, plus its `collection`" }),
+    ranks: SourceRanksSchema.optional(),
+    scores: SourceScoresSchema.optional(),
   })
   .openapi("QuerySource");
 export type Source = z.infer<typeof SourceSchema>;
@@ -82,6 +129,7 @@ export const QueryRequestSchema = z
     mode: RetrievalModeSchema.default("hybrid"),
     filters: FiltersSchema.optional(),
     stream: z.boolean().default(false).openapi({ description: "Stream server-sent events (also chosen by `Accept: text/event-stream`)" }),
+    explain: ExplainSchema,
     cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
   })
   .openapi("QueryRequest");
@@ -132,6 +180,7 @@ export const SearchRequestSchema = z
       .enum(["chunk", "document"])
       .default("chunk")
       .openapi({ description: "document: one result per document, its best-ranked chunk" }),
+    explain: ExplainSchema,
     cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
   })
   .openapi("SearchRequest");

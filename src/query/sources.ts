@@ -1,15 +1,19 @@
 import type { RetrievedChunk } from "../retrieval/retrieve";
 import { SOURCE_PREVIEW_CHARS, type Source } from "./schemas";
 
-/** A retrieved chunk as a client sees it: its text cut to a preview, its collection in its metadata. */
-export function toSource(chunk: RetrievedChunk): Source {
-  return {
+/**
+ * A retrieved chunk as a client sees it: its text cut to a preview, its collection in its
+ * metadata; with `explain`, its rank and score per stage as computed (unrounded).
+ */
+export function toSource(chunk: RetrievedChunk, explain = false): Source {
+  const source: Source = {
     id: chunk.id,
     document_id: chunk.document_id,
     text: preview(chunk.text, SOURCE_PREVIEW_CHARS),
     score: Math.round(chunk.score * 10_000) / 10_000,
     metadata: { ...chunk.metadata, collection: chunk.collection },
   };
+  return explain ? { ...source, ranks: { ...chunk.ranks }, scores: { ...chunk.scores } } : source;
 }
 
 /** At most `max` characters, ending in "…" when cut (never inside a surrogate pair). */

@@ -5,9 +5,9 @@ import type { DegradedReason, RetrievalMode } from "../query/schemas";
 import { type FilterPlan, type Filters, planFilters } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
 import { type HydratedChunk, hydrateChunks } from "./hydrate";
-import { keywordSearch } from "./keyword-search";
+import { keywordSearchScored } from "./keyword-search";
 import { reciprocalRankFusion } from "./rrf";
-import { VECTORIZE_MAX_TOP_K, vectorSearch } from "./vector-search";
+import { VECTORIZE_MAX_TOP_K, type VectorHit, vectorSearch } from "./vector-search";
 
 /**
  * Hybrid retrieval: BM25 over D1 FTS5 ∥ (query embedding → Vectorize), fused with reciprocal-rank
@@ -77,7 +77,10 @@ export interface RetrieveRequest {
 export interface RetrievedChunk extends HydratedChunk {
   /** The fused RRF score normalised to 0..1 (see rrf.ts). */
   score: number;
-  ranks: { vector: number | null; keyword: number | null };
+  /** 1-based rank per stage, null where the stage did not rank the chunk (or did not run). */
+  ranks: { vector: number | null; keyword: number | null; rerank: number | null };
+  /** Score per stage: vector similarity (or distance), BM25, the weighted RRF sum, the reranker's score. */
+  scores: { vector: number | null; keyword: number | null; fusion: number; rerank: number | null };
 }
 
 export interface Retrieval {
@@ -92,10 +95,10 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
   const degraded: DegradedReason[] = [];
   const candidates = Math.max(deps.candidates, request.topK);
   const match = toFtsMatchExpression(request.query);
-  const keyword = () => (match ? keywordSearch(deps.db, { tenant, match, plan, limit: candidates }) : Promise.resolve([]));
+  const keyword = () => (match ? keywordSearchScored(deps.db, { tenant, match, plan, limit: candidates }) : Promise.resolve([]));
 
   let embedMs = 0;
-  const dense = async (): Promise<string[] | null> => {
+  const dense = async (): Promise<VectorHit[] | null> => {
     if (mode === "keyword") return null;
     if (!request.embedding) throw new Error("retrieve: an embedding is required unless mode is keyword");
     const embedding = await request.embedding;
@@ -120,24 +123,34 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
 
   // Keyword search runs alongside the embedding unless the request asked for vectors only; a
   // vector-only request whose vectors are unavailable falls back to it afterwards.
-  const [keywordIds, vectorIds] = await Promise.all([mode === "vector" ? Promise.resolve(null) : keyword(), dense()]);
+  const [keywordHits, vectorHits] = await Promise.all([mode === "vector" ? Promise.resolve(null) : keyword(), dense()]);
+  const keywordRanking = keywordHits ?? (vectorHits ? null : await keyword());
+  const vectorScores = new Map(vectorHits?.map((hit) => [hit.id, hit.score]));
+  const keywordScores = new Map(keywordRanking?.map((hit) => [hit.id, hit.bm25]));
   const rankings: string[][] = [];
-  if (vectorIds) rankings.push(vectorIds);
-  const keywordRanking = keywordIds ?? (vectorIds ? null : await keyword());
-  if (keywordRanking) rankings.push(keywordRanking);
+  if (vectorHits) rankings.push(vectorHits.map((hit) => hit.id));
+  if (keywordRanking) rankings.push(keywordRanking.map((hit) => hit.id));
 
   const hydrated = await hydrateChunks(deps.db, { tenant, ids: [...new Set(rankings.flat())], plan });
   // Ranks are taken after the exact filter and the tenant check, so a dropped candidate never
   // pushes a valid one down.
   const surviving = rankings.map((ranking) => ranking.filter((id) => hydrated.has(id)));
-  const weights = [...(vectorIds ? [deps.weights.vector] : []), ...(keywordRanking ? [deps.weights.keyword] : [])];
+  const weights = [...(vectorHits ? [deps.weights.vector] : []), ...(keywordRanking ? [deps.weights.keyword] : [])];
   const fused = reciprocalRankFusion(surviving, deps.rrfK, weights).slice(0, request.topK);
-  const vectorIndex = vectorIds ? 0 : -1;
+  const vectorIndex = vectorHits ? 0 : -1;
   const keywordIndex = keywordRanking ? surviving.length - 1 : -1;
-  const chunks = fused.map((item) => ({
-    ...hydrated.get(item.id)!,
-    score: item.score,
-    ranks: { vector: item.ranks[vectorIndex] ?? null, keyword: item.ranks[keywordIndex] ?? null },
-  }));
+  const chunks = fused.map(
+    (item): RetrievedChunk => ({
+      ...hydrated.get(item.id)!,
+      score: item.score,
+      ranks: { vector: item.ranks[vectorIndex] ?? null, keyword: item.ranks[keywordIndex] ?? null, rerank: null },
+      scores: {
+        vector: vectorScores.get(item.id) ?? null,
+        keyword: keywordScores.get(item.id) ?? null,
+        fusion: item.rrf,
+        rerank: null,
+      },
+    }),
+  );
   return { chunks, degraded, timings: { embed_ms: embedMs, retrieve_ms: performance.now() - started } };
 }

@@ -6,7 +6,7 @@ export const VECTORIZE_MAX_TOP_K = 100;
 /**
  * Dense retrieval in the tenant's namespace of the vector index.
  *
- * Promise: the ids of at most `limit` chunks closest to `vector`, closest first. With several
+ * Promise: at most `limit` chunks closest to `vector` with the index's score, closest first. With several
  * collections, one query per collection runs in parallel (the "sharded index" of the classic
  * deployment) and the matches are merged by score — scores of one index and metric are
  * comparable. Vectorize errors propagate (the caller degrades to keyword retrieval).
@@ -15,7 +15,7 @@ export const VECTORIZE_MAX_TOP_K = 100;
 export async function vectorSearch(
   vectors: Vectorize,
   request: { tenant: string; vector: number[]; plan: FilterPlan; limit: number; metric: VectorizeDistanceMetric },
-): Promise<string[]> {
+): Promise<VectorHit[]> {
   const topK = Math.min(request.limit, VECTORIZE_MAX_TOP_K);
   const answers = await Promise.all(
     request.plan.vectorFilters.map((filter) =>
@@ -36,5 +36,11 @@ export async function vectorSearch(
     .sort((a, b) => closer(a.score, b.score))
     .filter((match) => !seen.has(match.id) && seen.add(match.id))
     .slice(0, topK)
-    .map((match) => match.id);
+    .map((match) => ({ id: match.id, score: match.score }));
+}
+
+export interface VectorHit {
+  id: string;
+  /** The index's score: cosine similarity, or the distance of the euclidean / dot-product metrics. */
+  score: number;
 }

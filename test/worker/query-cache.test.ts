@@ -141,7 +141,7 @@ describe("query cache: misses and hits (happy)", () => {
       stats: createMemoryCacheStats(),
       config: services.config,
     });
-    const input = { query: fresh(QUESTIONS.lovelace.query), top_k: 3, mode: "hybrid" as const, cache: true };
+    const input = { query: fresh(QUESTIONS.lovelace.query), top_k: 3, mode: "hybrid" as const, cache: true, explain: false };
     const context = (n: number) => ({ requestId: `coalesce-${n}`, startedAt: performance.now(), defer: () => {} });
     const answers = await Promise.all([1, 2, 3, 4, 5].map((n) => cached.answer(tenant, input, context(n))));
     expect(computations).toBe(1);
@@ -183,19 +183,27 @@ describe("query embedding cache (happy)", () => {
     const context = { requestId: "embedding-cache", startedAt: performance.now(), defer: () => {} };
     const query = fresh(QUESTIONS.semantic.query);
 
-    const first = await queries.answer(tenant, { query, top_k: 3, mode: "hybrid", cache: true }, context);
-    await queries.answer(tenant, { query, top_k: 5, mode: "vector", filters: { collection: "science" }, cache: true }, context);
-    await queries.search(tenant, { query: `  ${query} `, top_k: 10, mode: "hybrid", group_by: "document", cache: true }, context);
+    const first = await queries.answer(tenant, { query, top_k: 3, mode: "hybrid", cache: true, explain: false }, context);
+    await queries.answer(
+      tenant,
+      { query, top_k: 5, mode: "vector", filters: { collection: "science" }, cache: true, explain: false },
+      context,
+    );
+    await queries.search(
+      tenant,
+      { query: `  ${query} `, top_k: 10, mode: "hybrid", group_by: "document", cache: true, explain: false },
+      context,
+    );
     expect(embedCalls).toEqual([[query]]);
     expect(first.sources[0]!.document_id).toBe(QUESTIONS.semantic.document);
     // cache: false bypasses this cache too.
-    await queries.answer(tenant, { query, top_k: 3, mode: "vector", cache: false }, context);
+    await queries.answer(tenant, { query, top_k: 3, mode: "vector", cache: false, explain: false }, context);
     expect(embedCalls).toEqual([[query], [query]]);
 
     // Another tenant's identical question is embedded again: no timing tells it what others asked.
     const other = uniqueTenant("qcache-embed");
     await indexFixture(other, CORPUS.slice(0, 1));
-    await queries.answer(other, { query, top_k: 3, mode: "vector", cache: true }, context);
+    await queries.answer(other, { query, top_k: 3, mode: "vector", cache: true, explain: false }, context);
     expect(embedCalls).toEqual([[query], [query], [query]]);
   });
 });

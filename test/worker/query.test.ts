@@ -96,6 +96,27 @@ describe("query (happy)", () => {
     }
   });
 
+  it("explains each source's ranks and scores per stage with explain: true (and the stream's sources too)", async () => {
+    const result = await query({ query: QUESTIONS.bees.query, top_k: 5, explain: true, cache: false });
+    expect(result.sources[0].document_id).toBe(QUESTIONS.bees.document);
+    for (const source of result.sources) {
+      expect(Object.keys(source.ranks).sort()).toEqual(["keyword", "rerank", "vector"]);
+      expect(source.ranks.rerank).toBeNull();
+      expect(source.scores).toMatchObject({ fusion: expect.any(Number), rerank: null });
+      expect(source.ranks.vector === null).toBe(source.scores.vector === null);
+      expect(source.ranks.keyword === null).toBe(source.scores.keyword === null);
+    }
+    // The same sources as without explain, in the same order and with the same scores.
+    const plain = await query({ query: QUESTIONS.bees.query, top_k: 5, cache: false });
+    expect(plain.sources.map((s: Source) => [s.id, s.score])).toEqual(result.sources.map((s: Source) => [s.id, s.score]));
+    expect(plain.sources[0]).not.toHaveProperty("ranks");
+    const events = await readEvents(
+      await call("/v1/query", { auth: key, body: { query: QUESTIONS.bees.query, top_k: 5, explain: true, stream: true, cache: false } }),
+    );
+    const sources = JSON.parse(events.find((event) => event.event === "sources")!.data) as Source[];
+    expect(sources.map((s) => s.ranks)).toEqual(result.sources.map((s: Source) => s.ranks));
+  });
+
   it("honours top_k from 1 to 50 and reports cache: false as bypass", async () => {
     const one = await query({ query: QUESTIONS.panama.query, top_k: 1, cache: false });
     expect(one.sources).toHaveLength(1);
@@ -291,7 +312,7 @@ describe("query batch embedding (happy)", () => {
       retriever: createRetriever(services.db, services.vectors, services.config),
       origin,
     });
-    const input = (query: string, mode: QueryInput["mode"]): QueryInput => ({ query, mode, top_k: 2, cache: true });
+    const input = (query: string, mode: QueryInput["mode"]): QueryInput => ({ query, mode, top_k: 2, cache: true, explain: false });
     const results = await service.batch(
       tenant,
       [input(QUESTIONS.penicillin.query, "hybrid"), input(QUESTIONS.fire.query, "keyword"), input(QUESTIONS.semantic.query, "vector")],

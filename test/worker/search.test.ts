@@ -42,6 +42,70 @@ describe("search (happy)", () => {
   });
 });
 
+describe("search explain (happy)", () => {
+  it("gives each result its rank and score per stage, consistent with the fusion", async () => {
+    const { results } = await search({ query: QUESTIONS.penicillin.query, mode: "hybrid", top_k: 5, explain: true, cache: false });
+    expect(results.length).toBeGreaterThan(0);
+    for (const result of results) {
+      expect(Object.keys(result.ranks).sort()).toEqual(["keyword", "rerank", "vector"]);
+      expect(Object.keys(result.scores).sort()).toEqual(["fusion", "keyword", "rerank", "vector"]);
+      // Found by at least one retriever, and each rank comes with that retriever's score.
+      expect(result.ranks.vector !== null || result.ranks.keyword !== null).toBe(true);
+      expect(result.ranks.vector === null).toBe(result.scores.vector === null);
+      expect(result.ranks.keyword === null).toBe(result.scores.keyword === null);
+      // The fusion score is Σ weight/(RRF_K + rank) over the ranks shown (weights 0 < w ≤ 1 here).
+      expect(result.scores.fusion).toBeGreaterThan(0);
+      if (result.scores.keyword !== null) expect(result.scores.keyword).toBeGreaterThan(0);
+    }
+    // Best first: fusion scores do not increase down the list; ranks are 1-based.
+    const fusion = results.map((r: { scores: { fusion: number } }) => r.scores.fusion);
+    expect([...fusion].sort((a, b) => b - a)).toEqual(fusion);
+    const top = results[0];
+    expect(top.document_id).toBe(QUESTIONS.penicillin.document);
+    expect(Math.min(top.ranks.vector ?? 99, top.ranks.keyword ?? 99)).toBe(1);
+  });
+
+  it("keyword mode explains BM25 ranks in BM25 order, and no vector stage", async () => {
+    const { results } = await search({ query: QUESTIONS.bees.query, mode: "keyword", top_k: 5, explain: true });
+    expect(results.map((r: { ranks: { keyword: number } }) => r.ranks.keyword)).toEqual(results.map((_: unknown, i: number) => i + 1));
+    const bm25 = results.map((r: { scores: { keyword: number } }) => r.scores.keyword);
+    expect([...bm25].sort((a, b) => b - a)).toEqual(bm25);
+    expect(
+      results.every((r: { ranks: { vector: null }; scores: { vector: null } }) => r.ranks.vector === null && r.scores.vector === null),
+    ).toBe(true);
+  });
+
+  it("leaves sources as they were without explain, and caches explained results apart", async () => {
+    const plain = await search({ query: QUESTIONS.bees.query, mode: "keyword", top_k: 3 });
+    expect(plain.results[0]).not.toHaveProperty("ranks");
+    expect(plain.results[0]).not.toHaveProperty("scores");
+    // The same request explained is not the cached plain result (explain is part of the key)...
+    const explained = await search({ query: QUESTIONS.bees.query, mode: "keyword", top_k: 3, explain: true });
+    expect(explained.metadata.cache).toBe("miss");
+    expect(explained.results[0].ranks.keyword).toBe(1);
+    // ...and, cached in turn, comes back explained.
+    const again = await search({ query: QUESTIONS.bees.query, mode: "keyword", top_k: 3, explain: true });
+    expect(again.metadata.cache).toBe("hit");
+    expect(again.results).toEqual(explained.results);
+    expect((await search({ query: QUESTIONS.bees.query, mode: "keyword", top_k: 3 })).results[0]).not.toHaveProperty("ranks");
+  });
+
+  it("documents explain, ranks and scores in the OpenAPI document", async () => {
+    const document = await json(await call("/openapi.json"));
+    const schemas = document.components.schemas;
+    expect(schemas.SearchRequest.properties.explain).toMatchObject({ type: "boolean", default: false });
+    expect(schemas.QueryRequest.properties.explain).toMatchObject({ type: "boolean", default: false });
+    expect(schemas.QuerySource.properties).toHaveProperty("ranks");
+    expect(schemas.QuerySource.properties).toHaveProperty("scores");
+    expect(Object.keys(schemas.SourceScores.properties).sort()).toEqual(["fusion", "keyword", "rerank", "vector"]);
+  });
+
+  it("rejects a non-boolean explain (error)", async () => {
+    const response = await call("/v1/search", { auth: key, body: { query: "x", explain: "yes" } });
+    expect(response.status).toBe(400);
+  });
+});
+
 describe("search (error and security)", () => {
   it("rejects top_k above 100 and unknown fields", async () => {
     for (const body of [{ query: "x", top_k: 101 }, { query: "x", typo: 1 }, { query: " " }, { query: "x", group_by: "page" }]) {
