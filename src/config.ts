@@ -119,6 +119,15 @@ const ConfigSchema = z.object({
   RRF_KEYWORD_WEIGHT: z.coerce.number().gt(0).max(10).default(1),
   /** Candidates each retriever contributes before fusion (Vectorize caps ids-only topK at 100). */
   RETRIEVAL_CANDIDATES: int(50, 1, 100),
+  /**
+   * The rerank step after fusion (src/rerank/): `origin` (the origin's /v1/rerank, TEI serving a
+   * cross-encoder), `workers-ai` (@cf/baai/bge-reranker-base on the AI binding), or `none` — the
+   * default, and locally the only choice: no cross-encoder weights exist offline.
+   */
+  RERANKER: z.enum(["none", "origin", "workers-ai"]).default("none"),
+  /** How many of the best fused candidates the reranker scores (at least top_k of them). */
+  RERANK_CANDIDATES: int(30, 1, 100),
+  RERANK_TIMEOUT_MS: int(2_000, 50, 60_000),
 
   /**
    * No document progress for this long means a job's messages are gone, and the sweep enqueues

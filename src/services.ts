@@ -11,6 +11,7 @@ import { createQueryService, type QueryService } from "./query/query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
+import { createReranker } from "./rerank/create-reranker";
 import { createRetriever } from "./retrieval/retrieve";
 import { guardD1 } from "./store/guarded-d1";
 import { createTenantStore, type TenantStore, withCachedState } from "./store/tenant-store";
@@ -88,7 +89,12 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     tenants,
     query: createCachedQueryService({
       // A computed answer reports the index version it was retrieved from, read exactly.
-      inner: createQueryService({ tenants: tenantRows, embedder, retriever: createRetriever(db, vectors, config), origin }),
+      inner: createQueryService({
+        tenants: tenantRows,
+        embedder,
+        retriever: createRetriever(db, vectors, config, createReranker(config, env.AI)),
+        origin,
+      }),
       cache: queryCache.cache,
       stats: queryCache.stats,
       tenantState: tenants.state,

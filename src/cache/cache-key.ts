@@ -51,13 +51,30 @@ export async function cacheKey(kind: string, parts: readonly unknown[]): Promise
 }
 
 /** The key of an answer for this index version. */
-export function answerKey(tenant: string, state: TenantCacheState, input: QueryInput, answerModelTag: string): Promise<string> {
-  return cacheKey("answer", [...answerScope(tenant, state, answerModelTag), state.indexVersion, ...answerRequest(input)]);
+export function answerKey(
+  tenant: string,
+  state: TenantCacheState,
+  input: QueryInput,
+  answerModelTag: string,
+  retrievalTag?: string,
+): Promise<string> {
+  return cacheKey("answer", [
+    ...answerScope(tenant, state, answerModelTag),
+    state.indexVersion,
+    ...answerRequest(input),
+    ...tagged(retrievalTag),
+  ]);
 }
 
 /** The key of the last good answer to a request, whatever the index version (for stale-if-error). */
-export function lastGoodAnswerKey(tenant: string, state: TenantCacheState, input: QueryInput, answerModelTag: string): Promise<string> {
-  return cacheKey("last-good-answer", [...answerScope(tenant, state, answerModelTag), ...answerRequest(input)]);
+export function lastGoodAnswerKey(
+  tenant: string,
+  state: TenantCacheState,
+  input: QueryInput,
+  answerModelTag: string,
+  retrievalTag?: string,
+): Promise<string> {
+  return cacheKey("last-good-answer", [...answerScope(tenant, state, answerModelTag), ...answerRequest(input), ...tagged(retrievalTag)]);
 }
 
 const answerScope = (tenant: string, state: TenantCacheState, answerModelTag: string) => [
@@ -77,7 +94,16 @@ const answerRequest = (input: QueryInput) => [
   ...explained(input),
 ];
 
-export function searchKey(tenant: string, state: TenantCacheState, input: SearchInput): Promise<string> {
+/**
+ * What retrieval settings change results besides the request (the reranker: retrievalTag from
+ * retrievalCacheTag); appended only when set, so keys without a reranker are unchanged.
+ */
+const tagged = (retrievalTag: string | undefined) => (retrievalTag ? [retrievalTag] : []);
+
+/** The retrieval tag of a configuration: its reranker, when it has one. */
+export const retrievalCacheTag = (config: { RERANKER: string }) => (config.RERANKER === "none" ? undefined : `rerank:${config.RERANKER}`);
+
+export function searchKey(tenant: string, state: TenantCacheState, input: SearchInput, retrievalTag?: string): Promise<string> {
   const request = [
     normaliseText(input.query),
     input.top_k,
@@ -86,5 +112,5 @@ export function searchKey(tenant: string, state: TenantCacheState, input: Search
     canonicalFilters(input.filters),
     ...explained(input),
   ];
-  return cacheKey("search", [tenant, state.cacheEpoch, state.embeddingModel, state.indexVersion, ...request]);
+  return cacheKey("search", [tenant, state.cacheEpoch, state.embeddingModel, state.indexVersion, ...request, ...tagged(retrievalTag)]);
 }

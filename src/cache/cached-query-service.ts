@@ -3,7 +3,7 @@ import { ApiError, type Problem } from "../errors";
 import { metrics } from "../metrics";
 import type { QueryContext, QueryEvent, QueryService } from "../query/query-service";
 import { type QueryInput, type QueryMetadata, type QueryResponse, QueryResponseSchema, SearchResponseSchema } from "../query/schemas";
-import { answerKey, lastGoodAnswerKey, searchKey, type TenantCacheState } from "./cache-key";
+import { answerKey, lastGoodAnswerKey, retrievalCacheTag, searchKey, type TenantCacheState } from "./cache-key";
 import type { CacheStats } from "./cache-stats";
 import type { CacheEntry, TieredCache } from "./tiered-cache";
 
@@ -27,7 +27,8 @@ export interface CachedQueryServiceDeps {
   cache: TieredCache;
   tenantState: (tenant: string) => Promise<TenantCacheState>;
   stats: CacheStats;
-  config: Pick<Config, "QUERY_CACHE_TTL_SECONDS" | "QUERY_CACHE_SWR_SECONDS" | "QUERY_CACHE_STALE_IF_ERROR_SECONDS" | "ANSWER_MODEL_TAG">;
+  config: Pick<Config, "QUERY_CACHE_TTL_SECONDS" | "QUERY_CACHE_SWR_SECONDS" | "QUERY_CACHE_STALE_IF_ERROR_SECONDS" | "ANSWER_MODEL_TAG"> &
+    Partial<Pick<Config, "RERANKER">>;
   now?: () => number;
 }
 
@@ -46,6 +47,8 @@ export function createCachedQueryService({
   now = Date.now,
 }: CachedQueryServiceDeps): QueryService {
   const ttlMs = config.QUERY_CACHE_TTL_SECONDS * 1000;
+  // A reranker changes results: its name is part of every key (none: keys as before).
+  const retrievalTag = retrievalCacheTag({ RERANKER: config.RERANKER ?? "none" });
   const entryLifetime = config.QUERY_CACHE_TTL_SECONDS + config.QUERY_CACHE_SWR_SECONDS;
   const inFlight = new Map<string, Promise<QueryResponse>>();
   const refreshing = new Set<string>();
@@ -54,9 +57,9 @@ export function createCachedQueryService({
     const state = await tenantState(tenant);
     let lastGood: Promise<string> | undefined;
     return {
-      current: await answerKey(tenant, state, input, config.ANSWER_MODEL_TAG),
+      current: await answerKey(tenant, state, input, config.ANSWER_MODEL_TAG, retrievalTag),
       lastGood: () => {
-        lastGood ??= lastGoodAnswerKey(tenant, state, input, config.ANSWER_MODEL_TAG);
+        lastGood ??= lastGoodAnswerKey(tenant, state, input, config.ANSWER_MODEL_TAG, retrievalTag);
         return lastGood;
       },
     };
@@ -207,7 +210,7 @@ export function createCachedQueryService({
         count(tenant, "search", "bypass", context);
         return inner.search(tenant, input, context);
       }
-      const key = await searchKey(tenant, await tenantState(tenant), input);
+      const key = await searchKey(tenant, await tenantState(tenant), input, retrievalTag);
       const cached = await cache.get(key, SearchResponseSchema, context.defer);
       if (cached && isFresh(cached)) {
         count(tenant, "search", "hit", context, cached.tier);

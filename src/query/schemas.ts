@@ -26,6 +26,7 @@ export const DegradedReasonSchema = z.enum([
   "embedding_fallback",
   "vector_index_unavailable",
   "generation_unavailable",
+  "rerank_unavailable",
 ]);
 export type DegradedReason = z.infer<typeof DegradedReasonSchema>;
 
@@ -49,7 +50,8 @@ const DegradedReasonsSchema = z.array(DegradedReasonSchema).openapi({
   description:
     "embedding_unavailable / vector_index_unavailable: keyword (BM25) retrieval only; embedding_fallback: no origin could embed " +
     "the query, so Workers AI did with the origin's model family (production only) and hybrid retrieval still ran; " +
-    "generation_unavailable: an extractive answer built at the edge from the top sources, with [n] citations",
+    "generation_unavailable: an extractive answer built at the edge from the top sources, with [n] citations; " +
+    "rerank_unavailable: the configured reranker failed, so sources are in fused order",
 });
 
 // ── explain: true ─────────────────────────────────────────────────────────────────────────────
@@ -111,7 +113,8 @@ export const SourceSchema = z
           "Relevance in 0..1: the weighted reciprocal-rank-fusion score Σ weight/(RRF_K + rank) over the retrievers that " +
           "returned candidates (weights RRF_VECTOR_WEIGHT, RRF_KEYWORD_WEIGHT), divided by its maximum (being ranked first " +
           "by each of them). 1.0 = first in every list; a chunk found by one retriever scores at most that retriever's share " +
-          "of the total weight. Comparable within a response, not an absolute probability.",
+          "of the total weight. Comparable within a response, not an absolute probability. With a reranker configured " +
+          "(RERANKER), the reranker's relevance score (0..1) of the reranked candidates instead.",
       }),
     metadata: z.record(z.string(), z.unknown()).openapi({ description: "The document's metadata, plus its `collection`" }),
     ranks: SourceRanksSchema.optional(),

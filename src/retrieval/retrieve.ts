@@ -2,6 +2,7 @@ import type { Config } from "../config";
 import type { EmbeddingOutcome } from "../embedding/query-embedder";
 import { errorFields, log } from "../logger";
 import type { DegradedReason, RetrievalMode } from "../query/schemas";
+import type { Reranker } from "../rerank/reranker";
 import { type FilterPlan, type Filters, planFilters } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
 import { type HydratedChunk, hydrateChunks } from "./hydrate";
@@ -36,13 +37,21 @@ export interface RetrievalRequest {
 
 export type RetrievalConfig = Pick<
   Config,
-  "RRF_K" | "RRF_VECTOR_WEIGHT" | "RRF_KEYWORD_WEIGHT" | "RETRIEVAL_CANDIDATES" | "VECTOR_METRIC" | "VECTORIZE_METADATA_INDEXES"
+  | "RRF_K"
+  | "RRF_VECTOR_WEIGHT"
+  | "RRF_KEYWORD_WEIGHT"
+  | "RETRIEVAL_CANDIDATES"
+  | "VECTOR_METRIC"
+  | "VECTORIZE_METADATA_INDEXES"
+  | "RERANK_CANDIDATES"
 >;
 
-export function createRetriever(db: D1Database, vectors: Vectorize, config: RetrievalConfig): Retriever {
+export function createRetriever(db: D1Database, vectors: Vectorize, config: RetrievalConfig, reranker?: Reranker): Retriever {
   const deps: RetrieverDeps = {
     db,
     vectors,
+    reranker,
+    rerankCandidates: config.RERANK_CANDIDATES,
     rrfK: config.RRF_K,
     weights: { vector: config.RRF_VECTOR_WEIGHT, keyword: config.RRF_KEYWORD_WEIGHT },
     candidates: config.RETRIEVAL_CANDIDATES,
@@ -62,7 +71,14 @@ export interface RetrieverDeps {
   /** Candidates each retriever contributes before fusion. */
   candidates: number;
   metric: VectorizeDistanceMetric;
+  /** Reorders the best fused candidates (none: fused order stands). */
+  reranker?: Reranker;
+  /** How many fused candidates the reranker scores (at least topK, at most MAX_RERANK_CANDIDATES). */
+  rerankCandidates?: number;
 }
+
+/** The most candidates one rerank call scores. */
+export const MAX_RERANK_CANDIDATES = 100;
 
 export interface RetrieveRequest {
   tenant: string;
@@ -136,10 +152,10 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
   // pushes a valid one down.
   const surviving = rankings.map((ranking) => ranking.filter((id) => hydrated.has(id)));
   const weights = [...(vectorHits ? [deps.weights.vector] : []), ...(keywordRanking ? [deps.weights.keyword] : [])];
-  const fused = reciprocalRankFusion(surviving, deps.rrfK, weights).slice(0, request.topK);
+  const fused = reciprocalRankFusion(surviving, deps.rrfK, weights);
   const vectorIndex = vectorHits ? 0 : -1;
   const keywordIndex = keywordRanking ? surviving.length - 1 : -1;
-  const chunks = fused.map(
+  const ranked = fused.map(
     (item): RetrievedChunk => ({
       ...hydrated.get(item.id)!,
       score: item.score,
@@ -152,5 +168,44 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
       },
     }),
   );
+  const chunks = (deps.reranker ? await rerank(deps, request, ranked, degraded) : ranked).slice(0, request.topK);
   return { chunks, degraded, timings: { embed_ms: embedMs, retrieve_ms: performance.now() - started } };
+}
+
+/**
+ * The rerank step: the best `max(rerankCandidates, topK)` fused candidates (at most
+ * MAX_RERANK_CANDIDATES) reordered by the reranker's score, which becomes their `score` (clamped
+ * to 0..1: TEI's and Workers AI's scores are sigmoids); candidates past the window follow in fused
+ * order, their score capped by the last reranked one so that scores stay best first. When the
+ * reranker fails, the fused order stands and `rerank_unavailable` is reported.
+ */
+async function rerank(deps: RetrieverDeps, request: RetrieveRequest, ranked: RetrievedChunk[], degraded: DegradedReason[]) {
+  const window = Math.min(ranked.length, MAX_RERANK_CANDIDATES, Math.max(deps.rerankCandidates ?? 0, request.topK));
+  if (window === 0 || !deps.reranker) return ranked;
+  const head = ranked.slice(0, window);
+  let scores: number[];
+  try {
+    scores = await deps.reranker.rerank(
+      request.query,
+      head.map((chunk) => chunk.text),
+    );
+  } catch (error) {
+    degraded.push("rerank_unavailable");
+    log.warn("rerank failed; fused order kept", errorFields(error));
+    return ranked;
+  }
+  // Array.prototype.sort is stable: equal rerank scores keep the fused order.
+  const reordered = head
+    .map((chunk, position) => ({ chunk, rerank: scores[position]! }))
+    .sort((a, b) => b.rerank - a.rerank)
+    .map(
+      ({ chunk, rerank }, position): RetrievedChunk => ({
+        ...chunk,
+        score: Math.min(1, Math.max(0, rerank)),
+        ranks: { ...chunk.ranks, rerank: position + 1 },
+        scores: { ...chunk.scores, rerank },
+      }),
+    );
+  const floor = reordered.at(-1)!.score;
+  return [...reordered, ...ranked.slice(window).map((chunk) => ({ ...chunk, score: Math.min(chunk.score, floor) }))];
 }
