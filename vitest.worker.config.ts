@@ -16,8 +16,11 @@ export default defineConfig({
       miniflare: {
         bindings: {
           ENVIRONMENT: "test",
-          // Suites reuse one key for many queries; rate-limit tests set their own limits.
+          // Suites reuse one key (and tenant) for many queries; rate-limit tests set their own limits.
           RATE_LIMIT_QUERY: "2000/60s",
+          TENANT_RATE_LIMIT_QUERY: "5000/60s",
+          // Every test request comes from the same (unknown) IP, and security suites fail auth on purpose.
+          RATE_LIMIT_AUTH_FAILURES_IP: "100000/60s",
           ...TEST_SECRETS,
           ORIGIN_URLS: inject<string>("originUrl"),
           UPSTASH_REDIS_REST_URL: inject<string>("upstashUrl"),

@@ -18,19 +18,32 @@ const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coer
 
 const secret = z.string().min(32, "must be at least 32 characters");
 
+/** A limit per window, e.g. { limit: 120, window: "60 s" }. */
+export interface RateWindow {
+  limit: number;
+  window: `${number} ${"ms" | "s" | "m" | "h" | "d"}`;
+}
+
+/** Parses `<limit>/<window>` (`120/60s`, `10/1m`, `1000/1h`); null when malformed. */
+export function parseRateWindow(value: string): RateWindow | null {
+  const match = /^(\d+)\s*\/\s*(\d+)\s*(ms|s|m|h|d)$/.exec(value.trim());
+  if (!match) return null;
+  const [, limit, amount, unit] = match;
+  return { limit: Number(limit), window: `${amount} ${unit}` as RateWindow["window"] };
+}
+
 /** `<limit>/<window>`, e.g. `120/60s`, `10/1m`, `1000/1h`. */
 const rateLimit = (fallback: string) =>
   z
     .string()
     .default(fallback)
     .transform((value, ctx) => {
-      const match = /^(\d+)\s*\/\s*(\d+)\s*(ms|s|m|h|d)$/.exec(value.trim());
-      if (!match) {
+      const parsed = parseRateWindow(value);
+      if (!parsed) {
         ctx.addIssue({ code: "custom", message: "expected <limit>/<window>, e.g. 120/60s" });
         return z.NEVER;
       }
-      const [, limit, amount, unit] = match;
-      return { limit: Number(limit), window: `${amount} ${unit}` as `${number} ${"ms" | "s" | "m" | "h" | "d"}` };
+      return parsed;
     });
 
 export const ROUTE_CLASSES = ["query", "ingest", "auth"] as const;
@@ -87,9 +100,26 @@ const ConfigSchema = z.object({
   UPSTASH_REDIS_REST_URL: z.url().optional(),
   UPSTASH_REDIS_REST_TOKEN: z.string().min(1).optional(),
   RATE_LIMIT_QUERY: rateLimit("120/60s"),
-  RATE_LIMIT_INGEST: rateLimit("30/60s"),
+  /** Ingest is charged per document (a request of n documents costs n). */
+  RATE_LIMIT_INGEST: rateLimit("2000/60s"),
   RATE_LIMIT_AUTH: rateLimit("10/60s"),
   RATE_LIMIT_LOGIN_IP: rateLimit("20/60s"),
+  /**
+   * Tenant-wide buckets per route class, shared by all of a tenant's keys and users (so minting
+   * keys buys no capacity); a `tenants` row's `limits` overrides them per tenant.
+   */
+  TENANT_RATE_LIMIT_QUERY: rateLimit("600/60s"),
+  TENANT_RATE_LIMIT_INGEST: rateLimit("5000/60s"),
+  TENANT_RATE_LIMIT_AUTH: rateLimit("60/60s"),
+  /** Failed authentications per client IP; past it the IP gets 429 before any credential lookup. */
+  RATE_LIMIT_AUTH_FAILURES_IP: rateLimit("30/60s"),
+  /** Per-tenant defaults (a `tenants` row's `limits` overrides them): active API keys and storage. */
+  TENANT_MAX_API_KEYS: int(50, 1, 100_000),
+  TENANT_MAX_DOCUMENTS: int(100_000, 1, 1_000_000_000),
+  TENANT_MAX_CHUNKS: int(2_000_000, 1, 10_000_000_000),
+  TENANT_MAX_BYTES: int(1024 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
+  /** How long an isolate trusts a tenant's limits row before reading it again. */
+  TENANT_LIMITS_CACHE_SECONDS: int(30, 0, 3600),
   /** Route classes that let requests through when the limiter's store is unreachable. */
   RATE_LIMIT_FAIL_OPEN: list.pipe(z.array(z.enum(ROUTE_CLASSES))).default(["query"]),
 

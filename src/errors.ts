@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   TOKEN_KEY_UNKNOWN: { status: 401, title: "Unauthorized" },
   TOKEN_REVOKED: { status: 401, title: "Unauthorized" },
   FORBIDDEN: { status: 403, title: "Forbidden" },
+  QUOTA_EXCEEDED: { status: 403, title: "Quota exceeded" },
   NOT_FOUND: { status: 404, title: "Not found" },
   /** Hono's own 4xx other than 400/413/415 (keeps the status Hono chose). */
   REQUEST_REJECTED: { status: 400, title: "Bad request" },
@@ -202,6 +203,10 @@ export const unauthorized = (code: UnauthorizedCode, detail: string, error: "inv
   });
 
 export const forbidden = (detail: string) => new ApiError("FORBIDDEN", detail);
+
+/** A tenant quota would be exceeded: nothing was changed. `quota` names it, with its limit and usage. */
+export const quotaExceeded = (quota: string, limit: number, usage: number, detail: string) =>
+  new ApiError("QUOTA_EXCEEDED", detail, { extensions: { quota, limit, usage } });
 
 export const notFound = (what: string) => new ApiError("NOT_FOUND", `${what} was not found`);
 

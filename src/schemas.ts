@@ -29,6 +29,9 @@ export const validationErrors = {
 } as const;
 
 export const notFoundError = { 404: problem("Not found") } as const;
+export const quotaErrors = {
+  403: problem("FORBIDDEN, or QUOTA_EXCEEDED: a tenant quota would be exceeded (nothing was changed); `quota`, `limit`, `usage` say which"),
+} as const;
 export const unavailableError = { 503: problem("A dependency is unavailable") } as const;
 
 export const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }];

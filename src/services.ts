@@ -14,6 +14,7 @@ import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
 import { createReranker } from "./rerank/create-reranker";
 import { createRetriever } from "./retrieval/retrieve";
 import { guardD1 } from "./store/guarded-d1";
+import { createTenantLimitsStore, type TenantLimitsStore } from "./store/tenant-limits";
 import { createTenantStore, type TenantStore, withCachedState } from "./store/tenant-store";
 import { guardVectorIndex, type VectorIndex } from "./vector/vector-index";
 
@@ -34,6 +35,8 @@ export interface Services {
   rateLimiter: RateLimiter;
   apiKeys: ApiKeyStore;
   tenants: TenantStore;
+  /** Each tenant's plan, rate limits and quotas (its `tenants` row over the configured defaults). */
+  tenantLimits: TenantLimitsStore;
   /** The query use case behind the query cache. */
   query: QueryService;
   /** The tenant's query cache hit counts. */
@@ -87,6 +90,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
         ),
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
+    tenantLimits: createTenantLimitsStore(db, config),
     query: createCachedQueryService({
       // A computed answer reports the index version it was retrieved from, read exactly.
       inner: createQueryService({

@@ -14,7 +14,9 @@ export interface ApiKeyStore {
     roles: Role[];
     expiresAt: number | null;
     createdBy: string | null;
-  }): Promise<{ record: ApiKeyRecord; key: string }>;
+    /** The tenant's cap on active keys: null (nothing written) when it already has that many. */
+    maxActive?: number;
+  }): Promise<{ record: ApiKeyRecord; key: string } | null>;
   list(tenant: string): Promise<ApiKeyRecord[]>;
   /** Revokes the tenant's key; false when the tenant has no such key. Idempotent. */
   revoke(tenant: string, id: string): Promise<boolean>;
@@ -36,7 +38,7 @@ const CACHE_MAX_ENTRIES = 10_000;
 
 export function createApiKeyStore(db: D1Database, options: { cacheTtlMs: number }): ApiKeyStore {
   return {
-    async create({ tenant, name, roles, expiresAt, createdBy }) {
+    async create({ tenant, name, roles, expiresAt, createdBy, maxActive }) {
       const generated = await generateApiKey();
       const record: ApiKeyRecord = {
         id: generated.id,
@@ -50,13 +52,26 @@ export function createApiKeyStore(db: D1Database, options: { cacheTtlMs: number 
         revoked_at: null,
         last_used_at: null,
       };
-      await db
+      // One statement, so two concurrent creates cannot both take the last place under the cap.
+      const result = await db
         .prepare(
           `INSERT INTO api_keys (id, tenant, name, roles, secret_hash, created_at, created_by, expires_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+           SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+           WHERE (SELECT COUNT(*) FROM api_keys WHERE tenant = ?2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?6)) < ?9`,
         )
-        .bind(record.id, tenant, name, JSON.stringify(roles), record.secret_hash, record.created_at, createdBy, expiresAt)
+        .bind(
+          record.id,
+          tenant,
+          name,
+          JSON.stringify(roles),
+          record.secret_hash,
+          record.created_at,
+          createdBy,
+          expiresAt,
+          maxActive ?? Number.MAX_SAFE_INTEGER,
+        )
         .run();
+      if (result.meta.changes === 0) return null;
       return { record, key: generated.key };
     },
 

@@ -3,7 +3,8 @@ import type { AppEnv } from "../app-env";
 import { checkApiKeyRecord, digestsEqual, looksLikeApiKey, parseApiKey, sha256Hex } from "../auth/api-keys";
 import { assertRole, type Principal, type Role } from "../auth/principal";
 import { verifyBearerJwt } from "../auth/tokens";
-import { ApiError, unauthorized } from "../errors";
+import { ApiError, rateLimited, unauthorized } from "../errors";
+import { bucketKey, clientIp, decide } from "./rate-limit";
 
 /**
  * Establishes the request's principal from exactly one credential: `Authorization: Bearer <JWT |
@@ -12,7 +13,7 @@ import { ApiError, unauthorized } from "../errors";
  */
 export function authenticate(options: { role?: Role; allow?: Array<Principal["auth"]> } = {}) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    const principal = await resolvePrincipal(c);
+    const principal = await throttledResolve(c);
     if (options.allow && !options.allow.includes(principal.auth)) {
       throw unauthorized("CREDENTIAL_NOT_ACCEPTED", `this route accepts only ${options.allow.join(" or ")} credentials`, "invalid_request");
     }
@@ -23,6 +24,42 @@ export function authenticate(options: { role?: Role; allow?: Array<Principal["au
 }
 
 type Ctx = Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0];
+
+/**
+ * IPs whose failed-authentication budget (RATE_LIMIT_AUTH_FAILURES_IP) is spent, until its reset:
+ * this isolate answers them 429 before any credential lookup (no D1, no Redis). Safe to lose.
+ */
+const throttledIps = new Map<string, number>();
+
+/**
+ * Failed authentication is limited per client IP: every presented credential that fails (not a
+ * missing one) costs a token of the IP's `auth-fail-ip` bucket; once it is spent the failure is a
+ * 429, and this isolate refuses the IP up front until the window resets.
+ */
+async function throttledResolve(c: Ctx): Promise<Principal> {
+  const ip = clientIp(c);
+  const until = throttledIps.get(ip);
+  if (until !== undefined) {
+    if (until > Date.now()) throw rateLimited(Math.max(1, Math.ceil((until - Date.now()) / 1000)), {});
+    throttledIps.delete(ip);
+  }
+  try {
+    return await resolvePrincipal(c);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401 && error.code !== "CREDENTIALS_MISSING") {
+      try {
+        await decide(c, "auth-fail-ip", bucketKey(ip));
+      } catch (limited) {
+        if (limited instanceof ApiError && limited.code === "RATE_LIMITED") {
+          if (throttledIps.size > 10_000) throttledIps.clear();
+          throttledIps.set(ip, Date.now() + Number(limited.headers["retry-after"] ?? 60) * 1000);
+        }
+        throw limited;
+      }
+    }
+    throw error;
+  }
+}
 
 async function resolvePrincipal(c: Ctx): Promise<Principal> {
   const authorization = c.req.header("authorization");

@@ -1,10 +1,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import type { ApiKeyRecord } from "../auth/api-keys";
-import { notFound } from "../errors";
+import { notFound, quotaExceeded } from "../errors";
 import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
-import { authErrors, jsonBody, jsonResponse, notFoundError, RoleSchema, security, validationErrors } from "../schemas";
+import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, RoleSchema, security, validationErrors } from "../schemas";
 
 export const apiKeyRoutes = new OpenAPIHono<AppEnv>();
 
@@ -61,19 +61,31 @@ const create = createRoute({
     ),
     ...validationErrors,
     ...authErrors,
+    ...quotaErrors,
   },
 });
 
 apiKeyRoutes.openapi(create, async (c) => {
   const { name, roles, expires_in } = c.req.valid("json");
   const principal = c.var.principal;
-  const { record, key } = await c.var.services.apiKeys.create({
+  const limits = await c.var.services.tenantLimits.get(principal.tenant);
+  const created = await c.var.services.apiKeys.create({
     tenant: principal.tenant,
     name,
     roles: [...new Set(roles)],
     expiresAt: expires_in === undefined ? null : Date.now() + expires_in * 1000,
     createdBy: principal.sub,
+    maxActive: limits.maxApiKeys,
   });
+  if (!created) {
+    throw quotaExceeded(
+      "api_keys",
+      limits.maxApiKeys,
+      limits.maxApiKeys,
+      `the tenant already has ${limits.maxApiKeys} active API keys; revoke one first`,
+    );
+  }
+  const { record, key } = created;
   c.header("cache-control", "no-store");
   return c.json({ id: record.id, key, roles: record.roles, expires_at: iso(record.expires_at) }, 201);
 });

@@ -5,7 +5,7 @@ import { parseRoles } from "../auth/principal";
 import { mintServiceToken } from "../auth/tokens";
 import { unauthorized } from "../errors";
 import { authenticate } from "../middleware/authenticate";
-import { decide, rateLimit, setRateLimitHeaders } from "../middleware/rate-limit";
+import { bucketKey, clientIp, decide, peekBucket, rateLimit, setRateLimitHeaders } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, security, validationErrors } from "../schemas";
 
 export const authRoutes = new OpenAPIHono<AppEnv>();
@@ -34,11 +34,13 @@ interface UserRow {
 
 authRoutes.openapi(login, async (c) => {
   const { username, password } = c.req.valid("json");
-  // Password guessing is limited per client IP and per account.
-  const ip = c.req.header("cf-connecting-ip") ?? "unknown";
-  await decide(c, "login-ip", ip);
-  const decision = await decide(c, "auth", `user:${username.toLowerCase()}`);
-  if (decision) setRateLimitHeaders(c, decision);
+  // Password guessing is limited per client IP (every attempt) and per account (failures only, in
+  // a bucket of its own: a user's successful logins, or anyone's other traffic, never spend it).
+  const ipDecision = await decide(c, "login-ip", bucketKey(clientIp(c)));
+  const account = bucketKey(username.toLowerCase());
+  const accountDecision = await peekBucket(c, "login-user", account);
+  const shown = accountDecision ?? ipDecision;
+  if (shown) setRateLimitHeaders(c, shown);
 
   const user = await c.var.services.db
     .prepare("SELECT username, tenant, roles, password_hash, disabled_at FROM users WHERE username = ?1")
@@ -47,6 +49,8 @@ authRoutes.openapi(login, async (c) => {
   // Verify against a dummy hash when the user does not exist, so timing does not reveal it.
   const valid = await verifyPassword(password, user?.password_hash ?? DUMMY_PASSWORD_HASH);
   if (!user || !valid || user.disabled_at !== null) {
+    // Charged only now; a spent budget answers 429 from here on (checked above before verifying).
+    await decide(c, "login-user", account);
     throw unauthorized("INVALID_CREDENTIALS", "the username or password is wrong", "invalid_request");
   }
   const { token, expiresIn } = await mintServiceToken(

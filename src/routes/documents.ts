@@ -8,8 +8,9 @@ import { planMessages, sendMessages } from "../ingest/messages";
 import { purgeDeletedVectors } from "../ingest/vector-writes";
 import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
-import { rateLimit } from "../middleware/rate-limit";
-import { authErrors, jsonBody, jsonResponse, notFoundError, security, unavailableError, validationErrors } from "../schemas";
+import { chargeRoute, rateLimit } from "../middleware/rate-limit";
+import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, unavailableError, validationErrors } from "../schemas";
+import { assertIngestQuota } from "../store/tenant-limits";
 
 export const documentRoutes = new OpenAPIHono<AppEnv>();
 
@@ -33,12 +34,14 @@ const ingest = createRoute({
   description:
     "Documents are stored before this answers 202. Re-sending a document with the same text, metadata and collection is a no-op (counted as skipped); a changed one replaces its previous version once indexed. If the queue cannot take the job, the answer is 503 INGEST_QUEUE_UNAVAILABLE with the job_id: the documents are stored, and the job is queued automatically within about three minutes (or retry the request).",
   security,
-  middleware: [authenticate({ role: "writer" }), rateLimit("ingest")],
+  // Rate-limited in the handler: a request costs one token per document.
+  middleware: [authenticate({ role: "writer" })],
   request: { body: jsonBody(IngestRequestSchema) },
   responses: {
     202: jsonResponse("Accepted; indexing runs in the background", AcceptedSchema),
     ...validationErrors,
     ...authErrors,
+    ...quotaErrors,
     ...unavailableError,
   },
 });
@@ -46,10 +49,14 @@ const ingest = createRoute({
 documentRoutes.openapi(ingest, async (c) => {
   const { documents, collection } = c.req.valid("json");
   const { tenant } = c.var.principal;
-  const { db } = c.var.services;
+  const { db, tenantLimits } = c.var.services;
+  // Charged by size: n documents cost n tokens of the principal's and the tenant's ingest buckets.
+  await chargeRoute(c, "ingest", documents.length);
 
-  // 1. D1 first: once this batch commits, nothing accepted can be lost.
+  // 1. D1 first: once this batch commits, nothing accepted can be lost. A quota it would break
+  // refuses it before anything is written.
   const prepared = await prepareDocuments(db, tenant, documents, collection);
+  await assertIngestQuota(db, tenant, await tenantLimits.get(tenant), prepared);
   const jobId = newJobId();
   const now = Date.now();
   await db.batch(recordDocumentsStatements(db, tenant, prepared, now, { id: jobId }));

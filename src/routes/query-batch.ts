@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { ApiError, fieldErrors, validationFailed } from "../errors";
 import { authenticate } from "../middleware/authenticate";
-import { decide, principalKey, setRateLimitHeaders } from "../middleware/rate-limit";
+import { chargeRoute } from "../middleware/rate-limit";
 import { type QueryInput, QueryRequestSchema, QueryResponseSchema } from "../query/schemas";
 import { authErrors, jsonBody, ProblemSchema, security, validationErrors } from "../schemas";
 import { batchCacheStatusHeader, queryContext } from "./query-http";
@@ -52,8 +52,7 @@ const batch = createRoute({
 queryBatchRoutes.openapi(batch, async (c) => {
   const context = queryContext(c);
   const { queries } = c.req.valid("json");
-  const decision = await decide(c, "query", principalKey(c), queries.length);
-  if (decision) setRateLimitHeaders(c, decision);
+  await chargeRoute(c, "query", queries.length);
   const results = await c.var.services.query.batch(c.var.principal.tenant, queries.map(parseEntry), context);
   c.header("cache-control", "no-store");
   c.header("cache-status", batchCacheStatusHeader(results.map((result) => ("code" in result ? undefined : result.metadata))));

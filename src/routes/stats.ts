@@ -3,6 +3,7 @@ import type { AppEnv } from "../app-env";
 import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, security } from "../schemas";
+import { getTenantUsage } from "../store/tenant-limits";
 import { getTenantStats } from "../store/tenant-store";
 
 export const statsRoutes = new OpenAPIHono<AppEnv>();
@@ -29,6 +30,28 @@ const StatsSchema = z
         }),
       })
       .openapi({ description: "How the tenant's queries were answered by the query cache (cache: false requests are not counted)" }),
+    usage: z
+      .object({
+        documents: z.number().int(),
+        chunks: z.number().int(),
+        bytes: z.number().int().openapi({ description: "UTF-8 bytes of the stored documents' text and metadata" }),
+        api_keys: z.number().int().openapi({ description: "Active (neither revoked nor expired) API keys" }),
+      })
+      .openapi({ description: "What the tenant uses of its quotas" }),
+    quota: z
+      .object({
+        plan: z.string().nullable(),
+        documents: z.number().int(),
+        chunks: z.number().int(),
+        bytes: z.number().int(),
+        api_keys: z.number().int(),
+        rate_limits: z
+          .object({ query: z.string(), ingest: z.string(), auth: z.string() })
+          .openapi({
+            description: "The tenant-wide buckets every key and user of the tenant shares, <limit>/<window>; ingest counts documents",
+          }),
+      })
+      .openapi({ description: "The tenant's quotas: its plan's limits (the tenants row) over the service defaults" }),
   })
   .openapi("Stats");
 
@@ -43,6 +66,21 @@ const read = createRoute({
 
 statsRoutes.openapi(read, async (c) => {
   const { tenant } = c.var.principal;
-  const [stats, cache] = await Promise.all([getTenantStats(c.var.services.db, tenant), c.var.services.cacheStats.read(tenant)]);
-  return c.json({ ...stats, vector_dimensions: c.var.config.EMBEDDING_DIMENSIONS, cache }, 200);
+  const { db, cacheStats, tenantLimits } = c.var.services;
+  const [stats, cache, usage, limits] = await Promise.all([
+    getTenantStats(db, tenant),
+    cacheStats.read(tenant),
+    getTenantUsage(db, tenant),
+    tenantLimits.get(tenant),
+  ]);
+  const rate = (w: { limit: number; window: string }) => `${w.limit}/${w.window.replace(" ", "")}`;
+  const quota = {
+    plan: limits.plan,
+    documents: limits.maxDocuments,
+    chunks: limits.maxChunks,
+    bytes: limits.maxBytes,
+    api_keys: limits.maxApiKeys,
+    rate_limits: { query: rate(limits.rate.query), ingest: rate(limits.rate.ingest), auth: rate(limits.rate.auth) },
+  };
+  return c.json({ ...stats, vector_dimensions: c.var.config.EMBEDDING_DIMENSIONS, cache, usage, quota }, 200);
 });

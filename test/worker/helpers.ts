@@ -21,14 +21,15 @@ export async function createKey(
   options: { expiresAt?: number | null; name?: string } = {},
 ): Promise<{ id: string; key: string }> {
   const store = createApiKeyStore(env.DB, { cacheTtlMs: 0 });
-  const { record, key } = await store.create({
+  const created = await store.create({
     tenant,
     name: options.name ?? "test",
     roles,
     expiresAt: options.expiresAt ?? null,
     createdBy: "test",
   });
-  return { id: record.id, key };
+  if (!created) throw new Error("unreachable: no key cap given");
+  return { id: created.record.id, key: created.key };
 }
 
 export interface CallOptions {

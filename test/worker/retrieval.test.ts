@@ -447,20 +447,22 @@ describe("answer stream when the origin's stream breaks (error)", () => {
         'event: token\ndata: {"text":"On Pudding"}\n\nevent: token\ndata: {"text":" Lane [1]"}\n\nevent: done\ndata: {"model":"m","citations":[1]}\n\n',
       ),
     );
-    expect(events.map((e) => e.type)).toEqual(["token", "token", "done"]);
+    // The answer guard may regroup the deltas (it holds a word back until it is complete).
+    expect(events.at(-1)).toMatchObject({ type: "done", degraded: false });
+    expect(events.slice(0, -1).every((e) => e.type === "token")).toBe(true);
     expect(
       events
-        .slice(0, 2)
+        .slice(0, -1)
         .map((e) => (e as { text: string }).text)
         .join(""),
     ).toBe("On Pudding Lane [1]");
-    expect(events[2]).toMatchObject({ degraded: false });
   });
 
   it("ends with an error event, not a made-up ending, when it fails after tokens were sent", async () => {
     for (const body of [
-      'event: token\ndata: {"text":"On"}\n\nevent: error\ndata: {"detail":"upstream secret"}\n\n',
-      'event: token\ndata: {"text":"On"}\n\n',
+      // "On " is a whole word: the answer guard passes it on at once, so it was sent.
+      'event: token\ndata: {"text":"On "}\n\nevent: error\ndata: {"detail":"upstream secret"}\n\n',
+      'event: token\ndata: {"text":"On "}\n\n',
     ]) {
       const events = await collect(upstream(body));
       expect(events.map((e) => e.type)).toEqual(["token", "error"]);

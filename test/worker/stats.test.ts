@@ -20,6 +20,15 @@ describe("GET /v1/stats (happy)", () => {
       vector_dimensions: loadConfig(env).EMBEDDING_DIMENSIONS,
       embedding_model: null,
       cache: { hits: 0, misses: 0, stale: 0, hit_ratio: null, scope: "global" },
+      usage: { documents: 0, chunks: 0, bytes: 0, api_keys: 1 },
+      quota: {
+        plan: null,
+        documents: loadConfig(env).TENANT_MAX_DOCUMENTS,
+        chunks: loadConfig(env).TENANT_MAX_CHUNKS,
+        bytes: loadConfig(env).TENANT_MAX_BYTES,
+        api_keys: loadConfig(env).TENANT_MAX_API_KEYS,
+        rate_limits: { query: "5000/60s", ingest: "5000/60s", auth: "60/60s" },
+      },
     });
   });
 

@@ -1,0 +1,187 @@
+import { z } from "zod";
+import { type Config, parseRateWindow, type RateWindow, type RouteClass } from "../config";
+import { quotaExceeded } from "../errors";
+import { log } from "../logger";
+
+/**
+ * A tenant's plan and limits: the `tenants` row's `plan` and `limits` (JSON), each missing member
+ * taken from the configured defaults. Promise: `get` reads D1 at most once per tenant every
+ * TENANT_LIMITS_CACHE_SECONDS in an isolate (so an operator's change applies within that time);
+ * a malformed `limits` is logged and ignored (the defaults apply), never a failed request.
+ * Failure mode: D1's (StoreUnavailable). Latency: none when cached, else one indexed read.
+ */
+export interface TenantLimits {
+  plan: string | null;
+  rate: Record<RouteClass, RateWindow>;
+  maxApiKeys: number;
+  maxDocuments: number;
+  maxChunks: number;
+  maxBytes: number;
+}
+
+export interface TenantLimitsStore {
+  get(tenant: string): Promise<TenantLimits>;
+}
+
+const window = z.string().transform((value, ctx) => {
+  const parsed = parseRateWindow(value);
+  if (!parsed) {
+    ctx.addIssue({ code: "custom", message: "expected <limit>/<window>" });
+    return z.NEVER;
+  }
+  return parsed;
+});
+const count = z.number().int().positive();
+
+const LimitsSchema = z
+  .object({
+    query: window,
+    ingest: window,
+    auth: window,
+    max_api_keys: count,
+    max_documents: count,
+    max_chunks: count,
+    max_bytes: count,
+  })
+  .partial();
+
+export function defaultTenantLimits(config: Config): TenantLimits {
+  return {
+    plan: null,
+    rate: { query: config.TENANT_RATE_LIMIT_QUERY, ingest: config.TENANT_RATE_LIMIT_INGEST, auth: config.TENANT_RATE_LIMIT_AUTH },
+    maxApiKeys: config.TENANT_MAX_API_KEYS,
+    maxDocuments: config.TENANT_MAX_DOCUMENTS,
+    maxChunks: config.TENANT_MAX_CHUNKS,
+    maxBytes: config.TENANT_MAX_BYTES,
+  };
+}
+
+export function createTenantLimitsStore(db: D1Database, config: Config, now: () => number = Date.now): TenantLimitsStore {
+  const defaults = defaultTenantLimits(config);
+  const ttlMs = config.TENANT_LIMITS_CACHE_SECONDS * 1000;
+  // Safe to lose: a cold isolate reads D1 again.
+  const cache = new Map<string, { value: Promise<TenantLimits>; until: number }>();
+
+  const read = async (tenant: string): Promise<TenantLimits> => {
+    const row = await db
+      .prepare("SELECT plan, limits FROM tenants WHERE tenant = ?1")
+      .bind(tenant)
+      .first<{ plan: string | null; limits: string | null }>();
+    if (!row) return defaults;
+    let overrides: z.infer<typeof LimitsSchema> = {};
+    if (row.limits) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(row.limits);
+      } catch {
+        raw = undefined;
+      }
+      const parsed = LimitsSchema.safeParse(raw);
+      if (parsed.success) overrides = parsed.data;
+      else log.warn("tenant limits malformed; defaults apply", { tenant });
+    }
+    return {
+      plan: row.plan,
+      rate: {
+        query: overrides.query ?? defaults.rate.query,
+        ingest: overrides.ingest ?? defaults.rate.ingest,
+        auth: overrides.auth ?? defaults.rate.auth,
+      },
+      maxApiKeys: overrides.max_api_keys ?? defaults.maxApiKeys,
+      maxDocuments: overrides.max_documents ?? defaults.maxDocuments,
+      maxChunks: overrides.max_chunks ?? defaults.maxChunks,
+      maxBytes: overrides.max_bytes ?? defaults.maxBytes,
+    };
+  };
+
+  return {
+    get(tenant) {
+      if (ttlMs <= 0) return read(tenant);
+      const hit = cache.get(tenant);
+      if (hit && hit.until > now()) return hit.value;
+      const value = read(tenant);
+      value.catch(() => cache.delete(tenant));
+      if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
+      cache.set(tenant, { value, until: now() + ttlMs });
+      return value;
+    },
+  };
+}
+
+export interface TenantUsage {
+  documents: number;
+  chunks: number;
+  /** UTF-8 bytes of the stored documents' text and metadata. */
+  bytes: number;
+  /** Active (neither revoked nor expired) API keys. */
+  api_keys: number;
+}
+
+/** The tenant's storage and key usage, in one D1 read. */
+export async function getTenantUsage(db: D1Database, tenant: string, now = Date.now()): Promise<TenantUsage> {
+  const row = await db
+    .prepare(
+      `SELECT (SELECT COUNT(*) FROM documents WHERE tenant = ?1) AS documents,
+              (SELECT COUNT(*) FROM chunks WHERE tenant = ?1) AS chunks,
+              (SELECT COALESCE(SUM(length(CAST(text AS BLOB)) + length(CAST(metadata AS BLOB))), 0) FROM documents WHERE tenant = ?1) AS bytes,
+              (SELECT COUNT(*) FROM api_keys WHERE tenant = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)) AS api_keys`,
+    )
+    .bind(tenant, now)
+    .first<TenantUsage>();
+  return { documents: row?.documents ?? 0, chunks: row?.chunks ?? 0, bytes: row?.bytes ?? 0, api_keys: row?.api_keys ?? 0 };
+}
+
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
+
+/**
+ * Refuses an ingest that would take the tenant past a storage quota (throws QUOTA_EXCEEDED before
+ * anything is written, so a refused request changes nothing). Documents replaced by id count once;
+ * chunks are only known once indexed, so that quota refuses new ingests once it is reached.
+ * Concurrent ingests of one tenant are checked independently and may overshoot by one request.
+ */
+export async function assertIngestQuota(
+  db: D1Database,
+  tenant: string,
+  limits: TenantLimits,
+  documents: ReadonlyArray<{ id: string; text: string; metadata: unknown }>,
+): Promise<void> {
+  const incoming = new Map(documents.map((d) => [d.id, utf8Bytes(d.text) + utf8Bytes(JSON.stringify(d.metadata ?? {}))]));
+  const [usage, replaced] = await Promise.all([
+    getTenantUsage(db, tenant),
+    db
+      .prepare(
+        `SELECT COUNT(*) AS documents, COALESCE(SUM(length(CAST(text AS BLOB)) + length(CAST(metadata AS BLOB))), 0) AS bytes
+         FROM documents WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))`,
+      )
+      .bind(tenant, JSON.stringify([...incoming.keys()]))
+      .first<{ documents: number; bytes: number }>(),
+  ]);
+  const documentsAfter = usage.documents + incoming.size - (replaced?.documents ?? 0);
+  let incomingBytes = 0;
+  for (const bytes of incoming.values()) incomingBytes += bytes;
+  const bytesAfter = usage.bytes - (replaced?.bytes ?? 0) + incomingBytes;
+  if (documentsAfter > limits.maxDocuments) {
+    throw quotaExceeded(
+      "documents",
+      limits.maxDocuments,
+      usage.documents,
+      `this would store ${documentsAfter} documents; the tenant's quota is ${limits.maxDocuments}`,
+    );
+  }
+  if (bytesAfter > limits.maxBytes) {
+    throw quotaExceeded(
+      "bytes",
+      limits.maxBytes,
+      usage.bytes,
+      `this would store ${bytesAfter} bytes; the tenant's quota is ${limits.maxBytes}`,
+    );
+  }
+  if (usage.chunks >= limits.maxChunks) {
+    throw quotaExceeded(
+      "chunks",
+      limits.maxChunks,
+      usage.chunks,
+      `the tenant has ${usage.chunks} chunks, its quota is ${limits.maxChunks}`,
+    );
+  }
+}
