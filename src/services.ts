@@ -1,5 +1,6 @@
 import type { Bindings } from "./app-env";
 import { type ApiKeyStore, createApiKeyStore } from "./auth/api-key-store";
+import { createUserStore, type UserStore } from "./auth/user-store";
 import type { CacheStats } from "./cache/cache-stats";
 import { withEmbeddingCache } from "./cache/cached-embedder";
 import { createCachedQueryService } from "./cache/cached-query-service";
@@ -34,6 +35,8 @@ export interface Services {
   origin: OriginClient;
   rateLimiter: RateLimiter;
   apiKeys: ApiKeyStore;
+  /** Users' token versions, roles and disabled state, for login tokens' revocation. */
+  users: UserStore;
   tenants: TenantStore;
   /** Each tenant's plan, rate limits and quotas (its `tenants` row over the configured defaults). */
   tenantLimits: TenantLimitsStore;
@@ -89,6 +92,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
           RATE_LIMIT_BINDING_LIMITS,
         ),
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
+    users: createUserStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
     tenantLimits: createTenantLimitsStore(db, config),
     query: createCachedQueryService({

@@ -12,6 +12,8 @@ export interface Principal {
   auth: "jwt" | "api_key";
   /** The API key behind this principal (also for tokens exchanged from a key), for revocation. */
   keyId?: string;
+  /** Login tokens (ours, `user:` subjects): the user's token version when it was minted, for revocation. */
+  tokenVersion?: number;
 }
 
 /** Tenant ids double as Vectorize namespaces (<= 64 bytes) and key prefixes, hence the strict shape. */

@@ -21,6 +21,7 @@ export async function mintServiceToken(
     tenant: principal.tenant,
     roles: principal.roles,
     ...(principal.keyId ? { key_id: principal.keyId } : {}),
+    ...(principal.tokenVersion !== undefined ? { ver: principal.tokenVersion } : {}),
   })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(principal.sub)
@@ -85,7 +86,16 @@ function toPrincipal(payload: jose.JWTPayload, tenantClaim: string, rolesClaim: 
     throw unauthorized("TOKEN_CLAIM_INVALID", `the token has no valid "${tenantClaim}" claim`);
   }
   const keyId = ownToken && typeof payload.key_id === "string" ? payload.key_id : undefined;
-  return { sub: payload.sub!, tenant, roles: parseRoles(payload[rolesClaim]), auth: "jwt", ...(keyId ? { keyId } : {}) };
+  // Our login tokens are checked against the user's row on use (token version, disabled, roles).
+  const tokenVersion = ownToken && payload.sub!.startsWith("user:") ? (typeof payload.ver === "number" ? payload.ver : 0) : undefined;
+  return {
+    sub: payload.sub!,
+    tenant,
+    roles: parseRoles(payload[rolesClaim]),
+    auth: "jwt",
+    ...(keyId ? { keyId } : {}),
+    ...(tokenVersion !== undefined ? { tokenVersion } : {}),
+  };
 }
 
 function mapJoseError(error: unknown): ApiError {

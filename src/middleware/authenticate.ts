@@ -103,5 +103,14 @@ async function resolvePrincipal(c: Ctx): Promise<Principal> {
     const check = checkApiKeyRecord(await services.apiKeys.find(principal.keyId), Date.now());
     if (!check.ok) throw unauthorized("TOKEN_REVOKED", "the API key this token was issued for is no longer valid");
   }
+  if (principal.tokenVersion !== undefined) {
+    // A login token dies when its user is disabled, changes tenant or roles, or has its token
+    // version bumped (within API_KEY_CACHE_TTL_SECONDS).
+    const user = await services.users.find(principal.sub.slice("user:".length));
+    const sameRoles = user !== null && user.roles.length === principal.roles.length && user.roles.every((r) => principal.roles.includes(r));
+    if (!user || user.disabled || user.tenant !== principal.tenant || user.tokenVersion !== principal.tokenVersion || !sameRoles) {
+      throw unauthorized("TOKEN_REVOKED", "this login token has been revoked");
+    }
+  }
   return principal;
 }

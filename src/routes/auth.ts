@@ -30,6 +30,7 @@ interface UserRow {
   roles: string;
   password_hash: string;
   disabled_at: number | null;
+  token_version: number;
 }
 
 authRoutes.openapi(login, async (c) => {
@@ -43,7 +44,7 @@ authRoutes.openapi(login, async (c) => {
   if (shown) setRateLimitHeaders(c, shown);
 
   const user = await c.var.services.db
-    .prepare("SELECT username, tenant, roles, password_hash, disabled_at FROM users WHERE username = ?1")
+    .prepare("SELECT username, tenant, roles, password_hash, disabled_at, token_version FROM users WHERE username = ?1")
     .bind(username)
     .first<UserRow>();
   // Verify against a dummy hash when the user does not exist, so timing does not reveal it.
@@ -55,7 +56,13 @@ authRoutes.openapi(login, async (c) => {
   }
   const { token, expiresIn } = await mintServiceToken(
     c.var.config,
-    { sub: `user:${user.username}`, tenant: user.tenant, roles: parseRoles(JSON.parse(user.roles)), auth: "jwt" },
+    {
+      sub: `user:${user.username}`,
+      tenant: user.tenant,
+      roles: parseRoles(JSON.parse(user.roles)),
+      auth: "jwt",
+      tokenVersion: user.token_version,
+    },
     c.var.config.AUTH_TOKEN_TTL_SECONDS,
   );
   return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: expiresIn }, 200);

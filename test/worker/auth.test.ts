@@ -33,7 +33,8 @@ async function serviceToken(
 ) {
   return new SignJWT({ tenant: "acme", roles: ["reader"], ...claims })
     .setProtectedHeader({ alg: "HS256" })
-    .setSubject("user:someone")
+    // Not `user:`: login tokens are checked against a users row (revocation), these stand alone.
+    .setSubject("test:someone")
     .setIssuer(options.issuer ?? "edge-rag")
     .setAudience(options.audience ?? "edge-rag-api")
     .setIssuedAt()
