@@ -35,7 +35,8 @@ export default defineConfig({
   ],
   test: {
     name: "worker",
-    include: ["test/worker/**/*.test.ts"],
+    // test/security: the attack suites (black-box, on the same real local stack).
+    include: ["test/worker/**/*.test.ts", "test/security/**/*.test.ts"],
     globalSetup: ["./test/worker/global-setup.ts"],
     setupFiles: ["./test/worker/apply-migrations.ts"],
     testTimeout: 30_000,
