@@ -16,8 +16,11 @@ type Ctx = Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0];
  * configured policy (RATE_LIMIT_FAIL_OPEN) lets the request through or answers 503.
  */
 
-/** A bucket key from parts, encoded so that no two different part lists give the same key. */
-export const bucketKey = (...parts: string[]) => parts.map(encodeURIComponent).join(":");
+/**
+ * A bucket key from parts, escaped so that no two different part lists give the same key (a part
+ * cannot contain the separator). Never throws, whatever the text (lone surrogates included).
+ */
+export const bucketKey = (...parts: string[]) => parts.map((part) => part.replaceAll("%", "%25").replaceAll(":", "%3A")).join(":");
 
 export const principalKey = (c: Ctx) => bucketKey(c.var.principal.tenant, c.var.principal.sub);
 

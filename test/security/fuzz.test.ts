@@ -1,0 +1,278 @@
+import { env } from "cloudflare:test";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { bindingsWith, callWithBindings, createKey, uniqueTenant } from "../worker/helpers";
+
+/**
+ * Property-based fuzzing of every JSON route (fast-check): thousands of generated bodies — arbitrary
+ * JSON, malformed text, and bodies shaped like the route's schema with wrong, extreme or hostile
+ * values. Properties: never a 5xx; every error is application/problem+json with a code; a rejected
+ * request (4xx) changes no stored data. Limits are lifted so that every case reaches validation.
+ */
+
+const UNLIMITED = "100000000/60s";
+const bindings = bindingsWith({
+  RATE_LIMIT_QUERY: UNLIMITED,
+  RATE_LIMIT_INGEST: UNLIMITED,
+  RATE_LIMIT_AUTH: UNLIMITED,
+  RATE_LIMIT_LOGIN_IP: UNLIMITED,
+  RATE_LIMIT_AUTH_FAILURES_IP: UNLIMITED,
+  TENANT_RATE_LIMIT_QUERY: UNLIMITED,
+  TENANT_RATE_LIMIT_INGEST: UNLIMITED,
+  TENANT_RATE_LIMIT_AUTH: UNLIMITED,
+});
+
+const figures: Array<{ route: string; cases: number; status5xx: number; statuses: Record<number, number> }> = [];
+afterAll(() => {
+  const total = figures.reduce((sum, f) => sum + f.cases, 0);
+  const failures = figures.reduce((sum, f) => sum + f.status5xx, 0);
+  console.log(
+    `fuzz: ${total} cases, ${failures} 5xx\n${figures.map((f) => `  ${f.route}: ${f.cases} cases, statuses ${JSON.stringify(f.statuses)}`).join("\n")}`,
+  );
+});
+
+/** Values that break parsers and naive code: odd strings, huge and special numbers, nesting. */
+const hostileString = fc.oneof(
+  fc.string(),
+  fc.string({ unit: "binary", maxLength: 64 }),
+  fc.constantFrom(
+    "",
+    " ",
+    "\u0000",
+    "\ud800",
+    "'; DROP TABLE documents; --",
+    '"',
+    "NEAR(",
+    "*",
+    "$where",
+    "__proto__",
+    "constructor",
+    "../../etc",
+  ),
+  fc.string({ minLength: 5000, maxLength: 9000 }),
+);
+const hostileNumber = fc.oneof(
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.constantFrom(0, -1, 1e308, -1e308, 2 ** 53, 0.5, 1e-300),
+);
+const value = fc.oneof(fc.jsonValue({ maxDepth: 4 }), hostileString, hostileNumber, fc.boolean(), fc.constant(null));
+
+const filters = fc.oneof(
+  value,
+  fc.dictionary(hostileString, value, { maxKeys: 4 }),
+  fc.dictionary(
+    fc.constantFrom("collection", "document_id", "lang", "year"),
+    fc.oneof(value, fc.dictionary(fc.constantFrom("$eq", "$ne", "$in", "$nin", "$lt", "$gte", "$x"), value, { maxKeys: 2 })),
+    { maxKeys: 3 },
+  ),
+);
+
+const queryShape = fc.record(
+  {
+    query: fc.oneof(hostileString, value),
+    mode: fc.oneof(fc.constantFrom("keyword", "keyword", "keyword", "hybrid", "vector"), value),
+    top_k: fc.oneof(fc.integer({ min: -5, max: 200 }), value),
+    filters,
+    group_by: fc.oneof(fc.constantFrom("chunk", "document"), value),
+    cache: fc.oneof(fc.boolean(), value),
+    stream: fc.oneof(fc.constant(false), fc.boolean(), value),
+    extra: value,
+  },
+  { requiredKeys: [] },
+);
+
+/** Mostly valid queries, so that fuzzing also reaches retrieval and generation. */
+const validQuery = fc.record(
+  {
+    query: fc.string({ minLength: 1, maxLength: 300 }),
+    mode: fc.constantFrom("keyword", "keyword", "hybrid", "vector"),
+    top_k: fc.integer({ min: 1, max: 20 }),
+    filters: fc.dictionary(fc.constantFrom("collection", "document_id", "lang"), fc.string({ maxLength: 20 }), { maxKeys: 2 }),
+  },
+  { requiredKeys: ["query"] },
+);
+
+const validDocuments = fc.record({
+  documents: fc.array(
+    fc.record(
+      {
+        id: fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/),
+        text: fc.string({ minLength: 1, maxLength: 300 }),
+        metadata: fc.dictionary(fc.stringMatching(/^[a-z]{1,10}$/), fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.boolean()), {
+          maxKeys: 3,
+        }),
+      },
+      { requiredKeys: ["text"] },
+    ),
+    { minLength: 1, maxLength: 3 },
+  ),
+});
+
+const documentShape = fc.record(
+  {
+    id: fc.oneof(hostileString, value),
+    text: fc.oneof(fc.string({ minLength: 1, maxLength: 200 }), value),
+    metadata: fc.oneof(fc.dictionary(hostileString, value, { maxKeys: 3 }), value),
+  },
+  { requiredKeys: [] },
+);
+
+/** A body: arbitrary JSON, raw (often malformed) text, a schema-shaped object, or (when given) a valid one. */
+const bodyOf = (shaped: fc.Arbitrary<unknown>, valid?: fc.Arbitrary<unknown>) =>
+  fc.oneof(
+    { weight: 2, arbitrary: value.map((v) => JSON.stringify(v)) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
+    { weight: 4, arbitrary: shaped.map((v) => JSON.stringify(v)) },
+    { weight: valid ? 3 : 0, arbitrary: (valid ?? shaped).map((v) => JSON.stringify(v)) },
+  );
+
+interface Snapshot {
+  documents: number;
+  keys: number;
+  jobs: number;
+}
+
+async function snapshot(tenant: string): Promise<Snapshot> {
+  const row = await env.DB.prepare(
+    `SELECT (SELECT COUNT(*) FROM documents WHERE tenant = ?1) AS documents,
+            (SELECT COUNT(*) FROM api_keys WHERE tenant = ?1) AS keys,
+            (SELECT COUNT(*) FROM jobs WHERE tenant = ?1) AS jobs`,
+  )
+    .bind(tenant)
+    .first<Snapshot>();
+  return row!;
+}
+
+async function fuzzRoute(options: {
+  route: string;
+  path: string;
+  auth?: string;
+  tenant: string;
+  body: fc.Arbitrary<string>;
+  numRuns: number;
+}) {
+  const entry = { route: options.route, cases: 0, status5xx: 0, statuses: {} as Record<number, number> };
+  figures.push(entry);
+  await fc.assert(
+    fc.asyncProperty(options.body, async (body) => {
+      const before = await snapshot(options.tenant);
+      const response = await callWithBindings(bindings, options.path, {
+        method: "POST",
+        auth: options.auth,
+        body,
+        headers: { "content-type": "application/json" },
+      });
+      entry.cases += 1;
+      entry.statuses[response.status] = (entry.statuses[response.status] ?? 0) + 1;
+      if (response.status >= 500) entry.status5xx += 1;
+      const text = await response.text();
+      expect(response.status, text.slice(0, 300)).toBeLessThan(500);
+      if (response.status >= 400) {
+        expect(response.headers.get("content-type")).toBe("application/problem+json");
+        const problem = JSON.parse(text);
+        expect(problem).toMatchObject({ status: response.status, code: expect.any(String), request_id: expect.any(String) });
+        expect(await snapshot(options.tenant)).toEqual(before);
+      }
+    }),
+    { numRuns: options.numRuns, seed: Number(process.env.FUZZ_SEED ?? 20261130), endOnFailure: true },
+  );
+  expect(entry.status5xx).toBe(0);
+}
+
+describe("security: fuzzing every JSON route (fast-check)", () => {
+  const tenant = uniqueTenant("fuzz");
+  const keys = Promise.all([createKey(tenant, ["reader"]), createKey(tenant, ["writer"]), createKey(tenant, ["admin"])]);
+
+  it("POST /v1/query", async () => {
+    const [reader] = await keys;
+    await fuzzRoute({
+      route: "POST /v1/query",
+      path: "/v1/query",
+      auth: reader.key,
+      tenant,
+      body: bodyOf(queryShape, validQuery),
+      numRuns: 500,
+    });
+  }, 120_000);
+
+  it("POST /v1/search", async () => {
+    const [reader] = await keys;
+    await fuzzRoute({
+      route: "POST /v1/search",
+      path: "/v1/search",
+      auth: reader.key,
+      tenant,
+      body: bodyOf(queryShape, validQuery),
+      numRuns: 500,
+    });
+  }, 120_000);
+
+  it("POST /v1/query/batch", async () => {
+    const [reader] = await keys;
+    const batch = fc.record({ queries: fc.oneof(fc.array(queryShape, { maxLength: 5 }), value), extra: value }, { requiredKeys: [] });
+    const validBatch = fc.record({ queries: fc.array(validQuery, { minLength: 1, maxLength: 4 }) });
+    await fuzzRoute({
+      route: "POST /v1/query/batch",
+      path: "/v1/query/batch",
+      auth: reader.key,
+      tenant,
+      body: bodyOf(batch, validBatch),
+      numRuns: 300,
+    });
+  }, 120_000);
+
+  it("POST /v1/documents", async () => {
+    const [, writer] = await keys;
+    const ingest = fc.record(
+      { documents: fc.oneof(fc.array(documentShape, { maxLength: 3 }), value), collection: fc.oneof(hostileString, value), extra: value },
+      { requiredKeys: [] },
+    );
+    await fuzzRoute({
+      route: "POST /v1/documents",
+      path: "/v1/documents",
+      auth: writer.key,
+      tenant,
+      body: bodyOf(ingest, validDocuments),
+      numRuns: 400,
+    });
+  }, 120_000);
+
+  it("POST /v1/api-keys", async () => {
+    const [, , admin] = await keys;
+    const create = fc.record(
+      {
+        name: fc.oneof(hostileString, value),
+        roles: fc.oneof(fc.array(fc.constantFrom("reader", "writer", "admin", "root", ""), { maxLength: 4 }), value),
+        expires_in: fc.oneof(fc.integer({ min: -10, max: 10 ** 9 }), value),
+      },
+      { requiredKeys: [] },
+    );
+    const validKey = fc.record(
+      {
+        name: fc.string({ minLength: 1, maxLength: 50 }),
+        roles: fc.subarray(["reader", "writer", "admin"], { minLength: 1 }),
+        expires_in: fc.integer({ min: 60, max: 86_400 }),
+      },
+      { requiredKeys: ["name", "roles"] },
+    );
+    await fuzzRoute({
+      route: "POST /v1/api-keys",
+      path: "/v1/api-keys",
+      auth: admin.key,
+      tenant,
+      body: bodyOf(create, validKey),
+      numRuns: 300,
+    });
+  }, 120_000);
+
+  it("POST /v1/auth/login", async () => {
+    const login = fc.record({ username: fc.oneof(hostileString, value), password: fc.oneof(hostileString, value) }, { requiredKeys: [] });
+    await fuzzRoute({ route: "POST /v1/auth/login", path: "/v1/auth/login", tenant, body: bodyOf(login), numRuns: 150 });
+  }, 120_000);
+
+  it("POST /v1/auth/token", async () => {
+    const [reader] = await keys;
+    await fuzzRoute({ route: "POST /v1/auth/token", path: "/v1/auth/token", auth: reader.key, tenant, body: bodyOf(value), numRuns: 100 });
+  }, 120_000);
+});
