@@ -45,7 +45,13 @@ async function start() {
     port,
     stateDir,
     // One client polls hundreds of documents; the limits themselves are tested in the worker suites.
-    workerVars: { RATE_LIMIT_QUERY: "100000/60s", RATE_LIMIT_INGEST: "10000/60s" },
+    // Ingest is charged per document, and the tenant-wide buckets apply too.
+    workerVars: {
+      RATE_LIMIT_QUERY: "100000/60s",
+      RATE_LIMIT_INGEST: "10000/60s",
+      TENANT_RATE_LIMIT_QUERY: "100000/60s",
+      TENANT_RATE_LIMIT_INGEST: "10000/60s",
+    },
     log: (component, line) => appendFileSync(logFile(), `[${component}] ${line}\n`),
   });
 }
