@@ -141,7 +141,7 @@ describe("query access (security)", () => {
   it("needs the reader role (403)", async () => {
     const token = await new SignJWT({ tenant, roles: [] })
       .setProtectedHeader({ alg: "HS256" })
-      .setSubject("user:nobody")
+      .setSubject("svc:nobody") // not `user:`: login tokens need a users row (revocation)
       .setIssuer("edge-rag")
       .setAudience("edge-rag-api")
       .setIssuedAt()
