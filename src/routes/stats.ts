@@ -45,11 +45,9 @@ const StatsSchema = z
         chunks: z.number().int(),
         bytes: z.number().int(),
         api_keys: z.number().int(),
-        rate_limits: z
-          .object({ query: z.string(), ingest: z.string(), auth: z.string() })
-          .openapi({
-            description: "The tenant-wide buckets every key and user of the tenant shares, <limit>/<window>; ingest counts documents",
-          }),
+        rate_limits: z.object({ query: z.string(), ingest: z.string(), auth: z.string() }).openapi({
+          description: "The tenant-wide buckets every key and user of the tenant shares, <limit>/<window>; ingest counts documents",
+        }),
       })
       .openapi({ description: "The tenant's quotas: its plan's limits (the tenants row) over the service defaults" }),
   })

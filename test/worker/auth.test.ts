@@ -31,15 +31,17 @@ async function serviceToken(
   claims: Record<string, unknown>,
   options: { secret?: string; issuer?: string; audience?: string; expires?: string | number } = {},
 ) {
-  return new SignJWT({ tenant: "acme", roles: ["reader"], ...claims })
-    .setProtectedHeader({ alg: "HS256" })
-    // Not `user:`: login tokens are checked against a users row (revocation), these stand alone.
-    .setSubject("test:someone")
-    .setIssuer(options.issuer ?? "edge-rag")
-    .setAudience(options.audience ?? "edge-rag-api")
-    .setIssuedAt()
-    .setExpirationTime(options.expires ?? "5m")
-    .sign(encoder.encode(options.secret ?? TEST_SECRETS.AUTH_JWT_SECRET));
+  return (
+    new SignJWT({ tenant: "acme", roles: ["reader"], ...claims })
+      .setProtectedHeader({ alg: "HS256" })
+      // Not `user:`: login tokens are checked against a users row (revocation), these stand alone.
+      .setSubject("test:someone")
+      .setIssuer(options.issuer ?? "edge-rag")
+      .setAudience(options.audience ?? "edge-rag-api")
+      .setIssuedAt()
+      .setExpirationTime(options.expires ?? "5m")
+      .sign(encoder.encode(options.secret ?? TEST_SECRETS.AUTH_JWT_SECRET))
+  );
 }
 
 const b64url = (value: unknown) => btoa(JSON.stringify(value)).replaceAll("=", "").replaceAll("+", "-").replaceAll("/", "_");
