@@ -50,11 +50,13 @@ async function throttledResolve(c: Ctx): Promise<Principal> {
       try {
         await decide(c, "auth-fail-ip", bucketKey(ip));
       } catch (limited) {
+        // Spent: 429, and this isolate refuses the IP up front until the reset. Anything else (the
+        // limiter's store is down) leaves the answer what it was: the credential's 401.
         if (limited instanceof ApiError && limited.code === "RATE_LIMITED") {
           if (throttledIps.size > 10_000) throttledIps.clear();
           throttledIps.set(ip, Date.now() + Number(limited.headers["retry-after"] ?? 60) * 1000);
+          throw limited;
         }
-        throw limited;
       }
     }
     throw error;

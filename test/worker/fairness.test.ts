@@ -131,6 +131,16 @@ describe("unauthenticated traffic (fairness)", () => {
   });
 });
 
+describe("unauthenticated traffic when the limiter is down (fairness)", () => {
+  it("error: a bad credential is still a 401 (not a 503) when the failure cannot be counted", async () => {
+    const bindings = bindingsWith({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9" });
+    const bad = `erk_${"c".repeat(16)}_${"d".repeat(43)}`;
+    const response = await callWithBindings(bindings, "/v1/me", { auth: bad, headers: { "cf-connecting-ip": "192.0.2.77" } });
+    expect(response.status).toBe(401);
+    expect((await json(response)).code).toBe("API_KEY_INVALID");
+  });
+});
+
 describe("login (fairness)", () => {
   async function createUser(tenant: string) {
     const username = `alice-${crypto.randomUUID().slice(0, 8)}`;
