@@ -114,9 +114,16 @@ export function createApp(services: ServicesFactory) {
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "edge-rag", version: VERSION, description: "Retrieval-augmented generation over your documents, from the edge." },
+    // Relative: the worker that serves this document (local stack, staging or production).
+    servers: [{ url: "/", description: "the worker that serves this document" }],
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "apiKey", in: "header", name: "X-API-Key" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "scrapeToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "GET /metrics only: the METRICS_SCRAPE_TOKEN secret, presented as a bearer token",
+  });
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
 
   app.notFound((c) => problemResponse(notFound(`${c.req.method} ${c.req.path}`), c.var.requestId));

@@ -50,6 +50,7 @@ const admin = [authenticate({ role: "admin" }), rateLimit("auth")];
 const create = createRoute({
   method: "post",
   path: "/v1/api-keys",
+  operationId: "createApiKey",
   summary: "Create an API key for the caller's tenant; the key is shown only in this response",
   security,
   middleware: admin,
@@ -93,6 +94,7 @@ apiKeyRoutes.openapi(create, async (c) => {
 const list = createRoute({
   method: "get",
   path: "/v1/api-keys",
+  operationId: "listApiKeys",
   summary: "The caller's tenant's API keys (never their secrets)",
   security,
   middleware: admin,
@@ -107,6 +109,7 @@ apiKeyRoutes.openapi(list, async (c) => {
 const revoke = createRoute({
   method: "delete",
   path: "/v1/api-keys/{id}",
+  operationId: "revokeApiKey",
   summary: "Revoke a key; it stops working everywhere within API_KEY_CACHE_TTL_SECONDS",
   security,
   middleware: admin,

@@ -19,6 +19,8 @@ const LoginSchema = z.strictObject({ username: z.string().min(1).max(128), passw
 const login = createRoute({
   method: "post",
   path: "/v1/auth/login",
+  operationId: "login",
+  security: [],
   summary: "Exchange a username and password for a short-lived access token",
   request: { body: jsonBody(LoginSchema) },
   responses: { 200: jsonResponse("An access token", TokenSchema), ...validationErrors, 401: authErrors[401], 429: authErrors[429] },
@@ -71,6 +73,7 @@ authRoutes.openapi(login, async (c) => {
 const exchange = createRoute({
   method: "post",
   path: "/v1/auth/token",
+  operationId: "exchangeApiKeyForToken",
   summary: "Exchange the presented API key for a short-lived access token",
   security,
   middleware: [authenticate({ allow: ["api_key"] }), rateLimit("auth")],

@@ -10,6 +10,7 @@ export const cacheRoutes = new OpenAPIHono<AppEnv>();
 const purge = createRoute({
   method: "delete",
   path: "/v1/cache",
+  operationId: "purgeCache",
   summary: "Empty the caller's tenant's query cache",
   description:
     "Starts a new cache epoch for the tenant: every cached answer and search result of the tenant stops matching, in every " +

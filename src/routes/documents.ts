@@ -30,6 +30,7 @@ const AcceptedSchema = z
 const ingest = createRoute({
   method: "post",
   path: "/v1/documents",
+  operationId: "ingestDocuments",
   summary: "Add or replace documents; they are indexed in the background (poll status_url)",
   description:
     "Documents are stored before this answers 202. Re-sending a document with the same text, metadata and collection is a no-op (counted as skipped); a changed one replaces its previous version once indexed. If the queue cannot take the job, the answer is 503 INGEST_QUEUE_UNAVAILABLE with the job_id: the documents are stored, and the job is queued automatically within about three minutes (or retry the request).",
@@ -115,6 +116,7 @@ const StoredDocumentSchema = z
 const read = createRoute({
   method: "get",
   path: "/v1/documents/{id}",
+  operationId: "getDocument",
   summary: "A stored document, its indexing status and chunk count",
   security,
   middleware: [authenticate({ role: "reader" }), rateLimit("query")],
@@ -149,6 +151,7 @@ documentRoutes.openapi(read, async (c) => {
 const remove = createRoute({
   method: "delete",
   path: "/v1/documents/{id}",
+  operationId: "deleteDocument",
   summary: "Delete a document, its chunks and its vectors; later queries never return it",
   security,
   middleware: [authenticate({ role: "writer" }), rateLimit("ingest")],

@@ -8,6 +8,8 @@ import { VERSION } from "../version";
 const health = createRoute({
   method: "get",
   path: "/health",
+  operationId: "getHealth",
+  security: [],
   summary: "Liveness: answers without touching any dependency",
   responses: { 200: jsonResponse("Alive", z.object({ status: z.literal("ok"), version: z.string(), time: z.string() })) },
 });
@@ -25,6 +27,8 @@ const ReadySchema = z.object({ status: z.enum(["ready", "unavailable"]), checks:
 const ready = createRoute({
   method: "get",
   path: "/ready",
+  operationId: "getReadiness",
+  security: [],
   summary: "Readiness: D1, KV, the vector index and the origin(s)",
   responses: { 200: jsonResponse("Ready", ReadySchema), 503: jsonResponse("Not ready", ReadySchema) },
 });

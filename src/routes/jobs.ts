@@ -30,6 +30,7 @@ const JobSchema = z
 const read = createRoute({
   method: "get",
   path: "/v1/jobs/{id}",
+  operationId: "getJob",
   summary: "Progress and failures of an ingestion job",
   security,
   middleware: [authenticate({ role: "writer" }), rateLimit("query")],

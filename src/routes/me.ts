@@ -8,6 +8,7 @@ export const meRoutes = new OpenAPIHono<AppEnv>();
 const me = createRoute({
   method: "get",
   path: "/v1/me",
+  operationId: "getMe",
   summary: "Who the presented credential authenticates as",
   security,
   middleware: [authenticate()],

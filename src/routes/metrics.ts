@@ -12,6 +12,7 @@ export const metricsRoutes = new OpenAPIHono<AppEnv>();
 const metrics = createRoute({
   method: "get",
   path: "/metrics",
+  operationId: "getMetrics",
   summary: "Prometheus metrics of the isolate that answers (the scrape token, or an operator: an admin of OPERATOR_TENANT)",
   security: [...security, { scrapeToken: [] }],
   responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: z.string() } } }, ...authErrors },

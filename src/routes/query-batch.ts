@@ -33,6 +33,7 @@ const BatchResponseSchema = z
 const batch = createRoute({
   method: "post",
   path: "/v1/query/batch",
+  operationId: "queryBatch",
   summary: `Answer up to ${MAX_BATCH_QUERIES} queries at once`,
   description:
     "Each entry is a QueryRequest without streaming. All query embeddings come from one origin call; the queries then run " +

@@ -21,6 +21,7 @@ const STREAM_DESCRIPTION =
 const query = createRoute({
   method: "post",
   path: "/v1/query",
+  operationId: "query",
   summary: "Answer a question from the tenant's documents, with cited sources",
   description:
     "Retrieves the top_k chunks (hybrid, vector or keyword), then answers with the origin's generator. When the origin " +

@@ -16,6 +16,7 @@ export const searchRoutes = new OpenAPIHono<AppEnv>();
 const search = createRoute({
   method: "post",
   path: "/v1/search",
+  operationId: "search",
   summary: "Rank the tenant's chunks (or documents) for a query, without generating an answer",
   security,
   middleware: [authenticate({ role: "reader" }), rateLimit("query")],

@@ -56,6 +56,7 @@ const StatsSchema = z
 const read = createRoute({
   method: "get",
   path: "/v1/stats",
+  operationId: "getStats",
   summary: "Counts and index facts for the caller's tenant",
   security,
   middleware: [authenticate({ role: "reader" }), rateLimit("query")],
