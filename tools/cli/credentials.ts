@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,13 +41,18 @@ function rolesOf(values: Values): Role[] {
   return roles;
 }
 
-async function executeSql(values: Values, sql: string): Promise<void> {
+function targetOf(values: Values): { env: string; target: string[] } {
   const env = typeof values.env === "string" ? values.env : "local";
   if (!["local", "staging", "production"].includes(env)) throw new UsageError("--env is local, staging or production");
   const target =
     env === "local"
       ? ["--local", "--persist-to", typeof values["persist-to"] === "string" ? values["persist-to"] : join(ROOT, ".wrangler/state")]
       : ["--remote", "--env", env];
+  return { env, target };
+}
+
+async function executeSql(values: Values, sql: string): Promise<void> {
+  const { env, target } = targetOf(values);
   // A file rather than --command: nothing secret-adjacent ends up in the process list.
   const dir = mkdtempSync(join(tmpdir(), "edge-rag-"));
   const file = join(dir, "statement.sql");
@@ -57,6 +63,39 @@ async function executeSql(values: Values, sql: string): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Runs one statement with `wrangler d1 execute --json` and returns its rows (UPDATE … RETURNING for what changed). */
+async function querySql<T>(values: Values, sql: string): Promise<{ rows: T[] }> {
+  const { env, target } = targetOf(values);
+  if (env === "local") await wrangler(["d1", "migrations", "apply", "DB", ...target]);
+  // A file, as in executeSql: not even a password hash in the process list.
+  const dir = mkdtempSync(join(tmpdir(), "edge-rag-"));
+  const file = join(dir, "statement.sql");
+  writeFileSync(file, sql, { mode: 0o600 });
+  const stdout = await new Promise<string>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "d1", "execute", "DB", ...target, "--json", "--file", file],
+      { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    let errors = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      errors += chunk.toString();
+    });
+    child.once("error", reject);
+    child.once("exit", (code) =>
+      code === 0
+        ? resolve(output)
+        : reject(new Error(`wrangler d1 execute failed (exit ${code}): ${(errors || output).trim().slice(-500)}`)),
+    );
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
+  const [result] = JSON.parse(stdout) as Array<{ results: T[] }>;
+  return { rows: result?.results ?? [] };
 }
 
 /** Creates an API key in D1 and returns it (the only time the full key exists). */
@@ -93,6 +132,13 @@ export async function createKeyCommand(values: Values): Promise<void> {
   console.log(key);
 }
 
+function usernameOf(values: Values): string {
+  const username = requireString(values, "username");
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/.test(username))
+    throw new UsageError("--username must match [A-Za-z0-9][A-Za-z0-9_.@-]{0,127}");
+  return username;
+}
+
 async function readPassword(): Promise<{ password: string; generated: boolean }> {
   if (process.stdin.isTTY) {
     const { randomBytes } = await import("node:crypto");
@@ -108,9 +154,7 @@ async function readPassword(): Promise<{ password: string; generated: boolean }>
 export async function createUserCommand(values: Values): Promise<void> {
   const tenant = tenantOf(values);
   const roles = rolesOf(values);
-  const username = requireString(values, "username");
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/.test(username))
-    throw new UsageError("--username must match [A-Za-z0-9][A-Za-z0-9_.@-]{0,127}");
+  const username = usernameOf(values);
   const { password, generated } = await readPassword();
   const passwordHash = await hashPassword(password);
   await executeSql(
@@ -121,3 +165,66 @@ export async function createUserCommand(values: Values): Promise<void> {
   console.error(`user ${username} (tenant ${tenant}, roles ${roles.join(",")}) is ready`);
   if (generated) console.log(password);
 }
+
+interface UserRow {
+  username: string;
+  tenant: string;
+  roles: string;
+  created_at: number;
+  disabled_at: number | null;
+}
+
+/** Lists users (of one tenant with --tenant), never their password hashes. */
+export async function listUsersCommand(values: Values): Promise<void> {
+  const tenant = typeof values.tenant === "string" ? tenantOf(values) : undefined;
+  const { rows } = await querySql<UserRow>(
+    values,
+    `SELECT username, tenant, roles, created_at, disabled_at FROM users${tenant ? ` WHERE tenant = ${sqlString(tenant)}` : ""} ORDER BY tenant, username;`,
+  );
+  const users = rows.map((row) => ({
+    username: row.username,
+    tenant: row.tenant,
+    roles: JSON.parse(row.roles) as string[],
+    created_at: new Date(row.created_at).toISOString(),
+    disabled_at: row.disabled_at === null ? null : new Date(row.disabled_at).toISOString(),
+  }));
+  if (values.json) {
+    console.log(JSON.stringify(users, null, 2));
+    return;
+  }
+  for (const user of users)
+    console.log(
+      `${user.username}\t${user.tenant}\t${user.roles.join(",")}\t${user.disabled_at ? `disabled ${user.disabled_at}` : "active"}`,
+    );
+}
+
+/**
+ * Disables a user: login refuses them, and bumping token_version invalidates the JWTs they already
+ * hold. `users create` with the same username enables them again (with a new password).
+ */
+export async function disableUserCommand(values: Values): Promise<void> {
+  const username = usernameOf(values);
+  const { rows } = await querySql(
+    values,
+    `UPDATE users SET disabled_at = ${Date.now()}, token_version = token_version + 1 WHERE username = ${sqlString(username)} RETURNING username;`,
+  );
+  if (rows.length === 0) throw new NotFound(`no user ${username}`);
+  console.error(`user ${username} is disabled; their tokens no longer work`);
+}
+
+/** Sets a new password (stdin, or generated and printed on a TTY) and invalidates the user's tokens. */
+export async function resetPasswordCommand(values: Values): Promise<void> {
+  const username = usernameOf(values);
+  const { password, generated } = await readPassword();
+  const passwordHash = await hashPassword(password);
+  const { rows } = await querySql(
+    values,
+    `UPDATE users SET password_hash = ${sqlString(passwordHash)}, token_version = token_version + 1 WHERE username = ${sqlString(username)} RETURNING username;`,
+  );
+  if (rows.length === 0) throw new NotFound(`no user ${username}`);
+  console.error(`user ${username} has a new password; their earlier tokens no longer work`);
+  if (generated) console.log(password);
+}
+
+/** Exit code 4, as for a 404 from the API. */
+export class NotFound extends Error {}

@@ -3,6 +3,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, sta
 import { extname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
+import { connectionOf, EXIT } from "./api";
 import { UsageError } from "./usage-error";
 
 /**
@@ -41,13 +42,12 @@ export async function ingestCommand(positionals: string[], values: Values): Prom
   const [source] = positionals;
   if (!source) throw new UsageError("ingest needs a .jsonl file or a folder");
   // EDGE_RAG_KEY keeps the key out of the process list and shell history.
-  const key = typeof values.key === "string" ? values.key : process.env.EDGE_RAG_KEY;
-  if (typeof values.url !== "string" || !key) throw new UsageError("ingest needs --url and --key (or EDGE_RAG_KEY in the environment)");
+  const { url, key } = connectionOf(values);
   const batchSize = typeof values["batch-size"] === "string" ? Number(values["batch-size"]) : undefined;
   if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= 1000))
     throw new UsageError("--batch-size is 1..1000");
   const summary = await ingest(source, {
-    url: values.url,
+    url,
     key,
     collection: typeof values.collection === "string" ? values.collection : undefined,
     batchSize,
@@ -57,7 +57,7 @@ export async function ingestCommand(positionals: string[], values: Values): Prom
   if (summary.failed.length > 0) {
     console.error(`${summary.failed.length} document(s) failed:`);
     for (const failure of summary.failed.slice(0, 20)) console.error(`  ${failure.document_id}: ${failure.error}`);
-    process.exitCode = 2;
+    process.exitCode = EXIT.partial;
   }
 }
 

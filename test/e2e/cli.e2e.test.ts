@@ -1,0 +1,220 @@
+import { spawn } from "node:child_process";
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../tools/lib/ports";
+import { ROOT } from "../../tools/stack/paths";
+import { type Stack, startStack } from "../../tools/stack/stack";
+
+/**
+ * Every `npx edge-rag` command against the real local stack (one stack for the file, on a free
+ * port with its own state directory), run as a user runs it: the bin, its stdout, stderr and exit
+ * code. The URL and key come from EDGE_RAG_URL / EDGE_RAG_KEY unless a test says otherwise.
+ */
+let stack: Stack;
+let stateDir: string;
+let workDir: string;
+let adminKey: string;
+let readerKey: string;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], options: { env?: Record<string, string | undefined>; input?: string } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, "tools/cli/edge-rag.mjs"), ...args], {
+      cwd: workDir,
+      env: {
+        ...process.env,
+        EDGE_RAG_URL: stack.url,
+        EDGE_RAG_KEY: adminKey,
+        NO_COLOR: undefined,
+        ...options.env,
+      },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+const json = (result: Result) => JSON.parse(result.stdout);
+
+async function login(username: string, password: string): Promise<number> {
+  const response = await fetch(`${stack.url}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  await response.body?.cancel();
+  return response.status;
+}
+
+beforeAll(async () => {
+  stateDir = mkdtempSync(join(tmpdir(), "edge-rag-cli-"));
+  workDir = join(stateDir, "work");
+  mkdirSync(workDir);
+  stack = await startStack({
+    port: await freePort(),
+    stateDir,
+    workerVars: { RATE_LIMIT_QUERY: "100000/60s", RATE_LIMIT_INGEST: "10000/60s", RATE_LIMIT_AUTH: "1000/60s" },
+    log: (component, line) => appendFileSync(join(stateDir, "stack.log"), `[${component}] ${line}\n`),
+  });
+  const created = await cli(["keys", "create", "--tenant", "cli", "--roles", "admin", "--name", "cli-admin", "--persist-to", stateDir]);
+  expect(created.code, created.stderr).toBe(0);
+  adminKey = created.stdout.trim().split("\n").at(-1)!;
+  const reader = await cli(["keys", "create", "--tenant", "cli", "--roles", "reader", "--name", "cli-reader", "--persist-to", stateDir]);
+  readerKey = reader.stdout.trim().split("\n").at(-1)!;
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+}, 60_000);
+
+describe("edge-rag against the local stack", () => {
+  let jobId: string;
+
+  it("keys create: working keys, alone on stdout's last line", () => {
+    expect(adminKey).toMatch(/^erk_[a-z0-9]{16}_[A-Za-z0-9_-]{43}$/);
+    expect(readerKey).toMatch(/^erk_/);
+  });
+
+  it("ingest: a folder, with --url/--key on the command line instead of the environment", async () => {
+    const folder = join(stateDir, "corpus");
+    mkdirSync(folder);
+    writeFileSync(
+      join(folder, "keys.md"),
+      "# API keys\n\nTo rotate an API key, create a new key with `edge-rag keys create`, move your clients to it, then revoke the old key with `edge-rag keys revoke`. A revoked key stops working within seconds.\n",
+    );
+    writeFileSync(
+      join(folder, "cache.md"),
+      "# Cache\n\nAnswers are cached per tenant. Purge the cache with `edge-rag cache purge` after you change the documents.\n",
+    );
+    const result = await cli(["ingest", folder, "--collection", "handbook", "--url", stack.url, "--key", adminKey], {
+      env: { EDGE_RAG_URL: undefined, EDGE_RAG_KEY: undefined },
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const summary = json(result);
+    expect(summary).toMatchObject({ documents: 2, failed: [] });
+    jobId = summary.jobs[0];
+  }, 120_000);
+
+  it("jobs get / jobs wait: the job's state; wait shows progress and exits 0 when done", async () => {
+    const wait = await cli(["jobs", "wait", jobId, "--json"]);
+    expect(wait.code, wait.stderr).toBe(0);
+    expect(json(wait)).toMatchObject([{ id: jobId, status: "done", documents: 2 }]);
+    expect(wait.stderr).toContain("1/1 jobs finished");
+    const get = await cli(["jobs", "get", jobId]);
+    expect(get.code).toBe(0);
+    expect(get.stdout).toContain(`${jobId}: done`);
+    expect((await cli(["jobs", "get", `job_${"0".repeat(32)}`])).code).toBe(4);
+    expect((await cli(["jobs", "get", "not-a-job-id"])).code).toBe(5); // 400: not a job id
+  }, 120_000);
+
+  it("query: streams the answer, then its sources; --json gives the API's response", async () => {
+    const streamed = await cli(["query", "How", "do", "I", "rotate", "an", "API", "key?", "--mode", "keyword"]);
+    expect(streamed.code, streamed.stderr).toBe(0);
+    expect(streamed.stdout).toMatch(/rotate/i);
+    expect(streamed.stdout).toMatch(/^\[1\] keys\.md · handbook/m);
+    expect(streamed.stdout).not.toContain("\x1b["); // not a terminal: no colour
+    expect(streamed.stderr).toMatch(/cache (miss|hit|bypass|stale)/);
+    const asJson = await cli(["query", "How do I rotate an API key?", "--json", "--collection", "handbook", "--top-k", "2"]);
+    expect(asJson.code, asJson.stderr).toBe(0);
+    const body = json(asJson);
+    expect(body.answer).toEqual(expect.any(String));
+    expect(body.sources[0].document_id).toBe("keys.md");
+    expect(body.metadata.request_id).toEqual(expect.any(String));
+  }, 120_000);
+
+  it("search: ranked sources, per document with --group-by document", async () => {
+    const result = await cli(["search", "purge the cache", "--group-by", "document", "--json", "--mode", "keyword"]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(json(result).results[0].document_id).toBe("cache.md");
+    const human = await cli(["search", "purge the cache", "--mode", "keyword"]);
+    expect(human.stdout).toMatch(/^\[1\] cache\.md/m);
+  }, 60_000);
+
+  it("documents get / delete: then the document is gone (exit 4)", async () => {
+    const get = await cli(["documents", "get", "cache.md", "--json"]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(json(get)).toMatchObject({ id: "cache.md", collection: "handbook", status: "indexed" });
+    const human = await cli(["documents", "get", "cache.md"]);
+    expect(human.stdout).toContain("Purge the cache");
+    const deleted = await cli(["documents", "delete", "cache.md"]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    const after = await cli(["documents", "get", "cache.md"]);
+    expect(after.code).toBe(4);
+    expect(after.stderr).toContain("404");
+  }, 60_000);
+
+  it("cache purge: 0 for an admin, 3 for a reader", async () => {
+    const purged = await cli(["cache", "purge"]);
+    expect(purged.code, purged.stderr).toBe(0);
+    expect((await cli(["cache", "purge"], { env: { EDGE_RAG_KEY: readerKey } })).code).toBe(3);
+  }, 60_000);
+
+  it("keys list / revoke: a revoked key is refused (exit 3)", async () => {
+    const list = await cli(["keys", "list", "--json"]);
+    expect(list.code, list.stderr).toBe(0);
+    const keys = json(list) as Array<{ id: string; name: string; revoked_at: string | null }>;
+    const reader = keys.find((key) => key.name === "cli-reader")!;
+    expect(readerKey).toContain(reader.id);
+    expect(keys.map((key) => key.name).sort()).toEqual(["cli-admin", "cli-reader"]);
+    expect(list.stdout).not.toContain(readerKey.split("_")[2]);
+    const revoked = await cli(["keys", "revoke", reader.id]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const refused = await cli(["search", "cache"], { env: { EDGE_RAG_KEY: readerKey } });
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain("401");
+    expect((await cli(["keys", "revoke", "nosuchkey0000000"])).code).toBe(4);
+  }, 60_000);
+
+  it("users create / list / reset-password / disable, on the stack's D1", async () => {
+    const d1 = ["--persist-to", stateDir];
+    const created = await cli(["users", "create", "--tenant", "cli", "--username", "ada", "--roles", "reader", ...d1], {
+      input: "first-password-123\n",
+    });
+    expect(created.code, created.stderr).toBe(0);
+    expect(await login("ada", "first-password-123")).toBe(200);
+
+    const list = await cli(["users", "list", "--tenant", "cli", "--json", ...d1]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(json(list)).toEqual([expect.objectContaining({ username: "ada", tenant: "cli", roles: ["reader"], disabled_at: null })]);
+    expect(list.stdout).not.toContain("pbkdf2");
+
+    const reset = await cli(["users", "reset-password", "--username", "ada", ...d1], { input: "second-password-456\n" });
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(await login("ada", "first-password-123")).toBe(401);
+    expect(await login("ada", "second-password-456")).toBe(200);
+
+    const disabled = await cli(["users", "disable", "--username", "ada", ...d1]);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(await login("ada", "second-password-456")).toBe(401);
+    const listed = await cli(["users", "list", "--json", ...d1]);
+    expect(json(listed)[0].disabled_at).toEqual(expect.any(String));
+    expect((await cli(["users", "disable", "--username", "nobody", ...d1])).code).toBe(4);
+  }, 180_000);
+
+  it("exit codes for usage errors (64) and an unreachable API (6)", async () => {
+    expect((await cli(["query", "hello"], { env: { EDGE_RAG_URL: undefined } })).code).toBe(64);
+    expect((await cli(["search", "hello", "--top-k", "1000"])).code).toBe(64);
+    expect((await cli(["documents", "list"])).code).toBe(64);
+    const unreachable = await cli(["jobs", "get", "x"], { env: { EDGE_RAG_URL: `http://127.0.0.1:${await freePort()}` } });
+    expect(unreachable.code).toBe(6);
+    expect(unreachable.stderr).toContain("cannot reach");
+  }, 60_000);
+});

@@ -1,0 +1,260 @@
+import { ApiFailure, call, connectionOf, EXIT, paint, readEvents, send, sleep } from "./api";
+import { UsageError } from "./usage-error";
+
+/** The commands that work through the public API (query, search, documents, jobs, keys, cache). */
+type Values = Record<string, string | boolean | undefined>;
+
+interface Source {
+  id: string;
+  document_id: string;
+  text: string;
+  score: number;
+  metadata?: Record<string, unknown>;
+  ranks?: Record<string, number | null>;
+}
+
+const out = paint(process.stdout);
+const err = paint(process.stderr);
+
+function print(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function oneArgument(positionals: string[], what: string): string {
+  if (positionals.length !== 1 || !positionals[0]) throw new UsageError(`expected exactly one ${what}`);
+  return positionals[0];
+}
+
+function integerOption(values: Values, name: string, min: number, max: number): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${name} is a whole number ${min}..${max}`);
+  return value;
+}
+
+/** `--collection c` and `--filters '<json>'` become the request's `filters`. */
+function filtersOf(values: Values): Record<string, unknown> | undefined {
+  let filters: Record<string, unknown> | undefined;
+  if (typeof values.filters === "string") {
+    try {
+      filters = JSON.parse(values.filters) as Record<string, unknown>;
+    } catch {
+      throw new UsageError('--filters is a JSON object, e.g. \'{"lang":{"$in":["en"]}}\'');
+    }
+    if (typeof filters !== "object" || filters === null || Array.isArray(filters)) throw new UsageError("--filters is a JSON object");
+  }
+  if (typeof values.collection === "string") filters = { ...filters, collection: values.collection };
+  return filters;
+}
+
+function retrievalOf(values: Values, maxTopK: number) {
+  const mode = values.mode;
+  if (mode !== undefined && !["hybrid", "vector", "keyword"].includes(String(mode)))
+    throw new UsageError("--mode is hybrid, vector or keyword");
+  const topK = integerOption(values, "top-k", 1, maxTopK);
+  const filters = filtersOf(values);
+  return {
+    ...(topK === undefined ? {} : { top_k: topK }),
+    ...(mode === undefined ? {} : { mode }),
+    ...(filters ? { filters } : {}),
+    ...(values.explain ? { explain: true } : {}),
+    ...(values["no-cache"] ? { cache: false } : {}),
+  };
+}
+
+function printSources(sources: Source[]): void {
+  sources.forEach((source, index) => {
+    const where = [source.document_id, typeof source.metadata?.collection === "string" ? source.metadata.collection : undefined]
+      .filter(Boolean)
+      .join(" · ");
+    const ranks = source.ranks
+      ? ` ${Object.entries(source.ranks)
+          .map(([name, rank]) => `${name}=${rank ?? "-"}`)
+          .join(" ")}`
+      : "";
+    process.stdout.write(`${out.bold(`[${index + 1}]`)} ${out.cyan(where)} ${out.dim(`score ${source.score.toFixed(3)}${ranks}`)}\n`);
+    process.stdout.write(`    ${source.text.replaceAll(/\s+/g, " ").slice(0, 300)}\n`);
+  });
+}
+
+export async function queryCommand(positionals: string[], values: Values): Promise<void> {
+  const text = positionals.join(" ").trim();
+  if (!text) throw new UsageError('query needs the question, e.g. edge-rag query "How do I rotate an API key?"');
+  const connection = connectionOf(values);
+  const body = { query: text, ...retrievalOf(values, 50) };
+  if (values.json || values["no-stream"]) {
+    const response = await call<{ answer: string; sources: Source[]; metadata: Record<string, unknown> }>(
+      connection,
+      "POST",
+      "/v1/query",
+      body,
+    );
+    if (values.json) return print(response);
+    process.stdout.write(`${response.answer}\n\n`);
+    printSources(response.sources);
+    printMetadata(response.metadata);
+    return;
+  }
+  const response = await send(connection, "POST", "/v1/query", { body: { ...body, stream: true }, accept: "text/event-stream" });
+  let sources: Source[] = [];
+  let metadata: Record<string, unknown> | undefined;
+  for await (const event of readEvents(response)) {
+    if (event.event === "sources") sources = JSON.parse(event.data) as Source[];
+    else if (event.event === "token") process.stdout.write((JSON.parse(event.data) as { text: string }).text);
+    else if (event.event === "done") metadata = JSON.parse(event.data) as Record<string, unknown>;
+    else if (event.event === "error") {
+      const problem = JSON.parse(event.data) as { status?: number; code?: string; detail?: string };
+      process.stdout.write("\n");
+      throw new ApiFailure(
+        `the answer stream failed: ${problem.code ?? ""} ${problem.detail ?? ""}`.trim(),
+        EXIT.unavailable,
+        problem.status,
+      );
+    }
+  }
+  process.stdout.write("\n\n");
+  printSources(sources);
+  if (metadata) printMetadata(metadata);
+  else throw new ApiFailure("the answer stream ended before its `done` event", EXIT.unavailable);
+}
+
+function printMetadata(metadata: Record<string, unknown>): void {
+  const timings = metadata.timings_ms as Record<string, number> | undefined;
+  const parts = [
+    `cache ${metadata.cache}`,
+    typeof metadata.query_time_ms === "number" ? `${metadata.query_time_ms.toFixed(0)} ms` : undefined,
+    timings
+      ? Object.entries(timings)
+          .map(([phase, ms]) => `${phase} ${ms.toFixed(0)}`)
+          .join(", ")
+      : undefined,
+    metadata.degraded ? err.yellow(`degraded: ${JSON.stringify(metadata.degraded_reasons ?? true)}`) : undefined,
+    `request ${metadata.request_id}`,
+  ];
+  process.stderr.write(`${err.dim(parts.filter(Boolean).join(" · "))}\n`);
+}
+
+export async function searchCommand(positionals: string[], values: Values): Promise<void> {
+  const text = positionals.join(" ").trim();
+  if (!text) throw new UsageError("search needs the query text");
+  const groupBy = values["group-by"];
+  if (groupBy !== undefined && groupBy !== "chunk" && groupBy !== "document") throw new UsageError("--group-by is chunk or document");
+  const response = await call<{ results: Source[]; metadata: Record<string, unknown> }>(connectionOf(values), "POST", "/v1/search", {
+    query: text,
+    ...retrievalOf(values, 100),
+    ...(groupBy ? { group_by: groupBy } : {}),
+  });
+  if (values.json) return print(response);
+  if (response.results.length === 0) process.stderr.write("no results\n");
+  printSources(response.results);
+  printMetadata(response.metadata);
+}
+
+export async function documentsGetCommand(positionals: string[], values: Values): Promise<void> {
+  const id = oneArgument(positionals, "document id");
+  const document = await call<Record<string, unknown>>(connectionOf(values), "GET", `/v1/documents/${encodeURIComponent(id)}`);
+  if (values.json) return print(document);
+  const { text, ...rest } = document;
+  for (const [name, value] of Object.entries(rest))
+    process.stdout.write(`${out.bold(name)}: ${typeof value === "object" ? JSON.stringify(value) : String(value)}\n`);
+  if (typeof text === "string") process.stdout.write(`\n${text}\n`);
+}
+
+export async function documentsDeleteCommand(positionals: string[], values: Values): Promise<void> {
+  if (positionals.length === 0) throw new UsageError("documents delete needs one or more document ids");
+  const connection = connectionOf(values);
+  for (const id of positionals) {
+    await call(connection, "DELETE", `/v1/documents/${encodeURIComponent(id)}`);
+    process.stderr.write(`deleted document ${id}\n`);
+  }
+}
+
+interface Job {
+  status: "queued" | "processing" | "done" | "failed";
+  documents: number;
+  chunks: number;
+  errors: Array<{ document_id: string; error: string }>;
+}
+
+export async function jobsGetCommand(positionals: string[], values: Values): Promise<void> {
+  const id = oneArgument(positionals, "job id");
+  const job = await call<Job>(connectionOf(values), "GET", `/v1/jobs/${encodeURIComponent(id)}`);
+  if (values.json) return print(job);
+  process.stdout.write(`${id}: ${job.status} · ${job.documents} documents · ${job.chunks} chunks · ${job.errors.length} errors\n`);
+  for (const error of job.errors.slice(0, 20)) process.stdout.write(`  ${error.document_id}: ${error.error}\n`);
+}
+
+/** Waits until every job is done or failed, drawing progress on stderr; exit 2 when any failed. */
+export async function jobsWaitCommand(positionals: string[], values: Values): Promise<void> {
+  if (positionals.length === 0) throw new UsageError("jobs wait needs one or more job ids");
+  const connection = connectionOf(values);
+  const timeout = integerOption(values, "timeout", 1, 86_400) ?? 600;
+  const deadline = Date.now() + timeout * 1000;
+  const jobs = new Map<string, Job>();
+  const spinner = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+  let tick = 0;
+  let lastLine = "";
+  for (;;) {
+    for (const id of positionals) {
+      const known = jobs.get(id);
+      if (known && (known.status === "done" || known.status === "failed")) continue;
+      jobs.set(id, await call<Job>(connection, "GET", `/v1/jobs/${encodeURIComponent(id)}`));
+    }
+    const finished = [...jobs.values()].filter((job) => job.status === "done" || job.status === "failed").length;
+    const line = `${finished}/${positionals.length} jobs finished`;
+    if (process.stderr.isTTY) {
+      const width = 24;
+      const filled = Math.round((finished / positionals.length) * width);
+      process.stderr.write(`\r\x1b[2K${spinner[tick++ % spinner.length]} [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${line}`);
+    } else if (line !== lastLine) process.stderr.write(`${line}\n`);
+    lastLine = line;
+    if (finished === positionals.length) break;
+    if (Date.now() > deadline) {
+      if (process.stderr.isTTY) process.stderr.write("\n");
+      throw new ApiFailure(`timed out after ${timeout} s with ${positionals.length - finished} job(s) unfinished`, EXIT.unavailable);
+    }
+    await sleep(1000);
+  }
+  if (process.stderr.isTTY) process.stderr.write("\n");
+  const results = positionals.map((id) => ({ id, ...jobs.get(id)! }));
+  if (values.json) print(results);
+  else for (const job of results) process.stdout.write(`${job.id}: ${job.status} · ${job.documents} documents · ${job.chunks} chunks\n`);
+  const failed = results.filter((job) => job.status === "failed" || job.errors.length > 0);
+  for (const job of failed)
+    for (const error of job.errors.slice(0, 20)) process.stderr.write(err.red(`  ${error.document_id}: ${error.error}\n`));
+  if (failed.length > 0) process.exitCode = EXIT.partial;
+}
+
+interface ApiKey {
+  id: string;
+  name: string;
+  roles: string[];
+  created_at?: string;
+  expires_at?: string | null;
+  revoked_at?: string | null;
+  last_used_at?: string | null;
+}
+
+export async function keysListCommand(_positionals: string[], values: Values): Promise<void> {
+  const { keys } = await call<{ keys: ApiKey[] }>(connectionOf(values), "GET", "/v1/api-keys");
+  if (values.json) return print(keys);
+  for (const key of keys)
+    process.stdout.write(
+      `${key.id}\t${key.name}\t${key.roles.join(",")}\t${key.revoked_at ? out.red("revoked") : key.expires_at ? `expires ${key.expires_at}` : "active"}\n`,
+    );
+}
+
+export async function keysRevokeCommand(positionals: string[], values: Values): Promise<void> {
+  if (positionals.length === 0) throw new UsageError("keys revoke needs one or more key ids");
+  const connection = connectionOf(values);
+  for (const id of positionals) {
+    await call(connection, "DELETE", `/v1/api-keys/${encodeURIComponent(id)}`);
+    process.stderr.write(`revoked key ${id}\n`);
+  }
+}
+
+export async function cachePurgeCommand(_positionals: string[], values: Values): Promise<void> {
+  await call(connectionOf(values), "DELETE", "/v1/cache");
+  process.stderr.write("the tenant's query cache is empty\n");
+}
