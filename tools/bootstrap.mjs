@@ -18,7 +18,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const MIN_NODE = [22, 12];
 const NODE_CACHE = join(ROOT, ".cache", "node");
 /** Packages with their own lockfile, installed in this order. */
-const PACKAGES = [ROOT, join(ROOT, "container")];
+// tools/openapi-typescript: the generator of the CLI's typed client, with the TypeScript 5 it needs.
+const PACKAGES = [ROOT, join(ROOT, "container"), join(ROOT, "tools/openapi-typescript")];
 
 function isRecentEnough(version) {
   const [major, minor] = version.replace(/^v/, "").split(".").map(Number);

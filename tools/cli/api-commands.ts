@@ -1,17 +1,13 @@
-import { ApiFailure, call, connectionOf, EXIT, paint, readEvents, send, sleep } from "./api";
+import { type ApiClient, ApiFailure, apiClient, connectionOf, EXIT, ok, paint, readEvents, sleep } from "./api";
+import type { components } from "./api-types";
 import { UsageError } from "./usage-error";
 
 /** The commands that work through the public API (query, search, documents, jobs, keys, cache). */
 type Values = Record<string, string | boolean | undefined>;
 
-interface Source {
-  id: string;
-  document_id: string;
-  text: string;
-  score: number;
-  metadata?: Record<string, unknown>;
-  ranks?: Record<string, number | null>;
-}
+type Source = components["schemas"]["QuerySource"];
+type QueryRequest = components["schemas"]["QueryRequest"];
+type Job = components["schemas"]["Job"];
 
 const out = paint(process.stdout);
 const err = paint(process.stderr);
@@ -48,7 +44,7 @@ function filtersOf(values: Values): Record<string, unknown> | undefined {
   return filters;
 }
 
-function retrievalOf(values: Values, maxTopK: number) {
+function retrievalOf(values: Values, maxTopK: number): Omit<QueryRequest, "query" | "stream"> {
   const mode = values.mode;
   if (mode !== undefined && !["hybrid", "vector", "keyword"].includes(String(mode)))
     throw new UsageError("--mode is hybrid, vector or keyword");
@@ -56,8 +52,8 @@ function retrievalOf(values: Values, maxTopK: number) {
   const filters = filtersOf(values);
   return {
     ...(topK === undefined ? {} : { top_k: topK }),
-    ...(mode === undefined ? {} : { mode }),
-    ...(filters ? { filters } : {}),
+    ...(mode === undefined ? {} : { mode: mode as QueryRequest["mode"] }),
+    ...(filters ? { filters: filters as QueryRequest["filters"] } : {}),
     ...(values.explain ? { explain: true } : {}),
     ...(values["no-cache"] ? { cache: false } : {}),
   };
@@ -81,22 +77,18 @@ function printSources(sources: Source[]): void {
 export async function queryCommand(positionals: string[], values: Values): Promise<void> {
   const text = positionals.join(" ").trim();
   if (!text) throw new UsageError('query needs the question, e.g. edge-rag query "How do I rotate an API key?"');
-  const connection = connectionOf(values);
-  const body = { query: text, ...retrievalOf(values, 50) };
+  const client = apiClient(connectionOf(values));
+  const body: QueryRequest = { query: text, ...retrievalOf(values, 50) };
   if (values.json || values["no-stream"]) {
-    const response = await call<{ answer: string; sources: Source[]; metadata: Record<string, unknown> }>(
-      connection,
-      "POST",
-      "/v1/query",
-      body,
-    );
+    const response = await ok(client.POST("/v1/query", { body }));
+    if (typeof response === "string") throw new ApiFailure("POST /v1/query answered text where JSON was asked for", EXIT.error);
     if (values.json) return print(response);
     process.stdout.write(`${response.answer}\n\n`);
     printSources(response.sources);
     printMetadata(response.metadata);
     return;
   }
-  const response = await send(connection, "POST", "/v1/query", { body: { ...body, stream: true }, accept: "text/event-stream" });
+  const { response } = await streamed(client, { ...body, stream: true });
   let sources: Source[] = [];
   let metadata: Record<string, unknown> | undefined;
   for await (const event of readEvents(response)) {
@@ -140,11 +132,11 @@ export async function searchCommand(positionals: string[], values: Values): Prom
   if (!text) throw new UsageError("search needs the query text");
   const groupBy = values["group-by"];
   if (groupBy !== undefined && groupBy !== "chunk" && groupBy !== "document") throw new UsageError("--group-by is chunk or document");
-  const response = await call<{ results: Source[]; metadata: Record<string, unknown> }>(connectionOf(values), "POST", "/v1/search", {
-    query: text,
-    ...retrievalOf(values, 100),
-    ...(groupBy ? { group_by: groupBy } : {}),
-  });
+  const response = await ok(
+    apiClient(connectionOf(values)).POST("/v1/search", {
+      body: { query: text, ...retrievalOf(values, 100), ...(groupBy ? { group_by: groupBy } : {}) },
+    }),
+  );
   if (values.json) return print(response);
   if (response.results.length === 0) process.stderr.write("no results\n");
   printSources(response.results);
@@ -153,7 +145,7 @@ export async function searchCommand(positionals: string[], values: Values): Prom
 
 export async function documentsGetCommand(positionals: string[], values: Values): Promise<void> {
   const id = oneArgument(positionals, "document id");
-  const document = await call<Record<string, unknown>>(connectionOf(values), "GET", `/v1/documents/${encodeURIComponent(id)}`);
+  const document = await ok(apiClient(connectionOf(values)).GET("/v1/documents/{id}", { params: { path: { id } } }));
   if (values.json) return print(document);
   const { text, ...rest } = document;
   for (const [name, value] of Object.entries(rest))
@@ -163,23 +155,16 @@ export async function documentsGetCommand(positionals: string[], values: Values)
 
 export async function documentsDeleteCommand(positionals: string[], values: Values): Promise<void> {
   if (positionals.length === 0) throw new UsageError("documents delete needs one or more document ids");
-  const connection = connectionOf(values);
+  const client = apiClient(connectionOf(values));
   for (const id of positionals) {
-    await call(connection, "DELETE", `/v1/documents/${encodeURIComponent(id)}`);
+    await ok(client.DELETE("/v1/documents/{id}", { params: { path: { id } } }));
     process.stderr.write(`deleted document ${id}\n`);
   }
 }
 
-interface Job {
-  status: "queued" | "processing" | "done" | "failed";
-  documents: number;
-  chunks: number;
-  errors: Array<{ document_id: string; error: string }>;
-}
-
 export async function jobsGetCommand(positionals: string[], values: Values): Promise<void> {
   const id = oneArgument(positionals, "job id");
-  const job = await call<Job>(connectionOf(values), "GET", `/v1/jobs/${encodeURIComponent(id)}`);
+  const job = await getJob(apiClient(connectionOf(values)), id);
   if (values.json) return print(job);
   process.stdout.write(`${id}: ${job.status} · ${job.documents} documents · ${job.chunks} chunks · ${job.errors.length} errors\n`);
   for (const error of job.errors.slice(0, 20)) process.stdout.write(`  ${error.document_id}: ${error.error}\n`);
@@ -188,7 +173,7 @@ export async function jobsGetCommand(positionals: string[], values: Values): Pro
 /** Waits until every job is done or failed, drawing progress on stderr; exit 2 when any failed. */
 export async function jobsWaitCommand(positionals: string[], values: Values): Promise<void> {
   if (positionals.length === 0) throw new UsageError("jobs wait needs one or more job ids");
-  const connection = connectionOf(values);
+  const client = apiClient(connectionOf(values));
   const timeout = integerOption(values, "timeout", 1, 86_400) ?? 600;
   const deadline = Date.now() + timeout * 1000;
   const jobs = new Map<string, Job>();
@@ -199,7 +184,7 @@ export async function jobsWaitCommand(positionals: string[], values: Values): Pr
     for (const id of positionals) {
       const known = jobs.get(id);
       if (known && (known.status === "done" || known.status === "failed")) continue;
-      jobs.set(id, await call<Job>(connection, "GET", `/v1/jobs/${encodeURIComponent(id)}`));
+      jobs.set(id, await getJob(client, id));
     }
     const finished = [...jobs.values()].filter((job) => job.status === "done" || job.status === "failed").length;
     const line = `${finished}/${positionals.length} jobs finished`;
@@ -217,7 +202,7 @@ export async function jobsWaitCommand(positionals: string[], values: Values): Pr
     await sleep(1000);
   }
   if (process.stderr.isTTY) process.stderr.write("\n");
-  const results = positionals.map((id) => ({ id, ...jobs.get(id)! }));
+  const results = positionals.map((id) => jobs.get(id)!);
   if (values.json) print(results);
   else for (const job of results) process.stdout.write(`${job.id}: ${job.status} · ${job.documents} documents · ${job.chunks} chunks\n`);
   const failed = results.filter((job) => job.status === "failed" || job.errors.length > 0);
@@ -226,18 +211,8 @@ export async function jobsWaitCommand(positionals: string[], values: Values): Pr
   if (failed.length > 0) process.exitCode = EXIT.partial;
 }
 
-interface ApiKey {
-  id: string;
-  name: string;
-  roles: string[];
-  created_at?: string;
-  expires_at?: string | null;
-  revoked_at?: string | null;
-  last_used_at?: string | null;
-}
-
 export async function keysListCommand(_positionals: string[], values: Values): Promise<void> {
-  const { keys } = await call<{ keys: ApiKey[] }>(connectionOf(values), "GET", "/v1/api-keys");
+  const { keys } = await ok(apiClient(connectionOf(values)).GET("/v1/api-keys"));
   if (values.json) return print(keys);
   for (const key of keys)
     process.stdout.write(
@@ -247,14 +222,30 @@ export async function keysListCommand(_positionals: string[], values: Values): P
 
 export async function keysRevokeCommand(positionals: string[], values: Values): Promise<void> {
   if (positionals.length === 0) throw new UsageError("keys revoke needs one or more key ids");
-  const connection = connectionOf(values);
+  const client = apiClient(connectionOf(values));
   for (const id of positionals) {
-    await call(connection, "DELETE", `/v1/api-keys/${encodeURIComponent(id)}`);
+    await ok(client.DELETE("/v1/api-keys/{id}", { params: { path: { id } } }));
     process.stderr.write(`revoked key ${id}\n`);
   }
 }
 
 export async function cachePurgeCommand(_positionals: string[], values: Values): Promise<void> {
-  await call(connectionOf(values), "DELETE", "/v1/cache");
+  await ok(apiClient(connectionOf(values)).DELETE("/v1/cache"));
   process.stderr.write("the tenant's query cache is empty\n");
+}
+
+const getJob = (client: ApiClient, id: string): Promise<Job> => ok(client.GET("/v1/jobs/{id}", { params: { path: { id } } }));
+
+/** POST /v1/query as server-sent events: the response, unread, once it is a 200. */
+async function streamed(client: ApiClient, body: QueryRequest) {
+  const result = await client.POST("/v1/query", { body, parseAs: "stream", headers: { accept: "text/event-stream" } });
+  if (!result.response.ok) {
+    const text = await result.response.text().catch(() => "");
+    let problem: unknown = text;
+    try {
+      problem = JSON.parse(text);
+    } catch {}
+    await ok(Promise.resolve({ error: problem, response: result.response }));
+  }
+  return result;
 }

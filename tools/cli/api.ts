@@ -1,3 +1,5 @@
+import createClient from "openapi-fetch";
+import type { paths } from "./api-types";
 import { UsageError } from "./usage-error";
 
 /**
@@ -62,31 +64,31 @@ export function exitCodeOf(status: number): number {
   return EXIT.rejected;
 }
 
-/** Sends one request; 429 and 5xx are retried (honouring Retry-After) before they fail. */
-export async function send(
-  connection: Connection,
-  method: string,
-  path: string,
-  options: { body?: unknown; accept?: string; attempts?: number } = {},
-): Promise<Response> {
-  const attempts = options.attempts ?? 4;
+export type ApiClient = ReturnType<typeof apiClient>;
+
+/**
+ * The typed client: openapi-fetch over the types openapi-typescript generates from /openapi.json
+ * (tools/cli/api-types.ts, kept up to date by a test), so a path, parameter or body the document
+ * does not have is a compile error here.
+ */
+export function apiClient(connection: Connection) {
+  return createClient<paths>({
+    baseUrl: connection.url.replace(/\/+$/, ""),
+    headers: { authorization: `Bearer ${connection.key}`, accept: "application/json" },
+    fetch: (request) => retrying(request, connection.url),
+  });
+}
+
+/** 429 and 5xx are retried (honouring Retry-After) and network errors too, before they fail. */
+async function retrying(request: Request, url: string, attempts = 4): Promise<Response> {
   for (let attempt = 1; ; attempt++) {
     let response: Response;
     try {
-      response = await fetch(new URL(path, connection.url), {
-        method,
-        headers: {
-          authorization: `Bearer ${connection.key}`,
-          accept: options.accept ?? "application/json",
-          ...(options.body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-        signal: AbortSignal.timeout(120_000),
-      });
+      response = await fetch(request.clone(), { signal: AbortSignal.timeout(120_000) });
     } catch (error) {
       if (attempt >= attempts)
         throw new ApiFailure(
-          `cannot reach ${connection.url}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`,
+          `cannot reach ${url}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`,
           EXIT.unavailable,
         );
       await sleep(250 * 2 ** attempt);
@@ -98,33 +100,21 @@ export async function send(
       await sleep(Math.min(Math.max(retryAfter * 1000, 250 * 2 ** attempt), 30_000));
       continue;
     }
-    if (!response.ok) throw await failureOf(method, path, response);
     return response;
   }
 }
 
-/** Sends a request and reads its JSON body (null for 204). */
-export async function call<T = unknown>(connection: Connection, method: string, path: string, body?: unknown): Promise<T> {
-  const response = await send(connection, method, path, { body });
-  if (response.status === 204) return null as T;
-  try {
-    return (await response.json()) as T;
-  } catch {
-    throw new ApiFailure(`${method} ${path} answered ${response.status} with a body that is not JSON`, EXIT.error, response.status);
-  }
-}
+type Problem = NonNullable<ApiFailure["problem"]>;
 
-async function failureOf(method: string, path: string, response: Response): Promise<ApiFailure> {
-  const text = await response.text().catch(() => "");
-  let problem: ApiFailure["problem"];
-  try {
-    problem = JSON.parse(text) as ApiFailure["problem"];
-  } catch {
-    problem = { detail: text.slice(0, 200) };
-  }
-  const what = [problem?.code, problem?.detail ?? problem?.title].filter(Boolean).join(": ");
-  return new ApiFailure(
-    `${method} ${path} answered ${response.status}${what ? ` ${what}` : ""}${problem?.request_id ? ` (request ${problem.request_id})` : ""}`,
+/** The data of a successful call; a failed one throws an ApiFailure with the API's problem. */
+export async function ok<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (response.ok) return data as T;
+  const problem = (typeof error === "object" && error !== null ? error : { detail: String(error ?? "").slice(0, 200) }) as Problem;
+  const what = [problem.code, problem.detail ?? problem.title].filter(Boolean).join(": ");
+  const { pathname } = new URL(response.url || "http://x/");
+  throw new ApiFailure(
+    `${pathname} answered ${response.status}${what ? ` ${what}` : ""}${problem.request_id ? ` (request ${problem.request_id})` : ""}`,
     exitCodeOf(response.status),
     response.status,
     problem,
