@@ -7,7 +7,12 @@
  *   npm run eval:scifact -- --url <u> --key <k>  # against a running stack (admin or writer+reader key)
  *   options: --queries <n> (first n queries), --concurrency <n>, --fresh (new state dir),
  *            --tune (also print hybrid nDCG@10 for a grid of fusion weights and k, computed here
- *            from the keyword and vector rankings with the worker's own fusion function)
+ *            from the keyword and vector rankings with the worker's own fusion function),
+ *            --guard-tolerance <x> (default 0)
+ *
+ * Guard: a mode that uses BM25 (hybrid) must not score below BM25 alone (keyword) on nDCG@10 by
+ * more than the tolerance; otherwise it says so loudly and exits 1, so a fusion or ranking change
+ * that makes hybrid worse than its own keyword half cannot pass unnoticed.
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -31,6 +36,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "4" },
     fresh: { type: "boolean", default: false },
     tune: { type: "boolean", default: false },
+    "guard-tolerance": { type: "string", default: "0" },
   },
 });
 
@@ -110,6 +116,7 @@ async function main() {
     const evaluated = [...qrels.keys()].filter((id) => queries.has(id)).slice(0, values.queries ? Number(values.queries) : undefined);
     const concurrency = Number(values.concurrency);
     const rows: string[] = [];
+    const ndcgByMode = new Map<Mode, number>();
     for (const mode of MODES) {
       const ndcgs: number[] = [];
       const recalls: number[] = [];
@@ -131,6 +138,7 @@ async function main() {
       const seconds = (performance.now() - started) / 1000;
       latencies.sort((a, b) => a - b);
       const mean = (list: number[]) => list.reduce((a, b) => a + b, 0) / list.length;
+      ndcgByMode.set(mode, mean(ndcgs));
       rows.push(
         `| ${mode.padEnd(7)} | ${mean(ndcgs).toFixed(4)} | ${mean(recalls).toFixed(4)} | ${percentile(latencies, 50).toFixed(1)} | ${percentile(latencies, 95).toFixed(1)} | ${(evaluated.length / seconds).toFixed(1)} |`,
       );
@@ -143,9 +151,29 @@ async function main() {
     console.log("|---------|---------|------------|--------|--------|-----------|");
     for (const row of rows) console.log(row);
     if (values.tune) await tune(url!, key!, evaluated, queries, qrels, concurrency);
+    guard(ndcgByMode, Number(values["guard-tolerance"]));
   } finally {
     await stack?.stop();
   }
+}
+
+/** Modes that use BM25, and must not fall below it. */
+const BM25_MODES: Mode[] = ["hybrid"];
+
+/** Fails the run (exit 1) when a BM25-using mode scores below keyword alone by more than `tolerance`. */
+function guard(ndcgByMode: Map<Mode, number>, tolerance: number) {
+  const bm25 = ndcgByMode.get("keyword")!;
+  const below = BM25_MODES.filter((mode) => ndcgByMode.get(mode)! < bm25 - tolerance);
+  if (below.length === 0) {
+    console.log(`
+guard: every BM25-using mode ≥ BM25 alone (${bm25.toFixed(4)}) − ${tolerance}`);
+    return;
+  }
+  for (const mode of below) {
+    console.error(`
+GUARD FAILED: ${mode} nDCG@10 ${ndcgByMode.get(mode)!.toFixed(4)} < keyword (BM25 alone) ${bm25.toFixed(4)} − ${tolerance}`);
+  }
+  process.exitCode = 1;
 }
 
 /** Hybrid nDCG@10 for fusion weights and k, from each query's keyword and vector chunk rankings. */
