@@ -111,6 +111,10 @@ describe("edge-rag against the local stack", () => {
     const summary = json(result);
     expect(summary).toMatchObject({ documents: 2, failed: [] });
     jobId = summary.jobs[0];
+    // A reader may not ingest: exit 3, as for any 401/403.
+    const refused = await cli(["ingest", folder, "--restart"], { env: { EDGE_RAG_KEY: readerKey } });
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toContain("403");
   }, 120_000);
 
   it("jobs get / jobs wait: the job's state; wait shows progress and exits 0 when done", async () => {
@@ -174,7 +178,7 @@ describe("edge-rag against the local stack", () => {
     const reader = keys.find((key) => key.name === "cli-reader")!;
     expect(readerKey).toContain(reader.id);
     expect(keys.map((key) => key.name).sort()).toEqual(["cli-admin", "cli-reader"]);
-    expect(list.stdout).not.toContain(readerKey.split("_")[2]);
+    expect(list.stdout).not.toContain(readerKey.slice("erk_".length + 17)); // the secret
     const revoked = await cli(["keys", "revoke", reader.id]);
     expect(revoked.code, revoked.stderr).toBe(0);
     const refused = await cli(["search", "cache"], { env: { EDGE_RAG_KEY: readerKey } });

@@ -3,7 +3,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, sta
 import { extname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
-import { connectionOf, EXIT } from "./api";
+import { ApiFailure, connectionOf, EXIT, exitCodeOf } from "./api";
 import { UsageError } from "./usage-error";
 
 /**
@@ -201,7 +201,11 @@ async function postBatch(options: IngestOptions, documents: SourceDocument[]): P
   });
   const body = (await response.json().catch(() => ({}))) as { job_id?: string; detail?: string; code?: string };
   if (response.status !== 202 || !body.job_id)
-    throw new Error(`POST /v1/documents answered ${response.status} ${body.code ?? ""}: ${body.detail ?? ""}`);
+    throw new ApiFailure(
+      `POST /v1/documents answered ${response.status} ${body.code ?? ""}: ${body.detail ?? ""}`,
+      response.ok ? EXIT.error : exitCodeOf(response.status),
+      response.status,
+    );
   return body.job_id;
 }
 
@@ -217,7 +221,12 @@ async function waitForJobs(options: IngestOptions, jobs: string[], progress: (te
         pending.delete(id); // e.g. a state file from another database
         continue;
       }
-      if (!response.ok) throw new Error(`GET /v1/jobs/${id} answered ${response.status}: ${(await response.text()).slice(0, 200)}`);
+      if (!response.ok)
+        throw new ApiFailure(
+          `GET /v1/jobs/${id} answered ${response.status}: ${(await response.text()).slice(0, 200)}`,
+          exitCodeOf(response.status),
+          response.status,
+        );
       const job = (await response.json()) as { status: string; errors?: Array<{ document_id: string; error: string }> };
       if (job.status === "done" || job.status === "failed") {
         pending.delete(id);
