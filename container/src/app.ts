@@ -10,6 +10,7 @@ import { chunkRoutes } from "./routes/chunk.ts";
 import { embedRoutes } from "./routes/embed.ts";
 import { generateRoutes } from "./routes/generate.ts";
 import { healthRoutes, readinessRoutes } from "./routes/health.ts";
+import { rerankRoutes } from "./routes/rerank.ts";
 
 /** Renders an AppError as application/problem+json, keeping the headers already set (x-request-id). */
 export function problemResponse(c: Context<AppEnv>, error: AppError) {
@@ -49,6 +50,7 @@ export function createApp(services: Services) {
   app.route("/", embedRoutes);
   app.route("/", chunkRoutes);
   app.route("/", generateRoutes);
+  app.route("/", rerankRoutes);
   app.route("/", readinessRoutes);
 
   app.notFound((c) => problemResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)));
@@ -57,7 +59,11 @@ export function createApp(services: Services) {
     const error = toAppError(err);
     const requestIdValue = c.get("requestId");
     if (error.code.startsWith("UPSTREAM_")) {
-      const backend = c.req.path.startsWith("/v1/generate") ? "generation" : "embeddings";
+      const backend = c.req.path.startsWith("/v1/generate")
+        ? "generation"
+        : c.req.path.startsWith("/v1/rerank")
+          ? "reranker"
+          : "embeddings";
       services.metrics.backendErrors.inc({ backend, code: error.code });
       services.logger.warn("backend failure", { request_id: requestIdValue, backend, ...errorFields(error) });
     } else if (error.status >= 500) {

@@ -29,6 +29,8 @@ const envSchema = z
     GENERATION_API_KEY: optionalString,
     GENERATION_CONTEXT_WINDOW: int(512, 10_000_000).default(8192),
 
+    /** A Text Embeddings Inference server serving a cross-encoder (bge-reranker-base): POST {RERANK_URL}/rerank. Unset: /v1/rerank answers 503. */
+    RERANK_URL: optionalUrl,
     UPSTREAM_TIMEOUT_MS: int(100, 600_000).default(10_000),
     CHUNK_SIZE: int(16, 8192).default(256),
     CHUNK_OVERLAP: int(0, 4096).default(32),

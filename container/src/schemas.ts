@@ -13,6 +13,19 @@ export const embedRequest = z.strictObject({
   kind: z.enum(["query", "passage"]),
 });
 
+/** POST /v1/rerank: Text Embeddings Inference's /rerank request, passed through to it. */
+export const rerankRequest = z.strictObject({
+  query: z.string().min(1).max(8192),
+  texts: z.array(z.string().max(65_536)).min(1).max(100),
+  raw_scores: z.boolean().optional(),
+  return_text: z.boolean().optional(),
+  truncate: z.boolean().optional(),
+  truncation_direction: z.enum(["left", "right", "Left", "Right"]).optional(),
+});
+
+/** TEI's /rerank answer: one entry per text, best first. */
+export const rerankResponse = z.array(z.object({ index: z.number().int().nonnegative(), score: z.number(), text: z.string().optional() }));
+
 export const chunkRequest = z.strictObject({
   documents: z.array(document).min(1).max(100),
   chunk_size: z.int().min(16).max(8192).optional(),
