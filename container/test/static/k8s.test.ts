@@ -175,14 +175,14 @@ for (const [name, objects] of Object.entries(rendered)) {
       }
     });
 
-    it("happy: the Ingress serves /v1 and /readyz over TLS to the origin Service", () => {
+    it("happy: the Ingress serves only /v1 over TLS to the origin Service", () => {
       const ingress = find(objects, "Ingress", "origin");
       const ruleHosts = ingress.spec.rules.map((r: { host: string }) => r.host);
       expect(ingress.spec.tls[0].secretName).toBeTruthy();
       expect(ingress.spec.tls[0].hosts).toEqual(ruleHosts);
       const paths = ingress.spec.rules.flatMap((r: any) => r.http.paths);
-      // The worker probes /readyz for its own /ready; liveness and /metrics stay in-cluster.
-      expect(paths.map((p: { path: string }) => p.path)).toEqual(["/v1", "/readyz"]);
+      // The worker's /ready reads the authenticated /v1/readyz; /healthz, /readyz and /metrics stay in-cluster.
+      expect(paths.map((p: { path: string }) => p.path)).toEqual(["/v1"]);
       for (const p of paths) {
         const service = find(objects, "Service", p.backend.service.name);
         expect(service.spec.ports.map((x: { name: string }) => x.name)).toContain(p.backend.service.port.name);
