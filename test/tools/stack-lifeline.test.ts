@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -177,11 +177,18 @@ describe.skipIf(process.platform === "win32")("the local stack's lifeline: nothi
   );
 
   it(
-    "happy: SIGTERM stops the stack in order, within the stop deadline",
+    "happy: a quiet terminal (details in the log file); SIGTERM stops the stack in order, within the stop deadline",
     async () => {
       const launcher = await startLauncher();
       const processes = await stackProcesses(launcher);
       expectWholeStack(processes);
+
+      // The terminal shows the stack's progress and where to look; the components' output is in the log file.
+      expect(launcher.output()).toMatch(/\[stack\] applying D1 migrations/);
+      expect(launcher.output()).not.toMatch(/^\[(d1|worker|origin|redis|bridge)\] /m);
+      const logFile = join(launcher.stateDir, "edge-rag.log");
+      expect(launcher.output()).toContain(logFile);
+      expect(readFileSync(logFile, "utf8")).toMatch(/^\[worker\] /m);
 
       process.kill(launcher.child.pid!, "SIGTERM");
       expect(await exitWithin(launcher)).toEqual({ code: 0, signal: null });

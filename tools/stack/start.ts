@@ -4,7 +4,10 @@
  * on the stack's lifeline (lifeline.ts), and their ports are free again within seconds.
  *   PORT            worker port (default 8787)
  *   EDGE_RAG_STATE  state directory (default .wrangler/state): D1, KV, queues, the vector index, redis
+ * The terminal gets what a person needs (what starts, where it listens, what to do next); every
+ * component's own output goes to `<state>/edge-rag.log`.
  */
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./paths";
 import { type Stack, startStack } from "./stack";
@@ -12,6 +15,20 @@ import { type Stack, startStack } from "./stack";
 const port = Number(process.env.PORT ?? 8787);
 const stateDir = process.env.EDGE_RAG_STATE ?? join(ROOT, ".wrangler/state");
 const started = Date.now();
+mkdirSync(stateDir, { recursive: true });
+const logFile = join(stateDir, "edge-rag.log");
+appendFileSync(logFile, `\n--- npm start ${new Date().toISOString()}\n`);
+
+/** Every line goes to the log file; the stack's own progress lines to the terminal too. */
+function log(component: string, line: string) {
+  appendFileSync(logFile, `[${component}] ${line}\n`);
+  if (component === "stack") console.error(`[${component}] ${line}`);
+}
+
+/** The end of the log, for when something failed. */
+function logTail(lines = 20): string {
+  return readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+}
 
 let stack: Stack | undefined;
 let stopping = false;
@@ -32,12 +49,12 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal
 // the stop carries on, or starts, without output.
 for (const stream of [process.stdout, process.stderr]) stream.on("error", () => void shutdown(1));
 
-stack = await startStack({ port, stateDir }).catch((error: Error) => {
-  console.error(`\nedge-rag could not start: ${error.message}`);
+stack = await startStack({ port, stateDir, log }).catch((error: Error) => {
+  console.error(`\nedge-rag could not start: ${error.message}\n\nthe end of ${logFile}:\n${logTail()}`);
   process.exit(1);
 });
 stack.crashed.then((component) => {
-  console.error(`\n${component} exited unexpectedly`);
+  console.error(`\n${component} exited unexpectedly; the end of ${logFile}:\n${logTail()}`);
   void shutdown(1);
 });
 
@@ -48,6 +65,7 @@ edge-rag is ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   origin     ${stack.originUrl}
   limits     ${stack.rateLimiting === "upstash-bridge" ? "Upstash REST bridge → redis-server" : "Workers rate-limiting binding (no redis-server found)"}
   state      ${stack.stateDir}
+  log        ${logFile}
 
 First admin credential (in another terminal):
   npx edge-rag keys create --tenant demo --roles admin
