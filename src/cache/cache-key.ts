@@ -1,5 +1,6 @@
 import type { QueryInput, SearchInput } from "../query/schemas";
 import type { Filters } from "../retrieval/filters";
+import type { TenantState } from "../store/tenant-store";
 
 /**
  * Cache keys: SHA-256 over everything that shapes a cached result, so that an entry is never
@@ -7,15 +8,6 @@ import type { Filters } from "../retrieval/filters";
  * The request is normalised first (NFKC, whitespace collapsed; filters in canonical form), so
  * equivalent requests share an entry.
  */
-
-/** What a tenant's cached results depend on besides the request (read from D1, cached briefly). */
-export interface TenantCacheState {
-  indexVersion: number;
-  /** Bumped by DELETE /v1/cache: every earlier entry of the tenant stops matching. */
-  cacheEpoch: number;
-  /** The model that embedded the tenant's documents (and must embed its queries). */
-  embeddingModel: string | null;
-}
 
 /** NFKC, every run of whitespace one space, trimmed. */
 export const normaliseText = (text: string) => text.normalize("NFKC").replace(/\s+/gu, " ").trim();
@@ -53,7 +45,7 @@ export async function cacheKey(kind: string, parts: readonly unknown[]): Promise
 /** The key of an answer for this index version. */
 export function answerKey(
   tenant: string,
-  state: TenantCacheState,
+  state: TenantState,
   input: QueryInput,
   answerModelTag: string,
   retrievalTag?: string,
@@ -69,7 +61,7 @@ export function answerKey(
 /** The key of the last good answer to a request, whatever the index version (for stale-if-error). */
 export function lastGoodAnswerKey(
   tenant: string,
-  state: TenantCacheState,
+  state: TenantState,
   input: QueryInput,
   answerModelTag: string,
   retrievalTag?: string,
@@ -77,7 +69,7 @@ export function lastGoodAnswerKey(
   return cacheKey("last-good-answer", [...answerScope(tenant, state, answerModelTag), ...answerRequest(input), ...tagged(retrievalTag)]);
 }
 
-const answerScope = (tenant: string, state: TenantCacheState, answerModelTag: string) => [
+const answerScope = (tenant: string, state: TenantState, answerModelTag: string) => [
   tenant,
   state.cacheEpoch,
   state.embeddingModel,
@@ -103,7 +95,7 @@ const tagged = (retrievalTag: string | undefined) => (retrievalTag ? [retrievalT
 /** The retrieval tag of a configuration: its reranker, when it has one. */
 export const retrievalCacheTag = (config: { RERANKER: string }) => (config.RERANKER === "none" ? undefined : `rerank:${config.RERANKER}`);
 
-export function searchKey(tenant: string, state: TenantCacheState, input: SearchInput, retrievalTag?: string): Promise<string> {
+export function searchKey(tenant: string, state: TenantState, input: SearchInput, retrievalTag?: string): Promise<string> {
   const request = [
     normaliseText(input.query),
     input.top_k,

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { EmbeddingOutcome, EmbeddingScope, QueryEmbedder } from "../embedding/query-embedder";
 import { metrics } from "../metrics";
-import { cacheKey, normaliseText, type TenantCacheState } from "./cache-key";
+import type { TenantState } from "../store/tenant-store";
+import { cacheKey, normaliseText } from "./cache-key";
 import type { TieredCache } from "./tiered-cache";
 
 /**
@@ -16,7 +17,7 @@ import type { TieredCache } from "./tiered-cache";
  */
 export function withEmbeddingCache(
   embedder: QueryEmbedder,
-  options: { cache: TieredCache; tenantState: (tenant: string) => Promise<TenantCacheState>; ttlSeconds: number; dimensions: number },
+  options: { cache: TieredCache; tenantState: (tenant: string) => Promise<TenantState>; ttlSeconds: number; dimensions: number },
 ): QueryEmbedder {
   const { cache, dimensions } = options;
   const VectorSchema = z.array(z.number()).length(dimensions);

@@ -3,7 +3,8 @@ import { ApiError, type Problem } from "../errors";
 import { metrics } from "../metrics";
 import type { QueryContext, QueryEvent, QueryService } from "../query/query-service";
 import { type QueryInput, type QueryMetadata, type QueryResponse, QueryResponseSchema, SearchResponseSchema } from "../query/schemas";
-import { answerKey, lastGoodAnswerKey, retrievalCacheTag, searchKey, type TenantCacheState } from "./cache-key";
+import type { TenantState } from "../store/tenant-store";
+import { answerKey, lastGoodAnswerKey, retrievalCacheTag, searchKey } from "./cache-key";
 import type { CacheStats } from "./cache-stats";
 import type { CacheEntry, TieredCache } from "./tiered-cache";
 
@@ -25,7 +26,7 @@ import type { CacheEntry, TieredCache } from "./tiered-cache";
 export interface CachedQueryServiceDeps {
   inner: QueryService;
   cache: TieredCache;
-  tenantState: (tenant: string) => Promise<TenantCacheState>;
+  tenantState: (tenant: string) => Promise<TenantState>;
   stats: CacheStats;
   config: Pick<Config, "QUERY_CACHE_TTL_SECONDS" | "QUERY_CACHE_SWR_SECONDS" | "QUERY_CACHE_STALE_IF_ERROR_SECONDS" | "ANSWER_MODEL_TAG"> &
     Partial<Pick<Config, "RERANKER">>;

@@ -80,15 +80,8 @@ export interface RetrieverDeps {
 /** The most candidates one rerank call scores. */
 export const MAX_RERANK_CANDIDATES = 100;
 
-export interface RetrieveRequest {
-  tenant: string;
-  query: string;
-  mode: RetrievalMode;
-  topK: number;
-  plan: FilterPlan;
-  /** Required unless mode is keyword. */
-  embedding?: Promise<EmbeddingOutcome>;
-}
+/** A retrieval request with its filters planned (what goes to D1, what is pushed down to the index). */
+export type RetrieveRequest = Omit<RetrievalRequest, "filters"> & { plan: FilterPlan };
 
 export interface RetrievedChunk extends HydratedChunk {
   /** The fused RRF score normalised to 0..1 (see rrf.ts). */

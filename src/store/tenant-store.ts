@@ -14,9 +14,12 @@ export interface TenantStore {
   bumpCacheEpoch(tenant: string): Promise<void>;
 }
 
+/** What a tenant's results depend on besides the request: part of every query cache key. */
 export interface TenantState {
   indexVersion: number;
+  /** Bumped by DELETE /v1/cache: every earlier cache entry of the tenant stops matching. */
   cacheEpoch: number;
+  /** The model that embedded the tenant's documents (and must embed its queries). */
   embeddingModel: string | null;
 }
 
