@@ -55,8 +55,9 @@ export function createServices(parts: {
     batcher: createMicroBatcher({
       maxBatch: config.EMBED_MAX_BATCH,
       maxWaitMs: config.EMBED_MAX_WAIT_MS,
-      // USE: one batch at a time, spread over all worker threads by the backend (measured best: see
-      // README). A remote GPU server overlaps several batches and batches concurrent calls itself.
+      // USE: one batch at a time per lane (queries, passages), spread over all worker threads by the
+      // backend (measured best: see README). A remote GPU server overlaps several batches and batches
+      // concurrent calls itself.
       maxInFlight: parts.maxInFlight ?? (embeddings.name === "use" ? 1 : 8),
       run: async (texts, kind) => {
         const end = metrics.embedBackendDuration.startTimer();

@@ -90,4 +90,37 @@ describe("micro-batcher", () => {
     await expect(batcher.embed(["again"], "query")).resolves.toHaveLength(1);
     expect(batcher.inFlight).toBe(0);
   });
+
+  it("happy: a query submitted behind queued passage batches is served before them, without waiting for the running one", async () => {
+    const order: string[] = [];
+    // Passage batches are slow (a bulk ingest's), queries quick: the shape that starves queries without a lane.
+    const run = async (texts: string[], kind: EmbedKind) => {
+      order.push(`start ${kind}`);
+      await new Promise((r) => setTimeout(r, kind === "passage" ? 60 : 1));
+      order.push(`end ${kind}`);
+      return texts.map((t) => Float32Array.of(t.length));
+    };
+    const batcher = createMicroBatcher({ maxBatch: 8, maxWaitMs: 0, maxInFlight: 1, run });
+    const passages = batcher.embed(
+      Array.from({ length: 8 * 4 }, (_, i) => `passage ${i}`),
+      "passage",
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    expect(batcher.queued).toBe(8 * 3); // one passage batch running, three queued
+    const query = await batcher.embed(["the query"], "query");
+    expect(query[0]![0]).toBe("the query".length);
+    // The query ran and finished while the first passage batch was still running.
+    expect(order.slice(0, 3)).toEqual(["start passage", "start query", "end query"]);
+    await passages;
+    expect(order.filter((e) => e === "start passage")).toHaveLength(4);
+  });
+
+  it("happy: each lane keeps its own maxInFlight", async () => {
+    const backend = recordingBackend(20);
+    const batcher = createMicroBatcher({ maxBatch: 1, maxWaitMs: 0, maxInFlight: 1, run: backend.run });
+    await Promise.all([batcher.embed(["p1", "p2", "p3"], "passage"), batcher.embed(["q1", "q2", "q3"], "query")]);
+    // One query and one passage batch at a time: never more than two calls running together.
+    expect(backend.maxRunning()).toBe(2);
+    expect(backend.batches).toHaveLength(6);
+  });
 });

@@ -5,7 +5,7 @@ export type MicroBatcherOptions = {
   maxBatch: number;
   /** Longest an input waits for company before its batch goes anyway. 0 = go at once. */
   maxWaitMs: number;
-  /** Backend calls running at once (the USE pool's thread count; a few for a remote GPU server). */
+  /** Backend calls running at once per kind (lane): queries and passages each have this many. */
   maxInFlight: number;
   run: (texts: string[], kind: EmbedKind) => Promise<Float32Array[]>;
   /** Observes every dispatched batch: its size and how long each of its inputs queued (seconds). */
@@ -24,13 +24,18 @@ type Pending = {
  * `maxBatch` inputs. Calls arriving in the same event-loop turn always share a batch. A batch leaves
  * at once when no batch is running, else when it is full or its oldest input has waited `maxWaitMs`,
  * and only while fewer than `maxInFlight` batches run: while the backend is busy, inputs pile up, so
- * batches grow with load and a lone call never waits. One queue per kind, so a batch never mixes
- * queries and passages. A call bigger than `maxBatch` spans batches; a failed batch fails only its callers.
+ * batches grow with load and a lone call never waits. A call bigger than `maxBatch` spans batches; a
+ * failed batch fails only its callers.
+ *
+ * Lanes: each kind has its own queue and its own `maxInFlight`, so a batch never mixes queries and
+ * passages, and a query never waits behind passage batches — neither those queued here nor the one
+ * running: a bulk ingest keeps the passage lane full while queries go straight to the backend
+ * (whose own queue lets them jump the passages too: lane-queue.ts).
  */
 export function createMicroBatcher(options: MicroBatcherOptions) {
   const queues: Record<EmbedKind, Pending[]> = { query: [], passage: [] };
   const timers: Partial<Record<EmbedKind, NodeJS.Timeout>> = {};
-  let inFlight = 0;
+  const inFlight: Record<EmbedKind, number> = { query: 0, passage: 0 };
   let scheduled = false;
 
   /** Pumps once per event-loop turn, after this turn's I/O callbacks have queued their inputs. */
@@ -46,10 +51,10 @@ export function createMicroBatcher(options: MicroBatcherOptions) {
   function pump() {
     for (const kind of ["query", "passage"] as const) {
       const queue = queues[kind];
-      while (queue.length > 0 && inFlight < options.maxInFlight) {
+      while (queue.length > 0 && inFlight[kind] < options.maxInFlight) {
         const waited = performance.now() - queue[0]!.enqueuedAt;
-        // An idle backend gains nothing from waiting: only a busy one makes inputs wait for company.
-        if (inFlight > 0 && queue.length < options.maxBatch && waited < options.maxWaitMs) {
+        // An idle lane gains nothing from waiting: only a busy one makes inputs wait for company.
+        if (inFlight[kind] > 0 && queue.length < options.maxBatch && waited < options.maxWaitMs) {
           armTimer(kind, options.maxWaitMs - waited);
           break;
         }
@@ -70,7 +75,7 @@ export function createMicroBatcher(options: MicroBatcherOptions) {
   }
 
   function dispatch(kind: EmbedKind, batch: Pending[]) {
-    inFlight++;
+    inFlight[kind]++;
     const now = performance.now();
     options.onDispatch?.(
       batch.length,
@@ -90,7 +95,7 @@ export function createMicroBatcher(options: MicroBatcherOptions) {
         },
       )
       .finally(() => {
-        inFlight--;
+        inFlight[kind]--;
         pump();
       });
   }
@@ -126,7 +131,7 @@ export function createMicroBatcher(options: MicroBatcherOptions) {
       return queues.query.length + queues.passage.length;
     },
     get inFlight() {
-      return inFlight;
+      return inFlight.query + inFlight.passage;
     },
   };
 }

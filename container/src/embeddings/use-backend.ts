@@ -1,5 +1,6 @@
 import { Piscina } from "piscina";
 import { AppError } from "../errors.ts";
+import { createLaneQueue, laneTask } from "./lane-queue.ts";
 import type { EmbeddingBackend, EmbedKind } from "./port.ts";
 import type { UseTask } from "./use-worker.ts";
 
@@ -55,6 +56,9 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
     minThreads: workers,
     maxThreads: workers,
     idleTimeout: Number.POSITIVE_INFINITY,
+    // Queries jump the passage sub-batches a bulk ingest queued: they wait for a free thread, not the ingest.
+    taskQueue: createLaneQueue(),
+    stricterFIFO: true,
   });
   const warm = await Promise.all(Array.from({ length: workers }, () => pool.run({ texts: ["ready"], maxTokens: 8 })));
   if (warm.some((v) => v.length !== USE_DIMENSIONS)) throw new Error("USE model returned unexpected dimensions");
@@ -65,8 +69,8 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
     model: "universal-sentence-encoder-lite",
     dimensions: USE_DIMENSIONS,
 
-    // USE is symmetric: queries and passages share one encoder, so `kind` only matters for metrics.
-    async embed(texts: string[], _kind: EmbedKind): Promise<Float32Array[]> {
+    // USE is symmetric: queries and passages share one encoder; `kind` picks the pool's lane.
+    async embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]> {
       const groups = planGroups(
         texts.map((t) => t.length),
         workers,
@@ -75,7 +79,7 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
       try {
         await Promise.all(
           groups.map(async (group) => {
-            const flat = await pool.run({ texts: group.map((i) => texts[i]!), maxTokens: MAX_TOKENS });
+            const flat = await pool.run(laneTask(kind, { texts: group.map((i) => texts[i]!), maxTokens: MAX_TOKENS }));
             group.forEach((index, row) => {
               out[index] = flat.subarray(row * USE_DIMENSIONS, (row + 1) * USE_DIMENSIONS);
             });
