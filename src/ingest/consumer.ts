@@ -2,6 +2,7 @@ import type { Bindings } from "../app-env";
 import { ApiError } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
+import { mapWithConcurrency } from "../query/concurrency";
 import type { Services, ServicesFactory } from "../services";
 import { type IngestServices, indexRecorded } from "./indexer";
 import { giveUpOnDocuments, markProcessingStatement, pendingJobDocuments, recordAttemptStatement } from "./job-store";
@@ -10,6 +11,9 @@ import { DEFAULT_VISIBILITY, type VisibilityOptions } from "./vector-writes";
 
 /**
  * The ingestion queue's consumer and its dead-letter consumer.
+ *
+ * Throughput: a batch's messages are indexed concurrently (MESSAGE_CONCURRENCY), each on its own:
+ * its own origin call, vector upsert and D1 batch, acked or retried alone.
  *
  * Retry design: each message (one job, ≤ 20 document ids) is acked once its documents are done,
  * skipped or permanently failed. A transient failure — origin unavailable or timing out, the
@@ -27,7 +31,16 @@ import { DEFAULT_VISIBILITY, type VisibilityOptions } from "./vector-writes";
 
 export interface ConsumerOptions {
   visibility?: VisibilityOptions;
+  /** Messages of a batch in flight at once (default MESSAGE_CONCURRENCY). */
+  concurrency?: number;
 }
+
+/**
+ * Messages of one batch indexed at once. Each holds at most one outgoing connection at a time
+ * (D1, the vector index or the origin, in turn), so 5 stays under the 6 connections a Worker
+ * invocation may have open; the subrequest budget is per message (see wrangler.toml).
+ */
+export const MESSAGE_CONCURRENCY = 5;
 
 export const RETRY_BASE_SECONDS = 30;
 export const RETRY_MAX_SECONDS = 3_600;
@@ -50,11 +63,12 @@ export async function handleIngestBatch(
   const services = servicesOrRetryAll(batch, env, servicesFor, "ingest consumer");
   if (!services) return;
   const settings = { dimensions: services.config.EMBEDDING_DIMENSIONS, visibility: options.visibility ?? DEFAULT_VISIBILITY };
-  // One message at a time: each is one origin call, and the origin is the scarce resource.
-  for (const message of batch.messages) {
+  // Messages overlap: while one waits for the origin, others write vectors and D1, so the origin
+  // (the scarce resource) always has the next documents queued instead of idling between messages.
+  await mapWithConcurrency(batch.messages, options.concurrency ?? MESSAGE_CONCURRENCY, async (message) => {
     const body = parsedOrDropped(message);
     if (body) await consume(services, message, body, settings);
-  }
+  });
 }
 
 /** One message: acked once its documents are settled; on a transient failure, retried with backoff and the error recorded on its job rows. */

@@ -521,6 +521,40 @@ describe("consumer — with the real origin (happy)", () => {
   });
 });
 
+describe("consumer — throughput (happy)", () => {
+  it("indexes a batch's messages concurrently, each acked on its own", async () => {
+    const tenant = uniqueTenant("overlap");
+    const jobs = await Promise.all(
+      ["a", "b", "c"].map((id) => recordJob(tenant, [{ id, text: PARAGRAPHS.printing.replace("Gutenberg", id) }])),
+    );
+    // Each message's upsert waits (up to 5 s) until all three messages are at the vector index:
+    // one message at a time would never have more than one waiting there.
+    let waiting = 0;
+    let together = 0;
+    const all = Promise.withResolvers<void>();
+    const barrier = servicesWith({
+      vectors: forwarding(vectorIndex(), {
+        upsert: async (vectors) => {
+          together = Math.max(together, ++waiting);
+          if (together === 3) all.resolve();
+          await Promise.race([all.promise, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+          waiting--;
+          return vectorIndex().upsert(vectors);
+        },
+      }),
+    });
+    const batch = batchOf(
+      INGEST_QUEUE,
+      jobs.flatMap((job) => job.messages),
+    );
+    await handleIngestBatch(batch as MessageBatch, env, barrier);
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks).toHaveLength(3);
+    expect(together).toBe(3);
+    for (const job of jobs) expect(await jobOf(tenant, job.jobId)).toMatchObject({ status: "done", processed: 1 });
+  });
+});
+
 describe("read-your-writes: done only once the vectors are visible", () => {
   it("waits for an eventually consistent index before marking the job done (happy)", async () => {
     const tenant = uniqueTenant("ryw");
