@@ -1,7 +1,6 @@
-// zod/v4/core's index without `locales` (see ./index.ts). Mirrors node_modules/zod/v4/core/index.js.
+// zod/v4/core's index without `locales` and `compile.js` (see ./index.ts). Mirrors node_modules/zod/v4/core/index.js.
 export * from "../../node_modules/zod/v4/core/api.js";
 export * from "../../node_modules/zod/v4/core/checks.js";
-export * from "../../node_modules/zod/v4/core/compile.js";
 export * from "../../node_modules/zod/v4/core/core.js";
 export * from "../../node_modules/zod/v4/core/doc.js";
 export * from "../../node_modules/zod/v4/core/errors.js";

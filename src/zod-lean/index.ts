@@ -1,10 +1,13 @@
 /**
- * The production bundle's "zod" (wrangler.toml [env.*] alias): zod's own API minus `locales`, the
- * error messages in ~50 languages (~260 KiB of minified code, ~40 % of the bundle). zod ships them
- * behind `z.locales` / `z.core.locales`, and @hono/zod-openapi passes the whole `z` namespace to
- * extendZodWithOpenApi, so no bundler can drop them; nothing here uses another language than the
- * default English one (registered by zod's schemas themselves). Same modules, same classes: only
- * the two namespace members are missing, which test/worker/zod-lean.test.ts checks against zod.
+ * The production bundle's "zod" (wrangler.toml alias): zod's own modules and classes, minus what
+ * this worker never uses and no bundler could drop, since @hono/zod-openapi passes the whole `z`
+ * namespace to extendZodWithOpenApi:
+ * - `locales`: the error messages in ~50 languages (~260 KiB minified, ~40 % of the bundle); the
+ *   default English one is registered by zod's schemas themselves;
+ * - `compile`/`withParser` (ahead-of-time parsers generated with `new Function`, which Workers
+ *   refuse anyway; ~31 KiB) and `fromJSONSchema` (~12 KiB).
+ * test/tools/zod-lean.test.ts checks this against the installed zod: everything else is there, as
+ * the same values.
  */
 import * as z from "./external";
 
