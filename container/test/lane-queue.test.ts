@@ -1,6 +1,6 @@
 import { Piscina } from "piscina";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLaneQueue, laneTask } from "../src/embeddings/lane-queue.ts";
+import { createLaneQueue, createPassageGate, laneTask } from "../src/embeddings/lane-queue.ts";
 import type { EmbedKind } from "../src/embeddings/port.ts";
 
 // A real one-thread piscina pool whose tasks sleep, so the queue's order is what decides who runs next.
@@ -54,5 +54,46 @@ describe("lane queue (the USE pool's task queue)", () => {
     queue.remove(q1);
     expect(queue.size).toBe(4);
     expect([queue.shift(), queue.shift(), queue.shift(), queue.shift(), queue.shift()]).toEqual([q2, p0, p1, p2, null]);
+  });
+});
+
+describe("passage gate (the USE pool's spare thread for queries)", () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it("happy: passages never hold more than their slots; a query starts at once while they are all taken", async () => {
+    const gate = createPassageGate(2);
+    const events: string[] = [];
+    let running = 0;
+    let most = 0;
+    const passage = (i: number) =>
+      gate.run("passage", async () => {
+        most = Math.max(most, ++running);
+        await sleep(30);
+        running--;
+        events.push(`passage ${i}`);
+      });
+    const passages = Array.from({ length: 6 }, (_, i) => passage(i));
+    await sleep(5);
+    expect(gate.waiting).toBe(4);
+    await gate.run("query", async () => {
+      events.push("query");
+    });
+    // The query ran before the first passage ended: it did not queue behind them.
+    expect(events).toEqual(["query"]);
+    await Promise.all(passages);
+    expect(most).toBe(2);
+    expect(events.slice(1)).toEqual(Array.from({ length: 6 }, (_, i) => `passage ${i}`));
+  });
+
+  it("error: a failed passage frees its slot for the next one", async () => {
+    const gate = createPassageGate(1);
+    const failing = gate.run("passage", async () => {
+      await sleep(5);
+      throw new Error("model failed");
+    });
+    const next = gate.run("passage", async () => "next");
+    await expect(failing).rejects.toThrow("model failed");
+    await expect(next).resolves.toBe("next");
+    expect(gate.waiting).toBe(0);
   });
 });

@@ -43,3 +43,33 @@ type LaneOptions = { lane: EmbedKind };
 export function laneTask<T extends object>(kind: EmbedKind, task: T): T & { [queueOptionsSymbol]: LaneOptions } {
   return { ...task, [queueOptionsSymbol]: { lane: kind } };
 }
+
+/**
+ * Caps the passage sub-batches running at once at `slots`, so that a pool of `slots + 1` threads
+ * always has one for a query: a query starts at once (sharing the CPU with the passages) instead of
+ * waiting for a passage sub-batch to end. Queries are never held here (the lane queue orders them
+ * among themselves); waiting passages go in arrival order.
+ */
+export function createPassageGate(slots: number) {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async run<T>(kind: EmbedKind, task: () => Promise<T>): Promise<T> {
+      if (kind === "query") return task();
+      if (running < slots) running++;
+      // A finishing passage hands its slot straight to the next one waiting.
+      else await new Promise<void>((resolve) => waiting.push(resolve));
+      try {
+        return await task();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else running--;
+      }
+    },
+    /** Passage sub-batches waiting for a slot (for tests). */
+    get waiting() {
+      return waiting.length;
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import { Piscina } from "piscina";
 import { AppError } from "../errors.ts";
-import { createLaneQueue, laneTask } from "./lane-queue.ts";
+import { createLaneQueue, createPassageGate, laneTask } from "./lane-queue.ts";
 import type { EmbeddingBackend, EmbedKind } from "./port.ts";
 import type { UseTask } from "./use-worker.ts";
 
@@ -51,16 +51,20 @@ export function planGroups(lengths: number[], workers: number): number[][] {
 export async function createUseBackend({ workers }: UseBackendOptions): Promise<EmbeddingBackend> {
   // Under tsx/vitest this module is the .ts source; in the image it is compiled .js beside its worker.
   const worker = import.meta.url.endsWith(".ts") ? "./use-worker.ts" : "./use-worker.js";
+  // Queries' lane: passages use at most `workers` threads, and one more thread is kept for queries,
+  // so a query starts at once during a bulk ingest instead of waiting for a passage sub-batch; the
+  // lane queue puts queued query sub-batches before passage ones (measured: see the commit).
+  const threads = workers + 1;
   const pool = new Piscina<UseTask, Float32Array>({
     filename: new URL(worker, import.meta.url).href,
-    minThreads: workers,
-    maxThreads: workers,
+    minThreads: threads,
+    maxThreads: threads,
     idleTimeout: Number.POSITIVE_INFINITY,
-    // Queries jump the passage sub-batches a bulk ingest queued: they wait for a free thread, not the ingest.
     taskQueue: createLaneQueue(),
     stricterFIFO: true,
   });
-  const warm = await Promise.all(Array.from({ length: workers }, () => pool.run({ texts: ["ready"], maxTokens: 8 })));
+  const passages = createPassageGate(workers);
+  const warm = await Promise.all(Array.from({ length: threads }, () => pool.run({ texts: ["ready"], maxTokens: 8 })));
   if (warm.some((v) => v.length !== USE_DIMENSIONS)) throw new Error("USE model returned unexpected dimensions");
   let closed = false;
 
@@ -79,7 +83,9 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
       try {
         await Promise.all(
           groups.map(async (group) => {
-            const flat = await pool.run(laneTask(kind, { texts: group.map((i) => texts[i]!), maxTokens: MAX_TOKENS }));
+            const flat = await passages.run(kind, () =>
+              pool.run(laneTask(kind, { texts: group.map((i) => texts[i]!), maxTokens: MAX_TOKENS })),
+            );
             group.forEach((index, row) => {
               out[index] = flat.subarray(row * USE_DIMENSIONS, (row + 1) * USE_DIMENSIONS);
             });
