@@ -61,16 +61,18 @@ export function analyseProfile(profile: CpuProfile, map: SourceMap | null, bundl
       idleUs += us;
       continue;
     }
+    const inBundle = frame.url.endsWith(bundleName);
     let where = frame.url ? `${frame.url.split("/").at(-1)}:${frame.lineNumber + 1}` : "(native)";
-    let pkg = frame.url ? frame.url.split("/").at(-1)! : "(runtime)";
-    if (map && frame.url.endsWith(bundleName) && frame.lineNumber >= 0) {
+    let pkg = inBundle ? "(bundle, unmapped)" : frame.url ? frame.url.split("/").at(-1)! : "(runtime)";
+    if (inBundle && frame.lineNumber < 0) where = "(bundle top level)";
+    if (map && inBundle && frame.lineNumber >= 0) {
       const entry = map.findEntry(frame.lineNumber, frame.columnNumber) as { originalSource?: string; originalLine?: number };
       if (entry.originalSource) {
         const source = entry.originalSource.replace(/^(\.\.\/)+/, "").replace(/^.*?(node_modules\/|src\/)/, "$1");
         where = `${source}:${(entry.originalLine ?? 0) + 1}`;
         pkg = packageOf(source);
       } else {
-        where = "(bundle, unmapped: module top level)";
+        where = "(bundle, unmapped)";
       }
     }
     if (frame.functionName.startsWith("(")) pkg = frame.functionName; // (garbage collector), (program)

@@ -60,7 +60,7 @@ function list(values: Values, name: string, fallback: number[], max: number): nu
   return items;
 }
 
-export function benchOptions(values: Values, env: NodeJS.ProcessEnv = process.env, now = new Date()): BenchOptions {
+export function benchOptions(values: Values, env: Record<string, string | undefined> = process.env, now = new Date()): BenchOptions {
   const url = typeof values.url === "string" ? values.url : undefined;
   if (url) {
     try {
