@@ -7,6 +7,7 @@
  * its own usage. Results go to stdout; progress and messages to stderr. Exit codes: see EXIT (api.ts).
  */
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import { BENCH_DETAILS, BENCH_OPTIONS, benchCommand } from "../bench/command";
 import { ApiFailure, EXIT } from "./api";
 import {
   cachePurgeCommand,
@@ -203,6 +204,15 @@ const COMMANDS: Command[] = [
     details: API_NOTE,
     options: API,
     run: cachePurgeCommand,
+  },
+  {
+    words: ["bench"],
+    synopsis:
+      "[--docs <n>] [--requests <n>] [--levels <list>] [--batch-sizes <list>] [--load <n> [--concurrency <c>]] [--no-cold-start] [--out <dir>] [--url <url> --key <key>]",
+    summary: "benchmark: ingestion rate, query latency and throughput, memory, cold start; a Markdown report with charts",
+    details: BENCH_DETAILS,
+    options: BENCH_OPTIONS,
+    run: (_, values) => benchCommand(values),
   },
   {
     words: ["doctor"],
