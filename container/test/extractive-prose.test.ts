@@ -63,5 +63,8 @@ describe("proseBlocks (the origin's copy)", () => {
       "A revoked key stops working within seconds, everywhere.",
       "See the API reference for every key route.",
     ]);
+    expect(proseBlocks("Revoke it with `npx edge-rag keys revoke <id>`, then <b>done</b>.")).toEqual([
+      "Revoke it with npx edge-rag keys revoke <id>, then done.",
+    ]);
   });
 });

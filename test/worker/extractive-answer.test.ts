@@ -67,6 +67,10 @@ describe("proseBlocks", () => {
     expect(proseBlocks("2. second step\n3. third step")).toEqual(["second step", "third step"]);
     const plain = "Penicillin was discovered by Alexander Fleming in 1928. It changed medicine.";
     expect(proseBlocks(plain)).toEqual([plain]);
+    // Code keeps its text verbatim, angle brackets included; HTML outside code is dropped.
+    expect(proseBlocks("Revoke it with `npx edge-rag keys revoke <id>`, then <b>done</b>.")).toEqual([
+      "Revoke it with npx edge-rag keys revoke <id>, then done.",
+    ]);
     expect(proseBlocks("snake_case_name and 2 * 3 * 4 stay as they are")).toEqual(["snake_case_name and 2 * 3 * 4 stay as they are"]);
   });
 });

@@ -69,15 +69,22 @@ export function proseBlocks(text: string): string[] {
 
 /** Inline markdown reduced to its text: links and code keep their text, emphasis loses its marks. */
 function inlineText(text: string): string {
+  // Code spans first, kept verbatim (`<id>` in code is text, not HTML); the markup rules apply around them.
+  return text
+    .split(/(`+)\s?([^`]*?)\s?\1/)
+    .map((part, i) => (i % 3 === 2 ? part : i % 3 === 1 ? "" : inlineMarkup(part)))
+    .join("")
+    .replace(/\s+/g, " ")
+    .trim();
+}
+
+function inlineMarkup(text: string): string {
   return text
     .replace(/!\[[^\]]*\]\([^)]*\)/g, "") // images are not text
     .replace(/\[([^\]]+)\]\([^)]*\)/g, "$1") // [text](url)
     .replace(/\[([^\]]+)\]\[[^\]]*\]/g, "$1") // [text][ref]
     .replace(/<((?:https?|mailto):[^>\s]+)>/g, "$1") // <https://…>
     .replace(/<\/?[A-Za-z][^>]*>/g, "") // inline HTML
-    .replace(/(`+)\s?([^`]+?)\s?\1/g, "$2") // `code`
     .replace(/(\*\*|__)(?=\S)([^*_]+?)(?<=\S)\1/g, "$2") // **strong**
-    .replace(/(^|[^\p{L}\p{N}*_])([*_])(?=\S)([^*_]+?)(?<=\S)\2(?![\p{L}\p{N}])/gu, "$1$3") // *emphasis*
-    .replace(/\s+/g, " ")
-    .trim();
+    .replace(/(^|[^\p{L}\p{N}*_])([*_])(?=\S)([^*_]+?)(?<=\S)\2(?![\p{L}\p{N}])/gu, "$1$3"); // *emphasis*
 }
