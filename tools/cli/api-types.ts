@@ -301,7 +301,7 @@ export interface paths {
     put?: never;
     /**
      * Model Context Protocol (streamable HTTP): tools `search` and `ask` for agents
-     * @description A stateless MCP server (no Mcp-Session-Id; JSON responses). `tools/list` describes the tools: `search` takes a SearchRequest and returns a SearchResponse, `ask` takes a QueryRequest (without `stream`) and returns a QueryResponse, both as `structuredContent`. Same credentials, role (reader), rate limits (one query token per `tools/call`) and tenant scope as /v1/query; a failed tool call is a result with `isError: true` whose text is a problem object. GET and DELETE answer 405. Send `Accept: application/json, text/event-stream`.
+     * @description A stateless MCP server (no Mcp-Session-Id; JSON responses). `tools/list` describes the tools: `search` takes a SearchRequest and returns a SearchResponse, `ask` takes a QueryRequest (without `stream`) and returns a QueryResponse, both as `structuredContent`. Same credentials, role (reader), rate limits (one query token per request, or per `tools/call` in a batch) and tenant scope as /v1/query; a failed tool call is a result with `isError: true` whose text is a problem object. GET and DELETE answer 405. Send `Accept: application/json, text/event-stream`.
      */
     post: operations["mcp"];
     delete?: never;
