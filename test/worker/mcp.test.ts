@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { zodJsonSchemaValidator } from "../../src/mcp/json-schema-validator";
-import { call, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
+import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { CORPUS, indexFixture, QUESTIONS } from "./query-fixtures";
 
 /**
@@ -71,6 +71,21 @@ describe("mcp (happy)", () => {
     expect(called.structuredContent.results[0].document_id).toBe(QUESTIONS.penicillin.document);
     expect(called.structuredContent.metadata.request_id).toEqual(expect.any(String));
     expect(called.content[0].text).toMatch(new RegExp(`^\\[1\\] ${QUESTIONS.penicillin.document} \\(score`));
+  });
+  it("ask: the query service's answer, degraded but cited when no origin can generate", async () => {
+    const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/mcp", {
+      auth: reader,
+      body: toolCall("ask", { query: QUESTIONS.fire.query, mode: "keyword", top_k: 3, cache: false }),
+      headers: { accept: ACCEPT },
+    });
+    const called = await result(response);
+    expect(called.isError).toBeUndefined();
+    const { answer, sources, metadata } = called.structuredContent;
+    expect(metadata).toMatchObject({ degraded: true, degraded_reasons: expect.arrayContaining(["generation_unavailable"]) });
+    expect(sources[0].document_id).toBe(QUESTIONS.fire.document);
+    expect(answer).toContain(QUESTIONS.fire.answer);
+    expect(answer).toMatch(/\[1\]/);
+    expect(called.content[0].text).toContain(`Sources:\n[1] ${QUESTIONS.fire.document}`);
   });
 });
 
