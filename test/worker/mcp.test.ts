@@ -72,6 +72,7 @@ describe("mcp (happy)", () => {
     expect(called.structuredContent.metadata.request_id).toEqual(expect.any(String));
     expect(called.content[0].text).toMatch(new RegExp(`^\\[1\\] ${QUESTIONS.penicillin.document} \\(score`));
   });
+
   it("ask: the query service's answer, degraded but cited when no origin can generate", async () => {
     const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/mcp", {
       auth: reader,
