@@ -63,6 +63,10 @@ describe("proseBlocks (the origin's copy)", () => {
       "A revoked key stops working within seconds, everywhere.",
       "See the API reference for every key route.",
     ]);
+    // Scientific text is not markdown: brackets, comparisons and subscripts stay as written.
+    const science = "A rise in [Ca(2+)](i) and [GHS-R](-/-) mice; CRP <or=3 mg/l and elevated >3 mg/l; Pa_{O_2} and 2 * 3.";
+    expect(proseBlocks(science)).toEqual([science]);
+    expect(proseBlocks("2001. Comparison of three management strategies.")).toEqual(["2001. Comparison of three management strategies."]);
     expect(proseBlocks("Revoke it with `npx edge-rag keys revoke <id>`, then <b>done</b>.")).toEqual([
       "Revoke it with npx edge-rag keys revoke <id>, then done.",
     ]);

@@ -78,12 +78,11 @@ beforeAll(async () => {
     workerVars: { RATE_LIMIT_QUERY: "100000/60s", RATE_LIMIT_INGEST: "10000/60s" },
     log: (component, line) => appendFileSync(join(stateDir, "stack.log"), `[${component}] ${line}\n`),
   });
-  [keys.adminA, keys.readerA, keys.adminB, keys.readerB] = await Promise.all([
-    createKey("mcp-a", "admin"),
-    createKey("mcp-a", "reader"),
-    createKey("mcp-b", "admin"),
-    createKey("mcp-b", "reader"),
-  ]);
+  // One at a time: each `keys create` applies the migrations to the stack's D1 first.
+  keys.adminA = await createKey("mcp-a", "admin");
+  keys.readerA = await createKey("mcp-a", "reader");
+  keys.adminB = await createKey("mcp-b", "admin");
+  keys.readerB = await createKey("mcp-b", "reader");
   await Promise.all([ingest(keys.adminA, DOCUMENTS_A), ingest(keys.adminB, DOCUMENTS_B)]);
 }, 300_000);
 

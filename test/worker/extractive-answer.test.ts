@@ -67,6 +67,10 @@ describe("proseBlocks", () => {
     expect(proseBlocks("2. second step\n3. third step")).toEqual(["second step", "third step"]);
     const plain = "Penicillin was discovered by Alexander Fleming in 1928. It changed medicine.";
     expect(proseBlocks(plain)).toEqual([plain]);
+    // Scientific text is not markdown: brackets, comparisons and subscripts stay as written.
+    const science = "A rise in [Ca(2+)](i) and [GHS-R](-/-) mice; CRP <or=3 mg/l and elevated >3 mg/l; Pa_{O_2} and 2 * 3.";
+    expect(proseBlocks(science)).toEqual([science]);
+    expect(proseBlocks("2001. Comparison of three management strategies.")).toEqual(["2001. Comparison of three management strategies."]);
     // Code keeps its text verbatim, angle brackets included; HTML outside code is dropped.
     expect(proseBlocks("Revoke it with `npx edge-rag keys revoke <id>`, then <b>done</b>.")).toEqual([
       "Revoke it with npx edge-rag keys revoke <id>, then done.",

@@ -47,14 +47,15 @@ export function proseBlocks(text: string): string[] {
       line.startsWith("|") || // table row or delimiter row
       /^:?-{3,}:?(\s*\|\s*:?-{3,}:?)+\s*\|?$/.test(line) || // delimiter row without outer pipes
       /^\[[^\]]+\]:\s*\S/.test(line) || // link reference definition
-      /^<\/?[A-Za-z][^>]*>$/.test(line) || // HTML-only line
+      /^<\/?[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?\/?>$/.test(line) || // HTML-only line
       (current.length === 0 && /^( {4,}|\t)/.test(raw)) // indented code
     ) {
       flush();
       continue;
     }
     const quoted = line.replace(/^(>\s?)+/, "");
-    const item = /^(?:[-*+]|\d{1,9}[.)])\s+(.*)$/.exec(quoted);
+    // 1-3 digits: "2001. Comparison of…" starts a sentence, not a list.
+    const item = /^(?:[-*+]|\d{1,3}[.)])\s+(.*)$/.exec(quoted);
     if (item) {
       // A list item is a block of its own (its text rarely ends with a full stop).
       flush();
@@ -71,7 +72,7 @@ export function proseBlocks(text: string): string[] {
 function inlineText(text: string): string {
   // Code spans first, kept verbatim (`<id>` in code is text, not HTML); the markup rules apply around them.
   return text
-    .split(/(`+)\s?([^`]*?)\s?\1/)
+    .split(/(`+)([^`]*?)\1/)
     .map((part, i) => (i % 3 === 2 ? part : i % 3 === 1 ? "" : inlineMarkup(part)))
     .join("")
     .replace(/\s+/g, " ")
@@ -79,12 +80,17 @@ function inlineText(text: string): string {
 }
 
 function inlineMarkup(text: string): string {
-  return text
-    .replace(/!\[[^\]]*\]\([^)]*\)/g, "") // images are not text
-    .replace(/\[([^\]]+)\]\([^)]*\)/g, "$1") // [text](url)
-    .replace(/\[([^\]]+)\]\[[^\]]*\]/g, "$1") // [text][ref]
-    .replace(/<((?:https?|mailto):[^>\s]+)>/g, "$1") // <https://…>
-    .replace(/<\/?[A-Za-z][^>]*>/g, "") // inline HTML
-    .replace(/(\*\*|__)(?=\S)([^*_]+?)(?<=\S)\1/g, "$2") // **strong**
-    .replace(/(^|[^\p{L}\p{N}*_])([*_])(?=\S)([^*_]+?)(?<=\S)\2(?![\p{L}\p{N}])/gu, "$1$3"); // *emphasis*
+  return (
+    text
+      .replace(/!\[[^\]]*\]\([^)]*\)/g, "") // images are not text
+      // [text](target): a target is a URL or a path (a letter and one of . / # :, no space), so that
+      // "[Ca(2+)](i)" or "[GHS-R](-/-)" in a scientific text stay as they are.
+      .replace(/\[([^\]]+)\]\((?=[^\s()]*[A-Za-z])(?=[^\s()]*[./#:])[^\s()]+\)/g, "$1")
+      .replace(/\[([^\]]+)\]\[[\w -]*\]/g, "$1") // [text][ref]
+      .replace(/<((?:https?|mailto):[^>\s]+)>/g, "$1") // <https://…>
+      .replace(/<\/?[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?\/?>/g, "") // inline HTML ("<or=3 mg/l" is not a tag)
+      // *emphasis*, **strong**, _emphasis_: marks that open after a space or an opening bracket and
+      // close before one or punctuation, so that snake_case, 2 * 3 and LaTeX subscripts stay.
+      .replace(/(^|[\s("'“‘[])([*_]{1,2})(?=\S)([^*_]+?)(?<=\S)\2(?=$|[\s.,;:!?)"'’”\]])/gu, "$1$3")
+  );
 }
