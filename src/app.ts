@@ -25,6 +25,7 @@ import { cacheRoutes } from "./routes/cache";
 import { documentRoutes } from "./routes/documents";
 import { createHealthRoutes } from "./routes/health";
 import { jobRoutes } from "./routes/jobs";
+import { mcpRoutes } from "./routes/mcp";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { queryRoutes } from "./routes/query";
@@ -110,6 +111,7 @@ export function createApp(services: ServicesFactory) {
   app.route("/", statsRoutes);
   app.route("/", cacheRoutes);
   app.route("/", metricsRoutes);
+  app.route("/", mcpRoutes);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
