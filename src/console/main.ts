@@ -39,8 +39,10 @@ async function showWorkspace(): Promise<void> {
   const admin = me.roles.includes("admin");
   const writer = admin || me.roles.includes("writer");
   tabButton("keys").hidden = !admin;
-  for (const control of byId<HTMLFormElement>("upload-form").elements) (control as HTMLInputElement).disabled = !writer;
-  if (!writer) byId("upload-error").textContent = "Adding documents needs the writer role.";
+  // Ingestion and its jobs are writer routes: a reader gets a note instead of forms that would be refused.
+  byId("upload-form").hidden = !writer;
+  byId("jobs-card").hidden = !writer;
+  byId("reader-note").hidden = writer;
   select("ask");
 }
 

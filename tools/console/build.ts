@@ -9,9 +9,10 @@
  * deploy scripts (predeploy); `npm run build:assets` on its own. It takes well under a second, and
  * writes into a fresh folder that then replaces the old one, so a reader never sees half of it.
  */
-import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 import { ROOT } from "../stack/paths";
 
@@ -55,7 +56,17 @@ export async function buildConsoleAssets(outDir = ASSETS_DIR): Promise<void> {
   }
 }
 
+/** Each built file's size, raw and gzip (what a browser downloads), in KiB. */
+export function assetSizes(outDir = ASSETS_DIR): string[] {
+  return ["console", "docs"].flatMap((folder) =>
+    readdirSync(join(outDir, folder)).map((file) => {
+      const bytes = readFileSync(join(outDir, folder, file));
+      return `${folder}/${file}: ${(bytes.length / 1024).toFixed(1)} KiB, ${(gzipSync(bytes).length / 1024).toFixed(1)} KiB gzip`;
+    }),
+  );
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await buildConsoleAssets();
-  console.error(`static pages built into ${ASSETS_DIR}`);
+  console.error(`static pages built into ${ASSETS_DIR}:\n  ${assetSizes().join("\n  ")}`);
 }
