@@ -188,7 +188,8 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** The tenant's documents in id order, without their text, a page at a time */
+    get: operations["listDocuments"];
     put?: never;
     /**
      * Add or replace documents; they are indexed in the background (poll status_url)
@@ -564,6 +565,29 @@ export interface components {
       metadata?: {
         [key: string]: string | number | boolean;
       };
+    };
+    DocumentList: {
+      documents: components["schemas"]["DocumentSummary"][];
+      /** @description Pass as cursor for the next page; null on the last page */
+      next_cursor: string | null;
+    };
+    DocumentSummary: {
+      id: string;
+      collection: string;
+      metadata: {
+        [key: string]: string | number | boolean;
+      };
+      /**
+       * @description queued: a new version waits to be indexed (the previous one, if any, is still searchable)
+       * @enum {string}
+       */
+      status: "queued" | "indexed" | "failed";
+      /** @description Chunks of the indexed version */
+      chunk_count: number;
+      job_id: string | null;
+      error: string | null;
+      created_at: string;
+      updated_at: string;
     };
     Document: {
       id: string;
@@ -1286,6 +1310,88 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["SearchResponse"];
+        };
+      };
+      /** @description The request is invalid */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listDocuments: {
+    parameters: {
+      query?: {
+        /** @description Only this collection */
+        collection?: string;
+        /** @description Only documents in this indexing state */
+        status?: "queued" | "indexed" | "failed";
+        limit?: number;
+        /** @description next_cursor of the previous page */
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of documents */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["DocumentList"];
         };
       };
       /** @description The request is invalid */
