@@ -1,8 +1,9 @@
 /**
  * Documents: upload files (.md/.txt: one document each, the file name as its id; .jsonl: one per
  * line, `{"id","text","metadata"}` or BEIR's `{"_id","title","text"}`, as the CLI reads them) or a
- * pasted text into a collection; follow each ingestion job (GET /v1/jobs/{id}) until it ends; open
- * and delete stored documents.
+ * pasted text into a collection; follow each ingestion job (GET /v1/jobs/{id}) until it ends; list
+ * the stored documents (GET /v1/documents, a page at a time, by collection and status), open and
+ * delete them.
  */
 import { api, messageOf, ok, type Schemas } from "./api";
 import { announce, busy, byId, formatDate, h } from "./dom";
@@ -20,6 +21,16 @@ export function setupDocuments(): void {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void busy(form, byId("upload-error"), upload, messageOf);
+  });
+  const list = byId<HTMLFormElement>("list-form");
+  list.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void busy(list, byId("documents-error"), () => loadDocuments(), messageOf);
+  });
+  byId("more-documents").addEventListener("click", () => {
+    loadDocuments(nextCursor).catch((error) => {
+      byId("documents-error").textContent = messageOf(error);
+    });
   });
   const lookup = byId<HTMLFormElement>("lookup-form");
   lookup.addEventListener("submit", (event) => {
@@ -117,10 +128,63 @@ async function followJob(jobId: string, accepted: number): Promise<void> {
       if (job.errors.length > 0)
         item.append(h("ul", { class: "job-errors" }, ...job.errors.map((e) => h("li", {}, `${e.document_id}: ${e.error}`))));
       announce(`job ${job.status}: ${finished} of ${job.documents} documents`);
+      await loadDocuments().catch(() => {});
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+}
+
+/** Deleting is a writer route: readers get no Delete buttons (set when the session starts). */
+let canDelete = false;
+export function allowDeletes(allowed: boolean): void {
+  canDelete = allowed;
+}
+
+const PAGE_SIZE = 50;
+/** The cursor of the next page of the list on show; null when it is the last. */
+let nextCursor: string | null = null;
+
+/** The first page of the list (or, with a cursor, the next one appended to it). */
+export async function loadDocuments(cursor: string | null = null): Promise<void> {
+  const collection = byId<HTMLInputElement>("list-collection").value.trim();
+  const status = byId<HTMLSelectElement>("list-status").value as "" | Schemas["Document"]["status"];
+  const page = await ok(
+    api.GET("/v1/documents", {
+      params: {
+        query: { limit: PAGE_SIZE, ...(collection ? { collection } : {}), ...(status ? { status } : {}), ...(cursor ? { cursor } : {}) },
+      },
+    }),
+  );
+  const body = byId("documents-table").querySelector("tbody")!;
+  const rows = page.documents.map(documentRow);
+  if (cursor) body.append(...rows);
+  else body.replaceChildren(...rows);
+  if (body.children.length === 0) body.replaceChildren(h("tr", {}, h("td", { colspan: "6" }, "No documents.")));
+  nextCursor = page.next_cursor;
+  byId("more-documents").hidden = nextCursor === null;
+}
+
+function documentRow(document: Schemas["DocumentSummary"]): HTMLTableRowElement {
+  const open = h("button", { type: "button", class: "secondary small", "aria-label": `Open ${document.id}` }, "Open");
+  const remove = h("button", { type: "button", class: "danger small", "aria-label": `Delete ${document.id}` }, "Delete");
+  const row = h(
+    "tr",
+    { "data-document-id": document.id },
+    h("td", { "data-label": "Id" }, h("code", {}, document.id)),
+    h("td", { "data-label": "Collection" }, document.collection),
+    h("td", { "data-label": "Status", class: `state-${document.status}` }, document.status),
+    h("td", { "data-label": "Chunks" }, String(document.chunk_count)),
+    h("td", { "data-label": "Updated" }, formatDate(document.updated_at)),
+    h("td", {}, h("div", { class: "actions" }, open, canDelete && remove)),
+  );
+  open.addEventListener("click", () => {
+    openDocument(document.id).catch((error) => {
+      byId("documents-error").textContent = messageOf(error);
+    });
+  });
+  remove.addEventListener("click", () => void deleteDocument(document.id, row));
+  return row;
 }
 
 async function openDocument(id: string): Promise<void> {
@@ -128,6 +192,7 @@ async function openDocument(id: string): Promise<void> {
   detail.replaceChildren();
   const document = await ok(api.GET("/v1/documents/{id}", { params: { path: { id } } }));
   detail.replaceChildren(renderDocument(document));
+  detail.querySelector("h4")?.focus();
 }
 
 function renderDocument(document: Schemas["Document"]): HTMLElement {
@@ -135,7 +200,7 @@ function renderDocument(document: Schemas["Document"]): HTMLElement {
   const box = h(
     "article",
     { class: "document", "aria-label": `document ${document.id}` },
-    h("h4", {}, document.id),
+    h("h4", { tabindex: "-1" }, document.id),
     h(
       "dl",
       { class: "facts" },
@@ -149,7 +214,7 @@ function renderDocument(document: Schemas["Document"]): HTMLElement {
       h("dd", {}, formatDate(document.updated_at)),
     ),
     h("blockquote", {}, document.text.length > 600 ? `${document.text.slice(0, 600)}…` : document.text),
-    remove,
+    canDelete && remove,
   );
   remove.addEventListener("click", () => void deleteDocument(document.id, box));
   return box;
@@ -162,6 +227,10 @@ export async function deleteDocument(id: string, element: HTMLElement): Promise<
   try {
     await ok(api.DELETE("/v1/documents/{id}", { params: { path: { id } } }));
     element.remove();
+    // The list and the opened document are two views of it: neither shows it any longer.
+    document.querySelector(`#documents-table tr[data-document-id="${CSS.escape(id)}"]`)?.remove();
+    const detail = byId("document-detail");
+    if (detail.querySelector("article")?.getAttribute("aria-label") === `document ${id}`) detail.replaceChildren();
     announce(`document ${id} deleted`);
     return true;
   } catch (failure) {

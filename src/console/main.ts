@@ -5,7 +5,7 @@
  */
 import { api, clearSession, currentSession, messageOf, ok, saveSession, whenUnauthorized } from "./api";
 import { setupAsk } from "./ask";
-import { setupDocuments } from "./documents";
+import { allowDeletes, loadDocuments, setupDocuments } from "./documents";
 import { busy, byId } from "./dom";
 import { loadKeys, setupKeys } from "./keys";
 
@@ -43,6 +43,7 @@ async function showWorkspace(): Promise<void> {
   byId("upload-form").hidden = !writer;
   byId("jobs-card").hidden = !writer;
   byId("reader-note").hidden = writer;
+  allowDeletes(writer);
   select("ask");
 }
 
@@ -56,6 +57,11 @@ function select(panel: Panel): void {
     byId(`panel-${button.dataset.panel}`).hidden = !current;
   }
   if (panel === "keys") void loadKeys();
+  if (panel === "documents") {
+    loadDocuments().catch((error) => {
+      byId("documents-error").textContent = messageOf(error);
+    });
+  }
 }
 
 function setupSignIn(): void {

@@ -190,6 +190,17 @@ describe("the console in a browser", () => {
     expect(await job.textContent()).toContain("4/4 documents");
     const bar = job.locator("progress");
     expect([await bar.getAttribute("value"), await bar.getAttribute("max")]).toEqual(["4", "4"]);
+    // The list (GET /v1/documents) refreshes when a job ends, and filters by collection and status.
+    const rows = page.locator("#documents-table tbody tr");
+    await expect.poll(() => rows.locator("td:first-child").allTextContents()).toEqual(["cache.md", "keys.md", "limits", "quota"]);
+    expect(await rows.first().textContent()).toMatch(/cache\.mdhandbookindexed1/);
+    await page.getByLabel("Status", { exact: true }).selectOption("failed");
+    await page.getByRole("button", { name: "Show documents" }).click();
+    await expect.poll(() => rows.allTextContents()).toEqual(["No documents."]);
+    await page.getByLabel("Status", { exact: true }).selectOption("indexed");
+    await page.getByLabel("In collection", { exact: true }).fill("handbook");
+    await page.getByRole("button", { name: "Show documents" }).click();
+    await expect.poll(() => rows.count()).toBe(4);
     await shot(page, "desktop-documents");
   }, 180_000);
 
@@ -236,15 +247,19 @@ describe("the console in a browser", () => {
     await shot(page, "desktop-ask");
   }, 120_000);
 
-  it("happy: a stored document opens and is deleted from the Documents view", async () => {
+  it("happy: a listed document opens, is deleted, and is gone from the list and the API", async () => {
     await page.getByRole("button", { name: "Documents" }).click();
-    await page.getByLabel("Open a document by id", { exact: true }).fill("cache.md");
-    await page.getByRole("button", { name: "Open" }).click();
-    await page.getByRole("article", { name: "document cache.md" }).waitFor();
-    expect(await page.locator("#document-detail").textContent()).toContain("Purge the cache");
-    await page.getByRole("button", { name: "Delete cache.md" }).click();
+    await page.getByRole("button", { name: "Open cache.md" }).click();
+    const article = page.getByRole("article", { name: "document cache.md" });
+    await article.waitFor();
+    expect(await article.textContent()).toContain("Purge the cache");
+    await article.getByRole("button", { name: "Delete cache.md" }).click();
     await expect.poll(() => page.locator("#document-detail").textContent()).toBe("");
-    await page.getByRole("button", { name: "Open" }).click();
+    await expect
+      .poll(() => page.locator("#documents-table tbody td:first-child").allTextContents())
+      .toEqual(["keys.md", "limits", "quota"]);
+    await page.getByLabel("Open a document by id", { exact: true }).fill("cache.md");
+    await page.getByRole("button", { name: "Open", exact: true }).click();
     await expect.poll(() => page.locator("#documents-error").textContent()).toMatch(/404/);
   }, 60_000);
 
@@ -300,6 +315,12 @@ describe("the console at a phone's width", () => {
     expect(await page.locator("#upload-form").isVisible()).toBe(false);
     expect(await page.locator("#jobs-card").isVisible()).toBe(false);
     expect(await page.getByText("need the writer role").isVisible()).toBe(true);
+    // It lists the documents, without Delete buttons.
+    await expect
+      .poll(() => page.locator("#documents-table tbody td:first-child").allTextContents())
+      .toEqual(["keys.md", "limits", "quota"]);
+    expect(await page.getByRole("button", { name: "Open keys.md" }).isVisible()).toBe(true);
+    expect(await page.getByRole("button", { name: /^Delete / }).count()).toBe(0);
     expect(await noHorizontalScroll(page)).toBe(true);
     await shot(page, "phone-documents");
     expect(watch.offOrigin).toEqual([]);

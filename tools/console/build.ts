@@ -5,11 +5,13 @@
  *             its page, stylesheet and icon
  *   docs/     the API reference: Swagger UI from the swagger-ui-dist package (the version the
  *             lockfile pins, checked below), its page and its initializer (no inline script)
- * Run by `npm start`, `npm test` (the root vitest config), `.ci/run` (through npm test) and the
- * deploy scripts (predeploy); `npm run build:assets` on its own. It takes well under a second, and
- * writes into a fresh folder that then replaces the old one, so a reader never sees half of it.
+ * Run by the local stack launcher (`npm start`, the e2e tests, the benchmark: tools/stack/stack.ts),
+ * every vitest run (the root config: workerd and the deploy dry-run read the folder), `.ci/run`
+ * (through npm test), the deploy scripts (predeploy) and the deploy workflow; `npm run build:assets`
+ * on its own. It takes about a second, and writes into a fresh folder that then takes the old one's
+ * place by rename, so a running `wrangler dev` never serves half a build.
  */
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -49,8 +51,10 @@ export async function buildConsoleAssets(outDir = ASSETS_DIR): Promise<void> {
     copyFileSync(join(SOURCE, "docs.css"), join(staging, "docs/docs.css"));
     copyFileSync(join(SOURCE, "icon.svg"), join(staging, "docs/icon.svg"));
     for (const file of ["swagger-ui-bundle.js", "swagger-ui.css"]) copyFileSync(join(SWAGGER_UI, file), join(staging, "docs", file));
-    rmSync(outDir, { recursive: true, force: true });
+    const previous = `${staging}.old`;
+    if (existsSync(outDir)) renameSync(outDir, previous);
     renameSync(staging, outDir);
+    rmSync(previous, { recursive: true, force: true });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
