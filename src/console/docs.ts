@@ -13,4 +13,6 @@ interface SwaggerUIBundleOptions {
 }
 declare const SwaggerUIBundle: (options: SwaggerUIBundleOptions) => unknown;
 
-SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", validatorUrl: null, deepLinking: true, tryItOutEnabled: false });
+// The page names the document it renders (data-openapi-url), so it reads as what it shows.
+const url = document.getElementById("swagger-ui")?.dataset.openapiUrl ?? "/openapi.json";
+SwaggerUIBundle({ url, dom_id: "#swagger-ui", validatorUrl: null, deepLinking: true, tryItOutEnabled: false });
