@@ -1,4 +1,3 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -22,6 +21,8 @@ import { observe } from "./middleware/observe";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
 import { cacheRoutes } from "./routes/cache";
+import { consoleRoutes } from "./routes/console";
+import { docsRoutes } from "./routes/docs";
 import { documentRoutes } from "./routes/documents";
 import { createHealthRoutes } from "./routes/health";
 import { jobRoutes } from "./routes/jobs";
@@ -70,6 +71,9 @@ export function createApp(services: ServicesFactory) {
 
   // Liveness first: it must answer even when configuration or dependencies are broken.
   app.route("/", createHealthRoutes(services));
+  // Static pages (the console, the API docs) need no configuration or services either.
+  app.route("/", consoleRoutes);
+  app.route("/", docsRoutes);
 
   // Everything below has valid configuration and its services (built once per isolate).
   app.use(async (c, next) => {
@@ -126,7 +130,6 @@ export function createApp(services: ServicesFactory) {
     scheme: "bearer",
     description: "GET /metrics only: the METRICS_SCRAPE_TOKEN secret, presented as a bearer token",
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
 
   app.notFound((c) => problemResponse(notFound(`${c.req.method} ${c.req.path}`), c.var.requestId));
   app.onError((error, c) => {

@@ -347,7 +347,10 @@ describe("GET /v1/documents — listing", () => {
   it("pages through a tenant's documents in id order, without their text, and filters by collection and status (happy)", async () => {
     const { tenant, key } = await writer("list");
     await ingest(key, { documents: ["d3", "d1", "d5"].map((id) => ({ id, text: PARAGRAPHS.glaciers, metadata: { n: id } })) });
-    const { job_id } = await ingest(key, { collection: "notes", documents: ["d2", "d4"].map((id) => ({ id, text: PARAGRAPHS.lighthouse })) });
+    const { job_id } = await ingest(key, {
+      collection: "notes",
+      documents: ["d2", "d4"].map((id) => ({ id, text: PARAGRAPHS.lighthouse })),
+    });
     await waitForJob(key, job_id);
     const { key: readerKey } = await createKey(tenant, ["reader"]);
 

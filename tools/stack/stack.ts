@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildConsoleAssets } from "../console/build";
 import { freePort } from "../lib/ports";
 import { findRedisServerBinary, startRedisServer } from "../lib/redis-server";
 import { startBridgeProcess } from "./bridge";
@@ -93,6 +94,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 
   try {
+    // wrangler dev serves the console and /docs from dist/assets (wrangler.toml [assets]).
+    await buildConsoleAssets();
     log("stack", "applying D1 migrations…");
     await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", options.stateDir], (line) => log("d1", line));
 
