@@ -61,7 +61,8 @@ export function createApp(services: ServicesFactory) {
     cors({
       // An explicit allow-list; an unlisted origin simply gets no CORS headers.
       origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
-      allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "accept"],
+      // mcp-protocol-version: what a browser MCP client sends on every request after initialize.
+      allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "accept", "mcp-protocol-version"],
       allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
       exposeHeaders: ["x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after", "cache-status"],
       credentials: true,
