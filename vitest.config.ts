@@ -1,4 +1,9 @@
 import { defineConfig } from "vitest/config";
+import { buildConsoleAssets } from "./tools/console/build";
+
+// The worker serves the console and /docs from dist/assets (wrangler.toml [assets]); workerd in
+// the worker tests, wrangler dev in the e2e tests and the deploy dry-run all read that folder.
+await buildConsoleAssets();
 
 // One `vitest run` for the root package. The origin (container/) has its own vitest run.
 export default defineConfig({

@@ -1,4 +1,3 @@
-import { swaggerUI } from "@hono/swagger-ui";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -22,9 +21,12 @@ import { observe } from "./middleware/observe";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
 import { cacheRoutes } from "./routes/cache";
+import { consoleRoutes } from "./routes/console";
+import { docsRoutes } from "./routes/docs";
 import { documentRoutes } from "./routes/documents";
 import { createHealthRoutes } from "./routes/health";
 import { jobRoutes } from "./routes/jobs";
+import { mcpRoutes } from "./routes/mcp";
 import { meRoutes } from "./routes/me";
 import { metricsRoutes } from "./routes/metrics";
 import { queryRoutes } from "./routes/query";
@@ -59,7 +61,8 @@ export function createApp(services: ServicesFactory) {
     cors({
       // An explicit allow-list; an unlisted origin simply gets no CORS headers.
       origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
-      allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "accept"],
+      // mcp-protocol-version: what a browser MCP client sends on every request after initialize.
+      allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "accept", "mcp-protocol-version"],
       allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
       exposeHeaders: ["x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after", "cache-status"],
       credentials: true,
@@ -69,6 +72,9 @@ export function createApp(services: ServicesFactory) {
 
   // Liveness first: it must answer even when configuration or dependencies are broken.
   app.route("/", createHealthRoutes(services));
+  // Static pages (the console, the API docs) need no configuration or services either.
+  app.route("/", consoleRoutes);
+  app.route("/", docsRoutes);
 
   // Everything below has valid configuration and its services (built once per isolate).
   app.use(async (c, next) => {
@@ -110,6 +116,7 @@ export function createApp(services: ServicesFactory) {
   app.route("/", statsRoutes);
   app.route("/", cacheRoutes);
   app.route("/", metricsRoutes);
+  app.route("/", mcpRoutes);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -124,7 +131,6 @@ export function createApp(services: ServicesFactory) {
     scheme: "bearer",
     description: "GET /metrics only: the METRICS_SCRAPE_TOKEN secret, presented as a bearer token",
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
 
   app.notFound((c) => problemResponse(notFound(`${c.req.method} ${c.req.path}`), c.var.requestId));
   app.onError((error, c) => {

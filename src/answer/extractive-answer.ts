@@ -1,13 +1,18 @@
 import { searchTerms } from "../retrieval/fts-query";
+import { proseBlocks } from "./prose";
 
 /**
  * The edge's own answer when no origin can generate one: the sentences of the top sources that
  * share the most terms with the question, each followed by its `[n]` citation (n = the source's
- * 1-based position, as in the origin's answers). Pure and fast (microseconds per source); it
- * never invents text, so it is always grounded in the cited sources.
+ * 1-based position, as in the origin's answers). Sentences come from the sources' prose only
+ * (`proseBlocks`: no table rows, code, headings or markdown syntax), so the answer reads as
+ * sentences. Pure and fast (microseconds per source); it never invents text, so it is always
+ * grounded in the cited sources.
  */
 
 export const NO_SOURCES_ANSWER = "No passage in the indexed documents matches this question.";
+/** The top sources hold no prose at all (only tables, code or headings): point at them instead. */
+export const NO_PROSE_ANSWER = "The matching passages are tables or code rather than sentences; see the top source [1].";
 
 export interface ExtractiveOptions {
   /** Sources considered, best first (default 3). */
@@ -26,12 +31,14 @@ export function extractiveAnswerParts(query: string, sources: ReadonlyArray<{ te
 
   const candidates: Array<{ source: number; position: number; text: string; overlap: number }> = [];
   sources.slice(0, maxSources).forEach((source, index) => {
-    splitSentences(source.text).forEach((text, position) => {
-      const present = new Set(searchTerms(text).map(stem));
-      let overlap = 0;
-      for (const term of wanted) if (present.has(term)) overlap += 1;
-      candidates.push({ source: index, position, text, overlap });
-    });
+    proseBlocks(source.text)
+      .flatMap(splitSentences)
+      .forEach((text, position) => {
+        const present = new Set(searchTerms(text).map(stem));
+        let overlap = 0;
+        for (const term of wanted) if (present.has(term)) overlap += 1;
+        candidates.push({ source: index, position, text, overlap });
+      });
   });
 
   const chosen: typeof candidates = [];
@@ -47,10 +54,11 @@ export function extractiveAnswerParts(query: string, sources: ReadonlyArray<{ te
     perSource.set(candidate.source, (perSource.get(candidate.source) ?? 0) + 1);
     chosen.push(candidate);
   }
-  // Nothing in common (e.g. a purely semantic match): the top source's opening sentence.
+  // Nothing in common (e.g. a purely semantic match): the best-ranked source's opening sentence.
   if (chosen.length === 0) {
-    const first = candidates.find((candidate) => candidate.source === 0);
-    if (first) chosen.push(first);
+    const first = candidates[0];
+    if (!first) return [NO_PROSE_ANSWER];
+    chosen.push(first);
   }
   return chosen
     .sort((a, b) => a.source - b.source || a.position - b.position)

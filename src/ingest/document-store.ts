@@ -195,6 +195,36 @@ export async function getDocument(db: D1Database, tenant: string, id: string): P
   return row ? { ...row, metadata: JSON.parse(row.metadata) as DocumentMetadata } : null;
 }
 
+/** One page of a tenant's documents, in id order, without their text. */
+export interface DocumentPage {
+  documents: Array<Omit<StoredDocument, "text" | "content_hash" | "indexed_hash">>;
+  /** The id to continue after, or null on the last page. */
+  nextAfter: string | null;
+}
+
+/**
+ * Lists documents by keyset pagination on the primary key (tenant, id): a page costs one index
+ * range scan however deep it is, and documents written while a client pages never shift the pages.
+ */
+export async function listDocuments(
+  db: D1Database,
+  tenant: string,
+  options: { collection?: string; status?: StoredDocument["status"]; after?: string; limit: number },
+): Promise<DocumentPage> {
+  const { results } = await db
+    .prepare(
+      `SELECT id, collection, accepted_metadata AS metadata, status, chunk_count, job_id, error, created_at, updated_at
+       FROM documents
+       WHERE tenant = ?1 AND id > ?2 AND (?3 IS NULL OR collection = ?3) AND (?4 IS NULL OR status = ?4)
+       ORDER BY id LIMIT ?5`,
+    )
+    // One row more than the page tells whether another page follows.
+    .bind(tenant, options.after ?? "", options.collection ?? null, options.status ?? null, options.limit + 1)
+    .all<Omit<DocumentRow, "text" | "content_hash" | "indexed_hash">>();
+  const page = results.slice(0, options.limit).map((row) => ({ ...row, metadata: JSON.parse(row.metadata) as DocumentMetadata }));
+  return { documents: page, nextAfter: results.length > options.limit ? (page.at(-1)?.id ?? null) : null };
+}
+
 /**
  * Deletes a document and its chunks in one batch, records its vector ids for deletion from the
  * vector index and bumps the index version. False when the tenant has no such document.

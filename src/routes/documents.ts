@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { notFound, serviceUnavailable } from "../errors";
-import { DocumentIdSchema, IngestRequestSchema } from "../ingest/document-input";
-import { deleteDocument, getDocument, prepareDocuments, recordDocumentsStatements } from "../ingest/document-store";
+import { CollectionSchema, DocumentIdSchema, IngestRequestSchema } from "../ingest/document-input";
+import { deleteDocument, getDocument, listDocuments, prepareDocuments, recordDocumentsStatements } from "../ingest/document-store";
 import { markEnqueuedStatement } from "../ingest/job-store";
 import { planMessages, sendMessages } from "../ingest/messages";
 import { purgeDeletedVectors } from "../ingest/vector-writes";
@@ -92,9 +92,7 @@ documentRoutes.openapi(ingest, async (c) => {
   return c.json({ job_id: jobId, accepted: prepared.length, status_url: statusUrl }, 202);
 });
 
-// ─── GET /v1/documents/{id} ─────────────────────────────────────────────────────────────────────
-
-const IdParamSchema = z.object({ id: DocumentIdSchema.openapi({ param: { name: "id", in: "path" } }) });
+// ─── GET /v1/documents ──────────────────────────────────────────────────────────────────────────
 
 const StoredDocumentSchema = z
   .object({
@@ -112,6 +110,82 @@ const StoredDocumentSchema = z
     updated_at: z.string(),
   })
   .openapi("Document");
+
+const DocumentSummarySchema = StoredDocumentSchema.omit({ text: true }).openapi("DocumentSummary");
+
+// The cursor is the last listed id, encoded so that clients treat it as opaque.
+const encodeCursor = (id: string) => btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+const decodeCursor = (cursor: string) => {
+  try {
+    return DocumentIdSchema.safeParse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/"))).data;
+  } catch {
+    return undefined;
+  }
+};
+
+const ListQuerySchema = z.object({
+  collection: CollectionSchema.optional().openapi({ param: { name: "collection", in: "query" }, description: "Only this collection" }),
+  status: z
+    .enum(["queued", "indexed", "failed"])
+    .optional()
+    .openapi({ param: { name: "status", in: "query" }, description: "Only documents in this indexing state" }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(20)
+    .openapi({ param: { name: "limit", in: "query" } }),
+  cursor: z
+    .string()
+    .max(400)
+    .refine((cursor) => decodeCursor(cursor) !== undefined, "not a cursor this API returned")
+    .optional()
+    .openapi({ param: { name: "cursor", in: "query" }, description: "next_cursor of the previous page" }),
+});
+
+const DocumentListSchema = z
+  .object({
+    documents: z.array(DocumentSummarySchema),
+    next_cursor: z.string().nullable().openapi({ description: "Pass as cursor for the next page; null on the last page" }),
+  })
+  .openapi("DocumentList");
+
+const list = createRoute({
+  method: "get",
+  path: "/v1/documents",
+  operationId: "listDocuments",
+  summary: "The tenant's documents in id order, without their text, a page at a time",
+  security,
+  middleware: [authenticate({ role: "reader" }), rateLimit("query")],
+  request: { query: ListQuerySchema },
+  responses: { 200: jsonResponse("A page of documents", DocumentListSchema), ...validationErrors, ...authErrors },
+});
+
+documentRoutes.openapi(list, async (c) => {
+  const { collection, status, limit, cursor } = c.req.valid("query");
+  const page = await listDocuments(c.var.services.db, c.var.principal.tenant, {
+    collection,
+    status,
+    limit,
+    after: cursor === undefined ? undefined : decodeCursor(cursor),
+  });
+  return c.json(
+    {
+      documents: page.documents.map((document) => ({
+        ...document,
+        created_at: iso(document.created_at),
+        updated_at: iso(document.updated_at),
+      })),
+      next_cursor: page.nextAfter === null ? null : encodeCursor(page.nextAfter),
+    },
+    200,
+  );
+});
+
+// ─── GET /v1/documents/{id} ─────────────────────────────────────────────────────────────────────
+
+const IdParamSchema = z.object({ id: DocumentIdSchema.openapi({ param: { name: "id", in: "path" } }) });
 
 const read = createRoute({
   method: "get",

@@ -152,7 +152,13 @@ describe("edge-rag against the local stack", () => {
     expect(human.stdout).toMatch(/^\[1\] cache\.md/m);
   }, 60_000);
 
-  it("documents get / delete: then the document is gone (exit 4)", async () => {
+  it("documents list / get / delete: then the document is gone (exit 4)", async () => {
+    const list = await cli(["documents", "list", "--collection", "handbook", "--json"]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(json(list).map((document: { id: string }) => document.id)).toEqual(["cache.md", "keys.md"]);
+    const firstOnly = await cli(["documents", "list", "--limit", "1"]);
+    expect(firstOnly.stdout).toMatch(/^cache\.md\thandbook\tindexed\t\d+ chunks\t/);
+    expect(firstOnly.stdout.trim().split("\n")).toHaveLength(1);
     const get = await cli(["documents", "get", "cache.md", "--json"]);
     expect(get.code, get.stderr).toBe(0);
     expect(json(get)).toMatchObject({ id: "cache.md", collection: "handbook", status: "indexed" });
@@ -216,7 +222,8 @@ describe("edge-rag against the local stack", () => {
   it("exit codes for usage errors (64) and an unreachable API (6)", async () => {
     expect((await cli(["query", "hello"], { env: { EDGE_RAG_URL: undefined } })).code).toBe(64);
     expect((await cli(["search", "hello", "--top-k", "1000"])).code).toBe(64);
-    expect((await cli(["documents", "list"])).code).toBe(64);
+    expect((await cli(["documents", "list", "--status", "gone"])).code).toBe(64);
+    expect((await cli(["documents", "list", "extra"])).code).toBe(64);
     const unreachable = await cli(["jobs", "get", "x"], { env: { EDGE_RAG_URL: `http://127.0.0.1:${await freePort()}` } });
     expect(unreachable.code).toBe(6);
     expect(unreachable.stderr).toContain("cannot reach");

@@ -341,6 +341,69 @@ describe("documents — happy path with the real origin", () => {
   });
 });
 
+describe("GET /v1/documents — listing", () => {
+  const ids = (body: { documents: Array<{ id: string }> }) => body.documents.map((document) => document.id);
+
+  it("pages through a tenant's documents in id order, without their text, and filters by collection and status (happy)", async () => {
+    const { tenant, key } = await writer("list");
+    await ingest(key, { documents: ["d3", "d1", "d5"].map((id) => ({ id, text: PARAGRAPHS.glaciers, metadata: { n: id } })) });
+    const { job_id } = await ingest(key, {
+      collection: "notes",
+      documents: ["d2", "d4"].map((id) => ({ id, text: PARAGRAPHS.lighthouse })),
+    });
+    await waitForJob(key, job_id);
+    const { key: readerKey } = await createKey(tenant, ["reader"]);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const response = await call(`/v1/documents?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { auth: readerKey });
+      expect(response.status).toBe(200);
+      const page = await json(response);
+      expect(page.documents.length).toBeLessThanOrEqual(2);
+      for (const document of page.documents) expect(document).not.toHaveProperty("text");
+      seen.push(...ids(page));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(["d1", "d2", "d3", "d4", "d5"]);
+
+    const notes = await json(await call("/v1/documents?collection=notes", { auth: readerKey }));
+    expect(ids(notes)).toEqual(["d2", "d4"]);
+    expect(notes.documents[0]).toMatchObject({ collection: "notes", status: "indexed", job_id: job_id });
+    expect(notes.next_cursor).toBeNull();
+    const first = await json(await call("/v1/documents?limit=1", { auth: readerKey }));
+    expect(first.documents[0]).toMatchObject({ id: "d1", collection: "default", metadata: { n: "d1" } });
+    expect(ids(await json(await call("/v1/documents?status=failed", { auth: readerKey })))).toEqual([]);
+  });
+
+  it("never lists another tenant's documents (security)", async () => {
+    const a = await writer("list-a");
+    const b = await writer("list-b");
+    await ingest(a.key, { documents: [{ id: "private", text: PARAGRAPHS.glaciers }] });
+    const response = await call("/v1/documents", { auth: b.key });
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ documents: [], next_cursor: null });
+    expect((await call("/v1/documents")).status).toBe(401);
+  });
+
+  it.each([
+    ["limit=0", /limit/],
+    ["limit=101", /limit/],
+    ["limit=ten", /limit/],
+    ["status=deleted", /status/],
+    ["collection=Bad", /collection/],
+    ["cursor=%2F%2F%2F", /cursor/],
+    ["cursor=LWJhZA", /cursor/], // "-bad": decodes, but is no document id
+  ])("answers 400 to %s (error)", async (query, field) => {
+    const { key } = await writer("list-bad");
+    const response = await call(`/v1/documents?${query}`, { auth: key });
+    expect(response.status).toBe(400);
+    const problem = await json(response);
+    expect(problem.code).toBe("VALIDATION_FAILED");
+    expect(JSON.stringify(problem)).toMatch(field);
+  });
+});
+
 describe("documents — tenant isolation (security)", () => {
   it("the same id in two tenants is two documents; neither can read, delete or overwrite the other's", async () => {
     const a = await writer("iso-a");
@@ -438,7 +501,7 @@ describe("OpenAPI document (happy)", () => {
     expect(response.status).toBe(200);
     const doc = await json(response);
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/documents", "/v1/documents/{id}", "/v1/jobs/{id}", "/v1/stats"]));
-    expect(Object.keys(doc.paths["/v1/documents"])).toEqual(["post"]);
+    expect(Object.keys(doc.paths["/v1/documents"]).sort()).toEqual(["get", "post"]);
     expect(Object.keys(doc.paths["/v1/documents/{id}"]).sort()).toEqual(["delete", "get"]);
     const ingestRequest = doc.components.schemas.IngestRequest;
     expect(ingestRequest.required).toEqual(["documents"]);

@@ -127,6 +127,16 @@ describe("CORS", () => {
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-headers")).toContain("authorization");
+    // A browser MCP client sends mcp-protocol-version on every request after initialize.
+    const mcpPreflight = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/mcp", {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type,mcp-protocol-version",
+      },
+    });
+    expect(mcpPreflight.headers.get("access-control-allow-headers")).toContain("mcp-protocol-version");
   });
 });
 

@@ -82,7 +82,12 @@ async function main() {
       port: await freePort(),
       stateDir,
       // One client sending thousands of requests: lift the limits it is not measuring.
-      workerVars: { RATE_LIMIT_QUERY: "1000000/60s", RATE_LIMIT_INGEST: "100000/60s" },
+      workerVars: {
+        RATE_LIMIT_QUERY: "1000000/60s",
+        RATE_LIMIT_INGEST: "100000/60s",
+        TENANT_RATE_LIMIT_QUERY: "1000000/60s",
+        TENANT_RATE_LIMIT_INGEST: "100000/60s",
+      },
       log: () => {},
     });
     const { url } = stack;

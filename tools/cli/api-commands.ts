@@ -8,6 +8,8 @@ type Values = Record<string, string | boolean | undefined>;
 type Source = components["schemas"]["QuerySource"];
 type QueryRequest = components["schemas"]["QueryRequest"];
 type Job = components["schemas"]["Job"];
+type DocumentSummary = components["schemas"]["DocumentSummary"];
+type DocumentStatus = DocumentSummary["status"];
 
 const out = paint(process.stdout);
 const err = paint(process.stderr);
@@ -141,6 +143,38 @@ export async function searchCommand(positionals: string[], values: Values): Prom
   if (response.results.length === 0) process.stderr.write("no results\n");
   printSources(response.results);
   printMetadata(response.metadata);
+}
+
+/** Every page of GET /v1/documents (or the first --limit documents), in id order. */
+export async function documentsListCommand(_positionals: string[], values: Values): Promise<void> {
+  const status = values.status;
+  if (status !== undefined && !["queued", "indexed", "failed"].includes(String(status)))
+    throw new UsageError("--status is queued, indexed or failed");
+  const limit = integerOption(values, "limit", 1, Number.MAX_SAFE_INTEGER) ?? Number.POSITIVE_INFINITY;
+  const client = apiClient(connectionOf(values));
+  const documents: DocumentSummary[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await ok(
+      client.GET("/v1/documents", {
+        params: {
+          query: {
+            limit: Math.min(100, limit - documents.length),
+            ...(typeof values.collection === "string" ? { collection: values.collection } : {}),
+            ...(status === undefined ? {} : { status: status as DocumentStatus }),
+            ...(cursor === undefined ? {} : { cursor }),
+          },
+        },
+      }),
+    );
+    documents.push(...page.documents);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor !== undefined && documents.length < limit);
+  if (values.json) return print(documents);
+  for (const document of documents) {
+    const state = document.status === "failed" ? out.red("failed") : document.status;
+    process.stdout.write(`${document.id}\t${document.collection}\t${state}\t${document.chunk_count} chunks\t${document.updated_at}\n`);
+  }
 }
 
 export async function documentsGetCommand(positionals: string[], values: Values): Promise<void> {

@@ -188,7 +188,8 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /** The tenant's documents in id order, without their text, a page at a time */
+    get: operations["listDocuments"];
     put?: never;
     /**
      * Add or replace documents; they are indexed in the background (poll status_url)
@@ -284,6 +285,26 @@ export interface paths {
     get: operations["getMetrics"];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/mcp": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Model Context Protocol (streamable HTTP): tools `search` and `ask` for agents
+     * @description A stateless MCP server (no Mcp-Session-Id; JSON responses). `tools/list` describes the tools: `search` takes a SearchRequest and returns a SearchResponse, `ask` takes a QueryRequest (without `stream`) and returns a QueryResponse, both as `structuredContent`. Same credentials, role (reader), rate limits (one query token per request, or per `tools/call` in a batch) and tenant scope as /v1/query; a failed tool call is a result with `isError: true` whose text is a problem object. GET and DELETE answer 405. Send `Accept: application/json, text/event-stream`.
+     */
+    post: operations["mcp"];
     delete?: never;
     options?: never;
     head?: never;
@@ -564,6 +585,29 @@ export interface components {
       metadata?: {
         [key: string]: string | number | boolean;
       };
+    };
+    DocumentList: {
+      documents: components["schemas"]["DocumentSummary"][];
+      /** @description Pass as cursor for the next page; null on the last page */
+      next_cursor: string | null;
+    };
+    DocumentSummary: {
+      id: string;
+      collection: string;
+      metadata: {
+        [key: string]: string | number | boolean;
+      };
+      /**
+       * @description queued: a new version waits to be indexed (the previous one, if any, is still searchable)
+       * @enum {string}
+       */
+      status: "queued" | "indexed" | "failed";
+      /** @description Chunks of the indexed version */
+      chunk_count: number;
+      job_id: string | null;
+      error: string | null;
+      created_at: string;
+      updated_at: string;
     };
     Document: {
       id: string;
@@ -1344,6 +1388,88 @@ export interface operations {
       };
     };
   };
+  listDocuments: {
+    parameters: {
+      query?: {
+        /** @description Only this collection */
+        collection?: string;
+        /** @description Only documents in this indexing state */
+        status?: "queued" | "indexed" | "failed";
+        limit?: number;
+        /** @description next_cursor of the previous page */
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of documents */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["DocumentList"];
+        };
+      };
+      /** @description The request is invalid */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   ingestDocuments: {
     parameters: {
       query?: never;
@@ -1751,6 +1877,102 @@ export interface operations {
       };
       /** @description Authenticated, but not allowed */
       403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  mcp: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          [key: string]: unknown;
+        };
+      };
+    };
+    responses: {
+      /** @description The JSON-RPC response */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            [key: string]: unknown;
+          };
+        };
+      };
+      /** @description A notification or response was accepted (no body) */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is invalid */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The Accept header does not allow application/json and text/event-stream (JSON-RPC error body) */
+      406: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
         headers: {
           [name: string]: unknown;
         };

@@ -7,11 +7,13 @@
  * its own usage. Results go to stdout; progress and messages to stderr. Exit codes: see EXIT (api.ts).
  */
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
+import { BENCH_DETAILS, BENCH_OPTIONS, benchCommand } from "../bench/command";
 import { ApiFailure, EXIT } from "./api";
 import {
   cachePurgeCommand,
   documentsDeleteCommand,
   documentsGetCommand,
+  documentsListCommand,
   jobsGetCommand,
   jobsWaitCommand,
   keysListCommand,
@@ -94,6 +96,14 @@ const COMMANDS: Command[] = [
     run: (positionals, values) => ingestCommand(positionals, values),
   },
   {
+    words: ["documents", "list"],
+    synopsis: "[--collection <c>] [--status queued|indexed|failed] [--limit <n>] [--json]",
+    summary: "list the tenant's documents (id, collection, status, chunks), in id order",
+    details: `  --collection <c>   only this collection\n  --status <s>       only documents in this indexing state\n  --limit <n>        at most n documents (default: all, fetched a page at a time)\n  --json             print the documents as JSON\n${API_NOTE}`,
+    options: { ...API, ...JSON_OUTPUT, collection: { type: "string" }, status: { type: "string" }, limit: { type: "string" } },
+    run: documentsListCommand,
+  },
+  {
     words: ["documents", "get"],
     synopsis: "<id> [--json]",
     summary: "show a stored document and its chunk count",
@@ -106,7 +116,7 @@ const COMMANDS: Command[] = [
     words: ["documents", "delete"],
     synopsis: "<id…>",
     summary: "delete documents (their chunks and vectors too)",
-    details: `The API has no route that lists documents, so neither does the CLI: \`search --group-by document\` finds them.\n${API_NOTE}`,
+    details: API_NOTE,
     options: API,
     positionals: true,
     run: documentsDeleteCommand,
@@ -194,6 +204,15 @@ const COMMANDS: Command[] = [
     details: API_NOTE,
     options: API,
     run: cachePurgeCommand,
+  },
+  {
+    words: ["bench"],
+    synopsis:
+      "[--docs <n>] [--requests <n>] [--levels <list>] [--batch-sizes <list>] [--load <n> [--concurrency <c>]] [--no-cold-start] [--out <dir>] [--url <url> --key <key>]",
+    summary: "benchmark: ingestion rate, query latency and throughput, memory, cold start; a Markdown report with charts",
+    details: BENCH_DETAILS,
+    options: BENCH_OPTIONS,
+    run: (_, values) => benchCommand(values),
   },
   {
     words: ["doctor"],

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildConsoleAssets } from "../console/build";
 import { freePort } from "../lib/ports";
 import { findRedisServerBinary, startRedisServer } from "../lib/redis-server";
 import { startBridgeProcess } from "./bridge";
@@ -31,6 +32,14 @@ export interface Stack {
   originUrl: string;
   rateLimiting: "upstash-bridge" | "workers-binding";
   stateDir: string;
+  /** The secret the worker signs its origin calls with (src/origin/origin-token.ts): lets a benchmark call the origin directly. */
+  originJwtSecret: string;
+  /**
+   * The group leaders of the running children (each runs in its own process group, so its
+   * descendants are its own): what a benchmark samples memory from. The origin's entry changes
+   * when it is restarted and is absent while it is stopped.
+   */
+  processes(): Array<{ name: string; pid: number }>;
   /** Restarts just the origin (e.g. after a test stopped it), on the same port. */
   startOrigin(): Promise<void>;
   stopOrigin(): Promise<void>;
@@ -72,7 +81,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   // Before any child: each one started from here on goes on the lifeline.
   const lifeline = await startLifeline();
   // The origin is kept apart: it can be stopped and restarted on its own.
-  const processes: Array<{ name: string; stop(): Promise<void> }> = [];
+  const processes: Array<{ name: string; pid: number; stop(): Promise<void> }> = [];
   let origin: ManagedProcess | undefined;
   // All at once, not one after another: the stop then takes one grace period at most, where a
   // sequence of them gave a supervisor's SIGKILL time to cut it short halfway.
@@ -85,6 +94,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
 
   try {
+    // wrangler dev serves the console and /docs from dist/assets (wrangler.toml [assets]).
+    await buildConsoleAssets();
     log("stack", "applying D1 migrations…");
     await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", options.stateDir], (line) => log("d1", line));
 
@@ -99,7 +110,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         persist: true,
         log: (line) => log("redis", line),
       });
-      processes.push({ name: "redis", stop: () => redis.stop() });
+      processes.push({ name: "redis", pid: redis.pid, stop: () => redis.stop() });
       const bridge = await startBridgeProcess({
         redisUrl: redis.url,
         token: secrets.UPSTASH_REDIS_REST_TOKEN,
@@ -191,6 +202,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       originUrl,
       rateLimiting,
       stateDir: options.stateDir,
+      originJwtSecret: secrets.ORIGIN_JWT_SECRET,
+      processes() {
+        const running = origin && origin.child.exitCode === null && origin.child.signalCode === null ? [origin] : [];
+        return [...running, ...processes].map(({ name, pid }) => ({ name, pid }));
+      },
       async startOrigin() {
         if (!origin || origin.child.exitCode !== null || origin.child.signalCode !== null) await launchOrigin();
       },

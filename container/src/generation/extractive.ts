@@ -3,6 +3,7 @@ import { tokenizers } from "@llamaindex/env/tokenizers";
 import { stemmer } from "stemmer";
 import stopword from "stopword";
 import type { AnswerGenerator, Context, GenerateInput, GenerateResult } from "./port.ts";
+import { proseBlocks } from "./prose.ts";
 
 const STOPWORDS = new Set(stopword.eng);
 const splitSentences = splitBySentenceTokenizer([], true);
@@ -27,8 +28,10 @@ export function terms(text: string): string[] {
 
 /** Scores every sentence of the contexts against the query with BM25 over the sentences. */
 export function rankSentences(query: string, contexts: Context[]): { sentence: Sentence; score: number }[] {
+  // Only prose can be quoted as a sentence: no table rows, code, headings or markdown syntax.
   const sentences: Sentence[] = contexts.flatMap((c, context) =>
-    splitSentences(c.text)
+    proseBlocks(c.text)
+      .flatMap((block) => splitSentences(block))
       .filter((text) => text.trim().length > 0)
       .map((text, position) => ({ context, position, text: text.trim(), terms: terms(text) })),
   );

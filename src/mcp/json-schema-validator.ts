@@ -1,0 +1,20 @@
+import { z } from "@hono/zod-openapi";
+import type { JsonSchemaType, JsonSchemaValidator, jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+
+/**
+ * The MCP server's JSON Schema validator, on zod (`z.fromJSONSchema`), which the worker bundles
+ * anyway. The SDK's default is ajv, which compiles schemas with `new Function` (not allowed in
+ * Workers) and weighs ~40 KiB gzip; wrangler.toml aliases ajv away (see src/mcp/ajv-excluded.ts).
+ * The SDK's server validates with it only what a client returns to an elicitation, which this
+ * server never asks for, so it runs rarely if ever; it must still be right when it does.
+ */
+export const zodJsonSchemaValidator: jsonSchemaValidator = {
+  getValidator<T>(schema: JsonSchemaType): JsonSchemaValidator<T> {
+    const compiled = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+    return (input) => {
+      const result = compiled.safeParse(input);
+      if (result.success) return { valid: true, data: result.data as T, errorMessage: undefined };
+      return { valid: false, data: undefined, errorMessage: z.prettifyError(result.error) };
+    };
+  },
+};

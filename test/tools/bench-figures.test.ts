@@ -1,0 +1,103 @@
+import { spawn } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { loadWindows } from "../../tools/bench/bench";
+import { analyseProfile, packageOf } from "../../tools/bench/cold-start";
+import { benchOptions } from "../../tools/bench/command";
+import { percentile, summarise } from "../../tools/bench/load";
+import { treeRss } from "../../tools/bench/memory";
+import { UsageError } from "../../tools/cli/usage-error";
+
+/**
+ * The benchmark's arithmetic, on inputs whose answers are known: percentiles, load windows, the
+ * startup profile's analysis, RSS of a process tree, and the command line's checks. The whole
+ * benchmark runs against the real stack in test/e2e/bench.e2e.test.ts.
+ */
+describe("bench figures", () => {
+  it("takes nearest-rank percentiles and per-run throughput", () => {
+    const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect([percentile(sorted, 50), percentile(sorted, 95), percentile(sorted, 99), percentile(sorted, 100)]).toEqual([50, 95, 99, 100]);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNaN();
+    const summary = summarise({
+      samples: [10, 20, 30, 40].map((ms, i) => ({ at: i, ms, status: i === 3 ? 503 : 200 })),
+      seconds: 2,
+    });
+    expect(summary).toMatchObject({ requests: 4, p50: 20, p95: 40, mean: 25, throughput: 2, statuses: { "200": 3, "503": 1 } });
+  });
+
+  it("splits a soak into time windows that keep every request and count errors where they happened", () => {
+    const samples = Array.from({ length: 100 }, (_, i) => ({
+      at: i * 10,
+      ms: i < 50 ? 5 : 50,
+      status: i === 99 ? 500 : i === 98 ? 429 : 200,
+    }));
+    const windows = loadWindows(samples, 10);
+    expect(windows).toHaveLength(10);
+    expect(windows.reduce((sum, w) => sum + w.requests, 0)).toBe(100);
+    expect(windows[0]!.p95).toBe(5);
+    expect(windows.at(-1)!.p95).toBe(50);
+    expect(windows.at(-1)!.errors5xx).toBe(1);
+    expect(windows.at(-1)!.throttled).toBe(1);
+    expect(windows.slice(0, -1).every((w) => w.errors5xx === 0)).toBe(true);
+  });
+
+  it("reads a startup profile: CPU is sampled time minus idle, self time per function and per package", () => {
+    const frame = (functionName: string, url = "", lineNumber = -1) => ({ functionName, url, lineNumber, columnNumber: 0 });
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: frame("(root)") },
+        { id: 2, callFrame: frame("(idle)") },
+        { id: 3, callFrame: frame("parse", "file:///x/index.js", 10) },
+        { id: 4, callFrame: frame("(garbage collector)") },
+      ],
+      samples: [2, 3, 3, 4, 2],
+      timeDeltas: [1000, 2000, 3000, 500, 4000],
+      startTime: 0,
+      endTime: 10_500,
+    };
+    const analysis = analyseProfile(profile, null, "index.js");
+    expect(analysis.startupCpuMs).toBeCloseTo(5.5);
+    expect(analysis.profileMs).toBeCloseTo(10.5);
+    expect(analysis.top[0]).toMatchObject({ functionName: "parse", selfMs: 5 });
+    expect(analysis.byPackage.map((p) => p.name)).toEqual(["(bundle, unmapped)", "(garbage collector)"]);
+    expect(packageOf("node_modules/@asteasolutions/zod-to-openapi/dist/index.mjs")).toBe("@asteasolutions/zod-to-openapi");
+    expect(packageOf("node_modules/zod/v4/core/core.js")).toBe("zod");
+    expect(packageOf("src/app.ts")).toBe("src/");
+  });
+
+  it("sums the RSS of a process and its children", async () => {
+    // A shell whose child sleeps: the tree holds both, and more than either alone.
+    const child = spawn("sh", ["-c", "sleep 30 & wait"], { stdio: "ignore", detached: true });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const tree = treeRss(child.pid!);
+      expect([...tree.names].sort()).toEqual(["sh", "sleep"]);
+      expect(tree.bytes).toBe([...tree.byName.values()].reduce((a, b) => a + b, 0));
+      expect(tree.bytes).toBeGreaterThan(tree.byName.get("sh")!);
+      expect(treeRss(2 ** 22 + 12_345).bytes).toBe(0); // no such process
+    } finally {
+      process.kill(-child.pid!, "SIGKILL"); // its own process group: the shell and its sleep
+    }
+  });
+
+  it("checks the command line: defaults, lists, and clear usage errors", () => {
+    const now = new Date("2026-01-02T03:04:05.678Z");
+    const defaults = benchOptions({}, {}, now);
+    expect(defaults).toMatchObject({ docs: 1000, requests: 100, levels: [1, 4, 16, 32], batchSizes: [1, 50, 250], laneDocs: 1000 });
+    expect(defaults.url).toBeUndefined();
+    expect(defaults.outDir).toMatch(/\.bench\/2026-01-02T03-04-05-678Z$/);
+    expect(benchOptions({ docs: "20", levels: "1,2", load: "40", concurrency: "2" }, {}).load).toEqual({ requests: 40, concurrency: 2 });
+    expect(benchOptions({ docs: "20" }, {}).laneDocs).toBe(20);
+    expect(benchOptions({ url: "https://rag.example.com" }, { EDGE_RAG_KEY: "k" }).key).toBe("k");
+    for (const values of [
+      { docs: "0" },
+      { docs: "ten" },
+      { levels: "1,,4" },
+      { "batch-sizes": "1001" },
+      { concurrency: "4" },
+      { url: "not a url" },
+      { url: "https://rag.example.com" },
+    ])
+      expect(() => benchOptions(values, {}), JSON.stringify(values)).toThrow(UsageError);
+  });
+});

@@ -1,0 +1,190 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { zodJsonSchemaValidator } from "../../src/mcp/json-schema-validator";
+import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { CORPUS, indexFixture, QUESTIONS } from "./query-fixtures";
+
+/**
+ * POST /mcp at the HTTP level: JSON-RPC messages as any MCP client sends them (the SDK's own client
+ * drives it end to end in test/e2e/mcp.e2e.test.ts), and the API's error shapes around them.
+ */
+const tenant = uniqueTenant("mcp");
+let reader = "";
+
+beforeAll(async () => {
+  ({ key: reader } = await createKey(tenant, ["reader"]));
+  await indexFixture(tenant, CORPUS, { vectors: false });
+}, 120_000);
+
+const ACCEPT = "application/json, text/event-stream";
+const rpc = (method: string, params: Record<string, unknown> = {}, id = 1) => ({ jsonrpc: "2.0", id, method, params });
+const toolCall = (name: string, args: Record<string, unknown>, id = 1) => rpc("tools/call", { name, arguments: args }, id);
+
+function mcp(body: unknown, options: { auth?: string; headers?: Record<string, string>; method?: string } = {}) {
+  return call("/mcp", { auth: options.auth ?? reader, body, method: options.method, headers: { accept: ACCEPT, ...options.headers } });
+}
+
+async function result(response: Response) {
+  expect(response.status, await response.clone().text()).toBe(200);
+  expect(response.headers.get("content-type")).toContain("application/json");
+  return (await json(response)).result;
+}
+
+describe("mcp (happy)", () => {
+  it("initializes without a session id: the server is stateless", async () => {
+    const response = await mcp(
+      rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "test", version: "1" } }),
+    );
+    const initialized = await result(response);
+    expect(response.headers.get("mcp-session-id")).toBeNull();
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    expect(initialized.serverInfo.name).toBe("edge-rag");
+    expect(initialized.capabilities).toHaveProperty("tools");
+  });
+
+  it("lists search and ask with the API's request schemas as input schemas", async () => {
+    const { tools } = await result(await mcp(rpc("tools/list")));
+    expect(tools.map((tool: { name: string }) => tool.name).sort()).toEqual(["ask", "search"]);
+    const search = tools.find((tool: { name: string }) => tool.name === "search");
+    const ask = tools.find((tool: { name: string }) => tool.name === "ask");
+    expect(search.inputSchema).toMatchObject({ type: "object", required: ["query"], additionalProperties: false });
+    expect(Object.keys(search.inputSchema.properties).sort()).toEqual([
+      "cache",
+      "explain",
+      "filters",
+      "group_by",
+      "mode",
+      "query",
+      "top_k",
+    ]);
+    expect(search.inputSchema.properties.top_k).toMatchObject({ maximum: 100, default: 10 });
+    // ask: /v1/query's fields without `stream` (a tool result is one message).
+    expect(Object.keys(ask.inputSchema.properties).sort()).toEqual(["cache", "explain", "filters", "mode", "query", "top_k"]);
+    expect(ask.inputSchema.properties.top_k).toMatchObject({ maximum: 50, default: 5 });
+    expect(search.outputSchema.properties).toHaveProperty("results");
+    expect(ask.outputSchema.properties).toHaveProperty("answer");
+    expect(ask.annotations).toMatchObject({ readOnlyHint: true });
+  });
+
+  it("search: the tenant's ranked sources as structured content and as text", async () => {
+    const called = await result(await mcp(toolCall("search", { query: QUESTIONS.penicillin.query, mode: "keyword", top_k: 3 })));
+    expect(called.isError).toBeUndefined();
+    expect(called.structuredContent.results[0].document_id).toBe(QUESTIONS.penicillin.document);
+    expect(called.structuredContent.metadata.request_id).toEqual(expect.any(String));
+    expect(called.content[0].text).toMatch(new RegExp(`^\\[1\\] ${QUESTIONS.penicillin.document} \\(score`));
+  });
+
+  it("ask: the query service's answer, degraded but cited when no origin can generate", async () => {
+    const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/mcp", {
+      auth: reader,
+      body: toolCall("ask", { query: QUESTIONS.fire.query, mode: "keyword", top_k: 3, cache: false }),
+      headers: { accept: ACCEPT },
+    });
+    const called = await result(response);
+    expect(called.isError).toBeUndefined();
+    const { answer, sources, metadata } = called.structuredContent;
+    expect(metadata).toMatchObject({ degraded: true, degraded_reasons: expect.arrayContaining(["generation_unavailable"]) });
+    expect(sources[0].document_id).toBe(QUESTIONS.fire.document);
+    expect(answer).toContain(QUESTIONS.fire.answer);
+    expect(answer).toMatch(/\[1\]/);
+    expect(called.content[0].text).toContain(`Sources:\n[1] ${QUESTIONS.fire.document}`);
+  });
+});
+
+describe("mcp (error)", () => {
+  it("refuses a call without credentials with a 401 problem", async () => {
+    const response = await call("/mcp", { body: rpc("tools/list"), headers: { accept: ACCEPT } });
+    expect(response.status).toBe(401);
+    expect(response.headers.get("content-type")).toBe("application/problem+json");
+    expect(response.headers.get("www-authenticate")).toMatch(/^Bearer /);
+    expect((await json(response)).code).toBe("CREDENTIALS_MISSING");
+  });
+
+  it("refuses a principal without the reader role (403)", async () => {
+    const { key } = await createKey(tenant, []);
+    const response = await mcp(rpc("tools/list"), { auth: key });
+    expect(response.status).toBe(403);
+    expect((await json(response)).code).toBe("FORBIDDEN");
+  });
+
+  it.each(["GET", "DELETE"])("answers %s with 405 and Allow: POST (no sessions, no server stream)", async (method) => {
+    const response = await call("/mcp", { method, auth: reader, headers: { accept: "text/event-stream" } });
+    expect(response.status).toBe(405);
+    expect(response.headers.get("allow")).toBe("POST");
+    expect((await json(response)).code).toBe("METHOD_NOT_ALLOWED");
+  });
+
+  it("answers a body that is not JSON with a 400 problem", async () => {
+    const response = await mcp("{not json", { headers: { "content-type": "application/json" } });
+    expect(response.status).toBe(400);
+    expect((await json(response)).code).toBe("MALFORMED_REQUEST");
+  });
+
+  it("refuses a body over 64 KiB with a 413 problem", async () => {
+    const response = await mcp(toolCall("search", { query: "x".repeat(70_000) }));
+    expect(response.status).toBe(413);
+    expect((await json(response)).code).toBe("PAYLOAD_TOO_LARGE");
+  });
+
+  it("refuses a tenant argument: tool inputs are strict, the tenant comes from the credential", async () => {
+    const called = await result(await mcp(toolCall("search", { query: QUESTIONS.penicillin.query, tenant: "someone-else" })));
+    expect(called.isError).toBe(true);
+    const problem = JSON.parse(called.content[0].text);
+    expect(problem).toMatchObject({ status: 400, code: "VALIDATION_FAILED", request_id: expect.any(String) });
+    expect(problem.detail).toContain("tenant");
+  });
+
+  it("refuses invalid arguments with the API's validation problem", async () => {
+    const called = await result(await mcp(toolCall("ask", { query: "   ", top_k: 500 })));
+    expect(called.isError).toBe(true);
+    const problem = JSON.parse(called.content[0].text);
+    expect(problem.code).toBe("VALIDATION_FAILED");
+    expect(problem.errors.map((error: { path: string }) => error.path).sort()).toEqual(["query", "top_k"]);
+  });
+
+  it("answers an unknown tool with a JSON-RPC invalid-params error", async () => {
+    const response = await mcp(toolCall("delete_everything", {}));
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    expect(body.error).toMatchObject({ code: -32602 });
+    expect(body.error.message).toContain("delete_everything");
+  });
+});
+
+describe("mcp (security)", () => {
+  it("charges one query token per tool call, a JSON-RPC batch included", async () => {
+    const { key } = await createKey(uniqueTenant("mcp-rl"), ["reader"]);
+    const limited = { RATE_LIMIT_QUERY: "3/60s" };
+    const send = (body: unknown) => callWithEnv(limited, "/mcp", { auth: key, body, headers: { accept: ACCEPT } });
+    const listed = await send(rpc("tools/list"));
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get("ratelimit-remaining")).toBe("2");
+    const batch = [1, 2, 3].map((id) => toolCall("search", { query: `question ${id}`, mode: "keyword" }, id));
+    const refused = await send(batch);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toEqual(expect.any(String));
+    expect((await json(refused)).code).toBe("RATE_LIMITED");
+  });
+
+  it("never returns another tenant's documents", async () => {
+    const { key } = await createKey(uniqueTenant("mcp-other"), ["reader"]);
+    const called = await result(await mcp(toolCall("search", { query: QUESTIONS.penicillin.query, mode: "keyword" }), { auth: key }));
+    expect(called.structuredContent.results).toEqual([]);
+    expect(called.content[0].text).toBe("No matching documents.");
+  });
+});
+
+describe("the MCP server's JSON Schema validator (zod, instead of ajv)", () => {
+  it("accepts what a schema allows and says why it refuses the rest", () => {
+    const validate = zodJsonSchemaValidator.getValidator<{ name: string }>({
+      type: "object",
+      properties: { name: { type: "string", minLength: 2 }, age: { type: "integer", minimum: 0 } },
+      required: ["name"],
+    });
+    expect(validate({ name: "Ada", age: 36 })).toMatchObject({ valid: true, data: { name: "Ada", age: 36 } });
+    const refused = validate({ name: "A", age: -1 });
+    expect(refused.valid).toBe(false);
+    expect(refused.errorMessage).toContain("name");
+    expect(refused.errorMessage).toContain("age");
+    expect(validate({ age: 3 }).valid).toBe(false);
+  });
+});

@@ -1,0 +1,405 @@
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { createApiKey } from "../cli/credentials";
+import type { SourceDocument } from "../cli/ingest";
+import { UsageError } from "../cli/usage-error";
+import { freePort } from "../lib/ports";
+import { ROOT } from "../stack/paths";
+import { type Stack, startStack } from "../stack/stack";
+import { readDocuments, readQuestions, scifactDir } from "./corpus";
+import {
+  type EmbedderFigures,
+  type IngestFigures,
+  measureEmbedder,
+  measureIngest,
+  postDocuments,
+  waitForJobs,
+  warmEmbedder,
+} from "./ingestion";
+import { type LatencySummary, runLoad, type Sample, summarise } from "./load";
+import { type MemorySampler, type RssFigures, type RssSample, sampleMemory } from "./memory";
+import { bar, progress, step } from "./progress";
+import { type CellSpec, measureCell, primeCache, type QueryCell, requestFor } from "./queries";
+import { renderReport } from "./report";
+import { indexStats, localStorageBytes, type StorageFigures } from "./storage";
+import type { Target } from "./target";
+
+/**
+ * `npm run bench` / `edge-rag bench`: how fast edge-rag answers, how many queries per second it
+ * holds, how fast it indexes, and what that costs in memory, in one run on one machine, written as
+ * a Markdown report, a JSON file and SVG charts under .bench/<timestamp>/.
+ *
+ * Without --url it starts its own local stack (fresh state under .cache/bench, free ports, limits
+ * lifted: it is one client measuring, not a tenant being limited) and measures everything; with
+ * --url/--key it measures a deployment through its public API only (no raw embedder rate, no
+ * degraded run, no process memory: those need the origin and the processes). The machine is
+ * rarely quiet, so the report leans on ratios taken within the run (÷ GET /health, ÷ concurrency 1,
+ * ÷ the raw embedder) rather than on absolute figures.
+ */
+export interface BenchOptions {
+  url?: string;
+  key?: string;
+  docs: number;
+  /** Requests per query cell (at least 4 × its concurrency). */
+  requests: number;
+  levels: number[];
+  batchSizes: number[];
+  /** Documents per client-batch-size run. */
+  batchDocs: number;
+  /** The lane scenario's ingest size. */
+  laneDocs: number;
+  load?: { requests: number; concurrency: number };
+  coldStart: boolean;
+  outDir: string;
+  /** The SciFact folder (default: found beside the checkout). */
+  dataDir?: string;
+}
+
+export interface IngestRow extends IngestFigures {
+  label: string;
+  batchSize: number;
+}
+
+export interface LaneFigures {
+  concurrency: number;
+  alone: LatencySummary;
+  duringIngest: LatencySummary;
+  ingest: IngestFigures;
+  /** p95 during ingest ÷ p95 alone (goal ≤ 1.5). */
+  ratio: number;
+}
+
+export interface LoadWindow {
+  from: number;
+  to: number;
+  requests: number;
+  p50: number;
+  p95: number;
+  errors5xx: number;
+  throttled: number;
+}
+
+export interface LoadFigures {
+  requests: number;
+  concurrency: number;
+  summary: LatencySummary;
+  errors5xx: number;
+  throttled: number;
+  windows: LoadWindow[];
+  /** Last window's p95 ÷ first window's. */
+  p95Drift: number;
+}
+
+export interface BenchResult {
+  startedAt: string;
+  seconds: number;
+  machine: { cores: number; cpu: string; memoryGiB: number; node: string; platform: string; embeddingModel: string; dimensions: number };
+  target: { url: string; local: boolean };
+  options: Omit<BenchOptions, "key">;
+  ingest: IngestRow[];
+  embedder: EmbedderFigures | null;
+  storage: StorageFigures | null;
+  queries: QueryCell[];
+  lane: LaneFigures | null;
+  load: LoadFigures | null;
+  memory: { figures: RssFigures[]; samples: RssSample[] } | null;
+  coldStart: import("./cold-start").ColdStartFigures | null;
+  notes: string[];
+}
+
+const COLLECTION = "scifact";
+
+export async function runBench(options: BenchOptions): Promise<{ result: BenchResult; dir: string }> {
+  const startedAt = new Date();
+  mkdirSync(options.outDir, { recursive: true });
+  const notes: string[] = [];
+  let stack: Stack | undefined;
+  let memory: MemorySampler | undefined;
+  const stopOnSignal = () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  process.once("SIGINT", stopOnSignal);
+  process.once("SIGTERM", stopOnSignal);
+  try {
+    const dataDir = scifactDir(options.dataDir);
+    let target: Target;
+    if (options.url) {
+      if (!options.key) throw new UsageError("--url needs --key (or EDGE_RAG_KEY): an admin key, or one with writer and reader");
+      target = { url: options.url.replace(/\/+$/, ""), key: options.key };
+      notes.push("Remote target: no raw embedder rate, no degraded run, no process memory or local storage (they need the local stack).");
+    } else {
+      const stateDir = join(ROOT, ".cache", "bench");
+      rmSync(stateDir, { recursive: true, force: true });
+      step("starting a local stack…");
+      stack = await startStack({
+        port: await freePort(),
+        stateDir,
+        workerVars: {
+          RATE_LIMIT_QUERY: "10000000/60s",
+          RATE_LIMIT_INGEST: "10000000/60s",
+          TENANT_RATE_LIMIT_QUERY: "10000000/60s",
+          TENANT_RATE_LIMIT_INGEST: "10000000/60s",
+        },
+        log: () => {},
+      });
+      const { key } = await createApiKey({ tenant: "bench", roles: "admin", name: "bench", "persist-to": stateDir });
+      target = { url: stack.url, key, origin: { url: stack.originUrl, jwtSecret: stack.originJwtSecret }, stack };
+      memory = sampleMemory(() => stack!.processes());
+    }
+
+    // ── Ingestion ────────────────────────────────────────────────────────────────────────────
+    const documents = await readDocuments(dataDir, options.docs);
+    if (documents.length < options.docs) notes.push(`The corpus has ${documents.length} documents; --docs asked for ${options.docs}.`);
+    if (target.origin)
+      await warmEmbedder(
+        target.origin,
+        documents.map((doc) => doc.text),
+      );
+    memory?.phase("ingest");
+    step(`ingesting ${documents.length} SciFact documents (client batches of 100)…`);
+    const ingest: IngestRow[] = [];
+    const main = await measureIngest(target, documents, {
+      batchSize: 100,
+      collection: COLLECTION,
+      progress: (text) => progress(`ingest: ${text}`),
+    });
+    ingest.push({ label: "end to end", batchSize: 100, ...main });
+    step(`ingested ${main.documents} documents, ${main.chunks} chunks in ${main.seconds.toFixed(1)} s`);
+    if (main.failed > 0) notes.push(`${main.failed} document(s) failed to index in the main ingest.`);
+
+    const stats = await indexStats(target.url, target.key);
+    let storage: StorageFigures | null = null;
+    if (stack) {
+      storage = {
+        ...localStorageBytes(stack.stateDir),
+        documents: stats.documents,
+        chunks: stats.chunks,
+        vectorDimensions: stats.vector_dimensions,
+        vectorRawBytes: stats.chunks * stats.vector_dimensions * 4,
+      };
+    }
+
+    let embedder: EmbedderFigures | null = null;
+    if (target.origin) {
+      memory?.phase("embedder");
+      step("raw embedder: the same chunks through the origin's /v1/embed…");
+      embedder = await measureEmbedder(target.origin, documents);
+      step(`raw embedder: ${embedder.chunks} chunks in ${embedder.embedSeconds.toFixed(1)} s`);
+    }
+
+    memory?.phase("ingest-batches");
+    const batchDocuments = documents.slice(0, Math.min(options.batchDocs, documents.length));
+    for (const batchSize of options.batchSizes) {
+      // New ids (and their own collection), so that nothing is an unchanged-document no-op.
+      const copies = batchDocuments.map((doc) => ({ ...doc, id: `${doc.id}.b${batchSize}` }));
+      const figures = await measureIngest(target, copies, {
+        batchSize,
+        collection: `batch-${batchSize}`,
+        progress: (text) => progress(`client batches of ${batchSize}: ${text}`),
+      });
+      ingest.push({ label: `client batches of ${batchSize}`, batchSize, ...figures });
+      step(`client batches of ${batchSize}: ${figures.docsPerSecond.toFixed(1)} documents/s`);
+    }
+
+    // ── Queries ──────────────────────────────────────────────────────────────────────────────
+    memory?.phase("queries");
+    const questions = readQuestions(dataDir);
+    const warm = questions.slice(0, 20);
+    step("warming up and priming the query cache…");
+    for (let i = 0; i < 20; i++) await (await fetch(`${target.url}/health`)).text();
+    await primeCache(target, warm);
+    const queries: QueryCell[] = [];
+    const specs: CellSpec[] = [];
+    for (const concurrency of options.levels) {
+      specs.push({ endpoint: "health", cache: "none", origin: "up", concurrency });
+      specs.push({ endpoint: "me", cache: "none", origin: "up", concurrency });
+      for (const endpoint of ["query", "search"] as const)
+        for (const cache of ["cold", "warm"] as const) specs.push({ endpoint, cache, origin: "up", concurrency });
+    }
+    const cellCount = (concurrency: number) => Math.max(options.requests, concurrency * 4);
+    let done = 0;
+    for (const spec of specs) {
+      progress(bar("queries", done++, specs.length), true);
+      queries.push(await measureCell(target, spec, { count: cellCount(spec.concurrency), questions, warm }));
+    }
+    step(`queries: ${specs.length} cells measured`);
+
+    // ── Degraded: origin stopped ─────────────────────────────────────────────────────────────
+    if (stack) {
+      memory?.phase("degraded");
+      step("stopping the origin (degraded queries)…");
+      await stack.stopOrigin();
+      const degradedSpecs: CellSpec[] = options.levels.flatMap((concurrency) =>
+        (["query", "search"] as const).map((endpoint) => ({ endpoint, cache: "cold" as const, origin: "down" as const, concurrency })),
+      );
+      done = 0;
+      for (const spec of degradedSpecs) {
+        progress(bar("degraded", done++, degradedSpecs.length), true);
+        queries.push(await measureCell(target, spec, { count: cellCount(spec.concurrency), questions, warm }));
+      }
+      step("restarting the origin…");
+      await stack.startOrigin();
+      target.origin = { url: stack.originUrl, jwtSecret: stack.originJwtSecret };
+    }
+
+    // ── Lane: queries while a big ingest runs ────────────────────────────────────────────────
+    memory?.phase("lane");
+    const lane = await measureLane(target, documents.slice(0, options.laneDocs), questions, warm, cellCount(4));
+
+    // ── Load soak ────────────────────────────────────────────────────────────────────────────
+    let load: LoadFigures | null = null;
+    if (options.load) {
+      memory?.phase("load");
+      load = await measureLoad(target, options.load, questions);
+    }
+    memory?.phase("end");
+    memory?.stop();
+
+    // ── Cold start (the production bundle; no stack needed) ──────────────────────────────────
+    let coldStart: BenchResult["coldStart"] = null;
+    if (options.coldStart) {
+      step("cold start: building the production bundle and profiling its startup…");
+      const { measureColdStart } = await import("./cold-start");
+      coldStart = await measureColdStart(join(options.outDir, "startup.cpuprofile")).catch((error: unknown) => {
+        notes.push(`Cold start not measured: ${error instanceof Error ? error.message : String(error)}`);
+        return null;
+      });
+    }
+
+    const result: BenchResult = {
+      startedAt: startedAt.toISOString(),
+      seconds: (Date.now() - startedAt.getTime()) / 1000,
+      machine: {
+        cores: cpus().length,
+        cpu: cpus()[0]?.model.trim() ?? "unknown",
+        memoryGiB: totalmem() / 1024 ** 3,
+        node: process.version,
+        platform: `${process.platform} ${process.arch}`,
+        embeddingModel: stats.embedding_model,
+        dimensions: stats.vector_dimensions,
+      },
+      target: { url: stack ? "local stack" : target.url, local: Boolean(stack) },
+      options: { ...options, key: undefined } as Omit<BenchOptions, "key">,
+      ingest,
+      embedder,
+      storage,
+      queries,
+      lane,
+      load,
+      memory: memory ? { figures: memory.figures(["queries", "degraded", "lane", "load"]), samples: memory.samples } : null,
+      coldStart,
+      notes,
+    };
+    return { result, dir: await writeOutputs(result, options.outDir) };
+  } finally {
+    memory?.stop();
+    process.off("SIGINT", stopOnSignal);
+    process.off("SIGTERM", stopOnSignal);
+    await stack?.stop();
+  }
+}
+
+/** Query p95 at `concurrency` 4 alone, then while `documents` are being ingested (new ids). */
+async function measureLane(target: Target, documents: SourceDocument[], questions: string[], warm: string[], count: number) {
+  const concurrency = 4;
+  const spec: CellSpec = { endpoint: "query", cache: "cold", origin: "up", concurrency };
+  step(`lane: query p95 at concurrency ${concurrency}, alone…`);
+  const alone = summarise(await runLoad({ concurrency, count, request: requestFor(target, spec, questions, warm) }));
+  step(`lane: the same while ${documents.length} documents are ingested…`);
+  const copies = documents.map((doc) => ({ ...doc, id: `${doc.id}.lane` }));
+  let ingesting = true;
+  const ingestRun = (async () => {
+    try {
+      const started = performance.now();
+      const jobs: string[] = [];
+      for (let i = 0; i < copies.length; i += 100) jobs.push(await postDocuments(target, copies.slice(i, i + 100), "lane"));
+      const totals = await waitForJobs(target, jobs, { progress: (finished, total) => progress(bar("lane ingest", finished, total)) });
+      const seconds = (performance.now() - started) / 1000;
+      return {
+        ...totals,
+        jobs: jobs.length,
+        seconds,
+        docsPerSecond: totals.documents / seconds,
+        chunksPerSecond: totals.chunks / seconds,
+      } satisfies IngestFigures;
+    } finally {
+      ingesting = false;
+    }
+  })();
+  // Queries run for as long as the ingest does (at least `count` of them, so a fast ingest still
+  // yields a percentile); only those answered while it ran are counted.
+  const during = await runLoad({
+    concurrency,
+    until: () => !ingesting,
+    request: requestFor(target, spec, questions, warm),
+  });
+  const ingest = await ingestRun;
+  const duringIngest = summarise(during);
+  step(`lane: p95 ${alone.p95.toFixed(0)} ms alone, ${duringIngest.p95.toFixed(0)} ms during the ingest`);
+  return { concurrency, alone, duringIngest, ingest, ratio: duringIngest.p95 / alone.p95 };
+}
+
+/** A bounded soak: `requests` queries and searches (alternating, cache on) from `concurrency` clients. */
+async function measureLoad(target: Target, load: { requests: number; concurrency: number }, questions: string[]): Promise<LoadFigures> {
+  step(`load: ${load.requests} requests at concurrency ${load.concurrency}…`);
+  let answered = 0;
+  const run = await runLoad({
+    concurrency: load.concurrency,
+    count: load.requests,
+    request: (i) => {
+      if (++answered % 50 === 0) progress(bar("load", answered, load.requests));
+      const path = i % 2 === 0 ? "/v1/query" : "/v1/search";
+      return fetch(`${target.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${target.key}`, "content-type": "application/json" },
+        body: JSON.stringify({ query: questions[i % questions.length] }),
+        signal: AbortSignal.timeout(60_000),
+      });
+    },
+  });
+  const summary = summarise(run);
+  const windows = loadWindows(run.samples, 10);
+  const count = (predicate: (status: number) => boolean) => run.samples.filter((s) => predicate(s.status)).length;
+  const figures: LoadFigures = {
+    requests: load.requests,
+    concurrency: load.concurrency,
+    summary,
+    errors5xx: count((status) => status >= 500 || status === 0),
+    throttled: count((status) => status === 429),
+    windows,
+    p95Drift: windows.length > 1 ? windows.at(-1)!.p95 / windows[0]!.p95 : 1,
+  };
+  step(`load: ${figures.errors5xx} 5xx, ${figures.throttled} 429, p95 drift ${figures.p95Drift.toFixed(2)}×`);
+  return figures;
+}
+
+/** Splits a run's samples into `n` equal time windows. */
+export function loadWindows(samples: Sample[], n: number): LoadWindow[] {
+  if (samples.length === 0) return [];
+  const end = Math.max(...samples.map((s) => s.at));
+  const size = end / n;
+  return Array.from({ length: n }, (_, index) => {
+    const from = index * size;
+    const to = index === n - 1 ? end : (index + 1) * size;
+    const inside = samples.filter((s) => s.at >= from && (index === n - 1 ? s.at <= to : s.at < to));
+    const latency = summarise({ samples: inside, seconds: Math.max((to - from) / 1000, 1e-9) });
+    return {
+      from: from / 1000,
+      to: to / 1000,
+      requests: inside.length,
+      p50: latency.p50,
+      p95: latency.p95,
+      errors5xx: inside.filter((s) => s.status >= 500 || s.status === 0).length,
+      throttled: inside.filter((s) => s.status === 429).length,
+    };
+  }).filter((window) => window.requests > 0);
+}
+
+async function writeOutputs(result: BenchResult, outDir: string): Promise<string> {
+  const dir = resolve(outDir);
+  mkdirSync(dir, { recursive: true });
+  const { renderCharts } = await import("./charts");
+  const charts = await renderCharts(result, dir);
+  writeFileSync(join(dir, "bench.json"), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(dir, "report.md"), renderReport(result, charts));
+  return dir;
+}

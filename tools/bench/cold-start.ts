@@ -1,0 +1,123 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { SourceMap } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { wrangler } from "../stack/wrangler";
+
+/**
+ * Cold start of the production worker, offline: the bundle `wrangler deploy --dry-run --env
+ * production` builds (its gzip size is what Cloudflare loads; the budget is test/tools/deploy.test.ts),
+ * then `wrangler check startup` on that very bundle, which runs its startup in a local workerd under
+ * the V8 profiler and writes a .cpuprofile. Startup CPU = the profile's sampled time minus idle;
+ * each sample's function is mapped back through the bundle's source map to the file (and package)
+ * it came from, so "zod's schemas" shows up as such rather than as a minified name.
+ *
+ * Failure modes: a wrangler failure rejects (the benchmark notes it and goes on). Takes ~5–20 s.
+ * Local CPUs differ from Cloudflare's: compare runs with each other, not with the platform's limit.
+ */
+export interface ColdStartFigures {
+  bundleBytes: number;
+  gzipBytes: number;
+  /** Sampled time minus idle, from the profile. */
+  startupCpuMs: number;
+  /** What `wrangler check startup` printed as "Active" (same measure, its own rounding). */
+  wranglerActiveMs: number | null;
+  profileMs: number;
+  samples: number;
+  top: Array<{ functionName: string; where: string; selfMs: number }>;
+  /** Self time by package (node_modules/<name>) or by the project's own folder. */
+  byPackage: Array<{ name: string; selfMs: number }>;
+}
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number } }>;
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** node_modules/zod/v4/core/core.js → "zod"; ../src/app.ts → "src/". */
+export function packageOf(source: string): string {
+  const modules = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source);
+  if (modules) return modules[1]!;
+  const own = /(?:^|\/)(src|container|tools)\//.exec(source);
+  return own ? `${own[1]}/` : source;
+}
+
+export function analyseProfile(profile: CpuProfile, map: SourceMap | null, bundleName: string) {
+  const self = new Map<number, number>();
+  for (const [index, id] of profile.samples.entries()) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0));
+  const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
+  let idleUs = 0;
+  let totalUs = 0;
+  const functions = new Map<string, { functionName: string; where: string; selfMs: number }>();
+  const packages = new Map<string, number>();
+  for (const [id, us] of self) {
+    totalUs += us;
+    const frame = nodes.get(id)!.callFrame;
+    if (frame.functionName === "(idle)") {
+      idleUs += us;
+      continue;
+    }
+    const inBundle = frame.url.endsWith(bundleName);
+    let where = frame.url ? `${frame.url.split("/").at(-1)}:${frame.lineNumber + 1}` : "(native)";
+    let pkg = inBundle ? "(bundle, unmapped)" : frame.url ? frame.url.split("/").at(-1)! : "(runtime)";
+    if (inBundle && frame.lineNumber < 0) where = "(bundle top level)";
+    if (map && inBundle && frame.lineNumber >= 0) {
+      const entry = map.findEntry(frame.lineNumber, frame.columnNumber) as { originalSource?: string; originalLine?: number };
+      if (entry.originalSource) {
+        const source = entry.originalSource.replace(/^(\.\.\/)+/, "").replace(/^.*?(node_modules\/|src\/)/, "$1");
+        where = `${source}:${(entry.originalLine ?? 0) + 1}`;
+        pkg = packageOf(source);
+      } else {
+        where = "(bundle, unmapped)";
+      }
+    }
+    if (frame.functionName.startsWith("(")) pkg = frame.functionName; // (garbage collector), (program)
+    const name = frame.functionName || "(top level)";
+    const key = `${name}\0${where}`;
+    const entry = functions.get(key) ?? { functionName: name, where, selfMs: 0 };
+    entry.selfMs += us / 1000;
+    functions.set(key, entry);
+    packages.set(pkg, (packages.get(pkg) ?? 0) + us / 1000);
+  }
+  return {
+    startupCpuMs: (totalUs - idleUs) / 1000,
+    profileMs: (profile.endTime - profile.startTime) / 1000,
+    samples: profile.samples.length,
+    top: [...functions.values()].sort((a, b) => b.selfMs - a.selfMs).slice(0, 10),
+    byPackage: [...packages].map(([name, selfMs]) => ({ name, selfMs })).sort((a, b) => b.selfMs - a.selfMs),
+  };
+}
+
+export async function measureColdStart(profileFile: string): Promise<ColdStartFigures> {
+  const dir = mkdtempSync(join(tmpdir(), "edge-rag-cold-start-"));
+  try {
+    // One build, two shapes: the files (size, source map) and the upload bundle check startup reads.
+    const bundleFile = join(dir, "worker.bundle");
+    const outdir = join(dir, "out");
+    await wrangler(["deploy", "--dry-run", "--env", "production", "--outdir", outdir, "--outfile", bundleFile]);
+    const script = readdirSync(outdir).find((file) => file.endsWith(".js"));
+    if (!script) throw new Error("wrangler deploy --dry-run wrote no .js bundle");
+    const code = readFileSync(join(outdir, script));
+    const output = await wrangler(["check", "startup", "--worker", bundleFile, "--outfile", profileFile]);
+    const active = /Active:\s*([\d.]+)\s*ms/.exec(output);
+    const profile = JSON.parse(readFileSync(profileFile, "utf8")) as CpuProfile;
+    let map: SourceMap | null = null;
+    try {
+      map = new SourceMap(JSON.parse(readFileSync(join(outdir, `${script}.map`), "utf8")));
+    } catch {
+      map = null;
+    }
+    return {
+      bundleBytes: statSync(join(outdir, script)).size,
+      gzipBytes: gzipSync(code).length,
+      wranglerActiveMs: active ? Number(active[1]) : null,
+      ...analyseProfile(profile, map, script),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,100 @@
+import { join } from "node:path";
+import type { ParseArgsOptionsConfig } from "node:util";
+import { UsageError } from "../cli/usage-error";
+import { ROOT } from "../stack/paths";
+import { type BenchOptions, runBench } from "./bench";
+
+/** `edge-rag bench` (and `npm run bench`): options, their checks, and what it prints. */
+export const BENCH_OPTIONS: ParseArgsOptionsConfig = {
+  url: { type: "string" },
+  key: { type: "string" },
+  docs: { type: "string" },
+  requests: { type: "string" },
+  levels: { type: "string" },
+  "batch-sizes": { type: "string" },
+  "batch-docs": { type: "string" },
+  "lane-docs": { type: "string" },
+  load: { type: "string" },
+  concurrency: { type: "string" },
+  "no-cold-start": { type: "boolean" },
+  out: { type: "string" },
+  data: { type: "string" },
+};
+
+export const BENCH_DETAILS = `Without --url it starts its own local stack on free ports (fresh state in .cache/bench) and measures
+ingestion (end to end, per client batch size, and the raw embedder), queries (/v1/query and /v1/search,
+cold and warm, origin up and stopped, at each concurrency, against GET /health), queries during an
+ingest, memory (RSS per process), storage per document and the production bundle's cold start.
+With --url it measures that deployment through its public API only.
+Writes report.md, bench.json and SVG charts to .bench/<timestamp>/ (or --out) and prints the report.
+  --docs <n>            SciFact documents to ingest (default 1000)
+  --requests <n>        requests per query cell, at least 4 × its concurrency (default 100)
+  --levels <list>       query concurrencies (default 1,4,16,32)
+  --batch-sizes <list>  client batch sizes to compare (default 1,50,250)
+  --batch-docs <n>      documents per batch-size run (default 250)
+  --lane-docs <n>       documents ingested while queries run (default: --docs)
+  --load <n>            also a soak of n requests …
+  --concurrency <c>     … from c clients (default 16)
+  --no-cold-start       skip the bundle build and startup profile
+  --out <dir>           where the report goes
+  --data <dir>          the BEIR SciFact folder (default: shared/data/scifact beside the checkout)
+  --url <url>           a deployment instead of the local stack
+  --key <key>           its key (admin, or writer + reader; default: $EDGE_RAG_KEY)`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function count(values: Values, name: string, fallback: number, min = 1, max = 1_000_000): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  return value;
+}
+
+function list(values: Values, name: string, fallback: number[], max: number): number[] {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const items = String(raw).split(",").map(Number);
+  if (items.length === 0 || items.some((n) => !Number.isInteger(n) || n < 1 || n > max))
+    throw new UsageError(`--${name} is a comma-separated list of integers from 1 to ${max}`);
+  return items;
+}
+
+export function benchOptions(values: Values, env: Record<string, string | undefined> = process.env, now = new Date()): BenchOptions {
+  const url = typeof values.url === "string" ? values.url : undefined;
+  if (url) {
+    try {
+      new URL(url);
+    } catch {
+      throw new UsageError(`--url is not a URL: ${url}`);
+    }
+  }
+  const key = typeof values.key === "string" ? values.key : env.EDGE_RAG_KEY;
+  if (url && !key) throw new UsageError("--url needs a key: set EDGE_RAG_KEY (or pass --key)");
+  if (values.concurrency !== undefined && values.load === undefined) throw new UsageError("--concurrency goes with --load");
+  const docs = count(values, "docs", 1000, 1, 1_000_000);
+  return {
+    url,
+    key: url ? key : undefined,
+    docs,
+    requests: count(values, "requests", 100, 1, 1_000_000),
+    levels: list(values, "levels", [1, 4, 16, 32], 1024),
+    batchSizes: list(values, "batch-sizes", [1, 50, 250], 1000),
+    batchDocs: count(values, "batch-docs", 250),
+    laneDocs: count(values, "lane-docs", docs),
+    load:
+      values.load === undefined
+        ? undefined
+        : { requests: count(values, "load", 0), concurrency: count(values, "concurrency", 16, 1, 1024) },
+    coldStart: values["no-cold-start"] !== true,
+    dataDir: typeof values.data === "string" ? values.data : undefined,
+    outDir: typeof values.out === "string" ? values.out : join(ROOT, ".bench", now.toISOString().replace(/[:.]/g, "-")),
+  };
+}
+
+export async function benchCommand(values: Values): Promise<void> {
+  const { dir } = await runBench(benchOptions(values));
+  const { readFileSync } = await import("node:fs");
+  console.log(readFileSync(join(dir, "report.md"), "utf8"));
+  console.error(`report: ${join(dir, "report.md")} (with bench.json and the charts)`);
+}
