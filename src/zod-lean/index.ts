@@ -5,7 +5,8 @@
  * - `locales`: the error messages in ~50 languages (~260 KiB minified, ~40 % of the bundle); the
  *   default English one is registered by zod's schemas themselves;
  * - `compile`/`withParser` (ahead-of-time parsers generated with `new Function`, which Workers
- *   refuse anyway; ~31 KiB) and `fromJSONSchema` (~12 KiB).
+ *   refuse anyway; ~31 KiB). `fromJSONSchema` stays: the MCP server's JSON Schema validator
+ *   (src/mcp/json-schema-validator.ts) is built on it.
  * test/tools/zod-lean.test.ts checks this against the installed zod: everything else is there, as
  * the same values.
  */
