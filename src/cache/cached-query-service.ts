@@ -20,7 +20,9 @@ import type { CacheEntry, TieredCache } from "./tiered-cache";
  *   QUERY_CACHE_STALE_IF_ERROR_SECONDS, even from an older index version) is served as `stale`
  *   instead of the edge's extractive answer (stale-if-error).
  * - Only complete, non-degraded results are stored; a stream is stored when it completes, never
- *   when it broke off. Identical concurrent misses in one isolate share one computation.
+ *   when it broke off. Concurrent identical misses are computed each: sharing one request's
+ *   pending computation with another is what Workers forbid (the waiting request is cancelled as
+ *   hung, or fails touching I/O; test/e2e/concurrency.e2e.test.ts).
  * - `cache: false` bypasses every tier. A tier that fails or holds a corrupt entry is a miss.
  */
 export interface CachedQueryServiceDeps {
@@ -51,7 +53,6 @@ export function createCachedQueryService({
   // A reranker changes results: its name is part of every key (none: keys as before).
   const retrievalTag = retrievalCacheTag({ RERANKER: config.RERANKER ?? "none" });
   const entryLifetime = config.QUERY_CACHE_TTL_SECONDS + config.QUERY_CACHE_SWR_SECONDS;
-  const inFlight = new Map<string, Promise<QueryResponse>>();
   const refreshing = new Set<string>();
 
   async function keysOf(tenant: string, input: QueryInput): Promise<AnswerKeys> {
@@ -75,23 +76,14 @@ export function createCachedQueryService({
     }
   }
 
-  /** One computation per key at a time in this isolate. */
-  function computeOnce(key: string, compute: () => Promise<QueryResponse>): Promise<QueryResponse> {
-    let pending = inFlight.get(key);
-    if (!pending) {
-      pending = compute().finally(() => inFlight.delete(key));
-      inFlight.set(key, pending);
-    }
-    return pending;
-  }
-
   /** Refreshes a stale entry once (per isolate) after the response. */
   function refresh(tenant: string, input: QueryInput, keys: AnswerKeys, context: QueryContext): void {
     if (refreshing.has(keys.current)) return;
     refreshing.add(keys.current);
     const background = { ...context, requestId: `${context.requestId}:refresh`, startedAt: performance.now() };
     context.defer(
-      computeOnce(keys.current, () => inner.answer(tenant, input, background))
+      inner
+        .answer(tenant, input, background)
         .then((response) => store(keys, response, context))
         .finally(() => refreshing.delete(keys.current)),
     );
@@ -143,7 +135,7 @@ export function createCachedQueryService({
     const keys = await keysOf(tenant, input);
     const cached = await lookup(tenant, input, keys, "answer", context);
     if (cached) return cached;
-    const computed = await computeOnce(keys.current, () => inner.answer(tenant, input, context));
+    const computed = await inner.answer(tenant, input, context);
     const response = { ...computed, metadata: { ...computed.metadata, request_id: context.requestId, query_time_ms: elapsed(context) } };
     if (response.metadata.degraded_reasons.includes("generation_unavailable")) {
       // The origin cannot generate: the last good answer beats the edge's extractive one.

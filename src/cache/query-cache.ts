@@ -20,6 +20,8 @@ export function createQueryCache(env: Bindings, config: Config): { cache: Tiered
           // A cache tier that waits on a dead Redis is worse than a miss.
           retry: { retries: 0 },
           enableTelemetry: false,
+          // Not across requests: see upstash-rate-limiter.ts.
+          enableAutoPipelining: false,
         })
       : null;
   // Cached values are our JSON strings, which the tiered cache parses and checks itself.

@@ -15,6 +15,9 @@ export function createUpstashRateLimiter(config: Config): RateLimiter {
     // Fail fast: a limiter that waits on a dead Redis is worse than the policy decision.
     retry: { retries: 1, backoff: () => 50 },
     enableTelemetry: false,
+    // Auto-pipelining batches concurrent requests' commands into one fetch made by one of them: the
+    // others would await another request's I/O, which Workers forbid.
+    enableAutoPipelining: false,
   });
   const defaults: Record<Bucket, RateWindow> = {
     query: config.RATE_LIMIT_QUERY,

@@ -54,14 +54,15 @@ export function createTenantStore(db: D1Database): TenantStore {
  */
 export function withCachedState(store: TenantStore, ttlSeconds: number, now: () => number = Date.now): TenantStore {
   if (ttlSeconds <= 0) return store;
-  const states = new Map<string, { value: Promise<TenantState>; until: number }>();
-  const state = (tenant: string) => {
+  // Settled values only, never a pending read: a request must not await another request's I/O
+  // (workerd cancels it as hung, or fails it with "Cannot perform I/O on behalf of a different
+  // request"). Concurrent first reads of a tenant each read D1 once.
+  const states = new Map<string, { value: TenantState; until: number }>();
+  const state = async (tenant: string) => {
     const cached = states.get(tenant);
     if (cached && cached.until > now()) return cached.value;
-    const value = store.state(tenant);
+    const value = await store.state(tenant);
     states.set(tenant, { value, until: now() + ttlSeconds * 1000 });
-    // A failed read is not remembered.
-    value.catch(() => states.delete(tenant));
     if (states.size > 10_000) states.delete(states.keys().next().value!);
     return value;
   };
