@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ParseArgsOptionsConfig } from "node:util";
+import { EXIT } from "../cli/api";
 import { UsageError } from "../cli/usage-error";
 import { ROOT } from "../stack/paths";
 import { type BenchOptions, type BenchResult, runBench, writeOutputs } from "./bench";
@@ -27,8 +28,10 @@ export const BENCH_DETAILS = `Without --url it starts its own local stack on fre
 ingestion (end to end, per client batch size, and the raw embedder), queries (/v1/query and /v1/search,
 cold and warm, origin up and stopped, at each concurrency, against GET /health), queries during an
 ingest, memory (RSS per process), storage per document and the production bundle's cold start.
-With --url it measures that deployment through its public API only.
-Writes report.md, bench.json and SVG charts to .bench/<timestamp>/ (or --out) and prints the report.
+With --url it measures that deployment through its public API only; the documents it ingests stay in
+the key's tenant (collections scifact, batch-<n> and lane, ids <SciFact id>[.b<n>|.lane]).
+Writes report.md, bench.json and SVG charts to .bench/<timestamp>/ (or --out) and prints the report;
+exits 2 when the load soak saw a 5xx or documents failed to index.
   --docs <n>            SciFact documents to ingest (default 1000)
   --requests <n>        requests per query cell, at least 4 × its concurrency (default 100)
   --levels <list>       query concurrencies (default 1,4,16,32)
@@ -101,7 +104,19 @@ export async function benchCommand(values: Values): Promise<void> {
     const file = join(values.render, "bench.json");
     if (!existsSync(file)) throw new UsageError(`--render: ${file} does not exist`);
     dir = await writeOutputs(JSON.parse(readFileSync(file, "utf8")) as BenchResult, values.render);
-  } else dir = (await runBench(benchOptions(values))).dir;
+  } else {
+    const run = await runBench(benchOptions(values));
+    dir = run.dir;
+    // Figures that must be zero: the run is reported, and the exit code says it partly failed.
+    const failures = [
+      run.result.load && run.result.load.errors5xx > 0 ? `${run.result.load.errors5xx} 5xx in the load soak` : "",
+      run.result.ingest.some((row) => row.failed > 0) ? "documents failed to index" : "",
+    ].filter(Boolean);
+    if (failures.length > 0) {
+      console.error(`bench: ${failures.join("; ")}`);
+      process.exitCode = EXIT.partial;
+    }
+  }
   console.log(readFileSync(join(dir, "report.md"), "utf8"));
   console.error(`report: ${join(dir, "report.md")} (with bench.json and the charts)`);
 }
