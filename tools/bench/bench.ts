@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { createApiKey } from "../cli/credentials";
@@ -92,6 +92,8 @@ export interface LoadFigures {
   windows: LoadWindow[];
   /** Last window's p95 ÷ first window's. */
   p95Drift: number;
+  /** The first few 5xx answers (problem code and request id, to find in stack.log), or "no answer". */
+  failures: string[];
   /** component → RSS in the last window ÷ in the first (local stack only). */
   rssGrowth: Record<string, number>;
 }
@@ -121,6 +123,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
   const notes: string[] = [];
   let stack: Stack | undefined;
   let stateDir: string | undefined;
+  let stackLog: WriteStream | undefined;
   let memory: MemorySampler | undefined;
   const stopOnSignal = () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
   process.once("SIGINT", stopOnSignal);
@@ -146,7 +149,11 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
           TENANT_RATE_LIMIT_QUERY: "10000000/60s",
           TENANT_RATE_LIMIT_INGEST: "10000000/60s",
         },
-        log: () => {},
+        // The components' output goes beside the report: where a 5xx's request id can be looked up.
+        log: (component, line) => {
+          stackLog ??= createWriteStream(join(options.outDir, "stack.log"));
+          stackLog.write(`[${component}] ${line}\n`);
+        },
       });
       const { key } = await createApiKey({ tenant: "bench", roles: "admin", name: "bench", "persist-to": stateDir });
       target = { url: stack.url, key, origin: { url: stack.originUrl, jwtSecret: stack.originJwtSecret }, stack };
@@ -303,6 +310,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     process.off("SIGTERM", stopOnSignal);
     await stack?.stop();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    stackLog?.end();
   }
 }
 
@@ -356,9 +364,15 @@ async function measureLoad(
   step(`load: ${load.requests} requests at concurrency ${load.concurrency}…`);
   const offset = memory?.now() ?? 0;
   let answered = 0;
+  const failures: string[] = [];
   const run = await runLoad({
     concurrency: load.concurrency,
     count: load.requests,
+    inspect: (body, response) => {
+      if (response.status < 500 || failures.length >= 10) return;
+      const problem = (typeof body === "object" && body !== null ? body : {}) as { code?: string; request_id?: string };
+      failures.push(`${response.status} ${problem.code ?? "(no problem body)"} request_id=${problem.request_id ?? "–"}`);
+    },
     request: (i) => {
       if (++answered % 50 === 0) progress(bar("load", answered, load.requests));
       const path = i % 2 === 0 ? "/v1/query" : "/v1/search";
@@ -391,6 +405,10 @@ async function measureLoad(
     windows,
     p95Drift: windows.length > 1 ? windows.at(-1)!.p95 / windows[0]!.p95 : 1,
     rssGrowth,
+    failures: [...failures, ...run.samples.filter((s) => s.status === 0).map(() => "no answer (connection error or 60 s timeout)")].slice(
+      0,
+      10,
+    ),
   };
   step(`load: ${figures.errors5xx} 5xx, ${figures.throttled} 429, p95 drift ${figures.p95Drift.toFixed(2)}×`);
   return figures;

@@ -193,6 +193,10 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
           : "") +
         ".\n",
     );
+    if (load.failures?.length)
+      out.push(
+        `Failed requests (first ${load.failures.length}; look the request ids up in stack.log beside this report):\n\n${load.failures.map((f) => `- ${f}`).join("\n")}\n`,
+      );
     const components = Object.keys(load.windows[0]?.rss ?? {});
     out.push(
       table(
