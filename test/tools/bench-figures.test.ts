@@ -49,17 +49,19 @@ describe("bench figures", () => {
         { id: 2, callFrame: frame("(idle)") },
         { id: 3, callFrame: frame("parse", "file:///x/index.js", 10) },
         { id: 4, callFrame: frame("(garbage collector)") },
+        { id: 5, callFrame: frame("startup", "x/c9861c27-dbf3-473e-876a-5f212af07a2e", 1) },
       ],
-      samples: [2, 3, 3, 4, 2],
-      timeDeltas: [1000, 2000, 3000, 500, 4000],
+      samples: [2, 3, 3, 4, 2, 5],
+      timeDeltas: [1000, 2000, 3000, 500, 4000, 250],
       startTime: 0,
-      endTime: 10_500,
+      endTime: 10_750,
     };
     const analysis = analyseProfile(profile, null, "index.js");
-    expect(analysis.startupCpuMs).toBeCloseTo(5.5);
-    expect(analysis.profileMs).toBeCloseTo(10.5);
+    expect(analysis.startupCpuMs).toBeCloseTo(5.75);
+    expect(analysis.profileMs).toBeCloseTo(10.75);
     expect(analysis.top[0]).toMatchObject({ functionName: "parse", selfMs: 5 });
-    expect(analysis.byPackage.map((p) => p.name)).toEqual(["(bundle, unmapped)", "(garbage collector)"]);
+    // wrangler's harness script is named apart from the bundle's code.
+    expect(analysis.byPackage.map((p) => p.name)).toEqual(["(bundle, unmapped)", "(garbage collector)", "(check startup harness)"]);
     expect(packageOf("node_modules/@asteasolutions/zod-to-openapi/dist/index.mjs")).toBe("@asteasolutions/zod-to-openapi");
     expect(packageOf("node_modules/zod/v4/core/core.js")).toBe("zod");
     expect(packageOf("src/app.ts")).toBe("src/");

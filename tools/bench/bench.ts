@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { createApiKey } from "../cli/credentials";
@@ -30,8 +30,9 @@ import type { Target } from "./target";
  * holds, how fast it indexes, and what that costs in memory, in one run on one machine, written as
  * a Markdown report, a JSON file and SVG charts under .bench/<timestamp>/.
  *
- * Without --url it starts its own local stack (fresh state under .cache/bench, free ports, limits
- * lifted: it is one client measuring, not a tenant being limited) and measures everything; with
+ * Without --url it starts its own local stack (its own fresh state under .cache/bench-*, removed at
+ * the end, so runs can overlap; free ports; limits lifted: it is one client measuring, not a tenant
+ * being limited) and measures everything; with
  * --url/--key it measures a deployment through its public API only (no raw embedder rate, no
  * degraded run, no process memory: those need the origin and the processes). The machine is
  * rarely quiet, so the report leans on ratios taken within the run (÷ GET /health, ÷ concurrency 1,
@@ -78,6 +79,8 @@ export interface LoadWindow {
   p95: number;
   errors5xx: number;
   throttled: number;
+  /** Each component's RSS (bytes) at the sample nearest the window's end (local stack only). */
+  rss?: Record<string, number>;
 }
 
 export interface LoadFigures {
@@ -89,6 +92,10 @@ export interface LoadFigures {
   windows: LoadWindow[];
   /** Last window's p95 ÷ first window's. */
   p95Drift: number;
+  /** The first few 5xx answers (problem code and request id, to find in stack.log), or "no answer". */
+  failures: string[];
+  /** component → RSS in the last window ÷ in the first (local stack only). */
+  rssGrowth: Record<string, number>;
 }
 
 export interface BenchResult {
@@ -115,6 +122,8 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
   mkdirSync(options.outDir, { recursive: true });
   const notes: string[] = [];
   let stack: Stack | undefined;
+  let stateDir: string | undefined;
+  let stackLog: WriteStream | undefined;
   let memory: MemorySampler | undefined;
   const stopOnSignal = () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
   process.once("SIGINT", stopOnSignal);
@@ -127,8 +136,9 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       target = { url: options.url.replace(/\/+$/, ""), key: options.key };
       notes.push("Remote target: no raw embedder rate, no degraded run, no process memory or local storage (they need the local stack).");
     } else {
-      const stateDir = join(ROOT, ".cache", "bench");
-      rmSync(stateDir, { recursive: true, force: true });
+      // A state directory of its own (runs can overlap: a smoke test beside a full run), removed at the end.
+      mkdirSync(join(ROOT, ".cache"), { recursive: true });
+      stateDir = mkdtempSync(join(ROOT, ".cache", "bench-"));
       step("starting a local stack…");
       stack = await startStack({
         port: await freePort(),
@@ -139,7 +149,11 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
           TENANT_RATE_LIMIT_QUERY: "10000000/60s",
           TENANT_RATE_LIMIT_INGEST: "10000000/60s",
         },
-        log: () => {},
+        // The components' output goes beside the report: where a 5xx's request id can be looked up.
+        log: (component, line) => {
+          stackLog ??= createWriteStream(join(options.outDir, "stack.log"));
+          stackLog.write(`[${component}] ${line}\n`);
+        },
       });
       const { key } = await createApiKey({ tenant: "bench", roles: "admin", name: "bench", "persist-to": stateDir });
       target = { url: stack.url, key, origin: { url: stack.originUrl, jwtSecret: stack.originJwtSecret }, stack };
@@ -249,7 +263,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     let load: LoadFigures | null = null;
     if (options.load) {
       memory?.phase("load");
-      load = await measureLoad(target, options.load, questions);
+      load = await measureLoad(target, options.load, questions, memory);
     }
     memory?.phase("end");
     memory?.stop();
@@ -295,6 +309,8 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     process.off("SIGINT", stopOnSignal);
     process.off("SIGTERM", stopOnSignal);
     await stack?.stop();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    stackLog?.end();
   }
 }
 
@@ -339,12 +355,24 @@ async function measureLane(target: Target, documents: SourceDocument[], question
 }
 
 /** A bounded soak: `requests` queries and searches (alternating, cache on) from `concurrency` clients. */
-async function measureLoad(target: Target, load: { requests: number; concurrency: number }, questions: string[]): Promise<LoadFigures> {
+async function measureLoad(
+  target: Target,
+  load: { requests: number; concurrency: number },
+  questions: string[],
+  memory: MemorySampler | undefined,
+): Promise<LoadFigures> {
   step(`load: ${load.requests} requests at concurrency ${load.concurrency}…`);
+  const offset = memory?.now() ?? 0;
   let answered = 0;
+  const failures: string[] = [];
   const run = await runLoad({
     concurrency: load.concurrency,
     count: load.requests,
+    inspect: (body, response) => {
+      if (response.status < 500 || failures.length >= 10) return;
+      const problem = (typeof body === "object" && body !== null ? body : {}) as { code?: string; request_id?: string };
+      failures.push(`${response.status} ${problem.code ?? "(no problem body)"} request_id=${problem.request_id ?? "–"}`);
+    },
     request: (i) => {
       if (++answered % 50 === 0) progress(bar("load", answered, load.requests));
       const path = i % 2 === 0 ? "/v1/query" : "/v1/search";
@@ -358,6 +386,15 @@ async function measureLoad(target: Target, load: { requests: number; concurrency
   });
   const summary = summarise(run);
   const windows = loadWindows(run.samples, 10);
+  const rssGrowth: Record<string, number> = {};
+  if (memory && memory.samples.length > 0) {
+    const nearest = (t: number) =>
+      memory.samples.reduce((best, sample) => (Math.abs(sample.t - t) < Math.abs(best.t - t) ? sample : best), memory.samples[0]!);
+    for (const window of windows) window.rss = nearest(offset + window.to).rss;
+    const first = windows[0]?.rss ?? {};
+    const last = windows.at(-1)?.rss ?? {};
+    for (const component of Object.keys(last)) if (first[component]) rssGrowth[component] = last[component]! / first[component]!;
+  }
   const count = (predicate: (status: number) => boolean) => run.samples.filter((s) => predicate(s.status)).length;
   const figures: LoadFigures = {
     requests: load.requests,
@@ -367,6 +404,11 @@ async function measureLoad(target: Target, load: { requests: number; concurrency
     throttled: count((status) => status === 429),
     windows,
     p95Drift: windows.length > 1 ? windows.at(-1)!.p95 / windows[0]!.p95 : 1,
+    rssGrowth,
+    failures: [...failures, ...run.samples.filter((s) => s.status === 0).map(() => "no answer (connection error or 60 s timeout)")].slice(
+      0,
+      10,
+    ),
   };
   step(`load: ${figures.errors5xx} 5xx, ${figures.throttled} 429, p95 drift ${figures.p95Drift.toFixed(2)}×`);
   return figures;
@@ -394,7 +436,8 @@ export function loadWindows(samples: Sample[], n: number): LoadWindow[] {
   }).filter((window) => window.requests > 0);
 }
 
-async function writeOutputs(result: BenchResult, outDir: string): Promise<string> {
+/** Writes bench.json, the charts and report.md into `outDir` (also how --render redraws an earlier run). */
+export async function writeOutputs(result: BenchResult, outDir: string): Promise<string> {
   const dir = resolve(outDir);
   mkdirSync(dir, { recursive: true });
   const { renderCharts } = await import("./charts");

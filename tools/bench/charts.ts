@@ -65,8 +65,11 @@ export async function renderCharts(result: BenchResult, dir: string): Promise<Ar
     });
   }
   if (result.memory && result.memory.samples.length > 0) {
+    // A component missing from a sample was not running (the origin, stopped for the degraded
+    // phase): drawn as 0 rather than as a line straight across the gap.
+    const components = [...new Set(result.memory.samples.flatMap((sample) => Object.keys(sample.rss)))];
     const rss = result.memory.samples.flatMap((sample) =>
-      Object.entries(sample.rss).map(([component, bytes]) => ({ t: sample.t, component, mib: bytes / 1024 ** 2 })),
+      components.map((component) => ({ t: sample.t, component, mib: (sample.rss[component] ?? 0) / 1024 ** 2 })),
     );
     // The first sample of each phase marks where it starts.
     const phases = result.memory.samples.filter((sample, index, all) => index === 0 || all[index - 1]!.phase !== sample.phase);

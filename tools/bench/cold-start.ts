@@ -75,6 +75,11 @@ export function analyseProfile(profile: CpuProfile, map: SourceMap | null, bundl
         where = "(bundle, unmapped)";
       }
     }
+    // wrangler check startup's own harness script (a generated name): not the bundle's code.
+    if (!inBundle && /^[0-9a-f]{8}-[0-9a-f]{4}-/.test(frame.url.split("/").at(-1) ?? "")) {
+      pkg = "(check startup harness)";
+      where = `(check startup harness):${frame.lineNumber + 1}`;
+    }
     if (frame.functionName.startsWith("(")) pkg = frame.functionName; // (garbage collector), (program)
     const name = frame.functionName || "(top level)";
     const key = `${name}\0${where}`;

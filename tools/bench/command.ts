@@ -1,8 +1,10 @@
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ParseArgsOptionsConfig } from "node:util";
+import { EXIT } from "../cli/api";
 import { UsageError } from "../cli/usage-error";
 import { ROOT } from "../stack/paths";
-import { type BenchOptions, runBench } from "./bench";
+import { type BenchOptions, type BenchResult, runBench, writeOutputs } from "./bench";
 
 /** `edge-rag bench` (and `npm run bench`): options, their checks, and what it prints. */
 export const BENCH_OPTIONS: ParseArgsOptionsConfig = {
@@ -19,14 +21,17 @@ export const BENCH_OPTIONS: ParseArgsOptionsConfig = {
   "no-cold-start": { type: "boolean" },
   out: { type: "string" },
   data: { type: "string" },
+  render: { type: "string" },
 };
 
-export const BENCH_DETAILS = `Without --url it starts its own local stack on free ports (fresh state in .cache/bench) and measures
+export const BENCH_DETAILS = `Without --url it starts its own local stack on free ports (fresh state in .cache/bench-*, removed after) and measures
 ingestion (end to end, per client batch size, and the raw embedder), queries (/v1/query and /v1/search,
 cold and warm, origin up and stopped, at each concurrency, against GET /health), queries during an
 ingest, memory (RSS per process), storage per document and the production bundle's cold start.
-With --url it measures that deployment through its public API only.
-Writes report.md, bench.json and SVG charts to .bench/<timestamp>/ (or --out) and prints the report.
+With --url it measures that deployment through its public API only; the documents it ingests stay in
+the key's tenant (collections scifact, batch-<n> and lane, ids <SciFact id>[.b<n>|.lane]).
+Writes report.md, bench.json and SVG charts to .bench/<timestamp>/ (or --out) and prints the report;
+exits 2 when the load soak saw a 5xx or documents failed to index.
   --docs <n>            SciFact documents to ingest (default 1000)
   --requests <n>        requests per query cell, at least 4 × its concurrency (default 100)
   --levels <list>       query concurrencies (default 1,4,16,32)
@@ -38,6 +43,7 @@ Writes report.md, bench.json and SVG charts to .bench/<timestamp>/ (or --out) an
   --no-cold-start       skip the bundle build and startup profile
   --out <dir>           where the report goes
   --data <dir>          the BEIR SciFact folder (default: shared/data/scifact beside the checkout)
+  --render <dir>        measure nothing: redraw <dir>/report.md and its charts from <dir>/bench.json
   --url <url>           a deployment instead of the local stack
   --key <key>           its key (admin, or writer + reader; default: $EDGE_RAG_KEY)`;
 
@@ -93,8 +99,24 @@ export function benchOptions(values: Values, env: Record<string, string | undefi
 }
 
 export async function benchCommand(values: Values): Promise<void> {
-  const { dir } = await runBench(benchOptions(values));
-  const { readFileSync } = await import("node:fs");
+  let dir: string;
+  if (typeof values.render === "string") {
+    const file = join(values.render, "bench.json");
+    if (!existsSync(file)) throw new UsageError(`--render: ${file} does not exist`);
+    dir = await writeOutputs(JSON.parse(readFileSync(file, "utf8")) as BenchResult, values.render);
+  } else {
+    const run = await runBench(benchOptions(values));
+    dir = run.dir;
+    // Figures that must be zero: the run is reported, and the exit code says it partly failed.
+    const failures = [
+      run.result.load && run.result.load.errors5xx > 0 ? `${run.result.load.errors5xx} 5xx in the load soak` : "",
+      run.result.ingest.some((row) => row.failed > 0) ? "documents failed to index" : "",
+    ].filter(Boolean);
+    if (failures.length > 0) {
+      console.error(`bench: ${failures.join("; ")}`);
+      process.exitCode = EXIT.partial;
+    }
+  }
   console.log(readFileSync(join(dir, "report.md"), "utf8"));
   console.error(`report: ${join(dir, "report.md")} (with bench.json and the charts)`);
 }

@@ -1,5 +1,6 @@
 import { mintOriginToken } from "../../src/origin/origin-token";
 import type { SourceDocument } from "../cli/ingest";
+import { bar } from "./progress";
 import type { Target } from "./target";
 
 /**
@@ -101,10 +102,10 @@ export async function measureIngest(
   const jobs: string[] = [];
   for (let i = 0; i < documents.length; i += options.batchSize) {
     jobs.push(await postDocuments(target, documents.slice(i, i + options.batchSize), options.collection));
-    options.progress?.(`posted ${Math.min(i + options.batchSize, documents.length)}/${documents.length} documents`);
+    options.progress?.(bar("posted (documents)", Math.min(i + options.batchSize, documents.length), documents.length));
   }
   const totals = await waitForJobs(target, jobs, {
-    progress: (finished, total) => options.progress?.(`indexed: ${finished}/${total} jobs`),
+    progress: (finished, total) => options.progress?.(bar("indexed (jobs)", finished, total)),
   });
   const seconds = (performance.now() - started) / 1000;
   return {

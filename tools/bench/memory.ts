@@ -99,6 +99,8 @@ export function treeRss(leader: number, table = processTable()): Tree {
 
 export interface MemorySampler {
   phase(name: string): void;
+  /** Seconds since the sampler started (the samples' clock). */
+  now(): number;
   samples: RssSample[];
   names: Map<string, Set<string>>;
   stop(): void;
@@ -131,6 +133,7 @@ export function sampleMemory(processes: () => Array<{ name: string; pid: number 
   return {
     samples,
     names,
+    now: () => (performance.now() - started) / 1000,
     phase(name) {
       phase = name;
       sample();

@@ -16,12 +16,12 @@ import { rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { readCorpus, readQueries, toDocument } from "../../test/e2e/scifact";
 import { createApiKey } from "../cli/credentials";
 import { ingest } from "../cli/ingest";
 import { freePort } from "../lib/ports";
 import { ROOT } from "../stack/paths";
 import { type Stack, startStack } from "../stack/stack";
+import { readDocuments, readQuestions, scifactDir } from "./corpus";
 
 const { values } = parseArgs({
   options: {
@@ -94,12 +94,14 @@ async function main() {
     const { key } = await createApiKey({ tenant: "bench", roles: "admin", name: "bench", "persist-to": stateDir });
 
     const corpusFile = join(stateDir, "corpus.jsonl");
-    writeFileSync(corpusFile, `${(await readCorpus(DOCS)).map((doc) => JSON.stringify(toDocument(doc))).join("\n")}\n`);
+    // Found beside the checkout or beside a worktree's folder (corpus.ts), read in place.
+    const dataDir = scifactDir();
+    writeFileSync(corpusFile, `${(await readDocuments(dataDir, DOCS)).map((doc) => JSON.stringify(doc)).join("\n")}\n`);
     const ingestStarted = performance.now();
     await ingest(corpusFile, { url, key, collection: "scifact", batchSize: 100, restart: true, stateDir: join(stateDir, "ingest-state") });
     console.error(`\ningested ${DOCS} documents in ${((performance.now() - ingestStarted) / 1000).toFixed(1)} s`);
 
-    const questions = [...readQueries().values()];
+    const questions = readQuestions(dataDir);
     const needed = REQUESTS * CONCURRENCIES.length + 50;
     if (questions.length < needed) throw new Error(`need ${needed} distinct questions for the miss cells; lower --requests`);
     const warm = questions.slice(0, 20);

@@ -185,11 +185,22 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
     out.push(
       `${load.requests} requests (query and search alternating, cache on, SciFact questions in turn) at concurrency ${load.concurrency}: ` +
         `p50 ${f(load.summary.p50)} ms, p95 ${f(load.summary.p95)} ms, ${f(load.summary.throughput)} req/s; ` +
-        `**5xx (or no answer): ${load.errors5xx}** (must be 0), 429: ${load.throttled}; p95 drift (last window ÷ first): ${ratio(load.p95Drift)}.\n`,
+        `**5xx (or no answer): ${load.errors5xx}** (must be 0), 429: ${load.throttled}; p95 drift (last window ÷ first): ${ratio(load.p95Drift)}` +
+        (Object.keys(load.rssGrowth).length > 0
+          ? `; RSS growth (last window ÷ first): ${Object.entries(load.rssGrowth)
+              .map(([component, growth]) => `${component} ${ratio(growth)}`)
+              .join(", ")}`
+          : "") +
+        ".\n",
     );
+    if (load.failures?.length)
+      out.push(
+        `Failed requests (first ${load.failures.length}; look the request ids up in stack.log beside this report):\n\n${load.failures.map((f) => `- ${f}`).join("\n")}\n`,
+      );
+    const components = Object.keys(load.windows[0]?.rss ?? {});
     out.push(
       table(
-        ["window s", "requests", "p50 ms", "p95 ms", "5xx", "429"],
+        ["window s", "requests", "p50 ms", "p95 ms", "5xx", "429", ...components.map((c) => `${c} RSS`)],
         load.windows.map((w) => [
           `${f(w.from)}–${f(w.to)}`,
           String(w.requests),
@@ -197,6 +208,7 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
           f(w.p95),
           String(w.errors5xx),
           String(w.throttled),
+          ...components.map((c) => mib(w.rss?.[c] ?? Number.NaN)),
         ]),
       ),
     );
