@@ -147,6 +147,16 @@ const ConfigSchema = z.object({
    */
   RRF_VECTOR_WEIGHT: z.coerce.number().gt(0).max(10).default(1),
   RRF_KEYWORD_WEIGHT: z.coerce.number().gt(0).max(10).default(1),
+  /**
+   * How hybrid retrieval fuses the two rankings (src/retrieval/fusion.ts): `rrf` (weighted
+   * reciprocal-rank fusion, RRF_K and the RRF weights) or `convex` (a weighted mean of the scores,
+   * each normalised per query by FUSION_NORMALIZATION, the dense side weighted CONVEX_VECTOR_WEIGHT
+   * and BM25 the rest). `convex` lets a weak embedder reorder BM25's near-ties without dragging its
+   * clear winners down; the local configuration uses it (tuned on SciFact train, `npm run eval -- --tune`).
+   */
+  FUSION: z.enum(["rrf", "convex"]).default("rrf"),
+  FUSION_NORMALIZATION: z.enum(["min-max", "theoretical-min", "z-score"]).default("min-max"),
+  CONVEX_VECTOR_WEIGHT: z.coerce.number().gt(0).lt(1).default(0.5),
   /** Candidates each retriever contributes before fusion (Vectorize caps ids-only topK at 100). */
   RETRIEVAL_CANDIDATES: int(50, 1, 100),
   /**

@@ -1,3 +1,5 @@
+import { errorFields, log } from "../logger";
+import { dropKeywordIndexIfUnused } from "../retrieval/keyword-index";
 import { bumpIndexVersionStatement } from "../store/tenant-store";
 import { createD1Batch } from "./d1-batch";
 import { DEFAULT_COLLECTION, type DocumentInput, type DocumentMetadata } from "./document-input";
@@ -227,7 +229,9 @@ export async function listDocuments(
 
 /**
  * Deletes a document and its chunks in one batch, records its vector ids for deletion from the
- * vector index and bumps the index version. False when the tenant has no such document.
+ * vector index and bumps the index version. False when the tenant has no such document. When it
+ * was the tenant's last document, the tenant's keyword index is dropped too (a failure there only
+ * leaves an empty index behind, so it is logged, not thrown: the document is gone either way).
  */
 export async function deleteDocument(db: D1Database, tenant: string, id: string, now: number): Promise<boolean> {
   const batch = createD1Batch(db);
@@ -244,5 +248,7 @@ export async function deleteDocument(db: D1Database, tenant: string, id: string,
   batch.add(db.prepare("DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2").bind(tenant, id));
   const deleted = batch.add(db.prepare("DELETE FROM documents WHERE tenant = ?1 AND id = ?2").bind(tenant, id));
   await batch.run();
-  return deleted.changes() > 0;
+  if (deleted.changes() === 0) return false;
+  await dropKeywordIndexIfUnused(db, tenant).catch((error) => log.warn("keyword index drop failed", { tenant, ...errorFields(error) }));
+  return true;
 }

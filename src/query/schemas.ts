@@ -82,7 +82,11 @@ export const SourceScoresSchema = z
     keyword: z.number().nullable().openapi({
       description: "BM25 (FTS5's -bm25(), higher is better) against the tenant's own statistics; null when not a keyword candidate",
     }),
-    fusion: z.number().openapi({ description: "The weighted reciprocal-rank-fusion sum Σ weight/(RRF_K + rank) before normalisation" }),
+    fusion: z.number().openapi({
+      description:
+        "The raw fused value before normalisation: with FUSION rrf the weighted reciprocal-rank-fusion sum Σ weight/(RRF_K + rank); " +
+        "with FUSION convex the weighted mean of the per-query normalised vector and BM25 scores (a missing one counts as its list's lowest)",
+    }),
     rerank: z
       .number()
       .nullable()
@@ -110,10 +114,11 @@ export const SourceSchema = z
       .max(1)
       .openapi({
         description:
-          "Relevance in 0..1: the weighted reciprocal-rank-fusion score Σ weight/(RRF_K + rank) over the retrievers that " +
-          "returned candidates (weights RRF_VECTOR_WEIGHT, RRF_KEYWORD_WEIGHT), divided by its maximum (being ranked first " +
-          "by each of them). 1.0 = first in every list; a chunk found by one retriever scores at most that retriever's share " +
-          "of the total weight. Comparable within a response, not an absolute probability. With a reranker configured " +
+          "Relevance in 0..1: the fused score over the retrievers that returned candidates, divided by its maximum. With " +
+          "FUSION rrf, the weighted reciprocal-rank-fusion score Σ weight/(RRF_K + rank) (weights RRF_VECTOR_WEIGHT, " +
+          "RRF_KEYWORD_WEIGHT), so a chunk found by one retriever scores at most that retriever's share of the total weight; " +
+          "with FUSION convex, the weighted mean of the per-query normalised scores (CONVEX_VECTOR_WEIGHT, FUSION_NORMALIZATION). " +
+          "1.0 = first in every list. Comparable within a response, not an absolute probability. With a reranker configured " +
           "(RERANKER), the reranker's relevance score (0..1) of the reranked candidates instead.",
       }),
     metadata: z.record(z.string(), z.unknown()).openapi({ description: "The document's metadata, plus its `collection`" }),

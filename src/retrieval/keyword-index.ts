@@ -81,6 +81,36 @@ export async function ensureKeywordIndex(db: D1Database, tenant: string): Promis
   return name;
 }
 
+/**
+ * Drops the tenant's keyword index (table, triggers, `keyword_indexes` row) when the tenant has
+ * no document left, so a tenant that deleted everything leaves no table behind. There is no
+ * tenant deletion in this service; a tenant's last document going is when its index is unused.
+ *
+ * Safe against a concurrent ingest: the table, its triggers and its row go in one batch, exactly
+ * as they are created in one, so they exist together or not at all; chunks committed while they
+ * do not exist are simply not indexed yet, and the tenant's next keyword query rebuilds the index
+ * from `chunks` (the row is gone, so the backfill runs). True when something was dropped.
+ * Latency: one D1 query, plus one batch when the tenant has no documents.
+ */
+export async function dropKeywordIndexIfUnused(db: D1Database, tenant: string): Promise<boolean> {
+  const used = await db
+    .prepare(
+      "SELECT EXISTS (SELECT 1 FROM documents WHERE tenant = ?1) AS used, EXISTS (SELECT 1 FROM keyword_indexes WHERE tenant = ?1) AS built",
+    )
+    .bind(tenant)
+    .first<{ used: number; built: number }>();
+  if (!used || used.used || !used.built) return false;
+  const name = await keywordIndexName(tenant);
+  await db.batch([
+    db.prepare(`DROP TRIGGER IF EXISTS ${name}_ai`),
+    db.prepare(`DROP TRIGGER IF EXISTS ${name}_ad`),
+    db.prepare(`DROP TABLE IF EXISTS ${name}`),
+    db.prepare("DELETE FROM keyword_indexes WHERE tenant = ?1").bind(tenant),
+  ]);
+  known.delete(tenant);
+  return true;
+}
+
 /** True when a D1 error says a table is missing (the tenant's index has not been built yet). */
 export function isMissingTable(error: unknown): boolean {
   return error instanceof Error && /no such table/i.test(`${error.message} ${String((error as { cause?: unknown }).cause ?? "")}`);

@@ -5,14 +5,14 @@ import type { DegradedReason, RetrievalMode } from "../query/schemas";
 import type { Reranker } from "../rerank/reranker";
 import { type FilterPlan, type Filters, planFilters } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
+import { type FusionOptions, fuse, type ScoredRanking } from "./fusion";
 import { type HydratedChunk, hydrateChunks } from "./hydrate";
 import { keywordSearchScored } from "./keyword-search";
-import { reciprocalRankFusion } from "./rrf";
 import { VECTORIZE_MAX_TOP_K, type VectorHit, vectorSearch } from "./vector-search";
 
 /**
- * Hybrid retrieval: BM25 over D1 FTS5 ∥ (query embedding → Vectorize), fused with reciprocal-rank
- * fusion, hydrated from D1 in one query.
+ * Hybrid retrieval: BM25 over D1 FTS5 ∥ (query embedding → Vectorize), fused (fusion.ts: weighted
+ * reciprocal-rank fusion, or a convex combination of normalised scores), hydrated from D1 in one query.
  *
  * Promise: at most `topK` chunks of the tenant that satisfy the filter exactly, best first, each
  * with a fused score in 0..1. It degrades instead of failing when the origin cannot embed the
@@ -40,6 +40,9 @@ export type RetrievalConfig = Pick<
   | "RRF_K"
   | "RRF_VECTOR_WEIGHT"
   | "RRF_KEYWORD_WEIGHT"
+  | "FUSION"
+  | "FUSION_NORMALIZATION"
+  | "CONVEX_VECTOR_WEIGHT"
   | "RETRIEVAL_CANDIDATES"
   | "VECTOR_METRIC"
   | "VECTORIZE_METADATA_INDEXES"
@@ -52,8 +55,14 @@ export function createRetriever(db: D1Database, vectors: Vectorize, config: Retr
     vectors,
     reranker,
     rerankCandidates: config.RERANK_CANDIDATES,
-    rrfK: config.RRF_K,
-    weights: { vector: config.RRF_VECTOR_WEIGHT, keyword: config.RRF_KEYWORD_WEIGHT },
+    fusion:
+      config.FUSION === "convex"
+        ? {
+            method: "convex",
+            normalization: config.FUSION_NORMALIZATION,
+            weights: { vector: config.CONVEX_VECTOR_WEIGHT, keyword: 1 - config.CONVEX_VECTOR_WEIGHT },
+          }
+        : { method: "rrf", k: config.RRF_K, weights: { vector: config.RRF_VECTOR_WEIGHT, keyword: config.RRF_KEYWORD_WEIGHT } },
     candidates: config.RETRIEVAL_CANDIDATES,
     metric: config.VECTOR_METRIC,
   };
@@ -65,9 +74,8 @@ export function createRetriever(db: D1Database, vectors: Vectorize, config: Retr
 export interface RetrieverDeps {
   db: D1Database;
   vectors: Vectorize;
-  rrfK: number;
-  /** Weights of the dense and the keyword ranking in the fusion. */
-  weights: { vector: number; keyword: number };
+  /** How the dense and the keyword ranking are fused, with the weight of each. */
+  fusion: HybridFusion;
   /** Candidates each retriever contributes before fusion. */
   candidates: number;
   metric: VectorizeDistanceMetric;
@@ -77,6 +85,9 @@ export interface RetrieverDeps {
   rerankCandidates?: number;
 }
 
+export type HybridFusion = DistributiveOmit<FusionOptions, "weights"> & { weights: { vector: number; keyword: number } };
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
 /** The most candidates one rerank call scores. */
 export const MAX_RERANK_CANDIDATES = 100;
 
@@ -84,11 +95,11 @@ export const MAX_RERANK_CANDIDATES = 100;
 export type RetrieveRequest = Omit<RetrievalRequest, "filters"> & { plan: FilterPlan };
 
 export interface RetrievedChunk extends HydratedChunk {
-  /** The fused RRF score normalised to 0..1 (see rrf.ts). */
+  /** The fused score normalised to 0..1 (see fusion.ts). */
   score: number;
   /** 1-based rank per stage, null where the stage did not rank the chunk (or did not run). */
   ranks: { vector: number | null; keyword: number | null; rerank: number | null };
-  /** Score per stage: vector similarity (or distance), BM25, the weighted RRF sum, the reranker's score. */
+  /** Score per stage: vector similarity (or distance), BM25, the raw fused value (RRF sum or convex mean), the reranker's score. */
   scores: { vector: number | null; keyword: number | null; fusion: number; rerank: number | null };
 }
 
@@ -136,16 +147,26 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
   const keywordRanking = keywordHits ?? (vectorHits ? null : await keyword());
   const vectorScores = new Map(vectorHits?.map((hit) => [hit.id, hit.score]));
   const keywordScores = new Map(keywordRanking?.map((hit) => [hit.id, hit.bm25]));
-  const rankings: string[][] = [];
-  if (vectorHits) rankings.push(vectorHits.map((hit) => hit.id));
-  if (keywordRanking) rankings.push(keywordRanking.map((hit) => hit.id));
+  // Fusion needs higher-is-better scores: euclidean and dot-product scores are distances here.
+  const closeness = deps.metric === "cosine" ? (score: number) => score : (score: number) => -score;
+  // The lowest scores possible (for `theoretical-min`): cosine −1, BM25 (FTS5's −bm25()) 0; none for distances.
+  const rankings: ScoredRanking[] = [];
+  if (vectorHits) {
+    const lowest = deps.metric === "cosine" ? -1 : undefined;
+    rankings.push({ ids: vectorHits.map((hit) => hit.id), scores: vectorHits.map((hit) => closeness(hit.score)), lowest });
+  }
+  if (keywordRanking) rankings.push({ ids: keywordRanking.map((hit) => hit.id), scores: keywordRanking.map((hit) => hit.bm25), lowest: 0 });
 
-  const hydrated = await hydrateChunks(deps.db, { tenant, ids: [...new Set(rankings.flat())], plan });
-  // Ranks are taken after the exact filter and the tenant check, so a dropped candidate never
-  // pushes a valid one down.
-  const surviving = rankings.map((ranking) => ranking.filter((id) => hydrated.has(id)));
-  const weights = [...(vectorHits ? [deps.weights.vector] : []), ...(keywordRanking ? [deps.weights.keyword] : [])];
-  const fused = reciprocalRankFusion(surviving, deps.rrfK, weights);
+  const hydrated = await hydrateChunks(deps.db, { tenant, ids: [...new Set(rankings.flatMap((ranking) => ranking.ids))], plan });
+  // Ranks (and the score normalisation) are taken after the exact filter and the tenant check, so
+  // a dropped candidate never pushes a valid one down.
+  const surviving = rankings.map((ranking) => {
+    const { ids, scores } = ranking;
+    const kept = ids.flatMap((id, at) => (hydrated.has(id) ? [at] : []));
+    return { ...ranking, ids: kept.map((at) => ids[at]!), scores: kept.map((at) => scores[at]!) };
+  });
+  const weights = [...(vectorHits ? [deps.fusion.weights.vector] : []), ...(keywordRanking ? [deps.fusion.weights.keyword] : [])];
+  const fused = fuse(surviving, { ...deps.fusion, weights });
   const vectorIndex = vectorHits ? 0 : -1;
   const keywordIndex = keywordRanking ? surviving.length - 1 : -1;
   const ranked = fused.map(
@@ -156,7 +177,7 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
       scores: {
         vector: vectorScores.get(item.id) ?? null,
         keyword: keywordScores.get(item.id) ?? null,
-        fusion: item.rrf,
+        fusion: item.fused,
         rerank: null,
       },
     }),

@@ -171,8 +171,7 @@ describe("the rerank step of retrieval", () => {
   const deps = (reranker?: Reranker): RetrieverDeps => ({
     db: env.DB,
     vectors: undefined as unknown as Vectorize,
-    rrfK: 60,
-    weights: { vector: 1, keyword: 1 },
+    fusion: { method: "rrf", k: 60, weights: { vector: 1, keyword: 1 } },
     candidates: 50,
     metric: "cosine",
     reranker,

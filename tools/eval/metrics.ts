@@ -1,0 +1,20 @@
+/** Ranking metrics of the evaluation (binary relevance, as both data sets judge it). */
+
+export function ndcgAt10(ranked: readonly string[], relevant: ReadonlySet<string>): number {
+  const dcg = ranked.slice(0, 10).reduce((sum, id, index) => sum + (relevant.has(id) ? 1 / Math.log2(index + 2) : 0), 0);
+  const ideal = Array.from({ length: Math.min(10, relevant.size) }, (_, index) => 1 / Math.log2(index + 2)).reduce((a, b) => a + b, 0);
+  return ideal === 0 ? 0 : dcg / ideal;
+}
+
+/** The share of the relevant ids found in the first k. */
+export const recallAt = (k: number, ranked: readonly string[], relevant: ReadonlySet<string>) =>
+  relevant.size === 0 ? 0 : ranked.slice(0, k).filter((id) => relevant.has(id)).length / relevant.size;
+
+/** Nearest-rank percentile of an ascending list. */
+export const percentile = (sorted: readonly number[], p: number) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+
+export const mean = (list: readonly number[]) => (list.length === 0 ? Number.NaN : list.reduce((a, b) => a + b, 0) / list.length);
+
+/** Distinct document ids in order of their first chunk. */
+export const documentsOf = (chunks: ReadonlyArray<{ document_id: string }>) => [...new Set(chunks.map((chunk) => chunk.document_id))];
