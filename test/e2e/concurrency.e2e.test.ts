@@ -1,12 +1,10 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../tools/lib/ports";
-import { ROOT } from "../../tools/stack/paths";
 import { type Stack, startStack } from "../../tools/stack/stack";
+import { createKeyOnStack, ingestAndWait } from "./stack-client";
 
 /**
  * Concurrent requests as separate HTTP requests to `wrangler dev` (the worker tests call the worker
@@ -19,7 +17,6 @@ import { type Stack, startStack } from "../../tools/stack/stack";
  * saw on a saturated machine before the shared pending promises were removed (a tenant-state read,
  * an answer computation, Upstash auto-pipelining); it guards the common case on every CI run.
  */
-const run = promisify(execFile);
 const UNLIMITED = "100000000/60s";
 const CONCURRENCY = 16;
 const REQUESTS = 480;
@@ -45,14 +42,8 @@ beforeAll(async () => {
       TENANT_RATE_LIMIT_INGEST: UNLIMITED,
     },
   });
-  const { stdout } = await run(
-    process.execPath,
-    [join(ROOT, "tools/cli/edge-rag.mjs"), "keys", "create", "--tenant", "concurrency", "--roles", "writer", "--persist-to", stateDir],
-    { cwd: ROOT },
-  );
-  key = stdout.trim().split("\n").at(-1)!;
-  const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
-  const documents = [
+  key = await createKeyOnStack(stateDir, "concurrency", "writer");
+  await ingestAndWait(stack.url, key, [
     {
       id: "glaciers",
       text: "A glacier forms where more snow falls than melts, year after year. Its ice flows downhill and carves U-shaped valleys.",
@@ -61,16 +52,7 @@ beforeAll(async () => {
       id: "lighthouse",
       text: "The Lighthouse of Alexandria was built under the Ptolemaic kings. Its stones were reused in the Citadel of Qaitbay.",
     },
-  ];
-  const accepted = await fetch(`${stack.url}/v1/documents`, { method: "POST", headers, body: JSON.stringify({ documents }) });
-  expect(accepted.status).toBe(202);
-  const { job_id } = (await accepted.json()) as { job_id: string };
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) {
-    const job = (await (await fetch(`${stack.url}/v1/jobs/${job_id}`, { headers })).json()) as { status: string };
-    if (job.status === "done") return;
-    expect(job.status).not.toBe("failed");
-  }
-  throw new Error("the ingest job did not finish");
+  ]);
 }, 240_000);
 
 afterAll(async () => {

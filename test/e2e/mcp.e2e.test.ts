@@ -1,22 +1,19 @@
-import { execFile } from "node:child_process";
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { QueryResponse, SearchResponse } from "../../src/query/schemas";
 import { freePort } from "../../tools/lib/ports";
-import { ROOT } from "../../tools/stack/paths";
 import { type Stack, startStack } from "../../tools/stack/stack";
+import { createKeyOnStack, ingestAndWait } from "./stack-client";
 
 /**
  * POST /mcp driven by the MCP SDK's own client (Client + StreamableHTTPClientTransport, which also
  * validates each tool result against the tool's output schema) against the real local stack on a
  * free port with its own state: two tenants with their own documents and keys.
  */
-const run = promisify(execFile);
 let stack: Stack;
 let stateDir: string;
 const keys: Record<"adminA" | "readerA" | "adminB" | "readerB", string> = { adminA: "", readerA: "", adminB: "", readerB: "" };
@@ -39,28 +36,6 @@ const DOCUMENTS_B = [
   },
 ];
 
-async function createKey(tenant: string, roles: string): Promise<string> {
-  const { stdout } = await run(
-    process.execPath,
-    [join(ROOT, "tools/cli/edge-rag.mjs"), "keys", "create", "--tenant", tenant, "--roles", roles, "--persist-to", stateDir],
-    { cwd: ROOT },
-  );
-  return stdout.trim().split("\n").at(-1)!;
-}
-
-async function ingest(key: string, documents: Array<{ id: string; text: string }>): Promise<void> {
-  const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
-  const accepted = await fetch(`${stack.url}/v1/documents`, { method: "POST", headers, body: JSON.stringify({ documents }) });
-  expect(accepted.status, await accepted.clone().text()).toBe(202);
-  const { job_id } = (await accepted.json()) as { job_id: string };
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) {
-    const job = (await (await fetch(`${stack.url}/v1/jobs/${job_id}`, { headers })).json()) as { status: string };
-    if (job.status === "done") return;
-    if (job.status === "failed") throw new Error(`ingest job failed: ${JSON.stringify(job)}`);
-  }
-  throw new Error(`ingest job ${job_id} did not finish`);
-}
-
 /** An MCP client connected with this credential header (none: no credential). */
 async function connect(headers: Record<string, string>): Promise<Client> {
   const client = new Client({ name: "edge-rag-e2e", version: "1.0.0" });
@@ -79,11 +54,11 @@ beforeAll(async () => {
     log: (component, line) => appendFileSync(join(stateDir, "stack.log"), `[${component}] ${line}\n`),
   });
   // One at a time: each `keys create` applies the migrations to the stack's D1 first.
-  keys.adminA = await createKey("mcp-a", "admin");
-  keys.readerA = await createKey("mcp-a", "reader");
-  keys.adminB = await createKey("mcp-b", "admin");
-  keys.readerB = await createKey("mcp-b", "reader");
-  await Promise.all([ingest(keys.adminA, DOCUMENTS_A), ingest(keys.adminB, DOCUMENTS_B)]);
+  keys.adminA = await createKeyOnStack(stateDir, "mcp-a", "admin");
+  keys.readerA = await createKeyOnStack(stateDir, "mcp-a", "reader");
+  keys.adminB = await createKeyOnStack(stateDir, "mcp-b", "admin");
+  keys.readerB = await createKeyOnStack(stateDir, "mcp-b", "reader");
+  await Promise.all([ingestAndWait(stack.url, keys.adminA, DOCUMENTS_A), ingestAndWait(stack.url, keys.adminB, DOCUMENTS_B)]);
 }, 300_000);
 
 afterAll(async () => {
