@@ -62,6 +62,7 @@ console.log(`
 edge-rag is ready in ${((Date.now() - started) / 1000).toFixed(1)} s
 
   API        ${stack.url}        (docs: ${stack.url}/docs)
+  console    ${stack.url}/console
   origin     ${stack.originUrl}
   limits     ${stack.rateLimiting === "upstash-bridge" ? "Upstash REST bridge → redis-server" : "Workers rate-limiting binding (no redis-server found)"}
   state      ${stack.stateDir}
