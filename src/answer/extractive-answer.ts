@@ -1,5 +1,5 @@
 import { searchTerms } from "../retrieval/fts-query";
-import { proseBlocks } from "./prose";
+import { proseBlocks, quotable } from "./prose";
 
 /**
  * The edge's own answer when no origin can generate one: the sentences of the top sources that
@@ -67,20 +67,6 @@ export function extractiveAnswerParts(query: string, sources: ReadonlyArray<{ te
 
 export function extractiveAnswer(query: string, sources: ReadonlyArray<{ text: string }>, options?: ExtractiveOptions): string {
   return extractiveAnswerParts(query, sources, options).join(" ");
-}
-
-/**
- * A quoted sentence as the answer carries it: a document's own "[n]" markers are dropped (every
- * [n] in the answer is ours, so none can be forged) and so are its images (a rendering client
- * would fetch them).
- */
-export function quotable(text: string): string {
-  return text
-    .replace(/!\[[^\]]*\]\([^)]*\)/g, "")
-    .replace(/<img\b[^>]*>/gi, "")
-    .replace(/\[\s*\d+(?:\s*,\s*\d+)*\s*\]/g, "")
-    .replace(/\s{2,}/g, " ")
-    .trim();
 }
 
 /** Sentence boundaries: terminal punctuation, then space, then something that can start a sentence. */

@@ -94,3 +94,17 @@ function inlineMarkup(text: string): string {
       .replace(/(^|[\s("'“‘[])([*_]{1,2})(?=\S)([^*_]+?)(?<=\S)\2(?=$|[\s.,;:!?)"'’”\]])/gu, "$1$3")
   );
 }
+
+/**
+ * A sentence as an extractive answer may quote it: a document cannot forge citations (its own "[n]"
+ * markers are dropped, so every [n] in the answer is the generator's) nor plant images (a markdown
+ * or HTML image would make a rendering client fetch a URL of the writer's choosing).
+ */
+export function quotable(text: string): string {
+  return text
+    .replace(/!\[[^\]]*\]\([^)]*\)/g, "")
+    .replace(/<img\b[^>]*>/gi, "")
+    .replace(/\[\s*\d+(?:\s*,\s*\d+)*\s*\]/g, "")
+    .replace(/\s{2,}/g, " ")
+    .trim();
+}

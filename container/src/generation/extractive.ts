@@ -3,7 +3,7 @@ import { tokenizers } from "@llamaindex/env/tokenizers";
 import { stemmer } from "stemmer";
 import stopword from "stopword";
 import type { AnswerGenerator, Context, GenerateInput, GenerateResult } from "./port.ts";
-import { proseBlocks } from "./prose.ts";
+import { proseBlocks, quotable } from "./prose.ts";
 
 const STOPWORDS = new Set(stopword.eng);
 const splitSentences = splitBySentenceTokenizer([], true);
@@ -55,20 +55,6 @@ export function rankSentences(query: string, contexts: Context[]): { sentence: S
       return { sentence, score: score - sentence.context * 1e-6 - sentence.position * 1e-9 };
     })
     .sort((a, b) => b.score - a.score);
-}
-
-/**
- * A quoted sentence as the answer may carry it: a document cannot forge citations (its own "[n]"
- * markers are dropped, so every [n] in the answer is the generator's) nor plant images (a markdown
- * or HTML image would make a rendering client fetch a URL of the writer's choosing).
- */
-export function quotable(text: string): string {
-  return text
-    .replace(/!\[[^\]]*\]\([^)]*\)/g, "")
-    .replace(/<img\b[^>]*>/gi, "")
-    .replace(/\[\s*\d+(?:\s*,\s*\d+)*\s*\]/g, "")
-    .replace(/\s{2,}/g, " ")
-    .trim();
 }
 
 /** Composes a short answer from the best sentences, each followed by its [n] citation. */
