@@ -1,0 +1,80 @@
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { wrangler } from "../stack/wrangler";
+import { type ColdStartFigures, measureColdStart } from "./cold-start";
+
+/**
+ * `npm run bench:cold-start [-- --runs 3] [--bytes]`: the production worker's cold start alone
+ * (tools/bench/cold-start.ts), measured `--runs` times; prints the median of each figure, since one
+ * run on a shared machine is noise. `--bytes` also builds the bundle once more with esbuild's
+ * metafile and prints its minified bytes by package, and the CPU time (process.cpuUsage: user +
+ * system, which unlike the profile's wall-clock samples does not grow while other processes hold
+ * the cores) that Node takes to load it, median of 10 fresh processes: a steadier figure for
+ * comparing two builds on a busy machine; Node is not workerd, so compare it only with itself.
+ */
+const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, bytes: { type: "boolean", default: false } } });
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive integer");
+
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+const kib = (bytes: number) => (bytes / 1024).toFixed(1);
+
+const dir = mkdtempSync(join(tmpdir(), "edge-rag-cold-start-cli-"));
+try {
+  if (values.bytes) {
+    const metafile = join(dir, "meta.json");
+    const outdir = join(dir, "meta-out");
+    await wrangler(["deploy", "--dry-run", "--env", "production", "--outdir", outdir, "--metafile", metafile]);
+    const meta = JSON.parse(readFileSync(metafile, "utf8")) as {
+      outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
+    };
+    const byPackage = new Map<string, number>();
+    for (const output of Object.values(meta.outputs))
+      for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+        const name = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? (input.startsWith("src/") ? "src/" : input);
+        byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
+      }
+    console.log("minified bytes by package (esbuild metafile, before gzip):");
+    for (const [name, bytes] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 20))
+      console.log(`  ${name.padEnd(40)} ${kib(bytes).padStart(7)} KiB`);
+
+    // .mjs: outside the project no package.json says the bundle is an ES module.
+    const script = join(dir, "worker.mjs");
+    copyFileSync(join(outdir, readdirSync(outdir).find((file) => file.endsWith(".js"))!), script);
+    const probe = `const t = process.cpuUsage(); await import(${JSON.stringify(script)}); const d = process.cpuUsage(t); console.log((d.user + d.system) / 1000);`;
+    const loads = Array.from({ length: 10 }, () =>
+      Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" })),
+    );
+    console.log(`Node loading the bundle: ${median(loads).toFixed(1)} ms CPU (median of 10; min ${Math.min(...loads).toFixed(1)})\n`);
+  }
+
+  const figures: ColdStartFigures[] = [];
+  for (let run = 1; run <= runs; run++) {
+    const result = await measureColdStart(join(dir, `startup-${run}.cpuprofile`));
+    console.log(
+      `run ${run}: ${kib(result.bundleBytes)} KiB, ${kib(result.gzipBytes)} KiB gzip, startup CPU ${result.startupCpuMs.toFixed(1)} ms (wrangler: ${result.wranglerActiveMs ?? "?"} ms)`,
+    );
+    figures.push(result);
+  }
+  const last = figures.at(-1)!;
+  console.log(`\nmedian of ${runs}: ${kib(last.bundleBytes)} KiB, ${kib(last.gzipBytes)} KiB gzip`);
+  console.log(`startup CPU ${median(figures.map((f) => f.startupCpuMs)).toFixed(1)} ms`);
+  const names = new Set(figures.flatMap((f) => f.byPackage.map((p) => p.name)));
+  const byPackage = [...names]
+    .map((name) => ({ name, selfMs: median(figures.map((f) => f.byPackage.find((p) => p.name === name)?.selfMs ?? 0)) }))
+    .sort((a, b) => b.selfMs - a.selfMs)
+    .slice(0, 10);
+  console.log("self time by package (median per package):");
+  for (const { name, selfMs } of byPackage) console.log(`  ${name.padEnd(40)} ${selfMs.toFixed(1).padStart(6)} ms`);
+  console.log("top functions (last run):");
+  for (const { functionName, where, selfMs } of last.top) console.log(`  ${selfMs.toFixed(1).padStart(6)} ms  ${functionName}  ${where}`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
