@@ -1,9 +1,7 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env";
 import { ApiError, payloadTooLarge } from "../errors";
-import { createMcpServer } from "../mcp/mcp-server";
 import { authenticate } from "../middleware/authenticate";
 import { jsonDepthLimit } from "../middleware/json-depth";
 import { chargeRoute } from "../middleware/rate-limit";
@@ -45,6 +43,12 @@ mcpRoutes.post("/mcp", authenticate({ role: "reader" }), async (c) => {
   // One query token per tool call (a JSON-RPC batch may hold many), at least one per request.
   await chargeRoute(c, "query", Math.max(1, countToolCalls(parsedBody)));
 
+  // Loaded on the first /mcp request, not at isolate start: the SDK builds its ~150 message schemas
+  // when its module loads, and no other route needs them (the bundle still holds it: one file).
+  const [{ WebStandardStreamableHTTPServerTransport }, { createMcpServer }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"),
+    import("../mcp/mcp-server"),
+  ]);
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   const server = createMcpServer({
     tenant: c.var.principal.tenant,

@@ -15,11 +15,16 @@ import { ROOT } from "../stack/paths";
  */
 export const API_TYPES_FILE = join(ROOT, "tools/cli/api-types.ts");
 
-export async function openApiDocument(): Promise<unknown> {
+/** The document as the source serves it, byte for byte (test/tools/deploy.test.ts compares the bundle's). */
+export async function openApiDocumentText(): Promise<string> {
   const app = createApp((() => ({ config: {} })) as unknown as ServicesFactory);
   const response = await app.request("/openapi.json", {}, {});
   if (response.status !== 200) throw new Error(`/openapi.json answered ${response.status}`);
-  return response.json();
+  return response.text();
+}
+
+export async function openApiDocument(): Promise<unknown> {
+  return JSON.parse(await openApiDocumentText());
 }
 
 export async function generateApiTypes(): Promise<string> {
