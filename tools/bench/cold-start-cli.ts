@@ -1,8 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { gzipSync } from "node:zlib";
+import { ROOT } from "../stack/paths";
 import { wrangler } from "../stack/wrangler";
 import { type ColdStartFigures, measureColdStart } from "./cold-start";
 
@@ -14,8 +16,14 @@ import { type ColdStartFigures, measureColdStart } from "./cold-start";
  * system, which unlike the profile's wall-clock samples does not grow while other processes hold
  * the cores) that Node takes to load it, median of 10 fresh processes: a steadier figure for
  * comparing two builds on a busy machine; Node is not workerd, so compare it only with itself.
+ *
+ * `--against <git ref>` compares instead: it builds that ref's worker (its src/ and wrangler.toml,
+ * this checkout's node_modules) and this tree's, then measures them in turn, `--runs` times each
+ * (`wrangler check startup`, and Node's load CPU), so both see the same load on the machine.
  */
-const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, bytes: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { runs: { type: "string", default: "3" }, bytes: { type: "boolean", default: false }, against: { type: "string" } },
+});
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive integer");
 
@@ -26,8 +34,54 @@ const median = (xs: number[]) => {
 };
 const kib = (bytes: number) => (bytes / 1024).toFixed(1);
 
+/** CPU time (user + system) of a fresh Node process importing the bundle, in ms. */
+function nodeLoadCpuMs(script: string): number {
+  const probe = `const t = process.cpuUsage(); await import(${JSON.stringify(script)}); const d = process.cpuUsage(t); console.log((d.user + d.system) / 1000);`;
+  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
+}
+
+/** Builds the production worker of `config` (a wrangler.toml); returns its upload bundle, its script (.mjs) and gzip size. */
+async function build(config: string, out: string) {
+  const outdir = join(out, "out");
+  const bundle = join(out, "worker.bundle");
+  await wrangler(["deploy", "--dry-run", "--env", "production", "--config", config, "--outdir", outdir, "--outfile", bundle]);
+  const script = join(out, "worker.mjs"); // .mjs: outside the project nothing says the bundle is an ES module
+  copyFileSync(join(outdir, readdirSync(outdir).find((file) => file.endsWith(".js"))!), script);
+  return { bundle, script, gzipBytes: gzipSync(readFileSync(script)).length };
+}
+
+async function compare(ref: string, dir: string) {
+  // The ref's sources beside links to this checkout's dependencies and built assets.
+  const tree = join(dir, "ref");
+  mkdirSync(tree);
+  execFileSync("sh", ["-c", `git -C "${ROOT}" archive "${ref}" src wrangler.toml | tar -x -C "${tree}"`]);
+  for (const shared of ["node_modules", "dist", "package.json", "tsconfig.json"]) symlinkSync(join(ROOT, shared), join(tree, shared));
+  const builds = [
+    { name: ref, ...(await build(join(tree, "wrangler.toml"), join(dir, "a"))), active: [] as number[], node: [] as number[] },
+    { name: "this tree", ...(await build(join(ROOT, "wrangler.toml"), join(dir, "b"))), active: [] as number[], node: [] as number[] },
+  ];
+  for (let run = 1; run <= runs; run++)
+    for (const one of builds) {
+      const output = await wrangler(["check", "startup", "--worker", one.bundle, "--outfile", join(dir, "p.cpuprofile")]);
+      one.active.push(Number(/Active:\s*([\d.]+)\s*ms/.exec(output)?.[1]));
+      one.node.push(nodeLoadCpuMs(one.script));
+    }
+  for (const { name, gzipBytes, active, node } of builds)
+    console.log(
+      `${name.padEnd(12)} ${kib(gzipBytes)} KiB gzip; wrangler check startup: median ${median(active).toFixed(1)} ms, min ${Math.min(...active).toFixed(1)}; ` +
+        `Node load CPU: median ${median(node).toFixed(1)} ms, min ${Math.min(...node).toFixed(1)} (${runs} runs each, in turn)`,
+    );
+}
+
 const dir = mkdtempSync(join(tmpdir(), "edge-rag-cold-start-cli-"));
 try {
+  if (values.against) await compare(values.against, dir);
+  else await coldStart(dir);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function coldStart(dir: string) {
   if (values.bytes) {
     const metafile = join(dir, "meta.json");
     const outdir = join(dir, "meta-out");
@@ -45,13 +99,9 @@ try {
     for (const [name, bytes] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 20))
       console.log(`  ${name.padEnd(40)} ${kib(bytes).padStart(7)} KiB`);
 
-    // .mjs: outside the project no package.json says the bundle is an ES module.
     const script = join(dir, "worker.mjs");
     copyFileSync(join(outdir, readdirSync(outdir).find((file) => file.endsWith(".js"))!), script);
-    const probe = `const t = process.cpuUsage(); await import(${JSON.stringify(script)}); const d = process.cpuUsage(t); console.log((d.user + d.system) / 1000);`;
-    const loads = Array.from({ length: 10 }, () =>
-      Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" })),
-    );
+    const loads = Array.from({ length: 10 }, () => nodeLoadCpuMs(script));
     console.log(`Node loading the bundle: ${median(loads).toFixed(1)} ms CPU (median of 10; min ${Math.min(...loads).toFixed(1)})\n`);
   }
 
@@ -75,6 +125,4 @@ try {
   for (const { name, selfMs } of byPackage) console.log(`  ${name.padEnd(40)} ${selfMs.toFixed(1).padStart(6)} ms`);
   console.log("top functions (last run):");
   for (const { functionName, where, selfMs } of last.top) console.log(`  ${selfMs.toFixed(1).padStart(6)} ms  ${functionName}  ${where}`);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
 }
