@@ -243,16 +243,20 @@ console.log(
   "(w: weight of a dense ranking, z-score convex fusion, BM25 takes the rest; Δ: mean gain over BM25 alone ± its standard error;",
 );
 console.log(" each family's best setting by the tuning slice's Δ − SE; the held-out columns play no part in the choice)");
-console.log("| setting | tuning | Δ tuning | held-out | Δ held-out |");
-console.log("| --- | --- | --- | --- | --- |");
-console.log(`| BM25 alone | ${fmt(mean(bm25.tuning))} | | ${fmt(mean(bm25.heldOut))} | |`);
+console.log("| setting | tuning | Δ tuning | held-out | Δ held-out | held-out queries better / worse |");
+console.log("| --- | --- | --- | --- | --- | --- |");
+console.log(`| BM25 alone | ${fmt(mean(bm25.tuning))} | | ${fmt(mean(bm25.heldOut))} | | |`);
 for (const family of new Set(variants.map((variant) => variant.family))) {
   const picks = family === "alone" ? scored.filter((s) => s.family === family) : scored.filter((s) => s.family === family).slice(0, 1);
   for (const pick of picks) {
     const onHeldOut = ndcgs(heldOut, pick.rank);
     const gain = pairedGain(onHeldOut, bm25.heldOut);
+    // How many queries the setting changes at all: a slice where few change has a noisy mean gain.
+    const better = onHeldOut.filter((value, at) => value > bm25.heldOut[at]! + 1e-9).length;
+    const worse = onHeldOut.filter((value, at) => value < bm25.heldOut[at]! - 1e-9).length;
     console.log(
-      `| ${pick.label} | ${fmt(pick.ndcg)} | ${signed(pick.gain.mean)} ± ${fmt(pick.gain.se)} | ${fmt(mean(onHeldOut))} | ${signed(gain.mean)} ± ${fmt(gain.se)} |`,
+      `| ${pick.label} | ${fmt(pick.ndcg)} | ${signed(pick.gain.mean)} ± ${fmt(pick.gain.se)} | ${fmt(mean(onHeldOut))} | ` +
+        `${signed(gain.mean)} ± ${fmt(gain.se)} | ${better} / ${worse} |`,
     );
   }
 }
