@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { split } from "../../tools/eval/datasets";
-import { documentsOf, mean, ndcgAt10, percentile, recallAt } from "../../tools/eval/metrics";
+import { documentsOf, mean, ndcgAt10, pairedGain, percentile, recallAt } from "../../tools/eval/metrics";
 
 /** The arithmetic `npm run eval` reports and its fixed split: a wrong metric would mislead every figure. */
 describe("eval metrics (happy)", () => {
@@ -27,6 +27,15 @@ describe("eval metrics (happy)", () => {
     expect(percentile([], 50)).toBeNaN();
     expect(mean([1, 2, 6])).toBe(3);
     expect(documentsOf([{ document_id: "d2" }, { document_id: "d1" }, { document_id: "d2" }])).toEqual(["d2", "d1"]);
+  });
+
+  it("paired gain: the mean per-query difference and its standard error; unpaired lists are refused", () => {
+    // Deltas +0.1, +0.3: mean 0.2, sample deviation √0.02, standard error √0.02 / √2 = 0.1.
+    const gain = pairedGain([0.6, 0.8], [0.5, 0.5]);
+    expect(gain.mean).toBeCloseTo(0.2, 12);
+    expect(gain.se).toBeCloseTo(0.1, 12);
+    expect(pairedGain([0.4, 0.4, 0.4], [0.5, 0.5, 0.5])).toEqual({ mean: expect.closeTo(-0.1, 12), se: 0 });
+    expect(() => pairedGain([0.5, 0.6], [0.5])).toThrow(RangeError);
   });
 
   it("holds out every 5th query, deterministically, and tunes on the rest", () => {

@@ -18,3 +18,15 @@ export const mean = (list: readonly number[]) => (list.length === 0 ? Number.NaN
 
 /** Distinct document ids in order of their first chunk. */
 export const documentsOf = (chunks: ReadonlyArray<{ document_id: string }>) => [...new Set(chunks.map((chunk) => chunk.document_id))];
+
+/**
+ * The mean per-query gain of `values` over `baseline` (paired: same queries, same order) and its
+ * standard error: how fusion settings are compared with BM25 alone on the tuning and held-out slices.
+ */
+export function pairedGain(values: readonly number[], baseline: readonly number[]): { mean: number; se: number } {
+  if (values.length !== baseline.length || values.length < 2) throw new RangeError("paired lists of at least two queries");
+  const deltas = values.map((value, index) => value - baseline[index]!);
+  const average = mean(deltas);
+  const deviation = Math.sqrt(deltas.reduce((sum, delta) => sum + (delta - average) ** 2, 0) / (deltas.length - 1));
+  return { mean: average, se: deviation / Math.sqrt(deltas.length) };
+}

@@ -33,7 +33,7 @@ import { freePort } from "../lib/ports";
 import { ROOT } from "../stack/paths";
 import { type Stack, startStack } from "../stack/stack";
 import { type EvalSet, scifact, split, xquad } from "./datasets";
-import { documentsOf, mean, ndcgAt10, percentile, recallAt } from "./metrics";
+import { documentsOf, mean, ndcgAt10, pairedGain, percentile, recallAt } from "./metrics";
 
 const MODES = ["keyword", "vector", "hybrid"] as const;
 type Mode = (typeof MODES)[number];
@@ -318,13 +318,6 @@ function tune(file: string, sci: EvalSet) {
       return ndcgAt10(documentsOf(fused.map((id) => ({ document_id: documentOf[id]! }))), sci.qrels.get(queryId)!);
     });
   const bm25 = { tuning: perQuery(tuning, "keyword"), heldOut: perQuery(heldOut, "keyword") };
-  /** The mean per-query gain over BM25 alone and its standard error. */
-  const gain = (values: number[], baseline: number[]) => {
-    const deltas = values.map((value, index) => value - baseline[index]!);
-    const average = mean(deltas);
-    const deviation = Math.sqrt(deltas.reduce((sum, delta) => sum + (delta - average) ** 2, 0) / (deltas.length - 1));
-    return { mean: average, se: deviation / Math.sqrt(deltas.length) };
-  };
   const grid: Array<{ label: string; options: FusionOptions }> = [];
   for (const k of [1, 3, 5, 10, 20, 30, 60]) {
     for (const w of [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 1])
@@ -340,7 +333,7 @@ function tune(file: string, sci: EvalSet) {
   const results = grid
     .map((point) => {
       const values = perQuery(tuning, point.options);
-      const tuned = gain(values, bm25.tuning);
+      const tuned = pairedGain(values, bm25.tuning);
       return { ...point, ndcg: mean(values), gain: tuned, bound: tuned.mean - tuned.se };
     })
     .sort((a, b) => b.bound - a.bound);
@@ -358,7 +351,7 @@ function tune(file: string, sci: EvalSet) {
   for (const method of ["rrf", "convex min-max", "convex theoretical-min", "convex z-score"]) {
     for (const result of best(method)) {
       const held = perQuery(heldOut, result.options);
-      const heldGain = gain(held, bm25.heldOut);
+      const heldGain = pairedGain(held, bm25.heldOut);
       console.log(
         `| ${result.label} | ${fmt(result.ndcg)} | ${signed(result.gain.mean)} ± ${fmt(result.gain.se)} | ${fmt(mean(held))} | ` +
           `${signed(heldGain.mean)} ± ${fmt(heldGain.se)} | ${fmt(mean(perQuery(heldOut, result.options, 50)))} |`,
