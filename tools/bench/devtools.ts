@@ -70,7 +70,7 @@ interface Target {
 }
 
 /** Sends CDP commands on one socket and resolves each with its result. */
-async function session(url: string, timeoutMs: number) {
+async function session(url: string, timeoutMs: number, onEvent?: (method: string, params: unknown) => void) {
   const socket = new WebSocket(url);
   await new Promise<void>((resolve, reject) => {
     setTimeout(() => reject(new Error(`inspector ${url}: no connection in ${timeoutMs} ms`)), timeoutMs).unref();
@@ -82,8 +82,15 @@ async function session(url: string, timeoutMs: number) {
   let next = 0;
   const pending = new Map<number, (message: { result?: unknown; error?: { message: string } }) => void>();
   socket.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown; error?: { message: string } };
+    const message = JSON.parse(String(event.data)) as {
+      id?: number;
+      method?: string;
+      params?: unknown;
+      result?: unknown;
+      error?: { message: string };
+    };
     if (message.id !== undefined) pending.get(message.id)?.(message);
+    else if (message.method) onEvent?.(message.method, message.params);
   });
   return {
     send<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
@@ -103,12 +110,8 @@ async function session(url: string, timeoutMs: number) {
   };
 }
 
-/**
- * Reads each isolate's heap, all at once. workerd does not answer HeapProfiler.collectGarbage, so
- * `used` includes garbage not yet collected: an upper bound on the live heap. `null` when workerd
- * has no inspector.
- */
-export async function readHeaps(workerdPid: number, timeoutMs = 15_000): Promise<HeapReading[] | null> {
+/** workerd's inspector address and the isolates it lists; `null` when it has none. */
+async function inspectorTargets(workerdPid: number): Promise<{ address: string; targets: Target[] } | null> {
   if (!hasInspector(workerdPid)) return null;
   let address: string | undefined;
   let targets: Target[] = [];
@@ -124,7 +127,18 @@ export async function readHeaps(workerdPid: number, timeoutMs = 15_000): Promise
       }
     } catch {}
   }
-  if (!address) return null;
+  return address ? { address, targets } : null;
+}
+
+/**
+ * Reads each isolate's heap, all at once. workerd does not answer HeapProfiler.collectGarbage, so
+ * `used` includes garbage not yet collected: an upper bound on the live heap. `null` when workerd
+ * has no inspector.
+ */
+export async function readHeaps(workerdPid: number, timeoutMs = 15_000): Promise<HeapReading[] | null> {
+  const found = await inspectorTargets(workerdPid);
+  if (!found) return null;
+  const { address, targets } = found;
   const readings = await Promise.all(
     targets.map(async (target): Promise<HeapReading | null> => {
       let cdp: Awaited<ReturnType<typeof session>> | undefined;
@@ -148,4 +162,57 @@ export async function readHeaps(workerdPid: number, timeoutMs = 15_000): Promise
     }),
   );
   return readings.filter((reading) => reading !== null);
+}
+
+export interface HeapSnapshotSummary {
+  isolate: string;
+  /** Bytes of the objects alive after the GC a snapshot forces. */
+  live: number;
+  /** The biggest groups by self size: objects by constructor, the rest by V8's node type. */
+  top: Array<{ name: string; bytes: number; count: number }>;
+}
+
+/**
+ * Takes a heap snapshot of one isolate (V8 collects garbage first, so this is the live heap) and
+ * sums it. Heavy — the isolate pauses and the snapshot (tens of MiB of JSON) comes over the socket —
+ * so a probe takes it once, at the end.
+ */
+export async function heapSnapshot(workerdPid: number, isolate: string, timeoutMs = 120_000): Promise<HeapSnapshotSummary | null> {
+  const found = await inspectorTargets(workerdPid);
+  const target = found?.targets.find((t) => t.id === isolate);
+  if (!found || !target) return null;
+  const chunks: string[] = [];
+  const cdp = await session(target.webSocketDebuggerUrl ?? `ws://${found.address}/${target.id}`, timeoutMs, (method, params) => {
+    if (method === "HeapProfiler.addHeapSnapshotChunk") chunks.push((params as { chunk: string }).chunk);
+  });
+  try {
+    await cdp.send("HeapProfiler.takeHeapSnapshot", { reportProgress: false });
+  } finally {
+    cdp.close();
+  }
+  const snapshot = JSON.parse(chunks.join("")) as {
+    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
+    nodes: number[];
+    strings: string[];
+  };
+  const fields = snapshot.snapshot.meta.node_fields;
+  const [typeAt, nameAt, sizeAt] = ["type", "name", "self_size"].map((field) => fields.indexOf(field)) as [number, number, number];
+  const types = snapshot.snapshot.meta.node_types[0];
+  const groups = new Map<string, { bytes: number; count: number }>();
+  let live = 0;
+  for (let i = 0; i < snapshot.nodes.length; i += fields.length) {
+    const type = types[snapshot.nodes[i + typeAt]!]!;
+    const size = snapshot.nodes[i + sizeAt]!;
+    const name = type === "object" || type === "native" ? snapshot.strings[snapshot.nodes[i + nameAt]!]! : `(${type})`;
+    live += size;
+    const group = groups.get(name) ?? { bytes: 0, count: 0 };
+    group.bytes += size;
+    group.count += 1;
+    groups.set(name, group);
+  }
+  const top = [...groups]
+    .map(([name, group]) => ({ name, ...group }))
+    .sort((a, b) => b.bytes - a.bytes)
+    .slice(0, 8);
+  return { isolate, live, top };
 }

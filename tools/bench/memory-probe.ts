@@ -17,7 +17,17 @@
  * the console's assets, which makes every running `wrangler dev` of the checkout restart workerd.
  * `X_LOCAL_OBSERVABILITY=false` (a wrangler setting) turns off wrangler's local trace collector.
  */
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  type WriteStream,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createApiKey } from "../cli/credentials";
@@ -25,11 +35,12 @@ import { freePort } from "../lib/ports";
 import { ROOT } from "../stack/paths";
 import { type Stack, startStack } from "../stack/stack";
 import { readDocuments, readQuestions, scifactDir } from "./corpus";
-import { type HeapReading, readHeaps } from "./devtools";
+import { type HeapReading, heapSnapshot, readHeaps } from "./devtools";
 import { measureIngest } from "./ingestion";
 import { runLoad } from "./load";
 import { hasInspector, processesNamed, processMemory } from "./memory";
 import { primeCache } from "./queries";
+import { indexStats } from "./storage";
 import { jsonPost, type Target } from "./target";
 
 const PHASES = ["health", "ingest", "search", "query", "hits", "idle"] as const;
@@ -51,6 +62,18 @@ interface Row {
 }
 
 const MiB = 1024 ** 2;
+/** src/vector/local-vector-index.ts's estimate of a vector's bookkeeping besides its values (not imported: that module needs workerd). */
+const PER_VECTOR_OVERHEAD_BYTES = 256;
+
+function bytesUnder(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += bytesUnder(path);
+    else if (entry.isFile()) total += statSync(path).size;
+  }
+  return total;
+}
 const mib = (bytes: number) => (bytes / MiB).toFixed(1);
 
 function options() {
@@ -80,12 +103,14 @@ function options() {
   };
 }
 
+/** The worker's own isolate is `core:user:<name>`; miniflare's helpers are named so too. */
+const isWorkerIsolate = (heap: HeapReading) =>
+  heap.isolate.startsWith("core:user:") && !heap.isolate.includes("dev-registry") && !heap.isolate.includes("miniflare");
+
 /** The worker's isolate (`core:user:<name>`), the simulators' together, and the biggest of them. */
 function heapSummary(heaps: HeapReading[] | null): string {
   if (!heaps) return "no inspector";
-  const worker = heaps.filter(
-    (h) => h.isolate.startsWith("core:user:") && !h.isolate.includes("dev-registry") && !h.isolate.includes("miniflare"),
-  );
+  const worker = heaps.filter(isWorkerIsolate);
   const others = heaps.filter((h) => !worker.includes(h)).sort((a, b) => b.used - a.used);
   const sum = (list: HeapReading[]) => list.reduce((total, h) => total + h.used, 0);
   return `worker ${mib(sum(worker))}, ${others.length} others ${mib(sum(others))} (${others
@@ -200,7 +225,37 @@ async function main() {
           await record(name, 0, (performance.now() - started) / 1000, 0);
         }
       }
-    if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ options: opts, rows }, null, 2)}\n`);
+    // What the data itself weighs: the vectors the local index holds in the worker isolate's
+    // memory, and the simulators' files (their SQLite databases, the trace collector's included).
+    const stats = await indexStats(target.url, target.key);
+    const vectorBytes = stats.chunks * (stats.vector_dimensions * 4 + PER_VECTOR_OVERHEAD_BYTES);
+    const v3 = join(stateDir, "v3");
+    const onDisk = existsSync(v3)
+      ? readdirSync(v3, { withFileTypes: true })
+          .filter((entry) => entry.isDirectory())
+          .map((entry) => ({ name: entry.name, bytes: bytesUnder(join(v3, entry.name)) }))
+      : [];
+    process.stdout.write(
+      `vector index: ${stats.chunks} vectors × ${stats.vector_dimensions} dims × 4 B (+${PER_VECTOR_OVERHEAD_BYTES} B each) ≈ ${mib(vectorBytes)} MiB in the worker isolate\n` +
+        `simulators' files (MiB): ${onDisk.map((entry) => `${entry.name} ${mib(entry.bytes)}`).join(", ")}\n`,
+    );
+    // Last, since it pauses the isolate and briefly costs memory itself: the worker's live heap.
+    const runtimePid = workerd().find(hasInspector);
+    const workerIsolate = rows.at(-1)?.heaps?.find(isWorkerIsolate)?.isolate;
+    const snapshot =
+      runtimePid && workerIsolate
+        ? await heapSnapshot(runtimePid, workerIsolate).catch((error) => {
+            process.stdout.write(`heap snapshot failed: ${error instanceof Error ? error.message : String(error)}\n`);
+            return null;
+          })
+        : null;
+    if (snapshot)
+      process.stdout.write(
+        `worker isolate heap snapshot (after V8's GC): ${mib(snapshot.live)} MiB live; biggest: ${snapshot.top
+          .map((group) => `${group.name} ${mib(group.bytes)} (${group.count})`)
+          .join(", ")}\n`,
+      );
+    if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ options: opts, rows, stats, onDisk, snapshot }, null, 2)}\n`);
   } finally {
     await stop();
   }
