@@ -12,7 +12,7 @@
  * query cache answers), and idle (nothing, to see whether anything is given back).
  *
  * Linux only (/proc). Usage: npm run bench:memory -- [--docs 300] [--requests 600]
- *   [--concurrency 16] [--rounds 3] [--phases health,ingest,search,query,hits,idle] [--json out.json]
+ *   [--concurrency 16] [--rounds 3] [--phases health,ingest,search,query,hits,idle, or e.g. ingest:1,search:8] [--json out.json]
  *   [--log .cache/memory-probe.log]. Run one stack per checkout at a time: starting a stack rebuilds
  * the console's assets, which makes every running `wrangler dev` of the checkout restart workerd.
  * `X_LOCAL_OBSERVABILITY=false` (a wrangler setting) turns off wrangler's local trace collector.
@@ -89,8 +89,12 @@ function options() {
       data: { type: "string" },
     },
   });
-  const phases = values.phases.split(",").map((p) => p.trim()) as Phase[];
-  for (const phase of phases) if (!PHASES.includes(phase)) throw new Error(`unknown phase ${phase} (one of ${PHASES.join(", ")})`);
+  // `search:8` runs that phase 8 times in a row, whatever --rounds says.
+  const phases = values.phases.split(",").map((item) => {
+    const [name, rounds] = item.trim().split(":") as [Phase, string | undefined];
+    if (!PHASES.includes(name)) throw new Error(`unknown phase ${name} (one of ${PHASES.join(", ")})`);
+    return { name, rounds: rounds === undefined ? Number(values.rounds) : Number(rounds) };
+  });
   return {
     docs: Number(values.docs),
     requests: Number(values.requests),
@@ -196,13 +200,13 @@ async function main() {
     };
 
     process.stdout.write(
-      `memory probe: ${opts.docs} documents per ingest, ${opts.requests} requests per phase at concurrency ${opts.concurrency}, ${opts.rounds} rounds of ${opts.phases.join(", ")}\n`,
+      `memory probe: ${opts.docs} documents per ingest, ${opts.requests} requests per phase at concurrency ${opts.concurrency}, phases ${opts.phases.map((p) => `${p.name}×${p.rounds}`).join(", ")}\n`,
     );
     await record("started", 0, 0, 0);
     const warm = questions.slice(0, 20);
     let asked = 0;
-    for (const phase of opts.phases)
-      for (let round = 1; round <= opts.rounds; round++) {
+    for (const { name: phase, rounds } of opts.phases)
+      for (let round = 1; round <= rounds; round++) {
         const name = `${phase}#${round}`;
         if (phase === "health") await load(name, () => fetch(`${target.url}/health`, { signal: AbortSignal.timeout(60_000) }));
         else if (phase === "ingest") {
