@@ -4,7 +4,7 @@ import { loadWindows } from "../../tools/bench/bench";
 import { analyseProfile, packageOf } from "../../tools/bench/cold-start";
 import { benchOptions } from "../../tools/bench/command";
 import { percentile, summarise } from "../../tools/bench/load";
-import { treeRss } from "../../tools/bench/memory";
+import { hasInspector, processesNamed, processMemory, treeRss } from "../../tools/bench/memory";
 import { UsageError } from "../../tools/cli/usage-error";
 
 /**
@@ -79,6 +79,26 @@ describe("bench figures", () => {
       expect(treeRss(2 ** 22 + 12_345).bytes).toBe(0); // no such process
     } finally {
       process.kill(-child.pid!, "SIGKILL"); // its own process group: the shell and its sleep
+    }
+  });
+
+  it("tells wrangler's runtime workerd (started with an inspector) from its proxy, and splits RSS into anonymous and file pages", async () => {
+    // `sh -c script name args…`: the extra arguments only show in the shell's command line.
+    const runtime = spawn("sh", ["-c", "sleep 30", "sh", "--inspector-addr=127.0.0.1:0"], { stdio: "ignore", detached: true });
+    const proxy = spawn("sh", ["-c", "sleep 30 & wait"], { stdio: "ignore", detached: true });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(hasInspector(runtime.pid!)).toBe(true);
+      expect(hasInspector(proxy.pid!)).toBe(false);
+      expect(processesNamed(proxy.pid!, "sleep")).toHaveLength(1);
+      expect(processesNamed(proxy.pid!, "workerd")).toEqual([]);
+      const memory = processMemory(process.pid);
+      expect(memory.anon).toBeGreaterThan(0);
+      expect(memory.anon + memory.file).toBeLessThanOrEqual(memory.rss + 64 * 1024);
+      expect(processMemory(2 ** 22 + 12_345)).toEqual({ rss: 0, anon: 0, file: 0 });
+    } finally {
+      process.kill(-runtime.pid!, "SIGKILL");
+      process.kill(-proxy.pid!, "SIGKILL");
     }
   });
 

@@ -38,6 +38,29 @@ function statusOf(pid: number): { name: string; ppid: number; rss: number } | nu
   }
 }
 
+/** RSS of one process, split into anonymous (heaps, malloc) and file-backed (mapped files, the binary) pages. */
+export function processMemory(pid: number): { rss: number; anon: number; file: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kib = (name: string) => Number.parseInt(new RegExp(`^${name}:\\s*(\\d+)`, "m").exec(status)?.[1] ?? "0", 10) * 1024;
+    return { rss: kib("VmRSS"), anon: kib("RssAnon"), file: kib("RssFile") + kib("RssShmem") };
+  } catch {
+    return { rss: 0, anon: 0, file: 0 };
+  }
+}
+
+/** The pids named `name` among the leader and its descendants (e.g. wrangler's workerd). */
+export function processesNamed(leader: number, name: string, table = processTable()): number[] {
+  const found: number[] = [];
+  const queue = [leader];
+  while (queue.length > 0) {
+    const pid = queue.pop()!;
+    if (table.get(pid)?.name === name) found.push(pid);
+    for (const [child, { ppid }] of table) if (ppid === pid) queue.push(child);
+  }
+  return found;
+}
+
 /** Every live process as pid → {name, ppid, rss}. */
 function processTable(): Map<number, { name: string; ppid: number; rss: number }> {
   const table = new Map<number, { name: string; ppid: number; rss: number }>();
@@ -56,25 +79,39 @@ function processTable(): Map<number, { name: string; ppid: number; rss: number }
 }
 
 /**
- * The worker's tree is wrangler (node, plus its esbuild) and workerd, the runtime that serves the
- * requests: they are reported apart, since only workerd's memory says something about the worker.
+ * The worker's tree is wrangler (node, plus its esbuild) and two workerd processes: the runtime
+ * that runs the worker and the local simulators (D1, KV, Cache, Queues, the vector index's Durable
+ * Object), started with an inspector, and wrangler's dev proxy in front of it, which runs none of
+ * our code. They are reported apart: only the runtime's memory says something about the worker.
  */
 function split(component: string, tree: Tree): Record<string, Tree> {
   if (component !== "worker") return { [component]: tree };
-  const workerd = { bytes: 0, names: new Set<string>() };
-  const wrangler = { bytes: 0, names: new Set<string>() };
-  for (const [name, bytes] of tree.byName) {
-    const part = name === "workerd" ? workerd : wrangler;
-    part.bytes += bytes;
-    part.names.add(name);
+  const part = () => ({ bytes: 0, names: new Set<string>(), byName: new Map<string, number>(), processes: [] as Tree["processes"] });
+  const parts = { workerd: part(), "workerd-proxy": part(), wrangler: part() };
+  for (const entry of tree.processes) {
+    const name = entry.name !== "workerd" ? "wrangler" : hasInspector(entry.pid) ? "workerd" : "workerd-proxy";
+    parts[name].bytes += entry.rss;
+    parts[name].names.add(entry.name);
   }
-  return { workerd: { ...workerd, byName: new Map() }, wrangler: { ...wrangler, byName: new Map() } };
+  return parts;
+}
+
+/** Whether a process was started with `--inspector-addr` (wrangler's runtime workerd is, its proxy is not). */
+export function hasInspector(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .some((arg) => arg.startsWith("--inspector-addr"));
+  } catch {
+    return false;
+  }
 }
 
 interface Tree {
   bytes: number;
   names: Set<string>;
   byName: Map<string, number>;
+  processes: Array<{ pid: number; name: string; rss: number }>;
 }
 
 /** The leader and its descendants, with their RSS summed (in all and per process name). */
@@ -84,6 +121,7 @@ export function treeRss(leader: number, table = processTable()): Tree {
   let bytes = 0;
   const names = new Set<string>();
   const byName = new Map<string, number>();
+  const processes: Tree["processes"] = [];
   const queue = [leader];
   while (queue.length > 0) {
     const pid = queue.pop()!;
@@ -92,9 +130,10 @@ export function treeRss(leader: number, table = processTable()): Tree {
     bytes += entry.rss;
     names.add(entry.name);
     byName.set(entry.name, (byName.get(entry.name) ?? 0) + entry.rss);
+    processes.push({ pid, name: entry.name, rss: entry.rss });
     queue.push(...(children.get(pid) ?? []));
   }
-  return { bytes, names, byName };
+  return { bytes, names, byName, processes };
 }
 
 export interface MemorySampler {
