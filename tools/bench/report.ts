@@ -40,7 +40,7 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
   out.push(
     "From the first POST /v1/documents to the last job `done` (API, D1, queue, origin chunk + embed, vector index). " +
       "The raw embedder is the origin's POST /v1/embed on the same chunks, batched, with no worker in the way; " +
-      "÷ raw embedder says how much of the model's own rate the pipeline keeps.\n",
+      "÷ raw embedder says how much of the model's own rate the pipeline keeps; posting s: until the client's last POST was answered (it posts one batch after another).\n",
   );
   const raw = result.embedder?.chunksPerSecond ?? Number.NaN;
   const ingestRows = result.ingest.map((row) => [
@@ -50,6 +50,7 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
     String(row.chunks),
     String(row.jobs),
     f(row.seconds),
+    row.postSeconds === undefined ? "–" : f(row.postSeconds),
     f(row.docsPerSecond),
     f(row.chunksPerSecond),
     ratio(row.chunksPerSecond / raw),
@@ -63,11 +64,15 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
       "–",
       f(result.embedder.embedSeconds),
       "–",
+      "–",
       f(result.embedder.chunksPerSecond),
       "1.00×",
     ]);
   out.push(
-    table(["run", "client batch", "documents", "chunks", "jobs", "seconds", "documents/s", "chunks/s", "÷ raw embedder"], ingestRows),
+    table(
+      ["run", "client batch", "documents", "chunks", "jobs", "seconds", "posting s", "documents/s", "chunks/s", "÷ raw embedder"],
+      ingestRows,
+    ),
   );
 
   // ── Queries
@@ -104,7 +109,9 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
     const phases = lane.phases;
     if (phases?.alone && phases.duringIngest) {
       const { alone, duringIngest } = phases;
-      out.push("\nWhere those queries' time went (means, ms; the columns of the per-phase table above):\n");
+      out.push(
+        "\nWhere those queries' time went (means, ms, from each answer's `metadata`: embed = the origin's query embedding; retrieve overlaps embed; service = `query_time_ms`; outside = client latency − service):\n",
+      );
       out.push(
         table(
           ["run", "embed", "retrieve", "generate", "service", "outside"],
