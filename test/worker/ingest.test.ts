@@ -555,6 +555,95 @@ describe("consumer — throughput (happy)", () => {
   });
 });
 
+describe("consumer — one origin call per batch (happy)", () => {
+  /** The services, with every origin ingest call's document count recorded. */
+  function countingOriginCalls() {
+    const calls: number[] = [];
+    const factory: ServicesFactory = (bindings) => {
+      const services = localServices(bindings);
+      return {
+        ...services,
+        origin: {
+          ...services.origin,
+          ingest: (documents) => {
+            calls.push(documents.length);
+            return services.origin.ingest(documents);
+          },
+        },
+      };
+    };
+    return { calls, factory };
+  }
+
+  it("embeds a batch of one-document messages (a client posting one by one) in one origin call; each message is written and acked on its own", async () => {
+    // Two tenants with the same document id, and different text, in the same origin call.
+    const [first, second] = [uniqueTenant("single-a"), uniqueTenant("single-b")];
+    const texts = Object.values(PARAGRAPHS);
+    const jobs = await Promise.all([
+      ...texts.map((text, i) => recordJob(first, [{ id: `d${i}`, text }])),
+      recordJob(second, [{ id: "d0", text: PARAGRAPHS.volcano }]),
+    ]);
+    const { calls, factory } = countingOriginCalls();
+    const batch = batchOf(
+      INGEST_QUEUE,
+      jobs.flatMap((job) => job.messages),
+    );
+    await handleIngestBatch(batch as MessageBatch, env, factory);
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(calls).toEqual([texts.length + 1]);
+    expect(result.explicitAcks).toHaveLength(texts.length + 1);
+    expect(result.retryMessages).toEqual([]);
+    for (const [i, job] of jobs.entries()) {
+      const tenant = i < texts.length ? first : second;
+      expect(await jobOf(tenant, job.jobId)).toMatchObject({ status: "done", processed: 1, failed: 0 });
+    }
+    // Each document got its own text's chunks, whatever tenant shared its id.
+    expect((await chunkRows(first, "d0")).map((c) => c.text).join(" ")).toContain(texts[0]!.slice(0, 40));
+    expect((await chunkRows(second, "d0")).map((c) => c.text).join(" ")).toContain(PARAGRAPHS.volcano.slice(0, 40));
+  });
+
+  it("packs origin calls up to one full message: 20 documents, then the next call", async () => {
+    const tenant = uniqueTenant("packing");
+    const jobs = await Promise.all(
+      Array.from({ length: 3 }, (_, j) =>
+        recordJob(
+          tenant,
+          Array.from({ length: 8 }, (_, i) => ({ id: `j${j}-${i}`, text: `${PARAGRAPHS.lighthouse} (${j}, ${i})` })),
+        ),
+      ),
+    );
+    const { calls, factory } = countingOriginCalls();
+    const batch = batchOf(
+      INGEST_QUEUE,
+      jobs.flatMap((job) => job.messages),
+    );
+    await handleIngestBatch(batch as MessageBatch, env, factory);
+    expect(calls).toEqual([16, 8]);
+    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(3);
+  });
+
+  it("retries every message of a failed origin call, each with the error recorded on its own job (error)", async () => {
+    const tenant = uniqueTenant("group-down");
+    const jobs = await Promise.all(["x", "y"].map((id) => recordJob(tenant, [{ id, text: PARAGRAPHS.glaciers }])));
+    const result = await runQueue(
+      INGEST_QUEUE,
+      jobs.flatMap((job) => job.messages),
+      { env: deadOriginEnv() },
+    );
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages).toHaveLength(2);
+    for (const [job, id] of [
+      [jobs[0]!, "x"],
+      [jobs[1]!, "y"],
+    ] as const)
+      expect(await jobDocumentRow(job.jobId, id)).toMatchObject({
+        status: "queued",
+        attempts: 1,
+        error: expect.stringMatching(/^ORIGIN_/),
+      });
+  });
+});
+
 describe("read-your-writes: done only once the vectors are visible", () => {
   it("waits for an eventually consistent index before marking the job done (happy)", async () => {
     const tenant = uniqueTenant("ryw");
