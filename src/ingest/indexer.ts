@@ -137,46 +137,10 @@ export async function indexRecorded(
 ): Promise<DocumentOutcome[]> {
   if (targets.length === 0) return [];
   const lap = createLap();
-  const load = await loadRecorded(services.db, tenant, targets);
+  const { work, skipped } = await loadWork(services.db, tenant, targets);
   lap("load");
-  const [embedding] = await embedLoaded(services, [load], options.dimensions);
-  return finishRecorded(services, load, embedding!, options, lap("embed"));
-}
-
-/**
- * The same in three steps, for a caller that embeds several loads in one origin call (the queue
- * consumer: one call for a batch's small messages). Phase 1: the targets' current rows.
- */
-export async function loadRecorded(db: D1Database, tenant: string, targets: IndexTarget[]): Promise<LoadedWork> {
-  return { tenant, targets, ...(await loadWork(db, tenant, targets)) };
-}
-
-/** Phase 2 for several loads (any tenants): one origin call for all their work; each load gets its own share. */
-export async function embedLoaded(services: IngestServices, loads: LoadedWork[], dimensions: number | undefined): Promise<Embedding[]> {
-  const all = await chunkAndEmbed(
-    services,
-    loads.flatMap((load) => load.work),
-    dimensions,
-  );
-  return loads.map((load) => {
-    const mine = new Set(load.work);
-    return {
-      embedded: all.embedded.filter(({ document }) => mine.has(document)),
-      failed: all.failed.filter(({ document }) => mine.has(document)),
-      model: all.model,
-    };
-  });
-}
-
-/** Phases 3–6 for one load and its share of the origin call; `phases` are the timings so far (ms), for the log. */
-export async function finishRecorded(
-  services: IngestServices,
-  { tenant, targets, skipped }: LoadedWork,
-  { embedded, failed, model }: Embedding,
-  options: IndexOptions = {},
-  phases: Record<string, number> = {},
-): Promise<DocumentOutcome[]> {
-  const lap = createLap(phases);
+  const { embedded, failed, model } = await chunkAndEmbed(services, work, options.dimensions);
+  lap("embed");
   const ready = await toVectors(tenant, embedded);
   lap("to_vectors");
   await writeVisibleVectors(services.vectors, ready, options.visibility ?? DEFAULT_VISIBILITY);
@@ -195,21 +159,6 @@ export async function finishRecorded(
   const outcomes = new Map<string, DocumentOutcome>();
   for (const outcome of [...skipped, ...failed.map(({ outcome }) => outcome), ...committed]) outcomes.set(outcome.document_id, outcome);
   return targets.map((target) => outcomes.get(target.documentId)!);
-}
-
-/** Targets as loaded: the documents to embed, and those settled already (deleted, superseded, unchanged). */
-export interface LoadedWork {
-  tenant: string;
-  targets: IndexTarget[];
-  work: LoadedDocument[];
-  skipped: Skipped[];
-}
-
-/** A load's share of an origin call: documents embedded, documents failed (permanently), the model. */
-export interface Embedding {
-  embedded: Embedded[];
-  failed: Failed[];
-  model: string | null;
 }
 
 /** A document as the load found it: at the version its target asked for, and not indexed yet. */
@@ -241,8 +190,8 @@ interface Ready {
 }
 
 /** Phase timer: each call records the time since the previous one under `phase`, and returns them all. */
-function createLap(earlier: Record<string, number> = {}): (phase: string) => Record<string, number> {
-  const phases: Record<string, number> = { ...earlier };
+function createLap(): (phase: string) => Record<string, number> {
+  const phases: Record<string, number> = {};
   let last = performance.now();
   return (phase) => {
     const now = performance.now();
@@ -293,7 +242,7 @@ async function chunkAndEmbed(
   const embedded: Embedded[] = [];
   const failed: Failed[] = [];
   for (const document of work) {
-    const result = results.get(document);
+    const result = results.get(document.id);
     const problem = typeof result === "string" ? result : checkEmbedding(result, expected);
     if (problem) failed.push({ document, outcome: { document_id: document.id, status: "failed", error: problem } });
     else embedded.push({ document, chunks: (result as OriginDocument).chunks });
@@ -546,19 +495,18 @@ async function reconcile(
 async function embed(
   origin: OriginClient,
   documents: LoadedDocument[],
-): Promise<{ results: Map<LoadedDocument, OriginDocument | string>; model: string | null }> {
-  const results = new Map<LoadedDocument, OriginDocument | string>();
+): Promise<{ results: Map<string, OriginDocument | string>; model: string | null }> {
+  const results = new Map<string, OriginDocument | string>();
   let model: string | null = null;
   const call = async (batch: LoadedDocument[]) => {
-    // Positions as ids: one call can carry several tenants' (or jobs') documents of the same id.
-    const answer = await origin.ingest(batch.map((document, position) => ({ id: String(position), text: document.text })));
-    model = answer.model;
     // The client checked the answer's shape; what is left to check is that it covers the batch.
+    const answer = await origin.ingest(batch.map((document) => ({ id: document.id, text: document.text })));
+    model = answer.model;
     const byId = new Map(answer.documents.map((document) => [document.id, document]));
-    for (const [position, document] of batch.entries()) {
-      const result = byId.get(String(position));
+    for (const document of batch) {
+      const result = byId.get(document.id);
       if (!result) throw new OriginBadResponse("the origin's ingest response left out a document");
-      results.set(document, result);
+      results.set(document.id, result);
     }
   };
   try {
@@ -566,14 +514,14 @@ async function embed(
   } catch (error) {
     if (!(error instanceof OriginRejected)) throw error;
     if (documents.length === 1) {
-      results.set(documents[0]!, `${error.code}: ${error.detail}`);
+      results.set(documents[0]!.id, `${error.code}: ${error.detail}`);
     } else {
       for (const document of documents) {
         try {
           await call([document]);
         } catch (single) {
           if (!(single instanceof OriginRejected)) throw single;
-          results.set(document, `${single.code}: ${single.detail}`);
+          results.set(document.id, `${single.code}: ${single.detail}`);
         }
       }
     }

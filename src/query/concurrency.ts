@@ -21,27 +21,3 @@ export async function mapWithConcurrency<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
-
-/**
- * A limit shared by several fan-outs: `limit(fn)` runs `fn` once fewer than `slots` calls are in
- * flight, in arrival order (FIFO), so work queued first starts first. For a handler whose phases
- * overlap (the queue consumer's D1 reads, origin calls and writes) within the 6 connections a Worker
- * invocation may hold. A call that throws frees its slot and rejects its own promise only.
- */
-export function createLimiter(slots: number): <R>(fn: () => Promise<R>) => Promise<R> {
-  if (!Number.isInteger(slots) || slots < 1) throw new RangeError("slots must be a positive integer");
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async (fn) => {
-    if (running < slots) running++;
-    // A finishing call hands its slot straight to the next one waiting.
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running--;
-    }
-  };
-}
