@@ -76,7 +76,7 @@ describe("use backend specifics", () => {
 
   // The lane: on Linux a thread's nice value is its own (/proc/self/task/<tid>/stat, field 19).
   it.runIf(process.platform === "linux")(
-    "happy: passages compute on threads of their own at the lowest CPU priority; queries on threads at normal priority",
+    "happy: passages compute on threads of their own at a lower CPU priority; queries on threads at normal priority",
     async () => {
       const threads = () =>
         readdirSync("/proc/self/task").map((tid) => {

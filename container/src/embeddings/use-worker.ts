@@ -15,7 +15,7 @@ import { Tokenizer } from "@tensorflow-models/universal-sentence-encoder";
 import { Piscina } from "piscina";
 
 export type UseTask = { texts: string[]; maxTokens: number };
-/** Set by the pool: this thread's nice value (the passage pool's threads run at the lowest priority). */
+/** Set by the pool: this thread's nice value (the passage pool's threads run at a lower priority). */
 export type UseWorkerData = { nice: number };
 
 type WeightsManifest = { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
