@@ -1,7 +1,8 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOpenAIEmbeddings } from "../src/embeddings/openai-backend.ts";
-import type { EmbeddingBackend } from "../src/embeddings/port.ts";
-import { createUseBackend, planGroups } from "../src/embeddings/use-backend.ts";
+import type { EmbeddingBackend, EmbedKind } from "../src/embeddings/port.ts";
+import { createUseBackend, PASSAGE_NICE, planGroups } from "../src/embeddings/use-backend.ts";
 import { AppError } from "../src/errors.ts";
 import { FAKE_DIMENSIONS, type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.ts";
 
@@ -72,6 +73,39 @@ describe("use backend specifics", () => {
       await backend.close();
     }
   });
+
+  // The lane: on Linux a thread's nice value is its own (/proc/self/task/<tid>/stat, field 19).
+  it.runIf(process.platform === "linux")(
+    "happy: passages compute on threads of their own at a lower CPU priority; queries on threads at normal priority",
+    async () => {
+      const threads = () =>
+        readdirSync("/proc/self/task").map((tid) => {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+          const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+          return { tid, nice: Number(fields[16]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+        });
+      const busiest = async (kind: EmbedKind) => {
+        const before = new Map(threads().map((t) => [t.tid, t.cpuTicks]));
+        const texts = Array.from({ length: 32 }, (_, i) => `Sentence ${i} on how cells fold the proteins they make. `.repeat(6));
+        await backend.embed(texts, kind);
+        // The two threads that computed the most during the calls.
+        return threads()
+          .map((t) => ({ ...t, used: t.cpuTicks - (before.get(t.tid) ?? 0) }))
+          .sort((a, b) => b.used - a.used)
+          .slice(0, 2);
+      };
+      const backend = await createUseBackend({ workers: 2 });
+      try {
+        const passageThreads = await busiest("passage");
+        const queryThreads = await busiest("query");
+        expect(passageThreads.map((t) => t.nice)).toEqual([PASSAGE_NICE, PASSAGE_NICE]);
+        expect(queryThreads.map((t) => t.nice)).toEqual([0, 0]);
+        expect(threads().filter((t) => t.nice === PASSAGE_NICE)).toHaveLength(2);
+      } finally {
+        await backend.close();
+      }
+    },
+  );
 
   it("happy: groups rows of similar length, at least one group per worker", () => {
     const lengths = [500, 10, 12, 480, 11, 9];

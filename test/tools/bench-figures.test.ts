@@ -122,4 +122,23 @@ describe("bench figures", () => {
     ])
       expect(() => benchOptions(values, {}), JSON.stringify(values)).toThrow(UsageError);
   });
+
+  it("--only picks the sections to measure, in run order, and refuses what contradicts it", () => {
+    expect(benchOptions({}, {}).sections).toEqual(["ingest", "queries", "degraded", "lane", "cold-start"]);
+    expect(benchOptions({ load: "40" }, {}).sections).toEqual(["ingest", "queries", "degraded", "lane", "load", "cold-start"]);
+    expect(benchOptions({ "no-cold-start": true }, {}).sections).toEqual(["ingest", "queries", "degraded", "lane"]);
+    expect(benchOptions({ only: "lane,ingest" }, {}).sections).toEqual(["ingest", "lane"]);
+    expect(benchOptions({ only: " lane " }, {}).sections).toEqual(["lane"]);
+    expect(benchOptions({ only: "lane,cold-start", "no-cold-start": undefined }, {}).sections).toEqual(["lane", "cold-start"]);
+    expect(benchOptions({ only: "load", load: "40" }, {}).sections).toEqual(["load"]);
+    for (const values of [
+      { only: "" },
+      { only: "lane,typo" },
+      { only: "lane,," },
+      { only: "load" },
+      { only: "lane", load: "40" },
+      { only: "cold-start", "no-cold-start": true },
+    ])
+      expect(() => benchOptions(values, {}), JSON.stringify(values)).toThrow(UsageError);
+  });
 });

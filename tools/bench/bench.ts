@@ -20,7 +20,7 @@ import {
 import { type LatencySummary, runLoad, type Sample, summarise } from "./load";
 import { type MemorySampler, type RssFigures, type RssSample, sampleMemory } from "./memory";
 import { bar, progress, step } from "./progress";
-import { type CellSpec, measureCell, primeCache, type QueryCell, requestFor } from "./queries";
+import { type CellSpec, measureCell, type PhaseMeans, primeCache, type QueryCell } from "./queries";
 import { renderReport } from "./report";
 import { indexStats, localStorageBytes, type StorageFigures } from "./storage";
 import type { Target } from "./target";
@@ -51,11 +51,16 @@ export interface BenchOptions {
   /** The lane scenario's ingest size. */
   laneDocs: number;
   load?: { requests: number; concurrency: number };
-  coldStart: boolean;
+  /** What to measure (`--only`); the main ingest always runs, as the others' setup. */
+  sections: BenchSection[];
   outDir: string;
   /** The SciFact folder (default: found beside the checkout). */
   dataDir?: string;
 }
+
+/** The report's sections that `--only` can pick, in the order they run. */
+export const BENCH_SECTIONS = ["ingest", "queries", "degraded", "lane", "load", "cold-start"] as const;
+export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 export interface IngestRow extends IngestFigures {
   label: string;
@@ -66,6 +71,8 @@ export interface LaneFigures {
   concurrency: number;
   alone: LatencySummary;
   duringIngest: LatencySummary;
+  /** Where the queries' time went, alone and during the ingest (absent in runs from before it was measured). */
+  phases?: { alone: PhaseMeans | null; duringIngest: PhaseMeans | null };
   ingest: IngestFigures;
   /** p95 during ingest ÷ p95 alone (goal ≤ 1.5). */
   ratio: number;
@@ -192,8 +199,9 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       };
     }
 
+    const measures = (section: BenchSection) => options.sections.includes(section);
     let embedder: EmbedderFigures | null = null;
-    if (target.origin) {
+    if (target.origin && measures("ingest")) {
       memory?.phase("embedder");
       step("raw embedder: the same chunks through the origin's /v1/embed…");
       embedder = await measureEmbedder(target.origin, documents);
@@ -202,7 +210,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
 
     memory?.phase("ingest-batches");
     const batchDocuments = documents.slice(0, Math.min(options.batchDocs, documents.length));
-    for (const batchSize of options.batchSizes) {
+    for (const batchSize of measures("ingest") ? options.batchSizes : []) {
       // New ids (and their own collection), so that nothing is an unchanged-document no-op.
       const copies = batchDocuments.map((doc) => ({ ...doc, id: `${doc.id}.b${batchSize}` }));
       const figures = await measureIngest(target, copies, {
@@ -223,7 +231,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     await primeCache(target, warm);
     const queries: QueryCell[] = [];
     const specs: CellSpec[] = [];
-    for (const concurrency of options.levels) {
+    for (const concurrency of measures("queries") ? options.levels : []) {
       specs.push({ endpoint: "health", cache: "none", origin: "up", concurrency });
       specs.push({ endpoint: "me", cache: "none", origin: "up", concurrency });
       for (const endpoint of ["query", "search"] as const)
@@ -235,10 +243,10 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       progress(bar("queries", done++, specs.length), true);
       queries.push(await measureCell(target, spec, { count: cellCount(spec.concurrency), questions, warm }));
     }
-    step(`queries: ${specs.length} cells measured`);
+    if (specs.length > 0) step(`queries: ${specs.length} cells measured`);
 
     // ── Degraded: origin stopped ─────────────────────────────────────────────────────────────
-    if (stack) {
+    if (stack && measures("degraded")) {
       memory?.phase("degraded");
       step("stopping the origin (degraded queries)…");
       await stack.stopOrigin();
@@ -256,12 +264,15 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     }
 
     // ── Lane: queries while a big ingest runs ────────────────────────────────────────────────
-    memory?.phase("lane");
-    const lane = await measureLane(target, documents.slice(0, options.laneDocs), questions, warm, cellCount(4));
+    let lane: LaneFigures | null = null;
+    if (measures("lane")) {
+      memory?.phase("lane");
+      lane = await measureLane(target, documents.slice(0, options.laneDocs), questions, warm, cellCount(4));
+    }
 
     // ── Load soak ────────────────────────────────────────────────────────────────────────────
     let load: LoadFigures | null = null;
-    if (options.load) {
+    if (options.load && measures("load")) {
       memory?.phase("load");
       load = await measureLoad(target, options.load, questions, memory);
     }
@@ -270,7 +281,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
 
     // ── Cold start (the production bundle; no stack needed) ──────────────────────────────────
     let coldStart: BenchResult["coldStart"] = null;
-    if (options.coldStart) {
+    if (measures("cold-start")) {
       step("cold start: building the production bundle and profiling its startup…");
       const { measureColdStart } = await import("./cold-start");
       coldStart = await measureColdStart(join(options.outDir, "startup.cpuprofile")).catch((error: unknown) => {
@@ -319,7 +330,7 @@ async function measureLane(target: Target, documents: SourceDocument[], question
   const concurrency = 4;
   const spec: CellSpec = { endpoint: "query", cache: "cold", origin: "up", concurrency };
   step(`lane: query p95 at concurrency ${concurrency}, alone…`);
-  const alone = summarise(await runLoad({ concurrency, count, request: requestFor(target, spec, questions, warm) }));
+  const alone = await measureCell(target, spec, { count, questions, warm });
   step(`lane: the same while ${documents.length} documents are ingested…`);
   const copies = documents.map((doc) => ({ ...doc, id: `${doc.id}.lane` }));
   let ingesting = true;
@@ -343,15 +354,17 @@ async function measureLane(target: Target, documents: SourceDocument[], question
   })();
   // Queries run for as long as the ingest does (at least `count` of them, so a fast ingest still
   // yields a percentile); only those answered while it ran are counted.
-  const during = await runLoad({
-    concurrency,
-    until: () => !ingesting,
-    request: requestFor(target, spec, questions, warm),
-  });
+  const during = await measureCell(target, spec, { until: () => !ingesting, questions, warm });
   const ingest = await ingestRun;
-  const duringIngest = summarise(during);
-  step(`lane: p95 ${alone.p95.toFixed(0)} ms alone, ${duringIngest.p95.toFixed(0)} ms during the ingest`);
-  return { concurrency, alone, duringIngest, ingest, ratio: duringIngest.p95 / alone.p95 };
+  step(`lane: p95 ${alone.latency.p95.toFixed(0)} ms alone, ${during.latency.p95.toFixed(0)} ms during the ingest`);
+  return {
+    concurrency,
+    alone: alone.latency,
+    duringIngest: during.latency,
+    phases: { alone: alone.phases, duringIngest: during.phases },
+    ingest,
+    ratio: during.latency.p95 / alone.latency.p95,
+  };
 }
 
 /** A bounded soak: `requests` queries and searches (alternating, cache on) from `concurrency` clients. */

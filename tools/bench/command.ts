@@ -4,7 +4,7 @@ import type { ParseArgsOptionsConfig } from "node:util";
 import { EXIT } from "../cli/api";
 import { UsageError } from "../cli/usage-error";
 import { ROOT } from "../stack/paths";
-import { type BenchOptions, type BenchResult, runBench, writeOutputs } from "./bench";
+import { BENCH_SECTIONS, type BenchOptions, type BenchResult, type BenchSection, runBench, writeOutputs } from "./bench";
 
 /** `edge-rag bench` (and `npm run bench`): options, their checks, and what it prints. */
 export const BENCH_OPTIONS: ParseArgsOptionsConfig = {
@@ -19,6 +19,7 @@ export const BENCH_OPTIONS: ParseArgsOptionsConfig = {
   load: { type: "string" },
   concurrency: { type: "string" },
   "no-cold-start": { type: "boolean" },
+  only: { type: "string" },
   out: { type: "string" },
   data: { type: "string" },
   render: { type: "string" },
@@ -41,6 +42,9 @@ exits 2 when the load soak saw a 5xx or documents failed to index.
   --load <n>            also a soak of n requests …
   --concurrency <c>     … from c clients (default 16)
   --no-cold-start       skip the bundle build and startup profile
+  --only <list>         measure only these sections (default: all): ingest (the raw embedder and the
+                        client batch sizes), queries, degraded, lane, load, cold-start. The main ingest of
+                        --docs always runs: the other sections query what it indexed
   --out <dir>           where the report goes
   --data <dir>          the BEIR SciFact folder (default: shared/data/scifact beside the checkout)
   --render <dir>        measure nothing: redraw <dir>/report.md and its charts from <dir>/bench.json
@@ -64,6 +68,27 @@ function list(values: Values, name: string, fallback: number[], max: number): nu
   if (items.length === 0 || items.some((n) => !Number.isInteger(n) || n < 1 || n > max))
     throw new UsageError(`--${name} is a comma-separated list of integers from 1 to ${max}`);
   return items;
+}
+
+/** --only: the sections to measure (all by default); --load and --no-cold-start must agree with it. */
+function sections(values: Values): BenchSection[] {
+  const raw = values.only;
+  const chosen =
+    raw === undefined
+      ? BENCH_SECTIONS.filter((section) => (section === "load" ? values.load !== undefined : true))
+      : String(raw)
+          .split(",")
+          .map((name) => name.trim());
+  const unknown = chosen.filter((name) => !(BENCH_SECTIONS as readonly string[]).includes(name));
+  if (chosen.length === 0 || unknown.length > 0)
+    throw new UsageError(
+      `--only is a comma-separated list of sections: ${BENCH_SECTIONS.join(", ")} (not: ${unknown.join(", ") || "nothing"})`,
+    );
+  if (chosen.includes("load") && values.load === undefined) throw new UsageError("--only load needs --load <n>");
+  if (raw !== undefined && values.load !== undefined && !chosen.includes("load")) throw new UsageError("--load needs load in --only");
+  if (raw !== undefined && values["no-cold-start"] === true && chosen.includes("cold-start"))
+    throw new UsageError("--no-cold-start contradicts cold-start in --only");
+  return BENCH_SECTIONS.filter((section) => chosen.includes(section) && !(section === "cold-start" && values["no-cold-start"] === true));
 }
 
 export function benchOptions(values: Values, env: Record<string, string | undefined> = process.env, now = new Date()): BenchOptions {
@@ -92,7 +117,7 @@ export function benchOptions(values: Values, env: Record<string, string | undefi
       values.load === undefined
         ? undefined
         : { requests: count(values, "load", 0), concurrency: count(values, "concurrency", 16, 1, 1024) },
-    coldStart: values["no-cold-start"] !== true,
+    sections: sections(values),
     dataDir: typeof values.data === "string" ? values.data : undefined,
     outDir: typeof values.out === "string" ? values.out : join(ROOT, ".bench", now.toISOString().replace(/[:.]/g, "-")),
   };

@@ -75,12 +75,13 @@ export async function primeCache(target: Target, warm: string[]): Promise<void> 
 export async function measureCell(
   target: Target,
   spec: CellSpec,
-  options: { count: number; questions: string[]; warm: string[] },
+  options: { count?: number; until?: () => boolean; questions: string[]; warm: string[] },
 ): Promise<QueryCell> {
   const sums = { answers: 0, embed: 0, retrieve: 0, generate: 0, service: 0, outside: 0, cacheHits: 0, degraded: 0 };
   const run = await runLoad({
     concurrency: spec.concurrency,
     count: options.count,
+    until: options.until,
     request: requestFor(target, spec, options.questions, options.warm),
     inspect: (body, response, ms) => {
       const metadata = (body as { metadata?: AnswerMetadata } | null)?.metadata;

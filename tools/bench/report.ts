@@ -40,7 +40,7 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
   out.push(
     "From the first POST /v1/documents to the last job `done` (API, D1, queue, origin chunk + embed, vector index). " +
       "The raw embedder is the origin's POST /v1/embed on the same chunks, batched, with no worker in the way; " +
-      "÷ raw embedder says how much of the model's own rate the pipeline keeps.\n",
+      "÷ raw embedder says how much of the model's own rate the pipeline keeps; posting s: until the client's last POST was answered (it posts one batch after another).\n",
   );
   const raw = result.embedder?.chunksPerSecond ?? Number.NaN;
   const ingestRows = result.ingest.map((row) => [
@@ -50,6 +50,7 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
     String(row.chunks),
     String(row.jobs),
     f(row.seconds),
+    row.postSeconds === undefined ? "–" : f(row.postSeconds),
     f(row.docsPerSecond),
     f(row.chunksPerSecond),
     ratio(row.chunksPerSecond / raw),
@@ -63,90 +64,19 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
       "–",
       f(result.embedder.embedSeconds),
       "–",
+      "–",
       f(result.embedder.chunksPerSecond),
       "1.00×",
     ]);
   out.push(
-    table(["run", "client batch", "documents", "chunks", "jobs", "seconds", "documents/s", "chunks/s", "÷ raw embedder"], ingestRows),
+    table(
+      ["run", "client batch", "documents", "chunks", "jobs", "seconds", "posting s", "documents/s", "chunks/s", "÷ raw embedder"],
+      ingestRows,
+    ),
   );
 
   // ── Queries
-  const health = (concurrency: number) => result.queries.find((c) => c.endpoint === "health" && c.concurrency === concurrency);
-  const sequential = (cell: QueryCell) =>
-    result.queries.find((c) => c.endpoint === cell.endpoint && c.cache === cell.cache && c.origin === cell.origin && c.concurrency === 1);
-  out.push("\n## Queries\n");
-  out.push(
-    "Closed-loop clients (each sends its next request when its answer is in). cold: `cache: false` (no answer or embedding cache); " +
-      "warm: 20 questions asked before, answered by the query cache; origin down: the origin process stopped (keyword retrieval, " +
-      "edge-built answer, `degraded: true`). p50 ÷ health: how many /health round trips one request costs at that concurrency; " +
-      "speed-up: throughput ÷ the same cell's at concurrency 1.\n",
-  );
-  out.push(
-    table(
-      [
-        "endpoint",
-        "cache",
-        "origin",
-        "concurrency",
-        "requests",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "req/s",
-        "speed-up",
-        "p50 ÷ health",
-        "statuses",
-      ],
-      result.queries.map((cell) => [
-        cell.endpoint,
-        cell.cache === "none" ? "–" : cell.cache,
-        cell.origin,
-        String(cell.concurrency),
-        String(cell.latency.requests),
-        f(cell.latency.p50),
-        f(cell.latency.p95),
-        f(cell.latency.p99),
-        f(cell.latency.throughput),
-        ratio(cell.latency.throughput / (sequential(cell)?.latency.throughput ?? Number.NaN)),
-        ratio(cell.latency.p50 / (health(cell.concurrency)?.latency.p50 ?? Number.NaN)),
-        statusText(cell.latency.statuses),
-      ]),
-    ),
-  );
-
-  // ── Phases
-  const me1 = result.queries.find((c) => c.endpoint === "me" && c.concurrency === 1);
-  const health1 = health(1);
-  out.push("\n## Where a query's time goes (concurrency 1, means)\n");
-  out.push(
-    "From each answer's `metadata`: embed (the origin's query embedding), retrieve (the whole retrieval phase, which overlaps embed), " +
-      "generate, service (`query_time_ms`); outside = client latency − `query_time_ms` (HTTP hop, authentication, rate limit, validation, " +
-      "serialisation)." +
-      (me1 && health1
-        ? ` Authentication + rate limit alone ≈ GET /v1/me p50 − GET /health p50 = ${f(me1.latency.p50 - health1.latency.p50)} ms.`
-        : "") +
-      "\n",
-  );
-  out.push(
-    table(
-      ["endpoint", "cache", "origin", "client mean ms", "embed", "retrieve", "generate", "service", "outside", "cache hits", "degraded"],
-      result.queries
-        .filter((cell) => cell.concurrency === 1 && cell.phases)
-        .map((cell) => [
-          cell.endpoint,
-          cell.cache,
-          cell.origin,
-          f(cell.latency.mean),
-          f(cell.phases!.embed),
-          f(cell.phases!.retrieve),
-          cell.endpoint === "query" ? f(cell.phases!.generate) : "–",
-          f(cell.phases!.service),
-          f(cell.phases!.outside),
-          `${cell.phases!.cacheHits}/${cell.phases!.answers}`,
-          `${cell.phases!.degraded}/${cell.phases!.answers}`,
-        ]),
-    ),
-  );
+  if (result.queries.length > 0) renderQueries(result, out);
 
   // ── Lane
   if (result.lane) {
@@ -176,6 +106,28 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
       ),
     );
     out.push(`\np95 ratio: **${ratio(lane.ratio)}** (${lane.ratio <= 1.5 ? "goal met" : "goal MISSED"}).`);
+    const phases = lane.phases;
+    if (phases?.alone && phases.duringIngest) {
+      const { alone, duringIngest } = phases;
+      out.push(
+        "\nWhere those queries' time went (means, ms, from each answer's `metadata`: embed = the origin's query embedding; retrieve overlaps embed; service = `query_time_ms`; outside = client latency − service):\n",
+      );
+      out.push(
+        table(
+          ["run", "embed", "retrieve", "generate", "service", "outside"],
+          [
+            ["alone", alone],
+            ["during ingest", duringIngest],
+            ["during ÷ alone", null],
+          ].map(([label, p]) => {
+            const m = p as typeof alone | null;
+            const cell = (key: "embed" | "retrieve" | "generate" | "service" | "outside") =>
+              m ? f(m[key]) : ratio(duringIngest[key] / alone[key]);
+            return [label as string, cell("embed"), cell("retrieve"), cell("generate"), cell("service"), cell("outside")];
+          }),
+        ),
+      );
+    }
   }
 
   // ── Load
@@ -296,4 +248,84 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
     for (const chart of charts) out.push(`![${chart.title}](${chart.file})\n`);
   }
   return `${out.join("\n")}\n`;
+}
+
+/** The query cells and, at concurrency 1, where their time went. */
+function renderQueries(result: BenchResult, out: string[]): void {
+  const health = (concurrency: number) => result.queries.find((c) => c.endpoint === "health" && c.concurrency === concurrency);
+  const sequential = (cell: QueryCell) =>
+    result.queries.find((c) => c.endpoint === cell.endpoint && c.cache === cell.cache && c.origin === cell.origin && c.concurrency === 1);
+  out.push("\n## Queries\n");
+  out.push(
+    "Closed-loop clients (each sends its next request when its answer is in). cold: `cache: false` (no answer or embedding cache); " +
+      "warm: 20 questions asked before, answered by the query cache; origin down: the origin process stopped (keyword retrieval, " +
+      "edge-built answer, `degraded: true`). p50 ÷ health: how many /health round trips one request costs at that concurrency; " +
+      "speed-up: throughput ÷ the same cell's at concurrency 1.\n",
+  );
+  out.push(
+    table(
+      [
+        "endpoint",
+        "cache",
+        "origin",
+        "concurrency",
+        "requests",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "req/s",
+        "speed-up",
+        "p50 ÷ health",
+        "statuses",
+      ],
+      result.queries.map((cell) => [
+        cell.endpoint,
+        cell.cache === "none" ? "–" : cell.cache,
+        cell.origin,
+        String(cell.concurrency),
+        String(cell.latency.requests),
+        f(cell.latency.p50),
+        f(cell.latency.p95),
+        f(cell.latency.p99),
+        f(cell.latency.throughput),
+        ratio(cell.latency.throughput / (sequential(cell)?.latency.throughput ?? Number.NaN)),
+        ratio(cell.latency.p50 / (health(cell.concurrency)?.latency.p50 ?? Number.NaN)),
+        statusText(cell.latency.statuses),
+      ]),
+    ),
+  );
+
+  // ── Phases
+  const me1 = result.queries.find((c) => c.endpoint === "me" && c.concurrency === 1);
+  const health1 = health(1);
+  out.push("\n## Where a query's time goes (concurrency 1, means)\n");
+  out.push(
+    "From each answer's `metadata`: embed (the origin's query embedding), retrieve (the whole retrieval phase, which overlaps embed), " +
+      "generate, service (`query_time_ms`); outside = client latency − `query_time_ms` (HTTP hop, authentication, rate limit, validation, " +
+      "serialisation)." +
+      (me1 && health1
+        ? ` Authentication + rate limit alone ≈ GET /v1/me p50 − GET /health p50 = ${f(me1.latency.p50 - health1.latency.p50)} ms.`
+        : "") +
+      "\n",
+  );
+  out.push(
+    table(
+      ["endpoint", "cache", "origin", "client mean ms", "embed", "retrieve", "generate", "service", "outside", "cache hits", "degraded"],
+      result.queries
+        .filter((cell) => cell.concurrency === 1 && cell.phases)
+        .map((cell) => [
+          cell.endpoint,
+          cell.cache,
+          cell.origin,
+          f(cell.latency.mean),
+          f(cell.phases!.embed),
+          f(cell.phases!.retrieve),
+          cell.endpoint === "query" ? f(cell.phases!.generate) : "–",
+          f(cell.phases!.service),
+          f(cell.phases!.outside),
+          `${cell.phases!.cacheHits}/${cell.phases!.answers}`,
+          `${cell.phases!.degraded}/${cell.phases!.answers}`,
+        ]),
+    ),
+  );
 }

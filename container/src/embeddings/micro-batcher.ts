@@ -30,7 +30,7 @@ type Pending = {
  * Lanes: each kind has its own queue and its own `maxInFlight`, so a batch never mixes queries and
  * passages, and a query never waits behind passage batches — neither those queued here nor the one
  * running: a bulk ingest keeps the passage lane full while queries go straight to the backend
- * (whose own queue lets them jump the passages too: lane-queue.ts).
+ * (where they have a pool of threads of their own, at a higher CPU priority than the passages': use-backend.ts).
  */
 export function createMicroBatcher(options: MicroBatcherOptions) {
   const queues: Record<EmbedKind, Pending[]> = { query: [], passage: [] };

@@ -1,8 +1,7 @@
 import { Piscina } from "piscina";
 import { AppError } from "../errors.ts";
-import { createLaneQueue, createPassageGate, laneTask } from "./lane-queue.ts";
 import type { EmbeddingBackend, EmbedKind } from "./port.ts";
-import type { UseTask } from "./use-worker.ts";
+import type { UseTask, UseWorkerData } from "./use-worker.ts";
 
 /**
  * Sub-batch shape, measured on this kind of 2-core machine (see README, `npm run bench:use`): the WASM
@@ -15,6 +14,15 @@ const GROUP_MAX_ROWS = 16;
 /** Longer inputs are truncated, as TEI does with `truncate`; attention cost grows with the square. */
 const MAX_TOKENS = 512;
 const USE_DIMENSIONS = 512;
+/**
+ * The passage threads' nice value. On Linux a thread's priority is its own, so only they are
+ * lowered. 10 rather than 19 (the lowest): at 19, sustained queries and a busy machine starved the
+ * passages until the worker's origin calls timed out (60 s) and the messages were retried; at 10
+ * the lane's p95 ratio measured the same (1.30× against 1.31×) with no retries (README,
+ * Performance). Unprivileged (the image runs as `node`), a thread can lower its priority but never
+ * raise it again, hence threads dedicated to one kind rather than a priority per task.
+ */
+export const PASSAGE_NICE = 10;
 
 export type UseBackendOptions = { workers: number };
 
@@ -51,20 +59,21 @@ export function planGroups(lengths: number[], workers: number): number[][] {
 export async function createUseBackend({ workers }: UseBackendOptions): Promise<EmbeddingBackend> {
   // Under tsx/vitest this module is the .ts source; in the image it is compiled .js beside its worker.
   const worker = import.meta.url.endsWith(".ts") ? "./use-worker.ts" : "./use-worker.js";
-  // Queries' lane: passages use at most `workers` threads, and one more thread is kept for queries,
-  // so a query starts at once during a bulk ingest instead of waiting for a passage sub-batch; the
-  // lane queue puts queued query sub-batches before passage ones (measured: see the commit).
-  const threads = workers + 1;
-  const pool = new Piscina<UseTask, Float32Array>({
-    filename: new URL(worker, import.meta.url).href,
-    minThreads: threads,
-    maxThreads: threads,
-    idleTimeout: Number.POSITIVE_INFINITY,
-    taskQueue: createLaneQueue(),
-    stricterFIFO: true,
-  });
-  const passages = createPassageGate(workers);
-  const warm = await Promise.all(Array.from({ length: threads }, () => pool.run({ texts: ["ready"], maxTokens: 8 })));
+  // Queries' lane: a pool of their own, so a query never queues behind a bulk ingest's passage
+  // sub-batches, and the passage pool's threads run at a lower CPU priority, so that while both
+  // compute, the kernel gives the query threads the cores (measured: README, Performance).
+  const pool = (nice: number) =>
+    new Piscina<UseTask, Float32Array>({
+      filename: new URL(worker, import.meta.url).href,
+      minThreads: workers,
+      maxThreads: workers,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      workerData: { nice } satisfies UseWorkerData,
+    });
+  const pools: Record<EmbedKind, Piscina<UseTask, Float32Array>> = { query: pool(0), passage: pool(PASSAGE_NICE) };
+  const warm = await Promise.all(
+    Object.values(pools).flatMap((p) => Array.from({ length: workers }, () => p.run({ texts: ["ready"], maxTokens: 8 }))),
+  );
   if (warm.some((v) => v.length !== USE_DIMENSIONS)) throw new Error("USE model returned unexpected dimensions");
   let closed = false;
 
@@ -83,9 +92,7 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
       try {
         await Promise.all(
           groups.map(async (group) => {
-            const flat = await passages.run(kind, () =>
-              pool.run(laneTask(kind, { texts: group.map((i) => texts[i]!), maxTokens: MAX_TOKENS })),
-            );
+            const flat = await pools[kind].run({ texts: group.map((i) => texts[i]!), maxTokens: MAX_TOKENS });
             group.forEach((index, row) => {
               out[index] = flat.subarray(row * USE_DIMENSIONS, (row + 1) * USE_DIMENSIONS);
             });
@@ -99,12 +106,13 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
 
     async check() {
       if (closed) return { ok: false, detail: "closed" };
-      return { ok: pool.threads.length > 0, detail: `${pool.threads.length} worker thread(s) loaded` };
+      const threads = pools.query.threads.length + pools.passage.threads.length;
+      return { ok: pools.query.threads.length > 0 && pools.passage.threads.length > 0, detail: `${threads} worker thread(s) loaded` };
     },
 
     async close() {
       closed = true;
-      await pool.close({ force: true });
+      await Promise.all(Object.values(pools).map((p) => p.close({ force: true })));
     },
   };
 }

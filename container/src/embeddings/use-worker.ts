@@ -5,7 +5,9 @@
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { setPriority } from "node:os";
 import { dirname, join } from "node:path";
+import { workerData } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
 import { loadGraphModel } from "@tensorflow/tfjs-converter";
@@ -13,6 +15,8 @@ import { Tokenizer } from "@tensorflow-models/universal-sentence-encoder";
 import { Piscina } from "piscina";
 
 export type UseTask = { texts: string[]; maxTokens: number };
+/** Set by the pool: this thread's nice value (the passage pool's threads run at a lower priority). */
+export type UseWorkerData = { nice: number };
 
 type WeightsManifest = { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
 
@@ -38,6 +42,9 @@ async function loadModel() {
 }
 
 async function initialize() {
+  // Pid 0 is the calling thread on Linux (setpriority acts per thread there): this worker only.
+  const { nice } = (workerData ?? { nice: 0 }) as UseWorkerData;
+  if (nice !== 0) setPriority(0, nice);
   await tf.setBackend("wasm");
   await tf.ready();
   const { model, tokenizer } = await loadModel();
