@@ -20,7 +20,7 @@ import {
 import { type LatencySummary, runLoad, type Sample, summarise } from "./load";
 import { type MemorySampler, type RssFigures, type RssSample, sampleMemory } from "./memory";
 import { bar, progress, step } from "./progress";
-import { type CellSpec, measureCell, type PhaseMeans, primeCache, type QueryCell } from "./queries";
+import { type CellSpec, measureCell, type PhaseMeans, primeCache, type QueryCell, waitUntilUndegraded } from "./queries";
 import { renderReport } from "./report";
 import { indexStats, localStorageBytes, type StorageFigures } from "./storage";
 import type { Target } from "./target";
@@ -261,6 +261,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       step("restarting the origin…");
       await stack.startOrigin();
       target.origin = { url: stack.originUrl, jwtSecret: stack.originJwtSecret };
+      await waitUntilUndegraded(target, questions[0]!);
     }
 
     // ── Lane: queries while a big ingest runs ────────────────────────────────────────────────

@@ -72,6 +72,22 @@ export async function primeCache(target: Target, warm: string[]): Promise<void> 
     }
 }
 
+/**
+ * After the origin restarts, waits until the worker answers a cold query from it again (its circuit
+ * breaker stays open for a cooldown after the origin-down cells): measured right away, the next
+ * section would time the degraded keyword-only path instead. Throws after `timeoutMs`.
+ */
+export async function waitUntilUndegraded(target: Target, question: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await jsonPost(target, "/v1/query", { query: question, cache: false });
+    const body = (await response.json().catch(() => null)) as { metadata?: AnswerMetadata } | null;
+    if (response.ok && body?.metadata && !body.metadata.degraded) return;
+    if (Date.now() > deadline) throw new Error(`the worker still answers degraded ${timeoutMs / 1000} s after the origin restarted`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 export async function measureCell(
   target: Target,
   spec: CellSpec,

@@ -114,7 +114,7 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
       );
       out.push(
         table(
-          ["run", "embed", "retrieve", "generate", "service", "outside"],
+          ["run", "embed", "retrieve", "generate", "service", "outside", "degraded"],
           [
             ["alone", alone],
             ["during ingest", duringIngest],
@@ -123,7 +123,9 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
             const m = p as typeof alone | null;
             const cell = (key: "embed" | "retrieve" | "generate" | "service" | "outside") =>
               m ? f(m[key]) : ratio(duringIngest[key] / alone[key]);
-            return [label as string, cell("embed"), cell("retrieve"), cell("generate"), cell("service"), cell("outside")];
+            // Degraded answers skip the origin: a ratio over them compares two different paths.
+            const degraded = m ? `${m.degraded}/${m.answers}` : "";
+            return [label as string, cell("embed"), cell("retrieve"), cell("generate"), cell("service"), cell("outside"), degraded];
           }),
         ),
       );
