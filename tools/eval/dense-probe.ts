@@ -116,25 +116,33 @@ function nearestDocuments(rows: Embedded, queries: Embedded, queryIndex: number)
 }
 
 const queryIds = [...tuning, ...heldOut];
-const claims = await embedAll(
-  queryIds,
-  queryIds.map((id) => sci.queries.get(id)!),
-  "query",
-);
-const titles = await embedAll(
-  corpus.map((doc) => doc._id),
-  corpus.map((doc) => doc.title),
-  "passage",
-);
-const sentenceRows = args.sentences ? corpus.flatMap((doc) => sentencesOf(doc.text).map((sentence) => [doc._id, sentence] as const)) : [];
-const sentences = args.sentences
-  ? await embedAll(
-      sentenceRows.map(([owner]) => owner),
-      sentenceRows.map(([, sentence]) => sentence),
-      "passage",
-    )
-  : undefined;
-await origin?.stop();
+// The origin is started on the first cache miss; stopped however the embedding ends.
+process.once("SIGINT", () => void origin?.stop().finally(() => process.exit(130)));
+let claims: Embedded;
+let titles: Embedded;
+let sentences: Embedded | undefined;
+try {
+  claims = await embedAll(
+    queryIds,
+    queryIds.map((id) => sci.queries.get(id)!),
+    "query",
+  );
+  titles = await embedAll(
+    corpus.map((doc) => doc._id),
+    corpus.map((doc) => doc.title),
+    "passage",
+  );
+  const sentenceRows = args.sentences ? corpus.flatMap((doc) => sentencesOf(doc.text).map((sentence) => [doc._id, sentence] as const)) : [];
+  sentences = args.sentences
+    ? await embedAll(
+        sentenceRows.map(([owner]) => owner),
+        sentenceRows.map(([, sentence]) => sentence),
+        "passage",
+      )
+    : undefined;
+} finally {
+  await origin?.stop();
+}
 
 /** Each query's rankings per document (the dump's chunk rankings keep each document's best chunk). */
 const perDocument = (list: Dumped["vector"], documentOf: Record<string, string>, lowest: number): ScoredRanking => {
