@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOpenAIEmbeddings } from "../src/embeddings/openai-backend.ts";
 import type { EmbeddingBackend, EmbedKind } from "../src/embeddings/port.ts";
-import { createUseBackend, PASSAGE_NICE, planGroups } from "../src/embeddings/use-backend.ts";
+import { createUseBackend, laneThreads, PASSAGE_NICE, planGroups } from "../src/embeddings/use-backend.ts";
 import { AppError } from "../src/errors.ts";
 import { FAKE_DIMENSIONS, type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.ts";
 
@@ -106,6 +106,12 @@ describe("use backend specifics", () => {
       }
     },
   );
+
+  it("happy: passages get every worker thread, queries at most two (no model copy per core for the query lane)", () => {
+    expect(laneThreads(1)).toEqual({ query: 1, passage: 1 });
+    expect(laneThreads(2)).toEqual({ query: 2, passage: 2 });
+    expect(laneThreads(8)).toEqual({ query: 2, passage: 8 });
+  });
 
   it("happy: groups rows of similar length, at least one group per worker", () => {
     const lengths = [500, 10, 12, 480, 11, 9];

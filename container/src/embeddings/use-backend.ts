@@ -26,6 +26,16 @@ export const PASSAGE_NICE = 10;
 
 export type UseBackendOptions = { workers: number };
 
+/**
+ * Threads per lane. Passages (bulk ingestion) get every worker; queries, short and micro-batched,
+ * at most two: what the lane was measured with on 2 cores (README, Performance), without a model
+ * copy per core for the query lane on a bigger machine (EMBED_WORKERS defaults to the cores, up to
+ * 8: 8 + 8 threads would hold 16 models for a lane that rarely needs more than two).
+ */
+export function laneThreads(workers: number): Record<EmbedKind, number> {
+  return { query: Math.min(workers, 2), passage: workers };
+}
+
 /** Groups input indexes by length so each model call pads little, with at least one group per worker. */
 export function planGroups(lengths: number[], workers: number): number[][] {
   const order = lengths.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]!);
@@ -62,17 +72,23 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
   // Queries' lane: a pool of their own, so a query never queues behind a bulk ingest's passage
   // sub-batches, and the passage pool's threads run at a lower CPU priority, so that while both
   // compute, the kernel gives the query threads the cores (measured: README, Performance).
-  const pool = (nice: number) =>
+  const threads = laneThreads(workers);
+  const pool = (size: number, nice: number) =>
     new Piscina<UseTask, Float32Array>({
       filename: new URL(worker, import.meta.url).href,
-      minThreads: workers,
-      maxThreads: workers,
+      minThreads: size,
+      maxThreads: size,
       idleTimeout: Number.POSITIVE_INFINITY,
       workerData: { nice } satisfies UseWorkerData,
     });
-  const pools: Record<EmbedKind, Piscina<UseTask, Float32Array>> = { query: pool(0), passage: pool(PASSAGE_NICE) };
+  const pools: Record<EmbedKind, Piscina<UseTask, Float32Array>> = {
+    query: pool(threads.query, 0),
+    passage: pool(threads.passage, PASSAGE_NICE),
+  };
   const warm = await Promise.all(
-    Object.values(pools).flatMap((p) => Array.from({ length: workers }, () => p.run({ texts: ["ready"], maxTokens: 8 }))),
+    (["query", "passage"] as const).flatMap((kind) =>
+      Array.from({ length: threads[kind] }, () => pools[kind].run({ texts: ["ready"], maxTokens: 8 })),
+    ),
   );
   if (warm.some((v) => v.length !== USE_DIMENSIONS)) throw new Error("USE model returned unexpected dimensions");
   let closed = false;
@@ -86,7 +102,7 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
     async embed(texts: string[], kind: EmbedKind): Promise<Float32Array[]> {
       const groups = planGroups(
         texts.map((t) => t.length),
-        workers,
+        threads[kind],
       );
       const out = new Array<Float32Array>(texts.length);
       try {
@@ -106,8 +122,8 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
 
     async check() {
       if (closed) return { ok: false, detail: "closed" };
-      const threads = pools.query.threads.length + pools.passage.threads.length;
-      return { ok: pools.query.threads.length > 0 && pools.passage.threads.length > 0, detail: `${threads} worker thread(s) loaded` };
+      const loaded = pools.query.threads.length + pools.passage.threads.length;
+      return { ok: pools.query.threads.length > 0 && pools.passage.threads.length > 0, detail: `${loaded} worker thread(s) loaded` };
     },
 
     async close() {
