@@ -1,12 +1,10 @@
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import { createApiKey } from "../cli/credentials";
 import type { SourceDocument } from "../cli/ingest";
 import { UsageError } from "../cli/usage-error";
-import { freePort } from "../lib/ports";
 import { ROOT } from "../stack/paths";
-import { type Stack, startStack } from "../stack/stack";
+import type { Stack } from "../stack/stack";
 import { readDocuments, readQuestions, scifactDir } from "./corpus";
 import {
   type EmbedderFigures,
@@ -18,6 +16,7 @@ import {
   warmEmbedder,
 } from "./ingestion";
 import { type LatencySummary, runLoad, type Sample, summarise } from "./load";
+import { startMeasuredStack } from "./local-stack";
 import { type MemorySampler, type RssFigures, type RssSample, sampleMemory } from "./memory";
 import { bar, progress, step } from "./progress";
 import { type CellSpec, measureCell, type PhaseMeans, primeCache, type QueryCell, waitUntilUndegraded } from "./queries";
@@ -130,7 +129,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
   const notes: string[] = [];
   let stack: Stack | undefined;
   let stateDir: string | undefined;
-  let stackLog: WriteStream | undefined;
+  let closeLog: (() => void) | undefined;
   let memory: MemorySampler | undefined;
   const stopOnSignal = () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
   process.once("SIGINT", stopOnSignal);
@@ -147,22 +146,9 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       mkdirSync(join(ROOT, ".cache"), { recursive: true });
       stateDir = mkdtempSync(join(ROOT, ".cache", "bench-"));
       step("starting a local stack…");
-      stack = await startStack({
-        port: await freePort(),
-        stateDir,
-        workerVars: {
-          RATE_LIMIT_QUERY: "10000000/60s",
-          RATE_LIMIT_INGEST: "10000000/60s",
-          TENANT_RATE_LIMIT_QUERY: "10000000/60s",
-          TENANT_RATE_LIMIT_INGEST: "10000000/60s",
-        },
-        // The components' output goes beside the report: where a 5xx's request id can be looked up.
-        log: (component, line) => {
-          stackLog ??= createWriteStream(join(options.outDir, "stack.log"));
-          stackLog.write(`[${component}] ${line}\n`);
-        },
-      });
-      const { key } = await createApiKey({ tenant: "bench", roles: "admin", name: "bench", "persist-to": stateDir });
+      const started = await startMeasuredStack({ stateDir, logFile: join(options.outDir, "stack.log"), tenant: "bench" });
+      ({ stack, closeLog } = started);
+      const { key } = started;
       target = { url: stack.url, key, origin: { url: stack.originUrl, jwtSecret: stack.originJwtSecret }, stack };
       memory = sampleMemory(() => stack!.processes());
     }
@@ -322,7 +308,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     process.off("SIGTERM", stopOnSignal);
     await stack?.stop();
     if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-    stackLog?.end();
+    closeLog?.();
   }
 }
 

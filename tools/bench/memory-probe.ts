@@ -17,27 +17,16 @@
  * the console's assets, which makes every running `wrangler dev` of the checkout restart workerd.
  * `X_LOCAL_OBSERVABILITY=false` (a wrangler setting) turns off wrangler's local trace collector.
  */
-import {
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  type WriteStream,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createApiKey } from "../cli/credentials";
-import { freePort } from "../lib/ports";
 import { ROOT } from "../stack/paths";
-import { type Stack, startStack } from "../stack/stack";
+import type { Stack } from "../stack/stack";
 import { readDocuments, readQuestions, scifactDir } from "./corpus";
 import { type HeapReading, heapSnapshot, readHeaps } from "./devtools";
 import { measureIngest } from "./ingestion";
 import { runLoad } from "./load";
+import { startMeasuredStack } from "./local-stack";
 import { hasInspector, processesNamed, processMemory } from "./memory";
 import { primeCache } from "./queries";
 import { indexStats } from "./storage";
@@ -131,31 +120,18 @@ async function main() {
   mkdirSync(join(ROOT, ".cache"), { recursive: true });
   const stateDir = mkdtempSync(join(ROOT, ".cache", "memory-probe-"));
   let stack: Stack | undefined;
-  let stackLog: WriteStream | undefined;
+  let closeLog: (() => void) | undefined;
   const stop = async () => {
     await stack?.stop();
-    stackLog?.end();
+    closeLog?.();
     rmSync(stateDir, { recursive: true, force: true });
   };
   process.once("SIGINT", () => void stop().finally(() => process.exit(130)));
   try {
     process.stderr.write("starting a local stack…\n");
-    stack = await startStack({
-      port: await freePort(),
-      stateDir,
-      workerVars: {
-        RATE_LIMIT_QUERY: "10000000/60s",
-        RATE_LIMIT_INGEST: "10000000/60s",
-        TENANT_RATE_LIMIT_QUERY: "10000000/60s",
-        TENANT_RATE_LIMIT_INGEST: "10000000/60s",
-      },
-      // The components' output, where a restart or an error can be looked up.
-      log: (component, line) => {
-        stackLog ??= createWriteStream(opts.log);
-        stackLog.write(`[${component}] ${line}\n`);
-      },
-    });
-    const { key } = await createApiKey({ tenant: "probe", roles: "admin", name: "probe", "persist-to": stateDir });
+    const started = await startMeasuredStack({ stateDir, logFile: opts.log, tenant: "probe" });
+    ({ stack, closeLog } = started);
+    const { key } = started;
     const target: Target = { url: stack.url, key };
     const worker = stack.processes().find((p) => p.name === "worker")!;
     const workerd = () => processesNamed(worker.pid, "workerd");
