@@ -100,7 +100,9 @@ describe("use backend specifics", () => {
         const queryThreads = await busiest("query");
         expect(passageThreads.map((t) => t.nice)).toEqual([PASSAGE_NICE, PASSAGE_NICE]);
         expect(queryThreads.map((t) => t.nice)).toEqual([0, 0]);
-        expect(threads().filter((t) => t.nice === PASSAGE_NICE)).toHaveLength(2);
+        // At least the passage pool: threads a niced thread starts later (V8's and the WASM
+        // runtime's helpers) inherit its nice value, and when they start varies (CI saw 6).
+        expect(threads().filter((t) => t.nice === PASSAGE_NICE).length).toBeGreaterThanOrEqual(2);
       } finally {
         await backend.close();
       }
