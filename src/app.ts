@@ -1,30 +1,8 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
-import { cors } from "hono/cors";
-import { HTTPException } from "hono/http-exception";
-import { requestId } from "hono/request-id";
-import type { AppEnv } from "./app-env";
-import { ConfigError, loadConfig } from "./config";
-import {
-  ApiError,
-  fieldErrors,
-  internalError,
-  notFound,
-  payloadTooLarge,
-  problemResponse,
-  unsupportedMediaType,
-  validationFailed,
-} from "./errors";
-import { errorFields, type Logger, log } from "./logger";
-import { jsonDepthLimit } from "./middleware/json-depth";
-import { observe } from "./middleware/observe";
+import { createAppShell } from "./app-shell";
 import { apiKeyRoutes } from "./routes/api-keys";
 import { authRoutes } from "./routes/auth";
 import { cacheRoutes } from "./routes/cache";
-import { consoleRoutes } from "./routes/console";
-import { docsRoutes } from "./routes/docs";
 import { documentRoutes } from "./routes/documents";
-import { createHealthRoutes } from "./routes/health";
 import { jobRoutes } from "./routes/jobs";
 import { mcpRoutes } from "./routes/mcp";
 import { meRoutes } from "./routes/me";
@@ -36,87 +14,28 @@ import { statsRoutes } from "./routes/stats";
 import type { ServicesFactory } from "./services";
 import { VERSION } from "./version";
 
-const QUERY_BODY_LIMIT = 64 * 1024;
-const DOCUMENTS_BODY_LIMIT = 10 * 1024 * 1024;
-
 /**
- * Builds the worker's HTTP API over a services factory (the production entry's, the local one's,
- * or a test's). Middleware runs top to bottom in the order a request meets it.
+ * Builds the worker's whole HTTP API over a services factory (the production entry's, the local
+ * one's, or a test's): every route group on the app shell (middleware, health, static pages, the
+ * problem renderer), and /openapi.json describing them all. The deployed worker loads this module on
+ * the first request that is not a query (worker.ts says why); tests and tools import it directly.
  */
 export function createApp(services: ServicesFactory) {
-  const app = new OpenAPIHono<AppEnv>({
-    // Every schema failure becomes one 400 problem listing each offending field.
-    defaultHook: (result) => {
-      if (!result.success) throw validationFailed(fieldErrors(result.error.issues));
-    },
-  });
-
-  app.use(requestId({ limitLength: 128 }));
-  app.use(async (c, next) => {
-    c.set("log", log.with({ request_id: c.var.requestId }));
-    await next();
-  });
-  app.use(observe);
-  app.use(
-    cors({
-      // An explicit allow-list; an unlisted origin simply gets no CORS headers.
-      origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
-      // mcp-protocol-version: what a browser MCP client sends on every request after initialize.
-      allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "accept", "mcp-protocol-version"],
-      allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
-      exposeHeaders: ["x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after", "cache-status"],
-      credentials: true,
-      maxAge: 600,
-    }),
-  );
-
-  // Liveness first: it must answer even when configuration or dependencies are broken.
-  app.route("/", createHealthRoutes(services));
-  // Static pages (the console, the API docs) need no configuration or services either.
-  app.route("/", consoleRoutes);
-  app.route("/", docsRoutes);
-
-  // Everything below has valid configuration and its services (built once per isolate).
-  app.use(async (c, next) => {
-    const built = services(c.env);
-    c.set("services", built);
-    c.set("config", built.config);
-    await next();
-  });
-  app.use(
-    "/v1/documents",
-    bodyLimit({
-      maxSize: DOCUMENTS_BODY_LIMIT,
-      onError: () => {
-        throw payloadTooLarge(DOCUMENTS_BODY_LIMIT);
-      },
-    }),
-  );
-  app.use("/v1/*", async (c, next) => {
-    if (c.req.path === "/v1/documents") return next();
-    return bodyLimit({
-      maxSize: QUERY_BODY_LIMIT,
-      onError: () => {
-        throw payloadTooLarge(QUERY_BODY_LIMIT);
-      },
-    })(c, next);
-  });
-
-  // After the size limits: the scan reads (at most) a body they allowed.
-  app.use("/v1/*", jsonDepthLimit);
-
-  app.route("/", authRoutes);
-  app.route("/", meRoutes);
-  app.route("/", apiKeyRoutes);
-  app.route("/", queryRoutes);
-  app.route("/", queryBatchRoutes);
-  app.route("/", searchRoutes);
-  app.route("/", documentRoutes);
-  app.route("/", jobRoutes);
-  app.route("/", statsRoutes);
-  app.route("/", cacheRoutes);
-  app.route("/", metricsRoutes);
-  app.route("/", mcpRoutes);
+  // The order of the groups is the order of the paths in /openapi.json (and in the CLI's generated types).
+  const app = createAppShell(services, [
+    authRoutes,
+    meRoutes,
+    apiKeyRoutes,
+    queryRoutes,
+    queryBatchRoutes,
+    searchRoutes,
+    documentRoutes,
+    jobRoutes,
+    statsRoutes,
+    cacheRoutes,
+    metricsRoutes,
+    mcpRoutes,
+  ]);
 
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -131,39 +50,5 @@ export function createApp(services: ServicesFactory) {
     scheme: "bearer",
     description: "GET /metrics only: the METRICS_SCRAPE_TOKEN secret, presented as a bearer token",
   });
-
-  app.notFound((c) => problemResponse(notFound(`${c.req.method} ${c.req.path}`), c.var.requestId));
-  app.onError((error, c) => {
-    const requestId = c.var.requestId ?? crypto.randomUUID();
-    return problemResponse(toApiError(error, c.var.log ?? log), requestId);
-  });
   return app;
-}
-
-function allowedOrigins(env: object): string[] {
-  try {
-    return loadConfig(env).CORS_ALLOWED_ORIGINS;
-  } catch {
-    return [];
-  }
-}
-
-/** The one place where anything thrown becomes the problem a client sees (and a log line, for 5xx). */
-function toApiError(error: unknown, logger: Logger): ApiError {
-  if (error instanceof ApiError) {
-    if (error.status >= 500) logger.error("request failed", errorFields(error));
-    return error;
-  }
-  if (error instanceof HTTPException && error.status < 500) {
-    // Hono's own 4xx (e.g. malformed JSON from the validator, 415 without a JSON content type).
-    if (error.status === 415) return unsupportedMediaType();
-    const code = error.status === 400 ? "MALFORMED_REQUEST" : "REQUEST_REJECTED";
-    return new ApiError(code, error.message || "the request could not be read", { status: error.status });
-  }
-  if (error instanceof ConfigError) {
-    logger.error("configuration invalid", { issues: error.issues });
-    return new ApiError("CONFIG_INVALID", "the service is misconfigured; its operators have been told");
-  }
-  logger.error("unhandled error", errorFields(error));
-  return internalError();
 }

@@ -1,21 +1,70 @@
-import { createApp } from "./app";
 import type { Bindings } from "./app-env";
-import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue } from "./ingest/consumer";
-import { sweep } from "./ingest/sweeper";
+import { createAppShell } from "./app-shell";
+import { internalError, problemResponse } from "./errors";
+import { errorFields, log } from "./logger";
+import { queryRoutes } from "./routes/query";
+import { searchRoutes } from "./routes/search";
 import type { ServicesFactory } from "./services";
 
-/** The worker's handlers — the HTTP API, the ingestion queues' consumer, the cron sweep — over one services factory. */
+/**
+ * The worker's handlers — the HTTP API, the ingestion queues' consumer, the cron sweep — over one
+ * services factory.
+ *
+ * Cold start: a new isolate evaluates only what the query path needs. The route groups a query
+ * does not use (auth, me, API keys, documents, jobs, stats, cache, metrics, MCP, batch queries, and
+ * /openapi.json that describes them), the ingestion consumer and the sweeper are loaded on their
+ * first use: their modules built about 30 % of the zod schemas (and checks) a cold isolate made.
+ * esbuild keeps them in the one bundle and turns each `import()` into a deferred evaluation, so
+ * nothing is fetched.
+ *
+ * Eager: /health, /ready, the static pages (/console, /docs), POST /v1/query and /v1/search, served
+ * by an app shell with only the query groups mounted. Every other path goes to the whole API
+ * (app.ts), built on the first such request. Both are the same shell (middleware, services, body
+ * limits, problem renderer) and the same route modules, so a request gets the same handlers, context
+ * variables, metrics label (its matched route path) and problem responses from either, and each
+ * router is complete when it is built: nothing is added to a router later, no request crosses from
+ * one app to the other. test/worker/lazy-routes.test.ts checks that EAGER_PATHS routes nothing the
+ * whole API would route differently.
+ */
+export const EAGER_PATHS = /^\/(?:health|ready|v1\/query|v1\/search|(?:console|docs)(?:\/[^/]*)?)$/;
+/** The route groups the eager app mounts (the shell brings health, readiness and the static pages). */
+export const EAGER_ROUTE_GROUPS = [queryRoutes, searchRoutes];
+
 export function createWorker(services: ServicesFactory) {
+  const eager = createAppShell(services, EAGER_ROUTE_GROUPS);
+  let whole: Promise<ReturnType<typeof createAppShell>> | undefined;
+  const wholeApi = () =>
+    (whole ??= import("./app").then(
+      ({ createApp }) => createApp(services),
+      (error) => {
+        whole = undefined; // the next request tries again
+        throw error;
+      },
+    ));
+
   return {
-    fetch: createApp(services).fetch,
+    async fetch(request, env, ctx) {
+      if (EAGER_PATHS.test(new URL(request.url).pathname)) return eager.fetch(request, env, ctx);
+      let app: ReturnType<typeof createAppShell>;
+      try {
+        app = await wholeApi();
+      } catch (error) {
+        // Only a bug can get here (the modules are in the bundle); still a problem response, not the platform's error page.
+        log.error("the route groups could not be loaded", errorFields(error));
+        return problemResponse(internalError(), crypto.randomUUID());
+      }
+      return app.fetch(request, env, ctx);
+    },
     // Both ingestion queues land here; the dead-letter one only marks documents failed.
     async queue(batch, env) {
+      const { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue } = await import("./ingest/consumer");
       if (isDeadLetterQueue(batch.queue)) await handleDeadLetterBatch(batch, env, services);
       else await handleIngestBatch(batch, env, services);
     },
     // The cron of wrangler.toml: re-enqueue jobs whose messages never arrived or were lost, delete
     // vectors left behind. Awaited, so a failing sweep shows as a failed cron run.
     async scheduled(_controller, env, _ctx) {
+      const { sweep } = await import("./ingest/sweeper");
       await sweep(env, services);
     },
   } satisfies ExportedHandler<Bindings>;
