@@ -23,27 +23,34 @@ export interface TenantLimitsStore {
   get(tenant: string): Promise<TenantLimits>;
 }
 
-const window = z.string().transform((value, ctx) => {
-  const parsed = parseRateWindow(value);
-  if (!parsed) {
-    ctx.addIssue({ code: "custom", message: "expected <limit>/<window>" });
-    return z.NEVER;
-  }
-  return parsed;
-});
-const count = z.number().int().positive();
+/**
+ * A `tenants` row's `limits` override. Built on the first row that has one, not at module load:
+ * most tenants have none, so most isolates never need it.
+ */
+function buildLimitsSchema() {
+  const window = z.string().transform((value, ctx) => {
+    const parsed = parseRateWindow(value);
+    if (!parsed) {
+      ctx.addIssue({ code: "custom", message: "expected <limit>/<window>" });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+  const count = z.number().int().positive();
+  return z
+    .object({
+      query: window,
+      ingest: window,
+      auth: window,
+      max_api_keys: count,
+      max_documents: count,
+      max_chunks: count,
+      max_bytes: count,
+    })
+    .partial();
+}
 
-const LimitsSchema = z
-  .object({
-    query: window,
-    ingest: window,
-    auth: window,
-    max_api_keys: count,
-    max_documents: count,
-    max_chunks: count,
-    max_bytes: count,
-  })
-  .partial();
+let limitsSchema: ReturnType<typeof buildLimitsSchema> | undefined;
 
 export function defaultTenantLimits(config: Config): TenantLimits {
   return {
@@ -68,7 +75,7 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
       .bind(tenant)
       .first<{ plan: string | null; limits: string | null }>();
     if (!row) return defaults;
-    let overrides: z.infer<typeof LimitsSchema> = {};
+    let overrides: z.infer<ReturnType<typeof buildLimitsSchema>> = {};
     if (row.limits) {
       let raw: unknown;
       try {
@@ -76,7 +83,8 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
       } catch {
         raw = undefined;
       }
-      const parsed = LimitsSchema.safeParse(raw);
+      limitsSchema ??= buildLimitsSchema();
+      const parsed = limitsSchema.safeParse(raw);
       if (parsed.success) overrides = parsed.data;
       else log.warn("tenant limits malformed; defaults apply", { tenant });
     }
