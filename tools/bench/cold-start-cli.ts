@@ -19,7 +19,8 @@ import { type ColdStartFigures, measureColdStart } from "./cold-start";
  *
  * `--against <git ref>` compares instead: it builds that ref's worker (its src/ and wrangler.toml,
  * this checkout's node_modules) and this tree's, then measures them in turn, `--runs` times each
- * (`wrangler check startup`, and Node's load CPU), so both see the same load on the machine.
+ * (`wrangler check startup`, and Node's load CPU), so both see the same load on the machine, and
+ * counts the zod instances each builds while loading (a count: the same on an idle or busy machine).
  */
 const { values } = parseArgs({
   options: { runs: { type: "string", default: "3" }, bytes: { type: "boolean", default: false }, against: { type: "string" } },
@@ -37,6 +38,18 @@ const kib = (bytes: number) => (bytes / 1024).toFixed(1);
 /** CPU time (user + system) of a fresh Node process importing the bundle, in ms. */
 function nodeLoadCpuMs(script: string): number {
   const probe = `const t = process.cpuUsage(); await import(${JSON.stringify(script)}); const d = process.cpuUsage(t); console.log((d.user + d.system) / 1000);`;
+  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
+}
+
+/**
+ * Zod instances (schemas and checks) a fresh Node process builds while importing the bundle: each
+ * gets its `_zod` internals through Object.defineProperty, counted here. Unlike a CPU time, this
+ * figure is the same on a busy machine; it is most of what the bundle's top level does.
+ */
+function nodeLoadZodInstances(script: string): number {
+  const probe = `let n = 0; const define = Object.defineProperty;
+    Object.defineProperty = function (o, p, d) { if (p === "_zod") n++; return define.call(this, o, p, d); };
+    await import(${JSON.stringify(script)}); console.log(n);`;
   return Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
 }
 
@@ -66,10 +79,11 @@ async function compare(ref: string, dir: string) {
       one.active.push(Number(/Active:\s*([\d.]+)\s*ms/.exec(output)?.[1]));
       one.node.push(nodeLoadCpuMs(one.script));
     }
-  for (const { name, gzipBytes, active, node } of builds)
+  for (const { name, gzipBytes, script, active, node } of builds)
     console.log(
       `${name.padEnd(12)} ${kib(gzipBytes)} KiB gzip; wrangler check startup: median ${median(active).toFixed(1)} ms, min ${Math.min(...active).toFixed(1)}; ` +
-        `Node load CPU: median ${median(node).toFixed(1)} ms, min ${Math.min(...node).toFixed(1)} (${runs} runs each, in turn)`,
+        `Node load CPU: median ${median(node).toFixed(1)} ms, min ${Math.min(...node).toFixed(1)} (${runs} runs each, in turn); ` +
+        `zod instances at load: ${nodeLoadZodInstances(script)}`,
     );
 }
 
@@ -102,7 +116,8 @@ async function coldStart(dir: string) {
     const script = join(dir, "worker.mjs");
     copyFileSync(join(outdir, readdirSync(outdir).find((file) => file.endsWith(".js"))!), script);
     const loads = Array.from({ length: 10 }, () => nodeLoadCpuMs(script));
-    console.log(`Node loading the bundle: ${median(loads).toFixed(1)} ms CPU (median of 10; min ${Math.min(...loads).toFixed(1)})\n`);
+    console.log(`Node loading the bundle: ${median(loads).toFixed(1)} ms CPU (median of 10; min ${Math.min(...loads).toFixed(1)})`);
+    console.log(`zod instances (schemas and checks) built while loading it: ${nodeLoadZodInstances(script)}\n`);
   }
 
   const figures: ColdStartFigures[] = [];
