@@ -18,11 +18,11 @@ const run = promisify(execFile);
 const GZIP_BUDGET_BYTES = 176 * 1024;
 
 /**
- * Serves GET /openapi.json from the built bundle itself, run by Node (it needs no binding: the
- * services are built lazily and no route it reaches calls one). What the bundler changes — the zod
- * alias, keep_names off, modules loaded on first use — must not change a byte of the document.
+ * The built bundle's answer to one GET as the first request of a fresh Node process (no binding is
+ * needed: the services are built lazily and no route it reaches calls one): the status, the
+ * content type and the body.
  */
-function bundleOpenApiDocument(bundleFile: string): string {
+function bundleFirstResponse(bundleFile: string, path: string): { status: number; type: string; body: string } {
   const script = `${bundleFile}.mjs`; // outside the project nothing says the .js is an ES module
   copyFileSync(bundleFile, script);
   const env = {
@@ -34,10 +34,22 @@ function bundleOpenApiDocument(bundleFile: string): string {
     AI: {},
   };
   const probe = `const worker = (await import(${JSON.stringify(script)})).default;
-    const response = await worker.fetch(new Request("http://localhost/openapi.json"), ${JSON.stringify(env)}, { waitUntil() {} });
-    if (response.status !== 200) throw new Error("/openapi.json answered " + response.status);
-    process.stdout.write(await response.text());`;
-  return execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
+    const response = await worker.fetch(new Request("http://localhost${path}"), ${JSON.stringify(env)}, { waitUntil() {} });
+    process.stdout.write(JSON.stringify({ status: response.status, type: response.headers.get("content-type"), body: await response.text() }));`;
+  return JSON.parse(
+    execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }),
+  );
+}
+
+/**
+ * GET /openapi.json from the built bundle. What the bundler changes — the zod alias, keep_names
+ * off, modules loaded on first use (the document is served by the lazily loaded whole API) — must
+ * not change a byte of the document.
+ */
+function bundleOpenApiDocument(bundleFile: string): string {
+  const { status, body } = bundleFirstResponse(bundleFile, "/openapi.json");
+  if (status !== 200) throw new Error(`/openapi.json answered ${status}`);
+  return body;
 }
 
 describe("deployment configuration", () => {
@@ -70,6 +82,12 @@ describe("deployment configuration", () => {
         // zod comes without its translations (wrangler.toml alias, src/zod-lean): German's "invalid input" is one of them.
         expect(code).not.toContain("Eingabe: erwartet");
         expect(bundleOpenApiDocument(join(outdir, bundle)) === (await openApiDocumentText()), "/openapi.json differs").toBe(true);
+        // A cold isolate's first request to a route group loaded on first use (src/worker.ts): the
+        // group's own 401, through the one problem renderer.
+        const first = bundleFirstResponse(join(outdir, bundle), "/v1/me");
+        expect(first.status).toBe(401);
+        expect(first.type).toBe("application/problem+json");
+        expect(JSON.parse(first.body).code).toBe("CREDENTIALS_MISSING");
       } finally {
         rmSync(outdir, { recursive: true, force: true });
       }
