@@ -28,10 +28,13 @@ export interface TextEmbeddingsBinding {
 /** Workers AI embeds at most 100 texts per call. */
 const MAX_TEXTS_PER_CALL = 100;
 
-const AnswerSchema = z.object({
-  shape: z.array(z.number()).optional(),
-  data: z.array(z.array(z.number())),
-});
+// Built on the first answer (z.lazy): Workers AI embeds only when no origin can.
+const AnswerSchema = z.lazy(() =>
+  z.object({
+    shape: z.array(z.number()).optional(),
+    data: z.array(z.array(z.number())),
+  }),
+);
 
 export function createWorkersAiEmbedder(
   ai: TextEmbeddingsBinding,

@@ -22,7 +22,8 @@ export interface TeiRerankerOptions {
   name?: string;
 }
 
-const TeiRerankAnswerSchema = z.array(z.object({ index: z.number(), score: z.number(), text: z.string().optional() }));
+// Built on the first answer (z.lazy): only isolates that rerank need it.
+const TeiRerankAnswerSchema = z.lazy(() => z.array(z.object({ index: z.number(), score: z.number(), text: z.string().optional() })));
 
 export function createTeiReranker({
   urls,

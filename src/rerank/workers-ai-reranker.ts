@@ -23,7 +23,8 @@ export interface RerankBinding {
 
 export const WORKERS_AI_RERANK_MODEL = "@cf/baai/bge-reranker-base";
 
-const AnswerSchema = z.object({ response: z.array(z.object({ id: z.number(), score: z.number() })) });
+// Built on the first answer (z.lazy): only isolates that rerank need it.
+const AnswerSchema = z.lazy(() => z.object({ response: z.array(z.object({ id: z.number(), score: z.number() })) }));
 
 export function createWorkersAiReranker(ai: RerankBinding, { model = WORKERS_AI_RERANK_MODEL, timeoutMs = 2_000 } = {}): Reranker {
   return {
