@@ -1,4 +1,4 @@
-import type { Redis } from "@upstash/redis/cloudflare";
+import type { RedisCommand, UpstashRest } from "../redis/upstash-rest";
 
 /**
  * Per-tenant counts of how the query cache answered, for `/v1/stats`.
@@ -41,7 +41,7 @@ function countsOf(raw: Partial<Counts>, scope: CacheCounts["scope"]): CacheCount
   return { hits, misses, stale, hit_ratio: total === 0 ? null : Math.round(((hits + stale) / total) * 10_000) / 10_000, scope };
 }
 
-export function createRedisCacheStats(redis: Redis, options: { prefix?: string; now?: () => number } = {}): CacheStats {
+export function createRedisCacheStats(redis: UpstashRest, options: { prefix?: string; now?: () => number } = {}): CacheStats {
   const prefix = options.prefix ?? "edge-rag:cache-stats:";
   const now = options.now ?? Date.now;
   let pending = new Map<string, Counts>();
@@ -53,11 +53,12 @@ export function createRedisCacheStats(redis: Redis, options: { prefix?: string; 
     pending = new Map();
     pendingCount = 0;
     lastFlush = now();
-    const pipeline = redis.pipeline();
+    const commands: RedisCommand[] = [];
     for (const [tenant, counts] of batch) {
-      for (const field of Object.keys(counts) as Field[]) if (counts[field] > 0) pipeline.hincrby(prefix + tenant, field, counts[field]);
+      for (const field of Object.keys(counts) as Field[])
+        if (counts[field] > 0) commands.push(["HINCRBY", prefix + tenant, field, counts[field]]);
     }
-    await pipeline.exec().catch(() => {});
+    await redis.pipeline(commands).catch(() => {});
   }
 
   return {
@@ -69,7 +70,7 @@ export function createRedisCacheStats(redis: Redis, options: { prefix?: string; 
       if (pendingCount >= FLUSH_AT_COUNT || now() - lastFlush >= FLUSH_EVERY_MS) await flush();
     },
     async read(tenant) {
-      const stored = (await redis.hgetall<Partial<Counts>>(prefix + tenant)) ?? {};
+      const stored: Partial<Record<Field, string>> = await redis.hgetall(prefix + tenant);
       const local = pending.get(tenant) ?? zero();
       const sum = (field: Field) => Number(stored[field] ?? 0) + local[field];
       return countsOf({ hits: sum("hits"), misses: sum("misses"), stale: sum("stale") }, "global");

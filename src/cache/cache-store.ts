@@ -1,4 +1,3 @@
-import type { Redis } from "@upstash/redis/cloudflare";
 import { LRUCache } from "lru-cache";
 import type { CacheTierName } from "../config";
 
@@ -67,11 +66,20 @@ export function createKvStore(kv: KVNamespace, prefix = "query-cache:"): CacheSt
   };
 }
 
-/** Upstash Redis over REST; the client must not deserialise values (`automaticDeserialization: false`). */
-export function createRedisStore(redis: Redis, prefix = "edge-rag:query-cache:"): CacheStore {
+/**
+ * The two commands the redis tier sends: our Upstash REST client (src/redis/upstash-rest.ts) has
+ * them, and so has @upstash/redis with `automaticDeserialization: false` (values stay our strings).
+ */
+export interface RedisStrings {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, options: { ex: number }): Promise<unknown>;
+}
+
+/** Upstash Redis over REST. */
+export function createRedisStore(redis: RedisStrings, prefix = "edge-rag:query-cache:"): CacheStore {
   return {
     name: "redis",
-    get: (key) => redis.get<string>(prefix + key),
+    get: (key) => redis.get(prefix + key),
     put: async (key, value, ttlSeconds) => void (await redis.set(prefix + key, value, { ex: ttlSeconds })),
   };
 }

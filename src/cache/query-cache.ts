@@ -1,6 +1,6 @@
-import { Redis } from "@upstash/redis/cloudflare";
 import type { Bindings } from "../app-env";
 import { type CacheTierName, type Config, ConfigError } from "../config";
+import { createUpstashRest } from "../redis/upstash-rest";
 import { type CacheStats, createMemoryCacheStats, createRedisCacheStats } from "./cache-stats";
 import { type CacheStore, createCacheApiStore, createKvStore, createMemoryStore, createRedisStore } from "./cache-store";
 import { createTieredCache, type TieredCache } from "./tiered-cache";
@@ -11,22 +11,15 @@ import { createTieredCache, type TieredCache } from "./tiered-cache";
  * Upstash Redis when it is configured. Built once per isolate with the other services.
  */
 export function createQueryCache(env: Bindings, config: Config): { cache: TieredCache; stats: CacheStats } {
-  const redisWith = (automaticDeserialization: boolean) =>
-    config.UPSTASH_REDIS_REST_URL
-      ? new Redis({
-          url: config.UPSTASH_REDIS_REST_URL,
-          token: config.UPSTASH_REDIS_REST_TOKEN!,
-          automaticDeserialization,
-          // A cache tier that waits on a dead Redis is worse than a miss.
-          retry: { retries: 0 },
-          enableTelemetry: false,
-          // Not across requests: see upstash-rate-limiter.ts.
-          enableAutoPipelining: false,
-        })
-      : null;
-  // Cached values are our JSON strings, which the tiered cache parses and checks itself.
-  const redis = redisWith(false);
-  const countsRedis = redisWith(true);
+  const redis = config.UPSTASH_REDIS_REST_URL
+    ? createUpstashRest({
+        url: config.UPSTASH_REDIS_REST_URL,
+        token: config.UPSTASH_REDIS_REST_TOKEN!,
+        // A cache tier that waits on a dead Redis is worse than a miss: one try, at most a second.
+        timeoutMs: 1_000,
+        retries: 0,
+      })
+    : null;
   const available: Record<CacheTierName, () => CacheStore | null> = {
     memory: () => createMemoryStore({ maxEntries: config.QUERY_CACHE_MEMORY_MAX_ENTRIES, maxBytes: config.QUERY_CACHE_MEMORY_MAX_BYTES }),
     "cache-api": () => (typeof caches === "undefined" ? null : createCacheApiStore(caches.default)),
@@ -42,6 +35,6 @@ export function createQueryCache(env: Bindings, config: Config): { cache: Tiered
   }
   return {
     cache: createTieredCache(stores, { maxEntryBytes: config.QUERY_CACHE_MAX_ENTRY_BYTES }),
-    stats: countsRedis ? createRedisCacheStats(countsRedis) : createMemoryCacheStats(),
+    stats: redis ? createRedisCacheStats(redis) : createMemoryCacheStats(),
   };
 }

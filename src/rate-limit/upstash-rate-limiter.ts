@@ -1,83 +1,211 @@
-import { Ratelimit } from "@upstash/ratelimit";
-import { Redis } from "@upstash/redis/cloudflare";
 import type { Config, RateWindow } from "../config";
+import { createUpstashRest, type LuaScript, type UpstashRest } from "../redis/upstash-rest";
 import { type Bucket, type RateLimitDecision, type RateLimiter, RateLimitStoreUnavailable } from "./rate-limiter";
 
 /**
- * Sliding windows in Upstash Redis: one limiter per bucket and window (built on first use, kept
- * for the isolate), limits from configuration unless a call brings its own (a tenant's row).
- * Every bucket has its own key prefix, `edge-rag:rl:<bucket>:`.
+ * Sliding windows in Upstash Redis, the algorithm of @upstash/ratelimit's single-region
+ * `Ratelimit.slidingWindow` reproduced on our own REST client (src/redis/upstash-rest.ts) so the
+ * worker does not ship either library. Limits come from configuration unless a call brings its own
+ * (a tenant's row); every bucket has its own key prefix, `edge-rag:rl:<bucket>:`.
+ *
+ * Same keys, scripts and arithmetic as @upstash/ratelimit 2.2 (prefix `edge-rag:rl:<bucket>`, key
+ * `<prefix>:<key>:<window number>`, the library's Lua text byte for byte, so its SHA1 and
+ * Upstash's script cache are shared too): during a rolling deploy old and new isolates count in the
+ * same counters. The count is the current window's plus the previous window's weighted by how much
+ * of it the sliding window still covers (floored). A call is refused when that count is already at
+ * the limit, or when its cost would take it past the limit — which, as in the library, still counts
+ * the cost (only a full window refuses without counting).
+ *
+ * Promise: `limit` and `peek` decide within 1 s — one EVALSHA (plus one EVAL the first time Redis
+ * lacks the script), or no round trip at all for a key this isolate already saw blocked (the
+ * ephemeral cache, until its window ends). Failure modes: any UpstashError (timeout, network,
+ * HTTP, a refused script) becomes RateLimitStoreUnavailable, so the route class's fail-open/closed
+ * policy decides; one retry after 50 ms on a network failure, within the second.
  */
+// From @upstash/ratelimit 2.2 (src/lua-scripts/single.ts, MIT licence, © 2021 Upstash, Inc.), unchanged: the
+// hashes below are of this exact text.
+const LIMIT_SOURCE = `#!lua flags=allow-key-locking
+  local currentKey  = KEYS[1]           -- identifier including prefixes
+  local previousKey = KEYS[2]           -- key of the previous bucket
+  local dynamicLimitKey = KEYS[3]       -- optional: key for dynamic limit in redis
+  local tokens      = tonumber(ARGV[1]) -- default tokens per window
+  local now         = ARGV[2]           -- current timestamp in milliseconds
+  local window      = ARGV[3]           -- interval in milliseconds
+  local incrementBy = tonumber(ARGV[4]) -- increment rate per request at a given value, default is 1
+
+  -- Check for dynamic limit
+  local effectiveLimit = tokens
+  if dynamicLimitKey and dynamicLimitKey ~= "" then
+    local dynamicLimit = redis.call("GET", dynamicLimitKey)
+    if dynamicLimit then
+      effectiveLimit = tonumber(dynamicLimit)
+    end
+  end
+
+  local requestsInCurrentWindow = redis.call("GET", currentKey)
+  if requestsInCurrentWindow == false then
+    requestsInCurrentWindow = 0
+  end
+
+  local requestsInPreviousWindow = redis.call("GET", previousKey)
+  if requestsInPreviousWindow == false then
+    requestsInPreviousWindow = 0
+  end
+  local percentageInCurrent = ( now % window ) / window
+  -- weighted requests to consider from the previous window
+  requestsInPreviousWindow = math.floor(( 1 - percentageInCurrent ) * requestsInPreviousWindow)
+
+  -- Only check limit if not refunding (negative rate)
+  if incrementBy > 0 and requestsInPreviousWindow + requestsInCurrentWindow >= effectiveLimit then
+    return {-1, effectiveLimit}
+  end
+
+  local newValue = redis.call("INCRBY", currentKey, incrementBy)
+  if newValue == incrementBy then
+    -- The first time this key is set, the value will be equal to incrementBy.
+    -- So we only need the expire command once
+    redis.call("PEXPIRE", currentKey, window * 2 + 1000) -- Enough time to overlap with a new window + 1 second
+  end
+  return {effectiveLimit - ( newValue + requestsInPreviousWindow ), effectiveLimit}
+`;
+
+const REMAINING_SOURCE = `#!lua flags=allow-key-locking
+  local currentKey  = KEYS[1]           -- identifier including prefixes
+  local previousKey = KEYS[2]           -- key of the previous bucket
+  local dynamicLimitKey = KEYS[3]       -- optional: key for dynamic limit in redis
+  local tokens      = tonumber(ARGV[1]) -- default tokens per window
+  local now         = ARGV[2]           -- current timestamp in milliseconds
+  local window      = ARGV[3]           -- interval in milliseconds
+
+  -- Check for dynamic limit
+  local effectiveLimit = tokens
+  if dynamicLimitKey and dynamicLimitKey ~= "" then
+    local dynamicLimit = redis.call("GET", dynamicLimitKey)
+    if dynamicLimit then
+      effectiveLimit = tonumber(dynamicLimit)
+    end
+  end
+
+  local requestsInCurrentWindow = redis.call("GET", currentKey)
+  if requestsInCurrentWindow == false then
+    requestsInCurrentWindow = 0
+  end
+
+  local requestsInPreviousWindow = redis.call("GET", previousKey)
+  if requestsInPreviousWindow == false then
+    requestsInPreviousWindow = 0
+  end
+
+  local percentageInCurrent = ( now % window ) / window
+  -- weighted requests to consider from the previous window
+  requestsInPreviousWindow = math.floor(( 1 - percentageInCurrent ) * requestsInPreviousWindow)
+
+  local usedTokens = requestsInPreviousWindow + requestsInCurrentWindow
+  return {effectiveLimit - usedTokens, effectiveLimit}
+`;
+
+const LIMIT: LuaScript = { source: LIMIT_SOURCE, sha1: "74740bb3d7792848093cdef586b6b6037c455fd6" };
+const REMAINING: LuaScript = { source: REMAINING_SOURCE, sha1: "7ca36169e0fc9caedd81b4eef8e99854c157f9b5" };
+/** The scripts, for the test that proves their hashes. */
+export const SLIDING_WINDOW_SCRIPTS = { LIMIT, REMAINING } as const;
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `"60 s"` → 60000 (RateWindow's type guarantees the shape; config parsing checked it). */
+export function windowMs(window: RateWindow["window"]): number {
+  const [amount, unit] = window.split(" ") as [string, keyof typeof UNIT_MS];
+  return Math.round(Number(amount) * UNIT_MS[unit]);
+}
+
+/** Blocked keys the ephemeral cache remembers at most; past that it starts over (safe to lose). */
+const MAX_BLOCKED_KEYS = 10_000;
+
 export function createUpstashRateLimiter(config: Config): RateLimiter {
-  const redis = new Redis({
-    url: config.UPSTASH_REDIS_REST_URL!,
-    token: config.UPSTASH_REDIS_REST_TOKEN!,
-    // Fail fast: a limiter that waits on a dead Redis is worse than the policy decision.
-    retry: { retries: 1, backoff: () => 50 },
-    enableTelemetry: false,
-    // Auto-pipelining batches concurrent requests' commands into one fetch made by one of them: the
-    // others would await another request's I/O, which Workers forbid.
-    enableAutoPipelining: false,
+  return createSlidingWindowRateLimiter({
+    redis: createUpstashRest({
+      url: config.UPSTASH_REDIS_REST_URL!,
+      token: config.UPSTASH_REDIS_REST_TOKEN!,
+      // Fail fast: a limiter that waits on a dead Redis is worse than the policy decision.
+      timeoutMs: 1_000,
+      retries: 1,
+      backoffMs: 50,
+    }),
+    defaults: {
+      query: config.RATE_LIMIT_QUERY,
+      ingest: config.RATE_LIMIT_INGEST,
+      auth: config.RATE_LIMIT_AUTH,
+      "tenant-query": config.TENANT_RATE_LIMIT_QUERY,
+      "tenant-ingest": config.TENANT_RATE_LIMIT_INGEST,
+      "tenant-auth": config.TENANT_RATE_LIMIT_AUTH,
+      "login-ip": config.RATE_LIMIT_LOGIN_IP,
+      "login-user": config.RATE_LIMIT_AUTH,
+      "auth-fail-ip": config.RATE_LIMIT_AUTH_FAILURES_IP,
+    },
   });
-  const defaults: Record<Bucket, RateWindow> = {
-    query: config.RATE_LIMIT_QUERY,
-    ingest: config.RATE_LIMIT_INGEST,
-    auth: config.RATE_LIMIT_AUTH,
-    "tenant-query": config.TENANT_RATE_LIMIT_QUERY,
-    "tenant-ingest": config.TENANT_RATE_LIMIT_INGEST,
-    "tenant-auth": config.TENANT_RATE_LIMIT_AUTH,
-    "login-ip": config.RATE_LIMIT_LOGIN_IP,
-    "login-user": config.RATE_LIMIT_AUTH,
-    "auth-fail-ip": config.RATE_LIMIT_AUTH_FAILURES_IP,
+}
+
+export function createSlidingWindowRateLimiter(options: {
+  redis: UpstashRest;
+  defaults: Record<Bucket, RateWindow>;
+  /** The clock (tests move it across window boundaries). */
+  now?: () => number;
+}): RateLimiter {
+  const { redis, defaults } = options;
+  const now = options.now ?? Date.now;
+  // Key → epoch ms its window ends, for keys Redis refused. Per bucket and window, as
+  // @upstash/ratelimit keeps one per limiter: a tenant's new limit is not blocked by its old one.
+  const blocked = new Map<string, number>();
+
+  const locate = (bucket: Bucket, key: string, window: RateWindow) => {
+    const size = windowMs(window.window);
+    const at = now();
+    const current = Math.floor(at / size);
+    const identifier = `edge-rag:rl:${bucket}:${key}`;
+    return {
+      at,
+      size,
+      keys: [`${identifier}:${current}`, `${identifier}:${current - 1}`],
+      resetAt: (current + 1) * size,
+      cacheKey: `${window.limit}|${window.window}|${identifier}`,
+    };
   };
-  // Safe to lose: a limiter is only its window and prefix; the counts live in Redis.
-  const limiters = new Map<string, Ratelimit>();
-  const limiterFor = (bucket: Bucket, window: RateWindow) => {
-    const id = `${bucket}|${window.limit}|${window.window}`;
-    let limiter = limiters.get(id);
-    if (!limiter) {
-      limiter = new Ratelimit({
-        redis,
-        limiter: Ratelimit.slidingWindow(window.limit, window.window),
-        prefix: `edge-rag:rl:${bucket}`,
-        // Blocked keys are remembered in the isolate: a flood costs no Redis round trips.
-        ephemeralCache: new Map(),
-        analytics: false,
-        // On timeout the library lets the request through with reason "timeout"; we turn that
-        // into the store-unavailable path so the per-class policy decides instead.
-        timeout: 1_000,
-      });
-      if (limiters.size > 1000) limiters.clear();
-      limiters.set(id, limiter);
+
+  const run = async (script: LuaScript, keys: string[], args: number[]) => {
+    let result: unknown;
+    try {
+      result = await redis.evalScript(script, keys, args);
+    } catch (error) {
+      throw new RateLimitStoreUnavailable(error);
     }
-    return limiter;
+    const [remaining, limit] = Array.isArray(result) ? result : [];
+    if (typeof remaining !== "number" || typeof limit !== "number") {
+      throw new RateLimitStoreUnavailable(new Error("the rate-limit script answered something other than [remaining, limit]"));
+    }
+    return { remaining, limit };
   };
 
   return {
     kind: "upstash",
     async limit(bucket, key, cost = 1, window = defaults[bucket]) {
-      let result: Awaited<ReturnType<Ratelimit["limit"]>>;
-      try {
-        result = await limiterFor(bucket, window).limit(key, { rate: cost });
-      } catch (error) {
-        throw new RateLimitStoreUnavailable(error);
+      const { at, size, keys, resetAt, cacheKey } = locate(bucket, key, window);
+      const until = blocked.get(cacheKey);
+      if (until !== undefined && cost > 0) {
+        // Blocked keys are remembered in the isolate: a flood costs no Redis round trips.
+        if (until >= at) return { allowed: false, limit: window.limit, remaining: 0, resetAt: until };
+        blocked.delete(cacheKey);
       }
-      if (result.reason === "timeout") throw new RateLimitStoreUnavailable(new Error("timeout"));
-      return {
-        allowed: result.success,
-        limit: result.limit,
-        remaining: Math.max(0, result.remaining),
-        resetAt: result.reset,
-        pending: result.pending,
-      };
+      const { remaining, limit } = await run(LIMIT, keys, [window.limit, at, size, cost]);
+      const allowed = remaining >= 0;
+      if (!allowed) {
+        if (blocked.size >= MAX_BLOCKED_KEYS) blocked.clear();
+        blocked.set(cacheKey, resetAt);
+      }
+      return { allowed, limit, remaining: Math.max(0, remaining), resetAt };
     },
     async peek(bucket, key, window = defaults[bucket]): Promise<RateLimitDecision> {
-      try {
-        const { remaining, reset, limit } = await limiterFor(bucket, window).getRemaining(key);
-        return { allowed: remaining > 0, limit, remaining: Math.max(0, remaining), resetAt: reset };
-      } catch (error) {
-        throw new RateLimitStoreUnavailable(error);
-      }
+      const { at, size, keys, resetAt } = locate(bucket, key, window);
+      const { remaining, limit } = await run(REMAINING, keys, [window.limit, at, size]);
+      return { allowed: remaining > 0, limit, remaining: Math.max(0, remaining), resetAt };
     },
   };
 }

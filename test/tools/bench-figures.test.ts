@@ -4,7 +4,7 @@ import { loadWindows } from "../../tools/bench/bench";
 import { analyseProfile, packageOf } from "../../tools/bench/cold-start";
 import { benchOptions } from "../../tools/bench/command";
 import { percentile, summarise } from "../../tools/bench/load";
-import { hasInspector, processesNamed, processMemory, treeRss } from "../../tools/bench/memory";
+import { coresBusy, cpuSeconds, hasInspector, processesNamed, processMemory, treeRss } from "../../tools/bench/memory";
 import { UsageError } from "../../tools/cli/usage-error";
 
 /**
@@ -100,6 +100,30 @@ describe("bench figures", () => {
       process.kill(-runtime.pid!, "SIGKILL");
       process.kill(-proxy.pid!, "SIGKILL");
     }
+  });
+
+  it("counts a process tree's CPU time, with the origin's niced threads apart, and turns two snapshots into cores busy", async () => {
+    // Two busy loops under one shell: one at the default priority, one at nice 10.
+    const busy = "while :; do :; done";
+    const tree = spawn("sh", ["-c", `(${busy}) & nice -n 10 sh -c '${busy}' & wait`], { stdio: "ignore", detached: true });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const asOrigin = cpuSeconds([{ name: "origin", pid: tree.pid! }]);
+      expect(asOrigin.origin).toBeGreaterThan(0);
+      expect(asOrigin["origin (niced)"]).toBeGreaterThan(0);
+      // Only the origin's niced threads are told apart; any other component keeps all its time.
+      const asRedis = cpuSeconds([{ name: "redis", pid: tree.pid! }]);
+      expect(Object.keys(asRedis)).toEqual(["redis"]);
+      expect(asRedis.redis).toBeGreaterThanOrEqual(asOrigin.origin! + asOrigin["origin (niced)"]!);
+      // The worker's tree is split by process (workerd, its proxy, wrangler): no workerd here, so all is wrangler's.
+      const asWorker = cpuSeconds([{ name: "worker", pid: tree.pid! }]);
+      expect(asWorker.wrangler).toBeGreaterThan(0);
+      expect(asWorker.workerd ?? 0).toBe(0);
+      expect(cpuSeconds([{ name: "origin", pid: 2 ** 22 + 12_345 }])).toEqual({}); // no such process
+    } finally {
+      process.kill(-tree.pid!, "SIGKILL");
+    }
+    expect(coresBusy({ a: 1, b: 2 }, { a: 3, b: 2.5, c: 1 }, 2)).toEqual({ a: 1, b: 0.25, c: 0.5 });
   });
 
   it("checks the command line: defaults, lists, and clear usage errors", () => {

@@ -17,7 +17,7 @@ import {
 } from "./ingestion";
 import { type LatencySummary, runLoad, type Sample, summarise } from "./load";
 import { startMeasuredStack } from "./local-stack";
-import { type MemorySampler, type RssFigures, type RssSample, sampleMemory } from "./memory";
+import { coresBusy, cpuSeconds, type MemorySampler, type RssFigures, type RssSample, sampleMemory } from "./memory";
 import { bar, progress, step } from "./progress";
 import { type CellSpec, measureCell, type PhaseMeans, primeCache, type QueryCell, waitUntilUndegraded } from "./queries";
 import { renderReport } from "./report";
@@ -72,6 +72,8 @@ export interface LaneFigures {
   duringIngest: LatencySummary;
   /** Where the queries' time went, alone and during the ingest (absent in runs from before it was measured). */
   phases?: { alone: PhaseMeans | null; duringIngest: PhaseMeans | null };
+  /** Cores each process kept busy, alone and during the ingest (local stack only; absent in older runs). */
+  cores?: { alone: Record<string, number>; duringIngest: Record<string, number> } | null;
   ingest: IngestFigures;
   /** p95 during ingest ÷ p95 alone (goal ≤ 1.5). */
   ratio: number;
@@ -254,7 +256,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     let lane: LaneFigures | null = null;
     if (measures("lane")) {
       memory?.phase("lane");
-      lane = await measureLane(target, documents.slice(0, options.laneDocs), questions, warm, cellCount(4));
+      lane = await measureLane(target, documents.slice(0, options.laneDocs), questions, warm, cellCount(4), stack);
     }
 
     // ── Load soak ────────────────────────────────────────────────────────────────────────────
@@ -313,11 +315,26 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
 }
 
 /** Query p95 at `concurrency` 4 alone, then while `documents` are being ingested (new ids). */
-async function measureLane(target: Target, documents: SourceDocument[], questions: string[], warm: string[], count: number) {
+async function measureLane(
+  target: Target,
+  documents: SourceDocument[],
+  questions: string[],
+  warm: string[],
+  count: number,
+  stack: Stack | undefined,
+) {
   const concurrency = 4;
   const spec: CellSpec = { endpoint: "query", cache: "cold", origin: "up", concurrency };
+  // Where the cores go: each process's CPU time over each half (this client's own too).
+  const cpu = () => ({
+    at: performance.now(),
+    seconds: stack ? { ...cpuSeconds(stack.processes()), "bench client": cpuTotalSeconds() } : {},
+  });
+  const busy = (from: ReturnType<typeof cpu>, to: ReturnType<typeof cpu>) => coresBusy(from.seconds, to.seconds, (to.at - from.at) / 1000);
   step(`lane: query p95 at concurrency ${concurrency}, alone…`);
+  const aloneFrom = cpu();
   const alone = await measureCell(target, spec, { count, questions, warm });
+  const aloneCores = busy(aloneFrom, cpu());
   step(`lane: the same while ${documents.length} documents are ingested…`);
   const copies = documents.map((doc) => ({ ...doc, id: `${doc.id}.lane` }));
   let ingesting = true;
@@ -341,7 +358,9 @@ async function measureLane(target: Target, documents: SourceDocument[], question
   })();
   // Queries run for as long as the ingest does (at least `count` of them, so a fast ingest still
   // yields a percentile); only those answered while it ran are counted.
+  const duringFrom = cpu();
   const during = await measureCell(target, spec, { until: () => !ingesting, questions, warm });
+  const duringCores = busy(duringFrom, cpu());
   const ingest = await ingestRun;
   step(`lane: p95 ${alone.latency.p95.toFixed(0)} ms alone, ${during.latency.p95.toFixed(0)} ms during the ingest`);
   return {
@@ -349,6 +368,7 @@ async function measureLane(target: Target, documents: SourceDocument[], question
     alone: alone.latency,
     duringIngest: during.latency,
     phases: { alone: alone.phases, duringIngest: during.phases },
+    cores: stack ? { alone: aloneCores, duringIngest: duringCores } : null,
     ingest,
     ratio: during.latency.p95 / alone.latency.p95,
   };
@@ -445,4 +465,10 @@ export async function writeOutputs(result: BenchResult, outDir: string): Promise
   writeFileSync(join(dir, "bench.json"), `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(join(dir, "report.md"), renderReport(result, charts));
   return dir;
+}
+
+/** This process's CPU seconds so far (user + system). */
+function cpuTotalSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }

@@ -92,6 +92,7 @@ function split(component: string, tree: Tree): Record<string, Tree> {
     const name = entry.name !== "workerd" ? "wrangler" : hasInspector(entry.pid) ? "workerd" : "workerd-proxy";
     parts[name].bytes += entry.rss;
     parts[name].names.add(entry.name);
+    parts[name].processes.push(entry);
   }
   return parts;
 }
@@ -134,6 +135,61 @@ export function treeRss(leader: number, table = processTable()): Tree {
     queue.push(...(children.get(pid) ?? []));
   }
   return { bytes, names, byName, processes };
+}
+
+/** Clock ticks per second of /proc's utime/stime (USER_HZ: 100 on every Linux that Node runs on). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds (user + system) each component has used so far, from /proc/<pid>/task/<tid>/stat of
+ * every thread of the component's tree. The origin's threads that run at a lower priority (nice > 0:
+ * its passage-embedding pool) are counted apart, as "origin (niced)", so a run can say which cores
+ * went to bulk ingestion and which to what answers queries. The difference of two snapshots over a
+ * wall-clock interval is the number of cores a component kept busy. Threads that exited in between
+ * are not counted (their time is lost with them). Linux only: elsewhere every component reads 0.
+ */
+export function cpuSeconds(processes: Array<{ name: string; pid: number }>): Record<string, number> {
+  const table = processTable();
+  const seconds: Record<string, number> = {};
+  for (const { name, pid } of processes) {
+    for (const [component, tree] of Object.entries(split(name, treeRss(pid, table)))) {
+      for (const { pid: member } of tree.processes) {
+        for (const thread of threadStats(member)) {
+          const key = name === "origin" && thread.nice > 0 ? "origin (niced)" : component;
+          seconds[key] = (seconds[key] ?? 0) + thread.ticks / USER_HZ;
+        }
+      }
+    }
+  }
+  return seconds;
+}
+
+function threadStats(pid: number): Array<{ ticks: number; nice: number }> {
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const stats: Array<{ ticks: number; nice: number }> = [];
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15, nice 19.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      stats.push({ ticks: Number(fields[11]) + Number(fields[12]), nice: Number(fields[16]) });
+    } catch {
+      // The thread exited between listing and reading.
+    }
+  }
+  return stats;
+}
+
+/** Cores each component kept busy between two `cpuSeconds` snapshots taken `wallSeconds` apart. */
+export function coresBusy(before: Record<string, number>, after: Record<string, number>, wallSeconds: number): Record<string, number> {
+  const cores: Record<string, number> = {};
+  for (const [component, total] of Object.entries(after)) cores[component] = Math.max(0, total - (before[component] ?? 0)) / wallSeconds;
+  return cores;
 }
 
 export interface MemorySampler {

@@ -132,6 +132,26 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
     }
   }
 
+  if (result.lane?.cores) {
+    const { alone, duringIngest } = result.lane.cores;
+    const components = [...new Set([...Object.keys(alone), ...Object.keys(duringIngest)])].sort(
+      (a, b) => (duringIngest[b] ?? 0) - (duringIngest[a] ?? 0),
+    );
+    const total = (cores: Record<string, number>) => Object.values(cores).reduce((sum, n) => sum + n, 0);
+    out.push(
+      `\nWhere the ${result.machine.cores} cores went (cores kept busy = CPU seconds ÷ wall seconds, every thread of each process; "origin (niced)" is the origin's passage-embedding threads, which run at a lower priority):\n`,
+    );
+    out.push(
+      table(
+        ["process", "alone", "during ingest"],
+        [
+          ...components.map((c) => [c, f(alone[c] ?? 0, 2), f(duringIngest[c] ?? 0, 2)]),
+          ["all", f(total(alone), 2), f(total(duringIngest), 2)],
+        ],
+      ),
+    );
+  }
+
   // ── Load
   if (result.load) {
     const { load } = result;

@@ -2,11 +2,12 @@ import type { Command } from "./parse-request.ts";
 
 /**
  * The commands the bridge runs by default: what the project's Upstash clients send, nothing else
- * (issue 11: a leaked local token cannot CONFIG SET, FLUSHALL, KEYS * or MIGRATE). @upstash/ratelimit
- * sends EVALSHA (EVAL on NOSCRIPT) and SCRIPT LOAD, MULTI-EXEC of SET/DEL/SADD… only for deny lists
- * the project does not enable; the query cache GET and SET; the cache counters a pipeline of
- * HINCRBY and HGETALL; @upstash/redis itself PING. The rest are the plain reads and writes a
- * client library may issue around them. `SCRIPT` is limited to LOAD and EXISTS.
+ * (issue 11: a leaked local token cannot CONFIG SET, FLUSHALL, KEYS * or MIGRATE). The worker's rate
+ * limiter sends EVALSHA (EVAL on NOSCRIPT), as @upstash/ratelimit does, which the tests run too
+ * (with SCRIPT LOAD, and MULTI-EXEC of SET/DEL/SADD… only for deny lists the project does not
+ * enable); the query cache GET and SET; the cache counters a pipeline of HINCRBY and HGETALL;
+ * @upstash/redis itself PING. The rest are the plain reads and writes a client library may issue
+ * around them. `SCRIPT` is limited to LOAD and EXISTS.
  */
 export const UPSTASH_CLIENT_COMMANDS: ReadonlySet<string> = new Set([
   "EVAL",

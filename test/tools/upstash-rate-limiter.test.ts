@@ -1,0 +1,188 @@
+import { createHash, randomUUID } from "node:crypto";
+import { Ratelimit } from "@upstash/ratelimit";
+import { Redis } from "@upstash/redis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RateWindow } from "../../src/config";
+import { type Bucket, type RateLimiter, RateLimitStoreUnavailable } from "../../src/rate-limit/rate-limiter";
+import { createSlidingWindowRateLimiter, SLIDING_WINDOW_SCRIPTS } from "../../src/rate-limit/upstash-rate-limiter";
+import { createUpstashRest, type UpstashRest } from "../../src/redis/upstash-rest";
+import { startBadServer, startUpstashTarget, type UpstashTarget } from "./upstash-target";
+
+// The worker's sliding-window limiter (src/rate-limit/upstash-rate-limiter.ts) against the Upstash
+// REST protocol (the local bridge, or a real database: upstash-target.ts), with its clock in the
+// test's hand so that window boundaries fall where the test puts them.
+
+let target: UpstashTarget;
+let redis: UpstashRest;
+beforeAll(async () => {
+  target = await startUpstashTarget();
+  redis = createUpstashRest({ url: target.url, token: target.token, timeoutMs: 5_000 });
+});
+afterAll(async () => {
+  await target?.stop();
+});
+
+const WINDOW_MS = 10_000;
+const FIVE: RateWindow = { limit: 5, window: "10 s" };
+const defaults = Object.fromEntries(
+  ["query", "ingest", "auth", "tenant-query", "tenant-ingest", "tenant-auth", "login-ip", "login-user", "auth-fail-ip"].map((bucket) => [
+    bucket,
+    FIVE,
+  ]),
+) as Record<Bucket, RateWindow>;
+
+/** A limiter on a clock the test sets, starting at the beginning of a window; counts its script calls. */
+function limiterAt(options: { client?: UpstashRest } = {}) {
+  const client = options.client ?? redis;
+  const clock = { now: Math.ceil(Date.now() / WINDOW_MS) * WINDOW_MS, scripts: 0 };
+  const counting: UpstashRest = {
+    ...client,
+    evalScript: (...args) => {
+      clock.scripts += 1;
+      return client.evalScript(...args);
+    },
+  };
+  const limiter: RateLimiter = createSlidingWindowRateLimiter({ redis: counting, defaults, now: () => clock.now });
+  return { limiter, clock };
+}
+
+const id = () => `user-${randomUUID()}`;
+
+async function take(limiter: RateLimiter, key: string, times: number, cost = 1) {
+  const decisions = [];
+  for (let i = 0; i < times; i++) decisions.push(await limiter.limit("query", key, cost));
+  return decisions;
+}
+
+describe("happy: sliding window", () => {
+  it("allows the limit, counts remaining down, refuses the rest until the window ends", async () => {
+    const { limiter, clock } = limiterAt();
+    const key = id();
+    const decisions = await take(limiter, key, 6);
+    expect(decisions.map((d) => [d.allowed, d.remaining])).toEqual([
+      [true, 4],
+      [true, 3],
+      [true, 2],
+      [true, 1],
+      [true, 0],
+      [false, 0],
+    ]);
+    for (const decision of decisions) expect(decision).toMatchObject({ limit: 5, resetAt: clock.now + WINDOW_MS });
+  });
+
+  it("across the window boundary the previous window counts by how much of it the sliding window still covers", async () => {
+    const { limiter, clock } = limiterAt();
+    const key = id();
+    await take(limiter, key, 5);
+    // A quarter into the next window: three quarters of the previous 5 is 3 (floored), so 2 are left.
+    clock.now += WINDOW_MS + 2_500;
+    expect((await take(limiter, key, 3)).map((d) => d.allowed)).toEqual([true, true, false]);
+    // Three quarters in: a quarter of 5 is 1, plus this window's 2: 2 left.
+    clock.now += 5_000;
+    expect(await limiter.peek("query", key)).toMatchObject({ allowed: true, remaining: 2 });
+    // Halfway into the window after: half of the previous window's 2 is 1: 4 left, until that window ends.
+    clock.now += 7_500;
+    expect(await limiter.peek("query", key)).toEqual({ allowed: true, limit: 5, remaining: 4, resetAt: clock.now + 5_000 });
+  });
+
+  it("a call costs its cost; one that would overdraw is refused (and, like @upstash/ratelimit, counted unless the window was full)", async () => {
+    const { limiter } = limiterAt();
+    const key = id();
+    const window = { limit: 10, window: "10 s" } as const;
+    expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: true, remaining: 6, limit: 10 });
+    expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: true, remaining: 2 });
+    expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: false, remaining: 0 });
+    expect(await limiter.peek("query", key, window)).toMatchObject({ allowed: false, remaining: 0 });
+    // Another key with 2 left takes exactly 2.
+    const other = id();
+    await limiter.limit("query", other, 8, window);
+    expect(await limiter.limit("query", other, 2, window)).toMatchObject({ allowed: true, remaining: 0 });
+  });
+
+  it("peek reports what is left and takes nothing", async () => {
+    const { limiter, clock } = limiterAt();
+    const key = id();
+    expect(await limiter.peek("query", key)).toEqual({ allowed: true, limit: 5, remaining: 5, resetAt: clock.now + WINDOW_MS });
+    await take(limiter, key, 2);
+    for (let i = 0; i < 5; i++) expect(await limiter.peek("query", key)).toMatchObject({ allowed: true, remaining: 3 });
+    expect((await take(limiter, key, 3)).map((d) => d.remaining)).toEqual([2, 1, 0]);
+    expect(await limiter.peek("query", key)).toMatchObject({ allowed: false, remaining: 0 });
+  });
+
+  it("a refused key is answered from the isolate until its window ends, without a Redis round trip", async () => {
+    const { limiter, clock } = limiterAt();
+    const key = id();
+    await take(limiter, key, 6);
+    expect(clock.scripts).toBe(6);
+    clock.now += WINDOW_MS - 1;
+    expect(await limiter.limit("query", key)).toEqual({ allowed: false, limit: 5, remaining: 0, resetAt: clock.now + 1 });
+    expect(clock.scripts).toBe(6);
+    // Another bucket, or another limit for the same key, is not that refusal.
+    expect((await limiter.limit("auth", key)).allowed).toBe(true);
+    expect((await limiter.limit("query", key, 1, { limit: 50, window: "10 s" })).allowed).toBe(true);
+    expect(clock.scripts).toBe(8);
+    // Its window over, Redis decides again: three quarters of the previous window's 6 (the 50-limit
+    // call counted in the same counter) floors to 4, so this 1 is the last.
+    clock.now += 2_501;
+    expect(await limiter.limit("query", key)).toMatchObject({ allowed: true, remaining: 0 });
+    expect(clock.scripts).toBe(9);
+  });
+
+  it("buckets and keys never share a counter", async () => {
+    const { limiter } = limiterAt();
+    const key = id();
+    await take(limiter, key, 5);
+    expect((await limiter.limit("tenant-query", key)).remaining).toBe(4);
+    expect((await limiter.limit("query", `${key}:x`)).remaining).toBe(4);
+    expect((await limiter.limit("query", key.slice(0, -1))).remaining).toBe(4);
+  });
+});
+
+describe("happy: the same counters as @upstash/ratelimit (a rolling deploy keeps counts)", () => {
+  it("the scripts are the library's, byte for byte, under the library's hashes", () => {
+    for (const script of Object.values(SLIDING_WINDOW_SCRIPTS)) {
+      expect(createHash("sha1").update(script.source).digest("hex")).toBe(script.sha1);
+    }
+    expect(SLIDING_WINDOW_SCRIPTS.LIMIT.sha1).toBe("74740bb3d7792848093cdef586b6b6037c455fd6");
+    expect(SLIDING_WINDOW_SCRIPTS.REMAINING.sha1).toBe("7ca36169e0fc9caedd81b4eef8e99854c157f9b5");
+  });
+
+  it("what one counts, the other sees", async () => {
+    // A window so long that no boundary falls inside the test: both read the real clock.
+    const window = { limit: 5, window: "1000 d" } as const;
+    const official = new Ratelimit({
+      redis: new Redis({ url: target.url, token: target.token, enableTelemetry: false }),
+      limiter: Ratelimit.slidingWindow(window.limit, window.window),
+      prefix: "edge-rag:rl:query",
+      analytics: false,
+    });
+    const ours = createSlidingWindowRateLimiter({ redis, defaults });
+    const key = id();
+    expect((await official.limit(key, { rate: 2 })).remaining).toBe(3);
+    expect(await ours.limit("query", key, 1, window)).toMatchObject({ allowed: true, remaining: 2 });
+    expect((await official.getRemaining(key)).remaining).toBe(2);
+    const [theirs, mine] = [await official.limit(key), await ours.limit("query", key, 1, window)];
+    expect([theirs.remaining, mine.remaining, mine.resetAt]).toEqual([1, 0, theirs.reset]);
+  });
+});
+
+describe("error: the store unreachable is RateLimitStoreUnavailable", () => {
+  it.each(["reset", "hang"] as const)("a server that %ss: limit and peek both throw it", async (mode) => {
+    const server = await startBadServer(mode);
+    try {
+      const client = createUpstashRest({ url: server.url, token: "t", timeoutMs: 300, retries: 1, backoffMs: 10 });
+      const { limiter } = limiterAt({ client });
+      await expect(limiter.limit("query", id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+      await expect(limiter.peek("query", id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a wrong token is RateLimitStoreUnavailable too, and no refusal is remembered", async () => {
+    const client = createUpstashRest({ url: target.url, token: "wrong", timeoutMs: 5_000 });
+    const { limiter } = limiterAt({ client });
+    const key = id();
+    for (let i = 0; i < 2; i++) await expect(limiter.limit("query", key)).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+  });
+});
