@@ -1,40 +1,41 @@
 import { createAppShell } from "./app-shell";
-import { apiKeyRoutes } from "./routes/api-keys";
-import { authRoutes } from "./routes/auth";
-import { cacheRoutes } from "./routes/cache";
-import { documentRoutes } from "./routes/documents";
-import { jobRoutes } from "./routes/jobs";
-import { mcpRoutes } from "./routes/mcp";
-import { meRoutes } from "./routes/me";
-import { metricsRoutes } from "./routes/metrics";
+import { createApiKeyRoutes } from "./routes/api-keys";
+import { createAuthRoutes } from "./routes/auth";
+import { createCacheRoutes } from "./routes/cache";
+import { createDocumentRoutes } from "./routes/documents";
+import { createJobRoutes } from "./routes/jobs";
+import { createMcpRoutes } from "./routes/mcp";
+import { createMeRoutes } from "./routes/me";
+import { createMetricsRoutes } from "./routes/metrics";
 import { queryRoutes } from "./routes/query";
-import { queryBatchRoutes } from "./routes/query-batch";
+import { createQueryBatchRoutes } from "./routes/query-batch";
 import { searchRoutes } from "./routes/search";
-import { statsRoutes } from "./routes/stats";
+import { createStatsRoutes } from "./routes/stats";
 import type { ServicesFactory } from "./services";
 import { VERSION } from "./version";
 
 /**
  * Builds the worker's whole HTTP API over a services factory (the production entry's, the local
  * one's, or a test's): every route group on the app shell (middleware, health, static pages, the
- * problem renderer), and /openapi.json describing them all. The deployed worker loads this module on
- * the first request that is not a query (worker.ts says why); tests and tools import it directly.
+ * problem renderer), and /openapi.json describing them all. The groups other than the query routes
+ * are built here, by their factories, not when their modules load: the deployed worker calls this
+ * on its first request that is not a query (worker.ts says why).
  */
 export function createApp(services: ServicesFactory) {
   // The order of the groups is the order of the paths in /openapi.json (and in the CLI's generated types).
   const app = createAppShell(services, [
-    authRoutes,
-    meRoutes,
-    apiKeyRoutes,
+    createAuthRoutes(),
+    createMeRoutes(),
+    createApiKeyRoutes(),
     queryRoutes,
-    queryBatchRoutes,
+    createQueryBatchRoutes(),
     searchRoutes,
-    documentRoutes,
-    jobRoutes,
-    statsRoutes,
-    cacheRoutes,
-    metricsRoutes,
-    mcpRoutes,
+    createDocumentRoutes(),
+    createJobRoutes(),
+    createStatsRoutes(),
+    createCacheRoutes(),
+    createMetricsRoutes(),
+    createMcpRoutes(),
   ]);
 
   app.doc31("/openapi.json", {

@@ -8,84 +8,87 @@ import { authenticate } from "../middleware/authenticate";
 import { bucketKey, clientIp, decide, peekBucket, rateLimit, setRateLimitHeaders } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, security, validationErrors } from "../schemas";
 
-export const authRoutes = new OpenAPIHono<AppEnv>();
+export function createAuthRoutes() {
+  const authRoutes = new OpenAPIHono<AppEnv>();
 
-const TokenSchema = z
-  .object({ access_token: z.string(), token_type: z.literal("Bearer"), expires_in: z.number().int() })
-  .openapi("AccessToken");
+  const TokenSchema = z
+    .object({ access_token: z.string(), token_type: z.literal("Bearer"), expires_in: z.number().int() })
+    .openapi("AccessToken");
 
-const LoginSchema = z.strictObject({ username: z.string().min(1).max(128), password: z.string().min(1).max(1024) }).openapi("Login");
+  const LoginSchema = z.strictObject({ username: z.string().min(1).max(128), password: z.string().min(1).max(1024) }).openapi("Login");
 
-const login = createRoute({
-  method: "post",
-  path: "/v1/auth/login",
-  operationId: "login",
-  security: [],
-  summary: "Exchange a username and password for a short-lived access token",
-  request: { body: jsonBody(LoginSchema) },
-  responses: { 200: jsonResponse("An access token", TokenSchema), ...validationErrors, 401: authErrors[401], 429: authErrors[429] },
-});
+  const login = createRoute({
+    method: "post",
+    path: "/v1/auth/login",
+    operationId: "login",
+    security: [],
+    summary: "Exchange a username and password for a short-lived access token",
+    request: { body: jsonBody(LoginSchema) },
+    responses: { 200: jsonResponse("An access token", TokenSchema), ...validationErrors, 401: authErrors[401], 429: authErrors[429] },
+  });
 
-interface UserRow {
-  username: string;
-  tenant: string;
-  roles: string;
-  password_hash: string;
-  disabled_at: number | null;
-  token_version: number;
-}
-
-authRoutes.openapi(login, async (c) => {
-  const { username, password } = c.req.valid("json");
-  // Password guessing is limited per client IP (every attempt) and per account (failures only, in
-  // a bucket of its own: a user's successful logins, or anyone's other traffic, never spend it).
-  const ipDecision = await decide(c, "login-ip", bucketKey(clientIp(c)));
-  const account = bucketKey(username.toLowerCase());
-  const accountDecision = await peekBucket(c, "login-user", account);
-  const shown = accountDecision ?? ipDecision;
-  if (shown) setRateLimitHeaders(c, shown);
-
-  const user = await c.var.services.db
-    .prepare("SELECT username, tenant, roles, password_hash, disabled_at, token_version FROM users WHERE username = ?1")
-    .bind(username)
-    .first<UserRow>();
-  // Verify against a dummy hash when the user does not exist, so timing does not reveal it.
-  const valid = await verifyPassword(password, user?.password_hash ?? DUMMY_PASSWORD_HASH);
-  if (!user || !valid || user.disabled_at !== null) {
-    // Charged only now; a spent budget answers 429 from here on (checked above before verifying).
-    await decide(c, "login-user", account);
-    throw unauthorized("INVALID_CREDENTIALS", "the username or password is wrong", "invalid_request");
+  interface UserRow {
+    username: string;
+    tenant: string;
+    roles: string;
+    password_hash: string;
+    disabled_at: number | null;
+    token_version: number;
   }
-  const { token, expiresIn } = await mintServiceToken(
-    c.var.config,
-    {
-      sub: `user:${user.username}`,
-      tenant: user.tenant,
-      roles: parseRoles(JSON.parse(user.roles)),
-      auth: "jwt",
-      tokenVersion: user.token_version,
-    },
-    c.var.config.AUTH_TOKEN_TTL_SECONDS,
-  );
-  return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: expiresIn }, 200);
-});
 
-const exchange = createRoute({
-  method: "post",
-  path: "/v1/auth/token",
-  operationId: "exchangeApiKeyForToken",
-  summary: "Exchange the presented API key for a short-lived access token",
-  security,
-  middleware: [authenticate({ allow: ["api_key"] }), rateLimit("auth")],
-  responses: { 200: jsonResponse("An access token", TokenSchema), ...authErrors },
-});
+  authRoutes.openapi(login, async (c) => {
+    const { username, password } = c.req.valid("json");
+    // Password guessing is limited per client IP (every attempt) and per account (failures only, in
+    // a bucket of its own: a user's successful logins, or anyone's other traffic, never spend it).
+    const ipDecision = await decide(c, "login-ip", bucketKey(clientIp(c)));
+    const account = bucketKey(username.toLowerCase());
+    const accountDecision = await peekBucket(c, "login-user", account);
+    const shown = accountDecision ?? ipDecision;
+    if (shown) setRateLimitHeaders(c, shown);
 
-authRoutes.openapi(exchange, async (c) => {
-  const principal = c.var.principal;
-  const record = await c.var.services.apiKeys.find(principal.keyId!);
-  // The token never outlives the key it came from.
-  const untilKeyExpiry = record?.expires_at ? Math.floor((record.expires_at - Date.now()) / 1000) : Infinity;
-  const ttl = Math.max(1, Math.min(c.var.config.AUTH_TOKEN_TTL_SECONDS, untilKeyExpiry));
-  const { token, expiresIn } = await mintServiceToken(c.var.config, principal, ttl);
-  return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: expiresIn }, 200);
-});
+    const user = await c.var.services.db
+      .prepare("SELECT username, tenant, roles, password_hash, disabled_at, token_version FROM users WHERE username = ?1")
+      .bind(username)
+      .first<UserRow>();
+    // Verify against a dummy hash when the user does not exist, so timing does not reveal it.
+    const valid = await verifyPassword(password, user?.password_hash ?? DUMMY_PASSWORD_HASH);
+    if (!user || !valid || user.disabled_at !== null) {
+      // Charged only now; a spent budget answers 429 from here on (checked above before verifying).
+      await decide(c, "login-user", account);
+      throw unauthorized("INVALID_CREDENTIALS", "the username or password is wrong", "invalid_request");
+    }
+    const { token, expiresIn } = await mintServiceToken(
+      c.var.config,
+      {
+        sub: `user:${user.username}`,
+        tenant: user.tenant,
+        roles: parseRoles(JSON.parse(user.roles)),
+        auth: "jwt",
+        tokenVersion: user.token_version,
+      },
+      c.var.config.AUTH_TOKEN_TTL_SECONDS,
+    );
+    return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: expiresIn }, 200);
+  });
+
+  const exchange = createRoute({
+    method: "post",
+    path: "/v1/auth/token",
+    operationId: "exchangeApiKeyForToken",
+    summary: "Exchange the presented API key for a short-lived access token",
+    security,
+    middleware: [authenticate({ allow: ["api_key"] }), rateLimit("auth")],
+    responses: { 200: jsonResponse("An access token", TokenSchema), ...authErrors },
+  });
+
+  authRoutes.openapi(exchange, async (c) => {
+    const principal = c.var.principal;
+    const record = await c.var.services.apiKeys.find(principal.keyId!);
+    // The token never outlives the key it came from.
+    const untilKeyExpiry = record?.expires_at ? Math.floor((record.expires_at - Date.now()) / 1000) : Infinity;
+    const ttl = Math.max(1, Math.min(c.var.config.AUTH_TOKEN_TTL_SECONDS, untilKeyExpiry));
+    const { token, expiresIn } = await mintServiceToken(c.var.config, principal, ttl);
+    return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: expiresIn }, 200);
+  });
+  return authRoutes;
+}

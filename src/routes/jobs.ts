@@ -6,65 +6,68 @@ import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, notFoundError, security, validationErrors } from "../schemas";
 
-export const jobRoutes = new OpenAPIHono<AppEnv>();
+export function createJobRoutes() {
+  const jobRoutes = new OpenAPIHono<AppEnv>();
 
-const JobSchema = z
-  .object({
-    id: z.string(),
-    status: z.enum(JOB_STATUSES).openapi({
-      description:
-        "done: every document indexed or skipped, and searchable; failed: finished, and at least one document failed (see errors; the rest are indexed)",
-    }),
-    documents: z.number().int().openapi({ description: "Documents in the job" }),
-    processed: z.number().int().openapi({ description: "Documents indexed" }),
-    skipped: z.number().int().openapi({ description: "Documents unchanged, superseded by a newer version, or deleted before indexing" }),
-    failed: z.number().int(),
-    chunks: z.number().int().openapi({ description: "Chunks written for the indexed documents" }),
-    errors: z.array(z.object({ document_id: z.string(), error: z.string() })),
-    index_version: z.number().int().openapi({ description: "The tenant's current index version; queries report it too" }),
-    created_at: z.string(),
-    updated_at: z.string(),
-  })
-  .openapi("Job");
+  const JobSchema = z
+    .object({
+      id: z.string(),
+      status: z.enum(JOB_STATUSES).openapi({
+        description:
+          "done: every document indexed or skipped, and searchable; failed: finished, and at least one document failed (see errors; the rest are indexed)",
+      }),
+      documents: z.number().int().openapi({ description: "Documents in the job" }),
+      processed: z.number().int().openapi({ description: "Documents indexed" }),
+      skipped: z.number().int().openapi({ description: "Documents unchanged, superseded by a newer version, or deleted before indexing" }),
+      failed: z.number().int(),
+      chunks: z.number().int().openapi({ description: "Chunks written for the indexed documents" }),
+      errors: z.array(z.object({ document_id: z.string(), error: z.string() })),
+      index_version: z.number().int().openapi({ description: "The tenant's current index version; queries report it too" }),
+      created_at: z.string(),
+      updated_at: z.string(),
+    })
+    .openapi("Job");
 
-const read = createRoute({
-  method: "get",
-  path: "/v1/jobs/{id}",
-  operationId: "getJob",
-  summary: "Progress and failures of an ingestion job",
-  security,
-  middleware: [authenticate({ role: "writer" }), rateLimit("query")],
-  request: {
-    params: z.object({
-      id: z
-        .string()
-        .regex(/^job_[0-9a-f]{32}$/, "not a job id")
-        .openapi({ param: { name: "id", in: "path" } }),
-    }),
-  },
-  responses: { 200: jsonResponse("The job", JobSchema), 400: validationErrors[400], ...authErrors, ...notFoundError },
-});
-
-jobRoutes.openapi(read, async (c) => {
-  const { id } = c.req.valid("param");
-  // Another tenant's job is indistinguishable from a missing one.
-  const job = await getJob(c.var.services.db, c.var.principal.tenant, id);
-  if (!job) throw notFound(`job ${id}`);
-  c.header("cache-control", "no-store");
-  return c.json(
-    {
-      id: job.id,
-      status: job.status,
-      documents: job.documents,
-      processed: job.processed,
-      skipped: job.skipped,
-      failed: job.failed,
-      chunks: job.chunks,
-      errors: job.errors,
-      index_version: job.index_version,
-      created_at: new Date(job.created_at).toISOString(),
-      updated_at: new Date(job.updated_at).toISOString(),
+  const read = createRoute({
+    method: "get",
+    path: "/v1/jobs/{id}",
+    operationId: "getJob",
+    summary: "Progress and failures of an ingestion job",
+    security,
+    middleware: [authenticate({ role: "writer" }), rateLimit("query")],
+    request: {
+      params: z.object({
+        id: z
+          .string()
+          .regex(/^job_[0-9a-f]{32}$/, "not a job id")
+          .openapi({ param: { name: "id", in: "path" } }),
+      }),
     },
-    200,
-  );
-});
+    responses: { 200: jsonResponse("The job", JobSchema), 400: validationErrors[400], ...authErrors, ...notFoundError },
+  });
+
+  jobRoutes.openapi(read, async (c) => {
+    const { id } = c.req.valid("param");
+    // Another tenant's job is indistinguishable from a missing one.
+    const job = await getJob(c.var.services.db, c.var.principal.tenant, id);
+    if (!job) throw notFound(`job ${id}`);
+    c.header("cache-control", "no-store");
+    return c.json(
+      {
+        id: job.id,
+        status: job.status,
+        documents: job.documents,
+        processed: job.processed,
+        skipped: job.skipped,
+        failed: job.failed,
+        chunks: job.chunks,
+        errors: job.errors,
+        index_version: job.index_version,
+        created_at: new Date(job.created_at).toISOString(),
+        updated_at: new Date(job.updated_at).toISOString(),
+      },
+      200,
+    );
+  });
+  return jobRoutes;
+}

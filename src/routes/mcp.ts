@@ -15,95 +15,98 @@ import { queryContext } from "./query-http";
  * query service with the principal's tenant. GET (a server-initiated event stream) and DELETE (end
  * a session) have nothing to serve without sessions: 405, as the transport spec allows.
  */
-export const mcpRoutes = new OpenAPIHono<AppEnv>();
+export function createMcpRoutes() {
+  const mcpRoutes = new OpenAPIHono<AppEnv>();
 
-const MCP_BODY_LIMIT = 64 * 1024;
+  const MCP_BODY_LIMIT = 64 * 1024;
 
-mcpRoutes.use(
-  "/mcp",
-  bodyLimit({
-    maxSize: MCP_BODY_LIMIT,
-    onError: () => {
-      throw payloadTooLarge(MCP_BODY_LIMIT);
-    },
-  }),
-  jsonDepthLimit,
-);
+  mcpRoutes.use(
+    "/mcp",
+    bodyLimit({
+      maxSize: MCP_BODY_LIMIT,
+      onError: () => {
+        throw payloadTooLarge(MCP_BODY_LIMIT);
+      },
+    }),
+    jsonDepthLimit,
+  );
 
-mcpRoutes.post("/mcp", authenticate({ role: "reader" }), async (c) => {
-  // The transport would read the body itself; the depth check already has, so hand it the parsed one.
-  let parsedBody: unknown;
-  if (/\bjson\b/i.test(c.req.header("content-type") ?? "")) {
-    try {
-      parsedBody = JSON.parse(await c.req.text());
-    } catch {
-      throw new ApiError("MALFORMED_REQUEST", "the body is not valid JSON");
+  mcpRoutes.post("/mcp", authenticate({ role: "reader" }), async (c) => {
+    // The transport would read the body itself; the depth check already has, so hand it the parsed one.
+    let parsedBody: unknown;
+    if (/\bjson\b/i.test(c.req.header("content-type") ?? "")) {
+      try {
+        parsedBody = JSON.parse(await c.req.text());
+      } catch {
+        throw new ApiError("MALFORMED_REQUEST", "the body is not valid JSON");
+      }
     }
+    // One query token per tool call (a JSON-RPC batch may hold many), at least one per request.
+    await chargeRoute(c, "query", Math.max(1, countToolCalls(parsedBody)));
+
+    // Loaded on the first /mcp request, not at isolate start: the SDK builds its ~150 message schemas
+    // when its module loads, and no other route needs them (the bundle still holds it: one file).
+    const [{ WebStandardStreamableHTTPServerTransport }, { createMcpServer }] = await Promise.all([
+      import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"),
+      import("../mcp/mcp-server"),
+    ]);
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const server = createMcpServer({
+      tenant: c.var.principal.tenant,
+      query: c.var.services.query,
+      context: queryContext(c),
+      log: c.var.log,
+    });
+    await server.connect(transport);
+    const response = await transport.handleRequest(c.req.raw, { parsedBody });
+    // Tool results are per principal: never stored by a shared cache.
+    response.headers.set("cache-control", "no-store");
+    return response;
+  });
+
+  mcpRoutes.on(["GET", "DELETE"], "/mcp", () => {
+    throw new ApiError("METHOD_NOT_ALLOWED", "this MCP server is stateless: send JSON-RPC messages with POST", {
+      headers: { allow: "POST" },
+    });
+  });
+
+  function countToolCalls(body: unknown): number {
+    const messages = Array.isArray(body) ? body : [body];
+    return messages.filter((message) => (message as { method?: unknown } | null)?.method === "tools/call").length;
   }
-  // One query token per tool call (a JSON-RPC batch may hold many), at least one per request.
-  await chargeRoute(c, "query", Math.max(1, countToolCalls(parsedBody)));
 
-  // Loaded on the first /mcp request, not at isolate start: the SDK builds its ~150 message schemas
-  // when its module loads, and no other route needs them (the bundle still holds it: one file).
-  const [{ WebStandardStreamableHTTPServerTransport }, { createMcpServer }] = await Promise.all([
-    import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"),
-    import("../mcp/mcp-server"),
-  ]);
-  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-  const server = createMcpServer({
-    tenant: c.var.principal.tenant,
-    query: c.var.services.query,
-    context: queryContext(c),
-    log: c.var.log,
-  });
-  await server.connect(transport);
-  const response = await transport.handleRequest(c.req.raw, { parsedBody });
-  // Tool results are per principal: never stored by a shared cache.
-  response.headers.set("cache-control", "no-store");
-  return response;
-});
-
-mcpRoutes.on(["GET", "DELETE"], "/mcp", () => {
-  throw new ApiError("METHOD_NOT_ALLOWED", "this MCP server is stateless: send JSON-RPC messages with POST", {
-    headers: { allow: "POST" },
-  });
-});
-
-function countToolCalls(body: unknown): number {
-  const messages = Array.isArray(body) ? body : [body];
-  return messages.filter((message) => (message as { method?: unknown } | null)?.method === "tools/call").length;
-}
-
-mcpRoutes.openAPIRegistry.registerPath({
-  method: "post",
-  path: "/mcp",
-  operationId: "mcp",
-  summary: "Model Context Protocol (streamable HTTP): tools `search` and `ask` for agents",
-  description:
-    "A stateless MCP server (no Mcp-Session-Id; JSON responses). `tools/list` describes the tools: `search` takes a " +
-    "SearchRequest and returns a SearchResponse, `ask` takes a QueryRequest (without `stream`) and returns a QueryResponse, " +
-    "both as `structuredContent`. Same credentials, role (reader), rate limits (one query token per request, or per `tools/call` in a batch) and " +
-    "tenant scope as /v1/query; a failed tool call is a result with `isError: true` whose text is a problem object. " +
-    "GET and DELETE answer 405. Send `Accept: application/json, text/event-stream`.",
-  security,
-  request: {
-    body: {
-      required: true,
-      content: {
-        "application/json": {
-          schema: z.looseObject({}).openapi({ description: "A JSON-RPC 2.0 request or notification (or a batch of them)" }),
+  mcpRoutes.openAPIRegistry.registerPath({
+    method: "post",
+    path: "/mcp",
+    operationId: "mcp",
+    summary: "Model Context Protocol (streamable HTTP): tools `search` and `ask` for agents",
+    description:
+      "A stateless MCP server (no Mcp-Session-Id; JSON responses). `tools/list` describes the tools: `search` takes a " +
+      "SearchRequest and returns a SearchResponse, `ask` takes a QueryRequest (without `stream`) and returns a QueryResponse, " +
+      "both as `structuredContent`. Same credentials, role (reader), rate limits (one query token per request, or per `tools/call` in a batch) and " +
+      "tenant scope as /v1/query; a failed tool call is a result with `isError: true` whose text is a problem object. " +
+      "GET and DELETE answer 405. Send `Accept: application/json, text/event-stream`.",
+    security,
+    request: {
+      body: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: z.looseObject({}).openapi({ description: "A JSON-RPC 2.0 request or notification (or a batch of them)" }),
+          },
         },
       },
     },
-  },
-  responses: {
-    200: {
-      description: "The JSON-RPC response",
-      content: { "application/json": { schema: z.looseObject({}).openapi({ description: "A JSON-RPC 2.0 response" }) } },
+    responses: {
+      200: {
+        description: "The JSON-RPC response",
+        content: { "application/json": { schema: z.looseObject({}).openapi({ description: "A JSON-RPC 2.0 response" }) } },
+      },
+      202: { description: "A notification or response was accepted (no body)" },
+      406: { description: "The Accept header does not allow application/json and text/event-stream (JSON-RPC error body)" },
+      ...validationErrors,
+      ...authErrors,
     },
-    202: { description: "A notification or response was accepted (no body)" },
-    406: { description: "The Accept header does not allow application/json and text/event-stream (JSON-RPC error body)" },
-    ...validationErrors,
-    ...authErrors,
-  },
-});
+  });
+  return mcpRoutes;
+}
