@@ -20,7 +20,7 @@ import { type ColdStartFigures, measureColdStart } from "./cold-start";
  * `--against <git ref>` compares instead: it builds that ref's worker (its src/ and wrangler.toml,
  * this checkout's node_modules) and this tree's, then measures them in turn, `--runs` times each
  * (`wrangler check startup`, and Node's load CPU), so both see the same load on the machine, and
- * counts the zod instances each builds while loading (a count: the same on an idle or busy machine).
+ * counts the zod instances each builds while loading and on its first requests (nodeZodInstances).
  */
 const { values } = parseArgs({
   options: { runs: { type: "string", default: "3" }, bytes: { type: "boolean", default: false }, against: { type: "string" } },
@@ -41,17 +41,50 @@ function nodeLoadCpuMs(script: string): number {
   return Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
 }
 
+/** Bindings enough to build the production services in Node (nothing the probes' requests reach calls one). */
+const PROBE_ENV = JSON.stringify({
+  ORIGIN_URLS: "https://origin.example.com",
+  ORIGIN_JWT_SECRET: "o".repeat(32),
+  AUTH_JWT_SECRET: "a".repeat(32),
+  EMBEDDING_DIMENSIONS: "768",
+  VECTORIZE: {},
+  AI: {},
+});
+/** A cold isolate's first query, without a credential: a 401 once the services (and the configuration) are built. */
+const FIRST_QUERY = `if ((await worker.fetch(new Request("http://localhost/v1/query", { method: "POST", headers: { "content-type": "application/json" }, body: '{"query":"q"}' }), ${PROBE_ENV}, { waitUntil() {} })).status !== 401) throw new Error("POST /v1/query: expected 401");`;
+
 /**
- * Zod instances (schemas and checks) a fresh Node process builds while importing the bundle: each
- * gets its `_zod` internals through Object.defineProperty, counted here. Unlike a CPU time, this
- * figure is the same on a busy machine; it is most of what the bundle's top level does.
+ * CPU time (user + system) of a fresh Node process importing the bundle and answering its first
+ * POST /v1/query: what a cold isolate spends before its first answer, where deferring work to the
+ * first request does not count as saving it.
  */
-function nodeLoadZodInstances(script: string): number {
-  const probe = `let n = 0; const define = Object.defineProperty;
-    Object.defineProperty = function (o, p, d) { if (p === "_zod") n++; return define.call(this, o, p, d); };
-    await import(${JSON.stringify(script)}); console.log(n);`;
+function nodeFirstQueryCpuMs(script: string): number {
+  const probe = `const t = process.cpuUsage(); const worker = (await import(${JSON.stringify(script)})).default; ${FIRST_QUERY}
+    const d = process.cpuUsage(t); console.log((d.user + d.system) / 1000);`;
   return Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
 }
+
+/**
+ * Zod instances (schemas and checks) a fresh Node process builds while importing the bundle, then
+ * on its first POST /v1/query (no credential: a 401 once the services, and so the configuration,
+ * are built), then on its first GET /v1/me (a route group built on first use): each instance gets
+ * its `_zod` internals through Object.defineProperty, counted here. Unlike a CPU time, these are
+ * the same on a busy machine; building schemas is most of what the bundle's top level does.
+ */
+function nodeZodInstances(script: string): { load: number; firstQuery: number; firstOther: number } {
+  const probe = `let n = 0; const define = Object.defineProperty;
+    Object.defineProperty = function (o, p, d) { if (p === "_zod") n++; return define.call(this, o, p, d); };
+    const worker = (await import(${JSON.stringify(script)})).default;
+    const load = n;
+    ${FIRST_QUERY}
+    const firstQuery = n - load;
+    if ((await worker.fetch(new Request("http://localhost/v1/me"), ${PROBE_ENV}, { waitUntil() {} })).status !== 401) throw new Error("GET /v1/me: expected 401");
+    console.log(JSON.stringify({ load, firstQuery, firstOther: n - load - firstQuery }));`;
+  return JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
+}
+
+const zodFigures = ({ load, firstQuery, firstOther }: ReturnType<typeof nodeZodInstances>) =>
+  `zod instances at load ${load}, + first POST /v1/query ${firstQuery}, + then first GET /v1/me ${firstOther}`;
 
 /** Builds the production worker of `config` (a wrangler.toml); returns its upload bundle, its script (.mjs) and gzip size. */
 async function build(config: string, out: string) {
@@ -70,20 +103,34 @@ async function compare(ref: string, dir: string) {
   execFileSync("sh", ["-c", `git -C "${ROOT}" archive "${ref}" src wrangler.toml | tar -x -C "${tree}"`]);
   for (const shared of ["node_modules", "dist", "package.json", "tsconfig.json"]) symlinkSync(join(ROOT, shared), join(tree, shared));
   const builds = [
-    { name: ref, ...(await build(join(tree, "wrangler.toml"), join(dir, "a"))), active: [] as number[], node: [] as number[] },
-    { name: "this tree", ...(await build(join(ROOT, "wrangler.toml"), join(dir, "b"))), active: [] as number[], node: [] as number[] },
+    {
+      name: ref,
+      ...(await build(join(tree, "wrangler.toml"), join(dir, "a"))),
+      active: [] as number[],
+      node: [] as number[],
+      firstQuery: [] as number[],
+    },
+    {
+      name: "this tree",
+      ...(await build(join(ROOT, "wrangler.toml"), join(dir, "b"))),
+      active: [] as number[],
+      node: [] as number[],
+      firstQuery: [] as number[],
+    },
   ];
   for (let run = 1; run <= runs; run++)
     for (const one of builds) {
       const output = await wrangler(["check", "startup", "--worker", one.bundle, "--outfile", join(dir, "p.cpuprofile")]);
       one.active.push(Number(/Active:\s*([\d.]+)\s*ms/.exec(output)?.[1]));
       one.node.push(nodeLoadCpuMs(one.script));
+      one.firstQuery.push(nodeFirstQueryCpuMs(one.script));
     }
-  for (const { name, gzipBytes, script, active, node } of builds)
+  for (const { name, gzipBytes, script, active, node, firstQuery } of builds)
     console.log(
       `${name.padEnd(12)} ${kib(gzipBytes)} KiB gzip; wrangler check startup: median ${median(active).toFixed(1)} ms, min ${Math.min(...active).toFixed(1)}; ` +
-        `Node load CPU: median ${median(node).toFixed(1)} ms, min ${Math.min(...node).toFixed(1)} (${runs} runs each, in turn); ` +
-        `zod instances at load: ${nodeLoadZodInstances(script)}`,
+        `Node load CPU: median ${median(node).toFixed(1)} ms, min ${Math.min(...node).toFixed(1)}; ` +
+        `load + first POST /v1/query: median ${median(firstQuery).toFixed(1)} ms, min ${Math.min(...firstQuery).toFixed(1)} (${runs} runs each, in turn); ` +
+        zodFigures(nodeZodInstances(script)),
     );
 }
 
@@ -117,7 +164,7 @@ async function coldStart(dir: string) {
     copyFileSync(join(outdir, readdirSync(outdir).find((file) => file.endsWith(".js"))!), script);
     const loads = Array.from({ length: 10 }, () => nodeLoadCpuMs(script));
     console.log(`Node loading the bundle: ${median(loads).toFixed(1)} ms CPU (median of 10; min ${Math.min(...loads).toFixed(1)})`);
-    console.log(`zod instances (schemas and checks) built while loading it: ${nodeLoadZodInstances(script)}\n`);
+    console.log(`${zodFigures(nodeZodInstances(script))} (schemas and checks)\n`);
   }
 
   const figures: ColdStartFigures[] = [];
