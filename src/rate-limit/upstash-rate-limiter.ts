@@ -8,10 +8,9 @@ import { type Bucket, type RateLimitDecision, type RateLimiter, RateLimitStoreUn
  * worker does not ship either library. Limits come from configuration unless a call brings its own
  * (a tenant's row); every bucket has its own key prefix, `edge-rag:rl:<bucket>:`.
  *
- * Same keys, scripts and arithmetic as @upstash/ratelimit 2.2 (prefix `edge-rag:rl:<bucket>`, key
- * `<prefix>:<key>:<window number>`, the library's Lua text byte for byte, so its SHA1 and
- * Upstash's script cache are shared too): during a rolling deploy old and new isolates count in the
- * same counters. The count is the current window's plus the previous window's weighted by how much
+ * Same keys and arithmetic as @upstash/ratelimit 2.2 (prefix `edge-rag:rl:<bucket>`, key
+ * `<prefix>:<key>:<window number>`, in a Lua script of our own): during a rolling deploy from the
+ * library, old and new isolates count in the same counters. The count is the current window's plus the previous window's weighted by how much
  * of it the sliding window still covers (floored). A call is refused when that count is already at
  * the limit, or when its cost would take it past the limit — which, as in the library, still counts
  * the cost (only a full window refuses without counting).
@@ -22,92 +21,27 @@ import { type Bucket, type RateLimitDecision, type RateLimiter, RateLimitStoreUn
  * HTTP, a refused script) becomes RateLimitStoreUnavailable, so the route class's fail-open/closed
  * policy decides; one retry after 50 ms on a network failure, within the second.
  */
-// From @upstash/ratelimit 2.2 (src/lua-scripts/single.ts, MIT licence, © 2021 Upstash, Inc.), unchanged: the
-// hashes below are of this exact text.
-const LIMIT_SOURCE = `#!lua flags=allow-key-locking
-  local currentKey  = KEYS[1]           -- identifier including prefixes
-  local previousKey = KEYS[2]           -- key of the previous bucket
-  local dynamicLimitKey = KEYS[3]       -- optional: key for dynamic limit in redis
-  local tokens      = tonumber(ARGV[1]) -- default tokens per window
-  local now         = ARGV[2]           -- current timestamp in milliseconds
-  local window      = ARGV[3]           -- interval in milliseconds
-  local incrementBy = tonumber(ARGV[4]) -- increment rate per request at a given value, default is 1
-
-  -- Check for dynamic limit
-  local effectiveLimit = tokens
-  if dynamicLimitKey and dynamicLimitKey ~= "" then
-    local dynamicLimit = redis.call("GET", dynamicLimitKey)
-    if dynamicLimit then
-      effectiveLimit = tonumber(dynamicLimit)
-    end
-  end
-
-  local requestsInCurrentWindow = redis.call("GET", currentKey)
-  if requestsInCurrentWindow == false then
-    requestsInCurrentWindow = 0
-  end
-
-  local requestsInPreviousWindow = redis.call("GET", previousKey)
-  if requestsInPreviousWindow == false then
-    requestsInPreviousWindow = 0
-  end
-  local percentageInCurrent = ( now % window ) / window
-  -- weighted requests to consider from the previous window
-  requestsInPreviousWindow = math.floor(( 1 - percentageInCurrent ) * requestsInPreviousWindow)
-
-  -- Only check limit if not refunding (negative rate)
-  if incrementBy > 0 and requestsInPreviousWindow + requestsInCurrentWindow >= effectiveLimit then
-    return {-1, effectiveLimit}
-  end
-
-  local newValue = redis.call("INCRBY", currentKey, incrementBy)
-  if newValue == incrementBy then
-    -- The first time this key is set, the value will be equal to incrementBy.
-    -- So we only need the expire command once
-    redis.call("PEXPIRE", currentKey, window * 2 + 1000) -- Enough time to overlap with a new window + 1 second
-  end
-  return {effectiveLimit - ( newValue + requestsInPreviousWindow ), effectiveLimit}
+/**
+ * One script for both calls, so a decision reads and counts in one atomic step. KEYS: this fixed
+ * window's counter, the previous one's. ARGV: limit, now (ms), window (ms), cost (0: only read).
+ * Answers [remaining, limit]; remaining < 0 is a refusal.
+ */
+const SLIDING_WINDOW_SOURCE = `
+local limit, now, size, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local current = tonumber(redis.call("GET", KEYS[1]) or "0")
+local previous = tonumber(redis.call("GET", KEYS[2]) or "0")
+-- The share of the previous fixed window that the sliding window still covers.
+local carried = math.floor((1 - (now % size) / size) * previous)
+if cost == 0 then return {limit - current - carried, limit} end
+if current + carried >= limit then return {-1, limit} end
+local counted = redis.call("INCRBY", KEYS[1], cost)
+-- First count in this window: the key outlives the next window, which still reads it.
+if counted == cost then redis.call("PEXPIRE", KEYS[1], size * 2 + 1000) end
+return {limit - counted - carried, limit}
 `;
 
-const REMAINING_SOURCE = `#!lua flags=allow-key-locking
-  local currentKey  = KEYS[1]           -- identifier including prefixes
-  local previousKey = KEYS[2]           -- key of the previous bucket
-  local dynamicLimitKey = KEYS[3]       -- optional: key for dynamic limit in redis
-  local tokens      = tonumber(ARGV[1]) -- default tokens per window
-  local now         = ARGV[2]           -- current timestamp in milliseconds
-  local window      = ARGV[3]           -- interval in milliseconds
-
-  -- Check for dynamic limit
-  local effectiveLimit = tokens
-  if dynamicLimitKey and dynamicLimitKey ~= "" then
-    local dynamicLimit = redis.call("GET", dynamicLimitKey)
-    if dynamicLimit then
-      effectiveLimit = tonumber(dynamicLimit)
-    end
-  end
-
-  local requestsInCurrentWindow = redis.call("GET", currentKey)
-  if requestsInCurrentWindow == false then
-    requestsInCurrentWindow = 0
-  end
-
-  local requestsInPreviousWindow = redis.call("GET", previousKey)
-  if requestsInPreviousWindow == false then
-    requestsInPreviousWindow = 0
-  end
-
-  local percentageInCurrent = ( now % window ) / window
-  -- weighted requests to consider from the previous window
-  requestsInPreviousWindow = math.floor(( 1 - percentageInCurrent ) * requestsInPreviousWindow)
-
-  local usedTokens = requestsInPreviousWindow + requestsInCurrentWindow
-  return {effectiveLimit - usedTokens, effectiveLimit}
-`;
-
-const LIMIT: LuaScript = { source: LIMIT_SOURCE, sha1: "74740bb3d7792848093cdef586b6b6037c455fd6" };
-const REMAINING: LuaScript = { source: REMAINING_SOURCE, sha1: "7ca36169e0fc9caedd81b4eef8e99854c157f9b5" };
-/** The scripts, for the test that proves their hashes. */
-export const SLIDING_WINDOW_SCRIPTS = { LIMIT, REMAINING } as const;
+/** The script and the SHA1 of its text (EVALSHA); test/tools/upstash-rate-limiter.test.ts checks the hash. */
+export const SLIDING_WINDOW: LuaScript = { source: SLIDING_WINDOW_SOURCE, sha1: "cbce05f1b7ee589282e676014eacd6bfeb981c65" };
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -194,7 +128,7 @@ export function createSlidingWindowRateLimiter(options: {
         if (until >= at) return { allowed: false, limit: window.limit, remaining: 0, resetAt: until };
         blocked.delete(cacheKey);
       }
-      const { remaining, limit } = await run(LIMIT, keys, [window.limit, at, size, cost]);
+      const { remaining, limit } = await run(SLIDING_WINDOW, keys, [window.limit, at, size, cost]);
       const allowed = remaining >= 0;
       if (!allowed) {
         if (blocked.size >= MAX_BLOCKED_KEYS) blocked.clear();
@@ -204,7 +138,7 @@ export function createSlidingWindowRateLimiter(options: {
     },
     async peek(bucket, key, window = defaults[bucket]): Promise<RateLimitDecision> {
       const { at, size, keys, resetAt } = locate(bucket, key, window);
-      const { remaining, limit } = await run(REMAINING, keys, [window.limit, at, size]);
+      const { remaining, limit } = await run(SLIDING_WINDOW, keys, [window.limit, at, size, 0]);
       return { allowed: remaining > 0, limit, remaining: Math.max(0, remaining), resetAt };
     },
   };
