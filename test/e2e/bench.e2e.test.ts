@@ -112,6 +112,11 @@ describe("edge-rag bench (smoke run: 20 documents)", () => {
         if (cell.cache === "cold" && cell.origin === "up") expect(cell.phases!.embed, label).toBeGreaterThan(0);
       }
     }
+    // The query embedding as the origin serves it alone, beside the worker's embed phase.
+    expect(result.queryEmbedding!.requests).toBe(8);
+    expect(Object.keys(result.queryEmbedding!.statuses)).toEqual(["200"]);
+    expect(finitePositive(result.queryEmbedding!.p50)).toBe(true);
+    expect(readFileSync(join(outDir, "report.md"), "utf8")).toContain("The query embedding without the worker");
   });
 
   it("runs the lane scenario and the load soak without a 5xx", () => {
@@ -119,6 +124,10 @@ describe("edge-rag bench (smoke run: 20 documents)", () => {
     expect(result.lane!.duringIngest.requests).toBeGreaterThan(0);
     expect(Object.keys(result.lane!.duringIngest.statuses)).toEqual(["200"]);
     expect(finitePositive(result.lane!.ratio)).toBe(true);
+    // Where the cores went: every process of the stack, the runtime busy in both halves.
+    expect(result.lane!.cores!.alone.workerd).toBeGreaterThan(0);
+    expect(result.lane!.cores!.duringIngest.workerd).toBeGreaterThan(0);
+    expect(Object.keys(result.lane!.cores!.duringIngest)).toEqual(expect.arrayContaining(["origin", "workerd", "redis", "bench client"]));
     expect(result.load!.requests).toBe(40);
     expect(result.load!.errors5xx).toBe(0);
     expect(result.load!.windows.reduce((sum, w) => sum + w.requests, 0)).toBe(40);
@@ -200,7 +209,13 @@ describe("edge-rag bench --url (a deployment, through its public API only)", () 
       "search up",
       "search up",
     ]);
-    expect([remote.embedder, remote.memory, remote.storage, remote.coldStart]).toEqual([null, null, null, null]);
+    expect([remote.embedder, remote.queryEmbedding, remote.memory, remote.storage, remote.coldStart]).toEqual([
+      null,
+      null,
+      null,
+      null,
+      null,
+    ]);
     expect(remote.notes.join(" ")).toContain("Remote target");
     // The key never reaches the report or the JSON.
     expect(readFileSync(join(remoteOut, "bench.json"), "utf8")).not.toContain(key);

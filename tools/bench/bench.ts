@@ -11,6 +11,7 @@ import {
   type IngestFigures,
   measureEmbedder,
   measureIngest,
+  measureQueryEmbedding,
   postDocuments,
   waitForJobs,
   warmEmbedder,
@@ -116,6 +117,8 @@ export interface BenchResult {
   embedder: EmbedderFigures | null;
   storage: StorageFigures | null;
   queries: QueryCell[];
+  /** POST /v1/embed on the origin, one question per call, sequential (local stack; absent in older runs). */
+  queryEmbedding?: LatencySummary | null;
   lane: LaneFigures | null;
   load: LoadFigures | null;
   memory: { figures: RssFigures[]; samples: RssSample[] } | null;
@@ -232,6 +235,8 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       queries.push(await measureCell(target, spec, { count: cellCount(spec.concurrency), questions, warm }));
     }
     if (specs.length > 0) step(`queries: ${specs.length} cells measured`);
+    let queryEmbedding: LatencySummary | null = null;
+    if (target.origin && measures("queries")) queryEmbedding = await measureQueryEmbedding(target.origin, questions, options.requests);
 
     // ── Degraded: origin stopped ─────────────────────────────────────────────────────────────
     if (stack && measures("degraded")) {
@@ -297,6 +302,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       embedder,
       storage,
       queries,
+      queryEmbedding,
       lane,
       load,
       memory: memory ? { figures: memory.figures(["queries", "degraded", "lane", "load"]), samples: memory.samples } : null,

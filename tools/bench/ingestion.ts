@@ -1,5 +1,6 @@
 import { mintOriginToken } from "../../src/origin/origin-token";
 import type { SourceDocument } from "../cli/ingest";
+import { type LatencySummary, type Sample, summarise } from "./load";
 import { bar } from "./progress";
 import type { Target } from "./target";
 
@@ -171,4 +172,25 @@ export async function measureEmbedder(
 /** One small embed call, so that neither figure pays for loading the model or the first JIT. */
 export async function warmEmbedder(origin: NonNullable<Target["origin"]>, texts: string[]): Promise<void> {
   for (let i = 0; i < 3; i++) await originCall(origin, "/v1/embed", { inputs: texts.slice(0, 16), kind: "passage" });
+}
+
+/**
+ * The query embedding as the origin serves it, with no worker in the way: one question per
+ * POST /v1/embed (`kind: "query"`), one call at a time, like a query at concurrency 1. Beside the
+ * `embed` phase the worker reports, the difference is the worker's side of the hop (token, fetch,
+ * parsing the vectors).
+ */
+export async function measureQueryEmbedding(
+  origin: NonNullable<Target["origin"]>,
+  questions: string[],
+  count: number,
+): Promise<LatencySummary> {
+  const samples: Sample[] = [];
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const sent = performance.now();
+    await originCall(origin, "/v1/embed", { inputs: [questions[i % questions.length]!], kind: "query" });
+    samples.push({ at: performance.now() - started, ms: performance.now() - sent, status: 200 });
+  }
+  return summarise({ samples, seconds: (performance.now() - started) / 1000 });
 }

@@ -350,4 +350,14 @@ function renderQueries(result: BenchResult, out: string[]): void {
         ]),
     ),
   );
+  if (result.queryEmbedding) {
+    const q = result.queryEmbedding;
+    const queryCold1 = result.queries.find((c) => c.endpoint === "query" && c.cache === "cold" && c.origin === "up" && c.concurrency === 1);
+    out.push(
+      `\nThe query embedding without the worker (the origin's POST /v1/embed, one question per call, ${q.requests} calls in turn): ` +
+        `mean ${f(q.mean)} ms, p50 ${f(q.p50)}, p95 ${f(q.p95)}` +
+        (queryCold1?.phases ? `; the worker's \`embed\` above (${f(queryCold1.phases.embed)} ms) adds its side of that hop.` : ".") +
+        "\n",
+    );
+  }
 }
