@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { BUNDLE_PROBE_BINDINGS } from "../../tools/bench/cold-start";
 import { openApiDocumentText } from "../../tools/cli/generate-api-types";
 import { ROOT } from "../../tools/stack/paths";
 
@@ -25,16 +26,8 @@ const GZIP_BUDGET_BYTES = 150 * 1024;
 function bundleFirstResponse(bundleFile: string, path: string): { status: number; type: string; body: string } {
   const script = `${bundleFile}.mjs`; // outside the project nothing says the .js is an ES module
   copyFileSync(bundleFile, script);
-  const env = {
-    ORIGIN_URLS: "https://origin.example.com",
-    ORIGIN_JWT_SECRET: "o".repeat(32),
-    AUTH_JWT_SECRET: "a".repeat(32),
-    EMBEDDING_DIMENSIONS: "768",
-    VECTORIZE: {},
-    AI: {},
-  };
   const probe = `const worker = (await import(${JSON.stringify(script)})).default;
-    const response = await worker.fetch(new Request("http://localhost${path}"), ${JSON.stringify(env)}, { waitUntil() {} });
+    const response = await worker.fetch(new Request("http://localhost${path}"), ${JSON.stringify(BUNDLE_PROBE_BINDINGS)}, { waitUntil() {} });
     process.stdout.write(JSON.stringify({ status: response.status, type: response.headers.get("content-type"), body: await response.text() }));`;
   return JSON.parse(
     execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }),

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { ROOT } from "../stack/paths";
 import { wrangler } from "../stack/wrangler";
-import { type ColdStartFigures, measureColdStart } from "./cold-start";
+import { BUNDLE_PROBE_BINDINGS, type ColdStartFigures, measureColdStart } from "./cold-start";
 
 /**
  * `npm run bench:cold-start [-- --runs 3] [--bytes]`: the production worker's cold start alone
@@ -41,15 +41,7 @@ function nodeLoadCpuMs(script: string): number {
   return Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
 }
 
-/** Bindings enough to build the production services in Node (nothing the probes' requests reach calls one). */
-const PROBE_ENV = JSON.stringify({
-  ORIGIN_URLS: "https://origin.example.com",
-  ORIGIN_JWT_SECRET: "o".repeat(32),
-  AUTH_JWT_SECRET: "a".repeat(32),
-  EMBEDDING_DIMENSIONS: "768",
-  VECTORIZE: {},
-  AI: {},
-});
+const PROBE_ENV = JSON.stringify(BUNDLE_PROBE_BINDINGS);
 /** A cold isolate's first query, without a credential: a 401 once the services (and the configuration) are built. */
 const FIRST_QUERY = `if ((await worker.fetch(new Request("http://localhost/v1/query", { method: "POST", headers: { "content-type": "application/json" }, body: '{"query":"q"}' }), ${PROBE_ENV}, { waitUntil() {} })).status !== 401) throw new Error("POST /v1/query: expected 401");`;
 

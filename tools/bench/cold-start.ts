@@ -16,6 +16,19 @@ import { wrangler } from "../stack/wrangler";
  * Failure modes: a wrangler failure rejects (the benchmark notes it and goes on). Takes ~5–20 s.
  * Local CPUs differ from Cloudflare's: compare runs with each other, not with the platform's limit.
  */
+/**
+ * Bindings enough to build the production services when the built bundle runs in Node (the bench's
+ * probes, the deploy test): nothing their requests reach calls one.
+ */
+export const BUNDLE_PROBE_BINDINGS = {
+  ORIGIN_URLS: "https://origin.example.com",
+  ORIGIN_JWT_SECRET: "o".repeat(32),
+  AUTH_JWT_SECRET: "a".repeat(32),
+  EMBEDDING_DIMENSIONS: "768",
+  VECTORIZE: {},
+  AI: {},
+};
+
 export interface ColdStartFigures {
   bundleBytes: number;
   gzipBytes: number;
