@@ -7,6 +7,7 @@ import { gzipSync } from "node:zlib";
 import { ROOT } from "../stack/paths";
 import { wrangler } from "../stack/wrangler";
 import { BUNDLE_PROBE_BINDINGS, type ColdStartFigures, measureColdStart } from "./cold-start";
+import { median } from "./load";
 
 /**
  * `npm run bench:cold-start [-- --runs 3] [--bytes]`: the production worker's cold start alone
@@ -28,11 +29,6 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive integer");
 
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const kib = (bytes: number) => (bytes / 1024).toFixed(1);
 
 /** CPU time (user + system) of a fresh Node process importing the bundle, in ms. */
