@@ -54,11 +54,10 @@ export function createTieredCache(stores: readonly CacheStore[], options: { maxE
     tiers: stores.map((store) => store.name),
 
     async get(key, schema, defer) {
-      // Reads tier by tier until one has the entry: the isolate's memory first (microseconds, and
-      // where repeated questions hit), then the remote tiers all at once, so a miss costs the
-      // slowest remote read rather than their sum (bench: 2–4 ms of a cold query here, more where
-      // KV and Redis are a region away). A remote tier's answer is used once every tier above it
-      // has missed.
+      // The isolate's memory first (microseconds, and where repeated questions hit), then the remote
+      // tiers all at once, so a miss costs the slowest remote read rather than their sum: a KV miss
+      // is KV's slow read (it goes to the central store), and Redis may be a region away. A remote
+      // tier's answer is used once every tier above it has missed.
       let remoteReads: Map<CacheStore, Promise<Read | null>> | undefined;
       for (const [position, store] of stores.entries()) {
         if (store.name !== "memory") remoteReads ??= new Map(stores.slice(position).map((tier) => [tier, read(tier, key)]));

@@ -135,6 +135,11 @@ describe("bench figures", () => {
     expect(benchOptions({ docs: "20", levels: "1,2", load: "40", concurrency: "2" }, {}).load).toEqual({ requests: 40, concurrency: 2 });
     expect(benchOptions({ docs: "20" }, {}).laneDocs).toBe(20);
     expect(benchOptions({ url: "https://rag.example.com" }, { EDGE_RAG_KEY: "k" }).key).toBe("k");
+    expect(defaults.workerVars).toEqual({});
+    expect(benchOptions({ "worker-var": ["QUERY_CACHE_TIERS=memory", "EMPTY="] }, {}).workerVars).toEqual({
+      QUERY_CACHE_TIERS: "memory",
+      EMPTY: "",
+    });
     for (const values of [
       { docs: "0" },
       { docs: "ten" },
@@ -143,6 +148,9 @@ describe("bench figures", () => {
       { concurrency: "4" },
       { url: "not a url" },
       { url: "https://rag.example.com" },
+      { "worker-var": ["QUERY_CACHE_TIERS"] },
+      { "worker-var": ["query_cache_tiers=memory"] },
+      { url: "https://rag.example.com", key: "k", "worker-var": ["QUERY_CACHE_TIERS=memory"] },
     ])
       expect(() => benchOptions(values, {}), JSON.stringify(values)).toThrow(UsageError);
   });

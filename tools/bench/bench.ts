@@ -56,6 +56,8 @@ export interface BenchOptions {
   outDir: string;
   /** The SciFact folder (default: found beside the checkout). */
   dataDir?: string;
+  /** Worker variables the local stack starts with (`--worker-var`), over the bench's own. */
+  workerVars?: Record<string, string>;
 }
 
 /** The report's sections that `--only` can pick, in the order they run. */
@@ -151,7 +153,12 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       mkdirSync(join(ROOT, ".cache"), { recursive: true });
       stateDir = mkdtempSync(join(ROOT, ".cache", "bench-"));
       step("starting a local stack…");
-      const started = await startMeasuredStack({ stateDir, logFile: join(options.outDir, "stack.log"), tenant: "bench" });
+      const started = await startMeasuredStack({
+        stateDir,
+        logFile: join(options.outDir, "stack.log"),
+        tenant: "bench",
+        workerVars: options.workerVars,
+      });
       ({ stack, closeLog } = started);
       const { key } = started;
       target = { url: stack.url, key, origin: { url: stack.originUrl, jwtSecret: stack.originJwtSecret }, stack };

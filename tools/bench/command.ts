@@ -23,6 +23,7 @@ export const BENCH_OPTIONS: ParseArgsOptionsConfig = {
   out: { type: "string" },
   data: { type: "string" },
   render: { type: "string" },
+  "worker-var": { type: "string", multiple: true },
 };
 
 export const BENCH_DETAILS = `Without --url it starts its own local stack on free ports (fresh state in .cache/bench-*, removed after) and measures
@@ -48,10 +49,12 @@ exits 2 when the load soak saw a 5xx or documents failed to index.
   --out <dir>           where the report goes
   --data <dir>          the BEIR SciFact folder (default: shared/data/scifact beside the checkout)
   --render <dir>        measure nothing: redraw <dir>/report.md and its charts from <dir>/bench.json
+  --worker-var <N=V>    a worker variable for the local stack, to measure a setting (repeatable;
+                        e.g. QUERY_CACHE_TIERS=memory); the report names it
   --url <url>           a deployment instead of the local stack
   --key <key>           its key (admin, or writer + reader; default: $EDGE_RAG_KEY)`;
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | boolean | string[] | undefined>;
 
 function count(values: Values, name: string, fallback: number, min = 1, max = 1_000_000): number {
   const raw = values[name];
@@ -68,6 +71,18 @@ function list(values: Values, name: string, fallback: number[], max: number): nu
   if (items.length === 0 || items.some((n) => !Number.isInteger(n) || n < 1 || n > max))
     throw new UsageError(`--${name} is a comma-separated list of integers from 1 to ${max}`);
   return items;
+}
+
+/** --worker-var NAME=VALUE, repeatable: names as the worker's configuration spells them. */
+function variables(raw: Values[string]): Record<string, string> {
+  const pairs = raw === undefined ? [] : Array.isArray(raw) ? raw : [String(raw)];
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const match = /^([A-Z][A-Z0-9_]*)=(.*)$/s.exec(pair);
+      if (!match) throw new UsageError(`--worker-var is NAME=VALUE with an upper-case NAME (not: ${pair})`);
+      return [match[1]!, match[2]!];
+    }),
+  );
 }
 
 /** --only: the sections to measure (all by default); --load and --no-cold-start must agree with it. */
@@ -104,6 +119,8 @@ export function benchOptions(values: Values, env: Record<string, string | undefi
   if (url && !key) throw new UsageError("--url needs a key: set EDGE_RAG_KEY (or pass --key)");
   if (values.concurrency !== undefined && values.load === undefined) throw new UsageError("--concurrency goes with --load");
   const docs = count(values, "docs", 1000, 1, 1_000_000);
+  const workerVars = variables(values["worker-var"]);
+  if (url && Object.keys(workerVars).length > 0) throw new UsageError("--worker-var sets the local stack's worker: not with --url");
   return {
     url,
     key: url ? key : undefined,
@@ -119,6 +136,7 @@ export function benchOptions(values: Values, env: Record<string, string | undefi
         : { requests: count(values, "load", 0), concurrency: count(values, "concurrency", 16, 1, 1024) },
     sections: sections(values),
     dataDir: typeof values.data === "string" ? values.data : undefined,
+    workerVars,
     outDir: typeof values.out === "string" ? values.out : join(ROOT, ".bench", now.toISOString().replace(/[:.]/g, "-")),
   };
 }

@@ -14,6 +14,8 @@ export async function startMeasuredStack(options: {
   stateDir: string;
   logFile: string;
   tenant: string;
+  /** Set over the bench's own (a setting being measured). */
+  workerVars?: Record<string, string>;
 }): Promise<{ stack: Stack; key: string; closeLog: () => void }> {
   let log: WriteStream | undefined;
   const closeLog = () => log?.end();
@@ -27,6 +29,7 @@ export async function startMeasuredStack(options: {
         RATE_LIMIT_INGEST: "10000000/60s",
         TENANT_RATE_LIMIT_QUERY: "10000000/60s",
         TENANT_RATE_LIMIT_INGEST: "10000000/60s",
+        ...options.workerVars,
       },
       log: (component, line) => {
         log ??= createWriteStream(options.logFile);

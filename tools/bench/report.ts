@@ -27,7 +27,12 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
     `Machine: ${machine.cores} cores (${machine.cpu}), ${f(machine.memoryGiB)} GiB memory, ${machine.platform}, Node ${machine.node}. ` +
       `Embedding model: ${machine.embeddingModel} (${machine.dimensions}-d). Target: ${result.target.url}. ` +
       `Run: ${result.options.docs} SciFact documents, ${result.options.requests} requests per query cell (at least 4 × its concurrency), ` +
-      `took ${f(result.seconds / 60)} min.`,
+      `took ${f(result.seconds / 60)} min.` +
+      (Object.keys(result.options.workerVars ?? {}).length > 0
+        ? ` Worker variables set for this run: ${Object.entries(result.options.workerVars!)
+            .map(([name, value]) => `${name}=${value}`)
+            .join(", ")}.`
+        : ""),
   );
   out.push("");
   out.push(

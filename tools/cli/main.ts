@@ -208,7 +208,7 @@ const COMMANDS: Command[] = [
   {
     words: ["bench"],
     synopsis:
-      "[--docs <n>] [--requests <n>] [--levels <list>] [--batch-sizes <list>] [--load <n> [--concurrency <c>]] [--only <sections>] [--no-cold-start] [--out <dir>] [--url <url> --key <key>]",
+      "[--docs <n>] [--requests <n>] [--levels <list>] [--batch-sizes <list>] [--load <n> [--concurrency <c>]] [--only <sections>] [--no-cold-start] [--out <dir>] [--worker-var <NAME=VALUE>]… [--url <url> --key <key>]",
     summary: "benchmark: ingestion rate, query latency and throughput, memory, cold start; a Markdown report with charts",
     details: BENCH_DETAILS,
     options: BENCH_OPTIONS,
