@@ -48,6 +48,12 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
+    embedPassageGateWait: new Histogram({
+      name: "origin_embed_passage_gate_wait_seconds",
+      help: "Time a passage group (local model) waited while queries were active and passages ran on fewer threads.",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
     embedBackendDuration: new Histogram({
       name: "origin_embed_backend_duration_seconds",
       help: "Embedding backend latency per batch.",

@@ -27,7 +27,7 @@ const logger = createLogger(config.LOG_LEVEL);
 const metrics = createMetrics();
 
 const loadStarted = performance.now();
-const embeddings = await createEmbeddings(config);
+const embeddings = await createEmbeddings(config, metrics);
 logger.info("embeddings backend ready", {
   backend: embeddings.name,
   model: embeddings.model,

@@ -11,8 +11,10 @@ import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
 
 /** The configured embedding adapter; for `use` it resolves once the model is loaded in every worker. */
-export async function createEmbeddings(config: Config): Promise<EmbeddingBackend> {
-  if (config.EMBEDDINGS_BACKEND === "use") return createUseBackend({ workers: config.EMBED_WORKERS });
+export async function createEmbeddings(config: Config, metrics?: Metrics): Promise<EmbeddingBackend> {
+  if (config.EMBEDDINGS_BACKEND === "use") {
+    return createUseBackend({ workers: config.EMBED_WORKERS, onPassageWait: (seconds) => metrics?.embedPassageGateWait.observe(seconds) });
+  }
   return createOpenAIEmbeddings({
     url: config.EMBEDDINGS_URL!,
     model: config.EMBEDDINGS_MODEL!,

@@ -320,6 +320,7 @@ describe("after all of the above", () => {
     expect(text).toMatch(/origin_http_request_duration_seconds_bucket\{.*route="\/v1\/generate".*\} \d+/);
     expect(text).toMatch(/origin_embed_batch_size_count [1-9]/);
     expect(text).toMatch(/origin_embed_queue_wait_seconds_count [1-9]/);
+    expect(text).toMatch(/origin_embed_passage_gate_wait_seconds_count [1-9]/);
     expect(text).toMatch(/origin_generation_tokens_total\{backend="extractive"\} [1-9]/);
     expect(text).toMatch(/origin_chunks_created_total [1-9]/);
     expect(text).toMatch(/process_cpu_seconds_total \d/);

@@ -94,6 +94,20 @@ describe("passage gate", () => {
     expect(gate.passages).toEqual({ running: 0, waiting: 0 });
   });
 
+  it("happy: reports each group's wait for its turn: 0 when not held back", async () => {
+    const waits: number[] = [];
+    const gate = createPassageGate({ quietMs: 100, whileQueries: 1, onWait: (seconds) => waits.push(seconds) });
+    await gate.passage(async () => "alone");
+    const q = gate.query(() => new Promise((r) => setTimeout(r, 500)));
+    const first = gate.passage(() => new Promise((r) => setTimeout(r, 30)));
+    const second = gate.passage(async () => "second");
+    await vi.advanceTimersByTimeAsync(30);
+    await Promise.all([first, second]);
+    expect(waits).toEqual([0, 0, 0.03]);
+    await vi.advanceTimersByTimeAsync(500);
+    await q;
+  });
+
   it("sad: a failed passage group releases its turn and fails only its caller", async () => {
     const gate = createPassageGate({ quietMs: 100, whileQueries: 1 });
     const q = gate.query(() => new Promise((r) => setTimeout(r, 500)));

@@ -14,9 +14,11 @@ export type PassageGateOptions = {
   quietMs: number;
   /** Passage groups at once while queries are active (at least 1). */
   whileQueries: number;
+  /** Observes how long each passage group waited for its turn, in seconds (0: not held back). */
+  onWait?: (seconds: number) => void;
 };
 
-export function createPassageGate({ quietMs, whileQueries }: PassageGateOptions) {
+export function createPassageGate({ quietMs, whileQueries, onWait }: PassageGateOptions) {
   let queriesRunning = 0;
   let lastQueryEnded = Number.NEGATIVE_INFINITY;
   let passagesRunning = 0;
@@ -56,10 +58,12 @@ export function createPassageGate({ quietMs, whileQueries }: PassageGateOptions)
     },
 
     async passage<T>(work: () => Promise<T>): Promise<T> {
+      const queued = performance.now();
       await new Promise<void>((resolve) => {
         waiting.push(resolve);
         admit();
       });
+      onWait?.((performance.now() - queued) / 1000);
       try {
         return await work();
       } finally {

