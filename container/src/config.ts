@@ -22,6 +22,8 @@ const envSchema = z
     EMBED_MAX_BATCH: int(1, 256).default(64),
     EMBED_MAX_WAIT_MS: int(0, 1000).default(2),
     EMBED_WORKERS: int(1, 64).default(Math.min(availableParallelism(), 8)),
+    // USE query threads (their own pool); unset: min(EMBED_WORKERS, 2). Each holds a model copy.
+    EMBED_QUERY_WORKERS: int(1, 8).optional(),
 
     GENERATION_BACKEND: z.enum(["extractive", "openai"]).default("extractive"),
     GENERATION_URL: optionalUrl,

@@ -13,7 +13,11 @@ import type { Metrics } from "./metrics.ts";
 /** The configured embedding adapter; for `use` it resolves once the model is loaded in every worker. */
 export async function createEmbeddings(config: Config, metrics?: Metrics): Promise<EmbeddingBackend> {
   if (config.EMBEDDINGS_BACKEND === "use") {
-    return createUseBackend({ workers: config.EMBED_WORKERS, onPassageWait: (seconds) => metrics?.embedPassageGateWait.observe(seconds) });
+    return createUseBackend({
+      workers: config.EMBED_WORKERS,
+      queryWorkers: config.EMBED_QUERY_WORKERS,
+      onPassageWait: (seconds) => metrics?.embedPassageGateWait.observe(seconds),
+    });
   }
   return createOpenAIEmbeddings({
     url: config.EMBEDDINGS_URL!,

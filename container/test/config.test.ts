@@ -21,6 +21,10 @@ describe("config", () => {
 
   it("happy: PORT=0 and numeric strings are accepted", () => {
     expect(parseConfig({ ORIGIN_JWT_SECRET: SECRET, PORT: "0", EMBED_MAX_WAIT_MS: "0" })).toMatchObject({ PORT: 0, EMBED_MAX_WAIT_MS: 0 });
+    expect(parseConfig({ ORIGIN_JWT_SECRET: SECRET }).EMBED_QUERY_WORKERS).toBeUndefined();
+    expect(parseConfig({ ORIGIN_JWT_SECRET: SECRET, EMBED_QUERY_WORKERS: "1" }).EMBED_QUERY_WORKERS).toBe(1);
+    for (const bad of ["0", "9", "two"])
+      expect(() => parseConfig({ ORIGIN_JWT_SECRET: SECRET, EMBED_QUERY_WORKERS: bad })).toThrow(/EMBED_QUERY_WORKERS/);
   });
 
   it("error: names every invalid variable", () => {

@@ -113,6 +113,9 @@ describe("use backend specifics", () => {
     expect(laneThreads(1)).toEqual({ query: 1, passage: 1 });
     expect(laneThreads(2)).toEqual({ query: 2, passage: 2 });
     expect(laneThreads(8)).toEqual({ query: 2, passage: 8 });
+    // EMBED_QUERY_WORKERS: fewer model copies for less memory, or more for a bigger query load.
+    expect(laneThreads(2, 1)).toEqual({ query: 1, passage: 2 });
+    expect(laneThreads(8, 4)).toEqual({ query: 4, passage: 8 });
   });
 
   it("happy: groups rows of similar length, at least one group per worker", () => {

