@@ -58,13 +58,13 @@ export function createTieredCache(stores: readonly CacheStore[], options: { maxE
       // tiers all at once, so a miss costs the slowest remote read rather than their sum: a KV miss
       // is KV's slow read (it goes to the central store), and Redis may be a region away. A remote
       // tier's answer is used once every tier above it has missed.
-      let remoteReads: Map<CacheStore, Promise<Read | null>> | undefined;
+      let remoteReads: Map<CacheStore, Promise<string | null>> | undefined;
       for (const [position, store] of stores.entries()) {
         if (store.name !== "memory") remoteReads ??= new Map(stores.slice(position).map((tier) => [tier, read(tier, key)]));
-        const found = await (remoteReads?.get(store) ?? read(store, key));
-        if (!found) continue;
+        const raw = await (remoteReads?.get(store) ?? read(store, key));
+        if (raw === null) continue;
         // Nothing this cache wrote is larger: an oversized value is not ours to parse.
-        const entry = found.raw.length > options.maxEntryBytes ? null : parse(found.raw, envelopeOf(schema));
+        const entry = raw.length > options.maxEntryBytes ? null : parse(raw, envelopeOf(schema));
         if (!entry || entry.expires_at <= now()) {
           metrics.cacheLookups.inc({ tier: store.name, outcome: entry ? "expired" : "corrupt" });
           continue;
@@ -72,7 +72,7 @@ export function createTieredCache(stores: readonly CacheStore[], options: { maxE
         metrics.cacheLookups.inc({ tier: store.name, outcome: "hit" });
         const remainingSeconds = Math.ceil((entry.expires_at - now()) / 1000);
         const faster = stores.slice(0, position);
-        if (faster.length > 0) defer(Promise.allSettled(faster.map((tier) => tier.put(key, found.raw, remainingSeconds))));
+        if (faster.length > 0) defer(Promise.allSettled(faster.map((tier) => tier.put(key, raw, remainingSeconds))));
         return { value: entry.value, storedAt: entry.stored_at, expiresAt: entry.expires_at, tier: store.name };
       }
       return null;
@@ -96,20 +96,17 @@ export function createTieredCache(stores: readonly CacheStore[], options: { maxE
   };
 }
 
-type Read = { raw: string };
-
 /** One tier's raw value; a failing tier is a miss (logged, counted as `error`), never a rejection. */
-async function read(store: CacheStore, key: string): Promise<Read | null> {
-  let raw: string | null;
+async function read(store: CacheStore, key: string): Promise<string | null> {
   try {
-    raw = await store.get(key);
+    const raw = await store.get(key);
+    if (raw === null) metrics.cacheLookups.inc({ tier: store.name, outcome: "miss" });
+    return raw;
   } catch (error) {
     metrics.cacheLookups.inc({ tier: store.name, outcome: "error" });
     log.warn("cache tier failed; falling through", { tier: store.name, ...errorFields(error) });
     return null;
   }
-  if (raw === null) metrics.cacheLookups.inc({ tier: store.name, outcome: "miss" });
-  return raw === null ? null : { raw };
 }
 
 function parse<T>(raw: string, schema: z.ZodType<T>): T | null {

@@ -78,5 +78,3 @@ export function createPassageGate({ quietMs, whileQueries, onWait }: PassageGate
     },
   };
 }
-
-export type PassageGate = ReturnType<typeof createPassageGate>;
