@@ -1,26 +1,18 @@
 import { createHash, randomUUID } from "node:crypto";
 import { Ratelimit } from "@upstash/ratelimit";
 import { Redis } from "@upstash/redis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RateWindow } from "../../src/config";
 import { type Bucket, type RateLimiter, RateLimitStoreUnavailable } from "../../src/rate-limit/rate-limiter";
 import { createSlidingWindowRateLimiter, SLIDING_WINDOW } from "../../src/rate-limit/upstash-rate-limiter";
 import { createUpstashRest, type UpstashRest } from "../../src/redis/upstash-rest";
-import { startBadServer, startUpstashTarget, type UpstashTarget } from "./upstash-target";
+import { startBadServer, useUpstashTarget } from "./upstash-target";
 
 // The worker's sliding-window limiter (src/rate-limit/upstash-rate-limiter.ts) against the Upstash
 // REST protocol (the local bridge, or a real database: upstash-target.ts), with its clock in the
 // test's hand so that window boundaries fall where the test puts them.
 
-let target: UpstashTarget;
-let redis: UpstashRest;
-beforeAll(async () => {
-  target = await startUpstashTarget();
-  redis = createUpstashRest({ url: target.url, token: target.token, timeoutMs: 5_000 });
-});
-afterAll(async () => {
-  await target?.stop();
-});
+const upstash = useUpstashTarget();
 
 const WINDOW_MS = 10_000;
 const FIVE: RateWindow = { limit: 5, window: "10 s" };
@@ -33,7 +25,7 @@ const defaults = Object.fromEntries(
 
 /** A limiter on a clock the test sets, starting at the beginning of a window; counts its script calls. */
 function limiterAt(options: { client?: UpstashRest } = {}) {
-  const client = options.client ?? redis;
+  const client = options.client ?? upstash.redis;
   const clock = { now: Math.ceil(Date.now() / WINDOW_MS) * WINDOW_MS, scripts: 0 };
   const counting: UpstashRest = {
     ...client,
@@ -147,12 +139,12 @@ describe("happy: the same counters as @upstash/ratelimit (a rolling deploy keeps
     // A window so long that no boundary falls inside the test: both read the real clock.
     const window = { limit: 5, window: "1000 d" } as const;
     const official = new Ratelimit({
-      redis: new Redis({ url: target.url, token: target.token, enableTelemetry: false }),
+      redis: new Redis({ url: upstash.target.url, token: upstash.target.token, enableTelemetry: false }),
       limiter: Ratelimit.slidingWindow(window.limit, window.window),
       prefix: "edge-rag:rl:query",
       analytics: false,
     });
-    const ours = createSlidingWindowRateLimiter({ redis, defaults });
+    const ours = createSlidingWindowRateLimiter({ redis: upstash.redis, defaults });
     const key = id();
     expect((await official.limit(key, { rate: 2 })).remaining).toBe(3);
     expect(await ours.limit("query", key, 1, window)).toMatchObject({ allowed: true, remaining: 2 });
@@ -176,7 +168,7 @@ describe("error: the store unreachable is RateLimitStoreUnavailable", () => {
   });
 
   it("a wrong token is RateLimitStoreUnavailable too, and no refusal is remembered", async () => {
-    const client = createUpstashRest({ url: target.url, token: "wrong", timeoutMs: 5_000 });
+    const client = createUpstashRest({ url: upstash.target.url, token: "wrong", timeoutMs: 5_000 });
     const { limiter } = limiterAt({ client });
     const key = id();
     for (let i = 0; i < 2; i++) await expect(limiter.limit("query", key)).rejects.toBeInstanceOf(RateLimitStoreUnavailable);

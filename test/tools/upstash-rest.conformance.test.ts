@@ -1,21 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createUpstashRest, UpstashError, type UpstashRest } from "../../src/redis/upstash-rest";
-import { startBadServer, startUpstashTarget, type UpstashTarget } from "./upstash-target";
+import { describe, expect, it } from "vitest";
+import { createUpstashRest, UpstashError } from "../../src/redis/upstash-rest";
+import { startBadServer, useUpstashTarget } from "./upstash-target";
 
 // The worker's Upstash REST client (src/redis/upstash-rest.ts) against the Upstash REST protocol:
 // the local bridge in front of a real redis-server (which test/tools/upstash-bridge*.test.ts prove
 // speaks it, with the official clients), or a real Upstash database (upstash-target.ts).
 
-let target: UpstashTarget;
-let redis: UpstashRest;
-beforeAll(async () => {
-  target = await startUpstashTarget();
-  redis = createUpstashRest({ url: target.url, token: target.token, timeoutMs: 5_000 });
-});
-afterAll(async () => {
-  await target?.stop();
-});
+const upstash = useUpstashTarget();
 
 const key = (name: string) => `conformance:${name}:${randomUUID()}`;
 
@@ -34,26 +26,26 @@ async function failure(promise: Promise<unknown>): Promise<UpstashError> {
 describe("happy: commands", () => {
   it("GET of a key never set is null; SET … EX stores exactly the text, unicode and JSON alike, with its lifetime", async () => {
     const k = key("string");
-    expect(await redis.get(k)).toBeNull();
+    expect(await upstash.redis.get(k)).toBeNull();
     const value = JSON.stringify({ answer: "Zürich — 東京 — 🚀", quote: '"\\', n: 1 });
-    expect(await redis.set(k, value, { ex: 120 })).toBe("OK");
-    expect(await redis.get(k)).toBe(value);
-    const ttl = await redis.command(["TTL", k]);
+    expect(await upstash.redis.set(k, value, { ex: 120 })).toBe("OK");
+    expect(await upstash.redis.get(k)).toBe(value);
+    const ttl = await upstash.redis.command(["TTL", k]);
     expect(ttl).toBeGreaterThan(100);
     expect(ttl).toBeLessThanOrEqual(120);
     // Text that looks like a number or JSON stays text.
-    await redis.set(k, "42", { ex: 120 });
-    expect(await redis.get(k)).toBe("42");
+    await upstash.redis.set(k, "42", { ex: 120 });
+    expect(await upstash.redis.get(k)).toBe("42");
   });
 
   it("HGETALL is the hash as an object of strings, empty for a missing key", async () => {
     const k = key("hash");
-    expect(await redis.hgetall(k)).toEqual({});
-    await redis.pipeline([
+    expect(await upstash.redis.hgetall(k)).toEqual({});
+    await upstash.redis.pipeline([
       ["HINCRBY", k, "hits", 3],
       ["HINCRBY", k, "__proto__", 1],
     ]);
-    const fields = await redis.hgetall(k);
+    const fields = await upstash.redis.hgetall(k);
     expect(Object.entries(fields)).toEqual([
       ["hits", "3"],
       ["__proto__", "1"],
@@ -64,29 +56,34 @@ describe("happy: commands", () => {
   it("a pipeline answers each command's result in order in one request", async () => {
     const k = key("pipeline");
     expect(
-      await redis.pipeline([["HINCRBY", k, "a", 2], ["HINCRBY", k, "a", 5], ["HINCRBY", k, "b", 1], ["HGETALL", k], ["PING"]]),
+      await upstash.redis.pipeline([["HINCRBY", k, "a", 2], ["HINCRBY", k, "a", 5], ["HINCRBY", k, "b", 1], ["HGETALL", k], ["PING"]]),
     ).toEqual([2, 7, 1, ["a", "7", "b", "1"], "PONG"]);
-    expect(await redis.pipeline([])).toEqual([]);
+    expect(await upstash.redis.pipeline([])).toEqual([]);
   });
 
   it("evalScript runs a script Redis has not seen (NOSCRIPT → EVAL), then by its hash alone", async () => {
     const source = `return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1, "${randomUUID()}"}`;
     const script = { source, sha1: createHash("sha1").update(source).digest("hex") };
-    expect(await redis.command(["SCRIPT", "EXISTS", script.sha1])).toEqual([0]);
+    expect(await upstash.redis.command(["SCRIPT", "EXISTS", script.sha1])).toEqual([0]);
     const k = key("script");
-    const answer = (await redis.evalScript(script, [k], ["x", 41])) as unknown[];
+    const answer = (await upstash.redis.evalScript(script, [k], ["x", 41])) as unknown[];
     expect(answer).toEqual([k, "x", 42, expect.any(String)]);
     // EVAL cached it: from now on EVALSHA alone answers (a wrong text with the right hash proves it).
-    expect(await redis.command(["SCRIPT", "EXISTS", script.sha1])).toEqual([1]);
-    expect(await redis.evalScript({ source: "return 'not this text'", sha1: script.sha1 }, [k], ["y", 1])).toEqual([k, "y", 2, answer[3]]);
+    expect(await upstash.redis.command(["SCRIPT", "EXISTS", script.sha1])).toEqual([1]);
+    expect(await upstash.redis.evalScript({ source: "return 'not this text'", sha1: script.sha1 }, [k], ["y", 1])).toEqual([
+      k,
+      "y",
+      2,
+      answer[3],
+    ]);
   });
 });
 
 describe("error: what Redis and Upstash refuse", () => {
   it("a command Redis refuses is a `command` UpstashError with Redis' error code", async () => {
     const k = key("wrongtype");
-    await redis.pipeline([["HINCRBY", k, "a", 1]]);
-    const error = await failure(redis.get(k));
+    await upstash.redis.pipeline([["HINCRBY", k, "a", 1]]);
+    const error = await failure(upstash.redis.get(k));
     expect(error).toMatchObject({ kind: "command", status: 400, redisCode: "WRONGTYPE" });
     // Never the command's arguments: keys carry tenant ids and client IPs.
     expect(exposed(error)).not.toContain(k);
@@ -94,21 +91,21 @@ describe("error: what Redis and Upstash refuse", () => {
 
   it("a pipeline with a refused command throws it; the commands around it still ran", async () => {
     const [bad, good] = [key("bad"), key("good")];
-    await redis.pipeline([["HINCRBY", bad, "a", 1]]);
+    await upstash.redis.pipeline([["HINCRBY", bad, "a", 1]]);
     const error = await failure(
-      redis.pipeline([
+      upstash.redis.pipeline([
         ["HINCRBY", good, "n", 1],
         ["GET", bad],
         ["HINCRBY", good, "n", 1],
       ]),
     );
     expect(error).toMatchObject({ kind: "command", redisCode: "WRONGTYPE" });
-    expect(await redis.hgetall(good)).toEqual({ n: "2" });
+    expect(await upstash.redis.hgetall(good)).toEqual({ n: "2" });
   });
 
   it("a script that fails is Redis' error, also after the NOSCRIPT fallback", async () => {
     const source = `return redis.error_reply("ERR conformance ${randomUUID()}")`;
-    const error = await failure(redis.evalScript({ source, sha1: createHash("sha1").update(source).digest("hex") }, [], []));
+    const error = await failure(upstash.redis.evalScript({ source, sha1: createHash("sha1").update(source).digest("hex") }, [], []));
     expect(error).toMatchObject({ kind: "command", redisCode: "ERR" });
     expect(error.message).toContain("ERR conformance");
   });
@@ -117,10 +114,10 @@ describe("error: what Redis and Upstash refuse", () => {
 describe("security: credentials never reach an error", () => {
   it("a wrong token is an `http` 401 that names neither token", async () => {
     const wrong = `wrong-${randomUUID()}`;
-    const error = await failure(createUpstashRest({ url: target.url, token: wrong, timeoutMs: 5_000 }).get(key("auth")));
+    const error = await failure(createUpstashRest({ url: upstash.target.url, token: wrong, timeoutMs: 5_000 }).get(key("auth")));
     expect(error).toMatchObject({ kind: "http", status: 401 });
     expect(exposed(error)).not.toContain(wrong);
-    expect(exposed(error)).not.toContain(target.token);
+    expect(exposed(error)).not.toContain(upstash.target.token);
   });
 
   it("a URL with credentials in it: the runtime's error quotes the URL, ours does not", async () => {

@@ -1,4 +1,6 @@
 import { createServer, type Server, type Socket } from "node:net";
+import { afterAll, beforeAll } from "vitest";
+import { createUpstashRest, type UpstashRest } from "../../src/redis/upstash-rest";
 import { startBridgeFixture } from "./upstash-bridge-fixture";
 
 /**
@@ -18,6 +20,19 @@ export async function startUpstashTarget(): Promise<UpstashTarget> {
   if (url && token) return { url, token, stop: async () => {} };
   const fixture = await startBridgeFixture();
   return { url: fixture.url, token: fixture.token, stop: () => fixture.stop() };
+}
+
+/** The file's target and the worker's client on it: started before the file's tests, stopped after. */
+export function useUpstashTarget(): { readonly target: UpstashTarget; readonly redis: UpstashRest } {
+  const suite = {} as { target: UpstashTarget; redis: UpstashRest };
+  beforeAll(async () => {
+    suite.target = await startUpstashTarget();
+    suite.redis = createUpstashRest({ url: suite.target.url, token: suite.target.token, timeoutMs: 5_000 });
+  });
+  afterAll(async () => {
+    await suite.target?.stop();
+  });
+  return suite;
 }
 
 /**
