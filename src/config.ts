@@ -21,6 +21,18 @@ export function parseRateWindow(value: string): RateWindow | null {
   return { limit: Number(limit), window: `${amount} ${unit}` as RateWindow["window"] };
 }
 
+/** A `<limit>/<window>` string parsed into a RateWindow (a schema per call: callers build theirs lazily). */
+export function rateWindowSchema() {
+  return z.string().transform((value, ctx) => {
+    const parsed = parseRateWindow(value);
+    if (!parsed) {
+      ctx.addIssue({ code: "custom", message: "expected <limit>/<window>, e.g. 120/60s" });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+}
+
 export const ROUTE_CLASSES = ["query", "ingest", "auth"] as const;
 export type RouteClass = (typeof ROUTE_CLASSES)[number];
 
@@ -45,14 +57,7 @@ function buildConfigSchema() {
   const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) => integer.check(z.gte(min), z.lte(max)).default(fallback);
   const secret = z.string().min(32, "must be at least 32 characters");
   /** `<limit>/<window>`, e.g. `120/60s`, `10/1m`, `1000/1h`; the fallback is parsed like a set value. */
-  const rateWindow = z.string().transform((value, ctx) => {
-    const parsed = parseRateWindow(value);
-    if (!parsed) {
-      ctx.addIssue({ code: "custom", message: "expected <limit>/<window>, e.g. 120/60s" });
-      return z.NEVER;
-    }
-    return parsed;
-  });
+  const rateWindow = rateWindowSchema();
   const rateLimit = (fallback: string) => rateWindow.prefault(fallback);
 
   return z.object({

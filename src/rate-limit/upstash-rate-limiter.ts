@@ -10,10 +10,11 @@ import { type Bucket, type RateLimitDecision, type RateLimiter, RateLimitStoreUn
  *
  * Same keys and arithmetic as @upstash/ratelimit 2.2 (prefix `edge-rag:rl:<bucket>`, key
  * `<prefix>:<key>:<window number>`, in a Lua script of our own): during a rolling deploy from the
- * library, old and new isolates count in the same counters. The count is the current window's plus the previous window's weighted by how much
- * of it the sliding window still covers (floored). A call is refused when that count is already at
- * the limit, or when its cost would take it past the limit — which, as in the library, still counts
- * the cost (only a full window refuses without counting).
+ * library, old and new isolates count in the same counters. The count is the current window's plus
+ * the previous window's weighted by how much of it the sliding window still covers (floored). A
+ * call is refused when that count is already at the limit, or when its cost would take it past the
+ * limit — which, as in the library, still counts the cost (only a full window refuses without
+ * counting).
  *
  * Promise: `limit` and `peek` decide within 1 s — one EVALSHA (plus one EVAL the first time Redis
  * lacks the script), or no round trip at all for a key this isolate already saw blocked (the

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type Config, parseRateWindow, type RateWindow, type RouteClass } from "../config";
+import { type Config, type RateWindow, type RouteClass, rateWindowSchema } from "../config";
 import { quotaExceeded } from "../errors";
 import { log } from "../logger";
 
@@ -28,14 +28,7 @@ export interface TenantLimitsStore {
  * most tenants have none, so most isolates never need it.
  */
 function buildLimitsSchema() {
-  const window = z.string().transform((value, ctx) => {
-    const parsed = parseRateWindow(value);
-    if (!parsed) {
-      ctx.addIssue({ code: "custom", message: "expected <limit>/<window>" });
-      return z.NEVER;
-    }
-    return parsed;
-  });
+  const window = rateWindowSchema();
   const count = z.number().int().positive();
   return z
     .object({

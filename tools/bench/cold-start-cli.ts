@@ -31,25 +31,23 @@ if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a posit
 
 const kib = (bytes: number) => (bytes / 1024).toFixed(1);
 
-/** CPU time (user + system) of a fresh Node process importing the bundle, in ms. */
-function nodeLoadCpuMs(script: string): number {
-  const probe = `const t = process.cpuUsage(); await import(${JSON.stringify(script)}); const d = process.cpuUsage(t); console.log((d.user + d.system) / 1000);`;
-  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
-}
+/** Runs `probe`, an ES module's body, in a fresh Node process; returns what it printed. */
+const runProbe = (probe: string) => execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" });
 
 const PROBE_ENV = JSON.stringify(BUNDLE_PROBE_BINDINGS);
 /** A cold isolate's first query, without a credential: a 401 once the services (and the configuration) are built. */
 const FIRST_QUERY = `if ((await worker.fetch(new Request("http://localhost/v1/query", { method: "POST", headers: { "content-type": "application/json" }, body: '{"query":"q"}' }), ${PROBE_ENV}, { waitUntil() {} })).status !== 401) throw new Error("POST /v1/query: expected 401");`;
 
 /**
- * CPU time (user + system) of a fresh Node process importing the bundle and answering its first
- * POST /v1/query: what a cold isolate spends before its first answer, where deferring work to the
- * first request does not count as saving it.
+ * CPU time (user + system), in ms, of a fresh Node process importing the bundle and then running
+ * `then` (FIRST_QUERY: what a cold isolate spends before its first answer, where deferring work to
+ * the first request does not count as saving it).
  */
-function nodeFirstQueryCpuMs(script: string): number {
-  const probe = `const t = process.cpuUsage(); const worker = (await import(${JSON.stringify(script)})).default; ${FIRST_QUERY}
-    const d = process.cpuUsage(t); console.log((d.user + d.system) / 1000);`;
-  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
+function nodeCpuMs(script: string, then = ""): number {
+  return Number(
+    runProbe(`const t = process.cpuUsage(); const worker = (await import(${JSON.stringify(script)})).default; ${then}
+    const d = process.cpuUsage(t); console.log((d.user + d.system) / 1000);`),
+  );
 }
 
 /**
@@ -68,7 +66,7 @@ function nodeZodInstances(script: string): { load: number; firstQuery: number; f
     const firstQuery = n - load;
     if ((await worker.fetch(new Request("http://localhost/v1/me"), ${PROBE_ENV}, { waitUntil() {} })).status !== 401) throw new Error("GET /v1/me: expected 401");
     console.log(JSON.stringify({ load, firstQuery, firstOther: n - load - firstQuery }));`;
-  return JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", probe], { encoding: "utf8" }));
+  return JSON.parse(runProbe(probe));
 }
 
 const zodFigures = ({ load, firstQuery, firstOther }: ReturnType<typeof nodeZodInstances>) =>
@@ -90,28 +88,23 @@ async function compare(ref: string, dir: string) {
   mkdirSync(tree);
   execFileSync("sh", ["-c", `git -C "${ROOT}" archive "${ref}" src wrangler.toml | tar -x -C "${tree}"`]);
   for (const shared of ["node_modules", "dist", "package.json", "tsconfig.json"]) symlinkSync(join(ROOT, shared), join(tree, shared));
+  const measured = async (name: string, config: string, out: string) => ({
+    name,
+    ...(await build(config, out)),
+    active: [] as number[],
+    node: [] as number[],
+    firstQuery: [] as number[],
+  });
   const builds = [
-    {
-      name: ref,
-      ...(await build(join(tree, "wrangler.toml"), join(dir, "a"))),
-      active: [] as number[],
-      node: [] as number[],
-      firstQuery: [] as number[],
-    },
-    {
-      name: "this tree",
-      ...(await build(join(ROOT, "wrangler.toml"), join(dir, "b"))),
-      active: [] as number[],
-      node: [] as number[],
-      firstQuery: [] as number[],
-    },
+    await measured(ref, join(tree, "wrangler.toml"), join(dir, "a")),
+    await measured("this tree", join(ROOT, "wrangler.toml"), join(dir, "b")),
   ];
   for (let run = 1; run <= runs; run++)
     for (const one of builds) {
       const output = await wrangler(["check", "startup", "--worker", one.bundle, "--outfile", join(dir, "p.cpuprofile")]);
       one.active.push(Number(/Active:\s*([\d.]+)\s*ms/.exec(output)?.[1]));
-      one.node.push(nodeLoadCpuMs(one.script));
-      one.firstQuery.push(nodeFirstQueryCpuMs(one.script));
+      one.node.push(nodeCpuMs(one.script));
+      one.firstQuery.push(nodeCpuMs(one.script, FIRST_QUERY));
     }
   for (const { name, gzipBytes, script, active, node, firstQuery } of builds)
     console.log(
@@ -150,7 +143,7 @@ async function coldStart(dir: string) {
 
     const script = join(dir, "worker.mjs");
     copyFileSync(join(outdir, readdirSync(outdir).find((file) => file.endsWith(".js"))!), script);
-    const loads = Array.from({ length: 10 }, () => nodeLoadCpuMs(script));
+    const loads = Array.from({ length: 10 }, () => nodeCpuMs(script));
     console.log(`Node loading the bundle: ${median(loads).toFixed(1)} ms CPU (median of 10; min ${Math.min(...loads).toFixed(1)})`);
     console.log(`${zodFigures(nodeZodInstances(script))} (schemas and checks)\n`);
   }
