@@ -101,7 +101,7 @@ export async function createUseBackend({ workers, queryWorkers, onPassageWait }:
   );
   if (warm.some((v) => v.length !== USE_DIMENSIONS)) throw new Error("USE model returned unexpected dimensions");
   // While queries are active, passages keep the threads the query lane leaves: one on 2 cores, where
-  // the lane's p95 ratio measured 1.16× (README, Performance); every thread once queries go quiet.
+  // the lane's p95 ratio measured 1.16–1.41× (README, Performance); every thread once queries go quiet.
   const gate = createPassageGate({
     quietMs: QUERY_QUIET_MS,
     whileQueries: threads.passage - threads.query,
