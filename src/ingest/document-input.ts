@@ -80,7 +80,9 @@ export const MetadataSchema = z
   .openapi({
     type: "object",
     additionalProperties: { oneOf: [{ type: "string" }, { type: "number" }, { type: "boolean" }] },
-    example: { lang: "en", year: 2024 },
+    description:
+      "Filterable attributes (see `filters`). A string `title` is also searched: keyword ranking weighs it as its own field of every chunk of the document.",
+    example: { title: "Employee handbook", lang: "en", year: 2024 },
   });
 
 export const DocumentTextSchema = z

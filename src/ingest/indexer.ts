@@ -384,18 +384,25 @@ function replaceChunks(batch: D1Batch, bind: VersionBinder, { document, chunks }
   for (const group of chunkRowGroups(chunks)) {
     batch.add(
       bind(
-        `INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset)
+        `INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset, title)
          SELECT json_extract(value, '$[0]'), ?1, ?2, ?5, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-                json_extract(value, '$[3]'), json_extract(value, '$[4]')
+                json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?7
          FROM json_each(?6) WHERE ${STILL_AT_VERSION}`,
         document.collection,
         JSON.stringify(group),
+        titleOf(document.metadata),
       ),
     );
   }
   batch.add(
     bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?5)) AND ${STILL_AT_VERSION}`, ids),
   );
+}
+
+/** The document's title for keyword ranking: `metadata.title` when it is a string, else none. */
+function titleOf(metadata: string): string {
+  const { title } = JSON.parse(metadata) as DocumentMetadata;
+  return typeof title === "string" ? title : "";
 }
 
 /** Chunk rows as JSON groups within D1's parameter size (a row too large for any group travels alone). */

@@ -4,25 +4,33 @@
  * table for all tenants, another tenant's documents changed a tenant's ranking and let it probe
  * the other's vocabulary through the scores.
  *
- * Design (see README "Per-tenant keyword ranking"): the table `kw_<96 bits of SHA-256(tenant)>` is
+ * Design (see README "Per-tenant keyword ranking"): the table `kw2_<96 bits of SHA-256(tenant)>`
+ * has two columns, the chunk's text and its document's title (`chunks.title`, from
+ * `metadata.title`), which keyword search weighs apart. It is
  * contentless (the text lives once, in `chunks`; rowid = chunks.seq) and is kept in sync with the
  * tenant's chunks by two triggers on `chunks` whose WHEN clause names the tenant, so every writer
  * of `chunks` (indexer commit, document delete, tests) keeps it exact without knowing about it.
  * The table, its triggers, the backfill of the tenant's existing chunks and the row in
  * `keyword_indexes` are created in one D1 batch (one transaction), so the index is never partial:
  * on a tenant's first indexing commit (inside that commit's batch), or on its first keyword query
- * for a tenant whose chunks predate migration 0007 (the migration path of existing data).
+ * for a tenant whose chunks predate migration 0007 (the migration path of existing data). The same
+ * batch drops the index of an earlier version (`kw_<hash>`, text only, before migration 0008), so
+ * a tenant's index is upgraded on its first write or keyword query after a deploy.
  *
  * Names are never built from tenant text: the table name is a hash (hex), and the tenant appears
  * in the triggers only as an SQL string literal, quote-doubled (tenant ids are also restricted to
  * [A-Za-z0-9_.-] by TENANT_PATTERN).
  */
 
+/** The current index version's name prefix, and the earlier versions' (dropped when met). */
+const PREFIX = "kw2_";
+const RETIRED_PREFIXES = ["kw_"];
+
 /** The FTS5 table name of a tenant's keyword index: safe as an identifier whatever the tenant. */
 export async function keywordIndexName(tenant: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(tenant));
   const hex = Array.from(new Uint8Array(digest).slice(0, 12), (byte) => byte.toString(16).padStart(2, "0")).join("");
-  return `kw_${hex}`;
+  return `${PREFIX}${hex}`;
 }
 
 const sqlLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
@@ -36,26 +44,40 @@ const sqlLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
 export function ensureKeywordIndexStatements(db: D1Database, tenant: string, name: string): D1PreparedStatement[] {
   const who = sqlLiteral(tenant);
   return [
+    ...RETIRED_PREFIXES.flatMap((prefix) => dropStatements(db, name.replace(PREFIX, prefix))),
     db.prepare(
-      `CREATE VIRTUAL TABLE IF NOT EXISTS ${name} USING fts5 (text, content = '', tokenize = 'porter unicode61 remove_diacritics 2')`,
+      `CREATE VIRTUAL TABLE IF NOT EXISTS ${name} USING fts5 (text, title, content = '', tokenize = 'porter unicode61 remove_diacritics 2')`,
     ),
     db.prepare(
       `CREATE TRIGGER IF NOT EXISTS ${name}_ai AFTER INSERT ON chunks WHEN new.tenant = ${who} BEGIN ` +
-        `INSERT INTO ${name} (rowid, text) VALUES (new.seq, new.text); END`,
+        `INSERT INTO ${name} (rowid, text, title) VALUES (new.seq, new.text, new.title); END`,
     ),
     db.prepare(
       `CREATE TRIGGER IF NOT EXISTS ${name}_ad AFTER DELETE ON chunks WHEN old.tenant = ${who} BEGIN ` +
-        `INSERT INTO ${name} (${name}, rowid, text) VALUES ('delete', old.seq, old.text); END`,
+        `INSERT INTO ${name} (${name}, rowid, text, title) VALUES ('delete', old.seq, old.text, old.title); END`,
     ),
+    // The backfill runs while the tenant has no row for this version (none, or an earlier version's).
     db
       .prepare(
-        `INSERT INTO ${name} (rowid, text) SELECT seq, text FROM chunks
-         WHERE tenant = ?1 AND NOT EXISTS (SELECT 1 FROM keyword_indexes WHERE tenant = ?1)`,
+        `INSERT INTO ${name} (rowid, text, title) SELECT seq, text, title FROM chunks
+         WHERE tenant = ?1 AND NOT EXISTS (SELECT 1 FROM keyword_indexes WHERE tenant = ?1 AND name = ?2)`,
       )
-      .bind(tenant),
-    db.prepare("INSERT OR IGNORE INTO keyword_indexes (tenant, name, created_at) VALUES (?1, ?2, ?3)").bind(tenant, name, Date.now()),
+      .bind(tenant, name),
+    db
+      .prepare(
+        `INSERT INTO keyword_indexes (tenant, name, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant) DO UPDATE SET name = excluded.name, created_at = excluded.created_at WHERE name <> excluded.name`,
+      )
+      .bind(tenant, name, Date.now()),
   ];
 }
+
+/** An index's triggers and table, if they exist. */
+const dropStatements = (db: D1Database, name: string) => [
+  db.prepare(`DROP TRIGGER IF EXISTS ${name}_ai`),
+  db.prepare(`DROP TRIGGER IF EXISTS ${name}_ad`),
+  db.prepare(`DROP TABLE IF EXISTS ${name}`),
+];
 
 /** Tenants whose keyword index this isolate has seen exist (it is never dropped while they have chunks). */
 const known = new Set<string>();
@@ -102,9 +124,7 @@ export async function dropKeywordIndexIfUnused(db: D1Database, tenant: string): 
   if (!used || used.used || !used.built) return false;
   const name = await keywordIndexName(tenant);
   await db.batch([
-    db.prepare(`DROP TRIGGER IF EXISTS ${name}_ai`),
-    db.prepare(`DROP TRIGGER IF EXISTS ${name}_ad`),
-    db.prepare(`DROP TABLE IF EXISTS ${name}`),
+    ...[name, ...RETIRED_PREFIXES.map((prefix) => name.replace(PREFIX, prefix))].flatMap((each) => dropStatements(db, each)),
     db.prepare("DELETE FROM keyword_indexes WHERE tenant = ?1").bind(tenant),
   ]);
   known.delete(tenant);

@@ -1,6 +1,13 @@
 import { createSqlParams, type FilterPlan, filterSql } from "./filters";
 import { ensureKeywordIndex, isMissingTable, keywordIndexName } from "./keyword-index";
 
+/**
+ * How much a term in the document's title counts against one in the chunk's text (FTS5 column
+ * weights; a title term also counts toward the chunk's length). 1 was the best of 0.5, 1, 2 and 3
+ * on SciFact's tuning slice (`npm run eval:keyword`, README "Evaluation").
+ */
+export const TITLE_WEIGHT = 1;
+
 export interface KeywordHit {
   id: string;
   /** The chunk's BM25 score against the tenant's own statistics (FTS5 `-bm25()`: higher is better). */
@@ -51,11 +58,11 @@ async function run(
   // bm25() is lower-is-better; the tenant's FTS table is scanned through MATCH, then joined per
   // hit. `c.tenant` is checked again: the index holds the tenant's rows only, but a join never trusts it.
   const sql =
-    `SELECT c.id AS id, -bm25(${name}) AS bm25 FROM ${name} ` +
+    `SELECT c.id AS id, -bm25(${name}, 1, ${TITLE_WEIGHT}) AS bm25 FROM ${name} ` +
     `JOIN chunks c ON c.seq = ${name}.rowid ` +
     "JOIN documents d ON d.tenant = c.tenant AND d.id = c.document_id " +
     `WHERE ${name} MATCH ${match} AND c.tenant = ${tenant} AND ${where} ` +
-    `ORDER BY bm25(${name}), c.seq LIMIT ${limit}`;
+    `ORDER BY bm25(${name}, 1, ${TITLE_WEIGHT}), c.seq LIMIT ${limit}`;
   const { results } = await db
     .prepare(sql)
     .bind(...params.values)

@@ -95,3 +95,83 @@ describe("a tenant's keyword index after its documents are deleted", () => {
     expect(await search(two.tenant, "Vesuvius")).toEqual([chunk!.id]);
   });
 });
+
+describe("a document's title in keyword ranking", () => {
+  // Two documents of the same length; only the first has "basalt" in its title as well as its text.
+  const TEXT = "Basalt columns form as thick lava cools and cracks into hexagonal prisms along the coast.";
+  const titled = { id: "titled", text: TEXT, metadata: { title: "Basalt" } };
+  const untitled = { id: "untitled", text: TEXT.replace("along", "near"), metadata: { title: 7 } };
+
+  it("finds a chunk by its document's title alone, and ranks a title match above the same text without it (happy)", async () => {
+    const { tenant, key } = await writer();
+    await waitForJob(
+      key,
+      (await ingest(key, { documents: [titled, untitled, { id: "glaciers", text: PARAGRAPHS.glaciers, metadata: { title: "Ice" } }] }))
+        .job_id,
+    );
+    const [titledChunk] = await chunkRows(tenant, "titled");
+    const [untitledChunk] = await chunkRows(tenant, "untitled");
+    const [glacierChunk] = await chunkRows(tenant, "glaciers");
+    expect(await search(tenant, "basalt")).toEqual([titledChunk!.id, untitledChunk!.id]);
+    // "ice" is in that document's title only (its text says "glaciers"); a non-string title is no title.
+    expect(await search(tenant, "ice")).toEqual([glacierChunk!.id]);
+    expect(await search(tenant, "7")).toEqual([]);
+  });
+
+  it("forgets the old title when a document is re-ingested with a new one (the index deletes what it indexed)", async () => {
+    const { tenant, key } = await writer();
+    await waitForJob(key, (await ingest(key, { documents: [titled] })).job_id);
+    await waitForJob(key, (await ingest(key, { documents: [{ ...titled, metadata: { title: "Obsidian" } }] })).job_id);
+    const [chunk] = await chunkRows(tenant, "titled");
+    expect(await search(tenant, "obsidian")).toEqual([chunk!.id]);
+    // "basalt" is still in the text, once: the old title's extra hit is gone from the statistics.
+    const name = await keywordIndexName(tenant);
+    const titleHits = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${name} WHERE ${name} MATCH 'title:basalt'`).first<number>("n");
+    expect(titleHits).toBe(0);
+    expect(await search(tenant, "basalt")).toEqual([chunk!.id]);
+  });
+
+  it("migration 0008 gives chunks indexed before it their document's title (a string title only)", async () => {
+    const { tenant, key } = await writer();
+    await waitForJob(key, (await ingest(key, { documents: [titled, untitled] })).job_id);
+    await env.DB.prepare("UPDATE chunks SET title = '' WHERE tenant = ?1").bind(tenant).run();
+    const migration = env.TEST_MIGRATIONS.find((each) => each.name.startsWith("0008_"))!;
+    const backfill = migration.queries.find((query) => query.includes("UPDATE chunks SET title"))!;
+    await env.DB.prepare(backfill).run();
+    const { results } = await env.DB.prepare("SELECT document_id, title FROM chunks WHERE tenant = ?1 ORDER BY document_id")
+      .bind(tenant)
+      .all();
+    expect(results).toEqual([
+      { document_id: "titled", title: "Basalt" },
+      { document_id: "untitled", title: "" },
+    ]);
+  });
+
+  it("upgrades a tenant's index of the earlier version (text only) on its next query: built with titles, the old one dropped (migration path)", async () => {
+    const { tenant, key } = await writer();
+    await waitForJob(key, (await ingest(key, { documents: [titled, untitled] })).job_id);
+    const name = await keywordIndexName(tenant);
+    const old = name.replace("kw2_", "kw_");
+    // As a tenant indexed before migration 0008: a text-only table, its triggers, its row.
+    await env.DB.batch([
+      env.DB.prepare(`DROP TRIGGER ${name}_ai`),
+      env.DB.prepare(`DROP TRIGGER ${name}_ad`),
+      env.DB.prepare(`DROP TABLE ${name}`),
+      env.DB.prepare(`CREATE VIRTUAL TABLE ${old} USING fts5 (text, content = '', tokenize = 'porter unicode61 remove_diacritics 2')`),
+      env.DB.prepare(
+        `CREATE TRIGGER ${old}_ai AFTER INSERT ON chunks WHEN new.tenant = '${tenant}' BEGIN INSERT INTO ${old} (rowid, text) VALUES (new.seq, new.text); END`,
+      ),
+      env.DB.prepare(`INSERT INTO ${old} (rowid, text) SELECT seq, text FROM chunks WHERE tenant = ?1`).bind(tenant),
+      env.DB.prepare("UPDATE keyword_indexes SET name = ?2 WHERE tenant = ?1").bind(tenant, old),
+    ]);
+    const [titledChunk] = await chunkRows(tenant, "titled");
+    const [untitledChunk] = await chunkRows(tenant, "untitled");
+    expect(await search(tenant, "basalt")).toEqual([titledChunk!.id, untitledChunk!.id]);
+    expect(await indexObjects(tenant)).toEqual(BUILT);
+    const leftovers = await env.DB.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN (?1, ?2, ?3)")
+      .bind(old, `${old}_ai`, `${old}_ad`)
+      .first<number>("n");
+    expect(leftovers).toBe(0);
+    expect(await env.DB.prepare("SELECT name FROM keyword_indexes WHERE tenant = ?1").bind(tenant).first<string>("name")).toBe(name);
+  });
+});

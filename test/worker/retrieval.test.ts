@@ -541,7 +541,7 @@ describe("per-tenant BM25 statistics (security, correctness)", () => {
   });
 
   it("names a tenant's index by a hash, never by its text (security)", async () => {
-    expect(await keywordIndexName("x'; DROP TABLE chunks; --")).toMatch(/^kw_[0-9a-f]{24}$/);
+    expect(await keywordIndexName("x'; DROP TABLE chunks; --")).toMatch(/^kw2_[0-9a-f]{24}$/);
     expect(await keywordIndexName("a")).not.toBe(await keywordIndexName("b"));
   });
 });

@@ -577,7 +577,9 @@ export interface components {
       id?: string;
       text: string;
       /**
+       * @description Filterable attributes (see `filters`). A string `title` is also searched: keyword ranking weighs it as its own field of every chunk of the document.
        * @example {
+       *       "title": "Employee handbook",
        *       "lang": "en",
        *       "year": 2024
        *     }
