@@ -9,14 +9,17 @@
  *   vector per document would be stored), or as a third ranking with its own weight;
  * - sentence max-sim (`--sentences`): a document scored by its best sentence's cosine (claims
  *   paraphrase one finding sentence), alone and as a ranking fused with BM25 (≈ 8.6 vectors per
- *   abstract: about 45k sentences to embed, half an hour on a 2-core machine; cached).
+ *   abstract: about 45k sentences to embed, half an hour on a 2-core machine; cached);
+ * - dense pseudo-relevance feedback (`--prf`, Rocchio): the query vector moved toward the centroid
+ *   of BM25's top documents' vectors (each abstract embedded whole: 5,183 vectors, cached), alone
+ *   and fused with BM25, with and without the chunk vectors.
  *
  * Everything is compared per document (each ranking keeps a document's best chunk), so title,
  * sentence and chunk evidence for one document merge as they would if the extra vectors pointed at
  * the document's chunk. The origin (container/, the offline USE-lite embedder) runs alone on a free
  * port; vectors are cached in .cache/eval/dense-probe/ keyed by the texts' hash.
  *
- *   npm run eval:dense -- [--rankings <dump>] [--sentences]
+ *   npm run eval:dense -- [--rankings <dump>] [--sentences] [--prf]
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -35,6 +38,7 @@ const { values: args } = parseArgs({
   options: {
     rankings: { type: "string", default: join(ROOT, ".cache", "eval", "scifact-rankings.json") },
     sentences: { type: "boolean", default: false },
+    prf: { type: "boolean", default: false },
   },
 });
 
@@ -121,6 +125,7 @@ process.once("SIGINT", () => void origin?.stop().finally(() => process.exit(130)
 let claims: Embedded;
 let titles: Embedded;
 let sentences: Embedded | undefined;
+let documents: Embedded | undefined;
 try {
   claims = await embedAll(
     queryIds,
@@ -137,6 +142,14 @@ try {
     ? await embedAll(
         sentenceRows.map(([owner]) => owner),
         sentenceRows.map(([, sentence]) => sentence),
+        "passage",
+      )
+    : undefined;
+  documents = args.prf
+    ? await embedAll(
+        corpus.map((doc) => doc._id),
+        // The origin embeds at most 8,192 characters an input; a few abstracts are longer.
+        corpus.map((doc) => `${doc.title}\n\n${doc.text}`.slice(0, 8192)),
         "passage",
       )
     : undefined;
@@ -170,6 +183,51 @@ const mixed = (a: ScoredRanking, b: ScoredRanking): ScoredRanking => {
   return { ids: top.map(([id]) => id), scores: top.map(([, score]) => score), lowest: -1 };
 };
 
+const PRF_DEPTHS = [1, 2, 3, 5, 10];
+const PRF_QUERY_WEIGHTS = [0, 0.25, 0.5, 0.75];
+const rowOf = new Map(corpus.map((doc, row) => [doc._id, row]));
+/** Cosines of one stored row (of `source`) against every document vector. */
+function cosinesToDocuments(source: Float32Array, from: number): Float32Array {
+  const docs = documents!.vectors;
+  const out = new Float32Array(corpus.length);
+  for (let row = 0; row < corpus.length; row++) {
+    let dot = 0;
+    const r = row * DIMENSIONS;
+    for (let d = 0; d < DIMENSIONS; d++) dot += docs[r + d]! * source[from + d]!;
+    out[row] = dot;
+  }
+  return out;
+}
+/**
+ * Dense pseudo-relevance feedback (Rocchio): the query vector moved toward the centroid of BM25's
+ * top `depth` documents' vectors, q' = α·q + (1 − α)·ĉ, then every document ranked by its cosine
+ * to q'. Keyed `${depth}/${α}`.
+ */
+function densePrf(keyword: ScoredRanking, queryIndex: number): Map<string, ScoredRanking> {
+  const toQuery = cosinesToDocuments(claims.vectors, queryIndex * DIMENSIONS);
+  const feedback = keyword.ids.slice(0, Math.max(...PRF_DEPTHS)).map((id) => rowOf.get(id)!);
+  const toFeedback = feedback.map((row) => cosinesToDocuments(documents!.vectors, row * DIMENSIONS));
+  const out = new Map<string, ScoredRanking>();
+  for (const depth of PRF_DEPTHS) {
+    const used = toFeedback.slice(0, depth);
+    // |Σ d_j|² from the feedback documents' cosines to each other.
+    let norm = 0;
+    for (const cosines of used) for (const row of feedback.slice(0, depth)) norm += cosines[row]!;
+    norm = Math.sqrt(norm);
+    for (const alpha of PRF_QUERY_WEIGHTS) {
+      const scores = new Float32Array(corpus.length);
+      for (let row = 0; row < corpus.length; row++) {
+        let centroid = 0;
+        for (const cosines of used) centroid += cosines[row]!;
+        scores[row] = alpha * toQuery[row]! + ((1 - alpha) * centroid) / norm;
+      }
+      const top = [...scores.keys()].sort((a, b) => scores[b]! - scores[a]!).slice(0, 100);
+      out.set(`${depth}/${alpha}`, { ids: top.map((row) => corpus[row]!._id), scores: top.map((row) => scores[row]!), lowest: -1 });
+    }
+  }
+  return out;
+}
+
 const rankings = new Map(
   queryIds.map((queryId, index) => {
     const { vector, keyword, documentOf } = dumped.get(queryId)!;
@@ -182,6 +240,7 @@ const rankings = new Map(
         keyword: perDocument(keyword, documentOf, 0),
         title: { ...title, lowest: -1 },
         sentence: sentence && { ...sentence, lowest: -1 },
+        prf: documents ? densePrf(perDocument(keyword, documentOf, 0), index) : undefined,
       },
     ];
   }),
@@ -201,6 +260,29 @@ const variants: Variant[] = [
 ];
 if (sentences) variants.push({ family: "alone", label: "sentence max-sim alone", rank: (r) => r.sentence!.ids });
 const weights = [0.05, 0.08, 0.12, 0.16, 0.2, 0.25, 0.3];
+if (documents) {
+  for (const depth of PRF_DEPTHS) {
+    for (const alpha of PRF_QUERY_WEIGHTS) {
+      const key = `${depth}/${alpha}`;
+      variants.push({ family: "dense PRF alone", label: `dense PRF alone, k=${depth}, α=${alpha}`, rank: (r) => r.prf!.get(key)!.ids });
+      for (const w of [...weights, 0.4, 0.5]) {
+        variants.push({
+          family: "dense PRF + BM25",
+          label: `dense PRF k=${depth}, α=${alpha} + BM25, w=${w}`,
+          rank: (r) => fused([r.prf!.get(key)!, r.keyword], [w, 1 - w]),
+        });
+        for (const wc of [0.05, 0.12]) {
+          if (w + wc >= 0.6) continue;
+          variants.push({
+            family: "chunks + dense PRF + BM25",
+            label: `chunks w=${wc} + dense PRF k=${depth}, α=${alpha} w=${w} + BM25`,
+            rank: (r) => fused([r.chunk, r.prf!.get(key)!, r.keyword], [wc, w, 1 - w - wc]),
+          });
+        }
+      }
+    }
+  }
+}
 for (const w of weights) {
   variants.push({ family: "chunks + BM25", label: `chunks + BM25, w=${w}`, rank: (r) => fused([r.chunk, r.keyword], [w, 1 - w]) });
   variants.push({
@@ -255,7 +337,8 @@ console.log("| setting | tuning | Δ tuning | held-out | Δ held-out | held-out 
 console.log("| --- | --- | --- | --- | --- | --- |");
 console.log(`| BM25 alone | ${fmt(mean(bm25.tuning))} | | ${fmt(mean(bm25.heldOut))} | | |`);
 for (const family of new Set(variants.map((variant) => variant.family))) {
-  const picks = family === "alone" ? scored.filter((s) => s.family === family) : scored.filter((s) => s.family === family).slice(0, 1);
+  const inFamily = scored.filter((s) => s.family === family);
+  const picks = family === "alone" ? inFamily : inFamily.slice(0, family.includes("PRF") ? 3 : 1);
   for (const pick of picks) {
     const onHeldOut = ndcgs(heldOut, pick.rank);
     const gain = pairedGain(onHeldOut, bm25.heldOut);
