@@ -14,8 +14,9 @@
  * `keyword_indexes` are created in one D1 batch (one transaction), so the index is never partial:
  * on a tenant's first indexing commit (inside that commit's batch), or on its first keyword query
  * for a tenant whose chunks predate migration 0007 (the migration path of existing data). The same
- * batch drops the index of an earlier version (`kw_<hash>`, text only, before migration 0008), so
- * a tenant's index is upgraded on its first write or keyword query after a deploy.
+ * batch drops the index of an earlier version (`kw_<hash>`, text only, before migration 0008) and
+ * gives the tenant's chunks their titles, so a tenant's index is upgraded on its first write or
+ * keyword query after a deploy.
  *
  * Names are never built from tenant text: the table name is a hash (hex), and the tenant appears
  * in the triggers only as an SQL string literal, quote-doubled (tenant ids are also restricted to
@@ -56,7 +57,16 @@ export function ensureKeywordIndexStatements(db: D1Database, tenant: string, nam
       `CREATE TRIGGER IF NOT EXISTS ${name}_ad AFTER DELETE ON chunks WHEN old.tenant = ${who} BEGIN ` +
         `INSERT INTO ${name} (${name}, rowid, text, title) VALUES ('delete', old.seq, old.text, old.title); END`,
     ),
-    // The backfill runs while the tenant has no row for this version (none, or an earlier version's).
+    // The backfill runs while the tenant has no row for this version (none, or an earlier version's):
+    // chunks written before migration 0008 get the title of the metadata they were indexed with first.
+    db
+      .prepare(
+        `UPDATE chunks SET title = coalesce(
+           (SELECT json_extract(d.metadata, '$.title') FROM documents d
+            WHERE d.tenant = chunks.tenant AND d.id = chunks.document_id AND json_type(d.metadata, '$.title') = 'text'), '')
+         WHERE tenant = ?1 AND NOT EXISTS (SELECT 1 FROM keyword_indexes WHERE tenant = ?1 AND name = ?2)`,
+      )
+      .bind(tenant, name),
     db
       .prepare(
         `INSERT INTO ${name} (rowid, text, title) SELECT seq, text, title FROM chunks

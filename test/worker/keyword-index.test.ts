@@ -131,23 +131,7 @@ describe("a document's title in keyword ranking", () => {
     expect(await search(tenant, "basalt")).toEqual([chunk!.id]);
   });
 
-  it("migration 0008 gives chunks indexed before it their document's title (a string title only)", async () => {
-    const { tenant, key } = await writer();
-    await waitForJob(key, (await ingest(key, { documents: [titled, untitled] })).job_id);
-    await env.DB.prepare("UPDATE chunks SET title = '' WHERE tenant = ?1").bind(tenant).run();
-    const migration = env.TEST_MIGRATIONS.find((each) => each.name.startsWith("0008_"))!;
-    const backfill = migration.queries.find((query) => query.includes("UPDATE chunks SET title"))!;
-    await env.DB.prepare(backfill).run();
-    const { results } = await env.DB.prepare("SELECT document_id, title FROM chunks WHERE tenant = ?1 ORDER BY document_id")
-      .bind(tenant)
-      .all();
-    expect(results).toEqual([
-      { document_id: "titled", title: "Basalt" },
-      { document_id: "untitled", title: "" },
-    ]);
-  });
-
-  it("upgrades a tenant's index of the earlier version (text only) on its next query: built with titles, the old one dropped (migration path)", async () => {
+  it("upgrades a tenant's index of before migration 0008 (text only) on its next query: chunks titled, index built with titles, the old one dropped (migration path)", async () => {
     const { tenant, key } = await writer();
     await waitForJob(key, (await ingest(key, { documents: [titled, untitled] })).job_id);
     const name = await keywordIndexName(tenant);
@@ -163,6 +147,8 @@ describe("a document's title in keyword ranking", () => {
       ),
       env.DB.prepare(`INSERT INTO ${old} (rowid, text) SELECT seq, text FROM chunks WHERE tenant = ?1`).bind(tenant),
       env.DB.prepare("UPDATE keyword_indexes SET name = ?2 WHERE tenant = ?1").bind(tenant, old),
+      // Chunks written before migration 0008 have no title.
+      env.DB.prepare("UPDATE chunks SET title = '' WHERE tenant = ?1").bind(tenant),
     ]);
     const [titledChunk] = await chunkRows(tenant, "titled");
     const [untitledChunk] = await chunkRows(tenant, "untitled");
@@ -173,5 +159,17 @@ describe("a document's title in keyword ranking", () => {
       .first<number>("n");
     expect(leftovers).toBe(0);
     expect(await env.DB.prepare("SELECT name FROM keyword_indexes WHERE tenant = ?1").bind(tenant).first<string>("name")).toBe(name);
+    // The chunks have their document's title again (a string title only), so deleting them deletes what was indexed.
+    const { results } = await env.DB.prepare("SELECT document_id, title FROM chunks WHERE tenant = ?1 ORDER BY document_id")
+      .bind(tenant)
+      .all();
+    expect(results).toEqual([
+      { document_id: "titled", title: "Basalt" },
+      { document_id: "untitled", title: "" },
+    ]);
+    expect((await call("/v1/documents/titled", { method: "DELETE", auth: key })).status).toBe(204);
+    expect(await search(tenant, "basalt")).toEqual([untitledChunk!.id]);
+    const titleHits = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${name} WHERE ${name} MATCH 'title:basalt'`).first<number>("n");
+    expect(titleHits).toBe(0);
   });
 });
