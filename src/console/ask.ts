@@ -148,6 +148,10 @@ function renderAnswer(text: string, sourceCount: number): void {
 const fmtScore = (score: number | null | undefined) => (score === null || score === undefined ? "—" : score.toFixed(3));
 const fmtRank = (rank: number | null) => (rank === null ? "—" : `#${rank}`);
 
+/** A source's heading: its document's title (`metadata.title`) when it has one, else its id. */
+const titleOf = (source: Source) =>
+  typeof source.metadata.title === "string" && source.metadata.title.trim() ? source.metadata.title : source.document_id;
+
 function renderSources(sources: Source[]): void {
   const list = byId("sources");
   list.replaceChildren(
@@ -176,7 +180,7 @@ function renderSources(sources: Source[]): void {
       return h(
         "li",
         { id: `source-${index + 1}`, tabindex: "-1" },
-        h("p", { class: "source-title" }, h("span", { class: "badge" }, `[${index + 1}]`), ` ${source.document_id}`),
+        h("p", { class: "source-title" }, h("span", { class: "badge" }, `[${index + 1}]`), ` ${titleOf(source)}`),
         facts,
         h("blockquote", {}, source.text),
       );

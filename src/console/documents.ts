@@ -74,12 +74,16 @@ async function readFile(file: File): Promise<DocumentInput[]> {
       throw new Error(`${file.name}, line ${index + 1}: not JSON`);
     }
     const id = record.id ?? record._id;
-    const body = [record.title, record.text].filter((part) => typeof part === "string" && part).join("\n\n");
+    const title = typeof record.title === "string" ? record.title.trim() : "";
+    const body = [title, record.text].filter((part) => typeof part === "string" && part).join("\n\n");
     if (!body) throw new Error(`${file.name}, line ${index + 1}: no "text"`);
+    // As the CLI: a BEIR title without metadata becomes `metadata.title`, which keyword ranking weighs.
+    const metadata =
+      record.metadata && typeof record.metadata === "object" ? record.metadata : title ? { title: title.slice(0, 1024) } : undefined;
     documents.push({
       ...(typeof id === "string" || typeof id === "number" ? { id: String(id) } : {}),
       text: body,
-      ...(record.metadata && typeof record.metadata === "object" ? { metadata: record.metadata as DocumentInput["metadata"] } : {}),
+      ...(metadata ? { metadata: metadata as DocumentInput["metadata"] } : {}),
     });
   }
   return documents;

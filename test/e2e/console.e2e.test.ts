@@ -194,6 +194,9 @@ describe("the console in a browser", () => {
     const rows = page.locator("#documents-table tbody tr");
     await expect.poll(() => rows.locator("td:first-child").allTextContents()).toEqual(["cache.md", "keys.md", "limits", "quota"]);
     expect(await rows.first().textContent()).toMatch(/cache\.mdhandbookindexed1/);
+    // A BEIR line's title became the document's metadata.title (searched by keyword ranking), as the CLI sends it.
+    const quota = await fetch(`${stack.url}/v1/documents/quota`, { headers: { authorization: `Bearer ${adminKey}` } });
+    expect(((await quota.json()) as { metadata: Record<string, unknown> }).metadata).toMatchObject({ title: "Quotas" });
     await page.getByLabel("Status", { exact: true }).selectOption("failed");
     await page.getByRole("button", { name: "Show documents" }).click();
     await expect.poll(() => rows.allTextContents()).toEqual(["No documents."]);
