@@ -150,6 +150,16 @@ describe("edge-rag against the local stack", () => {
     expect(json(result).results[0].document_id).toBe("cache.md");
     const human = await cli(["search", "purge the cache", "--mode", "keyword"]);
     expect(human.stdout).toMatch(/^\[1\] cache\.md/m);
+    // A BEIR line's title is sent as metadata.title, which keyword ranking searches and the output heads a source with.
+    const notes = join(stateDir, "notes.jsonl");
+    writeFileSync(
+      notes,
+      `${JSON.stringify({ _id: "glossary", title: "Glossary of tenancy", text: "A tenant owns its documents and keys." })}\n`,
+    );
+    const ingested = await cli(["ingest", notes, "--collection", "notes"]);
+    expect(ingested.code, ingested.stderr).toBe(0);
+    const titled = await cli(["search", "tenancy", "--mode", "keyword", "--collection", "notes"]);
+    expect(titled.stdout).toMatch(/^\[1\] Glossary of tenancy · glossary · notes /m);
   }, 60_000);
 
   it("documents list / get / delete: then the document is gone (exit 4)", async () => {

@@ -63,9 +63,8 @@ function retrievalOf(values: Values, maxTopK: number): Omit<QueryRequest, "query
 
 function printSources(sources: Source[]): void {
   sources.forEach((source, index) => {
-    const where = [source.document_id, typeof source.metadata?.collection === "string" ? source.metadata.collection : undefined]
-      .filter(Boolean)
-      .join(" · ");
+    const text = (key: string) => (typeof source.metadata?.[key] === "string" ? (source.metadata[key] as string) : undefined);
+    const where = [text("title"), source.document_id, text("collection")].filter(Boolean).join(" · ");
     const ranks = source.ranks
       ? ` ${Object.entries(source.ranks)
           .map(([name, rank]) => `${name}=${rank ?? "-"}`)
