@@ -139,8 +139,13 @@ async function callTool(name: ToolName, args: unknown, scope: McpScope): Promise
   }
 }
 
-/** Sources as a model reads them: `[n] document_id (score)`, then the text. */
+/** Sources as a model reads them: `[n] document_id — title (score)` (no title: `[n] document_id (score)`), then the text. */
 function renderSources(sources: Source[]): string {
   if (sources.length === 0) return "No matching documents.";
-  return sources.map((source, i) => `[${i + 1}] ${source.document_id} (score ${source.score.toFixed(3)})\n${source.text}`).join("\n\n");
+  return sources
+    .map((source, i) => {
+      const title = typeof source.metadata.title === "string" && source.metadata.title.trim() ? ` — ${source.metadata.title}` : "";
+      return `[${i + 1}] ${source.document_id}${title} (score ${source.score.toFixed(3)})\n${source.text}`;
+    })
+    .join("\n\n");
 }

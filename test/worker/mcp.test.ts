@@ -12,8 +12,16 @@ let reader = "";
 
 beforeAll(async () => {
   ({ key: reader } = await createKey(tenant, ["reader"]));
-  await indexFixture(tenant, CORPUS, { vectors: false });
+  await indexFixture(tenant, [...CORPUS, CAUSEWAY], { vectors: false });
 }, 120_000);
+
+/** A document with a title (the corpus has none): the text rendering names it. */
+const CAUSEWAY = {
+  id: "causeway",
+  collection: "geology",
+  metadata: { title: "The Giant's Causeway" },
+  text: "About 40,000 interlocking basalt columns, most of them hexagonal, formed as a lava flow cooled and contracted.",
+};
 
 const ACCEPT = "application/json, text/event-stream";
 const rpc = (method: string, params: Record<string, unknown> = {}, id = 1) => ({ jsonrpc: "2.0", id, method, params });
@@ -71,6 +79,8 @@ describe("mcp (happy)", () => {
     expect(called.structuredContent.results[0].document_id).toBe(QUESTIONS.penicillin.document);
     expect(called.structuredContent.metadata.request_id).toEqual(expect.any(String));
     expect(called.content[0].text).toMatch(new RegExp(`^\\[1\\] ${QUESTIONS.penicillin.document} \\(score`));
+    const titled = await result(await mcp(toolCall("search", { query: "basalt columns", mode: "keyword", top_k: 1 })));
+    expect(titled.content[0].text).toMatch(/^\[1\] causeway — The Giant's Causeway \(score [0-9.]+\)\nAbout 40,000/);
   });
 
   it("ask: the query service's answer, degraded but cited when no origin can generate", async () => {
