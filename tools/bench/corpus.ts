@@ -32,10 +32,11 @@ export async function readDocuments(dir: string, limit: number): Promise<SourceD
   return documents;
 }
 
-/** The training questions, in file order. */
+/** The distinct training questions, in file order (SciFact train repeats a few claims word for word). */
 export function readQuestions(dir: string): string[] {
-  return readFileSync(join(dir, "queries-train.jsonl"), "utf8")
+  const texts = readFileSync(join(dir, "queries-train.jsonl"), "utf8")
     .split("\n")
     .filter(Boolean)
     .map((line) => (JSON.parse(line) as { text: string }).text);
+  return [...new Set(texts)];
 }
