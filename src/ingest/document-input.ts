@@ -29,6 +29,10 @@ export const DEFAULT_COLLECTION = "default";
 export type MetadataValue = string | number | boolean;
 export type DocumentMetadata = Record<string, MetadataValue>;
 
+/** A document's title: `metadata.title` when it is a string (keyword ranking weighs it, sources are headed by it), else "". */
+export const documentTitle = (metadata: Readonly<Record<string, unknown>>): string =>
+  typeof metadata.title === "string" ? metadata.title : "";
+
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
 export const DocumentIdSchema = z

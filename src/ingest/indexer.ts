@@ -6,7 +6,14 @@ import { keywordIndexStatementsForWrite, markKeywordIndexBuilt } from "../retrie
 import type { Services } from "../services";
 import { type BumpGuard, bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
 import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
-import { CollectionSchema, DEFAULT_COLLECTION, type DocumentInput, DocumentInputSchema, type DocumentMetadata } from "./document-input";
+import {
+  CollectionSchema,
+  DEFAULT_COLLECTION,
+  type DocumentInput,
+  DocumentInputSchema,
+  type DocumentMetadata,
+  documentTitle,
+} from "./document-input";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "./document-store";
 import { chunkId } from "./hashing";
 import { finalizeJobStatement } from "./job-store";
@@ -381,6 +388,7 @@ function replaceChunks(batch: D1Batch, bind: VersionBinder, { document, chunks }
     ),
   );
   batch.add(bind(`DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2 AND ${STILL_AT_VERSION}`));
+  const title = documentTitle(JSON.parse(document.metadata) as DocumentMetadata);
   for (const group of chunkRowGroups(chunks)) {
     batch.add(
       bind(
@@ -390,19 +398,13 @@ function replaceChunks(batch: D1Batch, bind: VersionBinder, { document, chunks }
          FROM json_each(?6) WHERE ${STILL_AT_VERSION}`,
         document.collection,
         JSON.stringify(group),
-        titleOf(document.metadata),
+        title,
       ),
     );
   }
   batch.add(
     bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?5)) AND ${STILL_AT_VERSION}`, ids),
   );
-}
-
-/** The document's title for keyword ranking: `metadata.title` when it is a string, else none. */
-function titleOf(metadata: string): string {
-  const { title } = JSON.parse(metadata) as DocumentMetadata;
-  return typeof title === "string" ? title : "";
 }
 
 /** Chunk rows as JSON groups within D1's parameter size (a row too large for any group travels alone). */

@@ -9,6 +9,7 @@ import {
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import { ApiError, fieldErrors, internalError, toProblem, validationFailed } from "../errors";
+import { documentTitle } from "../ingest/document-input";
 import { errorFields, type Logger } from "../logger";
 import type { QueryContext, QueryService } from "../query/query-service";
 import { QueryRequestSchema, QueryResponseSchema, SearchRequestSchema, SearchResponseSchema, type Source } from "../query/schemas";
@@ -144,8 +145,9 @@ function renderSources(sources: Source[]): string {
   if (sources.length === 0) return "No matching documents.";
   return sources
     .map((source, i) => {
-      const title = typeof source.metadata.title === "string" && source.metadata.title.trim() ? ` — ${source.metadata.title}` : "";
-      return `[${i + 1}] ${source.document_id}${title} (score ${source.score.toFixed(3)})\n${source.text}`;
+      const title = documentTitle(source.metadata);
+      const heading = title.trim() ? `${source.document_id} — ${title}` : source.document_id;
+      return `[${i + 1}] ${heading} (score ${source.score.toFixed(3)})\n${source.text}`;
     })
     .join("\n\n");
 }

@@ -47,7 +47,11 @@ export function searchTerms(text: string, options: { keepStopWords?: boolean } =
  * which it would reject.
  */
 export function toFtsMatchExpression(text: string): string | null {
-  const terms = searchTerms(text).slice(0, MAX_FTS_TERMS);
+  return matchAnyOf(searchTerms(text).slice(0, MAX_FTS_TERMS));
+}
+
+/** The MATCH expression for any of `terms` (each a plain phrase), or null for none. */
+export function matchAnyOf(terms: readonly string[]): string | null {
   if (terms.length === 0) return null;
   // Tokens never contain '"', but double it anyway: that is FTS5's only escape inside a string.
   return terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(" OR ");

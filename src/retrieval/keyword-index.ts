@@ -26,6 +26,8 @@
 /** The current index version's name prefix, and the earlier versions' (dropped when met). */
 const PREFIX = "kw2_";
 const RETIRED_PREFIXES = ["kw_"];
+/** The names the tenant's index had in earlier versions, from its current name. */
+const retiredNames = (name: string) => RETIRED_PREFIXES.map((prefix) => name.replace(PREFIX, prefix));
 
 /** The FTS5 table name of a tenant's keyword index: safe as an identifier whatever the tenant. */
 export async function keywordIndexName(tenant: string): Promise<string> {
@@ -45,7 +47,7 @@ const sqlLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
 export function ensureKeywordIndexStatements(db: D1Database, tenant: string, name: string): D1PreparedStatement[] {
   const who = sqlLiteral(tenant);
   return [
-    ...RETIRED_PREFIXES.flatMap((prefix) => dropStatements(db, name.replace(PREFIX, prefix))),
+    ...retiredNames(name).flatMap((retired) => dropStatements(db, retired)),
     db.prepare(
       `CREATE VIRTUAL TABLE IF NOT EXISTS ${name} USING fts5 (text, title, content = '', tokenize = 'porter unicode61 remove_diacritics 2')`,
     ),
@@ -134,7 +136,7 @@ export async function dropKeywordIndexIfUnused(db: D1Database, tenant: string): 
   if (!used || used.used || !used.built) return false;
   const name = await keywordIndexName(tenant);
   await db.batch([
-    ...[name, ...RETIRED_PREFIXES.map((prefix) => name.replace(PREFIX, prefix))].flatMap((each) => dropStatements(db, each)),
+    ...[name, ...retiredNames(name)].flatMap((each) => dropStatements(db, each)),
     db.prepare("DELETE FROM keyword_indexes WHERE tenant = ?1").bind(tenant),
   ]);
   known.delete(tenant);

@@ -32,7 +32,7 @@ import { freePort } from "../lib/ports";
 import { startOrigin } from "../stack/origin";
 import { ROOT } from "../stack/paths";
 import { scifact, split } from "./datasets";
-import { mean, ndcgAt10, pairedGain } from "./metrics";
+import { bestChunkPerDocument, mean, ndcgAt10, pairedGain } from "./metrics";
 
 const { values: args } = parseArgs({
   options: {
@@ -158,19 +158,10 @@ try {
 }
 
 /** Each query's rankings per document (the dump's chunk rankings keep each document's best chunk). */
-const perDocument = (list: Dumped["vector"], documentOf: Record<string, string>, lowest: number): ScoredRanking => {
-  const seen = new Set<string>();
-  const ids: string[] = [];
-  const scores: number[] = [];
-  list.ids.forEach((id, at) => {
-    const doc = documentOf[id]!;
-    if (seen.has(doc)) return;
-    seen.add(doc);
-    ids.push(doc);
-    scores.push(list.scores[at]!);
-  });
-  return { ids, scores, lowest };
-};
+const perDocument = (list: Dumped["vector"], documentOf: Record<string, string>, lowest: number): ScoredRanking => ({
+  ...bestChunkPerDocument(list, (id) => documentOf[id]!),
+  lowest,
+});
 /** Two rankings as one: the best score per document, best first (how one index holding both kinds of vector answers). */
 const mixed = (a: ScoredRanking, b: ScoredRanking): ScoredRanking => {
   const best = new Map<string, number>();

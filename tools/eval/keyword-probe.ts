@@ -17,11 +17,11 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
-import { searchTerms, toFtsMatchExpression } from "../../src/retrieval/fts-query";
+import { MAX_FTS_TERMS, matchAnyOf, searchTerms, toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { fuse, type ScoredRanking } from "../../src/retrieval/fusion";
 import { ROOT } from "../stack/paths";
 import { scifact, split } from "./datasets";
-import { mean, ndcgAt10, pairedGain } from "./metrics";
+import { bestChunkPerDocument, mean, ndcgAt10, pairedGain } from "./metrics";
 
 const D1_DIR = join(ROOT, ".cache", "scifact-eval", "v3", "d1", "miniflare-D1DatabaseObject");
 const { values: args } = parseArgs({
@@ -82,38 +82,36 @@ for (const [name, columns] of Object.entries(TABLES)) {
   db.exec("COMMIT");
 }
 
-/** 200 chunks by BM25 (as the eval asks, one result per document), then per document: its best chunk, top 100. */
-function keywordRanking(table: Table, match: string | null, titleWeight = 1): ScoredRanking & { seqs: number[] } {
-  if (!match) return { ids: [], scores: [], lowest: 0, seqs: [] };
+/**
+ * 200 chunks by BM25 (as the eval asks, one result per document), then per document: its best
+ * chunk, top 100; `chunks` keeps the chunk ranking (the feedback's first pass).
+ */
+function keywordRanking(
+  table: Table,
+  match: string | null,
+  titleWeight = 1,
+): ScoredRanking & { chunks: { seqs: number[]; scores: number[] } } {
+  if (!match) return { ids: [], scores: [], lowest: 0, chunks: { seqs: [], scores: [] } };
   const weights = table === "titled" ? `, 1.0, ${titleWeight}` : "";
   const rows = db
     .prepare(
       `SELECT rowid AS seq, -bm25(${table}${weights}) AS score FROM ${table} WHERE ${table} MATCH ? ORDER BY bm25(${table}${weights}), rowid LIMIT 200`,
     )
     .all(match) as Array<{ seq: number; score: number }>;
-  const seen = new Set<string>();
-  const out = { ids: [] as string[], scores: [] as number[], lowest: 0, seqs: rows.map((row) => row.seq) };
-  for (const row of rows) {
-    const document = documentOfSeq.get(row.seq)!;
-    if (seen.has(document) || out.ids.length === 100) continue;
-    seen.add(document);
-    out.ids.push(document);
-    out.scores.push(row.score);
-  }
-  return out;
+  const chunks = { seqs: rows.map((row) => row.seq), scores: rows.map((row) => row.score) };
+  return { ...bestChunkPerDocument({ ids: chunks.seqs, scores: chunks.scores }, (seq) => documentOfSeq.get(seq)!, 100), lowest: 0, chunks };
 }
-
-const quoted = (terms: string[]) => (terms.length ? terms.map((term) => `"${term}"`).join(" OR ") : null);
 
 /**
  * RM3-style expansion terms: the first pass's top `depth` chunks as feedback, each term weighted
  * by Σ P(term | chunk) · (the chunk's share of the feedback's BM25), the query's own terms and
  * stop-words left out, the best `count` kept.
  */
-function feedbackTerms(query: string, firstPass: { seqs: number[] }, scores: number[], depth: number, count: number): string[] {
+function feedbackTerms(query: string, firstPass: { seqs: number[]; scores: number[] }, depth: number, count: number): string[] {
   const own = new Set(searchTerms(query));
   const weights = new Map<string, number>();
   const used = firstPass.seqs.slice(0, depth);
+  const scores = firstPass.scores;
   const total = scores.slice(0, used.length).reduce((a, b) => a + b, 0) || 1;
   used.forEach((seq, at) => {
     const all = [
@@ -143,31 +141,19 @@ const rankings = new Map(
   queryIds.map((id) => {
     const query = sci.queries.get(id)!;
     const textOnly = keywordRanking("textOnly", toFtsMatchExpression(query));
-    const chunkScores = db
-      .prepare("SELECT -bm25(textOnly) AS score FROM textOnly WHERE textOnly MATCH ? ORDER BY bm25(textOnly), rowid LIMIT 10")
-      .all(toFtsMatchExpression(query) ?? '""')
-      .map((row) => (row as { score: number }).score);
     const expansions = new Map<string, ScoredRanking>();
     for (const depth of FEEDBACK.depths) {
       for (const count of FEEDBACK.counts) {
-        expansions.set(`${depth}/${count}`, keywordRanking("textOnly", quoted(feedbackTerms(query, textOnly, chunkScores, depth, count))));
+        expansions.set(`${depth}/${count}`, keywordRanking("textOnly", matchAnyOf(feedbackTerms(query, textOnly.chunks, depth, count))));
       }
     }
     const { vector, documentOf } = dumped.get(id)!;
-    const seen = new Set<string>();
-    const dense = { ids: [] as string[], scores: [] as number[], lowest: -1 };
-    vector.ids.forEach((chunk, at) => {
-      const document = documentOf[chunk]!;
-      if (seen.has(document)) return;
-      seen.add(document);
-      dense.ids.push(document);
-      dense.scores.push(vector.scores[at]!);
-    });
+    const dense: ScoredRanking = { ...bestChunkPerDocument(vector, (chunk) => documentOf[chunk]!), lowest: -1 };
     return [
       id,
       {
         textOnly,
-        stopWordsKept: keywordRanking("textOnly", quoted(searchTerms(query, { keepStopWords: true }).slice(0, 32))),
+        stopWordsKept: keywordRanking("textOnly", matchAnyOf(searchTerms(query, { keepStopWords: true }).slice(0, MAX_FTS_TERMS))),
         unstemmed: keywordRanking("unstemmed", toFtsMatchExpression(query)),
         titled: new Map(TITLE_WEIGHTS.map((weight) => [weight, keywordRanking("titled", toFtsMatchExpression(query), weight)])),
         expansions,

@@ -16,6 +16,27 @@ export const percentile = (sorted: readonly number[], p: number) =>
 
 export const mean = (list: readonly number[]) => (list.length === 0 ? Number.NaN : list.reduce((a, b) => a + b, 0) / list.length);
 
+/**
+ * A chunk ranking as a document ranking: each document once, at its best chunk's place and with
+ * its score, the first `limit` documents.
+ */
+export function bestChunkPerDocument<Id>(
+  ranking: { ids: readonly Id[]; scores: readonly number[] },
+  documentOf: (id: Id) => string,
+  limit = Number.POSITIVE_INFINITY,
+): { ids: string[]; scores: number[] } {
+  const out = { ids: [] as string[], scores: [] as number[] };
+  const seen = new Set<string>();
+  ranking.ids.forEach((id, at) => {
+    const document = documentOf(id);
+    if (seen.has(document) || out.ids.length >= limit) return;
+    seen.add(document);
+    out.ids.push(document);
+    out.scores.push(ranking.scores[at]!);
+  });
+  return out;
+}
+
 /** Distinct document ids in order of their first chunk. */
 export const documentsOf = (chunks: ReadonlyArray<{ document_id: string }>) => [...new Set(chunks.map((chunk) => chunk.document_id))];
 
