@@ -5,6 +5,8 @@
  * the stored documents (GET /v1/documents, a page at a time, by collection and status), open and
  * delete them.
  */
+
+import { fileDocument, jsonLineDocument } from "../ingest/source-files";
 import { api, messageOf, ok, type Schemas } from "./api";
 import { announce, busy, byId, formatDate, h } from "./dom";
 
@@ -63,7 +65,7 @@ async function upload(): Promise<void> {
 
 async function readFile(file: File): Promise<DocumentInput[]> {
   const text = await file.text();
-  if (!file.name.toLowerCase().endsWith(".jsonl")) return [{ id: file.name.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 128), text }];
+  if (!file.name.toLowerCase().endsWith(".jsonl")) return [fileDocument(file.name, text)];
   const documents: DocumentInput[] = [];
   for (const [index, line] of text.split("\n").entries()) {
     if (!line.trim()) continue;
@@ -73,18 +75,9 @@ async function readFile(file: File): Promise<DocumentInput[]> {
     } catch {
       throw new Error(`${file.name}, line ${index + 1}: not JSON`);
     }
-    const id = record.id ?? record._id;
-    const title = typeof record.title === "string" ? record.title.trim() : "";
-    const body = [title, record.text].filter((part) => typeof part === "string" && part).join("\n\n");
-    if (!body) throw new Error(`${file.name}, line ${index + 1}: no "text"`);
-    // As the CLI: a BEIR title without metadata becomes `metadata.title`, which keyword ranking weighs.
-    const metadata =
-      record.metadata && typeof record.metadata === "object" ? record.metadata : title ? { title: title.slice(0, 1024) } : undefined;
-    documents.push({
-      ...(typeof id === "string" || typeof id === "number" ? { id: String(id) } : {}),
-      text: body,
-      ...(metadata ? { metadata: metadata as DocumentInput["metadata"] } : {}),
-    });
+    const document = jsonLineDocument(record);
+    if (typeof document === "string") throw new Error(`${file.name}, line ${index + 1}: ${document}`);
+    documents.push(document);
   }
   return documents;
 }

@@ -133,7 +133,8 @@ describe("edge-rag against the local stack", () => {
     const streamed = await cli(["query", "How", "do", "I", "rotate", "an", "API", "key?", "--mode", "keyword"]);
     expect(streamed.code, streamed.stderr).toBe(0);
     expect(streamed.stdout).toMatch(/rotate/i);
-    expect(streamed.stdout).toMatch(/^\[1\] keys\.md · handbook/m);
+    // A Markdown file's first heading is its title (metadata.title), which heads the source.
+    expect(streamed.stdout).toMatch(/^\[1\] API keys · keys\.md · handbook/m);
     expect(streamed.stdout).not.toContain("\x1b["); // not a terminal: no colour
     expect(streamed.stderr).toMatch(/cache (miss|hit|bypass|stale)/);
     const asJson = await cli(["query", "How do I rotate an API key?", "--json", "--collection", "handbook", "--top-k", "2"]);
@@ -149,7 +150,7 @@ describe("edge-rag against the local stack", () => {
     expect(result.code, result.stderr).toBe(0);
     expect(json(result).results[0].document_id).toBe("cache.md");
     const human = await cli(["search", "purge the cache", "--mode", "keyword"]);
-    expect(human.stdout).toMatch(/^\[1\] cache\.md/m);
+    expect(human.stdout).toMatch(/^\[1\] Cache · cache\.md/m);
     // A BEIR line's title is sent as metadata.title, which keyword ranking searches and the output heads a source with.
     const notes = join(stateDir, "notes.jsonl");
     writeFileSync(

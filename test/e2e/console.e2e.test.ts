@@ -197,6 +197,9 @@ describe("the console in a browser", () => {
     // A BEIR line's title became the document's metadata.title (searched by keyword ranking), as the CLI sends it.
     const quota = await fetch(`${stack.url}/v1/documents/quota`, { headers: { authorization: `Bearer ${adminKey}` } });
     expect(((await quota.json()) as { metadata: Record<string, unknown> }).metadata).toMatchObject({ title: "Quotas" });
+    // And a Markdown file's first heading became its title.
+    const cache = await fetch(`${stack.url}/v1/documents/cache.md`, { headers: { authorization: `Bearer ${adminKey}` } });
+    expect(((await cache.json()) as { metadata: Record<string, unknown> }).metadata).toEqual({ title: "Cache" });
     await page.getByLabel("Status", { exact: true }).selectOption("failed");
     await page.getByRole("button", { name: "Show documents" }).click();
     await expect.poll(() => rows.allTextContents()).toEqual(["No documents."]);

@@ -2,6 +2,7 @@ import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
+import { jsonLineDocument, type SourceDocument } from "../../src/ingest/source-files";
 import { ROOT } from "../../tools/stack/paths";
 
 /** The BEIR SciFact train split from ../shared/data (read in place, never copied). */
@@ -43,9 +44,9 @@ export function readQrels(): Map<string, Set<string>> {
   return qrels;
 }
 
-/** As the CLI sends a BEIR record: the title leads the text. */
-export const toDocument = (doc: ScifactDocument) => ({
-  id: doc._id,
-  text: `${doc.title}\n\n${doc.text}`,
-  metadata: { title: doc.title.slice(0, 1024) },
-});
+/** As the CLI sends a BEIR record: the title leads the text and becomes `metadata.title`. */
+export const toDocument = (doc: ScifactDocument): SourceDocument => {
+  const document = jsonLineDocument({ ...doc });
+  if (typeof document === "string") throw new Error(`SciFact ${doc._id} ${document}`);
+  return { ...document, id: doc._id };
+};

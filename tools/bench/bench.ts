@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
-import type { SourceDocument } from "../cli/ingest";
+import type { SourceDocument } from "../../src/ingest/source-files";
 import { UsageError } from "../cli/usage-error";
 import { ROOT } from "../stack/paths";
 import type { Stack } from "../stack/stack";

@@ -2,8 +2,8 @@ import { createReadStream, existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
+import type { SourceDocument } from "../../src/ingest/source-files";
 import { SCIFACT_DIR, type ScifactDocument, toDocument } from "../../test/e2e/scifact";
-import type { SourceDocument } from "../cli/ingest";
 import { UsageError } from "../cli/usage-error";
 import { ROOT } from "../stack/paths";
 

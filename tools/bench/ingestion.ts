@@ -1,5 +1,5 @@
+import type { SourceDocument } from "../../src/ingest/source-files";
 import { mintOriginToken } from "../../src/origin/origin-token";
-import type { SourceDocument } from "../cli/ingest";
 import { type LatencySummary, type Sample, summarise } from "./load";
 import { bar } from "./progress";
 import type { Target } from "./target";

@@ -3,6 +3,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, sta
 import { extname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
+import { fileDocument, jsonLineDocument, type SourceDocument } from "../../src/ingest/source-files";
 import { ApiFailure, connectionOf, EXIT, exitCodeOf } from "./api";
 import { UsageError } from "./usage-error";
 
@@ -11,12 +12,6 @@ import { UsageError } from "./usage-error";
  * Resumable: a state file remembers which batches were accepted, so a rerun after a crash or
  * Ctrl-C sends only the rest (re-sending is harmless anyway: unchanged documents are no-ops).
  */
-export interface SourceDocument {
-  id: string;
-  text: string;
-  metadata?: Record<string, string | number | boolean>;
-}
-
 export interface IngestOptions {
   url: string;
   key: string;
@@ -61,7 +56,10 @@ export async function ingestCommand(positionals: string[], values: Values): Prom
   }
 }
 
-/** Reads .jsonl / .jsonl.gz ({id,text,metadata} or BEIR {_id,title,text}) or a folder of .txt/.md. */
+/**
+ * Reads .jsonl / .jsonl.gz ({id,text,metadata} or BEIR {_id,title,text}) or a folder of .txt/.md
+ * (each file's relative path as its id and `metadata.path`, a Markdown file's title as `metadata.title`).
+ */
 export async function* readDocuments(source: string): AsyncGenerator<SourceDocument> {
   const path = resolve(source);
   if (!existsSync(path)) throw new UsageError(`${source} does not exist`);
@@ -69,14 +67,7 @@ export async function* readDocuments(source: string): AsyncGenerator<SourceDocum
     for (const file of walk(path)) {
       if (![".txt", ".md"].includes(extname(file).toLowerCase())) continue;
       const text = readFileSync(file, "utf8");
-      if (text.trim())
-        yield {
-          id: relative(path, file)
-            .replace(/[^A-Za-z0-9_.:-]/g, "_")
-            .slice(0, 128),
-          text,
-          metadata: { path: relative(path, file) },
-        };
+      if (text.trim()) yield fileDocument(relative(path, file), text, { path: relative(path, file) });
     }
     return;
   }
@@ -91,19 +82,9 @@ export async function* readDocuments(source: string): AsyncGenerator<SourceDocum
     } catch {
       throw new UsageError(`${source}:${lineNumber} is not JSON`);
     }
-    const id = String(record.id ?? record._id ?? "");
-    const title = typeof record.title === "string" ? record.title.trim() : "";
-    const body = typeof record.text === "string" ? record.text : "";
-    const text = title && !("id" in record) ? `${title}\n\n${body}` : body;
-    if (!id || !text.trim()) throw new UsageError(`${source}:${lineNumber} needs an id (or _id) and a text`);
-    const metadata = (
-      typeof record.metadata === "object" && record.metadata !== null
-        ? record.metadata
-        : title
-          ? { title: title.slice(0, 1024) }
-          : undefined
-    ) as SourceDocument["metadata"];
-    yield { id, text, ...(metadata ? { metadata } : {}) };
+    const document = jsonLineDocument(record);
+    if (typeof document === "string" || !document.id) throw new UsageError(`${source}:${lineNumber} needs an id (or _id) and a text`);
+    yield { ...document, id: document.id };
   }
 }
 
