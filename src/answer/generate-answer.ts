@@ -1,9 +1,9 @@
 import { OriginBadResponse, OriginFailure, OriginStreamFailed, OriginTimeout } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
+import { readSseEvents } from "../sse-events";
 import { createAnswerGuard } from "./answer-guard";
 import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "./extractive-answer";
-import { readSseEvents } from "./sse-events";
 
 /**
  * Answers a question from retrieved sources: with the origin's generator when it can, else with
@@ -12,6 +12,12 @@ import { readSseEvents } from "./sse-events";
  * (answer-guard.ts): citations of sources that do not exist, and links and images that no source
  * contains, never reach a client or the cache, whatever the origin's model was talked into.
  */
+
+/** A stalled origin stream (silent between two chunks for this long) ends as ORIGIN_TIMEOUT. */
+const STREAM_IDLE = {
+  idleTimeoutMs: 20_000,
+  idleError: (ms: number) => new OriginTimeout(`the origin's answer stream was silent for ${ms} ms`),
+};
 
 export interface AnswerSource {
   id: string;
@@ -74,7 +80,7 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
   let failure: OriginFailure | undefined;
   try {
     const body = await origin.generateStream({ query, contexts: contextsOf(sources) });
-    for await (const event of readSseEvents(body)) {
+    for await (const event of readSseEvents(body, STREAM_IDLE)) {
       if (event.event === "token") {
         const text = tokenText(event.data);
         if (text === undefined) throw new OriginBadResponse("the origin sent a malformed token event");

@@ -3,9 +3,10 @@
  * (SSE: `sources` first, then `token` deltas, then `done` with the metadata, or `error`) or in
  * one JSON answer. Citations [n] in the answer link to source n below it.
  */
+
+import { readSseEvents } from "../sse-events";
 import { ApiProblem, api, messageOf, ok, type Problem, type Schemas } from "./api";
 import { busy, byId, h } from "./dom";
-import { readSse } from "./sse";
 
 type Source = Schemas["QuerySource"];
 type Metadata = Schemas["QueryMetadata"];
@@ -110,7 +111,7 @@ async function askStreaming(request: QueryRequest): Promise<void> {
   let text = "";
   let sourceCount = 0;
   try {
-    for await (const event of readSse(data)) {
+    for await (const event of readSseEvents(data)) {
       if (event.event === "sources") {
         const sources = JSON.parse(event.data) as Source[];
         sourceCount = sources.length;

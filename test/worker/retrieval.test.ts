@@ -2,7 +2,6 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { extractiveAnswer, extractiveAnswerParts, NO_SOURCES_ANSWER, splitSentences } from "../../src/answer/extractive-answer";
 import { type AnswerEvent, streamAnswer } from "../../src/answer/generate-answer";
-import { readSseEvents } from "../../src/answer/sse-events";
 import type { OriginClient } from "../../src/origin/origin-client";
 import { mapWithConcurrency } from "../../src/query/concurrency";
 import { preview } from "../../src/query/sources";
@@ -391,27 +390,6 @@ describe("small helpers (happy)", () => {
     });
     expect(result).toEqual([50, 10, 30, 20, 40]);
     expect(peak).toBe(2);
-  });
-
-  it("parses server-sent events split across chunks, with CRLF and multi-line data", async () => {
-    const parts = [
-      "event: token\r",
-      '\ndata: {"text":"Hel"}\r\n\r\n: comment\n\nevent: tok',
-      'en\ndata: {"text":"lo"}\n\nevent: done\ndata: a\ndata: b\n\n',
-    ];
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
-        controller.close();
-      },
-    });
-    const events = [];
-    for await (const event of readSseEvents(body)) events.push(event);
-    expect(events).toEqual([
-      { event: "token", data: '{"text":"Hel"}' },
-      { event: "token", data: '{"text":"lo"}' },
-      { event: "done", data: "a\nb" },
-    ]);
   });
 });
 

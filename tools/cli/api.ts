@@ -1,4 +1,5 @@
 import createClient from "openapi-fetch";
+import { readSseEvents, type SseEvent } from "../../src/sse-events";
 import type { paths } from "./api-types";
 import { UsageError } from "./usage-error";
 
@@ -131,22 +132,6 @@ export function paint(stream: NodeJS.WriteStream) {
 }
 
 /** Reads server-sent events from a response body. */
-export async function* readEvents(response: Response): AsyncGenerator<{ event: string; data: string }> {
-  if (!response.body) return;
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true }).replaceAll("\r\n", "\n");
-    for (let end = buffer.indexOf("\n\n"); end !== -1; end = buffer.indexOf("\n\n")) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = "message";
-      const data: string[] = [];
-      for (const line of block.split("\n")) {
-        if (line.startsWith("event:")) event = line.slice(6).trim();
-        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-      }
-      if (data.length > 0) yield { event, data: data.join("\n") };
-    }
-  }
+export async function* readEvents(response: Response): AsyncGenerator<SseEvent> {
+  if (response.body) yield* readSseEvents(response.body);
 }
