@@ -7,6 +7,9 @@
  *
  * For concurrency 1 and 16 it measures p50/p95 latency and throughput of:
  * - bare:        GET /health (no auth, no dependency): the floor of the worker and the HTTP hop;
+ * - auth:        GET /v1/me (the API key checked, nothing else): what authentication adds;
+ * - limited:     GET /v1/documents/{an id that does not exist} (auth, the rate limiter's Redis
+ *                commands, one D1 read, a 404): what the rate limiter adds, which a hit pays too;
  * - hit:         POST /v1/query of questions answered before (served by the query cache);
  * - miss:        POST /v1/query of questions never asked (embed, retrieve, generate, then cached);
  * - origin-down: POST /v1/query with the origin stopped (keyword retrieval, edge answer), cache: false.
@@ -106,10 +109,11 @@ async function main() {
     if (questions.length < needed) throw new Error(`need ${needed} distinct questions for the miss cells; lower --requests`);
     const warm = questions.slice(0, 20);
     let unasked = 20;
+    const authorization = { authorization: `Bearer ${key}` };
     const query = (body: object) =>
       fetch(`${url}/v1/query`, {
         method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        headers: { ...authorization, "content-type": "application/json" },
         body: JSON.stringify(body),
       });
 
@@ -120,6 +124,10 @@ async function main() {
     const cells: Cell[] = [];
     for (const concurrency of CONCURRENCIES) {
       cells.push(await measure("bare", concurrency, REQUESTS, () => fetch(`${url}/health`)));
+      cells.push(await measure("auth", concurrency, REQUESTS, () => fetch(`${url}/v1/me`, { headers: authorization })));
+      cells.push(
+        await measure("limited", concurrency, REQUESTS, () => fetch(`${url}/v1/documents/not-stored`, { headers: authorization })),
+      );
       cells.push(await measure("hit", concurrency, REQUESTS, (i) => query({ query: warm[i % warm.length] })));
       cells.push(await measure("miss", concurrency, REQUESTS, () => query({ query: questions[unasked++] })));
       console.error(`concurrency ${concurrency}: done`);
