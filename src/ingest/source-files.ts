@@ -1,9 +1,9 @@
 /**
  * How the clients (the CLI's `ingest`, the console's upload) turn files into documents, so both
  * read the same file the same way:
- * - a `.md`/`.txt` file is one document, its id taken from its name, and a Markdown file's title
- *   (front matter's `title:`, else its first `# heading`) becomes `metadata.title`, which keyword
- *   ranking weighs and sources are headed by;
+ * - a `.md`/`.txt` file is one document, its id taken from its name; a Markdown file's front
+ *   matter is not indexed, and its title (front matter's `title:`, else its first `# heading`)
+ *   becomes `metadata.title`, which keyword ranking weighs and sources are headed by;
  * - a `.jsonl` line is `{"id","text","metadata"}` or BEIR's `{"_id","title","text"}`.
  * Pure string work with no dependencies: it runs in Node and in the browser bundle.
  */
@@ -22,26 +22,28 @@ export const documentIdOf = (name: string): string => name.replace(/[^A-Za-z0-9_
 
 export const isMarkdown = (name: string): boolean => /\.(md|markdown)$/i.test(name);
 
+/** A YAML front matter block at the very start of a Markdown file: `---` lines around it (or `...` closing it). */
+const FRONT_MATTER = /^\uFEFF?---[ \t]*\r?\n([\s\S]*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)/;
+
 /**
- * A Markdown text's title: front matter's one-line `title:` when the text opens with `---`, else
- * its first level-1 ATX heading outside code fences; "" when it has neither.
+ * A Markdown file as text to index and a title. Front matter is not text to index (it is removed),
+ * and its one-line `title:` is the title; else the first level-1 ATX heading outside code fences
+ * is; "" when there is neither.
  */
-export function markdownTitle(text: string): string {
-  const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
-  let start = 0;
-  if (lines[0]?.trim() === "---") {
-    const end = lines.findIndex((line, index) => index > 0 && /^(---|\.\.\.)\s*$/.test(line));
-    if (end > 0) {
-      for (const line of lines.slice(1, end)) {
-        const match = /^title:\s*(.*?)\s*$/.exec(line);
-        const title = match ? unquote(match[1] ?? "") : "";
-        if (title) return clip(title);
-      }
-      start = end + 1;
-    }
-  }
+export function readMarkdown(text: string): { title: string; text: string } {
+  const frontMatter = FRONT_MATTER.exec(text);
+  const body = frontMatter ? text.slice(frontMatter[0].length) : text;
+  const declared = frontMatter?.[1]
+    ?.split(/\r?\n/)
+    .map((line) => unquote(/^title:(.*)$/.exec(line)?.[1] ?? ""))
+    .find(Boolean);
+  const title = declared || firstHeading(body);
+  return { title: title.slice(0, MAX_TITLE_CHARS), text: body };
+}
+
+function firstHeading(markdown: string): string {
   let fence = "";
-  for (const line of lines.slice(start)) {
+  for (const line of markdown.split(/\r?\n/)) {
     const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
     if (marker && (!fence || (marker[0] === fence[0] && marker.length >= fence.length))) {
       fence = fence ? "" : marker;
@@ -50,21 +52,19 @@ export function markdownTitle(text: string): string {
     if (fence) continue;
     // `# Title`, `# Title #`: a closing run of #s preceded by a space is not part of the title.
     const heading = /^ {0,3}#[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$/.exec(line)?.[1]?.trim();
-    if (heading) return clip(heading);
+    if (heading) return heading;
   }
   return "";
 }
 
-/** A `.md`/`.txt` file as one document; `metadata` (e.g. the CLI's `path`) is kept beside the title. */
-export function fileDocument(
-  name: string,
-  text: string,
-  metadata: Record<string, string> = {},
-  id: string = documentIdOf(name),
-): SourceDocument {
-  const title = isMarkdown(name) ? markdownTitle(text) : "";
-  const all = { ...metadata, ...(title ? { title } : {}) };
-  return { id, text, ...(Object.keys(all).length > 0 ? { metadata: all } : {}) };
+/**
+ * A `.md`/`.txt` file as one document (a Markdown file as `readMarkdown` reads it); `metadata`
+ * (e.g. the CLI's `path`) is kept beside the title.
+ */
+export function fileDocument(name: string, text: string, metadata: Record<string, string> = {}): SourceDocument {
+  const read = isMarkdown(name) ? readMarkdown(text) : { title: "", text };
+  const all = { ...metadata, ...(read.title ? { title: read.title } : {}) };
+  return { id: documentIdOf(name), text: read.text, ...(Object.keys(all).length > 0 ? { metadata: all } : {}) };
 }
 
 /** A `.jsonl` line's document; without an id, the API assigns one. */
@@ -85,14 +85,13 @@ export function jsonLineDocument(record: Record<string, unknown>): JsonLineDocum
     typeof record.metadata === "object" && record.metadata !== null
       ? (record.metadata as SourceDocument["metadata"])
       : title
-        ? { title: clip(title) }
+        ? { title: title.slice(0, MAX_TITLE_CHARS) }
         : undefined;
   return { ...(id ? { id } : {}), text, ...(metadata ? { metadata } : {}) };
 }
 
-const clip = (title: string) => title.slice(0, MAX_TITLE_CHARS);
-
 const unquote = (value: string) => {
-  const quoted = /^(["'])(.*)\1$/.exec(value);
-  return (quoted ? (quoted[2] ?? "") : value).trim();
+  const trimmed = value.trim();
+  const quoted = /^(["'])(.*)\1$/.exec(trimmed);
+  return (quoted ? (quoted[2] ?? "") : trimmed).trim();
 };

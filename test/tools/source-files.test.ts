@@ -1,36 +1,45 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { fileDocument, jsonLineDocument, markdownTitle } from "../../src/ingest/source-files";
+import { fileDocument, jsonLineDocument, readMarkdown } from "../../src/ingest/source-files";
 import { ROOT } from "../../tools/stack/paths";
 
-describe("markdownTitle", () => {
+describe("readMarkdown", () => {
   it("is the first level-1 heading", () => {
-    expect(markdownTitle("Intro line\n\n## Not this\n# API keys and rotation\n\n# Later")).toBe("API keys and rotation");
-    expect(markdownTitle("   #   Spaced   ## \ntext")).toBe("Spaced");
-    expect(markdownTitle("# C# in five minutes\n")).toBe("C# in five minutes");
+    expect(readMarkdown("Intro line\n\n## Not this\n# API keys and rotation\n\n# Later").title).toBe("API keys and rotation");
+    expect(readMarkdown("   #   Spaced   ## \ntext").title).toBe("Spaced");
+    expect(readMarkdown("# C# in five minutes\n").title).toBe("C# in five minutes");
+  });
+
+  it("leaves front matter out of the text to index", () => {
+    expect(readMarkdown("---\r\ntitle: 'Travel'\r\ntags: [a]\r\n---\r\nBody.\r\n")).toEqual({ title: "Travel", text: "Body.\r\n" });
+    expect(readMarkdown("---\nlayout: page\n...\n# Heading\nBody.")).toEqual({ title: "Heading", text: "# Heading\nBody." });
+    // A thematic break later on, or an opening line without its closing one, is not front matter.
+    const text = "Intro\n---\ntitle: no\n---\n";
+    expect(readMarkdown(text)).toEqual({ title: "", text });
+    expect(readMarkdown("---\ntitle: never closed\n\nBody")).toEqual({ title: "", text: "---\ntitle: never closed\n\nBody" });
   });
 
   it("prefers front matter's title, quoted or not", () => {
-    expect(markdownTitle('---\nlayout: page\ntitle: "Travel policy"\n---\n# Heading')).toBe("Travel policy");
-    expect(markdownTitle("---\ntitle: Travel policy\n...\n")).toBe("Travel policy");
-    expect(markdownTitle("---\nlayout: page\n---\n# From the heading\n")).toBe("From the heading");
+    expect(readMarkdown('---\nlayout: page\ntitle: "Travel policy"\n---\n# Heading').title).toBe("Travel policy");
+    expect(readMarkdown("---\ntitle: Travel policy\n...\n").title).toBe("Travel policy");
+    expect(readMarkdown("---\nlayout: page\n---\n# From the heading\n").title).toBe("From the heading");
   });
 
   it("skips code fences and what is not a heading", () => {
-    expect(markdownTitle("```sh\n# install it\nnpm ci\n```\n# Setup\n")).toBe("Setup");
-    expect(markdownTitle("~~~~\n```\n# still code\n~~~~\n# After\n")).toBe("After");
-    expect(markdownTitle("#hashtag\n    # indented code\n#\n")).toBe("");
-    expect(markdownTitle("")).toBe("");
+    expect(readMarkdown("```sh\n# install it\nnpm ci\n```\n# Setup\n").title).toBe("Setup");
+    expect(readMarkdown("~~~~\n```\n# still code\n~~~~\n# After\n").title).toBe("After");
+    expect(readMarkdown("#hashtag\n    # indented code\n#\n").title).toBe("");
+    expect(readMarkdown("").title).toBe("");
   });
 
   it("cuts a title to the API's 1,024 characters", () => {
-    expect(markdownTitle(`# ${"a".repeat(2000)}`)).toHaveLength(1024);
+    expect(readMarkdown(`# ${"a".repeat(2000)}`).title).toHaveLength(1024);
   });
 
   it("reads the sample guide's titles", () => {
     const text = readFileSync(join(ROOT, "docs", "guide", "api-keys.md"), "utf8");
-    expect(markdownTitle(text)).toBe("API keys and rotation");
+    expect(readMarkdown(text).title).toBe("API keys and rotation");
   });
 });
 
@@ -41,6 +50,10 @@ describe("fileDocument", () => {
       text: "# Keys\n\nRotate them.",
       metadata: { path: "guide/api keys.md", title: "Keys" },
     });
+  });
+
+  it("sends a Markdown file without its front matter", () => {
+    expect(fileDocument("post.md", "---\ntitle: Post\n---\nText.")).toEqual({ id: "post.md", text: "Text.", metadata: { title: "Post" } });
   });
 
   it("gives a text file or an untitled Markdown file no title", () => {

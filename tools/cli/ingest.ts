@@ -58,7 +58,7 @@ export async function ingestCommand(positionals: string[], values: Values): Prom
 
 /**
  * Reads .jsonl / .jsonl.gz ({id,text,metadata} or BEIR {_id,title,text}) or a folder of .txt/.md
- * (each file's relative path as its id and `metadata.path`, a Markdown file's title as `metadata.title`).
+ * (each file's relative path as its id and `metadata.path`; a Markdown file read by `readMarkdown`).
  */
 export async function* readDocuments(source: string): AsyncGenerator<SourceDocument> {
   const path = resolve(source);
@@ -66,8 +66,8 @@ export async function* readDocuments(source: string): AsyncGenerator<SourceDocum
   if (statSync(path).isDirectory()) {
     for (const file of walk(path)) {
       if (![".txt", ".md"].includes(extname(file).toLowerCase())) continue;
-      const text = readFileSync(file, "utf8");
-      if (text.trim()) yield fileDocument(relative(path, file), text, { path: relative(path, file) });
+      const document = fileDocument(relative(path, file), readFileSync(file, "utf8"), { path: relative(path, file) });
+      if (document.text.trim()) yield document;
     }
     return;
   }
