@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { split } from "../../tools/eval/datasets";
+import { FOLDS, inFold, split } from "../../tools/eval/datasets";
 import { documentsOf, mean, ndcgAt10, pairedGain, percentile, recallAt } from "../../tools/eval/metrics";
 
 /** The arithmetic `npm run eval` reports and its fixed split: a wrong metric would mislead every figure. */
@@ -45,5 +45,13 @@ describe("eval metrics (happy)", () => {
     expect(tuning).toHaveLength(10);
     expect([...tuning, ...heldOut].sort()).toEqual([...judged].sort());
     expect(split(judged)).toEqual({ tuning, heldOut });
+  });
+
+  it("cross-validates over five folds that cover every query once, the last being the held-out slice", () => {
+    const judged = Array.from({ length: 12 }, (_, index) => `q${index}`);
+    const folds = Array.from({ length: FOLDS }, (_, fold) => judged.filter((_, index) => inFold(index, fold)));
+    expect(folds.map((fold) => fold.length)).toEqual([3, 3, 2, 2, 2]);
+    expect(folds.flat().sort()).toEqual([...judged].sort());
+    expect(folds[FOLDS - 1]).toEqual(split(judged).heldOut);
   });
 });

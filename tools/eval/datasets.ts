@@ -63,7 +63,12 @@ export const xquad = (): EvalSet => evalSet(join(dataDir(), "xquad-en"), "corpus
  */
 export function split(judged: readonly string[]): { tuning: string[]; heldOut: string[] } {
   return {
-    tuning: judged.filter((_, index) => index % 5 !== 4),
-    heldOut: judged.filter((_, index) => index % 5 === 4),
+    tuning: judged.filter((_, index) => !inFold(index, HELD_OUT_FOLD)),
+    heldOut: judged.filter((_, index) => inFold(index, HELD_OUT_FOLD)),
   };
 }
+
+/** The folds of the tune step's cross-validation: fold f holds positions f, f + 5, …; the held-out slice is fold 4. */
+export const FOLDS = 5;
+const HELD_OUT_FOLD = FOLDS - 1;
+export const inFold = (index: number, fold: number) => index % FOLDS === fold;
