@@ -18,9 +18,9 @@ export interface SourceDocument {
 }
 
 /** A file name or relative path as a document id: the characters ids allow, at most 128. */
-export const documentIdOf = (name: string): string => name.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 128);
+const documentIdOf = (name: string): string => name.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 128);
 
-export const isMarkdown = (name: string): boolean => /\.(md|markdown)$/i.test(name);
+const isMarkdown = (name: string): boolean => /\.(md|markdown)$/i.test(name);
 
 /** A YAML front matter block at the very start of a Markdown file: `---` lines around it (or `...` closing it). */
 const FRONT_MATTER = /^\uFEFF?---[ \t]*\r?\n([\s\S]*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)/;
@@ -68,7 +68,7 @@ export function fileDocument(name: string, text: string, metadata: Record<string
 }
 
 /** A `.jsonl` line's document; without an id, the API assigns one. */
-export type JsonLineDocument = Omit<SourceDocument, "id"> & { id?: string };
+type JsonLineDocument = Omit<SourceDocument, "id"> & { id?: string };
 
 /**
  * One parsed `.jsonl` line as a document, or the reason it is not one. A BEIR line's title heads
