@@ -6,7 +6,7 @@ import { jsonPost, type Target } from "./target";
  * concurrency. Endpoints:
  * - health: GET /health, no auth, no dependency: the floor of the worker and the HTTP hop, the
  *   baseline every ratio is taken against;
- * - me:     GET /v1/me, authentication and rate limit and nothing else (me − health ≈ their cost);
+ * - me:     GET /v1/me, authentication and nothing else, not even the rate limit (me − health ≈ its cost);
  * - query:  POST /v1/query (embed, retrieve, generate);
  * - search: POST /v1/search (embed, retrieve).
  * Cache states: cold sends `cache: false` (which bypasses the answer and query-embedding caches

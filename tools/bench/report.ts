@@ -365,9 +365,9 @@ function renderQueries(result: BenchResult, out: string[]): void {
   }
 }
 
-/** GET /v1/me p50 − GET /health p50: what authentication and the rate limit add, when the run can see it. */
+/** GET /v1/me p50 − GET /health p50: what authentication adds (/v1/me is not rate-limited), when the run can see it. */
 function authenticationCost(ms: number): string {
   return ms > 0
-    ? `Authentication + rate limit alone ≈ GET /v1/me p50 − GET /health p50 = ${f(ms)} ms.`
-    : `Authentication + rate limit alone (GET /v1/me p50 − GET /health p50 = ${f(ms)} ms) is below this run's noise.`;
+    ? `Authentication alone ≈ GET /v1/me p50 − GET /health p50 = ${f(ms)} ms (GET /v1/me is not rate-limited).`
+    : `Authentication alone (GET /v1/me p50 − GET /health p50 = ${f(ms)} ms; GET /v1/me is not rate-limited) is below this run's noise.`;
 }
