@@ -61,7 +61,7 @@ export const xquad = (): EvalSet => evalSet(join(dataDir(), "xquad-en"), "corpus
  * is held out; fusion is tuned on the rest only, and the held-out slice says whether the tuning
  * generalises. Deterministic: no seed, no shuffle.
  */
-export function split(judged: readonly string[]): { tuning: string[]; heldOut: string[] } {
+export function split<T>(judged: readonly T[]): { tuning: T[]; heldOut: T[] } {
   return {
     tuning: judged.filter((_, index) => !inFold(index, HELD_OUT_FOLD)),
     heldOut: judged.filter((_, index) => inFold(index, HELD_OUT_FOLD)),

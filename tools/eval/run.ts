@@ -303,7 +303,8 @@ async function dumpRankings(url: string, key: string, sci: EvalSet, evaluated: s
 
 function tune(file: string, sci: EvalSet) {
   const dumped = new Map(Object.entries(JSON.parse(readFileSync(file, "utf8")) as Record<string, Dumped>));
-  const { tuning, heldOut } = split(sci.judged.filter((id) => dumped.has(id)));
+  const judged = sci.judged.filter((id) => dumped.has(id));
+  const { heldOut } = split(judged);
   // `candidates`: how many of each retriever's candidates take part (the worker takes
   // max(RETRIEVAL_CANDIDATES, top_k): 100 for the eval's top_k 100, 50 for a 5-source query).
   const perQuery = (ids: string[], options: FusionOptions | "keyword", candidates = 100) =>
@@ -318,7 +319,6 @@ function tune(file: string, sci: EvalSet) {
       const fused = options === "keyword" ? keyword.ids : fuse([head(vector, -1), head(keyword, 0)], options).map((item) => item.id);
       return ndcgAt10(documentsOf(fused.map((id) => ({ document_id: documentOf[id]! }))), sci.qrels.get(queryId)!);
     });
-  const bm25 = { tuning: perQuery(tuning, "keyword"), heldOut: perQuery(heldOut, "keyword") };
   const grid: Array<{ label: string; options: FusionOptions }> = [];
   for (const k of [1, 3, 5, 10, 20, 30, 60]) {
     for (const w of [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 1])
@@ -329,17 +329,17 @@ function tune(file: string, sci: EvalSet) {
       grid.push({ label: `convex ${normalization} w=${w}`, options: { method: "convex", normalization, weights: [w, 1 - w] } });
     }
   }
-  // Chosen by the lower bound (mean gain − one standard error) on the tuning slice: a setting
-  // whose gain is large but erratic across queries ranks below a steady one.
-  const results = grid
+  // Every setting's nDCG@10 per judged query, once, for the grid and its cross-validation.
+  const bm25 = perQuery(judged, "keyword");
+  const scored = grid.map((point) => ({ ...point, values: perQuery(judged, point.options) }));
+  const base = split(bm25);
+  const results = scored
     .map((point) => {
-      const values = perQuery(tuning, point.options);
-      const tuned = pairedGain(values, bm25.tuning);
-      return { ...point, ndcg: mean(values), gain: tuned, bound: tuned.mean - tuned.se };
+      const values = split(point.values).tuning;
+      const gain = pairedGain(values, base.tuning);
+      return { ...point, ndcg: mean(values), gain, bound: gain.mean - gain.se };
     })
     .sort((a, b) => b.bound - a.bound);
-  const fmt = (value: number) => value.toFixed(4);
-  const signed = (value: number) => `${value >= 0 ? "+" : "−"}${fmt(Math.abs(value))}`;
   console.log(`\nfusion grid, offline over ${dumped.size} queries' dumped rankings (${file}); nDCG@10`);
   console.log(
     "(w: dense weight; keyword weight 1 for rrf, 1 − w for convex; Δ: mean gain over BM25 alone ± its standard error; " +
@@ -347,12 +347,12 @@ function tune(file: string, sci: EvalSet) {
   );
   console.log("| fusion | tuning | Δ tuning | held-out | Δ held-out | held-out, 50 cand. |");
   console.log("| --- | --- | --- | --- | --- | --- |");
-  console.log(`| keyword (BM25 alone) | ${fmt(mean(bm25.tuning))} | | ${fmt(mean(bm25.heldOut))} | | ${fmt(mean(bm25.heldOut))} |`);
+  console.log(`| keyword (BM25 alone) | ${fmt(mean(base.tuning))} | | ${fmt(mean(base.heldOut))} | | ${fmt(mean(base.heldOut))} |`);
   const best = (method: string) => results.filter((result) => result.label.startsWith(method)).slice(0, 3);
   for (const method of ["rrf", "convex min-max", "convex theoretical-min", "convex z-score"]) {
     for (const result of best(method)) {
-      const held = perQuery(heldOut, result.options);
-      const heldGain = pairedGain(held, bm25.heldOut);
+      const held = split(result.values).heldOut;
+      const heldGain = pairedGain(held, base.heldOut);
       console.log(
         `| ${result.label} | ${fmt(result.ndcg)} | ${signed(result.gain.mean)} ± ${fmt(result.gain.se)} | ${fmt(mean(held))} | ` +
           `${signed(heldGain.mean)} ± ${fmt(heldGain.se)} | ${fmt(mean(perQuery(heldOut, result.options, 50)))} |`,
@@ -360,52 +360,45 @@ function tune(file: string, sci: EvalSet) {
     }
   }
   console.log(`chosen on the tuning slice: ${results[0]!.label}`);
-  crossValidate(
-    sci.judged.filter((id) => dumped.has(id)),
-    grid,
-    perQuery,
-  );
+  crossValidate(scored, bm25);
 }
+
+const fmt = (value: number) => value.toFixed(4);
+const signed = (value: number) => `${value >= 0 ? "+" : "−"}${fmt(Math.abs(value))}`;
 
 /**
  * The same choice, cross-validated: each fold of the judged queries (datasets.ts; the last is the
- * held-out slice) is scored with the setting the other four folds choose by the grid's rule, so
- * every query is held out once. Pooled, the gain over BM25 alone rests on all 809 queries rather
- * than 161, with about half the standard error.
+ * held-out slice) is scored with the setting the other four folds choose by the grid's rule
+ * (mean gain − one standard error), so every query is held out once. Pooled, the gain over BM25
+ * alone rests on all 809 queries rather than 161, with about half the standard error.
  */
-function crossValidate(
-  judged: string[],
-  grid: Array<{ label: string; options: FusionOptions }>,
-  perQuery: (ids: string[], options: FusionOptions | "keyword") => number[],
-) {
-  const bm25 = perQuery(judged, "keyword");
-  const byPoint = grid.map((point) => perQuery(judged, point.options));
+function crossValidate(scored: Array<{ label: string; values: number[] }>, bm25: number[]) {
   const pick = (values: number[], keep: (index: number) => boolean) => values.filter((_, index) => keep(index));
-  const signed = (value: number) => `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(4)}`;
   const pooled = { fused: [] as number[], bm25: [] as number[] };
-  console.log(`
-${FOLDS}-fold cross-validation of the fusion choice (fold f: judged queries f, f + ${FOLDS}, …; fold ${FOLDS - 1} is the held-out slice)`);
+  console.log(
+    `\n${FOLDS}-fold cross-validation of the fusion choice (fold f: judged queries f, f + ${FOLDS}, …; fold ${FOLDS - 1} is the held-out slice)`,
+  );
   console.log("| held-out fold | queries | chosen on the other folds | BM25 alone | fused | Δ ± SE |");
   console.log("| --- | --- | --- | --- | --- | --- |");
   for (let fold = 0; fold < FOLDS; fold++) {
     const outside = (index: number) => !inFold(index, fold);
     const inside = (index: number) => inFold(index, fold);
-    const bounds = byPoint.map((values) => {
+    const bounds = scored.map(({ values }) => {
       const gain = pairedGain(pick(values, outside), pick(bm25, outside));
       return gain.mean - gain.se;
     });
-    const chosen = bounds.indexOf(Math.max(...bounds));
-    const [fused, base] = [pick(byPoint[chosen]!, inside), pick(bm25, inside)];
+    const chosen = scored[bounds.indexOf(Math.max(...bounds))]!;
+    const [fused, base] = [pick(chosen.values, inside), pick(bm25, inside)];
     const gain = pairedGain(fused, base);
     pooled.fused.push(...fused);
     pooled.bm25.push(...base);
     console.log(
-      `| ${fold} | ${fused.length} | ${grid[chosen]!.label} | ${mean(base).toFixed(4)} | ${mean(fused).toFixed(4)} | ${signed(gain.mean)} ± ${gain.se.toFixed(4)} |`,
+      `| ${fold} | ${fused.length} | ${chosen.label} | ${fmt(mean(base))} | ${fmt(mean(fused))} | ${signed(gain.mean)} ± ${fmt(gain.se)} |`,
     );
   }
   const gain = pairedGain(pooled.fused, pooled.bm25);
   console.log(
-    `| all, pooled | ${pooled.fused.length} | | ${mean(pooled.bm25).toFixed(4)} | ${mean(pooled.fused).toFixed(4)} | ${signed(gain.mean)} ± ${gain.se.toFixed(4)} |`,
+    `| all, pooled | ${pooled.fused.length} | | ${fmt(mean(pooled.bm25))} | ${fmt(mean(pooled.fused))} | ${signed(gain.mean)} ± ${fmt(gain.se)} |`,
   );
 }
 
