@@ -23,6 +23,9 @@
  * [A-Za-z0-9_.-] by TENANT_PATTERN).
  */
 
+/** How the index splits and stems text (also what `npm run eval:keyword` indexes with). */
+export const FTS_TOKENIZER = "porter unicode61 remove_diacritics 2";
+
 /** The current index version's name prefix, and the earlier versions' (dropped when met). */
 const PREFIX = "kw2_";
 const RETIRED_PREFIXES = ["kw_"];
@@ -49,7 +52,7 @@ export function ensureKeywordIndexStatements(db: D1Database, tenant: string, nam
   return [
     ...retiredNames(name).flatMap((retired) => dropStatements(db, retired)),
     db.prepare(
-      `CREATE VIRTUAL TABLE IF NOT EXISTS ${name} USING fts5 (text, title, content = '', tokenize = 'porter unicode61 remove_diacritics 2')`,
+      `CREATE VIRTUAL TABLE IF NOT EXISTS ${name} USING fts5 (text, title, content = '', tokenize = ${sqlLiteral(FTS_TOKENIZER)})`,
     ),
     db.prepare(
       `CREATE TRIGGER IF NOT EXISTS ${name}_ai AFTER INSERT ON chunks WHEN new.tenant = ${who} BEGIN ` +

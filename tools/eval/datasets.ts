@@ -72,3 +72,17 @@ export function split<T>(judged: readonly T[]): { tuning: T[]; heldOut: T[] } {
 export const FOLDS = 5;
 const HELD_OUT_FOLD = FOLDS - 1;
 export const inFold = (index: number, fold: number) => index % FOLDS === fold;
+
+/**
+ * `npm run eval -- --tune`'s dump (.cache/eval/scifact-rankings.json): each SciFact query's top-100
+ * vector and keyword chunks with their scores, and each chunk's document. The fusion grid and the
+ * probes read it back.
+ */
+export interface DumpedRankings {
+  vector: { ids: string[]; scores: number[] };
+  keyword: { ids: string[]; scores: number[] };
+  documentOf: Record<string, string>;
+}
+
+export const readRankings = (file: string): Map<string, DumpedRankings> =>
+  new Map(Object.entries(JSON.parse(readFileSync(file, "utf8")) as Record<string, DumpedRankings>));

@@ -31,7 +31,7 @@ import { type FusionOptions, fuse, type ScoredRanking } from "../../src/retrieva
 import { freePort } from "../lib/ports";
 import { startOrigin } from "../stack/origin";
 import { ROOT } from "../stack/paths";
-import { scifact, split } from "./datasets";
+import { type DumpedRankings, readRankings, scifact, split } from "./datasets";
 import { bestChunkPerDocument, mean, ndcgAt10, pairedGain } from "./metrics";
 
 const { values: args } = parseArgs({
@@ -45,19 +45,13 @@ const { values: args } = parseArgs({
 const DIMENSIONS = 512;
 const CACHE = join(ROOT, ".cache", "eval", "dense-probe");
 
-interface Dumped {
-  vector: { ids: string[]; scores: number[] };
-  keyword: { ids: string[]; scores: number[] };
-  documentOf: Record<string, string>;
-}
-
 const sci = scifact();
 const corpus = gunzipSync(readFileSync(sci.corpus))
   .toString("utf8")
   .split("\n")
   .filter((line) => line.trim())
   .map((line) => JSON.parse(line) as { _id: string; title: string; text: string });
-const dumped = new Map(Object.entries(JSON.parse(readFileSync(args.rankings, "utf8")) as Record<string, Dumped>));
+const dumped = readRankings(args.rankings);
 const { tuning, heldOut } = split(sci.judged.filter((id) => dumped.has(id)));
 
 /** Sentence boundaries of an abstract: end punctuation, then space, then what can start a sentence. */
@@ -158,7 +152,7 @@ try {
 }
 
 /** Each query's rankings per document (the dump's chunk rankings keep each document's best chunk). */
-const perDocument = (list: Dumped["vector"], documentOf: Record<string, string>, lowest: number): ScoredRanking => ({
+const perDocument = (list: DumpedRankings["vector"], documentOf: Record<string, string>, lowest: number): ScoredRanking => ({
   ...bestChunkPerDocument(list, (id) => documentOf[id]!),
   lowest,
 });

@@ -13,14 +13,15 @@
  *
  *   npm run eval:keyword -- [--rankings <dump>] [--d1 <sqlite file of the eval's D1>]
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { MAX_FTS_TERMS, matchAnyOf, searchTerms, toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { fuse, type ScoredRanking } from "../../src/retrieval/fusion";
+import { FTS_TOKENIZER } from "../../src/retrieval/keyword-index";
 import { ROOT } from "../stack/paths";
-import { scifact, split } from "./datasets";
+import { readRankings, scifact, split } from "./datasets";
 import { bestChunkPerDocument, mean, ndcgAt10, pairedGain } from "./metrics";
 
 const D1_DIR = join(ROOT, ".cache", "scifact-eval", "v3", "d1", "miniflare-D1DatabaseObject");
@@ -41,13 +42,8 @@ function evalDatabase(): string {
   return files.sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
 }
 
-interface Dumped {
-  vector: { ids: string[]; scores: number[] };
-  documentOf: Record<string, string>;
-}
-
 const sci = scifact();
-const dumped = new Map(Object.entries(JSON.parse(readFileSync(args.rankings, "utf8")) as Record<string, Dumped>));
+const dumped = readRankings(args.rankings);
 const { tuning, heldOut } = split(sci.judged.filter((id) => dumped.has(id)));
 const queryIds = [...tuning, ...heldOut];
 
@@ -67,9 +63,9 @@ const textOfSeq = new Map(chunks.map((chunk) => [chunk.seq, chunk.text]));
 
 const db = new DatabaseSync(":memory:");
 const TABLES = {
-  textOnly: "text, tokenize = 'porter unicode61 remove_diacritics 2'",
-  unstemmed: "text, tokenize = 'unicode61 remove_diacritics 2'",
-  titled: "text, title, tokenize = 'porter unicode61 remove_diacritics 2'",
+  textOnly: `text, tokenize = '${FTS_TOKENIZER}'`,
+  unstemmed: `text, tokenize = '${FTS_TOKENIZER.replace(/^porter /, "")}'`,
+  titled: `text, title, tokenize = '${FTS_TOKENIZER}'`,
 } as const;
 type Table = keyof typeof TABLES;
 for (const [name, columns] of Object.entries(TABLES)) {

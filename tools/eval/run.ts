@@ -24,7 +24,7 @@
  * and exits 1, so a fusion or ranking change that makes hybrid worse than its own keyword half
  * cannot pass unnoticed. The margins on the tuning and held-out slices are printed beside it.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { type FusionOptions, fuse } from "../../src/retrieval/fusion";
@@ -33,7 +33,7 @@ import { ingest } from "../cli/ingest";
 import { freePort } from "../lib/ports";
 import { ROOT } from "../stack/paths";
 import { type Stack, startStack } from "../stack/stack";
-import { type EvalSet, FOLDS, inFold, scifact, split, xquad } from "./datasets";
+import { type DumpedRankings, type EvalSet, FOLDS, inFold, readRankings, scifact, split, xquad } from "./datasets";
 import { documentsOf, mean, ndcgAt10, pairedGain, percentile, recallAt } from "./metrics";
 
 const MODES = ["keyword", "vector", "hybrid"] as const;
@@ -267,19 +267,13 @@ function guard(ndcg: Map<string, number>, slices: string[], tolerance: number) {
   }
 }
 
-interface Dumped {
-  vector: { ids: string[]; scores: number[] };
-  keyword: { ids: string[]; scores: number[] };
-  documentOf: Record<string, string>;
-}
-
 /**
  * The offline fusion search: each query's top-100 keyword and vector chunks with their scores
  * (`explain: true`), dumped to .cache/eval/scifact-rankings.json, then fused here with the
  * worker's own fuse() for every grid point. Settings are chosen on the tuning slice only.
  */
 async function dumpRankings(url: string, key: string, sci: EvalSet, evaluated: string[], concurrency: number): Promise<string> {
-  const dumped: Record<string, Dumped> = {};
+  const dumped: Record<string, DumpedRankings> = {};
   await pool(evaluated, concurrency, async (queryId) => {
     const query = sci.queries.get(queryId)!;
     const [vector, keyword] = await Promise.all(
@@ -302,7 +296,7 @@ async function dumpRankings(url: string, key: string, sci: EvalSet, evaluated: s
 }
 
 function tune(file: string, sci: EvalSet) {
-  const dumped = new Map(Object.entries(JSON.parse(readFileSync(file, "utf8")) as Record<string, Dumped>));
+  const dumped = readRankings(file);
   const judged = sci.judged.filter((id) => dumped.has(id));
   const { heldOut } = split(judged);
   // `candidates`: how many of each retriever's candidates take part (the worker takes
@@ -311,7 +305,7 @@ function tune(file: string, sci: EvalSet) {
     ids.map((queryId) => {
       const { vector, keyword, documentOf } = dumped.get(queryId)!;
       // As the worker fuses them: cosine's lowest possible score is −1, BM25's 0 (theoretical-min).
-      const head = (list: Dumped["vector"], lowest: number) => ({
+      const head = (list: DumpedRankings["vector"], lowest: number) => ({
         ids: list.ids.slice(0, candidates),
         scores: list.scores.slice(0, candidates),
         lowest,
