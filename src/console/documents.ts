@@ -50,7 +50,8 @@ async function upload(): Promise<void> {
   const text = byId<HTMLTextAreaElement>("paste-text").value;
   if (text.trim()) {
     const id = byId<HTMLInputElement>("paste-id").value.trim();
-    documents.push({ ...(id ? { id } : {}), text });
+    // Read as a file of that name would be (an id ending in .md gets its Markdown title), keeping the id as typed.
+    documents.push(id ? { ...fileDocument(id, text), id } : { text });
   }
   if (documents.length === 0) throw new Error("Choose files or paste a text to upload.");
   for (const batch of batches(documents)) {
@@ -157,10 +158,14 @@ export async function loadDocuments(cursor: string | null = null): Promise<void>
   const rows = page.documents.map(documentRow);
   if (cursor) body.append(...rows);
   else body.replaceChildren(...rows);
-  if (body.children.length === 0) body.replaceChildren(h("tr", {}, h("td", { colspan: "6" }, "No documents.")));
+  if (body.children.length === 0) body.replaceChildren(h("tr", {}, h("td", { colspan: "7" }, "No documents.")));
   nextCursor = page.next_cursor;
   byId("more-documents").hidden = nextCursor === null;
 }
+
+/** A document's `metadata.title` when it has a non-blank one, as `edge-rag ingest` and the upload set it. */
+const titleOf = (document: Schemas["DocumentSummary"]) =>
+  typeof document.metadata.title === "string" && document.metadata.title.trim() ? document.metadata.title : null;
 
 function documentRow(document: Schemas["DocumentSummary"]): HTMLTableRowElement {
   const open = h("button", { type: "button", class: "secondary small", "aria-label": `Open ${document.id}` }, "Open");
@@ -169,6 +174,7 @@ function documentRow(document: Schemas["DocumentSummary"]): HTMLTableRowElement 
     "tr",
     { "data-document-id": document.id },
     h("td", { "data-label": "Id" }, h("code", {}, document.id)),
+    h("td", { "data-label": "Title", class: "document-title", title: titleOf(document) ?? "" }, titleOf(document) ?? "—"),
     h("td", { "data-label": "Collection" }, document.collection),
     h("td", { "data-label": "Status", class: `state-${document.status}` }, document.status),
     h("td", { "data-label": "Chunks" }, String(document.chunk_count)),
@@ -201,6 +207,7 @@ function renderDocument(document: Schemas["Document"]): HTMLElement {
     h(
       "dl",
       { class: "facts" },
+      ...(titleOf(document) === null ? [] : [h("dt", {}, "Title"), h("dd", {}, titleOf(document))]),
       h("dt", {}, "Collection"),
       h("dd", {}, document.collection),
       h("dt", {}, "Status"),

@@ -168,7 +168,7 @@ describe("edge-rag against the local stack", () => {
     expect(list.code, list.stderr).toBe(0);
     expect(json(list).map((document: { id: string }) => document.id)).toEqual(["cache.md", "keys.md"]);
     const firstOnly = await cli(["documents", "list", "--limit", "1"]);
-    expect(firstOnly.stdout).toMatch(/^cache\.md\thandbook\tindexed\t\d+ chunks\t/);
+    expect(firstOnly.stdout).toMatch(/^cache\.md\thandbook\tindexed\t\d+ chunks\t[^\t]+\tCache\n$/);
     expect(firstOnly.stdout.trim().split("\n")).toHaveLength(1);
     const get = await cli(["documents", "get", "cache.md", "--json"]);
     expect(get.code, get.stderr).toBe(0);

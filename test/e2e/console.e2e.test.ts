@@ -193,7 +193,9 @@ describe("the console in a browser", () => {
     // The list (GET /v1/documents) refreshes when a job ends, and filters by collection and status.
     const rows = page.locator("#documents-table tbody tr");
     await expect.poll(() => rows.locator("td:first-child").allTextContents()).toEqual(["cache.md", "keys.md", "limits", "quota"]);
-    expect(await rows.first().textContent()).toMatch(/cache\.mdhandbookindexed1/);
+    expect(await rows.first().textContent()).toMatch(/cache\.mdCachehandbookindexed1/);
+    // Titles: a Markdown file's heading, a pasted text's when its id ends in .md, a BEIR line's title.
+    expect(await rows.locator("td:nth-child(2)").allTextContents()).toEqual(["Cache", "API keys", "—", "Quotas"]);
     // A BEIR line's title became the document's metadata.title (searched by keyword ranking), as the CLI sends it.
     const quota = await fetch(`${stack.url}/v1/documents/quota`, { headers: { authorization: `Bearer ${adminKey}` } });
     expect(((await quota.json()) as { metadata: Record<string, unknown> }).metadata).toMatchObject({ title: "Quotas" });
@@ -259,6 +261,7 @@ describe("the console in a browser", () => {
     const article = page.getByRole("article", { name: "document cache.md" });
     await article.waitFor();
     expect(await article.textContent()).toContain("Purge the cache");
+    expect(await article.locator("dl").textContent()).toMatch(/^TitleCacheCollectionhandbook/);
     await article.getByRole("button", { name: "Delete cache.md" }).click();
     await expect.poll(() => page.locator("#document-detail").textContent()).toBe("");
     await expect

@@ -172,7 +172,10 @@ export async function documentsListCommand(_positionals: string[], values: Value
   if (values.json) return print(documents);
   for (const document of documents) {
     const state = document.status === "failed" ? out.red("failed") : document.status;
-    process.stdout.write(`${document.id}\t${document.collection}\t${state}\t${document.chunk_count} chunks\t${document.updated_at}\n`);
+    const title = typeof document.metadata.title === "string" ? document.metadata.title : "";
+    process.stdout.write(
+      `${document.id}\t${document.collection}\t${state}\t${document.chunk_count} chunks\t${document.updated_at}\t${title}\n`,
+    );
   }
 }
 
