@@ -32,8 +32,14 @@ export const MAX_QUERY_COLLECTIONS = 10;
 
 const KEY_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 
-/** Keys that are columns of `chunks`, not members of `documents.metadata`. */
-const COLUMNS: Record<string, string> = { collection: "c.collection", document_id: "c.document_id" };
+/**
+ * Keys that are columns of `chunks`, not members of `documents.metadata`. A Map, as any key a
+ * client sends is looked up here: on a plain object `toString` would find Object.prototype's.
+ */
+const COLUMNS = new Map([
+  ["collection", "c.collection"],
+  ["document_id", "c.document_id"],
+]);
 
 /** Properties with a Vectorize metadata index, and their types (as `wrangler vectorize create-metadata-index`). */
 export type MetadataIndexes = Readonly<Record<string, "string" | "number" | "boolean">>;
@@ -67,23 +73,36 @@ const ConditionSchema = z.union([ScalarSchema, OperatorsSchema], {
   error: "must be a string, number or boolean, or an object of operators ($eq $ne $in $nin $lt $lte $gt $gte)",
 });
 
-export const FiltersSchema = z
-  .record(z.string().regex(KEY_PATTERN, "filter keys are 1-64 characters: letters, digits, _ and -"), ConditionSchema)
-  .superRefine((filters, ctx) => {
-    const entries = Object.entries(filters);
-    if (entries.length > MAX_FILTER_KEYS) ctx.addIssue({ code: "custom", message: `at most ${MAX_FILTER_KEYS} filter keys` });
-    for (const [key, condition] of entries) {
-      for (const message of conditionProblems(key, condition)) ctx.addIssue({ code: "custom", path: [key], message });
-    }
-  })
-  .openapi("QueryFilters", {
-    description:
-      "Filters on document metadata, AND-ed. A bare value means $eq. `collection` names the document's collection " +
-      `(\`{"$in": [...]}\` queries up to ${MAX_QUERY_COLLECTIONS} collections in parallel); \`document_id\` the document. ` +
-      "Operators: $eq $ne $in $nin $lt $lte $gt $gte; $ne/$nin also match documents without the key; ranges compare " +
-      "numbers with numbers and strings with strings.",
-    example: { collection: "default", lang: { $in: ["en", "de"] }, year: { $gte: 2015 } },
-  });
+/**
+ * zod's record leaves a `__proto__` key out of its result without a word (assigning it would
+ * replace the object's prototype), so a filter on it would silently not apply: it is refused first.
+ */
+const refuseProtoKey = (value: unknown, ctx: z.core.$RefinementCtx) => {
+  if (typeof value === "object" && value !== null && Object.hasOwn(value, "__proto__"))
+    ctx.addIssue({ code: "custom", path: ["__proto__"], message: "`__proto__` is not a filter key", input: value });
+  return value;
+};
+
+export const FiltersSchema = z.preprocess(
+  refuseProtoKey,
+  z
+    .record(z.string().regex(KEY_PATTERN, "filter keys are 1-64 characters: letters, digits, _ and -"), ConditionSchema)
+    .superRefine((filters, ctx) => {
+      const entries = Object.entries(filters);
+      if (entries.length > MAX_FILTER_KEYS) ctx.addIssue({ code: "custom", message: `at most ${MAX_FILTER_KEYS} filter keys` });
+      for (const [key, condition] of entries) {
+        for (const message of conditionProblems(key, condition)) ctx.addIssue({ code: "custom", path: [key], message });
+      }
+    })
+    .openapi("QueryFilters", {
+      description:
+        "Filters on document metadata, AND-ed. A bare value means $eq. `collection` names the document's collection " +
+        `(\`{"$in": [...]}\` queries up to ${MAX_QUERY_COLLECTIONS} collections in parallel); \`document_id\` the document. ` +
+        "Operators: $eq $ne $in $nin $lt $lte $gt $gte; $ne/$nin also match documents without the key; ranges compare " +
+        "numbers with numbers and strings with strings.",
+      example: { collection: "default", lang: { $in: ["en", "de"] }, year: { $gte: 2015 } },
+    }),
+);
 
 function normalise(condition: FilterCondition): Array<[FilterOperator, FilterScalar | FilterScalar[]]> {
   if (typeof condition !== "object") return [["$eq", condition]];
@@ -103,7 +122,7 @@ function conditionProblems(key: string, condition: FilterCondition): string[] {
       );
     }
   }
-  if (key in COLUMNS) {
+  if (COLUMNS.has(key)) {
     const values = ops.flatMap(([, value]) => (Array.isArray(value) ? value : [value]));
     if (values.some((value) => typeof value !== "string")) problems.push(`${key} values must be strings`);
     if (key === "collection") {
@@ -172,7 +191,7 @@ export function planFilters(filters: Filters | undefined, indexes: MetadataIndex
   const pushed: Record<string, unknown> = {};
   for (const clause of clauses) {
     if (collections && clause === collectionClause) continue;
-    const type = indexes[clause.key];
+    const type = Object.hasOwn(indexes, clause.key) ? indexes[clause.key] : undefined;
     const ops = type ? clause.ops.filter(([op, operand]) => pushable(op, operand, type)) : [];
     if (ops.length !== clause.ops.length) fullyPushedDown = false;
     if (ops.length === 0) continue;
@@ -231,7 +250,7 @@ export function filterSql(plan: FilterPlan, params: SqlParams): string {
 }
 
 function opSql(key: string, op: FilterOperator, operand: FilterScalar | FilterScalar[], params: SqlParams): string {
-  const column = COLUMNS[key];
+  const column = COLUMNS.get(key);
   if (column) {
     // NOT NULL TEXT columns, and validation made every operand a string.
     switch (op) {

@@ -70,6 +70,7 @@ describe("query validation (error)", () => {
     ["a null filter value", { query: "fire", filters: { lang: null } }, /filters\.lang/],
     ["an invalid filter key", { query: "fire", filters: { "lang'--": "en" } }, /filters/],
     ["a bad collection name", { query: "fire", filters: { collection: "../etc" } }, /not a collection name/],
+    ["a __proto__ filter key", JSON.parse('{"query": "fire", "filters": {"__proto__": "x"}}'), /filters\.__proto__/],
     [
       "too many collections",
       { query: "fire", filters: { collection: { $in: Array.from({ length: 11 }, (_, i) => `c${i}`) } } },
@@ -87,6 +88,16 @@ describe("query validation (error)", () => {
       expect(response.status, JSON.stringify(body).slice(0, 80)).toBe(200);
       const result = await json(response);
       expect(result.sources.length).toBeLessThanOrEqual(body.top_k ?? 5);
+    }
+  });
+
+  it("takes filter keys named like Object.prototype members as metadata keys (200, never a 5xx)", async () => {
+    for (const filters of [{ toString: "x" }, { constructor: 1 }, { valueOf: { $ne: "x" } }, { hasOwnProperty: { $in: ["a"] } }]) {
+      const response = await keywordQuery({ query: "fire london", filters });
+      expect(response.status, JSON.stringify(filters)).toBe(200);
+      const { sources } = await json(response);
+      // No fixture document has these keys: only the $ne filter matches them all.
+      expect(sources.length > 0, JSON.stringify(filters)).toBe(Object.hasOwn(filters, "valueOf"));
     }
   });
 
