@@ -54,14 +54,27 @@ function cli(args: string[], options: { env?: Record<string, string | undefined>
 const json = (result: Result) => JSON.parse(result.stdout);
 
 async function login(username: string, password: string): Promise<number> {
+  return (await loginToken(username, password)).status;
+}
+
+async function loginToken(username: string, password: string): Promise<{ status: number; token?: string }> {
   const response = await fetch(`${stack.url}/v1/auth/login`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ username, password }),
   });
+  if (!response.ok) {
+    await response.body?.cancel();
+    return { status: response.status };
+  }
+  return { status: response.status, token: ((await response.json()) as { access_token: string }).access_token };
+}
+
+const meStatus = async (token: string) => {
+  const response = await fetch(`${stack.url}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
   await response.body?.cancel();
   return response.status;
-}
+};
 
 beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), "edge-rag-cli-"));
@@ -228,6 +241,21 @@ describe("edge-rag against the local stack", () => {
     const listed = await cli(["users", "list", "--json", ...d1]);
     expect(json(listed)[0].disabled_at).toEqual(expect.any(String));
     expect((await cli(["users", "disable", "--username", "nobody", ...d1])).code).toBe(4);
+
+    // `users create` again enables the user with a new password, and ends the tokens they held.
+    const enabled = await cli(["users", "create", "--tenant", "cli", "--username", "ada", "--roles", "reader", ...d1], {
+      input: "third-password-789\n",
+    });
+    expect(enabled.code, enabled.stderr).toBe(0);
+    const { token } = await loginToken("ada", "third-password-789");
+    expect(await meStatus(token!)).toBe(200);
+    const replaced = await cli(["users", "create", "--tenant", "cli", "--username", "ada", "--roles", "reader", ...d1], {
+      input: "fourth-password-012\n",
+    });
+    expect(replaced.code, replaced.stderr).toBe(0);
+    // Within the user cache's few seconds.
+    await expect.poll(() => meStatus(token!), { timeout: 15_000, interval: 500 }).toBe(401);
+    expect(await login("ada", "fourth-password-012")).toBe(200);
   }, 180_000);
 
   it("exit codes for usage errors (64) and an unreachable API (6)", async () => {

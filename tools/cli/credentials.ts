@@ -151,6 +151,7 @@ async function readPassword(): Promise<{ password: string; generated: boolean }>
   return { password, generated: false };
 }
 
+/** Creates a user, or replaces an existing one's tenant, roles and password and invalidates their tokens. */
 export async function createUserCommand(values: Values): Promise<void> {
   const tenant = tenantOf(values);
   const roles = rolesOf(values);
@@ -160,7 +161,7 @@ export async function createUserCommand(values: Values): Promise<void> {
   await executeSql(
     values,
     `INSERT INTO users (username, tenant, roles, password_hash, created_at) VALUES (${[username, tenant, JSON.stringify(roles), passwordHash, Date.now()].map(sqlValue).join(", ")})
-     ON CONFLICT (username) DO UPDATE SET tenant = excluded.tenant, roles = excluded.roles, password_hash = excluded.password_hash, disabled_at = NULL;`,
+     ON CONFLICT (username) DO UPDATE SET tenant = excluded.tenant, roles = excluded.roles, password_hash = excluded.password_hash, disabled_at = NULL, token_version = users.token_version + 1;`,
   );
   console.error(`user ${username} (tenant ${tenant}, roles ${roles.join(",")}) is ready`);
   if (generated) console.log(password);

@@ -168,7 +168,8 @@ const COMMANDS: Command[] = [
   {
     words: ["users", "create"],
     synopsis: "--tenant <t> --username <u> --roles <r,…> [--env …] [--persist-to <dir>]",
-    summary: "create (or re-enable) a user in D1; the password from stdin, or generated and printed on a TTY",
+    summary:
+      "create (or replace and re-enable, ending their tokens) a user in D1; the password from stdin, or generated and printed on a TTY",
     details: D1_NOTE,
     options: { ...D1, tenant: { type: "string" }, username: { type: "string" }, roles: { type: "string" } },
     run: (_, values) => createUserCommand(values),
