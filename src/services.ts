@@ -13,6 +13,7 @@ import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
 import { createReranker } from "./rerank/create-reranker";
+import { chunksStillIndexed } from "./retrieval/hydrate";
 import { createRetriever } from "./retrieval/retrieve";
 import { guardD1 } from "./store/guarded-d1";
 import { createTenantLimitsStore, type TenantLimitsStore } from "./store/tenant-limits";
@@ -106,6 +107,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       cache: queryCache.cache,
       stats: queryCache.stats,
       tenantState: tenants.state,
+      chunksStillIndexed: (tenant, ids) => chunksStillIndexed(db, tenant, ids),
       config,
     }),
     cacheStats: queryCache.stats,

@@ -18,7 +18,8 @@ import type { CacheEntry, TieredCache } from "./tiered-cache";
  *   refreshed once in the background (stale-while-revalidate).
  * - When the origin cannot generate, the last good answer to the same request (kept for
  *   QUERY_CACHE_STALE_IF_ERROR_SECONDS, even from an older index version) is served as `stale`
- *   instead of the edge's extractive answer (stale-if-error).
+ *   instead of the edge's extractive answer (stale-if-error), but only while every chunk it cites
+ *   is still indexed: never once one of its documents was deleted or replaced (one D1 read).
  * - Only complete, non-degraded results are stored; a stream is stored when it completes, never
  *   when it broke off. Concurrent identical misses are computed each: sharing one request's
  *   pending computation with another is what Workers forbid (the waiting request is cancelled as
@@ -29,6 +30,8 @@ export interface CachedQueryServiceDeps {
   inner: QueryService;
   cache: TieredCache;
   tenantState: (tenant: string) => Promise<TenantState>;
+  /** Whether the tenant still has every one of these chunks (hydrate.ts `chunksStillIndexed`). */
+  chunksStillIndexed: (tenant: string, chunkIds: readonly string[]) => Promise<boolean>;
   stats: CacheStats;
   config: Pick<Config, "QUERY_CACHE_TTL_SECONDS" | "QUERY_CACHE_SWR_SECONDS" | "QUERY_CACHE_STALE_IF_ERROR_SECONDS" | "ANSWER_MODEL_TAG"> &
     Partial<Pick<Config, "RERANKER">>;
@@ -45,6 +48,7 @@ export function createCachedQueryService({
   inner,
   cache,
   tenantState,
+  chunksStillIndexed,
   stats,
   config,
   now = Date.now,
@@ -140,7 +144,13 @@ export function createCachedQueryService({
     if (response.metadata.degraded_reasons.includes("generation_unavailable")) {
       // The origin cannot generate: the last good answer beats the edge's extractive one.
       const lastGood = await cache.get(await keys.lastGood(), QueryResponseSchema, context.defer);
-      if (lastGood) {
+      // Unverifiable (D1 failing) counts as gone: a deleted document's text must not come back.
+      const citable = async (entry: CacheEntry<QueryResponse>) =>
+        chunksStillIndexed(
+          tenant,
+          entry.value.sources.map((source) => source.id),
+        ).catch(() => false);
+      if (lastGood && (await citable(lastGood))) {
         count(tenant, "answer", "stale", context, lastGood.tier);
         return served(lastGood, "stale", context, { degraded: true, degraded_reasons: ["generation_unavailable"] });
       }

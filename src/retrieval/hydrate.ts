@@ -32,6 +32,21 @@ export async function hydrateChunks(
   return found;
 }
 
+/**
+ * Whether every one of `ids` is a chunk the tenant still has. A deleted document's chunks are
+ * gone, and so are a replaced version's (chunk ids are unique per version): an answer kept from
+ * before citing such a chunk must not be served again.
+ */
+export async function chunksStillIndexed(db: D1Database, tenant: string, ids: readonly string[]): Promise<boolean> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return true;
+  const row = await db
+    .prepare("SELECT COUNT(*) AS n FROM chunks WHERE +tenant = ?1 AND id IN (SELECT value FROM json_each(?2))")
+    .bind(tenant, JSON.stringify(unique))
+    .first<{ n: number }>();
+  return row?.n === unique.length;
+}
+
 /** The hydration statement (exported so a test can check its query plan). */
 export function hydrationQuery(request: { tenant: string; ids: readonly string[]; plan: FilterPlan }): { sql: string; params: SqlValue[] } {
   const params = createSqlParams();

@@ -228,6 +228,8 @@ export function createDocumentRoutes() {
     path: "/v1/documents/{id}",
     operationId: "deleteDocument",
     summary: "Delete a document, its chunks and its vectors; later queries never return it",
+    description:
+      "Retrieval never returns it again, and no last good answer citing it is served while the origin is down. An answer cached before the delete stops matching at once on the worker instance that deleted it, and on every other instance within INDEX_VERSION_CACHE_SECONDS (5 s by default).",
     security,
     middleware: [authenticate({ role: "writer" }), rateLimit("ingest")],
     request: { params: IdParamSchema },
@@ -241,6 +243,8 @@ export function createDocumentRoutes() {
     // D1 decides: chunks and document go in one batch with the index-version bump, and queries
     // only return chunks D1 still has. The vectors follow; a failure there is retried by the sweep.
     if (!(await deleteDocument(db, tenant, id, Date.now()))) throw notFound(`document ${id}`);
+    // This isolate's next query reads the bumped index version, so no cached answer citing it matches.
+    c.var.services.tenants.forget(tenant);
     await purgeDeletedVectors(db, vectors, { tenant }).catch((error) => {
       c.var.log.warn("vector delete deferred to the sweep", { tenant, ...errorFields(error) });
     });

@@ -12,6 +12,8 @@ export interface TenantStore {
   state(tenant: string): Promise<TenantState>;
   /** Starts a new cache epoch: every cached result of the tenant stops matching. */
   bumpCacheEpoch(tenant: string): Promise<void>;
+  /** Forgets what this isolate remembers of the tenant, after a write of its own (a delete) moved it. */
+  forget(tenant: string): void;
 }
 
 /** What a tenant's results depend on besides the request: part of every query cache key. */
@@ -43,14 +45,15 @@ export function createTenantStore(db: D1Database): TenantStore {
         .bind(tenant, Date.now())
         .run();
     },
+    forget() {},
   };
 }
 
 /**
  * The same store, with each tenant's state trusted for `ttlSeconds` in this isolate, so that a
- * cache hit costs no D1 round trip. That is the staleness bound: after an ingest commits (or the
- * cache epoch moves), queries answered by this isolate see it within `ttlSeconds`. The isolate's
- * own cache epoch bumps are seen at once.
+ * cache hit costs no D1 round trip. That is the staleness bound: after an ingest commits, a document
+ * is deleted or the cache epoch moves, queries answered by this isolate see it within `ttlSeconds`.
+ * The isolate's own cache epoch bumps and deletes are seen at once (`forget`).
  */
 export function withCachedState(store: TenantStore, ttlSeconds: number, now: () => number = Date.now): TenantStore {
   if (ttlSeconds <= 0) return store;
@@ -71,6 +74,9 @@ export function withCachedState(store: TenantStore, ttlSeconds: number, now: () 
     state,
     async bumpCacheEpoch(tenant) {
       await store.bumpCacheEpoch(tenant);
+      states.delete(tenant);
+    },
+    forget(tenant) {
       states.delete(tenant);
     },
   };

@@ -11,6 +11,7 @@ import { createOriginEmbedder } from "../../src/embedding/query-embedder";
 import { localServices } from "../../src/local";
 import { createQueryService, type QueryService } from "../../src/query/query-service";
 import { QueryRequestSchema, type QueryResponse } from "../../src/query/schemas";
+import { chunksStillIndexed } from "../../src/retrieval/hydrate";
 import { createRetriever } from "../../src/retrieval/retrieve";
 import { createTenantStore } from "../../src/store/tenant-store";
 import { bindingsWith, callWithBindings, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
@@ -139,6 +140,7 @@ describe("query cache: misses and hits (happy)", () => {
       inner: counted,
       cache: createTieredCache([createMemoryStore({ maxEntries: 10, maxBytes: 1 << 20 })], { maxEntryBytes: 1 << 20 }),
       tenantState: (t) => createTenantStore(services.db).state(t),
+      chunksStillIndexed: (t, ids) => chunksStillIndexed(services.db, t, ids),
       stats: createMemoryCacheStats(),
       config: services.config,
     });
@@ -264,6 +266,25 @@ describe("query cache: freshness (happy)", () => {
     expect(after.body.sources[0].document_id).toBe("comet-log");
   });
 
+  it("a delete is seen at once by the isolate that made it: no cached answer cites the deleted document", async () => {
+    const own = uniqueTenant("qcache-delete");
+    const { key: ownKey } = await createKey(own, ["writer"]);
+    await indexFixture(own, CORPUS.slice(0, 3));
+    const bindings = bindingsWith({ INDEX_VERSION_CACHE_SECONDS: "300" });
+    const question = { query: QUESTIONS.penicillin.query, top_k: 3 };
+    const before = await ask(bindings, question, ownKey);
+    expect(before.body.sources.map((source: { document_id: string }) => source.document_id)).toContain("penicillin");
+    expect((await ask(bindings, question, ownKey)).body.metadata.cache).toBe("hit");
+
+    const deleted = await callWithBindings(bindings, "/v1/documents/penicillin", { method: "DELETE", auth: ownKey });
+    expect(deleted.status).toBe(204);
+    // Well within INDEX_VERSION_CACHE_SECONDS: this isolate forgot the tenant's state, and read the bumped version.
+    const after = await ask(bindings, question, ownKey);
+    expect(after.body.metadata.cache).toBe("miss");
+    expect(after.body.metadata.index_version).toBeGreaterThan(before.body.metadata.index_version);
+    expect(after.body.sources.map((source: { document_id: string }) => source.document_id)).not.toContain("penicillin");
+  });
+
   it("serves a stale entry past its TTL and refreshes it once in the background", async () => {
     const bindings = bindingsWith({ QUERY_CACHE_TTL_SECONDS: "1", QUERY_CACHE_SWR_SECONDS: "60" });
     const query = fresh(QUESTIONS.kilimanjaro.query);
@@ -301,6 +322,31 @@ describe("query cache: freshness (happy)", () => {
     // Without a last good answer, the edge's extractive answer (degraded, not cached) as before.
     const never = await ask(bindingsWith({ ...windows, ORIGIN_URLS: DEAD_ORIGIN }), { query: fresh(QUESTIONS.bees.query) });
     expect(never.body.metadata).toMatchObject({ cache: "miss", degraded: true });
+  });
+
+  it("never serves a last good answer that cites a document deleted since (stale-if-error)", async () => {
+    const own = uniqueTenant("qcache-sie-delete");
+    const { key: ownKey } = await createKey(own, ["writer"]);
+    await indexFixture(own, CORPUS.slice(0, 5));
+    const windows = { QUERY_CACHE_TTL_SECONDS: "1", QUERY_CACHE_SWR_SECONDS: "0" };
+    const question = { query: QUESTIONS.penicillin.query, top_k: 2 };
+    const good = await ask(bindingsWith(windows), question, ownKey);
+    expect(good.body.sources[0].document_id).toBe("penicillin");
+    await sleep(1_100); // past TTL and SWR: only the stale-if-error entry is left
+    // Deleting another document leaves it servable: every chunk it cites is still there.
+    const cited = new Set(good.body.sources.map((source: { document_id: string }) => source.document_id));
+    const uncited = CORPUS.slice(0, 5).find((document) => !cited.has(document.id))!; // 5 documents, at most 2 cited
+    const other = await callWithBindings(bindingsWith(windows), `/v1/documents/${uncited.id}`, { method: "DELETE", auth: ownKey });
+    expect(other.status).toBe(204);
+    const kept = await ask(bindingsWith({ ...windows, ORIGIN_URLS: DEAD_ORIGIN }), question, ownKey);
+    expect(kept.body).toMatchObject({ answer: good.body.answer, metadata: { cache: "stale", degraded: true } });
+
+    expect((await callWithBindings(bindingsWith(windows), "/v1/documents/penicillin", { method: "DELETE", auth: ownKey })).status).toBe(
+      204,
+    );
+    const offline = await ask(bindingsWith({ ...windows, ORIGIN_URLS: DEAD_ORIGIN }), question, ownKey);
+    expect(offline.body.metadata).toMatchObject({ cache: "miss", degraded: true, degraded_reasons: ["generation_unavailable"] });
+    expect(JSON.stringify(offline.body)).not.toContain("Fleming");
   });
 });
 

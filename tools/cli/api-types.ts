@@ -213,7 +213,10 @@ export interface paths {
     get: operations["getDocument"];
     put?: never;
     post?: never;
-    /** Delete a document, its chunks and its vectors; later queries never return it */
+    /**
+     * Delete a document, its chunks and its vectors; later queries never return it
+     * @description Retrieval never returns it again, and no last good answer citing it is served while the origin is down. An answer cached before the delete stops matching at once on the worker instance that deleted it, and on every other instance within INDEX_VERSION_CACHE_SECONDS (5 s by default).
+     */
     delete: operations["deleteDocument"];
     options?: never;
     head?: never;
