@@ -118,7 +118,7 @@ function buildConfigSchema() {
     TENANT_RATE_LIMIT_QUERY: rateLimit("600/60s"),
     TENANT_RATE_LIMIT_INGEST: rateLimit("5000/60s"),
     TENANT_RATE_LIMIT_AUTH: rateLimit("60/60s"),
-    /** Failed authentications per client IP; past it the IP gets 429 before any credential lookup. */
+    /** Failed authentications per client network (IPv4 address, IPv6 /64); past it the network gets 429 before any credential lookup. */
     RATE_LIMIT_AUTH_FAILURES_IP: rateLimit("30/60s"),
     /** Per-tenant defaults (a `tenants` row's `limits` overrides them): active API keys and storage. */
     TENANT_MAX_API_KEYS: int(50, 1, 100_000),

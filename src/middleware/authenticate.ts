@@ -4,7 +4,7 @@ import { checkApiKeyRecord, digestsEqual, looksLikeApiKey, parseApiKey, sha256He
 import { assertRole, type Principal, type Role } from "../auth/principal";
 import { verifyBearerJwt } from "../auth/tokens";
 import { ApiError, rateLimited, unauthorized } from "../errors";
-import { bucketKey, clientIp, decide } from "./rate-limit";
+import { bucketKey, clientNetwork, decide } from "./rate-limit";
 
 /**
  * Establishes the request's principal from exactly one credential: `Authorization: Bearer <JWT |
@@ -32,12 +32,12 @@ type Ctx = Parameters<Parameters<typeof createMiddleware<AppEnv>>[0]>[0];
 const throttledIps = new Map<string, number>();
 
 /**
- * Failed authentication is limited per client IP: every presented credential that fails (not a
- * missing one) costs a token of the IP's `auth-fail-ip` bucket; once it is spent the failure is a
+ * Failed authentication is limited per client network (an IPv6 /64: `networkOf`): every presented
+ * credential that fails (not a missing one) costs a token of the network's `auth-fail-ip` bucket; once it is spent the failure is a
  * 429, and this isolate refuses the IP up front until the window resets.
  */
 async function throttledResolve(c: Ctx): Promise<Principal> {
-  const ip = clientIp(c);
+  const ip = clientNetwork(c);
   const until = throttledIps.get(ip);
   if (until !== undefined) {
     if (until > Date.now()) throw rateLimited(Math.max(1, Math.ceil((until - Date.now()) / 1000)), {});

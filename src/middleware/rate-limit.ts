@@ -1,4 +1,5 @@
 import { createMiddleware } from "hono/factory";
+import { expandIPv6 } from "hono/utils/ipaddr";
 import type { AppEnv } from "../app-env";
 import type { RateWindow, RouteClass } from "../config";
 import { rateLimited, serviceUnavailable } from "../errors";
@@ -91,28 +92,40 @@ export function setRateLimitHeaders(c: Ctx, decision: RateLimitDecision): void {
 }
 
 /**
- * Whether `key` still has tokens in `bucket`, taking none: throws 429 when it has none, null when
- * the store is down and the class fails open. (Login asks this before it verifies a password, and
- * charges only failures.)
+ * Gives back a token that `decide` took (login, after a successful one), after the response. It
+ * only loosens a limit, so a failure is logged and the answer stays what it was.
  */
-export async function peekBucket(c: Ctx, bucket: Bucket, key: string): Promise<RateLimitDecision | null> {
-  const { services, config } = c.var;
-  let decision: RateLimitDecision;
-  try {
-    decision = await services.rateLimiter.peek(bucket, key);
-  } catch (error) {
-    if (!(error instanceof RateLimitStoreUnavailable)) throw error;
-    const failOpen = config.RATE_LIMIT_FAIL_OPEN.includes(bucketClass(bucket));
-    metrics.rateLimitStoreErrors.inc({ class: bucket, policy: failOpen ? "open" : "closed" });
-    if (failOpen) return null;
-    throw serviceUnavailable("RATE_LIMITER_UNAVAILABLE", "the rate limiter is unavailable; retry shortly", 5);
-  }
-  if (!decision.allowed) {
-    metrics.rateLimitDecisions.inc({ class: bucket, outcome: "limited" });
-    throw rateLimited(Math.max(1, Math.ceil((decision.resetAt - Date.now()) / 1000)), headersFor(decision));
-  }
-  return decision;
+export function refundBucket(c: Ctx, bucket: Bucket, key: string): void {
+  const refunded = c.var.services.rateLimiter.refund(bucket, key).catch((error) => {
+    c.var.log.warn("rate-limit refund failed", { class: bucket, ...errorFields(error) });
+  });
+  c.executionCtx.waitUntil(refunded);
 }
 
 /** The client's IP as Cloudflare reports it ("unknown" without the header: local calls, tests). */
 export const clientIp = (c: Ctx) => c.req.header("cf-connecting-ip") ?? "unknown";
+
+/** The client's network, what per-client limits count: see `networkOf`. */
+export const clientNetwork = (c: Ctx) => networkOf(clientIp(c));
+
+const EXPANDED_IPV6 = /^(?:[0-9a-f]{4}:){7}[0-9a-f]{4}$/;
+
+/**
+ * An IPv4 address as it is; an IPv6 address as its /64 (an IPv4-mapped one as that IPv4). One
+ * subscriber is routed a /64 or more, so counting per IPv6 address would give an attacker 2^64
+ * fresh buckets. Anything that does not parse is its own key.
+ */
+export function networkOf(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  const groups = expandIPv6(ip.toLowerCase());
+  if (!EXPANDED_IPV6.test(groups)) return ip;
+  if (groups.startsWith("0000:0000:0000:0000:0000:ffff:")) {
+    const [high, low] = groups
+      .split(":")
+      .slice(6)
+      .map((group) => Number.parseInt(group, 16)) as [number, number];
+    return [high >> 8, high & 255, low >> 8, low & 255].join(".");
+  }
+  const prefix = groups.split(":").slice(0, 4);
+  return `${prefix.map((group) => group.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}

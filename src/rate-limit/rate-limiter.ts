@@ -17,7 +17,7 @@ export type Bucket =
   | `tenant-${RouteClass}`
   /** Login attempts per client IP. */
   | "login-ip"
-  /** Failed logins per username (charged on failures only). */
+  /** Login attempts per username; a successful one is refunded, so only failures stay counted. */
   | "login-user"
   /** Failed authentications (any credential) per client IP. */
   | "auth-fail-ip";
@@ -30,8 +30,12 @@ export interface RateLimiter {
    * per call and has its limits in wrangler.toml.
    */
   limit(bucket: Bucket, key: string, cost?: number, window?: RateWindow): Promise<RateLimitDecision>;
-  /** Whether `key` has tokens left, taking none (login checks before it verifies a password). */
-  peek(bucket: Bucket, key: string, window?: RateWindow): Promise<RateLimitDecision>;
+  /**
+   * Gives back up to `cost` tokens that `limit` took from `key` in the current window (login takes
+   * one before it verifies a password, atomically, and refunds a success). The Workers binding
+   * cannot: there the tokens stay taken.
+   */
+  refund(bucket: Bucket, key: string, cost?: number, window?: RateWindow): Promise<void>;
 }
 
 export interface RateLimitDecision {

@@ -1,6 +1,6 @@
 import type { Config, RateWindow } from "../config";
 import { createUpstashRest, type LuaScript, type UpstashRest } from "../redis/upstash-rest";
-import { type Bucket, type RateLimitDecision, type RateLimiter, RateLimitStoreUnavailable } from "./rate-limiter";
+import { type Bucket, type RateLimiter, RateLimitStoreUnavailable } from "./rate-limiter";
 
 /**
  * Sliding windows in Upstash Redis, the algorithm of @upstash/ratelimit's single-region
@@ -16,7 +16,7 @@ import { type Bucket, type RateLimitDecision, type RateLimiter, RateLimitStoreUn
  * limit — which, as in the library, still counts the cost (only a full window refuses without
  * counting).
  *
- * Promise: `limit` and `peek` decide within 1 s — one EVALSHA (plus one EVAL the first time Redis
+ * Promise: `limit` and `refund` answer within 1 s — one EVALSHA (plus one EVAL the first time Redis
  * lacks the script), or no round trip at all for a key this isolate already saw blocked (the
  * ephemeral cache, until its window ends). Failure modes: any UpstashError (timeout, network,
  * HTTP, a refused script) becomes RateLimitStoreUnavailable, so the route class's fail-open/closed
@@ -24,7 +24,7 @@ import { type Bucket, type RateLimitDecision, type RateLimiter, RateLimitStoreUn
  */
 /**
  * One script for both calls, so a decision reads and counts in one atomic step. KEYS: this fixed
- * window's counter, the previous one's. ARGV: limit, now (ms), window (ms), cost (0: only read).
+ * window's counter, the previous one's. ARGV: limit, now (ms), window (ms), cost (< 0: a refund).
  * Answers [remaining, limit]; remaining < 0 is a refusal.
  */
 const SLIDING_WINDOW_SOURCE = `
@@ -33,7 +33,12 @@ local current = tonumber(redis.call("GET", KEYS[1]) or "0")
 local previous = tonumber(redis.call("GET", KEYS[2]) or "0")
 -- The share of the previous fixed window that the sliding window still covers.
 local carried = math.floor((1 - (now % size) / size) * previous)
-if cost == 0 then return {limit - current - carried, limit} end
+if cost < 0 then
+  -- A refund, never below zero; DECRBY keeps the key's expiry, and a missing key stays missing.
+  local refunded = math.min(-cost, current)
+  if refunded > 0 then current = redis.call("DECRBY", KEYS[1], refunded) end
+  return {limit - current - carried, limit}
+end
 if current + carried >= limit then return {-1, limit} end
 local counted = redis.call("INCRBY", KEYS[1], cost)
 -- First count in this window: the key outlives the next window, which still reads it.
@@ -42,7 +47,7 @@ return {limit - counted - carried, limit}
 `;
 
 /** The script and the SHA1 of its text (EVALSHA); test/tools/upstash-rate-limiter.test.ts checks the hash. */
-export const SLIDING_WINDOW: LuaScript = { source: SLIDING_WINDOW_SOURCE, sha1: "cbce05f1b7ee589282e676014eacd6bfeb981c65" };
+export const SLIDING_WINDOW: LuaScript = { source: SLIDING_WINDOW_SOURCE, sha1: "4f21742e5a96f28170e5818da4bfc7d3a26ab651" };
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -137,10 +142,9 @@ export function createSlidingWindowRateLimiter(options: {
       }
       return { allowed, limit, remaining: Math.max(0, remaining), resetAt };
     },
-    async peek(bucket, key, window = defaults[bucket]): Promise<RateLimitDecision> {
-      const { at, size, keys, resetAt } = locate(bucket, key, window);
-      const { remaining, limit } = await run(SLIDING_WINDOW, keys, [window.limit, at, size, 0]);
-      return { allowed: remaining > 0, limit, remaining: Math.max(0, remaining), resetAt };
+    async refund(bucket, key, cost = 1, window = defaults[bucket]) {
+      const { at, size, keys } = locate(bucket, key, window);
+      await run(SLIDING_WINDOW, keys, [window.limit, at, size, -cost]);
     },
   };
 }

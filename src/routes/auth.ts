@@ -5,7 +5,7 @@ import { parseRoles } from "../auth/principal";
 import { mintServiceToken } from "../auth/tokens";
 import { unauthorized } from "../errors";
 import { authenticate } from "../middleware/authenticate";
-import { bucketKey, clientIp, decide, peekBucket, rateLimit, setRateLimitHeaders } from "../middleware/rate-limit";
+import { bucketKey, clientNetwork, decide, rateLimit, refundBucket, setRateLimitHeaders } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, security, validationErrors } from "../schemas";
 
 export function createAuthRoutes() {
@@ -38,11 +38,14 @@ export function createAuthRoutes() {
 
   authRoutes.openapi(login, async (c) => {
     const { username, password } = c.req.valid("json");
-    // Password guessing is limited per client IP (every attempt) and per account (failures only, in
-    // a bucket of its own: a user's successful logins, or anyone's other traffic, never spend it).
-    const ipDecision = await decide(c, "login-ip", bucketKey(clientIp(c)));
+    // Password guessing is limited per client network (every attempt) and per account (failures only,
+    // in a bucket of its own: a user's successful logins, or anyone's other traffic, never spend it).
+    // The account's token is taken before the password is verified, in the same atomic step as the
+    // check, so concurrent guesses cannot all pass a check that none has counted yet; a success
+    // gives it back.
+    const ipDecision = await decide(c, "login-ip", bucketKey(clientNetwork(c)));
     const account = bucketKey(username.toLowerCase());
-    const accountDecision = await peekBucket(c, "login-user", account);
+    const accountDecision = await decide(c, "login-user", account);
     const shown = accountDecision ?? ipDecision;
     if (shown) setRateLimitHeaders(c, shown);
 
@@ -53,10 +56,9 @@ export function createAuthRoutes() {
     // Verify against a dummy hash when the user does not exist, so timing does not reveal it.
     const valid = await verifyPassword(password, user?.password_hash ?? DUMMY_PASSWORD_HASH);
     if (!user || !valid || user.disabled_at !== null) {
-      // Charged only now; a spent budget answers 429 from here on (checked above before verifying).
-      await decide(c, "login-user", account);
       throw unauthorized("INVALID_CREDENTIALS", "the username or password is wrong", "invalid_request");
     }
+    if (accountDecision) refundBucket(c, "login-user", account);
     const { token, expiresIn } = await mintServiceToken(
       c.var.config,
       {

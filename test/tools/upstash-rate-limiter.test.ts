@@ -69,12 +69,14 @@ describe("happy: sliding window", () => {
     // A quarter into the next window: three quarters of the previous 5 is 3 (floored), so 2 are left.
     clock.now += WINDOW_MS + 2_500;
     expect((await take(limiter, key, 3)).map((d) => d.allowed)).toEqual([true, true, false]);
-    // Three quarters in: a quarter of 5 is 1, plus this window's 2: 2 left.
+    // Three quarters in, asked by another isolate (this one remembers the refusal until the window
+    // ends): a quarter of 5 is 1, plus this window's 2 and this call: 1 left.
     clock.now += 5_000;
-    expect(await limiter.peek("query", key)).toMatchObject({ allowed: true, remaining: 2 });
-    // Halfway into the window after: half of the previous window's 2 is 1: 4 left, until that window ends.
+    const another = createSlidingWindowRateLimiter({ redis: upstash.redis, defaults, now: () => clock.now });
+    expect(await another.limit("query", key)).toMatchObject({ allowed: true, remaining: 1 });
+    // Halfway into the window after: half of the previous window's 3 is 1, plus this call: 3 left, until that window ends.
     clock.now += 7_500;
-    expect(await limiter.peek("query", key)).toEqual({ allowed: true, limit: 5, remaining: 4, resetAt: clock.now + 5_000 });
+    expect(await limiter.limit("query", key)).toEqual({ allowed: true, limit: 5, remaining: 3, resetAt: clock.now + 5_000 });
   });
 
   it("a call costs its cost; one that would overdraw is refused (and, like @upstash/ratelimit, counted unless the window was full)", async () => {
@@ -84,21 +86,28 @@ describe("happy: sliding window", () => {
     expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: true, remaining: 6, limit: 10 });
     expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: true, remaining: 2 });
     expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: false, remaining: 0 });
-    expect(await limiter.peek("query", key, window)).toMatchObject({ allowed: false, remaining: 0 });
+    expect(await limiter.limit("query", key, 1, window)).toMatchObject({ allowed: false, remaining: 0 });
     // Another key with 2 left takes exactly 2.
     const other = id();
     await limiter.limit("query", other, 8, window);
     expect(await limiter.limit("query", other, 2, window)).toMatchObject({ allowed: true, remaining: 0 });
   });
 
-  it("peek reports what is left and takes nothing", async () => {
+  it("refund gives back what limit took in this window, never below zero, keeping the window's expiry", async () => {
     const { limiter, clock } = limiterAt();
     const key = id();
-    expect(await limiter.peek("query", key)).toEqual({ allowed: true, limit: 5, remaining: 5, resetAt: clock.now + WINDOW_MS });
-    await take(limiter, key, 2);
-    for (let i = 0; i < 5; i++) expect(await limiter.peek("query", key)).toMatchObject({ allowed: true, remaining: 3 });
-    expect((await take(limiter, key, 3)).map((d) => d.remaining)).toEqual([2, 1, 0]);
-    expect(await limiter.peek("query", key)).toMatchObject({ allowed: false, remaining: 0 });
+    await take(limiter, key, 3);
+    await limiter.refund("query", key, 2);
+    expect((await take(limiter, key, 1))[0]).toMatchObject({ allowed: true, remaining: 3 });
+    await limiter.refund("query", key, 10);
+    expect((await take(limiter, key, 1))[0]).toMatchObject({ allowed: true, remaining: 4 });
+    const counter = `edge-rag:rl:query:${key}:${clock.now / WINDOW_MS}`;
+    const expiry = Number(await upstash.redis.command(["PTTL", counter]));
+    expect(expiry).toBeGreaterThan(0);
+    // A key with nothing counted stays absent: no counter without an expiry is left behind.
+    const untouched = id();
+    await limiter.refund("query", untouched);
+    expect(await upstash.redis.command(["EXISTS", `edge-rag:rl:query:${untouched}:${clock.now / WINDOW_MS}`])).toBe(0);
   });
 
   it("a refused key is answered from the isolate until its window ends, without a Redis round trip", async () => {
@@ -155,13 +164,13 @@ describe("happy: the same counters as @upstash/ratelimit (a rolling deploy keeps
 });
 
 describe("error: the store unreachable is RateLimitStoreUnavailable", () => {
-  it.each(["reset", "hang"] as const)("a server that %ss: limit and peek both throw it", async (mode) => {
+  it.each(["reset", "hang"] as const)("a server that %ss: limit and refund both throw it", async (mode) => {
     const server = await startBadServer(mode);
     try {
       const client = createUpstashRest({ url: server.url, token: "t", timeoutMs: 300, retries: 1, backoffMs: 10 });
       const { limiter } = limiterAt({ client });
       await expect(limiter.limit("query", id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
-      await expect(limiter.peek("query", id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+      await expect(limiter.refund("query", id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
     } finally {
       await server.close();
     }

@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { hashPassword } from "../../src/auth/passwords";
+import { networkOf } from "../../src/middleware/rate-limit";
 import { bindingsWith, call, callWithBindings, createKey, json, uniqueTenant } from "./helpers";
 import { TEST_SECRETS } from "./secrets";
 
@@ -131,6 +132,37 @@ describe("unauthenticated traffic (fairness)", () => {
   });
 });
 
+describe("client networks (fairness)", () => {
+  it.each([
+    ["203.0.113.7", "203.0.113.7"],
+    ["2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"],
+    ["2001:0db8:0001:0002:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"],
+    ["2001:db8::1", "2001:db8:0:0::/64"],
+    ["2001:DB8:1:2::9", "2001:db8:1:2::/64"],
+    ["::ffff:198.51.100.9", "198.51.100.9"],
+    ["unknown", "unknown"],
+    ["2001:db8::zz", "2001:db8::zz"],
+  ])("security: %s counts as %s", (ip, network) => {
+    expect(networkOf(ip)).toBe(network);
+  });
+
+  it("security: failed authentication from one IPv6 /64 shares one bucket, whatever the address", async () => {
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH_FAILURES_IP: "3/60s" });
+    const prefix = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:1`;
+    const bad = `erk_${"e".repeat(16)}_${"f".repeat(43)}`;
+    const statuses = [];
+    for (let i = 1; i <= 4; i++) {
+      statuses.push((await callWithBindings(bindings, "/v1/me", { auth: bad, headers: { "cf-connecting-ip": `${prefix}::${i}` } })).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const elsewhere = await callWithBindings(bindings, "/v1/me", {
+      auth: bad,
+      headers: { "cf-connecting-ip": `${prefix.slice(0, -1)}2::1` },
+    });
+    expect(elsewhere.status).toBe(401);
+  });
+});
+
 describe("unauthenticated traffic when the limiter is down (fairness)", () => {
   it("error: a bad credential is still a 401 (not a 503) when the failure cannot be counted", async () => {
     const bindings = bindingsWith({ UPSTASH_REDIS_REST_URL: "http://127.0.0.1:9" });
@@ -142,10 +174,10 @@ describe("unauthenticated traffic when the limiter is down (fairness)", () => {
 });
 
 describe("login (fairness)", () => {
-  async function createUser(tenant: string) {
+  async function createUser(tenant: string, iterations = 1000) {
     const username = `alice-${crypto.randomUUID().slice(0, 8)}`;
     await env.DB.prepare("INSERT INTO users (username, tenant, roles, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-      .bind(username, tenant, JSON.stringify(["admin"]), await hashPassword("correct horse battery", 1000), Date.now())
+      .bind(username, tenant, JSON.stringify(["admin"]), await hashPassword("correct horse battery", iterations), Date.now())
       .run();
     return username;
   }
@@ -158,6 +190,28 @@ describe("login (fairness)", () => {
     expect((await login("wrong")).status).toBe(401);
     expect((await login("wrong")).status).toBe(401);
     expect((await login("wrong")).status).toBe(429);
+  });
+
+  it("security: concurrent guesses cannot get past the account's budget: its token is taken before the password is verified", async () => {
+    // The production cost (100,000 iterations): every attempt is charged long before any is verified,
+    // so a success's refund cannot free a token for another attempt of the burst.
+    const username = await createUser(uniqueTenant("login-burst"), 100_000);
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    // From 12 networks at once, as a botnet would (the per-network limit never applies), the right
+    // password last. Before, every guess passed a check that none had counted yet, and the right one
+    // got its 200 however many had failed.
+    const attempts = Array.from({ length: 12 }, (_, i) =>
+      callWithBindings(bindings, "/v1/auth/login", {
+        body: { username, password: i === 11 ? "correct horse battery" : `wrong-${i}` },
+        headers: { "cf-connecting-ip": `198.51.100.${i + 1}` },
+      }),
+    );
+    const statuses = (await Promise.all(attempts)).map((response) => response.status);
+    // Exactly the budget's 3 attempts reached the password check.
+    expect(
+      statuses.filter((status) => status !== 429),
+      JSON.stringify(statuses),
+    ).toHaveLength(3);
   });
 
   it("security: the login bucket cannot collide with a principal's: a tenant named `user` with subject `<name>` does not spend it", async () => {
