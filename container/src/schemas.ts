@@ -6,7 +6,9 @@ import { z } from "zod";
  * Request objects are strict: an unknown field is a 400, so a typo never passes silently.
  */
 const id = z.string().min(1).max(512);
-const document = z.strictObject({ id, text: z.string().min(1) });
+/** The worker's own limit on a document (INGEST_LIMITS.maxTextChars): about 0.5 s of chunking at most. */
+const MAX_DOCUMENT_CHARS = 1_000_000;
+const document = z.strictObject({ id, text: z.string().min(1).max(MAX_DOCUMENT_CHARS) });
 
 export const embedRequest = z.strictObject({
   inputs: z.array(z.string().min(1).max(8192)).min(1).max(256),

@@ -1,6 +1,6 @@
 import { tokenizers } from "@llamaindex/env/tokenizers";
 import { describe, expect, it } from "vitest";
-import { chunkText } from "../src/chunking/sentence-chunker.ts";
+import { chunkDocuments, chunkText, SECTION_CHARS, sectionsOf } from "../src/chunking/sentence-chunker.ts";
 
 const tokenCount = (text: string) => tokenizers.tokenizer().encode(text).length;
 
@@ -49,5 +49,70 @@ describe("chunking (LlamaIndex SentenceSplitter with offsets)", () => {
   it("happy: a short text is one chunk spanning it (trimmed)", () => {
     const source = "  Just one sentence.  ";
     expect(chunkText(source, { chunkSize: 256, chunkOverlap: 32 })).toEqual([{ index: 0, text: "Just one sentence.", start: 2, end: 20 }]);
+  });
+
+  it("happy: a text longer than a section is chunked section by section, with the same guarantees", () => {
+    const long = Array.from({ length: 20 }, (_, i) => `${english}\n\nParagraph ${i} ends here.`).join("\n\n");
+    expect(long.length).toBeGreaterThan(4 * SECTION_CHARS);
+    const chunks = chunkText(long, { chunkSize: 256, chunkOverlap: 32 });
+    chunks.forEach((c, i) => {
+      expect(c.index).toBe(i);
+      expect(c.text).toBe(long.slice(c.start, c.end));
+      expect(tokenCount(c.text)).toBeLessThanOrEqual(256);
+      if (i > 0) expect(long.slice(chunks[i - 1]!.end, c.start).trim()).toBe("");
+    });
+    expect(chunks[0]!.start).toBe(0);
+    expect(chunks.at(-1)!.end).toBe(long.length);
+  });
+});
+
+describe("sections (what keeps chunking linear in the text's length)", () => {
+  const covers = (text: string, max: number) => {
+    const sections = sectionsOf(text, max);
+    expect(sections[0]!.start).toBe(0);
+    expect(sections.at(-1)!.end).toBe(text.length);
+    sections.forEach((section, i) => {
+      expect(section.end - section.start).toBeLessThanOrEqual(max);
+      expect(section.end).toBeGreaterThan(section.start);
+      if (i > 0) expect(section.start).toBe(sections[i - 1]!.end);
+    });
+    return sections.map((section) => text.slice(section.start, section.end));
+  };
+
+  it("happy: a text within the limit is one section", () => {
+    expect(sectionsOf("Short.", 100)).toEqual([{ start: 0, end: 6 }]);
+  });
+
+  it("happy: cuts at a paragraph break, else a sentence end, else a space, within the second half", () => {
+    const paragraphs = covers(`${"a ".repeat(35)}\n\n${"b ".repeat(35)}\n\n${"c ".repeat(20)}`, 100);
+    expect(paragraphs[0]!.endsWith("\n\n")).toBe(true);
+    const sentences = covers(`${"Word word word. ".repeat(20)}`, 100);
+    for (const section of sentences.slice(0, -1)) expect(section.endsWith(".")).toBe(true);
+    const words = covers("word ".repeat(60), 100);
+    for (const section of words.slice(0, -1)) expect(section.endsWith(" ")).toBe(true);
+  });
+
+  it("error: a text without spaces is cut at the limit, never inside a surrogate pair", () => {
+    const emoji = "😀".repeat(120); // 240 UTF-16 units, no break anywhere
+    const sections = covers(emoji, 99);
+    const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    for (const section of sections) expect(loneSurrogate.test(section)).toBe(false);
+  });
+
+  it("happy: chunkDocuments lets the event loop run between sections (a big upload never stalls probes for its whole length)", async () => {
+    const long = Array.from({ length: 20 }, () => english).join("\n\n");
+    const sections = sectionsOf(long, SECTION_CHARS).length;
+    expect(sections).toBeGreaterThan(3);
+    let ticks = 0;
+    let done = false;
+    const tick = () => {
+      ticks += 1;
+      if (!done) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const [document] = await chunkDocuments([{ id: "long", text: long }], { chunkSize: 256, chunkOverlap: 32 });
+    done = true;
+    expect(document!.chunks.length).toBeGreaterThan(sections);
+    expect(ticks).toBeGreaterThanOrEqual(sections - 1);
   });
 });
