@@ -42,7 +42,8 @@ export function truncateUtf8(text: string, maxBytes: number): string {
 function readPath(metadata: unknown, path: string): unknown {
   let node: unknown = metadata;
   for (const segment of path.split(".")) {
-    if (node === null || typeof node !== "object" || Array.isArray(node)) return undefined;
+    // Own properties only: a path named `constructor` or `toString` must not find Object.prototype's.
+    if (node === null || typeof node !== "object" || Array.isArray(node) || !Object.hasOwn(node, segment)) return undefined;
     node = (node as Record<string, unknown>)[segment];
   }
   return node;
@@ -233,7 +234,7 @@ export function compileFilter(filter: unknown): CompiledFilter {
     properties: clauses.map((c) => c.property),
     matches(values) {
       for (const clause of clauses) {
-        if (!clause.test(values?.[clause.property])) return false;
+        if (!clause.test(values && Object.hasOwn(values, clause.property) ? values[clause.property] : undefined)) return false;
       }
       return true;
     },
