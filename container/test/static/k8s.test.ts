@@ -163,6 +163,25 @@ for (const [name, objects] of Object.entries(rendered)) {
       });
       find(objects, "Service", "tei");
       find(objects, "Service", "vllm");
+      // TEI's OpenAI route truncates only with this flag: else one long input fails its whole batch (413).
+      expect(find(objects, "Deployment", "tei").spec.template.spec.containers[0].args).toContain("--auto-truncate");
+    });
+
+    it("happy: the origin's RERANK_URL names the Service of the cross-encoder TEI, on a port it serves", () => {
+      const env = find(objects, "Deployment", "origin").spec.template.spec.containers[0].env;
+      const value = env.find((e: { name: string }) => e.name === "RERANK_URL")?.value;
+      expect(value, "RERANK_URL is unset: /v1/rerank would answer 503").toBeDefined();
+      const url = new URL(value);
+      // A Service in the same namespace: `name`, or `name.<namespace>[.svc[.cluster.local]]`.
+      const [serviceName, namespace] = url.hostname.split(".");
+      if (namespace) expect(namespace).toBe(find(objects, "Deployment", "origin").metadata.namespace);
+      const service = find(objects, "Service", serviceName!);
+      const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+      expect(service.spec.ports.map((p: { port: number }) => p.port)).toContain(port);
+      const target = (objects.filter((o) => o.kind === "Deployment") as any[]).find((d) =>
+        matches(service.spec.selector, d.spec.template.metadata.labels),
+      );
+      expect(target?.spec.template.spec.containers[0].args.join(" "), serviceName).toContain("BAAI/bge-reranker-base");
     });
 
     it("happy: every Service selects pods and targets a named container port", () => {
