@@ -2,10 +2,10 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import type { AppEnv, Services } from "./app-env.ts";
-import { AppError, toAppError } from "./errors.ts";
+import { AppError, clientClosed, toAppError } from "./errors.ts";
 import { errorFields } from "./logger.ts";
 import { requireWorkerToken, UnauthorizedError } from "./middleware/auth.ts";
-import { httpMetrics } from "./middleware/http-metrics.ts";
+import { httpMetrics, routeLabel } from "./middleware/http-metrics.ts";
 import { chunkRoutes } from "./routes/chunk.ts";
 import { embedRoutes } from "./routes/embed.ts";
 import { generateRoutes } from "./routes/generate.ts";
@@ -15,6 +15,7 @@ import { rerankRoutes } from "./routes/rerank.ts";
 /** Renders an AppError as application/problem+json, keeping the headers already set (x-request-id). */
 export function problemResponse(c: Context<AppEnv>, error: AppError) {
   if (error instanceof UnauthorizedError) c.header("WWW-Authenticate", error.challenge);
+  if (error.retryAfterSeconds !== undefined) c.header("Retry-After", String(error.retryAfterSeconds));
   // Rejected before its body was read (401, 413): the unread rest makes the connection unusable.
   const hasBody = c.req.header("content-length") !== undefined || c.req.header("transfer-encoding") !== undefined;
   if ((error.status === 401 || error.status === 413) && hasBody) c.header("connection", "close");
@@ -56,9 +57,13 @@ export function createApp(services: Services) {
   app.notFound((c) => problemResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)));
 
   app.onError((err, c) => {
-    const error = toAppError(err);
+    // Whatever a client's own disconnect made fail (often a bare abort reason) is CLIENT_CLOSED (499).
+    const error = !(err instanceof AppError) && c.req.raw.signal.aborted ? clientClosed(err) : toAppError(err);
     const requestIdValue = c.get("requestId");
-    if (error.code.startsWith("UPSTREAM_")) {
+    if (error.code === "CLIENT_CLOSED") {
+      services.metrics.clientClosed.inc({ route: routeLabel(c) });
+      services.logger.debug("client closed the connection", { request_id: requestIdValue, path: c.req.path });
+    } else if (error.code.startsWith("UPSTREAM_")) {
       const backend = c.req.path.startsWith("/v1/generate")
         ? "generation"
         : c.req.path.startsWith("/v1/rerank")
@@ -66,6 +71,9 @@ export function createApp(services: Services) {
           : "embeddings";
       services.metrics.backendErrors.inc({ backend, code: error.code });
       services.logger.warn("backend failure", { request_id: requestIdValue, backend, ...errorFields(error) });
+    } else if (error.code === "OVERLOADED") {
+      // Counted by origin_embed_shed_total; one line per refused call would flood the log when it matters.
+      services.logger.debug("shed load", { request_id: requestIdValue, path: c.req.path });
     } else if (error.status >= 500) {
       services.logger.error("request failed", { request_id: requestIdValue, path: c.req.path, ...errorFields(error) });
     }

@@ -21,6 +21,9 @@ const envSchema = z
     EMBEDDINGS_DIMENSIONS: int(1, 16384).optional(),
     EMBED_MAX_BATCH: int(1, 256).default(64),
     EMBED_MAX_WAIT_MS: int(0, 1000).default(2),
+    // Inputs waiting per lane (queries, passages) before more are shed with a 503: a bound on memory
+    // and on the wait while the backend is slow. A call that finds its lane empty always gets in.
+    EMBED_MAX_QUEUE: int(1, 1_000_000).default(4096),
     EMBED_WORKERS: int(1, 64).default(Math.min(availableParallelism(), 8)),
     // USE query threads (their own pool); unset: min(EMBED_WORKERS, 2). Each holds a model copy.
     EMBED_QUERY_WORKERS: int(1, 8).optional(),

@@ -12,10 +12,18 @@ export const ERROR_CODES = {
   METHOD_NOT_ALLOWED: { status: 405, title: "Method not allowed" },
   PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "Unsupported media type" },
+  // The backend refused this caller's own input (too long for the model, not valid text): the
+  // caller's fault, so a 4xx the worker does not fail over, and not a backend error.
+  INPUT_REJECTED: { status: 422, title: "Input rejected by the backend" },
+  // nginx's code for a client that went away before its answer: nobody reads it, but metrics
+  // and logs count it apart from the origin's and its backends' failures.
+  CLIENT_CLOSED: { status: 499, title: "Client closed request" },
   INTERNAL_ERROR: { status: 500, title: "Internal error" },
   UPSTREAM_ERROR: { status: 502, title: "Upstream error" },
   UPSTREAM_UNAVAILABLE: { status: 503, title: "Upstream unavailable" },
   NOT_READY: { status: 503, title: "Not ready" },
+  // The origin's own embedding queue is full: shed with Retry-After rather than queue without bound.
+  OVERLOADED: { status: 503, title: "Overloaded" },
   UPSTREAM_TIMEOUT: { status: 504, title: "Upstream timeout" },
 } as const;
 
@@ -34,11 +42,14 @@ export class AppError extends Error {
   override name = "AppError";
   readonly code: ErrorCode;
   readonly status: number;
+  /** Sent as Retry-After (seconds) with the problem, when set. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(detail, options);
     this.code = code;
     this.status = ERROR_CODES[code].status;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
   toProblem(requestId: string): Problem {
@@ -57,4 +68,9 @@ export class AppError extends Error {
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   return new AppError("INTERNAL_ERROR", "The origin failed to handle the request.", { cause: err });
+}
+
+/** The caller went away (its request's signal aborted) before its answer was ready. */
+export function clientClosed(cause?: unknown): AppError {
+  return new AppError("CLIENT_CLOSED", "The client closed the connection before the answer was ready.", { cause });
 }

@@ -78,6 +78,18 @@ export function createMetrics() {
       buckets: latencyBuckets,
       registers: [registry],
     }),
+    embedShed: new Counter({
+      name: "origin_embed_shed_total",
+      help: "Embed calls refused with 503 because their lane's queue was full (EMBED_MAX_QUEUE), by kind.",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    clientClosed: new Counter({
+      name: "origin_client_closed_total",
+      help: "Requests whose client went away before the answer was complete (not backend errors), by route.",
+      labelNames: ["route"] as const,
+      registers: [registry],
+    }),
     backendErrors: new Counter({
       name: "origin_backend_errors_total",
       help: "Embedding/generation backend failures, by backend and problem code.",

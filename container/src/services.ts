@@ -65,10 +65,11 @@ export function createServices(parts: {
       // backend (measured best: see README). A remote GPU server overlaps several batches and batches
       // concurrent calls itself.
       maxInFlight: parts.maxInFlight ?? (embeddings.name === "use" ? 1 : 8),
-      run: async (texts, kind) => {
+      maxQueue: config.EMBED_MAX_QUEUE,
+      run: async (texts, kind, signal) => {
         const end = metrics.embedBackendDuration.startTimer();
         try {
-          return await embeddings.embed(texts, kind);
+          return await embeddings.embed(texts, kind, signal);
         } finally {
           end();
         }
@@ -77,6 +78,7 @@ export function createServices(parts: {
         metrics.embedBatchSize.observe(size);
         for (const w of waits) metrics.embedQueueWait.observe(w);
       },
+      onShed: (kind) => metrics.embedShed.inc({ kind }),
     }),
   };
 }

@@ -1,10 +1,11 @@
-import { AppError } from "./errors.ts";
+import { AppError, clientClosed } from "./errors.ts";
 
 /**
  * Runs one upstream call (fetch plus reading its body) under a deadline and maps every failure to a
  * problem code: no answer in time → UPSTREAM_TIMEOUT (504); cannot connect, 429 or 503 →
  * UPSTREAM_UNAVAILABLE (503); any other failure → UPSTREAM_ERROR (502). Upstream bodies are never copied
- * into the error (they may echo prompts or keys). A caller's own abort is re-thrown untouched.
+ * into the error (they may echo prompts or keys). A caller's own abort (its client went away) is
+ * CLIENT_CLOSED, never a backend failure.
  */
 export async function callUpstream<T>(
   what: string,
@@ -17,7 +18,8 @@ export async function callUpstream<T>(
   try {
     return await call(combined);
   } catch (err) {
-    if (signal?.aborted) throw err;
+    // The raw abort reason is often not an Error (node-server aborts with a string): wrap it.
+    if (signal?.aborted) throw clientClosed(err);
     throw toUpstreamError(what, timeoutMs, err, deadline.aborted);
   }
 }
@@ -34,11 +36,18 @@ export function toUpstreamError(what: string, timeoutMs: number, err: unknown, t
   return new AppError("UPSTREAM_ERROR", `The ${what} failed.`, { cause: err });
 }
 
-/** Throws the mapped AppError for a non-2xx upstream response (after discarding its body). */
-export async function ensureOk(response: Response, what: string): Promise<Response> {
+/**
+ * Throws the mapped AppError for a non-2xx upstream response (after discarding its body). With
+ * `rejectsInput`, a 400/413/422 is INPUT_REJECTED (422): the backend refused the inputs themselves
+ * (TEI: over 512 tokens without --auto-truncate, text serde cannot read), not a backend failure.
+ */
+export async function ensureOk(response: Response, what: string, options: { rejectsInput?: boolean } = {}): Promise<Response> {
   if (response.ok) return response;
   await response.body?.cancel().catch(() => {});
   const status = response.status;
+  if (options.rejectsInput && (status === 400 || status === 413 || status === 422)) {
+    throw new AppError("INPUT_REJECTED", `The ${what} refused an input (HTTP ${status}): too long for the model or not valid text.`);
+  }
   if (status === 429 || status === 503) {
     throw new AppError("UPSTREAM_UNAVAILABLE", `The ${what} is overloaded or unavailable (HTTP ${status}).`);
   }

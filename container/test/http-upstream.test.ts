@@ -127,4 +127,46 @@ describe("origin on OpenAI-compatible backends", () => {
     expect(everything).not.toContain("gen-key-do-not-log");
     expect(fake.requests.find((r) => r.path === "/v1/embeddings")!.headers.authorization).toBe("Bearer embed-key-do-not-log");
   });
+
+  it("happy: a client that leaves mid-stream is counted as client-closed, not as a generation backend failure", async () => {
+    const metricsBefore = await (await fetch(`${origin.url}/metrics`)).text();
+    const logged = origin.output().length;
+    const abort = new AbortController();
+    await withMode("slow-stream", async () => {
+      const response = await fetch(`${origin.url}/v1/generate`, {
+        method: "POST",
+        headers: await authHeaders("/v1/generate"),
+        body: JSON.stringify({ query: "q", contexts, stream: true }),
+        signal: abort.signal,
+      });
+      const reader = response.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toContain("event: token");
+      abort.abort();
+      await new Promise((r) => setTimeout(r, 400));
+    });
+    const metrics = await (await fetch(`${origin.url}/metrics`)).text();
+    const generationErrors = (text: string) => text.match(/^origin_backend_errors_total\{backend="generation".*$/gm) ?? [];
+    expect(generationErrors(metrics)).toEqual(generationErrors(metricsBefore));
+    expect(metrics).toMatch(/origin_client_closed_total\{route="\/v1\/generate"\} 1$/m);
+    expect(origin.output().slice(logged)).not.toContain("generation failed mid-stream");
+  });
+
+  it("happy: a client that leaves before the first token is a 499 in the metrics, not a 200 or a backend failure", async () => {
+    const metricsBefore = await (await fetch(`${origin.url}/metrics`)).text();
+    await withMode("hang", async () => {
+      const leaving = fetch(`${origin.url}/v1/generate`, {
+        method: "POST",
+        headers: await authHeaders("/v1/generate"),
+        body: JSON.stringify({ query: "q", contexts, stream: true }),
+        signal: AbortSignal.timeout(100), // before the 400 ms upstream deadline
+      });
+      await expect(leaving).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 100));
+    });
+    const metrics = await (await fetch(`${origin.url}/metrics`)).text();
+    const generationErrors = (text: string) => text.match(/^origin_backend_errors_total\{backend="generation".*$/gm) ?? [];
+    expect(generationErrors(metrics)).toEqual(generationErrors(metricsBefore));
+    expect(metrics).toMatch(/origin_http_requests_total\{method="POST",route="\/v1\/generate",status="499"\} 1$/m);
+    expect(metrics).toMatch(/origin_client_closed_total\{route="\/v1\/generate"\} 2$/m);
+  });
 });

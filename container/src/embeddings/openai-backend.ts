@@ -45,7 +45,7 @@ export function createOpenAIEmbeddings(options: OpenAIEmbeddingsOptions): Embedd
           body: JSON.stringify(body),
           signal: s,
         });
-        return (await ensureOk(response, WHAT)).json();
+        return (await ensureOk(response, WHAT, { rejectsInput: true })).json();
       });
       const parsed = embeddingsResponse.safeParse(json);
       if (!parsed.success || parsed.data.data.length !== texts.length) {

@@ -10,7 +10,7 @@ import {
 import { extractText } from "@llamaindex/core/utils";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { z } from "zod";
-import { AppError } from "../errors.ts";
+import { AppError, clientClosed } from "../errors.ts";
 import { ensureOk, joinUrl, toUpstreamError } from "../upstream.ts";
 
 export type OpenAICompatibleOptions = {
@@ -165,7 +165,7 @@ export class OpenAICompatibleLLM extends BaseLLM {
         this.#options.signal?.removeEventListener("abort", onCallerAbort);
         controller.abort(); // releases the socket if we stop reading early
       },
-      mapError: (err: unknown) => (this.#options.signal?.aborted ? err : toUpstreamError(WHAT, timeoutMs, err, timedOut)),
+      mapError: (err: unknown) => (this.#options.signal?.aborted ? clientClosed(err) : toUpstreamError(WHAT, timeoutMs, err, timedOut)),
     };
   }
 }

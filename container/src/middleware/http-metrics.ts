@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../app-env.ts";
 
@@ -16,11 +16,15 @@ export function httpMetrics(): MiddlewareHandler<AppEnv> {
       await next();
     } finally {
       metrics.httpInFlight.dec();
-      const last = routePath(c, -1);
-      const matched = last && !last.includes("*") ? last : "unmatched";
-      const labels = { method: c.req.method, route: matched, status: String(c.res.status) };
+      const labels = { method: c.req.method, route: routeLabel(c), status: String(c.res.status) };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, (performance.now() - started) / 1000);
     }
   };
+}
+
+/** The matched route pattern, or "unmatched": a label scanners cannot multiply. */
+export function routeLabel(c: Context<AppEnv>): string {
+  const last = routePath(c, -1);
+  return last && !last.includes("*") ? last : "unmatched";
 }

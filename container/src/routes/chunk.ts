@@ -31,7 +31,8 @@ export const chunkRoutes = new Hono<AppEnv>()
     const documents = await chunkBody(services, body);
     const texts = documents.flatMap((d) => d.chunks.map((chunk) => chunk.text));
     services.metrics.embedInputs.inc({ kind: "passage" }, texts.length);
-    const vectors = texts.length > 0 ? await services.batcher.embed(texts, "passage") : [];
+    // A client that gave up (the worker's ingest timeout) takes its queued chunks out of the queue.
+    const vectors = texts.length > 0 ? await services.batcher.embed(texts, "passage", c.req.raw.signal) : [];
     let next = 0;
     return c.json({
       model: services.embeddings.model,

@@ -8,7 +8,8 @@ export const embedRoutes = new Hono<AppEnv>().post("/v1/embed", async (c) => {
   const { batcher, embeddings, metrics } = c.get("services");
   const { inputs, kind } = await readJson(c, embedRequest);
   metrics.embedInputs.inc({ kind }, inputs.length);
-  const vectors = await batcher.embed(inputs, kind);
+  // The request's signal: a client that gave up (the worker's 2 s embed budget) frees its place in the queue.
+  const vectors = await batcher.embed(inputs, kind, c.req.raw.signal);
   return c.json({
     vectors: vectors.map((v) => Array.from(v)),
     model: embeddings.model,

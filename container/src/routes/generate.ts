@@ -63,16 +63,24 @@ export const generateRoutes = new Hono<AppEnv>().post("/v1/generate", async (c) 
 
   return streamSSE(c, async (stream) => {
     stream.onAbort(() => void deltas.return({}).catch(() => {}));
+    // A reader that went away is no backend failure: counted apart, logged at debug, nothing written.
+    const clientGone = () => {
+      if (!stream.aborted && !c.req.raw.signal.aborted) return false;
+      metrics.clientClosed.inc({ route: "/v1/generate" });
+      logger.debug("client closed the stream", { request_id: c.get("requestId") });
+      return true;
+    };
     try {
       let step = first;
       while (!step.done) {
         answer += step.value;
         await stream.writeSSE({ event: "token", data: JSON.stringify({ text: step.value }) });
-        if (stream.aborted) return;
+        if (clientGone()) return;
         step = await deltas.next();
       }
       await stream.writeSSE({ event: "done", data: JSON.stringify(finish(step.value)) });
     } catch (err) {
+      if (clientGone()) return;
       const error = toAppError(err);
       metrics.backendErrors.inc({ backend: "generation", code: error.code });
       logger.warn("generation failed mid-stream", { request_id: c.get("requestId"), code: error.code });

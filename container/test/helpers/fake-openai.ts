@@ -19,6 +19,8 @@ export type FakeMode =
   | "stall-mid-stream"
   | "error-mid-stream"
   | "cut-mid-stream"
+  /** Streams the answer one piece every 100 ms (time for a client to go away mid-answer). */
+  | "slow-stream"
   /** Plays an obedient model: answers with the text after `OBEY:` in any message (to its line's end). */
   | "obedient";
 
@@ -47,6 +49,9 @@ function obey(body: { messages?: Array<{ content?: string }> }): string {
 
 export async function startFakeOpenAI() {
   let mode: FakeMode = "ok";
+  // TEI's limits: it answers 413 when an input is over its token limit (without --auto-truncate).
+  let maxInputChars = Number.POSITIVE_INFINITY;
+  let embedDelayMs = 0;
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
 
@@ -82,13 +87,11 @@ export async function startFakeOpenAI() {
     }
     if (req.method === "POST" && req.url === "/v1/embeddings") {
       const inputs: string[] = Array.isArray(body.input) ? body.input : [body.input];
-      return json(200, {
-        object: "list",
-        model: body.model,
-        // Out of order on purpose: clients must sort by index.
-        data: inputs.map((t, index) => ({ object: "embedding", index, embedding: fakeVector(t) })).reverse(),
-        usage: { prompt_tokens: inputs.length, total_tokens: inputs.length },
-      });
+      if (inputs.some((t) => t.length > maxInputChars)) {
+        return json(413, { error: "Input validation error: `inputs` must have less than 512 tokens", error_type: "Validation" });
+      }
+      if (embedDelayMs > 0) return void setTimeout(() => answerEmbeddings(res, body, inputs), embedDelayMs);
+      return answerEmbeddings(res, body, inputs);
     }
     if (req.method === "POST" && req.url === "/v1/chat/completions") {
       const answer = mode === "obedient" ? obey(body) : FAKE_ANSWER;
@@ -111,6 +114,12 @@ export async function startFakeOpenAI() {
           choices: [{ index: 0, delta, finish_reason: finish }],
         });
       chunk({ role: "assistant", content: "" });
+      if (mode === "slow-stream") {
+        for (const [i, piece] of FAKE_ANSWER_PIECES.entries()) {
+          setTimeout(() => !res.destroyed && chunk({ content: piece }), 100 * i);
+        }
+        return void setTimeout(() => res.end("data: [DONE]\n\n"), 100 * FAKE_ANSWER_PIECES.length);
+      }
       const pieces = mode === "obedient" ? answer.split(/(?<= )/) : mode === "ok" ? FAKE_ANSWER_PIECES : FAKE_ANSWER_PIECES.slice(0, 2);
       for (const piece of pieces) chunk({ content: piece });
       if (mode === "stall-mid-stream") return; // headers and two pieces, then silence
@@ -132,6 +141,19 @@ export async function startFakeOpenAI() {
     json(404, { error: { message: "not found" } });
   }
 
+  function answerEmbeddings(res: ServerResponse, body: any, inputs: string[]) {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify({
+        object: "list",
+        model: body.model,
+        // Out of order on purpose: clients must sort by index.
+        data: inputs.map((t, index) => ({ object: "embedding", index, embedding: fakeVector(t) })).reverse(),
+        usage: { prompt_tokens: inputs.length, total_tokens: inputs.length },
+      }),
+    );
+  }
+
   await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
   const { port } = server.address() as AddressInfo;
   return {
@@ -139,6 +161,14 @@ export async function startFakeOpenAI() {
     requests,
     setMode: (m: FakeMode) => {
       mode = m;
+    },
+    /** Embeddings: 413 for a call with any input longer than this (TEI over 512 tokens); Infinity: none. */
+    setMaxInputChars: (n: number) => {
+      maxInputChars = n;
+    },
+    /** Embeddings: answer after this long (a busy GPU). */
+    setEmbedDelay: (ms: number) => {
+      embedDelayMs = ms;
     },
     close: async () => {
       for (const s of sockets) s.destroy();
