@@ -109,4 +109,10 @@ describe("embedding micro-batches under failure and load", () => {
     expect(sentInputs()).not.toContain("one too many");
     expect(await (await fetch(`${origin.url}/metrics`)).text()).toMatch(/origin_embed_shed_total\{kind="query"\} 1/);
   });
+
+  it("happy: after all that, SIGTERM drains at once: idle keep-alive sockets (65 s) do not hold the exit", async () => {
+    const started = performance.now();
+    expect(await origin.stop()).toBe(0);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
 });

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embedResponse, generateResponse } from "../src/schemas.ts";
 import { FAKE_ANSWER, FAKE_COMPLETION_TOKENS, type FakeMode, type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.ts";
@@ -168,5 +169,17 @@ describe("origin on OpenAI-compatible backends", () => {
     expect(generationErrors(metrics)).toEqual(generationErrors(metricsBefore));
     expect(metrics).toMatch(/origin_http_requests_total\{method="POST",route="\/v1\/generate",status="499"\} 1$/m);
     expect(metrics).toMatch(/origin_client_closed_total\{route="\/v1\/generate"\} 2$/m);
+  });
+
+  it("happy: idle keep-alive sockets outlive ingress-nginx's 60 s upstream keep-alive (Keep-Alive: timeout=65)", async () => {
+    const headers = await new Promise<Record<string, unknown>>((done, fail) => {
+      request(`${origin.url}/healthz`, (response) => {
+        response.resume();
+        done(response.headers);
+      })
+        .on("error", fail)
+        .end();
+    });
+    expect(headers["keep-alive"]).toBe("timeout=65");
   });
 });
