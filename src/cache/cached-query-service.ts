@@ -170,9 +170,13 @@ export function createCachedQueryService({
       }
       const keys = await keysOf(tenant, input);
       const cached = await lookup(tenant, input, keys, "stream", context);
-      if (cached) return replay(cached);
+      if (cached) return Object.assign(replay(cached), { cache: cached.metadata });
       count(tenant, "stream", "miss", context);
-      return recordCompleted(await inner.stream(tenant, input, context), (response) => store(keys, response, context));
+      const events = await inner.stream(tenant, input, context);
+      return Object.assign(
+        recordCompleted(events, (response) => store(keys, response, context)),
+        { cache: events.cache },
+      );
     },
 
     async batch(tenant, entries, context) {

@@ -28,8 +28,9 @@ export interface QueryService {
   /**
    * Retrieves before it resolves (so retrieval failures reject it, before any byte is sent), then
    * yields `sources` once, the answer's `token`s, and `done` — or `error` if the answer breaks off.
+   * How the cache answers is known by then, so a route can announce it before the first event.
    */
-  stream(tenant: string, input: QueryInput, context: QueryContext): Promise<AsyncIterable<QueryEvent>>;
+  stream(tenant: string, input: QueryInput, context: QueryContext): Promise<QueryEvents>;
   /** One result per entry, in order; an entry that is an error (invalid) or fails becomes a problem. */
   batch(tenant: string, entries: ReadonlyArray<QueryInput | ApiError>, context: QueryContext): Promise<Array<QueryResponse | Problem>>;
   /** Ranked sources without an answer: no origin call at all in keyword mode. */
@@ -49,6 +50,10 @@ export type QueryEvent =
   | { type: "token"; text: string }
   | { type: "done"; metadata: QueryMetadata }
   | { type: "error"; error: ApiError };
+
+/** A stream's events, and how the query cache answered it (what `done`'s metadata will say). */
+export type QueryEvents = AsyncIterable<QueryEvent> & { cache: CacheOutcome };
+export type CacheOutcome = Pick<QueryMetadata, "cache" | "cache_tier" | "cache_ttl_s">;
 
 export interface QueryServiceDeps {
   tenants: TenantStore;
@@ -120,7 +125,8 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
     },
 
     async stream(tenant, input, context) {
-      return eventsFrom(input, await retrieve(tenant, input, context), context);
+      const events = eventsFrom(input, await retrieve(tenant, input, context), context);
+      return Object.assign(events, { cache: { cache: input.cache ? ("miss" as const) : ("bypass" as const) } });
     },
 
     async batch(tenant, entries, context) {

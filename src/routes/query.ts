@@ -55,6 +55,7 @@ queryRoutes.openapi(query, async (c) => {
   }
   // Retrieval happens before any byte is sent, so its failures are ordinary problem responses.
   const events = await c.var.services.query.stream(tenant, input, context);
+  c.header("cache-status", cacheStatusHeader(events.cache));
   const response = streamSSE(c, async (sse) => {
     try {
       for await (const event of events) {

@@ -103,6 +103,26 @@ describe("query cache: misses and hits (happy)", () => {
     expect(JSON.parse(hitEvents[2]!.data)).toMatchObject({ cache: "hit" });
   });
 
+  it("announces a streamed answer's Cache-Status before the first event, as the JSON answer does", async () => {
+    const bindings = bindingsWith({});
+    const query = fresh(QUESTIONS.lovelace.query);
+    const stream = (body: Body, headers?: Record<string, string>) => callWithBindings(bindings, "/v1/query", { auth: key, body, headers });
+
+    const miss = await stream({ query, stream: true });
+    expect(miss.headers.get("cache-status")).toBe("edge-rag; fwd=miss");
+    expect(JSON.parse((await readEvents(miss)).at(-1)!.data)).toMatchObject({ cache: "miss" });
+
+    // Accept: text/event-stream streams too; the completed miss above filled the cache.
+    const hit = await stream({ query }, { accept: "text/event-stream" });
+    expect(hit.headers.get("content-type")).toMatch(/text\/event-stream/);
+    expect(hit.headers.get("cache-status")).toMatch(/^edge-rag; hit; ttl=\d+; detail=memory$/);
+    expect(JSON.parse((await readEvents(hit)).at(-1)!.data)).toMatchObject({ cache: "hit", cache_tier: "memory" });
+
+    const bypass = await stream({ query, stream: true, cache: false });
+    expect(bypass.headers.get("cache-status")).toBe("edge-rag; fwd=bypass");
+    expect(JSON.parse((await readEvents(bypass)).at(-1)!.data)).toMatchObject({ cache: "bypass" });
+  });
+
   it("caches /v1/search results and each /v1/query/batch entry", async () => {
     const bindings = bindingsWith({});
     const query = fresh(QUESTIONS.rosetta.query);
