@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env";
 import type { ApiKeyRecord } from "../auth/api-keys";
 import { notFound, quotaExceeded } from "../errors";
 import { authenticate } from "../middleware/authenticate";
-import { rateLimit } from "../middleware/rate-limit";
+import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, RoleSchema, security, validationErrors } from "../schemas";
 
 export function createApiKeyRoutes() {
@@ -46,7 +46,8 @@ export function createApiKeyRoutes() {
     last_used_at: iso(record.last_used_at),
   });
 
-  const admin = [authenticate({ role: "admin" }), rateLimit("auth")];
+  // Rate-limited in each handler, after validation: an invalid request costs no token.
+  const admin = [authenticate({ role: "admin" })];
 
   const create = createRoute({
     method: "post",
@@ -69,6 +70,7 @@ export function createApiKeyRoutes() {
 
   apiKeyRoutes.openapi(create, async (c) => {
     const { name, roles, expires_in } = c.req.valid("json");
+    await chargeRoute(c, "auth");
     const principal = c.var.principal;
     const limits = await c.var.services.tenantLimits.get(principal.tenant);
     const created = await c.var.services.apiKeys.create({
@@ -103,6 +105,7 @@ export function createApiKeyRoutes() {
   });
 
   apiKeyRoutes.openapi(list, async (c) => {
+    await chargeRoute(c, "auth");
     const records = await c.var.services.apiKeys.list(c.var.principal.tenant);
     return c.json({ keys: records.map(present) }, 200);
   });
@@ -127,6 +130,7 @@ export function createApiKeyRoutes() {
 
   apiKeyRoutes.openapi(revoke, async (c) => {
     const { id } = c.req.valid("param");
+    await chargeRoute(c, "auth");
     // Another tenant's key is indistinguishable from a missing one.
     if (!(await c.var.services.apiKeys.revoke(c.var.principal.tenant, id))) throw notFound(`API key ${id}`);
     return c.body(null, 204);

@@ -8,7 +8,7 @@ import { planMessages, sendMessages } from "../ingest/messages";
 import { purgeDeletedVectors } from "../ingest/vector-writes";
 import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
-import { chargeRoute, rateLimit } from "../middleware/rate-limit";
+import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, unavailableError, validationErrors } from "../schemas";
 import { assertIngestQuota } from "../store/tenant-limits";
 
@@ -158,13 +158,15 @@ export function createDocumentRoutes() {
     operationId: "listDocuments",
     summary: "The tenant's documents in id order, without their text, a page at a time",
     security,
-    middleware: [authenticate({ role: "reader" }), rateLimit("query")],
+    // Rate-limited in the handler, after validation: an invalid request costs no token.
+    middleware: [authenticate({ role: "reader" })],
     request: { query: ListQuerySchema },
     responses: { 200: jsonResponse("A page of documents", DocumentListSchema), ...validationErrors, ...authErrors },
   });
 
   documentRoutes.openapi(list, async (c) => {
     const { collection, status, limit, cursor } = c.req.valid("query");
+    await chargeRoute(c, "query");
     const page = await listDocuments(c.var.services.db, c.var.principal.tenant, {
       collection,
       status,
@@ -194,13 +196,15 @@ export function createDocumentRoutes() {
     operationId: "getDocument",
     summary: "A stored document, its indexing status and chunk count",
     security,
-    middleware: [authenticate({ role: "reader" }), rateLimit("query")],
+    // Rate-limited in the handler, after validation: an invalid request costs no token.
+    middleware: [authenticate({ role: "reader" })],
     request: { params: IdParamSchema },
     responses: { 200: jsonResponse("The document", StoredDocumentSchema), 400: validationErrors[400], ...authErrors, ...notFoundError },
   });
 
   documentRoutes.openapi(read, async (c) => {
     const { id } = c.req.valid("param");
+    await chargeRoute(c, "query");
     // Another tenant's document is indistinguishable from a missing one.
     const document = await getDocument(c.var.services.db, c.var.principal.tenant, id);
     if (!document) throw notFound(`document ${id}`);
@@ -231,13 +235,15 @@ export function createDocumentRoutes() {
     description:
       "Retrieval never returns it again, and no last good answer citing it is served while the origin is down. An answer cached before the delete stops matching at once on the worker instance that deleted it, and on every other instance within INDEX_VERSION_CACHE_SECONDS (5 s by default).",
     security,
-    middleware: [authenticate({ role: "writer" }), rateLimit("ingest")],
+    // Rate-limited in the handler, after validation: an invalid request costs no token.
+    middleware: [authenticate({ role: "writer" })],
     request: { params: IdParamSchema },
     responses: { 204: { description: "Deleted" }, 400: validationErrors[400], ...authErrors, ...notFoundError },
   });
 
   documentRoutes.openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
+    await chargeRoute(c, "ingest");
     const { tenant } = c.var.principal;
     const { db, vectors } = c.var.services;
     // D1 decides: chunks and document go in one batch with the index-version bump, and queries

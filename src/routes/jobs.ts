@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env";
 import { notFound } from "../errors";
 import { getJob, JOB_STATUSES } from "../ingest/job-store";
 import { authenticate } from "../middleware/authenticate";
-import { rateLimit } from "../middleware/rate-limit";
+import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, notFoundError, security, validationErrors } from "../schemas";
 
 export function createJobRoutes() {
@@ -34,7 +34,8 @@ export function createJobRoutes() {
     operationId: "getJob",
     summary: "Progress and failures of an ingestion job",
     security,
-    middleware: [authenticate({ role: "writer" }), rateLimit("query")],
+    // Rate-limited in the handler, after validation: an invalid request costs no token.
+    middleware: [authenticate({ role: "writer" })],
     request: {
       params: z.object({
         id: z
@@ -48,6 +49,7 @@ export function createJobRoutes() {
 
   jobRoutes.openapi(read, async (c) => {
     const { id } = c.req.valid("param");
+    await chargeRoute(c, "query");
     // Another tenant's job is indistinguishable from a missing one.
     const job = await getJob(c.var.services.db, c.var.principal.tenant, id);
     if (!job) throw notFound(`job ${id}`);

@@ -4,7 +4,7 @@ import type { AppEnv } from "../app-env";
 import { internalError, toProblem } from "../errors";
 import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
-import { rateLimit } from "../middleware/rate-limit";
+import { chargeRoute } from "../middleware/rate-limit";
 import type { QueryEvent } from "../query/query-service";
 import { QueryRequestSchema, QueryResponseSchema } from "../query/schemas";
 import { authErrors, jsonBody, security, validationErrors } from "../schemas";
@@ -29,7 +29,8 @@ const query = createRoute({
     "edge. Either way metadata.degraded is true: a query the index can answer never fails with a 5xx. " +
     STREAM_DESCRIPTION,
   security,
-  middleware: [authenticate({ role: "reader" }), rateLimit("query")],
+  // Rate-limited in the handler, after validation: an invalid request costs no token.
+  middleware: [authenticate({ role: "reader" })],
   request: { body: jsonBody(QueryRequestSchema) },
   responses: {
     200: {
@@ -42,8 +43,9 @@ const query = createRoute({
 });
 
 queryRoutes.openapi(query, async (c) => {
-  const context = queryContext(c);
   const { stream, ...input } = c.req.valid("json");
+  await chargeRoute(c, "query");
+  const context = queryContext(c);
   const { tenant } = c.var.principal;
   // Answers are per principal and must never be stored by a shared cache.
   c.header("cache-control", "no-store");

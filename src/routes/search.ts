@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { authenticate } from "../middleware/authenticate";
-import { rateLimit } from "../middleware/rate-limit";
+import { chargeRoute } from "../middleware/rate-limit";
 import { SearchRequestSchema, SearchResponseSchema } from "../query/schemas";
 import { authErrors, jsonBody, jsonResponse, security, validationErrors } from "../schemas";
 import { cacheStatusHeader, queryContext } from "./query-http";
@@ -19,13 +19,16 @@ const search = createRoute({
   operationId: "search",
   summary: "Rank the tenant's chunks (or documents) for a query, without generating an answer",
   security,
-  middleware: [authenticate({ role: "reader" }), rateLimit("query")],
+  // Rate-limited in the handler, after validation: an invalid request costs no token.
+  middleware: [authenticate({ role: "reader" })],
   request: { body: jsonBody(SearchRequestSchema) },
   responses: { 200: jsonResponse("Ranked results", SearchResponseSchema), ...validationErrors, ...authErrors },
 });
 
 searchRoutes.openapi(search, async (c) => {
-  const response = await c.var.services.query.search(c.var.principal.tenant, c.req.valid("json"), queryContext(c));
+  const input = c.req.valid("json");
+  await chargeRoute(c, "query");
+  const response = await c.var.services.query.search(c.var.principal.tenant, input, queryContext(c));
   c.header("cache-control", "no-store");
   c.header("cache-status", cacheStatusHeader(response.metadata));
   return c.json(response, 200);

@@ -220,6 +220,46 @@ describe("rate limits", () => {
     expect(second.status).toBe(429);
   });
 
+  it("charges only valid requests: a 400 leaves RateLimit-Remaining where it was", async () => {
+    const tenant = uniqueTenant("charge-valid");
+    const { key } = await createKey(tenant, ["writer"]);
+    const { key: admin } = await createKey(tenant, ["admin"]);
+    const limited = { RATE_LIMIT_QUERY: "20/60s", RATE_LIMIT_INGEST: "20/60s", RATE_LIMIT_AUTH: "20/60s", ORIGIN_URLS: DEAD_ORIGIN };
+    const remaining = async (path: string, options: { auth: string; method?: string }) =>
+      (await callWithEnv(limited, path, options)).headers.get("ratelimit-remaining");
+    const refused = async (path: string, options: { auth: string; method?: string; body?: unknown }) =>
+      expect((await callWithEnv(limited, path, options)).status, `${options.method ?? "GET"} ${path}`).toBe(400);
+    const cases = [
+      {
+        charged: () => remaining("/v1/documents", { auth: key }),
+        invalid: async () => {
+          await refused("/v1/query", { auth: key, body: { query: "" } });
+          await refused("/v1/query", { auth: key, body: { query: "fire", stream: true, top_k: 0 } });
+          await refused("/v1/search", { auth: key, body: { query: "fire", top_k: 0 } });
+          await refused("/v1/documents?limit=0", { auth: key });
+          await refused("/v1/documents/%20", { auth: key });
+          await refused("/v1/jobs/not-a-job", { auth: key });
+        },
+      },
+      {
+        charged: () => remaining("/v1/documents/never-stored", { auth: key, method: "DELETE" }),
+        invalid: () => refused("/v1/documents/%20", { auth: key, method: "DELETE" }),
+      },
+      {
+        charged: () => remaining("/v1/api-keys", { auth: admin }),
+        invalid: async () => {
+          await refused("/v1/api-keys", { auth: admin, body: { name: "", roles: [] } });
+          await refused("/v1/api-keys/NOT-AN-ID", { auth: admin, method: "DELETE" });
+        },
+      },
+    ];
+    for (const { charged, invalid } of cases) {
+      const before = Number(await charged());
+      await invalid();
+      expect(Number(await charged())).toBe(before - 1);
+    }
+  });
+
   it("limits password guessing per client IP across usernames", async () => {
     const limited = { RATE_LIMIT_LOGIN_IP: "3/60s" };
     const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
