@@ -1,5 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Hono } from "hono";
+import type { Hono, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
@@ -60,6 +60,14 @@ export function createAppShell(services: ServicesFactory, routeGroups: readonly 
       maxAge: 600,
     }),
   );
+
+  // Tokens, tenant data and probe results are never stored by a shared cache: it exempts requests
+  // with Authorization (RFC 9111 §3.5), not with X-API-Key. A route's own Cache-Control stands.
+  const noStoreByDefault: MiddlewareHandler<AppEnv> = async (c, next) => {
+    await next();
+    if (!c.res.headers.has("cache-control")) c.header("cache-control", "no-store");
+  };
+  for (const path of ["/v1/*", "/health", "/ready"]) app.use(path, noStoreByDefault);
 
   // Liveness first: it must answer even when configuration or dependencies are broken.
   app.route("/", createHealthRoutes(services));

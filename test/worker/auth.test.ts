@@ -257,6 +257,41 @@ describe("service tokens (security)", () => {
   });
 });
 
+describe("shared caches (security)", () => {
+  it("marks tokens, credentialed reads and probes no-store; public pages keep their own caching", async () => {
+    const tenant = uniqueTenant("no-store");
+    const { key: admin } = await createKey(tenant, ["admin"]);
+    const username = `bob-${crypto.randomUUID().slice(0, 8)}`;
+    await env.DB.prepare("INSERT INTO users (username, tenant, roles, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+      .bind(username, tenant, JSON.stringify(["reader"]), await hashPassword("correct horse battery"), Date.now())
+      .run();
+    expect(
+      (await call("/v1/documents", { auth: admin, body: { documents: [{ id: "kept.md", text: "A tenant's secret text." }] } })).status,
+    ).toBe(202);
+    // X-API-Key, which RFC 9111 §3.5 does not exempt from shared caching as it does Authorization.
+    const withKey = { headers: { "x-api-key": admin } };
+    const responses = {
+      login: await call("/v1/auth/login", { body: { username, password: "correct horse battery" } }),
+      token: await call("/v1/auth/token", { method: "POST", ...withKey }),
+      me: await call("/v1/me", withKey),
+      keys: await call("/v1/api-keys", withKey),
+      documents: await call("/v1/documents", withKey),
+      document: await call("/v1/documents/kept.md", withKey),
+      stats: await call("/v1/stats", withKey),
+      refused: await call("/v1/documents/missing.md", withKey),
+      health: await call("/health"),
+      ready: await call("/ready"),
+    };
+    for (const [name, response] of Object.entries(responses)) {
+      expect(response.status, name).toBeLessThan(name === "refused" ? 500 : 300);
+      expect(response.headers.get("cache-control"), name).toBe("no-store");
+    }
+    // Nothing per client in these: their caching is their own (revalidated assets, the public document).
+    expect((await call("/console")).headers.get("cache-control")).not.toBe("no-store");
+    expect((await call("/openapi.json")).headers.get("cache-control")).toBeNull();
+  });
+});
+
 describe("identity provider tokens", () => {
   it.each(["RS256", "ES256", "EdDSA"] as const)("accepts %s tokens signed by a key of the JWKS", async (alg) => {
     const token = await idpToken(alg, { tenant: "acme", roles: ["writer", "unknown-role"] });
