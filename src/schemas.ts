@@ -15,15 +15,24 @@ export const ProblemSchema = z
 
 const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: ProblemSchema } } });
 
+// One object in both sets below, so a route that spreads both documents the same 400 in either order.
+const badRequest = problem(
+  "The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent)",
+);
+const unavailable = problem("A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After");
+
 /** The error responses every authenticated route can produce. */
 export const authErrors = {
+  400: badRequest,
   401: problem("Missing or invalid credentials"),
   403: problem("Authenticated, but not allowed"),
   429: problem("Rate limited"),
+  503: unavailable,
 } as const;
 
+/** A JSON body's errors. A path or query that fails validation is authErrors' 400. */
 export const validationErrors = {
-  400: problem("The request is invalid"),
+  400: badRequest,
   413: problem("The body is too large"),
   415: problem("The body is not JSON"),
 } as const;
@@ -32,7 +41,6 @@ export const notFoundError = { 404: problem("Not found") } as const;
 export const quotaErrors = {
   403: problem("FORBIDDEN, or QUOTA_EXCEEDED: a tenant quota would be exceeded (nothing was changed); `quota`, `limit`, `usage` say which"),
 } as const;
-export const unavailableError = { 503: problem("A dependency is unavailable") } as const;
 
 export const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }];
 

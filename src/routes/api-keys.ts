@@ -125,7 +125,7 @@ export function createApiKeyRoutes() {
           .openapi({ param: { name: "id", in: "path" } }),
       }),
     },
-    responses: { 204: { description: "Revoked" }, ...authErrors, ...notFoundError, 400: validationErrors[400] },
+    responses: { 204: { description: "Revoked" }, ...authErrors, ...notFoundError },
   });
 
   apiKeyRoutes.openapi(revoke, async (c) => {

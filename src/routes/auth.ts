@@ -24,7 +24,13 @@ export function createAuthRoutes() {
     security: [],
     summary: "Exchange a username and password for a short-lived access token",
     request: { body: jsonBody(LoginSchema) },
-    responses: { 200: jsonResponse("An access token", TokenSchema), ...validationErrors, 401: authErrors[401], 429: authErrors[429] },
+    responses: {
+      200: jsonResponse("An access token", TokenSchema),
+      ...validationErrors,
+      401: authErrors[401],
+      429: authErrors[429],
+      503: authErrors[503],
+    },
   });
 
   interface UserRow {

@@ -9,7 +9,7 @@ import { purgeDeletedVectors } from "../ingest/vector-writes";
 import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
-import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, unavailableError, validationErrors } from "../schemas";
+import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, validationErrors } from "../schemas";
 import { assertIngestQuota } from "../store/tenant-limits";
 
 export function createDocumentRoutes() {
@@ -44,7 +44,6 @@ export function createDocumentRoutes() {
       ...validationErrors,
       ...authErrors,
       ...quotaErrors,
-      ...unavailableError,
     },
   });
 
@@ -161,7 +160,7 @@ export function createDocumentRoutes() {
     // Rate-limited in the handler, after validation: an invalid request costs no token.
     middleware: [authenticate({ role: "reader" })],
     request: { query: ListQuerySchema },
-    responses: { 200: jsonResponse("A page of documents", DocumentListSchema), ...validationErrors, ...authErrors },
+    responses: { 200: jsonResponse("A page of documents", DocumentListSchema), ...authErrors },
   });
 
   documentRoutes.openapi(list, async (c) => {
@@ -199,7 +198,7 @@ export function createDocumentRoutes() {
     // Rate-limited in the handler, after validation: an invalid request costs no token.
     middleware: [authenticate({ role: "reader" })],
     request: { params: IdParamSchema },
-    responses: { 200: jsonResponse("The document", StoredDocumentSchema), 400: validationErrors[400], ...authErrors, ...notFoundError },
+    responses: { 200: jsonResponse("The document", StoredDocumentSchema), ...authErrors, ...notFoundError },
   });
 
   documentRoutes.openapi(read, async (c) => {
@@ -238,7 +237,7 @@ export function createDocumentRoutes() {
     // Rate-limited in the handler, after validation: an invalid request costs no token.
     middleware: [authenticate({ role: "writer" })],
     request: { params: IdParamSchema },
-    responses: { 204: { description: "Deleted" }, 400: validationErrors[400], ...authErrors, ...notFoundError },
+    responses: { 204: { description: "Deleted" }, ...authErrors, ...notFoundError },
   });
 
   documentRoutes.openapi(remove, async (c) => {

@@ -4,7 +4,7 @@ import { notFound } from "../errors";
 import { getJob, JOB_STATUSES } from "../ingest/job-store";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
-import { authErrors, jsonResponse, notFoundError, security, validationErrors } from "../schemas";
+import { authErrors, jsonResponse, notFoundError, security } from "../schemas";
 
 export function createJobRoutes() {
   const jobRoutes = new OpenAPIHono<AppEnv>();
@@ -44,7 +44,7 @@ export function createJobRoutes() {
           .openapi({ param: { name: "id", in: "path" } }),
       }),
     },
-    responses: { 200: jsonResponse("The job", JobSchema), 400: validationErrors[400], ...authErrors, ...notFoundError },
+    responses: { 200: jsonResponse("The job", JobSchema), ...authErrors, ...notFoundError },
   });
 
   jobRoutes.openapi(read, async (c) => {

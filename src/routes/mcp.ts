@@ -75,6 +75,7 @@ export function createMcpRoutes() {
     return messages.filter((message) => (message as { method?: unknown } | null)?.method === "tools/call").length;
   }
 
+  const jsonRpc = { "application/json": { schema: z.looseObject({}).openapi({ description: "A JSON-RPC 2.0 response" }) } };
   mcpRoutes.openAPIRegistry.registerPath({
     method: "post",
     path: "/mcp",
@@ -98,14 +99,17 @@ export function createMcpRoutes() {
       },
     },
     responses: {
-      200: {
-        description: "The JSON-RPC response",
-        content: { "application/json": { schema: z.looseObject({}).openapi({ description: "A JSON-RPC 2.0 response" }) } },
-      },
+      200: { description: "The JSON-RPC response", content: jsonRpc },
       202: { description: "A notification or response was accepted (no body)" },
-      406: { description: "The Accept header does not allow application/json and text/event-stream (JSON-RPC error body)" },
-      ...validationErrors,
       ...authErrors,
+      // The transport's refusals are JSON-RPC errors; the worker's own (credentials, size, depth) are problems.
+      400: {
+        description: "Not a JSON-RPC message (a JSON-RPC error); not JSON, too deep or AMBIGUOUS_CREDENTIALS (a problem)",
+        content: { ...jsonRpc, ...authErrors[400].content },
+      },
+      406: { description: "The Accept header does not allow application/json and text/event-stream", content: jsonRpc },
+      413: validationErrors[413],
+      415: { description: "The body is not JSON", content: jsonRpc },
     },
   });
   return mcpRoutes;

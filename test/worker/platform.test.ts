@@ -1,5 +1,5 @@
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { TEST_SECRETS } from "./secrets";
 
@@ -159,6 +159,77 @@ describe("OpenAPI", () => {
     const page = await call("/docs");
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("/openapi.json");
+  });
+});
+
+describe("OpenAPI: every status a route answers is documented (error)", () => {
+  type Operation = { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> };
+  let doc: { paths: Record<string, Record<string, Operation>> };
+  beforeAll(async () => {
+    doc = await json(await call("/openapi.json"));
+  });
+  /** Fails unless the document lists this response's status for the operation, with its media type. */
+  const expectDocumented = (path: string, method: string, response: Response) => {
+    const documented = doc.paths[path]![method]!.responses[String(response.status)];
+    expect(documented, `${method} ${path} → ${response.status}`).toBeDefined();
+    const type = response.headers.get("content-type")!.split(";")[0]!;
+    expect(Object.keys(documented!.content ?? {}), `${method} ${path} → ${response.status} ${type}`).toContain(type);
+  };
+  const authenticated = () =>
+    Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([, operation]) => operation.security?.length !== 0)
+        .map(([method, operation]) => ({ path, method, operation, url: path.replace("{id}", "x") })),
+    );
+
+  it("AMBIGUOUS_CREDENTIALS (400) on every authenticated operation", async () => {
+    const both = { authorization: "Bearer erk_0123456789abcdef_x", "x-api-key": "erk_0123456789abcdef_x" };
+    expect(authenticated().length).toBeGreaterThan(15);
+    for (const { path, method, url } of authenticated()) {
+      const response = await call(url, { method: method.toUpperCase(), headers: both });
+      expect((await json(response.clone())).code).toBe("AMBIGUOUS_CREDENTIALS");
+      expectDocumented(path, method, response);
+    }
+  });
+
+  it("503 on every authenticated operation and login, when the store is down", async () => {
+    const { key } = await createKey(uniqueTenant(), ["admin"]);
+    const down = () => Promise.reject(new Error("D1_ERROR: Network connection lost."));
+    const statement = { first: down, all: down, run: down, raw: down };
+    const failing = { DB: { prepare: () => ({ bind: () => statement, ...statement }), batch: down }, API_KEY_CACHE_TTL_SECONDS: "0" };
+    const calls = [
+      ...authenticated().map(({ path, method, url }) => ({ path, method, url, options: { auth: key } })),
+      { path: "/v1/auth/login", method: "post", url: "/v1/auth/login", options: { body: { username: "someone", password: "x" } } },
+    ];
+    for (const { path, method, url, options } of calls) {
+      const response = await callWithEnv(failing, url, { method: method.toUpperCase(), ...options });
+      expect(response.status, `${method} ${path}`).toBe(503);
+      expectDocumented(path, method, response);
+    }
+  });
+
+  it("/mcp's transport refusals are JSON-RPC errors (application/json), documented as such", async () => {
+    const { key } = await createKey(uniqueTenant(), ["reader"]);
+    const accept = "application/json, text/event-stream";
+    const notJson = await call("/mcp", { auth: key, body: "{}", headers: { "content-type": "text/plain", accept } });
+    expect(notJson.status).toBe(415);
+    expectDocumented("/mcp", "post", notJson);
+    const notMessage = await call("/mcp", { auth: key, body: "null", headers: { accept } });
+    expect(notMessage.status).toBe(400);
+    expectDocumented("/mcp", "post", notMessage);
+    const malformed = await call("/mcp", { auth: key, body: "{", headers: { accept } });
+    expect(malformed.headers.get("content-type")).toBe("application/problem+json");
+    expectDocumented("/mcp", "post", malformed);
+  });
+
+  it("no operation without a body documents 413 or 415", () => {
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods as Record<string, Operation & { requestBody?: unknown }>)) {
+        if (operation.requestBody) continue;
+        expect(Object.keys(operation.responses), `${method} ${path}`).not.toContain("413");
+        expect(Object.keys(operation.responses), `${method} ${path}`).not.toContain("415");
+      }
+    }
   });
 });
 

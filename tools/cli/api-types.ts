@@ -814,7 +814,7 @@ export interface operations {
           "application/json": components["schemas"]["AccessToken"];
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -859,6 +859,15 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
     };
   };
   exchangeApiKeyForToken: {
@@ -877,6 +886,15 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["AccessToken"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
         };
       };
       /** @description Missing or invalid credentials */
@@ -899,6 +917,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -932,6 +959,15 @@ export interface operations {
           };
         };
       };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description Missing or invalid credentials */
       401: {
         headers: {
@@ -952,6 +988,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -981,6 +1026,15 @@ export interface operations {
           };
         };
       };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description Missing or invalid credentials */
       401: {
         headers: {
@@ -1001,6 +1055,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1037,7 +1100,7 @@ export interface operations {
           };
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1091,6 +1154,15 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
     };
   };
   revokeApiKey: {
@@ -1111,7 +1183,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1156,6 +1228,15 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
     };
   };
   query: {
@@ -1181,7 +1262,7 @@ export interface operations {
           "text/event-stream": string;
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1228,6 +1309,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1259,7 +1349,7 @@ export interface operations {
           "application/json": components["schemas"]["QueryBatchResponse"];
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1306,6 +1396,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1337,7 +1436,7 @@ export interface operations {
           "application/json": components["schemas"]["SearchResponse"];
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1384,6 +1483,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1419,7 +1527,7 @@ export interface operations {
           "application/json": components["schemas"]["DocumentList"];
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1446,26 +1554,17 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The body is too large */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
-      /** @description The body is not JSON */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          "application/problem+json": components["schemas"]["Problem"];
-        };
-      };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1497,7 +1596,7 @@ export interface operations {
           "application/json": components["schemas"]["IngestAccepted"];
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1551,7 +1650,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description A dependency is unavailable */
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
       503: {
         headers: {
           [name: string]: unknown;
@@ -1582,7 +1681,7 @@ export interface operations {
           "application/json": components["schemas"]["Document"];
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1620,6 +1719,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1647,7 +1755,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1685,6 +1793,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1714,7 +1831,7 @@ export interface operations {
           "application/json": components["schemas"]["Job"];
         };
       };
-      /** @description The request is invalid */
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1759,6 +1876,15 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
     };
   };
   getStats: {
@@ -1777,6 +1903,15 @@ export interface operations {
         };
         content: {
           "application/json": components["schemas"]["Stats"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
         };
       };
       /** @description Missing or invalid credentials */
@@ -1799,6 +1934,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1824,6 +1968,15 @@ export interface operations {
         };
         content?: never;
       };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description Missing or invalid credentials */
       401: {
         headers: {
@@ -1844,6 +1997,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1871,6 +2033,15 @@ export interface operations {
           "text/plain": string;
         };
       };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** @description Missing or invalid credentials */
       401: {
         headers: {
@@ -1891,6 +2062,15 @@ export interface operations {
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
@@ -1933,12 +2113,15 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is invalid */
+      /** @description Not a JSON-RPC message (a JSON-RPC error); not JSON, too deep or AMBIGUOUS_CREDENTIALS (a problem) */
       400: {
         headers: {
           [name: string]: unknown;
         };
         content: {
+          "application/json": {
+            [key: string]: unknown;
+          };
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
@@ -1960,12 +2143,16 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description The Accept header does not allow application/json and text/event-stream (JSON-RPC error body) */
+      /** @description The Accept header does not allow application/json and text/event-stream */
       406: {
         headers: {
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          "application/json": {
+            [key: string]: unknown;
+          };
+        };
       };
       /** @description The body is too large */
       413: {
@@ -1982,11 +2169,22 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          "application/problem+json": components["schemas"]["Problem"];
+          "application/json": {
+            [key: string]: unknown;
+          };
         };
       };
       /** @description Rate limited */
       429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
         headers: {
           [name: string]: unknown;
         };
