@@ -90,7 +90,6 @@ export function createApiKeyRoutes() {
       );
     }
     const { record, key } = created;
-    c.header("cache-control", "no-store");
     return c.json({ id: record.id, key, roles: record.roles, expires_at: iso(record.expires_at) }, 201);
   });
 

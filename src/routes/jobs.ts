@@ -53,7 +53,6 @@ export function createJobRoutes() {
     // Another tenant's job is indistinguishable from a missing one.
     const job = await getJob(c.var.services.db, c.var.principal.tenant, id);
     if (!job) throw notFound(`job ${id}`);
-    c.header("cache-control", "no-store");
     return c.json(
       {
         id: job.id,

@@ -56,7 +56,6 @@ export function createQueryBatchRoutes() {
     const { queries } = c.req.valid("json");
     await chargeRoute(c, "query", queries.length);
     const results = await c.var.services.query.batch(c.var.principal.tenant, queries.map(parseEntry), context);
-    c.header("cache-control", "no-store");
     c.header("cache-status", batchCacheStatusHeader(results.map((result) => ("code" in result ? undefined : result.metadata))));
     return c.json({ results }, 200);
   });

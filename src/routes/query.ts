@@ -47,8 +47,6 @@ queryRoutes.openapi(query, async (c) => {
   await chargeRoute(c, "query");
   const context = queryContext(c);
   const { tenant } = c.var.principal;
-  // Answers are per principal and must never be stored by a shared cache.
-  c.header("cache-control", "no-store");
 
   if (!stream && !acceptsEventStream(c.req.header("accept"))) {
     const response = await c.var.services.query.answer(tenant, input, context);
@@ -70,7 +68,7 @@ queryRoutes.openapi(query, async (c) => {
       await sse.writeSSE(toSse({ type: "error", error: internalError() }, context.requestId)).catch(() => {});
     }
   });
-  // streamSSE sets no-cache; answers must never be stored.
+  // streamSSE sets no-cache, which the shell's no-store default leaves alone: answers must never be stored.
   c.header("cache-control", "no-store");
   return response as never;
 });

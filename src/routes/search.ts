@@ -29,7 +29,6 @@ searchRoutes.openapi(search, async (c) => {
   const input = c.req.valid("json");
   await chargeRoute(c, "query");
   const response = await c.var.services.query.search(c.var.principal.tenant, input, queryContext(c));
-  c.header("cache-control", "no-store");
   c.header("cache-status", cacheStatusHeader(response.metadata));
   return c.json(response, 200);
 });
