@@ -15,10 +15,13 @@ export const embedRequest = z.strictObject({
   kind: z.enum(["query", "passage"]),
 });
 
+/** The most texts one rerank call carries: the worker's MAX_RERANK_CANDIDATES. */
+export const MAX_RERANK_TEXTS = 100;
+
 /** POST /v1/rerank: Text Embeddings Inference's /rerank request, passed through to it. */
 export const rerankRequest = z.strictObject({
   query: z.string().min(1).max(8192),
-  texts: z.array(z.string().max(65_536)).min(1).max(100),
+  texts: z.array(z.string().max(65_536)).min(1).max(MAX_RERANK_TEXTS),
   raw_scores: z.boolean().optional(),
   return_text: z.boolean().optional(),
   truncate: z.boolean().optional(),

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
+import { MAX_RERANK_TEXTS } from "../../src/schemas.ts";
 import { type K8sObject, k8sDir, kustomize, strategicMerge } from "../helpers/kustomize.ts";
 
 /**
@@ -291,6 +292,9 @@ for (const [name, objects] of Object.entries(rendered)) {
       expect(reranker.args.slice(0, 2)).toEqual(["--model-id", "BAAI/bge-reranker-base"]);
       expect(reranker.resources.limits["nvidia.com/gpu"]).toBe(1);
       expect(find(objects, "Service", "tei-reranker").spec.ports[0].targetPort).toBe("http");
+      // TEI refuses a request with more texts than this: one rerank call must fit whole.
+      const batch = reranker.args[reranker.args.indexOf("--max-client-batch-size") + 1];
+      expect(Number(batch)).toBeGreaterThanOrEqual(MAX_RERANK_TEXTS);
     });
 
     if (name === "production") {
