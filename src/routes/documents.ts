@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { notFound, serviceUnavailable } from "../errors";
+import { notFound, StoreUnavailable, serviceUnavailable } from "../errors";
 import { CollectionSchema, DocumentIdSchema, IngestRequestSchema } from "../ingest/document-input";
 import { deleteDocument, getDocument, listDocuments, prepareDocuments, recordDocumentsStatements } from "../ingest/document-store";
 import { markEnqueuedStatement } from "../ingest/job-store";
@@ -10,7 +10,7 @@ import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, validationErrors } from "../schemas";
-import { assertIngestQuota } from "../store/tenant-limits";
+import { assertIngestQuota, quotaGuardStatements } from "../store/tenant-limits";
 
 export function createDocumentRoutes() {
   const documentRoutes = new OpenAPIHono<AppEnv>();
@@ -57,10 +57,18 @@ export function createDocumentRoutes() {
     // 1. D1 first: once this batch commits, nothing accepted can be lost. A quota it would break
     // refuses it before anything is written.
     const prepared = await prepareDocuments(db, tenant, documents, collection);
-    await assertIngestQuota(db, tenant, await tenantLimits.get(tenant), prepared);
+    const limits = await tenantLimits.get(tenant);
+    await assertIngestQuota(db, tenant, limits, prepared);
     const jobId = newJobId();
     const now = Date.now();
-    await db.batch(recordDocumentsStatements(db, tenant, prepared, now, { id: jobId }));
+    try {
+      await db.batch([...recordDocumentsStatements(db, tenant, prepared, now, { id: jobId }), ...quotaGuardStatements(db, tenant, limits)]);
+    } catch (error) {
+      // The guard refused the batch if concurrent ingests took the tenant past a quota meanwhile:
+      // checking again names the quota (else the failure was the store's, and stays a 503).
+      if (error instanceof StoreUnavailable) await assertIngestQuota(db, tenant, limits, prepared);
+      throw error;
+    }
     const statusUrl = `/v1/jobs/${jobId}`;
 
     // 2. Then the queue (ids only). A failure leaves the job un-enqueued for the scheduled sweep.

@@ -109,6 +109,12 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
   };
 }
 
+/**
+ * What a stored document counts against the bytes quota: its text and the metadata it was last sent
+ * with (the indexed metadata until then; both are at most 8 KiB).
+ */
+const STORED_BYTES = "length(CAST(text AS BLOB)) + length(CAST(COALESCE(accepted_metadata, metadata) AS BLOB))";
+
 export interface TenantUsage {
   documents: number;
   chunks: number;
@@ -124,7 +130,7 @@ export async function getTenantUsage(db: D1Database, tenant: string, now = Date.
     .prepare(
       `SELECT (SELECT COUNT(*) FROM documents WHERE tenant = ?1) AS documents,
               (SELECT COUNT(*) FROM chunks WHERE tenant = ?1) AS chunks,
-              (SELECT COALESCE(SUM(length(CAST(text AS BLOB)) + length(CAST(metadata AS BLOB))), 0) FROM documents WHERE tenant = ?1) AS bytes,
+              (SELECT COALESCE(SUM(${STORED_BYTES}), 0) FROM documents WHERE tenant = ?1) AS bytes,
               (SELECT COUNT(*) FROM api_keys WHERE tenant = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)) AS api_keys`,
     )
     .bind(tenant, now)
@@ -138,7 +144,8 @@ const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
  * Refuses an ingest that would take the tenant past a storage quota (throws QUOTA_EXCEEDED before
  * anything is written, so a refused request changes nothing). Documents replaced by id count once;
  * chunks are only known once indexed, so that quota refuses new ingests once it is reached.
- * Concurrent ingests of one tenant are checked independently and may overshoot by one request.
+ * Concurrent ingests each pass this check on their own: `quotaGuardStatements` in the write batch
+ * is what holds the documents and bytes quotas against them.
  */
 export async function assertIngestQuota(
   db: D1Database,
@@ -151,7 +158,7 @@ export async function assertIngestQuota(
     getTenantUsage(db, tenant),
     db
       .prepare(
-        `SELECT COUNT(*) AS documents, COALESCE(SUM(length(CAST(text AS BLOB)) + length(CAST(metadata AS BLOB))), 0) AS bytes
+        `SELECT COUNT(*) AS documents, COALESCE(SUM(${STORED_BYTES}), 0) AS bytes
          FROM documents WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))`,
       )
       .bind(tenant, JSON.stringify([...incoming.keys()]))
@@ -185,4 +192,23 @@ export async function assertIngestQuota(
       `the tenant has ${usage.chunks} chunks, its quota is ${limits.maxChunks}`,
     );
   }
+}
+
+/**
+ * The last statements of an ingest's write batch: they fail it, and with it every write of the
+ * batch (one transaction), when the tenant's documents or bytes, this batch's writes included, are
+ * over its quota, which concurrent ingests that each passed `assertIngestQuota` can cause
+ * (migrations/0009_quota_guard.sql). Two aggregate reads of the tenant's documents, as the check.
+ */
+export function quotaGuardStatements(db: D1Database, tenant: string, limits: TenantLimits): D1PreparedStatement[] {
+  return [
+    db
+      .prepare(
+        `INSERT INTO quota_guard (tenant, within_quota)
+         SELECT ?1, (SELECT COUNT(*) FROM documents WHERE tenant = ?1) <= ?2
+                AND (SELECT COALESCE(SUM(${STORED_BYTES}), 0) FROM documents WHERE tenant = ?1) <= ?3`,
+      )
+      .bind(tenant, limits.maxDocuments, limits.maxBytes),
+    db.prepare("DELETE FROM quota_guard WHERE tenant = ?1").bind(tenant),
+  ];
 }

@@ -97,6 +97,27 @@ describe("ingest charged by size, storage quotas (fairness)", () => {
     expect(await storedDocuments(tenant)).toBe(2);
   });
 
+  it("security: concurrent ingests cannot take a tenant past its document quota; each refused one stores nothing", async () => {
+    const tenant = uniqueTenant("quota-race");
+    await setTenantLimits(tenant, { max_documents: 5 });
+    const { key } = await createKey(tenant, ["writer"]);
+    const bindings = bindingsWith({ TENANT_LIMITS_CACHE_SECONDS: "0" });
+    // Before, each passed the check against what was stored before any of them wrote: 12 of 5 were stored.
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        callWithBindings(bindings, "/v1/documents", { auth: key, body: { documents: docs(2, `r${i}`) } }),
+      ),
+    );
+    const accepted = responses.filter((response) => response.status === 202).length;
+    for (const response of responses.filter((response) => response.status !== 202)) {
+      expect(response.status).toBe(403);
+      expect((await json(response)).code).toBe("QUOTA_EXCEEDED");
+    }
+    expect(accepted).toBeGreaterThan(0);
+    expect(await storedDocuments(tenant)).toBe(accepted * 2);
+    expect(accepted * 2).toBeLessThanOrEqual(5);
+  });
+
   it("security: a byte quota counts the UTF-8 size of text and metadata", async () => {
     const tenant = uniqueTenant("quota-bytes");
     await setTenantLimits(tenant, { max_bytes: 1200 });
