@@ -313,6 +313,10 @@ async function commit(
   if (marks.length > 0) batch.add(bumpIndexVersionStatement(db, tenant, now, anyIndexed(settled.ready), settled.model));
   for (const { document, outcome } of settled.failed) batch.addAll(failStatements(db, tenant, document, outcome.error, now, jobId));
   if (jobId) for (const { document_id } of settled.skipped) batch.add(skipStatement(db, tenant, jobId, document_id, now));
+  // Sent back to its indexed content while a newer version was pending, a document was marked
+  // queued with nothing left to index: it is indexed again, as it was.
+  for (const { document_id } of settled.skipped.filter(({ reason }) => reason === "unchanged"))
+    batch.add(restoreIndexedStatement(db, tenant, document_id, now));
   if (jobId && batch.size > 0) batch.add(finalizeJobStatement(db, tenant, jobId, now));
   await batch.run();
   if (settled.ready.length > 0) markKeywordIndexBuilt(tenant);
@@ -448,6 +452,16 @@ function failStatements(
     );
   }
   return statements;
+}
+
+/** An `unchanged` document back to `indexed`, unless another version arrived since (content_hash moved on). */
+function restoreIndexedStatement(db: D1Database, tenant: string, documentId: string, now: number): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE documents SET status = 'indexed', error = NULL, updated_at = ?3
+       WHERE tenant = ?1 AND id = ?2 AND status <> 'indexed' AND content_hash = indexed_hash`,
+    )
+    .bind(tenant, documentId, now);
 }
 
 function skipStatement(db: D1Database, tenant: string, jobId: string, documentId: string, now: number): D1PreparedStatement {

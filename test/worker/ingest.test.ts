@@ -675,6 +675,20 @@ describe("chunk ids across versions: content A → B → A (happy)", () => {
     expect(chunks.map((c) => c.id).filter((id) => firstIds.includes(id))).toEqual([]);
   });
 
+  it("a document sent back to its indexed content while a newer version waits ends indexed, not queued forever", async () => {
+    const tenant = uniqueTenant("aba-revert");
+    const A = { id: "r", text: PARAGRAPHS.printing };
+    await runQueue(INGEST_QUEUE, (await recordJob(tenant, [A])).messages);
+    const pending = await recordJob(tenant, [{ id: "r", text: PARAGRAPHS.lighthouse }]);
+    const revert = await recordJob(tenant, [A]);
+    expect((await documentRow(tenant, "r"))?.status).toBe("queued");
+
+    await runQueue(INGEST_QUEUE, [...pending.messages, ...revert.messages]);
+    expect(await jobOf(tenant, revert.jobId)).toMatchObject({ status: "done", skipped: 1 });
+    expect(await documentRow(tenant, "r")).toMatchObject({ status: "indexed", error: null });
+    expect((await chunkRows(tenant, "r")).map((chunk) => chunk.text).join(" ")).toContain(PARAGRAPHS.printing.slice(0, 40));
+  });
+
   it("never commits work for a version the document has left, even when its content came back meanwhile", async () => {
     const tenant = uniqueTenant("aba-stale");
     const stale = await recordJob(tenant, [{ id: "s", text: PARAGRAPHS.volcano }]);
