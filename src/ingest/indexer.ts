@@ -18,7 +18,14 @@ import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from ".
 import { chunkId } from "./hashing";
 import { finalizeJobStatement } from "./job-store";
 import { planMessages } from "./messages";
-import { DEFAULT_VISIBILITY, purgeDeletedVectors, upsertVectors, type VisibilityOptions, waitUntilVisible } from "./vector-writes";
+import {
+  DEFAULT_VISIBILITY,
+  purgeDeletedVectors,
+  recordPendingVectorsStatements,
+  upsertVectors,
+  type VisibilityOptions,
+  waitUntilVisible,
+} from "./vector-writes";
 
 /**
  * The indexing core, in the order the data flows (one function per phase, below):
@@ -150,7 +157,7 @@ export async function indexRecorded(
   lap("embed");
   const ready = await toVectors(tenant, embedded);
   lap("to_vectors");
-  await writeVisibleVectors(services.vectors, ready, options.visibility ?? DEFAULT_VISIBILITY);
+  await writeVisibleVectors(services, tenant, ready, options.visibility ?? DEFAULT_VISIBILITY);
   lap("vectors");
   const { committed, superseded } = await commit(services.db, tenant, { ready, failed, skipped, model }, options.jobId);
   lap("commit");
@@ -285,10 +292,19 @@ function toVectors(tenant: string, embedded: Embedded[]): Promise<Ready[]> {
  * Vectors first, confirmed visible (or VECTORS_NOT_VISIBLE, and the message is retried), so that
  * whatever D1 calls indexed is searchable both ways. A retry upserts the same ids again.
  */
-async function writeVisibleVectors(vectors: Vectorize, ready: Ready[], visibility: VisibilityOptions): Promise<void> {
+async function writeVisibleVectors(services: IngestServices, tenant: string, ready: Ready[], visibility: VisibilityOptions): Promise<void> {
   const all = ready.flatMap((document) => document.vectors);
   if (all.length === 0) return;
-  await waitUntilVisible(vectors, await upsertVectors(vectors, all), visibility);
+  // Write-ahead: should this attempt never commit, what it upserted is still purged (vector-writes.ts).
+  await services.db.batch(
+    recordPendingVectorsStatements(
+      services.db,
+      tenant,
+      all.map((vector) => vector.id),
+      Date.now(),
+    ),
+  );
+  await waitUntilVisible(services.vectors, await upsertVectors(services.vectors, all), visibility);
 }
 
 // ─── Phase 5: commit ────────────────────────────────────────────────────────────────────────────
@@ -492,8 +508,9 @@ async function reconcile(
     await db.batch([
       db
         .prepare(
-          `INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at)
-           SELECT ?1, value, ?2 FROM json_each(?3) WHERE value NOT IN (SELECT id FROM chunks WHERE tenant = ?1)`,
+          `INSERT INTO vector_deletions (tenant, id, created_at)
+           SELECT ?1, value, ?2 FROM json_each(?3) WHERE value NOT IN (SELECT id FROM chunks WHERE tenant = ?1)
+           ON CONFLICT (tenant, id) DO UPDATE SET created_at = excluded.created_at`,
         )
         .bind(tenant, now, JSON.stringify(lost)),
       ...(jobId ? superseded.map(({ document }) => skipStatement(db, tenant, jobId, document.id, now)) : []),

@@ -1,5 +1,6 @@
 import { VectorsNotVisible } from "../errors";
 import { describeVectorIndex } from "../vector/vector-index";
+import { groupRowsForJson } from "./document-store";
 
 /**
  * Writes to the vector index (the `Vectorize` port) within its Workers limits, and the two
@@ -16,6 +17,10 @@ import { describeVectorIndex } from "../vector/vector-index";
  * - No orphaned vectors. Vector ids whose chunks left D1 are recorded in `vector_deletions` in the
  *   same D1 batch, and `purgeDeletedVectors` deletes them from the index and then forgets them;
  *   a failed deleteByIds leaves them recorded for the next pass (consumer or scheduled sweep).
+ *   Ids about to be upserted are recorded first (`recordPendingVectors`), due only after
+ *   PENDING_VECTOR_GRACE_MS: the commit that gives them chunks forgets them, and if none ever does
+ *   (the attempt died, and its document was deleted or replaced before a retry) they are purged.
+ *   A row's `created_at` is when it falls due.
  */
 
 /** Vectorize from Workers: ≤ 1000 vectors per upsert, ≤ 20 ids per getByIds, ≤ 100 per deleteByIds (observed). */
@@ -32,6 +37,26 @@ const chunked = <T>(items: T[], size: number): T[][] => {
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
 };
+
+/**
+ * How long a write-ahead record waits before the purge may act on it: longer than any attempt takes
+ * from its upsert to its commit (a queue consumer runs at most 15 minutes), so the purge never
+ * removes the vectors of an attempt still under way. A retry records its ids again, anew.
+ */
+export const PENDING_VECTOR_GRACE_MS = 15 * 60 * 1000;
+
+/** Records `ids` as due for deletion after PENDING_VECTOR_GRACE_MS, before they are upserted (see the header). */
+export function recordPendingVectorsStatements(db: D1Database, tenant: string, ids: string[], now: number): D1PreparedStatement[] {
+  const { groups, oversized } = groupRowsForJson(ids);
+  return [...groups, ...oversized.map((id) => [id])].map((group) =>
+    db
+      .prepare(
+        `INSERT INTO vector_deletions (tenant, id, created_at) SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
+         ON CONFLICT (tenant, id) DO UPDATE SET created_at = excluded.created_at`,
+      )
+      .bind(tenant, now + PENDING_VECTOR_GRACE_MS, JSON.stringify(group)),
+  );
+}
 
 export async function upsertVectors(vectors: Vectorize, items: VectorizeVector[]): Promise<UpsertReceipt[]> {
   const receipts: UpsertReceipt[] = [];
@@ -86,12 +111,16 @@ export async function waitUntilVisible(
 export async function purgeDeletedVectors(
   db: D1Database,
   vectors: Vectorize,
-  options: { tenant?: string; limit?: number } = {},
+  options: { tenant?: string; limit?: number; now?: number } = {},
 ): Promise<number> {
   const limit = options.limit ?? 1000;
+  // Only what is due: a write-ahead record of an attempt under way is not.
+  const now = options.now ?? Date.now();
   const statement = options.tenant
-    ? db.prepare("SELECT tenant, id FROM vector_deletions WHERE tenant = ?1 ORDER BY created_at LIMIT ?2").bind(options.tenant, limit)
-    : db.prepare("SELECT tenant, id FROM vector_deletions ORDER BY created_at LIMIT ?1").bind(limit);
+    ? db
+        .prepare("SELECT tenant, id FROM vector_deletions WHERE tenant = ?1 AND created_at <= ?3 ORDER BY created_at LIMIT ?2")
+        .bind(options.tenant, limit, now)
+    : db.prepare("SELECT tenant, id FROM vector_deletions WHERE created_at <= ?2 ORDER BY created_at LIMIT ?1").bind(limit, now);
   const { results } = await statement.all<{ tenant: string; id: string }>();
   if (results.length === 0) return 0;
 

@@ -21,7 +21,7 @@ import { indexDocuments } from "../../src/ingest/indexer";
 import { stalledJobs } from "../../src/ingest/job-store";
 import { type IngestMessage, planMessages, planSendBatches, QUEUE_LIMITS } from "../../src/ingest/messages";
 import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
-import { purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
+import { PENDING_VECTOR_GRACE_MS, purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
 import worker, { localServices } from "../../src/local";
 import { keywordIndexName } from "../../src/retrieval/keyword-index";
 import type { ServicesFactory } from "../../src/services";
@@ -632,6 +632,47 @@ describe("consumer — deleted while being indexed (happy)", () => {
     expect(await inner.getByIds(upserted.slice(0, 20))).toEqual([]);
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
   });
+});
+
+describe("consumer — an attempt that never commits (error)", () => {
+  it.each(["deleted", "replaced"] as const)(
+    "purges the vectors it upserted once its document is %s before the retry (write-ahead), and not before they are due",
+    async (how) => {
+      const tenant = uniqueTenant(`orphan-${how}`);
+      const { key } = await createKey(tenant, ["writer"]);
+      const { messages } = await recordJob(tenant, [{ id: "o", text: PARAGRAPHS.volcano }]);
+      const inner = vectorIndex();
+      const upserted: string[] = [];
+      // The upserts land, but are never reported visible: the attempt fails after writing vectors.
+      const neverVisible = forwarding(inner, {
+        describe: async () => ({ ...(await inner.describe()), processedUpToMutation: null }) as unknown as VectorizeIndexInfo,
+        getByIds: async () => [],
+        upsert: (vectors) => {
+          upserted.push(...vectors.map((v) => v.id));
+          return inner.upsert(vectors);
+        },
+      });
+      const first = batchOf(INGEST_QUEUE, messages);
+      await handleIngestBatch(first as MessageBatch, env, servicesWith({ vectors: neverVisible }), {
+        visibility: { timeoutMs: 200, pollMs: 50 },
+      });
+      expect((await getQueueResult(first, createExecutionContext())).retryMessages).toHaveLength(1);
+      expect(upserted.length).toBeGreaterThan(0);
+
+      if (how === "deleted") expect((await call("/v1/documents/o", { method: "DELETE", auth: key })).status).toBe(204);
+      else {
+        const replaced = await call("/v1/documents", { auth: key, body: { documents: [{ id: "o", text: PARAGRAPHS.glaciers }] } });
+        expect(replaced.status).toBe(202);
+      }
+      // The retry finds the version gone and skips it; what the first attempt wrote is recorded, not yet due.
+      await runQueue(INGEST_QUEUE, messages, { attempts: 2 });
+      expect(await purgeDeletedVectors(env.DB, inner, { tenant })).toBe(0);
+      expect(await inner.getByIds(upserted.slice(0, 20))).toHaveLength(Math.min(20, upserted.length));
+      // Due after the grace: the purge (the sweep's) removes them.
+      await purgeDeletedVectors(env.DB, inner, { tenant, now: Date.now() + PENDING_VECTOR_GRACE_MS + 1 });
+      expect(await inner.getByIds(upserted.slice(0, 20))).toEqual([]);
+    },
+  );
 });
 
 describe("chunk ids across versions: content A → B → A (happy)", () => {
