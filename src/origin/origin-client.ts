@@ -40,6 +40,24 @@ export interface GenerateRequest {
 
 type Operation = "embed" | "ingest" | "generate";
 
+/**
+ * Text one ORIGIN_INGEST_TIMEOUT_MS is for: a queue message carries at most this much
+ * (MAX_TEXT_CHARS_PER_MESSAGE), unless one document is longer and travels alone.
+ */
+const INGEST_TIMEOUT_CHARS = 100_000;
+/** A queue consumer runs at most 15 minutes: a call leaves it time to record the outcome. */
+const MAX_INGEST_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * An ingest call's timeout: ORIGIN_INGEST_TIMEOUT_MS for every 100,000 characters it carries, so a
+ * document of 1,000,000 characters (the API's limit, alone in its message) is not held to the time
+ * of a tenth of it, which made it time out on every attempt on a CPU origin (and starve the others).
+ */
+export function ingestTimeoutMs(baseMs: number, documents: ReadonlyArray<{ text: string }>): number {
+  const chars = documents.reduce((sum, document) => sum + document.text.length, 0);
+  return Math.min(MAX_INGEST_TIMEOUT_MS, Math.max(baseMs, Math.ceil(chars / INGEST_TIMEOUT_CHARS) * baseMs));
+}
+
 // Circuit state is per isolate and safe to lose.
 const breakers = new Map<string, CircuitBreaker>();
 
@@ -68,14 +86,20 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
    * whole exchange, or with `streaming` only the wait for the response headers (a long answer may
    * stream for longer; readSseEvents' idle timeout guards the rest).
    */
-  async function call(operation: Operation, path: string, body: unknown, streaming = false): Promise<Response> {
+  async function call(
+    operation: Operation,
+    path: string,
+    body: unknown,
+    streaming = false,
+    timeoutMs = timeouts[operation],
+  ): Promise<Response> {
     let lastError: OriginFailure = new OriginUnavailable("no origin is available");
     const token = await credential(path);
     for (const base of config.ORIGIN_URLS) {
       const breaker = breakerFor(base);
       if (!breaker.allowRequest()) continue;
       const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(new DOMException("timed out", "TimeoutError")), timeouts[operation]);
+      const timer = setTimeout(() => abort.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
       try {
         const response = await fetcher(new URL(path, base), {
           method: "POST",
@@ -103,7 +127,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
         breaker.recordFailure();
         lastError =
           error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")
-            ? new OriginTimeout(`the origin did not answer the ${operation} request in ${timeouts[operation]} ms`)
+            ? new OriginTimeout(`the origin did not answer the ${operation} request in ${timeoutMs} ms`)
             : new OriginUnavailable(`the origin could not be reached for ${operation}`);
       } finally {
         if (!streaming) clearTimeout(timer);
@@ -113,8 +137,8 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
   }
 
   /** A 2xx answer that parses as `schema`; anything else is OriginBadResponse. */
-  async function json<T>(operation: Operation, path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
-    const response = await call(operation, path, body);
+  async function json<T>(operation: Operation, path: string, body: unknown, schema: z.ZodType<T>, timeoutMs?: number): Promise<T> {
+    const response = await call(operation, path, body, false, timeoutMs);
     let raw: unknown;
     try {
       raw = await response.json();
@@ -134,7 +158,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
       }
       return result;
     },
-    ingest: (documents) => json("ingest", "/v1/ingest", { documents }, IngestResultSchema),
+    ingest: (documents) => json("ingest", "/v1/ingest", { documents }, IngestResultSchema, ingestTimeoutMs(timeouts.ingest, documents)),
     generate: (request) => json("generate", "/v1/generate", { ...request, stream: false }, GenerateResultSchema),
     async generateStream(request) {
       const response = await call("generate", "/v1/generate", { ...request, stream: true }, true);

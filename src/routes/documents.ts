@@ -240,7 +240,7 @@ export function createDocumentRoutes() {
     operationId: "deleteDocument",
     summary: "Delete a document, its chunks and its vectors; later queries never return it",
     description:
-      "Retrieval never returns it again, and no last good answer citing it is served while the origin is down. An answer cached before the delete stops matching at once on the worker instance that deleted it, and on every other instance within INDEX_VERSION_CACHE_SECONDS (5 s by default).",
+      "Never retrieved again, nor cited by a last good answer. Answers cached before it stop matching at once here, within INDEX_VERSION_CACHE_SECONDS (5 s) on other instances.",
     security,
     // Rate-limited in the handler, after validation: an invalid request costs no token.
     middleware: [authenticate({ role: "writer" })],

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { localServices } from "../../src/local";
-import { createOriginClient } from "../../src/origin/origin-client";
+import { createOriginClient, ingestTimeoutMs } from "../../src/origin/origin-client";
 import { callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 import { indexFixture, QUESTIONS } from "./query-fixtures";
 
@@ -120,6 +120,17 @@ function expectDenseAnswer(result: {
 }
 
 // ── Failover and the circuit breaker ──────────────────────────────────────────────────────────
+
+describe("ingest timeouts (happy)", () => {
+  it("give every 100,000 characters of an ingest call the configured time, up to 10 minutes", () => {
+    const text = (chars: number) => ({ text: "x".repeat(chars) });
+    expect(ingestTimeoutMs(60_000, [text(10)])).toBe(60_000);
+    expect(ingestTimeoutMs(60_000, [text(60_000), text(40_000)])).toBe(60_000);
+    expect(ingestTimeoutMs(60_000, [text(100_001)])).toBe(120_000);
+    expect(ingestTimeoutMs(60_000, [text(1_000_000)])).toBe(600_000);
+    expect(ingestTimeoutMs(120_000, [text(1_000_000)])).toBe(600_000);
+  });
+});
 
 describe("origin failover (happy)", () => {
   it("asks the first origin while it is up", async () => {

@@ -215,7 +215,7 @@ export interface paths {
     post?: never;
     /**
      * Delete a document, its chunks and its vectors; later queries never return it
-     * @description Retrieval never returns it again, and no last good answer citing it is served while the origin is down. An answer cached before the delete stops matching at once on the worker instance that deleted it, and on every other instance within INDEX_VERSION_CACHE_SECONDS (5 s by default).
+     * @description Never retrieved again, nor cited by a last good answer. Answers cached before it stop matching at once here, within INDEX_VERSION_CACHE_SECONDS (5 s) on other instances.
      */
     delete: operations["deleteDocument"];
     options?: never;
