@@ -82,5 +82,9 @@ describe("CacheStore: memory bounds (happy)", () => {
     await small.put("bigger", "y".repeat(400), 60);
     expect(await small.get("big")).toBeNull();
     expect(await small.get("bigger")).toBe("y".repeat(400));
+    // An entry over the byte bound alone is not kept, and evicts nothing.
+    await small.put("huge", "z".repeat(600), 60);
+    expect(await small.get("huge")).toBeNull();
+    expect(await small.get("bigger")).toBe("y".repeat(400));
   });
 });
