@@ -1,7 +1,8 @@
--- The storage quota's guard against concurrent ingests (src/store/tenant-limits.ts quotaGuardStatements).
--- An ingest batch writes one row here after its documents, asserting that the tenant is still within
--- its quotas with those writes in place, and deletes it again: a D1 batch is one transaction, so when
--- concurrent ingests took the tenant past a quota, the CHECK fails and the whole batch writes nothing.
+-- The storage quotas' guard against concurrent writers (src/store/tenant-limits.ts quotaGuardStatements,
+-- chunkQuotaGuardStatements). An ingest batch (or an indexing commit) writes one row here after its
+-- documents (or chunks), asserting that the tenant is still within its quotas with those writes in
+-- place, and deletes it again: a D1 batch is one transaction, so when concurrent writers took the
+-- tenant past a quota, the CHECK fails and the whole batch writes nothing.
 -- The table is always empty between batches.
 CREATE TABLE quota_guard (
   tenant TEXT NOT NULL,

@@ -4,6 +4,7 @@ import type { OriginClient } from "../origin/origin-client";
 import type { OriginDocument } from "../origin/origin-schemas";
 import { keywordIndexStatementsForWrite, markKeywordIndexBuilt } from "../retrieval/keyword-index";
 import type { Services } from "../services";
+import { chunkQuotaGuardStatements } from "../store/tenant-limits";
 import { type BumpGuard, bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
 import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
 import {
@@ -47,7 +48,7 @@ import {
  * chunkId), so purging them can never delete a live chunk's vector.
  */
 
-export type IngestServices = Pick<Services, "db" | "vectors" | "origin">;
+export type IngestServices = Pick<Services, "db" | "vectors" | "origin" | "tenantLimits">;
 
 export interface IndexTarget {
   documentId: string;
@@ -155,11 +156,14 @@ export async function indexRecorded(
   lap("load");
   const { embedded, failed, model } = await chunkAndEmbed(services, work, options.dimensions);
   lap("embed");
-  const ready = await toVectors(tenant, embedded);
+  const { maxChunks } = await services.tenantLimits.get(tenant);
+  const { admitted, overQuota } = await admitWithinChunkQuota(services.db, tenant, embedded, maxChunks);
+  failed.push(...overQuota);
+  const ready = await toVectors(tenant, admitted);
   lap("to_vectors");
   await writeVisibleVectors(services, tenant, ready, options.visibility ?? DEFAULT_VISIBILITY);
   lap("vectors");
-  const { committed, superseded } = await commit(services.db, tenant, { ready, failed, skipped, model }, options.jobId);
+  const { committed, superseded } = await commit(services.db, tenant, { ready, failed, skipped, model }, options.jobId, maxChunks);
   lap("commit");
   await reconcile(services, tenant, { ready, superseded }, options.jobId);
   // Where a message's time goes (the origin should dominate; anything else is overhead to pipeline).
@@ -264,6 +268,48 @@ async function chunkAndEmbed(
   return { embedded, failed, model };
 }
 
+// ─── Phase 2b: the chunk quota ──────────────────────────────────────────────────────────────────
+
+/**
+ * The chunk quota, known only once documents are chunked: documents are admitted in order while
+ * the tenant's chunks (each document's replacing its previous version's) stay within `maxChunks`;
+ * the rest fail, permanently, with QUOTA_EXCEEDED, before any vector of theirs is written. Another
+ * consumer committing for the tenant meanwhile is caught by the commit batch's guard, which fails
+ * the batch: the message is retried, and admitted against the chunks stored by then.
+ */
+async function admitWithinChunkQuota(
+  db: D1Database,
+  tenant: string,
+  embedded: Embedded[],
+  maxChunks: number,
+): Promise<{ admitted: Embedded[]; overQuota: Failed[] }> {
+  if (embedded.length === 0) return { admitted: [], overQuota: [] };
+  const ids = JSON.stringify(embedded.map(({ document }) => document.id));
+  const [stored, previous] = await db.batch<{ n: number } | { document_id: string; n: number }>([
+    db.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant),
+    db
+      .prepare(
+        "SELECT document_id, COUNT(*) AS n FROM chunks WHERE tenant = ?1 AND document_id IN (SELECT value FROM json_each(?2)) GROUP BY document_id",
+      )
+      .bind(tenant, ids),
+  ]);
+  let total = (stored!.results[0] as { n: number } | undefined)?.n ?? 0;
+  const replaced = new Map((previous!.results as Array<{ document_id: string; n: number }>).map((row) => [row.document_id, row.n]));
+  const admitted: Embedded[] = [];
+  const overQuota: Failed[] = [];
+  for (const item of embedded) {
+    const after = total - (replaced.get(item.document.id) ?? 0) + item.chunks.length;
+    if (after <= maxChunks) {
+      admitted.push(item);
+      total = after;
+      continue;
+    }
+    const error = `QUOTA_EXCEEDED: its ${item.chunks.length} chunks would take the tenant to ${after}; its chunk quota is ${maxChunks}`;
+    overQuota.push({ document: item.document, outcome: { document_id: item.document.id, status: "failed", error } });
+  }
+  return { admitted, overQuota };
+}
+
 // ─── Phase 3: to vectors ────────────────────────────────────────────────────────────────────────
 
 /** Chunk ids from the document's version (see chunkId), and vectors carrying the document's metadata, id and collection. */
@@ -320,6 +366,7 @@ async function commit(
   tenant: string,
   settled: { ready: Ready[]; failed: Failed[]; skipped: Skipped[]; model: string | null },
   jobId: string | undefined,
+  maxChunks: number,
 ): Promise<{ committed: DocumentOutcome[]; superseded: Ready[] }> {
   const now = Date.now();
   const batch = createD1Batch(db);
@@ -334,6 +381,9 @@ async function commit(
   for (const { document_id } of settled.skipped.filter(({ reason }) => reason === "unchanged"))
     batch.add(restoreIndexedStatement(db, tenant, document_id, now));
   if (jobId && batch.size > 0) batch.add(finalizeJobStatement(db, tenant, jobId, now));
+  // A concurrent commit for the tenant may have taken chunks since the admission: then the whole
+  // batch fails, and the retry admits against what is stored (admitWithinChunkQuota).
+  if (settled.ready.length > 0) batch.addAll(chunkQuotaGuardStatements(db, tenant, maxChunks));
   await batch.run();
   if (settled.ready.length > 0) markKeywordIndexBuilt(tenant);
 

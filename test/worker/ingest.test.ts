@@ -922,6 +922,53 @@ describe("the sweep (happy)", () => {
   });
 });
 
+describe("the chunk quota, at indexing time (error)", () => {
+  it("fails the documents that would take the tenant past it with QUOTA_EXCEEDED, writing none of their chunks or vectors", async () => {
+    const tenant = uniqueTenant("chunk-quota");
+    await env.DB.prepare("INSERT INTO tenants (tenant, index_version, updated_at, limits) VALUES (?1, 0, ?2, ?3)")
+      .bind(tenant, Date.now(), JSON.stringify({ max_chunks: 3 }))
+      .run();
+    const services = localServices(env);
+    const names = ["lighthouse", "glaciers", "printing", "volcano"] as const;
+    // One chunk each; before, all four were indexed: the quota was checked only when they were accepted.
+    const summary = await indexDocuments(
+      services,
+      tenant,
+      names.map((name) => ({ id: name, text: PARAGRAPHS[name] })),
+    );
+    expect(summary.documents.map((document) => document.status)).toEqual(["done", "done", "done", "failed"]);
+    expect(summary.documents[3]).toMatchObject({ error: expect.stringMatching(/^QUOTA_EXCEEDED: .*chunk quota is 3/) });
+    expect(await chunkRows(tenant, "volcano")).toEqual([]);
+    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n");
+    expect(count).toBe(3);
+    // Replacing a document within the quota still works: its previous version's chunks make room.
+    const replaced = await indexDocuments(services, tenant, [{ id: "printing", text: PARAGRAPHS.volcano }]);
+    expect(replaced.documents[0]).toMatchObject({ status: "done" });
+  });
+
+  it("a commit that another commit overtook after its admission fails whole (the message is retried), leaving the quota held", async () => {
+    const tenant = uniqueTenant("chunk-quota-race");
+    await env.DB.prepare("INSERT INTO tenants (tenant, index_version, updated_at, limits) VALUES (?1, 0, ?2, ?3)")
+      .bind(tenant, Date.now(), JSON.stringify({ max_chunks: 1 }))
+      .run();
+    const services = localServices(env);
+    // While this attempt writes its vectors (admitted: the tenant had no chunk), another one commits.
+    const overtaken = forwarding(services.vectors, {
+      upsert: async (vectors) => {
+        expect((await indexDocuments(services, tenant, [{ id: "other", text: PARAGRAPHS.glaciers }])).documents[0]).toMatchObject({
+          status: "done",
+        });
+        return services.vectors.upsert(vectors);
+      },
+    });
+    await expect(
+      indexDocuments({ ...services, vectors: overtaken }, tenant, [{ id: "late", text: PARAGRAPHS.printing }]),
+    ).rejects.toThrow();
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(1);
+    expect(await chunkRows(tenant, "late")).toEqual([]);
+  });
+});
+
 describe("indexDocuments (the core the query suites build fixtures with)", () => {
   it("indexes synchronously, skips unchanged documents, and rejects what the API would reject", async () => {
     const tenant = uniqueTenant("direct");
