@@ -923,11 +923,16 @@ describe("the sweep (happy)", () => {
 });
 
 describe("the chunk quota, at indexing time (error)", () => {
-  it("fails the documents that would take the tenant past it with QUOTA_EXCEEDED, writing none of their chunks or vectors", async () => {
-    const tenant = uniqueTenant("chunk-quota");
+  async function tenantWithChunkQuota(prefix: string, maxChunks: number): Promise<string> {
+    const tenant = uniqueTenant(prefix);
     await env.DB.prepare("INSERT INTO tenants (tenant, index_version, updated_at, limits) VALUES (?1, 0, ?2, ?3)")
-      .bind(tenant, Date.now(), JSON.stringify({ max_chunks: 3 }))
+      .bind(tenant, Date.now(), JSON.stringify({ max_chunks: maxChunks }))
       .run();
+    return tenant;
+  }
+
+  it("fails the documents that would take the tenant past it with QUOTA_EXCEEDED, writing none of their chunks or vectors", async () => {
+    const tenant = await tenantWithChunkQuota("chunk-quota", 3);
     const services = localServices(env);
     const names = ["lighthouse", "glaciers", "printing", "volcano"] as const;
     // One chunk each; before, all four were indexed: the quota was checked only when they were accepted.
@@ -947,10 +952,7 @@ describe("the chunk quota, at indexing time (error)", () => {
   });
 
   it("a commit that another commit overtook after its admission fails whole (the message is retried), leaving the quota held", async () => {
-    const tenant = uniqueTenant("chunk-quota-race");
-    await env.DB.prepare("INSERT INTO tenants (tenant, index_version, updated_at, limits) VALUES (?1, 0, ?2, ?3)")
-      .bind(tenant, Date.now(), JSON.stringify({ max_chunks: 1 }))
-      .run();
+    const tenant = await tenantWithChunkQuota("chunk-quota-race", 1);
     const services = localServices(env);
     // While this attempt writes its vectors (admitted: the tenant had no chunk), another one commits.
     const overtaken = forwarding(services.vectors, {
