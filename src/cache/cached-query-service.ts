@@ -145,12 +145,8 @@ export function createCachedQueryService({
       // The origin cannot generate: the last good answer beats the edge's extractive one.
       const lastGood = await cache.get(await keys.lastGood(), QueryResponseSchema, context.defer);
       // Unverifiable (D1 failing) counts as gone: a deleted document's text must not come back.
-      const citable = async (entry: CacheEntry<QueryResponse>) =>
-        chunksStillIndexed(
-          tenant,
-          entry.value.sources.map((source) => source.id),
-        ).catch(() => false);
-      if (lastGood && (await citable(lastGood))) {
+      const sourceIds = lastGood?.value.sources.map((source) => source.id) ?? [];
+      if (lastGood && (await chunksStillIndexed(tenant, sourceIds).catch(() => false))) {
         count(tenant, "answer", "stale", context, lastGood.tier);
         return served(lastGood, "stale", context, { degraded: true, degraded_reasons: ["generation_unavailable"] });
       }

@@ -17,7 +17,7 @@ import { groupRowsForJson } from "./document-store";
  * - No orphaned vectors. Vector ids whose chunks left D1 are recorded in `vector_deletions` in the
  *   same D1 batch, and `purgeDeletedVectors` deletes them from the index and then forgets them;
  *   a failed deleteByIds leaves them recorded for the next pass (consumer or scheduled sweep).
- *   Ids about to be upserted are recorded first (`recordPendingVectors`), due only after
+ *   Ids about to be upserted are recorded first (`recordPendingVectorsStatements`), due only after
  *   PENDING_VECTOR_GRACE_MS: the commit that gives them chunks forgets them, and if none ever does
  *   (the attempt died, and its document was deleted or replaced before a retry) they are purged.
  *   A row's `created_at` is when it falls due.

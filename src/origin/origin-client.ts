@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { Config } from "../config";
 import { OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
+import { MAX_TEXT_CHARS_PER_MESSAGE } from "../ingest/messages";
 import { type CircuitBreaker, createCircuitBreaker } from "./circuit-breaker";
 import {
   type EmbedResult,
@@ -40,22 +41,19 @@ export interface GenerateRequest {
 
 type Operation = "embed" | "ingest" | "generate";
 
-/**
- * Text one ORIGIN_INGEST_TIMEOUT_MS is for: a queue message carries at most this much
- * (MAX_TEXT_CHARS_PER_MESSAGE), unless one document is longer and travels alone.
- */
-const INGEST_TIMEOUT_CHARS = 100_000;
 /** A queue consumer runs at most 15 minutes: a call leaves it time to record the outcome. */
 const MAX_INGEST_TIMEOUT_MS = 10 * 60_000;
 
 /**
- * An ingest call's timeout: ORIGIN_INGEST_TIMEOUT_MS for every 100,000 characters it carries, so a
+ * An ingest call's timeout: ORIGIN_INGEST_TIMEOUT_MS for every 100,000 characters it carries
+ * (MAX_TEXT_CHARS_PER_MESSAGE), so a
  * document of 1,000,000 characters (the API's limit, alone in its message) is not held to the time
  * of a tenth of it, which made it time out on every attempt on a CPU origin (and starve the others).
  */
 export function ingestTimeoutMs(baseMs: number, documents: ReadonlyArray<{ text: string }>): number {
   const chars = documents.reduce((sum, document) => sum + document.text.length, 0);
-  return Math.min(MAX_INGEST_TIMEOUT_MS, Math.max(baseMs, Math.ceil(chars / INGEST_TIMEOUT_CHARS) * baseMs));
+  // ORIGIN_INGEST_TIMEOUT_MS is for what one queue message carries, unless one document is longer and travels alone.
+  return Math.min(MAX_INGEST_TIMEOUT_MS, Math.max(baseMs, Math.ceil(chars / MAX_TEXT_CHARS_PER_MESSAGE) * baseMs));
 }
 
 // Circuit state is per isolate and safe to lose.

@@ -200,25 +200,25 @@ export async function assertIngestQuota(
  * over its quota, which concurrent ingests that each passed `assertIngestQuota` can cause
  * (migrations/0009_quota_guard.sql). Two aggregate reads of the tenant's documents, as the check.
  */
-/** The same guard for the chunk quota, at the end of an indexing commit (src/ingest/indexer.ts). */
-export function chunkQuotaGuardStatements(db: D1Database, tenant: string, maxChunks: number): D1PreparedStatement[] {
-  return [
-    db
-      .prepare("INSERT INTO quota_guard (tenant, within_quota) SELECT ?1, (SELECT COUNT(*) FROM chunks WHERE tenant = ?1) <= ?2")
-      .bind(tenant, maxChunks),
-    db.prepare("DELETE FROM quota_guard WHERE tenant = ?1").bind(tenant),
-  ];
+export function quotaGuardStatements(db: D1Database, tenant: string, limits: TenantLimits): D1PreparedStatement[] {
+  return guardStatements(
+    db,
+    tenant,
+    `(SELECT COUNT(*) FROM documents WHERE tenant = ?1) <= ?2 AND (SELECT COALESCE(SUM(${STORED_BYTES}), 0) FROM documents WHERE tenant = ?1) <= ?3`,
+    limits.maxDocuments,
+    limits.maxBytes,
+  );
 }
 
-export function quotaGuardStatements(db: D1Database, tenant: string, limits: TenantLimits): D1PreparedStatement[] {
+/** The same guard for the chunk quota, at the end of an indexing commit (src/ingest/indexer.ts). */
+export function chunkQuotaGuardStatements(db: D1Database, tenant: string, maxChunks: number): D1PreparedStatement[] {
+  return guardStatements(db, tenant, "(SELECT COUNT(*) FROM chunks WHERE tenant = ?1) <= ?2", maxChunks);
+}
+
+/** A quota_guard row whose CHECK holds only when `withinQuota` (SQL over ?1 the tenant, ?2… `params`) does, then its removal. */
+function guardStatements(db: D1Database, tenant: string, withinQuota: string, ...params: number[]): D1PreparedStatement[] {
   return [
-    db
-      .prepare(
-        `INSERT INTO quota_guard (tenant, within_quota)
-         SELECT ?1, (SELECT COUNT(*) FROM documents WHERE tenant = ?1) <= ?2
-                AND (SELECT COALESCE(SUM(${STORED_BYTES}), 0) FROM documents WHERE tenant = ?1) <= ?3`,
-      )
-      .bind(tenant, limits.maxDocuments, limits.maxBytes),
+    db.prepare(`INSERT INTO quota_guard (tenant, within_quota) SELECT ?1, ${withinQuota}`).bind(tenant, ...params),
     db.prepare("DELETE FROM quota_guard WHERE tenant = ?1").bind(tenant),
   ];
 }
