@@ -9,6 +9,7 @@ await buildConsoleAssets();
 export default defineConfig({
   test: {
     projects: [
+      "./vitest.unit.config.ts",
       "./vitest.worker.config.ts",
       {
         test: {

@@ -5,7 +5,7 @@ import { proseBlocks } from "../src/generation/prose.ts";
 /**
  * The origin's extractive answer reads as prose: markdown tables, code, headings, list markers and
  * link syntax are not sentences. The worker's degraded answer has the same cases
- * (test/worker/extractive-answer.test.ts).
+ * (test/unit/extractive-answer.test.ts).
  */
 const GUIDE_CHUNK = [
   "## Rotate an API key",

@@ -6,6 +6,8 @@
  * against that command's options. `edge-rag --help` lists every command, `<command> --help` shows
  * its own usage. Results go to stdout; progress and messages to stderr. Exit codes: see EXIT (api.ts).
  */
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { BENCH_DETAILS, BENCH_OPTIONS, benchCommand } from "../bench/command";
 import { ApiFailure, EXIT } from "./api";
@@ -320,7 +322,10 @@ async function main(argv: string[]): Promise<void> {
 const isUsageError = (error: unknown) =>
   error instanceof UsageError || (error instanceof TypeError && "code" in error && String(error.code).startsWith("ERR_PARSE_ARGS"));
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  console.error(`edge-rag: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(error instanceof ApiFailure ? error.exitCode : error instanceof NotFound ? EXIT.notFound : EXIT.error);
-});
+// Run only as the program (edge-rag.mjs), not when a test imports resolve.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(`edge-rag: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(error instanceof ApiFailure ? error.exitCode : error instanceof NotFound ? EXIT.notFound : EXIT.error);
+  });
+}

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { extractiveAnswer, NO_PROSE_ANSWER } from "../../src/answer/extractive-answer";
+import {
+  extractiveAnswer,
+  extractiveAnswerParts,
+  NO_PROSE_ANSWER,
+  NO_SOURCES_ANSWER,
+  splitSentences,
+} from "../../src/answer/extractive-answer";
 import { proseBlocks } from "../../src/answer/prose";
 
 /**
@@ -76,5 +82,33 @@ describe("proseBlocks", () => {
       "Revoke it with npx edge-rag keys revoke <id>, then done.",
     ]);
     expect(proseBlocks("snake_case_name and 2 * 3 * 4 stay as they are")).toEqual(["snake_case_name and 2 * 3 * 4 stay as they are"]);
+  });
+});
+
+describe("edge extractive answer (happy)", () => {
+  it("cites the sentences that share the question's terms, with 1-based source numbers", () => {
+    const sources = [
+      { text: "Honey bees tell their nestmates where nectar can be found by performing the waggle dance. Karl von Frisch decoded it." },
+      {
+        text: "In September 1928 Alexander Fleming noticed a mould that had killed the surrounding bacteria. He named the substance penicillin.",
+      },
+    ];
+    const answer = extractiveAnswer("Who discovered penicillin?", sources);
+    expect(answer).toContain("penicillin");
+    expect(answer).toMatch(/\[2\]/);
+    expect(answer).not.toMatch(/\[3\]/);
+  });
+
+  it("falls back to the top source's first sentence when nothing matches, and says when there are no sources", () => {
+    expect(extractiveAnswerParts("zzz qqq", [{ text: "First sentence here. Second one." }])).toEqual(["First sentence here. [1]"]);
+    expect(extractiveAnswer("anything", [])).toBe(NO_SOURCES_ANSWER);
+  });
+
+  it("splits sentences without breaking numbers or initials", () => {
+    expect(splitSentences("It rose 5.9 metres. Then it fell!  Was it 3? yes.")).toEqual([
+      "It rose 5.9 metres.",
+      "Then it fell!",
+      "Was it 3? yes.",
+    ]);
   });
 });
