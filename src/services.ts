@@ -63,15 +63,16 @@ export type ServicesFactory = (env: Bindings) => Services;
 /** The [[ratelimits]] limits of wrangler.toml (the binding cannot report them). */
 export const RATE_LIMIT_BINDING_LIMITS = { query: 120, ingest: 30, auth: 10 } as const;
 
-export function createServices(env: Bindings, config: Config, platform: PlatformAdapters): Services {
+/** `now` is the clock of every expiry in the services' caches: tests move it instead of sleeping. */
+export function createServices(env: Bindings, config: Config, platform: PlatformAdapters, now: () => number = Date.now): Services {
   const db = guardD1(env.DB);
   const vectors = guardVectorIndex(platform.vectors);
   const origin = createOriginClient(config);
   const tenantRows = createTenantStore(db);
   // Cache keys read the tenant's index version and cache epoch from isolate memory
   // (INDEX_VERSION_CACHE_SECONDS), so that a hit costs no D1 round trip.
-  const tenants = withCachedState(tenantRows, config.INDEX_VERSION_CACHE_SECONDS);
-  const queryCache = createQueryCache(env, config);
+  const tenants = withCachedState(tenantRows, config.INDEX_VERSION_CACHE_SECONDS, now);
+  const queryCache = createQueryCache(env.KV, config, now);
   const embedder = withEmbeddingCache(
     createQueryEmbedder(origin, { fallback: platform.queryEmbeddingFallback, dimensions: config.EMBEDDING_DIMENSIONS }),
     {
@@ -109,19 +110,23 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       tenantState: tenants.state,
       chunksStillIndexed: (tenant, ids) => chunksStillIndexed(db, tenant, ids),
       config,
+      now,
     }),
     cacheStats: queryCache.stats,
   };
 }
 
 /** A factory that builds an environment's services once (keyed by its env object) with these platform adapters. */
-export function servicesFactory(platform: (env: Bindings, config: Config) => PlatformAdapters): ServicesFactory {
+export function servicesFactory(
+  platform: (env: Bindings, config: Config) => PlatformAdapters,
+  now: () => number = Date.now,
+): ServicesFactory {
   const built = new WeakMap<object, Services>();
   return (env) => {
     let services = built.get(env);
     if (!services) {
       const config = loadConfig(env);
-      services = createServices(env, config, platform(env, config));
+      services = createServices(env, config, platform(env, config), now);
       built.set(env, services);
     }
     return services;

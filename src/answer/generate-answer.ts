@@ -14,8 +14,9 @@ import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "./extractive-answer";
  */
 
 /** A stalled origin stream (silent between two chunks for this long) ends as ORIGIN_TIMEOUT. */
+export const STREAM_IDLE_TIMEOUT_MS = 20_000;
 const STREAM_IDLE = {
-  idleTimeoutMs: 20_000,
+  idleTimeoutMs: STREAM_IDLE_TIMEOUT_MS,
   idleError: (ms: number) => new OriginTimeout(`the origin's answer stream was silent for ${ms} ms`),
 };
 

@@ -1,4 +1,3 @@
-import type { Bindings } from "../app-env";
 import { type CacheTierName, type Config, ConfigError } from "../config";
 import { createUpstashRest } from "../redis/upstash-rest";
 import { type CacheStats, createMemoryCacheStats, createRedisCacheStats } from "./cache-stats";
@@ -8,9 +7,14 @@ import { createTieredCache, type TieredCache } from "./tiered-cache";
 /**
  * The query cache's tiers for an environment: QUERY_CACHE_TIERS when set (an empty value turns the
  * cache off), else every tier the environment has — isolate memory, the Cache API, Workers KV, and
- * Upstash Redis when it is configured. Built once per isolate with the other services.
+ * Upstash Redis when it is configured. Built once per isolate with the other services. Entries
+ * expire, and stats flush, by `now` (tests move it instead of sleeping).
  */
-export function createQueryCache(env: Bindings, config: Config): { cache: TieredCache; stats: CacheStats } {
+export function createQueryCache(
+  kv: KVNamespace | undefined,
+  config: Config,
+  now: () => number = Date.now,
+): { cache: TieredCache; stats: CacheStats } {
   const redis = config.UPSTASH_REDIS_REST_URL
     ? createUpstashRest({
         url: config.UPSTASH_REDIS_REST_URL,
@@ -21,9 +25,10 @@ export function createQueryCache(env: Bindings, config: Config): { cache: Tiered
       })
     : null;
   const available: Record<CacheTierName, () => CacheStore | null> = {
-    memory: () => createMemoryStore({ maxEntries: config.QUERY_CACHE_MEMORY_MAX_ENTRIES, maxBytes: config.QUERY_CACHE_MEMORY_MAX_BYTES }),
+    memory: () =>
+      createMemoryStore({ maxEntries: config.QUERY_CACHE_MEMORY_MAX_ENTRIES, maxBytes: config.QUERY_CACHE_MEMORY_MAX_BYTES }, now),
     "cache-api": () => (typeof caches === "undefined" ? null : createCacheApiStore(caches.default)),
-    kv: () => (env.KV ? createKvStore(env.KV) : null),
+    kv: () => (kv ? createKvStore(kv) : null),
     redis: () => (redis ? createRedisStore(redis) : null),
   };
   const wanted = config.QUERY_CACHE_TIERS ?? (Object.keys(available) as CacheTierName[]);
@@ -34,7 +39,7 @@ export function createQueryCache(env: Bindings, config: Config): { cache: Tiered
     else if (config.QUERY_CACHE_TIERS) throw new ConfigError([`QUERY_CACHE_TIERS: the ${name} tier is not available in this environment`]);
   }
   return {
-    cache: createTieredCache(stores, { maxEntryBytes: config.QUERY_CACHE_MAX_ENTRY_BYTES }),
-    stats: redis ? createRedisCacheStats(redis) : createMemoryCacheStats(),
+    cache: createTieredCache(stores, { maxEntryBytes: config.QUERY_CACHE_MAX_ENTRY_BYTES, now }),
+    stats: redis ? createRedisCacheStats(redis, { now }) : createMemoryCacheStats(),
   };
 }

@@ -5,7 +5,7 @@ import { createApiKeyStore } from "../../src/auth/api-key-store";
 import type { Role } from "../../src/auth/principal";
 import { loadConfig } from "../../src/config";
 import { localServices, localVectorIndex } from "../../src/local";
-import { createServices, type PlatformAdapters, type ServicesFactory } from "../../src/services";
+import { createServices, type PlatformAdapters, type ServicesFactory, servicesFactory } from "../../src/services";
 
 /** Test helpers shared by the worker suites. */
 
@@ -70,10 +70,25 @@ export function callWithEnv(overrides: Record<string, unknown>, path: string, op
  */
 export const bindingsWith = (overrides: Record<string, unknown>) => ({ ...env, ...overrides });
 
-/** Calls the local app with these bindings (see bindingsWith). */
-export function callWithBindings(bindings: object, path: string, options: CallOptions = {}): Promise<Response> {
-  return callApp(localServices, bindings, path, options);
+/** Calls the local app (or these services) with these bindings (see bindingsWith). */
+export function callWithBindings(bindings: object, path: string, options: CallOptions = {}, services = localServices): Promise<Response> {
+  return callApp(services, bindings, path, options);
 }
+
+/** A clock that a test moves instead of sleeping: real time plus what the test advanced. */
+export function testClock() {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    advance(ms: number) {
+      offset += ms;
+    },
+  };
+}
+
+/** The local services with this clock behind every cache expiry, built once per bindings object as localServices are. */
+export const localServicesAt = (now: () => number): ServicesFactory =>
+  servicesFactory((bindings, config) => ({ vectors: localVectorIndex(bindings, config) }), now);
 
 /** Services over the test bindings with platform adapters replaced, e.g. a failing or lagging vector index. */
 export const servicesWith =

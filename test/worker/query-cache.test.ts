@@ -14,13 +14,24 @@ import { QueryRequestSchema, type QueryResponse } from "../../src/query/schemas"
 import { chunksStillIndexed } from "../../src/retrieval/hydrate";
 import { createRetriever } from "../../src/retrieval/retrieve";
 import { createTenantStore } from "../../src/store/tenant-store";
-import { bindingsWith, callWithBindings, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import {
+  bindingsWith,
+  type CallOptions,
+  callWithBindings,
+  createKey,
+  DEAD_ORIGIN,
+  json,
+  localServicesAt,
+  testClock,
+  uniqueTenant,
+} from "./helpers";
 import { CORPUS, type FixtureDocument, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
 
 /**
  * The query cache on the real local stack: workerd's Cache API and KV, Redis behind the Upstash
- * bridge, the real origin. Every call goes through `callWithBindings`, which waits for the
- * response's background work (cache fills, refreshes) as the runtime's waitUntil does.
+ * bridge, the real origin. Every call goes through `callAt`, which waits for the response's
+ * background work (cache fills, refreshes) as the runtime's waitUntil does, on services whose cache
+ * expiries read `clock`: a test moves it past a TTL instead of sleeping.
  */
 
 const tenant = uniqueTenant("qcache");
@@ -33,16 +44,19 @@ beforeAll(async () => {
   await indexFixture(tenant, CORPUS);
 }, 120_000);
 
+const clock = testClock();
+const services = localServicesAt(clock.now);
+const callAt = (bindings: object, path: string, options: CallOptions = {}) => callWithBindings(bindings, path, options, services);
+
 type Body = Record<string, unknown>;
 const post = async (bindings: object, path: string, body: Body, auth = key) => {
-  const response = await callWithBindings(bindings, path, { auth, body });
+  const response = await callAt(bindings, path, { auth, body });
   expect(response.status, await response.clone().text()).toBe(200);
   return { body: await json(response), cacheStatus: response.headers.get("cache-status") };
 };
 const ask = (bindings: object, body: Body, auth = key) => post(bindings, "/v1/query", body, auth);
 /** A question no other test of this tenant asks, so each test starts from a miss. */
 const fresh = (question: string) => `${question} (${crypto.randomUUID().slice(0, 8)})`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("query cache: misses and hits (happy)", () => {
   it("answers a repeated query from the cache, with Cache-Status", async () => {
@@ -84,7 +98,7 @@ describe("query cache: misses and hits (happy)", () => {
   it("streams a hit, and fills the cache from a streamed miss once it completed", async () => {
     const bindings = bindingsWith({});
     const query = fresh(QUESTIONS.fire.query);
-    const streamed = await callWithBindings(bindings, "/v1/query", { auth: key, body: { query, stream: true } });
+    const streamed = await callAt(bindings, "/v1/query", { auth: key, body: { query, stream: true } });
     expect(streamed.headers.get("content-type")).toMatch(/text\/event-stream/);
     const missEvents = await readEvents(streamed);
     expect(JSON.parse(missEvents.at(-1)!.data)).toMatchObject({ cache: "miss" });
@@ -97,7 +111,7 @@ describe("query cache: misses and hits (happy)", () => {
     expect(whole.body.metadata.cache).toBe("hit");
     expect(whole.body.answer).toBe(answer);
 
-    const hitEvents = await readEvents(await callWithBindings(bindings, "/v1/query", { auth: key, body: { query, stream: true } }));
+    const hitEvents = await readEvents(await callAt(bindings, "/v1/query", { auth: key, body: { query, stream: true } }));
     expect(hitEvents.map((event) => event.event)).toEqual(["sources", "token", "done"]);
     expect(JSON.parse(hitEvents[1]!.data).text).toBe(answer);
     expect(JSON.parse(hitEvents[2]!.data)).toMatchObject({ cache: "hit" });
@@ -106,7 +120,7 @@ describe("query cache: misses and hits (happy)", () => {
   it("announces a streamed answer's Cache-Status before the first event, as the JSON answer does", async () => {
     const bindings = bindingsWith({});
     const query = fresh(QUESTIONS.lovelace.query);
-    const stream = (body: Body, headers?: Record<string, string>) => callWithBindings(bindings, "/v1/query", { auth: key, body, headers });
+    const stream = (body: Body, headers?: Record<string, string>) => callAt(bindings, "/v1/query", { auth: key, body, headers });
 
     const miss = await stream({ query, stream: true });
     expect(miss.headers.get("cache-status")).toBe("edge-rag; fwd=miss");
@@ -279,7 +293,7 @@ describe("query cache: freshness (happy)", () => {
       text: "The lighthouse keeper Agnes Whitlow logged the comet of 1911 in the Skerryvore station journal on three clear nights.",
     };
     await indexFixture(own, [lighthouse]);
-    await sleep(1_100); // INDEX_VERSION_CACHE_SECONDS: the bound after which the new version is seen
+    clock.advance(1_100); // INDEX_VERSION_CACHE_SECONDS: the bound after which the new version is seen
     const after = await ask(bindings, question, ownKey);
     expect(after.body.metadata.cache).toBe("miss");
     expect(after.body.metadata.index_version).toBeGreaterThan(before.body.metadata.index_version);
@@ -296,7 +310,7 @@ describe("query cache: freshness (happy)", () => {
     expect(before.body.sources.map((source: { document_id: string }) => source.document_id)).toContain("penicillin");
     expect((await ask(bindings, question, ownKey)).body.metadata.cache).toBe("hit");
 
-    const deleted = await callWithBindings(bindings, "/v1/documents/penicillin", { method: "DELETE", auth: ownKey });
+    const deleted = await callAt(bindings, "/v1/documents/penicillin", { method: "DELETE", auth: ownKey });
     expect(deleted.status).toBe(204);
     // Well within INDEX_VERSION_CACHE_SECONDS: this isolate forgot the tenant's state, and read the bumped version.
     const after = await ask(bindings, question, ownKey);
@@ -309,7 +323,7 @@ describe("query cache: freshness (happy)", () => {
     const bindings = bindingsWith({ QUERY_CACHE_TTL_SECONDS: "1", QUERY_CACHE_SWR_SECONDS: "60" });
     const query = fresh(QUESTIONS.kilimanjaro.query);
     await ask(bindings, { query });
-    await sleep(1_100);
+    clock.advance(1_100);
     const stale = await ask(bindings, { query });
     expect(stale.body.metadata.cache).toBe("stale");
     expect(stale.body.metadata.cache_ttl_s).toBeLessThanOrEqual(0);
@@ -323,8 +337,8 @@ describe("query cache: freshness (happy)", () => {
     const query = fresh(QUESTIONS.rosetta.query);
     await ask(bindings, { query });
     expect((await ask(bindings, { query })).body.metadata.cache).toBe("hit");
-    expect((await callWithBindings(bindings, "/v1/cache", { method: "DELETE", auth: key })).status).toBe(403);
-    expect((await callWithBindings(bindings, "/v1/cache", { method: "DELETE", auth: admin })).status).toBe(204);
+    expect((await callAt(bindings, "/v1/cache", { method: "DELETE", auth: key })).status).toBe(403);
+    expect((await callAt(bindings, "/v1/cache", { method: "DELETE", auth: admin })).status).toBe(204);
     expect((await ask(bindings, { query })).body.metadata.cache).toBe("miss");
   });
 
@@ -333,7 +347,7 @@ describe("query cache: freshness (happy)", () => {
     const query = fresh(QUESTIONS.bees.query);
     const good = await ask(bindingsWith(windows), { query });
     expect(good.body.metadata).toMatchObject({ cache: "miss", degraded: false });
-    await sleep(1_100); // past TTL and SWR: only the stale-if-error entry is left
+    clock.advance(1_100); // past TTL and SWR: only the stale-if-error entry is left
 
     const offline = await ask(bindingsWith({ ...windows, ORIGIN_URLS: DEAD_ORIGIN }), { query });
     expect(offline.body.answer).toBe(good.body.answer);
@@ -352,18 +366,16 @@ describe("query cache: freshness (happy)", () => {
     const question = { query: QUESTIONS.penicillin.query, top_k: 2 };
     const good = await ask(bindingsWith(windows), question, ownKey);
     expect(good.body.sources[0].document_id).toBe("penicillin");
-    await sleep(1_100); // past TTL and SWR: only the stale-if-error entry is left
+    clock.advance(1_100); // past TTL and SWR: only the stale-if-error entry is left
     // Deleting another document leaves it servable: every chunk it cites is still there.
     const cited = new Set(good.body.sources.map((source: { document_id: string }) => source.document_id));
     const uncited = CORPUS.slice(0, 5).find((document) => !cited.has(document.id))!; // 5 documents, at most 2 cited
-    const other = await callWithBindings(bindingsWith(windows), `/v1/documents/${uncited.id}`, { method: "DELETE", auth: ownKey });
+    const other = await callAt(bindingsWith(windows), `/v1/documents/${uncited.id}`, { method: "DELETE", auth: ownKey });
     expect(other.status).toBe(204);
     const kept = await ask(bindingsWith({ ...windows, ORIGIN_URLS: DEAD_ORIGIN }), question, ownKey);
     expect(kept.body).toMatchObject({ answer: good.body.answer, metadata: { cache: "stale", degraded: true } });
 
-    expect((await callWithBindings(bindingsWith(windows), "/v1/documents/penicillin", { method: "DELETE", auth: ownKey })).status).toBe(
-      204,
-    );
+    expect((await callAt(bindingsWith(windows), "/v1/documents/penicillin", { method: "DELETE", auth: ownKey })).status).toBe(204);
     const offline = await ask(bindingsWith({ ...windows, ORIGIN_URLS: DEAD_ORIGIN }), question, ownKey);
     expect(offline.body.metadata).toMatchObject({ cache: "miss", degraded: true, degraded_reasons: ["generation_unavailable"] });
     expect(JSON.stringify(offline.body)).not.toContain("Fleming");
@@ -428,13 +440,13 @@ describe("query cache: stats (happy)", () => {
     await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword" }, ownKey);
     await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword" }, ownKey);
     await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword", cache: false }, ownKey);
-    const stats = await json(await callWithBindings(bindings, "/v1/stats", { auth: ownKey }));
+    const stats = await json(await callAt(bindings, "/v1/stats", { auth: ownKey }));
     expect(stats.cache).toEqual({ hits: 1, misses: 1, stale: 0, hit_ratio: 0.5, scope: "global" });
 
     // Counts are flushed to Redis in batches (at most every FLUSH_EVERY_MS): another isolate sees them then.
-    await sleep(FLUSH_EVERY_MS + 100);
+    clock.advance(FLUSH_EVERY_MS + 100);
     await post(bindings, "/v1/search", { query: QUESTIONS.bees.query, mode: "keyword" }, ownKey);
-    const elsewhere = await json(await callWithBindings(bindingsWith({ ORIGIN_URLS: DEAD_ORIGIN }), "/v1/stats", { auth: ownKey }));
+    const elsewhere = await json(await callAt(bindingsWith({ ORIGIN_URLS: DEAD_ORIGIN }), "/v1/stats", { auth: ownKey }));
     expect(elsewhere.cache).toEqual({ hits: 2, misses: 1, stale: 0, hit_ratio: 0.6667, scope: "global" });
   });
 });
