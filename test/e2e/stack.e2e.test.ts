@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../tools/lib/ports";
+import { readCorpus, readQrels, readQueries, toDocument } from "../../tools/lib/scifact";
 import { ROOT } from "../../tools/stack/paths";
 import { type Stack, startStack } from "../../tools/stack/stack";
-import { readCorpus, readQrels, readQueries, toDocument } from "./scifact";
 
 /**
  * End to end against the real local stack (`npm start`'s launcher) on a free port with its own

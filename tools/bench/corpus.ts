@@ -3,13 +3,13 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import type { SourceDocument } from "../../src/ingest/source-files";
-import { SCIFACT_DIR, type ScifactDocument, toDocument } from "../../test/e2e/scifact";
 import { UsageError } from "../cli/usage-error";
+import { SCIFACT_DIR, type ScifactDocument, toDocument } from "../lib/scifact";
 import { ROOT } from "../stack/paths";
 
 /**
  * The benchmark's data: BEIR SciFact (train) read in place from the shared data folder, never
- * copied. The folder is `shared/data/scifact` beside the checkout (test/e2e/scifact.ts), or beside
+ * copied. The folder is `shared/data/scifact` beside the checkout (tools/lib/scifact.ts), or beside
  * the folder holding it (a git worktree under <project>/wt/<name>), or --data.
  */
 export function scifactDir(explicit?: string): string {

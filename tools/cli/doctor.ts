@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { type K8sObject, kustomize } from "../../container/test/helpers/kustomize";
 import { WORKERS_AI_EMBEDDING_DIMENSIONS, type WorkersAiEmbeddingModel } from "../../src/embedding/workers-ai-models";
 import { mintOriginToken } from "../../src/origin/origin-token";
+import { type K8sObject, kustomize } from "../lib/kustomize";
 import { ROOT } from "../stack/paths";
 import { wrangler } from "../stack/wrangler";
 import { UsageError } from "./usage-error";

@@ -3,11 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
+import { type K8sObject, k8sDir, kustomize, strategicMerge } from "../../../tools/lib/kustomize.ts";
 import { MAX_RERANK_TEXTS } from "../../src/schemas.ts";
-import { type K8sObject, k8sDir, kustomize, strategicMerge } from "../helpers/kustomize.ts";
 
 /**
- * The manifests are rendered with the minimal kustomize in helpers/kustomize.ts (no kustomize binary
+ * The manifests are rendered with the minimal kustomize in tools/lib/kustomize.ts (no kustomize binary
  * here) and every object is validated against the Kubernetes OpenAPI schemas shipped in the
  * `kubernetes-models` package (KEDA's ScaledObject against its CRD schema in `@kubernetes-models/keda`);
  * then the deployment rules are checked across objects.

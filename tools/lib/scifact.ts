@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
 import { jsonLineDocument, type SourceDocument } from "../../src/ingest/source-files";
-import { ROOT } from "../../tools/stack/paths";
+import { ROOT } from "../stack/paths";
 
 /** The BEIR SciFact train split from ../shared/data (read in place, never copied). */
 export const SCIFACT_DIR = join(ROOT, "..", "shared", "data", "scifact");

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 
 /**
@@ -20,6 +21,19 @@ export type K8sObject = {
   [k: string]: unknown;
 };
 
+/** The fields of a kustomization.yaml this renderer reads. */
+interface Kustomization {
+  kind?: string;
+  resources?: string[];
+  namespace?: string;
+  images?: { name: string; newName?: string; newTag?: string }[];
+  labels?: { pairs?: Record<string, string>; includeSelectors?: boolean }[];
+  patches?: { path?: string }[];
+  replicas?: { name: string; count: number }[];
+}
+
+type PodSpec = { containers?: { image: string }[]; initContainers?: { image: string }[] };
+
 const SUPPORTED = new Set(["apiVersion", "kind", "resources", "namespace", "images", "labels", "patches", "replicas"]);
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"]);
 
@@ -35,7 +49,7 @@ function readYaml(file: string): K8sObject[] {
 export function kustomize(dir: string): K8sObject[] {
   const file = join(dir, "kustomization.yaml");
   if (!existsSync(file)) throw new Error(`${dir}: no kustomization.yaml`);
-  const k = readYaml(file)[0] as unknown as Record<string, any>;
+  const k = readYaml(file)[0] as unknown as Kustomization;
   for (const key of Object.keys(k)) if (!SUPPORTED.has(key)) throw new Error(`${file}: unsupported field ${key}`);
   if (k.kind !== "Kustomization") throw new Error(`${file}: kind must be Kustomization`);
 
@@ -98,7 +112,7 @@ export function strategicMerge(base: unknown, patch: unknown): unknown {
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 function rewriteImages(o: K8sObject, image: { name: string; newName?: string; newTag?: string }): K8sObject {
-  const pod = (o.spec as any)?.template?.spec;
+  const pod = (o.spec as { template?: { spec?: PodSpec } } | undefined)?.template?.spec;
   if (!pod) return o;
   for (const c of [...(pod.containers ?? []), ...(pod.initContainers ?? [])]) {
     const [name, tag] = splitImage(c.image);
@@ -113,4 +127,5 @@ function splitImage(ref: string): [string, string | undefined] {
   return colon > slash ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, undefined];
 }
 
-export const k8sDir = resolve(dirname(new URL(import.meta.url).pathname), "../../k8s");
+/** The origin's manifests: container/k8s. */
+export const k8sDir = resolve(dirname(fileURLToPath(import.meta.url)), "../../container/k8s");
