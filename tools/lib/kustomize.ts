@@ -4,15 +4,20 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 
 /**
- * A minimal kustomize, enough to render this repo's overlays offline (no kustomize binary or Go here).
- * Supports exactly the fields the manifests use and throws on any other, so it can never silently
- * render something `kubectl apply -k` would render differently:
+ * A minimal kustomize, enough to render this repo's overlays offline (no kustomize binary or Go
+ * needed). It reads exactly the fields the manifests use and throws on any other kustomization
+ * field or patch directive:
  * - resources (files, or directories holding a kustomization.yaml), namespace, replicas,
  * - images (name → newName/newTag on container images),
  * - labels with includeSelectors: false (metadata labels only),
- * - patches by path: strategic-merge patches matched by apiVersion/kind/metadata.name, where maps merge
- *   recursively and lists of objects with a `name` merge item by item (containers, env, ports,
- *   volumes), other lists are replaced.
+ * - patches by path: strategic-merge patches matched by apiVersion/kind/metadata.name. Maps merge
+ *   recursively and a null deletes; on the built-in workload and Service kinds, lists merge by
+ *   Kubernetes' patch merge keys (MERGE_KEYS: containers, env and volumes by name, container ports
+ *   by containerPort, Service ports by port, volumeMounts by mountPath), the patch's items first,
+ *   then the base's others, as kustomize orders them; every other list is replaced.
+ * Its promise is narrower than kustomize's: container/test/static/k8s.test.ts holds its output
+ * equal to `kubectl kustomize` (kustomize v5.5) for this repo's base, overlays and a merge-key
+ * fixture; anything else it renders is unchecked.
  */
 export type K8sObject = {
   apiVersion: string;
@@ -66,7 +71,7 @@ export function kustomize(dir: string): K8sObject[] {
     for (const patch of readYaml(resolve(dir, patchRef.path))) {
       const index = objects.findIndex((o) => idOf(o) === idOf(patch));
       if (index < 0) throw new Error(`${file}: patch target ${idOf(patch)} not found`);
-      objects[index] = strategicMerge(objects[index], patch) as K8sObject;
+      objects[index] = strategicMerge(objects[index], patch, patch.kind) as K8sObject;
     }
   }
   for (const { name, count } of k.replicas ?? []) {
@@ -89,21 +94,55 @@ export function kustomize(dir: string): K8sObject[] {
 
 const idOf = (o: K8sObject) => `${o.apiVersion}/${o.kind}/${o.metadata?.name}`;
 
-export function strategicMerge(base: unknown, patch: unknown): unknown {
+/** Kinds whose lists merge by patch merge key; kustomize replaces the lists of kinds it has no schema for. */
+const BUILT_IN = new Set(["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod", "Service"]);
+
+/** Kubernetes' patchMergeKey of a list field (core/v1 types.go); `ports` depends on whose ports they are. */
+const MERGE_KEYS: Record<string, string> = {
+  containers: "name",
+  initContainers: "name",
+  ephemeralContainers: "name",
+  env: "name",
+  volumes: "name",
+  imagePullSecrets: "name",
+  volumeMounts: "mountPath",
+  volumeDevices: "devicePath",
+  hostAliases: "ip",
+  topologySpreadConstraints: "topologyKey",
+};
+
+const CONTAINER_LISTS = new Set(["containers", "initContainers", "ephemeralContainers"]);
+
+const mergeKeyOf = (kind: string, path: readonly string[]): string | undefined => {
+  if (!BUILT_IN.has(kind)) return undefined;
+  const field = path.at(-1)!;
+  if (field !== "ports") return MERGE_KEYS[field];
+  return path.some((step) => CONTAINER_LISTS.has(step)) ? "containerPort" : "port";
+};
+
+/** A strategic-merge patch of one object of this kind (see the header for what it covers). */
+export function strategicMerge(base: unknown, patch: unknown, kind: string, path: readonly string[] = []): unknown {
   if (Array.isArray(base) && Array.isArray(patch)) {
-    const named = (items: unknown[]) => items.every((i) => i !== null && typeof i === "object" && "name" in (i as object));
-    if (!named(base) || !named(patch)) return structuredClone(patch);
-    const merged = base.map((b) => structuredClone(b)) as { name: string }[];
-    for (const item of patch as { name: string }[]) {
-      const i = merged.findIndex((m) => m.name === item.name);
-      if (i >= 0) merged[i] = strategicMerge(merged[i], item) as { name: string };
-      else merged.push(structuredClone(item));
-    }
-    return merged;
+    const key = mergeKeyOf(kind, path);
+    if (!key) return structuredClone(patch);
+    const keyOf = (item: unknown) => {
+      if (!isMap(item) || !(key in item)) throw new Error(`${path.join(".")}: an item without its merge key ${key}`);
+      return item[key];
+    };
+    const patchKeys = new Set(patch.map(keyOf));
+    const merged = patch.map((item) => {
+      const original = base.find((candidate) => keyOf(candidate) === keyOf(item));
+      return original === undefined ? structuredClone(item) : strategicMerge(original, item, kind, path);
+    });
+    return [...merged, ...base.filter((item) => !patchKeys.has(keyOf(item))).map((item) => structuredClone(item))];
   }
   if (isMap(base) && isMap(patch)) {
     const out: Record<string, unknown> = structuredClone(base);
-    for (const [key, value] of Object.entries(patch)) out[key] = key in out ? strategicMerge(out[key], value) : structuredClone(value);
+    for (const [key, value] of Object.entries(patch)) {
+      if (key.startsWith("$")) throw new Error(`${[...path, key].join(".")}: patch directives are not supported`);
+      if (value === null) delete out[key];
+      else out[key] = key in out ? strategicMerge(out[key], value, kind, [...path, key]) : structuredClone(value);
+    }
     return out;
   }
   return structuredClone(patch);

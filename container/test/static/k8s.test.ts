@@ -1,14 +1,15 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { type K8sObject, k8sDir, kustomize, strategicMerge } from "../../../tools/lib/kustomize.ts";
 import { MAX_RERANK_TEXTS } from "../../src/schemas.ts";
 
 /**
  * The manifests are rendered with the minimal kustomize in tools/lib/kustomize.ts (no kustomize binary
- * here) and every object is validated against the Kubernetes OpenAPI schemas shipped in the
+ * needed; its output is held equal to kustomize's own in fixtures/rendered) and every object is validated against the Kubernetes OpenAPI schemas shipped in the
  * `kubernetes-models` package (KEDA's ScaledObject against its CRD schema in `@kubernetes-models/keda`);
  * then the deployment rules are checked across objects.
  */
@@ -55,18 +56,18 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
   Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 describe("kustomize renderer (minimal, in-repo)", () => {
-  it("happy: strategic merge merges maps, merges named lists by name, replaces other lists", () => {
+  it("happy: strategic merge merges maps, lists by their patch merge key (the patch's items first), replaces other lists", () => {
     const base = { spec: { replicas: 2, containers: [{ name: "a", env: [{ name: "X", value: "1" }], args: ["--a"] }] } };
     const patch = { spec: { containers: [{ name: "a", env: [{ name: "Y", value: "2" }], args: ["--b"] }, { name: "b" }] } };
-    expect(strategicMerge(base, patch)).toEqual({
+    expect(strategicMerge(base, patch, "Deployment")).toEqual({
       spec: {
         replicas: 2,
         containers: [
           {
             name: "a",
             env: [
-              { name: "X", value: "1" },
               { name: "Y", value: "2" },
+              { name: "X", value: "1" },
             ],
             args: ["--b"],
           },
@@ -74,6 +75,28 @@ describe("kustomize renderer (minimal, in-repo)", () => {
         ],
       },
     });
+    // Ports of a container merge by containerPort, not by name; a kind kustomize has no schema for replaces its lists.
+    const ports = { spec: { containers: [{ name: "a", ports: [{ name: "http", containerPort: 80 }] }] } };
+    const renamed = { spec: { containers: [{ name: "a", ports: [{ name: "web", containerPort: 80 }] }] } };
+    expect(strategicMerge(ports, renamed, "Deployment")).toEqual(renamed);
+    expect(strategicMerge({ items: [{ name: "x", a: 1 }] }, { items: [{ name: "x", b: 2 }] }, "ScaledObject")).toEqual({
+      items: [{ name: "x", b: 2 }],
+    });
+  });
+
+  // Rendered by kustomize itself: `kubectl kustomize <dir> > container/test/static/fixtures/rendered/<name>.yaml`
+  // (kubectl v1.32, kustomize v5.5) for the fixture overlay and for container/k8s's base and overlays;
+  // render again after changing a manifest.
+  const fixtures = join(import.meta.dirname, "fixtures");
+  const byId = (objects: K8sObject[]) => new Map(objects.map((o) => [`${o.apiVersion}/${o.kind}/${o.metadata.name}`, o]));
+  const kustomized = (name: string) =>
+    byId(parseAllDocuments(readFileSync(join(fixtures, "rendered", `${name}.yaml`), "utf8")).map((doc) => doc.toJS() as K8sObject));
+  it.each([
+    ["merge-keys", join(fixtures, "kustomize", "overlay")],
+    ["base", join(k8sDir, "base")],
+    ...overlays.map((name) => [name, join(k8sDir, "overlays", name)]),
+  ])("happy: renders %s exactly as kustomize does, list order included", (name, dir) => {
+    expect(byId(kustomize(dir!))).toEqual(kustomized(name!));
   });
 
   it("happy: overlays set namespace, image and their patches on top of the base", () => {
