@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import { WORKERS_AI_EMBEDDING_MODELS } from "./embedding/workers-ai-models";
 
 /**

@@ -6,7 +6,7 @@ import type { ProblemSchema } from "./schemas";
  * contract is one table; failures that code branches on are classes with a static `code` (jose's
  * `errors.ts` pattern), so a caller asks `instanceof OriginFailure`, never a message's prefix.
  * Anything thrown that is not an ApiError becomes a bare 500 INTERNAL_ERROR (see `toApiError` in
- * app.ts), so no stack, SQL or upstream body ever reaches a client.
+ * app-shell.ts), so no stack, SQL or upstream body ever reaches a client.
  */
 export const ERROR_CODES = {
   VALIDATION_FAILED: { status: 400, title: "Request validation failed" },

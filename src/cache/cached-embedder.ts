@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import type { EmbeddingOutcome, EmbeddingScope, QueryEmbedder } from "../embedding/query-embedder";
 import { metrics } from "../metrics";
 import type { TenantState } from "../store/tenant-store";

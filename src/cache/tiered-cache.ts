@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import type { CacheTierName } from "../config";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";

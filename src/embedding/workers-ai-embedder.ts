@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import { type Config, ConfigError } from "../config";
 import { EmbeddingBackendUnavailable, type EmbeddingOutcome, type FallbackEmbedder } from "./query-embedder";
 import { WORKERS_AI_EMBEDDING_DIMENSIONS, WORKERS_AI_EMBEDDING_MODELS } from "./workers-ai-models";

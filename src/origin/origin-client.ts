@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { z } from "@hono/zod-openapi";
 import type { Config } from "../config";
 import { OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
 import { MAX_TEXT_CHARS_PER_MESSAGE } from "../ingest/messages";

@@ -201,7 +201,8 @@ function metadataOf(
   return {
     query_time_ms: ms(performance.now() - context.startedAt),
     total_sources: retrieved.sources.length,
-    // There is no query cache yet: every answer is computed (or the client asked to skip it).
+    // Computed here, so a miss (or a bypass, when the client skipped the cache); the cache
+    // (cache/cached-query-service.ts) rewrites this for what it serves.
     cache: input.cache ? "miss" : "bypass",
     degraded: reasons.length > 0,
     degraded_reasons: reasons,

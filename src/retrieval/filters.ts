@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { COLLECTION_PATTERN } from "../ingest/document-input";
+import type { MetadataIndexes } from "../vector/metadata-filter";
 
 /**
  * Query filters on document metadata, with Vectorize's operators, and their two translations:
@@ -41,8 +42,6 @@ const COLUMNS = new Map([
   ["document_id", "c.document_id"],
 ]);
 
-/** Properties with a Vectorize metadata index, and their types (as `wrangler vectorize create-metadata-index`). */
-export type MetadataIndexes = Readonly<Record<string, "string" | "number" | "boolean">>;
 /** What the ingestion side indexes by default (the vector metadata always carries both). */
 export const DEFAULT_METADATA_INDEXES: MetadataIndexes = { collection: "string", document_id: "string" };
 

@@ -30,7 +30,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { compileFilter, extractIndexedValues, indexedValuesToMetadata, type MetadataIndexes } from "./metadata-filter";
-import { VectorMatrix } from "./vector-search";
+import { VectorMatrix } from "./vector-matrix";
 import { localVectorizeError, vectorizeError } from "./vectorize-errors";
 import { VECTORIZE_LIMITS, type VectorizeMetadataIndexType } from "./vectorize-limits";
 import type { ValidQueryOptions, ValidVector } from "./vectorize-validation";

@@ -17,6 +17,7 @@
 import { vectorizeError } from "./vectorize-errors";
 import { VECTORIZE_LIMITS, type VectorizeMetadataIndexType } from "./vectorize-limits";
 
+/** Properties with a Vectorize metadata index, and their types (as `wrangler vectorize create-metadata-index`). */
 export type MetadataIndexes = Readonly<Record<string, VectorizeMetadataIndexType>>;
 export type IndexedScalar = string | number | boolean;
 /** The indexed values of one vector, keyed by (dotted) property name. */
