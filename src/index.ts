@@ -1,4 +1,4 @@
-import type { Bindings } from "./app-env";
+import type { Bindings } from "./bindings";
 import type { Config } from "./config";
 import { createWorkersAiFallback } from "./embedding/workers-ai-embedder";
 import { type PlatformAdapters, servicesFactory } from "./services";

@@ -1,4 +1,4 @@
-import type { Bindings } from "./app-env";
+import type { Bindings } from "./bindings";
 import type { Config } from "./config";
 import { servicesFactory } from "./services";
 import { createLocalVectorize } from "./vector/create-local-vectorize";

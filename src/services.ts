@@ -1,6 +1,6 @@
-import type { Bindings } from "./app-env";
 import { type ApiKeyStore, createApiKeyStore } from "./auth/api-key-store";
 import { createUserStore, type UserStore } from "./auth/user-store";
+import type { Bindings } from "./bindings";
 import type { CacheStats } from "./cache/cache-stats";
 import { withEmbeddingCache } from "./cache/cached-embedder";
 import { createCachedQueryService } from "./cache/cached-query-service";

@@ -1,6 +1,6 @@
 import { createApp } from "./app";
-import type { Bindings } from "./app-env";
 import { createAppShell } from "./app-shell";
+import type { Bindings } from "./bindings";
 import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue } from "./ingest/consumer";
 import { sweep } from "./ingest/sweeper";
 import { queryRoutes } from "./routes/query";

@@ -1,4 +1,4 @@
-import type { Bindings } from "../app-env";
+import type { Bindings } from "../bindings";
 import { ApiError } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";

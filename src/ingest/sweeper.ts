@@ -1,4 +1,4 @@
-import type { Bindings } from "../app-env";
+import type { Bindings } from "../bindings";
 import { errorFields, log } from "../logger";
 import type { ServicesFactory } from "../services";
 import {

@@ -5,7 +5,8 @@ import { ROOT } from "../../tools/stack/paths";
 
 /**
  * Shipped code and tooling never lean on tests: no module under src/, tools/ or container/src
- * imports from a test folder (test/, container/test/). What both need lives in tools/lib/.
+ * imports from a test folder (test/, container/test/). What both need lives in tools/lib/. And the
+ * worker's modules import each other without a circle (type imports included).
  */
 const SOURCE = /\.(ts|mts|mjs|js|tsx)$/;
 const TEST_FOLDERS = ["test", "container/test"].map((folder) => join(ROOT, folder));
@@ -28,9 +29,64 @@ const testImports = (folders: readonly string[]) =>
       .map((target) => `${relative(ROOT, file)} → ${relative(ROOT, target)}`),
   );
 
+/** The relative imports of each module under a folder, resolved to files (a `.ts` suffix added where the specifier has none). */
+function importGraph(folder: string): Map<string, string[]> {
+  const files = new Set(sourceFiles(folder));
+  const resolveModule = (from: string, specifier: string) =>
+    [
+      resolve(dirname(from), specifier),
+      `${resolve(dirname(from), specifier)}.ts`,
+      join(resolve(dirname(from), specifier), "index.ts"),
+    ].find((candidate) => files.has(candidate));
+  return new Map(
+    [...files].map((file) => [
+      file,
+      specifiers(readFileSync(file, "utf8"))
+        .map((specifier) => resolveModule(file, specifier))
+        .filter((target): target is string => target !== undefined),
+    ]),
+  );
+}
+
+/** Each import circle found by a depth-first walk, as the modules on it. */
+function circles(graph: Map<string, string[]>): string[][] {
+  const found: string[][] = [];
+  const done = new Set<string>();
+  const path: string[] = [];
+  const visit = (file: string) => {
+    if (done.has(file)) return;
+    const at = path.indexOf(file);
+    if (at >= 0) {
+      found.push(path.slice(at).map((step) => relative(ROOT, step)));
+      return;
+    }
+    path.push(file);
+    for (const target of graph.get(file) ?? []) visit(target);
+    path.pop();
+    done.add(file);
+  };
+  for (const file of graph.keys()) visit(file);
+  return found;
+}
+
 describe("import boundaries (happy)", () => {
   it("no file under src/, tools/ or container/src imports from a test folder", () => {
     expect(testImports(["src", "tools", "container/src"])).toEqual([]);
+  });
+
+  it("the worker's modules import each other without a circle", () => {
+    expect(circles(importGraph("src"))).toEqual([]);
+    // The walk does find one where there is one.
+    const a = join(ROOT, "a.ts");
+    const b = join(ROOT, "b.ts");
+    expect(
+      circles(
+        new Map([
+          [a, [b]],
+          [b, [a]],
+        ]),
+      ),
+    ).toEqual([["a.ts", "b.ts"]]);
   });
 
   it("the check sees static, dynamic and re-exporting imports of a test folder", () => {
