@@ -42,14 +42,11 @@ export async function cacheKey(kind: string, parts: readonly unknown[]): Promise
   return `${kind}:${Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }
 
+/** What an answer's keys are computed from; retrievalTag: see retrievalCacheTag. */
+type AnswerKeyArgs = [tenant: string, state: TenantState, input: QueryInput, answerModelTag: string, retrievalTag?: string];
+
 /** The key of an answer for this index version. */
-export function answerKey(
-  tenant: string,
-  state: TenantState,
-  input: QueryInput,
-  answerModelTag: string,
-  retrievalTag?: string,
-): Promise<string> {
+export function answerKey(...[tenant, state, input, answerModelTag, retrievalTag]: AnswerKeyArgs): Promise<string> {
   return cacheKey("answer", [
     ...answerScope(tenant, state, answerModelTag),
     state.indexVersion,
@@ -59,13 +56,7 @@ export function answerKey(
 }
 
 /** The key of the last good answer to a request, whatever the index version (for stale-if-error). */
-export function lastGoodAnswerKey(
-  tenant: string,
-  state: TenantState,
-  input: QueryInput,
-  answerModelTag: string,
-  retrievalTag?: string,
-): Promise<string> {
+export function lastGoodAnswerKey(...[tenant, state, input, answerModelTag, retrievalTag]: AnswerKeyArgs): Promise<string> {
   return cacheKey("last-good-answer", [...answerScope(tenant, state, answerModelTag), ...answerRequest(input), ...tagged(retrievalTag)]);
 }
 

@@ -165,6 +165,19 @@ async function main() {
       return summary;
     };
 
+    /** Searches each query of a set in one mode, `concurrency` at a time: its documents, best first, and its latency. */
+    const measure = (set: EvalSet, key: string, collection: string, queryIds: readonly string[], mode: Mode, top_k: number) =>
+      pool(queryIds, concurrency, async (queryId): Promise<Measured> => {
+        const { results, ms } = await search(url!, key, {
+          query: set.queries.get(queryId)!,
+          mode,
+          top_k,
+          group_by: "document",
+          collection,
+        });
+        return { queryId, ranked: documentsOf(results), ms };
+      });
+
     // ── SciFact ──
     const sci = scifact();
     const sciSummary = await ingestInto(sci, scifactKey, "scifact");
@@ -172,19 +185,7 @@ async function main() {
     const { tuning, heldOut } = split(evaluated);
     const byMode = new Map<Mode, Measured[]>();
     for (const mode of MODES) {
-      byMode.set(
-        mode,
-        await pool(evaluated, concurrency, async (queryId) => {
-          const { results, ms } = await search(url!, scifactKey!, {
-            query: sci.queries.get(queryId)!,
-            mode,
-            top_k: 100,
-            group_by: "document",
-            collection: "scifact",
-          });
-          return { queryId, ranked: documentsOf(results), ms };
-        }),
-      );
+      byMode.set(mode, await measure(sci, scifactKey!, "scifact", evaluated, mode, 100));
       console.error(`scifact ${mode}: done`);
     }
     const slices = { train: evaluated, tuning, "held-out": heldOut } as const;
@@ -218,16 +219,7 @@ async function main() {
       console.log("| mode    | recall@1 | recall@5 | p50 ms | p95 ms |");
       console.log("| ------- | -------- | -------- | ------ | ------ |");
       for (const mode of MODES) {
-        const rows = await pool(questions, concurrency, async (queryId) => {
-          const { results, ms } = await search(url!, xquadKey!, {
-            query: xq.queries.get(queryId)!,
-            mode,
-            top_k: 5,
-            group_by: "document",
-            collection: "xquad",
-          });
-          return { queryId, ranked: documentsOf(results), ms };
-        });
+        const rows = await measure(xq, xquadKey!, "xquad", questions, mode, 5);
         const gold = (row: Measured) => xq.qrels.get(row.queryId)!;
         const hit = (k: number) => mean(rows.map((row) => (row.ranked.slice(0, k).some((id) => gold(row).has(id)) ? 1 : 0)));
         const latencies = rows.map((row) => row.ms).sort((a, b) => a - b);
