@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { proseBlocks } from "../../src/shared/prose.ts";
 import { composeAnswer } from "../src/generation/extractive.ts";
-import { proseBlocks } from "../src/generation/prose.ts";
 
 /**
  * The origin's extractive answer reads as prose: markdown tables, code, headings, list markers and

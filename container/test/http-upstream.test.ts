@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { embedResponse, generateResponse } from "../src/schemas.ts";
+import { EmbedResponseSchema, GenerateResponseSchema } from "../../src/shared/origin-contract.ts";
 import { FAKE_ANSWER, FAKE_COMPLETION_TOKENS, type FakeMode, type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.ts";
 import { type Origin, startOrigin } from "./helpers/origin.ts";
 import { authHeaders } from "./helpers/token.ts";
@@ -44,7 +44,7 @@ async function withMode<T>(mode: FakeMode, run: () => Promise<T>): Promise<T> {
 
 describe("origin on OpenAI-compatible backends", () => {
   it("happy: embeddings come from the server, normalised", async () => {
-    const body = embedResponse.parse(await (await post("/v1/embed", { inputs: ["a", "b"], kind: "passage" })).json());
+    const body = EmbedResponseSchema.parse(await (await post("/v1/embed", { inputs: ["a", "b"], kind: "passage" })).json());
     expect(body).toMatchObject({ model: "bge-base-en-v1.5", dimensions: 8 });
     for (const v of body.vectors) expect(v.reduce((s, x) => s + x * x, 0)).toBeCloseTo(1, 5);
   });
@@ -59,7 +59,7 @@ describe("origin on OpenAI-compatible backends", () => {
   });
 
   it("happy: non-streamed generation returns the same answer", async () => {
-    const body = generateResponse.parse(await (await post("/v1/generate", { query: "Who won?", contexts })).json());
+    const body = GenerateResponseSchema.parse(await (await post("/v1/generate", { query: "Who won?", contexts })).json());
     expect(body.answer).toBe(FAKE_ANSWER);
     expect(body.citations).toEqual([1, 2]);
   });

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rerankResponse } from "../src/schemas.ts";
+import { RerankResponseSchema } from "../../src/shared/origin-contract.ts";
 import { type Origin, startOrigin } from "./helpers/origin.ts";
 import { authHeaders } from "./helpers/token.ts";
 
@@ -56,7 +56,7 @@ describe("POST /v1/rerank", () => {
     };
     const response = await post(origin, request);
     expect(response.status).toBe(200);
-    const body = rerankResponse.parse(await response.json());
+    const body = RerankResponseSchema.parse(await response.json());
     expect(body.map((entry) => entry.index)).toEqual([1, 2, 0]);
     expect(received.at(-1)).toEqual({ path: "/rerank", body: request });
   });

@@ -1,5 +1,5 @@
 import { searchTerms } from "../retrieval/fts-query";
-import { proseBlocks, quotable } from "./prose";
+import { proseBlocks, quotable } from "../shared/prose";
 
 /**
  * The edge's own answer when no origin can generate one: the sentences of the top sources that

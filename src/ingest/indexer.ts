@@ -1,9 +1,9 @@
 import { type FieldError, fieldErrors, OriginBadResponse, OriginRejected, validationFailed } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
-import type { OriginDocument } from "../origin/origin-schemas";
 import { keywordIndexStatementsForWrite, markKeywordIndexBuilt } from "../retrieval/keyword-index";
 import type { Services } from "../services";
+import type { OriginDocument } from "../shared/origin-contract";
 import { chunkQuotaGuardStatements } from "../store/tenant-limits";
 import { type BumpGuard, bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
 import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";

@@ -2,15 +2,16 @@ import type { z } from "@hono/zod-openapi";
 import type { Config } from "../config";
 import { OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
 import { MAX_TEXT_CHARS_PER_MESSAGE } from "../ingest/messages";
-import { type CircuitBreaker, createCircuitBreaker } from "./circuit-breaker";
 import {
-  type EmbedResult,
-  EmbedResultSchema,
-  type GenerateResult,
-  GenerateResultSchema,
-  type IngestResult,
-  IngestResultSchema,
-} from "./origin-schemas";
+  type EmbedResponse,
+  EmbedResponseSchema,
+  type GenerateInput,
+  type GenerateResponse,
+  GenerateResponseSchema,
+  type IngestResponse,
+  IngestResponseSchema,
+} from "../shared/origin-contract";
+import { type CircuitBreaker, createCircuitBreaker } from "./circuit-breaker";
 import { mintOriginToken } from "./origin-token";
 
 /**
@@ -24,20 +25,17 @@ import { mintOriginToken } from "./origin-token";
  * an answer of the wrong shape is OriginBadResponse (502).
  */
 export interface OriginClient {
-  embed(inputs: string[], kind: "query" | "passage"): Promise<EmbedResult>;
-  ingest(documents: Array<{ id: string; text: string }>): Promise<IngestResult>;
-  generate(request: GenerateRequest): Promise<GenerateResult>;
+  embed(inputs: string[], kind: "query" | "passage"): Promise<EmbedResponse>;
+  ingest(documents: Array<{ id: string; text: string }>): Promise<IngestResponse>;
+  generate(request: GenerateRequest): Promise<GenerateResponse>;
   /** The origin's SSE response (`token`… then `done`), once its headers arrived. */
   generateStream(request: GenerateRequest): Promise<ReadableStream<Uint8Array>>;
   /** Readiness of every origin, for /ready. */
   probe(): Promise<Array<{ url: string; ok: boolean; circuit: string; latency_ms: number; error?: string }>>;
 }
 
-export interface GenerateRequest {
-  query: string;
-  contexts: Array<{ id: string; text: string }>;
-  max_tokens?: number;
-}
+/** A generation request (src/shared/origin-contract.ts); the client decides whether it streams. */
+export type GenerateRequest = Omit<GenerateInput, "stream">;
 
 type Operation = "embed" | "ingest" | "generate";
 
@@ -150,14 +148,14 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
 
   return {
     async embed(inputs, kind) {
-      const result = await json("embed", "/v1/embed", { inputs, kind }, EmbedResultSchema);
+      const result = await json("embed", "/v1/embed", { inputs, kind }, EmbedResponseSchema);
       if (result.vectors.length !== inputs.length) {
         throw new OriginBadResponse("the origin returned the wrong number of vectors");
       }
       return result;
     },
-    ingest: (documents) => json("ingest", "/v1/ingest", { documents }, IngestResultSchema, ingestTimeoutMs(timeouts.ingest, documents)),
-    generate: (request) => json("generate", "/v1/generate", { ...request, stream: false }, GenerateResultSchema),
+    ingest: (documents) => json("ingest", "/v1/ingest", { documents }, IngestResponseSchema, ingestTimeoutMs(timeouts.ingest, documents)),
+    generate: (request) => json("generate", "/v1/generate", { ...request, stream: false }, GenerateResponseSchema),
     async generateStream(request) {
       const response = await call("generate", "/v1/generate", { ...request, stream: true }, true);
       if (!response.body) throw new OriginBadResponse("the origin's stream had no body");

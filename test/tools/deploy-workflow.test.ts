@@ -60,7 +60,7 @@ describe("deploy workflow", () => {
     expect(runs("test")).toContain("npm test");
     expect(workflow.jobs.image.needs).toBe("test");
     expect(runs("image").some((s) => s.startsWith("uses docker/build-push-action"))).toBe(true);
-    expect(workflow.jobs.image.steps.at(-1).with.context).toBe("container");
+    expect(workflow.jobs.image.steps.at(-1).with).toMatchObject({ context: ".", file: "container/Dockerfile" });
     expect(workflow.jobs.staging.needs).toEqual(["test", "image"]);
     expect(workflow.jobs.production.needs).toBe("staging");
     expect(workflow.jobs.production.environment).toBe("production");

@@ -6,7 +6,7 @@ import {
   NO_SOURCES_ANSWER,
   splitSentences,
 } from "../../src/answer/extractive-answer";
-import { proseBlocks } from "../../src/answer/prose";
+import { proseBlocks } from "../../src/shared/prose";
 
 /**
  * The edge's degraded (extractive) answer reads as prose: markdown tables, code, headings, list

@@ -74,6 +74,19 @@ describe("import boundaries (happy)", () => {
     expect(testImports(["src", "tools", "container/src"])).toEqual([]);
   });
 
+  it("src/shared, which the origin's image copies alone, imports only zod and its own modules", () => {
+    const shared = join(ROOT, "src/shared");
+    for (const file of sourceFiles("src/shared")) {
+      const code = readFileSync(file, "utf8");
+      for (const specifier of specifiers(code)) expect(resolve(dirname(file), specifier).startsWith(`${shared}/`), specifier).toBe(true);
+      const packages = [...code.matchAll(/\bfrom\s*["']([^."'][^"']*)["']/g)].map((match) => match[1]);
+      expect(
+        packages.every((name) => name === "zod"),
+        `${relative(ROOT, file)}: ${packages}`,
+      ).toBe(true);
+    }
+  });
+
   it("the worker's modules import each other without a circle", () => {
     expect(circles(importGraph("src"))).toEqual([]);
     // The walk does find one where there is one.

@@ -2,8 +2,8 @@ import { splitBySentenceTokenizer } from "@llamaindex/core/node-parser";
 import { tokenizers } from "@llamaindex/env/tokenizers";
 import { stemmer } from "stemmer";
 import stopword from "stopword";
+import { proseBlocks, quotable } from "../../../src/shared/prose.ts";
 import type { AnswerGenerator, Context, GenerateInput, GenerateResult } from "./port.ts";
-import { proseBlocks, quotable } from "./prose.ts";
 
 const STOPWORDS = new Set(stopword.eng);
 const splitSentences = splitBySentenceTokenizer([], true);

@@ -1,9 +1,9 @@
 import { Hono } from "hono";
+import { type ChunkRequest, ChunkRequestSchema } from "../../../src/shared/origin-contract.ts";
 import type { AppEnv, Services } from "../app-env.ts";
 import { chunkDocuments } from "../chunking/sentence-chunker.ts";
 import { AppError } from "../errors.ts";
 import { readJson } from "../middleware/json-body.ts";
-import { type ChunkRequest, chunkRequest } from "../schemas.ts";
 
 /** Chunks the documents of a chunk/ingest body with the request's sizes or the configured defaults. */
 async function chunkBody(services: Services, body: ChunkRequest) {
@@ -20,14 +20,14 @@ async function chunkBody(services: Services, body: ChunkRequest) {
 export const chunkRoutes = new Hono<AppEnv>()
   // POST /v1/chunk: sentence-aware chunks with their offsets in the source text.
   .post("/v1/chunk", async (c) => {
-    const body = await readJson(c, chunkRequest);
+    const body = await readJson(c, ChunkRequestSchema);
     return c.json({ documents: await chunkBody(c.get("services"), body) });
   })
 
   // POST /v1/ingest: chunk, then embed every chunk as a passage (what the edge's ingestion consumer calls).
   .post("/v1/ingest", async (c) => {
     const services = c.get("services");
-    const body = await readJson(c, chunkRequest);
+    const body = await readJson(c, ChunkRequestSchema);
     const documents = await chunkBody(services, body);
     const texts = documents.flatMap((d) => d.chunks.map((chunk) => chunk.text));
     services.metrics.embedInputs.inc({ kind: "passage" }, texts.length);

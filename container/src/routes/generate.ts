@@ -1,12 +1,12 @@
 import { tokenizers } from "@llamaindex/env/tokenizers";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
+import { GenerateRequestSchema } from "../../../src/shared/origin-contract.ts";
 import type { AppEnv } from "../app-env.ts";
 import { toAppError } from "../errors.ts";
 import type { GenerateResult } from "../generation/port.ts";
 import { NO_CONTEXT_ANSWER } from "../generation/prompts.ts";
 import { readJson } from "../middleware/json-body.ts";
-import { generateRequest } from "../schemas.ts";
 
 /** The 1-based context numbers an answer cites ("[2]", "[1, 3]"), unique, in order of first mention. */
 export function parseCitations(answer: string, contextCount: number): number[] {
@@ -31,7 +31,7 @@ async function* noContextAnswer(): AsyncGenerator<string, GenerateResult> {
  */
 export const generateRoutes = new Hono<AppEnv>().post("/v1/generate", async (c) => {
   const { generator, metrics, logger } = c.get("services");
-  const body = await readJson(c, generateRequest);
+  const body = await readJson(c, GenerateRequestSchema);
   const started = performance.now();
 
   const deltas =

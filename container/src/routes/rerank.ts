@@ -1,8 +1,8 @@
 import { Hono } from "hono";
+import { RerankRequestSchema, RerankResponseSchema } from "../../../src/shared/origin-contract.ts";
 import type { AppEnv } from "../app-env.ts";
 import { AppError } from "../errors.ts";
 import { readJson } from "../middleware/json-body.ts";
-import { rerankRequest, rerankResponse } from "../schemas.ts";
 import { callUpstream, ensureOk, joinUrl } from "../upstream.ts";
 
 const WHAT = "reranker";
@@ -16,7 +16,7 @@ const WHAT = "reranker";
  */
 export const rerankRoutes = new Hono<AppEnv>().post("/v1/rerank", async (c) => {
   const { config } = c.get("services");
-  const body = await readJson(c, rerankRequest);
+  const body = await readJson(c, RerankRequestSchema);
   if (!config.RERANK_URL) throw new AppError("UPSTREAM_UNAVAILABLE", "No reranker is configured (RERANK_URL).");
   const json = await callUpstream(WHAT, config.UPSTREAM_TIMEOUT_MS, c.req.raw.signal, async (signal) => {
     const response = await fetch(joinUrl(config.RERANK_URL!, "rerank"), {
@@ -27,7 +27,7 @@ export const rerankRoutes = new Hono<AppEnv>().post("/v1/rerank", async (c) => {
     });
     return (await ensureOk(response, WHAT)).json();
   });
-  const parsed = rerankResponse.safeParse(json);
+  const parsed = RerankResponseSchema.safeParse(json);
   const indexes = new Set(parsed.data?.map((entry) => entry.index));
   if (
     !parsed.success ||

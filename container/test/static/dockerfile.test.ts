@@ -4,9 +4,12 @@ import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 import { describe, expect, it } from "vitest";
 
-/** No Docker engine here: the Dockerfile is parsed and linted, and the image rules checked statically. */
-const root = resolve(import.meta.dirname, "../..");
-const content = readFileSync(resolve(root, "Dockerfile"), "utf8");
+/**
+ * No Docker engine here: the Dockerfile is parsed and linted, and the image rules checked statically.
+ * Its build context is the repository root (`docker build -f container/Dockerfile .`).
+ */
+const root = resolve(import.meta.dirname, "../../..");
+const content = readFileSync(resolve(root, "container/Dockerfile"), "utf8");
 const dockerfile = DockerfileParser.parse(content);
 
 type Stage = { name: string | null; instructions: Instruction[] };
@@ -24,10 +27,13 @@ const fromFlag = (i: Instruction) =>
     .find((f) => f.getName() === "from")
     ?.getValue();
 const of = (stage: Stage, keyword: string) => stage.instructions.filter((i) => i.getKeyword() === keyword);
-const ignored = readFileSync(resolve(root, ".dockerignore"), "utf8")
+/** The root .dockerignore: ignore everything, then let in (`!path`) what the image needs. */
+const rules = readFileSync(resolve(root, ".dockerignore"), "utf8")
   .split("\n")
   .map((l) => l.trim())
   .filter((l) => l && !l.startsWith("#"));
+const letIn = rules.filter((rule) => rule.startsWith("!")).map((rule) => rule.slice(1));
+const inContext = (path: string) => letIn.some((allowed) => path === allowed || path.startsWith(`${allowed}/`));
 
 describe("Dockerfile", () => {
   it("happy: lints without errors (dockerfile-utils)", () => {
@@ -53,18 +59,18 @@ describe("Dockerfile", () => {
     expect(users.at(-1)).not.toMatch(/^(root|0)(:|$)/);
   });
 
-  it("happy: HEALTHCHECK probes /healthz, CMD runs dist/server.js in exec form, listening on 0.0.0.0:8788", () => {
+  it("happy: HEALTHCHECK probes /healthz, CMD runs the compiled server in exec form, listening on 0.0.0.0:8788", () => {
     const healthcheck = of(final, "HEALTHCHECK").map(args).join(" ");
     expect(healthcheck).toMatch(/CMD/);
     expect(healthcheck).toContain("/healthz");
-    expect(args(of(final, "CMD").at(-1)!)).toBe('["node", "dist/server.js"]');
+    expect(args(of(final, "CMD").at(-1)!)).toBe('["node", "dist/container/src/server.js"]');
     const env = of(final, "ENV").map(args).join(" ");
     expect(env).toMatch(/HOST=0\.0\.0\.0/);
     expect(env).toMatch(/NODE_ENV=production/);
     expect(of(final, "EXPOSE").map(args)).toContain("8788");
   });
 
-  it("happy: builds from container/ alone: every COPY source exists here and is not ignored", () => {
+  it("happy: builds from the repository root: every COPY source exists there and .dockerignore lets it in", () => {
     const sources = stages
       .flatMap((s) => of(s, "COPY"))
       .filter((c) => !fromFlag(c))
@@ -77,11 +83,24 @@ describe("Dockerfile", () => {
     expect(sources.length).toBeGreaterThan(0);
     for (const source of sources) {
       expect(existsSync(resolve(root, source)), source).toBe(true);
-      expect(ignored, source).not.toContain(source);
+      expect(inContext(source), source).toBe(true);
     }
   });
 
-  it("happy: .dockerignore keeps local builds, dependencies and tests out of the context", () => {
-    for (const entry of ["node_modules", "dist", "test", "bench", ".env"]) expect(ignored).toContain(entry);
+  it("happy: .dockerignore keeps everything but the origin's sources, its package files and src/shared out of the context", () => {
+    expect(rules[0]).toBe("*");
+    for (const entry of [
+      "node_modules",
+      "container/node_modules",
+      "container/dist",
+      "container/test",
+      "container/bench",
+      "test",
+      ".env",
+      "src/index.ts",
+    ])
+      expect(inContext(entry), entry).toBe(false);
+    // The contract the origin compiles, with the worker that shares it.
+    expect(inContext("src/shared/origin-contract.ts")).toBe(true);
   });
 });

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { parser } from "@prometheus-io/lezer-promql";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { MAX_RERANK_TEXTS } from "../../../src/shared/origin-contract.ts";
 import { type K8sObject, k8sDir, kustomize, strategicMerge } from "../../../tools/lib/kustomize.ts";
-import { MAX_RERANK_TEXTS } from "../../src/schemas.ts";
 
 /**
  * The manifests are rendered with the minimal kustomize in tools/lib/kustomize.ts (no kustomize binary

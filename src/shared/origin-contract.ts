@@ -1,0 +1,108 @@
+import { z } from "zod";
+
+/**
+ * The worker ↔ origin HTTP contract, declared once for both sides: the origin (container/) validates
+ * each request with these and its tests check its responses against them; the worker's origin
+ * client checks every response with them (the origin is another service, not to be trusted
+ * blindly). Types are inferred from them. Request objects are strict: an unknown field is a 400, so
+ * a typo never passes silently.
+ *
+ * This folder (src/shared/) is what both packages compile, and the origin's image copies it
+ * (container/Dockerfile): its modules import only zod and each other.
+ *
+ * Every schema is built on its first parse (z.lazy), not at module load: a cold worker isolate does
+ * not need the ingest answer's schema to answer a query, nor any of them to serve a cached answer.
+ */
+const id = () => z.string().min(1).max(512);
+const model = () => z.string().min(1).max(256);
+const vector = () => z.array(z.number());
+const chunk = () => ({ index: z.int().nonnegative(), text: z.string(), start: z.int().nonnegative(), end: z.int().nonnegative() });
+
+/** The worker's own limit on a document (INGEST_LIMITS.maxTextChars): about 0.5 s of chunking at most. */
+const MAX_DOCUMENT_CHARS = 1_000_000;
+/** The most texts one rerank call carries: the worker's MAX_RERANK_CANDIDATES. */
+export const MAX_RERANK_TEXTS = 100;
+
+// ── Requests (the origin validates them) ────────────────────────────────────────────────────────
+
+export const EmbedRequestSchema = z.lazy(() =>
+  z.strictObject({
+    inputs: z.array(z.string().min(1).max(8192)).min(1).max(256),
+    kind: z.enum(["query", "passage"]),
+  }),
+);
+
+/** POST /v1/rerank: Text Embeddings Inference's /rerank request, passed through to it. */
+export const RerankRequestSchema = z.lazy(() =>
+  z.strictObject({
+    query: z.string().min(1).max(8192),
+    texts: z.array(z.string().max(65_536)).min(1).max(MAX_RERANK_TEXTS),
+    raw_scores: z.boolean().optional(),
+    return_text: z.boolean().optional(),
+    truncate: z.boolean().optional(),
+    truncation_direction: z.enum(["left", "right", "Left", "Right"]).optional(),
+  }),
+);
+
+/** POST /v1/chunk and /v1/ingest. */
+export const ChunkRequestSchema = z.lazy(() =>
+  z.strictObject({
+    documents: z
+      .array(z.strictObject({ id: id(), text: z.string().min(1).max(MAX_DOCUMENT_CHARS) }))
+      .min(1)
+      .max(100),
+    chunk_size: z.int().min(16).max(8192).optional(),
+    chunk_overlap: z.int().min(0).max(4096).optional(),
+  }),
+);
+
+export const GenerateRequestSchema = z.lazy(() =>
+  z.strictObject({
+    query: z.string().min(1).max(8192),
+    contexts: z.array(z.strictObject({ id: id(), text: z.string().min(1).max(100_000) })).max(50),
+    stream: z.boolean().optional().default(false),
+    max_tokens: z.int().min(1).max(8192).optional().default(512),
+  }),
+);
+
+// ── Responses (the worker checks them) ──────────────────────────────────────────────────────────
+
+export const EmbedResponseSchema = z.lazy(() => z.object({ vectors: z.array(vector()), model: model(), dimensions: z.int().positive() }));
+
+export const ChunkResponseSchema = z.lazy(() =>
+  z.object({ documents: z.array(z.object({ id: id(), chunks: z.array(z.object(chunk())) })) }),
+);
+
+export const IngestResponseSchema = z.lazy(() =>
+  z.object({
+    model: model(),
+    dimensions: z.int().positive(),
+    documents: z.array(z.object({ id: id(), chunks: z.array(z.object({ ...chunk(), vector: vector() })) })),
+  }),
+);
+
+/** The payload of a streamed generation's final `done` event: the answer without its text. */
+export const GenerateDoneSchema = z.lazy(() =>
+  z.object({
+    model: z.string(),
+    citations: z.array(z.int().min(1)),
+    usage: z.object({ completion_tokens: z.int() }).optional(),
+  }),
+);
+
+export const GenerateResponseSchema = z.lazy(() => z.object({ answer: z.string(), ...GenerateDoneSchema.unwrap().shape }));
+
+/** TEI's /rerank answer: one entry per text, best first. */
+export const RerankResponseSchema = z.lazy(() =>
+  z.array(z.object({ index: z.int().nonnegative(), score: z.number(), text: z.string().optional() })),
+);
+
+export type EmbedRequest = z.infer<typeof EmbedRequestSchema>;
+export type ChunkRequest = z.infer<typeof ChunkRequestSchema>;
+export type GenerateRequest = z.output<typeof GenerateRequestSchema>;
+/** What a client sends (stream and max_tokens have defaults). */
+export type GenerateInput = z.input<typeof GenerateRequestSchema>;
+export type EmbedResponse = z.infer<typeof EmbedResponseSchema>;
+export type IngestResponse = z.infer<typeof IngestResponseSchema>;
+export type OriginDocument = IngestResponse["documents"][number];
+export type GenerateResponse = z.infer<typeof GenerateResponseSchema>;
