@@ -113,8 +113,15 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
     yield { type: "error", error: failure };
     return;
   }
+  // Through a fresh stream guard: its pieces join to exactly what `clean` makes of the whole answer.
+  const edge = guard.stream();
   const parts = extractiveAnswerParts(query, sources);
-  for (const [index, part] of parts.entries()) yield { type: "token", text: guard.clean(index === 0 ? part : ` ${part}`) };
+  for (const [index, part] of parts.entries()) {
+    const text = edge.push(index === 0 ? part : ` ${part}`);
+    if (text !== "") yield { type: "token", text };
+  }
+  const rest = edge.flush();
+  if (rest !== "") yield { type: "token", text: rest };
   yield { type: "done", degraded: true, generate_ms: elapsed() };
 }
 
