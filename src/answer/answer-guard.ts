@@ -21,7 +21,8 @@ import { fromMarkdown } from "mdast-util-from-markdown";
  * reads after the text already sent (from the start of its last block, the only one a piece can
  * continue), so no construct straddles what was sent and what follows. `clean` is that same stream
  * run over the whole answer, so the streamed, the JSON and the cached text are one and the same,
- * however the tokens were split.
+ * however the tokens were split (leading and trailing whitespace trimmed, the leading before
+ * cleaning: trimming it after could turn an indented code block into live Markdown).
  *
  * Failure modes: none thrown. A piece that does not settle after MAX_ROUNDS rounds of removal (each
  * round re-parses, since a removal can join two harmless halves into a new construct) is dropped
@@ -138,7 +139,7 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
    * block: earlier blocks are closed and cannot reach into the piece): the parser's removals, then
    * the textual rules.
    */
-  function round(context: string, piece: string): { piece: string; lastBlock: number } {
+  function round(context: string, piece: string, atStart: boolean): { piece: string; lastBlock: number } {
     const doc = context + piece;
     const { edits, lastBlock } = editsOf(doc, context.length);
     let out = "";
@@ -149,7 +150,8 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
       at = edit.end;
     }
     out += doc.slice(at);
-    return { piece: tidy(out), lastBlock };
+    // An answer starts at its first character: leading indentation would make the rest a code block here, and not once trimmed.
+    return { piece: atStart ? tidy(out).trimStart() : tidy(out), lastBlock };
   }
 
   const tidy = (text: string) =>
@@ -171,16 +173,18 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
     /** Where, in `sent`, the block that the next piece may continue starts. */
     let contextStart = 0;
     let pending = "";
+    /** How much of `sent` went out: all but its trailing whitespace, which waits for more text (an answer ends without it). */
+    let shown = 0;
 
     /** The piece cleaned until a round changes nothing. */
     function cleanPiece(piece: string): string {
       // After a blank line, text with no bracket, tag, entity, escape or URL starts no construct.
       if (/\n[ \t]*\r?\n$/.test(sent.slice(-8)) || sent === "") {
-        if (!/[[\]<&\\]|:\/\//.test(piece)) return tidy(piece);
+        if (!/[[\]<&\\]|:\/\//.test(piece)) return sent === "" ? tidy(piece).trimStart() : tidy(piece);
       }
       const context = sent.slice(contextStart);
       for (let i = 0; i < MAX_ROUNDS; i++) {
-        const next = round(context, piece);
+        const next = round(context, piece, sent === "");
         if (next.piece === piece) {
           contextStart += next.lastBlock;
           return piece;
@@ -192,10 +196,12 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
     }
 
     const emit = (cut: number) => {
-      const clean = cleanPiece(pending.slice(0, cut));
+      sent += cleanPiece(pending.slice(0, cut));
       pending = pending.slice(cut);
-      sent += clean;
-      return clean;
+      const upTo = sent.trimEnd().length;
+      const out = sent.slice(shown, upTo);
+      shown = upTo;
+      return out;
     };
     const drain = () => {
       let out = "";

@@ -45,7 +45,7 @@ export async function generateAnswer(origin: OriginClient, query: string, source
   const guard = createAnswerGuard(sources);
   try {
     const result = await origin.generate({ query, contexts: contextsOf(sources) });
-    const answer = typeof result.answer === "string" ? guard.clean(result.answer).trim() : "";
+    const answer = typeof result.answer === "string" ? guard.clean(result.answer) : "";
     if (answer === "") throw new OriginBadResponse("the origin returned no answer");
     return { answer, degraded: false, generate_ms: performance.now() - started };
   } catch (error) {

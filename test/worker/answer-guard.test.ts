@@ -189,9 +189,18 @@ describe("security: answer guard on a CommonMark parser (issue 25)", () => {
     expect(streamed(guard, answer, [cut])).toBe("Look: done.");
   });
 
+  it("security: an answer is trimmed before it is judged: indented code at its start cannot turn into a live link", () => {
+    for (const answer of ["    [x](//evil.example/y)", "\n\n    ![x](//evil.example/y) [9]\n\n  "]) {
+      const clean = guard.clean(answer);
+      expect(clean).toBe(clean.trim());
+      expect(foreignTargets(clean)).toEqual([]);
+      for (const size of [1, 3]) expect(streamed(guard, answer, size)).toBe(clean);
+    }
+  });
+
   it("happy: a link or image to a source URL survives, a link keeps its text, citations are kept in range", () => {
     expect(guard.clean(`![chart](${SOURCE_URL}) per [the doc](${SOURCE_URL}) [1] [2, 3] [9]`)).toBe(
-      `![chart](${SOURCE_URL}) per [the doc](${SOURCE_URL}) [1] [2] `,
+      `![chart](${SOURCE_URL}) per [the doc](${SOURCE_URL}) [1] [2]`,
     );
     expect(guard.clean("Read [the guide](https://evil.example/g) first.")).toBe("Read the guide first.");
     expect(guard.clean("Bold <b>text</b> and `code [x](//y)` stay.")).toBe("Bold <b>text</b> and `code [x](//y)` stay.");
@@ -272,6 +281,7 @@ describe("security: answer guard on a CommonMark parser (issue 25)", () => {
         const out = streamed(guard, answer, cuts);
         expect(foreignTargets(out)).toEqual([]);
         expect(out).toBe(guard.clean(answer));
+        expect(out).toBe(out.trim());
       }),
       { numRuns: 300 },
     );
