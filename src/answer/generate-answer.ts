@@ -46,7 +46,7 @@ export async function generateAnswer(origin: OriginClient, query: string, source
   const guard = createAnswerGuard(sources);
   try {
     const result = await origin.generate({ query, contexts: contextsOf(sources) });
-    const answer = typeof result.answer === "string" ? guard.clean(result.answer).trim() : "";
+    const answer = typeof result.answer === "string" ? guard.clean(result.answer) : "";
     if (answer === "") throw new OriginBadResponse("the origin returned no answer");
     return { answer, degraded: false, generate_ms: performance.now() - started };
   } catch (error) {
@@ -114,8 +114,15 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
     yield { type: "error", error: failure };
     return;
   }
+  // Through a fresh stream guard: its pieces join to exactly what `clean` makes of the whole answer.
+  const edge = guard.stream();
   const parts = extractiveAnswerParts(query, sources);
-  for (const [index, part] of parts.entries()) yield { type: "token", text: guard.clean(index === 0 ? part : ` ${part}`) };
+  for (const [index, part] of parts.entries()) {
+    const text = edge.push(index === 0 ? part : ` ${part}`);
+    if (text !== "") yield { type: "token", text };
+  }
+  const rest = edge.flush();
+  if (rest !== "") yield { type: "token", text: rest };
   yield { type: "done", degraded: true, generate_ms: elapsed() };
 }
 

@@ -85,6 +85,22 @@ const TOOLS = {
   }),
 };
 
+/**
+ * What tools/list answers, converted to JSON Schema once per isolate (this module loads on the first
+ * /mcp request), not per call: a batch of tools/list calls would otherwise convert four schemas each.
+ */
+export const TOOL_LIST: readonly Tool[] = Object.entries(TOOLS).map(
+  ([name, spec]): Tool => ({
+    name,
+    title: spec.title,
+    description: spec.description,
+    // The API's request schema as the client sends it (defaults optional), its response as it is.
+    inputSchema: z.toJSONSchema(spec.input, { io: "input" }) as Tool["inputSchema"],
+    outputSchema: z.toJSONSchema(spec.output, { io: "output" }) as Tool["outputSchema"],
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  }),
+);
+
 type ToolName = keyof typeof TOOLS;
 const isToolName = (name: string): name is ToolName => Object.hasOwn(TOOLS, name);
 
@@ -97,19 +113,7 @@ export function createMcpServer(scope: McpScope): Server {
     },
   );
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: Object.entries(TOOLS).map(
-      ([name, spec]): Tool => ({
-        name,
-        title: spec.title,
-        description: spec.description,
-        // The API's request schema as the client sends it (defaults optional), its response as it is.
-        inputSchema: z.toJSONSchema(spec.input, { io: "input" }) as Tool["inputSchema"],
-        outputSchema: z.toJSONSchema(spec.output, { io: "output" }) as Tool["outputSchema"],
-        annotations: { readOnlyHint: true, openWorldHint: false },
-      }),
-    ),
-  }));
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOL_LIST }));
 
   server.setRequestHandler(CallToolRequestSchema, async ({ params }) => {
     if (!isToolName(params.name)) throw new McpError(ErrorCode.InvalidParams, `unknown tool: ${params.name}`);

@@ -2,6 +2,7 @@ import { OpenAPIHono, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env";
 import { ApiError, payloadTooLarge } from "../errors";
+import { batchCost, MAX_BATCH_MESSAGES, oversizedBatch } from "../mcp/mcp-batch";
 import { authenticate } from "../middleware/authenticate";
 import { jsonDepthLimit } from "../middleware/json-depth";
 import { chargeRoute } from "../middleware/rate-limit";
@@ -41,8 +42,10 @@ export function createMcpRoutes() {
         throw new ApiError("MALFORMED_REQUEST", "the body is not valid JSON");
       }
     }
-    // One query token per tool call (a JSON-RPC batch may hold many), at least one per request.
-    await chargeRoute(c, "query", Math.max(1, countToolCalls(parsedBody)));
+    // A batch over the cap runs nothing and costs nothing; any other pays per message (mcp-batch.ts).
+    const oversized = oversizedBatch(parsedBody);
+    if (oversized) return c.json(oversized, 400);
+    await chargeRoute(c, "query", batchCost(parsedBody));
 
     // Loaded on the first /mcp request, not at isolate start: the SDK builds its ~150 message schemas
     // when its module loads, and no other route needs them (the bundle still holds it: one file).
@@ -70,11 +73,6 @@ export function createMcpRoutes() {
     });
   });
 
-  function countToolCalls(body: unknown): number {
-    const messages = Array.isArray(body) ? body : [body];
-    return messages.filter((message) => (message as { method?: unknown } | null)?.method === "tools/call").length;
-  }
-
   const jsonRpc = { "application/json": { schema: z.looseObject({}).openapi({ description: "A JSON-RPC 2.0 response" }) } };
   mcpRoutes.openAPIRegistry.registerPath({
     method: "post",
@@ -84,8 +82,9 @@ export function createMcpRoutes() {
     description:
       "A stateless MCP server (no Mcp-Session-Id; JSON responses). `tools/list` describes the tools: `search` takes a " +
       "SearchRequest and returns a SearchResponse, `ask` takes a QueryRequest (without `stream`) and returns a QueryResponse, " +
-      "both as `structuredContent`. Same credentials, role (reader), rate limits (one query token per request, or per `tools/call` in a batch) and " +
-      "tenant scope as /v1/query; a failed tool call is a result with `isError: true` whose text is a problem object. " +
+      "both as `structuredContent`. Same credentials, role (reader), rate limits and tenant scope as /v1/query: each " +
+      "`tools/call` costs one query token, other messages one token per four (at least one per request); a JSON-RPC batch " +
+      `holds at most ${MAX_BATCH_MESSAGES} messages. A failed tool call is a result with \`isError: true\` whose text is a problem object. ` +
       "GET and DELETE answer 405. Send `Accept: application/json, text/event-stream`.",
     security,
     request: {
@@ -104,7 +103,7 @@ export function createMcpRoutes() {
       ...authErrors,
       // The transport's refusals are JSON-RPC errors; the worker's own (credentials, size, depth) are problems.
       400: {
-        description: "Not a JSON-RPC message (a JSON-RPC error); not JSON, too deep or AMBIGUOUS_CREDENTIALS (a problem)",
+        description: `Not a JSON-RPC message, or a batch of more than ${MAX_BATCH_MESSAGES} (a JSON-RPC error); not JSON, too deep or AMBIGUOUS_CREDENTIALS (a problem)`,
         content: { ...jsonRpc, ...authErrors[400].content },
       },
       406: { description: "The Accept header does not allow application/json and text/event-stream", content: jsonRpc },

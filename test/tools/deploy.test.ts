@@ -13,10 +13,12 @@ const run = promisify(execFile);
 
 /**
  * Worker bundle budget (gzip, minified as deployed): heavy dependencies belong in the origin. It is
- * issue 9's goal, 150 KiB; today's ~148.7 KiB is mostly zod (without its locales: src/zod-lean),
- * our own code and the MCP SDK (`npm run bench:cold-start -- --bytes` lists them).
+ * ARCHITECTURE.md's 250 KiB. Issue 9's 150 KiB was met (148.7) until the answer guard took a
+ * CommonMark parser (micromark, ~28 KiB gzip, 12 of them the HTML entity table CommonMark decodes):
+ * a regex guard was the alternative, and it was bypassed (issue 25). The rest is mostly zod (without
+ * its locales: src/zod-lean), our own code and the MCP SDK (`npm run bench:cold-start -- --bytes`).
  */
-const GZIP_BUDGET_BYTES = 150 * 1024;
+const GZIP_BUDGET_BYTES = 250 * 1024;
 
 /**
  * The built bundle's answer to one GET as the first request of a fresh Node process (no binding is

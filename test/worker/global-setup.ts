@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
+import { startFakeOpenAI } from "../../container/test/helpers/fake-openai.ts";
 import { freePort } from "../../tools/lib/ports";
 import { startRedisServer } from "../../tools/lib/redis-server";
 import { startBridgeProcess } from "../../tools/stack/bridge";
@@ -22,6 +23,12 @@ declare module "vitest" {
      * It runs only once the failover suite has started it.
      */
     failover: { originUrl: string; controlUrl: string };
+    /**
+     * A real origin whose generation backend is an OpenAI-compatible model that obeys instructions
+     * planted in a document (it answers with what follows `OBEY:` in its prompt, streamed or not),
+     * as a compromised model would: the answer guard's end-to-end tests (planted-instructions.test.ts).
+     */
+    obedientOriginUrl: string;
   }
 }
 
@@ -43,7 +50,7 @@ export default async function setup(project: TestProject) {
 
   // Independent, so started together (the origin's model load dominates); allSettled so that a
   // failure is only handled once everything that did start can be stopped.
-  const [origin, bridge, idp, failover] = await Promise.allSettled([
+  const [origin, bridge, idp, failover, obedient] = await Promise.allSettled([
     startOrigin({ port: 0, jwtSecret: TEST_SECRETS.ORIGIN_JWT_SECRET, log: quiet("origin") }).then((started) => {
       stops.push(() => started.process.stop());
       return started;
@@ -81,15 +88,43 @@ export default async function setup(project: TestProject) {
       stops.push(() => control.close());
       return { originUrl: second.url, controlUrl: control.url };
     }),
+    // Its embeddings come from the same server (no model to load): its tests query by keyword.
+    startFakeOpenAI().then(async (llm) => {
+      stops.push(() => llm.close());
+      llm.setMode("obedient");
+      const started = await startOrigin({
+        port: 0,
+        jwtSecret: TEST_SECRETS.ORIGIN_JWT_SECRET,
+        env: {
+          GENERATION_BACKEND: "openai",
+          GENERATION_URL: llm.url,
+          GENERATION_MODEL: "obedient",
+          EMBEDDINGS_BACKEND: "openai",
+          EMBEDDINGS_URL: llm.url,
+          EMBEDDINGS_MODEL: "fake",
+        },
+        log: quiet("origin-obedient"),
+      });
+      stops.push(() => started.process.stop());
+      return started;
+    }),
   ]);
-  if (origin.status === "rejected" || bridge.status === "rejected" || idp.status === "rejected" || failover.status === "rejected") {
+  const started = [origin, bridge, idp, failover, obedient];
+  if (
+    origin.status === "rejected" ||
+    bridge.status === "rejected" ||
+    idp.status === "rejected" ||
+    failover.status === "rejected" ||
+    obedient.status === "rejected"
+  ) {
     await stopAll();
-    throw [origin, bridge, idp, failover].find((result) => result.status === "rejected")!.reason;
+    throw started.find((result) => result.status === "rejected")!.reason;
   }
   project.provide("originUrl", origin.value.url);
   project.provide("upstashUrl", bridge.value.url);
   project.provide("upstashToken", upstashToken);
   project.provide("idp", { jwksUrl: idp.value.jwksUrl, privateKeys: idp.value.privateKeys, strangerKey: idp.value.strangerKey });
   project.provide("failover", failover.value);
+  project.provide("obedientOriginUrl", obedient.value.url);
   return stopAll;
 }

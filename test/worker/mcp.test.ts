@@ -1,5 +1,9 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage, ListToolsResult } from "@modelcontextprotocol/sdk/types.js";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { zodJsonSchemaValidator } from "../../src/mcp/json-schema-validator";
+import { MAX_BATCH_MESSAGES } from "../../src/mcp/mcp-batch";
+import { createMcpServer, type McpScope } from "../../src/mcp/mcp-server";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { CORPUS, indexFixture, QUESTIONS } from "./query-fixtures";
 
@@ -175,11 +179,70 @@ describe("mcp (security)", () => {
     expect((await json(refused)).code).toBe("RATE_LIMITED");
   });
 
+  it("charges every message of a batch: tools/call one query token, four other messages one token", async () => {
+    const { key } = await createKey(uniqueTenant("mcp-batch-cost"), ["reader"]);
+    const send = (body: unknown) => callWithEnv({ RATE_LIMIT_QUERY: "20/60s" }, "/mcp", { auth: key, body, headers: { accept: ACCEPT } });
+    const lists = await send(Array.from({ length: 16 }, (_, id) => rpc("tools/list", {}, id)));
+    expect(lists.status).toBe(200);
+    expect(await json(lists)).toHaveLength(16);
+    expect(lists.headers.get("ratelimit-remaining")).toBe("16"); // 16 tools/list: 4 tokens
+    const mixed = [toolCall("search", { query: "basalt", mode: "keyword" }, 1), ...[2, 3, 4, 5, 6].map((id) => rpc("ping", {}, id))];
+    const charged = await send(mixed);
+    expect(charged.status).toBe(200);
+    expect(charged.headers.get("ratelimit-remaining")).toBe("13"); // 1 call + ceil(5 / 4)
+  });
+
+  it(`refuses a batch of more than ${MAX_BATCH_MESSAGES} messages with a JSON-RPC error: nothing runs, nothing is charged`, async () => {
+    const { key } = await createKey(uniqueTenant("mcp-batch-cap"), ["reader"]);
+    const send = (body: unknown) => callWithEnv({ RATE_LIMIT_QUERY: "5/60s" }, "/mcp", { auth: key, body, headers: { accept: ACCEPT } });
+    const refused = await send(Array.from({ length: MAX_BATCH_MESSAGES + 1 }, (_, id) => rpc("tools/list", {}, id)));
+    expect(refused.status).toBe(400);
+    expect(await json(refused)).toEqual({
+      jsonrpc: "2.0",
+      id: null,
+      error: { code: -32600, message: `Invalid Request: a batch holds at most ${MAX_BATCH_MESSAGES} messages` },
+    });
+    const next = await send(rpc("tools/list"));
+    expect(next.status).toBe(200);
+    expect(next.headers.get("ratelimit-remaining")).toBe("4"); // only this request was charged
+  });
+
   it("never returns another tenant's documents", async () => {
     const { key } = await createKey(uniqueTenant("mcp-other"), ["reader"]);
     const called = await result(await mcp(toolCall("search", { query: QUESTIONS.penicillin.query, mode: "keyword" }), { auth: key }));
     expect(called.structuredContent.results).toEqual([]);
     expect(called.content[0].text).toBe("No matching documents.");
+  });
+});
+
+describe("the MCP server's tool list", () => {
+  /** tools/list answered by a fresh server (as each request builds one), through a transport that keeps what it is sent. */
+  async function listTools(): Promise<ListToolsResult> {
+    const server = createMcpServer({} as McpScope); // tools/list reads no scope
+    const sent: JSONRPCMessage[] = [];
+    const transport: Transport = {
+      start: async () => {},
+      close: async () => {},
+      send: async (message) => {
+        sent.push(message);
+      },
+    };
+    await server.connect(transport);
+    transport.onmessage?.({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} });
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    const [reply] = sent;
+    if (!reply || !("result" in reply)) throw new Error(`tools/list failed: ${JSON.stringify(reply)}`);
+    return reply.result as ListToolsResult;
+  }
+
+  it("converts the tools' schemas to JSON Schema once per isolate, not per tools/list call", async () => {
+    const first = await listTools();
+    const second = await listTools();
+    expect(first.tools).toHaveLength(2);
+    for (const [i, tool] of first.tools.entries()) {
+      expect(second.tools[i]!.inputSchema).toBe(tool.inputSchema);
+      expect(second.tools[i]!.outputSchema).toBe(tool.outputSchema);
+    }
   });
 });
 

@@ -305,7 +305,7 @@ export interface paths {
     put?: never;
     /**
      * Model Context Protocol (streamable HTTP): tools `search` and `ask` for agents
-     * @description A stateless MCP server (no Mcp-Session-Id; JSON responses). `tools/list` describes the tools: `search` takes a SearchRequest and returns a SearchResponse, `ask` takes a QueryRequest (without `stream`) and returns a QueryResponse, both as `structuredContent`. Same credentials, role (reader), rate limits (one query token per request, or per `tools/call` in a batch) and tenant scope as /v1/query; a failed tool call is a result with `isError: true` whose text is a problem object. GET and DELETE answer 405. Send `Accept: application/json, text/event-stream`.
+     * @description A stateless MCP server (no Mcp-Session-Id; JSON responses). `tools/list` describes the tools: `search` takes a SearchRequest and returns a SearchResponse, `ask` takes a QueryRequest (without `stream`) and returns a QueryResponse, both as `structuredContent`. Same credentials, role (reader), rate limits and tenant scope as /v1/query: each `tools/call` costs one query token, other messages one token per four (at least one per request); a JSON-RPC batch holds at most 16 messages. A failed tool call is a result with `isError: true` whose text is a problem object. GET and DELETE answer 405. Send `Accept: application/json, text/event-stream`.
      */
     post: operations["mcp"];
     delete?: never;
@@ -2113,7 +2113,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description Not a JSON-RPC message (a JSON-RPC error); not JSON, too deep or AMBIGUOUS_CREDENTIALS (a problem) */
+      /** @description Not a JSON-RPC message, or a batch of more than 16 (a JSON-RPC error); not JSON, too deep or AMBIGUOUS_CREDENTIALS (a problem) */
       400: {
         headers: {
           [name: string]: unknown;
