@@ -44,7 +44,7 @@ export function withWan<H extends ExportedHandler<Bindings>>(handler: H): H {
           crypto.randomUUID(),
         );
       }
-      if (!wan || !handler.fetch) return handler.fetch!(request, env, ctx);
+      if (!wan) return handler.fetch!(request, env, ctx);
       const [context, delayed] = contextOf(env, wan);
       const response = await runWithWan(context, () => handler.fetch!(request, delayed, ctx));
       if (response.webSocket) return response;
