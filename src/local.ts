@@ -2,6 +2,7 @@ import type { Bindings } from "./bindings";
 import type { Config } from "./config";
 import { servicesFactory } from "./services";
 import { createLocalVectorize } from "./vector/create-local-vectorize";
+import { withWan } from "./wan/wan-worker";
 import { createWorker } from "./worker";
 
 /**
@@ -9,6 +10,10 @@ import { createWorker } from "./worker";
  * of this project stands in for it with the same surface, limits and filter semantics (one
  * conformance suite runs against both). wrangler.toml's top level points here; staging and
  * production point at index.ts.
+ *
+ * Under a WAN profile (`npm start -- --wan far`; src/wan/) this entry also puts every remote port at
+ * the profile's distance and says in `Server-Timing` how many cross-region round trips a request
+ * waited on. index.ts has none of it.
  */
 export const localVectorIndex = (env: Bindings, config: Config) => {
   if (!env.VECTOR_INDEX_DO) throw new Error("the VECTOR_INDEX_DO binding is missing: the local entry needs the Durable Object index");
@@ -22,6 +27,6 @@ export const localVectorIndex = (env: Bindings, config: Config) => {
 
 export const localServices = servicesFactory((env, config) => ({ vectors: localVectorIndex(env, config) }));
 
-export default createWorker(localServices);
+export default withWan(createWorker(localServices));
 
 export { LocalVectorIndex } from "./vector/local-vector-index";

@@ -74,6 +74,8 @@ describe("deployment configuration", () => {
         // error prefix, its factory) must not be deployed.
         const code = readFileSync(join(outdir, bundle), "utf8");
         for (const marker of ["LocalVectorIndex", "LOCAL_VECTORIZE_ERROR", "VECTOR_INDEX_DO"]) expect(code, marker).not.toContain(marker);
+        // Nor the WAN delay layer (src/wan/, local entry only): no profile, no delays, no Server-Timing.
+        for (const marker of ["WAN_PROFILE", "wan-round-trips", "server-timing", "KV_COLD"]) expect(code, marker).not.toContain(marker);
         // zod comes without its translations (wrangler.toml alias, src/zod-lean): German's "invalid input" is one of them.
         expect(code).not.toContain("Eingabe: erwartet");
         expect(bundleOpenApiDocument(join(outdir, bundle)) === (await openApiDocumentText()), "/openapi.json differs").toBe(true);

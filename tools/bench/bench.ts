@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import type { SourceDocument } from "../../src/ingest/source-files";
+import type { WanSettings } from "../../src/wan/wan-profiles";
 import { UsageError } from "../cli/usage-error";
 import { ROOT } from "../stack/paths";
 import type { Stack } from "../stack/stack";
@@ -24,6 +25,7 @@ import { type CellSpec, measureCell, type PhaseMeans, primeCache, type QueryCell
 import { renderReport } from "./report";
 import { indexStats, localStorageBytes, type StorageFigures } from "./storage";
 import type { Target } from "./target";
+import { measureWan, type WanFigures } from "./wan";
 
 /**
  * `npm run bench` / `edge-rag bench`: how fast edge-rag answers, how many queries per second it
@@ -58,10 +60,12 @@ export interface BenchOptions {
   dataDir?: string;
   /** Worker variables the local stack starts with (`--worker-var`), over the bench's own. */
   workerVars?: Record<string, string>;
+  /** `--wan <profile>`: the local stack's WAN profile and its variables (tools/stack/wan.ts). */
+  wan?: { settings: WanSettings; vars: Record<string, string> };
 }
 
 /** The report's sections that `--only` can pick, in the order they run. */
-export const BENCH_SECTIONS = ["ingest", "queries", "degraded", "lane", "load", "cold-start"] as const;
+export const BENCH_SECTIONS = ["ingest", "queries", "wan", "degraded", "lane", "load", "cold-start"] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 export interface IngestRow extends IngestFigures {
@@ -125,6 +129,8 @@ export interface BenchResult {
   load: LoadFigures | null;
   memory: { figures: RssFigures[]; samples: RssSample[] } | null;
   coldStart: import("./cold-start").ColdStartFigures | null;
+  /** `--wan`: latency and cross-region round trips per path under the profile (absent in older runs). */
+  wan?: WanFigures | null;
   notes: string[];
 }
 
@@ -157,7 +163,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
         stateDir,
         logFile: join(options.outDir, "stack.log"),
         tenant: "bench",
-        workerVars: options.workerVars,
+        workerVars: { ...options.wan?.vars, ...options.workerVars },
       });
       ({ stack, closeLog } = started);
       const { key } = started;
@@ -242,6 +248,17 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       queries.push(await measureCell(target, spec, { count: cellCount(spec.concurrency), questions, warm }));
     }
     if (specs.length > 0) step(`queries: ${specs.length} cells measured`);
+    // ── WAN: the paths under the stack's profile, with Server-Timing's round trips ──────────
+    let wan: WanFigures | null = null;
+    if (options.wan && measures("wan")) {
+      memory?.phase("wan");
+      // Never asked: from the end of the list, which the other sections reach last.
+      const unasked = questions.slice(-options.requests);
+      wan = await measureWan(target, options.wan.settings, { warm, unasked, requests: options.requests });
+      step(
+        `wan (${options.wan.settings.profile}): ${wan.rows.map((row) => `${row.path} c${row.concurrency} p50 ${row.p50.toFixed(0)} ms`).join("; ")}`,
+      );
+    }
     let queryEmbedding: LatencySummary | null = null;
     if (target.origin && measures("queries")) queryEmbedding = await measureQueryEmbedding(target.origin, questions, options.requests);
 
@@ -314,6 +331,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       load,
       memory: memory ? { figures: memory.figures(["queries", "degraded", "lane", "load"]), samples: memory.samples } : null,
       coldStart,
+      wan,
       notes,
     };
     return { result, dir: await writeOutputs(result, options.outDir) };

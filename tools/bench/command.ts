@@ -1,9 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ParseArgsOptionsConfig } from "node:util";
+import { WanConfigError } from "../../src/wan/wan-profiles";
 import { EXIT } from "../cli/api";
 import { UsageError } from "../cli/usage-error";
 import { ROOT } from "../stack/paths";
+import { wanWorkerVars } from "../stack/wan";
 import { BENCH_SECTIONS, type BenchOptions, type BenchResult, type BenchSection, runBench, writeOutputs } from "./bench";
 
 /** `edge-rag bench` (and `npm run bench`): options, their checks, and what it prints. */
@@ -24,6 +26,7 @@ export const BENCH_OPTIONS: ParseArgsOptionsConfig = {
   data: { type: "string" },
   render: { type: "string" },
   "worker-var": { type: "string", multiple: true },
+  wan: { type: "string" },
 };
 
 export const BENCH_DETAILS = `Without --url it starts its own local stack on free ports (fresh state in .cache/bench-*, removed after) and measures
@@ -51,6 +54,9 @@ exits 2 when the load soak saw a 5xx or documents failed to index.
   --render <dir>        measure nothing: redraw <dir>/report.md and its charts from <dir>/bench.json
   --worker-var <N=V>    a worker variable for the local stack, to measure a setting (repeatable;
                         e.g. QUERY_CACHE_TIERS=memory); the report names it
+  --wan <profile>       the local stack's remote ports at a distance (near, far; WAN_<DEPENDENCY>_RTT_MS
+                        overrides one), and the wan section: cache hit, cold miss and hit ÷ /health at
+                        concurrency 16, with the cross-region round trips each request waited on
   --url <url>           a deployment instead of the local stack
   --key <key>           its key (admin, or writer + reader; default: $EDGE_RAG_KEY)`;
 
@@ -90,7 +96,9 @@ function sections(values: Values): BenchSection[] {
   const raw = values.only;
   const chosen =
     raw === undefined
-      ? BENCH_SECTIONS.filter((section) => (section === "load" ? values.load !== undefined : true))
+      ? BENCH_SECTIONS.filter((section) =>
+          section === "load" ? values.load !== undefined : section === "wan" ? values.wan !== undefined : true,
+        )
       : String(raw)
           .split(",")
           .map((name) => name.trim());
@@ -100,6 +108,7 @@ function sections(values: Values): BenchSection[] {
       `--only is a comma-separated list of sections: ${BENCH_SECTIONS.join(", ")} (not: ${unknown.join(", ") || "nothing"})`,
     );
   if (chosen.includes("load") && values.load === undefined) throw new UsageError("--only load needs --load <n>");
+  if (chosen.includes("wan") && values.wan === undefined) throw new UsageError("--only wan needs --wan <profile>");
   if (raw !== undefined && values.load !== undefined && !chosen.includes("load")) throw new UsageError("--load needs load in --only");
   if (raw !== undefined && values["no-cold-start"] === true && chosen.includes("cold-start"))
     throw new UsageError("--no-cold-start contradicts cold-start in --only");
@@ -121,6 +130,16 @@ export function benchOptions(values: Values, env: Record<string, string | undefi
   const docs = count(values, "docs", 1000, 1, 1_000_000);
   const workerVars = variables(values["worker-var"]);
   if (url && Object.keys(workerVars).length > 0) throw new UsageError("--worker-var sets the local stack's worker: not with --url");
+  if (url && values.wan !== undefined) throw new UsageError("--wan sets the local stack's distances: not with --url");
+  let wan: BenchOptions["wan"];
+  if (values.wan !== undefined) {
+    try {
+      wan = wanWorkerVars(String(values.wan), env);
+    } catch (error) {
+      if (error instanceof WanConfigError) throw new UsageError(`--wan: ${error.issues.join("; ")}`);
+      throw error;
+    }
+  }
   return {
     url,
     key: url ? key : undefined,
@@ -137,6 +156,7 @@ export function benchOptions(values: Values, env: Record<string, string | undefi
     sections: sections(values),
     dataDir: typeof values.data === "string" ? values.data : undefined,
     workerVars,
+    wan,
     outDir: typeof values.out === "string" ? values.out : join(ROOT, ".bench", now.toISOString().replace(/[:.]/g, "-")),
   };
 }

@@ -1,5 +1,6 @@
 import type { BenchResult } from "./bench";
 import type { QueryCell } from "./queries";
+import { renderWan } from "./wan";
 
 /**
  * The Markdown report: machine facts first, then one table per question (ingestion, queries,
@@ -267,6 +268,12 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
         c.top.map((t) => [`\`${t.functionName || "(anonymous)"}\``, t.where, f(t.selfMs, 2), `${f((t.selfMs / c.startupCpuMs) * 100)}%`]),
       ),
     );
+  }
+
+  // ── WAN
+  if (result.wan) {
+    out.push("\n## WAN profile\n");
+    out.push(renderWan(result.wan));
   }
 
   // ── Charts

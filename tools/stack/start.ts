@@ -4,13 +4,26 @@
  * on the stack's lifeline (lifeline.ts), and their ports are free again within seconds.
  *   PORT            worker port (default 8787)
  *   EDGE_RAG_STATE  state directory (default .wrangler/state): D1, KV, queues, the vector index, redis
+ *   --wan <profile> every remote port of the worker at a distance: near, far (src/wan/wan-profiles.ts);
+ *                   WAN_<DEPENDENCY>_RTT_MS overrides one (README, Performance)
  * The terminal gets what a person needs (what starts, where it listens, what to do next); every
  * component's own output goes to `<state>/edge-rag.log`.
  */
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { ROOT } from "./paths";
 import { type Stack, startStack } from "./stack";
+import { describeWan, wanWorkerVars } from "./wan";
+
+const { values: flags } = parseArgs({ options: { wan: { type: "string" } } });
+let wan: ReturnType<typeof wanWorkerVars> | undefined;
+try {
+  wan = flags.wan === undefined ? undefined : wanWorkerVars(flags.wan, process.env);
+} catch (error) {
+  console.error(`edge-rag could not start: ${(error as Error).message}`);
+  process.exit(2);
+}
 
 const port = Number(process.env.PORT ?? 8787);
 const stateDir = process.env.EDGE_RAG_STATE ?? join(ROOT, ".wrangler/state");
@@ -49,7 +62,7 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal
 // the stop carries on, or starts, without output.
 for (const stream of [process.stdout, process.stderr]) stream.on("error", () => void shutdown(1));
 
-stack = await startStack({ port, stateDir, log }).catch((error: Error) => {
+stack = await startStack({ port, stateDir, log, workerVars: wan?.vars }).catch((error: Error) => {
   console.error(`\nedge-rag could not start: ${error.message}\n\nthe end of ${logFile}:\n${logTail()}`);
   process.exit(1);
 });
@@ -66,6 +79,7 @@ edge-rag is ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   origin     ${stack.originUrl}
   limits     ${stack.rateLimiting === "upstash-bridge" ? "Upstash REST bridge → redis-server" : "Workers rate-limiting binding (no redis-server found)"}
   state      ${stack.stateDir}
+  WAN        ${wan ? describeWan(wan.settings) : "none (every dependency in the colo; --wan far puts them at a distance)"}
   log        ${logFile}
 
 First admin credential (in another terminal):
