@@ -13,10 +13,11 @@ const run = promisify(execFile);
 
 /**
  * Worker bundle budget (gzip, minified as deployed): heavy dependencies belong in the origin. It is
- * issue 9's goal, 150 KiB; today's ~148.7 KiB is mostly zod (without its locales: src/zod-lean),
- * our own code and the MCP SDK (`npm run bench:cold-start -- --bytes` lists them).
+ * issue 24's, 250 KiB, with the card's @upstash/redis and @upstash/ratelimit in the bundle; most of
+ * it is zod (without its locales: src/zod-lean), our own code, the MCP SDK and the two Upstash
+ * libraries (`npm run bench:cold-start -- --bytes` lists them).
  */
-const GZIP_BUDGET_BYTES = 150 * 1024;
+const GZIP_BUDGET_BYTES = 250 * 1024;
 
 /**
  * The built bundle's answer to one GET as the first request of a fresh Node process (no binding is
