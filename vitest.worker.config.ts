@@ -37,8 +37,6 @@ export default defineConfig({
     name: "worker",
     // test/security: the attack suites (black-box, on the same real local stack).
     include: ["test/worker/**/*.test.ts", "test/security/**/*.test.ts"],
-    // Needs no binding: it runs in the unit project (vitest.unit.config.ts).
-    exclude: ["test/worker/answer-guard.test.ts"],
     globalSetup: ["./test/worker/global-setup.ts"],
     setupFiles: ["./test/worker/apply-migrations.ts"],
     testTimeout: 30_000,

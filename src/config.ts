@@ -90,7 +90,8 @@ function buildConfigSchema() {
     AUTH_ISSUER: z.string().min(1).optional(),
     AUTH_AUDIENCE: z.string().min(1).optional(),
     AUTH_TOKEN_TTL_SECONDS: int(900, 60, 86_400),
-    API_KEY_CACHE_TTL_SECONDS: int(5, 0, 60),
+    /** How long an isolate trusts a key it read: the bound on how long a revoked key keeps working. */
+    API_KEY_CACHE_TTL_SECONDS: int(5, 0, 10),
 
     // An external identity provider (optional).
     IDP_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),

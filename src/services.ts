@@ -12,6 +12,7 @@ import { createQueryService, type QueryService } from "./query/query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
+import { createUpstashRedis, type UpstashTransportWrapper } from "./redis/upstash-redis";
 import { createReranker } from "./rerank/create-reranker";
 import { chunksStillIndexed } from "./retrieval/hydrate";
 import { createRetriever } from "./retrieval/retrieve";
@@ -55,6 +56,8 @@ export interface PlatformAdapters {
   vectors: VectorIndex;
   /** Embeds the queries no origin could (production: Workers AI); none locally. */
   queryEmbeddingFallback?: FallbackEmbedder;
+  /** Wraps every Upstash round trip (the local WAN delay layer, tests); production: none. */
+  upstashTransport?: UpstashTransportWrapper;
 }
 
 /** Services for an environment; throws ConfigError when its configuration is invalid. */
@@ -72,7 +75,8 @@ export function createServices(env: Bindings, config: Config, platform: Platform
   // Cache keys read the tenant's index version and cache epoch from isolate memory
   // (INDEX_VERSION_CACHE_SECONDS), so that a hit costs no D1 round trip.
   const tenants = withCachedState(tenantRows, config.INDEX_VERSION_CACHE_SECONDS, now);
-  const queryCache = createQueryCache(env.KV, config, now);
+  const upstash = config.UPSTASH_REDIS_REST_URL ? upstashClients(config, platform.upstashTransport) : null;
+  const queryCache = createQueryCache(env.KV, config, upstash, now);
   const embedder = withEmbeddingCache(
     createQueryEmbedder(origin, { fallback: platform.queryEmbeddingFallback, dimensions: config.EMBEDDING_DIMENSIONS }),
     {
@@ -87,8 +91,8 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     db,
     vectors,
     origin,
-    rateLimiter: config.UPSTASH_REDIS_REST_URL
-      ? createUpstashRateLimiter(config)
+    rateLimiter: upstash
+      ? createUpstashRateLimiter(config, upstash.counters)
       : createBindingRateLimiter(
           { query: env.RATE_LIMITER_QUERY, ingest: env.RATE_LIMITER_INGEST, auth: env.RATE_LIMITER_AUTH },
           RATE_LIMIT_BINDING_LIMITS,
@@ -113,6 +117,19 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       now,
     }),
     cacheStats: queryCache.stats,
+  };
+}
+
+/**
+ * The Upstash clients, each failing fast: a limiter or a cache tier that waits on a dead Redis is
+ * worse than its policy decision or a miss. `counters` (rate limits, cache hit counts) retries a
+ * dropped connection once; `strings` (the cache tier's values, kept as text) does not.
+ */
+function upstashClients(config: Config, wrapTransport: UpstashTransportWrapper | undefined) {
+  const connection = { url: config.UPSTASH_REDIS_REST_URL!, token: config.UPSTASH_REDIS_REST_TOKEN!, timeoutMs: 1_000, wrapTransport };
+  return {
+    counters: createUpstashRedis({ ...connection, retries: 1 }),
+    strings: createUpstashRedis({ ...connection, retries: 0, rawValues: true }),
   };
 }
 

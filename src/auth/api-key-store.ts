@@ -4,8 +4,13 @@ import { parseRoles, type Role } from "./principal";
 
 /**
  * API keys in D1 with a per-isolate read cache. Promise: `find` answers from memory for at most
- * `cacheTtlMs` after a D1 read, so a revoked key stops working everywhere within that time (the
- * revoking isolate forgets it at once). A D1 failure propagates (the caller answers 503).
+ * `cacheTtlMs` after a D1 read (API_KEY_CACHE_TTL_SECONDS: 5 s, at most 10), so a revoked key stops
+ * working everywhere within that time (the revoking isolate forgets it at once). A key found past
+ * half that time is read again after the response (`background`, waitUntil), so a key in steady
+ * use never waits on D1 after its first read. Reads go to the primary, not a read replica: a
+ * replica's lag has no bound, and would add to this one. A D1 failure propagates (the caller
+ * answers 503); a failed background read only leaves the cached one to expire. Latency: none when
+ * cached, else one indexed read.
  */
 export interface ApiKeyStore {
   create(input: {
@@ -20,7 +25,8 @@ export interface ApiKeyStore {
   list(tenant: string): Promise<ApiKeyRecord[]>;
   /** Revokes the tenant's key; false when the tenant has no such key. Idempotent. */
   revoke(tenant: string, id: string): Promise<boolean>;
-  find(id: string): Promise<ApiKeyRecord | null>;
+  /** `background` takes the re-read of a key past half its cache time (hand it to waitUntil). */
+  find(id: string, background?: (work: Promise<unknown>) => void): Promise<ApiKeyRecord | null>;
   /** Records use, at most once a minute per key and isolate (it is for humans, not for auth). */
   touch(id: string, now: number): Promise<void>;
 }
@@ -32,11 +38,24 @@ interface Row extends Omit<ApiKeyRecord, "roles"> {
 const toRecord = (row: Row): ApiKeyRecord => ({ ...row, roles: parseRoles(JSON.parse(row.roles)) });
 
 // Safe to lose: a cold isolate just reads D1 again.
-const cache = new Map<string, { record: ApiKeyRecord | null; until: number }>();
+const cache = new Map<string, { record: ApiKeyRecord | null; readAt: number }>();
+const rereading = new Set<string>();
 const lastTouched = new Map<string, number>();
 const CACHE_MAX_ENTRIES = 10_000;
 
-export function createApiKeyStore(db: D1Database, options: { cacheTtlMs: number }): ApiKeyStore {
+export function createApiKeyStore(db: D1Database, options: { cacheTtlMs: number; now?: () => number }): ApiKeyStore {
+  const clock = options.now ?? Date.now;
+
+  /** Reads the key and caches it as read when the read began; a re-read replaces only the entry it refreshes (a revoke's deletion stays). */
+  async function read(id: string, refreshing?: object): Promise<ApiKeyRecord | null> {
+    const readAt = clock();
+    const row = await db.prepare("SELECT * FROM api_keys WHERE id = ?1").bind(id).first<Row>();
+    const record = row ? toRecord(row) : null;
+    if (refreshing && cache.get(id) !== refreshing) return record;
+    if (cache.size >= CACHE_MAX_ENTRIES) cache.clear();
+    cache.set(id, { record, readAt });
+    return record;
+  }
   return {
     async create({ tenant, name, roles, expiresAt, createdBy, maxActive }) {
       const generated = await generateApiKey();
@@ -92,15 +111,19 @@ export function createApiKeyStore(db: D1Database, options: { cacheTtlMs: number 
       return result.meta.changes > 0;
     },
 
-    async find(id) {
-      const now = Date.now();
+    async find(id, background) {
       const hit = cache.get(id);
-      if (hit && hit.until > now) return hit.record;
-      const row = await db.prepare("SELECT * FROM api_keys WHERE id = ?1").bind(id).first<Row>();
-      const record = row ? toRecord(row) : null;
-      if (cache.size >= CACHE_MAX_ENTRIES) cache.clear();
-      cache.set(id, { record, until: now + options.cacheTtlMs });
-      return record;
+      const age = hit ? clock() - hit.readAt : Infinity;
+      if (age >= options.cacheTtlMs) return read(id);
+      if (background && age >= options.cacheTtlMs / 2 && !rereading.has(id)) {
+        rereading.add(id);
+        background(
+          read(id, hit)
+            .then(undefined, () => {})
+            .finally(() => rereading.delete(id)),
+        );
+      }
+      return hit!.record;
     },
 
     async touch(id, now) {

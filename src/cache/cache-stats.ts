@@ -1,4 +1,4 @@
-import type { RedisCommand, UpstashRest } from "../redis/upstash-rest";
+import type { Redis } from "@upstash/redis/cloudflare";
 
 /**
  * Per-tenant counts of how the query cache answered, for `/v1/stats`.
@@ -41,7 +41,7 @@ function countsOf(raw: Partial<Counts>, scope: CacheCounts["scope"]): CacheCount
   return { hits, misses, stale, hit_ratio: total === 0 ? null : Math.round(((hits + stale) / total) * 10_000) / 10_000, scope };
 }
 
-export function createRedisCacheStats(redis: UpstashRest, options: { prefix?: string; now?: () => number } = {}): CacheStats {
+export function createRedisCacheStats(redis: Redis, options: { prefix?: string; now?: () => number } = {}): CacheStats {
   const prefix = options.prefix ?? "edge-rag:cache-stats:";
   const now = options.now ?? Date.now;
   let pending = new Map<string, Counts>();
@@ -53,12 +53,11 @@ export function createRedisCacheStats(redis: UpstashRest, options: { prefix?: st
     pending = new Map();
     pendingCount = 0;
     lastFlush = now();
-    const commands: RedisCommand[] = [];
+    const pipeline = redis.pipeline();
     for (const [tenant, counts] of batch) {
-      for (const field of Object.keys(counts) as Field[])
-        if (counts[field] > 0) commands.push(["HINCRBY", prefix + tenant, field, counts[field]]);
+      for (const field of Object.keys(counts) as Field[]) if (counts[field] > 0) pipeline.hincrby(prefix + tenant, field, counts[field]);
     }
-    await redis.pipeline(commands).catch(() => {});
+    if (pipeline.length() > 0) await pipeline.exec().catch(() => {});
   }
 
   return {
@@ -70,7 +69,7 @@ export function createRedisCacheStats(redis: UpstashRest, options: { prefix?: st
       if (pendingCount >= FLUSH_AT_COUNT || now() - lastFlush >= FLUSH_EVERY_MS) await flush();
     },
     async read(tenant) {
-      const stored: Partial<Record<Field, string>> = await redis.hgetall(prefix + tenant);
+      const stored = (await redis.hgetall<Partial<Record<Field, number>>>(prefix + tenant)) ?? {};
       const local = pending.get(tenant) ?? zero();
       const sum = (field: Field) => Number(stored[field] ?? 0) + local[field];
       return countsOf({ hits: sum("hits"), misses: sum("misses"), stale: sum("stale") }, "global");

@@ -1,4 +1,5 @@
 import type { CacheTierName } from "../config";
+import { upstashFailure } from "../redis/upstash-redis";
 
 /**
  * Port: one tier of the query cache — a key → string store where each entry has a lifetime.
@@ -92,19 +93,23 @@ export function createKvStore(kv: KVNamespace, prefix = "query-cache:"): CacheSt
 }
 
 /**
- * The two commands the redis tier sends: our Upstash REST client (src/redis/upstash-rest.ts) has
- * them, and so has @upstash/redis with `automaticDeserialization: false` (values stay our strings).
+ * The two commands the redis tier sends: @upstash/redis with `automaticDeserialization: false`
+ * (src/redis/upstash-redis.ts, `rawValues`), so values stay our strings.
  */
 export interface RedisStrings {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, options: { ex: number }): Promise<unknown>;
 }
 
-/** Upstash Redis over REST. */
+/**
+ * Upstash Redis over REST. A failure keeps the library's error but not the command it quotes (the
+ * key, and for a write the whole answer), which the tiered cache would log.
+ */
 export function createRedisStore(redis: RedisStrings, prefix = "edge-rag:query-cache:"): CacheStore {
+  const failed = (error: unknown) => Promise.reject(upstashFailure(error));
   return {
     name: "redis",
-    get: (key) => redis.get(prefix + key),
-    put: async (key, value, ttlSeconds) => void (await redis.set(prefix + key, value, { ex: ttlSeconds })),
+    get: (key) => redis.get(prefix + key).catch(failed),
+    put: async (key, value, ttlSeconds) => void (await redis.set(prefix + key, value, { ex: ttlSeconds }).catch(failed)),
   };
 }

@@ -1,5 +1,5 @@
+import type { Redis } from "@upstash/redis/cloudflare";
 import { type CacheTierName, type Config, ConfigError } from "../config";
-import { createUpstashRest } from "../redis/upstash-rest";
 import { type CacheStats, createMemoryCacheStats, createRedisCacheStats } from "./cache-stats";
 import { type CacheStore, createCacheApiStore, createKvStore, createMemoryStore, createRedisStore } from "./cache-store";
 import { createTieredCache, type TieredCache } from "./tiered-cache";
@@ -7,29 +7,22 @@ import { createTieredCache, type TieredCache } from "./tiered-cache";
 /**
  * The query cache's tiers for an environment: QUERY_CACHE_TIERS when set (an empty value turns the
  * cache off), else every tier the environment has — isolate memory, the Cache API, Workers KV, and
- * Upstash Redis when it is configured. Built once per isolate with the other services. Entries
- * expire, and stats flush, by `now` (tests move it instead of sleeping).
+ * Upstash Redis when it is configured (its clients built with the other services, once per isolate).
+ * Built once per isolate with the other services. Entries expire, and stats flush, by `now` (tests
+ * move it instead of sleeping).
  */
 export function createQueryCache(
   kv: KVNamespace | undefined,
   config: Config,
+  redis: { strings: Redis; counters: Redis } | null,
   now: () => number = Date.now,
 ): { cache: TieredCache; stats: CacheStats } {
-  const redis = config.UPSTASH_REDIS_REST_URL
-    ? createUpstashRest({
-        url: config.UPSTASH_REDIS_REST_URL,
-        token: config.UPSTASH_REDIS_REST_TOKEN!,
-        // A cache tier that waits on a dead Redis is worse than a miss: one try, at most a second.
-        timeoutMs: 1_000,
-        retries: 0,
-      })
-    : null;
   const available: Record<CacheTierName, () => CacheStore | null> = {
     memory: () =>
       createMemoryStore({ maxEntries: config.QUERY_CACHE_MEMORY_MAX_ENTRIES, maxBytes: config.QUERY_CACHE_MEMORY_MAX_BYTES }, now),
     "cache-api": () => (typeof caches === "undefined" ? null : createCacheApiStore(caches.default)),
     kv: () => (kv ? createKvStore(kv) : null),
-    redis: () => (redis ? createRedisStore(redis) : null),
+    redis: () => (redis ? createRedisStore(redis.strings) : null),
   };
   const wanted = config.QUERY_CACHE_TIERS ?? (Object.keys(available) as CacheTierName[]);
   const stores: CacheStore[] = [];
@@ -40,6 +33,6 @@ export function createQueryCache(
   }
   return {
     cache: createTieredCache(stores, { maxEntryBytes: config.QUERY_CACHE_MAX_ENTRY_BYTES, now }),
-    stats: redis ? createRedisCacheStats(redis, { now }) : createMemoryCacheStats(),
+    stats: redis ? createRedisCacheStats(redis.counters, { now }) : createMemoryCacheStats(),
   };
 }

@@ -87,7 +87,7 @@ async function resolvePrincipal(c: Ctx): Promise<Principal> {
   if (kind === "api_key") {
     const parts = parseApiKey(credential);
     if (!parts) throw unauthorized("API_KEY_INVALID", "the API key is not valid");
-    const record = await services.apiKeys.find(parts.id);
+    const record = await services.apiKeys.find(parts.id, (work) => c.executionCtx.waitUntil(work));
     const check = checkApiKeyRecord(record, Date.now());
     // Compare even when the id is unknown, so timing does not reveal which ids exist.
     const presented = await sha256Hex(parts.secret);
@@ -102,7 +102,7 @@ async function resolvePrincipal(c: Ctx): Promise<Principal> {
   const principal = await verifyBearerJwt(c.var.config, credential);
   if (principal.keyId) {
     // A token exchanged from an API key dies with the key.
-    const check = checkApiKeyRecord(await services.apiKeys.find(principal.keyId), Date.now());
+    const check = checkApiKeyRecord(await services.apiKeys.find(principal.keyId, (work) => c.executionCtx.waitUntil(work)), Date.now());
     if (!check.ok) throw unauthorized("TOKEN_REVOKED", "the API key this token was issued for is no longer valid");
   }
   if (principal.tokenVersion !== undefined) {

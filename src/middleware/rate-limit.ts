@@ -38,7 +38,7 @@ export function rateLimit(routeClass: RouteClass) {
  */
 export async function chargeRoute(c: Ctx, routeClass: RouteClass, cost = 1): Promise<void> {
   const { tenant } = c.var.principal;
-  const limits = await c.var.services.tenantLimits.get(tenant);
+  const limits = await c.var.services.tenantLimits.get(tenant, (work) => c.executionCtx.waitUntil(work));
   const [own, shared] = await Promise.all([
     decide(c, routeClass, principalKey(c), cost),
     decide(c, `tenant-${routeClass}`, bucketKey(tenant), cost, limits.rate[routeClass]),

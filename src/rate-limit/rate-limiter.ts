@@ -2,8 +2,9 @@ import type { RateWindow, RouteClass } from "../config";
 
 /**
  * The rate-limit port. Promise: `limit` decides within ~1 s (one Redis round trip, or none when
- * the ephemeral cache already knows the key is blocked) and throws RateLimitStoreUnavailable when
- * its store cannot be reached, so the caller applies the route class's fail-open/closed policy.
+ * the isolate already knows the key: blocked, or, for a class that fails open, within its limits)
+ * and throws RateLimitStoreUnavailable when its store cannot be reached, so the caller applies the
+ * route class's fail-open/closed policy.
  *
  * Buckets are separate namespaces (their own key prefix in Redis, their own prefix in the binding's
  * key), so no key of one kind can ever count against another: a principal's `auth` bucket, a

@@ -1,75 +1,71 @@
+import { Ratelimit } from "@upstash/ratelimit";
+import type { Redis } from "@upstash/redis/cloudflare";
 import type { Config, RateWindow } from "../config";
-import { createUpstashRest, type LuaScript, type UpstashRest } from "../redis/upstash-rest";
-import { type Bucket, type RateLimiter, RateLimitStoreUnavailable } from "./rate-limiter";
+import { upstashFailure } from "../redis/upstash-redis";
+import { type Bucket, bucketClass, type RateLimitDecision, type RateLimiter, RateLimitStoreUnavailable } from "./rate-limiter";
 
 /**
- * Sliding windows in Upstash Redis, the algorithm of @upstash/ratelimit's single-region
- * `Ratelimit.slidingWindow` reproduced on our own REST client (src/redis/upstash-rest.ts) so the
- * worker does not ship either library. Limits come from configuration unless a call brings its own
- * (a tenant's row); every bucket has its own key prefix, `edge-rag:rl:<bucket>:`.
+ * Sliding windows in Upstash Redis with @upstash/ratelimit (`Ratelimit.slidingWindow`, its Lua
+ * scripts with their `#!lua flags=allow-key-locking` line, so a call locks only its own keys),
+ * decided in the colo where the route class allows it.
  *
- * Same keys and arithmetic as @upstash/ratelimit 2.2 (prefix `edge-rag:rl:<bucket>`, key
- * `<prefix>:<key>:<window number>`, in a Lua script of our own): during a rolling deploy from the
- * library, old and new isolates count in the same counters. The count is the current window's plus
- * the previous window's weighted by how much of it the sliding window still covers (floored). A
- * call is refused when that count is already at the limit, or when its cost would take it past the
- * limit — which, as in the library, still counts the cost (only a full window refuses without
- * counting).
+ * Two ways to decide, by the route class's policy when the store is down (RATE_LIMIT_FAIL_OPEN):
+ * - A class that fails closed (by default ingest and auth, login's refund included) always waits
+ *   for Upstash: its limits never rest on an estimate.
+ * - A class that fails open (by default query) is decided in the isolate once it knows the key:
+ *   each answer from Upstash leaves the key's remaining tokens here; a call the estimate covers is
+ *   allowed at once and counted in Upstash after the response (`pending`, for waitUntil), whose
+ *   answer refreshes the estimate (or, if Upstash refused, blocks the key in the library's
+ *   ephemeral cache until its window ends). A key this isolate has not seen within one window, or
+ *   whose estimate cannot cover the cost, waits for Upstash as above.
+ * Accuracy: within one isolate a limit holds exactly. Isolates do not share estimates, so a burst
+ * that reaches n isolates (in one colo or many) before their counts land can be allowed up to
+ * n × the remaining tokens each last saw: at worst n × the limit in one window. The counts are all
+ * kept, so once they land every isolate refuses until the window frees room.
  *
- * Promise: `limit` and `refund` answer within 1 s — one EVALSHA (plus one EVAL the first time Redis
- * lacks the script), or no round trip at all for a key this isolate already saw blocked (the
- * ephemeral cache, until its window ends). Failure modes: any UpstashError (timeout, network,
- * HTTP, a refused script) becomes RateLimitStoreUnavailable, so the route class's fail-open/closed
- * policy decides; one retry after 50 ms on a network failure, within the second.
+ * Limits come from configuration unless a call brings its own (a tenant's row); every bucket has
+ * its own key prefix, `edge-rag:rl:<bucket>`, the keys the copy of this library used before.
+ * Promise: a decision within ~1 s; none of the isolate-decided ones wait for any I/O. Failure
+ * modes: any error of the Redis client (timeout, network, HTTP, a refused script) is
+ * RateLimitStoreUnavailable when the caller waits, so the class's policy decides; a failed count
+ * after the response forgets the key's estimate, so the next call waits and meets that policy.
  */
-/**
- * One script for both calls, so a decision reads and counts in one atomic step. KEYS: this fixed
- * window's counter, the previous one's. ARGV: limit, now (ms), window (ms), cost (< 0: a refund).
- * Answers [remaining, limit]; remaining < 0 is a refusal.
- */
-const SLIDING_WINDOW_SOURCE = `
-local limit, now, size, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local current = tonumber(redis.call("GET", KEYS[1]) or "0")
-local previous = tonumber(redis.call("GET", KEYS[2]) or "0")
--- The share of the previous fixed window that the sliding window still covers.
-local carried = math.floor((1 - (now % size) / size) * previous)
-if cost < 0 then
-  -- A refund, never below zero; DECRBY keeps the key's expiry, and a missing key stays missing.
-  local refunded = math.min(-cost, current)
-  if refunded > 0 then current = redis.call("DECRBY", KEYS[1], refunded) end
-  return {limit - current - carried, limit}
-end
-if current + carried >= limit then return {-1, limit} end
-local counted = redis.call("INCRBY", KEYS[1], cost)
--- First count in this window: the key outlives the next window, which still reads it.
-if counted == cost then redis.call("PEXPIRE", KEYS[1], size * 2 + 1000) end
-return {limit - counted - carried, limit}
-`;
 
-/** The script and the SHA1 of its text (EVALSHA); test/tools/upstash-rate-limiter.test.ts checks the hash. */
-export const SLIDING_WINDOW: LuaScript = { source: SLIDING_WINDOW_SOURCE, sha1: "4f21742e5a96f28170e5818da4bfc7d3a26ab651" };
+/** Limiters (one per bucket and window) and estimates an isolate keeps at most; safe to lose. */
+const MAX_ENTRIES = 10_000;
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** `"60 s"` → 60000 (RateWindow's type guarantees the shape; config parsing checked it). */
-export function windowMs(window: RateWindow["window"]): number {
-  const [amount, unit] = window.split(" ") as [string, keyof typeof UNIT_MS];
-  return Math.round(Number(amount) * UNIT_MS[unit]);
+/** A Map that starts over when full: the library's ephemeral cache of blocked keys grows otherwise. */
+class BoundedMap<K, V> extends Map<K, V> {
+  override set(key: K, value: V): this {
+    if (this.size >= MAX_ENTRIES && !this.has(key)) this.clear();
+    return super.set(key, value);
+  }
 }
 
-/** Blocked keys the ephemeral cache remembers at most; past that it starts over (safe to lose). */
-const MAX_BLOCKED_KEYS = 10_000;
+/** What this isolate knows of a key: tokens left as Upstash last said, less what it allowed since. */
+interface Estimate {
+  remaining: number;
+  /** Tokens allowed here whose count Upstash has not answered yet. */
+  uncounted: number;
+  limit: number;
+  resetAt: number;
+  /** Epoch ms of Upstash's last answer for the key. */
+  refreshedAt: number;
+}
 
-export function createUpstashRateLimiter(config: Config): RateLimiter {
+export interface UpstashRateLimiterOptions {
+  redis: Redis;
+  defaults: Record<Bucket, RateWindow>;
+  /** Buckets whose class may be decided in the isolate (those that fail open). */
+  decidedInIsolate: (bucket: Bucket) => boolean;
+  /** Named in no error the limiter raises (the token, the URL's credentials). */
+  secrets?: readonly string[];
+}
+
+export function createUpstashRateLimiter(config: Config, redis: Redis): RateLimiter {
+  const { username, password } = new URL(config.UPSTASH_REDIS_REST_URL!);
   return createSlidingWindowRateLimiter({
-    redis: createUpstashRest({
-      url: config.UPSTASH_REDIS_REST_URL!,
-      token: config.UPSTASH_REDIS_REST_TOKEN!,
-      // Fail fast: a limiter that waits on a dead Redis is worse than the policy decision.
-      timeoutMs: 1_000,
-      retries: 1,
-      backoffMs: 50,
-    }),
+    redis,
     defaults: {
       query: config.RATE_LIMIT_QUERY,
       ingest: config.RATE_LIMIT_INGEST,
@@ -81,70 +77,100 @@ export function createUpstashRateLimiter(config: Config): RateLimiter {
       "login-user": config.RATE_LIMIT_AUTH,
       "auth-fail-ip": config.RATE_LIMIT_AUTH_FAILURES_IP,
     },
+    decidedInIsolate: (bucket) => config.RATE_LIMIT_FAIL_OPEN.includes(bucketClass(bucket)),
+    secrets: [config.UPSTASH_REDIS_REST_TOKEN!, username, password],
   });
 }
 
-export function createSlidingWindowRateLimiter(options: {
-  redis: UpstashRest;
-  defaults: Record<Bucket, RateWindow>;
-  /** The clock (tests move it across window boundaries). */
-  now?: () => number;
-}): RateLimiter {
-  const { redis, defaults } = options;
-  const now = options.now ?? Date.now;
-  // Key → epoch ms its window ends, for keys Redis refused. Per bucket and window, as
-  // @upstash/ratelimit keeps one per limiter: a tenant's new limit is not blocked by its old one.
-  const blocked = new Map<string, number>();
+export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOptions): RateLimiter {
+  const { redis, defaults, decidedInIsolate, secrets = [] } = options;
+  const limiters = new BoundedMap<string, Ratelimit>();
+  const estimates = new BoundedMap<string, Estimate>();
 
-  const locate = (bucket: Bucket, key: string, window: RateWindow) => {
-    const size = windowMs(window.window);
-    const at = now();
-    const current = Math.floor(at / size);
-    const identifier = `edge-rag:rl:${bucket}:${key}`;
-    return {
-      at,
-      size,
-      keys: [`${identifier}:${current}`, `${identifier}:${current - 1}`],
-      resetAt: (current + 1) * size,
-      cacheKey: `${window.limit}|${window.window}|${identifier}`,
-    };
+  const limiterFor = (bucket: Bucket, window: RateWindow) => {
+    const id = `${bucket}|${window.limit}|${window.window}`;
+    let limiter = limiters.get(id);
+    if (!limiter) {
+      limiter = new Ratelimit({
+        redis,
+        limiter: Ratelimit.slidingWindow(window.limit, window.window),
+        prefix: `edge-rag:rl:${bucket}`,
+        // Blocked keys are remembered in the isolate until their window ends: a flood costs no
+        // round trips. One per limiter, so a tenant's new limit is not blocked by its old one.
+        ephemeralCache: new BoundedMap(),
+        analytics: false,
+        // The client's own deadline fails the call; the library's would let it through as "timeout".
+        timeout: 0,
+      });
+      limiters.set(id, limiter);
+    }
+    return { id, limiter, windowMs: windowMs(window.window) };
   };
 
-  const run = async (script: LuaScript, keys: string[], args: number[]) => {
-    let result: unknown;
+  /** Upstash's answer for `cost` tokens (negative: a refund), as a decision. */
+  const ask = async (limiter: Ratelimit, key: string, cost: number): Promise<RateLimitDecision> => {
     try {
-      result = await redis.evalScript(script, keys, args);
+      const result = await limiter.limit(key, { rate: cost });
+      return { allowed: result.success, limit: result.limit, remaining: Math.max(0, result.remaining), resetAt: result.reset };
     } catch (error) {
-      throw new RateLimitStoreUnavailable(error);
+      throw new RateLimitStoreUnavailable(upstashFailure(error, secrets));
     }
-    const [remaining, limit] = Array.isArray(result) ? result : [];
-    if (typeof remaining !== "number" || typeof limit !== "number") {
-      throw new RateLimitStoreUnavailable(new Error("the rate-limit script answered something other than [remaining, limit]"));
-    }
-    return { remaining, limit };
+  };
+
+  /** Takes Upstash's answer into the key's estimate, less what was allowed here and not yet counted. */
+  const remember = (id: string, decision: RateLimitDecision) => {
+    const known = estimates.get(id) ?? { remaining: 0, uncounted: 0, limit: 0, resetAt: 0, refreshedAt: 0 };
+    known.remaining = decision.allowed ? decision.remaining! - known.uncounted : 0;
+    known.limit = decision.limit;
+    known.resetAt = decision.resetAt;
+    known.refreshedAt = Date.now();
+    estimates.set(id, known);
   };
 
   return {
     kind: "upstash",
     async limit(bucket, key, cost = 1, window = defaults[bucket]) {
-      const { at, size, keys, resetAt, cacheKey } = locate(bucket, key, window);
-      const until = blocked.get(cacheKey);
-      if (until !== undefined && cost > 0) {
-        // Blocked keys are remembered in the isolate: a flood costs no Redis round trips.
-        if (until >= at) return { allowed: false, limit: window.limit, remaining: 0, resetAt: until };
-        blocked.delete(cacheKey);
+      const { id: limiterId, limiter, windowMs: size } = limiterFor(bucket, window);
+      const id = `${limiterId}|${key}`;
+      const inIsolate = decidedInIsolate(bucket);
+      const known = inIsolate ? estimates.get(id) : undefined;
+      if (known && known.remaining >= cost && Date.now() - known.refreshedAt < size) {
+        known.remaining -= cost;
+        known.uncounted += cost;
+        const counted = ask(limiter, key, cost).then(
+          (decision) => {
+            known.uncounted -= cost;
+            if (estimates.get(id) === known) remember(id, decision);
+          },
+          () => {
+            // The store is down (or refused the call): the next call waits and meets the class's policy.
+            if (estimates.get(id) === known) estimates.delete(id);
+          },
+        );
+        return { allowed: true, limit: known.limit, remaining: known.remaining, resetAt: known.resetAt, pending: counted };
       }
-      const { remaining, limit } = await run(SLIDING_WINDOW, keys, [window.limit, at, size, cost]);
-      const allowed = remaining >= 0;
-      if (!allowed) {
-        if (blocked.size >= MAX_BLOCKED_KEYS) blocked.clear();
-        blocked.set(cacheKey, resetAt);
-      }
-      return { allowed, limit, remaining: Math.max(0, remaining), resetAt };
+      // Counts allowed here and still on their way may land after this call: its answer may be
+      // short of them, so they are taken off it (twice, at worst, for those that landed first).
+      const uncounted = known?.uncounted ?? 0;
+      const decision = await ask(limiter, key, cost);
+      if (!inIsolate) return decision;
+      remember(id, decision);
+      if (decision.allowed && decision.remaining! < uncounted) return { ...decision, allowed: false, remaining: 0 };
+      return { ...decision, remaining: Math.max(0, decision.remaining! - uncounted) };
     },
     async refund(bucket, key, cost = 1, window = defaults[bucket]) {
-      const { at, size, keys } = locate(bucket, key, window);
-      await run(SLIDING_WINDOW, keys, [window.limit, at, size, -cost]);
+      const { id: limiterId, limiter } = limiterFor(bucket, window);
+      await ask(limiter, key, -cost);
+      const known = estimates.get(`${limiterId}|${key}`);
+      if (known) known.remaining = Math.min(known.limit, known.remaining + cost);
     },
   };
+}
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `"60 s"` → 60000 (RateWindow's type guarantees the shape; config parsing checked it). */
+export function windowMs(window: RateWindow["window"]): number {
+  const [amount, unit] = window.split(" ") as [string, keyof typeof UNIT_MS];
+  return Math.round(Number(amount) * UNIT_MS[unit]);
 }

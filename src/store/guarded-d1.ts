@@ -7,12 +7,23 @@ import { StoreUnavailable } from "../errors";
  * errors by their message. Latency: none added; one object per prepared statement.
  */
 export function guardD1(db: D1Database): D1Database {
-  const guarded: Pick<D1Database, "prepare" | "batch" | "exec"> = {
+  const guarded: Pick<D1Database, "prepare" | "batch" | "exec" | "withSession"> = {
     prepare: (query) => guardStatement(guard(() => db.prepare(query))),
     batch: (statements) => guardAsync(() => db.batch(statements.map(unguarded))),
     exec: (query) => guardAsync(() => db.exec(query)),
+    // A session (the Sessions API: read replicas, bookmarks) fails the same way.
+    withSession: (constraint) => guardSession(guard(() => db.withSession(constraint))),
   };
   return guarded as D1Database;
+}
+
+function guardSession(session: D1DatabaseSession): D1DatabaseSession {
+  const guarded: Pick<D1DatabaseSession, "prepare" | "batch" | "getBookmark"> = {
+    prepare: (query) => guardStatement(guard(() => session.prepare(query))),
+    batch: (statements) => guardAsync(() => session.batch(statements.map(unguarded))),
+    getBookmark: () => session.getBookmark(),
+  };
+  return guarded as D1DatabaseSession;
 }
 
 const inner = new WeakMap<object, D1PreparedStatement>();

@@ -5,10 +5,14 @@ import { log } from "../logger";
 
 /**
  * A tenant's plan and limits: the `tenants` row's `plan` and `limits` (JSON), each missing member
- * taken from the configured defaults. Promise: `get` reads D1 at most once per tenant every
- * TENANT_LIMITS_CACHE_SECONDS in an isolate (so an operator's change applies within that time);
- * a malformed `limits` is logged and ignored (the defaults apply), never a failed request.
- * Failure mode: D1's (StoreUnavailable). Latency: none when cached, else one indexed read.
+ * taken from the configured defaults. Promise: `get` answers from isolate memory for
+ * TENANT_LIMITS_CACHE_SECONDS after a read, and reads past half that time again after the response
+ * (`background`, waitUntil), so a tenant in steady use never waits on D1 after its first read; the
+ * reads go to a D1 read replica (`first-unconstrained`: the nearest), so an operator's change
+ * applies within that time plus the replica's lag. A malformed `limits` is logged and ignored (the
+ * defaults apply), never a failed request. Only settled values are shared between requests (no
+ * request awaits another's read). Failure mode: D1's (StoreUnavailable); a failed background read
+ * leaves the cached value to expire. Latency: none when cached, else one indexed read at a replica.
  */
 export interface TenantLimits {
   plan: string | null;
@@ -20,7 +24,8 @@ export interface TenantLimits {
 }
 
 export interface TenantLimitsStore {
-  get(tenant: string): Promise<TenantLimits>;
+  /** `background` takes the re-read of limits past half their cache time (hand it to waitUntil). */
+  get(tenant: string, background?: (work: Promise<unknown>) => void): Promise<TenantLimits>;
 }
 
 /**
@@ -60,10 +65,21 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
   const defaults = defaultTenantLimits(config);
   const ttlMs = config.TENANT_LIMITS_CACHE_SECONDS * 1000;
   // Safe to lose: a cold isolate reads D1 again.
-  const cache = new Map<string, { value: Promise<TenantLimits>; until: number }>();
+  const cache = new Map<string, { value: TenantLimits; readAt: number }>();
+  const rereading = new Set<string>();
 
   const read = async (tenant: string): Promise<TenantLimits> => {
+    const value = await parse(tenant);
+    if (ttlMs > 0) {
+      if (cache.size >= 10_000) cache.delete(cache.keys().next().value!);
+      cache.set(tenant, { value, readAt: now() });
+    }
+    return value;
+  };
+
+  const parse = async (tenant: string): Promise<TenantLimits> => {
     const row = await db
+      .withSession("first-unconstrained")
       .prepare("SELECT plan, limits FROM tenants WHERE tenant = ?1")
       .bind(tenant)
       .first<{ plan: string | null; limits: string | null }>();
@@ -96,15 +112,19 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
   };
 
   return {
-    get(tenant) {
-      if (ttlMs <= 0) return read(tenant);
+    async get(tenant, background) {
       const hit = cache.get(tenant);
-      if (hit && hit.until > now()) return hit.value;
-      const value = read(tenant);
-      value.catch(() => cache.delete(tenant));
-      if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
-      cache.set(tenant, { value, until: now() + ttlMs });
-      return value;
+      const age = hit ? now() - hit.readAt : Infinity;
+      if (age >= ttlMs) return read(tenant);
+      if (background && age >= ttlMs / 2 && !rereading.has(tenant)) {
+        rereading.add(tenant);
+        background(
+          read(tenant)
+            .then(undefined, () => {})
+            .finally(() => rereading.delete(tenant)),
+        );
+      }
+      return hit!.value;
     },
   };
 }

@@ -6,36 +6,55 @@ import { WAN_DEPENDENCIES, type WanDependency, type WanSettings } from "./wan-pr
  *
  * A wait is one call to a dependency whose round trip under the profile is above 0 ms. Waits that
  * overlap in time are one round trip: `roundTrips` is the number of stretches during which at least
- * one wait was in flight (a wait that begins while another is still in flight joins its stretch). So
- * `Promise.all([vector search, keyword search])` against the primary region counts 1, and an
- * embed followed by that search counts 2: the sequential depth of the request's remote calls.
- * `calls` counts every wait per dependency, overlapping or not. `waitedMs` is the stretches' total
- * time (delay plus the local call).
+ * one wait was in flight. So `Promise.all([vector search, keyword search])` against the primary
+ * region counts 1, and an embed followed by that search counts 2: the sequential depth of the
+ * request's remote calls. `calls` counts every wait per dependency, overlapping or not. `waitedMs`
+ * is the stretches' total time (delay plus the local call).
+ *
+ * Only waits that have ended count, so a count taken when the response's headers go out leaves out
+ * what the response did not wait for: work handed to `waitUntil` (the rate limiter's Upstash count
+ * after a decision taken in the colo, a key re-read after the response) and, for a streamed answer,
+ * the calls still feeding its body.
  */
 export class RoundTripCounter {
-  roundTrips = 0;
-  waitedMs = 0;
-  readonly calls: Partial<Record<WanDependency, number>> = {};
-  private inFlight = 0;
-  private stretchStart = 0;
+  private readonly ended: Array<{ dependency: WanDependency; start: number; end: number }> = [];
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
   /** Records the start of a wait; the returned function records its end (call it once). */
   begin(dependency: WanDependency): () => void {
-    this.calls[dependency] = (this.calls[dependency] ?? 0) + 1;
-    if (this.inFlight === 0) {
-      this.roundTrips += 1;
-      this.stretchStart = this.now();
-    }
-    this.inFlight += 1;
-    let ended = false;
+    const start = this.now();
+    let done = false;
     return () => {
-      if (ended) return;
-      ended = true;
-      this.inFlight -= 1;
-      if (this.inFlight === 0) this.waitedMs += this.now() - this.stretchStart;
+      if (done) return;
+      done = true;
+      this.ended.push({ dependency, start, end: this.now() });
     };
+  }
+
+  get calls(): Partial<Record<WanDependency, number>> {
+    const calls: Partial<Record<WanDependency, number>> = {};
+    for (const wait of this.ended) calls[wait.dependency] = (calls[wait.dependency] ?? 0) + 1;
+    return calls;
+  }
+
+  get roundTrips(): number {
+    return this.stretches().length;
+  }
+
+  get waitedMs(): number {
+    return this.stretches().reduce((total, [start, end]) => total + end - start, 0);
+  }
+
+  /** The ended waits merged where they overlap (one that begins as another ends is the next trip). */
+  private stretches(): Array<[number, number]> {
+    const merged: Array<[number, number]> = [];
+    for (const { start, end } of [...this.ended].sort((a, b) => a.start - b.start)) {
+      const last = merged.at(-1);
+      if (last && start < last[1]) last[1] = Math.max(last[1], end);
+      else merged.push([start, end]);
+    }
+    return merged;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Bindings } from "../app-env";
+import type { Bindings } from "../bindings";
 import { ApiError, problemResponse } from "../errors";
 import { delayBindings, delayFetch } from "./delayed-bindings";
 import { RoundTripCounter, remoteOf, runWithWan, serverTiming, type WanContext } from "./round-trips";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Redis, type RedisConfigNodejs } from "@upstash/redis";
 import { type RedisServer, startRedisServer } from "../../tools/lib/redis-server";
 import type { CommandAllowList } from "../../tools/upstash-bridge/command-policy";
-import { type RunningUpstashBridge, startUpstashBridge } from "../../tools/upstash-bridge/index";
+import { type RunningUpstashBridge, type ScriptSeen, startUpstashBridge } from "../../tools/upstash-bridge/index";
 
 /**
  * A real redis-server (free port, temp dir) with the real bridge in front of it, for one test
@@ -14,6 +14,8 @@ export interface BridgeFixture {
   url: string;
   token: string;
   logs: string[];
+  /** Every script a client ran or loaded through the bridge, in order (the bridge's `onScript`). */
+  scripts: ScriptSeen[];
   /** An @upstash/redis client for the bridge; defaults as in production (base64, auto-pipelining). */
   client(options?: Omit<RedisConfigNodejs, "url" | "token">): Redis;
   /** A raw HTTP request to the bridge with the right token unless `headers` override it. */
@@ -38,6 +40,7 @@ export async function startBridgeFixture(
 ): Promise<BridgeFixture> {
   const token = randomBytes(24).toString("base64url");
   const logs: string[] = [];
+  const scripts: ScriptSeen[] = [];
   const redis = await startRedisServer({ port: 0, dir: options.redisDir, persist: options.persist });
   const bridge = await startUpstashBridge({
     port: 0,
@@ -47,6 +50,7 @@ export async function startBridgeFixture(
     maxBodyBytes: options.maxBodyBytes,
     allowCommands: options.allowCommands,
     log: (line) => logs.push(line),
+    onScript: (script) => scripts.push(script),
   });
   const request: BridgeFixture["request"] = async (path, init = {}) => {
     const response = await fetch(bridge.url + path, {
@@ -68,6 +72,7 @@ export async function startBridgeFixture(
     url: bridge.url,
     token,
     logs,
+    scripts,
     client: (clientOptions = {}) => new Redis({ url: bridge.url, token, enableTelemetry: false, ...clientOptions }),
     request,
     post: (path, json, headers = {}) =>

@@ -1,185 +1,273 @@
-import { createHash, randomUUID } from "node:crypto";
-import { Ratelimit } from "@upstash/ratelimit";
-import { Redis } from "@upstash/redis";
+import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { RateWindow } from "../../src/config";
-import { type Bucket, type RateLimiter, RateLimitStoreUnavailable } from "../../src/rate-limit/rate-limiter";
-import { createSlidingWindowRateLimiter, SLIDING_WINDOW } from "../../src/rate-limit/upstash-rate-limiter";
-import { createUpstashRest, type UpstashRest } from "../../src/redis/upstash-rest";
+import { type Bucket, bucketClass, type RateLimiter, RateLimitStoreUnavailable } from "../../src/rate-limit/rate-limiter";
+import { createSlidingWindowRateLimiter } from "../../src/rate-limit/upstash-rate-limiter";
+import { createUpstashRedis, type UpstashTransport } from "../../src/redis/upstash-redis";
+import { startBridgeFixture } from "./upstash-bridge-fixture";
 import { startBadServer, useUpstashTarget } from "./upstash-target";
 
-// The worker's sliding-window limiter (src/rate-limit/upstash-rate-limiter.ts) against the Upstash
-// REST protocol (the local bridge, or a real database: upstash-target.ts), with its clock in the
-// test's hand so that window boundaries fall where the test puts them.
+// The worker's rate limiter (src/rate-limit/upstash-rate-limiter.ts: @upstash/ratelimit on
+// @upstash/redis) against the Upstash REST protocol: the local bridge in front of a real
+// redis-server, or a real Upstash database (upstash-target.ts). Windows are so long that no window
+// boundary falls inside a test, so the counts are exact.
 
 const upstash = useUpstashTarget();
 
-const WINDOW_MS = 10_000;
-const FIVE: RateWindow = { limit: 5, window: "10 s" };
-const defaults = Object.fromEntries(
-  ["query", "ingest", "auth", "tenant-query", "tenant-ingest", "tenant-auth", "login-ip", "login-user", "auth-fail-ip"].map((bucket) => [
-    bucket,
-    FIVE,
-  ]),
-) as Record<Bucket, RateWindow>;
+const LONG: RateWindow = { limit: 5, window: "1000 d" };
+const BUCKETS: Bucket[] = [
+  "query",
+  "ingest",
+  "auth",
+  "tenant-query",
+  "tenant-ingest",
+  "tenant-auth",
+  "login-ip",
+  "login-user",
+  "auth-fail-ip",
+];
+const defaults = Object.fromEntries(BUCKETS.map((bucket) => [bucket, LONG])) as Record<Bucket, RateWindow>;
 
-/** A limiter on a clock the test sets, starting at the beginning of a window; counts its script calls. */
-function limiterAt(options: { client?: UpstashRest } = {}) {
-  const client = options.client ?? upstash.redis;
-  const clock = { now: Math.ceil(Date.now() / WINDOW_MS) * WINDOW_MS, scripts: 0 };
-  const counting: UpstashRest = {
-    ...client,
-    evalScript: (...args) => {
-      clock.scripts += 1;
-      return client.evalScript(...args);
+/**
+ * Round trips to Upstash as the transport sees them: `held` makes every new one wait until
+ * `release()` (so a test can tell whether a decision waited on one), `failing` fails them.
+ */
+function transportProbe() {
+  const probe = {
+    requests: 0,
+    held: false,
+    failing: false,
+    waiting: [] as Array<() => void>,
+    release() {
+      probe.held = false;
+      for (const go of probe.waiting.splice(0)) go();
     },
+    wrap: (inner: UpstashTransport): UpstashTransport => ({
+      ...inner,
+      request: async (request) => {
+        probe.requests += 1;
+        if (probe.held) await new Promise<void>((resolve) => probe.waiting.push(resolve));
+        if (probe.failing) throw new TypeError("fetch failed");
+        return inner.request(request);
+      },
+    }),
   };
-  const limiter: RateLimiter = createSlidingWindowRateLimiter({ redis: counting, defaults, now: () => clock.now });
-  return { limiter, clock };
+  return probe;
+}
+
+/** The worker's limiter on the target; query (and its tenant bucket) decided in the isolate, as by default. */
+function limiterOn(options: { url?: string; token?: string; timeoutMs?: number } = {}) {
+  const probe = transportProbe();
+  const redis = createUpstashRedis({
+    url: options.url ?? upstash.target.url,
+    token: options.token ?? upstash.target.token,
+    timeoutMs: options.timeoutMs ?? 5_000,
+    retries: 0,
+    wrapTransport: probe.wrap,
+  });
+  const limiter: RateLimiter = createSlidingWindowRateLimiter({
+    redis,
+    defaults,
+    decidedInIsolate: (bucket) => bucketClass(bucket) === "query",
+    secrets: [options.token ?? upstash.target.token],
+  });
+  return { limiter, probe };
 }
 
 const id = () => `user-${randomUUID()}`;
 
-async function take(limiter: RateLimiter, key: string, times: number, cost = 1) {
+async function take(limiter: RateLimiter, bucket: Bucket, key: string, times: number, cost = 1) {
   const decisions = [];
-  for (let i = 0; i < times; i++) decisions.push(await limiter.limit("query", key, cost));
+  for (let i = 0; i < times; i++) {
+    const decision = await limiter.limit(bucket, key, cost);
+    await decision.pending;
+    decisions.push(decision);
+  }
   return decisions;
 }
 
-describe("happy: sliding window", () => {
-  it("allows the limit, counts remaining down, refuses the rest until the window ends", async () => {
-    const { limiter, clock } = limiterAt();
-    const key = id();
-    const decisions = await take(limiter, key, 6);
-    expect(decisions.map((d) => [d.allowed, d.remaining])).toEqual([
-      [true, 4],
-      [true, 3],
-      [true, 2],
-      [true, 1],
-      [true, 0],
-      [false, 0],
+/** True once the promise has settled, after everything already queued ran. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+describe.each(["query", "auth"] as const)("happy: the %s class's limits", (routeClass) => {
+  it("allows the limit, counts remaining down, refuses the rest", async () => {
+    const { limiter } = limiterOn();
+    const decisions = await take(limiter, routeClass, id(), 6);
+    expect(decisions.map((d) => [d.allowed, d.remaining, d.limit])).toEqual([
+      [true, 4, 5],
+      [true, 3, 5],
+      [true, 2, 5],
+      [true, 1, 5],
+      [true, 0, 5],
+      [false, 0, 5],
     ]);
-    for (const decision of decisions) expect(decision).toMatchObject({ limit: 5, resetAt: clock.now + WINDOW_MS });
   });
 
-  it("across the window boundary the previous window counts by how much of it the sliding window still covers", async () => {
-    const { limiter, clock } = limiterAt();
+  it("per principal and per tenant: buckets and keys never share a counter", async () => {
+    const { limiter } = limiterOn();
     const key = id();
-    await take(limiter, key, 5);
-    // A quarter into the next window: three quarters of the previous 5 is 3 (floored), so 2 are left.
-    clock.now += WINDOW_MS + 2_500;
-    expect((await take(limiter, key, 3)).map((d) => d.allowed)).toEqual([true, true, false]);
-    // Three quarters in, asked by another isolate (this one remembers the refusal until the window
-    // ends): a quarter of 5 is 1, plus this window's 2 and this call: 1 left.
-    clock.now += 5_000;
-    const another = createSlidingWindowRateLimiter({ redis: upstash.redis, defaults, now: () => clock.now });
-    expect(await another.limit("query", key)).toMatchObject({ allowed: true, remaining: 1 });
-    // Halfway into the window after: half of the previous window's 3 is 1, plus this call: 3 left, until that window ends.
-    clock.now += 7_500;
-    expect(await limiter.limit("query", key)).toEqual({ allowed: true, limit: 5, remaining: 3, resetAt: clock.now + 5_000 });
+    await take(limiter, routeClass, key, 5);
+    expect((await limiter.limit(`tenant-${routeClass}`, key)).remaining).toBe(4);
+    expect((await limiter.limit(routeClass, `${key}:x`)).remaining).toBe(4);
+    expect((await limiter.limit(routeClass, key)).allowed).toBe(false);
+    // Another isolate counts in the same counters.
+    expect((await limiterOn().limiter.limit(routeClass, key)).allowed).toBe(false);
   });
 
-  it("a call costs its cost; one that would overdraw is refused (and, like @upstash/ratelimit, counted unless the window was full)", async () => {
-    const { limiter } = limiterAt();
+  it("a call costs its cost; one the remaining tokens cannot cover is refused", async () => {
+    const { limiter } = limiterOn();
     const key = id();
-    const window = { limit: 10, window: "10 s" } as const;
-    expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: true, remaining: 6, limit: 10 });
-    expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: true, remaining: 2 });
-    expect(await limiter.limit("query", key, 4, window)).toMatchObject({ allowed: false, remaining: 0 });
-    expect(await limiter.limit("query", key, 1, window)).toMatchObject({ allowed: false, remaining: 0 });
-    // Another key with 2 left takes exactly 2.
-    const other = id();
-    await limiter.limit("query", other, 8, window);
-    expect(await limiter.limit("query", other, 2, window)).toMatchObject({ allowed: true, remaining: 0 });
+    expect((await take(limiter, routeClass, key, 2, 2)).map((d) => d.remaining)).toEqual([3, 1]);
+    expect((await limiter.limit(routeClass, key, 2)).allowed).toBe(false);
   });
 
-  it("refund gives back what limit took in this window, never below zero, keeping the window's expiry", async () => {
-    const { limiter, clock } = limiterAt();
+  it("refund gives back what limit took", async () => {
+    const { limiter } = limiterOn();
     const key = id();
-    await take(limiter, key, 3);
-    await limiter.refund("query", key, 2);
-    expect((await take(limiter, key, 1))[0]).toMatchObject({ allowed: true, remaining: 3 });
-    await limiter.refund("query", key, 10);
-    expect((await take(limiter, key, 1))[0]).toMatchObject({ allowed: true, remaining: 4 });
-    const counter = `edge-rag:rl:query:${key}:${clock.now / WINDOW_MS}`;
-    const expiry = Number(await upstash.redis.command(["PTTL", counter]));
-    expect(expiry).toBeGreaterThan(0);
-    // A key with nothing counted stays absent: no counter without an expiry is left behind.
-    const untouched = id();
-    await limiter.refund("query", untouched);
-    expect(await upstash.redis.command(["EXISTS", `edge-rag:rl:query:${untouched}:${clock.now / WINDOW_MS}`])).toBe(0);
-  });
-
-  it("a refused key is answered from the isolate until its window ends, without a Redis round trip", async () => {
-    const { limiter, clock } = limiterAt();
-    const key = id();
-    await take(limiter, key, 6);
-    expect(clock.scripts).toBe(6);
-    clock.now += WINDOW_MS - 1;
-    expect(await limiter.limit("query", key)).toEqual({ allowed: false, limit: 5, remaining: 0, resetAt: clock.now + 1 });
-    expect(clock.scripts).toBe(6);
-    // Another bucket, or another limit for the same key, is not that refusal.
-    expect((await limiter.limit("auth", key)).allowed).toBe(true);
-    expect((await limiter.limit("query", key, 1, { limit: 50, window: "10 s" })).allowed).toBe(true);
-    expect(clock.scripts).toBe(8);
-    // Its window over, Redis decides again: three quarters of the previous window's 6 (the 50-limit
-    // call counted in the same counter) floors to 4, so this 1 is the last.
-    clock.now += 2_501;
-    expect(await limiter.limit("query", key)).toMatchObject({ allowed: true, remaining: 0 });
-    expect(clock.scripts).toBe(9);
-  });
-
-  it("buckets and keys never share a counter", async () => {
-    const { limiter } = limiterAt();
-    const key = id();
-    await take(limiter, key, 5);
-    expect((await limiter.limit("tenant-query", key)).remaining).toBe(4);
-    expect((await limiter.limit("query", `${key}:x`)).remaining).toBe(4);
-    expect((await limiter.limit("query", key.slice(0, -1))).remaining).toBe(4);
+    await take(limiter, routeClass, key, 5);
+    await limiter.refund(routeClass, key, 2);
+    expect((await take(limiter, routeClass, key, 3)).map((d) => d.allowed)).toEqual([true, true, false]);
   });
 });
 
-describe("happy: the same counters as @upstash/ratelimit (a rolling deploy keeps counts)", () => {
-  it("the script's hash (what EVALSHA sends) is the SHA1 of its text", () => {
-    expect(createHash("sha1").update(SLIDING_WINDOW.source).digest("hex")).toBe(SLIDING_WINDOW.sha1);
+describe("happy: a class that fails open is decided in the colo", () => {
+  it("within its limits, a known key's answer waits on no round trip; the count follows after the response", async () => {
+    const { limiter, probe } = limiterOn();
+    const key = id();
+    await take(limiter, "query", key, 1);
+    probe.held = true;
+    const decision = await limiter.limit("query", key);
+    expect(decision).toMatchObject({ allowed: true, remaining: 3, limit: 5 });
+    // Its count is on the way, held, and only `pending` (waitUntil) waits for it.
+    expect(probe.waiting).toHaveLength(1);
+    expect(await settled(decision.pending!)).toBe(false);
+    probe.release();
+    await decision.pending;
+    expect(await limiterOn().limiter.limit("auth", key)).toMatchObject({ remaining: 4 });
+    expect(await limiterOn().limiter.limit("query", key)).toMatchObject({ remaining: 2 });
   });
 
-  it("what one counts, the other sees", async () => {
-    // A window so long that no boundary falls inside the test: both read the real clock.
-    const window = { limit: 5, window: "1000 d" } as const;
-    const official = new Ratelimit({
-      redis: new Redis({ url: upstash.target.url, token: upstash.target.token, enableTelemetry: false }),
-      limiter: Ratelimit.slidingWindow(window.limit, window.window),
-      prefix: "edge-rag:rl:query",
-      analytics: false,
-    });
-    const ours = createSlidingWindowRateLimiter({ redis: upstash.redis, defaults });
+  it("never allows past the limit in one isolate, even before its counts land", async () => {
+    const { limiter, probe } = limiterOn();
     const key = id();
-    expect((await official.limit(key, { rate: 2 })).remaining).toBe(3);
-    expect(await ours.limit("query", key, 1, window)).toMatchObject({ allowed: true, remaining: 2 });
-    expect((await official.getRemaining(key)).remaining).toBe(2);
-    const [theirs, mine] = [await official.limit(key), await ours.limit("query", key, 1, window)];
-    expect([theirs.remaining, mine.remaining, mine.resetAt]).toEqual([1, 0, theirs.reset]);
+    await take(limiter, "query", key, 1);
+    probe.held = true;
+    const allowed = [];
+    for (let i = 0; i < 4; i++) allowed.push(await limiter.limit("query", key));
+    expect(allowed.map((d) => d.remaining)).toEqual([3, 2, 1, 0]);
+    // The estimate is spent: the next call waits for Upstash, which has not seen the 4 yet.
+    const next = limiter.limit("query", key);
+    expect(await settled(next)).toBe(false);
+    probe.release();
+    expect(await next).toMatchObject({ allowed: false, remaining: 0 });
+  });
+
+  it("a refusal is answered in the isolate until its window ends, without a round trip", async () => {
+    const { limiter, probe } = limiterOn();
+    const key = id();
+    await take(limiter, "query", key, 6);
+    const before = probe.requests;
+    probe.held = true;
+    expect(await limiter.limit("query", key)).toMatchObject({ allowed: false, remaining: 0 });
+    expect(probe.requests).toBe(before);
+  });
+
+  it("what other isolates counted reaches this one with its next count", async () => {
+    const { limiter } = limiterOn();
+    const key = id();
+    await take(limiter, "query", key, 1);
+    await take(limiterOn().limiter, "query", key, 4);
+    // Allowed on this isolate's estimate (3 left), but Upstash counts it past the limit…
+    const over = await limiter.limit("query", key);
+    expect(over.allowed).toBe(true);
+    await over.pending;
+    // …so from then on the isolate refuses.
+    expect((await limiter.limit("query", key)).allowed).toBe(false);
+  });
+
+  it("a class that fails closed always waits for Upstash", async () => {
+    const { limiter, probe } = limiterOn();
+    const key = id();
+    await take(limiter, "auth", key, 1);
+    probe.held = true;
+    const next = limiter.limit("auth", key);
+    expect(await settled(next)).toBe(false);
+    probe.release();
+    expect(await next).toMatchObject({ allowed: true, remaining: 3 });
   });
 });
 
-describe("error: the store unreachable is RateLimitStoreUnavailable", () => {
+describe("error: the store unreachable is RateLimitStoreUnavailable, so the class's policy decides", () => {
   it.each(["reset", "hang"] as const)("a server that %ss: limit and refund both throw it", async (mode) => {
     const server = await startBadServer(mode);
     try {
-      const client = createUpstashRest({ url: server.url, token: "t", timeoutMs: 300, retries: 1, backoffMs: 10 });
-      const { limiter } = limiterAt({ client });
-      await expect(limiter.limit("query", id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
-      await expect(limiter.refund("query", id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+      const { limiter } = limiterOn({ url: server.url, token: "t", timeoutMs: 300 });
+      for (const bucket of ["query", "auth"] as const) {
+        await expect(limiter.limit(bucket, id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+        await expect(limiter.refund(bucket, id())).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+      }
     } finally {
       await server.close();
     }
   });
 
-  it("a wrong token is RateLimitStoreUnavailable too, and no refusal is remembered", async () => {
-    const client = createUpstashRest({ url: upstash.target.url, token: "wrong", timeoutMs: 5_000 });
-    const { limiter } = limiterAt({ client });
+  it("when a count after the response fails, the key's next call waits for the store and meets the policy", async () => {
+    const { limiter, probe } = limiterOn();
     const key = id();
-    for (let i = 0; i < 2; i++) await expect(limiter.limit("query", key)).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+    await take(limiter, "query", key, 1);
+    probe.failing = true;
+    const decision = await limiter.limit("query", key);
+    expect(decision.allowed).toBe(true);
+    await decision.pending;
+    await expect(limiter.limit("query", key)).rejects.toBeInstanceOf(RateLimitStoreUnavailable);
+  });
+
+  it("security: a wrong token fails without naming it or the key, and no refusal is remembered", async () => {
+    const token = `wrong-${randomUUID()}`;
+    const { limiter } = limiterOn({ token });
+    const key = id();
+    for (let i = 0; i < 2; i++) {
+      const error = await limiter.limit("query", key).then(
+        () => null,
+        (reason: unknown) => reason,
+      );
+      expect(error).toBeInstanceOf(RateLimitStoreUnavailable);
+      const cause = (error as Error).cause as Error;
+      for (const secret of [token, key]) expect(`${cause.name} ${cause.message}`).not.toContain(secret);
+    }
+  });
+});
+
+describe("security: every script the limiter sends asks Upstash for key locking (observed at the bridge)", () => {
+  it("the bridge saw the texts with `#!lua flags=allow-key-locking`, and every hash names one of them", async () => {
+    // Its own bridge and Redis: nothing cached, so the library falls back from EVALSHA to EVAL.
+    const fixture = await startBridgeFixture();
+    try {
+      const { limiter } = limiterOn({ url: fixture.url, token: fixture.token });
+      const key = id();
+      for (const bucket of ["query", "auth", "tenant-query"] as const) await take(limiter, bucket, key, 6);
+      await limiter.refund("auth", key);
+      const texts = fixture.scripts.filter((script) => script.command !== "EVALSHA");
+      expect(texts.length).toBeGreaterThan(0);
+      expect(texts.every((script) => script.keyLocking === true)).toBe(true);
+      for (const script of fixture.scripts.filter((seen) => seen.command === "EVALSHA")) {
+        // A hash the bridge never saw the text of was answered NOSCRIPT, and the text followed.
+        if (script.keyLocking === null) expect(texts.some((text) => text.sha1 === script.sha1)).toBe(true);
+        else expect(script.keyLocking).toBe(true);
+      }
+      // What it records for a script without the flag.
+      await fixture.client().eval("return 1", [], []);
+      expect(fixture.scripts.at(-1)).toMatchObject({ command: "EVAL", keyLocking: false });
+    } finally {
+      await fixture.stop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll } from "vitest";
-import { createUpstashRest, type UpstashRest } from "../../src/redis/upstash-rest";
+import type { ScriptSeen } from "../../tools/upstash-bridge/index";
 import { startBridgeFixture } from "./upstash-bridge-fixture";
 
 /**
@@ -11,23 +11,24 @@ import { startBridgeFixture } from "./upstash-bridge-fixture";
 export interface UpstashTarget {
   url: string;
   token: string;
+  /** The scripts the bridge saw (null for a real Upstash database, which does not tell). */
+  scripts: ScriptSeen[] | null;
   stop(): Promise<void>;
 }
 
 export async function startUpstashTarget(): Promise<UpstashTarget> {
   const url = process.env.UPSTASH_CONFORMANCE_URL;
   const token = process.env.UPSTASH_CONFORMANCE_TOKEN;
-  if (url && token) return { url, token, stop: async () => {} };
+  if (url && token) return { url, token, scripts: null, stop: async () => {} };
   const fixture = await startBridgeFixture();
-  return { url: fixture.url, token: fixture.token, stop: () => fixture.stop() };
+  return { url: fixture.url, token: fixture.token, scripts: fixture.scripts, stop: () => fixture.stop() };
 }
 
-/** The file's target and the worker's client on it: started before the file's tests, stopped after. */
-export function useUpstashTarget(): { readonly target: UpstashTarget; readonly redis: UpstashRest } {
-  const suite = {} as { target: UpstashTarget; redis: UpstashRest };
+/** The file's target: started before the file's tests, stopped after. */
+export function useUpstashTarget(): { readonly target: UpstashTarget } {
+  const suite = {} as { target: UpstashTarget };
   beforeAll(async () => {
     suite.target = await startUpstashTarget();
-    suite.redis = createUpstashRest({ url: suite.target.url, token: suite.target.token, timeoutMs: 5_000 });
   });
   afterAll(async () => {
     await suite.target?.stop();

@@ -93,6 +93,22 @@ describe("round-trip counter (happy)", () => {
     expect(counter.waitedMs).toBe(150 + 160 + 165);
   });
 
+  it("leaves out a wait still in flight: the response did not wait for it (waitUntil, a streamed body)", () => {
+    let now = 0;
+    const counter = new RoundTripCounter(() => now);
+    const awaited = counter.begin("D1_PRIMARY");
+    const background = counter.begin("UPSTASH");
+    now += 150;
+    awaited();
+    expect(counter.roundTrips).toBe(1);
+    expect(counter.calls).toEqual({ D1_PRIMARY: 1 });
+    now += 10;
+    background();
+    expect(counter.roundTrips).toBe(1);
+    expect(counter.calls).toEqual({ D1_PRIMARY: 1, UPSTASH: 1 });
+    expect(counter.waitedMs).toBe(160);
+  });
+
   it("writes a Server-Timing header the bench reads back", () => {
     let now = 0;
     const counter = new RoundTripCounter(() => now);

@@ -1,20 +1,16 @@
 import { env } from "cloudflare:test";
-import { Redis } from "@upstash/redis/cloudflare";
 import { describe, expect, it } from "vitest";
 import { type CacheStore, createCacheApiStore, createKvStore, createMemoryStore, createRedisStore } from "../../src/cache/cache-store";
+import { createUpstashRedis } from "../../src/redis/upstash-redis";
 
 /**
  * One suite for every tier of the query cache (the CacheStore port), run against the real local
  * bindings: isolate memory, the Cache API and KV of workerd, and Upstash Redis through the REST
  * bridge in front of a real redis-server.
  */
-const redis = () =>
-  new Redis({
-    url: env.UPSTASH_REDIS_REST_URL!,
-    token: env.UPSTASH_REDIS_REST_TOKEN!,
-    automaticDeserialization: false,
-    enableTelemetry: false,
-  });
+/** The worker's client for the redis tier (src/services.ts builds it the same way). */
+const redis = (token = env.UPSTASH_REDIS_REST_TOKEN!) =>
+  createUpstashRedis({ url: env.UPSTASH_REDIS_REST_URL!, token, timeoutMs: 5_000, retries: 0, rawValues: true });
 
 const adapters: Array<{ name: string; create: () => CacheStore; shortLifetimes: boolean }> = [
   { name: "memory", create: () => createMemoryStore({ maxEntries: 100, maxBytes: 1 << 20 }), shortLifetimes: true },
@@ -65,6 +61,22 @@ describe.each(adapters)("CacheStore conformance: $name", ({ create, shortLifetim
       expect(await store.get(k)).toBe(shortLifetimes ? null : "short-lived");
     },
   );
+});
+
+describe("CacheStore: redis failures (security)", () => {
+  it("a failing Redis rejects without quoting the command: no key, no value, no token", async () => {
+    const token = `wrong-${crypto.randomUUID()}`;
+    const store = createRedisStore(redis(token));
+    const [k, value] = [key(), `answer-${crypto.randomUUID()}`];
+    for (const call of [store.get(k), store.put(k, value, 60)]) {
+      const error = await call.then(
+        () => null,
+        (reason: Error) => reason,
+      );
+      expect(error).toBeInstanceOf(Error);
+      for (const secret of [k, value, token]) expect(`${error!.name}: ${error!.message}`).not.toContain(secret);
+    }
+  });
 });
 
 describe("CacheStore: memory bounds (happy)", () => {

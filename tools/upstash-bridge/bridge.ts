@@ -3,6 +3,7 @@ import { createTokenCheck } from "./auth.ts";
 import type { CommandAllowList } from "./command-policy.ts";
 import { encodeReply } from "./encode-reply.ts";
 import { PayloadTooLargeError, readBody } from "./http-body.ts";
+import type { ScriptSeen } from "./lua-scripts.ts";
 import { BadRequestError, type BridgeRequest, parseBridgeRequest } from "./parse-request.ts";
 import { createRedisExecutor, type Outcome, type RedisExecutor, RedisUnavailableError } from "./redis-executor.ts";
 
@@ -20,6 +21,11 @@ export interface UpstashBridgeOptions {
    * (UPSTASH_CLIENT_COMMANDS); `"any"` lifts the allow-list (the protocol tests), never the refusals.
    */
   allowCommands?: CommandAllowList;
+  /**
+   * Told of every script a client runs or loads, and whether it asked for key locking (Redis
+   * rejects that flag, so the bridge drops it before Redis sees it: this is where it is recorded).
+   */
+  onScript?: (script: ScriptSeen) => void;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -46,7 +52,12 @@ export function createBridge(options: UpstashBridgeOptions): { server: Server; w
   const isAuthorized = createTokenCheck(options.token);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const log = options.log ?? defaultLog;
-  const executor = createRedisExecutor({ redisUrl: options.redisUrl, log, allowCommands: options.allowCommands });
+  const executor = createRedisExecutor({
+    redisUrl: options.redisUrl,
+    log,
+    allowCommands: options.allowCommands,
+    onScript: options.onScript,
+  });
   // Redis echoes arguments in some errors ("unknown command … with args beginning with"); a
   // client that sends the token as data must still never get it back in an error body.
   const redact = (message: string) => message.replaceAll(options.token, "[redacted]");

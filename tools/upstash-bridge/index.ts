@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { createBridge, defaultLog, type UpstashBridgeOptions } from "./bridge.ts";
 
 export { createUpstashBridge, DEFAULT_MAX_BODY_BYTES, type UpstashBridgeOptions } from "./bridge.ts";
+export type { ScriptSeen } from "./lua-scripts.ts";
 
 export interface StartUpstashBridgeOptions extends UpstashBridgeOptions {
   /** 0 picks a free port. */

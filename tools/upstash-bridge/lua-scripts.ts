@@ -56,6 +56,30 @@ export interface PreparedScriptCommand {
   args: CommandArg[];
   /** For SCRIPT LOAD: the digest to report instead of Redis' (the client's SHA of its own text). */
   replaceResult?: string;
+  /** For EVAL, EVALSHA and SCRIPT LOAD: the script a client sent, as the bridge saw it. */
+  script?: ScriptSeen;
+}
+
+/**
+ * A script a client ran or loaded. `keyLocking`: whether its shebang asked Upstash for key locking
+ * (`#!lua flags=allow-key-locking`; without it Upstash runs the script under the database's global
+ * lock); for EVALSHA, what the text with that hash said when the bridge saw it, or null for a hash
+ * it never saw (Redis answers NOSCRIPT, and the client sends the text next).
+ */
+export interface ScriptSeen {
+  command: "EVAL" | "EVALSHA" | "SCRIPT LOAD";
+  sha1: string;
+  keyLocking: boolean | null;
+}
+
+/** Whether a script's shebang carries `allow-key-locking` among its flags. */
+export function asksForKeyLocking(script: string): boolean {
+  if (!script.startsWith("#!lua")) return false;
+  const newline = script.indexOf("\n");
+  const shebang = newline === -1 ? script : script.slice(0, newline);
+  return shebang
+    .split(/[ \t\v\f\r]+/)
+    .some((part) => part.startsWith("flags=") && part.slice("flags=".length).split(",").includes("allow-key-locking"));
 }
 
 /**
@@ -69,28 +93,30 @@ export interface PreparedScriptCommand {
  */
 export function createScriptRegistry(): ScriptRegistry {
   const rewrittenSha = new Map<string, string>();
+  // Hash of a text seen → whether it asked for key locking (the same bound as the mappings).
+  const keyLockingOf = new Map<string, boolean>();
 
-  const remember = (originalSha: string, rewritten: string) => {
+  const remember = <V>(map: Map<string, V>, sha: string, value: V) => {
     // Oldest first out; a forgotten mapping only costs one NOSCRIPT round trip.
-    if (rewrittenSha.size >= MAX_MAPPINGS) rewrittenSha.delete(rewrittenSha.keys().next().value!);
-    rewrittenSha.set(originalSha, sha1Hex(rewritten));
+    if (map.size >= MAX_MAPPINGS) map.delete(map.keys().next().value!);
+    map.set(sha, value);
   };
 
   /** Rewrites a script argument, recording the SHA mapping when it changed. */
-  const rewriteArg = (arg: CommandArg): { arg: CommandArg; originalSha: string } => {
+  const rewriteArg = (arg: CommandArg): { arg: CommandArg; originalSha: string; keyLocking: boolean } => {
     const originalSha = sha1Hex(arg);
     const text = typeof arg === "string" ? arg : arg.subarray(0, 5).toString("latin1") === "#!lua" ? arg.toString("utf8") : null;
-    if (text === null) return { arg, originalSha };
+    const keyLocking = text !== null && asksForKeyLocking(text);
+    remember(keyLockingOf, originalSha, keyLocking);
+    if (text === null) return { arg, originalSha, keyLocking };
     const rewritten = rewriteShebang(text);
-    if (rewritten === text) return { arg, originalSha };
-    remember(originalSha, rewritten);
-    return { arg: rewritten, originalSha };
+    if (rewritten === text) return { arg, originalSha, keyLocking };
+    remember(rewrittenSha, originalSha, sha1Hex(rewritten));
+    return { arg: rewritten, originalSha, keyLocking };
   };
 
-  const translateSha = (arg: CommandArg): CommandArg => {
-    const sha = typeof arg === "string" ? arg.toLowerCase() : arg.toString("latin1").toLowerCase();
-    return rewrittenSha.get(sha) ?? arg;
-  };
+  const shaOf = (arg: CommandArg) => (typeof arg === "string" ? arg.toLowerCase() : arg.toString("latin1").toLowerCase());
+  const translateSha = (arg: CommandArg): CommandArg => rewrittenSha.get(shaOf(arg)) ?? arg;
 
   return {
     prepare(name, args) {
@@ -98,16 +124,20 @@ export function createScriptRegistry(): ScriptRegistry {
       const [first, ...rest] = args as [CommandArg, ...CommandArg[]];
       switch (name) {
         case "EVAL":
-        case "EVAL_RO":
-          return { args: [rewriteArg(first).arg, ...rest] };
+        case "EVAL_RO": {
+          const { arg, originalSha: sha1, keyLocking } = rewriteArg(first);
+          return { args: [arg, ...rest], script: { command: "EVAL", sha1, keyLocking } };
+        }
         case "EVALSHA":
-        case "EVALSHA_RO":
-          return { args: [translateSha(first), ...rest] };
+        case "EVALSHA_RO": {
+          const sha1 = shaOf(first);
+          return { args: [translateSha(first), ...rest], script: { command: "EVALSHA", sha1, keyLocking: keyLockingOf.get(sha1) ?? null } };
+        }
         case "SCRIPT": {
           const sub = (typeof first === "string" ? first : first.toString("latin1")).toUpperCase();
           if (sub === "LOAD" && rest.length === 1) {
-            const { arg, originalSha } = rewriteArg(rest[0]!);
-            return { args: [first, arg], replaceResult: originalSha };
+            const { arg, originalSha, keyLocking } = rewriteArg(rest[0]!);
+            return { args: [first, arg], replaceResult: originalSha, script: { command: "SCRIPT LOAD", sha1: originalSha, keyLocking } };
           }
           if (sub === "EXISTS") return { args: [first, ...rest.map(translateSha)] };
           return { args };

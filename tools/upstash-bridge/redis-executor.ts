@@ -1,6 +1,6 @@
 import { Redis, ReplyError } from "ioredis";
 import { type CommandAllowList, refusalReason } from "./command-policy.ts";
-import { createScriptRegistry } from "./lua-scripts.ts";
+import { createScriptRegistry, type ScriptSeen } from "./lua-scripts.ts";
 import type { Command } from "./parse-request.ts";
 
 /** Redis could not be reached or dropped the connection; the bridge answers 503. */
@@ -32,6 +32,8 @@ export interface RedisExecutorOptions {
   allowCommands?: CommandAllowList;
   /** A command without a reply after this long fails with 503. Default 10 s. */
   commandTimeoutMs?: number;
+  /** Told of every script a client runs or loads, before it runs (also inside pipelines and transactions). */
+  onScript?: (script: ScriptSeen) => void;
 }
 
 const isReplyError = (error: unknown): error is Error => error instanceof (ReplyError as new () => Error);
@@ -78,6 +80,7 @@ export function createRedisExecutor(options: RedisExecutorOptions): RedisExecuto
     const refusal = refusalReason(command, options.allowCommands);
     if (refusal) return refusal;
     const prepared = scripts.prepare(command.name, command.args);
+    if (prepared.script) options.onScript?.(prepared.script);
     return { name: command.name, args: prepared.args, replaceResult: prepared.replaceResult };
   };
 
