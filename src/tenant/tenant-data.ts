@@ -21,6 +21,16 @@ import { DurableObject } from "cloudflare:workers";
 import type { DocumentMetadata } from "../ingest/document-input";
 import { createSqlParams, type FilterPlan, filterSql } from "../retrieval/filters";
 import { TITLE_WEIGHT } from "../retrieval/keyword-search";
+import {
+  createRowDigest,
+  pageSql,
+  type RowDigest,
+  TENANT_TABLE_NAMES,
+  TENANT_TABLES,
+  type TenantRow,
+  type TenantStateRow,
+  type TenantTable,
+} from "./tenant-rows";
 import { migrateTenantSchema } from "./tenant-schema";
 
 /** A document as accepted by the worker: validated, its id and content hash settled. */
@@ -573,6 +583,51 @@ export class TenantData extends DurableObject<unknown> {
       errors,
       index_version: this.indexVersion(),
     };
+  }
+
+  // ─── Import from D1 (edge-rag migrate tenant-data) ─────────────────────────────────────────────
+
+  /** Writes rows copied from D1 (columns as TENANT_TABLES declares); a row already here is kept, so a page sent twice is harmless. */
+  importRows(table: TenantTable, rows: TenantRow[]): void {
+    const { columns } = TENANT_TABLES[table];
+    const sql = `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((_, i) => `?${i + 1}`).join(", ")}) ON CONFLICT DO NOTHING`;
+    this.ctx.storage.transactionSync(() => {
+      for (const row of rows) this.sql.exec(sql, ...row);
+    });
+  }
+
+  /** The tenant's index version, cache epoch and embedding model as D1 had them. */
+  importState(state: TenantStateRow): void {
+    this.sql.exec(
+      "UPDATE tenant SET index_version = ?1, cache_epoch = ?2, embedding_model = ?3",
+      state.index_version,
+      state.cache_epoch,
+      state.embedding_model,
+    );
+  }
+
+  /** The checksum and counts of every row the object holds, in the order the copy's source was read. */
+  rowDigest(): RowDigest {
+    const digest = createRowDigest();
+    for (const table of TENANT_TABLE_NAMES)
+      for (const row of this.sql.exec(pageSql(table, { tenantColumn: false, after: false }), -1).raw()) digest.add(table, row as TenantRow);
+    digest.addState(
+      this.sql
+        .exec<TenantStateRow & Record<string, string | number | null>>("SELECT index_version, cache_epoch, embedding_model FROM tenant")
+        .one(),
+    );
+    return digest.result();
+  }
+
+  /** Records (digest) or reads (no argument) the checksum of the last completed copy from D1. */
+  importedDigest(digest?: string): string | null {
+    if (digest !== undefined)
+      this.sql.exec(
+        "INSERT INTO import_state (id, digest, completed_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, completed_at = excluded.completed_at",
+        digest,
+        Date.now(),
+      );
+    return this.sql.exec<{ digest: string }>("SELECT digest FROM import_state").toArray()[0]?.digest ?? null;
   }
 
   // ─── Tenant deletion ───────────────────────────────────────────────────────────────────────────

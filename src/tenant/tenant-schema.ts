@@ -109,6 +109,12 @@ export const TENANT_SCHEMA: readonly string[] = [
 
    CREATE TABLE vector_deletions (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
    CREATE INDEX vector_deletions_by_age ON vector_deletions (created_at);`,
+  // 2: what \`edge-rag migrate tenant-data\` copied from D1 (its checksum), so that a rerun skips a tenant already copied.
+  `CREATE TABLE import_state (
+     id           INTEGER PRIMARY KEY CHECK (id = 1),
+     digest       TEXT NOT NULL,
+     completed_at INTEGER NOT NULL
+   );`,
 ];
 
 /**
