@@ -16,3 +16,5 @@ export const productionPlatform = (env: Bindings, config: Config): PlatformAdapt
 };
 
 export default createWorker(servicesFactory(productionPlatform));
+
+export { TenantData } from "./tenant/tenant-data";

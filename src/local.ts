@@ -29,4 +29,5 @@ export const localServices = servicesFactory((env, config) => ({ vectors: localV
 
 export default withWan(createWorker(localServices));
 
+export { TenantData } from "./tenant/tenant-data";
 export { LocalVectorIndex } from "./vector/local-vector-index";

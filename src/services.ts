@@ -7,6 +7,7 @@ import { createCachedQueryService } from "./cache/cached-query-service";
 import { createQueryCache } from "./cache/query-cache";
 import { type Config, loadConfig } from "./config";
 import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
+import { createIngestService, type IngestService } from "./ingest/ingest-service";
 import { createOriginClient, type OriginClient } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
@@ -44,6 +45,8 @@ export interface Services {
   tenantLimits: TenantLimitsStore;
   /** The query use case behind the query cache. */
   query: QueryService;
+  /** The ingest use case: accept, remove, index (the documents route, the queue consumer, fixtures). */
+  ingest: IngestService;
   /** The tenant's query cache hit counts. */
   cacheStats: CacheStats;
 }
@@ -86,6 +89,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       dimensions: config.EMBEDDING_DIMENSIONS,
     },
   );
+  const tenantLimits = createTenantLimitsStore(db, config);
   return {
     config,
     db,
@@ -100,7 +104,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     users: createUserStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
-    tenantLimits: createTenantLimitsStore(db, config),
+    tenantLimits,
     query: createCachedQueryService({
       // A computed answer reports the index version it was retrieved from, read exactly.
       inner: createQueryService({
@@ -117,6 +121,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       now,
     }),
     cacheStats: queryCache.stats,
+    ingest: createIngestService({ db, vectors, origin, tenantLimits, tenants, queue: env.INGEST_QUEUE }),
   };
 }
 

@@ -4,8 +4,7 @@ import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
 import { mapWithConcurrency } from "../query/concurrency";
 import type { Services, ServicesFactory } from "../services";
-import { type IngestServices, indexRecorded } from "./indexer";
-import { giveUpOnDocuments, markProcessingStatement, pendingJobDocuments, recordAttemptStatement } from "./job-store";
+import { giveUpOnDocuments, recordAttemptStatement } from "./job-store";
 import { type IngestMessage, IngestMessageSchema } from "./messages";
 import { DEFAULT_VISIBILITY, type VisibilityOptions } from "./vector-writes";
 
@@ -72,9 +71,9 @@ export async function handleIngestBatch(
 }
 
 /** One message: acked once its documents are settled; on a transient failure, retried with backoff and the error recorded on its job rows. */
-async function consume(services: IngestServices, message: Message<unknown>, body: IngestMessage, settings: IndexSettings): Promise<void> {
+async function consume(services: Services, message: Message<unknown>, body: IngestMessage, settings: IndexSettings): Promise<void> {
   try {
-    await indexMessage(services, body, settings);
+    await services.ingest.index(body, settings);
     metrics.ingestMessages.inc({ outcome: "ok" });
     message.ack();
   } catch (error) {
@@ -106,16 +105,6 @@ async function consume(services: IngestServices, message: Message<unknown>, body
 interface IndexSettings {
   dimensions: number;
   visibility: VisibilityOptions;
-}
-
-/** Indexes the message's documents that its job still has queued (none: a redelivery of finished work, or another tenant's job). */
-async function indexMessage(services: IngestServices, message: IngestMessage, settings: IndexSettings): Promise<void> {
-  const { db } = services;
-  const pending = await pendingJobDocuments(db, message.tenant, message.job_id, message.document_ids);
-  if (pending.length === 0) return;
-  await db.batch([markProcessingStatement(db, message.tenant, message.job_id, Date.now())]);
-  const targets = pending.map(({ documentId, contentHash }) => ({ documentId, contentHash }));
-  await indexRecorded(services, message.tenant, targets, { jobId: message.job_id, ...settings });
 }
 
 /** The dead-letter consumer: the messages that ran out of retries. Their documents fail with the last error. */

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 
 /**
  * What a client may send as a document, declared once: POST /v1/documents validates with these
- * schemas and `indexDocuments` relies on the same rules. Metadata is flat (string | number |
+ * schemas and `services.ingest.indexNow` relies on the same rules. Metadata is flat (string | number |
  * boolean) because it becomes Vectorize metadata next to `document_id` and `collection`, where
  * filters can be pushed down.
  */

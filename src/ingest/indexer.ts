@@ -1,24 +1,16 @@
-import { type FieldError, fieldErrors, OriginBadResponse, OriginRejected, validationFailed } from "../errors";
+import { OriginBadResponse, OriginRejected } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
 import { keywordIndexStatementsForWrite, markKeywordIndexBuilt } from "../retrieval/keyword-index";
 import type { Services } from "../services";
 import type { OriginDocument } from "../shared/origin-contract";
 import { chunkQuotaGuardStatements } from "../store/tenant-limits";
-import { type BumpGuard, bumpIndexVersionStatement, createTenantStore } from "../store/tenant-store";
+import { type BumpGuard, bumpIndexVersionStatement } from "../store/tenant-store";
 import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
-import {
-  CollectionSchema,
-  DEFAULT_COLLECTION,
-  type DocumentInput,
-  DocumentInputSchema,
-  type DocumentMetadata,
-  documentTitle,
-} from "./document-input";
-import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "./document-store";
+import { type DocumentMetadata, documentTitle } from "./document-input";
+import { groupRowsForJson } from "./document-store";
 import { chunkId } from "./hashing";
 import { finalizeJobStatement } from "./job-store";
-import { planMessages } from "./messages";
 import {
   DEFAULT_VISIBILITY,
   purgeDeletedVectors,
@@ -73,74 +65,6 @@ export interface IndexSummary {
   documents: DocumentOutcome[];
   chunks: number;
   index_version: number;
-}
-
-/**
- * Indexes documents right away, without the queue: records them in D1 (like POST /v1/documents,
- * minus the job) and indexes them. For fixtures, tools and tests; the API path is the queue.
- * Throws VALIDATION_FAILED for a document that POST /v1/documents would reject.
- */
-export async function indexDocuments(
-  services: IngestServices,
-  tenant: string,
-  documents: Array<DocumentInput & { collection?: string }>,
-  options: IndexOptions = {},
-): Promise<IndexSummary> {
-  // Outcomes in the caller's order.
-  const outcomes: DocumentOutcome[] = new Array(documents.length);
-  const now = Date.now();
-  for (const [collection, entries] of validatedByCollection(documents)) {
-    const prepared = await prepareDocuments(
-      services.db,
-      tenant,
-      entries.map((entry) => entry.input),
-      collection,
-    );
-    const positions = new Map(prepared.map((document, i) => [document.id, entries[i]!.position]));
-    const record = recordDocumentsStatements(services.db, tenant, prepared, now);
-    if (record.length > 0) await services.db.batch(record);
-    for (const document of prepared.filter((d) => d.unchanged))
-      outcomes[positions.get(document.id)!] = { document_id: document.id, status: "skipped", reason: "unchanged" };
-    const changed = prepared.filter((document) => !document.unchanged);
-    const hashes = new Map(changed.map((document) => [document.id, document.hash]));
-    // Same grouping as the queue: one origin call per group.
-    for (const message of planMessages(
-      tenant,
-      "direct",
-      changed.map((d) => ({ id: d.id, textLength: d.text.length })),
-    )) {
-      const targets = message.document_ids.map((id) => ({ documentId: id, contentHash: hashes.get(id)! }));
-      for (const outcome of await indexRecorded(services, tenant, targets, options))
-        outcomes[positions.get(outcome.document_id)!] = outcome;
-    }
-  }
-  return {
-    documents: outcomes,
-    chunks: outcomes.reduce((sum, outcome) => sum + (outcome.status === "done" ? outcome.chunks : 0), 0),
-    index_version: await createTenantStore(services.db).indexVersion(tenant),
-  };
-}
-
-/** The documents by collection, each with its position; throws VALIDATION_FAILED naming every problem. */
-function validatedByCollection(
-  documents: Array<DocumentInput & { collection?: string }>,
-): Map<string, Array<{ position: number; input: DocumentInput }>> {
-  const byCollection = new Map<string, Array<{ position: number; input: DocumentInput }>>();
-  const issues: FieldError[] = [];
-  const seen = new Set<string>();
-  documents.forEach((document, position) => {
-    const { collection = DEFAULT_COLLECTION, ...input } = document;
-    const parsed = DocumentInputSchema.safeParse(input);
-    if (!parsed.success) issues.push(...fieldErrors(parsed.error.issues, [position]));
-    if (!CollectionSchema.safeParse(collection).success)
-      issues.push({ path: `${position}.collection`, message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
-    if (input.id !== undefined && seen.has(input.id))
-      issues.push({ path: `${position}.id`, message: `duplicates an earlier id (${input.id})` });
-    if (input.id !== undefined) seen.add(input.id);
-    if (parsed.success) byCollection.set(collection, [...(byCollection.get(collection) ?? []), { position, input: parsed.data }]);
-  });
-  if (issues.length > 0) throw validationFailed(issues);
-  return byCollection;
 }
 
 /** Indexes documents already recorded in D1 (see the module promise). One origin call for all targets. */

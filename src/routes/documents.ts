@@ -1,22 +1,16 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { notFound, StoreUnavailable, serviceUnavailable } from "../errors";
+import { notFound } from "../errors";
 import { CollectionSchema, DocumentIdSchema, IngestRequestSchema } from "../ingest/document-input";
-import { deleteDocument, getDocument, listDocuments, prepareDocuments, recordDocumentsStatements } from "../ingest/document-store";
-import { markEnqueuedStatement } from "../ingest/job-store";
-import { planMessages, sendMessages } from "../ingest/messages";
-import { purgeDeletedVectors } from "../ingest/vector-writes";
-import { errorFields } from "../logger";
+import { getDocument, listDocuments } from "../ingest/document-store";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, validationErrors } from "../schemas";
-import { assertIngestQuota, quotaGuardStatements } from "../store/tenant-limits";
 
 export function createDocumentRoutes() {
   const documentRoutes = new OpenAPIHono<AppEnv>();
 
   const iso = (ms: number) => new Date(ms).toISOString();
-  const newJobId = () => `job_${Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
 
   // ─── POST /v1/documents ─────────────────────────────────────────────────────────────────────────
 
@@ -48,56 +42,12 @@ export function createDocumentRoutes() {
   });
 
   documentRoutes.openapi(ingest, async (c) => {
-    const { documents, collection } = c.req.valid("json");
-    const { tenant } = c.var.principal;
-    const { db, tenantLimits } = c.var.services;
+    const request = c.req.valid("json");
     // Charged by size: n documents cost n tokens of the principal's and the tenant's ingest buckets.
-    await chargeRoute(c, "ingest", documents.length);
-
-    // 1. D1 first: once this batch commits, nothing accepted can be lost. A quota it would break
-    // refuses it before anything is written.
-    const prepared = await prepareDocuments(db, tenant, documents, collection);
-    const limits = await tenantLimits.get(tenant);
-    await assertIngestQuota(db, tenant, limits, prepared);
-    const jobId = newJobId();
-    const now = Date.now();
-    try {
-      await db.batch([...recordDocumentsStatements(db, tenant, prepared, now, { id: jobId }), ...quotaGuardStatements(db, tenant, limits)]);
-    } catch (error) {
-      // The guard refused the batch if concurrent ingests took the tenant past a quota meanwhile:
-      // checking again names the quota (else the failure was the store's, and stays a 503).
-      if (error instanceof StoreUnavailable) await assertIngestQuota(db, tenant, limits, prepared);
-      throw error;
-    }
-    const statusUrl = `/v1/jobs/${jobId}`;
-
-    // 2. Then the queue (ids only). A failure leaves the job un-enqueued for the scheduled sweep.
-    const changed = prepared.filter((document) => !document.unchanged);
-    if (changed.length > 0) {
-      try {
-        await sendMessages(
-          c.env.INGEST_QUEUE,
-          planMessages(
-            tenant,
-            jobId,
-            changed.map((d) => ({ id: d.id, textLength: d.text.length })),
-          ),
-        );
-      } catch (error) {
-        c.var.log.error("ingest enqueue failed", { job_id: jobId, tenant, ...errorFields(error) });
-        throw serviceUnavailable(
-          "INGEST_QUEUE_UNAVAILABLE",
-          "the documents are stored but could not be queued for indexing; they are queued automatically within a few minutes, or retry the request",
-          30,
-          { job_id: jobId, status_url: statusUrl },
-        );
-      }
-      // Only bookkeeping for the sweep: if it fails, the sweep enqueues again, which is harmless.
-      await db.batch([markEnqueuedStatement(db, tenant, jobId, Date.now())]).catch(() => {});
-    }
-
+    await chargeRoute(c, "ingest", request.documents.length);
+    const { jobId, accepted, statusUrl } = await c.var.services.ingest.accept(c.var.principal.tenant, request, { log: c.var.log });
     c.header("location", statusUrl);
-    return c.json({ job_id: jobId, accepted: prepared.length, status_url: statusUrl }, 202);
+    return c.json({ job_id: jobId, accepted, status_url: statusUrl }, 202);
   });
 
   // ─── GET /v1/documents ──────────────────────────────────────────────────────────────────────────
@@ -251,16 +201,7 @@ export function createDocumentRoutes() {
   documentRoutes.openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
     await chargeRoute(c, "ingest");
-    const { tenant } = c.var.principal;
-    const { db, vectors } = c.var.services;
-    // D1 decides: chunks and document go in one batch with the index-version bump, and queries
-    // only return chunks D1 still has. The vectors follow; a failure there is retried by the sweep.
-    if (!(await deleteDocument(db, tenant, id, Date.now()))) throw notFound(`document ${id}`);
-    // This isolate's next query reads the bumped index version, so no cached answer citing it matches.
-    c.var.services.tenants.forget(tenant);
-    await purgeDeletedVectors(db, vectors, { tenant }).catch((error) => {
-      c.var.log.warn("vector delete deferred to the sweep", { tenant, ...errorFields(error) });
-    });
+    if (!(await c.var.services.ingest.remove(c.var.principal.tenant, id, { log: c.var.log }))) throw notFound(`document ${id}`);
     return c.body(null, 204);
   });
   return documentRoutes;

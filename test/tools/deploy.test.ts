@@ -1,11 +1,11 @@
 import { execFile, execFileSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { BUNDLE_PROBE_BINDINGS } from "../../tools/bench/cold-start";
+import { BUNDLE_PROBE_BINDINGS, nodeImportableBundle } from "../../tools/bench/cold-start";
 import { openApiDocumentText } from "../../tools/cli/generate-api-types";
 import { ROOT } from "../../tools/stack/paths";
 
@@ -28,7 +28,7 @@ const GZIP_BUDGET_BYTES = 250 * 1024;
  */
 function bundleFirstResponse(bundleFile: string, path: string): { status: number; type: string; body: string } {
   const script = `${bundleFile}.mjs`; // outside the project nothing says the .js is an ES module
-  copyFileSync(bundleFile, script);
+  writeFileSync(script, nodeImportableBundle(readFileSync(bundleFile, "utf8")));
   const probe = `const worker = (await import(${JSON.stringify(script)})).default;
     const response = await worker.fetch(new Request("http://localhost${path}"), ${JSON.stringify(BUNDLE_PROBE_BINDINGS)}, { waitUntil() {} });
     process.stdout.write(JSON.stringify({ status: response.status, type: response.headers.get("content-type"), body: await response.text() }));`;

@@ -17,7 +17,6 @@ import {
 } from "../../src/ingest/consumer";
 import { createD1Batch } from "../../src/ingest/d1-batch";
 import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
-import { indexDocuments } from "../../src/ingest/indexer";
 import { stalledJobs } from "../../src/ingest/job-store";
 import { type IngestMessage, planMessages, planSendBatches, QUEUE_LIMITS } from "../../src/ingest/messages";
 import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
@@ -681,12 +680,12 @@ describe("chunk ids across versions: content A → B → A (happy)", () => {
     const services = localServices(env);
     const A = { id: "doc", text: PARAGRAPHS.lighthouse };
     const B = { id: "doc", text: PARAGRAPHS.glaciers };
-    await indexDocuments(services, tenant, [A]);
+    await services.ingest.indexNow(tenant, [A]);
     const firstIds = (await chunkRows(tenant, "doc")).map((c) => c.id);
 
     // B replaces A while the vector index refuses deletes: A's ids stay recorded for deletion.
     const refusing = forwarding(services.vectors, { deleteByIds: async () => Promise.reject(new Error("vector index down")) });
-    await indexDocuments({ ...services, vectors: refusing }, tenant, [B]);
+    await servicesWith({ vectors: refusing })(env).ingest.indexNow(tenant, [B]);
     expect(await recordedForDeletion(tenant)).toEqual([...firstIds].sort());
 
     // The sweep's purge reads those ids and finds no chunk owning them; its deleteByIds is slow...
@@ -704,7 +703,7 @@ describe("chunk ids across versions: content A → B → A (happy)", () => {
     const purging = purgeDeletedVectors(env.DB, slow, { tenant });
     await reachedIndex;
     // ...and meanwhile A comes back and is indexed, then the purge's delete lands.
-    expect((await indexDocuments(services, tenant, [A])).documents[0]).toMatchObject({ status: "done" });
+    expect((await services.ingest.indexNow(tenant, [A])).documents[0]).toMatchObject({ status: "done" });
     release();
     await purging;
 
@@ -905,7 +904,7 @@ describe("the sweep (happy)", () => {
 
   it("deletes vectors whose deletion failed earlier", async () => {
     const tenant = uniqueTenant("sweep-vec");
-    const summary = await indexDocuments(localServices(env), tenant, [{ id: "tmp", text: PARAGRAPHS.printing }]);
+    const summary = await localServices(env).ingest.indexNow(tenant, [{ id: "tmp", text: PARAGRAPHS.printing }]);
     expect(summary.documents[0]).toMatchObject({ status: "done" });
     const chunks = await chunkRows(tenant, "tmp");
     // The delete's vector step fails (the index is unreachable): the ids stay recorded.
@@ -936,8 +935,7 @@ describe("the chunk quota, at indexing time (error)", () => {
     const services = localServices(env);
     const names = ["lighthouse", "glaciers", "printing", "volcano"] as const;
     // One chunk each; before, all four were indexed: the quota was checked only when they were accepted.
-    const summary = await indexDocuments(
-      services,
+    const summary = await services.ingest.indexNow(
       tenant,
       names.map((name) => ({ id: name, text: PARAGRAPHS[name] })),
     );
@@ -947,7 +945,7 @@ describe("the chunk quota, at indexing time (error)", () => {
     const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n");
     expect(count).toBe(3);
     // Replacing a document within the quota still works: its previous version's chunks make room.
-    const replaced = await indexDocuments(services, tenant, [{ id: "printing", text: PARAGRAPHS.volcano }]);
+    const replaced = await services.ingest.indexNow(tenant, [{ id: "printing", text: PARAGRAPHS.volcano }]);
     expect(replaced.documents[0]).toMatchObject({ status: "done" });
   });
 
@@ -957,25 +955,25 @@ describe("the chunk quota, at indexing time (error)", () => {
     // While this attempt writes its vectors (admitted: the tenant had no chunk), another one commits.
     const overtaken = forwarding(services.vectors, {
       upsert: async (vectors) => {
-        expect((await indexDocuments(services, tenant, [{ id: "other", text: PARAGRAPHS.glaciers }])).documents[0]).toMatchObject({
+        expect((await services.ingest.indexNow(tenant, [{ id: "other", text: PARAGRAPHS.glaciers }])).documents[0]).toMatchObject({
           status: "done",
         });
         return services.vectors.upsert(vectors);
       },
     });
     await expect(
-      indexDocuments({ ...services, vectors: overtaken }, tenant, [{ id: "late", text: PARAGRAPHS.printing }]),
+      servicesWith({ vectors: overtaken })(env).ingest.indexNow(tenant, [{ id: "late", text: PARAGRAPHS.printing }]),
     ).rejects.toThrow();
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(1);
     expect(await chunkRows(tenant, "late")).toEqual([]);
   });
 });
 
-describe("indexDocuments (the core the query suites build fixtures with)", () => {
+describe("services.ingest.indexNow (the core the query suites build fixtures with)", () => {
   it("indexes synchronously, skips unchanged documents, and rejects what the API would reject", async () => {
     const tenant = uniqueTenant("direct");
     const services = localServices(env);
-    const first = await indexDocuments(services, tenant, [
+    const first = await services.ingest.indexNow(tenant, [
       { id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" },
       { id: "b", text: PARAGRAPHS.volcano },
     ]);
@@ -985,14 +983,14 @@ describe("indexDocuments (the core the query suites build fixtures with)", () =>
     const vectors = await services.vectors.getByIds((await chunkRows(tenant, "a")).map((c) => c.id));
     expect(vectors[0]?.metadata).toEqual({ topic: "ice", document_id: "a", collection: "geo" });
 
-    const second = await indexDocuments(services, tenant, [
+    const second = await services.ingest.indexNow(tenant, [
       { id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" },
     ]);
     expect(second.documents).toEqual([{ document_id: "a", status: "skipped", reason: "unchanged" }]);
     expect(second.index_version).toBe(first.index_version);
 
     // Outcomes come back in the caller's order, unchanged ones included.
-    const third = await indexDocuments(services, tenant, [
+    const third = await services.ingest.indexNow(tenant, [
       { id: "c", text: PARAGRAPHS.printing },
       { id: "a", text: PARAGRAPHS.glaciers, metadata: { topic: "ice" }, collection: "geo" },
     ]);
@@ -1001,10 +999,10 @@ describe("indexDocuments (the core the query suites build fixtures with)", () =>
       ["a", "skipped"],
     ]);
 
-    await expect(indexDocuments(services, tenant, [{ id: "bad id", text: "x" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
-    await expect(indexDocuments(services, tenant, [{ text: "x", collection: "Bad" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
+    await expect(services.ingest.indexNow(tenant, [{ id: "bad id", text: "x" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
+    await expect(services.ingest.indexNow(tenant, [{ text: "x", collection: "Bad" }])).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
     await expect(
-      indexDocuments(services, tenant, [
+      services.ingest.indexNow(tenant, [
         { id: "d", text: "x" },
         { id: "d", text: "y" },
       ]),

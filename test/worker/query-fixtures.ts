@@ -1,6 +1,5 @@
 import { env } from "cloudflare:test";
 import { loadConfig } from "../../src/config";
-import { indexDocuments } from "../../src/ingest/indexer";
 import { localServices } from "../../src/local";
 import { keywordIndexStatementsForWrite } from "../../src/retrieval/keyword-index";
 
@@ -127,7 +126,7 @@ export interface IndexedFixture {
 }
 
 /**
- * Indexes documents for `tenant`. By default through the ingestion side's `indexDocuments` (the
+ * Indexes documents for `tenant`. By default through the ingest service's `indexNow` (the
  * real origin chunks and embeds; vectors are upserted and confirmed visible). With
  * `vectors: false` only D1 is written (documents, one chunk per document, FTS via the triggers,
  * the index version): what keyword retrieval needs, and all that can exist without an origin.
@@ -141,7 +140,7 @@ export async function indexFixture(
   if (options.vectors === false) {
     await writeD1Only(tenant, documents);
   } else {
-    const summary = await indexDocuments(localServices(env), tenant, documents, { dimensions: config.EMBEDDING_DIMENSIONS });
+    const summary = await localServices(env).ingest.indexNow(tenant, documents, { dimensions: config.EMBEDDING_DIMENSIONS });
     const failed = summary.documents.filter((outcome) => outcome.status !== "done");
     if (failed.length > 0) throw new Error(`fixture indexing failed: ${JSON.stringify(failed)}`);
   }

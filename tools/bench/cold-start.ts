@@ -29,6 +29,16 @@ export const BUNDLE_PROBE_BINDINGS = {
   AI: {},
 };
 
+/**
+ * A built bundle as Node can import it (the bench's probes, the deploy test): its
+ * `cloudflare:workers` import, which only workerd provides (the Durable Object base class the
+ * production entry's TenantData extends), is pointed at a stand-in. No probe's request reaches an object.
+ */
+export function nodeImportableBundle(code: string): string {
+  const stub = `data:text/javascript,${encodeURIComponent("export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } }")}`;
+  return code.replaceAll(/(["'])cloudflare:workers\1/g, JSON.stringify(stub));
+}
+
 export interface ColdStartFigures {
   bundleBytes: number;
   gzipBytes: number;

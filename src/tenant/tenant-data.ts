@@ -1,0 +1,761 @@
+/**
+ * TenantData — one tenant's data plane as a SQLite-backed Durable Object (issue 23): its
+ * documents, chunks and keyword (FTS5) index, its ingestion jobs, its vector-deletion bookkeeping,
+ * its usage counters, index version and cache epoch. One instance per tenant
+ * (`TENANT_DATA.idFromName(tenant)`), so no tenant's size or write rate touches another's, and
+ * each tenant's BM25 statistics are its own without a table per tenant in a shared schema.
+ *
+ * Promise: every method is one synchronous run over the object's SQLite (no await inside), so
+ * each call is atomic and isolated from every other call to the same tenant; writes that must
+ * hold together run in one `transactionSync`. Usage counters move by trigger with the rows they
+ * count (tenant-schema.ts): a quota check reads O(1) rows and cannot race another ingest, since
+ * the check and the write are one transaction of the tenant's single writer.
+ *
+ * Failure modes: a thrown method rejects the caller's RPC with the error (nothing of the call is
+ * written); a refused quota is a result (`ok: false`), not an error, since errors lose their class
+ * across RPC. The object being unreachable (overload, reset) rejects the RPC: callers answer 503
+ * or retry the queue message. Latency: one RPC round trip to the object's location (the tenant's
+ * region) plus SQLite work measured in microseconds per row.
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { DocumentMetadata } from "../ingest/document-input";
+import { createSqlParams, type FilterPlan, filterSql } from "../retrieval/filters";
+import { TITLE_WEIGHT } from "../retrieval/keyword-search";
+import {
+  createRowDigest,
+  pageSql,
+  type RowDigest,
+  TENANT_TABLE_NAMES,
+  TENANT_TABLES,
+  type TenantRow,
+  type TenantStateRow,
+  type TenantTable,
+} from "./tenant-rows";
+import { migrateTenantSchema } from "./tenant-schema";
+
+/** A document as accepted by the worker: validated, its id and content hash settled. */
+export interface AcceptedDocument {
+  id: string;
+  collection: string;
+  text: string;
+  metadata: DocumentMetadata;
+  hash: string;
+}
+
+export interface StorageQuota {
+  maxDocuments: number;
+  maxBytes: number;
+  maxChunks: number;
+}
+
+/** SQLite rows a call read and wrote (the cursors' own counts). */
+export interface RowCost {
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+export type QuotaRefusal = { ok: false; quota: "documents" | "bytes" | "chunks"; limit: number; usage: number; detail: string };
+
+export type AcceptResult =
+  | { ok: true; documents: Array<{ id: string; unchanged: boolean; textLength: number }>; cost: RowCost }
+  | (QuotaRefusal & { cost: RowCost });
+
+export interface ReadyDocument {
+  id: string;
+  contentHash: string;
+  revision: string;
+  collection: string;
+  title: string;
+  chunks: Array<{ id: string; index: number; text: string; start: number; end: number }>;
+}
+
+export type IndexOutcome =
+  | { document_id: string; status: "done"; chunks: number }
+  | { document_id: string; status: "skipped"; reason: "unchanged" | "superseded" | "deleted" }
+  | { document_id: string; status: "failed"; error: string };
+
+export interface CommitRequest {
+  ready: ReadyDocument[];
+  failed: Array<{ id: string; contentHash: string; error: string }>;
+  skipped: Array<{ id: string; reason: "unchanged" | "superseded" | "deleted" }>;
+  model: string | null;
+  jobId?: string;
+  maxChunks: number;
+  now: number;
+}
+
+export type CommitResult = { ok: true; outcomes: IndexOutcome[]; indexVersion: number } | { ok: false; reason: "chunk_quota" };
+
+/** A document as the indexer loads it: at the version its target asked for, not indexed yet. */
+export interface LoadedDocument {
+  id: string;
+  collection: string;
+  text: string;
+  /** The accepted metadata, as JSON. */
+  metadata: string;
+  content_hash: string;
+  revision: string;
+  indexed_hash: string | null;
+}
+
+export interface TenantDataStats {
+  documents: number;
+  chunks: number;
+  bytes: number;
+  collections: number;
+  index_version: number;
+  cache_epoch: number;
+  embedding_model: string | null;
+}
+
+export interface StoredDocument {
+  id: string;
+  collection: string;
+  text: string;
+  metadata: DocumentMetadata;
+  content_hash: string;
+  indexed_hash: string | null;
+  status: "queued" | "indexed" | "failed";
+  chunk_count: number;
+  job_id: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type DocumentSummary = Omit<StoredDocument, "text" | "content_hash" | "indexed_hash">;
+
+export interface JobView {
+  id: string;
+  status: "queued" | "processing" | "done" | "failed";
+  documents: number;
+  processed: number;
+  skipped: number;
+  failed: number;
+  queued: number;
+  chunks: number;
+  errors: Array<{ document_id: string; error: string }>;
+  index_version: number;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+/** A chunk with its document's (indexed) metadata, as retrieval cites it. */
+export interface TenantChunk {
+  id: string;
+  document_id: string;
+  collection: string;
+  chunk_index: number;
+  text: string;
+  metadata: DocumentMetadata;
+}
+
+export interface KeywordHit {
+  id: string;
+  /** BM25 against the tenant's own statistics (FTS5 `-bm25()`: higher is better). */
+  bm25: number;
+}
+
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
+const newRevision = () => crypto.randomUUID().replaceAll("-", "");
+
+export class TenantData extends DurableObject<unknown> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: unknown) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    // No call runs before the schema is current.
+    void ctx.blockConcurrencyWhile(async () => {
+      migrateTenantSchema(ctx.storage);
+    });
+  }
+
+  // ─── Ingest: accept ────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Records documents (status `queued`; a previous version stays searchable until its
+   * replacement commits) and, with `job`, the job and its per-document rows, after checking the
+   * storage quotas against the counters: all or nothing. Documents sent again unchanged (that
+   * content is indexed and nothing else is pending) are left alone and count as skipped.
+   */
+  accept(request: { documents: AcceptedDocument[]; job?: { id: string }; quota: StorageQuota; now: number }): AcceptResult {
+    const cost = this.meter();
+    return this.ctx.storage.transactionSync((): AcceptResult => {
+      const usage = cost.one<{ documents: number; bytes: number; chunks: number }>("SELECT documents, bytes, chunks FROM tenant");
+      const existing = new Map(
+        cost
+          .all<{ id: string; content_hash: string; indexed_hash: string | null; bytes: number }>(
+            "SELECT id, content_hash, indexed_hash, bytes FROM documents WHERE id IN (SELECT value FROM json_each(?1))",
+            JSON.stringify(request.documents.map((document) => document.id)),
+          )
+          .map((row) => [row.id, row]),
+      );
+      let documentsAfter = usage.documents;
+      let bytesAfter = usage.bytes;
+      for (const document of request.documents) {
+        const previous = existing.get(document.id);
+        documentsAfter += previous ? 0 : 1;
+        bytesAfter += utf8Bytes(document.text) + utf8Bytes(JSON.stringify(document.metadata)) - (previous?.bytes ?? 0);
+      }
+      const { quota } = request;
+      const refuse = (refusal: Omit<QuotaRefusal, "ok">) => ({ ok: false as const, ...refusal, cost: cost.total() });
+      if (documentsAfter > quota.maxDocuments)
+        return refuse({
+          quota: "documents",
+          limit: quota.maxDocuments,
+          usage: usage.documents,
+          detail: `this would store ${documentsAfter} documents; the tenant's quota is ${quota.maxDocuments}`,
+        });
+      if (bytesAfter > quota.maxBytes)
+        return refuse({
+          quota: "bytes",
+          limit: quota.maxBytes,
+          usage: usage.bytes,
+          detail: `this would store ${bytesAfter} bytes; the tenant's quota is ${quota.maxBytes}`,
+        });
+      if (usage.chunks >= quota.maxChunks)
+        return refuse({
+          quota: "chunks",
+          limit: quota.maxChunks,
+          usage: usage.chunks,
+          detail: `the tenant has ${usage.chunks} chunks, its quota is ${quota.maxChunks}`,
+        });
+
+      const documents = request.documents.map((document) => {
+        const previous = existing.get(document.id);
+        // Unchanged only when no other version is pending either: then a re-send is a pure no-op.
+        const unchanged = previous !== undefined && previous.content_hash === document.hash && previous.indexed_hash === document.hash;
+        return { id: document.id, unchanged, textLength: document.text.length };
+      });
+      const { now } = request;
+      const jobId = request.job?.id ?? null;
+      if (request.job) {
+        const pending = documents.some((document) => !document.unchanged);
+        // A job with nothing to index is finished (and has nothing to enqueue) at birth.
+        cost.run(
+          `INSERT INTO jobs (id, status, documents, created_at, updated_at, finished_at, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5)`,
+          request.job.id,
+          pending ? "queued" : "done",
+          documents.length,
+          now,
+          pending ? null : now,
+        );
+      }
+      for (const [position, document] of request.documents.entries()) {
+        if (documents[position]!.unchanged) continue;
+        // The same content sent again while pending keeps its revision, and its work in flight with it.
+        cost.run(
+          `INSERT INTO documents (id, collection, text, accepted_metadata, content_hash, revision, status, job_id, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?8)
+           ON CONFLICT (id) DO UPDATE SET
+             collection = excluded.collection, text = excluded.text, accepted_metadata = excluded.accepted_metadata,
+             revision = CASE WHEN documents.content_hash = excluded.content_hash THEN documents.revision ELSE excluded.revision END,
+             content_hash = excluded.content_hash, status = 'queued', job_id = excluded.job_id, error = NULL, updated_at = excluded.updated_at`,
+          document.id,
+          document.collection,
+          document.text,
+          JSON.stringify(document.metadata),
+          document.hash,
+          newRevision(),
+          jobId,
+          now,
+        );
+        if (jobId)
+          cost.run(
+            "INSERT INTO job_documents (job_id, document_id, status, content_hash, updated_at) VALUES (?1, ?2, 'queued', ?3, ?4)",
+            jobId,
+            document.id,
+            document.hash,
+            now,
+          );
+      }
+      if (jobId)
+        for (const [position, document] of request.documents.entries()) {
+          if (!documents[position]!.unchanged) continue;
+          cost.run(
+            "INSERT INTO job_documents (job_id, document_id, status, content_hash, updated_at) VALUES (?1, ?2, 'skipped', ?3, ?4)",
+            jobId,
+            document.id,
+            document.hash,
+            now,
+          );
+        }
+      return { ok: true, documents, cost: cost.total() };
+    });
+  }
+
+  // ─── Ingest: index ─────────────────────────────────────────────────────────────────────────────
+
+  /** Each target's current row; targets deleted, superseded by newer content or already indexed are settled here. */
+  loadWork(targets: Array<{ documentId: string; contentHash: string }>): {
+    work: LoadedDocument[];
+    skipped: Array<{ document_id: string; status: "skipped"; reason: "unchanged" | "superseded" | "deleted" }>;
+  } {
+    const current = new Map(
+      this.sql
+        .exec<LoadedDocument & Record<string, string | null>>(
+          `SELECT id, collection, text, accepted_metadata AS metadata, content_hash, revision, indexed_hash FROM documents
+           WHERE id IN (SELECT value FROM json_each(?1))`,
+          JSON.stringify(targets.map((target) => target.documentId)),
+        )
+        .toArray()
+        .map((row) => [row.id, row as LoadedDocument]),
+    );
+    const work: LoadedDocument[] = [];
+    const skipped: Array<{ document_id: string; status: "skipped"; reason: "unchanged" | "superseded" | "deleted" }> = [];
+    for (const { documentId, contentHash } of targets) {
+      const document = current.get(documentId);
+      if (!document) skipped.push({ document_id: documentId, status: "skipped", reason: "deleted" });
+      else if (document.content_hash !== contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "superseded" });
+      else if (document.indexed_hash === contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "unchanged" });
+      else work.push(document);
+    }
+    return { work, skipped };
+  }
+
+  /**
+   * The chunk quota, known once documents are chunked: documents are admitted in order while the
+   * tenant's chunks (each document's replacing its previous version's) stay within `maxChunks`.
+   */
+  admitChunks(
+    documents: Array<{ id: string; chunks: number }>,
+    maxChunks: number,
+  ): { admitted: string[]; overQuota: Array<{ id: string; error: string }> } {
+    let total = this.sql.exec<{ chunks: number }>("SELECT chunks FROM tenant").one().chunks;
+    const admitted: string[] = [];
+    const overQuota: Array<{ id: string; error: string }> = [];
+    for (const document of documents) {
+      const after = total - this.chunkCount(document.id) + document.chunks;
+      if (after <= maxChunks) {
+        admitted.push(document.id);
+        total = after;
+      } else {
+        overQuota.push({
+          id: document.id,
+          error: `QUOTA_EXCEEDED: its ${document.chunks} chunks would take the tenant to ${after}; its chunk quota is ${maxChunks}`,
+        });
+      }
+    }
+    return { admitted, overQuota };
+  }
+
+  /** Records vector ids about to be upserted, due for deletion at `dueAt` unless a commit gives them chunks first. */
+  recordPendingVectors(ids: string[], dueAt: number): void {
+    this.sql.exec(
+      `INSERT INTO vector_deletions (id, created_at) SELECT value, ?2 FROM json_each(?1) WHERE true
+       ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at`,
+      JSON.stringify(ids),
+      dueAt,
+    );
+  }
+
+  /**
+   * The indexing commit, all or nothing: each ready document still at its version gets its new
+   * chunks (its old ones' vector ids recorded for deletion) and is marked indexed with the
+   * metadata it was embedded with; a ready document no longer at its version is superseded (its
+   * fresh vector ids recorded for deletion); failures, skips and the job's status are recorded;
+   * the index version moves once when anything was indexed. Refused whole (`chunk_quota`) when
+   * the chunks would exceed `maxChunks`: the caller retries and is admitted against what is stored.
+   */
+  commit(request: CommitRequest): CommitResult {
+    return this.ctx.storage.transactionSync((): CommitResult => {
+      const { now, jobId } = request;
+      const held = request.ready.filter((ready) => this.atVersion(ready.id, ready.contentHash, ready.revision));
+      const superseded = request.ready.filter((ready) => !held.includes(ready));
+      let chunks = this.sql.exec<{ chunks: number }>("SELECT chunks FROM tenant").one().chunks;
+      for (const ready of held) chunks += ready.chunks.length - this.chunkCount(ready.id);
+      if (chunks > request.maxChunks) return { ok: false, reason: "chunk_quota" };
+
+      for (const ready of held) this.replaceChunks(ready, now, jobId);
+      if (held.length > 0)
+        this.sql.exec(
+          "UPDATE tenant SET index_version = index_version + 1, embedding_model = COALESCE(?1, embedding_model)",
+          request.model,
+        );
+      for (const failed of request.failed) {
+        this.sql.exec(
+          "UPDATE documents SET status = 'failed', error = ?3, updated_at = ?4 WHERE id = ?1 AND content_hash = ?2 AND indexed_hash IS NOT content_hash",
+          failed.id,
+          failed.contentHash,
+          failed.error,
+          now,
+        );
+        if (jobId) this.settleJobDocument(jobId, failed.id, "failed", failed.error, now);
+      }
+      const lost = superseded.flatMap((ready) => ready.chunks.map((chunk) => chunk.id));
+      if (lost.length > 0) this.recordDeletions(lost, now);
+      const skipped = [...request.skipped, ...superseded.map((ready) => ({ id: ready.id, reason: "superseded" as const }))];
+      if (jobId) for (const skip of skipped) this.settleJobDocument(jobId, skip.id, "skipped", null, now);
+      // Sent back to its indexed content while a newer version was pending, a document was marked
+      // queued with nothing left to index: it is indexed again, as it was.
+      for (const skip of request.skipped.filter(({ reason }) => reason === "unchanged"))
+        this.sql.exec(
+          "UPDATE documents SET status = 'indexed', error = NULL, updated_at = ?2 WHERE id = ?1 AND status <> 'indexed' AND content_hash = indexed_hash",
+          skip.id,
+          now,
+        );
+      if (jobId) this.finalizeJob(jobId, now);
+
+      const outcomes: IndexOutcome[] = [
+        ...held.map((ready): IndexOutcome => ({ document_id: ready.id, status: "done", chunks: ready.chunks.length })),
+        ...request.failed.map((failed): IndexOutcome => ({ document_id: failed.id, status: "failed", error: failed.error })),
+        ...skipped.map((skip): IndexOutcome => ({ document_id: skip.id, status: "skipped", reason: skip.reason })),
+      ];
+      return { ok: true, outcomes, indexVersion: this.indexVersion() };
+    });
+  }
+
+  // ─── Ingest: remove ────────────────────────────────────────────────────────────────────────────
+
+  /** Deletes a document and its chunks, records their vector ids for deletion and bumps the index version. False when there is no such document. */
+  remove(id: string, now: number): boolean {
+    return this.ctx.storage.transactionSync(() => {
+      if (this.sql.exec("SELECT 1 FROM documents WHERE id = ?1", id).toArray().length === 0) return false;
+      this.sql.exec("INSERT OR IGNORE INTO vector_deletions (id, created_at) SELECT id, ?2 FROM chunks WHERE document_id = ?1", id, now);
+      this.sql.exec("DELETE FROM chunks WHERE document_id = ?1", id);
+      this.sql.exec("DELETE FROM documents WHERE id = ?1", id);
+      this.sql.exec("UPDATE tenant SET index_version = index_version + 1");
+      return true;
+    });
+  }
+
+  /** Recorded vector ids due for deletion (none of them a live chunk's), oldest first. */
+  dueVectorDeletions(now: number, limit: number): string[] {
+    return this.sql
+      .exec<{ id: string }>(
+        `SELECT v.id FROM vector_deletions v WHERE v.created_at <= ?1 AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.id = v.id)
+         ORDER BY v.created_at LIMIT ?2`,
+        now,
+        limit,
+      )
+      .toArray()
+      .map((row) => row.id);
+  }
+
+  /** Forgets recorded ids once the vector index deleted them (and any that are live chunks again). */
+  forgetVectorDeletions(ids: string[]): void {
+    this.sql.exec("DELETE FROM vector_deletions WHERE id IN (SELECT value FROM json_each(?1))", JSON.stringify(ids));
+  }
+
+  // ─── Retrieval ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * BM25 over the tenant's own FTS5 index with the whole filter applied in the same statement,
+   * and, with `hydrate`, the hits' chunks in the same call. `match` must come from
+   * toFtsMatchExpression (never raw user text).
+   */
+  keywordSearch(request: { match: string; plan: FilterPlan; limit: number; hydrate?: boolean }): {
+    hits: KeywordHit[];
+    chunks: TenantChunk[];
+  } {
+    const params = createSqlParams();
+    const match = params.add(request.match);
+    const where = filterSql(request.plan, params);
+    const limit = params.add(request.limit);
+    const rows = this.sql
+      .exec<{ id: string; bm25: number; document_id: string; collection: string; chunk_index: number; text: string; metadata: string }>(
+        `SELECT c.id AS id, -bm25(kw, 1, ${TITLE_WEIGHT}) AS bm25, c.document_id, c.collection, c.chunk_index, c.text, d.metadata
+         FROM kw JOIN chunks c ON c.seq = kw.rowid JOIN documents d ON d.id = c.document_id
+         WHERE kw MATCH ${match} AND ${where}
+         ORDER BY bm25(kw, 1, ${TITLE_WEIGHT}), c.seq LIMIT ${limit}`,
+        ...params.values,
+      )
+      .toArray();
+    return {
+      hits: rows.map((row) => ({ id: row.id, bm25: row.bm25 })),
+      chunks: request.hydrate ? rows.map(({ bm25: _, ...row }) => ({ ...row, metadata: parseMetadata(row.metadata) })) : [],
+    };
+  }
+
+  /** The chunks among `ids` that still exist and satisfy the whole filter (order not meaningful). */
+  hydrate(request: { ids: readonly string[]; plan: FilterPlan }): TenantChunk[] {
+    if (request.ids.length === 0) return [];
+    const params = createSqlParams();
+    const ids = params.add(JSON.stringify(request.ids));
+    const where = filterSql(request.plan, params);
+    return this.sql
+      .exec<{ id: string; document_id: string; collection: string; chunk_index: number; text: string; metadata: string }>(
+        `SELECT c.id, c.document_id, c.collection, c.chunk_index, c.text, d.metadata
+         FROM chunks c JOIN documents d ON d.id = c.document_id
+         WHERE c.id IN (SELECT value FROM json_each(${ids})) AND ${where}`,
+        ...params.values,
+      )
+      .toArray()
+      .map((row) => ({ ...row, metadata: parseMetadata(row.metadata) }));
+  }
+
+  /** Whether every one of `ids` is a chunk the tenant still has. */
+  chunksStillIndexed(ids: readonly string[]): boolean {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return true;
+    const { n } = this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE id IN (SELECT value FROM json_each(?1))", JSON.stringify(unique))
+      .one();
+    return n === unique.length;
+  }
+
+  // ─── Reads ─────────────────────────────────────────────────────────────────────────────────────
+
+  /** Counters, collections, index version, cache epoch and embedding model: reads the counter rows only. */
+  stats(): TenantDataStats {
+    const row = this.sql
+      .exec<Omit<TenantDataStats, "collections">>(
+        "SELECT documents, chunks, bytes, index_version, cache_epoch, embedding_model FROM tenant",
+      )
+      .one();
+    const { collections } = this.sql.exec<{ collections: number }>("SELECT COUNT(*) AS collections FROM collections").one();
+    return { ...row, collections };
+  }
+
+  /** Starts a new cache epoch: every cached result of the tenant stops matching. */
+  bumpCacheEpoch(): number {
+    return this.sql.exec<{ cache_epoch: number }>("UPDATE tenant SET cache_epoch = cache_epoch + 1 RETURNING cache_epoch").one()
+      .cache_epoch;
+  }
+
+  /** The document as last accepted (its metadata included), with the state of its indexing. */
+  getDocument(id: string): StoredDocument | null {
+    const row = this.sql
+      .exec<Record<string, string | number | null>>(
+        `SELECT id, collection, text, accepted_metadata AS metadata, content_hash, indexed_hash, status, chunk_count, job_id, error, created_at, updated_at
+         FROM documents WHERE id = ?1`,
+        id,
+      )
+      .toArray()[0];
+    return row ? ({ ...row, metadata: JSON.parse(row.metadata as string) } as StoredDocument) : null;
+  }
+
+  /** One page of documents in id order (keyset pagination), without their text. */
+  listDocuments(options: { collection?: string; status?: StoredDocument["status"]; after?: string; limit: number }): {
+    documents: DocumentSummary[];
+    nextAfter: string | null;
+  } {
+    const rows = this.sql
+      .exec<Record<string, string | number | null>>(
+        `SELECT id, collection, accepted_metadata AS metadata, status, chunk_count, job_id, error, created_at, updated_at
+         FROM documents WHERE id > ?1 AND (?2 IS NULL OR collection = ?2) AND (?3 IS NULL OR status = ?3)
+         ORDER BY id LIMIT ?4`,
+        options.after ?? "",
+        options.collection ?? null,
+        options.status ?? null,
+        // One row more than the page tells whether another page follows.
+        options.limit + 1,
+      )
+      .toArray();
+    const page = rows.slice(0, options.limit).map((row) => ({ ...row, metadata: JSON.parse(row.metadata as string) }) as DocumentSummary);
+    return { documents: page, nextAfter: rows.length > options.limit ? (page.at(-1)?.id ?? null) : null };
+  }
+
+  /** The job with its per-document counts and failures; null for an unknown id. */
+  job(id: string): JobView | null {
+    const job = this.sql
+      .exec<Record<string, string | number | null>>(
+        "SELECT id, status, documents, created_at, updated_at, finished_at FROM jobs WHERE id = ?1",
+        id,
+      )
+      .toArray()[0];
+    if (!job) return null;
+    const byStatus = new Map(
+      this.sql
+        .exec<{ status: string; n: number; chunks: number | null }>(
+          "SELECT status, COUNT(*) AS n, SUM(chunks) AS chunks FROM job_documents WHERE job_id = ?1 GROUP BY status",
+          id,
+        )
+        .toArray()
+        .map((row) => [row.status, row]),
+    );
+    const errors = this.sql
+      .exec<{ document_id: string; error: string | null }>(
+        "SELECT document_id, error FROM job_documents WHERE job_id = ?1 AND status = 'failed' ORDER BY document_id LIMIT 1000",
+        id,
+      )
+      .toArray()
+      .map((row) => ({ document_id: row.document_id, error: row.error ?? "unknown error" }));
+    return {
+      ...(job as Pick<JobView, "id" | "status" | "documents" | "created_at" | "updated_at" | "finished_at">),
+      processed: byStatus.get("done")?.n ?? 0,
+      skipped: byStatus.get("skipped")?.n ?? 0,
+      failed: byStatus.get("failed")?.n ?? 0,
+      queued: byStatus.get("queued")?.n ?? 0,
+      chunks: byStatus.get("done")?.chunks ?? 0,
+      errors,
+      index_version: this.indexVersion(),
+    };
+  }
+
+  // ─── Import from D1 (edge-rag migrate tenant-data) ─────────────────────────────────────────────
+
+  /** Writes rows copied from D1 (columns as TENANT_TABLES declares); a row already here is kept, so a page sent twice is harmless. */
+  importRows(table: TenantTable, rows: TenantRow[]): void {
+    const { columns } = TENANT_TABLES[table];
+    const sql = `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((_, i) => `?${i + 1}`).join(", ")}) ON CONFLICT DO NOTHING`;
+    this.ctx.storage.transactionSync(() => {
+      for (const row of rows) this.sql.exec(sql, ...row);
+    });
+  }
+
+  /** The tenant's index version, cache epoch and embedding model as D1 had them. */
+  importState(state: TenantStateRow): void {
+    this.sql.exec(
+      "UPDATE tenant SET index_version = ?1, cache_epoch = ?2, embedding_model = ?3",
+      state.index_version,
+      state.cache_epoch,
+      state.embedding_model,
+    );
+  }
+
+  /** The checksum and counts of every row the object holds, in the order the copy's source was read. */
+  rowDigest(): RowDigest {
+    const digest = createRowDigest();
+    for (const table of TENANT_TABLE_NAMES)
+      for (const row of this.sql.exec(pageSql(table, { tenantColumn: false, after: false }), -1).raw()) digest.add(table, row as TenantRow);
+    digest.addState(
+      this.sql
+        .exec<TenantStateRow & Record<string, string | number | null>>("SELECT index_version, cache_epoch, embedding_model FROM tenant")
+        .one(),
+    );
+    return digest.result();
+  }
+
+  /** Records (digest) or reads (no argument) the checksum of the last completed copy from D1. */
+  importedDigest(digest?: string): string | null {
+    if (digest !== undefined)
+      this.sql.exec(
+        "INSERT INTO import_state (id, digest, completed_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, completed_at = excluded.completed_at",
+        digest,
+        Date.now(),
+      );
+    return this.sql.exec<{ digest: string }>("SELECT digest FROM import_state").toArray()[0]?.digest ?? null;
+  }
+
+  // ─── Tenant deletion ───────────────────────────────────────────────────────────────────────────
+
+  /** Deletes everything the object stores; its next call starts from an empty, current schema. */
+  async destroy(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+    migrateTenantSchema(this.ctx.storage);
+  }
+
+  // ─── Internals ─────────────────────────────────────────────────────────────────────────────────
+
+  private indexVersion(): number {
+    return this.sql.exec<{ index_version: number }>("SELECT index_version FROM tenant").one().index_version;
+  }
+
+  private chunkCount(documentId: string): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE document_id = ?1", documentId).one().n;
+  }
+
+  private atVersion(id: string, contentHash: string, revision: string): boolean {
+    return (
+      this.sql.exec("SELECT 1 FROM documents WHERE id = ?1 AND content_hash = ?2 AND revision = ?3", id, contentHash, revision).toArray()
+        .length > 0
+    );
+  }
+
+  private recordDeletions(ids: string[], now: number): void {
+    this.sql.exec(
+      `INSERT INTO vector_deletions (id, created_at) SELECT value, ?2 FROM json_each(?1) WHERE value NOT IN (SELECT id FROM chunks)
+       ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at`,
+      JSON.stringify(ids),
+      now,
+    );
+  }
+
+  /** The chunk swap of one document at its version: old chunks' vector ids recorded for deletion, old chunks out, new in, the document indexed. */
+  private replaceChunks(ready: ReadyDocument, now: number, jobId: string | undefined): void {
+    const ids = JSON.stringify(ready.chunks.map((chunk) => chunk.id));
+    this.sql.exec(
+      "INSERT OR IGNORE INTO vector_deletions (id, created_at) SELECT id, ?2 FROM chunks WHERE document_id = ?1 AND id NOT IN (SELECT value FROM json_each(?3))",
+      ready.id,
+      now,
+      ids,
+    );
+    this.sql.exec("DELETE FROM chunks WHERE document_id = ?1", ready.id);
+    for (const chunk of ready.chunks)
+      this.sql.exec(
+        `INSERT INTO chunks (id, document_id, collection, chunk_index, text, start_offset, end_offset, title)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+        chunk.id,
+        ready.id,
+        ready.collection,
+        chunk.index,
+        chunk.text,
+        chunk.start,
+        chunk.end,
+        ready.title,
+      );
+    this.sql.exec("DELETE FROM vector_deletions WHERE id IN (SELECT value FROM json_each(?1))", ids);
+    this.sql.exec(
+      `UPDATE documents SET indexed_hash = content_hash, metadata = accepted_metadata, status = 'indexed', chunk_count = ?2, error = NULL, updated_at = ?3
+       WHERE id = ?1`,
+      ready.id,
+      ready.chunks.length,
+      now,
+    );
+    if (jobId)
+      this.sql.exec(
+        "UPDATE job_documents SET status = 'done', chunks = ?3, error = NULL, updated_at = ?4 WHERE job_id = ?1 AND document_id = ?2 AND status = 'queued'",
+        jobId,
+        ready.id,
+        ready.chunks.length,
+        now,
+      );
+  }
+
+  private settleJobDocument(jobId: string, documentId: string, status: "failed" | "skipped", error: string | null, now: number): void {
+    this.sql.exec(
+      "UPDATE job_documents SET status = ?3, error = ?4, updated_at = ?5 WHERE job_id = ?1 AND document_id = ?2 AND status = 'queued'",
+      jobId,
+      documentId,
+      status,
+      error,
+      now,
+    );
+  }
+
+  /** Recomputes a job's status from its documents; idempotent. */
+  private finalizeJob(jobId: string, now: number): void {
+    const anyQueued = "EXISTS (SELECT 1 FROM job_documents WHERE job_id = ?1 AND status = 'queued')";
+    this.sql.exec(
+      `UPDATE jobs SET
+         status = CASE WHEN ${anyQueued} THEN 'processing'
+                       WHEN EXISTS (SELECT 1 FROM job_documents WHERE job_id = ?1 AND status = 'failed') THEN 'failed'
+                       ELSE 'done' END,
+         finished_at = CASE WHEN ${anyQueued} THEN NULL ELSE COALESCE(finished_at, ?2) END,
+         updated_at = ?2
+       WHERE id = ?1`,
+      jobId,
+      now,
+    );
+  }
+
+  /** Runs statements and adds up the rows their cursors read and wrote. */
+  private meter() {
+    const cost: RowCost = { rowsRead: 0, rowsWritten: 0 };
+    const exec = <T extends Record<string, SqlStorageValue>>(query: string, ...bindings: unknown[]): T[] => {
+      const cursor = this.sql.exec<T>(query, ...bindings);
+      const rows = cursor.toArray();
+      cost.rowsRead += cursor.rowsRead;
+      cost.rowsWritten += cursor.rowsWritten;
+      return rows;
+    };
+    return {
+      all: exec,
+      one: <T extends Record<string, SqlStorageValue>>(query: string, ...bindings: unknown[]) => exec<T>(query, ...bindings)[0]!,
+      run: (query: string, ...bindings: unknown[]) => void exec(query, ...bindings),
+      total: (): RowCost => ({ ...cost }),
+    };
+  }
+}
+
+function parseMetadata(text: string): DocumentMetadata {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as DocumentMetadata) : {};
+  } catch {
+    return {};
+  }
+}

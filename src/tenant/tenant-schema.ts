@@ -1,0 +1,137 @@
+import { FTS_TOKENIZER } from "../retrieval/keyword-index";
+
+/**
+ * The schema of one tenant's Durable Object (tenant-data.ts), as versioned migrations that the
+ * object applies to its own SQLite storage when it starts (inside `blockConcurrencyWhile`, each
+ * migration in one `transactionSync`, so a crash leaves the previous version whole). Append a
+ * migration to change the schema; never edit one that has shipped.
+ *
+ * No table has a `tenant` column: the object is the tenant. The usage counters in `tenant` (one
+ * row) and in `collections` are kept by triggers on the rows they count, so they move in the same
+ * transaction as those rows, and a quota check reads one row instead of scanning the tenant.
+ * (No OR IGNORE in a trigger: the ON CONFLICT of the statement that fires it would override it.)
+ */
+export const TENANT_SCHEMA: readonly string[] = [
+  // 1: documents, chunks, the keyword index, jobs, vector deletions, counters.
+  `CREATE TABLE tenant (
+     id              INTEGER PRIMARY KEY CHECK (id = 1),
+     index_version   INTEGER NOT NULL DEFAULT 0,
+     cache_epoch     INTEGER NOT NULL DEFAULT 0,
+     embedding_model TEXT,
+     documents       INTEGER NOT NULL DEFAULT 0,
+     bytes           INTEGER NOT NULL DEFAULT 0,
+     chunks          INTEGER NOT NULL DEFAULT 0
+   );
+   INSERT INTO tenant (id) VALUES (1);
+
+   CREATE TABLE documents (
+     id                TEXT PRIMARY KEY,
+     collection        TEXT NOT NULL,
+     text              TEXT NOT NULL,
+     metadata          TEXT NOT NULL DEFAULT '{}',
+     accepted_metadata TEXT NOT NULL DEFAULT '{}',
+     content_hash      TEXT NOT NULL,
+     indexed_hash      TEXT,
+     revision          TEXT NOT NULL,
+     status            TEXT NOT NULL,
+     chunk_count       INTEGER NOT NULL DEFAULT 0,
+     job_id            TEXT,
+     error             TEXT,
+     created_at        INTEGER NOT NULL,
+     updated_at        INTEGER NOT NULL,
+     bytes             INTEGER GENERATED ALWAYS AS (length(CAST(text AS BLOB)) + length(CAST(accepted_metadata AS BLOB))) STORED
+   );
+   CREATE INDEX documents_by_collection ON documents (collection);
+
+   CREATE TABLE collections (name TEXT PRIMARY KEY, documents INTEGER NOT NULL);
+
+   CREATE TRIGGER documents_ai AFTER INSERT ON documents BEGIN
+     UPDATE tenant SET documents = documents + 1, bytes = bytes + new.bytes;
+     INSERT INTO collections (name, documents) SELECT new.collection, 0 WHERE NOT EXISTS (SELECT 1 FROM collections WHERE name = new.collection);
+     UPDATE collections SET documents = documents + 1 WHERE name = new.collection;
+   END;
+   CREATE TRIGGER documents_ad AFTER DELETE ON documents BEGIN
+     UPDATE tenant SET documents = documents - 1, bytes = bytes - old.bytes;
+     UPDATE collections SET documents = documents - 1 WHERE name = old.collection;
+     DELETE FROM collections WHERE name = old.collection AND documents = 0;
+   END;
+   CREATE TRIGGER documents_au AFTER UPDATE OF text, accepted_metadata, collection ON documents BEGIN
+     UPDATE tenant SET bytes = bytes - old.bytes + new.bytes;
+     INSERT INTO collections (name, documents) SELECT new.collection, 0 WHERE NOT EXISTS (SELECT 1 FROM collections WHERE name = new.collection);
+     UPDATE collections SET documents = documents + 1 WHERE name = new.collection;
+     UPDATE collections SET documents = documents - 1 WHERE name = old.collection;
+     DELETE FROM collections WHERE name = old.collection AND documents = 0;
+   END;
+
+   CREATE TABLE chunks (
+     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+     id           TEXT NOT NULL UNIQUE,
+     document_id  TEXT NOT NULL,
+     collection   TEXT NOT NULL,
+     chunk_index  INTEGER NOT NULL,
+     text         TEXT NOT NULL,
+     start_offset INTEGER NOT NULL,
+     end_offset   INTEGER NOT NULL,
+     title        TEXT NOT NULL DEFAULT ''
+   );
+   CREATE INDEX chunks_by_document ON chunks (document_id);
+
+   CREATE VIRTUAL TABLE kw USING fts5 (text, title, content = '', tokenize = '${FTS_TOKENIZER}');
+   CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+     INSERT INTO kw (rowid, text, title) VALUES (new.seq, new.text, new.title);
+     UPDATE tenant SET chunks = chunks + 1;
+   END;
+   CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+     INSERT INTO kw (kw, rowid, text, title) VALUES ('delete', old.seq, old.text, old.title);
+     UPDATE tenant SET chunks = chunks - 1;
+   END;
+
+   CREATE TABLE jobs (
+     id          TEXT PRIMARY KEY,
+     status      TEXT NOT NULL,
+     documents   INTEGER NOT NULL,
+     created_at  INTEGER NOT NULL,
+     updated_at  INTEGER NOT NULL,
+     finished_at INTEGER,
+     enqueued_at INTEGER
+   );
+   CREATE TABLE job_documents (
+     job_id       TEXT NOT NULL,
+     document_id  TEXT NOT NULL,
+     status       TEXT NOT NULL,
+     content_hash TEXT NOT NULL,
+     chunks       INTEGER NOT NULL DEFAULT 0,
+     attempts     INTEGER NOT NULL DEFAULT 0,
+     error        TEXT,
+     updated_at   INTEGER NOT NULL,
+     PRIMARY KEY (job_id, document_id)
+   );
+
+   CREATE TABLE vector_deletions (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+   CREATE INDEX vector_deletions_by_age ON vector_deletions (created_at);`,
+  // 2: what \`edge-rag migrate tenant-data\` copied from D1 (its checksum), so that a rerun skips a tenant already copied.
+  `CREATE TABLE import_state (
+     id           INTEGER PRIMARY KEY CHECK (id = 1),
+     digest       TEXT NOT NULL,
+     completed_at INTEGER NOT NULL
+   );`,
+];
+
+/**
+ * Brings the object's storage to the latest schema version; idempotent. Each migration and its
+ * version mark commit together. Returns the version the storage is at.
+ */
+export function migrateTenantSchema(storage: DurableObjectStorage): number {
+  const { sql } = storage;
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)");
+  let version = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
+  while (version < TENANT_SCHEMA.length) {
+    const next = version + 1;
+    storage.transactionSync(() => {
+      sql.exec(TENANT_SCHEMA[version]!);
+      sql.exec("INSERT INTO schema_version (id, version) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET version = excluded.version", next);
+    });
+    version = next;
+  }
+  return version;
+}
