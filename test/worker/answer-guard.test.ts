@@ -294,4 +294,17 @@ describe("security: answer guard on a CommonMark parser (issue 25)", () => {
       { numRuns: 300 },
     );
   });
+
+  it("security (property): the same past 4096 characters without a blank line, where a piece is cut anyway", () => {
+    const padded = fc.tuple(fc.integer({ min: 4060, max: 4100 }), adversarial).map(([n, answer]) => `${"x".repeat(n)}${answer}`);
+    fc.assert(
+      fc.property(padded, fc.array(fc.nat(), { maxLength: 4 }), (answer, cutSeeds) => {
+        const cuts = [...new Set(cutSeeds.map((seed) => seed % (answer.length + 1)))].sort((a, b) => a - b).filter((at) => at > 0);
+        const out = streamed(guard, answer, cuts);
+        expect(foreignTargets(out)).toEqual([]);
+        expect(out).toBe(guard.clean(answer));
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
