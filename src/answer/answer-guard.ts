@@ -1,3 +1,4 @@
+import type { Nodes } from "mdast";
 import { fromMarkdown } from "mdast-util-from-markdown";
 
 /**
@@ -57,14 +58,6 @@ export interface AnswerGuard {
   stream(): { push(text: string): string; flush(): string };
 }
 
-interface Node {
-  type: string;
-  url?: string;
-  value?: string;
-  children?: Node[];
-  position?: { start: { offset?: number }; end: { offset?: number } };
-}
-
 /** A removal (or, for `with`, a replacement) of document[start, end). */
 interface Edit {
   start: number;
@@ -90,20 +83,20 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
     const remove = (start: number, end: number) => {
       if (end > from && end > start) edits.push({ start: Math.max(start, from), end });
     };
-    const visit = (node: Node) => {
+    const visit = (node: Nodes) => {
       const start = node.position?.start.offset ?? 0;
       const end = node.position?.end.offset ?? 0;
-      const children = node.children ?? [];
+      const children: Nodes[] = "children" in node ? node.children : [];
       if (end <= from && node.type !== "root") return;
       switch (node.type) {
         case "image":
-          if (!known(node.url ?? "")) return remove(start, end);
+          if (!known(node.url)) return remove(start, end);
           break;
         case "definition":
           // Every one: a definition changes how text before it parses, and a stream has sent that text.
           return remove(start, end);
         case "link": {
-          if (known(node.url ?? "")) break;
+          if (known(node.url)) break;
           // Unwrapped: the brackets and destination go, the text stays.
           const first = children[0]?.position?.start.offset;
           const last = children.at(-1)?.position?.end.offset;
@@ -113,27 +106,28 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
           break;
         }
         case "html":
-          if ((node.value ?? "").replace(HARMLESS_TAG, "").includes("<")) return remove(start, end);
+          if (node.value.replace(HARMLESS_TAG, "").includes("<")) return remove(start, end);
           break;
         case "text": {
           const raw = doc.slice(start, end);
-          const value = node.value ?? "";
+          const { value } = node;
           if (raw !== value && foreignUrls(value)) {
             // A URL spelled with escapes or entities (`https&#x3a;//…`) shows once decoded: the text is written decoded.
             if (start >= from) edits.push({ start, end, with: withoutForeignUrls(value) });
             else remove(start, end);
-          } else if (start >= from && TAG_START.test(raw)) {
+          } else {
             // Text to micromark, but a tag to a renderer that reads HTML differently (`<a href=x/y>`): written as text.
-            edits.push({ start, end, with: raw.replace(TAG_START_ALL, "&lt;") });
+            const unsent = doc.slice(Math.max(start, from), end);
+            if (TAG_START.test(unsent)) edits.push({ start: Math.max(start, from), end, with: unsent.replace(TAG_START_ALL, "&lt;") });
           }
           break;
         }
       }
       for (const child of children) visit(child);
     };
-    const root = fromMarkdown(doc) as Node;
+    const root = fromMarkdown(doc);
     visit(root);
-    return { edits: edits.sort((a, b) => a.start - b.start), lastBlock: root.children?.at(-1)?.position?.start.offset ?? doc.length };
+    return { edits: edits.sort((a, b) => a.start - b.start), lastBlock: root.children.at(-1)?.position?.start.offset ?? doc.length };
   }
 
   /**
@@ -240,7 +234,10 @@ function nextCut(text: string): number {
   if (blank && blank.index + blank[0].length <= MAX_HELD_CHARS) return blank.index + blank[0].length;
   if (text.length < MAX_HELD_CHARS) return 0;
   const lineEnd = text.lastIndexOf("\n", MAX_HELD_CHARS - 1);
-  if (lineEnd > 0) return lineEnd + 1;
-  // Not between the two halves of a surrogate pair.
-  return /[\uD800-\uDBFF]/.test(text[MAX_HELD_CHARS - 1]!) ? MAX_HELD_CHARS - 1 : MAX_HELD_CHARS;
+  let cut = lineEnd > 0 ? lineEnd + 1 : MAX_HELD_CHARS;
+  // Not inside a `<…` still open (micromark and other renderers disagree on some tags: the piece
+  // after the cut must hold all of one), nor between the two halves of a surrogate pair.
+  const open = text.lastIndexOf("<", cut - 1);
+  if (open > 0 && !text.slice(open, cut).includes(">")) cut = open;
+  return /[\uD800-\uDBFF]/.test(text[cut - 1]!) ? cut - 1 : cut;
 }

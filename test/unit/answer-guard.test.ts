@@ -213,6 +213,14 @@ describe("security: answer guard on a CommonMark parser (issue 25)", () => {
     expect(5000 - out.length).toBeLessThanOrEqual(4096);
   });
 
+  it("security: a piece cut at 4096 characters without a line end never ends inside an open `<` (micromark reads `<a href=x/y>` as text)", () => {
+    const answer = `${"x".repeat(4095)}<a href=//evil.example/y>z`;
+    expect(foreignTargets(answer).length).toBeGreaterThan(0);
+    const clean = guard.clean(answer);
+    expect(foreignTargets(clean)).toEqual([]);
+    expect(streamed(guard, answer, 1000)).toBe(clean);
+  });
+
   /** Fragments an attacker combines: syntax, escapes, entities, containers, destinations. */
   const destination = fc.constantFrom(
     "//evil.example/p.png?q=leak",
@@ -284,6 +292,19 @@ describe("security: answer guard on a CommonMark parser (issue 25)", () => {
         expect(out).toBe(out.trim());
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("security (property): the same past 4096 characters without a blank line, where a piece is cut anyway", () => {
+    const padded = fc.tuple(fc.integer({ min: 4060, max: 4100 }), adversarial).map(([n, answer]) => `${"x".repeat(n)}${answer}`);
+    fc.assert(
+      fc.property(padded, fc.array(fc.nat(), { maxLength: 4 }), (answer, cutSeeds) => {
+        const cuts = [...new Set(cutSeeds.map((seed) => seed % (answer.length + 1)))].sort((a, b) => a - b).filter((at) => at > 0);
+        const out = streamed(guard, answer, cuts);
+        expect(foreignTargets(out)).toEqual([]);
+        expect(out).toBe(guard.clean(answer));
+      }),
+      { numRuns: 40 },
     );
   });
 });
