@@ -407,6 +407,115 @@ export class TenantData extends DurableObject<unknown> {
     });
   }
 
+  // ─── Ingest: job bookkeeping (the queue consumers and the sweep) ────────────────────────────────
+
+  /** The job's documents that no consumer has finished (of `documentIds`, or all), with the content each was asked to index. */
+  pendingJobDocuments(jobId: string, documentIds?: string[]): Array<{ documentId: string; contentHash: string; textLength: number }> {
+    return this.sql
+      .exec<{ documentId: string; contentHash: string; textLength: number }>(
+        `SELECT jd.document_id AS documentId, jd.content_hash AS contentHash, COALESCE(length(d.text), 0) AS textLength
+         FROM job_documents jd LEFT JOIN documents d ON d.id = jd.document_id
+         WHERE jd.job_id = ?1 AND jd.status = 'queued' AND (?2 IS NULL OR jd.document_id IN (SELECT value FROM json_each(?2)))
+         ORDER BY jd.document_id`,
+        jobId,
+        documentIds ? JSON.stringify(documentIds) : null,
+      )
+      .toArray();
+  }
+
+  /** `queued` → `processing` when a consumer picks up the first message of a job. */
+  markProcessing(jobId: string, now: number): void {
+    this.sql.exec("UPDATE jobs SET status = 'processing', updated_at = ?2 WHERE id = ?1 AND status = 'queued'", jobId, now);
+  }
+
+  /** Remembers a failed attempt (the error shown if the job finally gives up); the documents stay queued. */
+  recordAttempt(jobId: string, documentIds: string[], attempt: number, error: string, now: number): void {
+    this.sql.exec(
+      `UPDATE job_documents SET attempts = MAX(attempts, ?2), error = ?3, updated_at = ?4
+       WHERE job_id = ?1 AND status = 'queued' AND document_id IN (SELECT value FROM json_each(?5))`,
+      jobId,
+      attempt,
+      error,
+      now,
+      JSON.stringify(documentIds),
+    );
+  }
+
+  /**
+   * The dead-letter verdict for documents whose messages ran out of retries: `failed` with the last
+   * error when that content is still the document's current, unindexed content; otherwise `skipped`.
+   */
+  giveUp(jobId: string, documentIds: string[], now: number): void {
+    const ids = JSON.stringify(documentIds);
+    const giveUp = `'gave up after ' || MAX(attempts, 1) || ' attempt(s); last error: ' || COALESCE(error, 'unknown error')`;
+    const current = `EXISTS (SELECT 1 FROM documents d WHERE d.id = job_documents.document_id
+                       AND d.content_hash = job_documents.content_hash AND d.indexed_hash IS NOT d.content_hash)`;
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `UPDATE documents SET status = 'failed', updated_at = ?3,
+           error = (SELECT ${giveUp} FROM job_documents WHERE job_id = ?1 AND document_id = documents.id)
+         WHERE indexed_hash IS NOT content_hash AND id IN (
+           SELECT document_id FROM job_documents WHERE job_id = ?1 AND status = 'queued' AND content_hash = documents.content_hash
+             AND document_id IN (SELECT value FROM json_each(?2)))`,
+        jobId,
+        ids,
+        now,
+      );
+      this.sql.exec(
+        `UPDATE job_documents SET status = 'failed', error = ${giveUp}, updated_at = ?3
+         WHERE job_id = ?1 AND status = 'queued' AND document_id IN (SELECT value FROM json_each(?2)) AND ${current}`,
+        jobId,
+        ids,
+        now,
+      );
+      this.sql.exec(
+        `UPDATE job_documents SET status = 'skipped', error = NULL, updated_at = ?3
+         WHERE job_id = ?1 AND status = 'queued' AND document_id IN (SELECT value FROM json_each(?2))`,
+        jobId,
+        ids,
+        now,
+      );
+      this.finalizeJob(jobId, now);
+    });
+  }
+
+  /** Records that the job's messages are on the queue; `resent` (the sweep's), so that a stalled job is sent again at most once per window, with its status recomputed. */
+  markEnqueued(jobId: string, now: number, options: { resent?: boolean } = {}): void {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(`UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1 ${options.resent ? "" : "AND enqueued_at IS NULL"}`, jobId, now);
+      if (options.resent) this.finalizeJob(jobId, now);
+    });
+  }
+
+  /**
+   * Jobs whose messages may never have reached the queue (created before `notEnqueuedBefore`, never
+   * marked enqueued), and jobs with documents still queued, enqueued before `stalledBefore` and
+   * without document progress since (their messages were lost): what the sweep enqueues again.
+   */
+  jobsToEnqueue(notEnqueuedBefore: number, stalledBefore: number, limit: number): { unenqueued: string[]; stalled: string[] } {
+    const ids = (sql: string, ...bindings: unknown[]) =>
+      this.sql
+        .exec<{ id: string }>(sql, ...bindings)
+        .toArray()
+        .map((row) => row.id);
+    return {
+      unenqueued: ids(
+        "SELECT id FROM jobs WHERE enqueued_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2",
+        notEnqueuedBefore,
+        limit,
+      ),
+      stalled: ids(
+        `SELECT j.id FROM jobs j
+         WHERE j.status IN ('queued', 'processing') AND j.enqueued_at IS NOT NULL AND j.enqueued_at < ?1
+           AND EXISTS (SELECT 1 FROM job_documents d WHERE d.job_id = j.id AND d.status = 'queued')
+           AND NOT EXISTS (SELECT 1 FROM job_documents d WHERE d.job_id = j.id AND d.updated_at >= ?1)
+         ORDER BY j.created_at LIMIT ?2`,
+        stalledBefore,
+        limit,
+      ),
+    };
+  }
+
   // ─── Ingest: remove ────────────────────────────────────────────────────────────────────────────
 
   /** Deletes a document and its chunks, records their vector ids for deletion and bumps the index version. False when there is no such document. */

@@ -240,6 +240,56 @@ describe("TenantData ingest", () => {
   });
 });
 
+describe("TenantData job bookkeeping (the queue consumers and the sweep)", () => {
+  it("lists a job's pending documents, marks it processing, records attempts and gives up on what is still current (happy)", async () => {
+    const stub = tenantObject();
+    const current = await accepted("current", "Still the current content.");
+    const replaced = await accepted("replaced", "Content replaced before the job gave up.");
+    const job = { id: "job_dead" };
+    await stub.accept({ documents: [current, replaced], job, quota: ROOMY, now: 1 });
+    expect(await stub.pendingJobDocuments(job.id, ["replaced"])).toEqual([
+      { documentId: "replaced", contentHash: replaced.hash, textLength: replaced.text.length },
+    ]);
+    expect((await stub.pendingJobDocuments(job.id)).map((pending) => pending.documentId)).toEqual(["current", "replaced"]);
+    await stub.markProcessing(job.id, 2);
+    expect((await stub.job(job.id))?.status).toBe("processing");
+
+    await stub.recordAttempt(job.id, ["current", "replaced"], 5, "ORIGIN_UNAVAILABLE: down", 3);
+    await stub.accept({ documents: [await accepted("replaced", "A newer version.")], quota: ROOMY, now: 4 });
+    await stub.giveUp(job.id, ["current", "replaced"], 5);
+    expect(await stub.job(job.id)).toMatchObject({
+      status: "failed",
+      failed: 1,
+      skipped: 1,
+      queued: 0,
+      errors: [{ document_id: "current", error: "gave up after 5 attempt(s); last error: ORIGIN_UNAVAILABLE: down" }],
+    });
+    expect(await stub.getDocument("current")).toMatchObject({
+      status: "failed",
+      error: "gave up after 5 attempt(s); last error: ORIGIN_UNAVAILABLE: down",
+    });
+    expect((await stub.getDocument("replaced"))?.status).toBe("queued");
+    expect(await stub.pendingJobDocuments(job.id)).toEqual([]);
+  });
+
+  it("names the jobs the sweep must enqueue: never enqueued past the grace, and stalled without progress (happy)", async () => {
+    const stub = tenantObject();
+    const doc = async (id: string) => [await accepted(id, `Text of ${id}.`)];
+    await stub.accept({ documents: await doc("a"), job: { id: "job_never" }, quota: ROOMY, now: 100 });
+    await stub.accept({ documents: await doc("b"), job: { id: "job_sent" }, quota: ROOMY, now: 100 });
+    await stub.markEnqueued("job_sent", 150);
+    await stub.accept({ documents: await doc("c"), job: { id: "job_young" }, quota: ROOMY, now: 900 });
+    expect(await stub.jobsToEnqueue(500, 120, 10)).toEqual({ unenqueued: ["job_never"], stalled: [] });
+    expect(await stub.jobsToEnqueue(500, 200, 10)).toEqual({ unenqueued: ["job_never"], stalled: ["job_sent"] });
+    // Sent again by the sweep: not stalled again until a new window has passed.
+    await stub.markEnqueued("job_sent", 300, { resent: true });
+    expect((await stub.jobsToEnqueue(500, 200, 10)).stalled).toEqual([]);
+    // A first send never moves a job already marked.
+    await stub.markEnqueued("job_sent", 50);
+    expect((await stub.jobsToEnqueue(500, 200, 10)).stalled).toEqual([]);
+  });
+});
+
 describe("TenantData quotas", () => {
   it("refuses documents and bytes past the quota and writes nothing (error)", async () => {
     const stub = tenantObject();
