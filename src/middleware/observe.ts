@@ -1,6 +1,6 @@
 import { createMiddleware } from "hono/factory";
 import { routePath } from "hono/route";
-import type { AppEnv } from "../app-env";
+import type { AppEnv, QueryOutcome } from "../app-env";
 import { metrics } from "../metrics";
 
 /**
@@ -9,10 +9,10 @@ import { metrics } from "../metrics";
  * request for the global view: the edge dashboard and alerts (container/grafana/edge-*) query these
  * columns through the SQL API, and a test checks that they name only columns of this schema.
  *
- * Query routes' data points also carry the answer's cache status and degraded reasons, read from
- * the response the route already produced (its JSON `metadata`, a batch's entries, or a stream's
- * `done` event) on a copy of the body, after the response, inside waitUntil: no route learns a new
- * protocol and a stream is recorded when it ends. Latency is time to response headers.
+ * Query routes' data points also carry the answers' cache status and degraded reasons, which the
+ * route hands over in the request context (`queryOutcome`: its answers' metadata, a batch's entries;
+ * for a stream, a promise settled when the stream ends, awaited inside waitUntil, so a stream is
+ * recorded when it ends). Latency is time to response headers.
  */
 
 /**
@@ -62,13 +62,6 @@ export function dataPointOf(observation: Observation): AnalyticsEngineDataPoint 
   };
 }
 
-const QUERY_ROUTES = new Set(["/v1/query", "/v1/query/batch", "/v1/search"]);
-
-interface QueryOutcome {
-  cache: string;
-  degraded: string[];
-}
-
 export const observe = createMiddleware<AppEnv>(async (c, next) => {
   const started = performance.now();
   await next();
@@ -93,40 +86,23 @@ export const observe = createMiddleware<AppEnv>(async (c, next) => {
     },
     doubles: { latency_ms: elapsed, status_code: c.res.status, degraded: 0 },
   };
-  const write = (outcome?: QueryOutcome) => {
-    if (outcome) {
-      observation.blobs.cache_status = outcome.cache;
-      observation.blobs.degraded_reasons = [...new Set(outcome.degraded)].sort().join(",");
-      observation.doubles.degraded = outcome.degraded.length > 0 ? 1 : 0;
+  const write = (outcome: QueryOutcome = []) => {
+    if (outcome.length > 0) {
+      const degraded = outcome.flatMap((metadata) => metadata.degraded_reasons);
+      observation.blobs.cache_status = cacheStatusOf(outcome);
+      observation.blobs.degraded_reasons = [...new Set(degraded)].sort().join(",");
+      observation.doubles.degraded = degraded.length > 0 ? 1 : 0;
     }
     analytics.writeDataPoint(dataPointOf(observation));
   };
-  if (!(QUERY_ROUTES.has(route) && c.res.ok && c.res.body)) return write();
-  const copy = c.res.clone();
-  c.executionCtx.waitUntil(
-    queryOutcome(copy).then(write, () => write()), // an unreadable body still counts the request
-  );
+  const outcome = c.var.queryOutcome;
+  if (!outcome || Array.isArray(outcome)) return write(outcome as QueryOutcome | undefined);
+  c.executionCtx.waitUntil((outcome as Promise<QueryOutcome>).then(write, () => write()));
 });
 
-/** The cache status and degraded reasons of a query response: JSON (one answer or a batch) or SSE. */
-export async function queryOutcome(response: Response): Promise<QueryOutcome | undefined> {
-  const type = response.headers.get("content-type") ?? "";
-  const metadatas: Array<{ cache?: string; degraded_reasons?: string[] }> = [];
-  if (type.startsWith("text/event-stream")) {
-    const text = await response.text();
-    const done = /(?:^|\n)event: ?done\ndata: ?(.*)\n/.exec(text);
-    if (done) metadatas.push(JSON.parse(done[1]!));
-  } else if (type.startsWith("application/json")) {
-    const body = (await response.json()) as { metadata?: object; results?: Array<{ metadata?: object }> };
-    if (body.metadata) metadatas.push(body.metadata);
-    else for (const entry of body.results ?? []) if (entry.metadata) metadatas.push(entry.metadata);
-  }
-  if (metadatas.length === 0) return undefined;
-  const statuses = metadatas.map((m) => m.cache ?? "");
-  const cache = statuses.every((s) => s === statuses[0])
-    ? statuses[0]!
-    : statuses.every((s) => s === "hit" || s === "stale")
-      ? "hit"
-      : "miss";
-  return { cache, degraded: metadatas.flatMap((m) => m.degraded_reasons ?? []) };
+/** One status for the answers: theirs when they agree, else hit when the cache served them all, else miss. */
+function cacheStatusOf(outcome: QueryOutcome): string {
+  const statuses = outcome.map((metadata) => metadata.cache);
+  if (statuses.every((status) => status === statuses[0])) return statuses[0]!;
+  return statuses.every((status) => status === "hit" || status === "stale") ? "hit" : "miss";
 }

@@ -56,7 +56,9 @@ export function createQueryBatchRoutes() {
     const { queries } = c.req.valid("json");
     await chargeRoute(c, "query", queries.length);
     const results = await c.var.services.query.batch(c.var.principal.tenant, queries.map(parseEntry), context);
+    const answered = results.flatMap((result) => ("code" in result ? [] : [result.metadata]));
     c.header("cache-status", batchCacheStatusHeader(results.map((result) => ("code" in result ? undefined : result.metadata))));
+    c.set("queryOutcome", answered);
     return c.json({ results }, 200);
   });
 

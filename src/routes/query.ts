@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
-import type { AppEnv } from "../app-env";
+import type { AppEnv, QueryOutcome } from "../app-env";
 import { internalError, toProblem } from "../errors";
 import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
@@ -51,21 +51,28 @@ queryRoutes.openapi(query, async (c) => {
   if (!stream && !acceptsEventStream(c.req.header("accept"))) {
     const response = await c.var.services.query.answer(tenant, input, context);
     c.header("cache-status", cacheStatusHeader(response.metadata));
+    c.set("queryOutcome", [response.metadata]);
     return c.json(response, 200);
   }
   // Retrieval happens before any byte is sent, so its failures are ordinary problem responses.
   const events = await c.var.services.query.stream(tenant, input, context);
   c.header("cache-status", cacheStatusHeader(events.cache));
+  // The data point waits for the `done` event's metadata; a stream that ends without one has none.
+  const outcome = Promise.withResolvers<QueryOutcome>();
+  c.set("queryOutcome", outcome.promise);
   const response = streamSSE(c, async (sse) => {
     try {
       for await (const event of events) {
         if (sse.aborted) return; // leaving the loop cancels the origin stream
         await sse.writeSSE(toSse(event, context.requestId));
+        if (event.type === "done") outcome.resolve([event.metadata]);
       }
     } catch (error) {
       if (sse.aborted) return;
       c.var.log.error("query stream failed", errorFields(error));
       await sse.writeSSE(toSse({ type: "error", error: internalError() }, context.requestId)).catch(() => {});
+    } finally {
+      outcome.resolve([]);
     }
   });
   // streamSSE sets no-cache, which the shell's no-store default leaves alone: answers must never be stored.

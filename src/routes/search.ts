@@ -30,5 +30,6 @@ searchRoutes.openapi(search, async (c) => {
   await chargeRoute(c, "query");
   const response = await c.var.services.query.search(c.var.principal.tenant, input, queryContext(c));
   c.header("cache-status", cacheStatusHeader(response.metadata));
+  c.set("queryOutcome", [response.metadata]);
   return c.json(response, 200);
 });

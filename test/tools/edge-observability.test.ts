@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import type { AppEnv } from "../../src/app-env";
+import type { AppEnv, QueryOutcome } from "../../src/app-env";
 import { ANALYTICS_DATA_POINT, analyticsColumn, observe } from "../../src/middleware/observe";
 import { decide } from "../../src/middleware/rate-limit";
 import { RateLimitStoreUnavailable } from "../../src/rate-limit/rate-limiter";
@@ -252,27 +252,24 @@ describe("observe middleware: the data point it writes", () => {
       await next();
     });
     hono.use(observe);
+    // The routes hand their outcome over in the request context (a stream: once it ended); the bodies say nothing.
     hono.post("/v1/query", (c) => {
-      if (c.req.header("accept") === "text/event-stream")
-        return c.body(
-          'event: sources\ndata: []\n\nevent: token\ndata: {"text":"hi"}\n\nevent: done\ndata: {"cache":"miss","degraded":true,"degraded_reasons":["generation_unavailable"]}\n\n',
-          200,
-          { "content-type": "text/event-stream" },
-        );
-      return c.json({
-        answer: "a",
-        metadata: { cache: "stale", degraded: true, degraded_reasons: ["generation_unavailable", "embedding_fallback"] },
-      });
+      if (c.req.header("accept") === "text/event-stream") {
+        const ended = Promise.withResolvers<QueryOutcome>();
+        c.set("queryOutcome", ended.promise);
+        setTimeout(() => ended.resolve([{ cache: "miss", degraded_reasons: ["generation_unavailable"] }]), 1);
+        return c.body("event: token\ndata: {}\n\n", 200, { "content-type": "text/event-stream" });
+      }
+      c.set("queryOutcome", [{ cache: "stale", degraded_reasons: ["generation_unavailable", "embedding_fallback"] }]);
+      return c.json({ answer: "a" });
     });
-    hono.post("/v1/query/batch", (c) =>
-      c.json({
-        results: [
-          { metadata: { cache: "hit", degraded_reasons: [] } },
-          { metadata: { cache: "miss", degraded_reasons: ["embedding_unavailable"] } },
-          { code: "X" },
-        ],
-      }),
-    );
+    hono.post("/v1/query/batch", (c) => {
+      c.set("queryOutcome", [
+        { cache: "hit", degraded_reasons: [] },
+        { cache: "miss", degraded_reasons: ["embedding_unavailable"] },
+      ]);
+      return c.json({ results: [] });
+    });
     hono.get("/healthz", (c) => c.json({ status: "ok" }));
     // The real rate-limit decision over a store that is down: `query` fails open, `ingest` closed.
     hono.use("/limited/*", async (c, next) => {

@@ -1,5 +1,6 @@
-import { env } from "cloudflare:test";
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
 import { answerKey } from "../../src/cache/cache-key";
 import { createMemoryCacheStats, FLUSH_EVERY_MS } from "../../src/cache/cache-stats";
 import { createMemoryStore } from "../../src/cache/cache-store";
@@ -9,6 +10,7 @@ import { createTieredCache } from "../../src/cache/tiered-cache";
 import { loadConfig } from "../../src/config";
 import { createOriginEmbedder } from "../../src/embedding/query-embedder";
 import { localServices } from "../../src/local";
+import { ANALYTICS_DATA_POINT } from "../../src/middleware/observe";
 import { createQueryService, type QueryService } from "../../src/query/query-service";
 import { QueryRequestSchema, type QueryResponse } from "../../src/query/schemas";
 import { chunksStillIndexed } from "../../src/retrieval/hydrate";
@@ -427,6 +429,32 @@ describe("query cache: faults (error)", () => {
     const query = fresh(QUESTIONS.fire.query);
     expect((await ask(bindings, { query, top_k: 5 })).body.metadata.cache).toBe("miss");
     expect((await ask(bindings, { query, top_k: 5 })).body.metadata.cache).toBe("miss");
+  });
+});
+
+describe("query cache: the analytics data point (happy)", () => {
+  it("records each answer's cache status and degraded reasons as the routes hand them over: JSON, stream, batch, search", async () => {
+    const points: AnalyticsEngineDataPoint[] = [];
+    const bindings = bindingsWith({ ANALYTICS: { writeDataPoint: (point: AnalyticsEngineDataPoint) => points.push(point) } });
+    const column = (name: (typeof ANALYTICS_DATA_POINT.blobs)[number]) => points.at(-1)!.blobs![ANALYTICS_DATA_POINT.blobs.indexOf(name)];
+    const query = fresh(QUESTIONS.kilimanjaro.query);
+    await ask(bindings, { query });
+    expect([column("route"), column("cache_status"), column("degraded_reasons")]).toEqual(["/v1/query", "miss", ""]);
+    // A stream's data point waits (in waitUntil) for its end: read it before waiting for that work.
+    const ctx = createExecutionContext();
+    const request = new Request("http://edge-rag.test/v1/query", {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ query, stream: true }),
+    });
+    const events = await readEvents(await createApp(services).fetch(request, bindings, ctx));
+    await waitOnExecutionContext(ctx);
+    expect(events.at(-1)!.event).toBe("done");
+    expect([column("cache_status"), points.length]).toEqual(["hit", 2]);
+    await post(bindings, "/v1/query/batch", { queries: [{ query }, { query: fresh(QUESTIONS.bees.query) }] });
+    expect(column("cache_status")).toBe("miss");
+    await post(bindingsWith({ ANALYTICS: bindings.ANALYTICS, ORIGIN_URLS: DEAD_ORIGIN }), "/v1/search", { query: fresh(query) });
+    expect([column("route"), column("degraded_reasons")]).toEqual(["/v1/search", "embedding_unavailable"]);
   });
 });
 
