@@ -2,10 +2,10 @@ import { OriginBadResponse, OriginRejected } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
 import { keywordIndexStatementsForWrite, markKeywordIndexBuilt } from "../retrieval/keyword-index";
-import type { Services } from "../services";
 import type { OriginDocument } from "../shared/origin-contract";
-import { chunkQuotaGuardStatements } from "../store/tenant-limits";
+import { chunkQuotaGuardStatements, type TenantLimitsStore } from "../store/tenant-limits";
 import { type BumpGuard, bumpIndexVersionStatement } from "../store/tenant-store";
+import type { VectorIndex } from "../vector/vector-index";
 import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
 import { type DocumentMetadata, documentTitle } from "./document-input";
 import { groupRowsForJson } from "./document-store";
@@ -40,7 +40,13 @@ import {
  * chunkId), so purging them can never delete a live chunk's vector.
  */
 
-export type IngestServices = Pick<Services, "db" | "vectors" | "origin" | "tenantLimits">;
+/** What indexing needs of the services (declared here, not picked from Services: services.ts builds the ingest service from this module). */
+export interface IngestServices {
+  db: D1Database;
+  vectors: VectorIndex;
+  origin: OriginClient;
+  tenantLimits: TenantLimitsStore;
+}
 
 export interface IndexTarget {
   documentId: string;
