@@ -1,5 +1,6 @@
 import type { Bindings } from "./app-env";
 import { type ApiKeyStore, createApiKeyStore } from "./auth/api-key-store";
+import { createRevokedTokenStore, type RevokedTokenStore } from "./auth/revoked-tokens";
 import { createUserStore, type UserStore } from "./auth/user-store";
 import type { CacheStats } from "./cache/cache-stats";
 import { withEmbeddingCache } from "./cache/cached-embedder";
@@ -38,6 +39,8 @@ export interface Services {
   apiKeys: ApiKeyStore;
   /** Users' token versions, roles and disabled state, for login tokens' revocation. */
   users: UserStore;
+  /** Signed-out tokens (POST /v1/auth/logout). */
+  revokedTokens: RevokedTokenStore;
   tenants: TenantStore;
   /** Each tenant's plan, rate limits and quotas (its `tenants` row over the configured defaults). */
   tenantLimits: TenantLimitsStore;
@@ -94,6 +97,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
         ),
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     users: createUserStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
+    revokedTokens: createRevokedTokenStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
     tenantLimits: createTenantLimitsStore(db, config),
     query: createCachedQueryService({

@@ -105,5 +105,29 @@ export function createAuthRoutes() {
     const { token, expiresIn } = await mintServiceToken(c.var.config, principal, ttl);
     return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: expiresIn }, 200);
   });
+
+  const logout = createRoute({
+    method: "post",
+    path: "/v1/auth/logout",
+    operationId: "logout",
+    summary:
+      "Sign out: revoke the presented token (from login or a key exchange) everywhere within API_KEY_CACHE_TTL_SECONDS. An API key is revoked with DELETE /v1/api-keys/{id} instead",
+    security: [{ bearer: [] }],
+    middleware: [authenticate({ allow: ["jwt"] }), rateLimit("auth")],
+    responses: { 204: { description: "Signed out: the token is refused from now on" }, ...authErrors },
+  });
+
+  authRoutes.openapi(logout, async (c) => {
+    const { sub, session } = c.var.principal;
+    if (!session) {
+      throw unauthorized(
+        "CREDENTIAL_NOT_ACCEPTED",
+        "only this service's own tokens can be signed out here; end an identity provider's session at the provider",
+        "invalid_request",
+      );
+    }
+    await c.var.services.revokedTokens.revoke(sub, session.id, session.expiresAt);
+    return c.body(null, 204);
+  });
   return authRoutes;
 }

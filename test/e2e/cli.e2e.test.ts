@@ -258,6 +258,17 @@ describe("edge-rag against the local stack", () => {
     expect(await login("ada", "fourth-password-012")).toBe(200);
   }, 180_000);
 
+  it("logout: the token is refused right after; an API key cannot sign out (exit 3)", async () => {
+    const { token } = await loginToken("ada", "fourth-password-012");
+    expect(await meStatus(token!)).toBe(200);
+    const signedOut = await cli(["logout"], { env: { EDGE_RAG_KEY: token } });
+    expect(signedOut.code, signedOut.stderr).toBe(0);
+    expect(await meStatus(token!)).toBe(401);
+    const withKey = await cli(["logout"]);
+    expect(withKey.code).toBe(3);
+    expect(withKey.stderr).toContain("CREDENTIAL_NOT_ACCEPTED");
+  }, 60_000);
+
   it("exit codes for usage errors (64) and an unreachable API (6)", async () => {
     expect((await cli(["query", "hello"], { env: { EDGE_RAG_URL: undefined } })).code).toBe(64);
     expect((await cli(["search", "hello", "--top-k", "1000"])).code).toBe(64);

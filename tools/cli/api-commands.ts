@@ -265,6 +265,12 @@ export async function keysRevokeCommand(positionals: string[], values: Values): 
   }
 }
 
+/** Signs the token in --key / EDGE_RAG_KEY out: the API refuses it from then on. */
+export async function logoutCommand(_positionals: string[], values: Values): Promise<void> {
+  await ok(apiClient(connectionOf(values)).POST("/v1/auth/logout"));
+  process.stderr.write("signed out: this token no longer works\n");
+}
+
 export async function cachePurgeCommand(_positionals: string[], values: Values): Promise<void> {
   await ok(apiClient(connectionOf(values)).DELETE("/v1/cache"));
   process.stderr.write("the tenant's query cache is empty\n");

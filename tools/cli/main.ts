@@ -18,6 +18,7 @@ import {
   jobsWaitCommand,
   keysListCommand,
   keysRevokeCommand,
+  logoutCommand,
   queryCommand,
   searchCommand,
 } from "./api-commands";
@@ -197,6 +198,14 @@ const COMMANDS: Command[] = [
     details: D1_NOTE,
     options: { ...D1, username: { type: "string" } },
     run: (_, values) => resetPasswordCommand(values),
+  },
+  {
+    words: ["logout"],
+    synopsis: "",
+    summary: "sign out: revoke the token in --key / $EDGE_RAG_KEY (a login or exchanged token; revoke an API key with keys revoke)",
+    details: API_NOTE,
+    options: API,
+    run: logoutCommand,
   },
   {
     words: ["cache", "purge"],
