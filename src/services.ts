@@ -8,7 +8,7 @@ import { createCachedQueryService } from "./cache/cached-query-service";
 import { createQueryCache } from "./cache/query-cache";
 import { type Config, loadConfig } from "./config";
 import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
-import { createOriginClient, type OriginClient } from "./origin/origin-client";
+import { createOrigins, type Origins } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
@@ -34,7 +34,8 @@ export interface Services {
   db: D1Database;
   /** The vector index, every failure a VectorIndexError. */
   vectors: VectorIndex;
-  origin: OriginClient;
+  /** The origin service: `forTenant(tenant)` for a tenant's calls, `probe` for readiness. */
+  origin: Origins;
   rateLimiter: RateLimiter;
   apiKeys: ApiKeyStore;
   /** Users' token versions, roles and disabled state, for login tokens' revocation. */
@@ -69,7 +70,7 @@ export const RATE_LIMIT_BINDING_LIMITS = { query: 120, ingest: 30, auth: 10 } as
 export function createServices(env: Bindings, config: Config, platform: PlatformAdapters): Services {
   const db = guardD1(env.DB);
   const vectors = guardVectorIndex(platform.vectors);
-  const origin = createOriginClient(config);
+  const origin = createOrigins(config);
   const tenantRows = createTenantStore(db);
   // Cache keys read the tenant's index version and cache epoch from isolate memory
   // (INDEX_VERSION_CACHE_SECONDS), so that a hit costs no D1 round trip.

@@ -154,7 +154,7 @@ export async function indexRecorded(
   const lap = createLap();
   const { work, skipped } = await loadWork(services.db, tenant, targets);
   lap("load");
-  const { embedded, failed, model } = await chunkAndEmbed(services, work, options.dimensions);
+  const { embedded, failed, model } = await chunkAndEmbed(services, tenant, work, options.dimensions);
   lap("embed");
   const { maxChunks } = await services.tenantLimits.get(tenant);
   const { admitted, overQuota } = await admitWithinChunkQuota(services.db, tenant, embedded, maxChunks);
@@ -251,11 +251,12 @@ async function loadWork(db: D1Database, tenant: string, targets: IndexTarget[]):
  */
 async function chunkAndEmbed(
   services: IngestServices,
+  tenant: string,
   work: LoadedDocument[],
   dimensions: number | undefined,
 ): Promise<{ embedded: Embedded[]; failed: Failed[]; model: string | null }> {
   if (work.length === 0) return { embedded: [], failed: [], model: null };
-  const { results, model } = await embed(services.origin, work);
+  const { results, model } = await embed(services.origin.forTenant(tenant), work);
   const expected = dimensions ?? (await services.vectors.describe()).dimensions;
   const embedded: Embedded[] = [];
   const failed: Failed[] = [];

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { localServices } from "../../src/local";
-import { createOriginClient, ingestTimeoutMs } from "../../src/origin/origin-client";
+import { createOrigins, ingestTimeoutMs } from "../../src/origin/origin-client";
 import { callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 import { indexFixture, QUESTIONS } from "./query-fixtures";
 
@@ -102,7 +102,7 @@ async function search(overrides: Overrides) {
 
 /** Each origin's readiness and circuit state, as the worker's origin client sees them. */
 async function circuits(overrides: Overrides): Promise<Record<string, { ok: boolean; circuit: string }>> {
-  const states = await createOriginClient(loadConfig({ ...env, ...overrides })).probe();
+  const states = await createOrigins(loadConfig({ ...env, ...overrides })).probe();
   return Object.fromEntries(states.map(({ url, ok, circuit }) => [url, { ok, circuit }]));
 }
 
