@@ -250,10 +250,13 @@ export async function jobsWaitCommand(positionals: string[], values: Values): Pr
 export async function keysListCommand(_positionals: string[], values: Values): Promise<void> {
   const { keys } = await ok(apiClient(connectionOf(values)).GET("/v1/api-keys"));
   if (values.json) return print(keys);
-  for (const key of keys)
+  for (const key of keys) {
+    // Keys outlive their creator: say when the one who made it can no longer act.
+    const creator = `${key.created_by ?? "unknown"}${key.creator_disabled ? ` ${out.red("(creator disabled)")}` : ""}`;
     process.stdout.write(
-      `${key.id}\t${key.name}\t${key.roles.join(",")}\t${key.revoked_at ? out.red("revoked") : key.expires_at ? `expires ${key.expires_at}` : "active"}\n`,
+      `${key.id}\t${key.name}\t${key.roles.join(",")}\t${key.revoked_at ? out.red("revoked") : key.expires_at ? `expires ${key.expires_at}` : "active"}\tcreated by ${creator}\n`,
     );
+  }
 }
 
 export async function keysRevokeCommand(positionals: string[], values: Values): Promise<void> {

@@ -368,6 +368,10 @@ export interface components {
       expires_at: string | null;
       revoked_at: string | null;
       last_used_at: string | null;
+      /** @description Who created the key: `user:<name>`, `key:<id>`, an identity provider's subject, or `cli` */
+      created_by: string | null;
+      /** @description Keys belong to the tenant and outlive their creator: true when the creator can no longer act in the tenant (a user disabled, deleted or moved; a key revoked or expired), false when it can, null when the service cannot tell (an identity provider's subject, the CLI) */
+      creator_disabled: boolean | null;
     };
     QueryResponse: {
       /** @description Citations [n] refer to sources[n-1] */
