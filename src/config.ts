@@ -113,6 +113,12 @@ function buildConfigSchema() {
     RATE_LIMIT_AUTH: rateLimit("10/60s"),
     RATE_LIMIT_LOGIN_IP: rateLimit("20/60s"),
     /**
+     * Failed logins per account from all networks together (each network has RATE_LIMIT_AUTH of its
+     * own): the ceiling against spraying, high enough that a stranger's failures from one network
+     * never lock the owner out.
+     */
+    RATE_LIMIT_LOGIN_ACCOUNT: rateLimit("100/60s"),
+    /**
      * Tenant-wide buckets per route class, shared by all of a tenant's keys and users (so minting
      * keys buys no capacity); a `tenants` row's `limits` overrides them per tenant.
      */

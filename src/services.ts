@@ -1,4 +1,5 @@
 import { type ApiKeyStore, createApiKeyStore } from "./auth/api-key-store";
+import { createRevokedTokenStore, type RevokedTokenStore } from "./auth/revoked-tokens";
 import { createUserStore, type UserStore } from "./auth/user-store";
 import type { Bindings } from "./bindings";
 import type { CacheStats } from "./cache/cache-stats";
@@ -8,7 +9,7 @@ import { createQueryCache } from "./cache/query-cache";
 import { type Config, loadConfig } from "./config";
 import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
 import { createIngestService, type IngestService } from "./ingest/ingest-service";
-import { createOriginClient, type OriginClient } from "./origin/origin-client";
+import { createOrigins, type Origins } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
@@ -35,11 +36,14 @@ export interface Services {
   db: D1Database;
   /** The vector index, every failure a VectorIndexError. */
   vectors: VectorIndex;
-  origin: OriginClient;
+  /** The origin service: `forTenant(tenant)` for a tenant's calls, `probe` for readiness. */
+  origin: Origins;
   rateLimiter: RateLimiter;
   apiKeys: ApiKeyStore;
   /** Users' token versions, roles and disabled state, for login tokens' revocation. */
   users: UserStore;
+  /** Signed-out tokens (POST /v1/auth/logout). */
+  revokedTokens: RevokedTokenStore;
   tenants: TenantStore;
   /** Each tenant's plan, rate limits and quotas (its `tenants` row over the configured defaults). */
   tenantLimits: TenantLimitsStore;
@@ -73,7 +77,7 @@ export const RATE_LIMIT_BINDING_LIMITS = { query: 120, ingest: 30, auth: 10 } as
 export function createServices(env: Bindings, config: Config, platform: PlatformAdapters, now: () => number = Date.now): Services {
   const db = guardD1(env.DB);
   const vectors = guardVectorIndex(platform.vectors);
-  const origin = createOriginClient(config);
+  const origin = createOrigins(config);
   const tenantRows = createTenantStore(db);
   // Cache keys read the tenant's index version and cache epoch from isolate memory
   // (INDEX_VERSION_CACHE_SECONDS), so that a hit costs no D1 round trip.
@@ -103,6 +107,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
         ),
     apiKeys: createApiKeyStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     users: createUserStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
+    revokedTokens: createRevokedTokenStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
     tenantLimits,
     query: createCachedQueryService({

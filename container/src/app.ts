@@ -42,7 +42,7 @@ export function createApp(services: Services) {
 
   app.use(
     "/v1/*",
-    requireWorkerToken(services.config.ORIGIN_JWT_SECRET),
+    requireWorkerToken(services.config.ORIGIN_JWT_SECRET, services.logger),
     bodyLimit({
       maxSize: services.config.MAX_BODY_BYTES,
       onError: (c) => problemResponse(c, new AppError("PAYLOAD_TOO_LARGE", `The body exceeds ${services.config.MAX_BODY_BYTES} bytes.`)),

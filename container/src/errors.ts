@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   TOKEN_MISSING: { status: 401, title: "Authentication required" },
   TOKEN_EXPIRED: { status: 401, title: "Token expired" },
   TOKEN_INVALID: { status: 401, title: "Token invalid" },
+  TOKEN_REPLAYED: { status: 401, title: "Token already used" },
   NOT_FOUND: { status: 404, title: "Not found" },
   METHOD_NOT_ALLOWED: { status: 405, title: "Method not allowed" },
   PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },

@@ -61,7 +61,8 @@ describe("probes and metrics", () => {
 
   it("happy: GET /v1/readyz with a worker token names the backends, models and dimensions", async () => {
     const ready = await fetch(`${origin.url}/v1/readyz`, {
-      headers: { authorization: `Bearer ${await signToken({ path: "/v1/readyz" })}` },
+      // As the worker probes it: for no tenant.
+      headers: { authorization: `Bearer ${await signToken({ path: "/v1/readyz", tenant: null })}` },
     });
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
@@ -121,6 +122,9 @@ describe("auth", () => {
     ["lives longer than 60 seconds", () => signToken({ expiresIn: 120 })],
     ["for another route (audience origin:/v1/generate)", () => signToken({ path: "/v1/generate" })],
     ["with the old route-less audience", () => signToken({ audience: "origin" })],
+    ["without a tenant claim", () => signToken({ tenant: null })],
+    ["with a tenant that is not a tenant id", () => signToken({ tenant: "../other tenant" })],
+    ["without a jti", () => signToken({ jti: null })],
     ["issued in the future", () => signToken({ issuedAt: 600 })],
     ["HS512 instead of HS256", () => signToken({ alg: "HS512" })],
     [
@@ -139,6 +143,21 @@ describe("auth", () => {
       await expectProblem(response, 401, "TOKEN_INVALID");
     });
   }
+
+  it("security: a token already used (same jti) within its lifetime → 401 TOKEN_REPLAYED", async () => {
+    const token = await signToken();
+    expect((await embedWith(`Bearer ${token}`)).status).toBe(200);
+    const replay = await embedWith(`Bearer ${token}`);
+    expect(replay.headers.get("www-authenticate")).toMatch(/^Bearer .*error="invalid_token"/);
+    await expectProblem(replay, 401, "TOKEN_REPLAYED");
+    // A fresh token (a new jti) for the same route still works.
+    expect((await embedWith(`Bearer ${await signToken()}`)).status).toBe(200);
+  });
+
+  it("happy: the access line names the call's tenant, never the token", async () => {
+    expect((await embedWith(`Bearer ${await signToken({ tenant: "tenant-logged" })}`)).status).toBe(200);
+    await expect.poll(() => origin.output()).toMatch(/"msg":"worker call".*"tenant":"tenant-logged"/);
+  });
 
   it("security: a non-Bearer scheme → 401 TOKEN_INVALID", async () => {
     await expectProblem(await embedWith(`Basic ${Buffer.from("a:b").toString("base64")}`), 401, "TOKEN_INVALID");

@@ -22,13 +22,25 @@ export interface ApiKeyStore {
     /** The tenant's cap on active keys: null (nothing written) when it already has that many. */
     maxActive?: number;
   }): Promise<{ record: ApiKeyRecord; key: string } | null>;
-  list(tenant: string): Promise<ApiKeyRecord[]>;
+  /** The tenant's keys, newest first, each with whether its creator can still act (see ListedApiKey). */
+  list(tenant: string): Promise<ListedApiKey[]>;
   /** Revokes the tenant's key; false when the tenant has no such key. Idempotent. */
   revoke(tenant: string, id: string): Promise<boolean>;
   /** `background` takes the re-read of a key past half its cache time (hand it to waitUntil). */
   find(id: string, background?: (work: Promise<unknown>) => void): Promise<ApiKeyRecord | null>;
   /** Records use, at most once a minute per key and isolate (it is for humans, not for auth). */
   touch(id: string, now: number): Promise<void>;
+}
+
+/**
+ * Keys belong to the tenant, not to their creator (docs/security.md, "API keys and their
+ * creators"): a creator's leaving does not revoke them, so the listing shows it. `creatorDisabled`:
+ * true when the creator can no longer act in the tenant (a user disabled, deleted or moved to another
+ * tenant; a key revoked or expired), false when it still can, null when this service cannot tell (an
+ * identity provider's subject, the CLI).
+ */
+export interface ListedApiKey extends ApiKeyRecord {
+  creatorDisabled: boolean | null;
 }
 
 interface Row extends Omit<ApiKeyRecord, "roles"> {
@@ -96,10 +108,22 @@ export function createApiKeyStore(db: D1Database, options: { cacheTtlMs: number;
 
     async list(tenant) {
       const { results } = await db
-        .prepare("SELECT * FROM api_keys WHERE tenant = ?1 ORDER BY created_at DESC LIMIT 1000")
-        .bind(tenant)
-        .all<Row>();
-      return results.map(toRecord);
+        .prepare(
+          `SELECT k.*, CASE
+             WHEN k.created_by LIKE 'user:%' THEN u.username IS NULL OR u.disabled_at IS NOT NULL
+             WHEN k.created_by LIKE 'key:%' THEN c.id IS NULL OR c.revoked_at IS NOT NULL OR (c.expires_at IS NOT NULL AND c.expires_at <= ?2)
+           END AS creator_disabled
+           FROM api_keys k
+           LEFT JOIN users u ON u.username = substr(k.created_by, 6) AND u.tenant = k.tenant
+           LEFT JOIN api_keys c ON c.id = substr(k.created_by, 5) AND c.tenant = k.tenant
+           WHERE k.tenant = ?1 ORDER BY k.created_at DESC LIMIT 1000`,
+        )
+        .bind(tenant, Date.now())
+        .all<Row & { creator_disabled: number | null }>();
+      return results.map(({ creator_disabled, ...row }) => ({
+        ...toRecord(row),
+        creatorDisabled: creator_disabled === null ? null : creator_disabled === 1,
+      }));
     },
 
     async revoke(tenant, id) {

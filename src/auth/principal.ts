@@ -14,6 +14,8 @@ export interface Principal {
   keyId?: string;
   /** Login tokens (ours, `user:` subjects): the user's token version when it was minted, for revocation. */
   tokenVersion?: number;
+  /** This service's own tokens (login or key exchange): their `jti` and `exp` (epoch s), for sign-out. */
+  session?: { id: string; expiresAt: number };
 }
 
 /** Tenant ids double as Vectorize namespaces (<= 64 bytes) and key prefixes, hence the strict shape. */

@@ -88,6 +88,8 @@ function toPrincipal(payload: jose.JWTPayload, tenantClaim: string, rolesClaim: 
   const keyId = ownToken && typeof payload.key_id === "string" ? payload.key_id : undefined;
   // Our login tokens are checked against the user's row on use (token version, disabled, roles).
   const tokenVersion = ownToken && payload.sub!.startsWith("user:") ? (typeof payload.ver === "number" ? payload.ver : 0) : undefined;
+  // Our tokens can be signed out (POST /v1/auth/logout); an identity provider's end at the provider.
+  const session = ownToken && typeof payload.jti === "string" ? { id: payload.jti, expiresAt: payload.exp! } : undefined;
   return {
     sub: payload.sub!,
     tenant,
@@ -95,6 +97,7 @@ function toPrincipal(payload: jose.JWTPayload, tenantClaim: string, rolesClaim: 
     auth: "jwt",
     ...(keyId ? { keyId } : {}),
     ...(tokenVersion !== undefined ? { tokenVersion } : {}),
+    ...(session ? { session } : {}),
   };
 }
 

@@ -96,7 +96,16 @@ function setupSignIn(): void {
       messageOf,
     );
   });
-  byId("sign-out").addEventListener("click", () => showSignIn());
+  byId("sign-out").addEventListener("click", () => void signOut());
+}
+
+/** Revokes the session's token at the API, then forgets it; a failed call still signs this tab out. */
+async function signOut(): Promise<void> {
+  try {
+    if (currentSession()) await api.POST("/v1/auth/logout");
+  } finally {
+    showSignIn();
+  }
 }
 
 function setupTabs(): void {

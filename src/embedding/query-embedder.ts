@@ -1,7 +1,7 @@
 import { ConfigError } from "../config";
 import { OriginFailure } from "../errors";
 import { errorFields, log } from "../logger";
-import type { OriginClient } from "../origin/origin-client";
+import type { Origins } from "../origin/origin-client";
 
 /**
  * Port: query embeddings for dense retrieval.
@@ -57,13 +57,15 @@ export interface FallbackEmbedder extends QueryEmbedder {
 }
 
 /** The origin's embedder (TEI on GPU in production, the offline USE model locally). */
-export function createOriginEmbedder(origin: OriginClient): QueryEmbedder {
+export function createOriginEmbedder(origin: Origins): QueryEmbedder {
   return {
-    async embed(queries) {
+    async embed(queries, scope) {
       if (queries.length === 0) return [];
+      // Every origin call names its tenant; an embedding for nobody is a bug, not an outage.
+      if (!scope) throw new Error("an origin embedding needs the tenant it is for");
       const started = performance.now();
       try {
-        const { vectors } = await origin.embed([...queries], "query");
+        const { vectors } = await origin.forTenant(scope.tenant).embed([...queries], "query");
         const ms = performance.now() - started;
         return vectors.map((vector) => ({ ok: true, vector, ms, backend: "origin", fallback: false }));
       } catch (error) {
@@ -83,7 +85,7 @@ export function createOriginEmbedder(origin: OriginClient): QueryEmbedder {
  * this throws a ConfigError, since vectors of another width would be refused by the index, or
  * worse, compared with those of another model.
  */
-export function createQueryEmbedder(origin: OriginClient, options: { fallback?: FallbackEmbedder; dimensions: number }): QueryEmbedder {
+export function createQueryEmbedder(origin: Origins, options: { fallback?: FallbackEmbedder; dimensions: number }): QueryEmbedder {
   const primary = createOriginEmbedder(origin);
   return options.fallback ? withEmbeddingFallback(primary, options.fallback, options.dimensions) : primary;
 }

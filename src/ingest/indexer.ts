@@ -1,6 +1,6 @@
 import { OriginBadResponse, OriginRejected } from "../errors";
 import { errorFields, log } from "../logger";
-import type { OriginClient } from "../origin/origin-client";
+import type { OriginClient, Origins } from "../origin/origin-client";
 import { keywordIndexStatementsForWrite, markKeywordIndexBuilt } from "../retrieval/keyword-index";
 import type { OriginDocument } from "../shared/origin-contract";
 import { chunkQuotaGuardStatements, type TenantLimitsStore } from "../store/tenant-limits";
@@ -44,7 +44,7 @@ import {
 export interface IngestServices {
   db: D1Database;
   vectors: VectorIndex;
-  origin: OriginClient;
+  origin: Origins;
   tenantLimits: TenantLimitsStore;
 }
 
@@ -84,7 +84,7 @@ export async function indexRecorded(
   const lap = createLap();
   const { work, skipped } = await loadWork(services.db, tenant, targets);
   lap("load");
-  const { embedded, failed, model } = await chunkAndEmbed(services, work, options.dimensions);
+  const { embedded, failed, model } = await chunkAndEmbed(services, tenant, work, options.dimensions);
   lap("embed");
   const { maxChunks } = await services.tenantLimits.get(tenant);
   const { admitted, overQuota } = await admitWithinChunkQuota(services.db, tenant, embedded, maxChunks);
@@ -181,11 +181,12 @@ async function loadWork(db: D1Database, tenant: string, targets: IndexTarget[]):
  */
 async function chunkAndEmbed(
   services: IngestServices,
+  tenant: string,
   work: LoadedDocument[],
   dimensions: number | undefined,
 ): Promise<{ embedded: Embedded[]; failed: Failed[]; model: string | null }> {
   if (work.length === 0) return { embedded: [], failed: [], model: null };
-  const { results, model } = await embed(services.origin, work);
+  const { results, model } = await embed(services.origin.forTenant(tenant), work);
   const expected = dimensions ?? (await services.vectors.describe()).dimensions;
   const embedded: Embedded[] = [];
   const failed: Failed[] = [];

@@ -1,6 +1,6 @@
 import { type FieldError, fieldErrors, StoreUnavailable, serviceUnavailable, validationFailed } from "../errors";
 import { log as defaultLog, errorFields, type Logger } from "../logger";
-import type { OriginClient } from "../origin/origin-client";
+import type { Origins } from "../origin/origin-client";
 import { assertIngestQuota, quotaGuardStatements, type TenantLimitsStore } from "../store/tenant-limits";
 import { createTenantStore, type TenantStore } from "../store/tenant-store";
 import type { VectorIndex } from "../vector/vector-index";
@@ -44,7 +44,7 @@ export interface IngestService {
 export interface IngestServiceDeps {
   db: D1Database;
   vectors: VectorIndex;
-  origin: OriginClient;
+  origin: Origins;
   tenantLimits: TenantLimitsStore;
   /** Forgets a tenant's state this isolate caches once a delete moved it. */
   tenants: Pick<TenantStore, "forget">;

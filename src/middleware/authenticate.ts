@@ -100,6 +100,18 @@ async function resolvePrincipal(c: Ctx): Promise<Principal> {
   }
 
   const principal = await verifyBearerJwt(c.var.config, credential);
+  // The sign-out check runs beside the key or user lookup, so it adds no round trip of its own.
+  const [signedOut] = await Promise.all([
+    principal.session ? services.revokedTokens.isRevoked(principal.sub, principal.session.id) : false,
+    checkIssuer(c, principal),
+  ]);
+  if (signedOut) throw unauthorized("TOKEN_REVOKED", "this token has been signed out");
+  return principal;
+}
+
+/** Our own tokens die with what they were issued for: the API key, or the user's current state. */
+async function checkIssuer(c: Ctx, principal: Principal): Promise<void> {
+  const { services } = c.var;
   if (principal.keyId) {
     // A token exchanged from an API key dies with the key.
     const check = checkApiKeyRecord(await services.apiKeys.find(principal.keyId, (work) => c.executionCtx.waitUntil(work)), Date.now());
@@ -114,5 +126,4 @@ async function resolvePrincipal(c: Ctx): Promise<Principal> {
       throw unauthorized("TOKEN_REVOKED", "this login token has been revoked");
     }
   }
-  return principal;
 }

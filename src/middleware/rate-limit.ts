@@ -95,8 +95,8 @@ export function setRateLimitHeaders(c: Ctx, decision: RateLimitDecision): void {
  * Gives back a token that `decide` took (login, after a successful one), after the response. It
  * only loosens a limit, so a failure is logged and the answer stays what it was.
  */
-export function refundBucket(c: Ctx, bucket: Bucket, key: string): void {
-  const refunded = c.var.services.rateLimiter.refund(bucket, key).catch((error) => {
+export function refundBucket(c: Ctx, bucket: Bucket, key: string, window?: RateWindow): void {
+  const refunded = c.var.services.rateLimiter.refund(bucket, key, 1, window).catch((error) => {
     c.var.log.warn("rate-limit refund failed", { class: bucket, ...errorFields(error) });
   });
   c.executionCtx.waitUntil(refunded);

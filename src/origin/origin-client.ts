@@ -15,7 +15,9 @@ import { type CircuitBreaker, createCircuitBreaker } from "./circuit-breaker";
 import { mintOriginToken } from "./origin-token";
 
 /**
- * The origin port: GPU embedding, chunking and generation on the containerized service.
+ * The origin port: GPU embedding, chunking and generation on the containerized service. Every
+ * call is made on one tenant's behalf (`Origins.forTenant`): its token names the tenant, which the
+ * origin requires and logs.
  *
  * Promise: each call tries the configured origins in order, skipping those whose circuit is open,
  * with a per-call timeout (embed ~2 s, generate ~20 s, ingest ~60 s by default). When none can
@@ -32,6 +34,13 @@ export interface OriginClient {
   generateStream(request: GenerateRequest): Promise<ReadableStream<Uint8Array>>;
   /** Readiness of every origin, for /ready. */
   probe(): Promise<Array<{ url: string; ok: boolean; circuit: string; latency_ms: number; error?: string }>>;
+}
+
+/** The origin for the whole worker: the calls made for a tenant, and readiness (for no tenant). */
+export interface Origins {
+  forTenant(tenant: string): OriginClient;
+  /** Readiness of every origin, for /ready. */
+  probe: OriginClient["probe"];
 }
 
 /** A generation request (src/shared/origin-contract.ts); the client decides whether it streams. */
@@ -57,7 +66,7 @@ export function ingestTimeoutMs(baseMs: number, documents: ReadonlyArray<{ text:
 // Circuit state is per isolate and safe to lose.
 const breakers = new Map<string, CircuitBreaker>();
 
-export function createOriginClient(config: Config, fetcher: typeof fetch = fetch): OriginClient {
+export function createOrigins(config: Config, fetcher: typeof fetch = fetch): Origins {
   const timeouts: Record<Operation, number> = {
     embed: config.ORIGIN_EMBED_TIMEOUT_MS,
     ingest: config.ORIGIN_INGEST_TIMEOUT_MS,
@@ -74,8 +83,9 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     return breaker;
   };
 
-  // One short-lived token per call, bound to the route it calls (origin-token.ts).
-  const credential = (path: string) => mintOriginToken(secret, path);
+  // One short-lived token per request, bound to the route and the tenant (origin-token.ts): the
+  // origin refuses a token it has seen before, so a failover to the next origin mints a new one.
+  const credential = (path: string, tenant?: string) => mintOriginToken(secret, path, tenant);
 
   /**
    * POSTs to the first origin that answers; returns the response of a 2xx. The timeout covers the
@@ -83,6 +93,7 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
    * stream for longer; readSseEvents' idle timeout guards the rest).
    */
   async function call(
+    tenant: string,
     operation: Operation,
     path: string,
     body: unknown,
@@ -90,10 +101,10 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     timeoutMs = timeouts[operation],
   ): Promise<Response> {
     let lastError: OriginFailure = new OriginUnavailable("no origin is available");
-    const token = await credential(path);
     for (const base of config.ORIGIN_URLS) {
       const breaker = breakerFor(base);
       if (!breaker.allowRequest()) continue;
+      const token = await credential(path, tenant);
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
       try {
@@ -133,8 +144,15 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
   }
 
   /** A 2xx answer that parses as `schema`; anything else is OriginBadResponse. */
-  async function json<T>(operation: Operation, path: string, body: unknown, schema: z.ZodType<T>, timeoutMs?: number): Promise<T> {
-    const response = await call(operation, path, body, false, timeoutMs);
+  async function json<T>(
+    tenant: string,
+    operation: Operation,
+    path: string,
+    body: unknown,
+    schema: z.ZodType<T>,
+    timeoutMs?: number,
+  ): Promise<T> {
+    const response = await call(tenant, operation, path, body, false, timeoutMs);
     let raw: unknown;
     try {
       raw = await response.json();
@@ -146,52 +164,58 @@ export function createOriginClient(config: Config, fetcher: typeof fetch = fetch
     return parsed.data;
   }
 
+  async function probe() {
+    return Promise.all(
+      config.ORIGIN_URLS.map(async (url) => {
+        const started = performance.now();
+        const circuit = breakerFor(url).state();
+        try {
+          // The authenticated readiness route: the open /readyz is the kubelet's, not routed publicly.
+          const response = await fetcher(new URL("/v1/readyz", url), {
+            headers: { authorization: `Bearer ${await credential("/v1/readyz")}` },
+            signal: AbortSignal.timeout(2_000),
+          });
+          await response.body?.cancel();
+          return {
+            url,
+            ok: response.ok,
+            circuit,
+            latency_ms: round(performance.now() - started),
+            ...(response.ok ? {} : { error: `status ${response.status}` }),
+          };
+        } catch (error) {
+          return {
+            url,
+            ok: false,
+            circuit,
+            latency_ms: round(performance.now() - started),
+            error: error instanceof Error ? error.name : "error",
+          };
+        }
+      }),
+    );
+  }
+
   return {
-    async embed(inputs, kind) {
-      const result = await json("embed", "/v1/embed", { inputs, kind }, EmbedResponseSchema);
-      if (result.vectors.length !== inputs.length) {
-        throw new OriginBadResponse("the origin returned the wrong number of vectors");
-      }
-      return result;
-    },
-    ingest: (documents) => json("ingest", "/v1/ingest", { documents }, IngestResponseSchema, ingestTimeoutMs(timeouts.ingest, documents)),
-    generate: (request) => json("generate", "/v1/generate", { ...request, stream: false }, GenerateResponseSchema),
-    async generateStream(request) {
-      const response = await call("generate", "/v1/generate", { ...request, stream: true }, true);
-      if (!response.body) throw new OriginBadResponse("the origin's stream had no body");
-      return response.body;
-    },
-    async probe() {
-      return Promise.all(
-        config.ORIGIN_URLS.map(async (url) => {
-          const started = performance.now();
-          const circuit = breakerFor(url).state();
-          try {
-            // The authenticated readiness route: the open /readyz is the kubelet's, not routed publicly.
-            const response = await fetcher(new URL("/v1/readyz", url), {
-              headers: { authorization: `Bearer ${await credential("/v1/readyz")}` },
-              signal: AbortSignal.timeout(2_000),
-            });
-            await response.body?.cancel();
-            return {
-              url,
-              ok: response.ok,
-              circuit,
-              latency_ms: round(performance.now() - started),
-              ...(response.ok ? {} : { error: `status ${response.status}` }),
-            };
-          } catch (error) {
-            return {
-              url,
-              ok: false,
-              circuit,
-              latency_ms: round(performance.now() - started),
-              error: error instanceof Error ? error.name : "error",
-            };
-          }
-        }),
-      );
-    },
+    forTenant: (tenant) => ({
+      async embed(inputs, kind) {
+        const result = await json(tenant, "embed", "/v1/embed", { inputs, kind }, EmbedResponseSchema);
+        if (result.vectors.length !== inputs.length) {
+          throw new OriginBadResponse("the origin returned the wrong number of vectors");
+        }
+        return result;
+      },
+      ingest: (documents) =>
+        json(tenant, "ingest", "/v1/ingest", { documents }, IngestResponseSchema, ingestTimeoutMs(timeouts.ingest, documents)),
+      generate: (request) => json(tenant, "generate", "/v1/generate", { ...request, stream: false }, GenerateResponseSchema),
+      async generateStream(request) {
+        const response = await call(tenant, "generate", "/v1/generate", { ...request, stream: true }, true);
+        if (!response.body) throw new OriginBadResponse("the origin's stream had no body");
+        return response.body;
+      },
+      probe,
+    }),
+    probe,
   };
 }
 

@@ -3,7 +3,7 @@ import type { EmbeddingOutcome, QueryEmbedder } from "../embedding/query-embedde
 import { ApiError, internalError, type Problem, toProblem } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
-import type { OriginClient } from "../origin/origin-client";
+import type { Origins } from "../origin/origin-client";
 import type { Retrieval, Retriever } from "../retrieval/retrieve";
 import type { TenantStore } from "../store/tenant-store";
 import { mapWithConcurrency } from "./concurrency";
@@ -59,7 +59,7 @@ export interface QueryServiceDeps {
   tenants: TenantStore;
   embedder: QueryEmbedder;
   retriever: Retriever;
-  origin: OriginClient;
+  origin: Origins;
 }
 
 /**
@@ -99,16 +99,16 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
     return { retrieval, sources: retrieval.chunks.map((chunk) => toSource(chunk, input.explain)), indexVersion };
   }
 
-  async function answerFrom(input: QueryInput, retrieved: Retrieved, context: QueryContext): Promise<QueryResponse> {
-    const outcome = await generateAnswer(origin, input.query, contextsOf(retrieved));
+  async function answerFrom(tenant: string, input: QueryInput, retrieved: Retrieved, context: QueryContext): Promise<QueryResponse> {
+    const outcome = await generateAnswer(origin.forTenant(tenant), input.query, contextsOf(retrieved));
     const metadata = metadataOf(input, retrieved, outcome, context);
     recordMetrics(input, metadata);
     return { answer: outcome.answer, sources: retrieved.sources, metadata };
   }
 
-  async function* eventsFrom(input: QueryInput, retrieved: Retrieved, context: QueryContext): AsyncGenerator<QueryEvent> {
+  async function* eventsFrom(tenant: string, input: QueryInput, retrieved: Retrieved, context: QueryContext): AsyncGenerator<QueryEvent> {
     yield { type: "sources", sources: retrieved.sources };
-    for await (const event of streamAnswer(origin, input.query, contextsOf(retrieved))) {
+    for await (const event of streamAnswer(origin.forTenant(tenant), input.query, contextsOf(retrieved))) {
       if (event.type === "token") yield event;
       else if (event.type === "error") yield event;
       else {
@@ -121,11 +121,11 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
 
   return {
     async answer(tenant, input, context) {
-      return answerFrom(input, await retrieve(tenant, input, context), context);
+      return answerFrom(tenant, input, await retrieve(tenant, input, context), context);
     },
 
     async stream(tenant, input, context) {
-      const events = eventsFrom(input, await retrieve(tenant, input, context), context);
+      const events = eventsFrom(tenant, input, await retrieve(tenant, input, context), context);
       return Object.assign(events, { cache: { cache: input.cache ? ("miss" as const) : ("bypass" as const) } });
     },
 
@@ -149,7 +149,7 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
         const position = needEmbedding.indexOf(entry);
         const embedding = position === -1 ? undefined : embeddings.then((outcomes) => outcomes[position]!);
         try {
-          return await answerFrom(entry, await retrieve(tenant, entry, context, { indexVersion, embedding }), context);
+          return await answerFrom(tenant, entry, await retrieve(tenant, entry, context, { indexVersion, embedding }), context);
         } catch (error) {
           if (error instanceof ApiError) return toProblem(error, context.requestId);
           log.error("batch query failed", { ...errorFields(error), request_id: context.requestId });

@@ -21,7 +21,7 @@ export function createReranker(
       const secret = new TextEncoder().encode(config.ORIGIN_JWT_SECRET);
       return createTeiReranker({
         urls: config.ORIGIN_URLS.map((base) => new URL(ORIGIN_RERANK_PATH, base).toString()),
-        headers: async () => ({ authorization: `Bearer ${await mintOriginToken(secret, ORIGIN_RERANK_PATH)}` }),
+        headers: async (_url, tenant) => ({ authorization: `Bearer ${await mintOriginToken(secret, ORIGIN_RERANK_PATH, tenant)}` }),
         fetcher,
         timeoutMs: config.RERANK_TIMEOUT_MS,
         name: "origin:tei",

@@ -13,7 +13,8 @@
 export interface Reranker {
   /** What is reranking (part of cache keys: another reranker gives other results). */
   readonly name: string;
-  rerank(query: string, texts: readonly string[]): Promise<number[]>;
+  /** `tenant`: whose query it is (the origin's token names it). */
+  rerank(query: string, texts: readonly string[], tenant: string): Promise<number[]>;
 }
 
 export class RerankUnavailable extends Error {

@@ -15,8 +15,8 @@ import { type Reranker, RerankUnavailable, scoresByIndex, withTimeout } from "./
 export interface TeiRerankerOptions {
   /** Full URLs of `/rerank` (TEI) or `/v1/rerank` (the origin), tried in order. */
   urls: readonly string[];
-  /** Headers per call and URL, e.g. the origin's short-lived bearer token. */
-  headers?: (url: string) => Promise<Record<string, string>>;
+  /** Headers per call, URL and tenant, e.g. the origin's short-lived bearer token. */
+  headers?: (url: string, tenant: string) => Promise<Record<string, string>>;
   fetcher?: typeof fetch;
   timeoutMs?: number;
   name?: string;
@@ -32,11 +32,11 @@ export function createTeiReranker({
   timeoutMs = 2_000,
   name = "tei",
 }: TeiRerankerOptions): Reranker {
-  async function ask(url: string, query: string, texts: readonly string[]): Promise<number[]> {
+  async function ask(url: string, query: string, texts: readonly string[], tenant: string): Promise<number[]> {
     return withTimeout(timeoutMs, `the reranker at ${new URL(url).host}`, async (signal) => {
       const response = await fetcher(url, {
         method: "POST",
-        headers: { "content-type": "application/json", ...(await headers(url)) },
+        headers: { "content-type": "application/json", ...(await headers(url, tenant)) },
         body: JSON.stringify({ query, texts, raw_scores: false, return_text: false, truncate: true }),
         signal,
       });
@@ -52,12 +52,12 @@ export function createTeiReranker({
 
   return {
     name,
-    async rerank(query, texts) {
+    async rerank(query, texts, tenant) {
       if (texts.length === 0) return [];
       let last: unknown = new RerankUnavailable("no reranker endpoint is configured");
       for (const url of urls) {
         try {
-          return await ask(url, query, texts);
+          return await ask(url, query, texts, tenant);
         } catch (error) {
           last = error;
         }

@@ -202,6 +202,7 @@ async function rerank(deps: RetrieverDeps, request: RetrieveRequest, ranked: Ret
     scores = await deps.reranker.rerank(
       request.query,
       head.map((chunk) => chunk.text),
+      request.tenant,
     );
   } catch (error) {
     degraded.push("rerank_unavailable");

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import type { ApiKeyRecord } from "../auth/api-keys";
+import type { ListedApiKey } from "../auth/api-key-store";
 import { notFound, quotaExceeded } from "../errors";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
@@ -32,11 +32,18 @@ export function createApiKeyRoutes() {
       expires_at: z.string().nullable(),
       revoked_at: z.string().nullable(),
       last_used_at: z.string().nullable(),
+      created_by: z.string().nullable().openapi({
+        description: "Who created the key: `user:<name>`, `key:<id>`, an identity provider's subject, or `cli`",
+      }),
+      creator_disabled: z.boolean().nullable().openapi({
+        description:
+          "Keys belong to the tenant and outlive their creator: true when the creator can no longer act in the tenant (a user disabled, deleted or moved; a key revoked or expired), false when it can, null when the service cannot tell (an identity provider's subject, the CLI)",
+      }),
     })
     .openapi("ApiKey");
 
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  const present = (record: ApiKeyRecord) => ({
+  const present = (record: ListedApiKey) => ({
     id: record.id,
     name: record.name,
     roles: record.roles,
@@ -44,6 +51,8 @@ export function createApiKeyRoutes() {
     expires_at: iso(record.expires_at),
     revoked_at: iso(record.revoked_at),
     last_used_at: iso(record.last_used_at),
+    created_by: record.created_by,
+    creator_disabled: record.creatorDisabled,
   });
 
   // Rate-limited in each handler, after validation: an invalid request costs no token.

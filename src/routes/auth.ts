@@ -44,15 +44,21 @@ export function createAuthRoutes() {
 
   authRoutes.openapi(login, async (c) => {
     const { username, password } = c.req.valid("json");
-    // Password guessing is limited per client network (every attempt) and per account (failures only,
-    // in a bucket of its own: a user's successful logins, or anyone's other traffic, never spend it).
-    // The account's token is taken before the password is verified, in the same atomic step as the
-    // check, so concurrent guesses cannot all pass a check that none has counted yet; a success
-    // gives it back.
-    const ipDecision = await decide(c, "login-ip", bucketKey(clientNetwork(c)));
-    const account = bucketKey(username.toLowerCase());
-    const accountDecision = await decide(c, "login-user", account);
-    const shown = accountDecision ?? ipDecision;
+    // Password guessing is limited per client network (every attempt), per account and network
+    // (failures only: a user's successful logins never spend it) and per account from all networks
+    // (failures only, RATE_LIMIT_LOGIN_ACCOUNT): a stranger's guesses spend their own network's
+    // bucket, not the owner's, and spraying from many networks still meets the account's ceiling.
+    // The account's tokens are taken before the password is verified, in the same atomic step as
+    // the check, so concurrent guesses cannot all pass a check that none has counted yet; a success
+    // gives them back.
+    const network = clientNetwork(c);
+    const ipDecision = await decide(c, "login-ip", bucketKey(network));
+    const account = username.toLowerCase();
+    // Both in the login-user bucket: one key part or two, so the keys cannot collide (bucketKey).
+    const fromNetwork = bucketKey(account, network);
+    const networkDecision = await decide(c, "login-user", fromNetwork);
+    const accountDecision = await decide(c, "login-user", bucketKey(account), 1, c.var.config.RATE_LIMIT_LOGIN_ACCOUNT);
+    const shown = [networkDecision, accountDecision, ipDecision].find((decision) => decision !== null);
     if (shown) setRateLimitHeaders(c, shown);
 
     const user = await c.var.services.db
@@ -64,7 +70,8 @@ export function createAuthRoutes() {
     if (!user || !valid || user.disabled_at !== null) {
       throw unauthorized("INVALID_CREDENTIALS", "the username or password is wrong", "invalid_request");
     }
-    if (accountDecision) refundBucket(c, "login-user", account);
+    if (networkDecision) refundBucket(c, "login-user", fromNetwork);
+    if (accountDecision) refundBucket(c, "login-user", bucketKey(account), c.var.config.RATE_LIMIT_LOGIN_ACCOUNT);
     const { token, expiresIn } = await mintServiceToken(
       c.var.config,
       {
@@ -97,6 +104,30 @@ export function createAuthRoutes() {
     const ttl = Math.max(1, Math.min(c.var.config.AUTH_TOKEN_TTL_SECONDS, untilKeyExpiry));
     const { token, expiresIn } = await mintServiceToken(c.var.config, principal, ttl);
     return c.json({ access_token: token, token_type: "Bearer" as const, expires_in: expiresIn }, 200);
+  });
+
+  const logout = createRoute({
+    method: "post",
+    path: "/v1/auth/logout",
+    operationId: "logout",
+    summary:
+      "Sign out: revoke the presented token (from login or a key exchange) everywhere within API_KEY_CACHE_TTL_SECONDS. An API key is revoked with DELETE /v1/api-keys/{id} instead",
+    security: [{ bearer: [] }],
+    middleware: [authenticate({ allow: ["jwt"] }), rateLimit("auth")],
+    responses: { 204: { description: "Signed out: the token is refused from now on" }, ...authErrors },
+  });
+
+  authRoutes.openapi(logout, async (c) => {
+    const { sub, session } = c.var.principal;
+    if (!session) {
+      throw unauthorized(
+        "CREDENTIAL_NOT_ACCEPTED",
+        "only this service's own tokens can be signed out here; end an identity provider's session at the provider",
+        "invalid_request",
+      );
+    }
+    await c.var.services.revokedTokens.revoke(sub, session.id, session.expiresAt);
+    return c.body(null, 204);
   });
   return authRoutes;
 }

@@ -258,6 +258,48 @@ describe("edge-rag against the local stack", () => {
     expect(await login("ada", "fourth-password-012")).toBe(200);
   }, 180_000);
 
+  it("users disable --revoke-keys: keys list shows the creator, disabled, and the keys they made stop working", async () => {
+    const d1 = ["--persist-to", stateDir];
+    const created = await cli(["users", "create", "--tenant", "cli", "--username", "grace", "--roles", "admin", ...d1], {
+      input: "grace-password-123\n",
+    });
+    expect(created.code, created.stderr).toBe(0);
+    const { token } = await loginToken("grace", "grace-password-123");
+    const response = await fetch(`${stack.url}/v1/api-keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "grace-ci", roles: ["reader"] }),
+    });
+    const { id, key } = (await response.json()) as { id: string; key: string };
+    expect(await meStatus(key)).toBe(200);
+
+    const listed = await cli(["keys", "list"]);
+    expect(listed.stdout).toMatch(new RegExp(`^${id}\tgrace-ci\treader\tactive\tcreated by user:grace$`, "m"));
+    const disabled = await cli(["users", "disable", "--username", "grace", "--revoke-keys", ...d1]);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(disabled.stdout.trim()).toBe(id);
+    await expect.poll(() => meStatus(key), { timeout: 15_000, interval: 500 }).toBe(401);
+    const after = json(await cli(["keys", "list", "--json"])) as Array<{
+      id: string;
+      creator_disabled: boolean | null;
+      revoked_at: string | null;
+    }>;
+    expect(after.find((k) => k.id === id)).toMatchObject({ creator_disabled: true, revoked_at: expect.any(String) });
+  }, 180_000);
+
+  it("logout: the token is refused right after; an API key cannot sign out (exit 3)", async () => {
+    const exchanged = await fetch(`${stack.url}/v1/auth/token`, { method: "POST", headers: { authorization: `Bearer ${adminKey}` } });
+    const { access_token: token } = (await exchanged.json()) as { access_token: string };
+    expect(await meStatus(token)).toBe(200);
+    const signedOut = await cli(["logout"], { env: { EDGE_RAG_KEY: token } });
+    expect(signedOut.code, signedOut.stderr).toBe(0);
+    expect(await meStatus(token)).toBe(401);
+    const withKey = await cli(["logout"]);
+    expect(withKey.code).toBe(3);
+    expect(withKey.stderr).toContain("CREDENTIAL_NOT_ACCEPTED");
+    expect(await meStatus(adminKey)).toBe(200);
+  }, 60_000);
+
   it("exit codes for usage errors (64) and an unreachable API (6)", async () => {
     expect((await cli(["query", "hello"], { env: { EDGE_RAG_URL: undefined } })).code).toBe(64);
     expect((await cli(["search", "hello", "--top-k", "1000"])).code).toBe(64);

@@ -292,10 +292,16 @@ describe("the console in a browser", () => {
       .toBe(401);
   }, 60_000);
 
-  it("happy: signing out forgets the token", async () => {
+  it("security: signing out revokes the token at the API and forgets it", async () => {
+    const { token } = JSON.parse((await page.evaluate('sessionStorage.getItem("edge-rag.session")')) as string);
+    expect((await fetch(`${stack.url}/v1/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByLabel("API key", { exact: true }).waitFor();
     expect(await page.evaluate('sessionStorage.getItem("edge-rag.session")')).toBeNull();
+    // Before, the token stayed valid until it expired (up to 15 minutes).
+    const after = await fetch(`${stack.url}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+    expect(after.status).toBe(401);
+    expect(((await after.json()) as { code: string }).code).toBe("TOKEN_REVOKED");
     expect(watch.offOrigin).toEqual([]);
     expect(unexpected(watch)).toEqual([]);
   }, 30_000);

@@ -138,6 +138,48 @@ describe("security: API key attacks", () => {
   });
 });
 
+describe("security: sign-out attacks (POST /v1/auth/logout)", () => {
+  it("forged, tampered, expired and other-environment tokens cannot sign anyone out: 401, nothing stored, the victim's token lives", async () => {
+    const tenant = uniqueTenant("logout-attack");
+    const username = `victim-${crypto.randomUUID().slice(0, 8)}`;
+    await env.DB.prepare("INSERT INTO users (username, tenant, roles, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+      .bind(username, tenant, JSON.stringify(["reader"]), await hashPassword("victim-password", 1000), Date.now())
+      .run();
+    const { access_token } = await json(await call("/v1/auth/login", { body: { username, password: "victim-password" } }));
+    const [header, payload] = access_token.split(".");
+    const claims = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/")));
+    const revokedRows = async () =>
+      (await env.DB.prepare("SELECT COUNT(*) AS n FROM revoked_tokens WHERE subject = ?1").bind(`user:${username}`).first<{ n: number }>())!
+        .n;
+    const sameClaims = (secret: string = TEST_SECRETS.AUTH_JWT_SECRET, extra: Record<string, unknown> = {}) =>
+      new SignJWT({ ...claims, ...extra }).setProtectedHeader({ alg: "HS256" }).sign(encoder.encode(secret));
+    const attempts: Array<[string, string, string]> = [
+      ["the victim's claims signed with another secret", await sameClaims("x".repeat(32)), "TOKEN_SIGNATURE_INVALID"],
+      [
+        "the victim's token with its tenant changed",
+        `${header}.${b64url({ ...claims, tenant: "acme" })}.${access_token.split(".")[2]}`,
+        "TOKEN_SIGNATURE_INVALID",
+      ],
+      ["alg none with the victim's claims", `${b64url({ alg: "none" })}.${payload}.`, "TOKEN_ALG_NOT_ALLOWED"],
+      [
+        "the victim's jti in an expired token",
+        await sameClaims(undefined, { iat: claims.iat - 3600, exp: claims.iat - 600 }),
+        "TOKEN_EXPIRED",
+      ],
+      ["the victim's jti for another environment", await sameClaims(undefined, { aud: "edge-rag-api:staging" }), "TOKEN_CLAIM_INVALID"],
+    ];
+    for (const [name, token, code] of attempts) {
+      const problem = await expectProblem(await call("/v1/auth/logout", { method: "POST", auth: token }), 401, code);
+      expect(problem.detail, name).not.toContain(claims.jti);
+    }
+    expect(await revokedRows()).toBe(0);
+    expect((await call("/v1/me", { auth: access_token })).status).toBe(200);
+    // The victim's own sign-out still works.
+    expect((await call("/v1/auth/logout", { method: "POST", auth: access_token })).status).toBe(204);
+    expect(await revokedRows()).toBe(1);
+  });
+});
+
 describe("security: tenant isolation on every route", () => {
   it("another tenant's document, job and key ids are not found; its text never appears", async () => {
     const victimTenant = uniqueTenant("victim");

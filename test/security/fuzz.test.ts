@@ -1,7 +1,9 @@
 import { env } from "cloudflare:test";
 import fc from "fast-check";
+import { SignJWT } from "jose";
 import { afterAll, describe, expect, it } from "vitest";
 import { bindingsWith, callWithBindings, createKey, uniqueTenant } from "../worker/helpers";
+import { TEST_SECRETS } from "../worker/secrets";
 
 /**
  * Property-based fuzzing of every JSON route (fast-check): thousands of generated bodies — arbitrary
@@ -131,13 +133,17 @@ interface Snapshot {
   documents: number;
   keys: number;
   jobs: number;
+  /** Signed-out tokens of the tenant's subjects (the fuzz's users are `user:<tenant>-…`, its keys `key:<id>`). */
+  revoked: number;
 }
 
 async function snapshot(tenant: string): Promise<Snapshot> {
   const row = await env.DB.prepare(
     `SELECT (SELECT COUNT(*) FROM documents WHERE tenant = ?1) AS documents,
             (SELECT COUNT(*) FROM api_keys WHERE tenant = ?1) AS keys,
-            (SELECT COUNT(*) FROM jobs WHERE tenant = ?1) AS jobs`,
+            (SELECT COUNT(*) FROM jobs WHERE tenant = ?1) AS jobs,
+            (SELECT COUNT(*) FROM revoked_tokens WHERE subject LIKE 'user:' || ?1 || '-%'
+               OR subject IN (SELECT 'key:' || id FROM api_keys WHERE tenant = ?1)) AS revoked`,
   )
     .bind(tenant)
     .first<Snapshot>();
@@ -147,7 +153,8 @@ async function snapshot(tenant: string): Promise<Snapshot> {
 async function fuzzRoute(options: {
   route: string;
   path: string;
-  auth?: string;
+  /** One credential, or one drawn per case. */
+  auth?: string | fc.Arbitrary<string | undefined>;
   tenant: string;
   body: fc.Arbitrary<string>;
   numRuns: number;
@@ -155,11 +162,11 @@ async function fuzzRoute(options: {
   const entry = { route: options.route, cases: 0, status5xx: 0, statuses: {} as Record<number, number> };
   figures.push(entry);
   await fc.assert(
-    fc.asyncProperty(options.body, async (body) => {
+    fc.asyncProperty(options.body, typeof options.auth === "object" ? options.auth : fc.constant(options.auth), async (body, auth) => {
       const before = await snapshot(options.tenant);
       const response = await callWithBindings(bindings, options.path, {
         method: "POST",
-        auth: options.auth,
+        auth,
         body,
         headers: { "content-type": "application/json" },
       });
@@ -274,5 +281,38 @@ describe("security: fuzzing every JSON route (fast-check)", () => {
   it("POST /v1/auth/token", async () => {
     const [reader] = await keys;
     await fuzzRoute({ route: "POST /v1/auth/token", path: "/v1/auth/token", auth: reader.key, tenant, body: bodyOf(value), numRuns: 100 });
+  }, 120_000);
+
+  it("POST /v1/auth/logout", async () => {
+    const [reader] = await keys;
+    // Every credential but a valid token of ours: none, an API key, garbage, and tokens of a tenant
+    // user that are forged, expired or for another environment. None may sign anything out.
+    const forged = (secret: string, audience: string, expires: number) =>
+      new SignJWT({ tenant, roles: ["reader"], ver: 0 })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(`user:${tenant}-victim`)
+        .setIssuer("edge-rag")
+        .setAudience(audience)
+        .setIssuedAt(Math.min(expires, Math.floor(Date.now() / 1000)) - 60)
+        .setExpirationTime(expires)
+        .setJti(crypto.randomUUID())
+        .sign(new TextEncoder().encode(secret));
+    const later = Math.floor(Date.now() / 1000) + 600;
+    const credentials = [
+      await forged("f".repeat(32), "edge-rag-api", later),
+      await forged(TEST_SECRETS.AUTH_JWT_SECRET, "edge-rag-api", later - 1200),
+      await forged(TEST_SECRETS.AUTH_JWT_SECRET, "edge-rag-api:production", later),
+      reader.key,
+    ];
+    // Random header-safe text too (a header value cannot carry control characters at all).
+    const credential = fc.oneof(fc.constant(undefined), fc.constantFrom(...credentials), fc.stringMatching(/^[\x21-\x7e]{1,120}$/));
+    await fuzzRoute({
+      route: "POST /v1/auth/logout",
+      path: "/v1/auth/logout",
+      auth: credential,
+      tenant,
+      body: bodyOf(value),
+      numRuns: 150,
+    });
   }, 120_000);
 });

@@ -27,6 +27,7 @@ const COMMANDS = [
   "users list",
   "users disable",
   "users reset-password",
+  "logout",
   "cache purge",
   "doctor",
 ];

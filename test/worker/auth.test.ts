@@ -95,6 +95,36 @@ describe("API keys (happy)", () => {
 });
 
 describe("API keys (security)", () => {
+  it("keys list shows each key's creator and whether that creator can still act: keys outlive a disabled creator", async () => {
+    const tenant = uniqueTenant("creator");
+    const username = `dora-${crypto.randomUUID().slice(0, 8)}`;
+    await env.DB.prepare("INSERT INTO users (username, tenant, roles, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+      .bind(username, tenant, JSON.stringify(["admin"]), await hashPassword("pw-for-creator", 1000), Date.now())
+      .run();
+    const { access_token } = await json(await call("/v1/auth/login", { body: { username, password: "pw-for-creator" } }));
+    const admin = await createKey(tenant, ["admin"]);
+    const byUser = await json(await call("/v1/api-keys", { auth: access_token, body: { name: "by-user", roles: ["reader"] } }));
+    const byKey = await json(await call("/v1/api-keys", { auth: admin.key, body: { name: "by-key", roles: ["reader"] } }));
+    const creators = async () => {
+      const { keys } = await json(await call("/v1/api-keys", { auth: admin.key }));
+      return Object.fromEntries(
+        keys.map((k: { id: string; created_by: string | null; creator_disabled: boolean | null }) => [
+          k.id,
+          [k.created_by, k.creator_disabled],
+        ]),
+      );
+    };
+    expect(await creators()).toMatchObject({
+      [byUser.id]: [`user:${username}`, false],
+      [byKey.id]: [`key:${admin.id}`, false],
+      [admin.id]: ["test", null],
+    });
+    // The creator is disabled: the key still works (it is the tenant's), and the list says so.
+    await env.DB.prepare("UPDATE users SET disabled_at = ?1 WHERE username = ?2").bind(Date.now(), username).run();
+    expect((await call("/v1/me", { auth: byUser.key })).status).toBe(200);
+    expect((await creators())[byUser.id]).toEqual([`user:${username}`, true]);
+  });
+
   it("answers 401 with WWW-Authenticate when no credential is sent", async () => {
     await expectUnauthorized(await call("/v1/me"), "CREDENTIALS_MISSING");
   });

@@ -217,8 +217,8 @@ describe("login (fairness)", () => {
     // The production cost (100,000 iterations): every attempt is charged long before any is verified,
     // so a success's refund cannot free a token for another attempt of the burst.
     const username = await createUser(uniqueTenant("login-burst"), 100_000);
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
-    // From 12 networks at once, as a botnet would (the per-network limit never applies), the right
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_LOGIN_ACCOUNT: "3/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    // From 12 networks at once, as a botnet would (the per-network limits never apply), the right
     // password last. Before, every guess passed a check that none had counted yet, and the right one
     // got its 200 however many had failed.
     const attempts = Array.from({ length: 12 }, (_, i) =>
@@ -233,6 +233,35 @@ describe("login (fairness)", () => {
       statuses.filter((status) => status !== 429),
       JSON.stringify(statuses),
     ).toHaveLength(3);
+  });
+
+  it("security: a stranger's wrong guesses from one network do not lock the owner out of another", async () => {
+    const username = await createUser(uniqueTenant("login-lockout"));
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_LOGIN_ACCOUNT: "20/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    const login = (password: string, ip: string) =>
+      callWithBindings(bindings, "/v1/auth/login", { body: { username, password }, headers: { "cf-connecting-ip": ip } });
+    const stranger = [];
+    for (let i = 0; i < 5; i++) stranger.push((await login(`guess-${i}`, "203.0.113.9")).status);
+    expect(stranger).toEqual([401, 401, 401, 429, 429]);
+    // Before: one bucket per account, spent by the stranger, so the owner got 429 too.
+    expect((await login("correct horse battery", "2001:db8:77::1")).status).toBe(200);
+    // The stranger's network stays refused, even with the right password.
+    expect((await login("correct horse battery", "203.0.113.9")).status).toBe(429);
+  });
+
+  it("security: spraying one account from many networks still meets the account-wide ceiling", async () => {
+    const username = await createUser(uniqueTenant("login-spray"));
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_LOGIN_ACCOUNT: "6/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    const statuses = [];
+    for (let i = 0; i < 8; i++) {
+      const response = await callWithBindings(bindings, "/v1/auth/login", {
+        body: { username, password: `spray-${i}` },
+        headers: { "cf-connecting-ip": `198.18.${i}.1` },
+      });
+      statuses.push(response.status);
+    }
+    // Eight networks, one guess each: no per-network bucket is spent, the account's is after six.
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 429, 429]);
   });
 
   it("security: the login bucket cannot collide with a principal's: a tenant named `user` with subject `<name>` does not spend it", async () => {

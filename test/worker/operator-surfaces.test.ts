@@ -10,19 +10,27 @@ import { TEST_SECRETS } from "./secrets";
 describe("origin tokens (security)", () => {
   const origin = () => inject("originUrl");
 
-  it("security: the worker's origin tokens are bound to one route and live 30 s", async () => {
-    const token = await mintOriginToken(TEST_SECRETS.ORIGIN_JWT_SECRET, "/v1/embed");
+  it("security: the worker's origin tokens are bound to one route and tenant, live 30 s and are good once", async () => {
+    const token = await mintOriginToken(TEST_SECRETS.ORIGIN_JWT_SECRET, "/v1/embed", "acme");
     const claims = decodeJwt(token);
-    // The route's audience, and the route-less one that origins of the previous release want (rollout).
-    expect(claims.aud).toEqual(["origin:/v1/embed", "origin"]);
+    // Only the route's audience: before, the route-less "origin" rode along, which any origin took for any route.
+    expect(claims.aud).toBe("origin:/v1/embed");
+    expect(claims).toMatchObject({ tenant: "acme", jti: expect.any(String) });
     expect(claims.exp! - claims.iat!).toBe(30);
     const body = JSON.stringify({ inputs: ["x"], kind: "query" });
     const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
     expect((await fetch(new URL("/v1/embed", origin()), { method: "POST", headers, body })).status).toBe(200);
-    // The same token on another route is refused.
+    // The same token again (a replay) is refused, and so is it on another route.
+    expect((await fetch(new URL("/v1/embed", origin()), { method: "POST", headers, body })).status).toBe(401);
     const generate = JSON.stringify({ query: "q", contexts: [] });
-    expect((await fetch(new URL("/v1/generate", origin()), { method: "POST", headers, body: generate })).status).toBe(401);
-    expect((await fetch(new URL("/v1/readyz", origin()), { headers })).status).toBe(401);
+    const fresh = await mintOriginToken(TEST_SECRETS.ORIGIN_JWT_SECRET, "/v1/embed", "acme");
+    const other = { authorization: `Bearer ${fresh}`, "content-type": "application/json" };
+    expect((await fetch(new URL("/v1/generate", origin()), { method: "POST", headers: other, body: generate })).status).toBe(401);
+    expect((await fetch(new URL("/v1/readyz", origin()), { headers: other })).status).toBe(401);
+    // A data route's token must name a tenant.
+    const anonymous = await mintOriginToken(TEST_SECRETS.ORIGIN_JWT_SECRET, "/v1/embed");
+    const noTenant = { authorization: `Bearer ${anonymous}`, "content-type": "application/json" };
+    expect((await fetch(new URL("/v1/embed", origin()), { method: "POST", headers: noTenant, body })).status).toBe(401);
   });
 
   it("security: the origin's open /readyz names no backend or model; GET /v1/readyz needs the token", async () => {

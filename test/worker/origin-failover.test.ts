@@ -4,7 +4,7 @@ import { STREAM_IDLE_TIMEOUT_MS } from "../../src/answer/generate-answer";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { localServices } from "../../src/local";
-import { createOriginClient, ingestTimeoutMs } from "../../src/origin/origin-client";
+import { createOrigins, ingestTimeoutMs } from "../../src/origin/origin-client";
 import { callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 import { indexFixture, QUESTIONS } from "./query-fixtures";
 
@@ -103,7 +103,7 @@ async function search(overrides: Overrides) {
 
 /** Each origin's readiness and circuit state, as the worker's origin client sees them. */
 async function circuits(overrides: Overrides): Promise<Record<string, { ok: boolean; circuit: string }>> {
-  const states = await createOriginClient(loadConfig({ ...env, ...overrides })).probe();
+  const states = await createOrigins(loadConfig({ ...env, ...overrides })).probe();
   return Object.fromEntries(states.map(({ url, ok, circuit }) => [url, { ok, circuit }]));
 }
 

@@ -201,10 +201,13 @@ describe("query embedding cache (happy)", () => {
     const embedCalls: string[][] = [];
     const origin = {
       ...services.origin,
-      embed: (inputs: string[], kind: "query" | "passage") => {
-        embedCalls.push(inputs);
-        return services.origin.embed(inputs, kind);
-      },
+      forTenant: (tenant: string) => ({
+        ...services.origin.forTenant(tenant),
+        embed: (inputs: string[], kind: "query" | "passage") => {
+          embedCalls.push(inputs);
+          return services.origin.forTenant(tenant).embed(inputs, kind);
+        },
+      }),
     };
     const tenants = createTenantStore(services.db);
     const embedder = withEmbeddingCache(createOriginEmbedder(origin), {

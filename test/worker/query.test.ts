@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createOriginEmbedder } from "../../src/embedding/query-embedder";
 import { localServices } from "../../src/local";
-import type { OriginClient } from "../../src/origin/origin-client";
+import type { Origins } from "../../src/origin/origin-client";
 import { createQueryService, type QueryService } from "../../src/query/query-service";
 import type { QueryInput, QueryResponse, Source } from "../../src/query/schemas";
 import { createRetriever } from "../../src/retrieval/retrieve";
@@ -299,12 +299,15 @@ describe("query batch embedding (happy)", () => {
     const services = localServices(env);
     // The real origin client, counting its embed calls.
     const calls: string[][] = [];
-    const origin: OriginClient = {
+    const origin: Origins = {
       ...services.origin,
-      embed: (inputs, kind) => {
-        calls.push(inputs);
-        return services.origin.embed(inputs, kind);
-      },
+      forTenant: (tenant) => ({
+        ...services.origin.forTenant(tenant),
+        embed: (inputs, kind) => {
+          calls.push(inputs);
+          return services.origin.forTenant(tenant).embed(inputs, kind);
+        },
+      }),
     };
     const service = createQueryService({
       tenants: services.tenants,

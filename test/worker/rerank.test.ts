@@ -74,11 +74,11 @@ describe("TEI /rerank adapter conformance", () => {
   it("sends TEI's request and maps its best-first answer back to input order", async () => {
     const seen: Array<{ url: string; body: Record<string, unknown>; headers: Headers }> = [];
     const reranker = createTeiReranker({ urls: ["http://tei.test/rerank"], fetcher: teiStandIn(seen) });
-    expect(await reranker.rerank(QUERY, TEXTS)).toEqual(EXPECTED);
+    expect(await reranker.rerank(QUERY, TEXTS, "acme")).toEqual(EXPECTED);
     expect(seen[0]!.body).toEqual({ query: QUERY, texts: TEXTS, raw_scores: false, return_text: false, truncate: true });
     expect(seen[0]!.headers.get("content-type")).toBe("application/json");
     // No texts: no call (TEI would answer 422).
-    expect(await reranker.rerank(QUERY, [])).toEqual([]);
+    expect(await reranker.rerank(QUERY, [], "acme")).toEqual([]);
     expect(seen).toHaveLength(1);
   });
 
@@ -90,9 +90,9 @@ describe("TEI /rerank adapter conformance", () => {
       return new Request(input, init).url.includes("first") ? down(input, init) : teiStandIn()(input, init);
     }) as typeof fetch;
     const reranker = createTeiReranker({ urls: ["http://first.test/rerank", "http://second.test/rerank"], fetcher: flaky });
-    expect(await reranker.rerank(QUERY, TEXTS)).toEqual(EXPECTED);
+    expect(await reranker.rerank(QUERY, TEXTS, "acme")).toEqual(EXPECTED);
     expect(calls).toBe(2);
-    await expect(createTeiReranker({ urls: ["http://a.test/rerank"], fetcher: down }).rerank(QUERY, TEXTS)).rejects.toBeInstanceOf(
+    await expect(createTeiReranker({ urls: ["http://a.test/rerank"], fetcher: down }).rerank(QUERY, TEXTS, "acme")).rejects.toBeInstanceOf(
       RerankUnavailable,
     );
   });
@@ -104,7 +104,7 @@ describe("TEI /rerank adapter conformance", () => {
     ["a repeated index", [0, 1, 1].map((index) => ({ index, score: 0.5 }))],
   ])("rejects an answer with %s (error)", async (_, answer) => {
     const fetcher = (async () => Response.json(answer)) as unknown as typeof fetch;
-    await expect(createTeiReranker({ urls: ["http://tei.test/rerank"], fetcher }).rerank(QUERY, TEXTS)).rejects.toBeInstanceOf(
+    await expect(createTeiReranker({ urls: ["http://tei.test/rerank"], fetcher }).rerank(QUERY, TEXTS, "acme")).rejects.toBeInstanceOf(
       RerankUnavailable,
     );
   });
@@ -114,22 +114,25 @@ describe("TEI /rerank adapter conformance", () => {
       new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)))) as unknown as typeof fetch;
     const started = performance.now();
     await expect(
-      createTeiReranker({ urls: ["http://tei.test/rerank"], fetcher: hang, timeoutMs: 50 }).rerank(QUERY, TEXTS),
+      createTeiReranker({ urls: ["http://tei.test/rerank"], fetcher: hang, timeoutMs: 50 }).rerank(QUERY, TEXTS, "acme"),
     ).rejects.toBeInstanceOf(RerankUnavailable);
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 
-  it("calls the origin's /v1/rerank with a token for that route (RERANKER=origin)", async () => {
+  it("calls the origin's /v1/rerank with a token for that route and tenant (RERANKER=origin)", async () => {
     const seen: Array<{ url: string; body: Record<string, unknown>; headers: Headers }> = [];
     const config = loadConfig({ ...env, RERANKER: "origin", ORIGIN_URLS: "http://origin-a.test,http://origin-b.test" });
     const reranker = createReranker(config, undefined, teiStandIn(seen))!;
     expect(reranker.name).toBe("origin:tei");
-    expect(await reranker.rerank(QUERY, TEXTS)).toEqual(EXPECTED);
+    expect(await reranker.rerank(QUERY, TEXTS, "acme")).toEqual(EXPECTED);
     expect(seen[0]!.url).toBe(`http://origin-a.test${ORIGIN_RERANK_PATH}`);
     const token = seen[0]!.headers.get("authorization")!.replace(/^Bearer /, "");
     const claims = JSON.parse(atob(token.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/")));
-    // The route's audience first; the route-less one is for origins of the previous release.
-    expect(claims.aud).toEqual([originAudience(ORIGIN_RERANK_PATH), "origin"]);
+    // This route's audience only (no route-less one any origin would take), the tenant, a fresh jti.
+    expect(claims).toMatchObject({ aud: originAudience(ORIGIN_RERANK_PATH), tenant: "acme", jti: expect.any(String) });
+    await reranker.rerank(QUERY, TEXTS, "acme");
+    const next = JSON.parse(atob(seen[1]!.headers.get("authorization")!.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/")));
+    expect(next.jti).not.toBe(claims.jti);
   });
 });
 
@@ -138,7 +141,7 @@ describe("Workers AI reranker adapter conformance", () => {
     const calls: unknown[] = [];
     const reranker = createWorkersAiReranker(workersAiStandIn(calls));
     expect(reranker.name).toBe(`workers-ai:${WORKERS_AI_RERANK_MODEL}`);
-    expect(await reranker.rerank(QUERY, TEXTS)).toEqual(EXPECTED);
+    expect(await reranker.rerank(QUERY, TEXTS, "acme")).toEqual(EXPECTED);
     expect(calls).toEqual([
       { model: WORKERS_AI_RERANK_MODEL, inputs: { query: QUERY, contexts: TEXTS.map((text) => ({ text })), top_k: 3 } },
     ]);
@@ -148,7 +151,7 @@ describe("Workers AI reranker adapter conformance", () => {
     const answers: unknown[] = [new Error("AiError: 3040: capacity"), { result: [] }, { response: [{ id: 0, score: 0.2 }] }];
     for (const answer of answers) {
       const ai: RerankBinding = { run: async () => (answer instanceof Error ? Promise.reject(answer) : answer) };
-      await expect(createWorkersAiReranker(ai).rerank(QUERY, TEXTS)).rejects.toBeInstanceOf(RerankUnavailable);
+      await expect(createWorkersAiReranker(ai).rerank(QUERY, TEXTS, "acme")).rejects.toBeInstanceOf(RerankUnavailable);
     }
   });
 

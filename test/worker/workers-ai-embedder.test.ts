@@ -13,10 +13,13 @@ import { createWorkersAiEmbedder, createWorkersAiFallback, type TextEmbeddingsBi
 import { OriginFailure } from "../../src/errors";
 import { productionPlatform } from "../../src/index";
 import { localVectorIndex } from "../../src/local";
-import { createOriginClient } from "../../src/origin/origin-client";
+import { createOrigins } from "../../src/origin/origin-client";
 import { createServices, type ServicesFactory, servicesFactory } from "../../src/services";
 import { callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { indexFixture, QUESTIONS } from "./query-fixtures";
+
+/** Whose queries: every origin call names its tenant. */
+const SCOPE = { tenant: "embedder-test", cache: false, defer: () => {} };
 
 /**
  * The Workers AI query-embedding fallback (production and staging): when no origin can embed a
@@ -135,9 +138,9 @@ describe("the Workers AI embedder (error): a failure is an outcome, never thrown
 describe("the query-embedding fallback (happy)", () => {
   it("embeds with Workers AI the queries no origin could, marked as a fallback", async () => {
     const { ai, calls } = standInAi(documented());
-    const origin = createOriginClient(loadConfig({ ...env, ORIGIN_URLS: DEAD_ORIGIN, EMBEDDING_DIMENSIONS: "768" }));
+    const origin = createOrigins(loadConfig({ ...env, ORIGIN_URLS: DEAD_ORIGIN, EMBEDDING_DIMENSIONS: "768" }));
     const embedder = withEmbeddingFallback(createOriginEmbedder(origin), createWorkersAiEmbedder(ai, BGE_BASE, { dimensions: 768 }), 768);
-    const outcomes = await embedder.embed(["a", "b"]);
+    const outcomes = await embedder.embed(["a", "b"], SCOPE);
     expect(calls).toHaveLength(1);
     expect(outcomes).toEqual([
       { ok: true, vector: expect.any(Array), ms: expect.any(Number), backend: "workers-ai", fallback: true },
@@ -148,11 +151,11 @@ describe("the query-embedding fallback (happy)", () => {
   it("never calls Workers AI while the origin embeds", async () => {
     const { ai, calls } = standInAi(documented(512));
     const embedder = withEmbeddingFallback(
-      createOriginEmbedder(createOriginClient(loadConfig(env))),
+      createOriginEmbedder(createOrigins(loadConfig(env))),
       createWorkersAiEmbedder(ai, "@cf/test/model", { dimensions: 512 }),
       512,
     );
-    const outcomes = await embedder.embed([QUESTIONS.bees.query]);
+    const outcomes = await embedder.embed([QUESTIONS.bees.query], SCOPE);
     expect(outcomes[0]).toMatchObject({ ok: true, backend: "origin", fallback: false });
     expect(calls).toEqual([]);
   });
@@ -184,12 +187,12 @@ describe("the query-embedding fallback (error)", () => {
     const { ai } = standInAi(() => {
       throw new Error("AiError: 5007: No such model");
     });
-    const origin = createOriginClient(loadConfig({ ...env, ORIGIN_URLS: DEAD_ORIGIN }));
+    const origin = createOrigins(loadConfig({ ...env, ORIGIN_URLS: DEAD_ORIGIN }));
     const [outcome] = await withEmbeddingFallback(
       createOriginEmbedder(origin),
       createWorkersAiEmbedder(ai, "@cf/test/model", { dimensions: 512 }),
       512,
-    ).embed(["a"]);
+    ).embed(["a"], SCOPE);
     expect(outcome!.ok).toBe(false);
     expect(!outcome!.ok && outcome!.error).toBeInstanceOf(OriginFailure);
   });
@@ -198,7 +201,7 @@ describe("the query-embedding fallback (error)", () => {
     const { ai } = standInAi(documented());
     expect(() =>
       withEmbeddingFallback(
-        createOriginEmbedder(createOriginClient(loadConfig(env))),
+        createOriginEmbedder(createOrigins(loadConfig(env))),
         createWorkersAiEmbedder(ai, BGE_BASE, { dimensions: 768 }),
         512,
       ),
@@ -278,7 +281,7 @@ describe("search and query with every origin down and the Workers AI fallback (h
    * come from the suite's real origin, which the worker under test cannot reach (ORIGIN_URLS is dead).
    */
   const useOnWorkersAi = standInAi(async (inputs) => {
-    const { vectors } = await createOriginClient(loadConfig(env)).embed(inputs.text, "query");
+    const { vectors } = await createOrigins(loadConfig(env)).forTenant(tenant).embed(inputs.text, "query");
     return { shape: [vectors.length, 512], data: vectors };
   });
   const withFallback: ServicesFactory = (bindings) => {

@@ -127,7 +127,7 @@ export async function measureIngest(
 async function originCall<T>(origin: NonNullable<Target["origin"]>, path: string, body: unknown): Promise<T> {
   const response = await fetch(`${origin.url}${path}`, {
     method: "POST",
-    headers: { authorization: `Bearer ${await mintOriginToken(origin.jwtSecret, path)}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${await mintOriginToken(origin.jwtSecret, path, "bench")}`, "content-type": "application/json" },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(300_000),
   });

@@ -250,10 +250,13 @@ export async function jobsWaitCommand(positionals: string[], values: Values): Pr
 export async function keysListCommand(_positionals: string[], values: Values): Promise<void> {
   const { keys } = await ok(apiClient(connectionOf(values)).GET("/v1/api-keys"));
   if (values.json) return print(keys);
-  for (const key of keys)
+  for (const key of keys) {
+    // Keys outlive their creator: say when the one who made it can no longer act.
+    const creator = `${key.created_by ?? "unknown"}${key.creator_disabled ? ` ${out.red("(creator disabled)")}` : ""}`;
     process.stdout.write(
-      `${key.id}\t${key.name}\t${key.roles.join(",")}\t${key.revoked_at ? out.red("revoked") : key.expires_at ? `expires ${key.expires_at}` : "active"}\n`,
+      `${key.id}\t${key.name}\t${key.roles.join(",")}\t${key.revoked_at ? out.red("revoked") : key.expires_at ? `expires ${key.expires_at}` : "active"}\tcreated by ${creator}\n`,
     );
+  }
 }
 
 export async function keysRevokeCommand(positionals: string[], values: Values): Promise<void> {
@@ -263,6 +266,12 @@ export async function keysRevokeCommand(positionals: string[], values: Values): 
     await ok(client.DELETE("/v1/api-keys/{id}", { params: { path: { id } } }));
     process.stderr.write(`revoked key ${id}\n`);
   }
+}
+
+/** Signs the token in --key / EDGE_RAG_KEY out: the API refuses it from then on. */
+export async function logoutCommand(_positionals: string[], values: Values): Promise<void> {
+  await ok(apiClient(connectionOf(values)).POST("/v1/auth/logout"));
+  process.stderr.write("signed out: this token no longer works\n");
 }
 
 export async function cachePurgeCommand(_positionals: string[], values: Values): Promise<void> {

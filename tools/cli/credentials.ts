@@ -201,16 +201,25 @@ export async function listUsersCommand(values: Values): Promise<void> {
 
 /**
  * Disables a user: login refuses them, and bumping token_version invalidates the JWTs they already
- * hold. `users create` with the same username enables them again (with a new password).
+ * hold. `users create` with the same username enables them again (with a new password). Their API
+ * keys belong to the tenant and keep working unless `--revoke-keys` revokes the active ones they
+ * created (`keys list` shows each key's creator).
  */
 export async function disableUserCommand(values: Values): Promise<void> {
   const username = usernameOf(values);
-  const { rows } = await querySql(
+  const { rows } = await querySql<{ tenant: string }>(
     values,
-    `UPDATE users SET disabled_at = ${Date.now()}, token_version = token_version + 1 WHERE username = ${sqlString(username)} RETURNING username;`,
+    `UPDATE users SET disabled_at = ${Date.now()}, token_version = token_version + 1 WHERE username = ${sqlString(username)} RETURNING tenant;`,
   );
   if (rows.length === 0) throw new NotFound(`no user ${username}`);
   console.error(`user ${username} is disabled; their tokens no longer work`);
+  if (!values["revoke-keys"]) return;
+  const revoked = await querySql<{ id: string }>(
+    values,
+    `UPDATE api_keys SET revoked_at = ${Date.now()} WHERE created_by = ${sqlString(`user:${username}`)} AND tenant = ${sqlString(rows[0]!.tenant)} AND revoked_at IS NULL RETURNING id;`,
+  );
+  for (const { id } of revoked.rows) console.log(id);
+  console.error(`revoked ${revoked.rows.length} API key(s) ${username} created; they stop working within seconds`);
 }
 
 /** Sets a new password (stdin, or generated and printed on a TTY) and invalidates the user's tokens. */

@@ -20,6 +20,7 @@ import {
   jobsWaitCommand,
   keysListCommand,
   keysRevokeCommand,
+  logoutCommand,
   queryCommand,
   searchCommand,
 } from "./api-commands";
@@ -186,10 +187,10 @@ const COMMANDS: Command[] = [
   },
   {
     words: ["users", "disable"],
-    synopsis: "--username <u> [--env …] [--persist-to <dir>]",
+    synopsis: "--username <u> [--revoke-keys] [--env …] [--persist-to <dir>]",
     summary: "disable a user in D1: login refused, their tokens invalidated (users create re-enables)",
-    details: D1_NOTE,
-    options: { ...D1, username: { type: "string" } },
+    details: `  --revoke-keys   also revoke the active API keys they created (keys belong to the tenant and outlive their creator otherwise); prints their ids\n${D1_NOTE}`,
+    options: { ...D1, username: { type: "string" }, "revoke-keys": { type: "boolean", default: false } },
     run: (_, values) => disableUserCommand(values),
   },
   {
@@ -199,6 +200,14 @@ const COMMANDS: Command[] = [
     details: D1_NOTE,
     options: { ...D1, username: { type: "string" } },
     run: (_, values) => resetPasswordCommand(values),
+  },
+  {
+    words: ["logout"],
+    synopsis: "",
+    summary: "sign out: revoke the token in --key / $EDGE_RAG_KEY (a login or exchanged token; revoke an API key with keys revoke)",
+    details: API_NOTE,
+    options: API,
+    run: logoutCommand,
   },
   {
     words: ["cache", "purge"],

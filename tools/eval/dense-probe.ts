@@ -84,7 +84,7 @@ async function embedAll(owners: string[], texts: string[], kind: "query" | "pass
   for (let from = 0; from < texts.length; from += batch) {
     const response = await fetch(`${origin.url}/v1/embed`, {
       method: "POST",
-      headers: { authorization: `Bearer ${await mintOriginToken(origin.secret, "/v1/embed")}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${await mintOriginToken(origin.secret, "/v1/embed", "eval")}`, "content-type": "application/json" },
       body: JSON.stringify({ inputs: texts.slice(from, from + batch), kind }),
     });
     if (!response.ok) throw new Error(`origin /v1/embed answered ${response.status}: ${await response.text()}`);

@@ -7,7 +7,10 @@ type TokenOptions = {
   secret?: string;
   issuer?: string;
   audience?: string;
-  subject?: string;
+  /** The tenant claim; null leaves it out. */
+  tenant?: string | null;
+  /** The token id; a fresh one by default, null leaves it out. */
+  jti?: string | null;
   /** Seconds relative to now. */
   issuedAt?: number;
   expiresIn?: number;
@@ -18,14 +21,16 @@ type TokenOptions = {
 export async function signToken(options: TokenOptions = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   const iat = now + (options.issuedAt ?? 0);
-  return new SignJWT({})
+  const tenant = options.tenant === undefined ? "tenant-a" : options.tenant;
+  const jti = options.jti === undefined ? crypto.randomUUID() : options.jti;
+  const token = new SignJWT(tenant === null ? {} : { tenant })
     .setProtectedHeader({ alg: options.alg ?? "HS256" })
     .setIssuer(options.issuer ?? "edge-rag-worker")
     .setAudience(options.audience ?? `origin:${options.path ?? "/v1/embed"}`)
-    .setSubject(options.subject ?? "tenant-a")
     .setIssuedAt(iat)
-    .setExpirationTime(iat + (options.expiresIn ?? 30))
-    .sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
+    .setExpirationTime(iat + (options.expiresIn ?? 30));
+  if (jti !== null) token.setJti(jti);
+  return token.sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
 }
 
 export async function authHeaders(path: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
