@@ -188,30 +188,49 @@ export async function assertIngestQuota(
   let incomingBytes = 0;
   for (const bytes of incoming.values()) incomingBytes += bytes;
   const bytesAfter = usage.bytes - (replaced?.bytes ?? 0) + incomingBytes;
-  if (documentsAfter > limits.maxDocuments) {
-    throw quotaExceeded(
-      "documents",
-      limits.maxDocuments,
-      usage.documents,
-      `this would store ${documentsAfter} documents; the tenant's quota is ${limits.maxDocuments}`,
-    );
-  }
-  if (bytesAfter > limits.maxBytes) {
-    throw quotaExceeded(
-      "bytes",
-      limits.maxBytes,
-      usage.bytes,
-      `this would store ${bytesAfter} bytes; the tenant's quota is ${limits.maxBytes}`,
-    );
-  }
-  if (usage.chunks >= limits.maxChunks) {
-    throw quotaExceeded(
-      "chunks",
-      limits.maxChunks,
-      usage.chunks,
-      `the tenant has ${usage.chunks} chunks, its quota is ${limits.maxChunks}`,
-    );
-  }
+  const breach = storageQuotaBreach(usage, { documents: documentsAfter, bytes: bytesAfter }, limits);
+  if (breach) throw quotaExceeded(breach.quota, breach.limit, breach.usage, breach.detail);
+}
+
+export interface StorageQuotaBreach {
+  quota: "documents" | "bytes" | "chunks";
+  limit: number;
+  usage: number;
+  detail: string;
+}
+
+/**
+ * The first storage quota an ingest would break, given the tenant's usage now and its documents and
+ * bytes once the ingest is stored; null when it fits. Chunks are counted at indexing time, so an
+ * ingest is refused on them only when the tenant is already at its chunk quota.
+ */
+export function storageQuotaBreach(
+  usage: { documents: number; bytes: number; chunks: number },
+  after: { documents: number; bytes: number },
+  limits: Pick<TenantLimits, "maxDocuments" | "maxBytes" | "maxChunks">,
+): StorageQuotaBreach | null {
+  if (after.documents > limits.maxDocuments)
+    return {
+      quota: "documents",
+      limit: limits.maxDocuments,
+      usage: usage.documents,
+      detail: `this would store ${after.documents} documents; the tenant's quota is ${limits.maxDocuments}`,
+    };
+  if (after.bytes > limits.maxBytes)
+    return {
+      quota: "bytes",
+      limit: limits.maxBytes,
+      usage: usage.bytes,
+      detail: `this would store ${after.bytes} bytes; the tenant's quota is ${limits.maxBytes}`,
+    };
+  if (usage.chunks >= limits.maxChunks)
+    return {
+      quota: "chunks",
+      limit: limits.maxChunks,
+      usage: usage.chunks,
+      detail: `the tenant has ${usage.chunks} chunks, its quota is ${limits.maxChunks}`,
+    };
+  return null;
 }
 
 /**

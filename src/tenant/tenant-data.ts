@@ -21,6 +21,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { DocumentMetadata } from "../ingest/document-input";
 import { createSqlParams, type FilterPlan, filterSql } from "../retrieval/filters";
 import { TITLE_WEIGHT } from "../retrieval/keyword-search";
+import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
 import {
   createRowDigest,
   pageSql,
@@ -54,7 +55,7 @@ export interface RowCost {
   rowsWritten: number;
 }
 
-export type QuotaRefusal = { ok: false; quota: "documents" | "bytes" | "chunks"; limit: number; usage: number; detail: string };
+export type QuotaRefusal = { ok: false } & StorageQuotaBreach;
 
 export type AcceptResult =
   | { ok: true; documents: Array<{ id: string; unchanged: boolean; textLength: number }>; cost: RowCost }
@@ -201,27 +202,8 @@ export class TenantData extends DurableObject<unknown> {
       }
       const { quota } = request;
       const refuse = (refusal: Omit<QuotaRefusal, "ok">) => ({ ok: false as const, ...refusal, cost: cost.total() });
-      if (documentsAfter > quota.maxDocuments)
-        return refuse({
-          quota: "documents",
-          limit: quota.maxDocuments,
-          usage: usage.documents,
-          detail: `this would store ${documentsAfter} documents; the tenant's quota is ${quota.maxDocuments}`,
-        });
-      if (bytesAfter > quota.maxBytes)
-        return refuse({
-          quota: "bytes",
-          limit: quota.maxBytes,
-          usage: usage.bytes,
-          detail: `this would store ${bytesAfter} bytes; the tenant's quota is ${quota.maxBytes}`,
-        });
-      if (usage.chunks >= quota.maxChunks)
-        return refuse({
-          quota: "chunks",
-          limit: quota.maxChunks,
-          usage: usage.chunks,
-          detail: `the tenant has ${usage.chunks} chunks, its quota is ${quota.maxChunks}`,
-        });
+      const breach = storageQuotaBreach(usage, { documents: documentsAfter, bytes: bytesAfter }, quota);
+      if (breach) return refuse(breach);
 
       const documents = request.documents.map((document) => {
         const previous = existing.get(document.id);

@@ -33,36 +33,24 @@ export async function renderCharts(result: BenchResult, dir: string): Promise<Ar
   }));
   const base = { width: 560, height: 320, background: "white" } as const;
   if (points.length > 0) {
-    charts.push({
-      file: "latency-vs-concurrency.svg",
-      title: "p95 latency vs concurrency",
-      spec: {
-        ...base,
-        title: "p95 latency (ms, log scale) vs concurrency",
-        data: { values: points },
-        mark: { type: "line", point: true },
-        encoding: {
-          x: { field: "concurrency", type: "quantitative", scale: { type: "log", base: 2 }, axis: { values: result.options.levels } },
-          y: { field: "p95", type: "quantitative", scale: { type: "log" }, title: "p95 ms" },
-          color: { field: "series", type: "nominal", title: "endpoint", legend: { labelLimit: 320 } },
+    const byConcurrency = (file: string, title: string, field: "p95" | "throughput", axisTitle: string) =>
+      charts.push({
+        file,
+        title: `${field === "p95" ? "p95 latency" : "throughput"} vs concurrency`,
+        spec: {
+          ...base,
+          title,
+          data: { values: points },
+          mark: { type: "line", point: true },
+          encoding: {
+            x: { field: "concurrency", type: "quantitative", scale: { type: "log", base: 2 }, axis: { values: result.options.levels } },
+            y: { field, type: "quantitative", scale: { type: "log" }, title: axisTitle },
+            color: { field: "series", type: "nominal", title: "endpoint", legend: { labelLimit: 320 } },
+          },
         },
-      },
-    });
-    charts.push({
-      file: "throughput-vs-concurrency.svg",
-      title: "throughput vs concurrency",
-      spec: {
-        ...base,
-        title: "throughput (requests/s, log scale) vs concurrency",
-        data: { values: points },
-        mark: { type: "line", point: true },
-        encoding: {
-          x: { field: "concurrency", type: "quantitative", scale: { type: "log", base: 2 }, axis: { values: result.options.levels } },
-          y: { field: "throughput", type: "quantitative", scale: { type: "log" }, title: "requests/s" },
-          color: { field: "series", type: "nominal", title: "endpoint", legend: { labelLimit: 320 } },
-        },
-      },
-    });
+      });
+    byConcurrency("latency-vs-concurrency.svg", "p95 latency (ms, log scale) vs concurrency", "p95", "p95 ms");
+    byConcurrency("throughput-vs-concurrency.svg", "throughput (requests/s, log scale) vs concurrency", "throughput", "requests/s");
   }
   if (result.memory && result.memory.samples.length > 0) {
     // A component missing from a sample was not running (the origin, stopped for the degraded
