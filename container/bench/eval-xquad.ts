@@ -2,6 +2,8 @@
  * XQuAD-en answer check for the generator: for every question, the contexts are its gold paragraph plus
  * DISTRACTORS other paragraphs (half from the same article when it has them, the rest from anywhere), in
  * a seeded random order. Reports how often a gold answer string appears in the generated answer.
+ * The default generator is the one extractive answer (src/shared/extractive-answer.ts), which the
+ * worker also answers with when no origin can generate; here it is cut to 256 tokens.
  *
  *   npm run eval:xquad                       # extractive generator, 4 distractors
  *   DISTRACTORS=9 npm run eval:xquad         # harder

@@ -1,9 +1,9 @@
 import { OriginBadResponse, OriginFailure, OriginStreamFailed, OriginTimeout } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
+import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "../shared/extractive-answer";
 import { readSseEvents } from "../sse-events";
 import { createAnswerGuard } from "./answer-guard";
-import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "./extractive-answer";
 
 /**
  * Answers a question from retrieved sources: with the origin's generator when it can, else with

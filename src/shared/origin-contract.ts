@@ -8,7 +8,8 @@ import { z } from "zod";
  * a typo never passes silently.
  *
  * This folder (src/shared/) is what both packages compile, and the origin's image copies it
- * (container/Dockerfile): its modules import only zod and each other.
+ * (container/Dockerfile): its modules import each other and only packages that both package.json
+ * files depend on (zod; stemmer and stopword for the extractive answer).
  *
  * Every schema is built on its first parse (z.lazy), not at module load: a cold worker isolate does
  * not need the ingest answer's schema to answer a query, nor any of them to serve a cached answer.

@@ -5,10 +5,8 @@
  * Line-based, so a chunk cut out of the middle of a document (a table's last rows, a list's tail)
  * is handled as well as a whole one. Pure, linear in the text's length.
  *
- * Two byte-identical copies: src/answer/prose.ts (the worker's degraded answer) and
- * container/src/generation/prose.ts (the origin's extractive generator); the packages are built
- * and shipped apart (the origin's image holds only container/), and test/tools/prose-copies.test.ts
- * fails when the copies differ.
+ * Used by the one extractive answer (src/shared/extractive-answer.ts), which the origin's offline
+ * generator and the worker's degraded answer share.
  */
 export function proseBlocks(text: string): string[] {
   const blocks: string[] = [];

@@ -2,9 +2,9 @@ import fc from "fast-check";
 import MarkdownIt from "markdown-it";
 import { describe, expect, it } from "vitest";
 import { createAnswerGuard } from "../../src/answer/answer-guard";
-import { extractiveAnswer } from "../../src/answer/extractive-answer";
 import { generateAnswer, streamAnswer } from "../../src/answer/generate-answer";
 import type { OriginClient } from "../../src/origin/origin-client";
+import { extractiveAnswer } from "../../src/shared/extractive-answer";
 
 /**
  * The answer guard (issue 11): whatever the origin's model says, a client never gets a citation

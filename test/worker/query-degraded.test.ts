@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { NO_SOURCES_ANSWER } from "../../src/answer/extractive-answer";
+import { NO_SOURCES_ANSWER } from "../../src/shared/extractive-answer";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { CORPUS, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
 import { TEST_SECRETS } from "./secrets";
