@@ -110,7 +110,7 @@ export async function indexRecorded(
 }
 
 /** A document as the load found it: at the version its target asked for, and not indexed yet. */
-interface LoadedDocument {
+export interface LoadedDocument {
   id: string;
   collection: string;
   text: string;
@@ -160,7 +160,14 @@ async function loadWork(db: D1Database, tenant: string, targets: IndexTarget[]):
     )
     .bind(tenant, JSON.stringify(targets.map((target) => target.documentId)))
     .all<LoadedDocument>();
-  const current = new Map(results.map((row) => [row.id, row]));
+  return sortTargets(targets, new Map(results.map((row) => [row.id, row])));
+}
+
+/** Each target as its document stands now: work to index, or skipped (deleted, superseded by a newer version, or indexed already). */
+export function sortTargets(
+  targets: IndexTarget[],
+  current: ReadonlyMap<string, LoadedDocument>,
+): { work: LoadedDocument[]; skipped: Skipped[] } {
   const work: LoadedDocument[] = [];
   const skipped: Skipped[] = [];
   for (const { documentId, contentHash } of targets) {

@@ -209,28 +209,33 @@ export function storageQuotaBreach(
   after: { documents: number; bytes: number },
   limits: Pick<TenantLimits, "maxDocuments" | "maxBytes" | "maxChunks">,
 ): StorageQuotaBreach | null {
-  if (after.documents > limits.maxDocuments)
-    return {
+  const checks: Array<StorageQuotaBreach & { over: boolean }> = [
+    {
       quota: "documents",
+      over: after.documents > limits.maxDocuments,
       limit: limits.maxDocuments,
       usage: usage.documents,
       detail: `this would store ${after.documents} documents; the tenant's quota is ${limits.maxDocuments}`,
-    };
-  if (after.bytes > limits.maxBytes)
-    return {
+    },
+    {
       quota: "bytes",
+      over: after.bytes > limits.maxBytes,
       limit: limits.maxBytes,
       usage: usage.bytes,
       detail: `this would store ${after.bytes} bytes; the tenant's quota is ${limits.maxBytes}`,
-    };
-  if (usage.chunks >= limits.maxChunks)
-    return {
+    },
+    {
       quota: "chunks",
+      over: usage.chunks >= limits.maxChunks,
       limit: limits.maxChunks,
       usage: usage.chunks,
       detail: `the tenant has ${usage.chunks} chunks, its quota is ${limits.maxChunks}`,
-    };
-  return null;
+    },
+  ];
+  const breach = checks.find((check) => check.over);
+  if (!breach) return null;
+  const { over: _over, ...refusal } = breach;
+  return refusal;
 }
 
 /**

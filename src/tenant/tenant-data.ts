@@ -19,6 +19,9 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { DocumentMetadata } from "../ingest/document-input";
+import type { StoredDocument } from "../ingest/document-store";
+import { type LoadedDocument, sortTargets } from "../ingest/indexer";
+import type { JobView } from "../ingest/job-store";
 import { createSqlParams, type FilterPlan, filterSql } from "../retrieval/filters";
 import { TITLE_WEIGHT } from "../retrieval/keyword-search";
 import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
@@ -33,6 +36,11 @@ import {
   type TenantTable,
 } from "./tenant-rows";
 import { migrateTenantSchema } from "./tenant-schema";
+
+// The object keeps the shapes the D1 stores declare (the same rows, one tenant's).
+export type { StoredDocument } from "../ingest/document-store";
+export type { LoadedDocument } from "../ingest/indexer";
+export type { JobView } from "../ingest/job-store";
 
 /** A document as accepted by the worker: validated, its id and content hash settled. */
 export interface AcceptedDocument {
@@ -87,18 +95,6 @@ export interface CommitRequest {
 
 export type CommitResult = { ok: true; outcomes: IndexOutcome[]; indexVersion: number } | { ok: false; reason: "chunk_quota" };
 
-/** A document as the indexer loads it: at the version its target asked for, not indexed yet. */
-export interface LoadedDocument {
-  id: string;
-  collection: string;
-  text: string;
-  /** The accepted metadata, as JSON. */
-  metadata: string;
-  content_hash: string;
-  revision: string;
-  indexed_hash: string | null;
-}
-
 export interface TenantDataStats {
   documents: number;
   chunks: number;
@@ -109,38 +105,7 @@ export interface TenantDataStats {
   embedding_model: string | null;
 }
 
-export interface StoredDocument {
-  id: string;
-  collection: string;
-  text: string;
-  metadata: DocumentMetadata;
-  content_hash: string;
-  indexed_hash: string | null;
-  status: "queued" | "indexed" | "failed";
-  chunk_count: number;
-  job_id: string | null;
-  error: string | null;
-  created_at: number;
-  updated_at: number;
-}
-
 export type DocumentSummary = Omit<StoredDocument, "text" | "content_hash" | "indexed_hash">;
-
-export interface JobView {
-  id: string;
-  status: "queued" | "processing" | "done" | "failed";
-  documents: number;
-  processed: number;
-  skipped: number;
-  failed: number;
-  queued: number;
-  chunks: number;
-  errors: Array<{ document_id: string; error: string }>;
-  index_version: number;
-  created_at: number;
-  updated_at: number;
-  finished_at: number | null;
-}
 
 /** A chunk with its document's (indexed) metadata, as retrieval cites it. */
 export interface TenantChunk {
@@ -285,16 +250,7 @@ export class TenantData extends DurableObject<unknown> {
         .toArray()
         .map((row) => [row.id, row as LoadedDocument]),
     );
-    const work: LoadedDocument[] = [];
-    const skipped: Array<{ document_id: string; status: "skipped"; reason: "unchanged" | "superseded" | "deleted" }> = [];
-    for (const { documentId, contentHash } of targets) {
-      const document = current.get(documentId);
-      if (!document) skipped.push({ document_id: documentId, status: "skipped", reason: "deleted" });
-      else if (document.content_hash !== contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "superseded" });
-      else if (document.indexed_hash === contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "unchanged" });
-      else work.push(document);
-    }
-    return { work, skipped };
+    return sortTargets(targets, current);
   }
 
   /**
