@@ -123,14 +123,7 @@ export function recordDocumentsStatements(
   // the same content sent again while pending keeps its revision, and its work in flight with it.
   // `metadata` (the indexed version's) is left alone: the indexer's commit replaces it.
   const changed = documents.filter((document) => !document.unchanged);
-  const rows = changed.map((document) => [
-    document.id,
-    document.collection,
-    document.text,
-    JSON.stringify(document.metadata),
-    document.hash,
-    newRevision(),
-  ]);
+  const rows = changed.map(acceptedRow);
   const { groups, oversized } = groupRowsForJson(rows);
   const upsert = `ON CONFLICT (tenant, id) DO UPDATE SET
        collection = excluded.collection, text = excluded.text, accepted_metadata = excluded.accepted_metadata,
@@ -180,6 +173,10 @@ export function recordDocumentsStatements(
 }
 
 const newRevision = () => crypto.randomUUID().replaceAll("-", "");
+
+/** An accepted document's row values, in the order both stores insert them: id, collection, text, accepted metadata, content hash, a fresh revision. */
+export const acceptedRow = (document: { id: string; collection: string; text: string; metadata: unknown; hash: string }) =>
+  [document.id, document.collection, document.text, JSON.stringify(document.metadata), document.hash, newRevision()] as const;
 
 interface DocumentRow extends Omit<StoredDocument, "metadata"> {
   metadata: string;

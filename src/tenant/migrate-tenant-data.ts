@@ -1,17 +1,6 @@
 import { ensureKeywordIndex } from "../retrieval/keyword-index";
 import type { TenantData } from "./tenant-data";
-import {
-  createRowDigest,
-  keyOf,
-  type PageKey,
-  pageSql,
-  type RowDigest,
-  TENANT_TABLE_NAMES,
-  TENANT_TABLES,
-  type TenantRow,
-  type TenantStateRow,
-  type TenantTable,
-} from "./tenant-rows";
+import * as tenantRows from "./tenant-rows";
 
 /**
  * Copies one tenant's rows from D1 (today's shared tables) into its Durable Object, the core of
@@ -28,8 +17,8 @@ import {
 export interface TenantDataMigration {
   tenant: string;
   status: "copied" | "unchanged" | "changed";
-  source: RowDigest;
-  target: RowDigest | null;
+  source: tenantRows.RowDigest;
+  target: tenantRows.RowDigest | null;
 }
 
 export async function migrateTenantData(
@@ -44,7 +33,7 @@ export async function migrateTenantData(
   if ((await stub.importedDigest()) === source.digest) return { tenant, status: "unchanged", source, target: null };
 
   await stub.destroy();
-  for (const table of TENANT_TABLE_NAMES) {
+  for (const table of tenantRows.TENANT_TABLE_NAMES) {
     for await (const rows of d1Pages(db, tenant, table)) await stub.importRows(table, rows);
   }
   await stub.importState(await d1State(db, tenant));
@@ -62,29 +51,29 @@ export async function tenantsWithData(db: D1Database): Promise<string[]> {
   return results.map((row) => row.tenant);
 }
 
-async function* d1Pages(db: D1Database, tenant: string, table: TenantTable): AsyncGenerator<TenantRow[]> {
-  const { page } = TENANT_TABLES[table];
-  let after: PageKey = null;
+async function* d1Pages(db: D1Database, tenant: string, table: tenantRows.TenantTable): AsyncGenerator<tenantRows.TenantRow[]> {
+  const { page } = tenantRows.TENANT_TABLES[table];
+  let after: tenantRows.PageKey = null;
   for (;;) {
-    const statement = db.prepare(pageSql(table, { tenantColumn: true, after: after !== null }));
-    const rows = (await statement.bind(page, tenant, ...(after ?? [])).raw()) as TenantRow[];
+    const statement = db.prepare(tenantRows.pageSql(table, { tenantColumn: true, after: after !== null }));
+    const rows = (await statement.bind(page, tenant, ...(after ?? [])).raw()) as tenantRows.TenantRow[];
     if (rows.length > 0) yield rows;
     if (rows.length < page) return;
-    after = keyOf(table, rows.at(-1)!);
+    after = tenantRows.keyOf(table, rows.at(-1)!);
   }
 }
 
-async function d1State(db: D1Database, tenant: string): Promise<TenantStateRow> {
+async function d1State(db: D1Database, tenant: string): Promise<tenantRows.TenantStateRow> {
   const row = await db
     .prepare("SELECT index_version, cache_epoch, embedding_model FROM tenants WHERE tenant = ?1")
     .bind(tenant)
-    .first<TenantStateRow>();
+    .first<tenantRows.TenantStateRow>();
   return { index_version: row?.index_version ?? 0, cache_epoch: row?.cache_epoch ?? 0, embedding_model: row?.embedding_model ?? null };
 }
 
-async function d1Digest(db: D1Database, tenant: string): Promise<RowDigest> {
-  const digest = createRowDigest();
-  for (const table of TENANT_TABLE_NAMES) {
+async function d1Digest(db: D1Database, tenant: string): Promise<tenantRows.RowDigest> {
+  const digest = tenantRows.createRowDigest();
+  for (const table of tenantRows.TENANT_TABLE_NAMES) {
     for await (const rows of d1Pages(db, tenant, table)) for (const row of rows) digest.add(table, row);
   }
   digest.addState(await d1State(db, tenant));

@@ -19,7 +19,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { DocumentMetadata } from "../ingest/document-input";
-import type { StoredDocument } from "../ingest/document-store";
+import { acceptedRow, type StoredDocument } from "../ingest/document-store";
 import { type LoadedDocument, sortTargets } from "../ingest/indexer";
 import type { JobView } from "../ingest/job-store";
 import { createSqlParams, type FilterPlan, filterSql } from "../retrieval/filters";
@@ -124,7 +124,6 @@ export interface KeywordHit {
 }
 
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
-const newRevision = () => crypto.randomUUID().replaceAll("-", "");
 
 export class TenantData extends DurableObject<unknown> {
   private readonly sql: SqlStorage;
@@ -200,12 +199,7 @@ export class TenantData extends DurableObject<unknown> {
              collection = excluded.collection, text = excluded.text, accepted_metadata = excluded.accepted_metadata,
              revision = CASE WHEN documents.content_hash = excluded.content_hash THEN documents.revision ELSE excluded.revision END,
              content_hash = excluded.content_hash, status = 'queued', job_id = excluded.job_id, error = NULL, updated_at = excluded.updated_at`,
-          document.id,
-          document.collection,
-          document.text,
-          JSON.stringify(document.metadata),
-          document.hash,
-          newRevision(),
+          ...acceptedRow(document),
           jobId,
           now,
         );
