@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import { type Config, type RateWindow, type RouteClass, rateWindowSchema } from "../config";
 import { quotaExceeded } from "../errors";
 import { log } from "../logger";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 
 /**
  * WAN profiles: how far each remote dependency sits from the colo that runs the worker, as a round

@@ -93,6 +93,14 @@ describe("import boundaries (happy)", () => {
     }
   });
 
+  it("the worker takes `z` one way: from @hono/zod-openapi (src/shared, which the origin compiles too, from zod itself; src/zod-lean is the alias)", () => {
+    const fromZod = sourceFiles("src")
+      .filter((file) => !/\/src\/(?:shared|zod-lean)\//.test(file))
+      .filter((file) => /\bfrom\s*["']zod["']/.test(readFileSync(file, "utf8")))
+      .map((file) => relative(ROOT, file));
+    expect(fromZod).toEqual([]);
+  });
+
   it("the worker's modules import each other without a circle", () => {
     expect(circles(importGraph("src"))).toEqual([]);
     // The walk does find one where there is one.
