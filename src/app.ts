@@ -11,6 +11,7 @@ import { queryRoutes } from "./routes/query";
 import { createQueryBatchRoutes } from "./routes/query-batch";
 import { searchRoutes } from "./routes/search";
 import { createStatsRoutes } from "./routes/stats";
+import { createTenantRoutes } from "./routes/tenants";
 import type { ServicesFactory } from "./services";
 import { VERSION } from "./version";
 
@@ -35,6 +36,7 @@ export function createApp(services: ServicesFactory) {
     createStatsRoutes(),
     createCacheRoutes(),
     createMetricsRoutes(),
+    createTenantRoutes(),
     createMcpRoutes(),
   ]);
 

@@ -16,11 +16,12 @@ import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
 import { createUpstashRedis, type UpstashTransportWrapper } from "./redis/upstash-redis";
 import { createReranker } from "./rerank/create-reranker";
-import { chunksStillIndexed } from "./retrieval/hydrate";
 import { createRetriever } from "./retrieval/retrieve";
 import { guardD1 } from "./store/guarded-d1";
 import { createTenantLimitsStore, type TenantLimitsStore } from "./store/tenant-limits";
 import { createTenantStore, type TenantStore, withCachedState } from "./store/tenant-store";
+import { createTenantAdminService, type TenantAdminService } from "./tenant/tenant-admin";
+import { type TenantDataFor, tenantDataFor } from "./tenant/tenant-data-port";
 import { guardVectorIndex, type VectorIndex } from "./vector/vector-index";
 
 /**
@@ -32,8 +33,10 @@ import { guardVectorIndex, type VectorIndex } from "./vector/vector-index";
  */
 export interface Services {
   config: Config;
-  /** D1, every failure a StoreUnavailable. */
+  /** D1, the control plane (tenants, API keys, users), every failure a StoreUnavailable. */
   db: D1Database;
+  /** A tenant's data plane: its object's RPC methods, every failure a StoreUnavailable. */
+  tenantData: TenantDataFor;
   /** The vector index, every failure a VectorIndexError. */
   vectors: VectorIndex;
   /** The origin service: `forTenant(tenant)` for a tenant's calls, `probe` for readiness. */
@@ -53,6 +56,8 @@ export interface Services {
   ingest: IngestService;
   /** The tenant's query cache hit counts. */
   cacheStats: CacheStats;
+  /** Operators' use cases over whole tenants: delete one, copy one's rows from D1. */
+  tenantAdmin: TenantAdminService;
 }
 
 /**
@@ -76,11 +81,12 @@ export const RATE_LIMIT_BINDING_LIMITS = { query: 120, ingest: 30, auth: 10 } as
 /** `now` is the clock of every expiry in the services' caches: tests move it instead of sleeping. */
 export function createServices(env: Bindings, config: Config, platform: PlatformAdapters, now: () => number = Date.now): Services {
   const db = guardD1(env.DB);
+  const tenantData = tenantDataFor(env.TENANT_DATA);
   const vectors = guardVectorIndex(platform.vectors);
   const origin = createOrigins(config);
-  const tenantRows = createTenantStore(db);
+  const tenantRows = createTenantStore(tenantData);
   // Cache keys read the tenant's index version and cache epoch from isolate memory
-  // (INDEX_VERSION_CACHE_SECONDS), so that a hit costs no D1 round trip.
+  // (INDEX_VERSION_CACHE_SECONDS), so that a hit costs no round trip to the tenant's object.
   const tenants = withCachedState(tenantRows, config.INDEX_VERSION_CACHE_SECONDS, now);
   const upstash = config.UPSTASH_REDIS_REST_URL ? upstashClients(config, platform.upstashTransport) : null;
   const queryCache = createQueryCache(env.KV, config, upstash, now);
@@ -97,6 +103,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
   return {
     config,
     db,
+    tenantData,
     vectors,
     origin,
     rateLimiter: upstash
@@ -115,18 +122,27 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       inner: createQueryService({
         tenants: tenantRows,
         embedder,
-        retriever: createRetriever(db, vectors, config, createReranker(config, env.AI)),
+        retriever: createRetriever(tenantData, vectors, config, createReranker(config, env.AI)),
         origin,
       }),
       cache: queryCache.cache,
       stats: queryCache.stats,
       tenantState: tenants.state,
-      chunksStillIndexed: (tenant, ids) => chunksStillIndexed(db, tenant, ids),
+      chunksStillIndexed: (tenant, ids) => tenantData(tenant).chunksStillIndexed(ids),
       config,
       now,
     }),
     cacheStats: queryCache.stats,
-    ingest: createIngestService({ db, vectors, origin, tenantLimits, tenants, queue: env.INGEST_QUEUE }),
+    tenantAdmin: createTenantAdminService({ db, tenantData, vectors, tenants }),
+    ingest: createIngestService({
+      tenantData,
+      vectors,
+      origin,
+      tenantLimits,
+      tenants,
+      queue: env.INGEST_QUEUE,
+      stallSeconds: config.INGEST_STALL_SECONDS,
+    }),
   };
 }
 

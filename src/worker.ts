@@ -2,14 +2,13 @@ import { createApp } from "./app";
 import { createAppShell } from "./app-shell";
 import type { Bindings } from "./bindings";
 import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue } from "./ingest/consumer";
-import { sweep } from "./ingest/sweeper";
 import { queryRoutes } from "./routes/query";
 import { searchRoutes } from "./routes/search";
 import type { ServicesFactory } from "./services";
 
 /**
- * The worker's handlers — the HTTP API, the ingestion queues' consumer, the cron sweep — over one
- * services factory.
+ * The worker's handlers — the HTTP API and the ingestion queues' consumer (which also runs the
+ * sweeps the tenants' objects ask for) — over one services factory.
  *
  * Cold start: a new isolate builds only what the query path needs. The route groups a query does
  * not use (auth, me, API keys, documents, jobs, stats, cache, metrics, MCP, batch queries, and
@@ -46,11 +45,6 @@ export function createWorker(services: ServicesFactory) {
     async queue(batch, env) {
       if (isDeadLetterQueue(batch.queue)) await handleDeadLetterBatch(batch, env, services);
       else await handleIngestBatch(batch, env, services);
-    },
-    // The cron of wrangler.toml: re-enqueue jobs whose messages never arrived or were lost, delete
-    // vectors left behind. Awaited, so a failing sweep shows as a failed cron run.
-    async scheduled(_controller, env, _ctx) {
-      await sweep(env, services);
     },
   } satisfies ExportedHandler<Bindings>;
 }

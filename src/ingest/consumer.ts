@@ -4,28 +4,28 @@ import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
 import { mapWithConcurrency } from "../query/concurrency";
 import type { Services, ServicesFactory } from "../services";
-import { giveUpOnDocuments, recordAttemptStatement } from "./job-store";
-import { type IngestMessage, IngestMessageSchema } from "./messages";
+import { type IngestMessage, QueueMessageSchema, type SweepMessage } from "./messages";
 import { DEFAULT_VISIBILITY, type VisibilityOptions } from "./vector-writes";
 
 /**
  * The ingestion queue's consumer and its dead-letter consumer.
  *
  * Throughput: a batch's messages are indexed concurrently (MESSAGE_CONCURRENCY), each on its own:
- * its own origin call, vector upsert and D1 batch, acked or retried alone.
+ * its own origin call, vector upsert and commit to the tenant's object, acked or retried alone.
  *
  * Retry design: each message (one job, ≤ 20 document ids) is acked once its documents are done,
  * skipped or permanently failed. A transient failure — origin unavailable or timing out, the
- * vector index failing or not yet showing the upserted vectors, D1 failing — records the error on
+ * vector index failing or not yet showing the upserted vectors, the tenant's object failing — records the error on
  * the documents' job rows and retries that message alone with exponential backoff and jitter
  * (`retryDelaySeconds`: ~30 s, 60 s, 120 s, 240 s, 480 s). After wrangler.toml's max_retries (5)
  * Queues moves it to the dead-letter queue, whose consumer marks those documents failed with the
  * last error and finishes the job (`failed`). Redelivery is harmless: documents already finished
  * are not touched again, and every write is idempotent and guarded by the document's version.
  *
- * Both consumers use the guarded services (D1 failures are StoreUnavailable). When the services
+ * Both consumers use the guarded services (the object's failures are StoreUnavailable). When the services
  * cannot be built (misconfigured), nothing can succeed: every message is kept for when it is fixed.
- * A malformed message is acked and dropped: retrying cannot fix it, and D1 still has the documents.
+ * A malformed message is acked and dropped: retrying cannot fix it, and the tenant's object still
+ * has the documents. Sweep messages (a tenant's object asks for one) run IngestService.sweep.
  */
 
 export interface ConsumerOptions {
@@ -36,7 +36,7 @@ export interface ConsumerOptions {
 
 /**
  * Messages of one batch indexed at once. Each holds at most one outgoing connection at a time
- * (D1, the vector index or the origin, in turn), so 5 stays under the 6 connections a Worker
+ * (the tenant's object, the vector index or the origin, in turn), so 5 stays under the 6 connections a Worker
  * invocation may have open; the subrequest budget is per message (see wrangler.toml).
  */
 export const MESSAGE_CONCURRENCY = 5;
@@ -62,11 +62,13 @@ export async function handleIngestBatch(
   const services = servicesOrRetryAll(batch, env, servicesFor, "ingest consumer");
   if (!services) return;
   const settings = { dimensions: services.config.EMBEDDING_DIMENSIONS, visibility: options.visibility ?? DEFAULT_VISIBILITY };
-  // Messages overlap: while one waits for the origin, others write vectors and D1, so the origin
+  // Messages overlap: while one waits for the origin, others write vectors and commit, so the origin
   // (the scarce resource) always has the next documents queued instead of idling between messages.
   await mapWithConcurrency(batch.messages, options.concurrency ?? MESSAGE_CONCURRENCY, async (message) => {
     const body = parsedOrDropped(message);
-    if (body) await consume(services, message, body, settings);
+    if (!body) return;
+    if ("sweep" in body) await sweep(services, message, body);
+    else await consume(services, message, body, settings);
   });
 }
 
@@ -86,19 +88,23 @@ async function consume(services: Services, message: Message<unknown>, body: Inge
       delay_s: delaySeconds,
       ...errorFields(error),
     });
-    const { db } = services;
-    // Bookkeeping for GET /v1/jobs: if D1 is what failed, the retry happens all the same.
-    const attempt = recordAttemptStatement(
-      db,
-      body.tenant,
-      body.job_id,
-      body.document_ids,
-      message.attempts,
-      clientSafeError(error),
-      Date.now(),
-    );
-    await db.batch([attempt]).catch(() => {});
+    // Bookkeeping for GET /v1/jobs: if the tenant's object is what failed, the retry happens all the same.
+    await services
+      .tenantData(body.tenant)
+      .recordAttempt(body.job_id, body.document_ids, message.attempts, clientSafeError(error), Date.now())
+      .catch(() => {});
     message.retry({ delaySeconds });
+  }
+}
+
+/** A sweep the tenant's object asked for (its alarm); acked once done, retried when the object or the queue failed. */
+async function sweep(services: Services, message: Message<unknown>, body: SweepMessage): Promise<void> {
+  try {
+    await services.ingest.sweep(body.tenant);
+    message.ack();
+  } catch (error) {
+    log.warn("sweep failed; retrying", { tenant: body.tenant, attempts: message.attempts, ...errorFields(error) });
+    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
   }
 }
 
@@ -114,9 +120,15 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: B
   for (const message of batch.messages) {
     const body = parsedOrDropped(message);
     if (!body) continue;
+    // A sweep that ran out of retries is dropped: the object's alarm asks for another.
+    if ("sweep" in body) {
+      log.error("sweep dead-lettered; dropped", { tenant: body.tenant });
+      message.ack();
+      continue;
+    }
     const { tenant, job_id, document_ids } = body;
     try {
-      await giveUpOnDocuments(services.db, tenant, job_id, document_ids, Date.now());
+      await services.tenantData(tenant).giveUp(job_id, document_ids, Date.now());
       metrics.ingestMessages.inc({ outcome: "dead_letter" });
       log.error("ingest message dead-lettered; documents marked failed", { job_id, tenant, documents: document_ids.length });
       message.ack();
@@ -139,8 +151,8 @@ function servicesOrRetryAll(batch: MessageBatch<unknown>, env: Bindings, service
 }
 
 /** The message's body, or null once a malformed message is acked (dropped). */
-function parsedOrDropped(message: Message<unknown>): IngestMessage | null {
-  const parsed = IngestMessageSchema.safeParse(message.body);
+function parsedOrDropped(message: Message<unknown>): IngestMessage | SweepMessage | null {
+  const parsed = QueueMessageSchema.safeParse(message.body);
   if (parsed.success) return parsed.data;
   log.error("ingest message malformed; dropped", { message_id: message.id });
   message.ack();

@@ -1,20 +1,17 @@
-import { OriginBadResponse, OriginRejected } from "../errors";
+import { OriginBadResponse, OriginRejected, StoreUnavailable } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient, Origins } from "../origin/origin-client";
-import { keywordIndexStatementsForWrite, markKeywordIndexBuilt } from "../retrieval/keyword-index";
 import type { OriginDocument } from "../shared/origin-contract";
-import { chunkQuotaGuardStatements, type TenantLimitsStore } from "../store/tenant-limits";
-import { type BumpGuard, bumpIndexVersionStatement } from "../store/tenant-store";
+import type { TenantLimitsStore } from "../store/tenant-limits";
+import type { DocumentOutcome, IndexTarget, LoadedDocument } from "../tenant/tenant-data";
+import type { TenantDataFor, TenantDataStub } from "../tenant/tenant-data-port";
 import type { VectorIndex } from "../vector/vector-index";
-import { createD1Batch, type D1Batch, type StatementResult } from "./d1-batch";
 import { type DocumentMetadata, documentTitle } from "./document-input";
-import { groupRowsForJson } from "./document-store";
 import { chunkId } from "./hashing";
-import { finalizeJobStatement } from "./job-store";
 import {
   DEFAULT_VISIBILITY,
+  PENDING_VECTOR_GRACE_MS,
   purgeDeletedVectors,
-  recordPendingVectorsStatements,
   upsertVectors,
   type VisibilityOptions,
   waitUntilVisible,
@@ -22,42 +19,33 @@ import {
 
 /**
  * The indexing core, in the order the data flows (one function per phase, below):
- *   load work → chunk and embed (the origin) → to vectors → write visible vectors (the index)
- *   → commit (one D1 batch) → reconcile (lost vectors, purge).
- * Documents recorded in D1 are chunked and embedded by the origin; their vectors are upserted
- * into the tenant's namespace and confirmed visible; then one D1 batch writes the chunks (the
- * FTS5 index follows by trigger), marks each document indexed with the metadata it was embedded
- * with, bumps the tenant's index version and records the job's progress; last, the replaced
- * chunks' vectors are deleted.
+ *   load work → chunk and embed (the origin) → admit (chunk quota) → to vectors → write visible
+ *   vectors (the index) → commit (the tenant's object) → purge replaced vectors.
+ * Documents recorded in the tenant's object are chunked and embedded by the origin; their vectors
+ * are upserted into the tenant's namespace and confirmed visible; then one call to the object
+ * commits, in one transaction, the chunks (its FTS5 index follows by trigger), each document
+ * indexed with the metadata it was embedded with, the index version and the job's progress; last,
+ * the replaced chunks' vectors are deleted.
  *
- * Promise: after `indexRecorded` returns, each target is `done` (its chunks are in D1 and its
- * vectors are visible to queries), `skipped` or `failed` (a permanent failure, e.g. the origin
+ * Promise: after `indexRecorded` returns, each target is `done` (its chunks are in the object and
+ * its vectors are visible to queries), `skipped` or `failed` (a permanent failure, e.g. the origin
  * rejected the document); a transient failure (origin down, vector index failing, vectors not yet
- * visible, D1 error) throws an ApiError and nothing of the target is marked done, so a retry
- * redoes it. Every write is idempotent and guarded by the document's version (content hash and
- * revision): a retry never duplicates chunks, a document deleted or changed meanwhile is skipped,
- * not resurrected, and the vector ids of a version the document has left are never reused (see
- * chunkId), so purging them can never delete a live chunk's vector.
+ * visible, the object unreachable) throws an ApiError and nothing of the target is marked done, so a
+ * retry redoes it. Every write is idempotent and guarded by the document's version (content hash
+ * and revision): a retry never duplicates chunks, a document deleted or changed meanwhile is
+ * skipped, not resurrected, and the vector ids of a version the document has left are never reused
+ * (see chunkId), so purging them can never delete a live chunk's vector.
  */
 
 /** What indexing needs of the services (declared here, not picked from Services: services.ts builds the ingest service from this module). */
 export interface IngestServices {
-  db: D1Database;
+  tenantData: TenantDataFor;
   vectors: VectorIndex;
   origin: Origins;
   tenantLimits: TenantLimitsStore;
 }
 
-export interface IndexTarget {
-  documentId: string;
-  /** The content this work is for; anything else in D1 by now means it was superseded. */
-  contentHash: string;
-}
-
-export type DocumentOutcome =
-  | { document_id: string; status: "done"; chunks: number }
-  | { document_id: string; status: "skipped"; reason: "unchanged" | "superseded" | "deleted" }
-  | { document_id: string; status: "failed"; error: string };
+export type { DocumentOutcome, IndexTarget } from "../tenant/tenant-data";
 
 export interface IndexOptions {
   /** Dimensions the index expects (config EMBEDDING_DIMENSIONS); default: the index's describe(). */
@@ -73,7 +61,10 @@ export interface IndexSummary {
   index_version: number;
 }
 
-/** Indexes documents already recorded in D1 (see the module promise). One origin call for all targets. */
+/** Commits refused by a concurrent commit's chunks before this one gives up (the message is then retried). */
+const COMMIT_ATTEMPTS = 3;
+
+/** Indexes documents already recorded in the tenant's object (see the module promise). One origin call for all targets. */
 export async function indexRecorded(
   services: IngestServices,
   tenant: string,
@@ -82,20 +73,56 @@ export async function indexRecorded(
 ): Promise<DocumentOutcome[]> {
   if (targets.length === 0) return [];
   const lap = createLap();
-  const { work, skipped } = await loadWork(services.db, tenant, targets);
+  const store = services.tenantData(tenant);
+  const { work, skipped } = await store.loadWork(targets);
   lap("load");
   const { embedded, failed, model } = await chunkAndEmbed(services, tenant, work, options.dimensions);
   lap("embed");
   const { maxChunks } = await services.tenantLimits.get(tenant);
-  const { admitted, overQuota } = await admitWithinChunkQuota(services.db, tenant, embedded, maxChunks);
-  failed.push(...overQuota);
-  const ready = await toVectors(tenant, admitted);
-  lap("to_vectors");
-  await writeVisibleVectors(services, tenant, ready, options.visibility ?? DEFAULT_VISIBILITY);
-  lap("vectors");
-  const { committed, superseded } = await commit(services.db, tenant, { ready, failed, skipped, model }, options.jobId, maxChunks);
-  lap("commit");
-  await reconcile(services, tenant, { ready, superseded }, options.jobId);
+  let outcomes: DocumentOutcome[] | null = null;
+  let ready: Ready[] = [];
+  for (let attempt = 1; outcomes === null; attempt++) {
+    const admission = await store.admitChunks(
+      embedded.map(({ document, chunks }) => ({ id: document.id, chunks: chunks.length })),
+      maxChunks,
+    );
+    const admitted = new Set(admission.admitted);
+    ready = await toVectors(
+      tenant,
+      embedded.filter(({ document }) => admitted.has(document.id)),
+    );
+    lap("to_vectors");
+    await writeVisibleVectors(services.vectors, store, ready, options.visibility ?? DEFAULT_VISIBILITY);
+    lap("vectors");
+    const result = await store.commit({
+      ready: ready.map(({ document, chunks }) => ({
+        id: document.id,
+        contentHash: document.content_hash,
+        revision: document.revision,
+        collection: document.collection,
+        title: documentTitle(JSON.parse(document.metadata) as DocumentMetadata),
+        chunks,
+      })),
+      failed: [
+        ...failed.map(({ document, error }) => ({ id: document.id, contentHash: document.content_hash, error })),
+        ...admission.overQuota.map((over) => ({ id: over.id, contentHash: contentHashOf(embedded, over.id), error: over.error })),
+      ],
+      skipped: skipped.map((skip) => ({ id: skip.document_id, reason: skip.reason })),
+      model,
+      jobId: options.jobId,
+      maxChunks,
+      now: Date.now(),
+    });
+    lap("commit");
+    // A concurrent commit took chunks since the admission: admit again against what is stored now.
+    if (result.ok) outcomes = result.outcomes;
+    else if (attempt >= COMMIT_ATTEMPTS) throw new StoreUnavailable(new Error("the chunk quota moved under three commits in a row"));
+  }
+  if (ready.length > 0) {
+    await purgeDeletedVectors(store, services.vectors).catch((error) => {
+      log.warn("vector purge deferred", { tenant, ...errorFields(error) });
+    });
+  }
   // Where a message's time goes (the origin should dominate; anything else is overhead to pipeline).
   log.info("documents indexed", {
     tenant,
@@ -104,25 +131,11 @@ export async function indexRecorded(
     phases_ms: lap("reconcile"),
   });
 
-  const outcomes = new Map<string, DocumentOutcome>();
-  for (const outcome of [...skipped, ...failed.map(({ outcome }) => outcome), ...committed]) outcomes.set(outcome.document_id, outcome);
-  return targets.map((target) => outcomes.get(target.documentId)!);
+  const byId = new Map(outcomes.map((outcome) => [outcome.document_id, outcome]));
+  return targets.map((target) => byId.get(target.documentId)!);
 }
 
-/** A document as the load found it: at the version its target asked for, and not indexed yet. */
-export interface LoadedDocument {
-  id: string;
-  collection: string;
-  text: string;
-  /** The accepted metadata, as JSON. */
-  metadata: string;
-  content_hash: string;
-  revision: string;
-  indexed_hash: string | null;
-}
-
-type Skipped = Extract<DocumentOutcome, { status: "skipped" }>;
-type Failed = { document: LoadedDocument; outcome: Extract<DocumentOutcome, { status: "failed" }> };
+type Failed = { document: LoadedDocument; error: string };
 
 /** A document with its chunks and embeddings from the origin, checked. */
 interface Embedded {
@@ -137,6 +150,8 @@ interface Ready {
   vectors: VectorizeVector[];
 }
 
+const contentHashOf = (embedded: Embedded[], id: string) => embedded.find(({ document }) => document.id === id)!.document.content_hash;
+
 /** Phase timer: each call records the time since the previous one under `phase`, and returns them all. */
 function createLap(): (phase: string) => Record<string, number> {
   const phases: Record<string, number> = {};
@@ -149,38 +164,7 @@ function createLap(): (phase: string) => Record<string, number> {
   };
 }
 
-// ─── Phase 1: load work ─────────────────────────────────────────────────────────────────────────
-
-/** Each target's current row. Targets deleted, superseded by newer content or already indexed are settled here. */
-async function loadWork(db: D1Database, tenant: string, targets: IndexTarget[]): Promise<{ work: LoadedDocument[]; skipped: Skipped[] }> {
-  const { results } = await db
-    .prepare(
-      `SELECT id, collection, text, accepted_metadata AS metadata, content_hash, revision, indexed_hash FROM documents
-       WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))`,
-    )
-    .bind(tenant, JSON.stringify(targets.map((target) => target.documentId)))
-    .all<LoadedDocument>();
-  return sortTargets(targets, new Map(results.map((row) => [row.id, row])));
-}
-
-/** Each target as its document stands now: work to index, or skipped (deleted, superseded by a newer version, or indexed already). */
-export function sortTargets(
-  targets: IndexTarget[],
-  current: ReadonlyMap<string, LoadedDocument>,
-): { work: LoadedDocument[]; skipped: Skipped[] } {
-  const work: LoadedDocument[] = [];
-  const skipped: Skipped[] = [];
-  for (const { documentId, contentHash } of targets) {
-    const document = current.get(documentId);
-    if (!document) skipped.push({ document_id: documentId, status: "skipped", reason: "deleted" });
-    else if (document.content_hash !== contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "superseded" });
-    else if (document.indexed_hash === contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "unchanged" });
-    else work.push(document);
-  }
-  return { work, skipped };
-}
-
-// ─── Phase 2: chunk and embed ───────────────────────────────────────────────────────────────────
+// ─── Chunk and embed ────────────────────────────────────────────────────────────────────────────
 
 /**
  * One origin call for all the work (see `embed`). A document the origin refuses, or whose
@@ -200,55 +184,13 @@ async function chunkAndEmbed(
   for (const document of work) {
     const result = results.get(document.id);
     const problem = typeof result === "string" ? result : checkEmbedding(result, expected);
-    if (problem) failed.push({ document, outcome: { document_id: document.id, status: "failed", error: problem } });
+    if (problem) failed.push({ document, error: problem });
     else embedded.push({ document, chunks: (result as OriginDocument).chunks });
   }
   return { embedded, failed, model };
 }
 
-// ─── Phase 2b: the chunk quota ──────────────────────────────────────────────────────────────────
-
-/**
- * The chunk quota, known only once documents are chunked: documents are admitted in order while
- * the tenant's chunks (each document's replacing its previous version's) stay within `maxChunks`;
- * the rest fail, permanently, with QUOTA_EXCEEDED, before any vector of theirs is written. Another
- * consumer committing for the tenant meanwhile is caught by the commit batch's guard, which fails
- * the batch: the message is retried, and admitted against the chunks stored by then.
- */
-async function admitWithinChunkQuota(
-  db: D1Database,
-  tenant: string,
-  embedded: Embedded[],
-  maxChunks: number,
-): Promise<{ admitted: Embedded[]; overQuota: Failed[] }> {
-  if (embedded.length === 0) return { admitted: [], overQuota: [] };
-  const ids = JSON.stringify(embedded.map(({ document }) => document.id));
-  const [stored, previous] = await db.batch<{ n: number } | { document_id: string; n: number }>([
-    db.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant),
-    db
-      .prepare(
-        "SELECT document_id, COUNT(*) AS n FROM chunks WHERE tenant = ?1 AND document_id IN (SELECT value FROM json_each(?2)) GROUP BY document_id",
-      )
-      .bind(tenant, ids),
-  ]);
-  let total = (stored!.results[0] as { n: number } | undefined)?.n ?? 0;
-  const replaced = new Map((previous!.results as Array<{ document_id: string; n: number }>).map((row) => [row.document_id, row.n]));
-  const admitted: Embedded[] = [];
-  const overQuota: Failed[] = [];
-  for (const item of embedded) {
-    const after = total - (replaced.get(item.document.id) ?? 0) + item.chunks.length;
-    if (after <= maxChunks) {
-      admitted.push(item);
-      total = after;
-      continue;
-    }
-    const error = `QUOTA_EXCEEDED: its ${item.chunks.length} chunks would take the tenant to ${after}; its chunk quota is ${maxChunks}`;
-    overQuota.push({ document: item.document, outcome: { document_id: item.document.id, status: "failed", error } });
-  }
-  return { admitted, overQuota };
-}
-
-// ─── Phase 3: to vectors ────────────────────────────────────────────────────────────────────────
+// ─── To vectors ─────────────────────────────────────────────────────────────────────────────────
 
 /** Chunk ids from the document's version (see chunkId), and vectors carrying the document's metadata, id and collection. */
 function toVectors(tenant: string, embedded: Embedded[]): Promise<Ready[]> {
@@ -270,246 +212,26 @@ function toVectors(tenant: string, embedded: Embedded[]): Promise<Ready[]> {
   );
 }
 
-// ─── Phase 4: write visible vectors ─────────────────────────────────────────────────────────────
+// ─── Write visible vectors ──────────────────────────────────────────────────────────────────────
 
 /**
  * Vectors first, confirmed visible (or VECTORS_NOT_VISIBLE, and the message is retried), so that
- * whatever D1 calls indexed is searchable both ways. A retry upserts the same ids again.
+ * whatever the object calls indexed is searchable both ways. A retry upserts the same ids again.
  */
-async function writeVisibleVectors(services: IngestServices, tenant: string, ready: Ready[], visibility: VisibilityOptions): Promise<void> {
+async function writeVisibleVectors(
+  vectors: VectorIndex,
+  store: TenantDataStub,
+  ready: Ready[],
+  visibility: VisibilityOptions,
+): Promise<void> {
   const all = ready.flatMap((document) => document.vectors);
   if (all.length === 0) return;
   // Write-ahead: should this attempt never commit, what it upserted is still purged (vector-writes.ts).
-  await services.db.batch(
-    recordPendingVectorsStatements(
-      services.db,
-      tenant,
-      all.map((vector) => vector.id),
-      Date.now(),
-    ),
+  await store.recordPendingVectors(
+    all.map((vector) => vector.id),
+    Date.now() + PENDING_VECTOR_GRACE_MS,
   );
-  await waitUntilVisible(services.vectors, await upsertVectors(services.vectors, all), visibility);
-}
-
-// ─── Phase 5: commit ────────────────────────────────────────────────────────────────────────────
-
-/**
- * One D1 batch, all or nothing: each ready document's chunks replace its old ones and it is
- * marked indexed, guarded by "still at this version"; the index version bumps when one of them
- * was; failures, skips and the job's status are recorded. A ready document whose guard failed
- * (changed or deleted since the load) is superseded: its fresh vectors are nobody's.
- */
-async function commit(
-  db: D1Database,
-  tenant: string,
-  settled: { ready: Ready[]; failed: Failed[]; skipped: Skipped[]; model: string | null },
-  jobId: string | undefined,
-  maxChunks: number,
-): Promise<{ committed: DocumentOutcome[]; superseded: Ready[] }> {
-  const now = Date.now();
-  const batch = createD1Batch(db);
-  // The tenant's keyword index (and its triggers) exist before the first chunk is written.
-  if (settled.ready.length > 0) batch.addAll(await keywordIndexStatementsForWrite(db, tenant));
-  const marks = settled.ready.map((ready) => ({ ready, indexed: commitDocument(batch, db, tenant, ready, now, jobId) }));
-  if (marks.length > 0) batch.add(bumpIndexVersionStatement(db, tenant, now, anyIndexed(settled.ready), settled.model));
-  for (const { document, outcome } of settled.failed) batch.addAll(failStatements(db, tenant, document, outcome.error, now, jobId));
-  if (jobId) for (const { document_id } of settled.skipped) batch.add(skipStatement(db, tenant, jobId, document_id, now));
-  // Sent back to its indexed content while a newer version was pending, a document was marked
-  // queued with nothing left to index: it is indexed again, as it was.
-  for (const { document_id } of settled.skipped.filter(({ reason }) => reason === "unchanged"))
-    batch.add(restoreIndexedStatement(db, tenant, document_id, now));
-  if (jobId && batch.size > 0) batch.add(finalizeJobStatement(db, tenant, jobId, now));
-  // A concurrent commit for the tenant may have taken chunks since the admission: then the whole
-  // batch fails, and the retry admits against what is stored (admitWithinChunkQuota).
-  if (settled.ready.length > 0) batch.addAll(chunkQuotaGuardStatements(db, tenant, maxChunks));
-  await batch.run();
-  if (settled.ready.length > 0) markKeywordIndexBuilt(tenant);
-
-  const held = marks.filter(({ indexed }) => indexed.changes() > 0);
-  const superseded = marks.filter(({ indexed }) => indexed.changes() === 0).map(({ ready }) => ready);
-  const committed: DocumentOutcome[] = [
-    ...held.map(({ ready }): DocumentOutcome => ({ document_id: ready.document.id, status: "done", chunks: ready.chunks.length })),
-    ...superseded.map(({ document }): DocumentOutcome => ({ document_id: document.id, status: "skipped", reason: "superseded" })),
-  ];
-  return { committed, superseded };
-}
-
-/** "The document is still at the version this work was for": ?1 tenant, ?2 document id, ?3 content hash, ?4 revision. */
-const STILL_AT_VERSION = "EXISTS (SELECT 1 FROM documents WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND revision = ?4)";
-
-/** Binds ?1–?4 of STILL_AT_VERSION for one document, then `rest` from ?5. */
-type VersionBinder = (sql: string, ...rest: unknown[]) => D1PreparedStatement;
-
-/**
- * One document's writes in the commit batch, each guarded by STILL_AT_VERSION: its chunks
- * replaced, the document marked indexed — its metadata now the one its vectors carry; the
- * handle returned says whether the guard held — and the job's row done.
- */
-function commitDocument(
-  batch: D1Batch,
-  db: D1Database,
-  tenant: string,
-  ready: Ready,
-  now: number,
-  jobId: string | undefined,
-): StatementResult {
-  const { document, chunks } = ready;
-  const bind: VersionBinder = (sql, ...rest) =>
-    db.prepare(sql).bind(tenant, document.id, document.content_hash, document.revision, ...rest);
-  replaceChunks(batch, bind, ready, now);
-  const indexed = batch.add(
-    bind(
-      `UPDATE documents SET indexed_hash = ?3, metadata = accepted_metadata, status = 'indexed', chunk_count = ?5, error = NULL, updated_at = ?6
-       WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND revision = ?4`,
-      chunks.length,
-      now,
-    ),
-  );
-  if (jobId) {
-    batch.add(
-      bind(
-        `UPDATE job_documents SET status = 'done', chunks = ?6, error = NULL, updated_at = ?7
-         WHERE job_id = ?5 AND tenant = ?1 AND document_id = ?2 AND status = 'queued' AND ${STILL_AT_VERSION}`,
-        jobId,
-        chunks.length,
-        now,
-      ),
-    );
-  }
-  return indexed;
-}
-
-/**
- * The chunk swap: the old chunks' vector ids recorded for deletion, the old chunks out, the new
- * ones in (the tenant's FTS5 index follows by its triggers, keyword-index.ts), and the new ids un-recorded — defensive only: a
- * version's ids are recorded once the document has left that version, which it never re-enters.
- */
-function replaceChunks(batch: D1Batch, bind: VersionBinder, { document, chunks }: Ready, now: number): void {
-  const ids = JSON.stringify(chunks.map((chunk) => chunk.id));
-  batch.add(
-    bind(
-      `INSERT OR IGNORE INTO vector_deletions (tenant, id, created_at)
-       SELECT tenant, id, ?5 FROM chunks
-       WHERE tenant = ?1 AND document_id = ?2 AND id NOT IN (SELECT value FROM json_each(?6)) AND ${STILL_AT_VERSION}`,
-      now,
-      ids,
-    ),
-  );
-  batch.add(bind(`DELETE FROM chunks WHERE tenant = ?1 AND document_id = ?2 AND ${STILL_AT_VERSION}`));
-  const title = documentTitle(JSON.parse(document.metadata) as DocumentMetadata);
-  for (const group of chunkRowGroups(chunks)) {
-    batch.add(
-      bind(
-        `INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset, title)
-         SELECT json_extract(value, '$[0]'), ?1, ?2, ?5, json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-                json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?7
-         FROM json_each(?6) WHERE ${STILL_AT_VERSION}`,
-        document.collection,
-        JSON.stringify(group),
-        title,
-      ),
-    );
-  }
-  batch.add(
-    bind(`DELETE FROM vector_deletions WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?5)) AND ${STILL_AT_VERSION}`, ids),
-  );
-}
-
-/** Chunk rows as JSON groups within D1's parameter size (a row too large for any group travels alone). */
-function chunkRowGroups(chunks: Ready["chunks"]): unknown[][][] {
-  const { groups, oversized } = groupRowsForJson(chunks.map((chunk) => [chunk.id, chunk.index, chunk.text, chunk.start, chunk.end]));
-  return [...groups, ...oversized.map((row) => [row])];
-}
-
-/** "One of these documents is now indexed at the version this work was for": the condition of the version bump. */
-function anyIndexed(ready: Ready[]): BumpGuard {
-  return {
-    sql: `EXISTS (SELECT 1 FROM documents d, json_each(?4) j
-            WHERE d.tenant = ?1 AND d.id = json_extract(j.value, '$[0]') AND d.indexed_hash = json_extract(j.value, '$[1]')
-              AND d.revision = json_extract(j.value, '$[2]') AND d.content_hash = d.indexed_hash)`,
-    params: [JSON.stringify(ready.map(({ document }) => [document.id, document.content_hash, document.revision]))],
-  };
-}
-
-function failStatements(
-  db: D1Database,
-  tenant: string,
-  document: LoadedDocument,
-  error: string,
-  now: number,
-  jobId: string | undefined,
-): D1PreparedStatement[] {
-  const statements = [
-    db
-      .prepare(
-        "UPDATE documents SET status = 'failed', error = ?4, updated_at = ?5 WHERE tenant = ?1 AND id = ?2 AND content_hash = ?3 AND indexed_hash IS NOT content_hash",
-      )
-      .bind(tenant, document.id, document.content_hash, error, now),
-  ];
-  if (jobId) {
-    statements.push(
-      db
-        .prepare(
-          "UPDATE job_documents SET status = 'failed', error = ?4, updated_at = ?5 WHERE job_id = ?3 AND tenant = ?1 AND document_id = ?2 AND status = 'queued'",
-        )
-        .bind(tenant, document.id, jobId, error, now),
-    );
-  }
-  return statements;
-}
-
-/** An `unchanged` document back to `indexed`, unless another version arrived since (content_hash moved on). */
-function restoreIndexedStatement(db: D1Database, tenant: string, documentId: string, now: number): D1PreparedStatement {
-  return db
-    .prepare(
-      `UPDATE documents SET status = 'indexed', error = NULL, updated_at = ?3
-       WHERE tenant = ?1 AND id = ?2 AND status <> 'indexed' AND content_hash = indexed_hash`,
-    )
-    .bind(tenant, documentId, now);
-}
-
-function skipStatement(db: D1Database, tenant: string, jobId: string, documentId: string, now: number): D1PreparedStatement {
-  return db
-    .prepare(
-      "UPDATE job_documents SET status = 'skipped', error = NULL, updated_at = ?4 WHERE job_id = ?3 AND tenant = ?1 AND document_id = ?2 AND status = 'queued'",
-    )
-    .bind(tenant, documentId, jobId, now);
-}
-
-// ─── Phase 6: reconcile ─────────────────────────────────────────────────────────────────────────
-
-/**
- * After the commit: the fresh vectors of superseded documents are recorded for deletion (those
- * no chunk owns) and their job rows skipped; then recorded vector ids are purged from the index —
- * best effort here, what fails stays recorded for the scheduled sweep.
- */
-async function reconcile(
-  services: IngestServices,
-  tenant: string,
-  { ready, superseded }: { ready: Ready[]; superseded: Ready[] },
-  jobId: string | undefined,
-): Promise<void> {
-  const { db } = services;
-  if (superseded.length > 0) {
-    const now = Date.now();
-    const lost = superseded.flatMap(({ chunks }) => chunks.map((chunk) => chunk.id));
-    await db.batch([
-      db
-        .prepare(
-          `INSERT INTO vector_deletions (tenant, id, created_at)
-           SELECT ?1, value, ?2 FROM json_each(?3) WHERE value NOT IN (SELECT id FROM chunks WHERE tenant = ?1)
-           ON CONFLICT (tenant, id) DO UPDATE SET created_at = excluded.created_at`,
-        )
-        .bind(tenant, now, JSON.stringify(lost)),
-      ...(jobId ? superseded.map(({ document }) => skipStatement(db, tenant, jobId, document.id, now)) : []),
-      ...(jobId ? [finalizeJobStatement(db, tenant, jobId, now)] : []),
-    ]);
-  }
-  if (ready.length > 0) {
-    await purgeDeletedVectors(db, services.vectors, { tenant }).catch((error) => {
-      log.warn("vector purge deferred", { tenant, ...errorFields(error) });
-    });
-  }
+  await waitUntilVisible(vectors, await upsertVectors(vectors, all), visibility);
 }
 
 // ─── The origin call ────────────────────────────────────────────────────────────────────────────

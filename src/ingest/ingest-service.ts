@@ -1,13 +1,13 @@
-import { type FieldError, fieldErrors, StoreUnavailable, serviceUnavailable, validationFailed } from "../errors";
+import { type FieldError, fieldErrors, quotaExceeded, serviceUnavailable, validationFailed } from "../errors";
 import { log as defaultLog, errorFields, type Logger } from "../logger";
 import type { Origins } from "../origin/origin-client";
-import { assertIngestQuota, quotaGuardStatements, type TenantLimitsStore } from "../store/tenant-limits";
-import { createTenantStore, type TenantStore } from "../store/tenant-store";
+import type { TenantLimitsStore } from "../store/tenant-limits";
+import type { TenantStore } from "../store/tenant-store";
+import type { TenantDataFor } from "../tenant/tenant-data-port";
 import type { VectorIndex } from "../vector/vector-index";
 import { CollectionSchema, DEFAULT_COLLECTION, type DocumentInput, DocumentInputSchema, type IngestRequest } from "./document-input";
-import { deleteDocument, prepareDocuments, recordDocumentsStatements } from "./document-store";
+import { acceptDocuments } from "./document-store";
 import { type DocumentOutcome, type IndexOptions, type IndexSummary, type IndexTarget, indexRecorded } from "./indexer";
-import { markEnqueuedStatement, markProcessingStatement, pendingJobDocuments } from "./job-store";
 import { type IngestMessage, planMessages, sendMessages } from "./messages";
 import { purgeDeletedVectors } from "./vector-writes";
 
@@ -15,13 +15,15 @@ import { purgeDeletedVectors } from "./vector-writes";
  * The ingest use case, built once in `createServices` (as the query service is): the documents
  * route, the queue consumer and the fixtures and tools that index directly all call it.
  *
- * Promise: `accept` stores the documents before it enqueues anything, so nothing accepted is lost
- * (a refused quota writes nothing); `remove` makes a document unfindable before it answers;
- * `index` settles each of a message's pending documents (indexer.ts promise). Failure modes:
- * QUOTA_EXCEEDED and VALIDATION_FAILED (nothing written), STORE_UNAVAILABLE (D1), and from
- * `accept` INGEST_QUEUE_UNAVAILABLE once the documents are stored (the sweep enqueues them).
- * Latency: `accept` and `remove` a few D1 round trips and one queue send; `index` an origin call,
- * the vector writes and one D1 batch per message.
+ * Promise: `accept` stores the documents in the tenant's object before it enqueues anything, so
+ * nothing accepted is lost (a refused quota writes nothing: the object checks its counters and
+ * writes in one transaction); `remove` makes a document unfindable before it answers; `index`
+ * settles each of a message's pending documents (indexer.ts promise); `sweep` repairs what a lost
+ * message or a failed call left behind. Failure modes: QUOTA_EXCEEDED and VALIDATION_FAILED
+ * (nothing written), STORE_UNAVAILABLE (the tenant's object), and from `accept`
+ * INGEST_QUEUE_UNAVAILABLE once the documents are stored (the sweep enqueues them). Latency:
+ * `accept` and `remove` one call to the object and one queue send; `index` an origin call, the
+ * vector writes and a few calls to the object per message.
  */
 export interface IngestService {
   accept(
@@ -34,6 +36,13 @@ export interface IngestService {
   /** A queue message: indexes those of its documents that its job still has queued. */
   index(message: IngestMessage, options?: IndexOptions): Promise<DocumentOutcome[]>;
   /**
+   * Re-enqueues the tenant's jobs whose messages never reached the queue (older than
+   * ENQUEUE_GRACE_MS, never marked enqueued) or were lost (no document progress for
+   * INGEST_STALL_SECONDS), and deletes its recorded vector ids that are due. Enqueueing twice is
+   * harmless (the consumer is idempotent), so it needs no lock. `now` moves the clock in tests.
+   */
+  sweep(tenant: string, now?: number): Promise<SweepResult>;
+  /**
    * Records and indexes documents right away, without the queue (like POST /v1/documents, minus
    * the job): for fixtures, tools and tests; the API path is the queue. Throws VALIDATION_FAILED
    * for a document that POST /v1/documents would reject.
@@ -42,44 +51,72 @@ export interface IngestService {
 }
 
 export interface IngestServiceDeps {
-  db: D1Database;
+  tenantData: TenantDataFor;
   vectors: VectorIndex;
   origin: Origins;
   tenantLimits: TenantLimitsStore;
   /** Forgets a tenant's state this isolate caches once a delete moved it. */
   tenants: Pick<TenantStore, "forget">;
   queue: Queue;
+  /** INGEST_STALL_SECONDS: how long a job may show no progress before the sweep sends it again. */
+  stallSeconds: number;
 }
+
+export interface SweepResult {
+  jobsEnqueued: number;
+  jobsReenqueued: number;
+  vectorsDeleted: number;
+}
+
+/** How long a POST may take between storing its documents and its last sendBatch before the sweep steps in. */
+export const ENQUEUE_GRACE_MS = 2 * 60_000;
+const JOBS_PER_SWEEP = 50;
 
 const newJobId = () => `job_${Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
 
 export function createIngestService(deps: IngestServiceDeps): IngestService {
-  const { db, queue } = deps;
+  const { tenantData, queue } = deps;
+
+  /** Sends the job's queued documents and records that; false, logged, when the queue or the object fails: a later sweep tries again. */
+  const enqueueJob = async (tenant: string, jobId: string, resent: boolean): Promise<boolean> => {
+    const store = tenantData(tenant);
+    try {
+      const pending = await store.pendingJobDocuments(jobId);
+      await sendMessages(
+        queue,
+        planMessages(
+          tenant,
+          jobId,
+          pending.map((p) => ({ id: p.documentId, textLength: p.textLength })),
+        ),
+      );
+      await store.markEnqueued(jobId, Date.now(), { resent });
+      return true;
+    } catch (error) {
+      defaultLog.error("sweep could not enqueue job", { job_id: jobId, tenant, ...errorFields(error) });
+      return false;
+    }
+  };
 
   return {
     async accept(tenant, { documents, collection }, context = {}) {
       const log = context.log ?? defaultLog;
-      // 1. D1 first: once this batch commits, nothing accepted can be lost. A quota it would break
-      // refuses it before anything is written.
-      const prepared = await prepareDocuments(db, tenant, documents, collection);
-      const limits = await deps.tenantLimits.get(tenant);
-      await assertIngestQuota(db, tenant, limits, prepared);
+      // 1. The tenant's object first: once it answers, nothing accepted can be lost. A quota the
+      // documents would break refuses them before anything is written.
+      const accepted = await acceptDocuments(documents, collection);
+      const { maxDocuments, maxBytes, maxChunks } = await deps.tenantLimits.get(tenant);
       const jobId = newJobId();
-      try {
-        await db.batch([
-          ...recordDocumentsStatements(db, tenant, prepared, Date.now(), { id: jobId }),
-          ...quotaGuardStatements(db, tenant, limits),
-        ]);
-      } catch (error) {
-        // The guard refused the batch if concurrent ingests took the tenant past a quota meanwhile:
-        // checking again names the quota (else the failure was the store's, and stays a 503).
-        if (error instanceof StoreUnavailable) await assertIngestQuota(db, tenant, limits, prepared);
-        throw error;
-      }
+      const result = await tenantData(tenant).accept({
+        documents: accepted,
+        job: { id: jobId },
+        quota: { maxDocuments, maxBytes, maxChunks },
+        now: Date.now(),
+      });
+      if (!result.ok) throw quotaExceeded(result.quota, result.limit, result.usage, result.detail);
       const statusUrl = `/v1/jobs/${jobId}`;
 
-      // 2. Then the queue (ids only). A failure leaves the job un-enqueued for the scheduled sweep.
-      const changed = prepared.filter((document) => !document.unchanged);
+      // 2. Then the queue (ids only). A failure leaves the job un-enqueued for the sweep.
+      const changed = result.documents.filter((document) => !document.unchanged);
       if (changed.length > 0) {
         try {
           await sendMessages(
@@ -87,7 +124,7 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
             planMessages(
               tenant,
               jobId,
-              changed.map((d) => ({ id: d.id, textLength: d.text.length })),
+              changed.map((d) => ({ id: d.id, textLength: d.textLength })),
             ),
           );
         } catch (error) {
@@ -100,54 +137,79 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
           );
         }
         // Only bookkeeping for the sweep: if it fails, the sweep enqueues again, which is harmless.
-        await db.batch([markEnqueuedStatement(db, tenant, jobId, Date.now())]).catch(() => {});
+        await tenantData(tenant)
+          .markEnqueued(jobId, Date.now())
+          .catch(() => {});
       }
-      return { jobId, accepted: prepared.length, statusUrl };
+      return { jobId, accepted: accepted.length, statusUrl };
     },
 
     async remove(tenant, id, context = {}) {
-      // D1 decides: chunks and document go in one batch with the index-version bump, and queries
-      // only return chunks D1 still has. The vectors follow; a failure there is retried by the sweep.
-      if (!(await deleteDocument(db, tenant, id, Date.now()))) return false;
+      // The object decides: chunks and document go in one transaction with the index-version bump,
+      // and queries only return chunks it still has. The vectors follow; a failure there is retried by the sweep.
+      const store = tenantData(tenant);
+      if (!(await store.remove(id, Date.now()))) return false;
       // This isolate's next query reads the bumped index version, so no cached answer citing it matches.
       deps.tenants.forget(tenant);
-      await purgeDeletedVectors(db, deps.vectors, { tenant }).catch((error) => {
+      await purgeDeletedVectors(store, deps.vectors).catch((error) => {
         (context.log ?? defaultLog).warn("vector delete deferred to the sweep", { tenant, ...errorFields(error) });
       });
       return true;
     },
 
     async index(message, options = {}) {
-      const pending = await pendingJobDocuments(db, message.tenant, message.job_id, message.document_ids);
+      const store = tenantData(message.tenant);
+      const pending = await store.pendingJobDocuments(message.job_id, message.document_ids);
       if (pending.length === 0) return [];
-      await db.batch([markProcessingStatement(db, message.tenant, message.job_id, Date.now())]);
+      await store.markProcessing(message.job_id, Date.now());
       const targets = pending.map(({ documentId, contentHash }) => ({ documentId, contentHash }));
       return indexRecorded(deps, message.tenant, targets, { ...options, jobId: message.job_id });
+    },
+
+    async sweep(tenant, now = Date.now()) {
+      const { unenqueued, stalled } = await tenantData(tenant).jobsToEnqueue(
+        now - ENQUEUE_GRACE_MS,
+        now - deps.stallSeconds * 1000,
+        JOBS_PER_SWEEP,
+      );
+      let jobsEnqueued = 0;
+      for (const jobId of unenqueued) if (await enqueueJob(tenant, jobId, false)) jobsEnqueued++;
+      let jobsReenqueued = 0;
+      for (const jobId of stalled) if (await enqueueJob(tenant, jobId, true)) jobsReenqueued++;
+      const vectorsDeleted = await purgeDeletedVectors(tenantData(tenant), deps.vectors, { now }).catch((error) => {
+        defaultLog.error("sweep could not delete vectors", { tenant, ...errorFields(error) });
+        return 0;
+      });
+      if (jobsEnqueued || jobsReenqueued || vectorsDeleted)
+        defaultLog.info("sweep", { tenant, jobs_enqueued: jobsEnqueued, jobs_reenqueued: jobsReenqueued, vectors_deleted: vectorsDeleted });
+      return { jobsEnqueued, jobsReenqueued, vectorsDeleted };
     },
 
     async indexNow(tenant, documents, options = {}) {
       // Outcomes in the caller's order.
       const outcomes: DocumentOutcome[] = new Array(documents.length);
-      const now = Date.now();
+      const store = tenantData(tenant);
+      const { maxDocuments, maxBytes } = await deps.tenantLimits.get(tenant);
+      // The chunk quota is held where chunks are known, at admission (indexer.ts): a replacement
+      // then fits when its previous version's chunks make room, even for a tenant at its quota.
+      const quota = { maxDocuments, maxBytes, maxChunks: Number.MAX_SAFE_INTEGER };
       for (const [collection, entries] of validatedByCollection(documents)) {
-        const prepared = await prepareDocuments(
-          db,
-          tenant,
+        const accepted = await acceptDocuments(
           entries.map((entry) => entry.input),
           collection,
         );
-        const positions = new Map(prepared.map((document, i) => [document.id, entries[i]!.position]));
-        const record = recordDocumentsStatements(db, tenant, prepared, now);
-        if (record.length > 0) await db.batch(record);
-        for (const document of prepared.filter((d) => d.unchanged))
+        const positions = new Map(accepted.map((document, i) => [document.id, entries[i]!.position]));
+        const result = await store.accept({ documents: accepted, quota, now: Date.now() });
+        if (!result.ok) throw quotaExceeded(result.quota, result.limit, result.usage, result.detail);
+        for (const document of result.documents.filter((d) => d.unchanged))
           outcomes[positions.get(document.id)!] = { document_id: document.id, status: "skipped", reason: "unchanged" };
-        const changed = prepared.filter((document) => !document.unchanged);
-        const hashes = new Map(changed.map((document) => [document.id, document.hash]));
+        const changed = result.documents.filter((document) => !document.unchanged);
+        const hashes = new Map(accepted.map((document) => [document.id, document.hash]));
         // Same grouping as the queue: one origin call per group.
         for (const message of planMessages(
           tenant,
           "direct",
-          changed.map((d) => ({ id: d.id, textLength: d.text.length })),
+          changed.map((d) => ({ id: d.id, textLength: d.textLength })),
         )) {
           const targets: IndexTarget[] = message.document_ids.map((id) => ({ documentId: id, contentHash: hashes.get(id)! }));
           for (const outcome of await indexRecorded(deps, tenant, targets, options))
@@ -157,7 +219,7 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       return {
         documents: outcomes,
         chunks: outcomes.reduce((sum, outcome) => sum + (outcome.status === "done" ? outcome.chunks : 0), 0),
-        index_version: await createTenantStore(db).indexVersion(tenant),
+        index_version: (await store.stats()).index_version,
       };
     },
   };

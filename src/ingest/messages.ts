@@ -2,8 +2,8 @@ import { z } from "@hono/zod-openapi";
 import { packInOrder } from "./packing";
 
 /**
- * The ingestion queue's messages. They carry ids only — the text stays in D1, the source of
- * truth — so a message is tiny (≤ 20 ids of ≤ 128 characters) and a consumer always indexes the
+ * The ingestion queue's messages. They carry ids only — the text stays in the tenant's object,
+ * the source of truth — so a message is tiny (≤ 20 ids of ≤ 128 characters) and a consumer always indexes the
  * document's current content, never a stale copy.
  */
 export const IngestMessageSchema = z.object({
@@ -14,6 +14,17 @@ export const IngestMessageSchema = z.object({
 });
 
 export type IngestMessage = z.infer<typeof IngestMessageSchema>;
+
+/**
+ * A tenant's object asks for a sweep (its alarm, tenant-data.ts): re-enqueue the tenant's jobs
+ * whose messages never arrived or were lost, delete its recorded vector ids that are due.
+ */
+export const SweepMessageSchema = z.object({ v: z.literal(1), tenant: z.string().min(1).max(64), sweep: z.literal(true) });
+
+export type SweepMessage = z.infer<typeof SweepMessageSchema>;
+
+/** Everything the ingestion queue carries. */
+export const QueueMessageSchema = z.union([IngestMessageSchema, SweepMessageSchema]);
 
 /** Documents per message: one origin /v1/ingest call each. */
 export const MAX_DOCUMENTS_PER_MESSAGE = 20;

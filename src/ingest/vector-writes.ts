@@ -1,6 +1,6 @@
 import { VectorsNotVisible } from "../errors";
+import type { TenantDataStub } from "../tenant/tenant-data-port";
 import { describeVectorIndex } from "../vector/vector-index";
-import { groupRowsForJson } from "./document-store";
 
 /**
  * Writes to the vector index (the `Vectorize` port) within its Workers limits, and the two
@@ -14,10 +14,11 @@ import { groupRowsForJson } from "./document-store";
  *   probe id of every upsert call comes back from getByIds — and otherwise throws
  *   VECTORS_NOT_VISIBLE after a bounded wait, so that the queue retries the message. Ingestion
  *   marks a document indexed (and a job done) only after this returns.
- * - No orphaned vectors. Vector ids whose chunks left D1 are recorded in `vector_deletions` in the
- *   same D1 batch, and `purgeDeletedVectors` deletes them from the index and then forgets them;
- *   a failed deleteByIds leaves them recorded for the next pass (consumer or scheduled sweep).
- *   Ids about to be upserted are recorded first (`recordPendingVectorsStatements`), due only after
+ * - No orphaned vectors. Vector ids whose chunks left the tenant's object are recorded in its
+ *   `vector_deletions` in the same transaction, and `purgeDeletedVectors` deletes them from the
+ *   index and then forgets them; a failed deleteByIds leaves them recorded for the next pass (the
+ *   next commit or delete, or the sweep the object asks for). Ids about to be upserted are
+ *   recorded first (`recordPendingVectors`), due only after
  *   PENDING_VECTOR_GRACE_MS: the commit that gives them chunks forgets them, and if none ever does
  *   (the attempt died, and its document was deleted or replaced before a retry) they are purged.
  *   A row's `created_at` is when it falls due.
@@ -44,19 +45,6 @@ const chunked = <T>(items: T[], size: number): T[][] => {
  * removes the vectors of an attempt still under way. A retry records its ids again, anew.
  */
 export const PENDING_VECTOR_GRACE_MS = 15 * 60 * 1000;
-
-/** Records `ids` as due for deletion after PENDING_VECTOR_GRACE_MS, before they are upserted (see the header). */
-export function recordPendingVectorsStatements(db: D1Database, tenant: string, ids: string[], now: number): D1PreparedStatement[] {
-  const { groups, oversized } = groupRowsForJson(ids);
-  return [...groups, ...oversized.map((id) => [id])].map((group) =>
-    db
-      .prepare(
-        `INSERT INTO vector_deletions (tenant, id, created_at) SELECT ?1, value, ?2 FROM json_each(?3) WHERE true
-         ON CONFLICT (tenant, id) DO UPDATE SET created_at = excluded.created_at`,
-      )
-      .bind(tenant, now + PENDING_VECTOR_GRACE_MS, JSON.stringify(group)),
-  );
-}
 
 export async function upsertVectors(vectors: Vectorize, items: VectorizeVector[]): Promise<UpsertReceipt[]> {
   const receipts: UpsertReceipt[] = [];
@@ -104,48 +92,23 @@ export async function waitUntilVisible(
 }
 
 /**
- * Deletes recorded vector ids from the index (those of one tenant, or the oldest of any tenant),
- * skipping ids that are back in `chunks` (a document re-sent with its earlier content). Returns
- * how many were deleted. Throws when the index fails; what was not deleted stays recorded.
+ * Deletes the tenant's recorded vector ids that are due from the index, oldest first (the object
+ * leaves out ids that are back in its chunks: a document re-sent with its earlier content), then
+ * has the object forget them. Returns how many were deleted. Throws when the index fails; what was
+ * not deleted stays recorded for the next pass (the next commit or delete, or the sweep).
  */
 export async function purgeDeletedVectors(
-  db: D1Database,
+  store: Pick<TenantDataStub, "dueVectorDeletions" | "forgetVectorDeletions">,
   vectors: Vectorize,
-  options: { tenant?: string; limit?: number; now?: number } = {},
+  options: { limit?: number; now?: number } = {},
 ): Promise<number> {
-  const limit = options.limit ?? 1000;
   // Only what is due: a write-ahead record of an attempt under way is not.
-  const now = options.now ?? Date.now();
-  const statement = options.tenant
-    ? db
-        .prepare("SELECT tenant, id FROM vector_deletions WHERE tenant = ?1 AND created_at <= ?3 ORDER BY created_at LIMIT ?2")
-        .bind(options.tenant, limit, now)
-    : db.prepare("SELECT tenant, id FROM vector_deletions WHERE created_at <= ?2 ORDER BY created_at LIMIT ?1").bind(limit, now);
-  const { results } = await statement.all<{ tenant: string; id: string }>();
-  if (results.length === 0) return 0;
-
-  const live = new Set(
-    (
-      await db
-        .prepare("SELECT id FROM chunks WHERE id IN (SELECT value FROM json_each(?1))")
-        .bind(JSON.stringify(results.map((row) => row.id)))
-        .all<{ id: string }>()
-    ).results.map((row) => row.id),
-  );
-  const doomed = results.filter((row) => !live.has(row.id));
+  const due = await store.dueVectorDeletions(options.now ?? Date.now(), options.limit ?? 1000);
   let deleted = 0;
-  for (const batch of chunked(doomed, VECTOR_WRITE_LIMITS.maxDeleteByIds)) {
-    await vectors.deleteByIds(batch.map((row) => row.id));
+  for (const batch of chunked(due, VECTOR_WRITE_LIMITS.maxDeleteByIds)) {
+    await vectors.deleteByIds(batch);
+    await store.forgetVectorDeletions(batch);
     deleted += batch.length;
   }
-  // Forget what was deleted, and what is live again (the newer chunks own those ids now).
-  const forget = JSON.stringify(results.map((row) => [row.tenant, row.id]));
-  await db
-    .prepare(
-      `DELETE FROM vector_deletions WHERE EXISTS (SELECT 1 FROM json_each(?1) j
-         WHERE json_extract(j.value, '$[0]') = vector_deletions.tenant AND json_extract(j.value, '$[1]') = vector_deletions.id)`,
-    )
-    .bind(forget)
-    .run();
   return deleted;
 }

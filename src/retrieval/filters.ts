@@ -5,13 +5,13 @@ import type { MetadataIndexes } from "../vector/metadata-filter";
 /**
  * Query filters on document metadata, with Vectorize's operators, and their two translations:
  *
- * - SQL over D1 (exact): every clause, always. `collection` and `document_id` are columns of
+ * - SQL in the tenant's object (exact): every clause, always. `collection` and `document_id` are columns of
  *   `chunks`; any other key is read from `documents.metadata` with json_extract, type-checked with
  *   json_type so that `"1"`, `1` and `true` never equal each other. Values travel only as bound
  *   parameters (json paths too), never in the SQL text.
  * - A Vectorize filter (push-down): only the clauses Vectorize can answer without losing a match,
  *   i.e. on properties that have a metadata index of the value's type. The vector search then
- *   returns a superset of the matches, and D1 removes the rest, so no filter is ever dropped.
+ *   returns a superset of the matches, and the object's SQL removes the rest, so no filter is ever dropped.
  *
  * Semantics follow Vectorize: keys are AND-ed; a bare value is `$eq`; `$ne`/`$nin` also match a
  * document that lacks the key; `$eq`/`$in`/ranges do not; ranges compare numbers with numbers and
@@ -151,7 +151,7 @@ export interface FilterPlan {
   readonly collections: readonly string[] | null;
   /** The Vectorize filter of each parallel vector query (undefined = no filter). */
   readonly vectorFilters: ReadonlyArray<VectorizeVectorMetadataFilter | undefined>;
-  /** True when Vectorize applies every clause, so its matches need no exact check in D1. */
+  /** True when Vectorize applies every clause, so its matches need no exact check in SQL. */
   readonly fullyPushedDown: boolean;
 }
 
@@ -173,7 +173,7 @@ function pushable(op: FilterOperator, operand: FilterScalar | FilterScalar[], ty
   return values.every((value) => utf8Length(value as string) <= SAFE_PREFIX_BYTES);
 }
 
-/** Plans how a validated filter is applied by the vector index (push-down) and by D1 (exact). */
+/** Plans how a validated filter is applied by the vector index (push-down) and by SQL (exact). */
 export function planFilters(filters: Filters | undefined, indexes: MetadataIndexes = DEFAULT_METADATA_INDEXES): FilterPlan {
   const clauses: Clause[] = Object.entries(filters ?? {}).map(([key, condition]) => ({ key, ops: normalise(condition) }));
   let fullyPushedDown = true;
@@ -213,7 +213,7 @@ export function planFilters(filters: Filters | undefined, indexes: MetadataIndex
 
 export type SqlValue = string | number;
 
-/** Numbered bound parameters (`?1`, `?2`…), reused for equal values: D1 allows 100 per statement. */
+/** Numbered bound parameters (`?1`, `?2`…), reused for equal values: D1 allowed 100 per statement, and the names stay short. */
 export interface SqlParams {
   add(value: SqlValue): string;
   readonly values: SqlValue[];

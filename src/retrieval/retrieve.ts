@@ -3,22 +3,25 @@ import type { EmbeddingOutcome } from "../embedding/query-embedder";
 import { errorFields, log } from "../logger";
 import type { DegradedReason, RetrievalMode } from "../query/schemas";
 import type { Reranker } from "../rerank/reranker";
+import type { TenantDataFor } from "../tenant/tenant-data-port";
 import { type FilterPlan, type Filters, planFilters } from "./filters";
 import { toFtsMatchExpression } from "./fts-query";
 import { type FusionOptions, fuse, type ScoredRanking } from "./fusion";
 import { type HydratedChunk, hydrateChunks } from "./hydrate";
-import { keywordSearchScored } from "./keyword-search";
+import { keywordSearch } from "./keyword-search";
 import { VECTORIZE_MAX_TOP_K, type VectorHit, vectorSearch } from "./vector-search";
 
 /**
- * Hybrid retrieval: BM25 over D1 FTS5 ∥ (query embedding → Vectorize), fused (fusion.ts: weighted
- * reciprocal-rank fusion, or a convex combination of normalised scores), hydrated from D1 in one query.
+ * Hybrid retrieval: BM25 over the tenant's FTS5 index ∥ (query embedding → Vectorize), fused
+ * (fusion.ts: weighted reciprocal-rank fusion, or a convex combination of normalised scores),
+ * hydrated from the tenant's object: the keyword hits come back with their chunks, and the vector
+ * hits among them need no second call.
  *
  * Promise: at most `topK` chunks of the tenant that satisfy the filter exactly, best first, each
  * with a fused score in 0..1. It degrades instead of failing when the origin cannot embed the
  * query or the vector index cannot answer (keyword-only, with the reason listed); it fails only
- * when D1 fails, because then nothing can answer. Latency: max(embed + vector query, FTS query)
- * + one hydration query.
+ * when the tenant's object fails, because then nothing can answer. Latency: max(embed + vector
+ * query, keyword search) + one hydration call for the vector hits the keyword search did not return.
  */
 
 export interface Retriever {
@@ -49,9 +52,9 @@ export type RetrievalConfig = Pick<
   | "RERANK_CANDIDATES"
 >;
 
-export function createRetriever(db: D1Database, vectors: Vectorize, config: RetrievalConfig, reranker?: Reranker): Retriever {
+export function createRetriever(tenantData: TenantDataFor, vectors: Vectorize, config: RetrievalConfig, reranker?: Reranker): Retriever {
   const deps: RetrieverDeps = {
-    db,
+    tenantData,
     vectors,
     reranker,
     rerankCandidates: config.RERANK_CANDIDATES,
@@ -72,7 +75,7 @@ export function createRetriever(db: D1Database, vectors: Vectorize, config: Retr
 }
 
 export interface RetrieverDeps {
-  db: D1Database;
+  tenantData: TenantDataFor;
   vectors: Vectorize;
   /** How the dense and the keyword ranking are fused, with the weight of each. */
   fusion: HybridFusion;
@@ -91,7 +94,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** The most candidates one rerank call scores. */
 export const MAX_RERANK_CANDIDATES = 100;
 
-/** A retrieval request with its filters planned (what goes to D1, what is pushed down to the index). */
+/** A retrieval request with its filters planned (what the tenant's object applies, what is pushed down to the index). */
 export type RetrieveRequest = Omit<RetrievalRequest, "filters"> & { plan: FilterPlan };
 
 export interface RetrievedChunk extends HydratedChunk {
@@ -115,7 +118,15 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
   const degraded: DegradedReason[] = [];
   const candidates = Math.max(deps.candidates, request.topK);
   const match = toFtsMatchExpression(request.query);
-  const keyword = () => (match ? keywordSearchScored(deps.db, { tenant, match, plan, limit: candidates }) : Promise.resolve([]));
+  const store = deps.tenantData(tenant);
+  // The keyword hits' chunks come with them: hydration then only asks for the vector hits not among them.
+  const hydrated = new Map<string, HydratedChunk>();
+  const keyword = async () => {
+    if (!match) return [];
+    const { hits, chunks } = await keywordSearch(store, { match, plan, limit: candidates });
+    for (const [id, chunk] of chunks) hydrated.set(id, chunk);
+    return hits;
+  };
 
   let embedMs = 0;
   const dense = async (): Promise<VectorHit[] | null> => {
@@ -130,7 +141,7 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
     // Dense retrieval still runs, on a vector from the fallback backend (Workers AI).
     if (embedding.fallback) degraded.push("embedding_fallback");
     try {
-      // When D1 must still apply part of the filter, ask for as many as Vectorize allows so that
+      // When the object must still apply part of the filter, ask for as many as Vectorize allows so that
       // enough candidates survive it.
       const limit = plan.fullyPushedDown ? candidates : VECTORIZE_MAX_TOP_K;
       return await vectorSearch(deps.vectors, { tenant, vector: embedding.vector, plan, limit, metric: deps.metric });
@@ -157,7 +168,8 @@ export async function retrieve(deps: RetrieverDeps, request: RetrieveRequest): P
   }
   if (keywordRanking) rankings.push({ ids: keywordRanking.map((hit) => hit.id), scores: keywordRanking.map((hit) => hit.bm25), lowest: 0 });
 
-  const hydrated = await hydrateChunks(deps.db, { tenant, ids: [...new Set(rankings.flatMap((ranking) => ranking.ids))], plan });
+  const missing = [...new Set(rankings.flatMap((ranking) => ranking.ids))].filter((id) => !hydrated.has(id));
+  for (const [id, chunk] of await hydrateChunks(store, { ids: missing, plan })) hydrated.set(id, chunk);
   // Ranks (and the score normalisation) are taken after the exact filter and the tenant check, so
   // a dropped candidate never pushes a valid one down.
   const surviving = rankings.map((ranking) => {

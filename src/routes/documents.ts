@@ -2,7 +2,6 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { notFound } from "../errors";
 import { CollectionSchema, DocumentIdSchema, IngestRequestSchema } from "../ingest/document-input";
-import { getDocument, listDocuments } from "../ingest/document-store";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, validationErrors } from "../schemas";
@@ -124,7 +123,7 @@ export function createDocumentRoutes() {
   documentRoutes.openapi(list, async (c) => {
     const { collection, status, limit, cursor } = c.req.valid("query");
     await chargeRoute(c, "query");
-    const page = await listDocuments(c.var.services.db, c.var.principal.tenant, {
+    const page = await c.var.services.tenantData(c.var.principal.tenant).listDocuments({
       collection,
       status,
       limit,
@@ -163,7 +162,7 @@ export function createDocumentRoutes() {
     const { id } = c.req.valid("param");
     await chargeRoute(c, "query");
     // Another tenant's document is indistinguishable from a missing one.
-    const document = await getDocument(c.var.services.db, c.var.principal.tenant, id);
+    const document = await c.var.services.tenantData(c.var.principal.tenant).getDocument(id);
     if (!document) throw notFound(`document ${id}`);
     return c.json(
       {

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { notFound } from "../errors";
-import { getJob, JOB_STATUSES } from "../ingest/job-store";
+import { JOB_STATUSES } from "../ingest/job-store";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, notFoundError, security } from "../schemas";
@@ -51,7 +51,7 @@ export function createJobRoutes() {
     const { id } = c.req.valid("param");
     await chargeRoute(c, "query");
     // Another tenant's job is indistinguishable from a missing one.
-    const job = await getJob(c.var.services.db, c.var.principal.tenant, id);
+    const job = await c.var.services.tenantData(c.var.principal.tenant).job(id);
     if (!job) throw notFound(`job ${id}`);
     return c.json(
       {

@@ -3,8 +3,7 @@ import type { AppEnv } from "../app-env";
 import { authenticate } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, security } from "../schemas";
-import { getTenantUsage } from "../store/tenant-limits";
-import { getTenantStats } from "../store/tenant-store";
+import { countActiveApiKeys } from "../store/tenant-limits";
 
 export function createStatsRoutes() {
   const statsRoutes = new OpenAPIHono<AppEnv>();
@@ -66,11 +65,12 @@ export function createStatsRoutes() {
 
   statsRoutes.openapi(read, async (c) => {
     const { tenant } = c.var.principal;
-    const { db, cacheStats, tenantLimits } = c.var.services;
-    const [stats, cache, usage, limits] = await Promise.all([
-      getTenantStats(db, tenant),
+    const { db, tenantData, cacheStats, tenantLimits } = c.var.services;
+    // The tenant's counters (one row in its object), not a scan of its documents.
+    const [stats, cache, apiKeys, limits] = await Promise.all([
+      tenantData(tenant).stats(),
       cacheStats.read(tenant),
-      getTenantUsage(db, tenant),
+      countActiveApiKeys(db, tenant),
       tenantLimits.get(tenant),
     ]);
     const rate = (w: { limit: number; window: string }) => `${w.limit}/${w.window.replace(" ", "")}`;
@@ -82,7 +82,21 @@ export function createStatsRoutes() {
       api_keys: limits.maxApiKeys,
       rate_limits: { query: rate(limits.rate.query), ingest: rate(limits.rate.ingest), auth: rate(limits.rate.auth) },
     };
-    return c.json({ ...stats, vector_dimensions: c.var.config.EMBEDDING_DIMENSIONS, cache, usage, quota }, 200);
+    const { documents, chunks, bytes, collections, index_version, embedding_model } = stats;
+    return c.json(
+      {
+        documents,
+        chunks,
+        collections,
+        index_version,
+        vector_dimensions: c.var.config.EMBEDDING_DIMENSIONS,
+        embedding_model,
+        cache,
+        usage: { documents, chunks, bytes, api_keys: apiKeys },
+        quota,
+      },
+      200,
+    );
   });
   return statsRoutes;
 }

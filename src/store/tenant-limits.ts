@@ -1,6 +1,5 @@
 import { z } from "@hono/zod-openapi";
 import { type Config, type RateWindow, type RouteClass, rateWindowSchema } from "../config";
-import { quotaExceeded } from "../errors";
 import { log } from "../logger";
 
 /**
@@ -129,67 +128,13 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
   };
 }
 
-/**
- * What a stored document counts against the bytes quota: its text and the metadata it was last sent
- * with (the indexed metadata until then; both are at most 8 KiB).
- */
-const STORED_BYTES = "length(CAST(text AS BLOB)) + length(CAST(COALESCE(accepted_metadata, metadata) AS BLOB))";
-
-export interface TenantUsage {
-  documents: number;
-  chunks: number;
-  /** UTF-8 bytes of the stored documents' text and metadata. */
-  bytes: number;
-  /** Active (neither revoked nor expired) API keys. */
-  api_keys: number;
-}
-
-/** The tenant's storage and key usage, in one D1 read. */
-export async function getTenantUsage(db: D1Database, tenant: string, now = Date.now()): Promise<TenantUsage> {
+/** The tenant's active (neither revoked nor expired) API keys: the key quota's usage. */
+export async function countActiveApiKeys(db: D1Database, tenant: string, now = Date.now()): Promise<number> {
   const row = await db
-    .prepare(
-      `SELECT (SELECT COUNT(*) FROM documents WHERE tenant = ?1) AS documents,
-              (SELECT COUNT(*) FROM chunks WHERE tenant = ?1) AS chunks,
-              (SELECT COALESCE(SUM(${STORED_BYTES}), 0) FROM documents WHERE tenant = ?1) AS bytes,
-              (SELECT COUNT(*) FROM api_keys WHERE tenant = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)) AS api_keys`,
-    )
+    .prepare("SELECT COUNT(*) AS n FROM api_keys WHERE tenant = ?1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)")
     .bind(tenant, now)
-    .first<TenantUsage>();
-  return { documents: row?.documents ?? 0, chunks: row?.chunks ?? 0, bytes: row?.bytes ?? 0, api_keys: row?.api_keys ?? 0 };
-}
-
-const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
-
-/**
- * Refuses an ingest that would take the tenant past a storage quota (throws QUOTA_EXCEEDED before
- * anything is written, so a refused request changes nothing). Documents replaced by id count once;
- * chunks are only known once indexed, so that quota refuses new ingests once it is reached.
- * Concurrent ingests each pass this check on their own: `quotaGuardStatements` in the write batch
- * is what holds the documents and bytes quotas against them.
- */
-export async function assertIngestQuota(
-  db: D1Database,
-  tenant: string,
-  limits: TenantLimits,
-  documents: ReadonlyArray<{ id: string; text: string; metadata: unknown }>,
-): Promise<void> {
-  const incoming = new Map(documents.map((d) => [d.id, utf8Bytes(d.text) + utf8Bytes(JSON.stringify(d.metadata ?? {}))]));
-  const [usage, replaced] = await Promise.all([
-    getTenantUsage(db, tenant),
-    db
-      .prepare(
-        `SELECT COUNT(*) AS documents, COALESCE(SUM(${STORED_BYTES}), 0) AS bytes
-         FROM documents WHERE tenant = ?1 AND id IN (SELECT value FROM json_each(?2))`,
-      )
-      .bind(tenant, JSON.stringify([...incoming.keys()]))
-      .first<{ documents: number; bytes: number }>(),
-  ]);
-  const documentsAfter = usage.documents + incoming.size - (replaced?.documents ?? 0);
-  let incomingBytes = 0;
-  for (const bytes of incoming.values()) incomingBytes += bytes;
-  const bytesAfter = usage.bytes - (replaced?.bytes ?? 0) + incomingBytes;
-  const breach = storageQuotaBreach(usage, { documents: documentsAfter, bytes: bytesAfter }, limits);
-  if (breach) throw quotaExceeded(breach.quota, breach.limit, breach.usage, breach.detail);
+    .first<{ n: number }>();
+  return row?.n ?? 0;
 }
 
 export interface StorageQuotaBreach {
@@ -236,33 +181,4 @@ export function storageQuotaBreach(
   if (!breach) return null;
   const { over: _over, ...refusal } = breach;
   return refusal;
-}
-
-/**
- * The last statements of an ingest's write batch: they fail it, and with it every write of the
- * batch (one transaction), when the tenant's documents or bytes, this batch's writes included, are
- * over its quota, which concurrent ingests that each passed `assertIngestQuota` can cause
- * (migrations/0009_quota_guard.sql). Two aggregate reads of the tenant's documents, as the check.
- */
-export function quotaGuardStatements(db: D1Database, tenant: string, limits: TenantLimits): D1PreparedStatement[] {
-  return guardStatements(
-    db,
-    tenant,
-    `(SELECT COUNT(*) FROM documents WHERE tenant = ?1) <= ?2 AND (SELECT COALESCE(SUM(${STORED_BYTES}), 0) FROM documents WHERE tenant = ?1) <= ?3`,
-    limits.maxDocuments,
-    limits.maxBytes,
-  );
-}
-
-/** The same guard for the chunk quota, at the end of an indexing commit (src/ingest/indexer.ts). */
-export function chunkQuotaGuardStatements(db: D1Database, tenant: string, maxChunks: number): D1PreparedStatement[] {
-  return guardStatements(db, tenant, "(SELECT COUNT(*) FROM chunks WHERE tenant = ?1) <= ?2", maxChunks);
-}
-
-/** A quota_guard row whose CHECK holds only when `withinQuota` (SQL over ?1 the tenant, ?2… `params`) does, then its removal. */
-function guardStatements(db: D1Database, tenant: string, withinQuota: string, ...params: number[]): D1PreparedStatement[] {
-  return [
-    db.prepare(`INSERT INTO quota_guard (tenant, within_quota) SELECT ?1, ${withinQuota}`).bind(tenant, ...params),
-    db.prepare("DELETE FROM quota_guard WHERE tenant = ?1").bind(tenant),
-  ];
 }

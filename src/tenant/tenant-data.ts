@@ -18,13 +18,13 @@
  * region) plus SQLite work measured in microseconds per row.
  */
 import { DurableObject } from "cloudflare:workers";
+import type { Bindings } from "../bindings";
 import type { DocumentMetadata } from "../ingest/document-input";
-import { acceptedRow, type StoredDocument } from "../ingest/document-store";
-import { type LoadedDocument, sortTargets } from "../ingest/indexer";
+import { type AcceptedDocument, acceptedRow, type DocumentSummary, type StoredDocument } from "../ingest/document-store";
 import type { JobView } from "../ingest/job-store";
-import { createSqlParams, type FilterPlan, filterSql } from "../retrieval/filters";
-import { TITLE_WEIGHT } from "../retrieval/keyword-search";
+import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "../retrieval/filters";
 import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
+import { d1State, hasD1Data, migrateTenantData } from "./migrate-tenant-data";
 import {
   createRowDigest,
   pageSql,
@@ -35,21 +35,11 @@ import {
   type TenantStateRow,
   type TenantTable,
 } from "./tenant-rows";
-import { migrateTenantSchema } from "./tenant-schema";
+import { migrateTenantSchema, TITLE_WEIGHT } from "./tenant-schema";
 
 // The object keeps the shapes the D1 stores declare (the same rows, one tenant's).
-export type { StoredDocument } from "../ingest/document-store";
-export type { LoadedDocument } from "../ingest/indexer";
+export type { AcceptedDocument, DocumentSummary, StoredDocument } from "../ingest/document-store";
 export type { JobView } from "../ingest/job-store";
-
-/** A document as accepted by the worker: validated, its id and content hash settled. */
-export interface AcceptedDocument {
-  id: string;
-  collection: string;
-  text: string;
-  metadata: DocumentMetadata;
-  hash: string;
-}
 
 export interface StorageQuota {
   maxDocuments: number;
@@ -78,10 +68,31 @@ export interface ReadyDocument {
   chunks: Array<{ id: string; index: number; text: string; start: number; end: number }>;
 }
 
-export type IndexOutcome =
+/** What indexing did with one document. */
+export type DocumentOutcome =
   | { document_id: string; status: "done"; chunks: number }
   | { document_id: string; status: "skipped"; reason: "unchanged" | "superseded" | "deleted" }
   | { document_id: string; status: "failed"; error: string };
+
+/** A document to index, at the content its message asked for; anything else stored by now means it was superseded. */
+export interface IndexTarget {
+  documentId: string;
+  contentHash: string;
+}
+
+/** A document as a load found it: at the version its target asked for, and not indexed yet. */
+export interface LoadedDocument {
+  id: string;
+  collection: string;
+  text: string;
+  /** The accepted metadata, as JSON. */
+  metadata: string;
+  content_hash: string;
+  revision: string;
+  indexed_hash: string | null;
+}
+
+type Skipped = Extract<DocumentOutcome, { status: "skipped" }>;
 
 export interface CommitRequest {
   ready: ReadyDocument[];
@@ -93,7 +104,7 @@ export interface CommitRequest {
   now: number;
 }
 
-export type CommitResult = { ok: true; outcomes: IndexOutcome[]; indexVersion: number } | { ok: false; reason: "chunk_quota" };
+export type CommitResult = { ok: true; outcomes: DocumentOutcome[]; indexVersion: number } | { ok: false; reason: "chunk_quota" };
 
 export interface TenantDataStats {
   documents: number;
@@ -104,8 +115,6 @@ export interface TenantDataStats {
   cache_epoch: number;
   embedding_model: string | null;
 }
-
-export type DocumentSummary = Omit<StoredDocument, "text" | "content_hash" | "indexed_hash">;
 
 /** A chunk with its document's (indexed) metadata, as retrieval cites it. */
 export interface TenantChunk {
@@ -125,16 +134,50 @@ export interface KeywordHit {
 
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
-export class TenantData extends DurableObject<unknown> {
+/**
+ * How often the object wakes itself while it holds work a lost message or a failed call could
+ * strand (a job not finished, vector ids to delete): it then asks the ingest queue to sweep it
+ * (`{ sweep: true }`, handled by IngestService.sweep), which re-enqueues what stalled and purges
+ * what is due. The bound on how long such work waits for repair, beside each check's own window.
+ */
+export const SWEEP_INTERVAL_MS = 2 * 60_000;
+
+export class TenantData extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
 
-  constructor(ctx: DurableObjectState, env: unknown) {
+  constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    // No call runs before the schema is current.
+    // No call runs before the schema is current and the tenant's rows left in D1 are in.
     void ctx.blockConcurrencyWhile(async () => {
       migrateTenantSchema(ctx.storage);
+      await this.adoptD1Rows();
     });
+  }
+
+  /**
+   * The first time the tenant's object starts, its rows still in D1's shared tables (a deployment
+   * from before issue 23) are copied in, checked, before any call runs (migrate-tenant-data.ts):
+   * no tenant is ever seen empty after the switch, and a deployment needs no step of its own. Later
+   * starts read one row; a tenant with nothing in D1 costs two D1 queries, once (its index version
+   * and cache epoch carry over, so no answer cached before is matched again). A copy that fails
+   * rejects the start: the call answers 503 and the next start copies again from the beginning.
+   * A tenant too large to copy within a start's time is copied ahead by `edge-rag migrate tenant-data`.
+   */
+  private async adoptD1Rows(): Promise<void> {
+    const tenant = this.ctx.id.name;
+    if (tenant === undefined || this.importedDigest() !== null) return;
+    if (!(await hasD1Data(this.env.DB, tenant))) {
+      const unused = this.sql.exec("SELECT 1 FROM documents UNION ALL SELECT 1 FROM jobs LIMIT 1").toArray().length === 0;
+      if (unused) this.importState(await d1State(this.env.DB, tenant));
+      this.importedDigest("none");
+      return;
+    }
+    const result = await migrateTenantData(this.env.DB, this, tenant);
+    if (result.status === "changed")
+      throw new Error(`the copy of ${tenant}'s rows from D1 did not match them; the next start copies again`);
+    // An object with data of its own is never overwritten; what D1 holds of it stays there, reported by the command.
+    if (result.status === "in_use") this.importedDigest(`in_use:${result.source.digest}`);
   }
 
   // ─── Ingest: accept ────────────────────────────────────────────────────────────────────────────
@@ -145,9 +188,9 @@ export class TenantData extends DurableObject<unknown> {
    * storage quotas against the counters: all or nothing. Documents sent again unchanged (that
    * content is indexed and nothing else is pending) are left alone and count as skipped.
    */
-  accept(request: { documents: AcceptedDocument[]; job?: { id: string }; quota: StorageQuota; now: number }): AcceptResult {
+  async accept(request: { documents: AcceptedDocument[]; job?: { id: string }; quota: StorageQuota; now: number }): Promise<AcceptResult> {
     const cost = this.meter();
-    return this.ctx.storage.transactionSync((): AcceptResult => {
+    const result = this.ctx.storage.transactionSync((): AcceptResult => {
       const usage = cost.one<{ documents: number; bytes: number; chunks: number }>("SELECT documents, bytes, chunks FROM tenant");
       const existing = new Map(
         cost
@@ -225,15 +268,15 @@ export class TenantData extends DurableObject<unknown> {
         }
       return { ok: true, documents, cost: cost.total() };
     });
+    if (result.ok && request.job && result.documents.some((document) => !document.unchanged))
+      await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
+    return result;
   }
 
   // ─── Ingest: index ─────────────────────────────────────────────────────────────────────────────
 
   /** Each target's current row; targets deleted, superseded by newer content or already indexed are settled here. */
-  loadWork(targets: Array<{ documentId: string; contentHash: string }>): {
-    work: LoadedDocument[];
-    skipped: Array<{ document_id: string; status: "skipped"; reason: "unchanged" | "superseded" | "deleted" }>;
-  } {
+  loadWork(targets: IndexTarget[]): { work: LoadedDocument[]; skipped: Skipped[] } {
     const current = new Map(
       this.sql
         .exec<LoadedDocument & Record<string, string | null>>(
@@ -274,13 +317,14 @@ export class TenantData extends DurableObject<unknown> {
   }
 
   /** Records vector ids about to be upserted, due for deletion at `dueAt` unless a commit gives them chunks first. */
-  recordPendingVectors(ids: string[], dueAt: number): void {
+  async recordPendingVectors(ids: string[], dueAt: number): Promise<void> {
     this.sql.exec(
       `INSERT INTO vector_deletions (id, created_at) SELECT value, ?2 FROM json_each(?1) WHERE true
        ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at`,
       JSON.stringify(ids),
       dueAt,
     );
+    await this.wakeBy(dueAt);
   }
 
   /**
@@ -291,8 +335,8 @@ export class TenantData extends DurableObject<unknown> {
    * the index version moves once when anything was indexed. Refused whole (`chunk_quota`) when
    * the chunks would exceed `maxChunks`: the caller retries and is admitted against what is stored.
    */
-  commit(request: CommitRequest): CommitResult {
-    return this.ctx.storage.transactionSync((): CommitResult => {
+  async commit(request: CommitRequest): Promise<CommitResult> {
+    const result = this.ctx.storage.transactionSync((): CommitResult => {
       const { now, jobId } = request;
       const held = request.ready.filter((ready) => this.atVersion(ready.id, ready.contentHash, ready.revision));
       const superseded = request.ready.filter((ready) => !held.includes(ready));
@@ -318,6 +362,7 @@ export class TenantData extends DurableObject<unknown> {
       }
       const lost = superseded.flatMap((ready) => ready.chunks.map((chunk) => chunk.id));
       if (lost.length > 0) this.recordDeletions(lost, now);
+
       const skipped = [...request.skipped, ...superseded.map((ready) => ({ id: ready.id, reason: "superseded" as const }))];
       if (jobId) for (const skip of skipped) this.settleJobDocument(jobId, skip.id, "skipped", null, now);
       // Sent back to its indexed content while a newer version was pending, a document was marked
@@ -330,13 +375,16 @@ export class TenantData extends DurableObject<unknown> {
         );
       if (jobId) this.finalizeJob(jobId, now);
 
-      const outcomes: IndexOutcome[] = [
-        ...held.map((ready): IndexOutcome => ({ document_id: ready.id, status: "done", chunks: ready.chunks.length })),
-        ...request.failed.map((failed): IndexOutcome => ({ document_id: failed.id, status: "failed", error: failed.error })),
-        ...skipped.map((skip): IndexOutcome => ({ document_id: skip.id, status: "skipped", reason: skip.reason })),
+      const outcomes: DocumentOutcome[] = [
+        ...held.map((ready): DocumentOutcome => ({ document_id: ready.id, status: "done", chunks: ready.chunks.length })),
+        ...request.failed.map((failed): DocumentOutcome => ({ document_id: failed.id, status: "failed", error: failed.error })),
+        ...skipped.map((skip): DocumentOutcome => ({ document_id: skip.id, status: "skipped", reason: skip.reason })),
       ];
       return { ok: true, outcomes, indexVersion: this.indexVersion() };
     });
+    // Replaced and lost chunks' vectors are purged by the caller; should that fail, the sweep does.
+    if (result.ok) await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
+    return result;
   }
 
   // ─── Ingest: job bookkeeping (the queue consumers and the sweep) ────────────────────────────────
@@ -451,8 +499,8 @@ export class TenantData extends DurableObject<unknown> {
   // ─── Ingest: remove ────────────────────────────────────────────────────────────────────────────
 
   /** Deletes a document and its chunks, records their vector ids for deletion and bumps the index version. False when there is no such document. */
-  remove(id: string, now: number): boolean {
-    return this.ctx.storage.transactionSync(() => {
+  async remove(id: string, now: number): Promise<boolean> {
+    const removed = this.ctx.storage.transactionSync(() => {
       if (this.sql.exec("SELECT 1 FROM documents WHERE id = ?1", id).toArray().length === 0) return false;
       this.sql.exec("INSERT OR IGNORE INTO vector_deletions (id, created_at) SELECT id, ?2 FROM chunks WHERE document_id = ?1", id, now);
       this.sql.exec("DELETE FROM chunks WHERE document_id = ?1", id);
@@ -460,6 +508,8 @@ export class TenantData extends DurableObject<unknown> {
       this.sql.exec("UPDATE tenant SET index_version = index_version + 1");
       return true;
     });
+    if (removed) await this.wakeBy(now + SWEEP_INTERVAL_MS);
+    return removed;
   }
 
   /** Recorded vector ids due for deletion (none of them a live chunk's), oldest first. */
@@ -513,16 +563,9 @@ export class TenantData extends DurableObject<unknown> {
   /** The chunks among `ids` that still exist and satisfy the whole filter (order not meaningful). */
   hydrate(request: { ids: readonly string[]; plan: FilterPlan }): TenantChunk[] {
     if (request.ids.length === 0) return [];
-    const params = createSqlParams();
-    const ids = params.add(JSON.stringify(request.ids));
-    const where = filterSql(request.plan, params);
+    const { sql, params } = hydrationQuery(request);
     return this.sql
-      .exec<{ id: string; document_id: string; collection: string; chunk_index: number; text: string; metadata: string }>(
-        `SELECT c.id, c.document_id, c.collection, c.chunk_index, c.text, d.metadata
-         FROM chunks c JOIN documents d ON d.id = c.document_id
-         WHERE c.id IN (SELECT value FROM json_each(${ids})) AND ${where}`,
-        ...params.values,
-      )
+      .exec<{ id: string; document_id: string; collection: string; chunk_index: number; text: string; metadata: string }>(sql, ...params)
       .toArray()
       .map((row) => ({ ...row, metadata: parseMetadata(row.metadata) }));
   }
@@ -673,10 +716,58 @@ export class TenantData extends DurableObject<unknown> {
 
   // ─── Tenant deletion ───────────────────────────────────────────────────────────────────────────
 
-  /** Deletes everything the object stores; its next call starts from an empty, current schema. */
+  /** Every chunk id the tenant has, and every vector id recorded for deletion: what deleting the tenant removes from the vector index. */
+  vectorIds(after: string, limit: number): string[] {
+    return this.sql
+      .exec<{ id: string }>(
+        "SELECT id FROM chunks WHERE id > ?1 UNION SELECT id FROM vector_deletions WHERE id > ?1 ORDER BY id LIMIT ?2",
+        after,
+        limit,
+      )
+      .toArray()
+      .map((row) => row.id);
+  }
+
+  /**
+   * Deletes everything the object stores; its next call starts from an empty, current schema. The
+   * index version and cache epoch go on from where they were (one past), never back to a value an
+   * answer cached before the deletion was keyed by.
+   */
   async destroy(): Promise<void> {
+    const { index_version, cache_epoch } = this.sql
+      .exec<{ index_version: number; cache_epoch: number }>("SELECT index_version, cache_epoch FROM tenant")
+      .one();
+    await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     migrateTenantSchema(this.ctx.storage);
+    this.sql.exec("UPDATE tenant SET index_version = ?1, cache_epoch = ?2", index_version + 1, cache_epoch + 1);
+  }
+
+  // ─── The sweep's wake-up ───────────────────────────────────────────────────────────────────────
+
+  /**
+   * Asks the ingest queue to sweep the tenant while a job is unfinished or recorded vector ids are
+   * due for deletion, and wakes again while either remains (at the next due time for vector ids
+   * recorded ahead of their upsert).
+   */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const name = this.ctx.id.name;
+    const unfinished = this.sql.exec("SELECT 1 FROM jobs WHERE finished_at IS NULL LIMIT 1").toArray().length > 0;
+    const { due } = this.sql.exec<{ due: number | null }>("SELECT MIN(created_at) AS due FROM vector_deletions").one();
+    if (name && (unfinished || (due !== null && due <= now)))
+      await this.env.INGEST_QUEUE.send({ v: 1, tenant: name, sweep: true }, { contentType: "json" });
+    const next = Math.min(
+      unfinished ? now + SWEEP_INTERVAL_MS : Infinity,
+      due === null ? Infinity : Math.max(due, now + SWEEP_INTERVAL_MS),
+    );
+    if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Sets the alarm at `at` unless one is due earlier. */
+  private async wakeBy(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
   // ─── Internals ─────────────────────────────────────────────────────────────────────────────────
@@ -790,6 +881,31 @@ export class TenantData extends DurableObject<unknown> {
       total: (): RowCost => ({ ...cost }),
     };
   }
+}
+
+/** The hydration statement: one lookup by chunk id per candidate (exported so a test can check its query plan). */
+export function hydrationQuery(request: { ids: readonly string[]; plan: FilterPlan }): { sql: string; params: SqlValue[] } {
+  const params = createSqlParams();
+  const ids = params.add(JSON.stringify(request.ids));
+  const where = filterSql(request.plan, params);
+  const sql = `SELECT c.id, c.document_id, c.collection, c.chunk_index, c.text, d.metadata
+     FROM chunks c JOIN documents d ON d.id = c.document_id
+     WHERE c.id IN (SELECT value FROM json_each(${ids})) AND ${where}`;
+  return { sql, params: params.values };
+}
+
+/** Each target as its document stands now: work to index, or skipped (deleted, superseded by a newer version, or indexed already). */
+function sortTargets(targets: IndexTarget[], current: ReadonlyMap<string, LoadedDocument>): { work: LoadedDocument[]; skipped: Skipped[] } {
+  const work: LoadedDocument[] = [];
+  const skipped: Skipped[] = [];
+  for (const { documentId, contentHash } of targets) {
+    const document = current.get(documentId);
+    if (!document) skipped.push({ document_id: documentId, status: "skipped", reason: "deleted" });
+    else if (document.content_hash !== contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "superseded" });
+    else if (document.indexed_hash === contentHash) skipped.push({ document_id: documentId, status: "skipped", reason: "unchanged" });
+    else work.push(document);
+  }
+  return { work, skipped };
 }
 
 function parseMetadata(text: string): DocumentMetadata {

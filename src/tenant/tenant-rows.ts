@@ -56,6 +56,16 @@ export function keyOf(table: TenantTable, row: TenantRow): Array<string | number
 }
 
 /**
+ * Columns D1 may hold short of their final value: chunks written before D1's migration 0008 have
+ * an empty title until their tenant's D1 keyword index gave them their document's (on its first
+ * keyword query or write after that deploy). The copy takes the value that backfill would have.
+ */
+const D1_COLUMN_VALUES: Record<string, string> = {
+  "chunks.title": `CASE WHEN title <> '' THEN title ELSE coalesce((SELECT json_extract(d.metadata, '$.title') FROM documents d
+     WHERE d.tenant = chunks.tenant AND d.id = chunks.document_id AND json_type(d.metadata, '$.title') = 'text'), '') END`,
+};
+
+/**
  * SQL for one page of `table` in key order: ?1 the limit, then ?2 the tenant (with `tenantColumn`),
  * then the previous page's last key (with `after`).
  */
@@ -66,7 +76,8 @@ export function pageSql(table: TenantTable, options: { tenantColumn: boolean; af
   if (options.tenantColumn) conditions.push(`tenant = ?${next++}`);
   if (options.after) conditions.push(`(${key.join(", ")}) > (${key.map(() => `?${next++}`).join(", ")})`);
   const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
-  return `SELECT ${columns.join(", ")} FROM ${table} ${where} ORDER BY ${key.join(", ")} LIMIT ?1`;
+  const select = columns.map((column) => (options.tenantColumn ? (D1_COLUMN_VALUES[`${table}.${column}`] ?? column) : column));
+  return `SELECT ${select.join(", ")} FROM ${table} ${where} ORDER BY ${key.join(", ")} LIMIT ?1`;
 }
 
 /**

@@ -1,5 +1,3 @@
-import { FTS_TOKENIZER } from "../retrieval/keyword-index";
-
 /**
  * The schema of one tenant's Durable Object (tenant-data.ts), as versioned migrations that the
  * object applies to its own SQLite storage when it starts (inside `blockConcurrencyWhile`, each
@@ -11,6 +9,16 @@ import { FTS_TOKENIZER } from "../retrieval/keyword-index";
  * transaction as those rows, and a quota check reads one row instead of scanning the tenant.
  * (No OR IGNORE in a trigger: the ON CONFLICT of the statement that fires it would override it.)
  */
+/** The keyword index's tokenizer: Porter stemming over Unicode words, diacritics folded. */
+export const FTS_TOKENIZER = "porter unicode61 remove_diacritics 2";
+
+/**
+ * How much a term in the document's title counts against one in the chunk's text (FTS5 column
+ * weights; a title term also counts toward the chunk's length). 1 was the best of 0.5, 1, 2 and 3
+ * on SciFact's tuning slice (`npm run eval:keyword`, README "Evaluation").
+ */
+export const TITLE_WEIGHT = 1;
+
 export const TENANT_SCHEMA: readonly string[] = [
   // 1: documents, chunks, the keyword index, jobs, vector deletions, counters.
   `CREATE TABLE tenant (

@@ -83,7 +83,7 @@ beforeAll(async () => {
   stack = await startStack({
     port: await freePort(),
     stateDir,
-    workerVars: { RATE_LIMIT_QUERY: "100000/60s", RATE_LIMIT_INGEST: "10000/60s", RATE_LIMIT_AUTH: "1000/60s" },
+    workerVars: { RATE_LIMIT_QUERY: "100000/60s", RATE_LIMIT_INGEST: "10000/60s", RATE_LIMIT_AUTH: "1000/60s", OPERATOR_TENANT: "ops" },
     log: (component, line) => appendFileSync(join(stateDir, "stack.log"), `[${component}] ${line}\n`),
   });
   const created = await cli(["keys", "create", "--tenant", "cli", "--roles", "admin", "--name", "cli-admin", "--persist-to", stateDir]);
@@ -200,6 +200,30 @@ describe("edge-rag against the local stack", () => {
     expect(purged.code, purged.stderr).toBe(0);
     expect((await cli(["cache", "purge"], { env: { EDGE_RAG_KEY: readerKey } })).code).toBe(3);
   }, 60_000);
+
+  it("tenants delete / migrate tenant-data: for operators (exit 3 for a tenant's admin); the deleted tenant's documents are gone", async () => {
+    const keyOf = async (tenant: string, roles: string) =>
+      (await cli(["keys", "create", "--tenant", tenant, "--roles", roles, "--persist-to", stateDir])).stdout.trim().split("\n").at(-1)!;
+    const operator = await keyOf("ops", "admin");
+    const doomed = await keyOf("doomed", "writer");
+    const file = join(stateDir, "doomed.md");
+    writeFileSync(file, "# Doomed\n\nThis tenant is about to be deleted with everything it stored.\n");
+    expect((await cli(["ingest", file], { env: { EDGE_RAG_KEY: doomed } })).code).toBe(0);
+
+    expect((await cli(["tenants", "delete", "doomed"])).code).toBe(3);
+    const deleted = await cli(["tenants", "delete", "doomed", "--json"], { env: { EDGE_RAG_KEY: operator } });
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(json(deleted)).toMatchObject({ tenant: "doomed", documents: 1, api_keys: 1 });
+    // Its key is deleted (refused, exit 3, once no isolate holds it any more: within 5 s); while one does, it finds nothing.
+    const after = await cli(["documents", "list", "--json"], { env: { EDGE_RAG_KEY: doomed } });
+    if (after.code === 0) expect(json(after)).toEqual([]);
+    else expect(after.code).toBe(3);
+
+    // This stack's D1 holds no rows of a deployment from before issue 23: nothing to copy.
+    const migrated = await cli(["migrate", "tenant-data"], { env: { EDGE_RAG_KEY: operator } });
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(migrated.stderr).toContain("0 tenants, 0 not copied whole");
+  }, 120_000);
 
   it("keys list / revoke: a revoked key is refused (exit 3)", async () => {
     const list = await cli(["keys", "list", "--json"]);

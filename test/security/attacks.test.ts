@@ -2,7 +2,8 @@ import { env } from "cloudflare:test";
 import { exportJWK, importJWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import { hashPassword } from "../../src/auth/passwords";
-import { bindingsWith, call, callWithBindings, createKey, json, uniqueTenant } from "../worker/helpers";
+import { planFilters } from "../../src/retrieval/filters";
+import { bindingsWith, call, callWithBindings, createKey, json, tenantObject, uniqueTenant } from "../worker/helpers";
 import { IDP_AUDIENCE, IDP_ISSUER } from "../worker/identity-provider";
 import { waitForJob } from "../worker/ingest-fixtures";
 import { TEST_SECRETS } from "../worker/secrets";
@@ -212,7 +213,8 @@ describe("security: tenant isolation on every route", () => {
 
 describe("security: injection", () => {
   it("FTS and SQL syntax in queries and filters is data: never a 5xx, never another tenant's rows", async () => {
-    const { key } = await createKey(uniqueTenant("inject"), ["reader"]);
+    const tenant = uniqueTenant("inject");
+    const { key } = await createKey(tenant, ["reader"]);
     const queries = [
       `"unterminated`,
       "NEAR(a b, 1) OR * AND NOT",
@@ -246,7 +248,9 @@ describe("security: injection", () => {
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     // The tables are intact.
-    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM documents").first<{ n: number }>())!.n).toBeGreaterThanOrEqual(0);
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM api_keys").first<{ n: number }>())!.n).toBeGreaterThan(0);
+    // The tenant's object answers, its schema whole (its keyword index among it).
+    expect((await tenantObject(tenant).keywordSearch({ match: '"granite"', plan: planFilters(undefined), limit: 1 })).hits).toEqual([]);
   });
 });
 

@@ -1,8 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { localServices } from "../../src/local";
-import { keywordIndexName } from "../../src/retrieval/keyword-index";
-import { call, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
+import { call, callWithEnv, createKey, json, tenantFirst, tenantSql, uniqueTenant } from "./helpers";
 import { chunkRows, indexVersion, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
 /** POST/GET/DELETE /v1/documents, end to end: real D1, real queue and consumer, real origin, the local vector index. */
@@ -13,11 +12,13 @@ async function writer(label = "docs") {
   return { tenant, key };
 }
 
-const documentCount = async (tenant: string) =>
-  (await env.DB.prepare("SELECT COUNT(*) AS n FROM documents WHERE tenant = ?1").bind(tenant).first<number>("n")) ?? 0;
+const documentCount = async (tenant: string) => (await tenantFirst<{ n: number }>(tenant, "SELECT COUNT(*) AS n FROM documents"))!.n;
 
-const jobCount = async (tenant: string) =>
-  (await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs WHERE tenant = ?1").bind(tenant).first<number>("n")) ?? 0;
+const jobCount = async (tenant: string) => (await tenantFirst<{ n: number }>(tenant, "SELECT COUNT(*) AS n FROM jobs"))!.n;
+
+/** Rows of the tenant's keyword index that match an FTS5 expression. */
+const keywordRows = async (tenant: string, match: string) =>
+  (await tenantSql(tenant, "SELECT rowid FROM kw WHERE kw MATCH ?1", match)).length;
 
 describe("POST /v1/documents — validation (error)", () => {
   const text = "A short but valid document.";
@@ -160,10 +161,8 @@ describe("POST /v1/documents — validation (error)", () => {
       body: { documents: [{ id: "escaped", text }] },
     });
     expect(response.status).toBe(202);
-    const stored = await env.DB.prepare("SELECT text FROM documents WHERE tenant = ?1 AND id = 'escaped'")
-      .bind(tenant)
-      .first<string>("text");
-    expect(stored).toBe(text);
+    const stored = await tenantFirst<{ text: string }>(tenant, "SELECT text FROM documents WHERE id = 'escaped'");
+    expect(stored?.text).toBe(text);
   });
 });
 
@@ -248,10 +247,8 @@ describe("documents — happy path with the real origin", () => {
     expect(chunks.every((chunk) => /^c_[0-9a-f]{40}$/.test(chunk.id) && chunk.collection === "history")).toBe(true);
 
     // The generated id is a UUID, and that document is stored too.
-    const generated = await env.DB.prepare("SELECT id FROM documents WHERE tenant = ?1 AND id NOT IN ('lighthouse', 'printing')")
-      .bind(tenant)
-      .first<string>("id");
-    expect(generated).toMatch(/^[0-9a-f-]{36}$/);
+    const generated = await tenantFirst<{ id: string }>(tenant, "SELECT id FROM documents WHERE id NOT IN ('lighthouse', 'printing')");
+    expect(generated?.id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it("a reader may read a document; an unknown id is 404 and a malformed id 400", async () => {
@@ -302,9 +299,7 @@ describe("documents — happy path with the real origin", () => {
     expect(current.map((v) => v.id).sort()).toEqual(newChunks.map((c) => c.id).sort());
     expect(current[0]).toMatchObject({ namespace: tenant, metadata: { document_id: "doc", collection: "default" } });
     // Keyword search sees only the new text.
-    const ftsIndex = await keywordIndexName(tenant);
-    const fts = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${ftsIndex} WHERE ${ftsIndex} MATCH 'Gutenberg'`).first<number>("n");
-    expect(fts).toBe(0);
+    expect(await keywordRows(tenant, "Gutenberg")).toBe(0);
   });
 
   it("DELETE removes the document, its chunks and vectors, bumps the version; a second DELETE is 404", async () => {
@@ -328,14 +323,10 @@ describe("documents — happy path with the real origin", () => {
     expect((await call("/v1/documents/gone", { auth: key })).status).toBe(404);
     expect(await chunkRows(tenant, "gone")).toEqual([]);
     expect(await indexVersion(tenant)).toBe(versionBefore + 1);
-    const ftsOwnIndex = await keywordIndexName(tenant);
-    const ftsOwn = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${ftsOwnIndex} WHERE ${ftsOwnIndex} MATCH 'Vesuvius'`).first<number>(
-      "n",
-    );
-    expect(ftsOwn).toBe(0);
+    expect(await keywordRows(tenant, "Vesuvius")).toBe(0);
 
     expect(await localServices(env).vectors.getByIds(chunks.map((c) => c.id))).toEqual([]);
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
+    expect(await tenantSql(tenant, "SELECT id FROM vector_deletions")).toEqual([]);
     expect((await call("/v1/documents/stays", { auth: key })).status).toBe(200);
     expect((await call("/v1/documents/gone", { method: "DELETE", auth: key })).status).toBe(404);
   });
@@ -477,11 +468,9 @@ describe("POST /v1/documents — the queue is down (error)", () => {
     });
     expect(JSON.stringify(problem)).not.toMatch(/simulated outage/);
 
-    const stored = await env.DB.prepare("SELECT status, text FROM documents WHERE tenant = ?1 AND id = 'kept'")
-      .bind(tenant)
-      .first<{ status: string; text: string }>();
+    const stored = await tenantFirst(tenant, "SELECT status, text FROM documents WHERE id = 'kept'");
     expect(stored).toEqual({ status: "queued", text: PARAGRAPHS.glaciers });
-    const job = await env.DB.prepare("SELECT status, enqueued_at FROM jobs WHERE id = ?1").bind(problem.job_id).first();
+    const job = await tenantFirst(tenant, "SELECT status, enqueued_at FROM jobs WHERE id = ?1", problem.job_id);
     expect(job).toEqual({ status: "queued", enqueued_at: null });
   });
 

@@ -3,7 +3,7 @@ import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { hashPassword } from "../../src/auth/passwords";
 import { networkOf } from "../../src/middleware/rate-limit";
-import { bindingsWith, call, callWithBindings, createKey, json, uniqueTenant } from "./helpers";
+import { bindingsWith, call, callWithBindings, createKey, json, tenantFirst, uniqueTenant } from "./helpers";
 import { TEST_SECRETS } from "./secrets";
 
 /** Fairness between tenants (issue 11): shared tenant buckets, key caps, per-tenant limits, ingest by size, quotas, throttled failures. */
@@ -21,7 +21,7 @@ const docs = (n: number, prefix = "d", text = "Fairness between tenants is a pro
   Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, text: `${text} ${prefix} ${i}` }));
 
 async function storedDocuments(tenant: string): Promise<number> {
-  return (await env.DB.prepare("SELECT COUNT(*) AS n FROM documents WHERE tenant = ?1").bind(tenant).first<{ n: number }>())!.n;
+  return (await tenantFirst<{ n: number }>(tenant, "SELECT COUNT(*) AS n FROM documents"))!.n;
 }
 
 describe("tenant-level rate limits (fairness)", () => {

@@ -1,4 +1,4 @@
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { createApp } from "../../src/app";
 import { createApiKeyStore } from "../../src/auth/api-key-store";
@@ -13,6 +13,23 @@ let tenantCounter = 0;
 /** A tenant no other test uses, so suites never see each other's data. */
 export const uniqueTenant = (label = "t") =>
   `${label}-${Date.now().toString(36)}-${(tenantCounter++).toString(36)}-${crypto.randomUUID().slice(0, 8)}`;
+
+/** The tenant's own object (its data plane), unguarded: what the services reach through the port. */
+export const tenantObject = (tenant: string) => env.TENANT_DATA.get(env.TENANT_DATA.idFromName(tenant));
+
+/** Runs SQL inside the tenant's object, as a test's direct look at (or change to) its storage. */
+export function tenantSql<T = Record<string, SqlStorageValue>>(tenant: string, sql: string, ...bindings: unknown[]): Promise<T[]> {
+  return runInDurableObject(tenantObject(tenant), (_instance, state) => state.storage.sql.exec(sql, ...bindings).toArray() as T[]);
+}
+
+/** The first row of SQL run inside the tenant's object, or null. */
+export async function tenantFirst<T = Record<string, SqlStorageValue>>(
+  tenant: string,
+  sql: string,
+  ...bindings: unknown[]
+): Promise<T | null> {
+  return (await tenantSql<T>(tenant, sql, ...bindings))[0] ?? null;
+}
 
 /** Creates an API key straight in D1 (as the CLI does) and returns the full key. */
 export async function createKey(

@@ -1,6 +1,5 @@
-import { env } from "cloudflare:test";
 import { expect } from "vitest";
-import { call, json } from "./helpers";
+import { call, json, tenantObject, tenantSql } from "./helpers";
 
 /**
  * Shared by the ingestion suites: a few real paragraphs and helpers to wait for jobs. The texts
@@ -60,19 +59,14 @@ export async function ingest(key: string, body: unknown): Promise<{ job_id: stri
   return json(response);
 }
 
-/** The chunk rows D1 holds for a document. */
-export async function chunkRows(
+/** The chunk rows the tenant's object holds for a document. */
+export function chunkRows(
   tenant: string,
   documentId: string,
 ): Promise<Array<{ id: string; chunk_index: number; text: string; collection: string }>> {
-  const { results } = await env.DB.prepare(
-    "SELECT id, chunk_index, text, collection FROM chunks WHERE tenant = ?1 AND document_id = ?2 ORDER BY chunk_index",
-  )
-    .bind(tenant, documentId)
-    .all<{ id: string; chunk_index: number; text: string; collection: string }>();
-  return results;
+  return tenantSql(tenant, "SELECT id, chunk_index, text, collection FROM chunks WHERE document_id = ?1 ORDER BY chunk_index", documentId);
 }
 
 export async function indexVersion(tenant: string): Promise<number> {
-  return (await env.DB.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant).first<number>("index_version")) ?? 0;
+  return (await tenantObject(tenant).stats()).index_version;
 }

@@ -32,6 +32,7 @@ function observedServices() {
       remove: noted("remove", inner.remove),
       index: noted("index", inner.index),
       indexNow: noted("indexNow", inner.indexNow),
+      sweep: noted("sweep", inner.sweep),
     };
     return { ...services, ingest };
   };

@@ -1,11 +1,4 @@
-import {
-  createExecutionContext,
-  createMessageBatch,
-  createScheduledController,
-  env,
-  getQueueResult,
-  waitOnExecutionContext,
-} from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, getQueueResult, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
 import {
@@ -15,22 +8,19 @@ import {
   RETRY_BASE_SECONDS,
   retryDelaySeconds,
 } from "../../src/ingest/consumer";
-import { createD1Batch } from "../../src/ingest/d1-batch";
-import { groupRowsForJson, prepareDocuments, recordDocumentsStatements } from "../../src/ingest/document-store";
-import { stalledJobs } from "../../src/ingest/job-store";
+import { acceptDocuments } from "../../src/ingest/document-store";
+import { ENQUEUE_GRACE_MS } from "../../src/ingest/ingest-service";
 import { type IngestMessage, planMessages, planSendBatches, QUEUE_LIMITS } from "../../src/ingest/messages";
-import { ENQUEUE_GRACE_MS, sweep } from "../../src/ingest/sweeper";
 import { PENDING_VECTOR_GRACE_MS, purgeDeletedVectors, upsertVectors, waitUntilVisible } from "../../src/ingest/vector-writes";
 import worker, { localServices } from "../../src/local";
-import { keywordIndexName } from "../../src/retrieval/keyword-index";
 import type { ServicesFactory } from "../../src/services";
-import { call, createKey, DEAD_ORIGIN, json, servicesWith, uniqueTenant } from "./helpers";
+import { call, createKey, DEAD_ORIGIN, json, servicesWith, tenantFirst, tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { chunkRows, indexVersion, type JobBody, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
 /**
- * The queue consumer, its dead-letter consumer and the sweep, invoked the way Queues and Cron
- * invoke them (createMessageBatch / getQueueResult), against real D1, the real local vector
- * index and the real origin — or an origin URL where nothing listens, to force the failure paths.
+ * The queue consumer, its dead-letter consumer and the sweep, invoked the way Queues and the
+ * tenant's object (its alarm) invoke them (createMessageBatch / getQueueResult,
+ * runDurableObjectAlarm), against the tenant's real object, the real local vector index and the real origin — or an origin URL where nothing listens, to force the failure paths.
  */
 
 const INGEST_QUEUE = "edge-rag-ingest";
@@ -79,22 +69,30 @@ async function runQueue(queue: string, bodies: unknown[], options: { env?: objec
   return { ...(await getQueueResult(batch, ctx)), delays: [...delays.values()] };
 }
 
-/** Records documents and their job in D1 exactly as POST /v1/documents does, without enqueueing (the test delivers the messages). */
+const ROOMY = { maxDocuments: 1e9, maxBytes: 1e12, maxChunks: 1e9 };
+
+/**
+ * Records documents and their job in the tenant's object exactly as POST /v1/documents does,
+ * without enqueueing (the test delivers the messages). `enqueued: false` leaves the job as a POST
+ * whose queue send never happened.
+ */
 async function recordJob(
   tenant: string,
   documents: Array<{ id: string; text: string; metadata?: Record<string, string | number | boolean> }>,
-  collection?: string,
+  options: { collection?: string; now?: number; enqueued?: boolean } = {},
 ) {
-  const prepared = await prepareDocuments(env.DB, tenant, documents, collection);
+  const prepared = await acceptDocuments(documents, options.collection);
   const jobId = `job_${crypto.randomUUID().replaceAll("-", "")}`;
-  const now = Date.now();
-  await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, now, { id: jobId }));
+  const now = options.now ?? Date.now();
+  const stub = tenantObject(tenant);
+  const accepted = await stub.accept({ documents: prepared, job: { id: jobId }, quota: ROOMY, now });
+  if (!accepted.ok) throw new Error(accepted.detail);
   // Marked enqueued: the message is in the test's hands, not the sweep's.
-  await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, now).run();
+  if (options.enqueued !== false) await stub.markEnqueued(jobId, now);
   const messages = planMessages(
     tenant,
     jobId,
-    prepared.filter((d) => !d.unchanged).map((d) => ({ id: d.id, textLength: d.text.length })),
+    accepted.documents.filter((d) => !d.unchanged).map((d) => ({ id: d.id, textLength: d.textLength })),
   );
   return { jobId, prepared, messages };
 }
@@ -107,14 +105,19 @@ async function jobOf(tenant: string, jobId: string): Promise<JobBody> {
 }
 
 const documentRow = (tenant: string, id: string) =>
-  env.DB.prepare("SELECT status, error, content_hash, indexed_hash, chunk_count FROM documents WHERE tenant = ?1 AND id = ?2")
-    .bind(tenant, id)
-    .first<{ status: string; error: string | null; content_hash: string; indexed_hash: string | null; chunk_count: number }>();
+  tenantFirst<{ status: string; error: string | null; content_hash: string; indexed_hash: string | null; chunk_count: number }>(
+    tenant,
+    "SELECT status, error, content_hash, indexed_hash, chunk_count FROM documents WHERE id = ?1",
+    id,
+  );
 
-const jobDocumentRow = (jobId: string, id: string) =>
-  env.DB.prepare("SELECT status, attempts, error, chunks FROM job_documents WHERE job_id = ?1 AND document_id = ?2")
-    .bind(jobId, id)
-    .first<{ status: string; attempts: number; error: string | null; chunks: number }>();
+const jobDocumentRow = (tenant: string, jobId: string, id: string) =>
+  tenantFirst<{ status: string; attempts: number; error: string | null; chunks: number }>(
+    tenant,
+    "SELECT status, attempts, error, chunks FROM job_documents WHERE job_id = ?1 AND document_id = ?2",
+    jobId,
+    id,
+  );
 
 const vectorIndex = () => localServices(env).vectors;
 
@@ -170,9 +173,7 @@ function forwarding(inner: Vectorize, overrides: Partial<Vectorize>): Vectorize 
 }
 
 const recordedForDeletion = async (tenant: string) =>
-  (await env.DB.prepare("SELECT id FROM vector_deletions WHERE tenant = ?1 ORDER BY id").bind(tenant).all<{ id: string }>()).results.map(
-    (row) => row.id,
-  );
+  (await tenantSql<{ id: string }>(tenant, "SELECT id FROM vector_deletions ORDER BY id")).map((row) => row.id);
 
 describe("retry backoff (happy)", () => {
   it("doubles from ~30 s per delivery with ±20 % jitter, capped at an hour", () => {
@@ -234,42 +235,6 @@ describe("message planning (happy)", () => {
   });
 });
 
-describe("D1 parameter grouping (happy)", () => {
-  it("keeps each JSON group under the limit and sets aside rows too large for any group", () => {
-    const rows = [
-      ["a", "x".repeat(400)],
-      ["b", "y".repeat(400)],
-      ["c", "z".repeat(2_000)],
-      ["d", "w".repeat(300)],
-    ];
-    const { groups, oversized } = groupRowsForJson(rows, 1_000);
-    expect(oversized).toEqual([rows[2]]);
-    expect(groups.flat()).toEqual([rows[0], rows[1], rows[3]]);
-    for (const group of groups) expect(new TextEncoder().encode(JSON.stringify(group)).length).toBeLessThanOrEqual(1_000);
-    expect(groups.length).toBeGreaterThan(1);
-  });
-});
-
-describe("D1 batches read by handle (happy)", () => {
-  it("gives each statement's result to its own handle, only once the batch has run", async () => {
-    const tenant = uniqueTenant("batch");
-    const batch = createD1Batch(env.DB);
-    const insert = batch.add(
-      env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) VALUES (?1, 'a', 1), (?1, 'b', 1)").bind(tenant),
-    );
-    batch.addAll([env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) VALUES (?1, 'c', 1)").bind(tenant)]);
-    const none = batch.add(env.DB.prepare("DELETE FROM vector_deletions WHERE tenant = ?1 AND id = 'z'").bind(tenant));
-    const read = batch.add(env.DB.prepare("SELECT id FROM vector_deletions WHERE tenant = ?1 ORDER BY id").bind(tenant));
-    expect(batch.size).toBe(4);
-    expect(() => insert.changes()).toThrow(/before the batch ran/);
-    await batch.run();
-    expect(insert.changes()).toBe(2);
-    expect(none.changes()).toBe(0);
-    expect(read.rows<{ id: string }>().map((row) => row.id)).toEqual(["a", "b", "c"]);
-    await env.DB.prepare("DELETE FROM vector_deletions WHERE tenant = ?1").bind(tenant).run();
-  });
-});
-
 describe("vector writes within Vectorize's limits (happy)", () => {
   it("upserts 2,500 vectors in ≤ 1000-vector mutations, confirms them visible, and purges 250 recorded ids in ≤ 100-id deletes", async () => {
     const tenant = uniqueTenant("vec-limits");
@@ -303,10 +268,8 @@ describe("vector writes within Vectorize's limits (happy)", () => {
     await waitUntilVisible(counting, receipts, { timeoutMs: 1_000 });
 
     const doomed = items.slice(0, 250).map((item) => item.id);
-    await env.DB.prepare("INSERT INTO vector_deletions (tenant, id, created_at) SELECT ?1, value, ?2 FROM json_each(?3)")
-      .bind(tenant, Date.now(), JSON.stringify(doomed))
-      .run();
-    expect(await purgeDeletedVectors(env.DB, counting, { tenant })).toBe(250);
+    await tenantObject(tenant).recordPendingVectors(doomed, Date.now());
+    expect(await purgeDeletedVectors(tenantObject(tenant), counting)).toBe(250);
     expect(deletes).toEqual([100, 100, 50]);
     expect(await vectors.getByIds(doomed.slice(0, 20))).toEqual([]);
     expect(await vectors.getByIds([items[250]!.id])).toHaveLength(1);
@@ -331,7 +294,7 @@ describe("consumer — origin down (error)", () => {
     expect(third.delays[0]).toBeGreaterThanOrEqual(96);
     expect(third.delays[0]).toBeLessThanOrEqual(144);
 
-    expect(await jobDocumentRow(jobId, "r1")).toMatchObject({
+    expect(await jobDocumentRow(tenant, jobId, "r1")).toMatchObject({
       status: "queued",
       attempts: 3,
       error: expect.stringMatching(/^ORIGIN_(UNAVAILABLE|TIMEOUT): /),
@@ -439,7 +402,7 @@ describe("consumer — deleted or superseded while queued (happy)", () => {
 });
 
 describe("consumer — with the real origin (happy)", () => {
-  it("indexes a job's documents: chunks in D1 and FTS5, vectors in the tenant's namespace, version bumped, model stored", async () => {
+  it("indexes a job's documents: chunks and FTS5 in the tenant's object, vectors in the tenant's namespace, version bumped, model stored", async () => {
     const tenant = uniqueTenant("consume");
     const { jobId, messages } = await recordJob(
       tenant,
@@ -447,7 +410,7 @@ describe("consumer — with the real origin (happy)", () => {
         { id: "p1", text: PARAGRAPHS.printing, metadata: { lang: "en", century: 15 } },
         { id: "p2", text: PARAGRAPHS.glaciers, metadata: { lang: "en" } },
       ],
-      "library",
+      { collection: "library" },
     );
     const result = await runQueue(INGEST_QUEUE, messages);
     expect(result.retryMessages).toEqual([]);
@@ -467,17 +430,12 @@ describe("consumer — with the real origin (happy)", () => {
     });
     expect(vectors[0]!.values).toHaveLength(loadConfig(env).EMBEDDING_DIMENSIONS);
 
-    const kw = await keywordIndexName(tenant);
-    const fts = await env.DB.prepare(
-      `SELECT chunks.document_id AS id FROM ${kw} JOIN chunks ON chunks.seq = ${kw}.rowid WHERE ${kw} MATCH 'Gutenberg' AND chunks.tenant = ?1`,
-    )
-      .bind(tenant)
-      .all<{ id: string }>();
-    expect(fts.results.map((r) => r.id)).toContain("p1");
-    const model = await env.DB.prepare("SELECT embedding_model FROM tenants WHERE tenant = ?1")
-      .bind(tenant)
-      .first<string>("embedding_model");
-    expect(model).toEqual(expect.any(String));
+    const fts = await tenantSql<{ id: string }>(
+      tenant,
+      "SELECT chunks.document_id AS id FROM kw JOIN chunks ON chunks.seq = kw.rowid WHERE kw MATCH 'Gutenberg'",
+    );
+    expect(fts.map((r) => r.id)).toContain("p1");
+    expect((await tenantObject(tenant).stats()).embedding_model).toEqual(expect.any(String));
   });
 
   it("is idempotent under redelivery: the same message twice writes the same chunks and counts once", async () => {
@@ -491,8 +449,7 @@ describe("consumer — with the real origin (happy)", () => {
     const again = await runQueue(INGEST_QUEUE, messages, { attempts: 2 });
     expect(again.explicitAcks).toHaveLength(1);
     expect(await chunkRows(tenant, "once")).toEqual(chunks);
-    const total = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n");
-    expect(total).toBe(chunks.length);
+    expect((await tenantObject(tenant).stats()).chunks).toBe(chunks.length);
     expect(await jobOf(tenant, jobId)).toMatchObject({ status: "done", processed: 1, chunks: job.chunks });
     expect(await indexVersion(tenant)).toBe(version);
   });
@@ -500,7 +457,7 @@ describe("consumer — with the real origin (happy)", () => {
   it("is idempotent when the first delivery crashed after writing vectors: the retry converges to one copy", async () => {
     const tenant = uniqueTenant("half");
     const { jobId, messages } = await recordJob(tenant, [{ id: "h", text: PARAGRAPHS.volcano }]);
-    // First delivery: vectors upserted but never visible, so the D1 batch never ran.
+    // First delivery: vectors upserted but never visible, so the commit never ran.
     const lagging = servicesWith({ vectors: eventuallyConsistent(vectorIndex(), Infinity) });
     const batch = batchOf(INGEST_QUEUE, messages);
     await handleIngestBatch(batch as MessageBatch, env, lagging, { visibility: { timeoutMs: 300, pollMs: 50 } });
@@ -508,7 +465,10 @@ describe("consumer — with the real origin (happy)", () => {
     expect(firstResult.retryMessages).toHaveLength(1);
     expect(firstResult.explicitAcks).toEqual([]);
     expect(await chunkRows(tenant, "h")).toEqual([]);
-    expect(await jobDocumentRow(jobId, "h")).toMatchObject({ status: "queued", error: expect.stringMatching(/^VECTORS_NOT_VISIBLE/) });
+    expect(await jobDocumentRow(tenant, jobId, "h")).toMatchObject({
+      status: "queued",
+      error: expect.stringMatching(/^VECTORS_NOT_VISIBLE/),
+    });
     expect(await documentRow(tenant, "h")).toMatchObject({ status: "queued", indexed_hash: null });
 
     // The retry, on a consistent index: one set of chunks, and the job done.
@@ -585,7 +545,7 @@ describe("read-your-writes: done only once the vectors are visible", () => {
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.retryMessages).toHaveLength(1);
     expect([...delays.values()][0]).toBeGreaterThanOrEqual(24);
-    expect(await jobDocumentRow(jobId, "never")).toMatchObject({
+    expect(await jobDocumentRow(tenant, jobId, "never")).toMatchObject({
       status: "queued",
       error: expect.stringMatching(/^VECTORS_NOT_VISIBLE: /),
     });
@@ -595,7 +555,7 @@ describe("read-your-writes: done only once the vectors are visible", () => {
 });
 
 describe("consumer — deleted while being indexed (happy)", () => {
-  it("writes nothing for a document deleted between the origin call and the D1 batch, and removes its fresh vectors", async () => {
+  it("writes nothing for a document deleted between the origin call and the commit, and removes its fresh vectors", async () => {
     const tenant = uniqueTenant("deleted-midway");
     const { jobId, messages } = await recordJob(tenant, [{ id: "midway", text: PARAGRAPHS.printing }]);
     const inner = vectorIndex();
@@ -629,7 +589,7 @@ describe("consumer — deleted while being indexed (happy)", () => {
     expect(await chunkRows(tenant, "midway")).toEqual([]);
     expect(await jobOf(tenant, jobId)).toMatchObject({ status: "done", processed: 0, skipped: 1 });
     expect(await inner.getByIds(upserted.slice(0, 20))).toEqual([]);
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
+    expect(await recordedForDeletion(tenant)).toEqual([]);
   });
 });
 
@@ -665,10 +625,10 @@ describe("consumer — an attempt that never commits (error)", () => {
       }
       // The retry finds the version gone and skips it; what the first attempt wrote is recorded, not yet due.
       await runQueue(INGEST_QUEUE, messages, { attempts: 2 });
-      expect(await purgeDeletedVectors(env.DB, inner, { tenant })).toBe(0);
+      expect(await purgeDeletedVectors(tenantObject(tenant), inner)).toBe(0);
       expect(await inner.getByIds(upserted.slice(0, 20))).toHaveLength(Math.min(20, upserted.length));
       // Due after the grace: the purge (the sweep's) removes them.
-      await purgeDeletedVectors(env.DB, inner, { tenant, now: Date.now() + PENDING_VECTOR_GRACE_MS + 1 });
+      await purgeDeletedVectors(tenantObject(tenant), inner, { now: Date.now() + PENDING_VECTOR_GRACE_MS + 1 });
       expect(await inner.getByIds(upserted.slice(0, 20))).toEqual([]);
     },
   );
@@ -700,7 +660,7 @@ describe("chunk ids across versions: content A → B → A (happy)", () => {
         return services.vectors.deleteByIds(ids);
       },
     });
-    const purging = purgeDeletedVectors(env.DB, slow, { tenant });
+    const purging = purgeDeletedVectors(tenantObject(tenant), slow);
     await reachedIndex;
     // ...and meanwhile A comes back and is indexed, then the purge's delete lands.
     expect((await services.ingest.indexNow(tenant, [A])).documents[0]).toMatchObject({ status: "done" });
@@ -709,7 +669,7 @@ describe("chunk ids across versions: content A → B → A (happy)", () => {
 
     const chunks = await chunkRows(tenant, "doc");
     expect(chunks.length).toBeGreaterThan(0);
-    // Every chunk D1 holds still has its vector: dense retrieval loses nothing.
+    // Every chunk the object holds still has its vector: dense retrieval loses nothing.
     const vectors = await services.vectors.getByIds(chunks.map((c) => c.id));
     expect(vectors.map((v) => v.id).sort()).toEqual(chunks.map((c) => c.id).sort());
     expect(chunks.map((c) => c.id).filter((id) => firstIds.includes(id))).toEqual([]);
@@ -822,7 +782,7 @@ describe("consumer — a document the origin rejects (error)", () => {
       { id: "poison", text: PARAGRAPHS.volcano },
     ]);
     // A row the API could never have accepted (say, damaged by a bad manual fix): the origin refuses empty text.
-    await env.DB.prepare("UPDATE documents SET text = '' WHERE tenant = ?1 AND id = 'poison'").bind(tenant).run();
+    await tenantSql(tenant, "UPDATE documents SET text = '' WHERE id = 'poison'");
     expect(messages).toHaveLength(1);
 
     const result = await runQueue(INGEST_QUEUE, messages);
@@ -842,23 +802,22 @@ describe("consumer — a document the origin rejects (error)", () => {
 
 describe("the sweep (happy)", () => {
   const STALL_MS = loadConfig(env).INGEST_STALL_SECONDS * 1000;
+  const stalled = async (tenant: string) =>
+    (await tenantObject(tenant).jobsToEnqueue(Date.now() - ENQUEUE_GRACE_MS, Date.now() - STALL_MS, 1000)).stalled;
 
-  it("enqueues a job whose enqueue never happened, and the queue indexes it", async () => {
+  it("enqueues a job whose enqueue never happened, and the queue indexes it: the tenant's object wakes and asks for the sweep", async () => {
     const tenant = uniqueTenant("sweep");
-    const prepared = await prepareDocuments(env.DB, tenant, [{ id: "orphan", text: PARAGRAPHS.volcano }]);
-    const jobId = `job_${crypto.randomUUID().replaceAll("-", "")}`;
-    const createdAt = Date.now() - ENQUEUE_GRACE_MS - 60_000;
-    await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, createdAt, { id: jobId }));
-
-    // Through the worker's scheduled handler, as the cron trigger runs it.
-    const ctx = createExecutionContext();
-    await worker.scheduled!(createScheduledController({ cron: "* * * * *" }), env, ctx);
-    await waitOnExecutionContext(ctx);
-    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number>("enqueued_at")).toEqual(
-      expect.any(Number),
-    );
+    const { jobId } = await recordJob(tenant, [{ id: "orphan", text: PARAGRAPHS.volcano }], {
+      now: Date.now() - ENQUEUE_GRACE_MS - 60_000,
+      enqueued: false,
+    });
+    // The alarm the accept set; it may have fired on its own already (it was due): then the sweep is under way.
+    await runDurableObjectAlarm(tenantObject(tenant));
     const { key } = await createKey(tenant, ["writer"]);
     expect(await waitForJob(key, jobId)).toMatchObject({ status: "done", processed: 1 });
+    expect(
+      (await tenantFirst<{ enqueued_at: number | null }>(tenant, "SELECT enqueued_at FROM jobs WHERE id = ?1", jobId))?.enqueued_at,
+    ).toEqual(expect.any(Number));
   });
 
   it("enqueues again a job whose messages were lost after enqueueing, once per stall window", async () => {
@@ -866,58 +825,51 @@ describe("the sweep (happy)", () => {
     // Recorded and marked enqueued, but its message never arrives (a local queue lost across a restart).
     const { jobId } = await recordJob(tenant, [{ id: "lost", text: PARAGRAPHS.volcano }]);
     const longAgo = Date.now() - STALL_MS - 60_000;
-    await env.DB.batch([
-      env.DB.prepare("UPDATE jobs SET enqueued_at = ?2, created_at = ?2, updated_at = ?2 WHERE id = ?1").bind(jobId, longAgo),
-      env.DB.prepare("UPDATE job_documents SET updated_at = ?2 WHERE job_id = ?1").bind(jobId, longAgo),
-    ]);
-    const first = await sweep(env, localServices);
-    expect(first.jobsReenqueued).toBeGreaterThanOrEqual(1);
+    await tenantSql(tenant, "UPDATE jobs SET enqueued_at = ?2, created_at = ?2, updated_at = ?2 WHERE id = ?1", jobId, longAgo);
+    await tenantSql(tenant, "UPDATE job_documents SET updated_at = ?2 WHERE job_id = ?1", jobId, longAgo);
+    const first = await localServices(env).ingest.sweep(tenant);
+    expect(first.jobsReenqueued).toBe(1);
     const { key } = await createKey(tenant, ["writer"]);
     expect(await waitForJob(key, jobId)).toMatchObject({ status: "done", processed: 1 });
     // Done now, and re-marked: a second sweep leaves it alone.
-    expect((await stalledJobs(env.DB, Date.now() - STALL_MS, 1000)).map((job) => job.id)).not.toContain(jobId);
+    expect(await stalled(tenant)).not.toContain(jobId);
   });
 
   it("does not re-enqueue a job whose documents are progressing", async () => {
     const tenant = uniqueTenant("sweep-busy");
     const { jobId } = await recordJob(tenant, [{ id: "busy", text: PARAGRAPHS.glaciers }]);
     const longAgo = Date.now() - STALL_MS - 60_000;
-    await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, longAgo).run();
+    await tenantSql(tenant, "UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1", jobId, longAgo);
     // A retry attempt was recorded a minute ago: the document is waiting out its backoff.
-    await env.DB.prepare("UPDATE job_documents SET attempts = 1, updated_at = ?2 WHERE job_id = ?1")
-      .bind(jobId, Date.now() - 60_000)
-      .run();
-    expect((await stalledJobs(env.DB, Date.now() - STALL_MS, 1000)).map((job) => job.id)).not.toContain(jobId);
-    await env.DB.prepare("UPDATE job_documents SET status = 'skipped' WHERE job_id = ?1").bind(jobId).run();
+    await tenantSql(tenant, "UPDATE job_documents SET attempts = 1, updated_at = ?2 WHERE job_id = ?1", jobId, Date.now() - 60_000);
+    expect(await stalled(tenant)).not.toContain(jobId);
+    await tenantSql(tenant, "UPDATE job_documents SET status = 'skipped' WHERE job_id = ?1", jobId);
   });
 
   it("leaves young un-enqueued jobs alone (their POST may still be sending)", async () => {
     const tenant = uniqueTenant("sweep-young");
-    const prepared = await prepareDocuments(env.DB, tenant, [{ id: "young", text: PARAGRAPHS.glaciers }]);
-    const jobId = `job_${crypto.randomUUID().replaceAll("-", "")}`;
-    await env.DB.batch(recordDocumentsStatements(env.DB, tenant, prepared, Date.now(), { id: jobId }));
-    await sweep(env, localServices);
-    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(jobId).first<number | null>("enqueued_at")).toBeNull();
+    const { jobId } = await recordJob(tenant, [{ id: "young", text: PARAGRAPHS.glaciers }], { enqueued: false });
+    expect(await localServices(env).ingest.sweep(tenant)).toMatchObject({ jobsEnqueued: 0, jobsReenqueued: 0 });
+    expect(await tenantFirst(tenant, "SELECT enqueued_at FROM jobs WHERE id = ?1", jobId)).toEqual({ enqueued_at: null });
     // Tidy: do not leave it for a later sweep in this run.
-    await env.DB.prepare("UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1").bind(jobId, Date.now()).run();
+    await tenantObject(tenant).markEnqueued(jobId, Date.now());
   });
 
-  it("deletes vectors whose deletion failed earlier", async () => {
+  it("deletes vectors whose deletion failed earlier: the tenant's object wakes and asks for the sweep", async () => {
     const tenant = uniqueTenant("sweep-vec");
     const summary = await localServices(env).ingest.indexNow(tenant, [{ id: "tmp", text: PARAGRAPHS.printing }]);
     expect(summary.documents[0]).toMatchObject({ status: "done" });
     const chunks = await chunkRows(tenant, "tmp");
-    // The delete's vector step fails (the index is unreachable): the ids stay recorded.
-    const { deleteDocument } = await import("../../src/ingest/document-store");
-    expect(await deleteDocument(env.DB, tenant, "tmp", Date.now())).toBe(true);
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(
-      chunks.length,
-    );
+    // Deleted in the object, its vector step never run (as when the index was unreachable): the ids stay recorded.
+    expect(await tenantObject(tenant).remove("tmp", Date.now())).toBe(true);
+    expect(await recordedForDeletion(tenant)).toHaveLength(chunks.length);
     expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toHaveLength(chunks.length);
 
-    await sweep(env, localServices);
+    expect(await runDurableObjectAlarm(tenantObject(tenant))).toBe(true);
+    for (let waited = 0; (await recordedForDeletion(tenant)).length > 0 && waited < 30_000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await recordedForDeletion(tenant)).toEqual([]);
     expect(await vectorIndex().getByIds(chunks.map((c) => c.id))).toEqual([]);
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM vector_deletions WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
   });
 });
 
@@ -942,14 +894,13 @@ describe("the chunk quota, at indexing time (error)", () => {
     expect(summary.documents.map((document) => document.status)).toEqual(["done", "done", "done", "failed"]);
     expect(summary.documents[3]).toMatchObject({ error: expect.stringMatching(/^QUOTA_EXCEEDED: .*chunk quota is 3/) });
     expect(await chunkRows(tenant, "volcano")).toEqual([]);
-    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n");
-    expect(count).toBe(3);
+    expect((await tenantObject(tenant).stats()).chunks).toBe(3);
     // Replacing a document within the quota still works: its previous version's chunks make room.
     const replaced = await services.ingest.indexNow(tenant, [{ id: "printing", text: PARAGRAPHS.volcano }]);
     expect(replaced.documents[0]).toMatchObject({ status: "done" });
   });
 
-  it("a commit that another commit overtook after its admission fails whole (the message is retried), leaving the quota held", async () => {
+  it("a commit that another commit overtook after its admission is refused whole, and the document admitted again fails on the quota", async () => {
     const tenant = await tenantWithChunkQuota("chunk-quota-race", 1);
     const services = localServices(env);
     // While this attempt writes its vectors (admitted: the tenant had no chunk), another one commits.
@@ -961,10 +912,9 @@ describe("the chunk quota, at indexing time (error)", () => {
         return services.vectors.upsert(vectors);
       },
     });
-    await expect(
-      servicesWith({ vectors: overtaken })(env).ingest.indexNow(tenant, [{ id: "late", text: PARAGRAPHS.printing }]),
-    ).rejects.toThrow();
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(1);
+    const late = await servicesWith({ vectors: overtaken })(env).ingest.indexNow(tenant, [{ id: "late", text: PARAGRAPHS.printing }]);
+    expect(late.documents[0]).toMatchObject({ status: "failed", error: expect.stringMatching(/^QUOTA_EXCEEDED: .*chunk quota is 1/) });
+    expect((await tenantObject(tenant).stats()).chunks).toBe(1);
     expect(await chunkRows(tenant, "late")).toEqual([]);
   });
 });

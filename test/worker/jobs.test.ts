@@ -1,6 +1,5 @@
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, createKey, json, uniqueTenant } from "./helpers";
+import { call, createKey, json, tenantFirst, uniqueTenant } from "./helpers";
 import { indexVersion, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
 /** GET /v1/jobs/{id}: progress, counts and failures of an ingestion job, per tenant. */
@@ -63,15 +62,13 @@ describe("GET /v1/jobs/{id} (happy)", () => {
   });
 
   it("a job whose every document is unchanged is done at once, with nothing enqueued", async () => {
-    const { key } = await writer();
+    const { tenant, key } = await writer();
     const body = { documents: [{ id: "u", text: PARAGRAPHS.volcano }] };
     await waitForJob(key, (await ingest(key, body)).job_id);
     const { job_id } = await ingest(key, body);
     const job = await json(await call(`/v1/jobs/${job_id}`, { auth: key }));
     expect(job).toMatchObject({ status: "done", processed: 0, skipped: 1 });
-    expect(await env.DB.prepare("SELECT enqueued_at FROM jobs WHERE id = ?1").bind(job_id).first<number>("enqueued_at")).toEqual(
-      expect.any(Number),
-    );
+    expect(await tenantFirst(tenant, "SELECT enqueued_at FROM jobs WHERE id = ?1", job_id)).toEqual({ enqueued_at: expect.any(Number) });
   });
 });
 

@@ -1,96 +1,48 @@
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { planFilters } from "../../src/retrieval/filters";
 import { toFtsMatchExpression } from "../../src/retrieval/fts-query";
-import { dropKeywordIndexIfUnused, keywordIndexName } from "../../src/retrieval/keyword-index";
 import { keywordSearch } from "../../src/retrieval/keyword-search";
-import { call, createKey, uniqueTenant } from "./helpers";
+import { call, createKey, tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { chunkRows, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
-/** The tenant's keyword-index objects in the schema: its table, its two triggers, its row. */
-async function indexObjects(tenant: string) {
-  const name = await keywordIndexName(tenant);
-  const { results } = await env.DB.prepare("SELECT type, name FROM sqlite_master WHERE name IN (?1, ?2, ?3) ORDER BY name")
-    .bind(name, `${name}_ai`, `${name}_ad`)
-    .all<{ type: string; name: string }>();
-  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM keyword_indexes WHERE tenant = ?1").bind(tenant).first<number>("n");
-  return { schema: results.map((object) => `${object.type} ${object.name.replace(name, "kw")}`), row };
-}
-
-const BUILT = { schema: ["table kw", "trigger kw_ad", "trigger kw_ai"], row: 1 };
-const GONE = { schema: [], row: 0 };
+/** The keyword (FTS5) index of a tenant's object, kept by triggers on its chunks (src/tenant/tenant-schema.ts). */
 
 async function writer() {
-  const tenant = uniqueTenant("kwdrop");
+  const tenant = uniqueTenant("kw");
   return { tenant, key: (await createKey(tenant, ["writer"])).key };
 }
 
-const search = (tenant: string, text: string) =>
-  keywordSearch(env.DB, { tenant, match: toFtsMatchExpression(text)!, plan: planFilters(undefined), limit: 10 });
+const search = async (tenant: string, text: string) =>
+  (await keywordSearch(tenantObject(tenant), { match: toFtsMatchExpression(text)!, plan: planFilters(undefined), limit: 10 })).hits.map(
+    (hit) => hit.id,
+  );
 
-describe("a tenant's keyword index after its documents are deleted", () => {
-  it("is kept while a document remains and dropped with the last one (happy)", async () => {
-    const { tenant, key } = await writer();
-    const job = await ingest(key, {
-      documents: [
-        { id: "a", text: PARAGRAPHS.volcano },
-        { id: "b", text: PARAGRAPHS.glaciers },
-      ],
-    });
-    await waitForJob(key, job.job_id);
-    expect(await indexObjects(tenant)).toEqual(BUILT);
+/** Rows of the tenant's FTS index matching an FTS5 expression. */
+const indexed = async (tenant: string, match: string) => (await tenantSql(tenant, "SELECT rowid FROM kw WHERE kw MATCH ?1", match)).length;
 
-    expect((await call("/v1/documents/a", { method: "DELETE", auth: key })).status).toBe(204);
-    expect(await indexObjects(tenant)).toEqual(BUILT);
-    const [stays] = await chunkRows(tenant, "b");
-    expect(await search(tenant, "glaciers")).toContain(stays!.id);
-
-    expect((await call("/v1/documents/b", { method: "DELETE", auth: key })).status).toBe(204);
-    expect(await indexObjects(tenant)).toEqual(GONE);
-    // Nothing to find, and the query does not fail on the missing table (it rebuilds it, empty).
-    expect(await search(tenant, "glaciers")).toEqual([]);
-  });
-
-  it("is rebuilt for the tenant's next documents, which keyword search then finds (happy)", async () => {
+describe("a tenant's keyword index as its documents come and go", () => {
+  it("forgets a deleted document's text and finds the tenant's next documents (happy)", async () => {
     const { tenant, key } = await writer();
     await waitForJob(key, (await ingest(key, { documents: [{ id: "only", text: PARAGRAPHS.volcano }] })).job_id);
+    expect(await indexed(tenant, "vesuvius")).toBeGreaterThan(0);
     expect((await call("/v1/documents/only", { method: "DELETE", auth: key })).status).toBe(204);
-    expect(await indexObjects(tenant)).toEqual(GONE);
+    expect(await indexed(tenant, "vesuvius")).toBe(0);
+    expect(await search(tenant, "Vesuvius")).toEqual([]);
 
     await waitForJob(key, (await ingest(key, { documents: [{ id: "next", text: PARAGRAPHS.glaciers }] })).job_id);
     const chunks = await chunkRows(tenant, "next");
     expect(chunks.length).toBeGreaterThan(0);
     expect(await search(tenant, "glaciers")).toEqual(expect.arrayContaining([chunks[0]!.id]));
-    expect(await indexObjects(tenant)).toEqual(BUILT);
-    // The old document's text is not in the rebuilt index.
     expect(await search(tenant, "Vesuvius")).toEqual([]);
   });
 
-  it("self-heals when chunks were committed while the index was dropped: the next query indexes them (error path)", async () => {
-    const { tenant, key } = await writer();
-    await waitForJob(key, (await ingest(key, { documents: [{ id: "doc", text: PARAGRAPHS.glaciers }] })).job_id);
-    const chunks = await chunkRows(tenant, "doc");
-    // As if a concurrent delete of another (last) document dropped the index right after this commit.
-    const name = await keywordIndexName(tenant);
-    await env.DB.batch([
-      env.DB.prepare(`DROP TRIGGER ${name}_ai`),
-      env.DB.prepare(`DROP TRIGGER ${name}_ad`),
-      env.DB.prepare(`DROP TABLE ${name}`),
-      env.DB.prepare("DELETE FROM keyword_indexes WHERE tenant = ?1").bind(tenant),
-    ]);
-    expect(await search(tenant, "glaciers")).toEqual(expect.arrayContaining([chunks[0]!.id]));
-    expect(await indexObjects(tenant)).toEqual(BUILT);
-  });
-
-  it("drops nothing while the tenant has documents, nor another tenant's index (security)", async () => {
+  it("never answers from another tenant's index, whatever that tenant deletes (security)", async () => {
     const one = await writer();
     const two = await writer();
     await waitForJob(one.key, (await ingest(one.key, { documents: [{ id: "x", text: PARAGRAPHS.volcano }] })).job_id);
     await waitForJob(two.key, (await ingest(two.key, { documents: [{ id: "x", text: PARAGRAPHS.volcano }] })).job_id);
-    expect(await dropKeywordIndexIfUnused(env.DB, one.tenant)).toBe(false);
     expect((await call("/v1/documents/x", { method: "DELETE", auth: one.key })).status).toBe(204);
-    expect(await indexObjects(one.tenant)).toEqual(GONE);
-    expect(await indexObjects(two.tenant)).toEqual(BUILT);
+    expect(await search(one.tenant, "Vesuvius")).toEqual([]);
     const [chunk] = await chunkRows(two.tenant, "x");
     expect(await search(two.tenant, "Vesuvius")).toEqual([chunk!.id]);
   });
@@ -125,51 +77,7 @@ describe("a document's title in keyword ranking", () => {
     const [chunk] = await chunkRows(tenant, "titled");
     expect(await search(tenant, "obsidian")).toEqual([chunk!.id]);
     // "basalt" is still in the text, once: the old title's extra hit is gone from the statistics.
-    const name = await keywordIndexName(tenant);
-    const titleHits = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${name} WHERE ${name} MATCH 'title:basalt'`).first<number>("n");
-    expect(titleHits).toBe(0);
+    expect(await indexed(tenant, "title:basalt")).toBe(0);
     expect(await search(tenant, "basalt")).toEqual([chunk!.id]);
-  });
-
-  it("upgrades a tenant's index of before migration 0008 (text only) on its next query: chunks titled, index built with titles, the old one dropped (migration path)", async () => {
-    const { tenant, key } = await writer();
-    await waitForJob(key, (await ingest(key, { documents: [titled, untitled] })).job_id);
-    const name = await keywordIndexName(tenant);
-    const old = name.replace("kw2_", "kw_");
-    // As a tenant indexed before migration 0008: a text-only table, its triggers, its row.
-    await env.DB.batch([
-      env.DB.prepare(`DROP TRIGGER ${name}_ai`),
-      env.DB.prepare(`DROP TRIGGER ${name}_ad`),
-      env.DB.prepare(`DROP TABLE ${name}`),
-      env.DB.prepare(`CREATE VIRTUAL TABLE ${old} USING fts5 (text, content = '', tokenize = 'porter unicode61 remove_diacritics 2')`),
-      env.DB.prepare(
-        `CREATE TRIGGER ${old}_ai AFTER INSERT ON chunks WHEN new.tenant = '${tenant}' BEGIN INSERT INTO ${old} (rowid, text) VALUES (new.seq, new.text); END`,
-      ),
-      env.DB.prepare(`INSERT INTO ${old} (rowid, text) SELECT seq, text FROM chunks WHERE tenant = ?1`).bind(tenant),
-      env.DB.prepare("UPDATE keyword_indexes SET name = ?2 WHERE tenant = ?1").bind(tenant, old),
-      // Chunks written before migration 0008 have no title.
-      env.DB.prepare("UPDATE chunks SET title = '' WHERE tenant = ?1").bind(tenant),
-    ]);
-    const [titledChunk] = await chunkRows(tenant, "titled");
-    const [untitledChunk] = await chunkRows(tenant, "untitled");
-    expect(await search(tenant, "basalt")).toEqual([titledChunk!.id, untitledChunk!.id]);
-    expect(await indexObjects(tenant)).toEqual(BUILT);
-    const leftovers = await env.DB.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name IN (?1, ?2, ?3)")
-      .bind(old, `${old}_ai`, `${old}_ad`)
-      .first<number>("n");
-    expect(leftovers).toBe(0);
-    expect(await env.DB.prepare("SELECT name FROM keyword_indexes WHERE tenant = ?1").bind(tenant).first<string>("name")).toBe(name);
-    // The chunks have their document's title again (a string title only), so deleting them deletes what was indexed.
-    const { results } = await env.DB.prepare("SELECT document_id, title FROM chunks WHERE tenant = ?1 ORDER BY document_id")
-      .bind(tenant)
-      .all();
-    expect(results).toEqual([
-      { document_id: "titled", title: "Basalt" },
-      { document_id: "untitled", title: "" },
-    ]);
-    expect((await call("/v1/documents/titled", { method: "DELETE", auth: key })).status).toBe(204);
-    expect(await search(tenant, "basalt")).toEqual([untitledChunk!.id]);
-    const titleHits = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${name} WHERE ${name} MATCH 'title:basalt'`).first<number>("n");
-    expect(titleHits).toBe(0);
   });
 });

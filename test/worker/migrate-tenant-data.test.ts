@@ -1,24 +1,23 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { deleteDocument, getDocument } from "../../src/ingest/document-store";
-import { getJob } from "../../src/ingest/job-store";
 import { localServices } from "../../src/local";
 import { planFilters } from "../../src/retrieval/filters";
 import { toFtsMatchExpression } from "../../src/retrieval/fts-query";
-import { hydrateChunks } from "../../src/retrieval/hydrate";
-import { keywordSearchScored } from "../../src/retrieval/keyword-search";
-import { getTenantUsage } from "../../src/store/tenant-limits";
-import { createTenantStore, getTenantStats } from "../../src/store/tenant-store";
-import { migrateTenantData, tenantsWithData } from "../../src/tenant/migrate-tenant-data";
-import { createKey, uniqueTenant } from "./helpers";
+import { COPYING, migrateTenantData, tenantsWithData } from "../../src/tenant/migrate-tenant-data";
+import { TENANT_TABLE_NAMES, TENANT_TABLES } from "../../src/tenant/tenant-rows";
+import { createKey, tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
-const objectOf = (tenant: string) => env.TENANT_DATA.get(env.TENANT_DATA.idFromName(tenant));
-
-/** A tenant written by today's schema (D1): indexed documents, a finished job, a pending vector deletion, a cache epoch. */
+/**
+ * Today's deployments hold every tenant's rows in D1's shared tables (migrations 0001–0009). The
+ * worker no longer writes them, so a tenant "written by today's schema" is made here the way the
+ * rows came to be: written by the ingest path (now into the tenant's object), then moved, row by row
+ * and column by column, into D1's tables under the tenant's name, and the object emptied.
+ */
 async function tenantInD1() {
   const tenant = uniqueTenant("migrate");
-  await localServices(env).ingest.indexNow(tenant, [
+  const services = localServices(env);
+  await services.ingest.indexNow(tenant, [
     { id: "lighthouse", text: PARAGRAPHS.lighthouse, metadata: { title: "Pharos", year: 280 }, collection: "history" },
     { id: "glaciers", text: PARAGRAPHS.glaciers, metadata: { title: "Glaciers" }, collection: "geo" },
     { id: "gone", text: PARAGRAPHS.printing },
@@ -27,10 +26,53 @@ async function tenantInD1() {
   const job = await ingest(key, { documents: [{ id: "volcano", text: PARAGRAPHS.volcano, metadata: { lang: "en" } }] });
   await waitForJob(key, job.job_id);
   // Deleted without its vector purge: its vector ids stay recorded for deletion.
-  expect(await deleteDocument(env.DB, tenant, "gone", Date.now())).toBe(true);
-  await createTenantStore(env.DB).bumpCacheEpoch(tenant);
-  return { tenant, jobId: job.job_id };
+  const stub = tenantObject(tenant);
+  expect(await stub.remove("gone", Date.now())).toBe(true);
+  await stub.bumpCacheEpoch();
+  const answers = await Promise.all(QUERIES.map((query) => stub.keywordSearch(requestOf(query))));
+  const views = { stats: await stub.stats(), job: await stub.job(job.job_id), lighthouse: await stub.getDocument("lighthouse") };
+  await moveToD1(tenant);
+  return { tenant, jobId: job.job_id, answers, views };
 }
+
+/** The object's rows into D1's shared tables under the tenant's name (chunk seqs moved past any other test's), then the object emptied. */
+async function moveToD1(tenant: string) {
+  const seqBase = Math.floor(Math.random() * 1e9) * 1000;
+  for (const table of TENANT_TABLE_NAMES) {
+    const columns = TENANT_TABLES[table].columns as readonly string[];
+    for (const row of await tenantSql(tenant, `SELECT ${columns.join(", ")} FROM ${table}`)) {
+      const values = columns.map((column) => (column === "seq" ? (row[column] as number) + seqBase : row[column]));
+      await env.DB.prepare(
+        `INSERT INTO ${table} (tenant, ${columns.join(", ")}) VALUES (?1, ${columns.map((_, i) => `?${i + 2}`).join(", ")})`,
+      )
+        .bind(tenant, ...values)
+        .run();
+    }
+  }
+  const state = await tenantObject(tenant).stats();
+  await env.DB.prepare("INSERT INTO tenants (tenant, index_version, cache_epoch, embedding_model, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+    .bind(tenant, state.index_version, state.cache_epoch, state.embedding_model, Date.now())
+    .run();
+  // As a deployment finds the object before the copy: empty, nothing copied yet.
+  await tenantObject(tenant).destroy();
+}
+
+/** A document row written straight into D1's shared table, as today's worker would have. */
+async function writeD1Document(tenant: string, id: string, text: string) {
+  await env.DB.prepare(
+    `INSERT INTO documents (tenant, id, collection, text, metadata, accepted_metadata, content_hash, revision, status, created_at, updated_at)
+     VALUES (?1, ?2, 'default', ?3, '{}', '{}', ?2, ?2, 'queued', 1, 1)`,
+  )
+    .bind(tenant, id, text)
+    .run();
+}
+
+const requestOf = (query: (typeof QUERIES)[number]) => ({
+  match: toFtsMatchExpression(query.text)!,
+  plan: planFilters(query.filters),
+  limit: 10,
+  hydrate: true,
+});
 
 /** `deleted`: only the deleted document matched; it is found by neither. */
 const QUERIES: Array<{ text: string; filters?: Parameters<typeof planFilters>[0]; deleted?: true }> = [
@@ -43,48 +85,43 @@ const QUERIES: Array<{ text: string; filters?: Parameters<typeof planFilters>[0]
 
 describe("edge-rag migrate tenant-data: one tenant from D1 into its Durable Object", () => {
   it("copies every row, with counts and checksum checked, and the same queries give the same answers (happy)", async () => {
-    const { tenant, jobId } = await tenantInD1();
-    const result = await migrateTenantData(env.DB, env.TENANT_DATA, tenant);
+    const { tenant, jobId, answers, views } = await tenantInD1();
+    const result = await migrateTenantData(env.DB, tenantObject(tenant), tenant);
     expect(result.status).toBe("copied");
     expect(result.target).toEqual(result.source);
     expect(result.source.counts).toMatchObject({ documents: 3, jobs: 1, job_documents: 1 });
     expect(result.source.counts.vector_deletions).toBeGreaterThan(0);
 
-    const stub = objectOf(tenant);
-    const [d1Stats, usage] = await Promise.all([getTenantStats(env.DB, tenant), getTenantUsage(env.DB, tenant)]);
-    expect(await stub.stats()).toEqual({ ...d1Stats, bytes: usage.bytes, cache_epoch: 1 });
-    expect(await stub.job(jobId)).toEqual(await getJob(env.DB, tenant, jobId));
-    expect(await stub.getDocument("lighthouse")).toEqual(await getDocument(env.DB, tenant, "lighthouse"));
-
-    for (const query of QUERIES) {
-      const plan = planFilters(query.filters);
-      const request = { match: toFtsMatchExpression(query.text)!, plan, limit: 10 };
-      const before = await keywordSearchScored(env.DB, { tenant, ...request });
-      expect(before.length > 0, query.text).toBe(!query.deleted);
-      const after = await stub.keywordSearch({ ...request, hydrate: true });
+    const stub = tenantObject(tenant);
+    expect(await stub.stats()).toEqual(views.stats);
+    expect(await stub.job(jobId)).toEqual(views.job);
+    expect(await stub.getDocument("lighthouse")).toEqual(views.lighthouse);
+    for (const [i, query] of QUERIES.entries()) {
+      const before = answers[i]!;
+      expect(before.hits.length > 0, query.text).toBe(!query.deleted);
+      const after = await stub.keywordSearch(requestOf(query));
       expect(
         after.hits.map((hit) => hit.id),
         query.text,
-      ).toEqual(before.map((hit) => hit.id));
-      for (const [i, hit] of after.hits.entries()) expect(hit.bm25, query.text).toBeCloseTo(before[i]!.bm25, 9);
-      const hydrated = await hydrateChunks(env.DB, { tenant, ids: before.map((hit) => hit.id), plan });
-      expect(new Map(after.chunks.map((chunk) => [chunk.id, chunk])), query.text).toEqual(hydrated);
+      ).toEqual(before.hits.map((hit) => hit.id));
+      for (const [j, hit] of after.hits.entries()) expect(hit.bm25, query.text).toBeCloseTo(before.hits[j]!.bm25, 9);
+      expect(after.chunks, query.text).toEqual(before.chunks);
     }
   });
 
   it("is idempotent and resumable: a rerun skips a tenant already copied, and copies again one that changed since (happy)", async () => {
     const { tenant } = await tenantInD1();
-    const first = await migrateTenantData(env.DB, env.TENANT_DATA, tenant);
+    const first = await migrateTenantData(env.DB, tenantObject(tenant), tenant);
     expect(first.status).toBe("copied");
-    const again = await migrateTenantData(env.DB, env.TENANT_DATA, tenant);
+    const again = await migrateTenantData(env.DB, tenantObject(tenant), tenant);
     expect(again).toMatchObject({ status: "unchanged", source: first.source, target: null });
 
-    await localServices(env).ingest.indexNow(tenant, [{ id: "late", text: "A document written after the first copy." }]);
-    const third = await migrateTenantData(env.DB, env.TENANT_DATA, tenant);
+    await writeD1Document(tenant, "late", "A document written after the first copy.");
+    const third = await migrateTenantData(env.DB, tenantObject(tenant), tenant);
     expect(third.status).toBe("copied");
     expect(third.source.digest).not.toBe(first.source.digest);
     expect(third.target?.counts.documents).toBe(first.source.counts.documents + 1);
-    expect((await objectOf(tenant).stats()).documents).toBe(first.source.counts.documents + 1);
+    expect((await tenantObject(tenant).stats()).documents).toBe(first.source.counts.documents + 1);
   });
 
   it("reports a tenant that wrote during the copy as changed and records no copy, so a rerun copies it again (error)", async () => {
@@ -95,12 +132,12 @@ describe("edge-rag migrate tenant-data: one tenant from D1 into its Durable Obje
       get(target, property) {
         if (property !== "prepare") return Reflect.get(target, property, target);
         return (sql: string) => {
-          if (!wrote && sql.includes("FROM chunks") && !sql.includes("keyword")) {
+          if (!wrote && sql.includes("FROM chunks")) {
             wrote = true;
             return {
               bind: (...values: unknown[]) => ({
                 raw: async () => {
-                  await localServices(env).ingest.indexNow(tenant, [{ id: "meanwhile", text: "Written during the copy." }]);
+                  await writeD1Document(tenant, "meanwhile", "Written during the copy.");
                   return target
                     .prepare(sql)
                     .bind(...values)
@@ -113,21 +150,22 @@ describe("edge-rag migrate tenant-data: one tenant from D1 into its Durable Obje
         };
       },
     });
-    const result = await migrateTenantData(writing, env.TENANT_DATA, tenant);
+    const result = await migrateTenantData(writing, tenantObject(tenant), tenant);
     expect(wrote).toBe(true);
     expect(result.status).toBe("changed");
-    expect(await objectOf(tenant).importedDigest()).toBeNull();
-    const rerun = await migrateTenantData(env.DB, env.TENANT_DATA, tenant);
+    // Marked as a copy under way, not as copied: the rerun copies again instead of taking the rows for the tenant's own.
+    expect(await tenantObject(tenant).importedDigest()).toBe(COPYING);
+    const rerun = await migrateTenantData(env.DB, tenantObject(tenant), tenant);
     expect(rerun.status).toBe("copied");
-    expect((await objectOf(tenant).getDocument("meanwhile"))?.id).toBe("meanwhile");
+    expect((await tenantObject(tenant).getDocument("meanwhile"))?.id).toBe("meanwhile");
   });
 
   it("copies one tenant's rows only: another tenant's stay out of its object (security)", async () => {
     const mine = await tenantInD1();
     const theirs = uniqueTenant("migrate-other");
-    await localServices(env).ingest.indexNow(theirs, [{ id: "secret", text: "Glaciers of another tenant, never to be found here." }]);
-    await migrateTenantData(env.DB, env.TENANT_DATA, mine.tenant);
-    expect(await objectOf(mine.tenant).getDocument("secret")).toBeNull();
+    await writeD1Document(theirs, "secret", "Glaciers of another tenant, never to be found here.");
+    await migrateTenantData(env.DB, tenantObject(mine.tenant), mine.tenant);
+    expect(await tenantObject(mine.tenant).getDocument("secret")).toBeNull();
     expect(await tenantsWithData(env.DB)).toEqual(expect.arrayContaining([mine.tenant, theirs]));
   });
 });

@@ -13,7 +13,6 @@ import { localServices } from "../../src/local";
 import { ANALYTICS_DATA_POINT } from "../../src/middleware/observe";
 import { createQueryService, type QueryService } from "../../src/query/query-service";
 import { QueryRequestSchema, type QueryResponse } from "../../src/query/schemas";
-import { chunksStillIndexed } from "../../src/retrieval/hydrate";
 import { createRetriever } from "../../src/retrieval/retrieve";
 import { createTenantStore } from "../../src/store/tenant-store";
 import {
@@ -160,9 +159,9 @@ describe("query cache: misses and hits (happy)", () => {
     const services = localServices(env);
     let computations = 0;
     const real = createQueryService({
-      tenants: createTenantStore(services.db),
+      tenants: createTenantStore(services.tenantData),
       embedder: createOriginEmbedder(services.origin),
-      retriever: createRetriever(services.db, services.vectors, services.config),
+      retriever: createRetriever(services.tenantData, services.vectors, services.config),
       origin: services.origin,
     });
     const counted: QueryService = {
@@ -175,8 +174,8 @@ describe("query cache: misses and hits (happy)", () => {
     const cached = createCachedQueryService({
       inner: counted,
       cache: createTieredCache([createMemoryStore({ maxEntries: 10, maxBytes: 1 << 20 })], { maxEntryBytes: 1 << 20 }),
-      tenantState: (t) => createTenantStore(services.db).state(t),
-      chunksStillIndexed: (t, ids) => chunksStillIndexed(services.db, t, ids),
+      tenantState: (t) => createTenantStore(services.tenantData).state(t),
+      chunksStillIndexed: (t, ids) => services.tenantData(t).chunksStillIndexed(ids),
       stats: createMemoryCacheStats(),
       config: services.config,
     });
@@ -209,7 +208,7 @@ describe("query embedding cache (happy)", () => {
         },
       }),
     };
-    const tenants = createTenantStore(services.db);
+    const tenants = createTenantStore(services.tenantData);
     const embedder = withEmbeddingCache(createOriginEmbedder(origin), {
       cache: createTieredCache([createMemoryStore({ maxEntries: 100, maxBytes: 1 << 22 })], { maxEntryBytes: 1 << 20 }),
       tenantState: tenants.state,
@@ -219,7 +218,7 @@ describe("query embedding cache (happy)", () => {
     const queries = createQueryService({
       tenants,
       embedder,
-      retriever: createRetriever(services.db, services.vectors, services.config),
+      retriever: createRetriever(services.tenantData, services.vectors, services.config),
       origin,
     });
     const context = { requestId: "embedding-cache", startedAt: performance.now(), defer: () => {} };
@@ -392,7 +391,7 @@ describe("query cache: faults (error)", () => {
     const bindings = bindingsWith({ QUERY_CACHE_TIERS: "kv" });
     const query = fresh(QUESTIONS.penicillin.query);
     const input = QueryRequestSchema.parse({ query });
-    const state = await createTenantStore(env.DB).state(tenant);
+    const state = await createTenantStore(localServices(env).tenantData).state(tenant);
     const current = await answerKey(tenant, state, input, loadConfig(env).ANSWER_MODEL_TAG);
     const envelope = (value: unknown) => JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value });
     // Well formed, but larger than anything the cache writes (QUERY_CACHE_MAX_ENTRY_BYTES, 256 KiB).

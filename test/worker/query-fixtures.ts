@@ -1,7 +1,9 @@
 import { env } from "cloudflare:test";
 import { loadConfig } from "../../src/config";
+import { documentTitle } from "../../src/ingest/document-input";
+import { acceptDocuments } from "../../src/ingest/document-store";
 import { localServices } from "../../src/local";
-import { keywordIndexStatementsForWrite } from "../../src/retrieval/keyword-index";
+import { tenantObject, tenantSql } from "./helpers";
 
 /**
  * Test corpus and indexing for the query suites.
@@ -128,8 +130,8 @@ export interface IndexedFixture {
 /**
  * Indexes documents for `tenant`. By default through the ingest service's `indexNow` (the
  * real origin chunks and embeds; vectors are upserted and confirmed visible). With
- * `vectors: false` only D1 is written (documents, one chunk per document, FTS via the triggers,
- * the index version): what keyword retrieval needs, and all that can exist without an origin.
+ * `vectors: false` only the tenant's object is written (documents, one chunk per document, FTS
+ * via the triggers, the index version): what keyword retrieval needs, and all that can exist without an origin.
  */
 export async function indexFixture(
   tenant: string,
@@ -138,41 +140,51 @@ export async function indexFixture(
 ): Promise<IndexedFixture> {
   const config = loadConfig(env);
   if (options.vectors === false) {
-    await writeD1Only(tenant, documents);
+    await writeKeywordOnly(tenant, documents);
   } else {
     const summary = await localServices(env).ingest.indexNow(tenant, documents, { dimensions: config.EMBEDDING_DIMENSIONS });
     const failed = summary.documents.filter((outcome) => outcome.status !== "done");
     if (failed.length > 0) throw new Error(`fixture indexing failed: ${JSON.stringify(failed)}`);
   }
-  const { results } = await env.DB.prepare("SELECT id, document_id FROM chunks WHERE tenant = ?1 ORDER BY seq")
-    .bind(tenant)
-    .all<{ id: string; document_id: string }>();
-  return { chunkIds: new Map(results.map((row) => [row.id, row.document_id])) };
+  const rows = await tenantSql<{ id: string; document_id: string }>(tenant, "SELECT id, document_id FROM chunks ORDER BY seq");
+  return { chunkIds: new Map(rows.map((row) => [row.id, row.document_id])) };
 }
 
-async function writeD1Only(tenant: string, documents: FixtureDocument[]): Promise<void> {
-  const now = Date.now();
-  // As the indexer's commit does: the tenant's keyword index exists before its chunks are written.
-  const statements = await keywordIndexStatementsForWrite(env.DB, tenant);
-  for (const document of documents) {
-    const chunkId = `c_${await sha1Hex(`${tenant}\u0000${document.id}\u00000`)}`;
-    statements.push(
-      env.DB.prepare(
-        "INSERT INTO documents (tenant, id, collection, text, metadata, content_hash, indexed_hash, status, chunk_count, created_at, updated_at) " +
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 'indexed', 1, ?7, ?7)",
-      ).bind(tenant, document.id, document.collection, document.text, JSON.stringify(document.metadata), `fixture-${document.id}`, now),
-      env.DB.prepare(
-        "INSERT INTO chunks (id, tenant, document_id, collection, chunk_index, text, start_offset, end_offset) VALUES (?1, ?2, ?3, ?4, 0, ?5, 0, ?6)",
-      ).bind(chunkId, tenant, document.id, document.collection, document.text, document.text.length),
+/** Documents stored and committed with one chunk each through the tenant's object, without an origin or vectors: one commit, one index version. */
+async function writeKeywordOnly(tenant: string, documents: FixtureDocument[]): Promise<void> {
+  const store = tenantObject(tenant);
+  const quota = { maxDocuments: 1e9, maxBytes: 1e12, maxChunks: 1e9 };
+  const targets: Array<{ documentId: string; contentHash: string }> = [];
+  for (const [collection, group] of Map.groupBy(documents, (document) => document.collection)) {
+    const accepted = await acceptDocuments(
+      group.map(({ id, text, metadata }) => ({ id, text, metadata })),
+      collection,
     );
+    const result = await store.accept({ documents: accepted, quota, now: Date.now() });
+    if (!result.ok) throw new Error(`fixture refused: ${result.detail}`);
+    targets.push(...accepted.map((document) => ({ documentId: document.id, contentHash: document.hash })));
   }
-  statements.push(
-    env.DB.prepare(
-      "INSERT INTO tenants (tenant, index_version, updated_at) VALUES (?1, 1, ?2) " +
-        "ON CONFLICT (tenant) DO UPDATE SET index_version = index_version + 1, updated_at = excluded.updated_at",
-    ).bind(tenant, now),
+  const { work } = await store.loadWork(targets);
+  const ready = await Promise.all(
+    work.map(async (document) => ({
+      id: document.id,
+      contentHash: document.content_hash,
+      revision: document.revision,
+      collection: document.collection,
+      title: documentTitle(JSON.parse(document.metadata)),
+      chunks: [
+        {
+          id: `c_${await sha1Hex(`${tenant}\u0000${document.id}\u00000`)}`,
+          index: 0,
+          text: document.text,
+          start: 0,
+          end: document.text.length,
+        },
+      ],
+    })),
   );
-  await env.DB.batch(statements);
+  const committed = await store.commit({ ready, failed: [], skipped: [], model: null, maxChunks: quota.maxChunks, now: Date.now() });
+  if (!committed.ok) throw new Error("fixture commit refused");
 }
 
 /** The events of a whole SSE response, parsed independently of the worker's own code. */

@@ -1,7 +1,6 @@
-import { env } from "cloudflare:test";
 import { SignJWT } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { call, callWithEnv, createKey, DEAD_ORIGIN, json, tenantObject, uniqueTenant } from "./helpers";
 import { CORPUS, indexFixture } from "./query-fixtures";
 import { TEST_SECRETS } from "./secrets";
 
@@ -41,11 +40,8 @@ async function expectProblem(response: Response, status: number, code: string) {
 }
 
 async function indexState() {
-  const version = await env.DB.prepare("SELECT index_version FROM tenants WHERE tenant = ?1")
-    .bind(tenant)
-    .first<{ index_version: number }>();
-  const chunks = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<{ n: number }>();
-  return { version: version?.index_version, chunks: chunks?.n };
+  const { index_version, chunks } = await tenantObject(tenant).stats();
+  return { version: index_version, chunks };
 }
 
 describe("query validation (error)", () => {

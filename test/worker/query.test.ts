@@ -7,7 +7,8 @@ import { createQueryService, type QueryService } from "../../src/query/query-ser
 import type { QueryInput, QueryResponse, Source } from "../../src/query/schemas";
 import { createRetriever } from "../../src/retrieval/retrieve";
 import type { ServicesFactory } from "../../src/services";
-import { call, callWithServices, createKey, json, servicesWith, uniqueTenant } from "./helpers";
+import { call, callWithServices, createKey, json, servicesWith, tenantFirst, uniqueTenant } from "./helpers";
+import { indexVersion } from "./ingest-fixtures";
 import { CORPUS, type FixtureDocument, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
 
 /**
@@ -71,7 +72,7 @@ describe("query (happy)", () => {
   it("describes the answer: metadata, scores in 0..1 best first, previews of at most 500 characters", async () => {
     const response = await call("/v1/query", { auth: key, body: { query: QUESTIONS.bees.query, top_k: 8 } });
     const result = await json(response);
-    const version = await env.DB.prepare("SELECT index_version FROM tenants WHERE tenant = ?1").bind(tenant).first<number>("index_version");
+    const version = await indexVersion(tenant);
     expect(result.metadata).toMatchObject({
       total_sources: result.sources.length,
       cache: "miss",
@@ -87,7 +88,7 @@ describe("query (happy)", () => {
     for (const source of result.sources as Source[]) {
       expect(source.score).toBeGreaterThan(0);
       expect(source.score).toBeLessThanOrEqual(1);
-      const full = await env.DB.prepare("SELECT text FROM chunks WHERE id = ?1").bind(source.id).first<string>("text");
+      const full = (await tenantFirst<{ text: string }>(tenant, "SELECT text FROM chunks WHERE id = ?1", source.id))?.text;
       expect(source.text.length).toBeLessThanOrEqual(500);
       if (full!.length <= 500) expect(source.text).toBe(full);
       else expect(source.text).toBe(`${full!.slice(0, 499)}…`);
@@ -312,7 +313,7 @@ describe("query batch embedding (happy)", () => {
     const service = createQueryService({
       tenants: services.tenants,
       embedder: createOriginEmbedder(origin),
-      retriever: createRetriever(services.db, services.vectors, services.config),
+      retriever: createRetriever(services.tenantData, services.vectors, services.config),
       origin,
     });
     const input = (query: string, mode: QueryInput["mode"]): QueryInput => ({ query, mode, top_k: 2, cache: true, explain: false });

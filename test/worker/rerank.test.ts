@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { answerKey, retrievalCacheTag, searchKey } from "../../src/cache/cache-key";
 import { loadConfig } from "../../src/config";
+import { localServices } from "../../src/local";
 import { originAudience } from "../../src/origin/origin-token";
 import { createReranker, ORIGIN_RERANK_PATH } from "../../src/rerank/create-reranker";
 import { type Reranker, RerankUnavailable } from "../../src/rerank/reranker";
@@ -172,7 +173,7 @@ describe("the rerank step of retrieval", () => {
     { id: "r3", collection: "default", text: "granite statue", metadata: {} },
   ];
   const deps = (reranker?: Reranker): RetrieverDeps => ({
-    db: env.DB,
+    tenantData: localServices(env).tenantData,
     vectors: undefined as unknown as Vectorize,
     fusion: { method: "rrf", k: 60, weights: { vector: 1, keyword: 1 } },
     candidates: 50,

@@ -1,18 +1,22 @@
-import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type AnswerEvent, streamAnswer } from "../../src/answer/generate-answer";
 import type { OriginClient } from "../../src/origin/origin-client";
-import { type Filters, FiltersSchema, planFilters } from "../../src/retrieval/filters";
+import { type FilterPlan, type Filters, FiltersSchema, planFilters } from "../../src/retrieval/filters";
 import { toFtsMatchExpression } from "../../src/retrieval/fts-query";
-import { hydrateChunks, hydrationQuery } from "../../src/retrieval/hydrate";
-import { keywordIndexName } from "../../src/retrieval/keyword-index";
-import { keywordSearch, keywordSearchScored } from "../../src/retrieval/keyword-search";
-import { uniqueTenant } from "./helpers";
+import { hydrateChunks } from "../../src/retrieval/hydrate";
+import { keywordSearch } from "../../src/retrieval/keyword-search";
+import { hydrationQuery } from "../../src/tenant/tenant-data";
+import { tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { type FixtureDocument, indexFixture } from "./query-fixtures";
 
-/** The SQL that retrieval generates, run against the real local D1 (the pure parts: test/unit/retrieval-planning.test.ts). */
+/** The SQL that retrieval generates, run in the tenant's real object under workerd (the pure parts: test/unit/retrieval-planning.test.ts). */
 
-describe("filters and keyword search on the real D1", () => {
+const searchScored = async (tenant: string, request: { match: string; plan: FilterPlan; limit: number }) =>
+  (await keywordSearch(tenantObject(tenant), request)).hits;
+const searchIds = async (tenant: string, request: { match: string; plan: FilterPlan; limit: number }) =>
+  (await searchScored(tenant, request)).map((hit) => hit.id);
+
+describe("filters and keyword search in the tenant's object", () => {
   const tenant = uniqueTenant("filters");
   const other = uniqueTenant("filters-other");
   const docs: FixtureDocument[] = [
@@ -32,7 +36,7 @@ describe("filters and keyword search on the real D1", () => {
 
   const matching = async (filters: Filters) => {
     const parsed = FiltersSchema.parse(filters);
-    const found = await hydrateChunks(env.DB, { tenant, ids, plan: planFilters(parsed) });
+    const found = await hydrateChunks(tenantObject(tenant), { ids, plan: planFilters(parsed) });
     return [...found.values()].map((chunk) => chunk.document_id).sort();
   };
 
@@ -84,30 +88,27 @@ describe("filters and keyword search on the real D1", () => {
       expect(await matching({ lang: value })).toEqual([]);
       expect(await matching({ lang: { $ne: value } })).toEqual(["a", "b", "c", "d"]);
     }
-    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<{ n: number }>();
+    const [count] = await tenantSql<{ n: number }>(tenant, "SELECT COUNT(*) AS n FROM chunks");
     expect(count?.n).toBe(4);
   });
 
   it("ranks by BM25 within the tenant and the filter", async () => {
     const plan = planFilters({ collection: "alpha" });
-    const found = await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("granite river bridge")!, plan, limit: 10 });
+    const found = await searchIds(tenant, { match: toFtsMatchExpression("granite river bridge")!, plan, limit: 10 });
     const byId = new Map(ids.map((id, i) => [id, docs[i]!.id]));
     expect(found.map((id) => byId.get(id))).toEqual(["b", "a"]);
   });
 
   it("looks candidates up by chunk id, never by scanning the tenant's chunks", async () => {
-    const { sql, params } = hydrationQuery({ tenant, ids, plan: planFilters({ lang: "en" }) });
-    const { results } = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
-      .bind(...params)
-      .all<{ detail: string }>();
-    const steps = results.map((row) => row.detail);
+    const { sql, params } = hydrationQuery({ ids, plan: planFilters({ lang: "en" }) });
+    const steps = (await tenantSql<{ detail: string }>(tenant, `EXPLAIN QUERY PLAN ${sql}`, ...params)).map((row) => row.detail);
     expect(steps.find((step) => /^SEARCH c /.test(step))).toMatch(/USING INDEX \S+ \(id=\?\)/);
   });
 
   it("never returns another tenant's chunks (security)", async () => {
-    const found = await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("granite")!, plan: planFilters(undefined), limit: 50 });
+    const found = await searchIds(tenant, { match: toFtsMatchExpression("granite")!, plan: planFilters(undefined), limit: 50 });
     expect(found.sort()).toEqual([...ids].sort());
-    const theirs = await hydrateChunks(env.DB, { tenant: other, ids, plan: planFilters(undefined) });
+    const theirs = await hydrateChunks(tenantObject(other), { ids, plan: planFilters(undefined) });
     expect(theirs.size).toBe(0);
   });
 
@@ -136,14 +137,10 @@ describe("filters and keyword search on the real D1", () => {
     for (const attempt of attempts) {
       const match = toFtsMatchExpression(attempt);
       if (match === null) continue;
-      await expect(keywordSearch(env.DB, { tenant, match, plan: planFilters(undefined), limit: 5 }), attempt).resolves.toBeInstanceOf(
-        Array,
-      );
+      await expect(searchIds(tenant, { match, plan: planFilters(undefined), limit: 5 }), attempt).resolves.toBeInstanceOf(Array);
     }
     // `gran*` must not act as a prefix query: "gran" is not a word of the corpus.
-    expect(await keywordSearch(env.DB, { tenant, match: toFtsMatchExpression("gran*")!, plan: planFilters(undefined), limit: 5 })).toEqual(
-      [],
-    );
+    expect(await searchIds(tenant, { match: toFtsMatchExpression("gran*")!, plan: planFilters(undefined), limit: 5 })).toEqual([]);
   });
 });
 
@@ -235,8 +232,7 @@ describe("per-tenant BM25 statistics (security, correctness)", () => {
     text: `alpha common text number ${i}`,
     metadata: {},
   }));
-  const search = () =>
-    keywordSearchScored(env.DB, { tenant, match: toFtsMatchExpression("alpha beta")!, plan: planFilters(undefined), limit: 10 });
+  const search = () => searchScored(tenant, { match: toFtsMatchExpression("alpha beta")!, plan: planFilters(undefined), limit: 10 });
 
   it("leaves a tenant's keyword ranking (ids and BM25 scores) byte-for-byte unchanged when another tenant adds documents", async () => {
     const { chunkIds } = await indexFixture(tenant, own, { vectors: false });
@@ -244,36 +240,18 @@ describe("per-tenant BM25 statistics (security, correctness)", () => {
     expect(before.map((hit) => chunkIds.get(hit.id))).toEqual(["d1", "d2"]);
     await indexFixture(other, theirs, { vectors: false });
     // Their own ranking sees their statistics: "alpha" is in every one of their chunks.
-    expect(
-      await keywordSearchScored(env.DB, { tenant: other, match: toFtsMatchExpression("alpha")!, plan: planFilters(undefined), limit: 50 }),
-    ).toHaveLength(20);
+    expect(await searchScored(other, { match: toFtsMatchExpression("alpha")!, plan: planFilters(undefined), limit: 50 })).toHaveLength(20);
     const after = await search();
     expect(JSON.stringify(after)).toBe(JSON.stringify(before));
   });
 
-  it("builds a tenant's index from chunks written before it existed (migration path), then keeps it in step", async () => {
-    const late = uniqueTenant("bm25-late");
-    const { chunkIds } = await indexFixture(late, own, { vectors: false });
-    // As after migration 0007: chunks exist, the tenant's index does not.
-    const name = await keywordIndexName(late);
-    await env.DB.batch([
-      env.DB.prepare(`DROP TABLE IF EXISTS ${name}`),
-      env.DB.prepare(`DROP TRIGGER IF EXISTS ${name}_ai`),
-      env.DB.prepare(`DROP TRIGGER IF EXISTS ${name}_ad`),
-      env.DB.prepare("DELETE FROM keyword_indexes WHERE tenant = ?1").bind(late),
-    ]);
-    const query = () =>
-      keywordSearch(env.DB, { tenant: late, match: toFtsMatchExpression("alpha beta")!, plan: planFilters(undefined), limit: 10 });
+  it("keeps a tenant's keyword index in step with its chunks: a deleted chunk leaves it", async () => {
+    const tenant = uniqueTenant("bm25-step");
+    const { chunkIds } = await indexFixture(tenant, own, { vectors: false });
+    const query = () => searchIds(tenant, { match: toFtsMatchExpression("alpha beta")!, plan: planFilters(undefined), limit: 10 });
     expect((await query()).map((id) => chunkIds.get(id))).toEqual(["d1", "d2"]);
-    // Built once, then maintained by its triggers: a deleted chunk leaves the index.
-    await env.DB.prepare("DELETE FROM chunks WHERE tenant = ?1 AND document_id = 'd1'").bind(late).run();
+    await tenantSql(tenant, "DELETE FROM chunks WHERE document_id = 'd1'");
     expect((await query()).map((id) => chunkIds.get(id))).toEqual(["d2"]);
-    const rows = await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${name} WHERE ${name} MATCH 'alpha'`).first<number>("n");
-    expect(rows).toBe(0);
-  });
-
-  it("names a tenant's index by a hash, never by its text (security)", async () => {
-    expect(await keywordIndexName("x'; DROP TABLE chunks; --")).toMatch(/^kw2_[0-9a-f]{24}$/);
-    expect(await keywordIndexName("a")).not.toBe(await keywordIndexName("b"));
+    expect(await tenantSql(tenant, "SELECT rowid FROM kw WHERE kw MATCH 'alpha'")).toEqual([]);
   });
 });

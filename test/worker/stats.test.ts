@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
-import { call, createKey, json, uniqueTenant } from "./helpers";
+import { call, createKey, json, tenantFirst, uniqueTenant } from "./helpers";
 import { indexVersion, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
 /** GET /v1/stats: the caller's tenant's counts and index facts. */
@@ -48,8 +48,7 @@ describe("GET /v1/stats (happy)", () => {
       ).job_id,
     );
     await waitForJob(key, (await ingest(key, { collection: "history", documents: [{ id: "p", text: PARAGRAPHS.printing }] })).job_id);
-    const chunks = async () =>
-      (await env.DB.prepare("SELECT COUNT(*) AS n FROM chunks WHERE tenant = ?1").bind(tenant).first<number>("n"))!;
+    const chunks = async () => (await tenantFirst<{ n: number }>(tenant, "SELECT COUNT(*) AS n FROM chunks"))!.n;
 
     const { key: readerKey } = await createKey(tenant, ["reader"]);
     const stats = await json(await call("/v1/stats", { auth: readerKey }));

@@ -4,9 +4,8 @@ import type { DocumentMetadata } from "../../src/ingest/document-input";
 import { contentHash } from "../../src/ingest/hashing";
 import { planFilters } from "../../src/retrieval/filters";
 import { toFtsMatchExpression } from "../../src/retrieval/fts-query";
-import { FTS_TOKENIZER } from "../../src/retrieval/keyword-index";
 import type { AcceptedDocument, ReadyDocument, StorageQuota, TenantData } from "../../src/tenant/tenant-data";
-import { migrateTenantSchema, TENANT_SCHEMA } from "../../src/tenant/tenant-schema";
+import { FTS_TOKENIZER, migrateTenantSchema, TENANT_SCHEMA } from "../../src/tenant/tenant-schema";
 import { uniqueTenant } from "./helpers";
 
 /** The tenant's object, as the worker reaches it. */
@@ -295,9 +294,19 @@ describe("TenantData quotas", () => {
     const stub = tenantObject();
     const quota = { maxDocuments: 2, maxBytes: 40, maxChunks: 100 };
     const three = await Promise.all(["a", "b", "c"].map((id) => accepted(id, "x")));
-    expect(await stub.accept({ documents: three, quota, now: 1 })).toMatchObject({ ok: false, quota: "documents", limit: 2, usage: 0 });
+    expect(await stub.accept({ documents: three, quota, now: 1 })).toMatchObject({
+      ok: false,
+      quota: "documents",
+      limit: 2,
+      usage: 0,
+    });
     const big = await accepted("big", "y".repeat(41));
-    expect(await stub.accept({ documents: [big], quota, now: 1 })).toMatchObject({ ok: false, quota: "bytes", limit: 40, usage: 0 });
+    expect(await stub.accept({ documents: [big], quota, now: 1 })).toMatchObject({
+      ok: false,
+      quota: "bytes",
+      limit: 40,
+      usage: 0,
+    });
     expect(await stub.stats()).toMatchObject({ documents: 0, bytes: 0 });
     // Replacing a document by id counts once.
     expect((await stub.accept({ documents: three.slice(0, 2), quota, now: 1 })).ok).toBe(true);
@@ -357,17 +366,19 @@ describe("TenantData quotas", () => {
 });
 
 describe("TenantData deletion", () => {
-  it("destroy removes everything the object stores (happy)", async () => {
+  it("destroy removes everything the object stores, and moves its index version and cache epoch on, never back (happy)", async () => {
     const stub = tenantObject();
     await indexNow(stub, [await accepted("a", "Lava.")]);
+    const before = await stub.stats();
     await stub.destroy();
+    // Back to 0, a later version would be the key of an answer cached from the deleted data.
     expect(await stub.stats()).toEqual({
       documents: 0,
       chunks: 0,
       bytes: 0,
       collections: 0,
-      index_version: 0,
-      cache_epoch: 0,
+      index_version: before.index_version + 1,
+      cache_epoch: before.cache_epoch + 1,
       embedding_model: null,
     });
     expect((await search(stub, "lava")).hits).toEqual([]);

@@ -279,6 +279,54 @@ export async function cachePurgeCommand(_positionals: string[], values: Values):
   process.stderr.write("the tenant's query cache is empty\n");
 }
 
+/** Operators: deletes whole tenants (their credentials, documents, index and vectors), printing what each lost. */
+export async function tenantsDeleteCommand(positionals: string[], values: Values): Promise<void> {
+  if (positionals.length === 0) throw new UsageError("tenants delete needs one or more tenant ids");
+  const client = apiClient(connectionOf(values));
+  for (const tenant of positionals) {
+    const deleted = await ok(client.DELETE("/v1/tenants/{tenant}", { params: { path: { tenant } } }));
+    if (values.json) print(deleted);
+    else
+      process.stderr.write(
+        `deleted tenant ${tenant}: ${deleted.documents} documents, ${deleted.vectors} vectors, ${deleted.api_keys} API keys, ${deleted.users} users\n`,
+      );
+  }
+}
+
+/**
+ * Operators: copies each tenant's rows still in D1's shared tables into its object (what each
+ * object does on its first start; this runs it ahead of traffic, e.g. for tenants too large to copy
+ * within one start), one line per tenant; exit 2 when any was not copied whole.
+ */
+export async function migrateTenantDataCommand(_positionals: string[], values: Values): Promise<void> {
+  const client = apiClient(connectionOf(values));
+  const tenants = typeof values.tenant === "string" ? [values.tenant] : await allPages(client);
+  let incomplete = 0;
+  for (const tenant of tenants) {
+    const result = await ok(client.POST("/v1/tenants/{tenant}/migrate-data", { params: { path: { tenant } } }));
+    if (values.json) print(result);
+    else {
+      const counts = Object.entries(result.source.counts)
+        .map(([table, count]) => `${table} ${count}`)
+        .join(", ");
+      process.stdout.write(`${tenant}\t${result.status}\t${counts}\n`);
+    }
+    if (result.status === "changed" || result.status === "in_use") incomplete++;
+  }
+  if (!values.json) process.stderr.write(`${tenants.length} tenants, ${incomplete} not copied whole\n`);
+  if (incomplete > 0) process.exitCode = EXIT.partial;
+}
+
+async function allPages(client: ApiClient): Promise<string[]> {
+  const tenants: string[] = [];
+  for (let after = ""; ; ) {
+    const page = await ok(client.GET("/v1/tenants/with-d1-data", { params: { query: { after, limit: 1000 } } }));
+    tenants.push(...page.tenants);
+    if (page.tenants.length < 1000) return tenants;
+    after = page.tenants.at(-1)!;
+  }
+}
+
 const getJob = (client: ApiClient, id: string): Promise<Job> => ok(client.GET("/v1/jobs/{id}", { params: { path: { id } } }));
 
 /** POST /v1/query as server-sent events: the response, unread, once it is a 200. */

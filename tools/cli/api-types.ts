@@ -311,6 +311,60 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/tenants/{tenant}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Delete a tenant: its credentials, its documents and index (its object's storage), its vectors
+     * @description Operators only. Credentials go first (keys still cached elsewhere stop within API_KEY_CACHE_TTL_SECONDS), then the vectors, then the object's storage; its cached answers never match again and expire with their TTL. Idempotent.
+     */
+    delete: operations["deleteTenant"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/tenants/{tenant}/migrate-data": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Copy a tenant's rows from D1's shared tables into its object (what its object does by itself on first use) */
+    post: operations["migrateTenantData"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/tenants/with-d1-data": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Tenants whose rows D1's shared tables still hold (deployments from before issue 23), in name order, a page at a time */
+    get: operations["listTenantsToMigrate"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/mcp": {
     parameters: {
       query?: never;
@@ -727,6 +781,37 @@ export interface components {
           auth: string;
         };
       };
+    };
+    TenantDeletion: {
+      tenant: string;
+      /** @description API keys deleted */
+      api_keys: number;
+      /** @description Users deleted */
+      users: number;
+      /** @description Documents the tenant's object held */
+      documents: number;
+      /** @description Vector ids deleted from the index */
+      vectors: number;
+    };
+    TenantDataMigration: {
+      tenant: string;
+      /**
+       * @description copied: every row, counts and checksum equal; unchanged: copied before; changed: D1 was written during the copy (run again); in_use: the object holds data of its own and is never overwritten
+       * @enum {string}
+       */
+      status: "copied" | "unchanged" | "changed" | "in_use";
+      source: {
+        digest: string;
+        counts: {
+          [key: string]: number;
+        };
+      };
+      target: {
+        digest: string;
+        counts: {
+          [key: string]: number;
+        };
+      } | null;
     };
   };
   responses: never;
@@ -2115,6 +2200,210 @@ export interface operations {
         };
         content: {
           "text/plain": string;
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  deleteTenant: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        tenant: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description What was deleted */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["TenantDeletion"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  migrateTenantData: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        tenant: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The copy's outcome */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["TenantDataMigration"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  listTenantsToMigrate: {
+    parameters: {
+      query?: {
+        after?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of tenants */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            tenants: string[];
+          };
         };
       };
       /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */

@@ -21,8 +21,10 @@ import {
   keysListCommand,
   keysRevokeCommand,
   logoutCommand,
+  migrateTenantDataCommand,
   queryCommand,
   searchCommand,
+  tenantsDeleteCommand,
 } from "./api-commands";
 import { createKeyCommand, createUserCommand, disableUserCommand, listUsersCommand, NotFound, resetPasswordCommand } from "./credentials";
 import { doctorCommand } from "./doctor";
@@ -216,6 +218,24 @@ const COMMANDS: Command[] = [
     details: API_NOTE,
     options: API,
     run: cachePurgeCommand,
+  },
+  {
+    words: ["tenants", "delete"],
+    synopsis: "<tenant…> [--json]",
+    summary: "delete whole tenants: their API keys and users, documents and index, vectors (operators: an admin key of OPERATOR_TENANT)",
+    details: API_NOTE,
+    options: { ...API, ...JSON_OUTPUT },
+    positionals: true,
+    run: tenantsDeleteCommand,
+  },
+  {
+    words: ["migrate", "tenant-data"],
+    synopsis: "[--tenant <t>] [--json]",
+    summary:
+      "copy tenants' rows from D1's shared tables into their objects ahead of traffic (each object also does it on first use); one line per tenant, exit 2 if any was not copied whole (operators)",
+    details: `  --tenant <t>   only this tenant (default: every tenant D1's shared tables hold rows of)\n${API_NOTE}`,
+    options: { ...API, ...JSON_OUTPUT, tenant: { type: "string" } },
+    run: migrateTenantDataCommand,
   },
   {
     words: ["bench"],

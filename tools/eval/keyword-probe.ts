@@ -2,7 +2,7 @@
  * Offline probe of the keyword side (issue 10's list: a `title` weighed apart with FTS5 column
  * weights, query-side pseudo-relevance feedback (RM3-style), stop-word and stemming choices), run
  * before any of them is built into the worker. It uses the real FTS5 (node:sqlite's SQLite) over
- * the chunks of the eval's own D1 state (`npm run eval -- --tune` leaves both behind), so the
+ * the chunks of the eval's own state (the SciFact tenant's TenantData object; `npm run eval -- --tune` leaves both behind), so the
  * text-only variant reproduces the API's BM25 ranking before migration 0008 and the title column
  * at weight 1 reproduces it after. Every variant is scored the way the dense probe scores its
  * own: per document (best chunk), nDCG@10, per-query paired gain over the text-only BM25 and its
@@ -11,7 +11,7 @@
  * z-score convex), and the hybrid's margin over its own keyword half is printed beside it: that
  * margin, not the gain over the old BM25, is what the guard and the issue ask for.
  *
- *   npm run eval:keyword -- [--rankings <dump>] [--d1 <sqlite file of the eval's D1>]
+ *   npm run eval:keyword -- [--rankings <dump>] [--tenant <sqlite file of the SciFact tenant's object>]
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -19,26 +19,27 @@ import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { MAX_FTS_TERMS, matchAnyOf, searchTerms, toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { fuse, type ScoredRanking } from "../../src/retrieval/fusion";
-import { FTS_TOKENIZER } from "../../src/retrieval/keyword-index";
+import { FTS_TOKENIZER } from "../../src/tenant/tenant-schema";
 import { ROOT } from "../stack/paths";
 import { readRankings, scifact, split } from "./datasets";
 import { bestChunkPerDocument, mean, ndcgAt10, pairedGain } from "./metrics";
 
-const D1_DIR = join(ROOT, ".cache", "scifact-eval", "v3", "d1", "miniflare-D1DatabaseObject");
+/** The eval's tenants' objects (Miniflare names a Durable Object class's directory <script>-<class>). */
+const OBJECTS_DIR = join(ROOT, ".cache", "scifact-eval", "v3", "do", "edge-rag-TenantData");
 const { values: args } = parseArgs({
   options: {
     rankings: { type: "string", default: join(ROOT, ".cache", "eval", "scifact-rankings.json") },
-    d1: { type: "string" },
+    tenant: { type: "string" },
   },
 });
 
-/** The eval's D1 database: the largest sqlite file of its state (the other one is Miniflare's metadata). */
+/** The SciFact tenant's object: the largest sqlite file of the eval's TenantData objects (XQuAD's tenants are smaller). */
 function evalDatabase(): string {
-  if (args.d1) return args.d1;
-  const files = readdirSync(D1_DIR)
-    .filter((name) => name.endsWith(".sqlite") && name !== "metadata.sqlite")
-    .map((name) => join(D1_DIR, name));
-  if (files.length === 0) throw new Error(`no D1 database under ${D1_DIR}: run \`npm run eval -- --tune\` first`);
+  if (args.tenant) return args.tenant;
+  const files = readdirSync(OBJECTS_DIR)
+    .filter((name) => name.endsWith(".sqlite"))
+    .map((name) => join(OBJECTS_DIR, name));
+  if (files.length === 0) throw new Error(`no tenant object under ${OBJECTS_DIR}: run \`npm run eval -- --tune\` first`);
   return files.sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
 }
 
@@ -47,14 +48,13 @@ const dumped = readRankings(args.rankings);
 const { tuning, heldOut } = split(sci.judged.filter((id) => dumped.has(id)));
 const queryIds = [...tuning, ...heldOut];
 
-// The SciFact tenant's chunks and document titles (the tenant with the most chunks: XQuAD's are
-// another tenant's, and BM25's statistics are per tenant), copied into memory; the file is only read.
+// The SciFact tenant's chunks and document titles (its own object: XQuAD's are another tenant's,
+// and BM25's statistics are per tenant), copied into memory; the file is only read.
 const source = new DatabaseSync(evalDatabase(), { readOnly: true });
 const chunks = source
   .prepare(
     `SELECT c.seq AS seq, c.document_id AS document, c.text AS text, coalesce(json_extract(d.metadata, '$.title'), '') AS title
-     FROM chunks c JOIN documents d ON d.tenant = c.tenant AND d.id = c.document_id
-     WHERE c.tenant = (SELECT tenant FROM chunks GROUP BY tenant ORDER BY COUNT(*) DESC LIMIT 1)`,
+     FROM chunks c JOIN documents d ON d.id = c.document_id`,
   )
   .all() as Array<{ seq: number; document: string; text: string; title: string }>;
 source.close();
@@ -209,7 +209,7 @@ const bm25 = { tuning: ndcgs(tuning, (r) => r.textOnly.ids), heldOut: ndcgs(held
 // Agreement with the API's own BM25 (the dump holds only the vector side per document; the eval's
 // keyword row is the check): the text-only variant reproduces its nDCG@10 before migration 0008,
 // the title column at weight 1 after it.
-console.log(`\nkeyword probe: ${chunks.length} chunks of the eval's D1, ${queryIds.length} queries; per document, nDCG@10`);
+console.log(`\nkeyword probe: ${chunks.length} chunks of the eval's SciFact tenant, ${queryIds.length} queries; per document, nDCG@10`);
 console.log(
   `text-only BM25 here: tuning ${mean(bm25.tuning).toFixed(4)}, held-out ${mean(bm25.heldOut).toFixed(4)} (the baseline of every Δ)`,
 );

@@ -188,15 +188,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         if (!stopping) resolve("lifeline");
       });
     });
-    // wrangler dev does not run cron triggers; fire the scheduled handler (the ingestion sweeper)
-    // once a minute as production would.
-    const cron = setInterval(() => {
-      fetch(`${url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("* * * * *")}`).then(
-        (response) => response.body?.cancel(),
-        () => {},
-      );
-    }, 60_000);
-    cron.unref();
     return {
       url,
       originUrl,
@@ -215,7 +206,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       },
       async stop() {
         stopping = true;
-        clearInterval(cron);
         await stopAll();
       },
       crashed,

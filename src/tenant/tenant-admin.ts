@@ -1,0 +1,79 @@
+import type { TenantStore } from "../store/tenant-store";
+import type { VectorIndex } from "../vector/vector-index";
+import { DELETED, migrateTenantData, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
+import type { TenantDataFor } from "./tenant-data-port";
+
+/**
+ * The operators' use cases over whole tenants, built once in `createServices`: deleting a tenant,
+ * and copying a tenant's rows from D1's shared tables (today's deployments) into its object.
+ *
+ * Promise of `delete`: the tenant's credentials go first (its API keys, users and tenants row, in
+ * one D1 batch: nothing can sign in as it any more, and keys still cached in other isolates stop
+ * within API_KEY_CACHE_TTL_SECONDS), then its vectors (every chunk id and recorded vector id of its
+ * object, deleted from the index), then its object's storage (`destroy`: its index version and
+ * cache epoch move on, so no cached answer of the tenant matches again, and a last good answer is
+ * only served while every chunk it cites exists: none does). Idempotent: run again, it finds
+ * nothing, or what a cached key wrote in the seconds before it stopped. Cached entries are keyed
+ * by hashes, so they are not enumerated: unreachable at once, they expire with their TTL.
+ * Failure modes: D1's, the vector index's and the object's (StoreUnavailable, VectorIndexError):
+ * what ran stays done, and a rerun finishes it. Latency: one D1 batch, one object call per 1,000
+ * vector ids plus a delete per 100, one object call.
+ */
+export interface TenantAdminService {
+  delete(tenant: string): Promise<TenantDeletion>;
+  /** Copies one tenant's rows from D1 into its object (idempotent; see migrate-tenant-data.ts). */
+  migrate(tenant: string): Promise<TenantDataMigration>;
+  /** Tenants with rows in D1's shared tables, in name order after `after`, at most `limit`. */
+  tenantsWithD1Data(after: string, limit: number): Promise<string[]>;
+}
+
+export interface TenantDeletion {
+  tenant: string;
+  api_keys: number;
+  users: number;
+  vectors: number;
+  documents: number;
+}
+
+export interface TenantAdminDeps {
+  db: D1Database;
+  tenantData: TenantDataFor;
+  vectors: VectorIndex;
+  /** Forgets the tenant's state this isolate caches. */
+  tenants: Pick<TenantStore, "forget">;
+}
+
+/** Vectorize deletes at most 100 ids a call (vector-writes.ts). */
+const DELETE_BATCH = 100;
+const ID_PAGE = 1_000;
+
+export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminService {
+  return {
+    async delete(tenant) {
+      const [keys, users] = await deps.db.batch<never>([
+        deps.db.prepare("DELETE FROM api_keys WHERE tenant = ?1").bind(tenant),
+        deps.db.prepare("DELETE FROM users WHERE tenant = ?1").bind(tenant),
+        deps.db.prepare("DELETE FROM tenants WHERE tenant = ?1").bind(tenant),
+      ]);
+      const store = deps.tenantData(tenant);
+      const { documents } = await store.stats();
+      let vectors = 0;
+      for (let after = ""; ; ) {
+        const ids = await store.vectorIds(after, ID_PAGE);
+        for (let i = 0; i < ids.length; i += DELETE_BATCH) await deps.vectors.deleteByIds(ids.slice(i, i + DELETE_BATCH));
+        vectors += ids.length;
+        if (ids.length < ID_PAGE) break;
+        after = ids.at(-1)!;
+      }
+      await store.destroy();
+      // Never adopted from D1 again: a deployment's old rows of it, if any, stay deleted.
+      await store.importedDigest(DELETED);
+      deps.tenants.forget(tenant);
+      return { tenant, api_keys: keys!.meta.changes, users: users!.meta.changes, vectors, documents };
+    },
+
+    migrate: (tenant) => migrateTenantData(deps.db, deps.tenantData(tenant), tenant),
+
+    tenantsWithD1Data: (after, limit) => tenantsWithData(deps.db, after, limit),
+  };
+}

@@ -1,0 +1,126 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { localServices } from "../../src/local";
+import { TENANT_TABLE_NAMES, TENANT_TABLES } from "../../src/tenant/tenant-rows";
+import { bindingsWith, call, callWithBindings, createKey, json, tenantObject, tenantSql, uniqueTenant } from "./helpers";
+import { chunkRows, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
+
+/**
+ * Whole tenants (issue 23): a deployment's rows in D1's shared tables adopted by each tenant's object
+ * on its first start, and an operator's tenant deletion.
+ */
+
+/** Copies tenant `from`'s object rows into D1's shared tables under tenant `to` (chunk seqs moved past any other test's), as a deployment from before issue 23 holds them. */
+async function copyRowsToD1(from: string, to: string) {
+  const seqBase = Math.floor(Math.random() * 1e9) * 1000;
+  for (const table of TENANT_TABLE_NAMES) {
+    const columns = TENANT_TABLES[table].columns as readonly string[];
+    for (const row of await tenantSql(from, `SELECT ${columns.join(", ")} FROM ${table}`)) {
+      const values = columns.map((column) => (column === "seq" ? (row[column] as number) + seqBase : row[column]));
+      await env.DB.prepare(
+        `INSERT INTO ${table} (tenant, ${columns.join(", ")}) VALUES (?1, ${columns.map((_, i) => `?${i + 2}`).join(", ")})`,
+      )
+        .bind(to, ...values)
+        .run();
+    }
+  }
+  const state = await tenantObject(from).stats();
+  await env.DB.prepare("INSERT INTO tenants (tenant, index_version, cache_epoch, embedding_model, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+    .bind(to, state.index_version, state.cache_epoch, state.embedding_model, Date.now())
+    .run();
+}
+
+describe("a deployment's rows in D1, adopted by each tenant's object on its first start (migration path)", () => {
+  it("serves a tenant whose rows are only in D1 from its first request on: documents, jobs, stats, keyword search (happy)", async () => {
+    const source = uniqueTenant("adopt-src");
+    await localServices(env).ingest.indexNow(source, [
+      { id: "lighthouse", text: PARAGRAPHS.lighthouse, metadata: { title: "Pharos" }, collection: "history" },
+      { id: "glaciers", text: PARAGRAPHS.glaciers },
+    ]);
+    const tenant = uniqueTenant("adopt");
+    await copyRowsToD1(source, tenant);
+    const { key } = await createKey(tenant, ["admin"]);
+
+    // The tenant's object has never run: its first call copies D1's rows in before answering.
+    const document = await call("/v1/documents/lighthouse", { auth: key });
+    expect(document.status).toBe(200);
+    expect(await json(document)).toMatchObject({ id: "lighthouse", collection: "history", status: "indexed", text: PARAGRAPHS.lighthouse });
+    const stats = await json(await call("/v1/stats", { auth: key }));
+    expect(stats).toMatchObject({ documents: 2, collections: 2, index_version: (await tenantObject(source).stats()).index_version });
+    expect(stats.chunks).toBe((await tenantObject(source).stats()).chunks);
+    const search = await json(await call("/v1/search", { auth: key, body: { query: "lighthouse Alexandria harbour", mode: "keyword" } }));
+    expect(search.results[0]).toMatchObject({ document_id: "lighthouse" });
+    // Copied once, checked against D1's checksum: a rerun of the command finds it unchanged.
+    expect((await localServices(env).tenantAdmin.migrate(tenant)).status).toBe("unchanged");
+  });
+
+  it("never overwrites an object that holds data of its own: the copy reports it in use (error)", async () => {
+    const tenant = uniqueTenant("adopt-busy");
+    const { key } = await createKey(tenant, ["writer"]);
+    await waitForJob(key, (await ingest(key, { documents: [{ id: "mine", text: PARAGRAPHS.volcano }] })).job_id);
+    await env.DB.prepare(
+      `INSERT INTO documents (tenant, id, collection, text, metadata, accepted_metadata, content_hash, revision, status, created_at, updated_at)
+       VALUES (?1, 'old', 'default', 'Old text in D1.', '{}', '{}', 'h', 'r', 'queued', 1, 1)`,
+    )
+      .bind(tenant)
+      .run();
+    expect((await localServices(env).tenantAdmin.migrate(tenant)).status).toBe("in_use");
+    expect((await call("/v1/documents/mine", { auth: key })).status).toBe(200);
+  });
+});
+
+describe("DELETE /v1/tenants/{tenant} (operators)", () => {
+  async function operator() {
+    const operatorTenant = uniqueTenant("ops");
+    const { key } = await createKey(operatorTenant, ["admin"]);
+    return { bindings: bindingsWith({ OPERATOR_TENANT: operatorTenant }), key };
+  }
+
+  it("deletes the tenant's credentials, documents, index and vectors; its queries find nothing after (happy)", async () => {
+    const tenant = uniqueTenant("doomed");
+    const { key } = await createKey(tenant, ["writer"]);
+    await waitForJob(
+      key,
+      (
+        await ingest(key, {
+          documents: [
+            { id: "a", text: PARAGRAPHS.volcano },
+            { id: "b", text: PARAGRAPHS.glaciers },
+          ],
+        })
+      ).job_id,
+    );
+    const chunks = [...(await chunkRows(tenant, "a")), ...(await chunkRows(tenant, "b"))];
+    const vectors = localServices(env).vectors;
+    expect(await vectors.getByIds(chunks.map((chunk) => chunk.id))).toHaveLength(chunks.length);
+
+    const ops = await operator();
+    const response = await callWithBindings(ops.bindings, `/v1/tenants/${tenant}`, { method: "DELETE", auth: ops.key });
+    expect(response.status).toBe(200);
+    expect(await json(response)).toEqual({ tenant, api_keys: 1, users: 0, documents: 2, vectors: chunks.length });
+
+    expect(await vectors.getByIds(chunks.map((chunk) => chunk.id))).toEqual([]);
+    expect(await tenantObject(tenant).stats()).toMatchObject({ documents: 0, chunks: 0, bytes: 0 });
+    expect(
+      await tenantSql(tenant, "SELECT id FROM documents UNION ALL SELECT id FROM jobs UNION ALL SELECT id FROM vector_deletions"),
+    ).toEqual([]);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM api_keys WHERE tenant = ?1").bind(tenant).first<number>("n")).toBe(0);
+    // Its key is gone (this isolate's key cache is not the one the call used: a fresh read refuses it).
+    const { key: again } = await createKey(tenant, ["reader"]);
+    const search = await json(await call("/v1/search", { auth: again, body: { query: "volcano", mode: "keyword" } }));
+    expect(search.results).toEqual([]);
+    // Idempotent: a second deletion finds nothing left.
+    const rerun = await callWithBindings(ops.bindings, `/v1/tenants/${tenant}`, { method: "DELETE", auth: ops.key });
+    expect(await json(rerun)).toMatchObject({ documents: 0, vectors: 0 });
+  });
+
+  it("is for operators only: a tenant's own admin, or anyone when no operator tenant is set, is refused (security)", async () => {
+    const tenant = uniqueTenant("kept");
+    const { key: admin } = await createKey(tenant, ["admin"]);
+    const ops = await operator();
+    expect((await callWithBindings(ops.bindings, `/v1/tenants/${tenant}`, { method: "DELETE", auth: admin })).status).toBe(403);
+    expect((await call(`/v1/tenants/${tenant}`, { method: "DELETE", auth: ops.key })).status).toBe(403);
+    expect((await callWithBindings(ops.bindings, "/v1/tenants/not%20a%20tenant", { method: "DELETE", auth: ops.key })).status).toBe(400);
+    expect((await call("/v1/me", { auth: admin })).status).toBe(200);
+  });
+});
