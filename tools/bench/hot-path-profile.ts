@@ -21,7 +21,13 @@ import { jsonPost, type Target } from "./target";
  * files (open them in Chrome DevTools) to `--out`.
  */
 const { values } = parseArgs({
-  options: { requests: { type: "string", default: "2000" }, out: { type: "string" }, rounds: { type: "string", default: "2" } },
+  options: {
+    requests: { type: "string", default: "2000" },
+    out: { type: "string" },
+    rounds: { type: "string", default: "2" },
+    // Throughput and CPU per request alone: no profiler slowing the isolate down.
+    "no-profile": { type: "boolean", default: false },
+  },
 });
 const requests = Number(values.requests);
 const rounds = Number(values.rounds);
@@ -68,17 +74,16 @@ try {
   const cpuPerRequest: Record<string, Record<string, number[]>> = { health: {}, hit: {} };
   for (let round = 0; round < rounds; round++) {
     for (const [name, request] of Object.entries(paths) as Array<[keyof typeof paths, () => Promise<Response>]>) {
-      const measured = await cpuProfile(
-        workerd,
-        ISOLATE,
-        async () => {
-          const before = cpuSeconds(stack.processes());
-          const run = await runLoad({ concurrency: 16, count: requests, request });
-          const busy = coresBusy(before, cpuSeconds(stack.processes()), run.seconds);
-          return { run, busy };
-        },
-        () => fetch(`${stack.url}/health`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text()),
-      );
+      const measure = async () => {
+        const before = cpuSeconds(stack.processes());
+        const run = await runLoad({ concurrency: 16, count: requests, request });
+        const busy = coresBusy(before, cpuSeconds(stack.processes()), run.seconds);
+        return { run, busy };
+      };
+      const poke = () => fetch(`${stack.url}/health`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text());
+      const measured = values["no-profile"]
+        ? { profile: { nodes: [], startTime: 0, endTime: 0, samples: [], timeDeltas: [] }, result: await measure() }
+        : await cpuProfile(workerd, ISOLATE, measure, poke);
       if (!measured) throw new Error("no CPU profile");
       const { run, busy } = measured.result;
       const summary = summarise(run);
@@ -103,43 +108,47 @@ try {
     console.log(`  ${component.padEnd(16)} ${h.toFixed(2).padStart(7)} ${q.toFixed(2).padStart(7)}`);
   }
 
-  /** Self and total (inclusive) ms per request by function, over every round of a path. */
-  const perRequest = (list: CpuProfile[]) => {
-    const self = new Map<string, number>();
-    const total = new Map<string, number>();
-    for (const profile of list) {
-      for (const { name, ms } of selfTimes(profile)) self.set(name, (self.get(name) ?? 0) + ms / (requests * list.length));
-      const parent = new Map<number, number>();
-      for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-      const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-      profile.samples.forEach((id, i) => {
-        const seen = new Set<string>();
-        for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-          const frame = byId.get(at)!.callFrame;
-          const file = frame.url.split("/").slice(-2).join("/");
-          const name = `${frame.functionName || "(anonymous)"} ${file}${file ? `:${frame.lineNumber + 1}` : ""}`;
-          if (seen.has(name)) continue;
-          seen.add(name);
-          total.set(name, (total.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000 / (requests * list.length));
-        }
-      });
-    }
-    return { self, total };
-  };
-  const hit = perRequest(profiles.hit!);
-  const health = perRequest(profiles.health!);
-  const busyMs = (m: Map<string, number>) => [...m].filter(([name]) => !name.startsWith("(idle)")).reduce((s, [, ms]) => s + ms, 0);
-  console.log(
-    `\nworker isolate busy ms per request (profile, not idle): /health ${busyMs(health.self).toFixed(3)}, hit ${busyMs(hit.self).toFixed(3)}`,
-  );
-  const top = (title: string, m: Map<string, number>, minus?: Map<string, number>) => {
-    console.log(`\n${title}`);
-    const rows = [...m].map(([name, ms]) => [name, ms - (minus?.get(name) ?? 0)] as const).sort((a, b) => b[1] - a[1]);
-    for (const [name, ms] of rows.slice(0, 40)) console.log(`  ${(ms * 1000).toFixed(0).padStart(6)} µs  ${name}`);
-  };
-  top("hit: self time per request, minus /health's", hit.self, health.self);
-  top("hit: total time per request", hit.total);
-  console.log(`\nprofiles: ${out}`);
+  if (!values["no-profile"]) printProfiles();
+
+  function printProfiles() {
+    /** Self and total (inclusive) ms per request by function, over every round of a path. */
+    const perRequest = (list: CpuProfile[]) => {
+      const self = new Map<string, number>();
+      const total = new Map<string, number>();
+      for (const profile of list) {
+        for (const { name, ms } of selfTimes(profile)) self.set(name, (self.get(name) ?? 0) + ms / (requests * list.length));
+        const parent = new Map<number, number>();
+        for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+        const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+        profile.samples.forEach((id, i) => {
+          const seen = new Set<string>();
+          for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+            const frame = byId.get(at)!.callFrame;
+            const file = frame.url.split("/").slice(-2).join("/");
+            const name = `${frame.functionName || "(anonymous)"} ${file}${file ? `:${frame.lineNumber + 1}` : ""}`;
+            if (seen.has(name)) continue;
+            seen.add(name);
+            total.set(name, (total.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000 / (requests * list.length));
+          }
+        });
+      }
+      return { self, total };
+    };
+    const hit = perRequest(profiles.hit!);
+    const health = perRequest(profiles.health!);
+    const busyMs = (m: Map<string, number>) => [...m].filter(([name]) => !name.startsWith("(idle)")).reduce((s, [, ms]) => s + ms, 0);
+    console.log(
+      `\nworker isolate busy ms per request (profile, not idle): /health ${busyMs(health.self).toFixed(3)}, hit ${busyMs(hit.self).toFixed(3)}`,
+    );
+    const top = (title: string, m: Map<string, number>, minus?: Map<string, number>) => {
+      console.log(`\n${title}`);
+      const rows = [...m].map(([name, ms]) => [name, ms - (minus?.get(name) ?? 0)] as const).sort((a, b) => b[1] - a[1]);
+      for (const [name, ms] of rows.slice(0, 40)) console.log(`  ${(ms * 1000).toFixed(0).padStart(6)} µs  ${name}`);
+    };
+    top("hit: self time per request, minus /health's", hit.self, health.self);
+    top("hit: total time per request", hit.total);
+    console.log(`\nprofiles: ${out}`);
+  }
 } finally {
   await stack.stop();
   closeLog();
