@@ -36,10 +36,27 @@ export function canonicalFilters(filters: Filters | undefined): string {
   return JSON.stringify(canonical);
 }
 
+/**
+ * Keys this isolate computed lately, by the text they were hashed from: a repeated request (a hit)
+ * takes its key from here instead of hashing again. At most KEYS_MAX_ENTRIES texts of at most
+ * KEYS_MAX_CHARS each; safe to lose (a key is a pure function of its text).
+ */
+const recentKeys = new Map<string, string>();
+const KEYS_MAX_ENTRIES = 1_000;
+const KEYS_MAX_CHARS = 4_096;
+
 /** A hex SHA-256 over the parts, which are JSON-encoded so that no two lists collide. */
 export async function cacheKey(kind: string, parts: readonly unknown[]): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify([kind, ...parts])));
-  return `${kind}:${Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+  const text = JSON.stringify([kind, ...parts]);
+  const known = recentKeys.get(text);
+  if (known !== undefined) return known;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  const key = `${kind}:${Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+  if (text.length <= KEYS_MAX_CHARS) {
+    if (recentKeys.size >= KEYS_MAX_ENTRIES) recentKeys.clear();
+    recentKeys.set(text, key);
+  }
+  return key;
 }
 
 /** What an answer's keys are computed from; retrievalTag: see retrievalCacheTag. */

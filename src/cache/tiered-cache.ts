@@ -9,7 +9,10 @@ import type { CacheStore } from "./cache-store";
  * faster tiers are filled from it; a write goes to every tier.
  *
  * Promise: `get` returns only an entry that parses as the caller's schema and has not expired; a
- * corrupt, foreign or expired entry is a miss. Never throws: a failing tier is skipped (logged,
+ * corrupt, foreign or expired entry is a miss. The value it returns is frozen (deeply) and may be
+ * the same object on the next hit: a hit whose text is the one this isolate parsed last for the key
+ * (with the same schema) is not parsed again (at most PARSED_MAX_ENTRIES entries, each at most
+ * PARSED_MAX_CHARS of text; safe to lose). Never throws: a failing tier is skipped (logged,
  * counted as `error`), so the cache can make a query slower by at most one timeout per tier, never
  * fail it. `put` stores nothing larger than `maxEntryBytes`.
  * Latency: a memory hit costs microseconds; past the memory tier, the remote tiers are read at once,
@@ -37,6 +40,21 @@ export type Defer = (work: Promise<unknown>) => void;
 
 const ENVELOPE_VERSION = 1;
 
+/** Parsed entries an isolate keeps, and the longest text it keeps one for (UTF-16 code units). */
+const PARSED_MAX_ENTRIES = 256;
+const PARSED_MAX_CHARS = 64 * 1024;
+
+type Envelope<T> = { v: number; stored_at: number; expires_at: number; value: T };
+
+/** Freezes a parsed JSON value and everything in it, so a value shared by many hits cannot be changed by one. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 export function createTieredCache(stores: readonly CacheStore[], options: { maxEntryBytes: number; now?: () => number }): TieredCache {
   const now = options.now ?? Date.now;
 
@@ -47,7 +65,21 @@ export function createTieredCache(stores: readonly CacheStore[], options: { maxE
       envelope = z.object({ v: z.literal(ENVELOPE_VERSION), stored_at: z.number(), expires_at: z.number(), value: schema });
       envelopeSchemas.set(schema, envelope);
     }
-    return envelope as z.ZodType<{ v: number; stored_at: number; expires_at: number; value: T }>;
+    return envelope as z.ZodType<Envelope<T>>;
+  };
+
+  // By key: the text last parsed, with which schema, and what it parsed to.
+  const parsed = new Map<string, { raw: string; schema: z.ZodType; envelope: Envelope<unknown> }>();
+  const parseOnce = <T>(key: string, raw: string, schema: z.ZodType<T>): Envelope<T> | null => {
+    const known = parsed.get(key);
+    if (known && known.schema === schema && known.raw === raw) return known.envelope as Envelope<T>;
+    const envelope = parse(raw, envelopeOf(schema));
+    if (envelope) deepFreeze(envelope);
+    if (envelope && raw.length <= PARSED_MAX_CHARS) {
+      if (parsed.size >= PARSED_MAX_ENTRIES && !parsed.has(key)) parsed.clear();
+      parsed.set(key, { raw, schema, envelope });
+    } else parsed.delete(key);
+    return envelope;
   };
 
   return {
@@ -64,7 +96,7 @@ export function createTieredCache(stores: readonly CacheStore[], options: { maxE
         const raw = await (remoteReads?.get(store) ?? read(store, key));
         if (raw === null) continue;
         // Nothing this cache wrote is larger: an oversized value is not ours to parse.
-        const entry = raw.length > options.maxEntryBytes ? null : parse(raw, envelopeOf(schema));
+        const entry = raw.length > options.maxEntryBytes ? null : parseOnce(key, raw, schema);
         if (!entry || entry.expires_at <= now()) {
           metrics.cacheLookups.inc({ tier: store.name, outcome: entry ? "expired" : "corrupt" });
           continue;

@@ -1,5 +1,6 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { answerKey, canonicalFilters, lastGoodAnswerKey, retrievalCacheTag, searchKey } from "../../src/cache/cache-key";
+import { answerKey, cacheKey, canonicalFilters, lastGoodAnswerKey, retrievalCacheTag, searchKey } from "../../src/cache/cache-key";
 import { QueryRequestSchema, SearchRequestSchema } from "../../src/query/schemas";
 
 /**
@@ -51,5 +52,17 @@ describe("cache keys (security)", () => {
     const search = await searchKey("acme", state, SearchRequestSchema.parse({ query: "Who discovered penicillin?" }));
     expect(search).toMatch(/^search:[0-9a-f]{64}$/);
     expect(await key({ query: "Who discovered penicillin?" })).toMatch(/^answer:[0-9a-f]{64}$/);
+  });
+});
+
+describe("cacheKey: a repeated text (happy)", () => {
+  it("is the SHA-256 of its JSON-encoded parts, the first time and every time after", async () => {
+    const parts = ["tenant", 3, { top_k: 5 }];
+    const expected = `answer:${createHash("sha256")
+      .update(JSON.stringify(["answer", ...parts]))
+      .digest("hex")}`;
+    expect(await cacheKey("answer", parts)).toBe(expected);
+    expect(await cacheKey("answer", parts)).toBe(expected);
+    expect(await cacheKey("search", parts)).not.toBe(expected);
   });
 });

@@ -97,3 +97,53 @@ describe("tiered cache: faults (error)", () => {
     await expect(lookup).resolves.toMatchObject({ value: "from redis", tier: "redis" });
   });
 });
+
+describe("tiered cache: what a hit returns (happy)", () => {
+  /** A memory tier that answers every read with `text()`: the tiered cache alone. */
+  function memoryOnly(text: () => string) {
+    const memory: CacheStore = { name: "memory", get: async () => text(), put: async () => {} };
+    return createTieredCache([memory], { maxEntryBytes: 1 << 20 });
+  }
+
+  it("a hit whose text was parsed before for the key is not parsed again; new text is", async () => {
+    let parses = 0;
+    const schema = z.object({ answer: z.string() }).transform((value) => {
+      parses += 1;
+      return value;
+    });
+    let text = JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value: { answer: "first" } });
+    const cache = memoryOnly(() => text);
+    await expect(cache.get("k", schema, defer)).resolves.toMatchObject({ value: { answer: "first" } });
+    await expect(cache.get("k", schema, defer)).resolves.toMatchObject({ value: { answer: "first" } });
+    expect(parses).toBe(1);
+    text = JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value: { answer: "second" } });
+    await expect(cache.get("k", schema, defer)).resolves.toMatchObject({ value: { answer: "second" } });
+    expect(parses).toBe(2);
+    // Another key with the same text is parsed for itself.
+    await cache.get("other", schema, defer);
+    expect(parses).toBe(3);
+  });
+
+  it("an entry past its expiry is a miss even when its text was parsed before", async () => {
+    const expiresAt = Date.now() + 60_000;
+    const text = JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: expiresAt, value: "v" });
+    let now = Date.now();
+    const memory: CacheStore = { name: "memory", get: async () => text, put: async () => {} };
+    const cache = createTieredCache([memory], { maxEntryBytes: 1 << 20, now: () => now });
+    await expect(cache.get("k", z.string(), defer)).resolves.toMatchObject({ value: "v" });
+    now = expiresAt;
+    await expect(cache.get("k", z.string(), defer)).resolves.toBeNull();
+  });
+
+  it("security: the value is frozen, so no request can change what the next hit returns", async () => {
+    const text = JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value: { sources: [{ text: "a" }] } });
+    const cache = memoryOnly(() => text);
+    const schema = z.object({ sources: z.array(z.object({ text: z.string() })) });
+    const hit = (await cache.get("k", schema, defer))!;
+    expect(() => {
+      hit.value.sources[0]!.text = "changed";
+    }).toThrow(TypeError);
+    expect(() => hit.value.sources.push({ text: "more" })).toThrow(TypeError);
+    expect((await cache.get("k", schema, defer))!.value).toEqual({ sources: [{ text: "a" }] });
+  });
+});

@@ -216,3 +216,81 @@ export async function heapSnapshot(workerdPid: number, isolate: string, timeoutM
     .slice(0, 8);
   return { isolate, live, top };
 }
+
+/** A V8 CPU profile (the DevTools protocol's `Profiler.Profile`), as written to a .cpuprofile file. */
+export interface CpuProfile {
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+    children?: number[];
+  }>;
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * Samples one isolate's CPU (every `intervalUs`) while `during` runs, and returns the profile with
+ * what `during` returned. `null` when workerd has no inspector or no such isolate. workerd reads an
+ * isolate's inspector messages only while the isolate runs something, so each command is sent
+ * while `poke` (a request to the worker, e.g. GET /health) is repeated until it is answered.
+ */
+export async function cpuProfile<T>(
+  workerdPid: number,
+  isolate: string,
+  during: () => Promise<T>,
+  poke: () => Promise<unknown>,
+  intervalUs = 200,
+): Promise<{ profile: CpuProfile; result: T } | null> {
+  const found = await inspectorTargets(workerdPid);
+  const target = found?.targets.find((t) => t.id === isolate);
+  if (!found || !target) return null;
+  const url = target.webSocketDebuggerUrl ?? `ws://${found.address}/${target.id}`;
+  let cdp = await session(url, 60_000);
+  const poked = async <R>(command: Promise<R>): Promise<R> => {
+    let answered = false;
+    command.then(
+      () => (answered = true),
+      () => (answered = true),
+    );
+    while (!answered) {
+      await poke().catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return command;
+  };
+  try {
+    // The first session after workerd starts may get no answer at all: a new one does.
+    for (let attempt = 1; ; attempt++) {
+      const enabled = await Promise.race([
+        poked(cdp.send("Profiler.enable")).then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000).unref()),
+      ]);
+      if (enabled) break;
+      cdp.close();
+      if (attempt === 3) throw new Error(`inspector ${url}: Profiler.enable was never answered`);
+      cdp = await session(url, 60_000);
+    }
+    await poked(cdp.send("Profiler.setSamplingInterval", { interval: intervalUs }));
+    await poked(cdp.send("Profiler.start"));
+    const result = await during();
+    const { profile } = await poked(cdp.send<{ profile: CpuProfile }>("Profiler.stop"));
+    return { profile, result };
+  } finally {
+    cdp.close();
+  }
+}
+
+/** Self time per function (name and position) of a profile, largest first, in ms; `(idle)` included. */
+export function selfTimes(profile: CpuProfile): Array<{ name: string; ms: number }> {
+  const byNode = new Map(profile.nodes.map((node) => [node.id, node]));
+  const totals = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const frame = byNode.get(id)!.callFrame;
+    const file = frame.url.split("/").slice(-2).join("/");
+    const name = `${frame.functionName || "(anonymous)"} ${file}${file ? `:${frame.lineNumber + 1}` : ""}`;
+    totals.set(name, (totals.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...totals].map(([name, ms]) => ({ name, ms })).sort((a, b) => b.ms - a.ms);
+}
