@@ -81,7 +81,9 @@ export const RATE_LIMIT_BINDING_LIMITS = { query: 120, ingest: 30, auth: 10 } as
 /** `now` is the clock of every expiry in the services' caches: tests move it instead of sleeping. */
 export function createServices(env: Bindings, config: Config, platform: PlatformAdapters, now: () => number = Date.now): Services {
   const db = guardD1(env.DB);
-  const tenantData = tenantDataFor(env.TENANT_DATA);
+  const tenantLimits = createTenantLimitsStore(db, config);
+  // Each tenant's object is created where its `tenants.region` says (read with its limits, cached in the isolate).
+  const tenantData = tenantDataFor(env.TENANT_DATA, async (tenant) => (await tenantLimits.get(tenant)).region);
   const vectors = guardVectorIndex(platform.vectors);
   const origin = createOrigins(config);
   const tenantRows = createTenantStore(tenantData);
@@ -99,7 +101,6 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       dimensions: config.EMBEDDING_DIMENSIONS,
     },
   );
-  const tenantLimits = createTenantLimitsStore(db, config);
   return {
     config,
     db,

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { type Config, type RateWindow, type RouteClass, rateWindowSchema } from "../config";
 import { log } from "../logger";
+import { isLocationHint, type LocationHint } from "../tenant/placement";
 
 /**
  * A tenant's plan and limits: the `tenants` row's `plan` and `limits` (JSON), each missing member
@@ -15,6 +16,8 @@ import { log } from "../logger";
  */
 export interface TenantLimits {
   plan: string | null;
+  /** The tenant's object's location hint (`tenants.region`, migration 0011), or null: placed near its first request. */
+  region: LocationHint | null;
   rate: Record<RouteClass, RateWindow>;
   maxApiKeys: number;
   maxDocuments: number;
@@ -52,6 +55,7 @@ let limitsSchema: ReturnType<typeof buildLimitsSchema> | undefined;
 export function defaultTenantLimits(config: Config): TenantLimits {
   return {
     plan: null,
+    region: null,
     rate: { query: config.TENANT_RATE_LIMIT_QUERY, ingest: config.TENANT_RATE_LIMIT_INGEST, auth: config.TENANT_RATE_LIMIT_AUTH },
     maxApiKeys: config.TENANT_MAX_API_KEYS,
     maxDocuments: config.TENANT_MAX_DOCUMENTS,
@@ -79,9 +83,9 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
   const parse = async (tenant: string): Promise<TenantLimits> => {
     const row = await db
       .withSession("first-unconstrained")
-      .prepare("SELECT plan, limits FROM tenants WHERE tenant = ?1")
+      .prepare("SELECT plan, limits, region FROM tenants WHERE tenant = ?1")
       .bind(tenant)
-      .first<{ plan: string | null; limits: string | null }>();
+      .first<{ plan: string | null; limits: string | null; region: string | null }>();
     if (!row) return defaults;
     let overrides: z.infer<ReturnType<typeof buildLimitsSchema>> = {};
     if (row.limits) {
@@ -98,6 +102,8 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
     }
     return {
       plan: row.plan,
+      // D1's CHECK admits hints only; anything else (a hand-edited database) places by first request.
+      region: isLocationHint(row.region) ? row.region : null,
       rate: {
         query: overrides.query ?? defaults.rate.query,
         ingest: overrides.ingest ?? defaults.rate.ingest,

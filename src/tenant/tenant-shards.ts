@@ -1,3 +1,4 @@
+import { LOCATION_HINTS } from "./placement";
 import type { KeywordHit, TenantChunk, TenantData } from "./tenant-data";
 
 /**
@@ -19,9 +20,6 @@ export interface TenantPlacement {
 }
 
 export const MAX_SHARDS = 64;
-
-/** Cloudflare's Durable Object location hints. */
-export const LOCATION_HINTS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
 
 /** The shard (0 … shards − 1) that holds a document: FNV-1a (32 bits) of its id, modulo `shards`. */
 export function shardOf(documentId: string, shards: number): number {

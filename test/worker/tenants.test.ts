@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { localServices } from "../../src/local";
 import { TENANT_TABLE_NAMES, TENANT_TABLES } from "../../src/tenant/tenant-rows";
-import { bindingsWith, call, callWithBindings, createKey, json, tenantObject, tenantSql, uniqueTenant } from "./helpers";
+import { bindingsWith, call, callWithBindings, callWithEnv, createKey, json, tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { chunkRows, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 
 /**
@@ -122,5 +122,33 @@ describe("DELETE /v1/tenants/{tenant} (operators)", () => {
     expect((await call(`/v1/tenants/${tenant}`, { method: "DELETE", auth: ops.key })).status).toBe(403);
     expect((await callWithBindings(ops.bindings, "/v1/tenants/not%20a%20tenant", { method: "DELETE", auth: ops.key })).status).toBe(400);
     expect((await call("/v1/me", { auth: admin })).status).toBe(200);
+  });
+});
+
+describe("placement: a tenant's object where its tenants.region says", () => {
+  it("creates the object with the region as its location hint; D1 holds regions to Cloudflare's hints (happy, error)", async () => {
+    const tenant = uniqueTenant("placed");
+    await env.DB.prepare("INSERT INTO tenants (tenant, updated_at, region) VALUES (?1, 0, 'weur')").bind(tenant).run();
+    const hints: unknown[] = [];
+    const watched = new Proxy(env.TENANT_DATA, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (property === "get")
+          return (id: DurableObjectId, options?: DurableObjectNamespaceGetDurableObjectOptions) => {
+            hints.push(options);
+            return target.get(id, options);
+          };
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const { key } = await createKey(tenant, ["reader"]);
+    expect((await callWithEnv({ TENANT_DATA: watched }, "/v1/stats", { auth: key })).status).toBe(200);
+    expect(hints).toContainEqual({ locationHint: "weur" });
+    // Without a region the object is placed by its first request: no hint.
+    const { key: other } = await createKey(uniqueTenant("unplaced"), ["reader"]);
+    hints.length = 0;
+    expect((await callWithEnv({ TENANT_DATA: watched }, "/v1/stats", { auth: other })).status).toBe(200);
+    expect(hints.every((hint) => hint === undefined)).toBe(true);
+    await expect(env.DB.prepare("UPDATE tenants SET region = 'mars' WHERE tenant = ?1").bind(tenant).run()).rejects.toThrow(/CHECK/);
   });
 });
