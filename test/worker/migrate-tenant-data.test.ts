@@ -4,9 +4,9 @@ import { localServices } from "../../src/local";
 import { planFilters } from "../../src/retrieval/filters";
 import { toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { COPYING, migrateTenantData, tenantsWithData } from "../../src/tenant/migrate-tenant-data";
-import { TENANT_TABLE_NAMES, TENANT_TABLES } from "../../src/tenant/tenant-rows";
-import { createKey, tenantObject, tenantSql, uniqueTenant } from "./helpers";
+import { createKey, tenantObject, uniqueTenant } from "./helpers";
 import { ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
+import { copyRowsToD1, writeD1Document } from "./legacy-d1";
 
 /**
  * Today's deployments hold every tenant's rows in D1's shared tables (migrations 0001–0009). The
@@ -35,36 +35,10 @@ async function tenantInD1() {
   return { tenant, jobId: job.job_id, answers, views };
 }
 
-/** The object's rows into D1's shared tables under the tenant's name (chunk seqs moved past any other test's), then the object emptied. */
+/** The object's rows into D1's shared tables under the tenant's own name, then the object emptied, as a deployment finds it before the copy. */
 async function moveToD1(tenant: string) {
-  const seqBase = Math.floor(Math.random() * 1e9) * 1000;
-  for (const table of TENANT_TABLE_NAMES) {
-    const columns = TENANT_TABLES[table].columns as readonly string[];
-    for (const row of await tenantSql(tenant, `SELECT ${columns.join(", ")} FROM ${table}`)) {
-      const values = columns.map((column) => (column === "seq" ? (row[column] as number) + seqBase : row[column]));
-      await env.DB.prepare(
-        `INSERT INTO ${table} (tenant, ${columns.join(", ")}) VALUES (?1, ${columns.map((_, i) => `?${i + 2}`).join(", ")})`,
-      )
-        .bind(tenant, ...values)
-        .run();
-    }
-  }
-  const state = await tenantObject(tenant).stats();
-  await env.DB.prepare("INSERT INTO tenants (tenant, index_version, cache_epoch, embedding_model, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-    .bind(tenant, state.index_version, state.cache_epoch, state.embedding_model, Date.now())
-    .run();
-  // As a deployment finds the object before the copy: empty, nothing copied yet.
+  await copyRowsToD1(tenant, tenant);
   await tenantObject(tenant).destroy();
-}
-
-/** A document row written straight into D1's shared table, as today's worker would have. */
-async function writeD1Document(tenant: string, id: string, text: string) {
-  await env.DB.prepare(
-    `INSERT INTO documents (tenant, id, collection, text, metadata, accepted_metadata, content_hash, revision, status, created_at, updated_at)
-     VALUES (?1, ?2, 'default', ?3, '{}', '{}', ?2, ?2, 'queued', 1, 1)`,
-  )
-    .bind(tenant, id, text)
-    .run();
 }
 
 const requestOf = (query: (typeof QUERIES)[number]) => ({

@@ -1,34 +1,14 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { localServices } from "../../src/local";
-import { TENANT_TABLE_NAMES, TENANT_TABLES } from "../../src/tenant/tenant-rows";
 import { bindingsWith, call, callWithBindings, callWithEnv, createKey, json, tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { chunkRows, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
+import { copyRowsToD1, writeD1Document } from "./legacy-d1";
 
 /**
  * Whole tenants (issue 23): a deployment's rows in D1's shared tables adopted by each tenant's object
  * on its first start, and an operator's tenant deletion.
  */
-
-/** Copies tenant `from`'s object rows into D1's shared tables under tenant `to` (chunk seqs moved past any other test's), as a deployment from before issue 23 holds them. */
-async function copyRowsToD1(from: string, to: string) {
-  const seqBase = Math.floor(Math.random() * 1e9) * 1000;
-  for (const table of TENANT_TABLE_NAMES) {
-    const columns = TENANT_TABLES[table].columns as readonly string[];
-    for (const row of await tenantSql(from, `SELECT ${columns.join(", ")} FROM ${table}`)) {
-      const values = columns.map((column) => (column === "seq" ? (row[column] as number) + seqBase : row[column]));
-      await env.DB.prepare(
-        `INSERT INTO ${table} (tenant, ${columns.join(", ")}) VALUES (?1, ${columns.map((_, i) => `?${i + 2}`).join(", ")})`,
-      )
-        .bind(to, ...values)
-        .run();
-    }
-  }
-  const state = await tenantObject(from).stats();
-  await env.DB.prepare("INSERT INTO tenants (tenant, index_version, cache_epoch, embedding_model, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-    .bind(to, state.index_version, state.cache_epoch, state.embedding_model, Date.now())
-    .run();
-}
 
 describe("a deployment's rows in D1, adopted by each tenant's object on its first start (migration path)", () => {
   it("serves a tenant whose rows are only in D1 from its first request on: documents, jobs, stats, keyword search (happy)", async () => {
@@ -58,12 +38,7 @@ describe("a deployment's rows in D1, adopted by each tenant's object on its firs
     const tenant = uniqueTenant("adopt-busy");
     const { key } = await createKey(tenant, ["writer"]);
     await waitForJob(key, (await ingest(key, { documents: [{ id: "mine", text: PARAGRAPHS.volcano }] })).job_id);
-    await env.DB.prepare(
-      `INSERT INTO documents (tenant, id, collection, text, metadata, accepted_metadata, content_hash, revision, status, created_at, updated_at)
-       VALUES (?1, 'old', 'default', 'Old text in D1.', '{}', '{}', 'h', 'r', 'queued', 1, 1)`,
-    )
-      .bind(tenant)
-      .run();
+    await writeD1Document(tenant, "old", "Old text in D1.");
     expect((await localServices(env).tenantAdmin.migrate(tenant)).status).toBe("in_use");
     expect((await call("/v1/documents/mine", { auth: key })).status).toBe(200);
   });
