@@ -9,10 +9,11 @@
  * every vitest run (the root config: workerd and the deploy dry-run read the folder), `.ci/run`
  * (through npm test), the deploy scripts (predeploy) and the deploy workflow; `npm run build:assets`
  * on its own. It takes about a second, and writes into a fresh folder that then takes the old one's
- * place by rename, so a running `wrangler dev` never serves half a build.
+ * place by rename, so a running `wrangler dev` never serves half a build; a build the same as the
+ * folder's leaves the folder as it is.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, type Dirent, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
@@ -51,13 +52,43 @@ export async function buildConsoleAssets(outDir = ASSETS_DIR): Promise<void> {
     copyFileSync(join(SOURCE, "docs.css"), join(staging, "docs/docs.css"));
     copyFileSync(join(SOURCE, "icon.svg"), join(staging, "docs/icon.svg"));
     for (const file of ["swagger-ui-bundle.js", "swagger-ui.css"]) copyFileSync(join(SWAGGER_UI, file), join(staging, "docs", file));
+    // Unchanged (the usual case: every vitest run and every stack of a test run builds): the folder
+    // stays as it is, so the build never swaps it under a workerd or a `wrangler dev` that reads it,
+    // nor under another process's build (npm test runs vitest processes side by side).
+    if (sameTree(staging, outDir)) return;
     const previous = `${staging}.old`;
-    if (existsSync(outDir)) renameSync(outDir, previous);
-    renameSync(staging, outDir);
+    try {
+      renameSync(outDir, previous);
+    } catch (error) {
+      // None yet (a fresh clone), or another build has just moved it.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    try {
+      renameSync(staging, outDir);
+    } catch (error) {
+      // Another build put its folder there in between; the same build is as good as ours.
+      if (!sameTree(staging, outDir)) throw error;
+    }
     rmSync(previous, { recursive: true, force: true });
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/** Whether two folders hold the same files with the same bytes (false when either is missing). */
+function sameTree(a: string, b: string): boolean {
+  if (!existsSync(a) || !existsSync(b)) return false;
+  const files = (dir: string) =>
+    (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+      .sort();
+  const names = files(a);
+  const others = files(b);
+  return (
+    names.length === others.length &&
+    names.every((name, i) => name === others[i] && readFileSync(join(a, name)).equals(readFileSync(join(b, name))))
+  );
 }
 
 /** Each built file's size, raw and gzip (what a browser downloads), in KiB. */

@@ -96,14 +96,28 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     // wrangler dev serves the console and /docs from dist/assets (wrangler.toml [assets]).
     await buildConsoleAssets();
-    log("stack", "applying D1 migrations…");
-    await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", options.stateDir], (line) => log("d1", line));
 
     const vars: Record<string, string> = { ...secrets, ...options.workerVars };
     delete vars.UPSTASH_REDIS_REST_TOKEN;
 
+    // The D1 migrations, Redis with its bridge, and the origin do not depend on each other: they
+    // start together (the migrations' wrangler and the origin's model load each take seconds and
+    // one core), and only the worker waits for all three. allSettled: a failure is handled once
+    // everything that did start is on the list that stopAll() stops.
+    log("stack", "applying D1 migrations…");
+    const migrations = wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", options.stateDir], (line) =>
+      log("d1", line),
+    );
+
     let rateLimiting: Stack["rateLimiting"] = "workers-binding";
-    if (findRedisServerBinary()) {
+    const limiter = (async () => {
+      if (!findRedisServerBinary()) {
+        log(
+          "stack",
+          "redis-server not found: rate limiting falls back to the Workers rate-limiting binding (install redis-server for the Upstash path)",
+        );
+        return;
+      }
       const redis = await startRedisServer({
         port: 0,
         dir: join(options.stateDir, "redis"),
@@ -121,12 +135,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       vars.UPSTASH_REDIS_REST_TOKEN = secrets.UPSTASH_REDIS_REST_TOKEN;
       rateLimiting = "upstash-bridge";
       log("stack", `rate limiting: redis-server + Upstash bridge at ${bridge.url}`);
-    } else {
-      log(
-        "stack",
-        "redis-server not found: rate limiting falls back to the Workers rate-limiting binding (install redis-server for the Upstash path)",
-      );
-    }
+    })();
 
     // The OS picks the origin's port; a restart (tests stop and start it) reuses it, since the
     // worker was told that URL.
@@ -137,7 +146,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       originPort = Number(new URL(started.url).port);
       return started.url;
     };
-    const originUrl = await launchOrigin();
+    const [migrated, limited, launched] = await Promise.allSettled([migrations, limiter, launchOrigin()]);
+    for (const result of [migrated, limited, launched]) if (result.status === "rejected") throw result.reason;
+    const originUrl = (launched as PromiseFulfilledResult<string>).value;
     vars.ORIGIN_URLS = originUrl;
 
     // Secrets go to wrangler through an env file (mode 600), not the command line.
