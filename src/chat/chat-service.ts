@@ -23,6 +23,8 @@ export interface ChatService {
   /** `edge-rag`, then `edge-rag/<collection>` per collection of the tenant. */
   models(tenant: string): Promise<Model[]>;
   answer(tenant: string, conversation: Conversation, context: QueryContext): Promise<ChatAnswer>;
+  /** The standalone question for `question` after `history` (the MCP `ask` tool's history). */
+  condense(tenant: string, history: readonly ChatTurn[], question: string): Promise<Rewrite>;
   /** Condenses and retrieves before it resolves (so their failures are ordinary errors), then streams the query's events. */
   stream(tenant: string, conversation: Conversation, context: QueryContext): Promise<ChatStream>;
 }
@@ -71,12 +73,12 @@ export function createChatService({ query, condenser, collections }: ChatService
   ): Promise<{ rewrite: Rewrite; input: QueryInput; collection?: string }> {
     const collection = collectionOf(conversation.model);
     const { history, question } = split(conversation.messages);
-    const condensed = await condenser.condense(tenant, history, question);
+    const rewrite = await condense(tenant, history, question);
     return {
-      rewrite: { standalone_question: condensed.question, method: condensed.method },
+      rewrite,
       collection,
       input: {
-        query: condensed.question,
+        query: rewrite.standalone_question,
         top_k: CHAT_TOP_K,
         mode: "hybrid",
         filters: collection === undefined ? undefined : { collection },
@@ -86,12 +88,19 @@ export function createChatService({ query, condenser, collections }: ChatService
     };
   }
 
+  async function condense(tenant: string, history: readonly ChatTurn[], question: string): Promise<Rewrite> {
+    const condensed = await condenser.condense(tenant, history, question);
+    return { standalone_question: condensed.question, method: condensed.method };
+  }
+
   /** Nothing retrieved from a named collection: a collection that does not exist is an unknown model. */
   async function checkCollection(tenant: string, collection: string | undefined, sourceCount: number, model: string) {
     if (collection !== undefined && sourceCount === 0 && !(await collections.has(tenant, collection))) throw modelNotFound(model);
   }
 
   return {
+    condense,
+
     async models(tenant) {
       const names = await collections.list(tenant);
       return [BASE_MODEL, ...names.map((name) => `${MODEL_PREFIX}${name}`)].map((id) => ({
