@@ -29,12 +29,11 @@ export interface ChatService {
   stream(tenant: string, conversation: Conversation, context: QueryContext): Promise<ChatStream>;
 }
 
-export interface Conversation {
+/** A conversation and how to answer its last message (POST /v1/query's options). */
+export interface Conversation extends Pick<QueryInput, "top_k" | "mode" | "filters" | "explain" | "cache"> {
   model: string;
   /** Oldest first; the last is the user's question. */
   messages: readonly ChatMessage[];
-  explain: boolean;
-  cache: boolean;
 }
 
 export interface Rewrite {
@@ -55,8 +54,6 @@ export interface ChatStream {
 /** The default model: every collection of the tenant. `edge-rag/<collection>` retrieves from one. */
 export const BASE_MODEL = "edge-rag";
 
-/** Sources a conversation's answer draws on: what POST /v1/query uses by default. */
-export const CHAT_TOP_K = 5;
 const MODEL_PREFIX = `${BASE_MODEL}/`;
 
 export interface ChatServiceDeps {
@@ -79,9 +76,9 @@ export function createChatService({ query, condenser, collections }: ChatService
       collection,
       input: {
         query: rewrite.standalone_question,
-        top_k: CHAT_TOP_K,
-        mode: "hybrid",
-        filters: collection === undefined ? undefined : { collection },
+        top_k: conversation.top_k,
+        mode: conversation.mode,
+        filters: collection === undefined ? conversation.filters : { ...conversation.filters, collection },
         explain: conversation.explain,
         cache: conversation.cache,
       },

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { QueryMetadataSchema, SourceSchema } from "../query/schemas";
+import { QueryMetadataSchema, RetrievalModeSchema, SourceSchema } from "../query/schemas";
+import { FiltersSchema } from "../retrieval/filters";
 import { BASE_MODEL, textOf } from "./chat-service";
 
 /**
@@ -94,7 +95,12 @@ function build() {
       presence_penalty: z.number().min(-2).max(2).nullish().openapi(ignored("not applied")),
       frequency_penalty: z.number().min(-2).max(2).nullish().openapi(ignored("not applied")),
       seed: z.number().int().nullish().openapi(ignored("answers are deterministic for a given index and cache")),
-      // edge-rag extensions (an OpenAI SDK sends them as extra body fields).
+      // edge-rag extensions (an OpenAI SDK sends them as extra body fields): POST /v1/query's options.
+      top_k: z.number().int().min(1).max(50).default(5).openapi({ description: "Extension: how many sources to retrieve and answer from" }),
+      mode: RetrievalModeSchema.default("hybrid").openapi({ description: "Extension: hybrid (default), vector or keyword retrieval" }),
+      filters: FiltersSchema.optional().openapi({
+        description: "Extension: filters on document metadata, as POST /v1/query's; the model's collection, if any, wins over `collection`",
+      }),
       explain: z.boolean().default(false).openapi({ description: "Extension: each search result carries `ranks` and `scores` per stage" }),
       cache: z.boolean().default(true).openapi({ description: "Extension: false bypasses the query cache" }),
     })

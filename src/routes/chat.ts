@@ -65,7 +65,8 @@ export function createChatRoutes() {
     const { tenant } = c.var.principal;
     const { chat } = c.var.services;
     const frame = completionFrame(context.requestId, request.model, new URL(c.req.url).origin, request.messages);
-    const conversation = { model: request.model, messages: request.messages, explain: request.explain, cache: request.cache };
+    const { model, messages, top_k, mode, filters, explain, cache } = request;
+    const conversation = { model, messages, top_k, mode, filters, explain, cache };
 
     if (!request.stream) {
       const answer = await chat.answer(tenant, conversation, context);

@@ -724,6 +724,48 @@ export interface components {
       /** @description Accepted for compatibility; answers are deterministic for a given index and cache */
       seed?: number | null;
       /**
+       * @description Extension: how many sources to retrieve and answer from
+       * @default 5
+       */
+      top_k?: number;
+      /**
+       * @description Extension: hybrid (default), vector or keyword retrieval
+       * @default hybrid
+       * @enum {string}
+       */
+      mode?: "hybrid" | "vector" | "keyword";
+      /**
+       * @description Extension: filters on document metadata, as POST /v1/query's; the model's collection, if any, wins over `collection`
+       * @example {
+       *       "collection": "default",
+       *       "lang": {
+       *         "$in": [
+       *           "en",
+       *           "de"
+       *         ]
+       *       },
+       *       "year": {
+       *         "$gte": 2015
+       *       }
+       *     }
+       */
+      filters?: {
+        [key: string]:
+          | string
+          | number
+          | boolean
+          | {
+              $eq?: string | number | boolean;
+              $ne?: string | number | boolean;
+              $in?: (string | number | boolean)[];
+              $nin?: (string | number | boolean)[];
+              $lt?: string | number;
+              $lte?: string | number;
+              $gt?: string | number;
+              $gte?: string | number;
+            };
+      };
+      /**
        * @description Extension: each search result carries `ranks` and `scores` per stage
        * @default false
        */
