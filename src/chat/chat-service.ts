@@ -128,9 +128,14 @@ export function createChatService({ query, condenser, collections }: ChatService
         });
       }
       async function* replayed(): AsyncGenerator<QueryEvent> {
-        if (first.done) return;
-        yield first.value;
-        for (let step = await iterator.next(); !step.done; step = await iterator.next()) yield step.value;
+        try {
+          if (first.done) return;
+          yield first.value;
+          for (let step = await iterator.next(); !step.done; step = await iterator.next()) yield step.value;
+        } finally {
+          // A reader that leaves early (the client went away) cancels the origin's stream, as for /v1/query.
+          await iterator.return?.();
+        }
       }
       return { rewrite, events: Object.assign(replayed(), { cache: events.cache }) };
     },
