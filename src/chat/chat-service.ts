@@ -4,6 +4,7 @@ import type { QueryInput, QueryResponse } from "../query/schemas";
 import type { ChatTurn, RewriteMethod } from "../shared/condense-question";
 import type { CollectionCatalog } from "./collections";
 import type { QuestionCondenser } from "./condense";
+import { BASE_MODEL, textOf } from "./messages";
 import type { ChatMessage, Model } from "./schemas";
 
 /**
@@ -50,9 +51,6 @@ export interface ChatStream {
   rewrite: Rewrite;
   events: QueryEvents;
 }
-
-/** The default model: every collection of the tenant. `edge-rag/<collection>` retrieves from one. */
-export const BASE_MODEL = "edge-rag";
 
 const MODEL_PREFIX = `${BASE_MODEL}/`;
 
@@ -162,10 +160,4 @@ function split(messages: readonly ChatMessage[]): { history: ChatTurn[]; questio
   }
   const last = turns.pop();
   return { history: turns, question: last?.content ?? "" };
-}
-
-/** A message's text: a string, or its text parts joined. */
-export function textOf(content: ChatMessage["content"]): string {
-  if (content === null) return "";
-  return typeof content === "string" ? content : content.map((part) => part.text).join("\n");
 }

@@ -1,6 +1,7 @@
 import type { ApiError } from "../errors";
 import type { QueryMetadata, Source } from "../query/schemas";
-import { type ChatAnswer, type Rewrite, textOf } from "./chat-service";
+import type { ChatAnswer, Rewrite } from "./chat-service";
+import { textOf } from "./messages";
 import type { ChatCompletion, ChatCompletionChunk, ChatMessage, OpenAIError } from "./schemas";
 
 /**

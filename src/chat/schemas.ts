@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { QueryMetadataSchema, RetrievalModeSchema, SourceSchema } from "../query/schemas";
 import { FiltersSchema } from "../retrieval/filters";
-import { BASE_MODEL, textOf } from "./chat-service";
+import { BASE_MODEL, textOf } from "./messages";
 
 /**
  * POST /v1/chat/completions and GET /v1/models in OpenAI's wire format, declared once: the route
