@@ -5,6 +5,7 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import type { AppEnv } from "./app-env";
+import { isOpenAIPath, openAIErrorResponse } from "./chat/openai-format";
 import { ConfigError, loadConfig } from "./config";
 import {
   ApiError,
@@ -106,10 +107,12 @@ export function createAppShell(services: ServicesFactory, routeGroups: readonly 
 
   for (const group of routeGroups) app.route("/", group);
 
-  app.notFound((c) => problemResponse(notFound(`${c.req.method} ${c.req.path}`), c.var.requestId));
+  // The OpenAI-compatible routes answer errors in OpenAI's shape (what its SDKs read), every other one in problem+json.
+  const render = (path: string) => (isOpenAIPath(path) ? openAIErrorResponse : problemResponse);
+  app.notFound((c) => render(c.req.path)(notFound(`${c.req.method} ${c.req.path}`), c.var.requestId));
   app.onError((error, c) => {
     const requestId = c.var.requestId ?? crypto.randomUUID();
-    return problemResponse(toApiError(error, c.var.log ?? log), requestId);
+    return render(c.req.path)(toApiError(error, c.var.log ?? log), requestId);
   });
   return app;
 }

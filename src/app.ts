@@ -2,6 +2,7 @@ import { createAppShell } from "./app-shell";
 import { createApiKeyRoutes } from "./routes/api-keys";
 import { createAuthRoutes } from "./routes/auth";
 import { createCacheRoutes } from "./routes/cache";
+import { createChatRoutes } from "./routes/chat";
 import { createDocumentRoutes } from "./routes/documents";
 import { createJobRoutes } from "./routes/jobs";
 import { createMcpRoutes } from "./routes/mcp";
@@ -31,6 +32,7 @@ export function createApp(services: ServicesFactory) {
     queryRoutes,
     createQueryBatchRoutes(),
     searchRoutes,
+    createChatRoutes(),
     createDocumentRoutes(),
     createJobRoutes(),
     createStatsRoutes(),

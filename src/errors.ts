@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, title: "Forbidden" },
   QUOTA_EXCEEDED: { status: 403, title: "Quota exceeded" },
   NOT_FOUND: { status: 404, title: "Not found" },
+  MODEL_NOT_FOUND: { status: 404, title: "Not found" },
   METHOD_NOT_ALLOWED: { status: 405, title: "Method not allowed" },
   /** Hono's own 4xx other than 400/413/415 (keeps the status Hono chose). */
   REQUEST_REJECTED: { status: 400, title: "Bad request" },

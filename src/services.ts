@@ -6,6 +6,9 @@ import type { CacheStats } from "./cache/cache-stats";
 import { withEmbeddingCache } from "./cache/cached-embedder";
 import { createCachedQueryService } from "./cache/cached-query-service";
 import { createQueryCache } from "./cache/query-cache";
+import { type ChatService, createChatService } from "./chat/chat-service";
+import { createCollectionCatalog } from "./chat/collections";
+import { createQuestionCondenser } from "./chat/condense";
 import { type Config, loadConfig } from "./config";
 import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
 import { createIngestService, type IngestService } from "./ingest/ingest-service";
@@ -52,6 +55,8 @@ export interface Services {
   tenantLimits: TenantLimitsStore;
   /** The query use case behind the query cache. */
   query: QueryService;
+  /** Conversations (POST /v1/chat/completions, MCP `ask` with history): condensed, then the query use case. */
+  chat: ChatService;
   /** The ingest use case: accept, remove, index (the documents route, the queue consumer, fixtures). */
   ingest: IngestService;
   /** The tenant's query cache hit counts. */
@@ -101,6 +106,21 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       dimensions: config.EMBEDDING_DIMENSIONS,
     },
   );
+  const query = createCachedQueryService({
+    // A computed answer reports the index version it was retrieved from, read exactly.
+    inner: createQueryService({
+      tenants: tenantRows,
+      embedder,
+      retriever: createRetriever(tenantData, vectors, config, createReranker(config, env.AI)),
+      origin,
+    }),
+    cache: queryCache.cache,
+    stats: queryCache.stats,
+    tenantState: tenants.state,
+    chunksStillIndexed: (tenant, ids) => tenantData(tenant).chunksStillIndexed(ids),
+    config,
+    now,
+  });
   return {
     config,
     db,
@@ -118,21 +138,8 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     revokedTokens: createRevokedTokenStore(db, { cacheTtlMs: config.API_KEY_CACHE_TTL_SECONDS * 1000 }),
     tenants,
     tenantLimits,
-    query: createCachedQueryService({
-      // A computed answer reports the index version it was retrieved from, read exactly.
-      inner: createQueryService({
-        tenants: tenantRows,
-        embedder,
-        retriever: createRetriever(tenantData, vectors, config, createReranker(config, env.AI)),
-        origin,
-      }),
-      cache: queryCache.cache,
-      stats: queryCache.stats,
-      tenantState: tenants.state,
-      chunksStillIndexed: (tenant, ids) => tenantData(tenant).chunksStillIndexed(ids),
-      config,
-      now,
-    }),
+    query,
+    chat: createChatService({ query, condenser: createQuestionCondenser(origin), collections: createCollectionCatalog(tenantData) }),
     cacheStats: queryCache.stats,
     tenantAdmin: createTenantAdminService({ db, tenantData, vectors, tenants }),
     ingest: createIngestService({

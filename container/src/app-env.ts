@@ -2,6 +2,7 @@ import type { RequestIdVariables } from "hono/request-id";
 import type { Config } from "./config.ts";
 import type { MicroBatcher } from "./embeddings/micro-batcher.ts";
 import type { EmbeddingBackend } from "./embeddings/port.ts";
+import type { QuestionCondenser } from "./generation/condenser.ts";
 import type { AnswerGenerator } from "./generation/port.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
@@ -14,6 +15,8 @@ export type Services = {
   embeddings: EmbeddingBackend;
   batcher: MicroBatcher;
   generator: AnswerGenerator;
+  /** Rewrites a conversation's last message into a standalone question (the LLM's condense prompt, or rules). */
+  condenser: QuestionCondenser;
   /** True once shutdown began: /readyz turns 503 so traffic drains away. */
   draining: () => boolean;
 };

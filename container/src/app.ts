@@ -7,6 +7,7 @@ import { errorFields } from "./logger.ts";
 import { requireWorkerToken, UnauthorizedError } from "./middleware/auth.ts";
 import { httpMetrics, routeLabel } from "./middleware/http-metrics.ts";
 import { chunkRoutes } from "./routes/chunk.ts";
+import { condenseRoutes } from "./routes/condense.ts";
 import { embedRoutes } from "./routes/embed.ts";
 import { generateRoutes } from "./routes/generate.ts";
 import { healthRoutes, readinessRoutes } from "./routes/health.ts";
@@ -51,6 +52,7 @@ export function createApp(services: Services) {
   app.route("/", embedRoutes);
   app.route("/", chunkRoutes);
   app.route("/", generateRoutes);
+  app.route("/", condenseRoutes);
   app.route("/", rerankRoutes);
   app.route("/", readinessRoutes);
 
@@ -64,7 +66,7 @@ export function createApp(services: Services) {
       services.metrics.clientClosed.inc({ route: routeLabel(c) });
       services.logger.debug("client closed the connection", { request_id: requestIdValue, path: c.req.path });
     } else if (error.code.startsWith("UPSTREAM_")) {
-      const backend = c.req.path.startsWith("/v1/generate")
+      const backend = /^\/v1\/(generate|condense)/.test(c.req.path)
         ? "generation"
         : c.req.path.startsWith("/v1/rerank")
           ? "reranker"

@@ -4,6 +4,7 @@ import { createMicroBatcher } from "./embeddings/micro-batcher.ts";
 import { createOpenAIEmbeddings } from "./embeddings/openai-backend.ts";
 import type { EmbeddingBackend } from "./embeddings/port.ts";
 import { createUseBackend } from "./embeddings/use-backend.ts";
+import { createLLMCondenser, createRulesCondenser, type QuestionCondenser } from "./generation/condenser.ts";
 import { createExtractiveGenerator } from "./generation/extractive.ts";
 import { createLLMGenerator } from "./generation/llm-generator.ts";
 import type { AnswerGenerator } from "./generation/port.ts";
@@ -40,6 +41,18 @@ export function createGenerator(config: Config): AnswerGenerator {
   });
 }
 
+/** The configured condense step: the generation LLM's condense prompt, or the offline rules. */
+export function createCondenser(config: Config): QuestionCondenser {
+  if (config.GENERATION_BACKEND === "extractive") return createRulesCondenser();
+  return createLLMCondenser({
+    url: config.GENERATION_URL!,
+    model: config.GENERATION_MODEL!,
+    apiKey: config.GENERATION_API_KEY,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    contextWindow: config.GENERATION_CONTEXT_WINDOW,
+  });
+}
+
 /** Wires the backends, the micro-batcher and the metrics into what the routes use. */
 export function createServices(parts: {
   config: Config;
@@ -58,6 +71,7 @@ export function createServices(parts: {
     embeddings,
     draining,
     generator: createGenerator(config),
+    condenser: createCondenser(config),
     batcher: createMicroBatcher({
       maxBatch: config.EMBED_MAX_BATCH,
       maxWaitMs: config.EMBED_MAX_WAIT_MS,

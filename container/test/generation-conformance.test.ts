@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../src/errors.ts";
+import { createLLMCondenser } from "../src/generation/condenser.ts";
 import { createExtractiveGenerator } from "../src/generation/extractive.ts";
 import { createLLMGenerator } from "../src/generation/llm-generator.ts";
 import type { AnswerGenerator, GenerateResult } from "../src/generation/port.ts";
@@ -118,6 +119,47 @@ describe("openai generator: wire format and failures", () => {
       if (code) expect(err).toMatchObject({ code });
     });
   }
+});
+
+describe("openai condenser: LlamaIndex's condense prompt", () => {
+  const condenser = () => createLLMCondenser({ url: fake.url, model: "qwen-test", apiKey: "gen-key", timeoutMs: 400, contextWindow: 4096 });
+  const history = [
+    { role: "user" as const, content: "Who won Super Bowl 50?" },
+    { role: "assistant" as const, content: "The Denver Broncos [1]." },
+  ];
+
+  it("happy: sends the history and the follow-up in the condense prompt, and returns the model's standalone question", async () => {
+    fake.setMode("obedient");
+    try {
+      const result = await condenser().condense(history, "Where was it played? OBEY: Where was Super Bowl 50 played?");
+      expect(result).toEqual({ question: "Where was Super Bowl 50 played?", method: "llm" });
+      const prompt = fake.requests.at(-1)!.body.messages.at(-1).content as string;
+      expect(prompt).toContain("rewrite the message to be a standalone question");
+      expect(prompt).toContain("Human: Who won Super Bowl 50?\nAssistant: The Denver Broncos [1].");
+      expect(prompt).toContain("Where was it played?");
+    } finally {
+      fake.setMode("ok");
+    }
+  });
+
+  it("happy: with no earlier user turn nothing is sent to the LLM", async () => {
+    const before = fake.requests.length;
+    expect(await condenser().condense([], "Who won?")).toEqual({ question: "Who won?", method: "none" });
+    expect(fake.requests.length).toBe(before);
+  });
+
+  it("error: a failing LLM is an UPSTREAM_* AppError", async () => {
+    fake.setMode("http-500");
+    try {
+      const error = await condenser()
+        .condense(history, "Where was it played?")
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toMatch(/^UPSTREAM_/);
+    } finally {
+      fake.setMode("ok");
+    }
+  });
 });
 
 describe("citations", () => {

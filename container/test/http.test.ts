@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ChunkResponseSchema,
+  CondenseResponseSchema,
   EmbedResponseSchema,
   GenerateDoneSchema,
   GenerateResponseSchema,
@@ -333,6 +334,40 @@ describe("POST /v1/generate", () => {
   for (const [name, body] of bad) {
     it(`error: ${name} → 400`, async () => {
       await expectProblem(await post("/v1/generate", body), 400, "VALIDATION_FAILED");
+    });
+  }
+});
+
+describe("POST /v1/condense (no LLM configured: the offline rules)", () => {
+  const history = [
+    { role: "user", content: "How do I rotate an API key?" },
+    { role: "assistant", content: "Create a new key, move the clients, then revoke the old key [1]." },
+  ];
+
+  it("happy: an elliptical follow-up carries the earlier question's key terms", async () => {
+    const response = await post("/v1/condense", { history, question: "How long until the old one stops working?" });
+    expect(response.status).toBe(200);
+    const body = CondenseResponseSchema.parse(await response.json());
+    expect(body.method).toBe("rules");
+    expect(body.question).toMatch(/^How long until the old one stops working\? \(.*rotate.*API.*key.*\)$/);
+  });
+
+  it("happy: a question that stands alone is kept as written", async () => {
+    const body = CondenseResponseSchema.parse(
+      await (await post("/v1/condense", { history, question: "Which roles may ingest documents into a collection?" })).json(),
+    );
+    expect(body).toEqual({ question: "Which roles may ingest documents into a collection?", method: "none" });
+  });
+
+  const bad: [string, unknown][] = [
+    ["no history", { question: "and then?" }],
+    ["an empty history", { history: [], question: "and then?" }],
+    ["a system turn", { history: [{ role: "system", content: "x" }], question: "and then?" }],
+    ["an empty question", { history, question: "" }],
+  ];
+  for (const [name, body] of bad) {
+    it(`error: ${name} → 400`, async () => {
+      await expectProblem(await post("/v1/condense", body), 400, "VALIDATION_FAILED");
     });
   }
 });

@@ -8,6 +8,8 @@ import {
   McpError,
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
+import type { ChatService } from "../chat/chat-service";
+import { chatSchemas } from "../chat/schemas";
 import { ApiError, fieldErrors, internalError, toProblem, validationFailed } from "../errors";
 import { documentTitle } from "../ingest/document-input";
 import { errorFields, type Logger } from "../logger";
@@ -34,13 +36,27 @@ import { zodJsonSchemaValidator } from "./json-schema-validator";
  * nothing: our schemas are zod 4, which converts them itself (`z.toJSONSchema`).
  */
 
-/** `ask` takes what POST /v1/query takes, except how the answer is serialised (one tool result). */
-export const AskInputSchema = QueryRequestSchema.omit({ stream: true });
+/**
+ * `ask` takes what POST /v1/query takes, except how the answer is serialised (one tool result), plus
+ * an optional conversation: the question is then condensed into a standalone one first, as by POST
+ * /v1/chat/completions (the server keeps no conversation: the client sends it each time).
+ */
+export const AskInputSchema = QueryRequestSchema.omit({ stream: true }).extend({
+  history: z
+    .array(z.strictObject({ role: z.enum(["user", "assistant"]), content: z.string().max(32_000) }))
+    .max(63)
+    .optional()
+    .openapi({ description: "The conversation before this question, oldest first (user and assistant turns)" }),
+});
+const AskOutputSchema = QueryResponseSchema.extend({
+  rewrite: chatSchemas().RewriteSchema.optional().openapi({ description: "With a history: the standalone question that was answered" }),
+});
 export const SearchInputSchema = SearchRequestSchema;
 
 export interface McpScope {
   tenant: string;
   query: QueryService;
+  chat: ChatService;
   context: QueryContext;
   log: Logger;
 }
@@ -75,12 +91,22 @@ const TOOLS = {
     description:
       "Answer a question from the caller's documents, with citations: [n] refers to sources[n-1]. " +
       "metadata.degraded says whether part of the pipeline fell back (e.g. an extractive answer built from the sources). " +
-      "Same options as search (top_k, mode, filters).",
+      "Same options as search (top_k, mode, filters). For a follow-up, pass the conversation so far as history: the " +
+      "question is rewritten into a standalone one from it (rewrite.standalone_question says how) before retrieval.",
     input: AskInputSchema,
-    output: QueryResponseSchema,
-    run: async (input, { tenant, query, context }) => {
-      const result = await query.answer(tenant, input, context);
-      return { text: `${result.answer}\n\nSources:\n${renderSources(result.sources)}`, result };
+    output: AskOutputSchema,
+    run: async ({ history, ...input }, { tenant, query, chat, context }) => {
+      if (!history?.length) {
+        const result = await query.answer(tenant, input, context);
+        return { text: `${result.answer}\n\nSources:\n${renderSources(result.sources)}`, result };
+      }
+      const rewrite = await chat.condense(tenant, history, input.query);
+      const answered = await query.answer(tenant, { ...input, query: rewrite.standalone_question }, context);
+      const result = { ...answered, rewrite };
+      return {
+        text: `${result.answer}\n\n(asked as: ${rewrite.standalone_question})\n\nSources:\n${renderSources(result.sources)}`,
+        result,
+      };
     },
   }),
 };

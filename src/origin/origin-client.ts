@@ -3,6 +3,9 @@ import type { Config } from "../config";
 import { OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
 import { MAX_TEXT_CHARS_PER_MESSAGE } from "../ingest/messages";
 import {
+  type CondenseRequest,
+  type CondenseResponse,
+  CondenseResponseSchema,
   type EmbedResponse,
   EmbedResponseSchema,
   type GenerateInput,
@@ -32,6 +35,8 @@ export interface OriginClient {
   generate(request: GenerateRequest): Promise<GenerateResponse>;
   /** The origin's SSE response (`token`… then `done`), once its headers arrived. */
   generateStream(request: GenerateRequest): Promise<ReadableStream<Uint8Array>>;
+  /** A conversation's last message as a standalone question (the origin's LLM, or its offline rules). */
+  condense(request: CondenseRequest): Promise<CondenseResponse>;
   /** Readiness of every origin, for /ready. */
   probe(): Promise<Array<{ url: string; ok: boolean; circuit: string; latency_ms: number; error?: string }>>;
 }
@@ -213,6 +218,8 @@ export function createOrigins(config: Config, fetcher: typeof fetch = fetch): Or
         if (!response.body) throw new OriginBadResponse("the origin's stream had no body");
         return response.body;
       },
+      // A generation call: it may run the LLM, so it has generation's timeout and circuit.
+      condense: (request) => json(tenant, "generate", "/v1/condense", request, CondenseResponseSchema),
       probe,
     }),
     probe,

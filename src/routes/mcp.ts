@@ -57,6 +57,7 @@ export function createMcpRoutes() {
     const server = createMcpServer({
       tenant: c.var.principal.tenant,
       query: c.var.services.query,
+      chat: c.var.services.chat,
       context: queryContext(c),
       log: c.var.log,
     });

@@ -66,6 +66,17 @@ export const GenerateRequestSchema = z.lazy(() =>
   }),
 );
 
+/** POST /v1/condense: the last user message and the turns before it (oldest first), for a standalone question. */
+export const CondenseRequestSchema = z.lazy(() =>
+  z.strictObject({
+    history: z
+      .array(z.strictObject({ role: z.enum(["user", "assistant"]), content: z.string().max(100_000) }))
+      .min(1)
+      .max(64),
+    question: z.string().min(1).max(8192),
+  }),
+);
+
 // ── Responses (the worker checks them) ──────────────────────────────────────────────────────────
 
 export const EmbedResponseSchema = z.lazy(() => z.object({ vectors: z.array(vector()), model: model(), dimensions: z.int().positive() }));
@@ -93,6 +104,11 @@ export const GenerateDoneSchema = z.lazy(() =>
 
 export const GenerateResponseSchema = z.lazy(() => z.object({ answer: z.string(), ...GenerateDoneSchema.unwrap().shape }));
 
+/** The standalone question, and how it was made: `llm` (the condense prompt) or `rules` / `none` (condense-question.ts). */
+export const CondenseResponseSchema = z.lazy(() =>
+  z.object({ question: z.string().min(1).max(8192), method: z.enum(["none", "rules", "llm"]), model: z.string().optional() }),
+);
+
 /** TEI's /rerank answer: one entry per text, best first. */
 export const RerankResponseSchema = z.lazy(() =>
   z.array(z.object({ index: z.int().nonnegative(), score: z.number(), text: z.string().optional() })),
@@ -107,3 +123,5 @@ export type EmbedResponse = z.infer<typeof EmbedResponseSchema>;
 export type IngestResponse = z.infer<typeof IngestResponseSchema>;
 export type OriginDocument = IngestResponse["documents"][number];
 export type GenerateResponse = z.infer<typeof GenerateResponseSchema>;
+export type CondenseRequest = z.infer<typeof CondenseRequestSchema>;
+export type CondenseResponse = z.infer<typeof CondenseResponseSchema>;

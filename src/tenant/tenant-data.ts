@@ -593,6 +593,18 @@ export class TenantData extends DurableObject<Bindings> {
     return { ...row, collections };
   }
 
+  /** The collections that have a document, in name order (`only`: that one, if it has). */
+  collections(options: { only?: string; limit: number }): string[] {
+    return this.sql
+      .exec<{ name: string }>(
+        "SELECT name FROM collections WHERE ?1 IS NULL OR name = ?1 ORDER BY name LIMIT ?2",
+        options.only ?? null,
+        options.limit,
+      )
+      .toArray()
+      .map((row) => row.name);
+  }
+
   /** Starts a new cache epoch: every cached result of the tenant stops matching. */
   bumpCacheEpoch(): number {
     return this.sql.exec<{ cache_epoch: number }>("UPDATE tenant SET cache_epoch = cache_epoch + 1 RETURNING cache_epoch").one()

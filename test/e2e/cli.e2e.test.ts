@@ -206,9 +206,11 @@ describe("edge-rag against the local stack", () => {
       (await cli(["keys", "create", "--tenant", tenant, "--roles", roles, "--persist-to", stateDir])).stdout.trim().split("\n").at(-1)!;
     const operator = await keyOf("ops", "admin");
     const doomed = await keyOf("doomed", "writer");
-    const file = join(stateDir, "doomed.md");
-    writeFileSync(file, "# Doomed\n\nThis tenant is about to be deleted with everything it stored.\n");
-    expect((await cli(["ingest", file], { env: { EDGE_RAG_KEY: doomed } })).code).toBe(0);
+    const folder = join(stateDir, "doomed");
+    mkdirSync(folder);
+    writeFileSync(join(folder, "doomed.md"), "# Doomed\n\nThis tenant is about to be deleted with everything it stored.\n");
+    const ingested = await cli(["ingest", folder], { env: { EDGE_RAG_KEY: doomed } });
+    expect(ingested.code, ingested.stderr).toBe(0);
 
     expect((await cli(["tenants", "delete", "doomed"])).code).toBe(3);
     const deleted = await cli(["tenants", "delete", "doomed", "--json"], { env: { EDGE_RAG_KEY: operator } });

@@ -220,39 +220,66 @@ describe("the console in a browser", () => {
     await page.getByLabel("Explain ranking", { exact: true }).check();
     expect(await page.getByLabel("Stream the answer", { exact: true }).isChecked()).toBe(true);
     const [request, response] = await Promise.all([
-      page.waitForRequest((r) => r.url().endsWith("/v1/query")),
-      page.waitForResponse((r) => r.url().endsWith("/v1/query")),
+      page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions")),
+      page.waitForResponse((r) => r.url().endsWith("/v1/chat/completions")),
       page.getByRole("button", { name: "Ask", exact: true }).last().click(),
     ]);
     expect(request.postDataJSON()).toMatchObject({
-      query: "How do I rotate an API key?",
+      model: "edge-rag/handbook",
+      messages: [{ role: "user", content: "How do I rotate an API key?" }],
       stream: true,
       mode: "keyword",
       explain: true,
-      filters: { collection: "handbook" },
     });
     expect(request.headers().authorization).toMatch(/^Bearer ey/); // the session's JWT, not the key
     expect(response.headers()["content-type"]).toMatch(/^text\/event-stream/);
-    await page.locator('#answer-meta dd[data-field="cache"]').waitFor();
-    expect(await page.locator("#answer").textContent()).toMatch(/rotate/i);
-    expect(await page.locator('#answer-meta dd[data-field="cache"]').textContent()).toMatch(/^(miss|hit|stale)/);
-    expect(await page.locator('#answer-meta dd[data-field="timings"]').textContent()).toMatch(
-      /embed .* ms · retrieve .* ms · generate .* ms/,
-    );
-    expect(await page.locator('#answer-meta dd[data-field="degraded"]').textContent()).toEqual(expect.any(String));
+    const turn = page.locator("#turn-1");
+    await turn.locator('.meta dd[data-field="cache"]').waitFor();
+    expect(await turn.locator(".answer").textContent()).toMatch(/rotate/i);
+    expect(await turn.locator('.meta dd[data-field="cache"]').textContent()).toMatch(/^(miss|hit|stale)/);
+    expect(await turn.locator('.meta dd[data-field="timings"]').textContent()).toMatch(/embed .* ms · retrieve .* ms · generate .* ms/);
+    expect(await turn.locator('.meta dd[data-field="degraded"]').textContent()).toEqual(expect.any(String));
+    // A first question is answered as asked.
+    expect(await turn.locator('.meta dd[data-field="asked-as"]').count()).toBe(0);
 
-    const first = page.locator("#sources > li").first();
+    const first = turn.locator(".sources > li").first();
     expect(await first.textContent()).toContain("keys.md");
     expect(await first.textContent()).toContain("handbook");
     expect(await first.textContent()).toMatch(/Ranks.*keyword #1/);
 
-    const cite = page.locator("#answer a.cite").first();
+    const cite = turn.locator(".answer a.cite").first();
     expect(await cite.count()).toBe(1);
     const target = (await cite.getAttribute("href"))!.slice(1);
     await cite.click();
     await expect.poll(() => page.evaluate("document.activeElement?.id")).toBe(target);
     expect(await page.locator(`#${target}`).getAttribute("class")).toContain("cited");
     await shot(page, "desktop-ask");
+  }, 120_000);
+
+  it("happy: a follow-up keeps the conversation: sent with its history, condensed (shown), each answer with its own sources", async () => {
+    expect(await page.getByLabel("Question", { exact: true }).inputValue()).toBe("");
+    await page.getByLabel("Question", { exact: true }).fill("How soon does the old one stop working?");
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith("/v1/chat/completions")),
+      page.getByRole("button", { name: "Ask", exact: true }).last().click(),
+    ]);
+    const { messages } = request.postDataJSON() as { messages: Array<{ role: string; content: string }> };
+    expect(messages.map((message) => message.role)).toEqual(["user", "assistant", "user"]);
+    expect(messages[1]!.content).toBe(await page.locator("#turn-1 .answer").textContent());
+    const turn = page.locator("#turn-2");
+    await turn.locator('.meta dd[data-field="cache"]').waitFor();
+    expect(await turn.locator('.meta dd[data-field="asked-as"]').textContent()).toMatch(
+      /^How soon does the old one stop working\? \(.*rotate.*API.*key.*\) \(rules\)$/,
+    );
+    expect(await turn.locator(".answer").textContent()).toMatch(/within seconds/);
+    expect(await turn.locator(".sources > li").first().textContent()).toContain("keys.md");
+    // Each answer keeps its sources, and its citations point at its own.
+    expect(await page.locator("#turn-1 .sources > li").count()).toBeGreaterThan(0);
+    expect(await turn.locator(".answer a.cite").first().getAttribute("href")).toMatch(/^#source-2-\d+$/);
+    await shot(page, "desktop-conversation");
+
+    await page.getByRole("button", { name: "New conversation" }).click();
+    expect(await page.locator("#turns > li").count()).toBe(0);
   }, 120_000);
 
   it("happy: a listed document opens, is deleted, and is gone from the list and the API", async () => {
@@ -321,8 +348,8 @@ describe("the console at a phone's width", () => {
     await page.getByLabel("Question", { exact: true }).fill("What happens beyond the storage quota?");
     await page.getByLabel("Stream the answer", { exact: true }).uncheck();
     await page.getByRole("button", { name: "Ask", exact: true }).last().click();
-    await page.locator('#answer-meta dd[data-field="cache"]').waitFor();
-    expect(await page.locator("#sources").textContent()).toContain("quota");
+    await page.locator('#turn-1 .meta dd[data-field="cache"]').waitFor();
+    expect(await page.locator("#turn-1 .sources").textContent()).toContain("quota");
     expect(await noHorizontalScroll(page)).toBe(true);
     await shot(page, "phone-ask");
     await page.getByRole("button", { name: "Documents" }).click();

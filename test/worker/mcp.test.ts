@@ -70,7 +70,7 @@ describe("mcp (happy)", () => {
     ]);
     expect(search.inputSchema.properties.top_k).toMatchObject({ maximum: 100, default: 10 });
     // ask: /v1/query's fields without `stream` (a tool result is one message).
-    expect(Object.keys(ask.inputSchema.properties).sort()).toEqual(["cache", "explain", "filters", "mode", "query", "top_k"]);
+    expect(Object.keys(ask.inputSchema.properties).sort()).toEqual(["cache", "explain", "filters", "history", "mode", "query", "top_k"]);
     expect(ask.inputSchema.properties.top_k).toMatchObject({ maximum: 50, default: 5 });
     expect(search.outputSchema.properties).toHaveProperty("results");
     expect(ask.outputSchema.properties).toHaveProperty("answer");
@@ -101,6 +101,29 @@ describe("mcp (happy)", () => {
     expect(answer).toContain(QUESTIONS.fire.answer);
     expect(answer).toMatch(/\[1\]/);
     expect(called.content[0].text).toContain(`Sources:\n[1] ${QUESTIONS.fire.document}`);
+  });
+});
+
+describe("mcp ask with a history (happy)", () => {
+  it("condenses the follow-up from the history before retrieval, and says how", async () => {
+    const history = [
+      { role: "user", content: QUESTIONS.fire.query },
+      { role: "assistant", content: "It started in a bakery on Pudding Lane [1]." },
+    ];
+    const response = await call("/mcp", {
+      auth: reader,
+      body: toolCall("ask", { query: "How many houses did it destroy?", history, cache: false }),
+      headers: { accept: ACCEPT },
+    });
+    const called = await result(response);
+    expect(called.isError).toBeUndefined();
+    const { rewrite, sources } = called.structuredContent;
+    expect(rewrite).toMatchObject({
+      method: "rules",
+      standalone_question: expect.stringMatching(/^How many houses did it destroy\? \(.*Fire.*London.*\)$/),
+    });
+    expect(sources[0].document_id).toBe(QUESTIONS.fire.document);
+    expect(called.content[0].text).toContain(`(asked as: ${rewrite.standalone_question})`);
   });
 });
 

@@ -153,6 +153,7 @@ describe("answer stream when the origin's stream breaks (error)", () => {
       embed: unused,
       ingest: unused,
       generate: unused,
+      condense: unused,
       probe: unused,
       generateStream: async () =>
         new ReadableStream<Uint8Array>({

@@ -198,6 +198,43 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/chat/completions": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Answer the last message of a conversation, with citations, in OpenAI's chat completions format
+     * @description The last user message is condensed into a standalone question from the earlier turns (`edge_rag.rewrite`), which is answered like POST /v1/query: retrieved (from the model's collection), answered with `[n]` citations, cached under the standalone question. Extensions, Perplexity's convention: `citations` (a URL per source) and `search_results` (the sources). With `stream: true`: `chat.completion.chunk` server-sent events (the first with the sources, the one with finish_reason with `edge_rag`), then `data: [DONE]`; an error after the first byte is a `data: {"error": {…}}` event.
+     */
+    post: operations["createChatCompletion"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/models": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** What this tenant can ask: `edge-rag` (every collection), and `edge-rag/<collection>` per collection */
+    get: operations["listModels"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/documents": {
     parameters: {
       query?: never;
@@ -634,6 +671,219 @@ export interface components {
        * @default true
        */
       cache?: boolean;
+    };
+    ChatCompletion: {
+      /** @example chatcmpl-3f2a… */
+      id: string;
+      /** @description Unix seconds */
+      created: number;
+      model: string;
+      system_fingerprint: string | null;
+      /** @enum {string} */
+      object: "chat.completion";
+      choices: {
+        index: number;
+        message: {
+          /** @enum {string} */
+          role: "assistant";
+          content: string;
+          refusal: null;
+        };
+        logprobs: null;
+        /** @enum {string} */
+        finish_reason: "stop";
+      }[];
+      usage: components["schemas"]["ChatUsage"];
+      /** @description Extension (Perplexity's convention): one URL per source; a `[n]` marker in the content refers to citations[n-1] */
+      citations: string[];
+      search_results: components["schemas"]["ChatSearchResult"][];
+      edge_rag: components["schemas"]["ChatExtension"];
+    };
+    /** @description Estimated at the edge (about four characters a token): prompt = the messages and the sources' text; completion = the answer */
+    ChatUsage: {
+      prompt_tokens: number;
+      completion_tokens: number;
+      total_tokens: number;
+    };
+    /** @description Extension (Perplexity's `search_results`): a source of the answer, as POST /v1/query returns it, with title, url, snippet */
+    ChatSearchResult: components["schemas"]["QuerySource"] & {
+      /** @description The document's `title` metadata, else its id */
+      title: string;
+      /** @description The document on this API: GET it with the same credentials */
+      url: string;
+      /** @description The source text (as `text`) */
+      snippet: string;
+    };
+    /** @description Extension: how the answer was made (the query API's metadata: cache, degraded, timings) */
+    ChatExtension: {
+      rewrite: components["schemas"]["ChatRewrite"];
+      metadata: components["schemas"]["QueryMetadata"];
+    };
+    ChatRewrite: {
+      /** @description What was retrieved and answered: the last user message, condensed */
+      standalone_question: string;
+      /**
+       * @description none: no earlier turn, or the message stood alone; llm: the origin's LLM with LlamaIndex's condense prompt; rules: the offline rewrite, carrying the earlier turns' key terms into an elliptical follow-up
+       * @enum {string}
+       */
+      method: "none" | "rules" | "llm";
+    };
+    /** @description The error shape of the OpenAI-compatible routes (every other route answers problem+json) */
+    OpenAIError: {
+      error: {
+        message: string;
+        /** @description invalid_request_error (400, 404, 413, 415), authentication_error (401), permission_error (403), rate_limit_error (429), server_error (5xx) */
+        type: string;
+        /** @description OpenAI's where one applies (invalid_api_key, model_not_found, rate_limit_exceeded), else edge-rag's code */
+        code: string;
+        param: string | null;
+        request_id: string;
+      };
+    };
+    ChatCompletionRequest: {
+      /**
+       * @description `edge-rag` (every collection) or `edge-rag/<collection>` (retrieval restricted to it): see GET /v1/models
+       * @example edge-rag
+       */
+      model: string;
+      /** @description The conversation, oldest first; the last is the user's question. Before retrieval it is rewritten into a standalone question from the earlier turns (condense-question); the server stores no conversation. */
+      messages: components["schemas"]["ChatMessage"][];
+      /** @description true: `chat.completion.chunk` server-sent events, then `data: [DONE]` */
+      stream?: boolean | null;
+      /** @description include_usage: a last chunk with empty choices and `usage`, as OpenAI sends it */
+      stream_options?: {
+        include_usage?: boolean;
+      } | null;
+      /** @description Accepted for compatibility; the generator answers from the sources at its own temperature */
+      temperature?: number | null;
+      /** @description Accepted for compatibility; as temperature */
+      top_p?: number | null;
+      /** @description Accepted for compatibility; the origin's generator bounds the answer (512 tokens) */
+      max_tokens?: number | null;
+      /** @description Accepted for compatibility; as max_tokens */
+      max_completion_tokens?: number | null;
+      /**
+       * @description One choice only
+       * @enum {number|null}
+       */
+      n?: 1 | null;
+      /** @description Accepted for compatibility; neither stored nor logged */
+      user?: string;
+      /** @description Accepted for compatibility; not applied */
+      stop?: string | string[] | null;
+      /** @description Accepted for compatibility; not applied */
+      presence_penalty?: number | null;
+      /** @description Accepted for compatibility; not applied */
+      frequency_penalty?: number | null;
+      /** @description Accepted for compatibility; answers are deterministic for a given index and cache */
+      seed?: number | null;
+      /**
+       * @description Extension: how many sources to retrieve and answer from
+       * @default 5
+       */
+      top_k?: number;
+      /**
+       * @description Extension: hybrid (default), vector or keyword retrieval
+       * @default hybrid
+       * @enum {string}
+       */
+      mode?: "hybrid" | "vector" | "keyword";
+      /**
+       * @description Extension: filters on document metadata, as POST /v1/query's; the model's collection, if any, wins over `collection`
+       * @example {
+       *       "collection": "default",
+       *       "lang": {
+       *         "$in": [
+       *           "en",
+       *           "de"
+       *         ]
+       *       },
+       *       "year": {
+       *         "$gte": 2015
+       *       }
+       *     }
+       */
+      filters?: {
+        [key: string]:
+          | string
+          | number
+          | boolean
+          | {
+              $eq?: string | number | boolean;
+              $ne?: string | number | boolean;
+              $in?: (string | number | boolean)[];
+              $nin?: (string | number | boolean)[];
+              $lt?: string | number;
+              $lte?: string | number;
+              $gt?: string | number;
+              $gte?: string | number;
+            };
+      };
+      /**
+       * @description Extension: each search result carries `ranks` and `scores` per stage
+       * @default false
+       */
+      explain?: boolean;
+      /**
+       * @description Extension: false bypasses the query cache
+       * @default true
+       */
+      cache?: boolean;
+    };
+    /** @description system/developer messages are accepted and not used: the answer's rules are the server's (grounded in the sources, cited). user and assistant messages are the conversation; tool messages and tool calls are not accepted. */
+    ChatMessage:
+      | {
+          /** @enum {string} */
+          role: "system" | "developer";
+          /** @description A string, or text content parts (`{type: 'text', text}`); images and audio are not accepted */
+          content:
+            | string
+            | {
+                /** @enum {string} */
+                type: "text";
+                text: string;
+              }[];
+          name?: string;
+        }
+      | {
+          /** @enum {string} */
+          role: "user";
+          /** @description A string, or text content parts (`{type: 'text', text}`); images and audio are not accepted */
+          content:
+            | string
+            | {
+                /** @enum {string} */
+                type: "text";
+                text: string;
+              }[];
+          name?: string;
+        }
+      | {
+          /** @enum {string} */
+          role: "assistant";
+          /** @description A string, or text content parts (`{type: 'text', text}`); images and audio are not accepted */
+          content:
+            | string
+            | {
+                /** @enum {string} */
+                type: "text";
+                text: string;
+              }[]
+            | null;
+          name?: string;
+          refusal?: string | null;
+        };
+    ModelList: {
+      /** @enum {string} */
+      object: "list";
+      data: components["schemas"]["Model"][];
+    };
+    Model: {
+      id: string;
+      /** @enum {string} */
+      object: "model";
+      created: number;
+      owned_by: string;
     };
     IngestAccepted: {
       job_id: string;
@@ -1666,6 +1916,168 @@ export interface operations {
         };
         content: {
           "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  createChatCompletion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ChatCompletionRequest"];
+      };
+    };
+    responses: {
+      /** @description A chat.completion (JSON), or chat.completion.chunk server-sent events ending in `data: [DONE]` */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ChatCompletion"];
+          "text/event-stream": string;
+        };
+      };
+      /** @description invalid_request_error: the request is invalid (`param` names the first offending field) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description authentication_error: missing or invalid credentials (code invalid_api_key for an unknown key) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description permission_error: authenticated, but not a reader */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description invalid_request_error (code model_not_found): not `edge-rag` or `edge-rag/<collection>` of this tenant */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description invalid_request_error: the body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description invalid_request_error: the body is not JSON */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description rate_limit_error (code rate_limit_exceeded): see Retry-After */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description server_error: a dependency is unavailable; see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+    };
+  };
+  listModels: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OpenAI's model list */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ModelList"];
+        };
+      };
+      /** @description invalid_request_error: the request is invalid (`param` names the first offending field) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description authentication_error: missing or invalid credentials (code invalid_api_key for an unknown key) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description permission_error: authenticated, but not a reader */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description rate_limit_error (code rate_limit_exceeded): see Retry-After */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
+        };
+      };
+      /** @description server_error: a dependency is unavailable; see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["OpenAIError"];
         };
       };
     };

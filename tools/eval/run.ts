@@ -6,10 +6,16 @@
  *   held-out slices (datasets.ts: every 5th judged query is held out; fusion is tuned on the rest).
  * - XQuAD English (240 paragraphs, 1,190 questions): recall@1 and recall@5 — does the paragraph
  *   that holds the answer come back first, or in the first five.
+ * - Multi-turn, from XQuAD (multi-turn.ts): a first question, then an elliptical follow-up whose
+ *   answer is in a known paragraph, asked through POST /v1/chat/completions. recall@5 of the
+ *   follow-up with the history (condensed into a standalone question) and without it (the
+ *   follow-up alone, as a system without conversations would search it), the paired gain with its
+ *   standard error and 95% interval, and the original question as the upper bound.
  *
  *   npm run eval                         # starts its own stack (state in .cache/scifact-eval)
  *   npm run eval -- --url <u> --key <k>  # against a running stack (admin or writer+reader key)
  *   options: --queries <n> (first n judged queries of each set), --concurrency <n> (default 4),
+ *            --only-multi-turn (XQuAD's multi-turn set alone: no SciFact, no XQuAD table),
  *            --fresh (new state dir), --skip-xquad, --worker-var NAME=VALUE (repeatable: a worker
  *            setting for the stack this starts, e.g. FUSION=rrf to measure the previous fusion),
  *            --tune (dump each SciFact query's top-100 keyword and vector chunks with their
@@ -35,6 +41,7 @@ import { ROOT } from "../stack/paths";
 import { type Stack, startStack } from "../stack/stack";
 import { type DumpedRankings, type EvalSet, FOLDS, inFold, readRankings, scifact, split, xquad } from "./datasets";
 import { documentsOf, mean, ndcgAt10, pairedGain, percentile, recallAt } from "./metrics";
+import { type TwoTurns, twoTurnSet } from "./multi-turn";
 
 const MODES = ["keyword", "vector", "hybrid"] as const;
 type Mode = (typeof MODES)[number];
@@ -49,6 +56,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "4" },
     fresh: { type: "boolean", default: false },
     "skip-xquad": { type: "boolean", default: false },
+    "only-multi-turn": { type: "boolean", default: false },
     "worker-var": { type: "string", multiple: true, default: [] },
     tune: { type: "boolean", default: false },
     "tune-from": { type: "string" },
@@ -84,6 +92,40 @@ async function search(
     const answer = (await response.json()) as { results?: Hit[]; detail?: string };
     if (!response.ok || !answer.results) throw new Error(`search failed (${response.status}): ${answer.detail ?? ""}`);
     return { results: answer.results, ms };
+  }
+}
+
+interface ChatTurn {
+  role: "user" | "assistant";
+  content: string;
+}
+
+/** POST /v1/chat/completions on one collection, uncached: the documents of its sources, best first, and the standalone question. */
+async function chat(url: string, key: string, collection: string, messages: ChatTurn[]): Promise<{ ranked: string[]; standalone: string }> {
+  for (let attempt = 0; ; attempt++) {
+    let response: Response;
+    try {
+      response = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: `edge-rag/${collection}`, messages, top_k: 5, cache: false }),
+      });
+    } catch (error) {
+      // A connection the local dev server dropped under load: the request changed nothing, so ask again.
+      if (attempt < 3) continue;
+      throw error;
+    }
+    if (response.status === 429 && attempt < 10) {
+      await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get("retry-after") ?? 1) * 1000));
+      continue;
+    }
+    const body = (await response.json()) as {
+      search_results?: Hit[];
+      edge_rag?: { rewrite: { standalone_question: string } };
+      error?: { message: string };
+    };
+    if (!response.ok || !body.search_results) throw new Error(`chat failed (${response.status}): ${body.error?.message ?? ""}`);
+    return { ranked: documentsOf(body.search_results), standalone: body.edge_rag!.rewrite.standalone_question };
   }
 }
 
@@ -178,6 +220,12 @@ async function main() {
         return { queryId, ranked: documentsOf(results), ms };
       });
 
+    if (values["only-multi-turn"]) {
+      await ingestInto(xquad(), xquadKey!, "xquad");
+      await multiTurn(url, xquadKey!, concurrency);
+      return;
+    }
+
     // ── SciFact ──
     const sci = scifact();
     const sciSummary = await ingestInto(sci, scifactKey, "scifact");
@@ -227,11 +275,61 @@ async function main() {
           `| ${mode.padEnd(7)} | ${hit(1).toFixed(4)}   | ${hit(5).toFixed(4)}   | ${percentile(latencies, 50).toFixed(1).padStart(6)} | ${percentile(latencies, 95).toFixed(1).padStart(6)} |`,
         );
       }
+      await multiTurn(url, xquadKey!, concurrency);
     }
 
     guard(ndcg, Object.keys(slices), tolerance);
   } finally {
     await stack?.stop();
+  }
+}
+
+/**
+ * The multi-turn set (multi-turn.ts) through POST /v1/chat/completions, hybrid, top 5 sources: the
+ * follow-up with its history (condensed into a standalone question) against the follow-up alone.
+ * Fails the run (exit 1) when the rewrite does not help: a gain whose 95% interval includes zero.
+ */
+async function multiTurn(url: string, key: string, concurrency: number) {
+  const conversations = twoTurnSet().slice(0, values.queries ? Number(values.queries) : undefined);
+  const hit = (ranked: string[], turns: TwoTurns) => (ranked.slice(0, 5).includes(turns.paragraph) ? 1 : 0);
+  const rows = await pool(conversations, concurrency, async (turns) => {
+    const history: ChatTurn[] = [
+      { role: "user", content: turns.first },
+      { role: "assistant", content: turns.firstAnswer },
+    ];
+    // One at a time per conversation: `concurrency` requests in flight in all.
+    const withRewrite = await chat(url, key, "xquad", [...history, { role: "user", content: turns.followUp }]);
+    const alone = await chat(url, key, "xquad", [{ role: "user", content: turns.followUp }]);
+    const original = await chat(url, key, "xquad", [{ role: "user", content: turns.original }]);
+    return {
+      turns,
+      withRewrite: hit(withRewrite.ranked, turns),
+      alone: hit(alone.ranked, turns),
+      original: hit(original.ranked, turns),
+      standalone: withRewrite.standalone,
+    };
+  });
+  const gain = pairedGain(
+    rows.map((row) => row.withRewrite),
+    rows.map((row) => row.alone),
+  );
+  const rewritten = rows.filter((row) => row.standalone !== row.turns.followUp).length;
+  console.log(`\nMulti-turn (XQuAD): ${rows.length} conversations, a first question then an elliptical follow-up (names → "it")`);
+  console.log(`e.g. "${rows[0]?.turns.first}" → "${rows[0]?.turns.followUp}", asked as "${rows[0]?.standalone}"`);
+  console.log("| follow-up asked as | recall@5 |");
+  console.log("| --- | --- |");
+  console.log(`| alone (no rewrite) | ${mean(rows.map((row) => row.alone)).toFixed(4)} |`);
+  console.log(
+    `| with its history, condensed (${rewritten} of ${rows.length} rewritten) | ${mean(rows.map((row) => row.withRewrite)).toFixed(4)} |`,
+  );
+  console.log(`| the original XQuAD question (upper bound) | ${mean(rows.map((row) => row.original)).toFixed(4)} |`);
+  const low = gain.mean - 1.96 * gain.se;
+  console.log(
+    `rewrite gain: ${gain.mean >= 0 ? "+" : ""}${gain.mean.toFixed(4)} ± ${gain.se.toFixed(4)} (SE, paired), 95% interval [${low.toFixed(4)}, ${(gain.mean + 1.96 * gain.se).toFixed(4)}]`,
+  );
+  if (low <= 0) {
+    console.log("MULTI-TURN GUARD FAILED: the rewrite's gain is not clear of zero");
+    process.exitCode = 1;
   }
 }
 
