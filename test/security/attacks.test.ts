@@ -203,6 +203,24 @@ describe("security: tenant isolation on every route", () => {
       const search = await call("/v1/search", { auth: attacker.key, body: { query: "zeppelin hangar", mode } });
       expect(await search.text()).not.toContain("zeppelin");
     }
+    // The chat routes: the victim's collection is no model of the attacker's, and its text never comes back.
+    const chat = await call("/v1/chat/completions", {
+      auth: attacker.key,
+      body: { model: "edge-rag", messages: [{ role: "user", content: "zeppelin hangar victim secret" }], mode: "keyword" },
+    });
+    expect(chat.status).toBe(200);
+    // (The attacker's own question comes back as the standalone question; the victim's text does not.)
+    expect(await chat.text()).not.toContain(secret.split(" ")[2]);
+    const models = await call("/v1/models", { auth: attacker.key });
+    expect(await models.text()).not.toContain("edge-rag/default");
+    const theirs = await call("/v1/chat/completions", {
+      auth: attacker.key,
+      body: { model: "edge-rag/default", messages: [{ role: "user", content: "zeppelin" }] },
+    });
+    expect(theirs.status).toBe(404);
+    expect(await theirs.text()).not.toContain(secret.split(" ")[2]);
+    // Operators' routes are not a tenant admin's: the victim cannot be deleted by another tenant.
+    expect((await call(`/v1/tenants/${victimTenant}`, { auth: attacker.key, method: "DELETE" })).status).toBe(403);
     // A filter naming the victim's document id finds nothing either.
     const filtered = await call("/v1/search", { auth: attacker.key, body: { query: "zeppelin", filters: { document_id: "private-1" } } });
     expect(await filtered.text()).not.toContain("zeppelin");

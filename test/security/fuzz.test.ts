@@ -160,6 +160,8 @@ async function fuzzRoute(options: {
   tenant: string;
   body: fc.Arbitrary<string>;
   numRuns: number;
+  /** How the route answers an error: problem+json (every route), or OpenAI's error body (the chat routes). */
+  errors?: "problem" | "openai";
 }) {
   const entry = { route: options.route, cases: 0, status5xx: 0, statuses: {} as Record<number, number> };
   figures.push(entry);
@@ -178,9 +180,14 @@ async function fuzzRoute(options: {
       const text = await response.text();
       expect(response.status, text.slice(0, 300)).toBeLessThan(500);
       if (response.status >= 400) {
-        expect(response.headers.get("content-type")).toBe("application/problem+json");
-        const problem = JSON.parse(text);
-        expect(problem).toMatchObject({ status: response.status, code: expect.any(String), request_id: expect.any(String) });
+        if (options.errors === "openai") {
+          expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+          expect(JSON.parse(text)).toMatchObject({ error: { message: expect.any(String), type: expect.any(String) } });
+        } else {
+          expect(response.headers.get("content-type")).toBe("application/problem+json");
+          const problem = JSON.parse(text);
+          expect(problem).toMatchObject({ status: response.status, code: expect.any(String), request_id: expect.any(String) });
+        }
         expect(await snapshot(options.tenant)).toEqual(before);
       }
     }),
@@ -214,6 +221,46 @@ describe("security: fuzzing every JSON route (fast-check)", () => {
       tenant,
       body: bodyOf(queryShape, validQuery),
       numRuns: 500,
+    });
+  }, 120_000);
+
+  it("POST /v1/chat/completions", async () => {
+    const [reader] = await keys;
+    const message = fc.record(
+      {
+        role: fc.oneof(fc.constantFrom("user", "user", "assistant", "system", "tool"), value),
+        content: fc.oneof(hostileString, value),
+        extra: value,
+      },
+      { requiredKeys: [] },
+    );
+    const chatShape = fc.record(
+      {
+        model: fc.oneof(fc.constantFrom("edge-rag", "edge-rag/default", "gpt-4o"), value),
+        messages: fc.oneof(fc.array(message, { maxLength: 4 }), value),
+        stream: fc.oneof(fc.constant(false), value),
+        temperature: value,
+        n: value,
+        extra: value,
+      },
+      { requiredKeys: [] },
+    );
+    const validChat = fc.record({
+      model: fc.constantFrom("edge-rag", "edge-rag/default"),
+      messages: fc.array(fc.record({ role: fc.constantFrom("user", "assistant"), content: fc.string({ minLength: 1, maxLength: 200 }) }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+      mode: fc.constant("keyword"),
+    });
+    await fuzzRoute({
+      route: "POST /v1/chat/completions",
+      path: "/v1/chat/completions",
+      auth: reader.key,
+      tenant,
+      body: bodyOf(chatShape, validChat),
+      numRuns: 200,
+      errors: "openai",
     });
   }, 120_000);
 
