@@ -14,21 +14,14 @@ import { type Bucket, bucketClass, type RateLimitDecision, type RateLimiter, Rat
  *   for Upstash: its limits never rest on an estimate.
  * - A class that fails open (by default query) is decided in the isolate once it knows the key:
  *   each answer from Upstash leaves the key's remaining tokens here; a call the estimate covers is
- *   allowed at once and counted in Upstash after the response, whose answer refreshes the estimate
- *   (or, if Upstash refused, blocks the key in the library's ephemeral cache until its window
- *   ends). The counts of one key are sent together: the first call the estimate covers sends,
- *   `countDelayMs` (COUNT_DELAY_MS) later, every token allowed here until then in one call, and
- *   only that call's `pending` (for its waitUntil) waits for it; so a key in steady use costs one
- *   Upstash command per `countDelayMs`, not one per request. A key this isolate has not seen within
- *   one window, or whose estimate cannot cover the cost, waits for Upstash as above.
+ *   allowed at once and counted in Upstash after the response (`pending`, for waitUntil), whose
+ *   answer refreshes the estimate (or, if Upstash refused, blocks the key in the library's
+ *   ephemeral cache until its window ends). A key this isolate has not seen within one window, or
+ *   whose estimate cannot cover the cost, waits for Upstash as above.
  * Accuracy: within one isolate a limit holds exactly. Isolates do not share estimates, so a burst
- * that reaches n isolates (in one colo or many) before their counts land (`countDelayMs` and a
- * round trip) can be allowed up to n × the remaining tokens each last saw: at worst n × the limit
- * in one window. The counts are all kept, so once they land every isolate refuses until the window
- * frees room; but a batch that the window can no longer hold whole is refused whole by Upstash, so
- * up to one batch of tokens allowed here before that refusal goes uncounted (the isolate refuses
- * the key from then on), and an isolate evicted before its batch is sent loses at most that
- * batch (at most `countDelayMs` of its traffic for the key).
+ * that reaches n isolates (in one colo or many) before their counts land can be allowed up to
+ * n × the remaining tokens each last saw: at worst n × the limit in one window. The counts are all
+ * kept, so once they land every isolate refuses until the window frees room.
  *
  * Limits come from configuration unless a call brings its own (a tenant's row); every bucket has
  * its own key prefix, `edge-rag:rl:<bucket>`, the keys the copy of this library used before.
@@ -49,19 +42,11 @@ class BoundedMap<K, V> extends Map<K, V> {
   }
 }
 
-/**
- * How long the first count decided in the isolate waits for others of the same key to join it:
- * one Upstash command per key per this long at most, and counts land this much later.
- */
-export const COUNT_DELAY_MS = 250;
-
 /** What this isolate knows of a key: tokens left as Upstash last said, less what it allowed since. */
 interface Estimate {
   remaining: number;
-  /** Tokens allowed here whose count Upstash has not answered yet (unsent ones included). */
+  /** Tokens allowed here whose count Upstash has not answered yet. */
   uncounted: number;
-  /** Tokens allowed here and not yet sent: a count is scheduled (`countDelayMs`) while this is above 0. */
-  unsent: number;
   limit: number;
   resetAt: number;
   /** Epoch ms of Upstash's last answer for the key. */
@@ -75,8 +60,6 @@ export interface UpstashRateLimiterOptions {
   decidedInIsolate: (bucket: Bucket) => boolean;
   /** Named in no error the limiter raises (the token, the URL's credentials). */
   secrets?: readonly string[];
-  /** COUNT_DELAY_MS unless set. */
-  countDelayMs?: number;
 }
 
 export function createUpstashRateLimiter(config: Config, redis: Redis): RateLimiter {
@@ -100,7 +83,7 @@ export function createUpstashRateLimiter(config: Config, redis: Redis): RateLimi
 }
 
 export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOptions): RateLimiter {
-  const { redis, defaults, decidedInIsolate, secrets = [], countDelayMs = COUNT_DELAY_MS } = options;
+  const { redis, defaults, decidedInIsolate, secrets = [] } = options;
   const limiters = new BoundedMap<string, Ratelimit>();
   const estimates = new BoundedMap<string, Estimate>();
 
@@ -136,7 +119,7 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
 
   /** Takes Upstash's answer into the key's estimate, less what was allowed here and not yet counted. */
   const remember = (id: string, decision: RateLimitDecision) => {
-    const known = estimates.get(id) ?? { remaining: 0, uncounted: 0, unsent: 0, limit: 0, resetAt: 0, refreshedAt: 0 };
+    const known = estimates.get(id) ?? { remaining: 0, uncounted: 0, limit: 0, resetAt: 0, refreshedAt: 0 };
     known.remaining = decision.allowed ? decision.remaining! - known.uncounted : 0;
     known.limit = decision.limit;
     known.resetAt = decision.resetAt;
@@ -154,25 +137,17 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
       if (known && known.remaining >= cost && Date.now() - known.refreshedAt < size) {
         known.remaining -= cost;
         known.uncounted += cost;
-        const allowed = { allowed: true, limit: known.limit, remaining: known.remaining, resetAt: known.resetAt };
-        // A count is already scheduled (by an earlier call, for its waitUntil): this one joins it.
-        known.unsent += cost;
-        if (known.unsent > cost) return allowed;
-        const counted = new Promise((resolve) => setTimeout(resolve, countDelayMs)).then(() => {
-          const sent = known.unsent;
-          known.unsent = 0;
-          return ask(limiter, key, sent).then(
-            (decision) => {
-              known.uncounted -= sent;
-              if (estimates.get(id) === known) remember(id, decision);
-            },
-            () => {
-              // The store is down (or refused the call): the next call waits and meets the class's policy.
-              if (estimates.get(id) === known) estimates.delete(id);
-            },
-          );
-        });
-        return { ...allowed, pending: counted };
+        const counted = ask(limiter, key, cost).then(
+          (decision) => {
+            known.uncounted -= cost;
+            if (estimates.get(id) === known) remember(id, decision);
+          },
+          () => {
+            // The store is down (or refused the call): the next call waits and meets the class's policy.
+            if (estimates.get(id) === known) estimates.delete(id);
+          },
+        );
+        return { allowed: true, limit: known.limit, remaining: known.remaining, resetAt: known.resetAt, pending: counted };
       }
       // Counts allowed here and still on their way may land after this call: its answer may be
       // short of them, so they are taken off it (twice, at worst, for those that landed first).
