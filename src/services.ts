@@ -88,7 +88,10 @@ export function createServices(env: Bindings, config: Config, platform: Platform
   const db = guardD1(env.DB);
   const tenantLimits = createTenantLimitsStore(db, config);
   // Each tenant's object is created where its `tenants.region` says (read with its limits, cached in the isolate).
-  const tenantData = tenantDataFor(env.TENANT_DATA, async (tenant) => (await tenantLimits.get(tenant)).region);
+  const tenantData = tenantDataFor(env.TENANT_DATA, async (tenant) => {
+    const { shards, region } = await tenantLimits.get(tenant);
+    return { shards, region };
+  });
   const vectors = guardVectorIndex(platform.vectors);
   const origin = createOrigins(config);
   const tenantRows = createTenantStore(tenantData);

@@ -91,6 +91,7 @@ async function consume(services: Services, message: Message<unknown>, body: Inge
     // Bookkeeping for GET /v1/jobs: if the tenant's object is what failed, the retry happens all the same.
     await services
       .tenantData(body.tenant)
+      .shard(body.shard ?? 0)
       .recordAttempt(body.job_id, body.document_ids, message.attempts, clientSafeError(error), Date.now())
       .catch(() => {});
     message.retry({ delaySeconds });
@@ -100,7 +101,7 @@ async function consume(services: Services, message: Message<unknown>, body: Inge
 /** A sweep the tenant's object asked for (its alarm); acked once done, retried when the object or the queue failed. */
 async function sweep(services: Services, message: Message<unknown>, body: SweepMessage): Promise<void> {
   try {
-    await services.ingest.sweep(body.tenant);
+    await services.ingest.sweep(body.tenant, Date.now(), body.shard ?? 0);
     message.ack();
   } catch (error) {
     log.warn("sweep failed; retrying", { tenant: body.tenant, attempts: message.attempts, ...errorFields(error) });
@@ -128,7 +129,10 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: B
     }
     const { tenant, job_id, document_ids } = body;
     try {
-      await services.tenantData(tenant).giveUp(job_id, document_ids, Date.now());
+      await services
+        .tenantData(tenant)
+        .shard(body.shard ?? 0)
+        .giveUp(job_id, document_ids, Date.now());
       metrics.ingestMessages.inc({ outcome: "dead_letter" });
       log.error("ingest message dead-lettered; documents marked failed", { job_id, tenant, documents: document_ids.length });
       message.ack();

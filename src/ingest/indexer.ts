@@ -5,6 +5,7 @@ import type { OriginDocument } from "../shared/origin-contract";
 import type { TenantLimitsStore } from "../store/tenant-limits";
 import type { DocumentOutcome, IndexTarget, LoadedDocument } from "../tenant/tenant-data";
 import type { TenantDataFor, TenantDataStub } from "../tenant/tenant-data-port";
+import { shardShare } from "../tenant/tenant-shards";
 import type { VectorIndex } from "../vector/vector-index";
 import { type DocumentMetadata, documentTitle } from "./document-input";
 import { chunkId } from "./hashing";
@@ -52,6 +53,8 @@ export interface IndexOptions {
   dimensions?: number;
   /** Record progress on this job's rows and status. */
   jobId?: string;
+  /** The tenant's shard that holds the documents (tenant-shards.ts); default 0. */
+  shard?: number;
   visibility?: VisibilityOptions;
 }
 
@@ -73,12 +76,13 @@ export async function indexRecorded(
 ): Promise<DocumentOutcome[]> {
   if (targets.length === 0) return [];
   const lap = createLap();
-  const store = services.tenantData(tenant);
+  const store = services.tenantData(tenant).shard(options.shard ?? 0);
   const { work, skipped } = await store.loadWork(targets);
   lap("load");
   const { embedded, failed, model } = await chunkAndEmbed(services, tenant, work, options.dimensions);
   lap("embed");
-  const { maxChunks } = await services.tenantLimits.get(tenant);
+  const limits = await services.tenantLimits.get(tenant);
+  const maxChunks = shardShare(limits.maxChunks, limits.shards);
   let outcomes: DocumentOutcome[] | null = null;
   let ready: Ready[] = [];
   for (let attempt = 1; outcomes === null; attempt++) {

@@ -38,10 +38,12 @@ export interface IngestService {
   /**
    * Re-enqueues the tenant's jobs whose messages never reached the queue (older than
    * ENQUEUE_GRACE_MS, never marked enqueued) or were lost (no document progress for
-   * INGEST_STALL_SECONDS), and deletes its recorded vector ids that are due. Enqueueing twice is
-   * harmless (the consumer is idempotent), so it needs no lock. `now` moves the clock in tests.
+   * INGEST_STALL_SECONDS), and deletes its recorded vector ids that are due; first it undoes the
+   * accepts across shards left on hold (stale after ENQUEUE_GRACE_MS). Enqueueing twice is harmless
+   * (the consumer is idempotent), so it needs no lock. One shard (`shard`, as its object's alarm
+   * asks) or every shard. `now` moves the clock in tests.
    */
-  sweep(tenant: string, now?: number): Promise<SweepResult>;
+  sweep(tenant: string, now?: number, shard?: number): Promise<SweepResult>;
   /**
    * Records and indexes documents right away, without the queue (like POST /v1/documents, minus
    * the job): for fixtures, tools and tests; the API path is the queue. Throws VALIDATION_FAILED
@@ -77,9 +79,9 @@ const newJobId = () => `job_${Array.from(crypto.getRandomValues(new Uint8Array(1
 export function createIngestService(deps: IngestServiceDeps): IngestService {
   const { tenantData, queue } = deps;
 
-  /** Sends the job's queued documents and records that; false, logged, when the queue or the object fails: a later sweep tries again. */
-  const enqueueJob = async (tenant: string, jobId: string, resent: boolean): Promise<boolean> => {
-    const store = tenantData(tenant);
+  /** Sends the job's queued documents of one shard and records that; false, logged, when the queue or the object fails: a later sweep tries again. */
+  const enqueueJob = async (tenant: string, shard: number, jobId: string, resent: boolean): Promise<boolean> => {
+    const store = tenantData(tenant).shard(shard);
     try {
       const pending = await store.pendingJobDocuments(jobId);
       await sendMessages(
@@ -88,14 +90,40 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
           tenant,
           jobId,
           pending.map((p) => ({ id: p.documentId, textLength: p.textLength })),
+          shard,
         ),
       );
       await store.markEnqueued(jobId, Date.now(), { resent });
       return true;
     } catch (error) {
-      defaultLog.error("sweep could not enqueue job", { job_id: jobId, tenant, ...errorFields(error) });
+      defaultLog.error("sweep could not enqueue job", { job_id: jobId, tenant, shard, ...errorFields(error) });
       return false;
     }
+  };
+
+  /** One shard's sweep (see `sweep`). */
+  const sweepShard = async (tenant: string, shard: number, now: number): Promise<SweepResult> => {
+    const store = tenantData(tenant).shard(shard);
+    // An accept across shards that its worker never confirmed or aborted is undone first.
+    await store.abortStaleHolds(now - ENQUEUE_GRACE_MS);
+    const { unenqueued, stalled } = await store.jobsToEnqueue(now - ENQUEUE_GRACE_MS, now - deps.stallSeconds * 1000, JOBS_PER_SWEEP);
+    let jobsEnqueued = 0;
+    for (const jobId of unenqueued) if (await enqueueJob(tenant, shard, jobId, false)) jobsEnqueued++;
+    let jobsReenqueued = 0;
+    for (const jobId of stalled) if (await enqueueJob(tenant, shard, jobId, true)) jobsReenqueued++;
+    const vectorsDeleted = await purgeDeletedVectors(store, deps.vectors, { now }).catch((error) => {
+      defaultLog.error("sweep could not delete vectors", { tenant, shard, ...errorFields(error) });
+      return 0;
+    });
+    if (jobsEnqueued || jobsReenqueued || vectorsDeleted)
+      defaultLog.info("sweep", {
+        tenant,
+        shard,
+        jobs_enqueued: jobsEnqueued,
+        jobs_reenqueued: jobsReenqueued,
+        vectors_deleted: vectorsDeleted,
+      });
+    return { jobsEnqueued, jobsReenqueued, vectorsDeleted };
   };
 
   return {
@@ -115,16 +143,20 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       if (!result.ok) throw quotaExceeded(result.quota, result.limit, result.usage, result.detail);
       const statusUrl = `/v1/jobs/${jobId}`;
 
-      // 2. Then the queue (ids only). A failure leaves the job un-enqueued for the sweep.
-      const changed = result.documents.filter((document) => !document.unchanged);
-      if (changed.length > 0) {
+      // 2. Then the queue (ids only), a shard's documents per message. A failure leaves the job
+      // un-enqueued for the sweep.
+      const changed = byShard(result.documents.filter((document) => !document.unchanged));
+      if (changed.size > 0) {
         try {
           await sendMessages(
             queue,
-            planMessages(
-              tenant,
-              jobId,
-              changed.map((d) => ({ id: d.id, textLength: d.textLength })),
+            [...changed].flatMap(([shard, documents]) =>
+              planMessages(
+                tenant,
+                jobId,
+                documents.map((d) => ({ id: d.id, textLength: d.textLength })),
+                shard,
+              ),
             ),
           );
         } catch (error) {
@@ -137,9 +169,8 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
           );
         }
         // Only bookkeeping for the sweep: if it fails, the sweep enqueues again, which is harmless.
-        await tenantData(tenant)
-          .markEnqueued(jobId, Date.now())
-          .catch(() => {});
+        const store = tenantData(tenant);
+        await Promise.all([...changed.keys()].map((shard) => store.shard(shard).markEnqueued(jobId, Date.now()))).catch(() => {});
       }
       return { jobId, accepted: accepted.length, statusUrl };
     },
@@ -147,42 +178,35 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
     async remove(tenant, id, context = {}) {
       // The object decides: chunks and document go in one transaction with the index-version bump,
       // and queries only return chunks it still has. The vectors follow; a failure there is retried by the sweep.
-      const store = tenantData(tenant);
-      if (!(await store.remove(id, Date.now()))) return false;
+      const { object } = await tenantData(tenant).shardFor(id);
+      if (!(await object.remove(id, Date.now()))) return false;
       // This isolate's next query reads the bumped index version, so no cached answer citing it matches.
       deps.tenants.forget(tenant);
-      await purgeDeletedVectors(store, deps.vectors).catch((error) => {
+      await purgeDeletedVectors(object, deps.vectors).catch((error) => {
         (context.log ?? defaultLog).warn("vector delete deferred to the sweep", { tenant, ...errorFields(error) });
       });
       return true;
     },
 
     async index(message, options = {}) {
-      const store = tenantData(message.tenant);
+      const shard = message.shard ?? 0;
+      const store = tenantData(message.tenant).shard(shard);
       const pending = await store.pendingJobDocuments(message.job_id, message.document_ids);
       if (pending.length === 0) return [];
       await store.markProcessing(message.job_id, Date.now());
       const targets = pending.map(({ documentId, contentHash }) => ({ documentId, contentHash }));
-      return indexRecorded(deps, message.tenant, targets, { ...options, jobId: message.job_id });
+      return indexRecorded(deps, message.tenant, targets, { ...options, jobId: message.job_id, shard });
     },
 
-    async sweep(tenant, now = Date.now()) {
-      const { unenqueued, stalled } = await tenantData(tenant).jobsToEnqueue(
-        now - ENQUEUE_GRACE_MS,
-        now - deps.stallSeconds * 1000,
-        JOBS_PER_SWEEP,
-      );
-      let jobsEnqueued = 0;
-      for (const jobId of unenqueued) if (await enqueueJob(tenant, jobId, false)) jobsEnqueued++;
-      let jobsReenqueued = 0;
-      for (const jobId of stalled) if (await enqueueJob(tenant, jobId, true)) jobsReenqueued++;
-      const vectorsDeleted = await purgeDeletedVectors(tenantData(tenant), deps.vectors, { now }).catch((error) => {
-        defaultLog.error("sweep could not delete vectors", { tenant, ...errorFields(error) });
-        return 0;
-      });
-      if (jobsEnqueued || jobsReenqueued || vectorsDeleted)
-        defaultLog.info("sweep", { tenant, jobs_enqueued: jobsEnqueued, jobs_reenqueued: jobsReenqueued, vectors_deleted: vectorsDeleted });
-      return { jobsEnqueued, jobsReenqueued, vectorsDeleted };
+    async sweep(tenant, now = Date.now(), shard) {
+      const shards = shard === undefined ? (await tenantData(tenant).shards()).map((_, index) => index) : [shard];
+      const results = [];
+      for (const index of shards) results.push(await sweepShard(tenant, index, now));
+      return {
+        jobsEnqueued: results.reduce((sum, result) => sum + result.jobsEnqueued, 0),
+        jobsReenqueued: results.reduce((sum, result) => sum + result.jobsReenqueued, 0),
+        vectorsDeleted: results.reduce((sum, result) => sum + result.vectorsDeleted, 0),
+      };
     },
 
     async indexNow(tenant, documents, options = {}) {
@@ -203,18 +227,18 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
         if (!result.ok) throw quotaExceeded(result.quota, result.limit, result.usage, result.detail);
         for (const document of result.documents.filter((d) => d.unchanged))
           outcomes[positions.get(document.id)!] = { document_id: document.id, status: "skipped", reason: "unchanged" };
-        const changed = result.documents.filter((document) => !document.unchanged);
         const hashes = new Map(accepted.map((document) => [document.id, document.hash]));
-        // Same grouping as the queue: one origin call per group.
-        for (const message of planMessages(
-          tenant,
-          "direct",
-          changed.map((d) => ({ id: d.id, textLength: d.textLength })),
-        )) {
-          const targets: IndexTarget[] = message.document_ids.map((id) => ({ documentId: id, contentHash: hashes.get(id)! }));
-          for (const outcome of await indexRecorded(deps, tenant, targets, options))
-            outcomes[positions.get(outcome.document_id)!] = outcome;
-        }
+        // Same grouping as the queue: one origin call per group, a shard's documents per group.
+        for (const [shard, changed] of byShard(result.documents.filter((document) => !document.unchanged)))
+          for (const message of planMessages(
+            tenant,
+            "direct",
+            changed.map((d) => ({ id: d.id, textLength: d.textLength })),
+          )) {
+            const targets: IndexTarget[] = message.document_ids.map((id) => ({ documentId: id, contentHash: hashes.get(id)! }));
+            for (const outcome of await indexRecorded(deps, tenant, targets, { ...options, shard }))
+              outcomes[positions.get(outcome.document_id)!] = outcome;
+          }
       }
       return {
         documents: outcomes,
@@ -223,6 +247,14 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       };
     },
   };
+}
+
+/** Documents grouped by the shard that holds them, in shard order. */
+function byShard<T extends { shard: number }>(documents: T[]): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const document of [...documents].sort((a, b) => a.shard - b.shard))
+    groups.set(document.shard, [...(groups.get(document.shard) ?? []), document]);
+  return groups;
 }
 
 /** The documents by collection, each with its position; throws VALIDATION_FAILED naming every problem. */

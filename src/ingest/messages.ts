@@ -1,5 +1,12 @@
 import { z } from "@hono/zod-openapi";
+import { MAX_SHARDS } from "../tenant/tenant-shards";
 import { packInOrder } from "./packing";
+
+const ShardSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_SHARDS - 1);
 
 /**
  * The ingestion queue's messages. They carry ids only — the text stays in the tenant's object,
@@ -9,6 +16,8 @@ import { packInOrder } from "./packing";
 export const IngestMessageSchema = z.object({
   v: z.literal(1),
   tenant: z.string().min(1).max(64),
+  /** The tenant's shard that holds the documents (tenant-shards.ts); absent for shard 0. */
+  shard: ShardSchema.optional(),
   job_id: z.string().min(1).max(64),
   document_ids: z.array(z.string().min(1).max(128)).min(1).max(100),
 });
@@ -19,7 +28,12 @@ export type IngestMessage = z.infer<typeof IngestMessageSchema>;
  * A tenant's object asks for a sweep (its alarm, tenant-data.ts): re-enqueue the tenant's jobs
  * whose messages never arrived or were lost, delete its recorded vector ids that are due.
  */
-export const SweepMessageSchema = z.object({ v: z.literal(1), tenant: z.string().min(1).max(64), sweep: z.literal(true) });
+export const SweepMessageSchema = z.object({
+  v: z.literal(1),
+  tenant: z.string().min(1).max(64),
+  shard: ShardSchema.optional(),
+  sweep: z.literal(true),
+});
 
 export type SweepMessage = z.infer<typeof SweepMessageSchema>;
 
@@ -39,13 +53,18 @@ export const QUEUE_LIMITS = {
   metadataBytesPerMessage: 100,
 } as const;
 
-/** Splits a job's documents into messages by count and text size, preserving order. */
-export function planMessages(tenant: string, jobId: string, documents: Array<{ id: string; textLength: number }>): IngestMessage[] {
+/** Splits a job's documents (of one shard) into messages by count and text size, preserving order. */
+export function planMessages(
+  tenant: string,
+  jobId: string,
+  documents: Array<{ id: string; textLength: number }>,
+  shard = 0,
+): IngestMessage[] {
   const messages: IngestMessage[] = [];
   let ids: string[] = [];
   let chars = 0;
   const flush = () => {
-    if (ids.length > 0) messages.push({ v: 1, tenant, job_id: jobId, document_ids: ids });
+    if (ids.length > 0) messages.push({ v: 1, tenant, ...(shard === 0 ? {} : { shard }), job_id: jobId, document_ids: ids });
     ids = [];
     chars = 0;
   };

@@ -1,5 +1,5 @@
 import type { TenantChunk } from "../tenant/tenant-data";
-import type { TenantDataStub } from "../tenant/tenant-data-port";
+import type { TenantDataPlane } from "../tenant/tenant-data-port";
 import type { FilterPlan } from "./filters";
 
 /** A candidate chunk with its text and its document's metadata. */
@@ -13,7 +13,7 @@ export type HydratedChunk = TenantChunk;
  * dropped here; order is not meaningful (callers rank by id). Latency: one call to the object.
  */
 export async function hydrateChunks(
-  store: TenantDataStub,
+  store: Pick<TenantDataPlane, "keywordSearch" | "hydrate">,
   request: { ids: readonly string[]; plan: FilterPlan },
 ): Promise<Map<string, HydratedChunk>> {
   if (request.ids.length === 0) return new Map();

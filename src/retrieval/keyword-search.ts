@@ -1,5 +1,5 @@
 import type { KeywordHit, TenantChunk } from "../tenant/tenant-data";
-import type { TenantDataStub } from "../tenant/tenant-data-port";
+import type { TenantDataPlane } from "../tenant/tenant-data-port";
 import type { FilterPlan } from "./filters";
 
 export type { KeywordHit } from "../tenant/tenant-data";
@@ -12,10 +12,10 @@ export type { KeywordHit } from "../tenant/tenant-data";
  * Promise: at most `limit` chunks of the tenant that match `match` and the filter, best BM25 first.
  * `match` must come from toFtsMatchExpression (never raw user text). The object's failures
  * propagate (StoreUnavailable): without it the index cannot answer at all. Latency: one call to
- * the tenant's object.
+ * each of the tenant's objects (its shards), in parallel.
  */
 export async function keywordSearch(
-  store: TenantDataStub,
+  store: Pick<TenantDataPlane, "keywordSearch" | "hydrate">,
   request: { match: string; plan: FilterPlan; limit: number },
 ): Promise<{ hits: KeywordHit[]; chunks: Map<string, TenantChunk> }> {
   const { hits, chunks } = await store.keywordSearch({ ...request, hydrate: true });

@@ -18,6 +18,8 @@ export interface TenantLimits {
   plan: string | null;
   /** The tenant's object's location hint (`tenants.region`, migration 0011), or null: placed near its first request. */
   region: LocationHint | null;
+  /** How many objects hold its data (`tenants.shards`, migration 0012; 1 … MAX_SHARDS): tenant-shards.ts. */
+  shards: number;
   rate: Record<RouteClass, RateWindow>;
   maxApiKeys: number;
   maxDocuments: number;
@@ -56,6 +58,7 @@ export function defaultTenantLimits(config: Config): TenantLimits {
   return {
     plan: null,
     region: null,
+    shards: 1,
     rate: { query: config.TENANT_RATE_LIMIT_QUERY, ingest: config.TENANT_RATE_LIMIT_INGEST, auth: config.TENANT_RATE_LIMIT_AUTH },
     maxApiKeys: config.TENANT_MAX_API_KEYS,
     maxDocuments: config.TENANT_MAX_DOCUMENTS,
@@ -83,9 +86,9 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
   const parse = async (tenant: string): Promise<TenantLimits> => {
     const row = await db
       .withSession("first-unconstrained")
-      .prepare("SELECT plan, limits, region FROM tenants WHERE tenant = ?1")
+      .prepare("SELECT plan, limits, region, shards FROM tenants WHERE tenant = ?1")
       .bind(tenant)
-      .first<{ plan: string | null; limits: string | null; region: string | null }>();
+      .first<{ plan: string | null; limits: string | null; region: string | null; shards: number }>();
     if (!row) return defaults;
     let overrides: z.infer<ReturnType<typeof buildLimitsSchema>> = {};
     if (row.limits) {
@@ -104,6 +107,8 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
       plan: row.plan,
       // D1's CHECK admits hints only; anything else (a hand-edited database) places by first request.
       region: isLocationHint(row.region) ? row.region : null,
+      // D1's CHECK holds it to 1 … MAX_SHARDS.
+      shards: row.shards,
       rate: {
         query: overrides.query ?? defaults.rate.query,
         ingest: overrides.ingest ?? defaults.rate.ingest,

@@ -50,29 +50,34 @@ const ID_PAGE = 1_000;
 export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminService {
   return {
     async delete(tenant) {
+      // Its shards before its tenants row goes, which says how many there are.
+      const plane = deps.tenantData(tenant);
+      const shards = await plane.shards();
       const [keys, users] = await deps.db.batch<never>([
         deps.db.prepare("DELETE FROM api_keys WHERE tenant = ?1").bind(tenant),
         deps.db.prepare("DELETE FROM users WHERE tenant = ?1").bind(tenant),
         deps.db.prepare("DELETE FROM tenants WHERE tenant = ?1").bind(tenant),
       ]);
-      const store = deps.tenantData(tenant);
-      const { documents } = await store.stats();
+      const documents = (await Promise.all(shards.map((store) => store.stats()))).reduce((sum, stats) => sum + stats.documents, 0);
       let vectors = 0;
-      for (let after = ""; ; ) {
-        const ids = await store.vectorIds(after, ID_PAGE);
-        for (let i = 0; i < ids.length; i += DELETE_BATCH) await deps.vectors.deleteByIds(ids.slice(i, i + DELETE_BATCH));
-        vectors += ids.length;
-        if (ids.length < ID_PAGE) break;
-        after = ids.at(-1)!;
+      for (const store of shards) {
+        for (let after = ""; ; ) {
+          const ids = await store.vectorIds(after, ID_PAGE);
+          for (let i = 0; i < ids.length; i += DELETE_BATCH) await deps.vectors.deleteByIds(ids.slice(i, i + DELETE_BATCH));
+          vectors += ids.length;
+          if (ids.length < ID_PAGE) break;
+          after = ids.at(-1)!;
+        }
+        await store.destroy();
+        // Never adopted from D1 again: a deployment's old rows of it, if any, stay deleted.
+        await store.importedDigest(DELETED);
       }
-      await store.destroy();
-      // Never adopted from D1 again: a deployment's old rows of it, if any, stay deleted.
-      await store.importedDigest(DELETED);
       deps.tenants.forget(tenant);
       return { tenant, api_keys: keys!.meta.changes, users: users!.meta.changes, vectors, documents };
     },
 
-    migrate: (tenant) => migrateTenantData(deps.db, deps.tenantData(tenant), tenant),
+    // D1's rows are a one-shard tenant's: shard 0's object takes them.
+    migrate: (tenant) => migrateTenantData(deps.db, deps.tenantData(tenant).shard(0), tenant),
 
     tenantsWithD1Data: (after, limit) => tenantsWithData(deps.db, after, limit),
   };

@@ -1,30 +1,303 @@
 import { StoreUnavailable } from "../errors";
-import type { TenantData } from "./tenant-data";
+import type { JobView } from "../ingest/job-store";
+import type { FilterPlan } from "../retrieval/filters";
+import type {
+  AcceptRequest,
+  AcceptResult,
+  DocumentSummary,
+  KeywordHit,
+  StorageQuota,
+  StoredDocument,
+  TenantChunk,
+  TenantData,
+  TenantDataStats,
+} from "./tenant-data";
+import { shardObjectName, shardOf, shardShare } from "./tenant-shards";
 
 /**
- * How the worker reaches a tenant's data plane: the stub of the tenant's own TenantData object
- * (`idFromName(tenant)`, so every colo and isolate reaches the same single instance), created with
- * the tenant's location hint (`tenants.region`) so that its data sits near its users. A hint acts
- * only when the object is first created; an object never moves.
+ * How the worker reaches a tenant's data plane: its TenantData objects, one per shard
+ * (tenant-shards.ts; one for most tenants, named by the tenant, so every colo and isolate reaches
+ * the same single instance), each created with the tenant's location hint (`tenants.region`) so
+ * that its data sits near its users. A hint acts only when an object is first created; an object
+ * never moves.
  *
- * Promise: the stub's RPC methods, each failure (the object overloaded, reset or unreachable, or a
- * method that threw) rejecting with StoreUnavailable (503, the cause kept for the logs), as the
- * guarded D1 binding does, so nothing above it recognises Durable Object errors by message.
- * Latency: one RPC round trip to the object's location per call, after the tenant's region (its
- * limits' row, cached in the isolate: tenant-limits.ts).
+ * Promise: the tenant's data as one store. A document's reads and writes go to the shard its id
+ * hashes to; keyword search, hydration, listing, job and stats fan out to every shard in parallel
+ * and merge (keyword hits by BM25, each shard scoring against its own statistics, which estimate
+ * the tenant's since ids spread evenly, as a search engine's per-shard scoring does). An accept
+ * that spans shards runs in two phases (each shard accepts under a hold, then every shard confirms,
+ * or all abort), so a quota one shard refuses stores nothing anywhere. The per-shard operations of
+ * the queue consumer and the sweep take `shard(n)`. Every failure (an object overloaded, reset or
+ * unreachable, or a method that threw) rejects with StoreUnavailable (503, the cause kept for the
+ * logs), as the guarded D1 binding does. Latency: one RPC round trip to the objects' location per
+ * call (the shards in parallel), after the tenant's placement (its limits' row, cached in the
+ * isolate: tenant-limits.ts).
  */
 export type TenantDataStub = DurableObjectStub<TenantData>;
-export type TenantDataFor = (tenant: string) => TenantDataStub;
+export type TenantDataFor = (tenant: string) => TenantDataPlane;
+
+export interface TenantPlacement {
+  /** 1 … MAX_SHARDS. */
+  shards: number;
+  /** A Durable Object location hint, or null to place by first access. */
+  region: string | null;
+}
+
+const ONE_SHARD: TenantPlacement = { shards: 1, region: null };
 
 export function tenantDataFor(
   namespace: DurableObjectNamespace<TenantData>,
-  regionOf: (tenant: string) => Promise<string | null> = async () => null,
+  placementOf: (tenant: string) => Promise<TenantPlacement> = async () => ONE_SHARD,
 ): TenantDataFor {
-  return (tenant) =>
-    guardedStub(async () => {
-      const region = await regionOf(tenant);
-      return namespace.get(namespace.idFromName(tenant), region ? { locationHint: region as DurableObjectLocationHint } : undefined);
+  return (tenant) => new TenantDataPlane(namespace, tenant, placementOf);
+}
+
+/** An accepted document, with the shard that holds it. */
+export type AcceptedPlacement = Extract<AcceptResult, { ok: true }>["documents"][number] & { shard: number };
+type QuotaRefused = Extract<AcceptResult, { quota: unknown }>;
+export type PlaneAcceptResult =
+  | QuotaRefused
+  | (Omit<Extract<AcceptResult, { ok: true }>, "documents"> & { documents: AcceptedPlacement[] });
+
+/** How many collection names a sharded tenant's stats count at most (their union across shards). */
+const COLLECTIONS_COUNTED = 10_000;
+
+export class TenantDataPlane {
+  constructor(
+    private readonly namespace: DurableObjectNamespace<TenantData>,
+    readonly tenant: string,
+    private readonly placementOf: (tenant: string) => Promise<TenantPlacement>,
+  ) {}
+
+  /** One shard's object, for the operations that work shard by shard (the consumer, the sweep, deletion). */
+  shard(index: number): TenantDataStub {
+    return guardedStub(async () => {
+      const { region } = await this.placementOf(this.tenant);
+      const id = this.namespace.idFromName(shardObjectName(this.tenant, index));
+      return this.namespace.get(id, region ? { locationHint: region as DurableObjectLocationHint } : undefined);
     });
+  }
+
+  /** Every shard's object, in shard order. */
+  async shards(): Promise<TenantDataStub[]> {
+    const { shards } = await this.placement();
+    return Array.from({ length: shards }, (_, index) => this.shard(index));
+  }
+
+  /** The shard that holds (or will hold) `documentId`. */
+  async shardFor(documentId: string): Promise<{ shard: number; object: TenantDataStub }> {
+    const shard = shardOf(documentId, (await this.placement()).shards);
+    return { shard, object: this.shard(shard) };
+  }
+
+  // ─── Writes ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Accepts documents into their shards, each checking its share of the storage quotas
+   * (tenant-shards.ts shardShare): all or nothing. Within one shard, one call; across shards, under
+   * a hold that every shard confirms once all have accepted, or that each aborts (and the sweep
+   * aborts, should this worker never come back: abortStaleHolds) when one refused or failed.
+   */
+  async accept(request: Omit<AcceptRequest, "shards" | "hold">): Promise<PlaneAcceptResult> {
+    const { shards } = await this.placement();
+    const quota = quotaShare(request.quota, shards);
+    const groups = new Map<number, AcceptRequest["documents"]>();
+    for (const document of request.documents) {
+      const shard = shardOf(document.id, shards);
+      groups.set(shard, [...(groups.get(shard) ?? []), document]);
+    }
+    if (groups.size <= 1) {
+      const shard = groups.keys().next().value ?? 0;
+      const result = await this.shard(shard).accept({ ...request, quota, shards });
+      if ("misplaced" in result) throw new StoreUnavailable(new Error(result.detail));
+      return result.ok ? { ...result, documents: result.documents.map((document) => ({ ...document, shard })) } : shareOf(result, shards);
+    }
+
+    const hold = request.job?.id ?? `hold_${crypto.randomUUID()}`;
+    const parts = [...groups.keys()];
+    const answers = await Promise.allSettled(
+      parts.map((shard) => this.shard(shard).accept({ ...request, documents: groups.get(shard)!, quota, shards, hold })),
+    );
+    const settled = answers.map((answer) =>
+      answer.status === "rejected"
+        ? { failure: answer.reason as unknown }
+        : "misplaced" in answer.value
+          ? { failure: new StoreUnavailable(new Error(answer.value.detail)) }
+          : { result: answer.value },
+    );
+    const failure = settled.find((answer) => "failure" in answer);
+    const refusal = settled.find((answer) => answer.result && !answer.result.ok)?.result as QuotaRefused | undefined;
+    if (failure || refusal) {
+      // What an abort misses (a shard unreachable now) the sweep aborts once the hold is stale.
+      await Promise.allSettled(parts.map((shard) => this.shard(shard).abortHold(hold)));
+      if (failure) throw failure.failure;
+      return shareOf(refusal!, shards);
+    }
+    await Promise.all(parts.map((shard) => this.shard(shard).confirmHold(hold)));
+    const accepted = new Map<string, AcceptedPlacement>();
+    const cost = { rowsRead: 0, rowsWritten: 0 };
+    answers.forEach((answer, i) => {
+      const result = (answer as PromiseFulfilledResult<Extract<AcceptResult, { ok: true }>>).value;
+      for (const document of result.documents) accepted.set(document.id, { ...document, shard: parts[i]! });
+      cost.rowsRead += result.cost.rowsRead;
+      cost.rowsWritten += result.cost.rowsWritten;
+    });
+    return { ok: true, documents: request.documents.map((document) => accepted.get(document.id)!), cost };
+  }
+
+  /** Deletes a document from its shard (see TenantData.remove); false when there is none. */
+  async remove(id: string, now: number): Promise<boolean> {
+    return (await this.shardFor(id)).object.remove(id, now);
+  }
+
+  /** Starts a new cache epoch (kept by shard 0): every cached result of the tenant stops matching. */
+  bumpCacheEpoch(): Promise<number> {
+    return this.shard(0).bumpCacheEpoch();
+  }
+
+  // ─── Reads ───────────────────────────────────────────────────────────────────────────────────
+
+  async getDocument(id: string): Promise<StoredDocument | null> {
+    return (await this.shardFor(id)).object.getDocument(id);
+  }
+
+  /** One page in id order: each shard's page after the same id, merged, the first `limit` kept. */
+  async listDocuments(
+    options: Parameters<TenantData["listDocuments"]>[0],
+  ): Promise<{ documents: DocumentSummary[]; nextAfter: string | null }> {
+    const pages = await this.fanOut((object) => object.listDocuments(options));
+    if (pages.length === 1) return pages[0]!;
+    const merged = pages.flatMap((page) => page.documents).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const documents = merged.slice(0, options.limit);
+    const more = merged.length > options.limit || pages.some((page) => page.nextAfter !== null);
+    return { documents, nextAfter: more ? (documents.at(-1)?.id ?? null) : null };
+  }
+
+  /** The job as every shard holding part of it reports it, added up; null when none does. */
+  async job(id: string): Promise<JobView | null> {
+    const [parts, versions] = await Promise.all([
+      this.fanOut((object) => object.job(id)),
+      this.fanOut(async (object) => (await object.stats()).index_version),
+    ]);
+    const views = parts.filter((view) => view !== null) as JobView[];
+    if (parts.length === 1 || views.length === 0) return views[0] ?? null;
+    const sum = (field: "documents" | "processed" | "skipped" | "failed" | "queued" | "chunks") =>
+      views.reduce((total, view) => total + view[field], 0);
+    const statuses = views.map((view) => view.status);
+    const finished = views.every((view) => view.finished_at !== null);
+    return {
+      id,
+      status: statuses.every((status) => status === "queued")
+        ? "queued"
+        : !finished
+          ? "processing"
+          : statuses.includes("failed")
+            ? "failed"
+            : "done",
+      documents: sum("documents"),
+      processed: sum("processed"),
+      skipped: sum("skipped"),
+      failed: sum("failed"),
+      queued: sum("queued"),
+      chunks: sum("chunks"),
+      errors: views
+        .flatMap((view) => view.errors)
+        .sort((a, b) => (a.document_id < b.document_id ? -1 : 1))
+        .slice(0, 1000),
+      index_version: versions.reduce((total, version) => total + version, 0),
+      created_at: Math.min(...views.map((view) => view.created_at)),
+      updated_at: Math.max(...views.map((view) => view.updated_at)),
+      finished_at: finished ? Math.max(...views.map((view) => view.finished_at!)) : null,
+    };
+  }
+
+  /**
+   * The tenant's counters, summed over its shards. Its index version is the sum of theirs (each
+   * only grows, so the sum moves whenever any shard's does); its cache epoch and embedding model
+   * are shard 0's, which keeps them.
+   */
+  async stats(): Promise<TenantDataStats> {
+    const all = await this.fanOut((object) => object.stats());
+    if (all.length === 1) return all[0]!;
+    const names = new Set((await this.fanOut((object) => object.collections({ limit: COLLECTIONS_COUNTED }))).flat());
+    const total = (field: "documents" | "chunks" | "bytes" | "index_version") => all.reduce((sum, stats) => sum + stats[field], 0);
+    return {
+      documents: total("documents"),
+      chunks: total("chunks"),
+      bytes: total("bytes"),
+      collections: names.size,
+      index_version: total("index_version"),
+      cache_epoch: all[0]!.cache_epoch,
+      embedding_model: all[0]!.embedding_model ?? all.find((stats) => stats.embedding_model)?.embedding_model ?? null,
+    };
+  }
+
+  /** The collections that have a document in any shard, in name order (`only`: that one, if it has). */
+  async collections(options: { only?: string; limit: number }): Promise<string[]> {
+    const lists = await this.fanOut((object) => object.collections(options));
+    if (lists.length === 1) return lists[0]!;
+    return [...new Set(lists.flat())].sort().slice(0, options.limit);
+  }
+
+  // ─── Retrieval ───────────────────────────────────────────────────────────────────────────────
+
+  /** Keyword search over every shard, merged best BM25 first, at most `limit` (and their chunks with `hydrate`). */
+  async keywordSearch(request: { match: string; plan: FilterPlan; limit: number; hydrate?: boolean }): Promise<{
+    hits: KeywordHit[];
+    chunks: TenantChunk[];
+  }> {
+    const answers = await this.fanOut((object) => object.keywordSearch(request));
+    if (answers.length === 1) return answers[0]!;
+    const hits = answers
+      .flatMap((answer) => answer.hits)
+      .sort((a, b) => b.bm25 - a.bm25 || (a.id < b.id ? -1 : 1))
+      .slice(0, request.limit);
+    const kept = new Set(hits.map((hit) => hit.id));
+    return { hits, chunks: answers.flatMap((answer) => answer.chunks).filter((chunk) => kept.has(chunk.id)) };
+  }
+
+  /** The chunks among `ids` that still exist (in any shard) and satisfy the whole filter. */
+  async hydrate(request: { ids: readonly string[]; plan: FilterPlan }): Promise<TenantChunk[]> {
+    return (await this.fanOut((object) => object.hydrate(request))).flat();
+  }
+
+  /** Whether every one of `ids` is a chunk the tenant still has. */
+  async chunksStillIndexed(ids: readonly string[]): Promise<boolean> {
+    const unique = [...new Set(ids)];
+    if (unique.length === 0) return true;
+    const counts = await this.fanOut((object) => object.countChunks(unique));
+    return counts.reduce((sum, n) => sum + n, 0) === unique.length;
+  }
+
+  // ─── Internals ───────────────────────────────────────────────────────────────────────────────
+
+  private async placement(): Promise<TenantPlacement> {
+    try {
+      return await this.placementOf(this.tenant);
+    } catch (error) {
+      throw error instanceof StoreUnavailable ? error : new StoreUnavailable(error);
+    }
+  }
+
+  /** Calls every shard in parallel; answers in shard order. */
+  private async fanOut<T>(call: (object: TenantDataStub) => Promise<T>): Promise<T[]> {
+    return Promise.all((await this.shards()).map(call));
+  }
+}
+
+/** A shard's refusal, saying that its limit is the shard's share of the tenant's. */
+function shareOf(refusal: QuotaRefused, shards: number): QuotaRefused {
+  if (shards === 1) return refusal;
+  return { ...refusal, detail: `${refusal.detail} (on one of its ${shards} shards, each of which holds its share of the quota)` };
+}
+
+/** The storage quotas as each of `shards` shards enforces them. */
+function quotaShare(quota: StorageQuota, shards: number): StorageQuota {
+  return {
+    maxDocuments: shardShare(quota.maxDocuments, shards),
+    maxBytes: shardShare(quota.maxBytes, shards),
+    maxChunks: shardShare(quota.maxChunks, shards),
+  };
 }
 
 /** A stub whose methods first resolve the object's stub, then call it, each rejection turned into StoreUnavailable. */
@@ -38,7 +311,7 @@ function guardedStub(resolve: () => Promise<TenantDataStub>): TenantDataStub {
           // Called through the stub, not `method.apply`: on an RPC stub, `apply` would be a remote method.
           return await Reflect.apply(Reflect.get(stub, property) as (...a: unknown[]) => unknown, stub, args);
         } catch (error) {
-          throw new StoreUnavailable(error);
+          throw error instanceof StoreUnavailable ? error : new StoreUnavailable(error);
         }
       };
     },

@@ -22,6 +22,7 @@ import type { Bindings } from "../bindings";
 import type { DocumentMetadata } from "../ingest/document-input";
 import { type AcceptedDocument, acceptedRow, type DocumentSummary, type StoredDocument } from "../ingest/document-store";
 import type { JobView } from "../ingest/job-store";
+import type { SweepMessage } from "../ingest/messages";
 import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "../retrieval/filters";
 import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
 import { d1State, hasD1Data, migrateTenantData } from "./migrate-tenant-data";
@@ -36,6 +37,7 @@ import {
   type TenantTable,
 } from "./tenant-rows";
 import { migrateTenantSchema, TITLE_WEIGHT } from "./tenant-schema";
+import { parseShardObjectName } from "./tenant-shards";
 
 // The object keeps the shapes the D1 stores declare (the same rows, one tenant's).
 export type { AcceptedDocument, DocumentSummary, StoredDocument } from "../ingest/document-store";
@@ -55,9 +57,35 @@ export interface RowCost {
 
 export type QuotaRefusal = { ok: false } & StorageQuotaBreach;
 
+export interface AcceptRequest {
+  documents: AcceptedDocument[];
+  job?: { id: string };
+  quota: StorageQuota;
+  now: number;
+  /** The tenant's shard count: refused (an error) when the object holds documents written under another. */
+  shards?: number;
+  /** Accept now, make it visible and sendable later (confirmHold) or undo it (abortHold): a multi-shard accept's first phase. */
+  hold?: string;
+}
+
+/** The document columns an accept overwrites: what a hold keeps of the row it replaced, and abortHold puts back. */
+const HELD_COLUMNS = [
+  "collection",
+  "text",
+  "accepted_metadata",
+  "content_hash",
+  "revision",
+  "status",
+  "job_id",
+  "error",
+  "updated_at",
+] as const;
+
 export type AcceptResult =
   | { ok: true; documents: Array<{ id: string; unchanged: boolean; textLength: number }>; cost: RowCost }
-  | (QuotaRefusal & { cost: RowCost });
+  | (QuotaRefusal & { cost: RowCost })
+  /** Written under another shard count than the object's documents were (tenant-shards.ts): a configuration error. */
+  | { ok: false; misplaced: true; detail: string; cost: RowCost };
 
 export interface ReadyDocument {
   id: string;
@@ -165,8 +193,11 @@ export class TenantData extends DurableObject<Bindings> {
    * A tenant too large to copy within a start's time is copied ahead by `edge-rag migrate tenant-data`.
    */
   private async adoptD1Rows(): Promise<void> {
-    const tenant = this.ctx.id.name;
-    if (tenant === undefined || this.importedDigest() !== null) return;
+    const name = this.ctx.id.name;
+    if (name === undefined || this.importedDigest() !== null) return;
+    // D1's rows are a one-shard tenant's: its object is shard 0's, named by the tenant.
+    const { tenant, shard } = parseShardObjectName(name);
+    if (shard !== 0) return;
     if (!(await hasD1Data(this.env.DB, tenant))) {
       const unused = this.sql.exec("SELECT 1 FROM documents UNION ALL SELECT 1 FROM jobs LIMIT 1").toArray().length === 0;
       if (unused) this.importState(await d1State(this.env.DB, tenant));
@@ -188,10 +219,14 @@ export class TenantData extends DurableObject<Bindings> {
    * storage quotas against the counters: all or nothing. Documents sent again unchanged (that
    * content is indexed and nothing else is pending) are left alone and count as skipped.
    */
-  async accept(request: { documents: AcceptedDocument[]; job?: { id: string }; quota: StorageQuota; now: number }): Promise<AcceptResult> {
+  async accept(request: AcceptRequest): Promise<AcceptResult> {
     const cost = this.meter();
     const result = this.ctx.storage.transactionSync((): AcceptResult => {
-      const usage = cost.one<{ documents: number; bytes: number; chunks: number }>("SELECT documents, bytes, chunks FROM tenant");
+      const usage = cost.one<{ documents: number; bytes: number; chunks: number; shards: number | null }>(
+        "SELECT documents, bytes, chunks, shards FROM tenant",
+      );
+      const misplaced = request.shards === undefined ? null : this.checkShards(usage, request.shards);
+      if (misplaced) return { ok: false, misplaced: true, detail: misplaced, cost: cost.total() };
       const existing = new Map(
         cost
           .all<{ id: string; content_hash: string; indexed_hash: string | null; bytes: number }>(
@@ -220,13 +255,15 @@ export class TenantData extends DurableObject<Bindings> {
       });
       const { now } = request;
       const jobId = request.job?.id ?? null;
+      const { hold } = request;
       if (request.job) {
         const pending = documents.some((document) => !document.unchanged);
-        // A job with nothing to index is finished (and has nothing to enqueue) at birth.
+        // A job with nothing to index is finished (and has nothing to enqueue) at birth; a held one
+        // is invisible and unsent until confirmHold.
         cost.run(
           `INSERT INTO jobs (id, status, documents, created_at, updated_at, finished_at, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5)`,
           request.job.id,
-          pending ? "queued" : "done",
+          hold !== undefined ? "held" : pending ? "queued" : "done",
           documents.length,
           now,
           pending ? null : now,
@@ -234,6 +271,15 @@ export class TenantData extends DurableObject<Bindings> {
       }
       for (const [position, document] of request.documents.entries()) {
         if (documents[position]!.unchanged) continue;
+        if (hold !== undefined)
+          cost.run(
+            `INSERT INTO holds (hold_id, document_id, content_hash, previous, created_at)
+             VALUES (?1, ?2, ?3, (SELECT json_object(${HELD_COLUMNS.map((column) => `'${column}', ${column}`).join(", ")}) FROM documents WHERE id = ?2), ?4)`,
+            hold,
+            document.id,
+            document.hash,
+            now,
+          );
         // The same content sent again while pending keeps its revision, and its work in flight with it.
         cost.run(
           `INSERT INTO documents (id, collection, text, accepted_metadata, content_hash, revision, status, job_id, created_at, updated_at)
@@ -268,9 +314,60 @@ export class TenantData extends DurableObject<Bindings> {
         }
       return { ok: true, documents, cost: cost.total() };
     });
-    if (result.ok && request.job && result.documents.some((document) => !document.unchanged))
+    if (result.ok && (request.hold !== undefined || (request.job && result.documents.some((document) => !document.unchanged))))
       await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
     return result;
+  }
+
+  /**
+   * The second phase of an accept that spans shards (tenant-data-port.ts), once every shard has
+   * accepted its part under `hold`: the held job becomes visible and can be sent. Idempotent.
+   */
+  confirmHold(hold: string): void {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "UPDATE jobs SET status = CASE WHEN finished_at IS NULL THEN 'queued' ELSE 'done' END WHERE id = ?1 AND status = 'held'",
+        hold,
+      );
+      this.sql.exec("DELETE FROM holds WHERE hold_id = ?1", hold);
+    });
+  }
+
+  /**
+   * Undoes an accept made under `hold` (another shard refused its part, or the worker never came
+   * back: abortStaleHolds): each held document goes back to the row it replaced, or away if it was
+   * new, unless a later accept has written it since (its content differs); the held job goes.
+   * Idempotent.
+   */
+  abortHold(hold: string): void {
+    const restored = HELD_COLUMNS.map((column) => `${column} = json_extract(h.previous, '$.${column}')`).join(", ");
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        `DELETE FROM documents WHERE id IN (
+           SELECT h.document_id FROM holds h WHERE h.hold_id = ?1 AND h.previous IS NULL AND h.content_hash = documents.content_hash)`,
+        hold,
+      );
+      this.sql.exec(
+        `UPDATE documents SET ${restored} FROM holds h
+         WHERE h.hold_id = ?1 AND h.document_id = documents.id AND h.previous IS NOT NULL AND h.content_hash = documents.content_hash`,
+        hold,
+      );
+      this.sql.exec("DELETE FROM job_documents WHERE job_id = ?1 AND EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND status = 'held')", hold);
+      this.sql.exec("DELETE FROM jobs WHERE id = ?1 AND status = 'held'", hold);
+      this.sql.exec("DELETE FROM holds WHERE hold_id = ?1", hold);
+    });
+  }
+
+  /** Aborts the holds older than `before`: accepts whose worker never confirmed or aborted them. Returns how many. */
+  abortStaleHolds(before: number): number {
+    const holds = this.sql
+      .exec<{ id: string }>(
+        "SELECT hold_id AS id FROM holds WHERE created_at < ?1 UNION SELECT id FROM jobs WHERE status = 'held' AND created_at < ?1",
+        before,
+      )
+      .toArray();
+    for (const { id } of holds) this.abortHold(id);
+    return holds.length;
   }
 
   // ─── Ingest: index ─────────────────────────────────────────────────────────────────────────────
@@ -480,7 +577,7 @@ export class TenantData extends DurableObject<Bindings> {
         .map((row) => row.id);
     return {
       unenqueued: ids(
-        "SELECT id FROM jobs WHERE enqueued_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT ?2",
+        "SELECT id FROM jobs WHERE enqueued_at IS NULL AND status <> 'held' AND created_at < ?1 ORDER BY created_at LIMIT ?2",
         notEnqueuedBefore,
         limit,
       ),
@@ -570,14 +667,12 @@ export class TenantData extends DurableObject<Bindings> {
       .map((row) => ({ ...row, metadata: parseMetadata(row.metadata) }));
   }
 
-  /** Whether every one of `ids` is a chunk the tenant still has. */
-  chunksStillIndexed(ids: readonly string[]): boolean {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return true;
-    const { n } = this.sql
-      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE id IN (SELECT value FROM json_each(?1))", JSON.stringify(unique))
-      .one();
-    return n === unique.length;
+  /** How many of `ids` (distinct) are chunks the object holds. */
+  countChunks(ids: readonly string[]): number {
+    if (ids.length === 0) return 0;
+    return this.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM chunks WHERE id IN (SELECT DISTINCT value FROM json_each(?1))", JSON.stringify(ids))
+      .one().n;
   }
 
   // ─── Reads ─────────────────────────────────────────────────────────────────────────────────────
@@ -648,7 +743,7 @@ export class TenantData extends DurableObject<Bindings> {
   job(id: string): JobView | null {
     const job = this.sql
       .exec<Record<string, string | number | null>>(
-        "SELECT id, status, documents, created_at, updated_at, finished_at FROM jobs WHERE id = ?1",
+        "SELECT id, status, documents, created_at, updated_at, finished_at FROM jobs WHERE id = ?1 AND status <> 'held'",
         id,
       )
       .toArray()[0];
@@ -765,10 +860,15 @@ export class TenantData extends DurableObject<Bindings> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     const name = this.ctx.id.name;
-    const unfinished = this.sql.exec("SELECT 1 FROM jobs WHERE finished_at IS NULL LIMIT 1").toArray().length > 0;
+    const unfinished =
+      this.sql.exec("SELECT 1 FROM jobs WHERE finished_at IS NULL OR status = 'held' UNION ALL SELECT 1 FROM holds LIMIT 1").toArray()
+        .length > 0;
     const { due } = this.sql.exec<{ due: number | null }>("SELECT MIN(created_at) AS due FROM vector_deletions").one();
-    if (name && (unfinished || (due !== null && due <= now)))
-      await this.env.INGEST_QUEUE.send({ v: 1, tenant: name, sweep: true }, { contentType: "json" });
+    if (name && (unfinished || (due !== null && due <= now))) {
+      const { tenant, shard } = parseShardObjectName(name);
+      const message: SweepMessage = shard === 0 ? { v: 1, tenant, sweep: true } : { v: 1, tenant, shard, sweep: true };
+      await this.env.INGEST_QUEUE.send(message, { contentType: "json" });
+    }
     const next = Math.min(
       unfinished ? now + SWEEP_INTERVAL_MS : Infinity,
       due === null ? Infinity : Math.max(due, now + SWEEP_INTERVAL_MS),
@@ -783,6 +883,21 @@ export class TenantData extends DurableObject<Bindings> {
   }
 
   // ─── Internals ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Records the tenant's shard count on the object's first write, and refuses (what it returns) a
+   * write under another count once it holds documents: the documents were placed by the count they were
+   * written under, and no resharding exists yet (tenant-shards.ts).
+   */
+  private checkShards(usage: { documents: number; shards: number | null }, shards: number): string | null {
+    if (usage.shards === shards) return null;
+    // Documents written before the count was recorded (schema version 3) were written as one shard.
+    const recorded = usage.shards ?? 1;
+    if (usage.documents > 0 && recorded !== shards)
+      return `the tenant's shard count changed from ${recorded} to ${shards} after its documents were written; resharding does not exist yet: set tenants.shards back to ${recorded}`;
+    this.sql.exec("UPDATE tenant SET shards = ?1", shards);
+    return null;
+  }
 
   private indexVersion(): number {
     return this.sql.exec<{ index_version: number }>("SELECT index_version FROM tenant").one().index_version;

@@ -123,6 +123,18 @@ export const TENANT_SCHEMA: readonly string[] = [
      digest       TEXT NOT NULL,
      completed_at INTEGER NOT NULL
    );`,
+  // 3: the shard count the object was written under (tenant-shards.ts), and the documents a
+  // multi-shard accept holds until every shard has accepted (each with the row it replaced).
+  `ALTER TABLE tenant ADD COLUMN shards INTEGER;
+   CREATE TABLE holds (
+     hold_id      TEXT NOT NULL,
+     document_id  TEXT NOT NULL,
+     content_hash TEXT NOT NULL,
+     previous     TEXT,
+     created_at   INTEGER NOT NULL,
+     PRIMARY KEY (hold_id, document_id)
+   );
+   CREATE INDEX holds_by_age ON holds (created_at);`,
 ];
 
 /**
