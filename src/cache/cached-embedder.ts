@@ -17,7 +17,12 @@ import type { TieredCache } from "./tiered-cache";
  */
 export function withEmbeddingCache(
   embedder: QueryEmbedder,
-  options: { cache: TieredCache; tenantState: (tenant: string) => Promise<TenantState>; ttlSeconds: number; dimensions: number },
+  options: {
+    cache: TieredCache;
+    tenantState: (tenant: string, background?: (work: Promise<unknown>) => void) => Promise<TenantState>;
+    ttlSeconds: number;
+    dimensions: number;
+  },
 ): QueryEmbedder {
   const { cache, dimensions } = options;
   const VectorSchema = z.array(z.number()).length(dimensions);
@@ -26,7 +31,7 @@ export function withEmbeddingCache(
     async embed(queries, scope?: EmbeddingScope) {
       if (!scope?.cache || options.ttlSeconds <= 0) return embedder.embed(queries, scope);
       const started = performance.now();
-      const state = await options.tenantState(scope.tenant);
+      const state = await options.tenantState(scope.tenant, scope.defer);
       const keys = await Promise.all(
         queries.map((query) => cacheKey("query-embedding", [scope.tenant, state.embeddingModel, dimensions, normaliseText(query)])),
       );

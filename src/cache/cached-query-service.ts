@@ -29,7 +29,7 @@ import type { CacheEntry, TieredCache } from "./tiered-cache";
 export interface CachedQueryServiceDeps {
   inner: QueryService;
   cache: TieredCache;
-  tenantState: (tenant: string) => Promise<TenantState>;
+  tenantState: (tenant: string, background?: (work: Promise<unknown>) => void) => Promise<TenantState>;
   /** Whether the tenant still has every one of these chunks (hydrate.ts `chunksStillIndexed`). */
   chunksStillIndexed: (tenant: string, chunkIds: readonly string[]) => Promise<boolean>;
   stats: CacheStats;
@@ -59,8 +59,8 @@ export function createCachedQueryService({
   const entryLifetime = config.QUERY_CACHE_TTL_SECONDS + config.QUERY_CACHE_SWR_SECONDS;
   const refreshing = new Set<string>();
 
-  async function keysOf(tenant: string, input: QueryInput): Promise<AnswerKeys> {
-    const state = await tenantState(tenant);
+  async function keysOf(tenant: string, input: QueryInput, context: QueryContext): Promise<AnswerKeys> {
+    const state = await tenantState(tenant, context.defer);
     let lastGood: Promise<string> | undefined;
     return {
       current: await answerKey(tenant, state, input, config.ANSWER_MODEL_TAG, retrievalTag),
@@ -136,7 +136,7 @@ export function createCachedQueryService({
       count(tenant, "answer", "bypass", context);
       return inner.answer(tenant, input, context);
     }
-    const keys = await keysOf(tenant, input);
+    const keys = await keysOf(tenant, input, context);
     const cached = await lookup(tenant, input, keys, "answer", context);
     if (cached) return cached;
     const computed = await inner.answer(tenant, input, context);
@@ -164,7 +164,7 @@ export function createCachedQueryService({
         count(tenant, "stream", "bypass", context);
         return inner.stream(tenant, input, context);
       }
-      const keys = await keysOf(tenant, input);
+      const keys = await keysOf(tenant, input, context);
       const cached = await lookup(tenant, input, keys, "stream", context);
       if (cached) return Object.assign(replay(cached), { cache: cached.metadata });
       count(tenant, "stream", "miss", context);
@@ -183,7 +183,7 @@ export function createCachedQueryService({
       await Promise.all(
         entries.map(async (entry, position) => {
           if (entry instanceof ApiError || !entry.cache) return void pending.push({ position, entry });
-          const keys = await keysOf(tenant, entry);
+          const keys = await keysOf(tenant, entry, context);
           const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
           // A stale entry is recomputed with the batch rather than served.
           if (cached && isFresh(cached)) {
@@ -213,7 +213,7 @@ export function createCachedQueryService({
         count(tenant, "search", "bypass", context);
         return inner.search(tenant, input, context);
       }
-      const key = await searchKey(tenant, await tenantState(tenant), input, retrievalTag);
+      const key = await searchKey(tenant, await tenantState(tenant, context.defer), input, retrievalTag);
       const cached = await cache.get(key, SearchResponseSchema, context.defer);
       if (cached && isFresh(cached)) {
         count(tenant, "search", "hit", context, cached.tier);

@@ -11,8 +11,11 @@ import type { TenantDataFor } from "../tenant/tenant-data-port";
 export interface TenantStore {
   /** The tenant's index version; 0 before its first write. */
   indexVersion(tenant: string): Promise<number>;
-  /** What the tenant's cached results depend on (index version, cache epoch, embedding model). */
-  state(tenant: string): Promise<TenantState>;
+  /**
+   * What the tenant's cached results depend on (index version, cache epoch, embedding model).
+   * `background` takes the re-read of a state past half its cache time (hand it to waitUntil).
+   */
+  state(tenant: string, background?: (work: Promise<unknown>) => void): Promise<TenantState>;
   /** Starts a new cache epoch: every cached result of the tenant stops matching. */
   bumpCacheEpoch(tenant: string): Promise<void>;
   /** Forgets what this isolate remembers of the tenant, after a write of its own (a delete) moved it. */
@@ -45,23 +48,44 @@ export function createTenantStore(tenantData: TenantDataFor): TenantStore {
 
 /**
  * The same store, with each tenant's state trusted for `ttlSeconds` in this isolate, so that a
- * cache hit costs no D1 round trip. That is the staleness bound: after an ingest commits, a document
- * is deleted or the cache epoch moves, queries answered by this isolate see it within `ttlSeconds`.
- * The isolate's own cache epoch bumps and deletes are seen at once (`forget`).
+ * cache hit costs no round trip to the tenant's object. That is the staleness bound: after an
+ * ingest commits, a document is deleted or the cache epoch moves, queries answered by this isolate
+ * see it within `ttlSeconds`. The isolate's own cache epoch bumps and deletes are seen at once
+ * (`forget`). A state past half its time is read again after the response (`background`,
+ * waitUntil), as keys and limits are: a tenant in steady use (a request per isolate at least every
+ * `ttlSeconds / 2`) never waits on its object on the hit path, and the bound stays `ttlSeconds`.
+ * Why not a copy in KV, which colos read without crossing regions: KV caches a read for at least
+ * 60 s (its minimum cacheTtl), so the bound would grow from seconds to over a minute.
  */
 export function withCachedState(store: TenantStore, ttlSeconds: number, now: () => number = Date.now): TenantStore {
   if (ttlSeconds <= 0) return store;
   // Settled values only, never a pending read: a request must not await another request's I/O
   // (workerd cancels it as hung, or fails it with "Cannot perform I/O on behalf of a different
   // request"). Concurrent first reads of a tenant each read the object once.
-  const states = new Map<string, { value: TenantState; until: number }>();
-  const state = async (tenant: string) => {
-    const cached = states.get(tenant);
-    if (cached && cached.until > now()) return cached.value;
+  const ttlMs = ttlSeconds * 1000;
+  const states = new Map<string, { value: TenantState; readAt: number }>();
+  const rereading = new Set<string>();
+  const read = async (tenant: string) => {
     const value = await store.state(tenant);
-    states.set(tenant, { value, until: now() + ttlSeconds * 1000 });
+    states.delete(tenant);
+    states.set(tenant, { value, readAt: now() });
     if (states.size > 10_000) states.delete(states.keys().next().value!);
     return value;
+  };
+  const state = async (tenant: string, background?: (work: Promise<unknown>) => void) => {
+    const cached = states.get(tenant);
+    const age = cached ? now() - cached.readAt : Infinity;
+    if (age >= ttlMs) return read(tenant);
+    if (background && age >= ttlMs / 2 && !rereading.has(tenant)) {
+      rereading.add(tenant);
+      // A failed re-read leaves the cached state to expire at its bound.
+      background(
+        read(tenant)
+          .then(undefined, () => {})
+          .finally(() => rereading.delete(tenant)),
+      );
+    }
+    return cached!.value;
   };
   return {
     indexVersion: async (tenant) => (await state(tenant)).indexVersion,

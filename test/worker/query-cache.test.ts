@@ -304,6 +304,34 @@ describe("query cache: freshness (happy)", () => {
     expect(after.body.sources[0].document_id).toBe("comet-log");
   });
 
+  it("a hit past half the bound answers without reading the tenant's state, and re-reads it after the response", async () => {
+    const own = uniqueTenant("qcache-swr-state");
+    const { key: ownKey } = await createKey(own, ["reader"]);
+    await indexFixture(own, CORPUS.slice(0, 3));
+    const bindings = bindingsWith({ INDEX_VERSION_CACHE_SECONDS: "2" });
+    const question = { query: "Which lighthouse keeper logged the comet of 1911?" };
+    const before = await ask(bindings, question, ownKey);
+    await indexFixture(own, [
+      {
+        id: "comet-log",
+        collection: "history",
+        metadata: { lang: "en" },
+        text: "The lighthouse keeper Agnes Whitlow logged the comet of 1911 in the Skerryvore station journal on three clear nights.",
+      },
+    ]);
+    // Past half the bound: answered from the state this isolate holds (the old version: a hit),
+    // which is read again after the response.
+    clock.advance(1_100);
+    const hit = await ask(bindings, question, ownKey);
+    expect(hit.body.metadata).toMatchObject({ cache: "hit", index_version: before.body.metadata.index_version });
+    // Still within the bound, the next query already sees the new version: the re-read happened.
+    clock.advance(100);
+    const after = await ask(bindings, question, ownKey);
+    expect(after.body.metadata.cache).toBe("miss");
+    expect(after.body.metadata.index_version).toBeGreaterThan(before.body.metadata.index_version);
+    expect(after.body.sources[0].document_id).toBe("comet-log");
+  });
+
   it("a delete is seen at once by the isolate that made it: no cached answer cites the deleted document", async () => {
     const own = uniqueTenant("qcache-delete");
     const { key: ownKey } = await createKey(own, ["writer"]);
