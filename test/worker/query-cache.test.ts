@@ -351,6 +351,26 @@ describe("query cache: freshness (happy)", () => {
     expect(after.body.sources.map((source: { document_id: string }) => source.document_id)).not.toContain("penicillin");
   });
 
+  it("another isolate never serves a deleted document's text once the bound has passed", async () => {
+    const own = uniqueTenant("qcache-delete-elsewhere");
+    const { key: ownKey } = await createKey(own, ["writer"]);
+    await indexFixture(own, CORPUS.slice(0, 3));
+    // Two isolates: each builds its own services (and isolate caches) for its bindings.
+    const deleting = bindingsWith({ INDEX_VERSION_CACHE_SECONDS: "1" });
+    const serving = bindingsWith({ INDEX_VERSION_CACHE_SECONDS: "1" });
+    const question = { query: QUESTIONS.penicillin.query, top_k: 3 };
+    const cited = (response: { body: { sources: Array<{ document_id: string }> } }) =>
+      response.body.sources.map((source) => source.document_id);
+    expect(cited(await ask(serving, question, ownKey))).toContain("penicillin");
+    expect((await ask(serving, question, ownKey)).body.metadata.cache).toBe("hit");
+    expect((await callAt(deleting, "/v1/documents/penicillin", { method: "DELETE", auth: ownKey })).status).toBe(204);
+    clock.advance(1_100); // INDEX_VERSION_CACHE_SECONDS: the bound
+    const after = await ask(serving, question, ownKey);
+    expect(after.body.metadata.cache).toBe("miss");
+    expect(cited(after)).not.toContain("penicillin");
+    expect(JSON.stringify(after.body)).not.toMatch(/Staphylococcus culture plates/);
+  });
+
   it("serves a stale entry past its TTL and refreshes it once in the background", async () => {
     const bindings = bindingsWith({ QUERY_CACHE_TTL_SECONDS: "1", QUERY_CACHE_SWR_SECONDS: "60" });
     const query = fresh(QUESTIONS.kilimanjaro.query);
