@@ -1,5 +1,6 @@
 import type { Bindings } from "./bindings";
 import type { Config } from "./config";
+import { queryBackendEntrypoint } from "./query/query-backend";
 import { servicesFactory } from "./services";
 import { createLocalVectorize } from "./vector/create-local-vectorize";
 import { withWan } from "./wan/wan-worker";
@@ -26,6 +27,9 @@ export const localVectorIndex = (env: Bindings, config: Config) => {
 };
 
 export const localServices = servicesFactory((env, config) => ({ vectors: localVectorIndex(env, config) }));
+
+/** The miss path as its own entrypoint (query-backend.ts): wrangler.toml binds BACKEND to it, as production binds the backend Worker. */
+export class QueryBackend extends queryBackendEntrypoint(localServices) {}
 
 export default withWan(createWorker(localServices));
 

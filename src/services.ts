@@ -14,6 +14,7 @@ import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-em
 import { createIngestService, type IngestService } from "./ingest/ingest-service";
 import { createOrigins, type Origins } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
+import { remoteQueryService } from "./query/remote-query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
@@ -55,6 +56,8 @@ export interface Services {
   tenantLimits: TenantLimitsStore;
   /** The query use case behind the query cache. */
   query: QueryService;
+  /** The query use case on this worker's own bindings: what a miss runs (query-backend.ts). */
+  queryMiss: QueryService;
   /** Conversations (POST /v1/chat/completions, MCP `ask` with history): condensed, then the query use case. */
   chat: ChatService;
   /** The ingest use case: accept, remove, index (the documents route, the queue consumer, fixtures). */
@@ -109,14 +112,16 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       dimensions: config.EMBEDDING_DIMENSIONS,
     },
   );
+  // A computed answer reports the index version it was retrieved from, read exactly.
+  const queryMiss = createQueryService({
+    tenants: tenantRows,
+    embedder,
+    retriever: createRetriever(tenantData, vectors, config, createReranker(config, env.AI)),
+    origin,
+  });
   const query = createCachedQueryService({
-    // A computed answer reports the index version it was retrieved from, read exactly.
-    inner: createQueryService({
-      tenants: tenantRows,
-      embedder,
-      retriever: createRetriever(tenantData, vectors, config, createReranker(config, env.AI)),
-      origin,
-    }),
+    // A miss runs next to the data when a backend is bound (query-backend.ts), here otherwise.
+    inner: env.BACKEND ? remoteQueryService(env.BACKEND, queryMiss) : queryMiss,
     cache: queryCache.cache,
     stats: queryCache.stats,
     tenantState: tenants.state,
@@ -130,6 +135,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     tenantData,
     vectors,
     origin,
+    queryMiss,
     rateLimiter: upstash
       ? createUpstashRateLimiter(config, upstash.counters)
       : createBindingRateLimiter(

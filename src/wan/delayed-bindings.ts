@@ -10,14 +10,17 @@ import type { WanDependency } from "./wan-profiles";
  * shape, not their name, so a new D1 database, KV namespace, queue or Durable Object namespace is
  * delayed too: D1 (primary, or a replica for a session's reads), KV (hot or cold by what this
  * isolate read recently), queue producers, Vectorize indexes, and Durable Object namespaces (the
- * local vector index's is VECTORIZE, any other TENANT_DATA). Everything else (assets, rate-limiting
+ * local vector index's is VECTORIZE, any other TENANT_DATA), and the query backend's service
+ * binding (BACKEND, by name). Everything else (assets, rate-limiting
  * bindings, Analytics Engine, variables) is in the colo and passes through.
  */
 export function delayBindings<E extends object>(env: E): E {
   const delayed: Record<string, unknown> = { ...(env as Record<string, unknown>) };
   for (const [name, binding] of Object.entries(env)) {
     if (typeof binding !== "object" || binding === null) continue;
-    if (has(binding, "prepare", "batch", "exec")) delayed[name] = delayD1(binding as D1Database);
+    // By name: an RPC stub answers every property with a method, so no shape tells it apart.
+    if (name === "BACKEND") delayed[name] = delayMethods(binding, "BACKEND");
+    else if (has(binding, "prepare", "batch", "exec")) delayed[name] = delayD1(binding as D1Database);
     else if (has(binding, "getWithMetadata", "put", "list")) delayed[name] = delayKv(binding as KVNamespace);
     else if (has(binding, "send", "sendBatch")) delayed[name] = delayMethods(binding, "QUEUE");
     else if (has(binding, "idFromName", "get"))

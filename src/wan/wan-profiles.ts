@@ -21,6 +21,7 @@ export const WAN_DEPENDENCIES = [
   "KV_COLD",
   "KV_HOT",
   "QUEUE",
+  "BACKEND",
 ] as const;
 export type WanDependency = (typeof WAN_DEPENDENCIES)[number];
 
@@ -30,7 +31,7 @@ const FAR_RTT_MS = 150;
 
 export const WAN_PROFILES = {
   /** Everything in the colo: no delay anywhere (today's local stack). */
-  near: { UPSTASH: 0, ORIGIN: 0, D1_PRIMARY: 0, D1_REPLICA: 0, TENANT_DATA: 0, VECTORIZE: 0, KV_COLD: 0, KV_HOT: 0, QUEUE: 0 },
+  near: { UPSTASH: 0, ORIGIN: 0, D1_PRIMARY: 0, D1_REPLICA: 0, TENANT_DATA: 0, VECTORIZE: 0, KV_COLD: 0, KV_HOT: 0, QUEUE: 0, BACKEND: 0 },
   far: {
     UPSTASH: FAR_RTT_MS,
     ORIGIN: FAR_RTT_MS,
@@ -41,6 +42,7 @@ export const WAN_PROFILES = {
     KV_COLD: FAR_RTT_MS,
     KV_HOT: 0,
     QUEUE: FAR_RTT_MS,
+    BACKEND: FAR_RTT_MS,
   },
 } as const satisfies Record<string, RoundTrips>;
 export type WanProfileName = keyof typeof WAN_PROFILES;

@@ -78,14 +78,17 @@ export function call(path: string, options: CallOptions = {}): Promise<Response>
  * the API behaves when a dependency is down.
  */
 export function callWithEnv(overrides: Record<string, unknown>, path: string, options: CallOptions = {}): Promise<Response> {
-  return callApp(localServices, { ...env, ...overrides }, path, options);
+  return callApp(localServices, bindingsWith(overrides), path, options);
 }
 
 /**
  * The test bindings with some replaced, as ONE object: calls with it share the services built for
- * it (and so the isolate-memory cache tier), as requests to one isolate do.
+ * it (and so the isolate-memory cache tier), as requests to one isolate do. Without the BACKEND
+ * binding (unless an override names it): the query backend runs on the test's own bindings, which
+ * a replacement here would not reach, so a miss runs in the front, on the replaced ones (the path a
+ * front takes when its backend is unreachable). Calls with `env` itself go through the backend.
  */
-export const bindingsWith = (overrides: Record<string, unknown>) => ({ ...env, ...overrides });
+export const bindingsWith = (overrides: Record<string, unknown>) => ({ ...env, BACKEND: undefined, ...overrides });
 
 /** Calls the local app (or these services) with these bindings (see bindingsWith). */
 export function callWithBindings(bindings: object, path: string, options: CallOptions = {}, services = localServices): Promise<Response> {
@@ -107,12 +110,15 @@ export function testClock() {
 export const localServicesAt = (now: () => number): ServicesFactory =>
   servicesFactory((bindings, config) => ({ vectors: localVectorIndex(bindings, config) }), now);
 
-/** Services over the test bindings with platform adapters replaced, e.g. a failing or lagging vector index. */
+/**
+ * Services over the test bindings with platform adapters replaced, e.g. a failing or lagging vector
+ * index; a miss runs in the front, on them (the query backend would run on its own: bindingsWith).
+ */
 export const servicesWith =
   (platform: Partial<PlatformAdapters>): ServicesFactory =>
   (bindings) => {
     const config = loadConfig(bindings);
-    return createServices(bindings, config, { vectors: platform.vectors ?? localVectorIndex(bindings, config) });
+    return createServices({ ...bindings, BACKEND: undefined }, config, { vectors: platform.vectors ?? localVectorIndex(bindings, config) });
   };
 
 /** Calls a fresh app built on these services. */

@@ -5,7 +5,7 @@ import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
 import { localServices } from "../../src/local";
 import { createOrigins, ingestTimeoutMs } from "../../src/origin/origin-client";
-import { callWithEnv, createKey, json, uniqueTenant } from "./helpers";
+import { bindingsWith, callWithEnv, createKey, json, uniqueTenant } from "./helpers";
 import { indexFixture, QUESTIONS } from "./query-fixtures";
 
 /**
@@ -239,7 +239,7 @@ async function openStream(overrides: Overrides, query: string, options: { cache:
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json", accept: "text/event-stream" },
     body: JSON.stringify({ query, top_k: 3, stream: true, cache: options.cache }),
   });
-  const response = await createApp(localServices).fetch(request, { ...env, ...overrides }, ctx);
+  const response = await createApp(localServices).fetch(request, bindingsWith(overrides), ctx);
   expect(response.status).toBe(200);
   expect(response.headers.get("content-type")).toContain("text/event-stream");
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();

@@ -7,7 +7,7 @@ import { createQueryService, type QueryService } from "../../src/query/query-ser
 import type { QueryInput, QueryResponse, Source } from "../../src/query/schemas";
 import { createRetriever } from "../../src/retrieval/retrieve";
 import type { ServicesFactory } from "../../src/services";
-import { call, callWithServices, createKey, json, servicesWith, tenantFirst, uniqueTenant } from "./helpers";
+import { call, callWithEnv, callWithServices, createKey, json, servicesWith, tenantFirst, uniqueTenant } from "./helpers";
 import { indexVersion } from "./ingest-fixtures";
 import { CORPUS, type FixtureDocument, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
 
@@ -264,6 +264,48 @@ describe("query batch (happy)", () => {
       expect(documentsOf(result.sources)).toContain(questions[i % questions.length]!.document);
     });
   }, 60_000);
+});
+
+describe("the query backend (the miss path next to the data)", () => {
+  it("answers a miss through the BACKEND binding exactly as the front would on its own bindings (happy)", async () => {
+    const question = { query: QUESTIONS.penicillin.query, top_k: 3, cache: false };
+    const viaBackend = await json(await call("/v1/query", { auth: key, body: question }));
+    const here = await json(await callWithEnv({}, "/v1/query", { auth: key, body: question }));
+    expect(viaBackend.answer).toBe(here.answer);
+    expect(documentsOf(viaBackend.sources)).toEqual(documentsOf(here.sources));
+    expect(viaBackend.metadata).toMatchObject({ degraded: false, index_version: here.metadata.index_version });
+  });
+
+  it("answers on the front's own bindings when the backend cannot be reached (error)", async () => {
+    const unreachable = () => Promise.reject(new Error("Network connection lost."));
+    const backend = { answer: unreachable, stream: unreachable, search: unreachable };
+    const question = { query: QUESTIONS.penicillin.query, top_k: 3, cache: false };
+    const response = await callWithEnv({ BACKEND: backend }, "/v1/query", { auth: key, body: question });
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    expect(documentsOf(body.sources)).toContain("penicillin");
+    expect(body.metadata.degraded).toBe(false);
+  });
+
+  it("keeps a problem of the backend's use case as the same problem (error)", async () => {
+    const refused = {
+      ok: false,
+      problem: {
+        type: "urn:edge-rag:problem:store-unavailable",
+        title: "Store unavailable",
+        status: 503,
+        detail: "the tenant's data is unavailable",
+        code: "STORE_UNAVAILABLE",
+        request_id: "r",
+      },
+      headers: { "retry-after": "5" },
+    };
+    const backend = { answer: async () => refused, stream: async () => refused, search: async () => refused };
+    const response = await callWithEnv({ BACKEND: backend }, "/v1/query", { auth: key, body: { query: "anything at all", cache: false } });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(await json(response)).toMatchObject({ code: "STORE_UNAVAILABLE", detail: "the tenant's data is unavailable" });
+  });
 });
 
 describe("the query service is the routes' one seam (happy)", () => {

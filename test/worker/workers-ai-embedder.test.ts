@@ -15,7 +15,7 @@ import { productionPlatform } from "../../src/index";
 import { localVectorIndex } from "../../src/local";
 import { createOrigins } from "../../src/origin/origin-client";
 import { createServices, type ServicesFactory, servicesFactory } from "../../src/services";
-import { callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { bindingsWith, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { indexFixture, QUESTIONS } from "./query-fixtures";
 
 /** Whose queries: every origin call names its tenant. */
@@ -214,7 +214,7 @@ describe("the query-embedding fallback (error)", () => {
 describe("the production entry's Workers AI fallback", () => {
   const { ai } = standInAi(documented());
   const production = (overrides: Record<string, unknown>) => {
-    const bindings = { ...env, ...overrides };
+    const bindings = bindingsWith(overrides);
     const config = loadConfig(bindings);
     return productionPlatform({ ...bindings, VECTORIZE: localVectorIndex(bindings, config) }, config);
   };
@@ -244,7 +244,7 @@ describe("the production entry's Workers AI fallback", () => {
     expect(() => loadConfig({ ...env, WORKERS_AI_EMBEDDING_MODEL: "@cf/baai/bge-m3" })).toThrow(ConfigError);
     // Through the API: every request says the service is misconfigured, none uses the wrong vectors.
     const ctx = createExecutionContext();
-    const bindings = { ...env, AI: ai };
+    const bindings = bindingsWith({ AI: ai });
     const response = await createApp(
       servicesFactory((vectorBindings, config) =>
         productionPlatform({ ...vectorBindings, VECTORIZE: localVectorIndex(vectorBindings, config) }, config),
@@ -299,7 +299,7 @@ describe("search and query with every origin down and the Workers AI fallback (h
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
       body: JSON.stringify(body),
     });
-    const response = await createApp(withFallback).fetch(request, { ...env, ORIGIN_URLS: DEAD_ORIGIN }, ctx);
+    const response = await createApp(withFallback).fetch(request, bindingsWith({ ORIGIN_URLS: DEAD_ORIGIN }), ctx);
     await waitOnExecutionContext(ctx);
     expect(response.status).toBe(200);
     return json(response);
