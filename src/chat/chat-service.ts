@@ -31,7 +31,7 @@ export interface ChatService {
 }
 
 /** A conversation and how to answer its last message (POST /v1/query's options). */
-export interface Conversation extends Pick<QueryInput, "top_k" | "mode" | "filters" | "explain" | "cache"> {
+export interface Conversation extends Pick<QueryInput, "top_k" | "mode" | "filters" | "explain" | "cache" | "generation"> {
   model: string;
   /** Oldest first; the last is the user's question. */
   messages: readonly ChatMessage[];
@@ -79,6 +79,7 @@ export function createChatService({ query, condenser, collections }: ChatService
         filters: collection === undefined ? conversation.filters : { ...conversation.filters, collection },
         explain: conversation.explain,
         cache: conversation.cache,
+        ...(conversation.generation === undefined ? {} : { generation: conversation.generation }),
       },
     };
   }
