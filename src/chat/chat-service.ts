@@ -30,7 +30,7 @@ export interface ChatService {
   stream(tenant: string, conversation: Conversation, context: QueryContext): Promise<ChatStream>;
 }
 
-/** A conversation and how to answer its last message (POST /v1/query's options). */
+/** A conversation and how to answer its last message (POST /v1/query's options, and the request's max_tokens and temperature). */
 export interface Conversation extends Pick<QueryInput, "top_k" | "mode" | "filters" | "explain" | "cache" | "generation"> {
   model: string;
   /** Oldest first; the last is the user's question. */
