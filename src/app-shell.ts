@@ -26,6 +26,24 @@ import { createHealthRoutes } from "./routes/health";
 import type { ServicesFactory } from "./services";
 
 const QUERY_BODY_LIMIT = 64 * 1024;
+/**
+ * The headers of OpenAI's JS SDK (openai 7.x: client.mjs buildHeaders, internal/detect-platform.mjs).
+ * Hono's allowHeaders is a list (no pattern, no function), so they are named one by one; the
+ * polling helpers' x-stainless-poll-* go to routes edge-rag does not have.
+ */
+const OPENAI_SDK_HEADERS = [
+  "x-stainless-arch",
+  "x-stainless-lang",
+  "x-stainless-os",
+  "x-stainless-package-version",
+  "x-stainless-runtime",
+  "x-stainless-runtime-version",
+  "x-stainless-retry-count",
+  "x-stainless-timeout",
+  "x-stainless-helper-method",
+  "openai-organization",
+  "openai-project",
+];
 const DOCUMENTS_BODY_LIMIT = 10 * 1024 * 1024;
 
 /**
@@ -53,8 +71,14 @@ export function createAppShell(services: ServicesFactory, routeGroups: readonly 
     cors({
       // An explicit allow-list; an unlisted origin simply gets no CORS headers.
       origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
-      // mcp-protocol-version: what a browser MCP client sends on every request after initialize.
-      allowHeaders: ["authorization", "content-type", "x-api-key", "x-request-id", "accept", "mcp-protocol-version"],
+      allowHeaders: [
+        ...["authorization", "content-type", "x-api-key", "x-request-id", "accept"],
+        // What a browser MCP client sends on every request after initialize.
+        "mcp-protocol-version",
+        // What OpenAI's JS SDK sends from a browser (dangerouslyAllowBrowser), on every request or
+        // when set: without them in the preflight, /v1/chat/completions is unreachable from one.
+        ...OPENAI_SDK_HEADERS,
+      ],
       allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
       exposeHeaders: ["x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after", "cache-status"],
       credentials: true,

@@ -3,6 +3,7 @@ import { AppError } from "../src/errors.ts";
 import { createLLMCondenser } from "../src/generation/condenser.ts";
 import { createExtractiveGenerator } from "../src/generation/extractive.ts";
 import { createLLMGenerator } from "../src/generation/llm-generator.ts";
+import { DEFAULT_TEMPERATURE } from "../src/generation/openai-llm.ts";
 import type { AnswerGenerator, GenerateResult } from "../src/generation/port.ts";
 import { parseCitations } from "../src/routes/generate.ts";
 import { FAKE_ANSWER, FAKE_COMPLETION_TOKENS, type FakeOpenAI, startFakeOpenAI } from "./helpers/fake-openai.ts";
@@ -66,6 +67,13 @@ describe("extractive generator specifics", () => {
     expect(result.completionTokens).toBeLessThanOrEqual(5);
     expect(answer.split(/\s+/).length).toBeLessThanOrEqual(5);
   });
+
+  it("happy: it does not sample, so a temperature changes nothing", async () => {
+    const input = { query: "Who won Super Bowl 50?", contexts, maxTokens: 128 };
+    const plain = await collect(createExtractiveGenerator().generate(input));
+    const hot = await collect(createExtractiveGenerator().generate({ ...input, temperature: 2 }));
+    expect(hot.answer).toBe(plain.answer);
+  });
 });
 
 describe("openai generator: wire format and failures", () => {
@@ -78,10 +86,19 @@ describe("openai generator: wire format and failures", () => {
     expect(request).toMatchObject({ method: "POST", path: "/v1/chat/completions" });
     expect(request.headers.authorization).toBe("Bearer gen-key");
     expect(request.body).toMatchObject({ model: "qwen-test", stream: true, max_tokens: 77, stream_options: { include_usage: true } });
+    expect(request.body.temperature).toBe(DEFAULT_TEMPERATURE);
     const prompt = request.body.messages.map((m: { content: string }) => m.content).join("\n");
     expect(prompt).toContain(`<source id="1">\n${contexts[0]!.text}\n</source>`);
     expect(prompt).toContain(`<source id="3">\n${contexts[2]!.text}\n</source>`);
     expect(prompt).toContain("Who won?");
+  });
+
+  it("happy: sends the request's temperature instead of the default", async () => {
+    fake.setMode("ok");
+    await collect(llm().generate({ query: "Who won?", contexts, maxTokens: 40, temperature: 1.3 }));
+    expect(fake.requests.at(-1)!.body).toMatchObject({ max_tokens: 40, temperature: 1.3 });
+    await collect(llm().generate({ query: "Who won?", contexts, maxTokens: 40, temperature: 0 }));
+    expect(fake.requests.at(-1)!.body.temperature).toBe(0);
   });
 
   const before = [

@@ -64,6 +64,12 @@ describe("origin on OpenAI-compatible backends", () => {
     expect(body.citations).toEqual([1, 2]);
   });
 
+  it("happy: the request's max_tokens and temperature reach the LLM", async () => {
+    await post("/v1/generate", { query: "Who won?", contexts, max_tokens: 33, temperature: 0.9 });
+    const sent = fake.requests.filter((r) => r.path.endsWith("/chat/completions")).at(-1)!;
+    expect(sent.body).toMatchObject({ max_tokens: 33, temperature: 0.9 });
+  });
+
   const failures = [
     ["http-500", 502, "UPSTREAM_ERROR"],
     ["http-503", 503, "UPSTREAM_UNAVAILABLE"],

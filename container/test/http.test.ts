@@ -316,6 +316,17 @@ describe("POST /v1/generate", () => {
     expect(GenerateDoneSchema.parse(done.data)).toEqual({ model: plain.model, citations: plain.citations, usage: plain.usage });
   });
 
+  it("happy: max_tokens cuts the extractive answer; a temperature is accepted and changes nothing", async () => {
+    const long = [{ id: "c1", text: `${contexts[1]!.text} ${"The Panthers defense gave up few points all season long. ".repeat(8)}` }];
+    const full = GenerateResponseSchema.parse(await (await post("/v1/generate", { query, contexts: long })).json());
+    const cut = GenerateResponseSchema.parse(await (await post("/v1/generate", { query, contexts: long, max_tokens: 8 })).json());
+    expect(cut.usage?.completion_tokens).toBeLessThanOrEqual(8);
+    expect(full.usage?.completion_tokens).toBeGreaterThan(8);
+    expect(full.answer.startsWith(cut.answer)).toBe(true);
+    const hot = GenerateResponseSchema.parse(await (await post("/v1/generate", { query, contexts: long, temperature: 1.5 })).json());
+    expect(hot.answer).toBe(full.answer);
+  });
+
   it("happy: with no contexts the answer says it cannot answer from the documents", async () => {
     const body = GenerateResponseSchema.parse(await (await post("/v1/generate", { query, contexts: [] })).json());
     expect(body.answer).toMatch(/cannot answer/i);
@@ -329,7 +340,10 @@ describe("POST /v1/generate", () => {
     ["a context without text", { query, contexts: [{ id: "a" }] }],
     ["a non-boolean stream", { query, contexts, stream: "yes" }],
     ["max_tokens 0", { query, contexts, max_tokens: 0 }],
-    ["an unknown field", { query, contexts, temperature: 0.2 }],
+    ["max_tokens above the most (8192)", { query, contexts, max_tokens: 8193 }],
+    ["a temperature above 2", { query, contexts, temperature: 2.5 }],
+    ["a negative temperature", { query, contexts, temperature: -0.1 }],
+    ["an unknown field", { query, contexts, top_p: 0.2 }],
   ];
   for (const [name, body] of bad) {
     it(`error: ${name} → 400`, async () => {

@@ -1,9 +1,11 @@
 import { OriginBadResponse, OriginFailure, OriginStreamFailed, OriginTimeout } from "../errors";
 import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
+import type { GenerationOptions } from "../query/schemas";
 import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "../shared/extractive-answer";
 import { readSseEvents } from "../sse-events";
 import { createAnswerGuard } from "./answer-guard";
+import { fitParts } from "./token-estimate";
 
 /**
  * Answers a question from retrieved sources: with the origin's generator when it can, else with
@@ -11,6 +13,9 @@ import { createAnswerGuard } from "./answer-guard";
  * is what `[n]` citations refer to in either case. Every answer passes the answer guard
  * (answer-guard.ts): citations of sources that do not exist, and links and images that no source
  * contains, never reach a client or the cache, whatever the origin's model was talked into.
+ *
+ * Generation options (max_tokens, temperature) go to the origin as they are; the edge's answer does
+ * not sample (no temperature) and is held to max_tokens by an estimate (token-estimate.ts).
  */
 
 /** A stalled origin stream (silent between two chunks for this long) ends as ORIGIN_TIMEOUT. */
@@ -39,13 +44,24 @@ export type AnswerEvent =
 
 const contextsOf = (sources: readonly AnswerSource[]) => sources.map(({ id, text }) => ({ id, text }));
 
-export async function generateAnswer(origin: OriginClient, query: string, sources: readonly AnswerSource[]): Promise<AnswerOutcome> {
+/** The edge's extractive answer as parts, held to max_tokens when the request set one. */
+function edgeParts(query: string, sources: readonly AnswerSource[], options: GenerationOptions): string[] {
+  const parts = extractiveAnswerParts(query, sources);
+  return options.max_tokens === undefined ? parts : fitParts(parts, options.max_tokens);
+}
+
+export async function generateAnswer(
+  origin: OriginClient,
+  query: string,
+  sources: readonly AnswerSource[],
+  options: GenerationOptions = {},
+): Promise<AnswerOutcome> {
   // Nothing to ground an answer in: say so rather than let a model answer from nowhere.
   if (sources.length === 0) return { answer: NO_SOURCES_ANSWER, degraded: false, generate_ms: 0 };
   const started = performance.now();
   const guard = createAnswerGuard(sources);
   try {
-    const result = await origin.generate({ query, contexts: contextsOf(sources) });
+    const result = await origin.generate({ query, contexts: contextsOf(sources), ...options });
     const answer = typeof result.answer === "string" ? guard.clean(result.answer) : "";
     if (answer === "") throw new OriginBadResponse("the origin returned no answer");
     return { answer, degraded: false, generate_ms: performance.now() - started };
@@ -53,7 +69,7 @@ export async function generateAnswer(origin: OriginClient, query: string, source
     if (!(error instanceof OriginFailure)) throw error;
     logGenerationFailure(error, "edge answer");
     return {
-      answer: guard.clean(extractiveAnswerParts(query, sources).join(" ")),
+      answer: guard.clean(edgeParts(query, sources, options).join(" ")),
       degraded: true,
       generate_ms: performance.now() - started,
     };
@@ -65,7 +81,12 @@ export async function generateAnswer(origin: OriginClient, query: string, source
  * if the origin fails before its first token, the extractive answer is streamed instead
  * (degraded). A failure after tokens were sent cannot be taken back: it ends with `error`.
  */
-export async function* streamAnswer(origin: OriginClient, query: string, sources: readonly AnswerSource[]): AsyncGenerator<AnswerEvent> {
+export async function* streamAnswer(
+  origin: OriginClient,
+  query: string,
+  sources: readonly AnswerSource[],
+  options: GenerationOptions = {},
+): AsyncGenerator<AnswerEvent> {
   const started = performance.now();
   const elapsed = () => performance.now() - started;
   if (sources.length === 0) {
@@ -80,7 +101,7 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
   let sent = false;
   let failure: OriginFailure | undefined;
   try {
-    const body = await origin.generateStream({ query, contexts: contextsOf(sources) });
+    const body = await origin.generateStream({ query, contexts: contextsOf(sources), ...options });
     for await (const event of readSseEvents(body, STREAM_IDLE)) {
       if (event.event === "token") {
         const text = tokenText(event.data);
@@ -116,7 +137,7 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
   }
   // Through a fresh stream guard: its pieces join to exactly what `clean` makes of the whole answer.
   const edge = guard.stream();
-  const parts = extractiveAnswerParts(query, sources);
+  const parts = edgeParts(query, sources, options);
   for (const [index, part] of parts.entries()) {
     const text = edge.push(index === 0 ? part : ` ${part}`);
     if (text !== "") yield { type: "token", text };

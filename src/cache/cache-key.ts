@@ -1,10 +1,12 @@
-import type { QueryInput, SearchInput } from "../query/schemas";
+import type { GenerationOptions, QueryInput, SearchInput } from "../query/schemas";
 import type { Filters } from "../retrieval/filters";
+import { DEFAULT_ANSWER_TOKENS } from "../shared/origin-contract";
 import type { TenantState } from "../store/tenant-store";
 
 /**
  * Cache keys: SHA-256 over everything that shapes a cached result, so that an entry is never
- * served across tenants, cache epochs, index versions, filters, retrieval settings or models.
+ * served across tenants, cache epochs, index versions, filters, retrieval settings, models or
+ * generation settings (an answer cut to 50 tokens is never served for a request for 500).
  * The request is normalised first (NFKC, whitespace collapsed; filters in canonical form), so
  * equivalent requests share an entry.
  */
@@ -92,6 +94,20 @@ const answerRequest = (input: QueryInput) => [
   input.mode,
   canonicalFilters(input.filters),
   ...explained(input),
+  ...generated(input.generation),
+];
+
+/**
+ * The generation settings that differ from the origin's defaults, appended only then, so that keys
+ * without them stay as they were: max_tokens 512 asked for is the default's entry. A temperature is
+ * keyed whatever its value (the worker does not know the LLM's default), and even for the
+ * extractive generator, which ignores it: the same entry must not change meaning with the backend.
+ */
+const generated = (generation: GenerationOptions | undefined) => [
+  ...(generation?.max_tokens !== undefined && generation.max_tokens !== DEFAULT_ANSWER_TOKENS
+    ? [`max_tokens:${generation.max_tokens}`]
+    : []),
+  ...(generation?.temperature !== undefined ? [`temperature:${generation.temperature}`] : []),
 ];
 
 /**

@@ -30,8 +30,8 @@ export interface ChatService {
   stream(tenant: string, conversation: Conversation, context: QueryContext): Promise<ChatStream>;
 }
 
-/** A conversation and how to answer its last message (POST /v1/query's options). */
-export interface Conversation extends Pick<QueryInput, "top_k" | "mode" | "filters" | "explain" | "cache"> {
+/** A conversation and how to answer its last message (POST /v1/query's options, and the request's max_tokens and temperature). */
+export interface Conversation extends Pick<QueryInput, "top_k" | "mode" | "filters" | "explain" | "cache" | "generation"> {
   model: string;
   /** Oldest first; the last is the user's question. */
   messages: readonly ChatMessage[];
@@ -79,6 +79,7 @@ export function createChatService({ query, condenser, collections }: ChatService
         filters: collection === undefined ? conversation.filters : { ...conversation.filters, collection },
         explain: conversation.explain,
         cache: conversation.cache,
+        ...(conversation.generation === undefined ? {} : { generation: conversation.generation }),
       },
     };
   }

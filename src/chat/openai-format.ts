@@ -1,3 +1,4 @@
+import { estimateTokens } from "../answer/token-estimate";
 import type { ApiError } from "../errors";
 import type { QueryMetadata, Source } from "../query/schemas";
 import type { ChatAnswer, Rewrite } from "./chat-service";
@@ -26,9 +27,6 @@ export const completionFrame = (requestId: string, model: string, baseUrl: strin
   baseUrl,
   messages,
 });
-
-/** About four characters a token, OpenAI's own rule of thumb for English: enough for clients that meter. */
-export const estimateTokens = (text: string) => Math.ceil(text.length / 4);
 
 export function usageOf(frame: CompletionFrame, sources: readonly Source[], answer: string) {
   const prompt = frame.messages.reduce((sum, message) => sum + estimateTokens(textOf(message.content)), 0);

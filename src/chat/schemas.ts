@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { QueryMetadataSchema, RetrievalModeSchema, SourceSchema } from "../query/schemas";
 import { FiltersSchema } from "../retrieval/filters";
+import { MAX_ANSWER_TOKENS, MAX_TEMPERATURE, MIN_TEMPERATURE } from "../shared/origin-contract";
 import { BASE_MODEL, textOf } from "./messages";
 
 /**
@@ -82,10 +83,36 @@ function build() {
         .strictObject({ include_usage: z.boolean().optional() })
         .nullish()
         .openapi({ description: "include_usage: a last chunk with empty choices and `usage`, as OpenAI sends it" }),
-      temperature: z.number().min(0).max(2).nullish().openapi(ignored("the generator answers from the sources at its own temperature")),
-      top_p: z.number().min(0).max(1).nullish().openapi(ignored("as temperature")),
-      max_tokens: z.number().int().min(1).nullish().openapi(ignored("the origin's generator bounds the answer (512 tokens)")),
-      max_completion_tokens: z.number().int().min(1).nullish().openapi(ignored("as max_tokens")),
+      temperature: z
+        .number()
+        .min(MIN_TEMPERATURE)
+        .max(MAX_TEMPERATURE)
+        .nullish()
+        .openapi({
+          description:
+            "The sampling temperature of the origin's LLM (its default, 0.1, when absent). The offline extractive generator and " +
+            "the edge's fallback answer do not sample and ignore it. Part of the cache key.",
+        }),
+      top_p: z.number().min(0).max(1).nullish().openapi(ignored("not applied")),
+      max_tokens: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_ANSWER_TOKENS)
+        .nullish()
+        .openapi({
+          description:
+            "The most tokens the answer may have (512 when absent): the LLM stops there; the extractive generator cuts its " +
+            "answer at a word boundary to fit; the edge's fallback answer is held to it by an estimate (four characters a " +
+            "token). Part of the cache key: an answer cut short is never served for a longer request.",
+        }),
+      max_completion_tokens: z
+        .number()
+        .int()
+        .min(1)
+        .max(MAX_ANSWER_TOKENS)
+        .nullish()
+        .openapi({ description: "OpenAI's newer name for max_tokens; with both, they must be equal" }),
       n: z.literal(1).nullish().openapi({ description: "One choice only" }),
       user: z.string().max(256).optional().openapi(ignored("neither stored nor logged")),
       stop: z
@@ -103,6 +130,16 @@ function build() {
       }),
       explain: z.boolean().default(false).openapi({ description: "Extension: each search result carries `ranks` and `scores` per stage" }),
       cache: z.boolean().default(true).openapi({ description: "Extension: false bypasses the query cache" }),
+    })
+    .superRefine((request, context) => {
+      const { max_tokens, max_completion_tokens } = request;
+      if (max_tokens != null && max_completion_tokens != null && max_tokens !== max_completion_tokens) {
+        context.addIssue({
+          code: "custom",
+          path: ["max_completion_tokens"],
+          message: "max_tokens and max_completion_tokens name the same limit: send one, or the same value in both",
+        });
+      }
     })
     .openapi("ChatCompletionRequest");
 

@@ -100,7 +100,7 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
   }
 
   async function answerFrom(tenant: string, input: QueryInput, retrieved: Retrieved, context: QueryContext): Promise<QueryResponse> {
-    const outcome = await generateAnswer(origin.forTenant(tenant), input.query, contextsOf(retrieved));
+    const outcome = await generateAnswer(origin.forTenant(tenant), input.query, contextsOf(retrieved), input.generation);
     const metadata = metadataOf(input, retrieved, outcome, context);
     recordMetrics(input, metadata);
     return { answer: outcome.answer, sources: retrieved.sources, metadata };
@@ -108,7 +108,7 @@ export function createQueryService({ tenants, embedder, retriever, origin }: Que
 
   async function* eventsFrom(tenant: string, input: QueryInput, retrieved: Retrieved, context: QueryContext): AsyncGenerator<QueryEvent> {
     yield { type: "sources", sources: retrieved.sources };
-    for await (const event of streamAnswer(origin.forTenant(tenant), input.query, contextsOf(retrieved))) {
+    for await (const event of streamAnswer(origin.forTenant(tenant), input.query, contextsOf(retrieved), input.generation)) {
       if (event.type === "token") yield event;
       else if (event.type === "error") yield event;
       else {

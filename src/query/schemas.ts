@@ -142,8 +142,19 @@ export const QueryRequestSchema = z
   })
   .openapi("QueryRequest");
 export type QueryRequest = z.infer<typeof QueryRequestSchema>;
+/**
+ * How the answer is generated, when a route lets the client say (POST /v1/chat/completions does;
+ * /v1/query keeps the origin's defaults). Both are part of the answer's cache key.
+ */
+export interface GenerationOptions {
+  /** At most this many tokens (the origin's default without it; MAX_ANSWER_TOKENS at most). */
+  max_tokens?: number;
+  /** The LLM's sampling temperature (0..2); the extractive generator ignores it. */
+  temperature?: number;
+}
+
 /** What the query service needs: the request minus how the route serialises the answer. */
-export type QueryInput = Omit<QueryRequest, "stream">;
+export type QueryInput = Omit<QueryRequest, "stream"> & { generation?: GenerationOptions };
 
 /** What every query and search result says about how it was made. */
 const ResultMetadataShape = {

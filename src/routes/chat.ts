@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import type { AppEnv, QueryOutcome } from "../app-env";
+import { generationOf } from "../chat/messages";
 import { completionFrame, contentChunk, finalChunk, firstChunk, toCompletion, toOpenAIError, usageChunk } from "../chat/openai-format";
 import { chatSchemas } from "../chat/schemas";
 import { internalError } from "../errors";
@@ -66,7 +67,7 @@ export function createChatRoutes() {
     const { chat } = c.var.services;
     const frame = completionFrame(context.requestId, request.model, new URL(c.req.url).origin, request.messages);
     const { model, messages, top_k, mode, filters, explain, cache } = request;
-    const conversation = { model, messages, top_k, mode, filters, explain, cache };
+    const conversation = { model, messages, top_k, mode, filters, explain, cache, generation: generationOf(request) };
 
     if (!request.stream) {
       const answer = await chat.answer(tenant, conversation, context);

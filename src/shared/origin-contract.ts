@@ -57,12 +57,20 @@ export const ChunkRequestSchema = z.lazy(() =>
   }),
 );
 
+/** The answer's length in tokens: the origin's default, and the most any request may ask (the chat route holds to it too). */
+export const DEFAULT_ANSWER_TOKENS = 512;
+export const MAX_ANSWER_TOKENS = 8192;
+/** OpenAI's range for the sampling temperature; without one, the LLM answers at its adapter's default. */
+export const MIN_TEMPERATURE = 0;
+export const MAX_TEMPERATURE = 2;
+
 export const GenerateRequestSchema = z.lazy(() =>
   z.strictObject({
     query: z.string().min(1).max(8192),
     contexts: z.array(z.strictObject({ id: id(), text: z.string().min(1).max(100_000) })).max(50),
     stream: z.boolean().optional().default(false),
-    max_tokens: z.int().min(1).max(8192).optional().default(512),
+    max_tokens: z.int().min(1).max(MAX_ANSWER_TOKENS).optional().default(DEFAULT_ANSWER_TOKENS),
+    temperature: z.number().min(MIN_TEMPERATURE).max(MAX_TEMPERATURE).optional(),
   }),
 );
 
@@ -117,7 +125,7 @@ export const RerankResponseSchema = z.lazy(() =>
 export type EmbedRequest = z.infer<typeof EmbedRequestSchema>;
 export type ChunkRequest = z.infer<typeof ChunkRequestSchema>;
 export type GenerateRequest = z.output<typeof GenerateRequestSchema>;
-/** What a client sends (stream and max_tokens have defaults). */
+/** What a client sends (stream and max_tokens have defaults; temperature is the generator's when absent). */
 export type GenerateInput = z.input<typeof GenerateRequestSchema>;
 export type EmbedResponse = z.infer<typeof EmbedResponseSchema>;
 export type IngestResponse = z.infer<typeof IngestResponseSchema>;

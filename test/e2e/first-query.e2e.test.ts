@@ -140,6 +140,14 @@ describe("OpenAI clients against POST /v1/chat/completions", () => {
     expect(completion.usage!.completion_tokens).toBeGreaterThan(0);
     expect(completion.usage!.total_tokens).toBe(completion.usage!.prompt_tokens + completion.usage!.completion_tokens);
     expect(completion.edge_rag.rewrite).toEqual({ standalone_question: ROTATE, method: "none" });
+    // max_tokens bounds the answer (the extractive generator cuts it at a word boundary).
+    const short = await client().chat.completions.create({
+      model: "edge-rag",
+      messages: [{ role: "user", content: ROTATE }],
+      max_tokens: 6,
+    });
+    expect(short.choices[0]!.message.content!.length).toBeLessThan(content.length);
+    expect(content.startsWith(short.choices[0]!.message.content!)).toBe(true);
     const models = await client().models.list();
     expect(models.data.map((model) => model.id)).toContain("edge-rag");
   });
@@ -193,6 +201,11 @@ describe("OpenAI clients against POST /v1/chat/completions", () => {
       .chat.completions.create({ model: "edge-rag", messages: [{ role: "assistant", content: "hi" }] })
       .catch((e) => e);
     expect(invalid).toBeInstanceOf(OpenAI.BadRequestError);
+    const tooHot = await client()
+      .chat.completions.create({ model: "edge-rag", messages: [{ role: "user", content: ROTATE }], temperature: 3 })
+      .catch((e) => e);
+    expect(tooHot).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(tooHot.param).toBe("temperature");
   });
 
   it("LlamaIndex.TS: its OpenAI LLM pointed at the stack's baseURL answers, streamed and not", async () => {

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { answerKey, cacheKey, canonicalFilters, lastGoodAnswerKey, retrievalCacheTag, searchKey } from "../../src/cache/cache-key";
-import { QueryRequestSchema, SearchRequestSchema } from "../../src/query/schemas";
+import { type GenerationOptions, QueryRequestSchema, SearchRequestSchema } from "../../src/query/schemas";
+import { DEFAULT_ANSWER_TOKENS } from "../../src/shared/origin-contract";
 
 /**
  * Cache keys: equivalent requests share a key, and anything that changes the result (tenant, epoch,
@@ -13,6 +14,8 @@ const query = (body: object) => QueryRequestSchema.parse(body);
 const key = (body: object, overrides: Partial<typeof state> = {}, tenant = "acme", model = "extractive", tag?: string) =>
   answerKey(tenant, { ...state, ...overrides }, query(body), model, tag);
 
+const keyWith = (body: object, generation: GenerationOptions) => answerKey("acme", state, { ...query(body), generation }, "extractive");
+
 describe("cache keys (happy)", () => {
   it("gives NFKC and whitespace variants of a question, and filters in another order, one key", async () => {
     const plain = await key({ query: "Who discovered penicillin in 1928?", filters: { lang: "en", collection: { $in: ["b", "a"] } } });
@@ -22,6 +25,15 @@ describe("cache keys (happy)", () => {
     });
     expect(variant).toBe(plain);
     expect(canonicalFilters({ lang: "en" })).toBe(canonicalFilters({ lang: { $eq: "en" } }));
+  });
+
+  it("keeps the keys of requests without generation settings, and gives the origin's default max_tokens the default's key", async () => {
+    const body = { query: "Who discovered penicillin?" };
+    const plain = await key(body);
+    expect(await keyWith(body, {})).toBe(plain);
+    expect(await keyWith(body, { max_tokens: DEFAULT_ANSWER_TOKENS })).toBe(plain);
+    // The pre-change key of a plain request: its parts, unchanged.
+    expect(plain).toBe(await cacheKey("answer", ["acme", 0, "use-lite", "extractive", 3, "Who discovered penicillin?", 5, "hybrid", "{}"]));
   });
 });
 
@@ -39,6 +51,11 @@ describe("cache keys (security)", () => {
       key({ ...body, top_k: 9 }),
       key({ ...body, explain: true }),
       key({ ...body, filters: { lang: "de" } }),
+      keyWith(body, { max_tokens: 50 }),
+      keyWith(body, { max_tokens: 500 }),
+      keyWith(body, { temperature: 0 }),
+      keyWith(body, { temperature: 1.2 }),
+      keyWith(body, { max_tokens: 50, temperature: 1.2 }),
     ]);
     expect(new Set(keys).size).toBe(keys.length);
     expect(retrievalCacheTag({ RERANKER: "none" })).toBeUndefined();

@@ -131,6 +131,63 @@ describe("chat completions (happy)", () => {
   });
 });
 
+describe("chat completions: max_tokens and temperature", () => {
+  // The origin's extractive generator is deterministic: it cuts at a word boundary and ignores the temperature.
+  const messages = [{ role: "user", content: QUESTIONS.fire.query }];
+
+  it("max_tokens (or max_completion_tokens) cuts the answer and has its own cache entry", async () => {
+    const full = await complete({ messages });
+    const cut = await complete({ messages, max_tokens: 6 });
+    expect(cut.edge_rag.metadata.cache).toBe("miss");
+    const [fullText, cutText] = [full.choices[0]!.message.content, cut.choices[0]!.message.content];
+    expect(cutText.length).toBeGreaterThan(0);
+    expect(cutText.length).toBeLessThan(fullText.length);
+    expect(fullText.startsWith(cutText)).toBe(true);
+    expect(cut.usage.completion_tokens).toBeLessThan(full.usage.completion_tokens);
+
+    // The same limit under its newer name is the same entry; a longer one is not served the short answer.
+    const alias = await complete({ messages, max_completion_tokens: 6 });
+    expect(alias.edge_rag.metadata.cache).toBe("hit");
+    expect(alias.choices[0]!.message.content).toBe(cutText);
+    const longer = await complete({ messages, max_tokens: 500 });
+    expect(longer.edge_rag.metadata.cache).toBe("miss");
+    expect(longer.choices[0]!.message.content).toBe(fullText);
+    // 512 is the origin's default: the default's entry.
+    expect((await complete({ messages, max_tokens: 512 })).edge_rag.metadata.cache).toBe("hit");
+  });
+
+  it("a streamed answer is cut the same way", async () => {
+    const cut = await complete({ messages, max_tokens: 6, cache: false });
+    const response = await call("/v1/chat/completions", {
+      auth: key,
+      body: { model: "edge-rag", messages, stream: true, max_tokens: 6, cache: false },
+    });
+    const chunks = (await readEvents(response)).slice(0, -1).map((event) => JSON.parse(event.data) as ChatCompletionChunk);
+    expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")).toBe(cut.choices[0]!.message.content);
+  });
+
+  it("a temperature has its own cache entry (the extractive generator answers the same)", async () => {
+    const plain = await complete({ messages: [{ role: "user", content: QUESTIONS.rosetta.query }] });
+    const warm = await complete({ messages: [{ role: "user", content: QUESTIONS.rosetta.query }], temperature: 1.4 });
+    expect(warm.edge_rag.metadata.cache).toBe("miss");
+    expect(warm.choices[0]!.message.content).toBe(plain.choices[0]!.message.content);
+    const again = await complete({ messages: [{ role: "user", content: QUESTIONS.rosetta.query }], temperature: 1.4 });
+    expect(again.edge_rag.metadata.cache).toBe("hit");
+  });
+
+  it("with no origin, the edge's answer is held to max_tokens too (about four characters a token)", async () => {
+    const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/chat/completions", {
+      auth: key,
+      body: { model: "edge-rag", messages, max_tokens: 5, cache: false },
+    });
+    const completion = await json<ChatCompletion>(response);
+    expect(completion.edge_rag.metadata.degraded).toBe(true);
+    const content = completion.choices[0]!.message.content;
+    expect(content.length).toBeGreaterThan(0);
+    expect(content.length).toBeLessThanOrEqual(5 * 4);
+  });
+});
+
 describe("chat completions (error): OpenAI's error shape on these routes only", () => {
   it("401 without credentials or with an unknown key (invalid_api_key); /v1/query keeps problem+json", async () => {
     const body = { model: "edge-rag", messages: [FIRST] };
@@ -155,6 +212,16 @@ describe("chat completions (error): OpenAI's error shape on these routes only", 
     ["n = 2", { messages: [FIRST], n: 2 }, "n"],
     ["an unknown field", { messages: [FIRST], tools: [] }, ""],
     ["no messages", { messages: [] }, "messages"],
+    ["a temperature above 2", { messages: [FIRST], temperature: 2.5 }, "temperature"],
+    ["a negative temperature", { messages: [FIRST], temperature: -0.5 }, "temperature"],
+    ["max_tokens 0", { messages: [FIRST], max_tokens: 0 }, "max_tokens"],
+    ["max_tokens above 8192", { messages: [FIRST], max_tokens: 8193 }, "max_tokens"],
+    ["a fractional max_completion_tokens", { messages: [FIRST], max_completion_tokens: 10.5 }, "max_completion_tokens"],
+    [
+      "max_tokens and max_completion_tokens that differ",
+      { messages: [FIRST], max_tokens: 10, max_completion_tokens: 20 },
+      "max_completion_tokens",
+    ],
   ])("400 invalid_request_error for %s, naming the field", async (_name, body, param) => {
     const error = await expectOpenAIError(
       await call("/v1/chat/completions", { auth: key, body: { model: "edge-rag", ...body } }),

@@ -1,4 +1,5 @@
 import { env } from "cloudflare:test";
+import OpenAI from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
 import { isOpenAIPath } from "../../src/chat/openai-format";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
@@ -138,6 +139,50 @@ describe("CORS", () => {
       },
     });
     expect(mcpPreflight.headers.get("access-control-allow-headers")).toContain("mcp-protocol-version");
+  });
+
+  it("lets a browser's OpenAI SDK through the preflight of /v1/chat/completions, every header it sends allowed", async () => {
+    // The headers the real SDK sends (plain and through its streaming helper), taken from its own requests.
+    const sent = new Set<string>();
+    const client = new OpenAI({
+      apiKey: "erk_test",
+      baseURL: "https://edge-rag.example.com/v1",
+      organization: "org-1",
+      project: "proj-1",
+      maxRetries: 0,
+      fetch: async (_url: RequestInfo | URL, init?: RequestInit) => {
+        for (const name of new Headers(init?.headers).keys()) sent.add(name);
+        const choices = [{ index: 0, delta: { role: "assistant", content: "ok" }, finish_reason: "stop", logprobs: null }];
+        const data = { id: "c", object: "chat.completion.chunk", created: 0, model: "edge-rag", choices };
+        return new Response(`data: ${JSON.stringify(data)}\n\ndata: [DONE]\n\n`, { headers: { "content-type": "text/event-stream" } });
+      },
+    });
+    const params = { model: "edge-rag", messages: [{ role: "user" as const, content: "hi" }] };
+    for await (const _ of await client.chat.completions.create({ ...params, stream: true }));
+    await client.chat.completions.stream(params).done();
+    expect([...sent].filter((name) => name.startsWith("x-stainless-")).length).toBeGreaterThanOrEqual(8);
+    expect(sent).toContain("x-stainless-helper-method");
+    expect(sent).toContain("openai-organization");
+
+    const preflight = await callWithEnv({ CORS_ALLOWED_ORIGINS: "https://app.example.com" }, "/v1/chat/completions", {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": [...sent].join(","),
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    const allowed = new Set(
+      preflight.headers
+        .get("access-control-allow-headers")!
+        .split(",")
+        .map((name) => name.trim().toLowerCase()),
+    );
+    // What a browser sets itself (user-agent, content-length) needs no permission; everything else must be listed.
+    const needed = [...sent].filter((name) => !["user-agent", "content-length"].includes(name));
+    expect(needed.filter((name) => !allowed.has(name))).toEqual([]);
   });
 });
 

@@ -754,13 +754,13 @@ export interface components {
       stream_options?: {
         include_usage?: boolean;
       } | null;
-      /** @description Accepted for compatibility; the generator answers from the sources at its own temperature */
+      /** @description The sampling temperature of the origin's LLM (its default, 0.1, when absent). The offline extractive generator and the edge's fallback answer do not sample and ignore it. Part of the cache key. */
       temperature?: number | null;
-      /** @description Accepted for compatibility; as temperature */
+      /** @description Accepted for compatibility; not applied */
       top_p?: number | null;
-      /** @description Accepted for compatibility; the origin's generator bounds the answer (512 tokens) */
+      /** @description The most tokens the answer may have (512 when absent): the LLM stops there; the extractive generator cuts its answer at a word boundary to fit; the edge's fallback answer is held to it by an estimate (four characters a token). Part of the cache key: an answer cut short is never served for a longer request. */
       max_tokens?: number | null;
-      /** @description Accepted for compatibility; as max_tokens */
+      /** @description OpenAI's newer name for max_tokens; with both, they must be equal */
       max_completion_tokens?: number | null;
       /**
        * @description One choice only

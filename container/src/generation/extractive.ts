@@ -5,8 +5,9 @@ import type { AnswerGenerator, GenerateInput, GenerateResult } from "./port.ts";
 /**
  * The offline default generator: no model, no network. It answers with the extractive answer that
  * the worker also falls back to (src/shared/extractive-answer.ts: the context sentences that best
- * match the query, by BM25, each cited), cut to max_tokens. Streams the answer word by word so
- * clients exercise the same streaming path as with an LLM.
+ * match the query, by BM25, each cited), cut to max_tokens (cl100k tokens, at a word boundary). It does
+ * not sample, so it ignores `temperature`: the same request always gets the same answer. Streams the
+ * answer word by word so clients exercise the same streaming path as with an LLM.
  */
 export function createExtractiveGenerator(): AnswerGenerator {
   return {

@@ -29,6 +29,7 @@ export function createLLMGenerator(options: LLMGeneratorOptions): AnswerGenerato
       const llm = new OpenAICompatibleLLM({
         ...options,
         maxTokens: input.maxTokens,
+        temperature: input.temperature,
         signal: input.signal,
         systemPrompt: ANSWER_SYSTEM_PROMPT,
       });

@@ -20,12 +20,16 @@ export type OpenAICompatibleOptions = {
   timeoutMs: number;
   contextWindow: number;
   maxTokens: number;
+  /** Absent: DEFAULT_TEMPERATURE. */
+  temperature?: number | undefined;
   signal?: AbortSignal | undefined;
   /** Sent as the first message (the instructions), unless the messages already start with a system message. */
   systemPrompt?: string | undefined;
 };
 
 const WHAT = "generation backend";
+/** Low: answers stay close to the sources' wording unless the request asks for more variety. */
+export const DEFAULT_TEMPERATURE = 0.1;
 
 // The OpenAI chat completions wire format (vLLM answers the same shape), as much of it as we read.
 const completion = z.object({
@@ -46,16 +50,18 @@ const chunk = z.object({
 export class OpenAICompatibleLLM extends BaseLLM {
   completionTokens: number | undefined;
   readonly #options: OpenAICompatibleOptions;
+  readonly #temperature: number;
 
   constructor(options: OpenAICompatibleOptions) {
     super();
     this.#options = options;
+    this.#temperature = options.temperature ?? DEFAULT_TEMPERATURE;
   }
 
   get metadata(): LLMMetadata {
     return {
       model: this.#options.model,
-      temperature: 0.1,
+      temperature: this.#temperature,
       topP: 1,
       maxTokens: this.#options.maxTokens,
       contextWindow: this.#options.contextWindow,
@@ -124,7 +130,7 @@ export class OpenAICompatibleLLM extends BaseLLM {
         content: extractText(m.content),
       })),
       max_tokens: this.#options.maxTokens,
-      temperature: 0.1,
+      temperature: this.#temperature,
       stream,
       ...(stream ? { stream_options: { include_usage: true } } : {}),
     };

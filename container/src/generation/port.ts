@@ -6,6 +6,8 @@ export type GenerateInput = {
   /** Non-empty: the route answers "cannot answer" itself when there is nothing to cite. */
   contexts: Context[];
   maxTokens: number;
+  /** The sampling temperature (0..2); absent: the adapter's default. An adapter that does not sample ignores it. */
+  temperature?: number | undefined;
   signal?: AbortSignal | undefined;
 };
 /** What a finished generation reports; `completionTokens` is the backend's own count when it has one. */
@@ -16,8 +18,8 @@ export type GenerateResult = { completionTokens?: number | undefined };
  * `openai` (any OpenAI-compatible chat completions server, vLLM in production, streamed).
  *
  * Promises:
- * - `generate` yields answer text deltas whose concatenation is the answer; the answer cites contexts
- *   as `[n]` (1-based). It fails (before or between deltas) only with an AppError: UPSTREAM_ERROR (502),
+ * - `generate` yields answer text deltas whose concatenation is the answer, of at most `maxTokens`
+ *   tokens; the answer cites contexts as `[n]` (1-based). It fails (before or between deltas) only with an AppError: UPSTREAM_ERROR (502),
  *   UPSTREAM_UNAVAILABLE (503) or UPSTREAM_TIMEOUT (504).
  * - Latency budget: the first delta within UPSTREAM_TIMEOUT_MS and never more than UPSTREAM_TIMEOUT_MS
  *   between two deltas (remote); a few milliseconds (extractive).

@@ -25,7 +25,8 @@ async function* noContextAnswer(): AsyncGenerator<string, GenerateResult> {
 }
 
 /**
- * POST /v1/generate: an answer citing the contexts as [n]; with `stream: true`, server-sent events
+ * POST /v1/generate: an answer citing the contexts as [n], of at most `max_tokens` tokens, sampled at
+ * `temperature` by an LLM (the extractive generator ignores it); with `stream: true`, server-sent events
  * (`token` deltas, then `done`, or `error` with a problem if the backend fails mid-stream). The first
  * delta is awaited before anything is sent, so a backend that fails at once gets a proper 5xx problem.
  */
@@ -37,7 +38,13 @@ export const generateRoutes = new Hono<AppEnv>().post("/v1/generate", async (c) 
   const deltas =
     body.contexts.length === 0
       ? noContextAnswer()
-      : generator.generate({ query: body.query, contexts: body.contexts, maxTokens: body.max_tokens, signal: c.req.raw.signal });
+      : generator.generate({
+          query: body.query,
+          contexts: body.contexts,
+          maxTokens: body.max_tokens,
+          temperature: body.temperature,
+          signal: c.req.raw.signal,
+        });
   const first = await deltas.next();
   metrics.generationTimeToFirstToken.observe({ backend: generator.name }, (performance.now() - started) / 1000);
 
