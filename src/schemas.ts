@@ -2,18 +2,36 @@ import { z } from "@hono/zod-openapi";
 
 /** Schemas shared by several routes. Route-specific ones live beside their route. */
 
-export const ProblemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.string().openapi({ example: "VALIDATION_FAILED" }),
-    request_id: z.string(),
-  })
-  .openapi("Problem");
+/** Built on first use (/openapi.json, a batch route), not at module load (worker.ts). */
+let problemBuilt: ReturnType<typeof buildProblemSchema> | undefined;
+export const problemSchema = () => (problemBuilt ??= buildProblemSchema());
 
-const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: ProblemSchema } } });
+const buildProblemSchema = () =>
+  z
+    .object({
+      type: z.string(),
+      title: z.string(),
+      status: z.number().int(),
+      detail: z.string(),
+      code: z.string().openapi({ example: "VALIDATION_FAILED" }),
+      request_id: z.string(),
+    })
+    .openapi("Problem");
+
+/**
+ * A documented error response. Its schema is a getter: only the OpenAPI generator reads a route's
+ * responses, so the routes that spread these sets build no schema until /openapi.json is asked for.
+ */
+const problem = (description: string) => ({
+  description,
+  content: {
+    "application/problem+json": {
+      get schema() {
+        return problemSchema();
+      },
+    },
+  },
+});
 
 // One object in both sets below, so a route that spreads both documents the same 400 in either order.
 const badRequest = problem(

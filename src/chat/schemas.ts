@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { QueryMetadataSchema, RetrievalModeSchema, SourceSchema } from "../query/schemas";
-import { FiltersSchema } from "../retrieval/filters";
+import { querySchemas } from "../query/schemas";
+import { filtersSchema } from "../retrieval/filters";
 import { BASE_MODEL, textOf } from "./messages";
 
 /**
@@ -20,6 +20,8 @@ let built: ReturnType<typeof build> | undefined;
 export const chatSchemas = () => (built ??= build());
 
 function build() {
+  const { QueryMetadataSchema, RetrievalModeSchema, SourceSchema } = querySchemas();
+  const FiltersSchema = filtersSchema();
   const MAX_MESSAGES = 64;
   /** Per message; the last user message (the question) is also held to the query limit. */
   const MAX_MESSAGE_CHARS = 32_000;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { answerKey, cacheKey, canonicalFilters, lastGoodAnswerKey, retrievalCacheTag, searchKey } from "../../src/cache/cache-key";
-import { QueryRequestSchema, SearchRequestSchema } from "../../src/query/schemas";
+import { querySchemas } from "../../src/query/schemas";
 
 /**
  * Cache keys: equivalent requests share a key, and anything that changes the result (tenant, epoch,
@@ -9,6 +9,7 @@ import { QueryRequestSchema, SearchRequestSchema } from "../../src/query/schemas
  * tiers in test/worker/query-cache.test.ts.
  */
 const state = { indexVersion: 3, cacheEpoch: 0, embeddingModel: "use-lite" };
+const { QueryRequestSchema, SearchRequestSchema } = querySchemas();
 const query = (body: object) => QueryRequestSchema.parse(body);
 const key = (body: object, overrides: Partial<typeof state> = {}, tenant = "acme", model = "extractive", tag?: string) =>
   answerKey(tenant, { ...state, ...overrides }, query(body), model, tag);
