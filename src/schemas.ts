@@ -19,19 +19,17 @@ const buildProblemSchema = () =>
     .openapi("Problem");
 
 /**
- * A documented error response. Its schema is a getter: only the OpenAPI generator reads a route's
- * responses, so the routes that spread these sets build no schema until /openapi.json is asked for.
+ * A media type object of a documented response whose schema is built when it is read. Only the
+ * OpenAPI generator reads a route's responses (the handlers' types come from `T`), so a route
+ * documented this way builds no response schema to serve a request: /openapi.json builds them.
  */
-const problem = (description: string) => ({
-  description,
-  content: {
-    "application/problem+json": {
-      get schema() {
-        return problemSchema();
-      },
-    },
+export const schemaWhenRead = <T extends z.ZodType>(build: () => T) => ({
+  get schema() {
+    return build();
   },
 });
+
+const problem = (description: string) => ({ description, content: { "application/problem+json": schemaWhenRead(problemSchema) } });
 
 // One object in both sets below, so a route that spreads both documents the same 400 in either order.
 const badRequest = problem(

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { querySchemas } from "../query/schemas";
+import { queryResponseSchemas, querySchemas } from "../query/schemas";
 import { filtersSchema } from "../retrieval/filters";
 import { BASE_MODEL, textOf } from "./messages";
 
@@ -20,7 +20,8 @@ let built: ReturnType<typeof build> | undefined;
 export const chatSchemas = () => (built ??= build());
 
 function build() {
-  const { QueryMetadataSchema, RetrievalModeSchema, SourceSchema } = querySchemas();
+  const { RetrievalModeSchema } = querySchemas();
+  const { QueryMetadataSchema, SourceSchema } = queryResponseSchemas();
   const FiltersSchema = filtersSchema();
   const MAX_MESSAGES = 64;
   /** Per message; the last user message (the question) is also held to the query limit. */

@@ -5,17 +5,23 @@ import { filtersSchema } from "../retrieval/filters";
  * The query use case's request and response shapes, declared once: routes validate and document
  * with them (OpenAPI), the service and tests use the types inferred from them.
  *
- * Built on first use, not at module load (as chat/schemas.ts): a new isolate's startup builds no
- * schema; the first query, cache read or /openapi.json builds them all, once.
+ * Built on first use, not at module load (as chat/schemas.ts), in two parts: a new isolate's
+ * startup builds none; its first query or search builds the requests' (to validate them); the
+ * responses' are built only for what reads them: a query cache read, the MCP tools' output
+ * schemas, /openapi.json (the routes document them with lazyJsonResponse).
  */
 
 /** Longest source text in a response (the full chunk still goes to the generator). */
 export const SOURCE_PREVIEW_CHARS = 500;
 
-let built: ReturnType<typeof build> | undefined;
-export const querySchemas = () => (built ??= build());
+let requests: ReturnType<typeof buildRequests> | undefined;
+let responses: ReturnType<typeof buildResponses> | undefined;
+/** POST /v1/query's and /v1/search's bodies (and a batch's entries). */
+export const querySchemas = () => (requests ??= buildRequests());
+/** What a query or a search answers (also what the query cache stores). */
+export const queryResponseSchemas = () => (responses ??= buildResponses());
 
-function build() {
+function buildRequests() {
   const FiltersSchema = filtersSchema();
 
   const QueryTextSchema = z
@@ -30,6 +36,50 @@ function build() {
       "hybrid: dense (Vectorize) and BM25 (D1 FTS5) retrieval fused with reciprocal-rank fusion; vector or keyword: one retriever",
   });
 
+  const ExplainSchema = z
+    .boolean()
+    .default(false)
+    .openapi({
+      description:
+        "true: each source carries `ranks` and `scores` per stage (vector, keyword, fusion, rerank). Part of the cache key: an " +
+        "explained result is cached apart from the plain one.",
+    });
+
+  // ── POST /v1/query (and each entry of /v1/query/batch) ────────────────────────────────────────
+
+  const QueryRequestSchema = z
+    .strictObject({
+      query: QueryTextSchema,
+      top_k: z.number().int().min(1).max(50).default(5).openapi({ description: "How many sources to retrieve and answer from" }),
+      mode: RetrievalModeSchema.default("hybrid"),
+      filters: FiltersSchema.optional(),
+      stream: z.boolean().default(false).openapi({ description: "Stream server-sent events (also chosen by `Accept: text/event-stream`)" }),
+      explain: ExplainSchema,
+      cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
+    })
+    .openapi("QueryRequest");
+
+  // ── POST /v1/search ───────────────────────────────────────────────────────────────────────────
+
+  const SearchRequestSchema = z
+    .strictObject({
+      query: QueryTextSchema,
+      top_k: z.number().int().min(1).max(100).default(10),
+      mode: RetrievalModeSchema.default("hybrid"),
+      filters: FiltersSchema.optional(),
+      group_by: z
+        .enum(["chunk", "document"])
+        .default("chunk")
+        .openapi({ description: "document: one result per document, its best-ranked chunk" }),
+      explain: ExplainSchema,
+      cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
+    })
+    .openapi("SearchRequest");
+
+  return { QueryTextSchema, RetrievalModeSchema, ExplainSchema, QueryRequestSchema, SearchRequestSchema };
+}
+
+function buildResponses() {
   const DegradedReasonSchema = z.enum([
     "embedding_unavailable",
     "embedding_fallback",
@@ -61,7 +111,7 @@ function build() {
       "rerank_unavailable: the configured reranker failed, so sources are in fused order",
   });
 
-  // ── explain: true ─────────────────────────────────────────────────────────────────────────────
+  // ── explain: true (each source's ranks and scores) ─────────────────────────────────────────────
 
   const StageRankSchema = z.number().int().min(1).nullable();
 
@@ -102,15 +152,6 @@ function build() {
     })
     .openapi("SourceScores", { description: "Present with `explain: true`: the source's score at each stage." });
 
-  const ExplainSchema = z
-    .boolean()
-    .default(false)
-    .openapi({
-      description:
-        "true: each source carries `ranks` and `scores` per stage (vector, keyword, fusion, rerank). Part of the cache key: an " +
-        "explained result is cached apart from the plain one.",
-    });
-
   const SourceSchema = z
     .object({
       id: z.string().openapi({ description: "The chunk id" }),
@@ -136,18 +177,6 @@ function build() {
     .openapi("QuerySource");
 
   // ── POST /v1/query (and each entry of /v1/query/batch) ────────────────────────────────────────
-
-  const QueryRequestSchema = z
-    .strictObject({
-      query: QueryTextSchema,
-      top_k: z.number().int().min(1).max(50).default(5).openapi({ description: "How many sources to retrieve and answer from" }),
-      mode: RetrievalModeSchema.default("hybrid"),
-      filters: FiltersSchema.optional(),
-      stream: z.boolean().default(false).openapi({ description: "Stream server-sent events (also chosen by `Accept: text/event-stream`)" }),
-      explain: ExplainSchema,
-      cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
-    })
-    .openapi("QueryRequest");
 
   /** What every query and search result says about how it was made. */
   const ResultMetadataShape = {
@@ -180,21 +209,6 @@ function build() {
 
   // ── POST /v1/search ───────────────────────────────────────────────────────────────────────────
 
-  const SearchRequestSchema = z
-    .strictObject({
-      query: QueryTextSchema,
-      top_k: z.number().int().min(1).max(100).default(10),
-      mode: RetrievalModeSchema.default("hybrid"),
-      filters: FiltersSchema.optional(),
-      group_by: z
-        .enum(["chunk", "document"])
-        .default("chunk")
-        .openapi({ description: "document: one result per document, its best-ranked chunk" }),
-      explain: ExplainSchema,
-      cache: z.boolean().default(true).openapi({ description: "false bypasses the query cache" }),
-    })
-    .openapi("SearchRequest");
-
   const SearchResponseSchema = z
     .object({
       results: z.array(SourceSchema),
@@ -207,31 +221,27 @@ function build() {
     .openapi("SearchResponse");
 
   return {
-    QueryTextSchema,
-    RetrievalModeSchema,
     DegradedReasonSchema,
     CacheStatusSchema,
     SourceRanksSchema,
     SourceScoresSchema,
-    ExplainSchema,
     SourceSchema,
-    QueryRequestSchema,
     QueryMetadataSchema,
     QueryResponseSchema,
-    SearchRequestSchema,
     SearchResponseSchema,
   };
 }
 
-type Schemas = ReturnType<typeof build>;
-export type RetrievalMode = z.infer<Schemas["RetrievalModeSchema"]>;
-export type DegradedReason = z.infer<Schemas["DegradedReasonSchema"]>;
-export type CacheStatus = z.infer<Schemas["CacheStatusSchema"]>;
-export type Source = z.infer<Schemas["SourceSchema"]>;
-export type QueryRequest = z.infer<Schemas["QueryRequestSchema"]>;
+type Requests = ReturnType<typeof buildRequests>;
+type Responses = ReturnType<typeof buildResponses>;
+export type RetrievalMode = z.infer<Requests["RetrievalModeSchema"]>;
+export type DegradedReason = z.infer<Responses["DegradedReasonSchema"]>;
+export type CacheStatus = z.infer<Responses["CacheStatusSchema"]>;
+export type Source = z.infer<Responses["SourceSchema"]>;
+export type QueryRequest = z.infer<Requests["QueryRequestSchema"]>;
 /** What the query service needs: the request minus how the route serialises the answer. */
 export type QueryInput = Omit<QueryRequest, "stream">;
-export type QueryMetadata = z.infer<Schemas["QueryMetadataSchema"]>;
-export type QueryResponse = z.infer<Schemas["QueryResponseSchema"]>;
-export type SearchInput = z.infer<Schemas["SearchRequestSchema"]>;
-export type SearchResponse = z.infer<Schemas["SearchResponseSchema"]>;
+export type QueryMetadata = z.infer<Responses["QueryMetadataSchema"]>;
+export type QueryResponse = z.infer<Responses["QueryResponseSchema"]>;
+export type SearchInput = z.infer<Requests["SearchRequestSchema"]>;
+export type SearchResponse = z.infer<Responses["SearchResponseSchema"]>;

@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env";
 import { ApiError, fieldErrors, validationFailed } from "../errors";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
-import { type QueryInput, querySchemas } from "../query/schemas";
+import { type QueryInput, queryResponseSchemas, querySchemas } from "../query/schemas";
 import { authErrors, jsonBody, problemSchema, security, validationErrors } from "../schemas";
 import { batchCacheStatusHeader, queryContext } from "./query-http";
 
@@ -12,7 +12,8 @@ export const MAX_BATCH_QUERIES = 32;
 
 export function createQueryBatchRoutes() {
   const queryBatchRoutes = new OpenAPIHono<AppEnv>();
-  const { QueryRequestSchema, QueryResponseSchema } = querySchemas();
+  const { QueryRequestSchema } = querySchemas();
+  const { QueryResponseSchema } = queryResponseSchemas();
 
   const BatchRequestSchema = z
     .strictObject({

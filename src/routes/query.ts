@@ -6,8 +6,8 @@ import { errorFields } from "../logger";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import type { QueryEvent } from "../query/query-service";
-import { querySchemas } from "../query/schemas";
-import { authErrors, jsonBody, security, validationErrors } from "../schemas";
+import { queryResponseSchemas, querySchemas } from "../query/schemas";
+import { authErrors, jsonBody, schemaWhenRead, security, validationErrors } from "../schemas";
 import { cacheStatusHeader, queryContext } from "./query-http";
 
 const STREAM_DESCRIPTION =
@@ -17,11 +17,12 @@ const STREAM_DESCRIPTION =
 
 /**
  * POST /v1/query: validate, answer (JSON or server-sent events), serialise. A factory, as every
- * group: its schemas are built when an app mounts it (worker.ts: on the first query), not at module load.
+ * group: its request schema is built when an app mounts it (worker.ts: on the first query), not at
+ * module load; its response schema when /openapi.json reads it.
  */
 export function createQueryRoutes() {
   const queryRoutes = new OpenAPIHono<AppEnv>();
-  const { QueryRequestSchema, QueryResponseSchema } = querySchemas();
+  const { QueryRequestSchema } = querySchemas();
 
   const query = createRoute({
     method: "post",
@@ -40,7 +41,11 @@ export function createQueryRoutes() {
     responses: {
       200: {
         description: "The answer and its sources (JSON), or the same as server-sent events",
-        content: { "application/json": { schema: QueryResponseSchema }, "text/event-stream": { schema: z.string() } },
+        content: {
+          // Built for /openapi.json (or a cache read), not to answer: the handler serialises the service's result.
+          "application/json": schemaWhenRead(() => queryResponseSchemas().QueryResponseSchema),
+          "text/event-stream": { schema: z.string() },
+        },
       },
       ...validationErrors,
       ...authErrors,

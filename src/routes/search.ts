@@ -2,8 +2,8 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
-import { querySchemas } from "../query/schemas";
-import { authErrors, jsonBody, jsonResponse, security, validationErrors } from "../schemas";
+import { queryResponseSchemas, querySchemas } from "../query/schemas";
+import { authErrors, jsonBody, schemaWhenRead, security, validationErrors } from "../schemas";
 import { cacheStatusHeader, queryContext } from "./query-http";
 
 /**
@@ -13,7 +13,7 @@ import { cacheStatusHeader, queryContext } from "./query-http";
  */
 export function createSearchRoutes() {
   const searchRoutes = new OpenAPIHono<AppEnv>();
-  const { SearchRequestSchema, SearchResponseSchema } = querySchemas();
+  const { SearchRequestSchema } = querySchemas();
 
   const search = createRoute({
     method: "post",
@@ -24,7 +24,15 @@ export function createSearchRoutes() {
     // Rate-limited in the handler, after validation: an invalid request costs no token.
     middleware: [authenticate({ role: "reader" })],
     request: { body: jsonBody(SearchRequestSchema) },
-    responses: { 200: jsonResponse("Ranked results", SearchResponseSchema), ...validationErrors, ...authErrors },
+    responses: {
+      // Built for /openapi.json (or a cache read), not to answer (as POST /v1/query's).
+      200: {
+        description: "Ranked results",
+        content: { "application/json": schemaWhenRead(() => queryResponseSchemas().SearchResponseSchema) },
+      },
+      ...validationErrors,
+      ...authErrors,
+    },
   });
 
   searchRoutes.openapi(search, async (c) => {
