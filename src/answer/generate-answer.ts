@@ -3,7 +3,7 @@ import { errorFields, log } from "../logger";
 import type { OriginClient } from "../origin/origin-client";
 import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "../shared/extractive-answer";
 import { readSseEvents } from "../sse-events";
-import { createAnswerGuard } from "./answer-guard";
+import type { AnswerGuard } from "./answer-guard";
 
 /**
  * Answers a question from retrieved sources: with the origin's generator when it can, else with
@@ -37,13 +37,20 @@ export type AnswerEvent =
   | { type: "done"; degraded: boolean; generate_ms: number }
   | { type: "error"; error: OriginFailure };
 
+/**
+ * The guard, with its CommonMark parser (micromark, ~90 KiB of the bundle), loaded on the first
+ * generated answer rather than at isolate start: a cache hit never needs it (worker.ts).
+ */
+const answerGuard = async (sources: readonly AnswerSource[]): Promise<AnswerGuard> =>
+  (await import("./answer-guard")).createAnswerGuard(sources);
+
 const contextsOf = (sources: readonly AnswerSource[]) => sources.map(({ id, text }) => ({ id, text }));
 
 export async function generateAnswer(origin: OriginClient, query: string, sources: readonly AnswerSource[]): Promise<AnswerOutcome> {
   // Nothing to ground an answer in: say so rather than let a model answer from nowhere.
   if (sources.length === 0) return { answer: NO_SOURCES_ANSWER, degraded: false, generate_ms: 0 };
   const started = performance.now();
-  const guard = createAnswerGuard(sources);
+  const guard = await answerGuard(sources);
   try {
     const result = await origin.generate({ query, contexts: contextsOf(sources) });
     const answer = typeof result.answer === "string" ? guard.clean(result.answer) : "";
@@ -74,7 +81,7 @@ export async function* streamAnswer(origin: OriginClient, query: string, sources
     return;
   }
 
-  const guard = createAnswerGuard(sources);
+  const guard = await answerGuard(sources);
   // Cleans as it streams, holding back an unfinished link or citation until it is complete.
   const cleaner = guard.stream();
   let sent = false;
