@@ -11,10 +11,9 @@
  *   ./from-json-schema.ts, so it loads with the MCP server, on the first /mcp request.
  * test/tools/zod-lean.test.ts checks this against the installed zod: everything else is there, as
  * the same values. These files import zod's internal modules, so package.json pins zod to one
- * exact version. Without the alias the production bundle was 216.7 KiB gzip instead of 171.2
- * (`wrangler deploy --dry-run`), within the 250 KiB budget, but loading it took Node about a
- * quarter more CPU (issue 24, a busy machine), against a 40 ms startup budget: measure with
- * `npm run bench:cold-start -- --bytes` before dropping it.
+ * exact version. Kept, measured without it (issue 24, `npm run bench:cold-start -- --against HEAD
+ * --runs 5` with this alias deleted from wrangler.toml, at ee0669d): 260.9 KiB gzip instead of
+ * 214.6, over the 250 KiB budget, and Node's CPU to load the bundle 143.1 ms instead of 119.5.
  */
 import * as z from "./external";
 
