@@ -8,9 +8,9 @@ import { createJobRoutes } from "./routes/jobs";
 import { createMcpRoutes } from "./routes/mcp";
 import { createMeRoutes } from "./routes/me";
 import { createMetricsRoutes } from "./routes/metrics";
-import { queryRoutes } from "./routes/query";
+import { createQueryRoutes } from "./routes/query";
 import { createQueryBatchRoutes } from "./routes/query-batch";
-import { searchRoutes } from "./routes/search";
+import { createSearchRoutes } from "./routes/search";
 import { createStatsRoutes } from "./routes/stats";
 import { createTenantRoutes } from "./routes/tenants";
 import type { ServicesFactory } from "./services";
@@ -29,9 +29,9 @@ export function createApp(services: ServicesFactory) {
     createAuthRoutes(),
     createMeRoutes(),
     createApiKeyRoutes(),
-    queryRoutes,
+    createQueryRoutes(),
     createQueryBatchRoutes(),
-    searchRoutes,
+    createSearchRoutes(),
     createChatRoutes(),
     createDocumentRoutes(),
     createJobRoutes(),

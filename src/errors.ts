@@ -1,5 +1,5 @@
 import type { z } from "@hono/zod-openapi";
-import type { ProblemSchema } from "./schemas";
+import type { problemSchema } from "./schemas";
 
 /**
  * The worker's errors. Every code a client can see is in ERROR_CODES (status and title), so the
@@ -153,7 +153,7 @@ export class VectorsNotVisible extends ApiError {
 // ── Problem rendering ─────────────────────────────────────────────────────────────────────────
 
 /** A problem object: the schema's members plus any RFC 9457 extensions (e.g. `errors`, `job_id`). */
-export type Problem = z.infer<typeof ProblemSchema> & { [extension: string]: unknown };
+export type Problem = z.infer<ReturnType<typeof problemSchema>> & { [extension: string]: unknown };
 
 export function toProblem(error: ApiError, requestId: string): Problem {
   return {

@@ -2,18 +2,34 @@ import { z } from "@hono/zod-openapi";
 
 /** Schemas shared by several routes. Route-specific ones live beside their route. */
 
-export const ProblemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.string().openapi({ example: "VALIDATION_FAILED" }),
-    request_id: z.string(),
-  })
-  .openapi("Problem");
+/** Built on first use (/openapi.json, a batch route), not at module load (worker.ts). */
+let problemBuilt: ReturnType<typeof buildProblemSchema> | undefined;
+export const problemSchema = () => (problemBuilt ??= buildProblemSchema());
 
-const problem = (description: string) => ({ description, content: { "application/problem+json": { schema: ProblemSchema } } });
+const buildProblemSchema = () =>
+  z
+    .object({
+      type: z.string(),
+      title: z.string(),
+      status: z.number().int(),
+      detail: z.string(),
+      code: z.string().openapi({ example: "VALIDATION_FAILED" }),
+      request_id: z.string(),
+    })
+    .openapi("Problem");
+
+/**
+ * A media type object of a documented response whose schema is built when it is read. Only the
+ * OpenAPI generator reads a route's responses (the handlers' types come from `T`), so a route
+ * documented this way builds no response schema to serve a request: /openapi.json builds them.
+ */
+export const schemaWhenRead = <T extends z.ZodType>(build: () => T) => ({
+  get schema() {
+    return build();
+  },
+});
+
+const problem = (description: string) => ({ description, content: { "application/problem+json": schemaWhenRead(problemSchema) } });
 
 // One object in both sets below, so a route that spreads both documents the same 400 in either order.
 const badRequest = problem(

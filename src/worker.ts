@@ -2,8 +2,8 @@ import { createApp } from "./app";
 import { createAppShell } from "./app-shell";
 import type { Bindings } from "./bindings";
 import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue } from "./ingest/consumer";
-import { queryRoutes } from "./routes/query";
-import { searchRoutes } from "./routes/search";
+import { createQueryRoutes } from "./routes/query";
+import { createSearchRoutes } from "./routes/search";
 import type { ServicesFactory } from "./services";
 
 /**
@@ -26,18 +26,25 @@ import type { ServicesFactory } from "./services";
  * router is complete when it is built: nothing is added to a router later, no request crosses from
  * one app to the other. test/worker/lazy-routes.test.ts checks that EAGER_PATHS routes nothing the
  * whole API would route differently.
+ *
+ * Nothing is built at load either: the eager app, its route definitions and their schemas on the
+ * first request for one of its paths. Startup CPU (README, issue 24's budget of 40 ms) is then
+ * parsing the bundle and the libraries' own top level; the first query pays for its schemas.
  */
 export const EAGER_PATHS = /^\/(?:health|ready|v1\/query|v1\/search|(?:console|docs)(?:\/[^/]*)?)$/;
 /** The route groups the eager app mounts (the shell brings health, readiness and the static pages). */
-export const EAGER_ROUTE_GROUPS = [queryRoutes, searchRoutes];
+export const eagerRouteGroups = () => [createQueryRoutes(), createSearchRoutes()];
 
 export function createWorker(services: ServicesFactory) {
-  const eager = createAppShell(services, EAGER_ROUTE_GROUPS);
+  let eager: ReturnType<typeof createAppShell> | undefined;
   let whole: ReturnType<typeof createApp> | undefined;
 
   return {
     fetch(request, env, ctx) {
-      if (EAGER_PATHS.test(new URL(request.url).pathname)) return eager.fetch(request, env, ctx);
+      if (EAGER_PATHS.test(new URL(request.url).pathname)) {
+        eager ??= createAppShell(services, eagerRouteGroups());
+        return eager.fetch(request, env, ctx);
+      }
       whole ??= createApp(services);
       return whole.fetch(request, env, ctx);
     },

@@ -4,7 +4,7 @@ import type { OriginClient } from "../origin/origin-client";
 import type { GenerationOptions } from "../query/schemas";
 import { extractiveAnswerParts, NO_SOURCES_ANSWER } from "../shared/extractive-answer";
 import { readSseEvents } from "../sse-events";
-import { createAnswerGuard } from "./answer-guard";
+import type { AnswerGuard } from "./answer-guard";
 import { fitParts } from "./token-estimate";
 
 /**
@@ -42,6 +42,13 @@ export type AnswerEvent =
   | { type: "done"; degraded: boolean; generate_ms: number }
   | { type: "error"; error: OriginFailure };
 
+/**
+ * The guard, with its CommonMark parser (micromark, ~90 KiB of the bundle), loaded on the first
+ * generated answer rather than at isolate start: a cache hit never needs it (worker.ts).
+ */
+const answerGuard = async (sources: readonly AnswerSource[]): Promise<AnswerGuard> =>
+  (await import("./answer-guard")).createAnswerGuard(sources);
+
 const contextsOf = (sources: readonly AnswerSource[]) => sources.map(({ id, text }) => ({ id, text }));
 
 /** The edge's extractive answer as parts, held to max_tokens when the request set one. */
@@ -59,7 +66,7 @@ export async function generateAnswer(
   // Nothing to ground an answer in: say so rather than let a model answer from nowhere.
   if (sources.length === 0) return { answer: NO_SOURCES_ANSWER, degraded: false, generate_ms: 0 };
   const started = performance.now();
-  const guard = createAnswerGuard(sources);
+  const guard = await answerGuard(sources);
   try {
     const result = await origin.generate({ query, contexts: contextsOf(sources), ...options });
     const answer = typeof result.answer === "string" ? guard.clean(result.answer) : "";
@@ -95,7 +102,7 @@ export async function* streamAnswer(
     return;
   }
 
-  const guard = createAnswerGuard(sources);
+  const guard = await answerGuard(sources);
   // Cleans as it streams, holding back an unfinished link or citation until it is complete.
   const cleaner = guard.stream();
   let sent = false;

@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import { ApiError, type Problem } from "../errors";
 import { metrics } from "../metrics";
 import type { QueryContext, QueryEvent, QueryService } from "../query/query-service";
-import { type QueryInput, type QueryMetadata, type QueryResponse, QueryResponseSchema, SearchResponseSchema } from "../query/schemas";
+import { type QueryInput, type QueryMetadata, type QueryResponse, queryResponseSchemas } from "../query/schemas";
 import type { TenantState } from "../store/tenant-store";
 import { answerKey, lastGoodAnswerKey, retrievalCacheTag, searchKey } from "./cache-key";
 import type { CacheStats } from "./cache-stats";
@@ -123,7 +123,7 @@ export function createCachedQueryService({
 
   /** The cached answer, fresh or stale (then refreshed in the background), counted; null on a miss. */
   async function lookup(tenant: string, input: QueryInput, keys: AnswerKeys, operation: string, context: QueryContext) {
-    const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
+    const cached = await cache.get(keys.current, queryResponseSchemas().QueryResponseSchema, context.defer);
     if (!cached) return null;
     const status = isFresh(cached) ? "hit" : "stale";
     if (status === "stale") refresh(tenant, input, keys, context);
@@ -143,7 +143,7 @@ export function createCachedQueryService({
     const response = { ...computed, metadata: { ...computed.metadata, request_id: context.requestId, query_time_ms: elapsed(context) } };
     if (response.metadata.degraded_reasons.includes("generation_unavailable")) {
       // The origin cannot generate: the last good answer beats the edge's extractive one.
-      const lastGood = await cache.get(await keys.lastGood(), QueryResponseSchema, context.defer);
+      const lastGood = await cache.get(await keys.lastGood(), queryResponseSchemas().QueryResponseSchema, context.defer);
       // Unverifiable (D1 failing) counts as gone: a deleted document's text must not come back.
       const sourceIds = lastGood?.value.sources.map((source) => source.id) ?? [];
       if (lastGood && (await chunksStillIndexed(tenant, sourceIds).catch(() => false))) {
@@ -184,7 +184,7 @@ export function createCachedQueryService({
         entries.map(async (entry, position) => {
           if (entry instanceof ApiError || !entry.cache) return void pending.push({ position, entry });
           const keys = await keysOf(tenant, entry, context);
-          const cached = await cache.get(keys.current, QueryResponseSchema, context.defer);
+          const cached = await cache.get(keys.current, queryResponseSchemas().QueryResponseSchema, context.defer);
           // A stale entry is recomputed with the batch rather than served.
           if (cached && isFresh(cached)) {
             count(tenant, "batch", "hit", context, cached.tier);
@@ -214,7 +214,7 @@ export function createCachedQueryService({
         return inner.search(tenant, input, context);
       }
       const key = await searchKey(tenant, await tenantState(tenant, context.defer), input, retrievalTag);
-      const cached = await cache.get(key, SearchResponseSchema, context.defer);
+      const cached = await cache.get(key, queryResponseSchemas().SearchResponseSchema, context.defer);
       if (cached && isFresh(cached)) {
         count(tenant, "search", "hit", context, cached.tier);
         const timings_ms = { embed: 0, retrieve: 0 };

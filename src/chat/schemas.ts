@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { QueryMetadataSchema, RetrievalModeSchema, SourceSchema } from "../query/schemas";
-import { FiltersSchema } from "../retrieval/filters";
+import { queryResponseSchemas, querySchemas } from "../query/schemas";
+import { filtersSchema } from "../retrieval/filters";
 import { MAX_ANSWER_TOKENS, MAX_TEMPERATURE, MIN_TEMPERATURE } from "../shared/origin-contract";
 import { BASE_MODEL, textOf } from "./messages";
 
@@ -21,6 +21,9 @@ let built: ReturnType<typeof build> | undefined;
 export const chatSchemas = () => (built ??= build());
 
 function build() {
+  const { RetrievalModeSchema } = querySchemas();
+  const { QueryMetadataSchema, SourceSchema } = queryResponseSchemas();
+  const FiltersSchema = filtersSchema();
   const MAX_MESSAGES = 64;
   /** Per message; the last user message (the question) is also held to the query limit. */
   const MAX_MESSAGE_CHARS = 32_000;

@@ -35,98 +35,109 @@ export const documentTitle = (metadata: Readonly<Record<string, unknown>>): stri
 
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
-export const DocumentIdSchema = z
-  .string()
-  .regex(DOCUMENT_ID_PATTERN, "must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
-  .openapi({ example: "handbook-7" });
+/**
+ * The documents' schemas, built on first use (a documents request, ingestion, /openapi.json), not at
+ * module load: a new isolate's startup builds no schema (worker.ts).
+ */
+let built: ReturnType<typeof build> | undefined;
+export const documentSchemas = () => (built ??= build());
 
-export const CollectionSchema = z
-  .string()
-  .regex(COLLECTION_PATTERN, "must match [a-z0-9][a-z0-9_-]{0,63}")
-  .openapi({ example: DEFAULT_COLLECTION });
+function build() {
+  const DocumentIdSchema = z
+    .string()
+    .regex(DOCUMENT_ID_PATTERN, "must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+    .openapi({ example: "handbook-7" });
 
-const MetadataValueSchema = z.union([z.string().max(INGEST_LIMITS.maxMetadataStringChars), z.number(), z.boolean()]);
+  const CollectionSchema = z
+    .string()
+    .regex(COLLECTION_PATTERN, "must match [a-z0-9][a-z0-9_-]{0,63}")
+    .openapi({ example: DEFAULT_COLLECTION });
 
-export const MetadataSchema = z
-  .unknown()
-  // Checked by hand rather than with z.record so that keys like `__proto__` are rejected by name
-  // instead of being assigned onto a fresh object (where they would change its prototype).
-  .superRefine((value, ctx) => {
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      ctx.addIssue({ code: "custom", message: "must be an object of string, number or boolean values" });
-      return;
-    }
-    const keys = Object.keys(value);
-    if (keys.length > INGEST_LIMITS.maxMetadataKeys) {
-      ctx.addIssue({ code: "custom", message: `has ${keys.length} keys; at most ${INGEST_LIMITS.maxMetadataKeys} are allowed` });
-    }
-    for (const key of keys) {
-      if (!METADATA_KEY_PATTERN.test(key)) {
-        ctx.addIssue({ code: "custom", path: [key], message: "keys must match [A-Za-z_][A-Za-z0-9_]{0,63}" });
-      } else if ((RESERVED_METADATA_KEYS as readonly string[]).includes(key) || key === "__proto__") {
-        ctx.addIssue({ code: "custom", path: [key], message: `\`${key}\` is reserved` });
+  const MetadataValueSchema = z.union([z.string().max(INGEST_LIMITS.maxMetadataStringChars), z.number(), z.boolean()]);
+
+  const MetadataSchema = z
+    .unknown()
+    // Checked by hand rather than with z.record so that keys like `__proto__` are rejected by name
+    // instead of being assigned onto a fresh object (where they would change its prototype).
+    .superRefine((value, ctx) => {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        ctx.addIssue({ code: "custom", message: "must be an object of string, number or boolean values" });
+        return;
       }
-      const result = MetadataValueSchema.safeParse((value as Record<string, unknown>)[key]);
-      if (!result.success) {
-        ctx.addIssue({
-          code: "custom",
-          path: [key],
-          message: `values must be strings (≤ ${INGEST_LIMITS.maxMetadataStringChars} characters), numbers or booleans`,
-        });
+      const keys = Object.keys(value);
+      if (keys.length > INGEST_LIMITS.maxMetadataKeys) {
+        ctx.addIssue({ code: "custom", message: `has ${keys.length} keys; at most ${INGEST_LIMITS.maxMetadataKeys} are allowed` });
       }
-    }
-    const bytes = utf8Bytes(JSON.stringify(value));
-    if (bytes > INGEST_LIMITS.maxMetadataJsonBytes) {
-      ctx.addIssue({ code: "custom", message: `is ${bytes} bytes as JSON; at most ${INGEST_LIMITS.maxMetadataJsonBytes} are allowed` });
-    }
-  })
-  .transform((value) => value as DocumentMetadata)
-  .openapi({
-    type: "object",
-    additionalProperties: { oneOf: [{ type: "string" }, { type: "number" }, { type: "boolean" }] },
-    description:
-      "Filterable attributes (see `filters`). A string `title` is also searched: keyword ranking weighs it as its own field of every chunk of the document.",
-    example: { title: "Employee handbook", lang: "en", year: 2024 },
-  });
-
-export const DocumentTextSchema = z
-  .string()
-  .min(1)
-  .max(INGEST_LIMITS.maxTextChars)
-  .superRefine((text, ctx) => {
-    if (text.trim().length === 0) ctx.addIssue({ code: "custom", message: "must contain more than whitespace" });
-    // NUL cuts strings short in SQLite functions and FTS5; no real text needs it.
-    if (text.includes("\u0000")) ctx.addIssue({ code: "custom", message: "must not contain NUL characters" });
-    // A UTF-16 unit is at most 3 bytes of UTF-8, so most texts skip the encode.
-    if (text.length * 3 > INGEST_LIMITS.maxTextBytes && utf8Bytes(text) > INGEST_LIMITS.maxTextBytes) {
-      ctx.addIssue({ code: "custom", message: `is more than ${INGEST_LIMITS.maxTextBytes} bytes of UTF-8` });
-    }
-  });
-
-export const DocumentInputSchema = z
-  .strictObject({
-    id: DocumentIdSchema.optional().openapi({ description: "Generated when absent. Re-sending an id replaces that document." }),
-    text: DocumentTextSchema,
-    metadata: MetadataSchema.optional(),
-  })
-  .openapi("DocumentInput");
-
-export type DocumentInput = z.infer<typeof DocumentInputSchema>;
-
-export const IngestRequestSchema = z
-  .strictObject({
-    documents: z.array(DocumentInputSchema).min(1).max(INGEST_LIMITS.maxDocuments),
-    collection: CollectionSchema.optional(),
-  })
-  .superRefine((body, ctx) => {
-    const seen = new Map<string, number>();
-    body.documents.forEach((document, index) => {
-      if (document.id === undefined) return;
-      const first = seen.get(document.id);
-      if (first === undefined) seen.set(document.id, index);
-      else ctx.addIssue({ code: "custom", path: ["documents", index, "id"], message: `duplicates documents.${first}.id (${document.id})` });
+      for (const key of keys) {
+        if (!METADATA_KEY_PATTERN.test(key)) {
+          ctx.addIssue({ code: "custom", path: [key], message: "keys must match [A-Za-z_][A-Za-z0-9_]{0,63}" });
+        } else if ((RESERVED_METADATA_KEYS as readonly string[]).includes(key) || key === "__proto__") {
+          ctx.addIssue({ code: "custom", path: [key], message: `\`${key}\` is reserved` });
+        }
+        const result = MetadataValueSchema.safeParse((value as Record<string, unknown>)[key]);
+        if (!result.success) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `values must be strings (≤ ${INGEST_LIMITS.maxMetadataStringChars} characters), numbers or booleans`,
+          });
+        }
+      }
+      const bytes = utf8Bytes(JSON.stringify(value));
+      if (bytes > INGEST_LIMITS.maxMetadataJsonBytes) {
+        ctx.addIssue({ code: "custom", message: `is ${bytes} bytes as JSON; at most ${INGEST_LIMITS.maxMetadataJsonBytes} are allowed` });
+      }
+    })
+    .transform((value) => value as DocumentMetadata)
+    .openapi({
+      type: "object",
+      additionalProperties: { oneOf: [{ type: "string" }, { type: "number" }, { type: "boolean" }] },
+      description:
+        "Filterable attributes (see `filters`). A string `title` is also searched: keyword ranking weighs it as its own field of every chunk of the document.",
+      example: { title: "Employee handbook", lang: "en", year: 2024 },
     });
-  })
-  .openapi("IngestRequest");
 
-export type IngestRequest = z.infer<typeof IngestRequestSchema>;
+  const DocumentTextSchema = z
+    .string()
+    .min(1)
+    .max(INGEST_LIMITS.maxTextChars)
+    .superRefine((text, ctx) => {
+      if (text.trim().length === 0) ctx.addIssue({ code: "custom", message: "must contain more than whitespace" });
+      // NUL cuts strings short in SQLite functions and FTS5; no real text needs it.
+      if (text.includes("\u0000")) ctx.addIssue({ code: "custom", message: "must not contain NUL characters" });
+      // A UTF-16 unit is at most 3 bytes of UTF-8, so most texts skip the encode.
+      if (text.length * 3 > INGEST_LIMITS.maxTextBytes && utf8Bytes(text) > INGEST_LIMITS.maxTextBytes) {
+        ctx.addIssue({ code: "custom", message: `is more than ${INGEST_LIMITS.maxTextBytes} bytes of UTF-8` });
+      }
+    });
+
+  const DocumentInputSchema = z
+    .strictObject({
+      id: DocumentIdSchema.optional().openapi({ description: "Generated when absent. Re-sending an id replaces that document." }),
+      text: DocumentTextSchema,
+      metadata: MetadataSchema.optional(),
+    })
+    .openapi("DocumentInput");
+
+  const IngestRequestSchema = z
+    .strictObject({
+      documents: z.array(DocumentInputSchema).min(1).max(INGEST_LIMITS.maxDocuments),
+      collection: CollectionSchema.optional(),
+    })
+    .superRefine((body, ctx) => {
+      const seen = new Map<string, number>();
+      body.documents.forEach((document, index) => {
+        if (document.id === undefined) return;
+        const first = seen.get(document.id);
+        if (first === undefined) seen.set(document.id, index);
+        else
+          ctx.addIssue({ code: "custom", path: ["documents", index, "id"], message: `duplicates documents.${first}.id (${document.id})` });
+      });
+    })
+    .openapi("IngestRequest");
+  return { DocumentIdSchema, CollectionSchema, MetadataSchema, DocumentTextSchema, DocumentInputSchema, IngestRequestSchema };
+}
+
+type Schemas = ReturnType<typeof build>;
+export type DocumentInput = z.infer<Schemas["DocumentInputSchema"]>;
+export type IngestRequest = z.infer<Schemas["IngestRequestSchema"]>;

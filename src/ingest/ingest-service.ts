@@ -5,7 +5,7 @@ import type { TenantLimitsStore } from "../store/tenant-limits";
 import type { TenantStore } from "../store/tenant-store";
 import type { TenantDataFor } from "../tenant/tenant-data-port";
 import type { VectorIndex } from "../vector/vector-index";
-import { CollectionSchema, DEFAULT_COLLECTION, type DocumentInput, DocumentInputSchema, type IngestRequest } from "./document-input";
+import { DEFAULT_COLLECTION, type DocumentInput, documentSchemas, type IngestRequest } from "./document-input";
 import { acceptDocuments } from "./document-store";
 import { type DocumentOutcome, type IndexOptions, type IndexSummary, type IndexTarget, indexRecorded } from "./indexer";
 import { type IngestMessage, planMessages, sendMessages } from "./messages";
@@ -264,6 +264,7 @@ function validatedByCollection(
   const byCollection = new Map<string, Array<{ position: number; input: DocumentInput }>>();
   const issues: FieldError[] = [];
   const seen = new Set<string>();
+  const { CollectionSchema, DocumentInputSchema } = documentSchemas();
   documents.forEach((document, position) => {
     const { collection = DEFAULT_COLLECTION, ...input } = document;
     const parsed = DocumentInputSchema.safeParse(input);

@@ -2,25 +2,29 @@ import { z } from "@hono/zod-openapi";
 import { MAX_SHARDS } from "../tenant/tenant-shards";
 import { packInOrder } from "./packing";
 
-const ShardSchema = z
-  .number()
-  .int()
-  .min(0)
-  .max(MAX_SHARDS - 1);
+const shardSchema = () =>
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_SHARDS - 1);
 
 /**
  * The ingestion queue's messages. They carry ids only — the text stays in the tenant's object,
  * the source of truth — so a message is tiny (≤ 20 ids of ≤ 128 characters) and a consumer always indexes the
- * document's current content, never a stale copy.
+ * document's current content, never a stale copy. Each schema is built on its first parse (z.lazy),
+ * not at module load: a new isolate's startup builds no schema (worker.ts).
  */
-export const IngestMessageSchema = z.object({
-  v: z.literal(1),
-  tenant: z.string().min(1).max(64),
-  /** The tenant's shard that holds the documents (tenant-shards.ts); absent for shard 0. */
-  shard: ShardSchema.optional(),
-  job_id: z.string().min(1).max(64),
-  document_ids: z.array(z.string().min(1).max(128)).min(1).max(100),
-});
+export const IngestMessageSchema = z.lazy(() =>
+  z.object({
+    v: z.literal(1),
+    tenant: z.string().min(1).max(64),
+    /** The tenant's shard that holds the documents (tenant-shards.ts); absent for shard 0. */
+    shard: shardSchema().optional(),
+    job_id: z.string().min(1).max(64),
+    document_ids: z.array(z.string().min(1).max(128)).min(1).max(100),
+  }),
+);
 
 export type IngestMessage = z.infer<typeof IngestMessageSchema>;
 
@@ -28,17 +32,14 @@ export type IngestMessage = z.infer<typeof IngestMessageSchema>;
  * A tenant's object asks for a sweep (its alarm, tenant-data.ts): re-enqueue the tenant's jobs
  * whose messages never arrived or were lost, delete its recorded vector ids that are due.
  */
-export const SweepMessageSchema = z.object({
-  v: z.literal(1),
-  tenant: z.string().min(1).max(64),
-  shard: ShardSchema.optional(),
-  sweep: z.literal(true),
-});
+export const SweepMessageSchema = z.lazy(() =>
+  z.object({ v: z.literal(1), tenant: z.string().min(1).max(64), shard: shardSchema().optional(), sweep: z.literal(true) }),
+);
 
 export type SweepMessage = z.infer<typeof SweepMessageSchema>;
 
 /** Everything the ingestion queue carries. */
-export const QueueMessageSchema = z.union([IngestMessageSchema, SweepMessageSchema]);
+export const QueueMessageSchema = z.lazy(() => z.union([IngestMessageSchema, SweepMessageSchema]));
 
 /** Documents per message: one origin /v1/ingest call each. */
 export const MAX_DOCUMENTS_PER_MESSAGE = 20;

@@ -1,8 +1,9 @@
 import { z } from "@hono/zod-openapi";
 import type { JsonSchemaType, JsonSchemaValidator, jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+import { fromJSONSchema } from "../zod-lean/from-json-schema";
 
 /**
- * The MCP server's JSON Schema validator, on zod (`z.fromJSONSchema`), which the worker bundles
+ * The MCP server's JSON Schema validator, on zod (`fromJSONSchema`), which the worker bundles
  * anyway. The SDK's default is ajv, which compiles schemas with `new Function` (not allowed in
  * Workers) and weighs ~40 KiB gzip; wrangler.toml aliases ajv away (see src/mcp/ajv-excluded.ts).
  * The SDK's server validates with it only what a client returns to an elicitation, which this
@@ -10,7 +11,7 @@ import type { JsonSchemaType, JsonSchemaValidator, jsonSchemaValidator } from "@
  */
 export const zodJsonSchemaValidator: jsonSchemaValidator = {
   getValidator<T>(schema: JsonSchemaType): JsonSchemaValidator<T> {
-    const compiled = z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+    const compiled = fromJSONSchema(schema as Parameters<typeof fromJSONSchema>[0]);
     return (input) => {
       const result = compiled.safeParse(input);
       if (result.success) return { valid: true, data: result.data as T, errorMessage: undefined };

@@ -14,7 +14,7 @@ import { ApiError, fieldErrors, internalError, toProblem, validationFailed } fro
 import { documentTitle } from "../ingest/document-input";
 import { errorFields, type Logger } from "../logger";
 import type { QueryContext, QueryService } from "../query/query-service";
-import { QueryRequestSchema, QueryResponseSchema, SearchRequestSchema, SearchResponseSchema, type Source } from "../query/schemas";
+import { queryResponseSchemas, querySchemas, type Source } from "../query/schemas";
 import { VERSION } from "../version";
 import { zodJsonSchemaValidator } from "./json-schema-validator";
 
@@ -41,6 +41,8 @@ import { zodJsonSchemaValidator } from "./json-schema-validator";
  * an optional conversation: the question is then condensed into a standalone one first, as by POST
  * /v1/chat/completions (the server keeps no conversation: the client sends it each time).
  */
+const { QueryRequestSchema, SearchRequestSchema } = querySchemas();
+const { QueryResponseSchema, SearchResponseSchema } = queryResponseSchemas();
 export const AskInputSchema = QueryRequestSchema.omit({ stream: true }).extend({
   history: z
     .array(z.strictObject({ role: z.enum(["user", "assistant"]), content: z.string().max(32_000) }))

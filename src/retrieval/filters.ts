@@ -20,9 +20,10 @@ import type { MetadataIndexes } from "../vector/metadata-filter";
 
 export const FILTER_OPERATORS = ["$eq", "$ne", "$in", "$nin", "$lt", "$lte", "$gt", "$gte"] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
-export type FilterScalar = z.infer<typeof ScalarSchema>;
-export type FilterCondition = z.infer<typeof ConditionSchema>;
-export type Filters = z.infer<typeof FiltersSchema>;
+type Schemas = ReturnType<typeof build>;
+export type FilterScalar = z.infer<Schemas["ScalarSchema"]>;
+export type FilterCondition = z.infer<Schemas["ConditionSchema"]>;
+export type Filters = z.infer<Schemas["FiltersSchema"]>;
 
 export const MAX_FILTER_KEYS = 10;
 export const MAX_FILTER_SET_VALUES = 50;
@@ -47,31 +48,6 @@ export const DEFAULT_METADATA_INDEXES: MetadataIndexes = { collection: "string",
 
 // ── Schema ────────────────────────────────────────────────────────────────────────────────────
 
-const ScalarSchema = z.union([z.string().max(MAX_FILTER_STRING_LENGTH), z.number(), z.boolean()], {
-  error: "must be a string, number or boolean",
-});
-const BoundSchema = z.union([z.string().max(MAX_FILTER_STRING_LENGTH), z.number()], { error: "a range bound must be a string or number" });
-const SetSchema = z.array(ScalarSchema).min(1, "needs at least one value").max(MAX_FILTER_SET_VALUES);
-
-const OperatorsSchema = z
-  .strictObject({
-    $eq: ScalarSchema.optional(),
-    $ne: ScalarSchema.optional(),
-    $in: SetSchema.optional(),
-    $nin: SetSchema.optional(),
-    $lt: BoundSchema.optional(),
-    $lte: BoundSchema.optional(),
-    $gt: BoundSchema.optional(),
-    $gte: BoundSchema.optional(),
-  })
-  .openapi({
-    description: "Operators on one key: one of $eq $ne $in $nin, or a range (at most one of $gt/$gte with at most one of $lt/$lte)",
-  });
-
-const ConditionSchema = z.union([ScalarSchema, OperatorsSchema], {
-  error: "must be a string, number or boolean, or an object of operators ($eq $ne $in $nin $lt $lte $gt $gte)",
-});
-
 /**
  * zod's record leaves a `__proto__` key out of its result without a word (assigning it would
  * replace the object's prototype), so a filter on it would silently not apply: it is refused first.
@@ -82,26 +58,66 @@ const refuseProtoKey = (value: unknown, ctx: z.core.$RefinementCtx) => {
   return value;
 };
 
-export const FiltersSchema = z.preprocess(
-  refuseProtoKey,
-  z
-    .record(z.string().regex(KEY_PATTERN, "filter keys are 1-64 characters: letters, digits, _ and -"), ConditionSchema)
-    .superRefine((filters, ctx) => {
-      const entries = Object.entries(filters);
-      if (entries.length > MAX_FILTER_KEYS) ctx.addIssue({ code: "custom", message: `at most ${MAX_FILTER_KEYS} filter keys` });
-      for (const [key, condition] of entries) {
-        for (const message of conditionProblems(key, condition)) ctx.addIssue({ code: "custom", path: [key], message });
-      }
+/**
+ * The filters' schema, built on its first use (a query's validation, /openapi.json), not at module
+ * load: a new isolate's startup builds no schema (query/schemas.ts).
+ */
+let built: ReturnType<typeof build> | undefined;
+export const filtersSchema = () => {
+  built ??= build();
+  return built.FiltersSchema;
+};
+
+function build() {
+  const ScalarSchema = z.union([z.string().max(MAX_FILTER_STRING_LENGTH), z.number(), z.boolean()], {
+    error: "must be a string, number or boolean",
+  });
+  const BoundSchema = z.union([z.string().max(MAX_FILTER_STRING_LENGTH), z.number()], {
+    error: "a range bound must be a string or number",
+  });
+  const SetSchema = z.array(ScalarSchema).min(1, "needs at least one value").max(MAX_FILTER_SET_VALUES);
+
+  const OperatorsSchema = z
+    .strictObject({
+      $eq: ScalarSchema.optional(),
+      $ne: ScalarSchema.optional(),
+      $in: SetSchema.optional(),
+      $nin: SetSchema.optional(),
+      $lt: BoundSchema.optional(),
+      $lte: BoundSchema.optional(),
+      $gt: BoundSchema.optional(),
+      $gte: BoundSchema.optional(),
     })
-    .openapi("QueryFilters", {
-      description:
-        "Filters on document metadata, AND-ed. A bare value means $eq. `collection` names the document's collection " +
-        `(\`{"$in": [...]}\` queries up to ${MAX_QUERY_COLLECTIONS} collections in parallel); \`document_id\` the document. ` +
-        "Operators: $eq $ne $in $nin $lt $lte $gt $gte; $ne/$nin also match documents without the key; ranges compare " +
-        "numbers with numbers and strings with strings.",
-      example: { collection: "default", lang: { $in: ["en", "de"] }, year: { $gte: 2015 } },
-    }),
-);
+    .openapi({
+      description: "Operators on one key: one of $eq $ne $in $nin, or a range (at most one of $gt/$gte with at most one of $lt/$lte)",
+    });
+
+  const ConditionSchema = z.union([ScalarSchema, OperatorsSchema], {
+    error: "must be a string, number or boolean, or an object of operators ($eq $ne $in $nin $lt $lte $gt $gte)",
+  });
+
+  const FiltersSchema = z.preprocess(
+    refuseProtoKey,
+    z
+      .record(z.string().regex(KEY_PATTERN, "filter keys are 1-64 characters: letters, digits, _ and -"), ConditionSchema)
+      .superRefine((filters, ctx) => {
+        const entries = Object.entries(filters);
+        if (entries.length > MAX_FILTER_KEYS) ctx.addIssue({ code: "custom", message: `at most ${MAX_FILTER_KEYS} filter keys` });
+        for (const [key, condition] of entries) {
+          for (const message of conditionProblems(key, condition)) ctx.addIssue({ code: "custom", path: [key], message });
+        }
+      })
+      .openapi("QueryFilters", {
+        description:
+          "Filters on document metadata, AND-ed. A bare value means $eq. `collection` names the document's collection " +
+          `(\`{"$in": [...]}\` queries up to ${MAX_QUERY_COLLECTIONS} collections in parallel); \`document_id\` the document. ` +
+          "Operators: $eq $ne $in $nin $lt $lte $gt $gte; $ne/$nin also match documents without the key; ranges compare " +
+          "numbers with numbers and strings with strings.",
+        example: { collection: "default", lang: { $in: ["en", "de"] }, year: { $gte: 2015 } },
+      }),
+  );
+  return { ScalarSchema, ConditionSchema, FiltersSchema };
+}
 
 function normalise(condition: FilterCondition): Array<[FilterOperator, FilterScalar | FilterScalar[]]> {
   if (typeof condition !== "object") return [["$eq", condition]];

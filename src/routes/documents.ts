@@ -1,13 +1,14 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { notFound } from "../errors";
-import { CollectionSchema, DocumentIdSchema, IngestRequestSchema } from "../ingest/document-input";
+import { documentSchemas } from "../ingest/document-input";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, validationErrors } from "../schemas";
 
 export function createDocumentRoutes() {
   const documentRoutes = new OpenAPIHono<AppEnv>();
+  const { CollectionSchema, DocumentIdSchema, IngestRequestSchema } = documentSchemas();
 
   const iso = (ms: number) => new Date(ms).toISOString();
 

@@ -5,44 +5,52 @@ import { jsonResponse } from "../schemas";
 import type { Services, ServicesFactory } from "../services";
 import { VERSION } from "../version";
 
-const health = createRoute({
-  method: "get",
-  path: "/health",
-  operationId: "getHealth",
-  security: [],
-  summary: "Liveness: answers without touching any dependency",
-  responses: { 200: jsonResponse("Alive", z.object({ status: z.literal("ok"), version: z.string(), time: z.string() })) },
-});
+/** The two routes' definitions, built on first use (the first app built), not at module load (worker.ts). */
+let built: ReturnType<typeof build> | undefined;
+const routeDefinitions = () => (built ??= build());
 
-// /ready is public: each check says only whether it passed and how long it took (reasons go to
-// the logs; origin URLs, circuit states and index sizes are not for anonymous callers).
-const CheckSchema = z.object({
-  ok: z.boolean(),
-  latency_ms: z.number(),
-  available: z.number().int().optional(),
-  total: z.number().int().optional(),
-});
-const ReadySchema = z.object({ status: z.enum(["ready", "unavailable"]), checks: z.record(z.string(), CheckSchema) });
+function build() {
+  const health = createRoute({
+    method: "get",
+    path: "/health",
+    operationId: "getHealth",
+    security: [],
+    summary: "Liveness: answers without touching any dependency",
+    responses: { 200: jsonResponse("Alive", z.object({ status: z.literal("ok"), version: z.string(), time: z.string() })) },
+  });
 
-const ready = createRoute({
-  method: "get",
-  path: "/ready",
-  operationId: "getReadiness",
-  security: [],
-  summary: "Readiness: D1, KV, the vector index and the origin(s)",
-  responses: { 200: jsonResponse("Ready", ReadySchema), 503: jsonResponse("Not ready", ReadySchema) },
-});
+  // /ready is public: each check says only whether it passed and how long it took (reasons go to
+  // the logs; origin URLs, circuit states and index sizes are not for anonymous callers).
+  const CheckSchema = z.object({
+    ok: z.boolean(),
+    latency_ms: z.number(),
+    available: z.number().int().optional(),
+    total: z.number().int().optional(),
+  });
+  const ReadySchema = z.object({ status: z.enum(["ready", "unavailable"]), checks: z.record(z.string(), CheckSchema) });
+
+  const ready = createRoute({
+    method: "get",
+    path: "/ready",
+    operationId: "getReadiness",
+    security: [],
+    summary: "Readiness: D1, KV, the vector index and the origin(s)",
+    responses: { 200: jsonResponse("Ready", ReadySchema), 503: jsonResponse("Not ready", ReadySchema) },
+  });
+  return { health, ready, ReadySchema };
+}
 
 /**
  * The last readiness result per environment (isolate memory, safe to lose), reused for
  * READY_CACHE_SECONDS: anonymous traffic to /ready cannot fan out to D1, KV, the vector index and
  * every origin on each hit.
  */
-const lastReadiness = new WeakMap<object, { until: number; status: 200 | 503; body: z.infer<typeof ReadySchema> }>();
+const lastReadiness = new WeakMap<object, { until: number; status: 200 | 503; body: z.infer<ReturnType<typeof build>["ReadySchema"]> }>();
 
 /** Liveness and readiness. They run before the services middleware: both must answer when configuration is broken. */
 export function createHealthRoutes(servicesFor: ServicesFactory) {
   const routes = new OpenAPIHono<AppEnv>();
+  const { health, ready } = routeDefinitions();
   routes.openapi(health, (c) => c.json({ status: "ok" as const, version: VERSION, time: new Date().toISOString() }, 200));
   routes.openapi(ready, async (c) => {
     let services: Services;

@@ -3,8 +3,8 @@ import type { AppEnv } from "../app-env";
 import { ApiError, fieldErrors, validationFailed } from "../errors";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
-import { type QueryInput, QueryRequestSchema, QueryResponseSchema } from "../query/schemas";
-import { authErrors, jsonBody, ProblemSchema, security, validationErrors } from "../schemas";
+import { type QueryInput, queryResponseSchemas, querySchemas } from "../query/schemas";
+import { authErrors, jsonBody, problemSchema, security, validationErrors } from "../schemas";
 import { batchCacheStatusHeader, queryContext } from "./query-http";
 
 /** POST /v1/query/batch: up to 32 queries in one request, one result (or problem) each. */
@@ -12,6 +12,8 @@ export const MAX_BATCH_QUERIES = 32;
 
 export function createQueryBatchRoutes() {
   const queryBatchRoutes = new OpenAPIHono<AppEnv>();
+  const { QueryRequestSchema } = querySchemas();
+  const { QueryResponseSchema } = queryResponseSchemas();
 
   const BatchRequestSchema = z
     .strictObject({
@@ -26,7 +28,7 @@ export function createQueryBatchRoutes() {
   const BatchResponseSchema = z
     .object({
       results: z
-        .array(z.union([QueryResponseSchema, ProblemSchema]))
+        .array(z.union([QueryResponseSchema, problemSchema()]))
         .openapi({ description: "One entry per query, in order: a QueryResponse, or a problem for that query" }),
     })
     .openapi("QueryBatchResponse");

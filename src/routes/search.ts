@@ -2,8 +2,8 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
-import { SearchRequestSchema, SearchResponseSchema } from "../query/schemas";
-import { authErrors, jsonBody, jsonResponse, security, validationErrors } from "../schemas";
+import { queryResponseSchemas, querySchemas } from "../query/schemas";
+import { authErrors, jsonBody, schemaWhenRead, security, validationErrors } from "../schemas";
 import { cacheStatusHeader, queryContext } from "./query-http";
 
 /**
@@ -11,25 +11,37 @@ import { cacheStatusHeader, queryContext } from "./query-http";
  * prompts, and for evaluation (recall@100 needs 100 ranked results, and document-level metrics
  * need one result per document). Not in the original API table: an addition, not a change.
  */
-export const searchRoutes = new OpenAPIHono<AppEnv>();
+export function createSearchRoutes() {
+  const searchRoutes = new OpenAPIHono<AppEnv>();
+  const { SearchRequestSchema } = querySchemas();
 
-const search = createRoute({
-  method: "post",
-  path: "/v1/search",
-  operationId: "search",
-  summary: "Rank the tenant's chunks (or documents) for a query, without generating an answer",
-  security,
-  // Rate-limited in the handler, after validation: an invalid request costs no token.
-  middleware: [authenticate({ role: "reader" })],
-  request: { body: jsonBody(SearchRequestSchema) },
-  responses: { 200: jsonResponse("Ranked results", SearchResponseSchema), ...validationErrors, ...authErrors },
-});
+  const search = createRoute({
+    method: "post",
+    path: "/v1/search",
+    operationId: "search",
+    summary: "Rank the tenant's chunks (or documents) for a query, without generating an answer",
+    security,
+    // Rate-limited in the handler, after validation: an invalid request costs no token.
+    middleware: [authenticate({ role: "reader" })],
+    request: { body: jsonBody(SearchRequestSchema) },
+    responses: {
+      // Built for /openapi.json (or a cache read), not to answer (as POST /v1/query's).
+      200: {
+        description: "Ranked results",
+        content: { "application/json": schemaWhenRead(() => queryResponseSchemas().SearchResponseSchema) },
+      },
+      ...validationErrors,
+      ...authErrors,
+    },
+  });
 
-searchRoutes.openapi(search, async (c) => {
-  const input = c.req.valid("json");
-  await chargeRoute(c, "query");
-  const response = await c.var.services.query.search(c.var.principal.tenant, input, queryContext(c));
-  c.header("cache-status", cacheStatusHeader(response.metadata));
-  c.set("queryOutcome", [response.metadata]);
-  return c.json(response, 200);
-});
+  searchRoutes.openapi(search, async (c) => {
+    const input = c.req.valid("json");
+    await chargeRoute(c, "query");
+    const response = await c.var.services.query.search(c.var.principal.tenant, input, queryContext(c));
+    c.header("cache-status", cacheStatusHeader(response.metadata));
+    c.set("queryOutcome", [response.metadata]);
+    return c.json(response, 200);
+  });
+  return searchRoutes;
+}

@@ -1,4 +1,4 @@
-// zod's classic API without `locales` and `compile` (see ./index.ts). Mirrors
+// zod's classic API without `locales`, `compile` and `fromJSONSchema` (see ./index.ts). Mirrors
 // node_modules/zod/v4/classic/external.js.
 
 export * from "../../node_modules/zod/v4/classic/checks.js";
@@ -6,7 +6,6 @@ export * as coerce from "../../node_modules/zod/v4/classic/coerce.js";
 export * from "../../node_modules/zod/v4/classic/compat.js";
 export { deepPartial } from "../../node_modules/zod/v4/classic/deep-partial.js";
 export * from "../../node_modules/zod/v4/classic/errors.js";
-export { fromJSONSchema } from "../../node_modules/zod/v4/classic/from-json-schema.js";
 export { input, output } from "../../node_modules/zod/v4/classic/in-out.js";
 export * as iso from "../../node_modules/zod/v4/classic/iso.js";
 export { ZodISODate, ZodISODateTime, ZodISODuration, ZodISOTime } from "../../node_modules/zod/v4/classic/iso.js";

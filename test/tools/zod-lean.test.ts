@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import * as zod from "zod";
+import { fromJSONSchema } from "../../src/zod-lean/from-json-schema";
 import * as lean from "../../src/zod-lean/index";
 
 /**
@@ -8,7 +9,7 @@ import * as lean from "../../src/zod-lean/index";
  * checks it against the installed zod: a zod upgrade that adds or moves an export fails here
  * instead of in production.
  */
-const LEFT_OUT = ["locales", "compile", "withParser", "INVALID", "ZodCompileAsyncError", "ZodCompileUnsupportedError"];
+const LEFT_OUT = ["locales", "compile", "withParser", "INVALID", "ZodCompileAsyncError", "ZodCompileUnsupportedError", "fromJSONSchema"];
 /** core's members that come from compile.js. */
 const LEFT_OUT_OF_CORE = ["locales", "compile", "compileFn", "withParser", "INVALID", "ZodCompileAsyncError", "ZodCompileUnsupportedError"];
 const keys = (namespace: object, without: string[]) =>
@@ -27,6 +28,10 @@ describe("src/zod-lean (the bundle's zod)", () => {
     expect(lean.z.object).toBe(zod.z.object);
     expect(lean.default).toBe(lean.z);
     for (const key of LEFT_OUT) expect(key in lean.z, key).toBe(false);
+  });
+
+  it("happy: fromJSONSchema, left out of the namespace, is zod's own from its own module", () => {
+    expect(fromJSONSchema).toBe(zod.fromJSONSchema);
   });
 
   it("error: validation still fails with zod's English messages", () => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { answerKey, cacheKey, canonicalFilters, lastGoodAnswerKey, retrievalCacheTag, searchKey } from "../../src/cache/cache-key";
-import { type GenerationOptions, QueryRequestSchema, SearchRequestSchema } from "../../src/query/schemas";
+import { type GenerationOptions, querySchemas } from "../../src/query/schemas";
 import { DEFAULT_ANSWER_TOKENS } from "../../src/shared/origin-contract";
 
 /**
@@ -10,6 +10,7 @@ import { DEFAULT_ANSWER_TOKENS } from "../../src/shared/origin-contract";
  * tiers in test/worker/query-cache.test.ts.
  */
 const state = { indexVersion: 3, cacheEpoch: 0, embeddingModel: "use-lite" };
+const { QueryRequestSchema, SearchRequestSchema } = querySchemas();
 const query = (body: object) => QueryRequestSchema.parse(body);
 const key = (body: object, overrides: Partial<typeof state> = {}, tenant = "acme", model = "extractive", tag?: string) =>
   answerKey(tenant, { ...state, ...overrides }, query(body), model, tag);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { mapWithConcurrency } from "../../src/query/concurrency";
 import { preview } from "../../src/query/sources";
-import { FiltersSchema, MAX_FILTER_KEYS, planFilters } from "../../src/retrieval/filters";
+import { filtersSchema, MAX_FILTER_KEYS, planFilters } from "../../src/retrieval/filters";
 import { MAX_FTS_TERMS, toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { reciprocalRankFusion } from "../../src/retrieval/rrf";
 
@@ -117,7 +117,7 @@ describe("FTS5 query building (security)", () => {
 
 describe("filter validation (error)", () => {
   const problems = (filters: unknown) => {
-    const result = FiltersSchema.safeParse(filters);
+    const result = filtersSchema().safeParse(filters);
     return result.success ? [] : result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
   };
 

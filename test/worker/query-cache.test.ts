@@ -12,7 +12,7 @@ import { createOriginEmbedder } from "../../src/embedding/query-embedder";
 import { localServices } from "../../src/local";
 import { ANALYTICS_DATA_POINT } from "../../src/middleware/observe";
 import { createQueryService, type QueryService } from "../../src/query/query-service";
-import { QueryRequestSchema, type QueryResponse } from "../../src/query/schemas";
+import { type QueryResponse, querySchemas } from "../../src/query/schemas";
 import { createRetriever } from "../../src/retrieval/retrieve";
 import { createTenantStore } from "../../src/store/tenant-store";
 import {
@@ -438,7 +438,7 @@ describe("query cache: faults (error)", () => {
   it("treats a corrupt or oversized entry as a miss, never a 5xx, and replaces it", async () => {
     const bindings = bindingsWith({ QUERY_CACHE_TIERS: "kv" });
     const query = fresh(QUESTIONS.penicillin.query);
-    const input = QueryRequestSchema.parse({ query });
+    const input = querySchemas().QueryRequestSchema.parse({ query });
     const state = await createTenantStore(localServices(env).tenantData).state(tenant);
     const current = await answerKey(tenant, state, input, loadConfig(env).ANSWER_MODEL_TAG);
     const envelope = (value: unknown) => JSON.stringify({ v: 1, stored_at: Date.now(), expires_at: Date.now() + 60_000, value });

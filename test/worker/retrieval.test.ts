@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { type AnswerEvent, streamAnswer } from "../../src/answer/generate-answer";
 import type { OriginClient } from "../../src/origin/origin-client";
-import { type FilterPlan, type Filters, FiltersSchema, planFilters } from "../../src/retrieval/filters";
+import { type FilterPlan, type Filters, filtersSchema, planFilters } from "../../src/retrieval/filters";
 import { toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { hydrateChunks } from "../../src/retrieval/hydrate";
 import { keywordSearch } from "../../src/retrieval/keyword-search";
@@ -35,7 +35,7 @@ describe("filters and keyword search in the tenant's object", () => {
   });
 
   const matching = async (filters: Filters) => {
-    const parsed = FiltersSchema.parse(filters);
+    const parsed = filtersSchema().parse(filters);
     const found = await hydrateChunks(tenantObject(tenant), { ids, plan: planFilters(parsed) });
     return [...found.values()].map((chunk) => chunk.document_id).sort();
   };
