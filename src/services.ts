@@ -14,7 +14,7 @@ import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-em
 import { createIngestService, type IngestService } from "./ingest/ingest-service";
 import { createOrigins, type Origins } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
-import { remoteQueryService } from "./query/remote-query-service";
+import { type QueryBackendMethods, remoteQueryService } from "./query/remote-query-service";
 import { createBindingRateLimiter } from "./rate-limit/binding-rate-limiter";
 import type { RateLimiter } from "./rate-limit/rate-limiter";
 import { createUpstashRateLimiter } from "./rate-limit/upstash-rate-limiter";
@@ -121,7 +121,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
   });
   const query = createCachedQueryService({
     // A miss runs next to the data when a backend is bound (query-backend.ts), here otherwise.
-    inner: env.BACKEND ? remoteQueryService(env.BACKEND, queryMiss) : queryMiss,
+    inner: env.BACKEND ? remoteQueryService(env.BACKEND as unknown as QueryBackendMethods, queryMiss) : queryMiss,
     cache: queryCache.cache,
     stats: queryCache.stats,
     tenantState: tenants.state,
