@@ -6,6 +6,7 @@ import {
   GenerateDoneSchema,
   GenerateResponseSchema,
   IngestResponseSchema,
+  textOfBlocks,
 } from "../../src/shared/origin-contract.ts";
 import { type Origin, startOrigin, TEST_SECRET } from "./helpers/origin.ts";
 import { authHeaders, signToken } from "./helpers/token.ts";
@@ -271,8 +272,34 @@ describe("POST /v1/chunk and /v1/ingest", () => {
     }
   });
 
+  it("happy: a document of located blocks: every chunk (and its vector) carries its block's page or section", async () => {
+    const blocks = [
+      { text: source.slice(0, 600), page: 1 },
+      { text: "The zebra code is 4417.", page: 3 },
+      { text: "Upgrades need a restart.", section: ["Installation", "Upgrades"] },
+    ];
+    const text = textOfBlocks(blocks);
+    const body = { documents: [{ id: "located", blocks }], chunk_size: 40, chunk_overlap: 8 };
+    const chunked = ChunkResponseSchema.parse(await (await post("/v1/chunk", body)).json());
+    const ingested = IngestResponseSchema.parse(await (await post("/v1/ingest", body)).json());
+    for (const chunks of [chunked.documents[0]!.chunks, ingested.documents[0]!.chunks]) {
+      expect(chunks.filter((c) => c.page === 1).length).toBeGreaterThan(1);
+      expect(chunks.at(-2)).toMatchObject({ text: "The zebra code is 4417.", page: 3 });
+      expect(chunks.at(-1)).toMatchObject({ text: "Upgrades need a restart.", section: ["Installation", "Upgrades"] });
+      expect(chunks.at(-1)).not.toHaveProperty("page");
+      for (const c of chunks) expect(c.text).toBe(text.slice(c.start, c.end));
+    }
+    for (const c of ingested.documents[0]!.chunks) expect(c.vector).toHaveLength(512);
+  });
+
   const bad: [string, unknown][] = [
     ["no documents", { documents: [] }],
+    ["a document with both text and blocks", { documents: [{ id: "a", text: "x", blocks: [{ text: "x" }] }] }],
+    ["a document with neither text nor blocks", { documents: [{ id: "a" }] }],
+    ["no blocks", { documents: [{ id: "a", blocks: [] }] }],
+    ["an empty block", { documents: [{ id: "a", blocks: [{ text: "" }] }] }],
+    ["page 0", { documents: [{ id: "a", blocks: [{ text: "x", page: 0 }] }] }],
+    ["an empty section path", { documents: [{ id: "a", blocks: [{ text: "x", section: [] }] }] }],
     ["101 documents", { documents: Array.from({ length: 101 }, (_, i) => ({ id: `${i}`, text: "x" })) }],
     ["a document without id", { documents: [{ text: "x" }] }],
     ["an unknown document field", { documents: [{ id: "a", text: "x", title: "t" }] }],
