@@ -1,0 +1,232 @@
+import { zipSync } from "fflate";
+import { describe, expect, it } from "vitest";
+import { type LocatedBlock, ParseResponseSchema } from "../../src/shared/origin-contract.ts";
+import { AppError, type ErrorCode } from "../src/errors.ts";
+import { createDocumentParser } from "../src/parsing/document-parser.ts";
+import { createDocxParser } from "../src/parsing/docx.ts";
+import { createHtmlParser } from "../src/parsing/html.ts";
+import { createMarkdownParser } from "../src/parsing/markdown.ts";
+import { createPdfParser } from "../src/parsing/pdf.ts";
+import type { FormatParser } from "../src/parsing/port.ts";
+import { createTextParser } from "../src/parsing/text.ts";
+import {
+  articleHtml,
+  bombDocx,
+  encode,
+  FACT,
+  HTML_BOILERPLATE,
+  lyingDocx,
+  MARKDOWN,
+  MEDIA,
+  makeDocx,
+  makePdf,
+  NOT_UTF8,
+  threePagePdf,
+} from "./helpers/files.ts";
+
+type Case = {
+  parser: FormatParser;
+  /** A file holding FACT, and where its block must say it is. */
+  withFact: () => Promise<Uint8Array>;
+  factAt: Omit<LocatedBlock, "text">;
+  /** A well-formed file with no text, and the code it gets. */
+  withoutText: () => Promise<Uint8Array>;
+  noTextCode: ErrorCode;
+  /** Bytes of the format that cannot be read. */
+  damaged: () => Promise<Uint8Array>;
+};
+
+const cases: Case[] = [
+  {
+    parser: createPdfParser({ maxPages: 100 }),
+    withFact: threePagePdf,
+    factAt: { page: 3 },
+    withoutText: () => makePdf([null, null]),
+    noTextCode: "PDF_NO_TEXT_LAYER",
+    damaged: async () => (await threePagePdf()).slice(0, 700),
+  },
+  {
+    parser: createHtmlParser(),
+    withFact: async () => encode(articleHtml()),
+    factAt: { section: ["Widget manual", "Installation", "Upgrades"] },
+    withoutText: async () => encode("<!doctype html><html><head><title>Empty</title></head><body><div></div></body></html>"),
+    noTextCode: "NO_TEXT",
+    damaged: async () => NOT_UTF8,
+  },
+  {
+    parser: createDocxParser({ maxUnzippedBytes: 10 * 1024 * 1024 }),
+    withFact: makeDocx,
+    factAt: { section: ["Setup", "Upgrades"] },
+    withoutText: () => makeDocx({ empty: true }),
+    noTextCode: "NO_TEXT",
+    damaged: async () => {
+      const docx = await makeDocx();
+      return docx.slice(0, docx.length - 200); // the central directory is gone
+    },
+  },
+  {
+    parser: createMarkdownParser(),
+    withFact: async () => encode(MARKDOWN),
+    factAt: { section: ["Setup", "Upgrades"] },
+    withoutText: async () => encode("---\ntitle: Only front matter\n---\n\n   \n"),
+    noTextCode: "NO_TEXT",
+    damaged: async () => NOT_UTF8,
+  },
+  {
+    parser: createTextParser(),
+    withFact: async () => encode(`Some notes.\n\n${FACT}\n`),
+    factAt: {},
+    withoutText: async () => encode(" \n\t \n"),
+    noTextCode: "NO_TEXT",
+    damaged: async () => NOT_UTF8,
+  },
+];
+
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => {
+      throw new Error("parsed, but should have failed");
+    },
+    (err: unknown) => {
+      expect(err).toBeInstanceOf(AppError);
+      return { code: (err as AppError).code, status: (err as AppError).status, detail: (err as AppError).message };
+    },
+  );
+
+async function codeOf(promise: Promise<unknown>): Promise<{ code: ErrorCode; status: number }> {
+  const error = await promise.then(
+    () => new Error("parsed, but should have failed"),
+    (err: unknown) => err,
+  );
+  expect(error).toBeInstanceOf(AppError);
+  const { code, status } = error as AppError;
+  return { code, status };
+}
+
+/** The parser port's promises (src/parsing/port.ts), checked against every format's adapter. */
+for (const c of cases) {
+  describe(`FormatParser conformance: ${c.parser.format}`, () => {
+    it("happy: the fact is in exactly one block, which says where it came from; every block is valid and non-blank", async () => {
+      const parsed = await c.parser.parse({ bytes: await c.withFact() });
+      ParseResponseSchema.parse({ format: c.parser.format, ...parsed });
+      for (const block of parsed.blocks) expect(block.text.trim()).not.toBe("");
+      const holding = parsed.blocks.filter((block) => block.text.includes(FACT));
+      expect(holding).toHaveLength(1);
+      const { text: _, ...location } = holding[0]!;
+      expect(location).toEqual(c.factAt);
+    });
+
+    it("error: a file with no text → its own 422 code", async () => {
+      expect(await codeOf(c.parser.parse({ bytes: await c.withoutText() }))).toEqual({ code: c.noTextCode, status: 422 });
+    });
+
+    it("error: damaged bytes → a 4xx AppError, never another error", async () => {
+      const { status } = await codeOf(c.parser.parse({ bytes: await c.damaged() }));
+      expect(status).toBeGreaterThanOrEqual(400);
+      expect(status).toBeLessThan(500);
+    });
+  });
+}
+
+const UNZIPPED_LIMIT = 4 * 1024 * 1024;
+const parser = createDocumentParser({ maxPages: 100, maxUnzippedBytes: UNZIPPED_LIMIT });
+
+describe("what each format keeps (the parse use case: claimed type, bytes checked, the adapter)", () => {
+  it("happy: the scan's error says OCR is out of scope", async () => {
+    const { code, detail } = await failure(parser.parse({ bytes: await makePdf([null]), contentType: MEDIA.pdf, filename: undefined }));
+    expect(code).toBe("PDF_NO_TEXT_LAYER");
+    expect(detail).toMatch(/OCR is out of scope/);
+  });
+
+  it("happy: HTML keeps the article under its h1 › h2 › h3 path and drops navigation, banner, sidebar, footer and scripts", async () => {
+    const parsed = await parser.parse({ bytes: encode(articleHtml()), contentType: MEDIA.html, filename: undefined });
+    expect(parsed.title).toBe("ACME Docs");
+    expect(parsed.blocks.map((block) => block.section)).toEqual([
+      ["Widget manual"],
+      ["Widget manual", "Installation"],
+      ["Widget manual", "Installation", "Upgrades"],
+      ["Widget manual", "Safety"],
+    ]);
+    expect(parsed.blocks[2]!.text).toBe(`Upgrades\n\nRun widget --upgrade to upgrade. ${FACT}\nRestart afterwards.`);
+    const all = parsed.blocks.map((block) => block.text).join("\n");
+    for (const noise of HTML_BOILERPLATE) expect(all).not.toContain(noise);
+  });
+
+  it("happy: a page that leaves out <html>, <head> and <body> is read as a browser would", async () => {
+    const html = `<!doctype html><title>Bare page</title><h1>Only heading</h1><p>${FACT}`;
+    const parsed = await parser.parse({ bytes: encode(html), contentType: MEDIA.html, filename: undefined });
+    expect(parsed).toEqual({
+      format: "html",
+      title: "Bare page",
+      blocks: [{ text: `Only heading\n\n${FACT}`, section: ["Only heading"] }],
+    });
+  });
+
+  it("error: a page nested deeper than browsers render is refused at once, not parsed for minutes", async () => {
+    const deep = `<!doctype html><body>${"<div>".repeat(20_000)}deep${"</div>".repeat(20_000)}</body>`;
+    const started = performance.now();
+    expect((await failure(parser.parse({ bytes: encode(deep), contentType: MEDIA.html, filename: undefined }))).code).toBe(
+      "DOCUMENT_TOO_LONG",
+    );
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
+  it("happy: DOCX Heading 1 / Heading 2 become the section path; text before the first heading has none", async () => {
+    const parsed = await parser.parse({ bytes: await makeDocx(), contentType: MEDIA.docx, filename: undefined });
+    expect(parsed).toEqual({
+      format: "docx",
+      title: "Widget Handbook",
+      blocks: [
+        { text: "Front text before any heading." },
+        { text: "Setup\n\nSetup begins here.", section: ["Setup"] },
+        { text: `Upgrades\n\n${FACT}`, section: ["Setup", "Upgrades"] },
+        { text: "Usage\n\nUsage text.", section: ["Usage"] },
+      ],
+    });
+  });
+
+  it("error: a decompression bomb: declared sizes past PARSE_MAX_UNZIPPED_BYTES → ARCHIVE_TOO_LARGE, before anything is inflated", async () => {
+    const bomb = bombDocx(UNZIPPED_LIMIT + 1);
+    expect(bomb.length).toBeLessThan(UNZIPPED_LIMIT / 100);
+    expect((await failure(parser.parse({ bytes: bomb, contentType: MEDIA.docx, filename: undefined }))).code).toBe("ARCHIVE_TOO_LARGE");
+  });
+
+  it("error: an archive whose entry inflates past its declared size is refused (a bomb that lies)", async () => {
+    // 200 KiB more than declared: yauzl stops at the first byte past the declared size. Unchecked, it reads as a good document.
+    const { code } = await failure(parser.parse({ bytes: await lyingDocx(200 * 1024), contentType: MEDIA.docx, filename: undefined }));
+    expect(code).toBe("FILE_CORRUPT");
+  });
+
+  it("error: a ZIP archive that is not a Word document is refused as a type mismatch", async () => {
+    const { code, detail } = await failure(
+      parser.parse({ bytes: zipSync({ "notes.txt": encode("hello") }), contentType: MEDIA.docx, filename: undefined }),
+    );
+    expect(code).toBe("FILE_TYPE_MISMATCH");
+    expect(detail).toMatch(/no word\/document\.xml/);
+  });
+
+  it("happy: Markdown: front matter's title, headings as paths, the text kept as Markdown", async () => {
+    const parsed = await parser.parse({ bytes: encode(MARKDOWN), contentType: MEDIA.markdown, filename: undefined });
+    expect(parsed).toEqual({
+      format: "markdown",
+      title: "Widget Notes",
+      blocks: [
+        { text: "Intro before any heading." },
+        { text: "# Setup\n\nSetup text.", section: ["Setup"] },
+        { text: `## Upgrades\n\n${FACT}`, section: ["Setup", "Upgrades"] },
+        { text: "# Usage\nUsage text.", section: ["Usage"] },
+      ],
+    });
+  });
+
+  it("happy: text/plain named .md is Markdown; a declared charset is honoured", async () => {
+    const markdown = await parser.parse({ bytes: encode("# Notes\n\nBody."), contentType: "text/plain", filename: "notes.md" });
+    expect(markdown).toMatchObject({ format: "markdown", title: "Notes" });
+    const latin1 = await parser.parse({
+      bytes: new Uint8Array([0x63, 0x61, 0x66, 0xe9]),
+      contentType: "text/plain; charset=windows-1252",
+      filename: undefined,
+    });
+    expect(latin1.blocks).toEqual([{ text: "café" }]);
+  });
+});
