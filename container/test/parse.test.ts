@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChunkResponseSchema, ParseResponseSchema } from "../../src/shared/origin-contract.ts";
-import { encode, encryptedPdf, FACT, MARKDOWN, MEDIA, makeDocx, makePdf, threePagePdf } from "./helpers/files.ts";
+import { encode, encryptedPdf, FACT, MEDIA, makeDocx, makePdf, threePagePdf } from "./helpers/files.ts";
 import { type Origin, startOrigin } from "./helpers/origin.ts";
 import { authHeaders, signToken } from "./helpers/token.ts";
 
@@ -58,8 +58,8 @@ describe("POST /v1/parse over HTTP (the real process)", () => {
   });
 
   it("happy: application/octet-stream with ?filename= tells the type by the extension", async () => {
-    const response = await postFile(encode(MARKDOWN), "application/octet-stream", "?filename=Widget%20Notes.md");
-    expect(ParseResponseSchema.parse(await response.json())).toMatchObject({ format: "markdown", title: "Widget Notes" });
+    const response = await postFile(await threePagePdf(), "application/octet-stream", "?filename=Widget%20Facts.pdf");
+    expect(ParseResponseSchema.parse(await response.json())).toMatchObject({ format: "pdf", title: "Widget Facts" });
   });
 
   const refusals: Array<[string, () => Promise<[Uint8Array, string | undefined]>, number, string]> = [

@@ -42,7 +42,8 @@ export function createPdfParser(limits: { maxPages: number }): FormatParser {
       } catch (err) {
         throw err instanceof AppError ? err : corrupt(err);
       } finally {
-        await pdf.loadingTask.destroy();
+        // Frees pdf.js's copy of the file; a failure to clean up must not replace the answer.
+        await pdf.loadingTask.destroy().catch(() => {});
       }
     },
   };
