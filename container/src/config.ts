@@ -45,6 +45,9 @@ const envSchema = z
     PARSE_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(50 * 1024 * 1024),
     PARSE_MAX_PAGES: int(1, 100_000).default(2000),
     PARSE_MAX_UNZIPPED_BYTES: int(1024, 4 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    // Files parsed at once; another is shed with a 503 (Retry-After) before its body is read: each
+    // holds its file and what its library builds from it (several times the file) in memory.
+    PARSE_MAX_CONCURRENT: int(1, 64).default(2),
     LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   })
   .superRefine((env, ctx) => {

@@ -73,7 +73,11 @@ export function createServices(parts: {
     draining,
     generator: createGenerator(config),
     condenser: createCondenser(config),
-    parser: createDocumentParser({ maxPages: config.PARSE_MAX_PAGES, maxUnzippedBytes: config.PARSE_MAX_UNZIPPED_BYTES }),
+    parser: createDocumentParser({
+      maxPages: config.PARSE_MAX_PAGES,
+      maxUnzippedBytes: config.PARSE_MAX_UNZIPPED_BYTES,
+      maxConcurrent: config.PARSE_MAX_CONCURRENT,
+    }),
     batcher: createMicroBatcher({
       maxBatch: config.EMBED_MAX_BATCH,
       maxWaitMs: config.EMBED_MAX_WAIT_MS,

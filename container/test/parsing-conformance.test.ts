@@ -129,17 +129,18 @@ for (const c of cases) {
 }
 
 const UNZIPPED_LIMIT = 4 * 1024 * 1024;
-const parser = createDocumentParser({ maxPages: 100, maxUnzippedBytes: UNZIPPED_LIMIT });
+const parser = createDocumentParser({ maxPages: 100, maxUnzippedBytes: UNZIPPED_LIMIT, maxConcurrent: 2 });
+const upload = (bytes: Uint8Array, contentType: string, filename?: string) => ({ read: async () => bytes, contentType, filename });
 
 describe("what each format keeps (the parse use case: claimed type, bytes checked, the adapter)", () => {
   it("happy: the scan's error says OCR is out of scope", async () => {
-    const { code, detail } = await failure(parser.parse({ bytes: await makePdf([null]), contentType: MEDIA.pdf, filename: undefined }));
+    const { code, detail } = await failure(parser.parse(upload(await makePdf([null]), MEDIA.pdf)));
     expect(code).toBe("PDF_NO_TEXT_LAYER");
     expect(detail).toMatch(/OCR is out of scope/);
   });
 
   it("happy: HTML keeps the article under its h1 › h2 › h3 path and drops navigation, banner, sidebar, footer and scripts", async () => {
-    const parsed = await parser.parse({ bytes: encode(articleHtml()), contentType: MEDIA.html, filename: undefined });
+    const parsed = await parser.parse(upload(encode(articleHtml()), MEDIA.html));
     expect(parsed.title).toBe("ACME Docs");
     expect(parsed.blocks.map((block) => block.section)).toEqual([
       ["Widget manual"],
@@ -154,7 +155,7 @@ describe("what each format keeps (the parse use case: claimed type, bytes checke
 
   it("happy: a page that leaves out <html>, <head> and <body> is read as a browser would", async () => {
     const html = `<!doctype html><title>Bare page</title><h1>Only heading</h1><p>${FACT}`;
-    const parsed = await parser.parse({ bytes: encode(html), contentType: MEDIA.html, filename: undefined });
+    const parsed = await parser.parse(upload(encode(html), MEDIA.html));
     expect(parsed).toEqual({
       format: "html",
       title: "Bare page",
@@ -165,14 +166,12 @@ describe("what each format keeps (the parse use case: claimed type, bytes checke
   it("error: a page nested deeper than browsers render is refused at once, not parsed for minutes", async () => {
     const deep = `<!doctype html><body>${"<div>".repeat(20_000)}deep${"</div>".repeat(20_000)}</body>`;
     const started = performance.now();
-    expect((await failure(parser.parse({ bytes: encode(deep), contentType: MEDIA.html, filename: undefined }))).code).toBe(
-      "DOCUMENT_TOO_LONG",
-    );
+    expect((await failure(parser.parse(upload(encode(deep), MEDIA.html)))).code).toBe("DOCUMENT_TOO_LONG");
     expect(performance.now() - started).toBeLessThan(5_000);
   });
 
   it("happy: DOCX Heading 1 / Heading 2 become the section path; text before the first heading has none", async () => {
-    const parsed = await parser.parse({ bytes: await makeDocx(), contentType: MEDIA.docx, filename: undefined });
+    const parsed = await parser.parse(upload(await makeDocx(), MEDIA.docx));
     expect(parsed).toEqual({
       format: "docx",
       title: "Widget Handbook",
@@ -188,25 +187,23 @@ describe("what each format keeps (the parse use case: claimed type, bytes checke
   it("error: a decompression bomb: declared sizes past PARSE_MAX_UNZIPPED_BYTES → ARCHIVE_TOO_LARGE, before anything is inflated", async () => {
     const bomb = bombDocx(UNZIPPED_LIMIT + 1);
     expect(bomb.length).toBeLessThan(UNZIPPED_LIMIT / 100);
-    expect((await failure(parser.parse({ bytes: bomb, contentType: MEDIA.docx, filename: undefined }))).code).toBe("ARCHIVE_TOO_LARGE");
+    expect((await failure(parser.parse(upload(bomb, MEDIA.docx)))).code).toBe("ARCHIVE_TOO_LARGE");
   });
 
   it("error: an archive whose entry inflates past its declared size is refused (a bomb that lies)", async () => {
     // 200 KiB more than declared: yauzl stops at the first byte past the declared size. Unchecked, it reads as a good document.
-    const { code } = await failure(parser.parse({ bytes: await lyingDocx(200 * 1024), contentType: MEDIA.docx, filename: undefined }));
+    const { code } = await failure(parser.parse(upload(await lyingDocx(200 * 1024), MEDIA.docx)));
     expect(code).toBe("FILE_CORRUPT");
   });
 
   it("error: a ZIP archive that is not a Word document is refused as a type mismatch", async () => {
-    const { code, detail } = await failure(
-      parser.parse({ bytes: zipSync({ "notes.txt": encode("hello") }), contentType: MEDIA.docx, filename: undefined }),
-    );
+    const { code, detail } = await failure(parser.parse(upload(zipSync({ "notes.txt": encode("hello") }), MEDIA.docx)));
     expect(code).toBe("FILE_TYPE_MISMATCH");
     expect(detail).toMatch(/no word\/document\.xml/);
   });
 
   it("happy: Markdown: front matter's title, headings as paths, the text kept as Markdown", async () => {
-    const parsed = await parser.parse({ bytes: encode(MARKDOWN), contentType: MEDIA.markdown, filename: undefined });
+    const parsed = await parser.parse(upload(encode(MARKDOWN), MEDIA.markdown));
     expect(parsed).toEqual({
       format: "markdown",
       title: "Widget Notes",
@@ -220,13 +217,42 @@ describe("what each format keeps (the parse use case: claimed type, bytes checke
   });
 
   it("happy: text/plain named .md is Markdown; a declared charset is honoured", async () => {
-    const markdown = await parser.parse({ bytes: encode("# Notes\n\nBody."), contentType: "text/plain", filename: "notes.md" });
+    const markdown = await parser.parse(upload(encode("# Notes\n\nBody."), "text/plain", "notes.md"));
     expect(markdown).toMatchObject({ format: "markdown", title: "Notes" });
-    const latin1 = await parser.parse({
-      bytes: new Uint8Array([0x63, 0x61, 0x66, 0xe9]),
-      contentType: "text/plain; charset=windows-1252",
-      filename: undefined,
-    });
+    const latin1 = await parser.parse(upload(new Uint8Array([0x63, 0x61, 0x66, 0xe9]), "text/plain; charset=windows-1252"));
     expect(latin1.blocks).toEqual([{ text: "café" }]);
+  });
+
+  it("error: past maxConcurrent files at once, one more is OVERLOADED before its body is read; a freed slot takes the next", async () => {
+    let release = () => {};
+    const held = new Promise<void>((done) => (release = done));
+    const slow = (text: string) => ({
+      ...upload(encode(text), MEDIA.text),
+      read: async () => {
+        await held;
+        return encode(text);
+      },
+    });
+    const first = parser.parse(slow("first"));
+    const second = parser.parse(slow("second"));
+    let read = false;
+    const third = {
+      ...upload(encode("third"), MEDIA.text),
+      read: async () => {
+        read = true;
+        return encode("third");
+      },
+    };
+    const refused = await failure(parser.parse(third));
+    expect(refused).toMatchObject({ code: "OVERLOADED", status: 503 });
+    expect(read).toBe(false);
+    release();
+    expect((await first).blocks).toEqual([{ text: "first" }]);
+    expect((await second).blocks).toEqual([{ text: "second" }]);
+    expect((await parser.parse(third)).blocks).toEqual([{ text: "third" }]);
+    // A type that is not read is refused before the body too.
+    read = false;
+    expect((await failure(parser.parse({ ...third, contentType: "image/png" }))).code).toBe("UNSUPPORTED_MEDIA_TYPE");
+    expect(read).toBe(false);
   });
 });

@@ -14,7 +14,10 @@ const FilenameSchema = z.string().min(1).max(255).optional();
 export const parseRoutes = new Hono<AppEnv>().post("/v1/parse", async (c) => {
   const filename = FilenameSchema.safeParse(c.req.query("filename"));
   if (!filename.success) throw new AppError("VALIDATION_FAILED", "filename: must be 1 to 255 characters.");
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  const parsed = await c.get("services").parser.parse({ bytes, contentType: c.req.header("content-type"), filename: filename.data });
+  const parsed = await c.get("services").parser.parse({
+    read: async () => new Uint8Array(await c.req.arrayBuffer()),
+    contentType: c.req.header("content-type"),
+    filename: filename.data,
+  });
   return c.json(parsed);
 });
