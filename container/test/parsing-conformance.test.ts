@@ -1,6 +1,6 @@
 import { zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
-import { type LocatedBlock, ParseResponseSchema } from "../../src/shared/origin-contract.ts";
+import { type LocatedBlock, MAX_DOCUMENT_CHARS, ParseResponseSchema } from "../../src/shared/origin-contract.ts";
 import { AppError, type ErrorCode } from "../src/errors.ts";
 import { createDocumentParser } from "../src/parsing/document-parser.ts";
 import { createDocxParser } from "../src/parsing/docx.ts";
@@ -221,6 +221,14 @@ describe("what each format keeps (the parse use case: claimed type, bytes checke
     expect(markdown).toMatchObject({ format: "markdown", title: "Notes" });
     const latin1 = await parser.parse(upload(new Uint8Array([0x63, 0x61, 0x66, 0xe9]), "text/plain; charset=windows-1252"));
     expect(latin1.blocks).toEqual([{ text: "café" }]);
+  });
+
+  it("error: text past what a document holds (what /v1/chunk takes) → DOCUMENT_TOO_LONG, for text and Markdown alike", async () => {
+    const long = "word ".repeat(MAX_DOCUMENT_CHARS / 5 + 20_000);
+    for (const type of [MEDIA.text, MEDIA.markdown])
+      expect((await failure(parser.parse(upload(encode(long), type)))).code).toBe("DOCUMENT_TOO_LONG");
+    const justFits = "word ".repeat(MAX_DOCUMENT_CHARS / 5).trim();
+    expect((await parser.parse(upload(encode(justFits), MEDIA.text))).blocks[0]!.text).toHaveLength(MAX_DOCUMENT_CHARS - 1);
   });
 
   it("error: past maxConcurrent files at once, one more is OVERLOADED before its body is read; a freed slot takes the next", async () => {
