@@ -11,6 +11,7 @@ import { condenseRoutes } from "./routes/condense.ts";
 import { embedRoutes } from "./routes/embed.ts";
 import { generateRoutes } from "./routes/generate.ts";
 import { healthRoutes, readinessRoutes } from "./routes/health.ts";
+import { parseRoutes } from "./routes/parse.ts";
 import { rerankRoutes } from "./routes/rerank.ts";
 
 /** Renders an AppError as application/problem+json, keeping the headers already set (x-request-id). */
@@ -26,8 +27,8 @@ export function problemResponse(c: Context<AppEnv>, error: AppError) {
 }
 
 /**
- * The origin's HTTP app. A request flows: request id → metrics → (probes | worker token → body limit →
- * route) → problem rendering for anything thrown.
+ * The origin's HTTP app. A request flows: request id → metrics → (probes | worker token → body limit
+ * (MAX_BODY_BYTES; PARSE_MAX_BYTES for /v1/parse) → route) → problem rendering for anything thrown.
  */
 export function createApp(services: Services) {
   const app = new Hono<AppEnv>();
@@ -41,19 +42,20 @@ export function createApp(services: Services) {
 
   app.route("/", healthRoutes);
 
-  app.use(
-    "/v1/*",
-    requireWorkerToken(services.config.ORIGIN_JWT_SECRET, services.logger),
-    bodyLimit({
-      maxSize: services.config.MAX_BODY_BYTES,
-      onError: (c) => problemResponse(c, new AppError("PAYLOAD_TOO_LARGE", `The body exceeds ${services.config.MAX_BODY_BYTES} bytes.`)),
-    }),
+  // A file to parse is bigger than any JSON call: /v1/parse has a limit of its own.
+  const limitTo = (maxSize: number) =>
+    bodyLimit({ maxSize, onError: (c) => problemResponse(c, new AppError("PAYLOAD_TOO_LARGE", `The body exceeds ${maxSize} bytes.`)) });
+  const jsonLimit = limitTo(services.config.MAX_BODY_BYTES);
+  const fileLimit = limitTo(services.config.PARSE_MAX_BYTES);
+  app.use("/v1/*", requireWorkerToken(services.config.ORIGIN_JWT_SECRET, services.logger), (c, next) =>
+    c.req.path === "/v1/parse" ? fileLimit(c, next) : jsonLimit(c, next),
   );
   app.route("/", embedRoutes);
   app.route("/", chunkRoutes);
   app.route("/", generateRoutes);
   app.route("/", condenseRoutes);
   app.route("/", rerankRoutes);
+  app.route("/", parseRoutes);
   app.route("/", readinessRoutes);
 
   app.notFound((c) => problemResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)));

@@ -40,6 +40,14 @@ const envSchema = z
     CHUNK_SIZE: int(16, 8192).default(256),
     CHUNK_OVERLAP: int(0, 4096).default(32),
     MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(10 * 1024 * 1024),
+    // POST /v1/parse: a file's bytes (its own body limit: files are bigger than JSON calls), a PDF's
+    // pages, and what a DOCX (a ZIP archive) declares it expands to, checked before inflating it.
+    PARSE_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(50 * 1024 * 1024),
+    PARSE_MAX_PAGES: int(1, 100_000).default(2000),
+    PARSE_MAX_UNZIPPED_BYTES: int(1024, 4 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    // Files parsed at once; another is shed with a 503 (Retry-After) before its body is read: each
+    // holds its file and what its library builds from it (several times the file) in memory.
+    PARSE_MAX_CONCURRENT: int(1, 64).default(2),
     LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   })
   .superRefine((env, ctx) => {

@@ -12,7 +12,18 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, title: "Not found" },
   METHOD_NOT_ALLOWED: { status: 405, title: "Method not allowed" },
   PAYLOAD_TOO_LARGE: { status: 413, title: "Payload too large" },
+  // POST /v1/parse: a file past a limit other than its byte size. The worker records the code in
+  // the document's job, so each names one cause.
+  PDF_TOO_MANY_PAGES: { status: 413, title: "PDF has too many pages" },
+  ARCHIVE_TOO_LARGE: { status: 413, title: "Archive expands too far" },
+  DOCUMENT_TOO_LONG: { status: 413, title: "Document text too long" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "Unsupported media type" },
+  FILE_TYPE_MISMATCH: { status: 415, title: "File is not the type it claims" },
+  // POST /v1/parse: a file of the type it claims that cannot be read as a document.
+  FILE_CORRUPT: { status: 422, title: "File is corrupt" },
+  PDF_ENCRYPTED: { status: 422, title: "PDF is encrypted" },
+  PDF_NO_TEXT_LAYER: { status: 422, title: "PDF has no text layer" },
+  NO_TEXT: { status: 422, title: "File has no text" },
   // The backend refused this caller's own input (too long for the model, not valid text): the
   // caller's fault, so a 4xx the worker does not fail over, and not a backend error.
   INPUT_REJECTED: { status: 422, title: "Input rejected by the backend" },

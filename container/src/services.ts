@@ -10,6 +10,7 @@ import { createLLMGenerator } from "./generation/llm-generator.ts";
 import type { AnswerGenerator } from "./generation/port.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
+import { createDocumentParser } from "./parsing/document-parser.ts";
 
 /** The configured embedding adapter; for `use` it resolves once the model is loaded in every worker. */
 export async function createEmbeddings(config: Config, metrics?: Metrics): Promise<EmbeddingBackend> {
@@ -72,6 +73,11 @@ export function createServices(parts: {
     draining,
     generator: createGenerator(config),
     condenser: createCondenser(config),
+    parser: createDocumentParser({
+      maxPages: config.PARSE_MAX_PAGES,
+      maxUnzippedBytes: config.PARSE_MAX_UNZIPPED_BYTES,
+      maxConcurrent: config.PARSE_MAX_CONCURRENT,
+    }),
     batcher: createMicroBatcher({
       maxBatch: config.EMBED_MAX_BATCH,
       maxWaitMs: config.EMBED_MAX_WAIT_MS,

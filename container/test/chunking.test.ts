@@ -1,5 +1,6 @@
 import { tokenizers } from "@llamaindex/env/tokenizers";
 import { describe, expect, it } from "vitest";
+import { type LocatedBlock, textOfBlocks } from "../../src/shared/origin-contract.ts";
 import { chunkDocuments, chunkText, SECTION_CHARS, sectionsOf } from "../src/chunking/sentence-chunker.ts";
 
 const tokenCount = (text: string) => tokenizers.tokenizer().encode(text).length;
@@ -114,5 +115,59 @@ describe("sections (what keeps chunking linear in the text's length)", () => {
     done = true;
     expect(document!.chunks.length).toBeGreaterThan(sections);
     expect(ticks).toBeGreaterThanOrEqual(sections - 1);
+  });
+});
+
+describe("chunking located blocks (a parsed PDF's pages, an HTML page's sections)", () => {
+  const options = { chunkSize: 48, chunkOverlap: 8 };
+  const blocks: LocatedBlock[] = [
+    { text: "Front matter before any heading." },
+    { text: english.slice(0, 900), page: 1 },
+    { text: "The zebra code is 4417. It is on page two.", page: 2 },
+    { text: english.slice(0, 400), section: ["Installation"] },
+    { text: "Upgrades need a restart.", section: ["Installation", "Upgrades"] },
+    { text: "Back up first.", section: ["Installation", "Upgrades"] },
+  ];
+
+  it("happy: every chunk carries its block's location, lies within it, and has offsets in the joined text", async () => {
+    const text = textOfBlocks(blocks);
+    const [document] = await chunkDocuments([{ id: "located", blocks }], options);
+    const chunks = document!.chunks;
+    expect(chunks.length).toBeGreaterThan(blocks.length);
+    let blockStart = 0;
+    const spans = blocks.map((block) => {
+      const span = { start: blockStart, end: blockStart + block.text.length, page: block.page, section: block.section };
+      blockStart = span.end + 2;
+      return span;
+    });
+    chunks.forEach((chunk, i) => {
+      expect(chunk.index).toBe(i);
+      expect(chunk.text).toBe(text.slice(chunk.start, chunk.end));
+      // The blocks the chunk overlaps all share its location: it never spans two pages or sections.
+      const touched = spans.filter((span) => chunk.start < span.end && chunk.end > span.start);
+      expect(touched.length).toBeGreaterThan(0);
+      for (const span of touched) {
+        expect(chunk.page).toBe(span.page);
+        expect(chunk.section).toEqual(span.section);
+      }
+    });
+    expect(chunks.find((chunk) => chunk.text.includes("4417"))).toMatchObject({ page: 2 });
+    expect(chunks.filter((chunk) => chunk.page === 1).length).toBeGreaterThan(1);
+    // Consecutive blocks of the same section are chunked together: one chunk holds both short ones.
+    expect(chunks.at(-1)).toEqual({
+      index: chunks.length - 1,
+      text: "Upgrades need a restart.\n\nBack up first.",
+      start: text.indexOf("Upgrades need"),
+      end: text.length,
+      section: ["Installation", "Upgrades"],
+    });
+    // A block with no location gives chunks without the fields, as plain text does.
+    expect(Object.keys(chunks[0]!).sort()).toEqual(["end", "index", "start", "text"]);
+  });
+
+  it("happy: a plain-text document's chunks keep today's shape (no page, no section)", async () => {
+    const [document] = await chunkDocuments([{ id: "plain", text: english }], options);
+    for (const chunk of document!.chunks) expect(Object.keys(chunk).sort()).toEqual(["end", "index", "start", "text"]);
+    expect(document!.chunks).toEqual(chunkText(english, options));
   });
 });

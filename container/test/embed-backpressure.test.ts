@@ -47,13 +47,21 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sentInputs = () => fake.requests.filter((r) => r.path === "/v1/embeddings").flatMap((r) => r.body.input as string[]);
 /** Fills all 8 of the lane's in-flight slots with batches of MAX_BATCH: whatever comes next has to queue. */
 const occupyLane = (tag: string) => embed(Array.from({ length: 8 * MAX_BATCH }, (_, i) => `${tag} filler ${i}`));
+/**
+ * Until the backend has all 8 of occupyLane's batches, so that they are in flight, not queued: a
+ * fixed sleep was too short on a busy machine (the filler still queued, the next call was shed).
+ */
+const laneOccupied = (tag: string) =>
+  expect
+    .poll(() => sentInputs().filter((text) => text.startsWith(`${tag} filler`)).length, { timeout: 10_000, interval: 5 })
+    .toBe(8 * MAX_BATCH);
 
 describe("embedding micro-batches under failure and load", () => {
   it("error: an input the backend refuses fails only its own caller (422), not the callers batched with it", async () => {
     fake.setMaxInputChars(1000);
     fake.setEmbedDelay(150);
     const filler = occupyLane("isolation");
-    await sleep(50);
+    await laneOccupied("isolation");
     const bad = embed(["字".repeat(1500)]);
     const good = Array.from({ length: 10 }, (_, i) => embed([`an ordinary question ${i}`]));
     const badResponse = await bad;
@@ -79,7 +87,7 @@ describe("embedding micro-batches under failure and load", () => {
   it("happy: callers whose clients went away never reach the backend", async () => {
     fake.setEmbedDelay(400);
     const filler = occupyLane("abort");
-    await sleep(50);
+    await laneOccupied("abort");
     const abandoned = Array.from({ length: 10 }, (_, i) =>
       embed([`abandoned ${i}`], { signal: AbortSignal.timeout(100) }).catch((err: Error) => err.name),
     );
@@ -97,7 +105,7 @@ describe("embedding micro-batches under failure and load", () => {
   it("error: a full queue answers 503 OVERLOADED with Retry-After, and the queued callers are still served", async () => {
     fake.setEmbedDelay(400);
     const filler = occupyLane("shed");
-    await sleep(50);
+    await laneOccupied("shed");
     const queued = embed(Array.from({ length: MAX_QUEUE }, (_, i) => `queued ${i}`));
     await sleep(50);
     const refused = await embed(["one too many"]);

@@ -6,14 +6,18 @@ import {
   GenerateDoneSchema,
   GenerateResponseSchema,
   IngestResponseSchema,
+  ParseResponseSchema,
+  textOfBlocks,
 } from "../../src/shared/origin-contract.ts";
+import { encode, encryptedPdf, FACT, MEDIA, makeDocx, makePdf, threePagePdf } from "./helpers/files.ts";
 import { type Origin, startOrigin, TEST_SECRET } from "./helpers/origin.ts";
 import { authHeaders, signToken } from "./helpers/token.ts";
 
-/** The real origin process with its default backends (USE lite + extractive), over real HTTP. */
+/** The real origin process with its default backends (USE lite + extractive), over real HTTP, with small parse limits. */
 let origin: Origin;
+const PARSE_MAX_BYTES = 512 * 1024;
 beforeAll(async () => {
-  origin = await startOrigin({ MAX_BODY_BYTES: String(256 * 1024) });
+  origin = await startOrigin({ MAX_BODY_BYTES: String(256 * 1024), PARSE_MAX_BYTES: String(PARSE_MAX_BYTES), PARSE_MAX_PAGES: "5" });
 });
 afterAll(() => origin?.stop());
 
@@ -271,8 +275,34 @@ describe("POST /v1/chunk and /v1/ingest", () => {
     }
   });
 
+  it("happy: a document of located blocks: every chunk (and its vector) carries its block's page or section", async () => {
+    const blocks = [
+      { text: source.slice(0, 600), page: 1 },
+      { text: "The zebra code is 4417.", page: 3 },
+      { text: "Upgrades need a restart.", section: ["Installation", "Upgrades"] },
+    ];
+    const text = textOfBlocks(blocks);
+    const body = { documents: [{ id: "located", blocks }], chunk_size: 40, chunk_overlap: 8 };
+    const chunked = ChunkResponseSchema.parse(await (await post("/v1/chunk", body)).json());
+    const ingested = IngestResponseSchema.parse(await (await post("/v1/ingest", body)).json());
+    for (const chunks of [chunked.documents[0]!.chunks, ingested.documents[0]!.chunks]) {
+      expect(chunks.filter((c) => c.page === 1).length).toBeGreaterThan(1);
+      expect(chunks.at(-2)).toMatchObject({ text: "The zebra code is 4417.", page: 3 });
+      expect(chunks.at(-1)).toMatchObject({ text: "Upgrades need a restart.", section: ["Installation", "Upgrades"] });
+      expect(chunks.at(-1)).not.toHaveProperty("page");
+      for (const c of chunks) expect(c.text).toBe(text.slice(c.start, c.end));
+    }
+    for (const c of ingested.documents[0]!.chunks) expect(c.vector).toHaveLength(512);
+  });
+
   const bad: [string, unknown][] = [
     ["no documents", { documents: [] }],
+    ["a document with both text and blocks", { documents: [{ id: "a", text: "x", blocks: [{ text: "x" }] }] }],
+    ["a document with neither text nor blocks", { documents: [{ id: "a" }] }],
+    ["no blocks", { documents: [{ id: "a", blocks: [] }] }],
+    ["an empty block", { documents: [{ id: "a", blocks: [{ text: "" }] }] }],
+    ["page 0", { documents: [{ id: "a", blocks: [{ text: "x", page: 0 }] }] }],
+    ["an empty section path", { documents: [{ id: "a", blocks: [{ text: "x", section: [] }] }] }],
     ["101 documents", { documents: Array.from({ length: 101 }, (_, i) => ({ id: `${i}`, text: "x" })) }],
     ["a document without id", { documents: [{ text: "x" }] }],
     ["an unknown document field", { documents: [{ id: "a", text: "x", title: "t" }] }],
@@ -384,6 +414,80 @@ describe("POST /v1/condense (no LLM configured: the offline rules)", () => {
       await expectProblem(await post("/v1/condense", body), 400, "VALIDATION_FAILED");
     });
   }
+});
+
+describe("POST /v1/parse (a file's bytes → located text; the formats in detail: parsing-conformance.test.ts)", () => {
+  const postFile = async (bytes: Uint8Array, contentType: string | undefined, query = "") => {
+    const headers: Record<string, string> = { authorization: `Bearer ${await signToken({ path: "/v1/parse" })}` };
+    if (contentType) headers["content-type"] = contentType;
+    return fetch(`${origin.url}/v1/parse${query}`, { method: "POST", headers, body: new Uint8Array(bytes) });
+  };
+
+  it("happy: a 3-page PDF: its blocks are its pages, the fact's on page 3, the title from its metadata", async () => {
+    const response = await postFile(await threePagePdf(), MEDIA.pdf);
+    expect(response.status).toBe(200);
+    const parsed = ParseResponseSchema.parse(await response.json());
+    expect(parsed.format).toBe("pdf");
+    expect(parsed.title).toBe("Widget Facts");
+    expect(parsed.blocks.map((block) => block.page)).toEqual([1, 2, 3]);
+    expect(parsed.blocks[2]!.text).toBe(FACT);
+  });
+
+  it("happy: parse then chunk: the chunk holding the fact says page 3", async () => {
+    const parsed = ParseResponseSchema.parse(await (await postFile(await threePagePdf(), MEDIA.pdf)).json());
+    const response = await fetch(`${origin.url}/v1/chunk`, {
+      method: "POST",
+      headers: await authHeaders("/v1/chunk"),
+      body: JSON.stringify({ documents: [{ id: "facts.pdf", blocks: parsed.blocks }] }),
+    });
+    const chunked = ChunkResponseSchema.parse(await response.json());
+    expect(chunked.documents[0]!.chunks.find((chunk) => chunk.text.includes("4417"))).toMatchObject({ page: 3 });
+  });
+
+  it("happy: application/octet-stream with ?filename= tells the type by the extension", async () => {
+    const response = await postFile(await threePagePdf(), "application/octet-stream", "?filename=Widget%20Facts.pdf");
+    expect(ParseResponseSchema.parse(await response.json())).toMatchObject({ format: "pdf", title: "Widget Facts" });
+  });
+
+  const refusals: Array<[string, () => Promise<[Uint8Array, string | undefined]>, number, string]> = [
+    ["an encrypted PDF", async () => [await encryptedPdf(), MEDIA.pdf], 422, "PDF_ENCRYPTED"],
+    ["a truncated PDF", async () => [(await threePagePdf()).slice(0, 900), MEDIA.pdf], 422, "FILE_CORRUPT"],
+    ["a scanned PDF (no text layer)", async () => [await makePdf([null, null, null]), MEDIA.pdf], 422, "PDF_NO_TEXT_LAYER"],
+    ["a PDF past PARSE_MAX_PAGES", async () => [await makePdf(["a", "b", "c", "d", "e", "f"]), MEDIA.pdf], 413, "PDF_TOO_MANY_PAGES"],
+    ["a DOCX sent as a PDF", async () => [await makeDocx(), MEDIA.pdf], 415, "FILE_TYPE_MISMATCH"],
+    ["a PDF sent as a DOCX", async () => [await threePagePdf(), MEDIA.docx], 415, "FILE_TYPE_MISMATCH"],
+    ["a PDF sent as HTML", async () => [await threePagePdf(), MEDIA.html], 415, "FILE_TYPE_MISMATCH"],
+    ["an image type", async () => [encode("GIF89a"), "image/gif"], 415, "UNSUPPORTED_MEDIA_TYPE"],
+    ["no type and no file name", async () => [encode("text"), undefined], 415, "UNSUPPORTED_MEDIA_TYPE"],
+    ["an empty body", async () => [new Uint8Array(0), MEDIA.text], 400, "VALIDATION_FAILED"],
+    ["a body past PARSE_MAX_BYTES", async () => [new Uint8Array(PARSE_MAX_BYTES + 1).fill(0x61), MEDIA.text], 413, "PAYLOAD_TOO_LARGE"],
+  ];
+  for (const [name, make, status, code] of refusals) {
+    it(`error: ${name} → ${status} ${code}`, async () => {
+      const [bytes, type] = await make();
+      await expectProblem(await postFile(bytes, type), status, code);
+    });
+  }
+
+  it("happy: a file between the JSON limit and PARSE_MAX_BYTES is read (the route has its own limit)", async () => {
+    const text = `${FACT}\n${"filler line of text\n".repeat(15_000)}`; // ~300 KB: over MAX_BODY_BYTES (256 KiB)
+    const response = await postFile(encode(text), MEDIA.text);
+    expect(ParseResponseSchema.parse(await response.json()).blocks[0]!.text).toBe(text);
+  });
+
+  it("security: no worker token → 401, and a token for another route → 401", async () => {
+    const bytes = encode("text");
+    expect((await fetch(`${origin.url}/v1/parse`, { method: "POST", headers: { "content-type": MEDIA.text }, body: bytes })).status).toBe(
+      401,
+    );
+    const wrong = `Bearer ${await signToken({ path: "/v1/chunk" })}`;
+    const response = await fetch(`${origin.url}/v1/parse`, {
+      method: "POST",
+      headers: { authorization: wrong, "content-type": MEDIA.text },
+      body: bytes,
+    });
+    await expectProblem(response, 401, "TOKEN_INVALID");
+  });
 });
 
 describe("after all of the above", () => {

@@ -14,15 +14,46 @@ import { z } from "zod";
  * Every schema is built on its first parse (z.lazy), not at module load: a cold worker isolate does
  * not need the ingest answer's schema to answer a query, nor any of them to serve a cached answer.
  */
+
+/** The worker's own limit on a document (INGEST_LIMITS.maxTextChars): about 0.5 s of chunking at most. */
+export const MAX_DOCUMENT_CHARS = 1_000_000;
+/** The most blocks one document is made of (a PDF's pages, an HTML page's sections). */
+export const MAX_BLOCKS = 20_000;
+/** A heading longer than this is cut (by the origin's parsers) before it goes into a section path. */
+export const MAX_HEADING_CHARS = 512;
+/** h1 to h6, with room for formats that nest deeper. */
+const MAX_SECTION_DEPTH = 16;
+
+/** The formats POST /v1/parse reads. */
+export const PARSE_FORMATS = ["pdf", "html", "docx", "markdown", "text"] as const;
+
+/**
+ * What a document made of located blocks stands for as one text: its blocks' texts joined with a
+ * blank line. The chunks' `start`/`end` of such a document are offsets in this text, so the worker
+ * stores it as the document's text.
+ */
+export const BLOCK_SEPARATOR = "\n\n";
+export const textOfBlocks = (blocks: ReadonlyArray<{ text: string }>): string => blocks.map((b) => b.text).join(BLOCK_SEPARATOR);
+
+/** The most texts one rerank call carries: the worker's MAX_RERANK_CANDIDATES. */
+export const MAX_RERANK_TEXTS = 100;
+
 const id = () => z.string().min(1).max(512);
 const model = () => z.string().min(1).max(256);
 const vector = () => z.array(z.number());
-const chunk = () => ({ index: z.int().nonnegative(), text: z.string(), start: z.int().nonnegative(), end: z.int().nonnegative() });
-
-/** The worker's own limit on a document (INGEST_LIMITS.maxTextChars): about 0.5 s of chunking at most. */
-const MAX_DOCUMENT_CHARS = 1_000_000;
-/** The most texts one rerank call carries: the worker's MAX_RERANK_CANDIDATES. */
-export const MAX_RERANK_TEXTS = 100;
+/** Where a text came from: `page` (1-based) in a PDF, `section` (the heading path, from the top) elsewhere. */
+const location = () => ({
+  page: z.int().min(1).optional(),
+  section: z.array(z.string().min(1).max(MAX_HEADING_CHARS)).min(1).max(MAX_SECTION_DEPTH).optional(),
+});
+const chunk = () => ({
+  index: z.int().nonnegative(),
+  text: z.string(),
+  start: z.int().nonnegative(),
+  end: z.int().nonnegative(),
+  ...location(),
+});
+const block = () => z.strictObject({ text: z.string().min(1).max(MAX_DOCUMENT_CHARS), ...location() });
 
 // ── Requests (the origin validates them) ────────────────────────────────────────────────────────
 
@@ -45,11 +76,33 @@ export const RerankRequestSchema = z.lazy(() =>
   }),
 );
 
-/** POST /v1/chunk and /v1/ingest. */
+/**
+ * POST /v1/chunk and /v1/ingest. A document is its `text`, or its located `blocks` (what
+ * /v1/parse answers): then every chunk lies within one block's location, carries it, and its
+ * offsets are in textOfBlocks(blocks).
+ */
 export const ChunkRequestSchema = z.lazy(() =>
   z.strictObject({
     documents: z
-      .array(z.strictObject({ id: id(), text: z.string().min(1).max(MAX_DOCUMENT_CHARS) }))
+      .array(
+        z.union(
+          [
+            z.strictObject({ id: id(), text: z.string().min(1).max(MAX_DOCUMENT_CHARS) }),
+            z.strictObject({
+              id: id(),
+              blocks: z
+                .array(block())
+                .min(1)
+                .max(MAX_BLOCKS)
+                .refine(
+                  (blocks) => textOfBlocks(blocks).length <= MAX_DOCUMENT_CHARS,
+                  `must hold at most ${MAX_DOCUMENT_CHARS} characters in all`,
+                ),
+            }),
+          ],
+          { error: "needs either `text` or `blocks`, not both" },
+        ),
+      )
       .min(1)
       .max(100),
     chunk_size: z.int().min(16).max(8192).optional(),
@@ -112,6 +165,19 @@ export const GenerateDoneSchema = z.lazy(() =>
 
 export const GenerateResponseSchema = z.lazy(() => z.object({ answer: z.string(), ...GenerateDoneSchema.unwrap().shape }));
 
+/**
+ * POST /v1/parse's answer: the file's text in blocks, in reading order, each with where it came
+ * from (a PDF's page; the heading path elsewhere, absent before the first heading). `title` is the
+ * file's own (PDF and DOCX metadata, HTML's title, Markdown's front matter or first # heading), or null.
+ */
+export const ParseResponseSchema = z.lazy(() =>
+  z.object({
+    format: z.enum(PARSE_FORMATS),
+    title: z.string().min(1).max(MAX_HEADING_CHARS).nullable(),
+    blocks: z.array(block()).min(1).max(MAX_BLOCKS),
+  }),
+);
+
 /** The standalone question, and how it was made: `llm` (the condense prompt) or `rules` / `none` (condense-question.ts). */
 export const CondenseResponseSchema = z.lazy(() =>
   z.object({ question: z.string().min(1).max(8192), method: z.enum(["none", "rules", "llm"]), model: z.string().optional() }),
@@ -133,3 +199,8 @@ export type OriginDocument = IngestResponse["documents"][number];
 export type GenerateResponse = z.infer<typeof GenerateResponseSchema>;
 export type CondenseRequest = z.infer<typeof CondenseRequestSchema>;
 export type CondenseResponse = z.infer<typeof CondenseResponseSchema>;
+export type ParseFormat = (typeof PARSE_FORMATS)[number];
+export type ParseResponse = z.infer<typeof ParseResponseSchema>;
+/** A text with where it came from, as /v1/parse answers it and /v1/chunk takes it. */
+export type LocatedBlock = ParseResponse["blocks"][number];
+export type ChunkResponse = z.infer<typeof ChunkResponseSchema>;

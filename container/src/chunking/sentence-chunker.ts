@@ -1,8 +1,14 @@
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { SentenceSplitter } from "@llamaindex/core/node-parser";
+import { BLOCK_SEPARATOR, type LocatedBlock, textOfBlocks } from "../../../src/shared/origin-contract.ts";
 
 export type Chunk = { index: number; text: string; start: number; end: number };
 export type ChunkOptions = { chunkSize: number; chunkOverlap: number };
+/** Where a chunk came from, when its document was given as located blocks. */
+export type Location = { page?: number; section?: string[] };
+export type LocatedChunk = Chunk & Location;
+/** A document as /v1/chunk takes it: plain text, or located blocks (what /v1/parse answers). */
+export type ChunkInput = { id: string; text: string } | { id: string; blocks: LocatedBlock[] };
 
 /**
  * The longest text one SentenceSplitter call is handed. Its sentence tokenizer is quadratic in the
@@ -29,18 +35,58 @@ export function chunkText(source: string, options: ChunkOptions): Chunk[] {
 /**
  * Chunks many documents, yielding to the event loop after every section of every document, so that
  * a big ingest never holds off health probes or query embeddings for more than one section's time.
+ *
+ * A document of located blocks is chunked as the text its blocks join into (textOfBlocks), one
+ * span at a time: consecutive blocks with the same location make one span, and no chunk crosses
+ * from one span into the next, so every chunk carries the page or section of the blocks it comes
+ * from. A plain-text document is one span with no location (its chunks have neither field).
  */
-export async function chunkDocuments<D extends { id: string; text: string }>(documents: D[], options: ChunkOptions) {
-  const out: { id: string; chunks: Chunk[] }[] = [];
+export async function chunkDocuments(documents: ChunkInput[], options: ChunkOptions) {
+  const out: { id: string; chunks: LocatedChunk[] }[] = [];
   for (const doc of documents) {
-    const chunks: Chunk[] = [];
-    for (const section of sectionsOf(doc.text, SECTION_CHARS)) {
-      chunks.push(...chunkSection(doc.text, section, options, chunks.length));
-      await yieldToEventLoop();
+    const { text, spans } = "blocks" in doc ? spansOf(doc.blocks) : { text: doc.text, spans: [{ start: 0, end: doc.text.length }] };
+    const chunks: LocatedChunk[] = [];
+    for (const span of spans) {
+      const location = locationOf(span);
+      for (const section of sectionsOf(text.slice(span.start, span.end), SECTION_CHARS)) {
+        const inText = { start: span.start + section.start, end: span.start + section.end };
+        for (const chunk of chunkSection(text, inText, options, chunks.length)) chunks.push({ ...chunk, ...location });
+        await yieldToEventLoop();
+      }
     }
     out.push({ id: doc.id, chunks });
   }
   return out;
+}
+
+type Span = Section & Location;
+
+/** The blocks' joined text, and the spans of it that share a location (consecutive blocks with the same page and section). */
+function spansOf(blocks: LocatedBlock[]): { text: string; spans: Span[] } {
+  const spans: Span[] = [];
+  let offset = 0;
+  for (const block of blocks) {
+    const start = offset;
+    const end = start + block.text.length;
+    offset = end + BLOCK_SEPARATOR.length;
+    const last = spans.at(-1);
+    if (last && sameLocation(last, block)) last.end = end;
+    else spans.push({ start, end, page: block.page, section: block.section });
+  }
+  return { text: textOfBlocks(blocks), spans };
+}
+
+const sameLocation = (a: Location, b: Location) =>
+  a.page === b.page &&
+  (a.section ?? []).length === (b.section ?? []).length &&
+  (a.section ?? []).every((heading, i) => heading === b.section![i]);
+
+/** Only the fields a span has, so that a chunk of plain text stays `{index, text, start, end}`. */
+function locationOf(span: Span): Location {
+  const location: Location = {};
+  if (span.page !== undefined) location.page = span.page;
+  if (span.section !== undefined) location.section = span.section;
+  return location;
 }
 
 type Section = { start: number; end: number };
