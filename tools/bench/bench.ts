@@ -1,6 +1,8 @@
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { SourceDocument } from "../../src/ingest/source-files";
 import type { WanSettings } from "../../src/wan/wan-profiles";
 import { UsageError } from "../cli/usage-error";
@@ -25,6 +27,7 @@ import { type CellSpec, measureCell, type PhaseMeans, primeCache, type QueryCell
 import { renderReport } from "./report";
 import { indexStats, localStorageBytes, type StorageFigures } from "./storage";
 import type { Target } from "./target";
+import { measureTenants, type TenantFigures } from "./tenants";
 import { measureWan, type WanFigures } from "./wan";
 
 /**
@@ -62,10 +65,14 @@ export interface BenchOptions {
   workerVars?: Record<string, string>;
   /** `--wan <profile>`: the local stack's WAN profile and its variables (tools/stack/wan.ts). */
   wan?: { settings: WanSettings; vars: Record<string, string> };
+  /** `--tenants <list>`: the tenant counts to measure one tenant at, ascending, 1 first. */
+  tenants?: number[];
+  /** `--checkout <dir>`: another checkout of this repository whose local stack is measured (e.g. an earlier commit's worktree). */
+  checkout?: string;
 }
 
 /** The report's sections that `--only` can pick, in the order they run. */
-export const BENCH_SECTIONS = ["ingest", "queries", "wan", "degraded", "lane", "load", "cold-start"] as const;
+export const BENCH_SECTIONS = ["ingest", "queries", "wan", "degraded", "lane", "load", "tenants", "cold-start"] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 export interface IngestRow extends IngestFigures {
@@ -117,7 +124,8 @@ export interface BenchResult {
   startedAt: string;
   seconds: number;
   machine: { cores: number; cpu: string; memoryGiB: number; node: string; platform: string; embeddingModel: string; dimensions: number };
-  target: { url: string; local: boolean };
+  /** commit: `git describe --always --dirty` of the checkout whose stack was measured (local stack; absent in older runs). */
+  target: { url: string; local: boolean; commit?: string };
   options: Omit<BenchOptions, "key">;
   ingest: IngestRow[];
   embedder: EmbedderFigures | null;
@@ -131,6 +139,8 @@ export interface BenchResult {
   coldStart: import("./cold-start").ColdStartFigures | null;
   /** `--wan`: latency and cross-region round trips per path under the profile (absent in older runs). */
   wan?: WanFigures | null;
+  /** `--tenants`: one tenant's figures at each tenant count (absent in older runs). */
+  tenants?: TenantFigures | null;
   notes: string[];
 }
 
@@ -158,8 +168,12 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       // A state directory of its own (runs can overlap: a smoke test beside a full run), removed at the end.
       mkdirSync(join(ROOT, ".cache"), { recursive: true });
       stateDir = mkdtempSync(join(ROOT, ".cache", "bench-"));
-      step("starting a local stack…");
-      const started = await startMeasuredStack({
+      step(`starting a local stack${options.checkout ? ` from ${options.checkout}` : ""}…`);
+      // Another checkout's stack is started by that checkout's own code (its worker, migrations, wrangler).
+      const { startMeasuredStack: start } = options.checkout
+        ? ((await import(pathToFileURL(join(options.checkout, "tools", "bench", "local-stack.ts")).href)) as typeof import("./local-stack"))
+        : { startMeasuredStack };
+      const started = await start({
         stateDir,
         logFile: join(options.outDir, "stack.log"),
         tenant: "bench",
@@ -294,6 +308,20 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       memory?.phase("load");
       load = await measureLoad(target, options.load, questions, memory);
     }
+    // ── Tenant count: one tenant while the deployment holds more and more ─────────────────────
+    let tenants: TenantFigures | null = null;
+    if (options.tenants && stack && measures("tenants")) {
+      memory?.phase("tenants");
+      tenants = await measureTenants(target, {
+        counts: options.tenants,
+        root: options.checkout ?? ROOT,
+        stateDir: stack.stateDir,
+        documents: documents.slice(0, options.batchDocs),
+        questions,
+        requests: options.requests,
+        measuredTenantDocuments: main.documents,
+      });
+    }
     memory?.phase("end");
     memory?.stop();
 
@@ -320,7 +348,11 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
         embeddingModel: stats.embedding_model,
         dimensions: stats.vector_dimensions,
       },
-      target: { url: stack ? "local stack" : target.url, local: Boolean(stack) },
+      target: {
+        url: stack ? `local stack${options.checkout ? ` of ${options.checkout}` : ""}` : target.url,
+        local: Boolean(stack),
+        commit: stack ? describeCommit(options.checkout ?? ROOT) : undefined,
+      },
       options: { ...options, key: undefined } as Omit<BenchOptions, "key">,
       ingest,
       embedder,
@@ -332,6 +364,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       memory: memory ? { figures: memory.figures(["queries", "degraded", "lane", "load"]), samples: memory.samples } : null,
       coldStart,
       wan,
+      tenants,
       notes,
     };
     return { result, dir: await writeOutputs(result, options.outDir) };
@@ -496,6 +529,15 @@ export async function writeOutputs(result: BenchResult, outDir: string): Promise
   writeFileSync(join(dir, "bench.json"), `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(join(dir, "report.md"), renderReport(result, charts));
   return dir;
+}
+
+/** The checkout's commit, `-dirty` when its tracked files differ from it ("unknown" outside git). */
+function describeCommit(root: string): string {
+  try {
+    return execFileSync("git", ["-C", root, "describe", "--always", "--dirty"], { encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
 }
 
 /** This process's CPU seconds so far (user + system). */

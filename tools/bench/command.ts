@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { ParseArgsOptionsConfig } from "node:util";
 import { WanConfigError } from "../../src/wan/wan-profiles";
 import { EXIT } from "../cli/api";
@@ -27,6 +27,8 @@ export const BENCH_OPTIONS: ParseArgsOptionsConfig = {
   render: { type: "string" },
   "worker-var": { type: "string", multiple: true },
   wan: { type: "string" },
+  tenants: { type: "string" },
+  checkout: { type: "string" },
 };
 
 export const BENCH_DETAILS = `Without --url it starts its own local stack on free ports (fresh state in .cache/bench-*, removed after) and measures
@@ -47,7 +49,7 @@ exits 2 when the load soak saw a 5xx or documents failed to index.
   --concurrency <c>     … from c clients (default 16)
   --no-cold-start       skip the bundle build and startup profile
   --only <list>         measure only these sections (default: all): ingest (the raw embedder and the
-                        client batch sizes), queries, degraded, lane, load, cold-start. The main ingest of
+                        client batch sizes), queries, wan, degraded, lane, load, tenants, cold-start. The main ingest of
                         --docs always runs: the other sections query what it indexed
   --out <dir>           where the report goes
   --data <dir>          the BEIR SciFact folder (default: shared/data/scifact beside the checkout)
@@ -57,6 +59,13 @@ exits 2 when the load soak saw a 5xx or documents failed to index.
   --wan <profile>       the local stack's remote ports at a distance (near, far; WAN_<DEPENDENCY>_RTT_MS
                         overrides one), and the wan section: cache hit, cold miss and hit ÷ /health at
                         concurrency 16, with the cross-region round trips each request waited on
+  --tenants <list>      and the tenants section: at each tenant count (ascending, 1 first; e.g. 1,100,1000,5000)
+                        the stack gets that many tenants with one document each (keys written into its D1
+                        as \`keys create\` does, documents through the API), then the bench's tenant ingests
+                        --batch-docs new documents, asks --requests uncached questions and calls /v1/stats
+                        --requests times; each figure also ÷ its 1-tenant figure (local stack only)
+  --checkout <dir>      start the local stack of another checkout of this repository (e.g. a git worktree
+                        at an earlier commit: the figures before a change); the report names its commit
   --url <url>           a deployment instead of the local stack
   --key <key>           its key (admin, or writer + reader; default: $EDGE_RAG_KEY)`;
 
@@ -97,7 +106,13 @@ function sections(values: Values): BenchSection[] {
   const chosen =
     raw === undefined
       ? BENCH_SECTIONS.filter((section) =>
-          section === "load" ? values.load !== undefined : section === "wan" ? values.wan !== undefined : true,
+          section === "load"
+            ? values.load !== undefined
+            : section === "wan"
+              ? values.wan !== undefined
+              : section === "tenants"
+                ? values.tenants !== undefined
+                : true,
         )
       : String(raw)
           .split(",")
@@ -109,6 +124,9 @@ function sections(values: Values): BenchSection[] {
     );
   if (chosen.includes("load") && values.load === undefined) throw new UsageError("--only load needs --load <n>");
   if (chosen.includes("wan") && values.wan === undefined) throw new UsageError("--only wan needs --wan <profile>");
+  if (chosen.includes("tenants") && values.tenants === undefined) throw new UsageError("--only tenants needs --tenants <list>");
+  if (raw !== undefined && values.tenants !== undefined && !chosen.includes("tenants"))
+    throw new UsageError("--tenants needs tenants in --only");
   if (raw !== undefined && values.load !== undefined && !chosen.includes("load")) throw new UsageError("--load needs load in --only");
   if (raw !== undefined && values["no-cold-start"] === true && chosen.includes("cold-start"))
     throw new UsageError("--no-cold-start contradicts cold-start in --only");
@@ -140,6 +158,19 @@ export function benchOptions(values: Values, env: Record<string, string | undefi
       throw error;
     }
   }
+  const tenants = values.tenants === undefined ? undefined : list(values, "tenants", [], 100_000);
+  if (tenants && (tenants[0] !== 1 || tenants.some((n, i) => i > 0 && n <= tenants[i - 1]!)))
+    throw new UsageError("--tenants is ascending and starts at 1 (the ratios are taken against 1 tenant), e.g. 1,100,1000,5000");
+  if (url && tenants) throw new UsageError("--tenants writes tenants into the local stack's D1: not with --url");
+  const checkout = typeof values.checkout === "string" ? resolve(values.checkout) : undefined;
+  if (checkout && url) throw new UsageError("--checkout starts another checkout's local stack: not with --url");
+  if (checkout && !existsSync(join(checkout, "tools", "bench", "local-stack.ts")))
+    throw new UsageError(`--checkout: ${checkout} is not a checkout of this repository (no tools/bench/local-stack.ts)`);
+  const chosen = sections(values);
+  if (checkout && chosen.includes("cold-start"))
+    throw new UsageError(
+      "--checkout measures that checkout's stack, but cold-start builds this one's bundle: add --no-cold-start or --only",
+    );
   return {
     url,
     key: url ? key : undefined,
@@ -153,10 +184,12 @@ export function benchOptions(values: Values, env: Record<string, string | undefi
       values.load === undefined
         ? undefined
         : { requests: count(values, "load", 0), concurrency: count(values, "concurrency", 16, 1, 1024) },
-    sections: sections(values),
+    sections: chosen,
     dataDir: typeof values.data === "string" ? values.data : undefined,
     workerVars,
     wan,
+    tenants,
+    checkout,
     outDir: typeof values.out === "string" ? values.out : join(ROOT, ".bench", now.toISOString().replace(/[:.]/g, "-")),
   };
 }
@@ -173,7 +206,9 @@ export async function benchCommand(values: Values): Promise<void> {
     // Figures that must be zero: the run is reported, and the exit code says it partly failed.
     const failures = [
       run.result.load && run.result.load.errors5xx > 0 ? `${run.result.load.errors5xx} 5xx in the load soak` : "",
-      run.result.ingest.some((row) => row.failed > 0) ? "documents failed to index" : "",
+      run.result.ingest.some((row) => row.failed > 0) || run.result.tenants?.rows.some((row) => row.ingest_failed > 0)
+        ? "documents failed to index"
+        : "",
     ].filter(Boolean);
     if (failures.length > 0) {
       console.error(`bench: ${failures.join("; ")}`);

@@ -1,5 +1,6 @@
 import type { BenchResult } from "./bench";
 import type { QueryCell } from "./queries";
+import { renderTenants } from "./tenants";
 import { renderWan } from "./wan";
 
 /**
@@ -26,7 +27,8 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
   out.push("");
   out.push(
     `Machine: ${machine.cores} cores (${machine.cpu}), ${f(machine.memoryGiB)} GiB memory, ${machine.platform}, Node ${machine.node}. ` +
-      `Embedding model: ${machine.embeddingModel} (${machine.dimensions}-d). Target: ${result.target.url}. ` +
+      `Embedding model: ${machine.embeddingModel} (${machine.dimensions}-d). Target: ${result.target.url}` +
+      `${result.target.commit ? ` at ${result.target.commit}` : ""}. ` +
       `Run: ${result.options.docs} SciFact documents, ${result.options.requests} requests per query cell (at least 4 × its concurrency), ` +
       `took ${f(result.seconds / 60)} min.` +
       (Object.keys(result.options.workerVars ?? {}).length > 0
@@ -274,6 +276,12 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
   if (result.wan) {
     out.push("\n## WAN profile\n");
     out.push(renderWan(result.wan));
+  }
+
+  // ── Tenant count
+  if (result.tenants) {
+    out.push("\n## Tenant count\n");
+    out.push(renderTenants(result.tenants));
   }
 
   // ── Charts

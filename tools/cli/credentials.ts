@@ -110,20 +110,19 @@ export async function createApiKey(values: Values): Promise<{ id: string; key: s
   const { id, key, secretHash } = await generateApiKey();
   await executeSql(
     values,
-    `INSERT INTO api_keys (id, tenant, name, roles, secret_hash, created_at, created_by, expires_at) VALUES (${[
-      id,
-      tenant,
-      name,
-      JSON.stringify(roles),
-      secretHash,
-      now,
-      "cli",
-      expiresIn === null ? null : now + expiresIn * 1000,
-    ]
-      .map(sqlValue)
-      .join(", ")});`,
+    apiKeysInsert([{ id, tenant, name, roles, secretHash, createdAt: now, expiresAt: expiresIn === null ? null : now + expiresIn * 1000 }]),
   );
   return { id, key, tenant, roles };
+}
+
+/** One INSERT of API key rows created by the CLI (`keys create`, and the bench's tenants in bulk). */
+export function apiKeysInsert(
+  keys: Array<{ id: string; tenant: string; name: string; roles: Role[]; secretHash: string; createdAt: number; expiresAt: number | null }>,
+): string {
+  const rows = keys.map(
+    (k) => `(${[k.id, k.tenant, k.name, JSON.stringify(k.roles), k.secretHash, k.createdAt, "cli", k.expiresAt].map(sqlValue).join(", ")})`,
+  );
+  return `INSERT INTO api_keys (id, tenant, name, roles, secret_hash, created_at, created_by, expires_at) VALUES ${rows.join(",\n")};`;
 }
 
 export async function createKeyCommand(values: Values): Promise<void> {

@@ -2,11 +2,14 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "./paths";
 
-/** Runs a wrangler command to completion (non-interactive), streaming its output to `log`. */
-export function wrangler(args: string[], log: (line: string) => void = () => {}): Promise<string> {
+/**
+ * Runs a wrangler command to completion (non-interactive), streaming its output to `log`; `root` is
+ * the checkout whose wrangler and wrangler.toml it uses (another one: the bench against an older commit).
+ */
+export function wrangler(args: string[], log: (line: string) => void = () => {}, root = ROOT): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), ...args], {
-      cwd: ROOT,
+    const child = spawn(process.execPath, [join(root, "node_modules/wrangler/bin/wrangler.js"), ...args], {
+      cwd: root,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     });
