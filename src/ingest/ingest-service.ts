@@ -3,6 +3,7 @@ import { log as defaultLog, errorFields, type Logger } from "../logger";
 import type { Origins } from "../origin/origin-client";
 import type { TenantLimitsStore } from "../store/tenant-limits";
 import type { TenantStore } from "../store/tenant-store";
+import { ENQUEUE_GRACE_MS } from "../tenant/tenant-data";
 import type { TenantDataFor } from "../tenant/tenant-data-port";
 import type { VectorIndex } from "../vector/vector-index";
 import { DEFAULT_COLLECTION, type DocumentInput, documentSchemas, type IngestRequest } from "./document-input";
@@ -70,8 +71,8 @@ export interface SweepResult {
   vectorsDeleted: number;
 }
 
-/** How long a POST may take between storing its documents and its last sendBatch before the sweep steps in. */
-export const ENQUEUE_GRACE_MS = 2 * 60_000;
+export { ENQUEUE_GRACE_MS } from "../tenant/tenant-data";
+
 const JOBS_PER_SWEEP = 50;
 
 const newJobId = () => `job_${Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("")}`;

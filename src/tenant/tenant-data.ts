@@ -19,6 +19,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { Bindings } from "../bindings";
+import { loadConfig } from "../config";
 import type { DocumentMetadata } from "../ingest/document-input";
 import { type AcceptedDocument, acceptedRow, type DocumentSummary, type StoredDocument } from "../ingest/document-store";
 import type { JobView } from "../ingest/job-store";
@@ -164,11 +165,15 @@ const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
 /**
  * How often the object wakes itself while it holds work a lost message or a failed call could
- * strand (a job not finished, vector ids to delete): it then asks the ingest queue to sweep it
+ * strand (a job not finished, vector ids to delete): when some of it needs repair (a job never
+ * enqueued or stalled, a stale hold, vector ids due) it asks the ingest queue to sweep it
  * (`{ sweep: true }`, handled by IngestService.sweep), which re-enqueues what stalled and purges
  * what is due. The bound on how long such work waits for repair, beside each check's own window.
  */
 export const SWEEP_INTERVAL_MS = 2 * 60_000;
+
+/** How long an accept may take between storing its documents and its last queue send (or its hold's confirmation) before the sweep steps in. */
+export const ENQUEUE_GRACE_MS = 2 * 60_000;
 
 export class TenantData extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
@@ -864,7 +869,9 @@ export class TenantData extends DurableObject<Bindings> {
       this.sql.exec("SELECT 1 FROM jobs WHERE finished_at IS NULL OR status = 'held' UNION ALL SELECT 1 FROM holds LIMIT 1").toArray()
         .length > 0;
     const { due } = this.sql.exec<{ due: number | null }>("SELECT MIN(created_at) AS due FROM vector_deletions").one();
-    if (name && (unfinished || (due !== null && due <= now))) {
+    // Only work that needs repair asks for a sweep: a job whose messages are on the queue needs
+    // none, and thousands of tenants mid-ingest would otherwise fill the queue with sweeps.
+    if (name && ((due !== null && due <= now) || (unfinished && this.needsRepair(now)))) {
       const { tenant, shard } = parseShardObjectName(name);
       const message: SweepMessage = shard === 0 ? { v: 1, tenant, sweep: true } : { v: 1, tenant, shard, sweep: true };
       await this.env.INGEST_QUEUE.send(message, { contentType: "json" });
@@ -874,6 +881,20 @@ export class TenantData extends DurableObject<Bindings> {
       due === null ? Infinity : Math.max(due, now + SWEEP_INTERVAL_MS),
     );
     if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Whether a job was never enqueued or has stalled, or an accept across shards was left on hold (what IngestService.sweep repairs). */
+  private needsRepair(now: number): boolean {
+    const graceEnded = now - ENQUEUE_GRACE_MS;
+    const { unenqueued, stalled } = this.jobsToEnqueue(graceEnded, now - loadConfig(this.env).INGEST_STALL_SECONDS * 1000, 1);
+    const staleHold =
+      this.sql
+        .exec(
+          "SELECT 1 FROM holds WHERE created_at < ?1 UNION ALL SELECT 1 FROM jobs WHERE status = 'held' AND created_at < ?1 LIMIT 1",
+          graceEnded,
+        )
+        .toArray().length > 0;
+    return unenqueued.length > 0 || stalled.length > 0 || staleHold;
   }
 
   /** Sets the alarm at `at` unless one is due earlier. */
