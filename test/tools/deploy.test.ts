@@ -93,6 +93,51 @@ describe("deployment configuration", () => {
     180_000,
   );
 
+  it.each(["staging", "production"])(
+    "the query backend Worker (`wrangler.backend.toml --env %s`) builds offline, placed next to the origin, with the front's data and settings",
+    async (environment) => {
+      const outdir = mkdtempSync(join(tmpdir(), `edge-rag-backend-${environment}-`));
+      try {
+        const wranglerArgs = ["deploy", "--dry-run", "-c", "wrangler.backend.toml", "--env", environment, "--outdir", outdir];
+        const { stdout, stderr } = await run(process.execPath, [join(ROOT, "node_modules/wrangler/bin/wrangler.js"), ...wranglerArgs], {
+          cwd: ROOT,
+          env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+          timeout: 120_000,
+        });
+        expect(stdout + stderr).toContain("--dry-run: exiting now.");
+        const bundle = readdirSync(outdir).find((file) => file.endsWith(".js"))!;
+        const code = readFileSync(join(outdir, bundle), "utf8");
+        expect(gzipSync(code).length).toBeLessThan(GZIP_BUDGET_BYTES);
+        for (const marker of ["LocalVectorIndex", "VECTOR_INDEX_DO", "WAN_PROFILE", "wan-round-trips"])
+          expect(code, marker).not.toContain(marker);
+
+        const { unstable_readConfig } = await import("wrangler");
+        const backend = unstable_readConfig({ config: join(ROOT, "wrangler.backend.toml"), env: environment });
+        const front = unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env: environment });
+        // Placed next to the origin it calls, probed by the origin's host name.
+        expect(backend.placement?.hostname).toBe(new URL(String(front.vars.ORIGIN_URLS).split(",")[0]!).hostname);
+        // The front binds it by name and entrypoint.
+        expect(front.services).toContainEqual(
+          expect.objectContaining({ binding: "BACKEND", service: backend.name, entrypoint: "QueryBackend" }),
+        );
+        // The same data and settings as the front's miss path: the tenants' objects (the front's
+        // classes), D1, KV, Vectorize, and every variable but the front's own CORS list.
+        expect(backend.durable_objects.bindings).toEqual([{ name: "TENANT_DATA", class_name: "TenantData", script_name: front.name }]);
+        const ids = (config: typeof front) => ({
+          d1: config.d1_databases.map((database: { database_id?: string }) => database.database_id),
+          kv: config.kv_namespaces.map((namespace: { id?: string }) => namespace.id),
+          vectorize: config.vectorize.map((index: { index_name?: string }) => index.index_name),
+        });
+        expect(ids(backend)).toEqual(ids(front));
+        const { CORS_ALLOWED_ORIGINS: _front, ...frontVars } = front.vars;
+        expect(backend.vars).toEqual(frontVars);
+      } finally {
+        rmSync(outdir, { recursive: true, force: true });
+      }
+    },
+    180_000,
+  );
+
   it("keeps Vectorize and Workers AI out of the local configuration", () => {
     const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
     const topLevel = toml.slice(0, toml.indexOf("[env."));

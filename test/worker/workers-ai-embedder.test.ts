@@ -11,9 +11,9 @@ import {
 } from "../../src/embedding/query-embedder";
 import { createWorkersAiEmbedder, createWorkersAiFallback, type TextEmbeddingsBinding } from "../../src/embedding/workers-ai-embedder";
 import { OriginFailure } from "../../src/errors";
-import { productionPlatform } from "../../src/index";
 import { localVectorIndex } from "../../src/local";
 import { createOrigins } from "../../src/origin/origin-client";
+import { productionPlatform } from "../../src/production-platform";
 import { createServices, type ServicesFactory, servicesFactory } from "../../src/services";
 import { bindingsWith, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
 import { indexFixture, QUESTIONS } from "./query-fixtures";
