@@ -27,6 +27,7 @@ describe("WAN profiles (happy)", () => {
         KV_COLD: 150,
         KV_HOT: 0,
         QUEUE: 150,
+        BACKEND: 150,
       },
     });
   });
