@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { type Config, type RateWindow, type RouteClass, rateWindowSchema } from "../config";
 import { log } from "../logger";
+import { createIsolateCache } from "../shared/isolate-cache";
 import { isLocationHint, type LocationHint } from "../tenant/placement";
 
 /**
@@ -69,20 +70,6 @@ export function defaultTenantLimits(config: Config): TenantLimits {
 
 export function createTenantLimitsStore(db: D1Database, config: Config, now: () => number = Date.now): TenantLimitsStore {
   const defaults = defaultTenantLimits(config);
-  const ttlMs = config.TENANT_LIMITS_CACHE_SECONDS * 1000;
-  // Safe to lose: a cold isolate reads D1 again.
-  const cache = new Map<string, { value: TenantLimits; readAt: number }>();
-  const rereading = new Set<string>();
-
-  const read = async (tenant: string): Promise<TenantLimits> => {
-    const value = await parse(tenant);
-    if (ttlMs > 0) {
-      if (cache.size >= 10_000) cache.delete(cache.keys().next().value!);
-      cache.set(tenant, { value, readAt: now() });
-    }
-    return value;
-  };
-
   const parse = async (tenant: string): Promise<TenantLimits> => {
     const row = await db
       .withSession("first-unconstrained")
@@ -121,22 +108,8 @@ export function createTenantLimitsStore(db: D1Database, config: Config, now: () 
     };
   };
 
-  return {
-    async get(tenant, background) {
-      const hit = cache.get(tenant);
-      const age = hit ? now() - hit.readAt : Infinity;
-      if (age >= ttlMs) return read(tenant);
-      if (background && age >= ttlMs / 2 && !rereading.has(tenant)) {
-        rereading.add(tenant);
-        background(
-          read(tenant)
-            .then(undefined, () => {})
-            .finally(() => rereading.delete(tenant)),
-        );
-      }
-      return hit!.value;
-    },
-  };
+  const cache = createIsolateCache(parse, { ttlMs: config.TENANT_LIMITS_CACHE_SECONDS * 1000, now });
+  return { get: (tenant, background) => cache.get(tenant, background) };
 }
 
 /** The tenant's active (neither revoked nor expired) API keys: the key quota's usage. */

@@ -1,3 +1,4 @@
+import { createIsolateCache } from "../shared/isolate-cache";
 import type { TenantDataFor } from "../tenant/tenant-data-port";
 
 /**
@@ -59,43 +60,17 @@ export function createTenantStore(tenantData: TenantDataFor): TenantStore {
  */
 export function withCachedState(store: TenantStore, ttlSeconds: number, now: () => number = Date.now): TenantStore {
   if (ttlSeconds <= 0) return store;
-  // Settled values only, never a pending read: a request must not await another request's I/O
-  // (workerd cancels it as hung, or fails it with "Cannot perform I/O on behalf of a different
-  // request"). Concurrent first reads of a tenant each read the object once.
-  const ttlMs = ttlSeconds * 1000;
-  const states = new Map<string, { value: TenantState; readAt: number }>();
-  const rereading = new Set<string>();
-  const read = async (tenant: string) => {
-    const value = await store.state(tenant);
-    states.delete(tenant);
-    states.set(tenant, { value, readAt: now() });
-    if (states.size > 10_000) states.delete(states.keys().next().value!);
-    return value;
-  };
-  const state = async (tenant: string, background?: (work: Promise<unknown>) => void) => {
-    const cached = states.get(tenant);
-    const age = cached ? now() - cached.readAt : Infinity;
-    if (age >= ttlMs) return read(tenant);
-    if (background && age >= ttlMs / 2 && !rereading.has(tenant)) {
-      rereading.add(tenant);
-      // A failed re-read leaves the cached state to expire at its bound.
-      background(
-        read(tenant)
-          .then(undefined, () => {})
-          .finally(() => rereading.delete(tenant)),
-      );
-    }
-    return cached!.value;
-  };
+  const states = createIsolateCache((tenant) => store.state(tenant), { ttlMs: ttlSeconds * 1000, now });
+  const state = (tenant: string, background?: (work: Promise<unknown>) => void) => states.get(tenant, background);
   return {
     indexVersion: async (tenant) => (await state(tenant)).indexVersion,
     state,
     async bumpCacheEpoch(tenant) {
       await store.bumpCacheEpoch(tenant);
-      states.delete(tenant);
+      states.forget(tenant);
     },
     forget(tenant) {
-      states.delete(tenant);
+      states.forget(tenant);
     },
   };
 }
