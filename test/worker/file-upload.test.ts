@@ -4,7 +4,7 @@ import { describe, expect, inject, it } from "vitest";
 import { FILE_LIMITS } from "../../src/ingest/document-input";
 import { localServices } from "../../src/local";
 import { documentIdOf } from "../../src/routes/documents";
-import { call, createKey, json, tenantFirst, tenantSql, uniqueTenant } from "./helpers";
+import { call, callWithEnv, createKey, DEAD_ORIGIN, json, tenantFirst, tenantSql, uniqueTenant } from "./helpers";
 import { ingest, type JobBody, waitForJob } from "./ingest-fixtures";
 import { DOCX_FACT, PDF_FACT } from "./test-files";
 
@@ -221,12 +221,17 @@ describe("POST /v1/documents/files (happy)", () => {
 });
 
 describe("POST /v1/documents/files — bad files fail alone (error)", () => {
-  it("a corrupt PDF, an encrypted PDF and a file that is not the type it claims each fail their document; the good file is indexed", async () => {
+  it("a corrupt PDF, an encrypted PDF, a file that is not the type it claims and a lying archive each fail their document; the good file is indexed", async () => {
     const { tenant, key } = await writer();
     const response = await upload(key, [
       { name: "broken.pdf", type: "application/pdf", bytes: PDF.slice(0, 700) },
       { name: "locked.pdf", type: "application/pdf", bytes: bytesOf(files.encryptedPdf) },
       { name: "fake.pdf", type: "application/pdf", bytes: ARTICLE_HTML },
+      {
+        name: "bomb.docx",
+        type: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        bytes: bytesOf(files.lyingDocx),
+      },
       { name: "good.html", type: "text/html", bytes: ARTICLE_HTML },
     ]);
     expect(response.status, await response.clone().text()).toBe(202);
@@ -236,13 +241,14 @@ describe("POST /v1/documents/files — bad files fail alone (error)", () => {
     expect(errors["broken.pdf"]).toMatch(/^FILE_CORRUPT: /);
     expect(errors["locked.pdf"]).toMatch(/^PDF_ENCRYPTED: /);
     expect(errors["fake.pdf"]).toMatch(/^FILE_TYPE_MISMATCH: /);
+    expect(errors["bomb.docx"]).toMatch(/^FILE_CORRUPT: /);
 
     const job = await waitForJob(key, accepted.job_id);
-    expect(job).toMatchObject({ status: "failed", documents: 4, processed: 1, failed: 3 });
+    expect(job).toMatchObject({ status: "failed", documents: 5, processed: 1, failed: 4 });
     expect(job.errors).toEqual(expect.arrayContaining(accepted.failed.map(({ document_id, error }) => ({ document_id, error }))));
     expect((await search(key, "kestrel valve")).some((source) => source.document_id === "good.html")).toBe(true);
     // Nothing of a refused file is kept: no document, no original.
-    for (const id of ["broken.pdf", "locked.pdf", "fake.pdf"]) {
+    for (const id of ["broken.pdf", "locked.pdf", "fake.pdf", "bomb.docx"]) {
       expect((await call(`/v1/documents/${id}`, { auth: key })).status).toBe(404);
       expect(await originals(tenant, `${id}/`)).toEqual([]);
     }
@@ -372,6 +378,18 @@ describe("POST /v1/documents/files — refused requests change nothing (error, s
       expect(await originals(tenant)).toEqual([]);
     });
   }
+
+  it("answers 503 when no origin can parse, storing nothing: nothing was accepted, so nothing is lost (retry)", async () => {
+    const { tenant, key } = await writer();
+    const form = new FormData();
+    form.append("file", new File([MARKDOWN], "notes.md", { type: "text/markdown" }));
+    const response = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/documents/files", { auth: key, body: form });
+    expect(response.status).toBe(503);
+    expect(await json(response)).toMatchObject({ code: "ORIGIN_UNAVAILABLE" });
+    expect(response.headers.get("retry-after")).toBeTruthy();
+    expect(await jobCount(tenant)).toBe(0);
+    expect(await originals(tenant)).toEqual([]);
+  });
 
   it("is for writers: a reader gets 403", async () => {
     const tenant = uniqueTenant("files-reader");

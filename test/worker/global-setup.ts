@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
 import { startFakeOpenAI } from "../../container/test/helpers/fake-openai.ts";
-import { encryptedPdf, makeDocx, makePdf } from "../../container/test/helpers/files.ts";
+import { encryptedPdf, lyingDocx, makeDocx, makePdf } from "../../container/test/helpers/files.ts";
 import { freePort } from "../../tools/lib/ports";
 import { startRedisServer } from "../../tools/lib/redis-server";
 import { startBridgeProcess } from "../../tools/stack/bridge";
@@ -34,9 +34,10 @@ declare module "vitest" {
     /**
      * Files the upload tests send, made here by the origin's test helpers (pdf-lib, docx: Node
      * packages of container/, which workerd cannot load), base64: `pdf` three pages with its
-     * fact on page 3, `encryptedPdf` one that needs a password, `docx` a Word file with headings.
+     * fact on page 3, `encryptedPdf` one that needs a password, `docx` a Word file with headings,
+     * `lyingDocx` one whose document inflates past the size it declares (a bomb that lies).
      */
-    testFiles: { pdf: string; encryptedPdf: string; docx: string };
+    testFiles: { pdf: string; encryptedPdf: string; docx: string; lyingDocx: string };
   }
 }
 
@@ -141,6 +142,7 @@ export default async function setup(project: TestProject) {
     ),
     encryptedPdf: base64(await encryptedPdf()),
     docx: base64(await makeDocx()),
+    lyingDocx: base64(await lyingDocx(200 * 1024)),
   });
   return stopAll;
 }
