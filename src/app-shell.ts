@@ -17,6 +17,7 @@ import {
   unsupportedMediaType,
   validationFailed,
 } from "./errors";
+import { FILE_LIMITS } from "./ingest/document-input";
 import { errorFields, type Logger, log } from "./logger";
 import { jsonDepthLimit } from "./middleware/json-depth";
 import { observe } from "./middleware/observe";
@@ -116,8 +117,17 @@ export function createAppShell(services: ServicesFactory, routeGroups: readonly 
       },
     }),
   );
+  app.use(
+    "/v1/documents/files",
+    bodyLimit({
+      maxSize: FILE_LIMITS.maxRequestBytes,
+      onError: () => {
+        throw payloadTooLarge(FILE_LIMITS.maxRequestBytes);
+      },
+    }),
+  );
   app.use("/v1/*", async (c, next) => {
-    if (c.req.path === "/v1/documents") return next();
+    if (c.req.path === "/v1/documents" || c.req.path === "/v1/documents/files") return next();
     return bodyLimit({
       maxSize: QUERY_BODY_LIMIT,
       onError: () => {

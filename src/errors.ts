@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import type { problemSchema } from "./schemas";
+import type { FileRefusalCode } from "./shared/origin-contract";
 
 /**
  * The worker's errors. Every code a client can see is in ERROR_CODES (status and title), so the
@@ -51,6 +52,7 @@ export const ERROR_CODES = {
   INGEST_QUEUE_UNAVAILABLE: { status: 503, title: "Service unavailable" },
   VECTOR_INDEX_ERROR: { status: 503, title: "Service unavailable" },
   VECTORS_NOT_VISIBLE: { status: 503, title: "Service unavailable" },
+  FILE_STORE_UNAVAILABLE: { status: 503, title: "Service unavailable" },
   ORIGIN_TIMEOUT: { status: 504, title: "Gateway timeout" },
 } as const satisfies Record<string, { status: number; title: string }>;
 
@@ -147,6 +149,34 @@ export class VectorsNotVisible extends ApiError {
   static readonly code = "VECTORS_NOT_VISIBLE";
   constructor(detail: string) {
     super(VectorsNotVisible.code, detail);
+  }
+}
+
+/**
+ * The origin refused a file itself (corrupt, encrypted, not the type it claims, …): that file's
+ * document fails with `reason: detail` in its job; the request and its other files go on. Never
+ * rendered as a request's problem (ORIGIN_REJECTED if it were).
+ */
+export class FileRefused extends ApiError {
+  static readonly code = "ORIGIN_REJECTED";
+  constructor(
+    readonly reason: FileRefusalCode,
+    detail: string,
+  ) {
+    super(FileRefused.code, detail);
+  }
+
+  /** What the document's job row says. */
+  get jobError(): string {
+    return `${this.reason}: ${this.detail}`;
+  }
+}
+
+/** The files bucket (R2) failed a call: the upload, download or deletion can be retried. */
+export class FileStoreUnavailable extends ApiError {
+  static readonly code = "FILE_STORE_UNAVAILABLE";
+  constructor(operation: string, cause?: unknown) {
+    super(FileStoreUnavailable.code, `the file store failed the ${operation}; retry shortly`, { headers: retryAfter(5), cause });
   }
 }
 

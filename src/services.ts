@@ -11,6 +11,7 @@ import { createCollectionCatalog } from "./chat/collections";
 import { createQuestionCondenser } from "./chat/condense";
 import { type Config, loadConfig } from "./config";
 import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
+import { createR2FileStore } from "./ingest/file-store";
 import { createIngestService, type IngestService } from "./ingest/ingest-service";
 import { createOrigins, type Origins } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
@@ -96,6 +97,8 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     return { shards, region };
   });
   const vectors = guardVectorIndex(platform.vectors);
+  // The originals of documents made from files (the query backend binds no bucket: it never needs one).
+  const files = createR2FileStore(env.FILES);
   const origin = createOrigins(config);
   const tenantRows = createTenantStore(tenantData);
   // Cache keys read the tenant's index version and cache epoch from isolate memory
@@ -150,9 +153,10 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     query,
     chat: createChatService({ query, condenser: createQuestionCondenser(origin), collections: createCollectionCatalog(tenantData) }),
     cacheStats: queryCache.stats,
-    tenantAdmin: createTenantAdminService({ db, tenantData, vectors, tenants }),
+    tenantAdmin: createTenantAdminService({ db, tenantData, vectors, tenants, files }),
     ingest: createIngestService({
       tenantData,
+      files,
       vectors,
       origin,
       tenantLimits,

@@ -19,6 +19,17 @@ export const INGEST_LIMITS = {
   maxMetadataJsonBytes: 8 * 1024,
 } as const;
 
+/**
+ * POST /v1/documents/files. The request is read whole into memory (multipart), and each file goes
+ * to the origin and the files bucket from there: the request limit keeps an isolate (128 MB) well
+ * clear of its memory limit; a file is at most half of the origin's own PARSE_MAX_BYTES (50 MiB).
+ */
+export const FILE_LIMITS = {
+  maxFiles: 20,
+  maxFileBytes: 25 * 1024 * 1024,
+  maxRequestBytes: 32 * 1024 * 1024,
+} as const;
+
 export const DOCUMENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 export const COLLECTION_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const METADATA_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;

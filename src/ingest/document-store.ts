@@ -18,6 +18,9 @@ export interface AcceptedDocument {
   text: string;
   metadata: DocumentMetadata;
   hash: string;
+  /** A document made from a file: its blocks' locations (layout.ts) and its original's key in the files bucket. */
+  layout?: string | null;
+  fileKey?: string | null;
 }
 
 export interface StoredDocument {
@@ -57,6 +60,18 @@ export function acceptDocuments(inputs: DocumentInput[], collection = DEFAULT_CO
 // Each changed document gets a fresh revision (128 random bits: it never repeats, see chunkId).
 const newRevision = () => crypto.randomUUID().replaceAll("-", "");
 
-/** An accepted document's row values, in the order the store inserts them: id, collection, text, accepted metadata, content hash, a fresh revision. */
+/**
+ * An accepted document's row values, in the order the store inserts them: id, collection, text,
+ * accepted metadata, content hash, a fresh revision, layout, file key.
+ */
 export const acceptedRow = (document: AcceptedDocument) =>
-  [document.id, document.collection, document.text, JSON.stringify(document.metadata), document.hash, newRevision()] as const;
+  [
+    document.id,
+    document.collection,
+    document.text,
+    JSON.stringify(document.metadata),
+    document.hash,
+    newRevision(),
+    document.layout ?? null,
+    document.fileKey ?? null,
+  ] as const;

@@ -3,13 +3,15 @@ import type { DocumentMetadata } from "./document-input";
 
 /**
  * The content hash of a document: SHA-256 over its collection, text and metadata (keys sorted, so
- * the order a client sends them in does not matter). Equal hash = nothing to re-embed.
+ * the order a client sends them in does not matter), and the layout of a document made from a file
+ * (its chunks' locations depend on it). Equal hash = nothing to re-embed.
  */
-export function contentHash(collection: string, text: string, metadata: DocumentMetadata): Promise<string> {
+export function contentHash(collection: string, text: string, metadata: DocumentMetadata, layout?: string | null): Promise<string> {
   const entries = Object.keys(metadata)
     .sort()
     .map((key) => [key, metadata[key]]);
-  return sha256Hex(JSON.stringify([collection, text, entries]));
+  // Without a layout, the hash every text document has always had.
+  return sha256Hex(JSON.stringify(layout ? [collection, text, entries, layout] : [collection, text, entries]));
 }
 
 /**

@@ -3,12 +3,13 @@ import { errorFields, log } from "../logger";
 import type { OriginClient, Origins } from "../origin/origin-client";
 import type { OriginDocument } from "../shared/origin-contract";
 import type { TenantLimitsStore } from "../store/tenant-limits";
-import type { DocumentOutcome, IndexTarget, LoadedDocument } from "../tenant/tenant-data";
+import type { DocumentOutcome, IndexTarget, LoadedDocument, ReadyDocument } from "../tenant/tenant-data";
 import type { TenantDataFor, TenantDataStub } from "../tenant/tenant-data-port";
 import { shardShare } from "../tenant/tenant-shards";
 import type { VectorIndex } from "../vector/vector-index";
 import { type DocumentMetadata, documentTitle } from "./document-input";
 import { chunkId } from "./hashing";
+import { blocksOf, sectionLabel } from "./layout";
 import {
   DEFAULT_VISIBILITY,
   PENDING_VECTOR_GRACE_MS,
@@ -147,10 +148,10 @@ interface Embedded {
   chunks: OriginDocument["chunks"];
 }
 
-/** A document ready to commit: its chunk rows, with their ids, and their vectors. */
+/** A document ready to commit: its chunk rows, with their ids and locations, and their vectors. */
 interface Ready {
   document: LoadedDocument;
-  chunks: Array<{ id: string; index: number; text: string; start: number; end: number }>;
+  chunks: ReadyDocument["chunks"];
   vectors: VectorizeVector[];
 }
 
@@ -209,7 +210,15 @@ function toVectors(tenant: string, embedded: Embedded[]): Promise<Ready[]> {
       };
       return {
         document,
-        chunks: chunks.map((chunk, index) => ({ id: ids[index]!, index, text: chunk.text, start: chunk.start, end: chunk.end })),
+        chunks: chunks.map((chunk, index) => ({
+          id: ids[index]!,
+          index,
+          text: chunk.text,
+          start: chunk.start,
+          end: chunk.end,
+          page: chunk.page ?? null,
+          section: sectionLabel(chunk.section),
+        })),
         vectors: chunks.map((chunk, index) => ({ id: ids[index]!, values: chunk.vector, namespace: tenant, metadata })),
       };
     }),
@@ -254,7 +263,14 @@ async function embed(
   let model: string | null = null;
   const call = async (batch: LoadedDocument[]) => {
     // The client checked the answer's shape; what is left to check is that it covers the batch.
-    const answer = await origin.ingest(batch.map((document) => ({ id: document.id, text: document.text })));
+    // A document made from a file is chunked by its blocks, so that each chunk keeps its page or section.
+    const answer = await origin.ingest(
+      batch.map((document) =>
+        document.layout === null
+          ? { id: document.id, text: document.text }
+          : { id: document.id, blocks: blocksOf(document.text, document.layout) },
+      ),
+    );
     model = answer.model;
     const byId = new Map(answer.documents.map((document) => [document.id, document]));
     for (const document of batch) {

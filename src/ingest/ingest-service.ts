@@ -1,14 +1,19 @@
-import { type FieldError, fieldErrors, quotaExceeded, serviceUnavailable, validationFailed } from "../errors";
+import { type FieldError, FileRefused, fieldErrors, quotaExceeded, serviceUnavailable, validationFailed } from "../errors";
 import { log as defaultLog, errorFields, type Logger } from "../logger";
 import type { Origins } from "../origin/origin-client";
+import { mapWithConcurrency } from "../query/concurrency";
+import { type LocatedBlock, textOfBlocks } from "../shared/origin-contract";
 import type { TenantLimitsStore } from "../store/tenant-limits";
 import type { TenantStore } from "../store/tenant-store";
 import { ENQUEUE_GRACE_MS } from "../tenant/tenant-data";
 import type { TenantDataFor } from "../tenant/tenant-data-port";
 import type { VectorIndex } from "../vector/vector-index";
-import { DEFAULT_COLLECTION, type DocumentInput, documentSchemas, type IngestRequest } from "./document-input";
-import { acceptDocuments } from "./document-store";
+import { DEFAULT_COLLECTION, type DocumentInput, type DocumentMetadata, documentSchemas, type IngestRequest } from "./document-input";
+import { type AcceptedDocument, acceptDocuments } from "./document-store";
+import type { FileStore, StoredFile } from "./file-store";
+import { contentHash } from "./hashing";
 import { type DocumentOutcome, type IndexOptions, type IndexSummary, type IndexTarget, indexRecorded } from "./indexer";
+import { layoutOf } from "./layout";
 import { type IngestMessage, planMessages, sendMessages } from "./messages";
 import { purgeDeletedVectors } from "./vector-writes";
 
@@ -18,13 +23,19 @@ import { purgeDeletedVectors } from "./vector-writes";
  *
  * Promise: `accept` stores the documents in the tenant's object before it enqueues anything, so
  * nothing accepted is lost (a refused quota writes nothing: the object checks its counters and
- * writes in one transaction); `remove` makes a document unfindable before it answers; `index`
+ * writes in one transaction); `acceptFiles` does the same with the text the origin parses out of
+ * each file, once every file is parsed and its original is in the files bucket (a file the origin
+ * refuses fails its document alone, in the job); `remove` makes a document unfindable before it
+ * answers, and deletes its originals; `index`
  * settles each of a message's pending documents (indexer.ts promise); `sweep` repairs what a lost
  * message or a failed call left behind. Failure modes: QUOTA_EXCEEDED and VALIDATION_FAILED
  * (nothing written), STORE_UNAVAILABLE (the tenant's object), and from `accept`
- * INGEST_QUEUE_UNAVAILABLE once the documents are stored (the sweep enqueues them). Latency:
- * `accept` and `remove` one call to the object and one queue send; `index` an origin call, the
- * vector writes and a few calls to the object per message.
+ * INGEST_QUEUE_UNAVAILABLE once the documents are stored (the sweep enqueues them); `acceptFiles`
+ * also the origin's failures (ORIGIN_UNAVAILABLE, ORIGIN_TIMEOUT: nothing stored) and
+ * FILE_STORE_UNAVAILABLE. Latency: `accept` and `remove` one call to the object and one queue send
+ * (and `remove` an R2 list and delete); `acceptFiles` adds a parse call and an R2 put per file
+ * (PARSE_CONCURRENCY at a time); `index` an origin call, the vector writes and a few calls to the
+ * object per message.
  */
 export interface IngestService {
   accept(
@@ -32,6 +43,14 @@ export interface IngestService {
     request: IngestRequest,
     context?: { log?: Logger },
   ): Promise<{ jobId: string; accepted: number; statusUrl: string }>;
+  /**
+   * Documents from files: each parsed by the origin into located blocks, its original kept in the
+   * files bucket, its text `textOfBlocks(blocks)` stored and indexed by blocks (so each chunk keeps
+   * its page or section). A file the origin refuses is in `failed` and in the job's errors.
+   */
+  acceptFiles(tenant: string, request: FilesRequest, context?: { log?: Logger }): Promise<FilesAccepted>;
+  /** The original of a document made from a file; null when the tenant has no such document, or it was not made from a file. */
+  original(tenant: string, id: string): Promise<StoredFile | null>;
   /** False when the tenant has no such document (another tenant's included). */
   remove(tenant: string, id: string, context?: { log?: Logger }): Promise<boolean>;
   /** A queue message: indexes those of its documents that its job still has queued. */
@@ -53,8 +72,34 @@ export interface IngestService {
   indexNow(tenant: string, documents: Array<DocumentInput & { collection?: string }>, options?: IndexOptions): Promise<IndexSummary>;
 }
 
+/** One uploaded file, its document id settled (its file name, or the one its metadata named). */
+export interface FileUpload {
+  id: string;
+  filename: string;
+  contentType: string;
+  body: Blob;
+}
+
+export interface FilesRequest {
+  files: FileUpload[];
+  collection?: string;
+  /** Every file's document metadata; a file's own title (the parser's) is added where it names none. */
+  metadata?: DocumentMetadata;
+}
+
+export interface FilesAccepted {
+  jobId: string;
+  /** Documents stored (unchanged ones included; the job counts them as skipped). */
+  accepted: number;
+  /** The files refused, each with its document's error (`CODE: detail`), as the job lists them. */
+  failed: Array<{ document_id: string; error: string }>;
+  statusUrl: string;
+}
+
 export interface IngestServiceDeps {
   tenantData: TenantDataFor;
+  /** The originals of documents made from files. */
+  files: FileStore;
   vectors: VectorIndex;
   origin: Origins;
   tenantLimits: TenantLimitsStore;
@@ -74,6 +119,9 @@ export interface SweepResult {
 export { ENQUEUE_GRACE_MS } from "../tenant/tenant-data";
 
 const JOBS_PER_SWEEP = 50;
+
+/** Files of one upload parsed at once: the origin parses on its event loop, and a Worker holds 6 connections. */
+const PARSE_CONCURRENCY = 2;
 
 const newJobId = () => `job_${Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
 
@@ -127,56 +175,133 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
     return { jobsEnqueued, jobsReenqueued, vectorsDeleted };
   };
 
+  /**
+   * The accept both routes share, in two steps. `record`: the tenant's object first (once it
+   * answers, nothing accepted can be lost; a quota the documents would break refuses them before
+   * anything is written). `enqueue`: then the queue (ids only), a shard's documents per message; a
+   * failure leaves the job un-enqueued for the sweep (INGEST_QUEUE_UNAVAILABLE: the documents are stored).
+   */
+  const record = async (tenant: string, accepted: AcceptedDocument[], failed: Array<{ id: string; error: string }>) => {
+    const { maxDocuments, maxBytes, maxChunks } = await deps.tenantLimits.get(tenant);
+    const jobId = newJobId();
+    const result = await tenantData(tenant).accept({
+      documents: accepted,
+      job: { id: jobId },
+      failed,
+      quota: { maxDocuments, maxBytes, maxChunks },
+      now: Date.now(),
+    });
+    if (!result.ok) throw quotaExceeded(result.quota, result.limit, result.usage, result.detail);
+    return { jobId, statusUrl: `/v1/jobs/${jobId}`, documents: result.documents };
+  };
+
+  const enqueue = async (
+    tenant: string,
+    { jobId, statusUrl, documents }: Awaited<ReturnType<typeof record>>,
+    log: Logger,
+  ): Promise<void> => {
+    const changed = byShard(documents.filter((document) => !document.unchanged));
+    if (changed.size === 0) return;
+    try {
+      await sendMessages(
+        queue,
+        [...changed].flatMap(([shard, documents]) =>
+          planMessages(
+            tenant,
+            jobId,
+            documents.map((d) => ({ id: d.id, textLength: d.textLength })),
+            shard,
+          ),
+        ),
+      );
+    } catch (error) {
+      log.error("ingest enqueue failed", { job_id: jobId, tenant, ...errorFields(error) });
+      throw serviceUnavailable(
+        "INGEST_QUEUE_UNAVAILABLE",
+        "the documents are stored but could not be queued for indexing; they are queued automatically within a few minutes, or retry the request",
+        30,
+        { job_id: jobId, status_url: statusUrl },
+      );
+    }
+    // Only bookkeeping for the sweep: if it fails, the sweep enqueues again, which is harmless.
+    const store = tenantData(tenant);
+    await Promise.all([...changed.keys()].map((shard) => store.shard(shard).markEnqueued(jobId, Date.now()))).catch(() => {});
+  };
+
+  /** Deletes originals no document points to; a failure only leaves bytes behind (logged), never a document without its file. */
+  const deleteFiles = async (keys: string[], log: Logger) => {
+    if (keys.length === 0) return;
+    await deps.files
+      .delete(keys)
+      .catch((error) => log.warn("unused originals left in the files bucket", { files: keys.length, ...errorFields(error) }));
+  };
+
   return {
     async accept(tenant, { documents, collection }, context = {}) {
-      const log = context.log ?? defaultLog;
-      // 1. The tenant's object first: once it answers, nothing accepted can be lost. A quota the
-      // documents would break refuses them before anything is written.
-      const accepted = await acceptDocuments(documents, collection);
-      const { maxDocuments, maxBytes, maxChunks } = await deps.tenantLimits.get(tenant);
-      const jobId = newJobId();
-      const result = await tenantData(tenant).accept({
-        documents: accepted,
-        job: { id: jobId },
-        quota: { maxDocuments, maxBytes, maxChunks },
-        now: Date.now(),
-      });
-      if (!result.ok) throw quotaExceeded(result.quota, result.limit, result.usage, result.detail);
-      const statusUrl = `/v1/jobs/${jobId}`;
+      const recorded = await record(tenant, await acceptDocuments(documents, collection), []);
+      await enqueue(tenant, recorded, context.log ?? defaultLog);
+      return { jobId: recorded.jobId, accepted: documents.length, statusUrl: recorded.statusUrl };
+    },
 
-      // 2. Then the queue (ids only), a shard's documents per message. A failure leaves the job
-      // un-enqueued for the sweep.
-      const changed = byShard(result.documents.filter((document) => !document.unchanged));
-      if (changed.size > 0) {
+    async acceptFiles(tenant, { files, collection = DEFAULT_COLLECTION, metadata = {} }, context = {}) {
+      const log = context.log ?? defaultLog;
+      // 1. Every file parsed before anything is stored: an origin that cannot parse fails the
+      // request whole (nothing stored; the client retries); a file it refuses fails alone.
+      const origin = deps.origin.forTenant(tenant);
+      const parsed = await mapWithConcurrency(files, PARSE_CONCURRENCY, async (file): Promise<Parsed> => {
         try {
-          await sendMessages(
-            queue,
-            [...changed].flatMap(([shard, documents]) =>
-              planMessages(
-                tenant,
-                jobId,
-                documents.map((d) => ({ id: d.id, textLength: d.textLength })),
-                shard,
-              ),
-            ),
-          );
+          // The origin reads the name for its extension, and takes at most 255 characters of it.
+          const answer = await origin.parse({ body: file.body, contentType: file.contentType, filename: file.filename.slice(-255) });
+          return await fileDocument(file, answer.blocks, answer.title, collection, metadata);
         } catch (error) {
-          log.error("ingest enqueue failed", { job_id: jobId, tenant, ...errorFields(error) });
-          throw serviceUnavailable(
-            "INGEST_QUEUE_UNAVAILABLE",
-            "the documents are stored but could not be queued for indexing; they are queued automatically within a few minutes, or retry the request",
-            30,
-            { job_id: jobId, status_url: statusUrl },
-          );
+          if (error instanceof FileRefused) return { failed: { id: file.id, error: error.jobError } };
+          throw error;
         }
-        // Only bookkeeping for the sweep: if it fails, the sweep enqueues again, which is harmless.
-        const store = tenantData(tenant);
-        await Promise.all([...changed.keys()].map((shard) => store.shard(shard).markEnqueued(jobId, Date.now()))).catch(() => {});
+      });
+      const failed = parsed.flatMap((result) => ("failed" in result ? [result.failed] : []));
+      const documents = parsed.flatMap((result) => ("document" in result ? [result] : []));
+
+      // 2. The originals, each under a key of its own, then the documents that point to them: a
+      // stored document always has its original. If the object refuses or fails, the bytes go.
+      const uploaded: string[] = [];
+      let recorded: Awaited<ReturnType<typeof record>>;
+      try {
+        for (const { file, document } of documents) {
+          document.fileKey = await deps.files.put(tenant, document.id, file);
+          uploaded.push(document.fileKey);
+        }
+        recorded = await record(
+          tenant,
+          documents.map(({ document }) => document),
+          failed,
+        );
+      } catch (error) {
+        await deleteFiles(uploaded, log);
+        throw error;
       }
-      return { jobId, accepted: accepted.length, statusUrl };
+      // 3. What no document points to any more: the originals replaced, and the new ones of documents sent again unchanged.
+      await deleteFiles(
+        recorded.documents.flatMap((stored, i) =>
+          stored.unchanged ? [documents[i]!.document.fileKey!] : stored.replacedFile ? [stored.replacedFile] : [],
+        ),
+        log,
+      );
+      await enqueue(tenant, recorded, log);
+      return {
+        jobId: recorded.jobId,
+        accepted: documents.length,
+        failed: failed.map(({ id, error }) => ({ document_id: id, error })),
+        statusUrl: recorded.statusUrl,
+      };
+    },
+
+    async original(tenant, id) {
+      const key = await tenantData(tenant).fileKey(id);
+      return key === null ? null : deps.files.get(tenant, key);
     },
 
     async remove(tenant, id, context = {}) {
+      const log = context.log ?? defaultLog;
       // The object decides: chunks and document go in one transaction with the index-version bump,
       // and queries only return chunks it still has. The vectors follow; a failure there is retried by the sweep.
       const { object } = await tenantData(tenant).shardFor(id);
@@ -184,7 +309,11 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       // This isolate's next query reads the bumped index version, so no cached answer citing it matches.
       deps.tenants.forget(tenant);
       await purgeDeletedVectors(object, deps.vectors).catch((error) => {
-        (context.log ?? defaultLog).warn("vector delete deferred to the sweep", { tenant, ...errorFields(error) });
+        log.warn("vector delete deferred to the sweep", { tenant, ...errorFields(error) });
+      });
+      // Its originals (none for a text document); what a bucket failure leaves is deleted with the tenant.
+      await deps.files.deleteDocument(tenant, id).catch((error) => {
+        log.warn("the document's originals were left in the files bucket", { tenant, ...errorFields(error) });
       });
       return true;
     },
@@ -247,6 +376,41 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
         index_version: (await store.stats()).index_version,
       };
     },
+  };
+}
+
+/** A file parsed into its document (its `fileKey` set once its original is stored), or refused with its job error. */
+type Parsed = { file: FileUpload; document: AcceptedDocument } | { failed: { id: string; error: string } };
+
+/**
+ * The document a parsed file makes: its text the blocks' texts joined (textOfBlocks), checked as
+ * any document's text is, its layout their locations, its metadata the request's with the file's
+ * own title where it names none (kept only while the metadata stays within its limits).
+ */
+async function fileDocument(
+  file: FileUpload,
+  parsedBlocks: LocatedBlock[],
+  title: string | null,
+  collection: string,
+  requestMetadata: DocumentMetadata,
+): Promise<Parsed> {
+  const { DocumentTextSchema, MetadataSchema } = documentSchemas();
+  // NUL cuts strings short in SQLite and FTS5 (document-input.ts): dropped, and with it any block it leaves empty.
+  const blocks = parsedBlocks
+    .map((block) => ({ ...block, text: block.text.replaceAll("\u0000", "") }))
+    .filter((block) => block.text.trim().length > 0);
+  const text = textOfBlocks(blocks);
+  const checked = DocumentTextSchema.safeParse(text);
+  if (blocks.length === 0 || !checked.success) {
+    const reason = blocks.length === 0 ? "has no text" : (checked.error?.issues[0]?.message ?? "is not a valid text");
+    return { failed: { id: file.id, error: `${blocks.length === 0 ? "NO_TEXT" : "DOCUMENT_TOO_LONG"}: the file's text ${reason}` } };
+  }
+  const titled = title !== null && requestMetadata.title === undefined ? { ...requestMetadata, title } : requestMetadata;
+  const metadata = MetadataSchema.safeParse(titled).success ? titled : requestMetadata;
+  const layout = layoutOf(blocks);
+  return {
+    file,
+    document: { id: file.id, collection, text, metadata, layout, hash: await contentHash(collection, text, metadata, layout) },
   };
 }
 

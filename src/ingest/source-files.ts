@@ -18,7 +18,7 @@ export interface SourceDocument {
 }
 
 /** A file name or relative path as a document id: the characters ids allow, at most 128. */
-const documentIdOf = (name: string): string => name.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 128);
+export const sourceDocumentId = (name: string): string => name.replace(/[^A-Za-z0-9_.:-]/g, "_").slice(0, 128);
 
 const isMarkdown = (name: string): boolean => /\.(md|markdown)$/i.test(name);
 
@@ -64,7 +64,7 @@ function firstHeading(markdown: string): string {
 export function fileDocument(name: string, text: string, metadata: Record<string, string> = {}): SourceDocument {
   const read = isMarkdown(name) ? readMarkdown(text) : { title: "", text };
   const all = { ...metadata, ...(read.title ? { title: read.title } : {}) };
-  return { id: documentIdOf(name), text: read.text, ...(Object.keys(all).length > 0 ? { metadata: all } : {}) };
+  return { id: sourceDocumentId(name), text: read.text, ...(Object.keys(all).length > 0 ? { metadata: all } : {}) };
 }
 
 /** A `.jsonl` line's document; without an id, the API assigns one. */

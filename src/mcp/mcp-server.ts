@@ -172,13 +172,17 @@ async function callTool(name: ToolName, args: unknown, scope: McpScope): Promise
   }
 }
 
-/** Sources as a model reads them: `[n] document_id — title (score)` (no title: `[n] document_id (score)`), then the text. */
+/**
+ * Sources as a model reads them: `[n] document_id — title · p. 3 · Installation › Upgrades (score)`
+ * (each part only where known), then the text.
+ */
 function renderSources(sources: Source[]): string {
   if (sources.length === 0) return "No matching documents.";
   return sources
     .map((source, i) => {
       const title = documentTitle(source.metadata);
-      const heading = title.trim() ? `${source.document_id} — ${title}` : source.document_id;
+      const where = [source.page === undefined ? "" : `p. ${source.page}`, source.section ?? ""].filter(Boolean);
+      const heading = [title.trim() ? `${source.document_id} — ${title}` : source.document_id, ...where].join(" · ");
       return `[${i + 1}] ${heading} (score ${source.score.toFixed(3)})\n${source.text}`;
     })
     .join("\n\n");

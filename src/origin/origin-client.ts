@@ -1,6 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import type { Config } from "../config";
-import { OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
+import { FileRefused, OriginBadResponse, type OriginFailure, OriginRejected, OriginTimeout, OriginUnavailable } from "../errors";
 import { MAX_TEXT_CHARS_PER_MESSAGE } from "../ingest/messages";
 import {
   type CondenseRequest,
@@ -8,11 +8,16 @@ import {
   CondenseResponseSchema,
   type EmbedResponse,
   EmbedResponseSchema,
+  FILE_REFUSAL_CODES,
   type GenerateInput,
   type GenerateResponse,
   GenerateResponseSchema,
   type IngestResponse,
   IngestResponseSchema,
+  type LocatedBlock,
+  type ParseResponse,
+  ParseResponseSchema,
+  textOfBlocks,
 } from "../shared/origin-contract";
 import { type CircuitBreaker, createCircuitBreaker } from "./circuit-breaker";
 import { mintOriginToken } from "./origin-token";
@@ -31,7 +36,14 @@ import { mintOriginToken } from "./origin-token";
  */
 export interface OriginClient {
   embed(inputs: string[], kind: "query" | "passage"): Promise<EmbedResponse>;
-  ingest(documents: Array<{ id: string; text: string }>): Promise<IngestResponse>;
+  /** Chunks and embeds documents: each its `text`, or its located `blocks` (then every chunk keeps its block's location). */
+  ingest(documents: IngestDocument[]): Promise<IngestResponse>;
+  /**
+   * A file's text as located blocks (POST /v1/parse; ingest's timeout). A file the origin refuses
+   * (corrupt, encrypted, not the type it claims, too large, no text…) is FileRefused, with the
+   * origin's code and detail, never failed over; anything else is an OriginFailure as for the other calls.
+   */
+  parse(file: { body: Blob; contentType: string; filename?: string }): Promise<ParseResponse>;
   generate(request: GenerateRequest): Promise<GenerateResponse>;
   /** The origin's SSE response (`token`… then `done`), once its headers arrived. */
   generateStream(request: GenerateRequest): Promise<ReadableStream<Uint8Array>>;
@@ -48,6 +60,9 @@ export interface Origins {
   probe: OriginClient["probe"];
 }
 
+/** A document as /v1/ingest takes it. */
+export type IngestDocument = { id: string; text: string } | { id: string; blocks: LocatedBlock[] };
+
 /** A generation request (src/shared/origin-contract.ts); the client decides whether it streams. */
 export type GenerateRequest = Omit<GenerateInput, "stream">;
 
@@ -62,8 +77,11 @@ const MAX_INGEST_TIMEOUT_MS = 10 * 60_000;
  * document of 1,000,000 characters (the API's limit, alone in its message) is not held to the time
  * of a tenth of it, which made it time out on every attempt on a CPU origin (and starve the others).
  */
-export function ingestTimeoutMs(baseMs: number, documents: ReadonlyArray<{ text: string }>): number {
-  const chars = documents.reduce((sum, document) => sum + document.text.length, 0);
+export function ingestTimeoutMs(
+  baseMs: number,
+  documents: ReadonlyArray<{ text: string } | { blocks: ReadonlyArray<{ text: string }> }>,
+): number {
+  const chars = documents.reduce((sum, document) => sum + ("text" in document ? document.text : textOfBlocks(document.blocks)).length, 0);
   // ORIGIN_INGEST_TIMEOUT_MS is for what one queue message carries, unless one document is longer and travels alone.
   return Math.min(MAX_INGEST_TIMEOUT_MS, Math.max(baseMs, Math.ceil(chars / MAX_TEXT_CHARS_PER_MESSAGE) * baseMs));
 }
@@ -104,6 +122,7 @@ export function createOrigins(config: Config, fetcher: typeof fetch = fetch): Or
     body: unknown,
     streaming = false,
     timeoutMs = timeouts[operation],
+    raw?: RawBody,
   ): Promise<Response> {
     let lastError: OriginFailure = new OriginUnavailable("no origin is available");
     for (const base of config.ORIGIN_URLS) {
@@ -113,16 +132,24 @@ export function createOrigins(config: Config, fetcher: typeof fetch = fetch): Or
       const abort = new AbortController();
       const timer = setTimeout(() => abort.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
       try {
-        const response = await fetcher(new URL(path, base), {
+        const response = await fetcher(new URL(raw?.query ? `${path}?${raw.query}` : path, base), {
           method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-          body: JSON.stringify(body),
+          headers: { "content-type": raw?.contentType ?? "application/json", authorization: `Bearer ${token}` },
+          body: raw ? raw.body : JSON.stringify(body),
           signal: abort.signal,
         });
         if (streaming) clearTimeout(timer);
         if (response.ok) {
           breaker.recordSuccess();
           return response;
+        }
+        if (raw?.refusal && response.status >= 400 && response.status < 500) {
+          const refused = await raw.refusal(response.clone());
+          if (refused) {
+            breaker.recordSuccess(); // it answered: the origin is up, the file is the problem
+            await response.body?.cancel();
+            throw refused;
+          }
         }
         // Drain so the connection can be reused; the body is never shown to clients.
         await response.body?.cancel();
@@ -135,7 +162,7 @@ export function createOrigins(config: Config, fetcher: typeof fetch = fetch): Or
         breaker.recordFailure();
         lastError = new OriginUnavailable(`the origin failed the ${operation} request (${response.status})`);
       } catch (error) {
-        if (error instanceof OriginRejected) throw error;
+        if (error instanceof OriginRejected || error instanceof FileRefused) throw error;
         breaker.recordFailure();
         lastError =
           error instanceof DOMException && (error.name === "TimeoutError" || error.name === "AbortError")
@@ -157,16 +184,7 @@ export function createOrigins(config: Config, fetcher: typeof fetch = fetch): Or
     schema: z.ZodType<T>,
     timeoutMs?: number,
   ): Promise<T> {
-    const response = await call(tenant, operation, path, body, false, timeoutMs);
-    let raw: unknown;
-    try {
-      raw = await response.json();
-    } catch {
-      throw new OriginBadResponse(`the origin's ${operation} response was not valid JSON`);
-    }
-    const parsed = schema.safeParse(raw);
-    if (!parsed.success) throw new OriginBadResponse(`the origin's ${operation} response did not have the expected shape`);
-    return parsed.data;
+    return parsedJson(await call(tenant, operation, path, body, false, timeoutMs), operation, schema);
   }
 
   async function probe() {
@@ -212,6 +230,16 @@ export function createOrigins(config: Config, fetcher: typeof fetch = fetch): Or
       },
       ingest: (documents) =>
         json(tenant, "ingest", "/v1/ingest", { documents }, IngestResponseSchema, ingestTimeoutMs(timeouts.ingest, documents)),
+      async parse(file) {
+        const raw: RawBody = {
+          body: file.body,
+          contentType: file.contentType,
+          query: file.filename === undefined ? undefined : new URLSearchParams({ filename: file.filename }).toString(),
+          refusal: fileRefusal,
+        };
+        const response = await call(tenant, "ingest", "/v1/parse", undefined, false, timeouts.ingest, raw);
+        return parsedJson(response, "parse", ParseResponseSchema);
+      },
       generate: (request) => json(tenant, "generate", "/v1/generate", { ...request, stream: false }, GenerateResponseSchema),
       async generateStream(request) {
         const response = await call(tenant, "generate", "/v1/generate", { ...request, stream: true }, true);
@@ -227,3 +255,42 @@ export function createOrigins(config: Config, fetcher: typeof fetch = fetch): Or
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** A request body that is not JSON (a file to parse), and how to read a refusal of it. */
+interface RawBody {
+  body: Blob;
+  contentType: string;
+  query?: string;
+  /** The error a 4xx answer stands for, or null to treat it as any other rejection. */
+  refusal?: (response: Response) => Promise<Error | null>;
+}
+
+/** A 2xx answer that parses as `schema`; anything else is OriginBadResponse. */
+async function parsedJson<T>(response: Response, operation: string, schema: z.ZodType<T>): Promise<T> {
+  let raw: unknown;
+  try {
+    raw = await response.json();
+  } catch {
+    throw new OriginBadResponse(`the origin's ${operation} response was not valid JSON`);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new OriginBadResponse(`the origin's ${operation} response did not have the expected shape`);
+  return parsed.data;
+}
+
+/**
+ * The origin's refusal of a file: its problem's code (one of FILE_REFUSAL_CODES) and detail, which
+ * the origin writes for clients; null for any other answer (then it is OriginRejected, unread).
+ */
+async function fileRefusal(response: Response): Promise<FileRefused | null> {
+  try {
+    const text = await response.text();
+    if (text.length > 16_384) return null;
+    const problem = JSON.parse(text) as { code?: unknown; detail?: unknown };
+    const { code, detail } = problem;
+    if (typeof code !== "string" || !(FILE_REFUSAL_CODES as readonly string[]).includes(code) || typeof detail !== "string") return null;
+    return new FileRefused(code as (typeof FILE_REFUSAL_CODES)[number], detail.slice(0, 1000));
+  } catch {
+    return null;
+  }
+}

@@ -170,6 +170,16 @@ function buildResponses() {
             "1.0 = first in every list. Comparable within a response, not an absolute probability. With a reranker configured " +
             "(RERANKER), the reranker's relevance score (0..1) of the reranked candidates instead.",
         }),
+      page: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .openapi({ description: "The PDF page (1-based) the chunk came from; absent where unknown (not a PDF)" }),
+      section: z.string().optional().openapi({
+        description:
+          'The heading path of the part of the file the chunk came from, joined with " › " (HTML, DOCX, Markdown files), e.g. "Installation › Upgrades"; absent where unknown',
+      }),
       metadata: z.record(z.string(), z.unknown()).openapi({ description: "The document's metadata, plus its `collection`" }),
       ranks: SourceRanksSchema.optional(),
       scores: SourceScoresSchema.optional(),

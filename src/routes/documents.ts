@@ -1,14 +1,25 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
-import { notFound } from "../errors";
-import { documentSchemas } from "../ingest/document-input";
+import { ApiError, type FieldError, fieldErrors, notFound, validationFailed } from "../errors";
+import { DOCUMENT_ID_PATTERN, type DocumentMetadata, documentSchemas, FILE_LIMITS } from "../ingest/document-input";
+import type { FileUpload } from "../ingest/ingest-service";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
-import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, validationErrors } from "../schemas";
+import {
+  authErrors,
+  jsonBody,
+  jsonResponse,
+  notFoundError,
+  problemSchema,
+  quotaErrors,
+  schemaWhenRead,
+  security,
+  validationErrors,
+} from "../schemas";
 
 export function createDocumentRoutes() {
   const documentRoutes = new OpenAPIHono<AppEnv>();
-  const { CollectionSchema, DocumentIdSchema, IngestRequestSchema } = documentSchemas();
+  const { CollectionSchema, DocumentIdSchema, IngestRequestSchema, MetadataSchema } = documentSchemas();
 
   const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -48,6 +59,188 @@ export function createDocumentRoutes() {
     const { jobId, accepted, statusUrl } = await c.var.services.ingest.accept(c.var.principal.tenant, request, { log: c.var.log });
     c.header("location", statusUrl);
     return c.json({ job_id: jobId, accepted, status_url: statusUrl }, 202);
+  });
+
+  // ─── POST /v1/documents/files ───────────────────────────────────────────────────────────────────
+
+  const FilesAcceptedSchema = AcceptedSchema.extend({
+    failed: z
+      .array(
+        z.object({ document_id: z.string(), error: z.string().openapi({ example: "PDF_ENCRYPTED: the PDF needs a password to open" }) }),
+      )
+      .openapi({
+        description: "Files the parser refused: each fails its document alone (the job lists them too); the others are accepted",
+      }),
+  }).openapi("FilesAccepted");
+
+  const upload = createRoute({
+    method: "post",
+    path: "/v1/documents/files",
+    operationId: "uploadDocumentFiles",
+    summary: "Add or replace documents from files (PDF, HTML, DOCX, Markdown, text); indexed in the background",
+    description:
+      `Multipart form data: one or more \`file\` parts (at most ${FILE_LIMITS.maxFiles}, each at most ${FILE_LIMITS.maxFileBytes} bytes, ` +
+      `${FILE_LIMITS.maxRequestBytes} bytes in all; 413 beyond), an optional \`collection\` and an optional \`metadata\` (a JSON object: ` +
+      "every file's document metadata; its `id`, with one file only, names the document). A file's document id is its file name, " +
+      "with every run of characters an id cannot hold replaced by `-` (so `Q3 report.pdf` is `Q3-report.pdf`). Each file is " +
+      "parsed into located text before this answers (a PDF page by page; HTML, DOCX and Markdown by headings), so each chunk, " +
+      "and each source citing it, carries its `page` or `section`. The original is kept: GET /v1/documents/{id}/file. A file " +
+      "the parser refuses (corrupt, encrypted, a scan with no text layer, not the type it claims, too long…) fails its document " +
+      "alone: it is listed in `failed` and in the job's errors as `CODE: detail`; the other files are indexed. If no origin can " +
+      "parse, nothing is stored (503).",
+    security,
+    // Rate-limited in the handler: a request costs one token per file.
+    middleware: [authenticate({ role: "writer" })],
+    request: {
+      body: {
+        required: true,
+        content: {
+          "multipart/form-data": {
+            schema: {
+              type: "object",
+              required: ["file"],
+              properties: {
+                file: {
+                  type: "array",
+                  items: { type: "string", format: "binary" },
+                  description: "The files, one part each, with their file name and Content-Type",
+                },
+                collection: { type: "string", pattern: "^[a-z0-9][a-z0-9_-]{0,63}$" },
+                metadata: { type: "string", description: 'A JSON object, e.g. {"lang": "en"} (and {"id": "…"} with one file)' },
+              },
+            },
+          },
+        },
+      },
+    },
+    responses: {
+      202: jsonResponse("Accepted; indexing runs in the background", FilesAcceptedSchema),
+      ...validationErrors,
+      ...authErrors,
+      ...quotaErrors,
+      413: { description: "A file, or the request, is too large", content: { "application/problem+json": schemaWhenRead(problemSchema) } },
+      415: { description: "The body is not multipart/form-data", content: { "application/problem+json": schemaWhenRead(problemSchema) } },
+    },
+  });
+
+  documentRoutes.openapi(upload, async (c) => {
+    const form = await readForm(c.req.raw);
+    const { files, collection, metadata } = filesRequest(form);
+    await chargeRoute(c, "ingest", files.length);
+    const accepted = await c.var.services.ingest.acceptFiles(c.var.principal.tenant, { files, collection, metadata }, { log: c.var.log });
+    c.header("location", accepted.statusUrl);
+    return c.json({ job_id: accepted.jobId, accepted: accepted.accepted, failed: accepted.failed, status_url: accepted.statusUrl }, 202);
+  });
+
+  /** The request's parts; 415 when it is not multipart, 400 when it does not parse. */
+  async function readForm(request: Request): Promise<FormData> {
+    if (!/^multipart\/form-data\s*;/i.test(request.headers.get("content-type") ?? ""))
+      throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "send the files as multipart/form-data");
+    try {
+      return await request.formData();
+    } catch (error) {
+      // The body limit's own error, met while the parser read the body.
+      if (error instanceof ApiError) throw error;
+      throw new ApiError("MALFORMED_REQUEST", "the multipart body could not be parsed");
+    }
+  }
+
+  /** The files, collection and metadata of the form, every problem named in one 400 (or a 413 for a file too large). */
+  function filesRequest(form: FormData): { files: FileUpload[]; collection?: string; metadata: DocumentMetadata } {
+    const issues: FieldError[] = [];
+    const fields = { file: form.getAll("file"), collection: form.getAll("collection"), metadata: form.getAll("metadata") };
+    for (const name of new Set(form.keys()))
+      if (!(name in fields)) issues.push({ path: name, message: "unknown field (expected file, collection, metadata)" });
+
+    const parts = fields.file.filter((part): part is File => typeof part !== "string");
+    if (parts.length !== fields.file.length) issues.push({ path: "file", message: "must be a file part (with a file name)" });
+    if (fields.file.length === 0) issues.push({ path: "file", message: "at least one file is required" });
+    if (fields.file.length > FILE_LIMITS.maxFiles)
+      issues.push({ path: "file", message: `at most ${FILE_LIMITS.maxFiles} files per request` });
+    for (const part of parts) {
+      if (part.size > FILE_LIMITS.maxFileBytes)
+        throw new ApiError(
+          "PAYLOAD_TOO_LARGE",
+          `the file ${part.name} is ${part.size} bytes; a file may have at most ${FILE_LIMITS.maxFileBytes}`,
+        );
+      if (part.size === 0) issues.push({ path: "file", message: `${part.name} is empty` });
+    }
+
+    let collection: string | undefined;
+    if (fields.collection.length > 1) issues.push({ path: "collection", message: "give it once" });
+    else if (fields.collection.length === 1) {
+      const parsed = CollectionSchema.safeParse(fields.collection[0]);
+      if (parsed.success) collection = parsed.data;
+      else issues.push({ path: "collection", message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
+    }
+
+    let metadata: DocumentMetadata = {};
+    let namedId: string | undefined;
+    if (fields.metadata.length > 1) issues.push({ path: "metadata", message: "give it once" });
+    else if (fields.metadata.length === 1) {
+      const parsed = MetadataSchema.safeParse(jsonOrUndefined(fields.metadata[0]));
+      if (!parsed.success) issues.push(...fieldErrors(parsed.error.issues, ["metadata"]));
+      else {
+        const { id, ...rest } = parsed.data;
+        metadata = rest;
+        if (id !== undefined) {
+          if (typeof id !== "string" || !DOCUMENT_ID_PATTERN.test(id))
+            issues.push({ path: "metadata.id", message: "must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}" });
+          else if (fields.file.length > 1) issues.push({ path: "metadata.id", message: "names one document: send one file with it" });
+          else namedId = id;
+        }
+      }
+    }
+
+    const seen = new Set<string>();
+    const files = parts.map((part) => {
+      const id = namedId ?? documentIdOf(part.name);
+      if (id === null) issues.push({ path: "file", message: `${part.name} makes no document id: name one with metadata.id` });
+      else if (seen.has(id)) issues.push({ path: "file", message: `${part.name} is the document ${id} again` });
+      else seen.add(id);
+      return { id: id ?? "", filename: part.name, contentType: part.type || "application/octet-stream", body: part };
+    });
+    if (issues.length > 0) throw validationFailed(issues);
+    return { files, collection, metadata };
+  }
+
+  // ─── GET /v1/documents/{id}/file ────────────────────────────────────────────────────────────────
+
+  const IdParamSchema = z.object({ id: DocumentIdSchema.openapi({ param: { name: "id", in: "path" } }) });
+
+  const download = createRoute({
+    method: "get",
+    path: "/v1/documents/{id}/file",
+    operationId: "getDocumentFile",
+    summary: "The original file of a document uploaded as a file, with its content type",
+    description:
+      "Served as an attachment (Content-Disposition), never rendered by a browser on this origin. 404 for a document that was " +
+      "not uploaded as a file, or that the tenant does not have.",
+    security,
+    // Rate-limited in the handler, after validation: an invalid request costs no token.
+    middleware: [authenticate({ role: "reader" })],
+    request: { params: IdParamSchema },
+    responses: {
+      200: { description: "The original bytes", content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } },
+      ...authErrors,
+      ...notFoundError,
+    },
+  });
+
+  documentRoutes.openapi(download, async (c) => {
+    const { id } = c.req.valid("param");
+    await chargeRoute(c, "query");
+    // Another tenant's document is indistinguishable from a missing one.
+    const file = await c.var.services.ingest.original(c.var.principal.tenant, id);
+    if (!file) throw notFound(`the original file of document ${id}`);
+    return c.body(file.body, 200, {
+      "content-type": file.contentType,
+      "content-length": String(file.size),
+      // Uploaded HTML must never run on the API's origin (where the console keeps its key).
+      "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(file.filename)}`,
+      "content-security-policy": "default-src 'none'; sandbox",
+      "x-content-type-options": "nosniff",
+    });
   });
 
   // ─── GET /v1/documents ──────────────────────────────────────────────────────────────────────────
@@ -145,8 +338,6 @@ export function createDocumentRoutes() {
 
   // ─── GET /v1/documents/{id} ─────────────────────────────────────────────────────────────────────
 
-  const IdParamSchema = z.object({ id: DocumentIdSchema.openapi({ param: { name: "id", in: "path" } }) });
-
   const read = createRoute({
     method: "get",
     path: "/v1/documents/{id}",
@@ -206,3 +397,24 @@ export function createDocumentRoutes() {
   });
   return documentRoutes;
 }
+
+/**
+ * A file's document id: its name (without any folder), each run of characters an id cannot hold
+ * replaced by "-", leading ones dropped, at most 128 characters; null when nothing is left.
+ */
+export function documentIdOf(filename: string): string | null {
+  const id = (filename.split(/[\\/]/).pop() ?? "")
+    .replace(/[^A-Za-z0-9_.:-]+/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 128);
+  return DOCUMENT_ID_PATTERN.test(id) ? id : null;
+}
+
+const jsonOrUndefined = (text: string | File | undefined): unknown => {
+  if (typeof text !== "string") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};

@@ -34,6 +34,7 @@ export function createTenantRoutes() {
       users: z.number().int().openapi({ description: "Users deleted" }),
       documents: z.number().int().openapi({ description: "Documents the tenant's object held" }),
       vectors: z.number().int().openapi({ description: "Vector ids deleted from the index" }),
+      files: z.number().int().openapi({ description: "Originals of documents made from files deleted from the files bucket" }),
     })
     .openapi("TenantDeletion");
 
@@ -41,7 +42,7 @@ export function createTenantRoutes() {
     method: "delete",
     path: "/v1/tenants/{tenant}",
     operationId: "deleteTenant",
-    summary: "Delete a tenant: its credentials, its documents and index (its object's storage), its vectors",
+    summary: "Delete a tenant: its credentials, its documents and index (its object's storage), its vectors, its files",
     description:
       "Operators only. Credentials go first (keys still cached elsewhere stop within API_KEY_CACHE_TTL_SECONDS), then the " +
       "vectors, then the object's storage; its cached answers never match again and expire with their TTL. Idempotent.",

@@ -35,6 +35,26 @@ export const PARSE_FORMATS = ["pdf", "html", "docx", "markdown", "text"] as cons
 export const BLOCK_SEPARATOR = "\n\n";
 export const textOfBlocks = (blocks: ReadonlyArray<{ text: string }>): string => blocks.map((b) => b.text).join(BLOCK_SEPARATOR);
 
+/**
+ * The codes of POST /v1/parse's refusals of a file itself (the origin's README, "Parsing"): the
+ * worker records `code: detail` as that document's error in its job. Anything else the origin
+ * answers (OVERLOADED, a token refused, an outage) is not the file's fault.
+ */
+export const FILE_REFUSAL_CODES = [
+  "VALIDATION_FAILED",
+  "PAYLOAD_TOO_LARGE",
+  "PDF_TOO_MANY_PAGES",
+  "ARCHIVE_TOO_LARGE",
+  "DOCUMENT_TOO_LONG",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "FILE_TYPE_MISMATCH",
+  "FILE_CORRUPT",
+  "PDF_ENCRYPTED",
+  "PDF_NO_TEXT_LAYER",
+  "NO_TEXT",
+] as const;
+export type FileRefusalCode = (typeof FILE_REFUSAL_CODES)[number];
+
 /** The most texts one rerank call carries: the worker's MAX_RERANK_CANDIDATES. */
 export const MAX_RERANK_TEXTS = 100;
 

@@ -1,3 +1,4 @@
+import type { FileStore } from "../ingest/file-store";
 import type { TenantStore } from "../store/tenant-store";
 import type { VectorIndex } from "../vector/vector-index";
 import { DELETED, migrateTenantData, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
@@ -12,10 +13,12 @@ import type { TenantDataFor } from "./tenant-data-port";
  * within API_KEY_CACHE_TTL_SECONDS), then its vectors (every chunk id and recorded vector id of its
  * object, deleted from the index), then its object's storage (`destroy`: its index version and
  * cache epoch move on, so no cached answer of the tenant matches again, and a last good answer is
- * only served while every chunk it cites exists: none does). Idempotent: run again, it finds
+ * only served while every chunk it cites exists: none does), then its originals in the files
+ * bucket (its prefix, FileStore.deleteTenant). Idempotent: run again, it finds
  * nothing, or what a cached key wrote in the seconds before it stopped. Cached entries are keyed
  * by hashes, so they are not enumerated: unreachable at once, they expire with their TTL.
- * Failure modes: D1's, the vector index's and the object's (StoreUnavailable, VectorIndexError):
+ * Failure modes: D1's, the vector index's, the object's and the bucket's (StoreUnavailable,
+ * VectorIndexError, FileStoreUnavailable):
  * what ran stays done, and a rerun finishes it. Latency: one D1 batch, one object call per 1,000
  * vector ids plus a delete per 100, one object call.
  */
@@ -33,6 +36,8 @@ export interface TenantDeletion {
   users: number;
   vectors: number;
   documents: number;
+  /** Originals deleted from the files bucket. */
+  files: number;
 }
 
 export interface TenantAdminDeps {
@@ -41,6 +46,8 @@ export interface TenantAdminDeps {
   vectors: VectorIndex;
   /** Forgets the tenant's state this isolate caches. */
   tenants: Pick<TenantStore, "forget">;
+  /** The originals of its documents made from files. */
+  files: Pick<FileStore, "deleteTenant">;
 }
 
 /** Vectorize deletes at most 100 ids a call (vector-writes.ts). */
@@ -72,8 +79,10 @@ export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminServ
         // Never adopted from D1 again: a deployment's old rows of it, if any, stay deleted.
         await store.importedDigest(DELETED);
       }
+      // Last, its originals (one prefix): with the rows gone, no document points to them.
+      const files = await deps.files.deleteTenant(tenant);
       deps.tenants.forget(tenant);
-      return { tenant, api_keys: keys!.meta.changes, users: users!.meta.changes, vectors, documents };
+      return { tenant, api_keys: keys!.meta.changes, users: users!.meta.changes, vectors, documents, files };
     },
 
     // D1's rows are a one-shard tenant's: shard 0's object takes them.

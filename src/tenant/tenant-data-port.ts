@@ -106,6 +106,13 @@ export class TenantDataPlane {
       const shard = shardOf(document.id, shards);
       groups.set(shard, [...(groups.get(shard) ?? []), document]);
     }
+    // A document that failed before it was stored is recorded in its own shard's part of the job.
+    const failedGroups = new Map<number, NonNullable<AcceptRequest["failed"]>>();
+    for (const failed of request.failed ?? []) {
+      const shard = shardOf(failed.id, shards);
+      failedGroups.set(shard, [...(failedGroups.get(shard) ?? []), failed]);
+      if (!groups.has(shard)) groups.set(shard, []);
+    }
     if (groups.size <= 1) {
       const shard = groups.keys().next().value ?? 0;
       const result = await this.shard(shard).accept({ ...request, quota, shards });
@@ -116,7 +123,9 @@ export class TenantDataPlane {
     const hold = request.job?.id ?? `hold_${crypto.randomUUID()}`;
     const parts = [...groups.keys()];
     const answers = await Promise.allSettled(
-      parts.map((shard) => this.shard(shard).accept({ ...request, documents: groups.get(shard)!, quota, shards, hold })),
+      parts.map((shard) =>
+        this.shard(shard).accept({ ...request, documents: groups.get(shard)!, failed: failedGroups.get(shard) ?? [], quota, shards, hold }),
+      ),
     );
     const settled = answers.map((answer) =>
       answer.status === "rejected"
@@ -159,6 +168,11 @@ export class TenantDataPlane {
 
   async getDocument(id: string): Promise<StoredDocument | null> {
     return (await this.shardFor(id)).object.getDocument(id);
+  }
+
+  /** The key of the document's original file, or null (no such document, or not made from a file). */
+  async fileKey(id: string): Promise<string | null> {
+    return (await this.shardFor(id)).object.fileKey(id);
   }
 
   /** One page in id order: each shard's page after the same id, merged, the first `limit` kept. */

@@ -67,6 +67,12 @@ export interface AcceptRequest {
   shards?: number;
   /** Accept now, make it visible and sendable later (confirmHold) or undo it (abortHold): a multi-shard accept's first phase. */
   hold?: string;
+  /**
+   * Documents of the job that failed before they could be stored (a file the origin could not
+   * parse): recorded as failed in the job, with their error; any stored version stays as it is.
+   * Only with `job`.
+   */
+  failed?: Array<{ id: string; error: string }>;
 }
 
 /** The document columns an accept overwrites: what a hold keeps of the row it replaced, and abortHold puts back. */
@@ -80,10 +86,17 @@ const HELD_COLUMNS = [
   "job_id",
   "error",
   "updated_at",
+  "layout",
+  "file_key",
 ] as const;
 
 export type AcceptResult =
-  | { ok: true; documents: Array<{ id: string; unchanged: boolean; textLength: number }>; cost: RowCost }
+  | {
+      ok: true;
+      /** `replacedFile`: the key of the original file the accepted version replaced (the caller deletes it), or null. */
+      documents: Array<{ id: string; unchanged: boolean; textLength: number; replacedFile: string | null }>;
+      cost: RowCost;
+    }
   | (QuotaRefusal & { cost: RowCost })
   /** Written under another shard count than the object's documents were (tenant-shards.ts): a configuration error. */
   | { ok: false; misplaced: true; detail: string; cost: RowCost };
@@ -94,7 +107,8 @@ export interface ReadyDocument {
   revision: string;
   collection: string;
   title: string;
-  chunks: Array<{ id: string; index: number; text: string; start: number; end: number }>;
+  /** `page` and `section`: where the chunk came from (a document made from a file), null or absent where unknown. */
+  chunks: Array<{ id: string; index: number; text: string; start: number; end: number; page?: number | null; section?: string | null }>;
 }
 
 /** What indexing did with one document. */
@@ -116,6 +130,8 @@ export interface LoadedDocument {
   text: string;
   /** The accepted metadata, as JSON. */
   metadata: string;
+  /** A document made from a file: its blocks' locations (layout.ts), else null. */
+  layout: string | null;
   content_hash: string;
   revision: string;
   indexed_hash: string | null;
@@ -152,6 +168,9 @@ export interface TenantChunk {
   collection: string;
   chunk_index: number;
   text: string;
+  /** Where the chunk came from, when its document was a file: its PDF page, its heading path joined with " › ". */
+  page: number | null;
+  section: string | null;
   metadata: DocumentMetadata;
 }
 
@@ -234,8 +253,8 @@ export class TenantData extends DurableObject<Bindings> {
       if (misplaced) return { ok: false, misplaced: true, detail: misplaced, cost: cost.total() };
       const existing = new Map(
         cost
-          .all<{ id: string; content_hash: string; indexed_hash: string | null; bytes: number }>(
-            "SELECT id, content_hash, indexed_hash, bytes FROM documents WHERE id IN (SELECT value FROM json_each(?1))",
+          .all<{ id: string; content_hash: string; indexed_hash: string | null; bytes: number; file_key: string | null }>(
+            "SELECT id, content_hash, indexed_hash, bytes, file_key FROM documents WHERE id IN (SELECT value FROM json_each(?1))",
             JSON.stringify(request.documents.map((document) => document.id)),
           )
           .map((row) => [row.id, row]),
@@ -256,8 +275,12 @@ export class TenantData extends DurableObject<Bindings> {
         const previous = existing.get(document.id);
         // Unchanged only when no other version is pending either: then a re-send is a pure no-op.
         const unchanged = previous !== undefined && previous.content_hash === document.hash && previous.indexed_hash === document.hash;
-        return { id: document.id, unchanged, textLength: document.text.length };
+        const file = document.fileKey ?? null;
+        // An unchanged document keeps its row, and so its original; a changed one lets go of the one it had.
+        const replacedFile = !unchanged && previous?.file_key && previous.file_key !== file ? previous.file_key : null;
+        return { id: document.id, unchanged, textLength: document.text.length, replacedFile };
       });
+      const failed = request.job ? (request.failed ?? []) : [];
       const { now } = request;
       const jobId = request.job?.id ?? null;
       const { hold } = request;
@@ -268,11 +291,19 @@ export class TenantData extends DurableObject<Bindings> {
         cost.run(
           `INSERT INTO jobs (id, status, documents, created_at, updated_at, finished_at, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?5)`,
           request.job.id,
-          hold !== undefined ? "held" : pending ? "queued" : "done",
-          documents.length,
+          hold !== undefined ? "held" : pending ? "queued" : failed.length > 0 ? "failed" : "done",
+          documents.length + failed.length,
           now,
           pending ? null : now,
         );
+        for (const { id, error } of failed)
+          cost.run(
+            "INSERT INTO job_documents (job_id, document_id, status, content_hash, error, updated_at) VALUES (?1, ?2, 'failed', '', ?3, ?4)",
+            request.job.id,
+            id,
+            error,
+            now,
+          );
       }
       for (const [position, document] of request.documents.entries()) {
         if (documents[position]!.unchanged) continue;
@@ -287,12 +318,13 @@ export class TenantData extends DurableObject<Bindings> {
           );
         // The same content sent again while pending keeps its revision, and its work in flight with it.
         cost.run(
-          `INSERT INTO documents (id, collection, text, accepted_metadata, content_hash, revision, status, job_id, created_at, updated_at)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?8)
+          `INSERT INTO documents (id, collection, text, accepted_metadata, content_hash, revision, layout, file_key, status, job_id, created_at, updated_at)
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?9, ?10, ?10)
            ON CONFLICT (id) DO UPDATE SET
              collection = excluded.collection, text = excluded.text, accepted_metadata = excluded.accepted_metadata,
              revision = CASE WHEN documents.content_hash = excluded.content_hash THEN documents.revision ELSE excluded.revision END,
-             content_hash = excluded.content_hash, status = 'queued', job_id = excluded.job_id, error = NULL, updated_at = excluded.updated_at`,
+             content_hash = excluded.content_hash, layout = excluded.layout, file_key = excluded.file_key,
+             status = 'queued', job_id = excluded.job_id, error = NULL, updated_at = excluded.updated_at`,
           ...acceptedRow(document),
           jobId,
           now,
@@ -331,7 +363,9 @@ export class TenantData extends DurableObject<Bindings> {
   confirmHold(hold: string): void {
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
-        "UPDATE jobs SET status = CASE WHEN finished_at IS NULL THEN 'queued' ELSE 'done' END WHERE id = ?1 AND status = 'held'",
+        `UPDATE jobs SET status = CASE WHEN finished_at IS NULL THEN 'queued'
+           WHEN EXISTS (SELECT 1 FROM job_documents WHERE job_id = ?1 AND status = 'failed') THEN 'failed' ELSE 'done' END
+         WHERE id = ?1 AND status = 'held'`,
         hold,
       );
       this.sql.exec("DELETE FROM holds WHERE hold_id = ?1", hold);
@@ -382,7 +416,7 @@ export class TenantData extends DurableObject<Bindings> {
     const current = new Map(
       this.sql
         .exec<LoadedDocument & Record<string, string | null>>(
-          `SELECT id, collection, text, accepted_metadata AS metadata, content_hash, revision, indexed_hash FROM documents
+          `SELECT id, collection, text, accepted_metadata AS metadata, layout, content_hash, revision, indexed_hash FROM documents
            WHERE id IN (SELECT value FROM json_each(?1))`,
           JSON.stringify(targets.map((target) => target.documentId)),
         )
@@ -648,8 +682,18 @@ export class TenantData extends DurableObject<Bindings> {
     const where = filterSql(request.plan, params);
     const limit = params.add(request.limit);
     const rows = this.sql
-      .exec<{ id: string; bm25: number; document_id: string; collection: string; chunk_index: number; text: string; metadata: string }>(
-        `SELECT c.id AS id, -bm25(kw, 1, ${TITLE_WEIGHT}) AS bm25, c.document_id, c.collection, c.chunk_index, c.text, d.metadata
+      .exec<{
+        id: string;
+        bm25: number;
+        document_id: string;
+        collection: string;
+        chunk_index: number;
+        text: string;
+        page: number | null;
+        section: string | null;
+        metadata: string;
+      }>(
+        `SELECT c.id AS id, -bm25(kw, 1, ${TITLE_WEIGHT}) AS bm25, c.document_id, c.collection, c.chunk_index, c.text, c.page, c.section, d.metadata
          FROM kw JOIN chunks c ON c.seq = kw.rowid JOIN documents d ON d.id = c.document_id
          WHERE kw MATCH ${match} AND ${where}
          ORDER BY bm25(kw, 1, ${TITLE_WEIGHT}), c.seq LIMIT ${limit}`,
@@ -667,7 +711,16 @@ export class TenantData extends DurableObject<Bindings> {
     if (request.ids.length === 0) return [];
     const { sql, params } = hydrationQuery(request);
     return this.sql
-      .exec<{ id: string; document_id: string; collection: string; chunk_index: number; text: string; metadata: string }>(sql, ...params)
+      .exec<{
+        id: string;
+        document_id: string;
+        collection: string;
+        chunk_index: number;
+        text: string;
+        page: number | null;
+        section: string | null;
+        metadata: string;
+      }>(sql, ...params)
       .toArray()
       .map((row) => ({ ...row, metadata: parseMetadata(row.metadata) }));
   }
@@ -721,6 +774,11 @@ export class TenantData extends DurableObject<Bindings> {
       )
       .toArray()[0];
     return row ? ({ ...row, metadata: JSON.parse(row.metadata as string) } as StoredDocument) : null;
+  }
+
+  /** The key of the document's original file in the files bucket; null when it has none (or there is no such document). */
+  fileKey(id: string): string | null {
+    return this.sql.exec<{ file_key: string | null }>("SELECT file_key FROM documents WHERE id = ?1", id).toArray()[0]?.file_key ?? null;
   }
 
   /** One page of documents in id order (keyset pagination), without their text. */
@@ -956,8 +1014,8 @@ export class TenantData extends DurableObject<Bindings> {
     this.sql.exec("DELETE FROM chunks WHERE document_id = ?1", ready.id);
     for (const chunk of ready.chunks)
       this.sql.exec(
-        `INSERT INTO chunks (id, document_id, collection, chunk_index, text, start_offset, end_offset, title)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+        `INSERT INTO chunks (id, document_id, collection, chunk_index, text, start_offset, end_offset, title, page, section)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`,
         chunk.id,
         ready.id,
         ready.collection,
@@ -966,6 +1024,8 @@ export class TenantData extends DurableObject<Bindings> {
         chunk.start,
         chunk.end,
         ready.title,
+        chunk.page ?? null,
+        chunk.section ?? null,
       );
     this.sql.exec("DELETE FROM vector_deletions WHERE id IN (SELECT value FROM json_each(?1))", ids);
     this.sql.exec(
@@ -1036,7 +1096,7 @@ export function hydrationQuery(request: { ids: readonly string[]; plan: FilterPl
   const params = createSqlParams();
   const ids = params.add(JSON.stringify(request.ids));
   const where = filterSql(request.plan, params);
-  const sql = `SELECT c.id, c.document_id, c.collection, c.chunk_index, c.text, d.metadata
+  const sql = `SELECT c.id, c.document_id, c.collection, c.chunk_index, c.text, c.page, c.section, d.metadata
      FROM chunks c JOIN documents d ON d.id = c.document_id
      WHERE c.id IN (SELECT value FROM json_each(${ids})) AND ${where}`;
   return { sql, params: params.values };

@@ -135,6 +135,13 @@ export const TENANT_SCHEMA: readonly string[] = [
      PRIMARY KEY (hold_id, document_id)
    );
    CREATE INDEX holds_by_age ON holds (created_at);`,
+  // 4: where each chunk came from (issue 27): its PDF page, its heading path joined with " › ";
+  // and a document made from a file: its blocks' locations (\`layout\`, JSON: its text is their
+  // texts joined, see layout.ts) and the key of its original in the files bucket.
+  `ALTER TABLE chunks ADD COLUMN page INTEGER;
+   ALTER TABLE chunks ADD COLUMN section TEXT;
+   ALTER TABLE documents ADD COLUMN layout TEXT;
+   ALTER TABLE documents ADD COLUMN file_key TEXT;`,
 ];
 
 /**

@@ -176,6 +176,24 @@ describe("edge-rag against the local stack", () => {
     expect(titled.stdout).toMatch(/^\[1\] Glossary of tenancy · glossary · notes /m);
   }, 60_000);
 
+  it("ingest: a folder's HTML files go through POST /v1/documents/files, and their sources carry their section", async () => {
+    const folder = join(stateDir, "manuals");
+    mkdirSync(join(folder, "pumps"), { recursive: true });
+    writeFileSync(
+      join(folder, "pumps", "valves.html"),
+      `<!doctype html><html><head><title>Pump manual</title></head><body><nav><a href="/">Home</a> <a href="/deals">Seasonal pump deals</a></nav>
+       <main><article><h1>Pumps</h1><p>${"Pumps need care, and this paragraph says so at some length. ".repeat(6)}</p>
+       <h2>Valves</h2><p>The kestrel valve opens at 42 kilopascals. Close it before any repair.</p></article></main></body></html>`,
+    );
+    const result = await cli(["ingest", folder, "--collection", "manuals"]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(json(result)).toMatchObject({ documents: 1, failed: [] });
+    const found = await cli(["search", "kestrel valve kilopascals", "--json", "--collection", "manuals", "--mode", "keyword"]);
+    expect(found.code, found.stderr).toBe(0);
+    expect(json(found).results[0]).toMatchObject({ document_id: "pumps_valves.html", section: "Pumps › Valves" });
+    expect(json(found).results[0].text).not.toContain("Seasonal pump deals");
+  }, 120_000);
+
   it("documents list / get / delete: then the document is gone (exit 4)", async () => {
     const list = await cli(["documents", "list", "--collection", "handbook", "--json"]);
     expect(list.code, list.stderr).toBe(0);

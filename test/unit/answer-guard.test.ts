@@ -40,6 +40,9 @@ function obedientOrigin(answer: string, pieces = answer.split(/(?<=\s)|(?=\()|(?
     ingest: async () => {
       throw new Error("unused");
     },
+    parse: async () => {
+      throw new Error("unused");
+    },
     condense: async () => {
       throw new Error("unused");
     },

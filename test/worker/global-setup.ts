@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { TestProject } from "vitest/node";
 import { startFakeOpenAI } from "../../container/test/helpers/fake-openai.ts";
+import { encryptedPdf, lyingDocx, makeDocx, makePdf } from "../../container/test/helpers/files.ts";
 import { freePort } from "../../tools/lib/ports";
 import { startRedisServer } from "../../tools/lib/redis-server";
 import { startBridgeProcess } from "../../tools/stack/bridge";
@@ -9,6 +10,7 @@ import { startIdentityProvider } from "./identity-provider";
 import { createControlledOrigin, startOriginControl } from "./origin-control";
 import { TEST_SECRETS } from "./secrets";
 import { startSlowLlm } from "./slow-llm";
+import { PDF_FACT } from "./test-files";
 
 declare module "vitest" {
   interface ProvidedContext {
@@ -29,6 +31,13 @@ declare module "vitest" {
      * as a compromised model would: the answer guard's end-to-end tests (planted-instructions.test.ts).
      */
     obedientOriginUrl: string;
+    /**
+     * Files the upload tests send, made here by the origin's test helpers (pdf-lib, docx: Node
+     * packages of container/, which workerd cannot load), base64: `pdf` three pages with its
+     * fact on page 3, `encryptedPdf` one that needs a password, `docx` a Word file with headings,
+     * `lyingDocx` one whose document inflates past the size it declares (a bomb that lies).
+     */
+    testFiles: { pdf: string; encryptedPdf: string; docx: string; lyingDocx: string };
   }
 }
 
@@ -126,5 +135,14 @@ export default async function setup(project: TestProject) {
   project.provide("idp", { jwksUrl: idp.value.jwksUrl, privateKeys: idp.value.privateKeys, strangerKey: idp.value.strangerKey });
   project.provide("failover", failover.value);
   project.provide("obedientOriginUrl", obedient.value.url);
+  const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
+  project.provide("testFiles", {
+    pdf: base64(
+      await makePdf(["Plant report, page one: the site and its staff.", "Page two lists the machines.", PDF_FACT], "Plant Report"),
+    ),
+    encryptedPdf: base64(await encryptedPdf()),
+    docx: base64(await makeDocx()),
+    lyingDocx: base64(await lyingDocx(200 * 1024)),
+  });
   return stopAll;
 }

@@ -61,7 +61,9 @@ function toRequest(path: string, options: CallOptions): Request {
   const headers = new Headers(options.headers);
   if (options.auth) headers.set("authorization", `Bearer ${options.auth}`);
   let body: BodyInit | undefined;
-  if (options.body !== undefined) {
+  // A form is sent as multipart, with the content type (and boundary) it sets itself.
+  if (options.body instanceof FormData) body = options.body;
+  else if (options.body !== undefined) {
     body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
     if (!headers.has("content-type")) headers.set("content-type", "application/json");
   }

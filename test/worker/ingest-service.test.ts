@@ -29,6 +29,8 @@ function observedServices() {
       };
     const ingest: IngestService = {
       accept: noted("accept", inner.accept),
+      acceptFiles: noted("acceptFiles", inner.acceptFiles),
+      original: noted("original", inner.original),
       remove: noted("remove", inner.remove),
       index: noted("index", inner.index),
       indexNow: noted("indexNow", inner.indexNow),

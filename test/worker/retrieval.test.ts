@@ -152,6 +152,7 @@ describe("answer stream when the origin's stream breaks (error)", () => {
     return {
       embed: unused,
       ingest: unused,
+      parse: unused,
       generate: unused,
       condense: unused,
       probe: unused,

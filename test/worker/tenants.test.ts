@@ -72,7 +72,7 @@ describe("DELETE /v1/tenants/{tenant} (operators)", () => {
     const ops = await operator();
     const response = await callWithBindings(ops.bindings, `/v1/tenants/${tenant}`, { method: "DELETE", auth: ops.key });
     expect(response.status).toBe(200);
-    expect(await json(response)).toEqual({ tenant, api_keys: 1, users: 0, documents: 2, vectors: chunks.length });
+    expect(await json(response)).toEqual({ tenant, api_keys: 1, users: 0, documents: 2, vectors: chunks.length, files: 0 });
 
     expect(await vectors.getByIds(chunks.map((chunk) => chunk.id))).toEqual([]);
     expect(await tenantObject(tenant).stats()).toMatchObject({ documents: 0, chunks: 0, bytes: 0 });

@@ -256,6 +256,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/documents/files": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Add or replace documents from files (PDF, HTML, DOCX, Markdown, text); indexed in the background
+     * @description Multipart form data: one or more `file` parts (at most 20, each at most 26214400 bytes, 33554432 bytes in all; 413 beyond), an optional `collection` and an optional `metadata` (a JSON object: every file's document metadata; its `id`, with one file only, names the document). A file's document id is its file name, with every run of characters an id cannot hold replaced by `-` (so `Q3 report.pdf` is `Q3-report.pdf`). Each file is parsed into located text before this answers (a PDF page by page; HTML, DOCX and Markdown by headings), so each chunk, and each source citing it, carries its `page` or `section`. The original is kept: GET /v1/documents/{id}/file. A file the parser refuses (corrupt, encrypted, a scan with no text layer, not the type it claims, too long…) fails its document alone: it is listed in `failed` and in the job's errors as `CODE: detail`; the other files are indexed. If no origin can parse, nothing is stored (503).
+     */
+    post: operations["uploadDocumentFiles"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/documents/{id}/file": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The original file of a document uploaded as a file, with its content type
+     * @description Served as an attachment (Content-Disposition), never rendered by a browser on this origin. 404 for a document that was not uploaded as a file, or that the tenant does not have.
+     */
+    get: operations["getDocumentFile"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/documents/{id}": {
     parameters: {
       query?: never;
@@ -359,7 +399,7 @@ export interface paths {
     put?: never;
     post?: never;
     /**
-     * Delete a tenant: its credentials, its documents and index (its object's storage), its vectors
+     * Delete a tenant: its credentials, its documents and index (its object's storage), its vectors, its files
      * @description Operators only. Credentials go first (keys still cached elsewhere stop within API_KEY_CACHE_TTL_SECONDS), then the vectors, then the object's storage; its cached answers never match again and expire with their TTL. Idempotent.
      */
     delete: operations["deleteTenant"];
@@ -478,6 +518,10 @@ export interface components {
       text: string;
       /** @description Relevance in 0..1: the fused score over the retrievers that returned candidates, divided by its maximum. With FUSION rrf, the weighted reciprocal-rank-fusion score Σ weight/(RRF_K + rank) (weights RRF_VECTOR_WEIGHT, RRF_KEYWORD_WEIGHT), so a chunk found by one retriever scores at most that retriever's share of the total weight; with FUSION convex, the weighted mean of the per-query normalised scores (CONVEX_VECTOR_WEIGHT, FUSION_NORMALIZATION). 1.0 = first in every list. Comparable within a response, not an absolute probability. With a reranker configured (RERANKER), the reranker's relevance score (0..1) of the reranked candidates instead. */
       score: number;
+      /** @description The PDF page (1-based) the chunk came from; absent where unknown (not a PDF) */
+      page?: number;
+      /** @description The heading path of the part of the file the chunk came from, joined with " › " (HTML, DOCX, Markdown files), e.g. "Installation › Upgrades"; absent where unknown */
+      section?: string;
       /** @description The document's metadata, plus its `collection` */
       metadata: {
         [key: string]: unknown;
@@ -916,6 +960,14 @@ export interface components {
         [key: string]: string | number | boolean;
       };
     };
+    FilesAccepted: components["schemas"]["IngestAccepted"] & {
+      /** @description Files the parser refused: each fails its document alone (the job lists them too); the others are accepted */
+      failed: {
+        document_id: string;
+        /** @example PDF_ENCRYPTED: the PDF needs a password to open */
+        error: string;
+      }[];
+    };
     DocumentList: {
       documents: components["schemas"]["DocumentSummary"][];
       /** @description Pass as cursor for the next page; null on the last page */
@@ -1042,6 +1094,8 @@ export interface components {
       documents: number;
       /** @description Vector ids deleted from the index */
       vectors: number;
+      /** @description Originals of documents made from files deleted from the files bucket */
+      files: number;
     };
     TenantDataMigration: {
       tenant: string;
@@ -2215,6 +2269,175 @@ export interface operations {
       };
       /** @description The body is not JSON */
       415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  uploadDocumentFiles: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "multipart/form-data": {
+          /** @description The files, one part each, with their file name and Content-Type */
+          file: string[];
+          collection?: string;
+          /** @description A JSON object, e.g. {"lang": "en"} (and {"id": "…"} with one file) */
+          metadata?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Accepted; indexing runs in the background */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["FilesAccepted"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description FORBIDDEN, or QUOTA_EXCEEDED: a tenant quota would be exceeded (nothing was changed); `quota`, `limit`, `usage` say which */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A file, or the request, is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not multipart/form-data */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getDocumentFile: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The original bytes */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/octet-stream": string;
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found */
+      404: {
         headers: {
           [name: string]: unknown;
         };

@@ -3,12 +3,14 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, sta
 import { extname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip } from "node:zlib";
-import { fileDocument, jsonLineDocument, type SourceDocument } from "../../src/ingest/source-files";
+import { fileDocument, jsonLineDocument, type SourceDocument, sourceDocumentId } from "../../src/ingest/source-files";
 import { ApiFailure, connectionOf, EXIT, exitCodeOf } from "./api";
 import { UsageError } from "./usage-error";
 
 /**
- * Bulk ingestion through the public API: POST /v1/documents in batches, then wait for every job.
+ * Bulk ingestion through the public API: POST /v1/documents in batches (text), POST
+ * /v1/documents/files one file a request (PDF, HTML, DOCX: the worker parses them, each chunk
+ * keeps its page or section), then wait for every job.
  * Resumable: a state file remembers which batches were accepted, so a rerun after a crash or
  * Ctrl-C sends only the rest (re-sending is harmless anyway: unchanged documents are no-ops).
  */
@@ -56,6 +58,33 @@ export async function ingestCommand(positionals: string[], values: Values): Prom
   }
 }
 
+/** The files sent as they are, for the worker to parse (POST /v1/documents/files), by extension. */
+export const UPLOADED_TYPES: Record<string, string> = {
+  ".pdf": "application/pdf",
+  ".html": "text/html",
+  ".htm": "text/html",
+  ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+};
+
+const isUploaded = (file: string) => extname(file).toLowerCase() in UPLOADED_TYPES;
+
+/** A file to upload: its path, and its path relative to the source (its id and `metadata.path`). */
+export interface UploadedFile {
+  path: string;
+  relative: string;
+}
+
+/** The PDF, HTML and DOCX files of a folder (or the source itself, when it is one). */
+export function* uploadedFiles(source: string): Generator<UploadedFile> {
+  const path = resolve(source);
+  if (!existsSync(path)) throw new UsageError(`${source} does not exist`);
+  if (!statSync(path).isDirectory()) {
+    if (isUploaded(path)) yield { path, relative: relative(join(path, ".."), path) };
+    return;
+  }
+  for (const file of walk(path)) if (isUploaded(file)) yield { path: file, relative: relative(path, file) };
+}
+
 /**
  * Reads .jsonl / .jsonl.gz ({id,text,metadata} or BEIR {_id,title,text}) or a folder of .txt/.md
  * (each file's relative path as its id and `metadata.path`; a Markdown file read by `readMarkdown`).
@@ -63,6 +92,7 @@ export async function ingestCommand(positionals: string[], values: Values): Prom
 export async function* readDocuments(source: string): AsyncGenerator<SourceDocument> {
   const path = resolve(source);
   if (!existsSync(path)) throw new UsageError(`${source} does not exist`);
+  if (!statSync(path).isDirectory() && isUploaded(path)) return;
   if (statSync(path).isDirectory()) {
     for (const file of walk(path)) {
       if (![".txt", ".md"].includes(extname(file).toLowerCase())) continue;
@@ -150,6 +180,24 @@ export async function ingest(source: string, options: IngestOptions): Promise<In
   }
   await flush();
 
+  // Files the worker parses, one a request (each up to the API's per-file limit), remembered by their content.
+  let files = 0;
+  for (const file of uploadedFiles(source)) {
+    const bytes = readFileSync(file.path);
+    const digest = createHash("sha256")
+      .update(JSON.stringify([options.collection ?? null, file.relative]))
+      .update(bytes)
+      .digest("hex");
+    if (!accepted.has(digest)) {
+      state.jobs.push(await postFile(options, file, bytes));
+      accepted.add(digest);
+      save();
+    }
+    files += 1;
+    documents += 1;
+    progress(`sent ${documents} documents (${files} files)`);
+  }
+
   const failed = await waitForJobs(options, state.jobs, progress);
   progress(`done: ${documents} documents, ${state.jobs.length} jobs, ${failed.length} failed\n`);
   return { documents, batches: batchIndex, jobs: state.jobs, failed, seconds: (Date.now() - started) / 1000 };
@@ -161,7 +209,12 @@ async function request(options: IngestOptions, path: string, init: RequestInit =
     try {
       response = await fetch(new URL(path, options.url), {
         ...init,
-        headers: { authorization: `Bearer ${options.key}`, "content-type": "application/json", ...init.headers },
+        // A form sets its own multipart content type (with its boundary).
+        headers: {
+          authorization: `Bearer ${options.key}`,
+          ...(init.body instanceof FormData ? {} : { "content-type": "application/json" }),
+          ...init.headers,
+        },
         signal: AbortSignal.timeout(120_000),
       });
     } catch (error) {
@@ -173,6 +226,23 @@ async function request(options: IngestOptions, path: string, init: RequestInit =
     await response?.body?.cancel();
     await new Promise((resolve) => setTimeout(resolve, Math.max(retryAfter * 1000, 250 * 2 ** attempt)));
   }
+}
+
+/** One file through POST /v1/documents/files: its relative path as its id (as a text file's) and `metadata.path`. */
+async function postFile(options: IngestOptions, file: UploadedFile, bytes: Buffer): Promise<string> {
+  const form = new FormData();
+  form.append("file", new Blob([bytes], { type: UPLOADED_TYPES[extname(file.path).toLowerCase()] }), file.relative);
+  form.append("metadata", JSON.stringify({ id: sourceDocumentId(file.relative), path: file.relative }));
+  if (options.collection) form.append("collection", options.collection);
+  const response = await request(options, "/v1/documents/files", { method: "POST", body: form });
+  const body = (await response.json().catch(() => ({}))) as { job_id?: string; detail?: string; code?: string };
+  if (response.status !== 202 || !body.job_id)
+    throw new ApiFailure(
+      `POST /v1/documents/files (${file.relative}) answered ${response.status} ${body.code ?? ""}: ${body.detail ?? ""}`,
+      response.ok ? EXIT.error : exitCodeOf(response.status),
+      response.status,
+    );
+  return body.job_id;
 }
 
 async function postBatch(options: IngestOptions, documents: SourceDocument[]): Promise<string> {

@@ -93,9 +93,9 @@ const COMMANDS: Command[] = [
   },
   {
     words: ["ingest"],
-    synopsis: "<file.jsonl[.gz] | folder> [--collection <c>] [--batch-size <n>] [--restart]",
+    synopsis: "<file.jsonl[.gz] | file.pdf|.html|.docx | folder> [--collection <c>] [--batch-size <n>] [--restart]",
     summary: "bulk ingestion with progress, resumable, reporting failed documents (exit 2)",
-    details: `JSONL lines are {"id","text","metadata"} or {"_id","title","text"}; a folder is read for .txt/.md files, each with its relative path as its id (a Markdown file's front-matter title or first # heading becomes metadata.title; the front matter is not sent).\nAccepted batches are remembered in .edge-rag-ingest/ so a rerun resumes (--restart forgets them).\n${API_NOTE}`,
+    details: `JSONL lines are {"id","text","metadata"} or {"_id","title","text"}; a folder is read for .txt/.md files, each with its relative path as its id (a Markdown file's front-matter title or first # heading becomes metadata.title; the front matter is not sent), and for .pdf/.html/.htm/.docx files, each uploaded as it is (POST /v1/documents/files: the worker parses it, its chunks keep their page or section) with its relative path as its id.\nAccepted batches are remembered in .edge-rag-ingest/ so a rerun resumes (--restart forgets them).\n${API_NOTE}`,
     options: { ...API, collection: { type: "string" }, "batch-size": { type: "string" }, restart: { type: "boolean", default: false } },
     positionals: true,
     run: (positionals, values) => ingestCommand(positionals, values),
