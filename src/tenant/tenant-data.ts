@@ -180,6 +180,9 @@ export interface KeywordHit {
   bm25: number;
 }
 
+/** A chunk as SQLite returns it, its document's metadata still JSON. */
+type ChunkRow = Omit<TenantChunk, "metadata"> & { metadata: string };
+
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
 /**
@@ -682,17 +685,7 @@ export class TenantData extends DurableObject<Bindings> {
     const where = filterSql(request.plan, params);
     const limit = params.add(request.limit);
     const rows = this.sql
-      .exec<{
-        id: string;
-        bm25: number;
-        document_id: string;
-        collection: string;
-        chunk_index: number;
-        text: string;
-        page: number | null;
-        section: string | null;
-        metadata: string;
-      }>(
+      .exec<ChunkRow & { bm25: number }>(
         `SELECT c.id AS id, -bm25(kw, 1, ${TITLE_WEIGHT}) AS bm25, c.document_id, c.collection, c.chunk_index, c.text, c.page, c.section, d.metadata
          FROM kw JOIN chunks c ON c.seq = kw.rowid JOIN documents d ON d.id = c.document_id
          WHERE kw MATCH ${match} AND ${where}
@@ -711,16 +704,7 @@ export class TenantData extends DurableObject<Bindings> {
     if (request.ids.length === 0) return [];
     const { sql, params } = hydrationQuery(request);
     return this.sql
-      .exec<{
-        id: string;
-        document_id: string;
-        collection: string;
-        chunk_index: number;
-        text: string;
-        page: number | null;
-        section: string | null;
-        metadata: string;
-      }>(sql, ...params)
+      .exec<ChunkRow>(sql, ...params)
       .toArray()
       .map((row) => ({ ...row, metadata: parseMetadata(row.metadata) }));
   }
