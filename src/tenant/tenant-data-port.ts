@@ -71,23 +71,20 @@ export class TenantDataPlane {
 
   /** One shard's object, for the operations that work shard by shard (the consumer, the sweep, deletion). */
   shard(index: number): TenantDataStub {
-    return guardedStub(async () => {
-      const { region } = await this.placementOf(this.tenant);
-      const id = this.namespace.idFromName(shardObjectName(this.tenant, index));
-      return this.namespace.get(id, region ? { locationHint: region as DurableObjectLocationHint } : undefined);
-    });
+    return guardedStub(async () => this.objectAt(index, await this.placementOf(this.tenant)));
   }
 
   /** Every shard's object, in shard order. */
   async shards(): Promise<TenantDataStub[]> {
-    const { shards } = await this.placement();
-    return Array.from({ length: shards }, (_, index) => this.shard(index));
+    const placement = await this.placement();
+    return Array.from({ length: placement.shards }, (_, index) => guardedStub(async () => this.objectAt(index, placement)));
   }
 
   /** The shard that holds (or will hold) `documentId`. */
   async shardFor(documentId: string): Promise<{ shard: number; object: TenantDataStub }> {
-    const shard = shardOf(documentId, (await this.placement()).shards);
-    return { shard, object: this.shard(shard) };
+    const placement = await this.placement();
+    const shard = shardOf(documentId, placement.shards);
+    return { shard, object: guardedStub(async () => this.objectAt(shard, placement)) };
   }
 
   // ─── Writes ──────────────────────────────────────────────────────────────────────────────────
@@ -189,12 +186,14 @@ export class TenantDataPlane {
 
   /** The job as every shard holding part of it reports it, added up; null when none does. */
   async job(id: string): Promise<JobView | null> {
+    const objects = await this.shards();
+    if (objects.length === 1) return objects[0]!.job(id);
     const [parts, versions] = await Promise.all([
-      this.fanOut((object) => object.job(id)),
-      this.fanOut(async (object) => (await object.stats()).index_version),
+      Promise.all(objects.map((object) => object.job(id))),
+      Promise.all(objects.map(async (object) => (await object.stats()).index_version)),
     ]);
     const views = parts.filter((view) => view !== null) as JobView[];
-    if (parts.length === 1 || views.length === 0) return views[0] ?? null;
+    if (views.length === 0) return null;
     const sum = (field: "documents" | "processed" | "skipped" | "failed" | "queued" | "chunks") =>
       views.reduce((total, view) => total + view[field], 0);
     const statuses = views.map((view) => view.status);
@@ -291,6 +290,12 @@ export class TenantDataPlane {
     } catch (error) {
       throw error instanceof StoreUnavailable ? error : new StoreUnavailable(error);
     }
+  }
+
+  /** Shard `index`'s object, with the tenant's location hint. */
+  private objectAt(index: number, { region }: TenantPlacement): TenantDataStub {
+    const id = this.namespace.idFromName(shardObjectName(this.tenant, index));
+    return this.namespace.get(id, region ? { locationHint: region as DurableObjectLocationHint } : undefined);
   }
 
   /** Calls every shard in parallel; answers in shard order. */
