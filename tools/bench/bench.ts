@@ -267,7 +267,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     if (options.wan && measures("wan")) {
       memory?.phase("wan");
       // Never asked: from the end of the list, which the other sections reach last.
-      const unasked = questions.slice(-options.requests);
+      const unasked = questions.slice(-2 * options.requests);
       wan = await measureWan(target, options.wan.settings, { warm, unasked, requests: options.requests });
       step(
         `wan (${options.wan.settings.profile}): ${wan.rows.map((row) => `${row.path} c${row.concurrency} p50 ${row.p50.toFixed(0)} ms`).join("; ")}`,

@@ -57,7 +57,7 @@ exits 2 when the load soak saw a 5xx or documents failed to index.
   --worker-var <N=V>    a worker variable for the local stack, to measure a setting (repeatable;
                         e.g. QUERY_CACHE_TIERS=memory); the report names it
   --wan <profile>       the local stack's remote ports at a distance (near, far; WAN_<DEPENDENCY>_RTT_MS
-                        overrides one), and the wan section: cache hit, cold miss and hit ÷ /health at
+                        overrides one), and the wan section: cache hit, cold miss (whole and first token), hit ÷ /health at
                         concurrency 16, with the cross-region round trips each request waited on
   --tenants <list>      and the tenants section: at each tenant count (ascending, 1 first; e.g. 1,100,1000,5000)
                         the stack gets that many tenants with one document each (keys written into its D1

@@ -30,6 +30,12 @@ export interface LoadOptions {
   until?: () => boolean;
   /** Makes the i-th request. */
   request: (i: number) => Promise<Response>;
+  /**
+   * Where a request's latency ends, when not at its last byte: resolves when a copy of the answer's
+   * body reaches that point (e.g. a stream's first token). The body is still read in full before
+   * the client sends its next request.
+   */
+  timedUntil?: (body: ReadableStream<Uint8Array>) => Promise<void>;
   /** Sees each answer's parsed body (JSON, else text) after it was timed, with its latency. */
   inspect?: (body: unknown, response: Response, ms: number) => void;
   /** Per-request timeout (default 60 s). */
@@ -49,15 +55,20 @@ export async function runLoad(options: LoadOptions): Promise<Run> {
         let status = 0;
         let body: unknown;
         let response: Response | undefined;
+        let timedAt: number | undefined;
         try {
           response = await options.request(i);
           status = response.status;
+          if (options.timedUntil && response.ok && response.body) {
+            await options.timedUntil(response.clone().body!);
+            timedAt = performance.now();
+          }
           const text = await response.text();
           body = (response.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text;
         } catch {
           status = 0;
         }
-        const t1 = performance.now();
+        const t1 = timedAt ?? performance.now();
         samples.push({ at: t1 - started, ms: t1 - t0, status });
         if (response && body !== undefined) options.inspect?.(body, response, t1 - t0);
       }

@@ -1,3 +1,4 @@
+import { readSseEvents } from "../../src/sse-events";
 import { WAN_DEPENDENCIES, type WanSettings } from "../../src/wan/wan-profiles";
 import { percentile, type Run, runLoad, summarise } from "./load";
 import { progress } from "./progress";
@@ -13,6 +14,9 @@ import { jsonPost, type Target } from "./target";
  *               bounds the time to its first token from above (locally the origin's extractive
  *               synthesizer generates in a few ms, so the two are close) and whose count covers
  *               every wait before it;
+ * - first token: the same for other never-asked questions, streamed (`stream: true`), timed to the
+ *               first `token` event: the issue's measure of a miss. Its count is the waits before
+ *               the response's headers, which a streamed answer sends once its sources are known;
  * - GET /health and cache hit at concurrency 16: throughput, and the hit's ÷ /health.
  */
 export interface WanRow {
@@ -123,14 +127,23 @@ export async function measureWan(
   settings: WanSettings,
   options: { warm: string[]; unasked: string[]; requests: number },
 ): Promise<WanFigures> {
+  if (options.unasked.length < 2 * options.requests)
+    throw new Error(`wan: ${options.requests} cold misses, whole and streamed, need ${2 * options.requests} unasked questions`);
   const rows: WanRow[] = [];
-  const cell = async (path: string, concurrency: number, count: number, request: (i: number) => Promise<Response>) => {
+  const cell = async (
+    path: string,
+    concurrency: number,
+    count: number,
+    request: (i: number) => Promise<Response>,
+    timedUntil?: (body: ReadableStream<Uint8Array>) => Promise<void>,
+  ) => {
     const counts: ServerTimingCounts[] = [];
     progress(`wan: ${path} at concurrency ${concurrency}…`, true);
     const run = await runLoad({
       concurrency,
       count,
       request,
+      timedUntil,
       inspect: (_body, response) => {
         const parsed = parseServerTiming(response.headers.get("server-timing"));
         if (parsed) counts.push(parsed);
@@ -142,11 +155,23 @@ export async function measureWan(
   };
   const hit = (i: number) => jsonPost(target, "/v1/query", { query: options.warm[i % options.warm.length] });
   const health = () => fetch(`${target.url}/health`, { signal: AbortSignal.timeout(60_000) });
-  if (options.unasked.length < options.requests) throw new Error(`wan: ${options.requests} cold misses need as many unasked questions`);
   await cell("cache hit", 1, options.requests, hit);
   await cell("cold miss", 1, options.requests, (i) => jsonPost(target, "/v1/query", { query: options.unasked[i] }));
+  const streamed = options.unasked.slice(options.requests);
+  await cell(
+    "cold miss, first token",
+    1,
+    options.requests,
+    (i) => jsonPost(target, "/v1/query", { query: streamed[i], stream: true }),
+    firstToken,
+  );
   const many = Math.max(options.requests, 16 * 4);
   const healthRow = await cell("GET /health", 16, many, health);
   const hitRow = await cell("cache hit", 16, many, hit);
   return { profile: settings.profile, rttMs: settings.rttMs, rows, hitVsHealth: hitRow.throughput / healthRow.throughput };
+}
+
+/** Resolves at a query stream's first `token` event (or its end, when it has none: a failed or empty answer). */
+async function firstToken(body: ReadableStream<Uint8Array>): Promise<void> {
+  for await (const event of readSseEvents(body)) if (event.event === "token") return;
 }
