@@ -522,7 +522,12 @@ export class TenantData extends DurableObject<Bindings> {
       return { ok: true, outcomes, indexVersion: this.indexVersion() };
     });
     // Replaced and lost chunks' vectors are purged by the caller; should that fail, the sweep does.
-    if (result.ok) await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
+    // With nothing left to repair the object needs no wake-up: one would open thousands of
+    // objects 2 minutes after their tenants' ingests, for nothing.
+    if (result.ok) {
+      const { unfinished, due } = this.pendingWork();
+      if (unfinished || due !== null) await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
+    }
     return result;
   }
 
@@ -907,10 +912,7 @@ export class TenantData extends DurableObject<Bindings> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     const name = this.ctx.id.name;
-    const unfinished =
-      this.sql.exec("SELECT 1 FROM jobs WHERE finished_at IS NULL OR status = 'held' UNION ALL SELECT 1 FROM holds LIMIT 1").toArray()
-        .length > 0;
-    const { due } = this.sql.exec<{ due: number | null }>("SELECT MIN(created_at) AS due FROM vector_deletions").one();
+    const { unfinished, due } = this.pendingWork();
     // Only work that needs repair asks for a sweep: a job whose messages are on the queue needs
     // none, and thousands of tenants mid-ingest would otherwise fill the queue with sweeps.
     if (name && ((due !== null && due <= now) || (unfinished && this.needsRepair(now)))) {
@@ -923,6 +925,15 @@ export class TenantData extends DurableObject<Bindings> {
       due === null ? Infinity : Math.max(due, now + SWEEP_INTERVAL_MS),
     );
     if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** What the object must wake for: an unfinished job or hold, and the first recorded vector id's time (null: none). */
+  private pendingWork(): { unfinished: boolean; due: number | null } {
+    const unfinished =
+      this.sql.exec("SELECT 1 FROM jobs WHERE finished_at IS NULL OR status = 'held' UNION ALL SELECT 1 FROM holds LIMIT 1").toArray()
+        .length > 0;
+    const { due } = this.sql.exec<{ due: number | null }>("SELECT MIN(created_at) AS due FROM vector_deletions").one();
+    return { unfinished, due };
   }
 
   /** Whether a job was never enqueued or has stalled, or an accept across shards was left on hold (what IngestService.sweep repairs). */

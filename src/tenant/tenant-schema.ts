@@ -142,6 +142,9 @@ export const TENANT_SCHEMA: readonly string[] = [
    ALTER TABLE chunks ADD COLUMN section TEXT;
    ALTER TABLE documents ADD COLUMN layout TEXT;
    ALTER TABLE documents ADD COLUMN file_key TEXT;`,
+  // 5: the open jobs, which every commit and alarm asks about (whether the object must wake
+  // again): an index of those few rows, not a scan of every job the tenant ever ran.
+  `CREATE INDEX jobs_open ON jobs (created_at) WHERE finished_at IS NULL OR status = 'held';`,
 ];
 
 /**

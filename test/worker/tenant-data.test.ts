@@ -114,6 +114,51 @@ describe("TenantData schema", () => {
   });
 });
 
+describe("the object's wake-up", () => {
+  const alarmOf = (stub: Stub) => runInDurableObject(stub, (_instance: TenantData, state) => state.storage.getAlarm());
+
+  it("is set while a job is open; a commit that finishes it with nothing left to repair sets none (happy)", async () => {
+    const stub = tenantObject();
+    const document = await accepted("fresh", "Glaciers carve valleys.");
+    // A new document: once its job is done there are no open jobs and no vector ids to delete.
+    const accept = await stub.accept({ documents: [document], job: { id: "job_wake" }, quota: ROOMY, now: Date.now() });
+    if (!accept.ok) throw new Error(accept.detail);
+    expect(await alarmOf(stub)).not.toBeNull();
+    await runInDurableObject(stub, (_instance: TenantData, state) => state.storage.deleteAlarm());
+    const { work } = await stub.loadWork([{ documentId: document.id, contentHash: document.hash }]);
+    const ready: ReadyDocument[] = work.map((row) => ({
+      id: row.id,
+      contentHash: row.content_hash,
+      revision: row.revision,
+      collection: row.collection,
+      title: "",
+      chunks: [{ id: `c_${row.id}_${row.revision}_0`, index: 0, text: row.text, start: 0, end: row.text.length }],
+    }));
+    const commit = await stub.commit({ ready, failed: [], skipped: [], jobId: "job_wake", model: "m", maxChunks: 100, now: Date.now() });
+    expect(commit.ok).toBe(true);
+    expect((await stub.job("job_wake"))?.status).toBe("done");
+    expect(await alarmOf(stub)).toBeNull();
+  });
+
+  it("is set after a commit that leaves vector ids to delete (a replaced document's old chunks)", async () => {
+    const stub = tenantObject();
+    await indexNow(stub, [await accepted("doc", "First version.")]);
+    await runInDurableObject(stub, (_instance: TenantData, state) => state.storage.deleteAlarm());
+    await indexNow(stub, [await accepted("doc", "Second version.")]);
+    expect(await alarmOf(stub)).not.toBeNull();
+  });
+
+  it("asks about open jobs through an index, not a scan of every job", async () => {
+    const plan = await runInDurableObject(tenantObject(), (_instance: TenantData, state) =>
+      state.storage.sql
+        .exec<{ detail: string }>("EXPLAIN QUERY PLAN SELECT 1 FROM jobs WHERE finished_at IS NULL OR status = 'held' LIMIT 1")
+        .toArray()
+        .map((row) => row.detail),
+    );
+    expect(plan.join("\n")).toContain("jobs_open");
+  });
+});
+
 describe("TenantData ingest", () => {
   it("accepts, indexes, finds and hydrates a tenant's documents, counters in step with the rows (happy)", async () => {
     const stub = tenantObject();
