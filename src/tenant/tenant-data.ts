@@ -522,11 +522,12 @@ export class TenantData extends DurableObject<Bindings> {
       return { ok: true, outcomes, indexVersion: this.indexVersion() };
     });
     // Replaced and lost chunks' vectors are purged by the caller; should that fail, the sweep does.
-    // With nothing left to repair the object needs no wake-up: one would open thousands of
-    // objects 2 minutes after their tenants' ingests, for nothing.
+    // With nothing left to repair the object needs no wake-up, and the accept's is cancelled: it
+    // would open thousands of objects 2 minutes after their tenants' ingests, for nothing.
     if (result.ok) {
       const { unfinished, due } = this.pendingWork();
       if (unfinished || due !== null) await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
+      else await this.ctx.storage.deleteAlarm();
     }
     return result;
   }

@@ -117,14 +117,13 @@ describe("TenantData schema", () => {
 describe("the object's wake-up", () => {
   const alarmOf = (stub: Stub) => runInDurableObject(stub, (_instance: TenantData, state) => state.storage.getAlarm());
 
-  it("is set while a job is open; a commit that finishes it with nothing left to repair sets none (happy)", async () => {
+  it("is set while a job is open; a commit that finishes it with nothing left to repair cancels it (happy)", async () => {
     const stub = tenantObject();
     const document = await accepted("fresh", "Glaciers carve valleys.");
     // A new document: once its job is done there are no open jobs and no vector ids to delete.
     const accept = await stub.accept({ documents: [document], job: { id: "job_wake" }, quota: ROOMY, now: Date.now() });
     if (!accept.ok) throw new Error(accept.detail);
     expect(await alarmOf(stub)).not.toBeNull();
-    await runInDurableObject(stub, (_instance: TenantData, state) => state.storage.deleteAlarm());
     const { work } = await stub.loadWork([{ documentId: document.id, contentHash: document.hash }]);
     const ready: ReadyDocument[] = work.map((row) => ({
       id: row.id,
