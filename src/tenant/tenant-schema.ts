@@ -174,7 +174,7 @@ export const TENANT_SCHEMA: readonly string[] = [
    CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, seq);
    CREATE INDEX webhook_deliveries_unsent ON webhook_deliveries (created_at) WHERE enqueued_at IS NULL;
    ALTER TABLE jobs ADD COLUMN notified_at INTEGER;
-   UPDATE jobs SET notified_at = finished_at WHERE finished_at IS NOT NULL;
+   UPDATE jobs SET notified_at = finished_at WHERE finished_at IS NOT NULL AND status <> 'held';
    CREATE INDEX jobs_unnotified ON jobs (finished_at) WHERE notified_at IS NULL;`,
 ];
 
