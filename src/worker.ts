@@ -8,8 +8,8 @@ import type { ServicesFactory } from "./services";
 import { handleWebhookBatch, isWebhookQueue } from "./webhooks/webhook-consumer";
 
 /**
- * The worker's handlers — the HTTP API and the ingestion queues' consumer (which also runs the
- * sweeps the tenants' objects ask for) — over one services factory.
+ * The worker's handlers — the HTTP API, the ingestion queues' consumer (which also runs the
+ * sweeps the tenants' objects ask for) and the webhook queue's — over one services factory.
  *
  * Cold start: a new isolate builds only what the query path needs. The route groups a query does
  * not use (auth, me, API keys, documents, jobs, stats, cache, metrics, MCP, batch queries, and

@@ -1,7 +1,8 @@
 /**
  * TenantData — one tenant's data plane as a SQLite-backed Durable Object (issue 23): its
  * documents, chunks and keyword (FTS5) index, its ingestion jobs, its vector-deletion bookkeeping,
- * its usage counters, index version and cache epoch. One instance per tenant
+ * its usage counters, index version and cache epoch, and (shard 0) its webhooks and their
+ * deliveries, each job's event recorded in the transaction that finishes the job. One instance per tenant
  * (`TENANT_DATA.idFromName(tenant)`), so no tenant's size or write rate touches another's, and
  * each tenant's BM25 statistics are its own without a table per tenant in a shared schema.
  *

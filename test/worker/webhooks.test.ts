@@ -496,4 +496,17 @@ describe("webhooks: deletion", () => {
     expect((await received(inbox)).length).toBe(before);
     expect((await call(`/v1/webhooks/${webhook.id}`, { auth: key, method: "DELETE" })).status).toBe(404);
   });
+
+  it("deleting the tenant deletes its webhooks and their deliveries with the rest of its object", async () => {
+    const { tenant, key } = await admin();
+    const webhook = await register(key, hookUrl(newInbox()));
+    const { job_id } = await ingest(key, { documents: [{ id: "a", text: PARAGRAPHS.glaciers }] });
+    await waitForJob(key, job_id);
+    await waitFor(
+      () => deliveries(key, webhook.id),
+      (page) => page.deliveries.length === 1,
+    );
+    await localServices(env).tenantAdmin.delete(tenant);
+    expect(await tenantSql(tenant, "SELECT id FROM webhooks UNION ALL SELECT id FROM webhook_deliveries")).toEqual([]);
+  });
 });
