@@ -1,4 +1,4 @@
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it } from "vitest";
@@ -343,6 +343,45 @@ describe("webhooks: exactly once, and repair", () => {
       () => deliveries(key, webhook.id),
       (page) => page.deliveries[0]?.status === "delivered",
     );
+  });
+});
+
+describe("webhooks: a tenant of several shards, repaired by the sweep", () => {
+  it("records the event of a job whose worker never did, once, when the sweep finds its parts finished and unnotified", async () => {
+    const tenant = uniqueTenant("wh-sweep");
+    await env.DB.prepare("INSERT INTO tenants (tenant, updated_at, shards) VALUES (?1, 0, 2)").bind(tenant).run();
+    const { key } = await createKey(tenant, ["admin"]);
+    const inbox = newInbox("sweep");
+    const webhook = await register(key, hookUrl(inbox), ["job.completed"]);
+    const { job_id } = await ingest(key, {
+      documents: ["p-0", "p-1", "p-2", "p-3"].map((id, i) => ({ id, text: Object.values(PARAGRAPHS)[i]! })),
+    });
+    await waitForJob(key, job_id);
+    await waitFor(
+      () => deliveries(key, webhook.id),
+      (page) => page.deliveries[0]?.status === "delivered",
+    );
+    // As if the worker had died after the last part finished: no delivery, no part notified.
+    const shard = (n: number) => env.TENANT_DATA.get(env.TENANT_DATA.idFromName(n === 0 ? tenant : `${tenant}#${n}`));
+    await tenantSql(tenant, "DELETE FROM webhook_deliveries");
+    for (const n of [0, 1])
+      await runInDurableObject(shard(n), (_object, state) => state.storage.sql.exec("UPDATE jobs SET notified_at = NULL"));
+    expect(await shard(1).jobAwaitingEvent(job_id)).toBe(true);
+
+    // The sweep, once the grace period is over: the event recorded again, and only once.
+    const later = Date.now() + 10 * 60_000;
+    await localServices(env).ingest.sweep(tenant, later);
+    await localServices(env).ingest.sweep(tenant, later);
+    const attempts = await waitFor(
+      () => received(inbox),
+      (list) => list.length >= 2,
+    );
+    expect(new Webhook(webhook.secret).verify(attempts[1]!.body, attempts[1]!.headers)).toMatchObject({
+      type: "job.completed",
+      data: { job_id, processed: 4 },
+    });
+    expect((await deliveries(key, webhook.id)).deliveries).toHaveLength(1);
+    for (const n of [0, 1]) expect(await shard(n).jobAwaitingEvent(job_id)).toBe(false);
   });
 });
 
