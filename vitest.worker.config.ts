@@ -21,6 +21,10 @@ export default defineConfig({
           TENANT_RATE_LIMIT_QUERY: "5000/60s",
           // Every test request comes from the same (unknown) IP, and security suites fail auth on purpose.
           RATE_LIMIT_AUTH_FAILURES_IP: "100000/60s",
+          // Webhook retries in seconds, not minutes: 1 s, 2 s, 4 s between a delivery's four attempts.
+          WEBHOOK_RETRY_BASE_SECONDS: "1",
+          WEBHOOK_MAX_ATTEMPTS: "4",
+          WEBHOOK_TIMEOUT_MS: "5000",
           ...TEST_SECRETS,
           ORIGIN_URLS: inject<string>("originUrl"),
           UPSTASH_REDIS_REST_URL: inject<string>("upstashUrl"),

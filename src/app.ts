@@ -13,6 +13,7 @@ import { createQueryBatchRoutes } from "./routes/query-batch";
 import { createSearchRoutes } from "./routes/search";
 import { createStatsRoutes } from "./routes/stats";
 import { createTenantRoutes } from "./routes/tenants";
+import { createWebhookRoutes } from "./routes/webhooks";
 import type { ServicesFactory } from "./services";
 import { VERSION } from "./version";
 
@@ -35,6 +36,7 @@ export function createApp(services: ServicesFactory) {
     createChatRoutes(),
     createDocumentRoutes(),
     createJobRoutes(),
+    createWebhookRoutes(),
     createStatsRoutes(),
     createCacheRoutes(),
     createMetricsRoutes(),

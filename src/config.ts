@@ -190,6 +190,17 @@ function buildConfigSchema() {
      */
     INGEST_STALL_SECONDS: int(1800, 60, 86_400),
 
+    /**
+     * Webhook deliveries (src/webhooks/): attempts per delivery before it is marked failed (at most
+     * 10: wrangler.toml's max_retries for the webhook queue is 10, so Queues never drops a message
+     * before the consumer gives up on it), the delay before the second attempt (doubling after each
+     * failure, capped at an hour), each POST's timeout, and webhooks per tenant.
+     */
+    WEBHOOK_MAX_ATTEMPTS: int(8, 1, 10),
+    WEBHOOK_RETRY_BASE_SECONDS: int(30, 1, 3_600),
+    WEBHOOK_TIMEOUT_MS: int(10_000, 100, 30_000),
+    TENANT_MAX_WEBHOOKS: int(10, 1, 100),
+
     // Query cache (src/cache/). Tiers fastest first; by default every tier this environment has.
     QUERY_CACHE_TIERS: list.pipe(z.array(z.enum(CACHE_TIERS)).min(0)).optional(),
     /** How long an answer is fresh. */
@@ -242,6 +253,9 @@ export type Config = Omit<z.infer<ReturnType<typeof buildConfigSchema>>, "AUTH_I
 
 /** Environments where plain http (and shared token names) are fine: nothing leaves the machine. */
 const DEVELOPMENT_ENVIRONMENTS = new Set(["local", "test"]);
+
+/** Whether this is a deployed environment (staging, production): connections that leave the machine must be https. */
+export const isDeployed = (config: Pick<Config, "ENVIRONMENT">) => !DEVELOPMENT_ENVIRONMENTS.has(config.ENVIRONMENT);
 
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {

@@ -28,6 +28,7 @@ import { createTenantStore, type TenantStore, withCachedState } from "./store/te
 import { createTenantAdminService, type TenantAdminService } from "./tenant/tenant-admin";
 import { type TenantDataFor, tenantDataFor } from "./tenant/tenant-data-port";
 import { guardVectorIndex, type VectorIndex } from "./vector/vector-index";
+import { createWebhookService, type WebhookService } from "./webhooks/webhook-service";
 
 /**
  * Everything a request, a queue batch or a cron run uses, built once per isolate from the
@@ -67,6 +68,8 @@ export interface Services {
   cacheStats: CacheStats;
   /** Operators' use cases over whole tenants: delete one, copy one's rows from D1. */
   tenantAdmin: TenantAdminService;
+  /** A tenant's webhooks and their deliveries (the routes, the webhook queue's consumer). */
+  webhooks: WebhookService;
 }
 
 /**
@@ -164,6 +167,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       queue: env.INGEST_QUEUE,
       stallSeconds: config.INGEST_STALL_SECONDS,
     }),
+    webhooks: createWebhookService({ tenantData, config }),
   };
 }
 

@@ -5,10 +5,11 @@ import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue } from "./i
 import { createQueryRoutes } from "./routes/query";
 import { createSearchRoutes } from "./routes/search";
 import type { ServicesFactory } from "./services";
+import { handleWebhookBatch, isWebhookQueue } from "./webhooks/webhook-consumer";
 
 /**
- * The worker's handlers — the HTTP API and the ingestion queues' consumer (which also runs the
- * sweeps the tenants' objects ask for) — over one services factory.
+ * The worker's handlers — the HTTP API, the ingestion queues' consumer (which also runs the
+ * sweeps the tenants' objects ask for) and the webhook queue's — over one services factory.
  *
  * Cold start: a new isolate builds only what the query path needs. The route groups a query does
  * not use (auth, me, API keys, documents, jobs, stats, cache, metrics, MCP, batch queries, and
@@ -48,9 +49,10 @@ export function createWorker(services: ServicesFactory) {
       whole ??= createApp(services);
       return whole.fetch(request, env, ctx);
     },
-    // Both ingestion queues land here; the dead-letter one only marks documents failed.
+    // Both ingestion queues land here (the dead-letter one only marks documents failed), and the webhook queue.
     async queue(batch, env) {
-      if (isDeadLetterQueue(batch.queue)) await handleDeadLetterBatch(batch, env, services);
+      if (isWebhookQueue(batch.queue)) await handleWebhookBatch(batch, env, services);
+      else if (isDeadLetterQueue(batch.queue)) await handleDeadLetterBatch(batch, env, services);
       else await handleIngestBatch(batch, env, services);
     },
   } satisfies ExportedHandler<Bindings>;

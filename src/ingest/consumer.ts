@@ -133,6 +133,11 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: B
         .tenantData(tenant)
         .shard(body.shard ?? 0)
         .giveUp(job_id, document_ids, Date.now());
+      // A tenant of several shards: the job's event, once every part has settled (else the sweep's).
+      await services
+        .tenantData(tenant)
+        .settleJobEvent(job_id, body.shard ?? 0)
+        .catch(() => {});
       metrics.ingestMessages.inc({ outcome: "dead_letter" });
       log.error("ingest message dead-lettered; documents marked failed", { job_id, tenant, documents: document_ids.length });
       message.ack();

@@ -160,6 +160,9 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
     for (const jobId of unenqueued) if (await enqueueJob(tenant, shard, jobId, false)) jobsEnqueued++;
     let jobsReenqueued = 0;
     for (const jobId of stalled) if (await enqueueJob(tenant, shard, jobId, true)) jobsReenqueued++;
+    // A tenant of several shards: jobs whose part here finished with no worker left to record their webhook event.
+    for (const jobId of await store.jobsAwaitingEvent(now - ENQUEUE_GRACE_MS, JOBS_PER_SWEEP))
+      await tenantData(tenant).settleJobEvent(jobId);
     const vectorsDeleted = await purgeDeletedVectors(store, deps.vectors, { now }).catch((error) => {
       defaultLog.error("sweep could not delete vectors", { tenant, shard, ...errorFields(error) });
       return 0;
@@ -192,6 +195,12 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       now: Date.now(),
     });
     if (!result.ok) throw quotaExceeded(result.quota, result.limit, result.usage, result.detail);
+    // Nothing to index: the job finished at birth, and a tenant of several shards has its webhook
+    // event recorded here (one shard's object records it with the job); what fails here, the sweep repairs.
+    if (result.documents.every((document) => document.unchanged))
+      await tenantData(tenant)
+        .settleJobEvent(jobId)
+        .catch((error) => defaultLog.warn("job event left to the sweep", { job_id: jobId, tenant, ...errorFields(error) }));
     return { jobId, statusUrl: `/v1/jobs/${jobId}`, documents: result.documents };
   };
 
@@ -322,10 +331,20 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       const shard = message.shard ?? 0;
       const store = tenantData(message.tenant).shard(shard);
       const pending = await store.pendingJobDocuments(message.job_id, message.document_ids);
-      if (pending.length === 0) return [];
-      await store.markProcessing(message.job_id, Date.now());
-      const targets = pending.map(({ documentId, contentHash }) => ({ documentId, contentHash }));
-      return indexRecorded(deps, message.tenant, targets, { ...options, jobId: message.job_id, shard });
+      let outcomes: DocumentOutcome[] = [];
+      if (pending.length > 0) {
+        await store.markProcessing(message.job_id, Date.now());
+        const targets = pending.map(({ documentId, contentHash }) => ({ documentId, contentHash }));
+        outcomes = await indexRecorded(deps, message.tenant, targets, { ...options, jobId: message.job_id, shard });
+      }
+      // A tenant of several shards: the job's event once its last part settled (also on a message
+      // redelivered after a failure here); what fails here, the sweep repairs.
+      await tenantData(message.tenant)
+        .settleJobEvent(message.job_id, shard)
+        .catch((error) =>
+          defaultLog.warn("job event left to the sweep", { job_id: message.job_id, tenant: message.tenant, ...errorFields(error) }),
+        );
+      return outcomes;
     },
 
     async sweep(tenant, now = Date.now(), shard) {

@@ -4,6 +4,7 @@ import type { FilterPlan } from "../retrieval/filters";
 import type {
   AcceptRequest,
   AcceptResult,
+  DeliveryToSend,
   DocumentSummary,
   KeywordHit,
   StorageQuota,
@@ -11,6 +12,7 @@ import type {
   TenantChunk,
   TenantData,
   TenantDataStats,
+  WebhookView,
 } from "./tenant-data";
 import { shardObjectName, shardOf, shardShare } from "./tenant-shards";
 
@@ -250,6 +252,58 @@ export class TenantDataPlane {
     const lists = await this.fanOut((object) => object.collections(options));
     if (lists.length === 1) return lists[0]!;
     return [...new Set(lists.flat())].sort().slice(0, options.limit);
+  }
+
+  // ─── Webhooks (kept by shard 0, the tenant's own object) ──────────────────────────────────────
+
+  createWebhook(request: Parameters<TenantData["createWebhook"]>[0]): Promise<ReturnType<TenantData["createWebhook"]>> {
+    return this.shard(0).createWebhook(request);
+  }
+
+  listWebhooks(): Promise<WebhookView[]> {
+    return this.shard(0).listWebhooks();
+  }
+
+  webhook(id: string): Promise<WebhookView | null> {
+    return this.shard(0).webhook(id);
+  }
+
+  deleteWebhook(id: string): Promise<boolean> {
+    return this.shard(0).deleteWebhook(id);
+  }
+
+  listDeliveries(webhookId: string, options: { before?: number; limit: number }): Promise<ReturnType<TenantData["listDeliveries"]>> {
+    return this.shard(0).listDeliveries(webhookId, options);
+  }
+
+  deliveryToSend(id: string): Promise<DeliveryToSend | null> {
+    return this.shard(0).deliveryToSend(id);
+  }
+
+  recordDeliveryAttempt(
+    id: string,
+    attempt: Parameters<TenantData["recordDeliveryAttempt"]>[1],
+  ): Promise<ReturnType<TenantData["recordDeliveryAttempt"]>> {
+    return this.shard(0).recordDeliveryAttempt(id, attempt);
+  }
+
+  /**
+   * Records a finished job's webhook event for a tenant of several shards, once the job as every
+   * shard reports it has finished: shard 0 records it (each delivery once, however often this runs),
+   * then every shard marks its part notified. `from`: the shard whose part just settled (only then
+   * is the job read across shards). A one-shard tenant's object records the event in the
+   * transaction that finishes the job, so this does nothing for it. Called by the queue consumers
+   * after a message, and by the sweep for parts left unnotified (a worker that never came back).
+   */
+  async settleJobEvent(jobId: string, from?: number): Promise<void> {
+    const placement = await this.placement();
+    if (placement.shards === 1) return;
+    if (from !== undefined && !(await this.shard(from).jobAwaitingEvent(jobId))) return;
+    const job = await this.job(jobId);
+    if (!job || job.finished_at === null) return;
+    const now = Date.now();
+    await this.shard(0).recordJobEvent(job, now);
+    await this.fanOut((object) => object.markJobNotified(jobId, now));
   }
 
   // ─── Retrieval ───────────────────────────────────────────────────────────────────────────────

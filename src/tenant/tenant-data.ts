@@ -1,7 +1,8 @@
 /**
  * TenantData — one tenant's data plane as a SQLite-backed Durable Object (issue 23): its
  * documents, chunks and keyword (FTS5) index, its ingestion jobs, its vector-deletion bookkeeping,
- * its usage counters, index version and cache epoch. One instance per tenant
+ * its usage counters, index version and cache epoch, and (shard 0) its webhooks and their
+ * deliveries, each job's event recorded in the transaction that finishes the job. One instance per tenant
  * (`TENANT_DATA.idFromName(tenant)`), so no tenant's size or write rate touches another's, and
  * each tenant's BM25 statistics are its own without a table per tenant in a shared schema.
  *
@@ -24,8 +25,10 @@ import type { DocumentMetadata } from "../ingest/document-input";
 import { type AcceptedDocument, acceptedRow, type DocumentSummary, type StoredDocument } from "../ingest/document-store";
 import type { JobView } from "../ingest/job-store";
 import type { SweepMessage } from "../ingest/messages";
+import { errorFields, log } from "../logger";
 import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "../retrieval/filters";
 import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
+import { eventOf, jobEventPayload, newDeliveryId, type WebhookEvent, type WebhookMessage } from "../webhooks/webhook-events";
 import { d1State, hasD1Data, migrateTenantData } from "./migrate-tenant-data";
 import {
   createRowDigest,
@@ -180,6 +183,40 @@ export interface KeywordHit {
   bm25: number;
 }
 
+/** A registered webhook as the API shows it (never its secret). */
+export interface WebhookView {
+  id: string;
+  url: string;
+  events: WebhookEvent[];
+  created_at: number;
+}
+
+export type DeliveryStatus = "pending" | "delivered" | "failed";
+
+/** One delivery of an event to a webhook, as its log shows it. */
+export interface DeliveryView {
+  id: string;
+  event: WebhookEvent;
+  job_id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  delivered_at: number | null;
+}
+
+/** What the delivery consumer needs for one attempt: the target, the secret to sign with, the recorded body. */
+export interface DeliveryToSend {
+  id: string;
+  webhook_id: string;
+  url: string;
+  secret: string;
+  payload: string;
+  status: DeliveryStatus;
+  attempts: number;
+}
+
 /** A chunk as SQLite returns it, its document's metadata still JSON. */
 type ChunkRow = Omit<TenantChunk, "metadata"> & { metadata: string };
 
@@ -248,6 +285,7 @@ export class TenantData extends DurableObject<Bindings> {
    */
   async accept(request: AcceptRequest): Promise<AcceptResult> {
     const cost = this.meter();
+    let deliveries: string[] = [];
     const result = this.ctx.storage.transactionSync((): AcceptResult => {
       const usage = cost.one<{ documents: number; bytes: number; chunks: number; shards: number | null }>(
         "SELECT documents, bytes, chunks, shards FROM tenant",
@@ -352,8 +390,11 @@ export class TenantData extends DurableObject<Bindings> {
             now,
           );
         }
+      // A job with nothing to index finished at birth: its event, recorded with it.
+      if (request.job) deliveries = this.recordFinishedJob(request.job.id, now);
       return { ok: true, documents, cost: cost.total() };
     });
+    await this.sendDeliveries(deliveries);
     if (result.ok && (request.hold !== undefined || (request.job && result.documents.some((document) => !document.unchanged))))
       await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
     return result;
@@ -475,6 +516,7 @@ export class TenantData extends DurableObject<Bindings> {
    * the chunks would exceed `maxChunks`: the caller retries and is admitted against what is stored.
    */
   async commit(request: CommitRequest): Promise<CommitResult> {
+    let deliveries: string[] = [];
     const result = this.ctx.storage.transactionSync((): CommitResult => {
       const { now, jobId } = request;
       const held = request.ready.filter((ready) => this.atVersion(ready.id, ready.contentHash, ready.revision));
@@ -512,7 +554,7 @@ export class TenantData extends DurableObject<Bindings> {
           skip.id,
           now,
         );
-      if (jobId) this.finalizeJob(jobId, now);
+      if (jobId) deliveries = this.finalizeJob(jobId, now);
 
       const outcomes: DocumentOutcome[] = [
         ...held.map((ready): DocumentOutcome => ({ document_id: ready.id, status: "done", chunks: ready.chunks.length })),
@@ -523,12 +565,13 @@ export class TenantData extends DurableObject<Bindings> {
     });
     // Replaced and lost chunks' vectors are purged by the caller; should that fail, the sweep does.
     // With nothing left to repair the object needs no wake-up, and the accept's is cancelled: it
-    // would open thousands of objects 2 minutes after their tenants' ingests, for nothing.
+    // would open thousands of objects 2 minutes after their tenants' ingests, for nothing. Set
+    // before the deliveries are sent, so that a failed send is repaired.
     if (result.ok) {
-      const { unfinished, due } = this.pendingWork();
-      if (unfinished || due !== null) await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
+      if (this.pendingWork().any) await this.wakeBy(request.now + SWEEP_INTERVAL_MS);
       else await this.ctx.storage.deleteAlarm();
     }
+    await this.sendDeliveries(deliveries);
     return result;
   }
 
@@ -570,12 +613,12 @@ export class TenantData extends DurableObject<Bindings> {
    * The dead-letter verdict for documents whose messages ran out of retries: `failed` with the last
    * error when that content is still the document's current, unindexed content; otherwise `skipped`.
    */
-  giveUp(jobId: string, documentIds: string[], now: number): void {
+  async giveUp(jobId: string, documentIds: string[], now: number): Promise<void> {
     const ids = JSON.stringify(documentIds);
     const giveUp = `'gave up after ' || MAX(attempts, 1) || ' attempt(s); last error: ' || COALESCE(error, 'unknown error')`;
     const current = `EXISTS (SELECT 1 FROM documents d WHERE d.id = job_documents.document_id
                        AND d.content_hash = job_documents.content_hash AND d.indexed_hash IS NOT d.content_hash)`;
-    this.ctx.storage.transactionSync(() => {
+    const deliveries = this.ctx.storage.transactionSync(() => {
       this.sql.exec(
         `UPDATE documents SET status = 'failed', updated_at = ?3,
            error = (SELECT ${giveUp} FROM job_documents WHERE job_id = ?1 AND document_id = documents.id)
@@ -600,16 +643,18 @@ export class TenantData extends DurableObject<Bindings> {
         ids,
         now,
       );
-      this.finalizeJob(jobId, now);
+      return this.finalizeJob(jobId, now);
     });
+    await this.sendDeliveries(deliveries);
   }
 
   /** Records that the job's messages are on the queue; `resent` (the sweep's), so that a stalled job is sent again at most once per window, with its status recomputed. */
-  markEnqueued(jobId: string, now: number, options: { resent?: boolean } = {}): void {
-    this.ctx.storage.transactionSync(() => {
+  async markEnqueued(jobId: string, now: number, options: { resent?: boolean } = {}): Promise<void> {
+    const deliveries = this.ctx.storage.transactionSync(() => {
       this.sql.exec(`UPDATE jobs SET enqueued_at = ?2 WHERE id = ?1 ${options.resent ? "" : "AND enqueued_at IS NULL"}`, jobId, now);
-      if (options.resent) this.finalizeJob(jobId, now);
+      return options.resent ? this.finalizeJob(jobId, now) : [];
     });
+    await this.sendDeliveries(deliveries);
   }
 
   /**
@@ -837,6 +882,9 @@ export class TenantData extends DurableObject<Bindings> {
     const sql = `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((_, i) => `?${i + 1}`).join(", ")}) ON CONFLICT DO NOTHING`;
     this.ctx.storage.transactionSync(() => {
       for (const row of rows) this.sql.exec(sql, ...row);
+      // Jobs that finished before the copy finished before webhooks could hear of them.
+      if (table === "jobs")
+        this.sql.exec("UPDATE jobs SET notified_at = finished_at WHERE notified_at IS NULL AND finished_at IS NOT NULL");
     });
   }
 
@@ -872,6 +920,171 @@ export class TenantData extends DurableObject<Bindings> {
         Date.now(),
       );
     return this.sql.exec<{ digest: string }>("SELECT digest FROM import_state").toArray()[0]?.digest ?? null;
+  }
+
+  // ─── Webhooks (shard 0, the tenant's own object, holds them) ──────────────────────────────────
+
+  /** Registers a webhook unless the tenant has `max` already (checked and written in one transaction). */
+  createWebhook(request: {
+    id: string;
+    url: string;
+    events: WebhookEvent[];
+    secret: string;
+    max: number;
+    now: number;
+  }): { ok: true; webhook: WebhookView } | { ok: false; count: number } {
+    return this.ctx.storage.transactionSync(() => {
+      const { n } = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM webhooks").one();
+      if (n >= request.max) return { ok: false as const, count: n };
+      this.sql.exec(
+        "INSERT INTO webhooks (id, url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        request.id,
+        request.url,
+        JSON.stringify(request.events),
+        request.secret,
+        request.now,
+      );
+      return { ok: true as const, webhook: { id: request.id, url: request.url, events: request.events, created_at: request.now } };
+    });
+  }
+
+  /** The tenant's webhooks, oldest first, without their secrets. */
+  listWebhooks(): WebhookView[] {
+    return this.sql
+      .exec<{ id: string; url: string; events: string; created_at: number }>(
+        "SELECT id, url, events, created_at FROM webhooks ORDER BY created_at, id",
+      )
+      .toArray()
+      .map((row) => ({ ...row, events: JSON.parse(row.events) as WebhookEvent[] }));
+  }
+
+  webhook(id: string): WebhookView | null {
+    const row = this.sql
+      .exec<{ id: string; url: string; events: string; created_at: number }>(
+        "SELECT id, url, events, created_at FROM webhooks WHERE id = ?1",
+        id,
+      )
+      .toArray()[0];
+    return row ? { ...row, events: JSON.parse(row.events) as WebhookEvent[] } : null;
+  }
+
+  /** Deletes a webhook and its deliveries log: a delivery still queued finds it gone and is dropped. False when there is none. */
+  deleteWebhook(id: string): boolean {
+    return this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM webhook_deliveries WHERE webhook_id = ?1", id);
+      return this.sql.exec("DELETE FROM webhooks WHERE id = ?1", id).rowsWritten > 0;
+    });
+  }
+
+  /** One page of a webhook's deliveries, newest first (keyset on the delivery's sequence); null when there is no such webhook. */
+  listDeliveries(
+    webhookId: string,
+    options: { before?: number; limit: number },
+  ): { deliveries: DeliveryView[]; nextBefore: number | null } | null {
+    if (this.sql.exec("SELECT 1 FROM webhooks WHERE id = ?1", webhookId).toArray().length === 0) return null;
+    const rows = this.sql
+      .exec<DeliveryView & { seq: number } & Record<string, SqlStorageValue>>(
+        `SELECT seq, id, event, job_id, status, attempts, last_status_code, last_error, created_at, delivered_at
+         FROM webhook_deliveries WHERE webhook_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3`,
+        webhookId,
+        options.before ?? Number.MAX_SAFE_INTEGER,
+        // One row more than the page tells whether another page follows.
+        options.limit + 1,
+      )
+      .toArray();
+    const page = rows.slice(0, options.limit);
+    return {
+      deliveries: page.map(({ seq: _, ...delivery }) => delivery as DeliveryView),
+      nextBefore: rows.length > options.limit ? (page.at(-1)?.seq ?? null) : null,
+    };
+  }
+
+  /** A delivery with its webhook's target and secret; null when the webhook (and so the delivery) is gone. */
+  deliveryToSend(id: string): DeliveryToSend | null {
+    return (
+      this.sql
+        .exec<DeliveryToSend & Record<string, SqlStorageValue>>(
+          `SELECT d.id, d.webhook_id, w.url, w.secret, d.payload, d.status, d.attempts
+           FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?1`,
+          id,
+        )
+        .toArray()[0] ?? null
+    );
+  }
+
+  /**
+   * Records one attempt of a pending delivery: delivered, or its status code / error kept, and
+   * `failed` once it has made `maxAttempts`. A delivery already settled is left as it is (a
+   * redelivered message); null when it is gone (its webhook deleted).
+   */
+  recordDeliveryAttempt(
+    id: string,
+    attempt: { delivered: boolean; statusCode: number | null; error: string | null; maxAttempts: number; now: number },
+  ): { status: DeliveryStatus; attempts: number } | null {
+    const updated = this.sql
+      .exec<{ status: DeliveryStatus; attempts: number }>(
+        `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status_code = ?2, last_error = ?3,
+           status = CASE WHEN ?4 THEN 'delivered' WHEN attempts + 1 >= ?5 THEN 'failed' ELSE 'pending' END,
+           delivered_at = CASE WHEN ?4 THEN ?6 ELSE NULL END
+         WHERE id = ?1 AND status = 'pending' RETURNING status, attempts`,
+        id,
+        attempt.statusCode,
+        attempt.error,
+        attempt.delivered ? 1 : 0,
+        attempt.maxAttempts,
+        attempt.now,
+      )
+      .toArray()[0];
+    return (
+      updated ??
+      this.sql
+        .exec<{ status: DeliveryStatus; attempts: number }>("SELECT status, attempts FROM webhook_deliveries WHERE id = ?1", id)
+        .toArray()[0] ??
+      null
+    );
+  }
+
+  /**
+   * Records a finished job's event for a tenant of several shards (tenant-data-port.ts
+   * settleJobEvent: `job` is the job as all its shards report it), then enqueues its deliveries:
+   * one per subscribed webhook, each recorded at most once, however often this is called.
+   * Returns how many were recorded now.
+   */
+  async recordJobEvent(job: JobView, now: number): Promise<number> {
+    const deliveries = this.ctx.storage.transactionSync(() => {
+      const ids = this.insertEvent(job, now);
+      this.sql.exec("UPDATE jobs SET notified_at = ?2 WHERE id = ?1 AND notified_at IS NULL", job.id, now);
+      return ids;
+    });
+    await this.sendDeliveries(deliveries);
+    return deliveries.length;
+  }
+
+  /** Marks this shard's part of a job as notified (its event recorded by shard 0). */
+  markJobNotified(jobId: string, now: number): void {
+    this.sql.exec("UPDATE jobs SET notified_at = ?2 WHERE id = ?1 AND notified_at IS NULL AND finished_at IS NOT NULL", jobId, now);
+  }
+
+  /** Whether this shard's part of the job finished and its event is not recorded yet. */
+  jobAwaitingEvent(jobId: string): boolean {
+    return (
+      this.sql
+        .exec("SELECT 1 FROM jobs WHERE id = ?1 AND finished_at IS NOT NULL AND notified_at IS NULL AND status <> 'held'", jobId)
+        .toArray().length > 0
+    );
+  }
+
+  /** Jobs whose part here finished before `before` with their event not recorded (a worker that never came back): what the sweep settles. */
+  jobsAwaitingEvent(before: number, limit: number): string[] {
+    return this.sql
+      .exec<{ id: string }>(
+        `SELECT id FROM jobs WHERE notified_at IS NULL AND finished_at IS NOT NULL AND finished_at < ?1 AND status <> 'held'
+         ORDER BY finished_at LIMIT ?2`,
+        before,
+        limit,
+      )
+      .toArray()
+      .map((row) => row.id);
   }
 
   // ─── Tenant deletion ───────────────────────────────────────────────────────────────────────────
@@ -914,27 +1127,73 @@ export class TenantData extends DurableObject<Bindings> {
     const now = Date.now();
     const name = this.ctx.id.name;
     const { unfinished, due } = this.pendingWork();
+    const webhooks = await this.repairWebhookEvents(now);
     // Only work that needs repair asks for a sweep: a job whose messages are on the queue needs
     // none, and thousands of tenants mid-ingest would otherwise fill the queue with sweeps.
-    if (name && ((due !== null && due <= now) || (unfinished && this.needsRepair(now)))) {
+    if (name && ((due !== null && due <= now) || (unfinished && this.needsRepair(now)) || webhooks.needsSweep)) {
       const { tenant, shard } = parseShardObjectName(name);
       const message: SweepMessage = shard === 0 ? { v: 1, tenant, sweep: true } : { v: 1, tenant, shard, sweep: true };
       await this.env.INGEST_QUEUE.send(message, { contentType: "json" });
     }
     const next = Math.min(
-      unfinished ? now + SWEEP_INTERVAL_MS : Infinity,
+      unfinished || webhooks.waiting ? now + SWEEP_INTERVAL_MS : Infinity,
       due === null ? Infinity : Math.max(due, now + SWEEP_INTERVAL_MS),
     );
     if (Number.isFinite(next)) await this.ctx.storage.setAlarm(next);
   }
 
-  /** What the object must wake for: an unfinished job or hold, and the first recorded vector id's time (null: none). */
-  private pendingWork(): { unfinished: boolean; due: number | null } {
+  /**
+   * What the object must wake for: an unfinished job or hold, the first recorded vector id's time
+   * (null: none), and webhook events not yet sent (`any`: one of them).
+   */
+  private pendingWork(): { unfinished: boolean; due: number | null; webhooks: boolean; any: boolean } {
     const unfinished =
       this.sql.exec("SELECT 1 FROM jobs WHERE finished_at IS NULL OR status = 'held' UNION ALL SELECT 1 FROM holds LIMIT 1").toArray()
         .length > 0;
     const { due } = this.sql.exec<{ due: number | null }>("SELECT MIN(created_at) AS due FROM vector_deletions").one();
-    return { unfinished, due };
+    const webhooks = this.webhookEventsWaiting();
+    return { unfinished, due, webhooks, any: unfinished || due !== null || webhooks };
+  }
+
+  /**
+   * The alarm's part for webhooks, two lookups on partial indexes while nothing is pending:
+   * deliveries recorded but not enqueued after ENQUEUE_GRACE_MS (a failed send, a crash between
+   * record and send) are enqueued again from here; a finished job whose event is not recorded is
+   * recorded here when this object holds whole jobs, and otherwise (a tenant of several shards)
+   * needs the sweep, which asks every shard (IngestService.sweep). `waiting`: either is pending,
+   * however recent, so the alarm comes back.
+   */
+  private async repairWebhookEvents(now: number): Promise<{ waiting: boolean; needsSweep: boolean }> {
+    const graceEnded = now - ENQUEUE_GRACE_MS;
+    let needsSweep = false;
+    const unnotified = this.jobsAwaitingEvent(graceEnded, 100);
+    const recorded: string[] = [];
+    if (unnotified.length > 0) {
+      if (this.holdsWholeJobs())
+        for (const jobId of unnotified) recorded.push(...this.ctx.storage.transactionSync(() => this.recordFinishedJob(jobId, now)));
+      else needsSweep = true;
+    }
+    const unsent = this.sql
+      .exec<{ id: string }>(
+        "SELECT id FROM webhook_deliveries WHERE enqueued_at IS NULL AND created_at < ?1 ORDER BY created_at LIMIT 100",
+        graceEnded,
+      )
+      .toArray()
+      .map((row) => row.id);
+    await this.sendDeliveries([...new Set([...unsent, ...recorded])]);
+    return { waiting: this.webhookEventsWaiting(), needsSweep };
+  }
+
+  /** Whether a delivery is recorded but not sent, or a finished job's event not yet recorded. */
+  private webhookEventsWaiting(): boolean {
+    return (
+      this.sql
+        .exec(
+          `SELECT 1 FROM webhook_deliveries WHERE enqueued_at IS NULL
+           UNION ALL SELECT 1 FROM jobs WHERE notified_at IS NULL AND finished_at IS NOT NULL AND status <> 'held' LIMIT 1`,
+        )
+        .toArray().length > 0
+    );
   }
 
   /** Whether a job was never enqueued or has stalled, or an accept across shards was left on hold (what IngestService.sweep repairs). */
@@ -1052,8 +1311,8 @@ export class TenantData extends DurableObject<Bindings> {
     );
   }
 
-  /** Recomputes a job's status from its documents; idempotent. */
-  private finalizeJob(jobId: string, now: number): void {
+  /** Recomputes a job's status from its documents, recording its event once it finished (recordFinishedJob); idempotent. */
+  private finalizeJob(jobId: string, now: number): string[] {
     const anyQueued = "EXISTS (SELECT 1 FROM job_documents WHERE job_id = ?1 AND status = 'queued')";
     this.sql.exec(
       `UPDATE jobs SET
@@ -1066,6 +1325,84 @@ export class TenantData extends DurableObject<Bindings> {
       jobId,
       now,
     );
+    return this.recordFinishedJob(jobId, now);
+  }
+
+  /**
+   * Inside the transaction that finished a job: records its event (insertEvent) when this object
+   * holds the whole job (the tenant has one shard) and the job has finished and has not been
+   * notified; a tenant of several shards has it recorded by the worker once every shard's part has
+   * finished (tenant-data-port.ts settleJobEvent). Returns the deliveries to enqueue.
+   */
+  private recordFinishedJob(jobId: string, now: number): string[] {
+    if (!this.holdsWholeJobs()) return [];
+    if (!this.jobAwaitingEvent(jobId)) return [];
+    const job = this.job(jobId);
+    if (!job) return [];
+    const ids = this.insertEvent(job, now);
+    this.sql.exec("UPDATE jobs SET notified_at = ?2 WHERE id = ?1", jobId, now);
+    return ids;
+  }
+
+  /** One delivery per webhook subscribed to the job's event; a (webhook, job, event) recorded before is not recorded again. The new deliveries' ids. */
+  private insertEvent(job: JobView, now: number): string[] {
+    const event = eventOf(job.status);
+    const webhooks = this.sql
+      .exec<{ id: string }>("SELECT id FROM webhooks WHERE EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?1)", event)
+      .toArray();
+    if (webhooks.length === 0) return [];
+    const payload = jobEventPayload(job, event, now);
+    return webhooks.flatMap(({ id }) =>
+      this.sql
+        .exec<{ id: string }>(
+          `INSERT INTO webhook_deliveries (id, webhook_id, job_id, event, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (webhook_id, job_id, event) DO NOTHING RETURNING id`,
+          newDeliveryId(),
+          id,
+          job.id,
+          event,
+          payload,
+          now,
+        )
+        .toArray()
+        .map((row) => row.id),
+    );
+  }
+
+  /** Whether this object holds whole jobs: it is shard 0 of a tenant of one shard. */
+  private holdsWholeJobs(): boolean {
+    const name = this.ctx.id.name;
+    if (name !== undefined && parseShardObjectName(name).shard !== 0) return false;
+    return (this.sql.exec<{ shards: number | null }>("SELECT shards FROM tenant").one().shards ?? 1) === 1;
+  }
+
+  /**
+   * Puts recorded deliveries on the webhook queue and marks them enqueued. A failure (or a crash
+   * before the mark) leaves them to the alarm, which enqueues deliveries unsent after
+   * ENQUEUE_GRACE_MS; the alarm is set first, so that it comes.
+   */
+  private async sendDeliveries(ids: string[]): Promise<void> {
+    const name = this.ctx.id.name;
+    if (ids.length === 0 || name === undefined) return;
+    const { tenant } = parseShardObjectName(name);
+    const now = Date.now();
+    await this.wakeBy(now + SWEEP_INTERVAL_MS);
+    try {
+      for (let i = 0; i < ids.length; i += 100) {
+        const messages = ids.slice(i, i + 100).map((id): { body: WebhookMessage; contentType: "json" } => ({
+          body: { v: 1, tenant, delivery_id: id },
+          contentType: "json",
+        }));
+        await this.env.WEBHOOK_QUEUE.sendBatch(messages);
+      }
+      this.sql.exec(
+        "UPDATE webhook_deliveries SET enqueued_at = ?2 WHERE id IN (SELECT value FROM json_each(?1)) AND enqueued_at IS NULL",
+        JSON.stringify(ids),
+        now,
+      );
+    } catch (error) {
+      log.warn("webhook deliveries not enqueued; the alarm enqueues them", { tenant, deliveries: ids.length, ...errorFields(error) });
+    }
   }
 
   /** Runs statements and adds up the rows their cursors read and wrote. */

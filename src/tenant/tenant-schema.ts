@@ -145,6 +145,40 @@ export const TENANT_SCHEMA: readonly string[] = [
   // 5: the open jobs, which every commit and alarm asks about (whether the object must wake
   // again): an index of those few rows, not a scan of every job the tenant ever ran.
   `CREATE INDEX jobs_open ON jobs (created_at) WHERE finished_at IS NULL OR status = 'held';`,
+  // 6: webhooks (issue 27; shard 0 holds them): the tenant's registrations (the signing secret kept
+  // to sign with), one delivery per (webhook, job, event) — recording one twice is a no-op, so an
+  // event fires once however often its job is finalized — and when each job's terminal event was
+  // recorded (\`notified_at\`; jobs finished before this migration count as notified). The partial
+  // indexes keep the alarm's checks for work left behind (deliveries never enqueued, finished jobs
+  // not yet notified) to a lookup of what is pending.
+  `CREATE TABLE webhooks (
+     id         TEXT PRIMARY KEY,
+     url        TEXT NOT NULL,
+     events     TEXT NOT NULL,
+     secret     TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE webhook_deliveries (
+     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+     id               TEXT NOT NULL UNIQUE,
+     webhook_id       TEXT NOT NULL,
+     job_id           TEXT NOT NULL,
+     event            TEXT NOT NULL,
+     payload          TEXT NOT NULL,
+     status           TEXT NOT NULL DEFAULT 'pending',
+     attempts         INTEGER NOT NULL DEFAULT 0,
+     last_status_code INTEGER,
+     last_error       TEXT,
+     created_at       INTEGER NOT NULL,
+     enqueued_at      INTEGER,
+     delivered_at     INTEGER,
+     UNIQUE (webhook_id, job_id, event)
+   );
+   CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, seq);
+   CREATE INDEX webhook_deliveries_unsent ON webhook_deliveries (created_at) WHERE enqueued_at IS NULL;
+   ALTER TABLE jobs ADD COLUMN notified_at INTEGER;
+   UPDATE jobs SET notified_at = finished_at WHERE finished_at IS NOT NULL AND status <> 'held';
+   CREATE INDEX jobs_unnotified ON jobs (finished_at) WHERE notified_at IS NULL;`,
 ];
 
 /**

@@ -222,6 +222,17 @@ describe("doctor: each missing or inconsistent piece is caught", () => {
       "config: ingestion queues",
       /dead_letter_queue/,
     ],
+    [
+      "the webhook queue's consumer",
+      (t) =>
+        replaceOnce(
+          t,
+          '[[env.production.queues.consumers]]\nqueue = "edge-rag-webhooks"\n',
+          '[[env.production.queues.consumers]]\nqueue = "edge-rag-webhooks-other"\n',
+        ),
+      "config: webhook queue",
+      /no consumer of edge-rag-webhooks/,
+    ],
   ];
 
   it.each(cases)("error: %s", async (_label, mutate, check, detail) => {

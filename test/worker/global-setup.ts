@@ -11,6 +11,7 @@ import { createControlledOrigin, startOriginControl } from "./origin-control";
 import { TEST_SECRETS } from "./secrets";
 import { startSlowLlm } from "./slow-llm";
 import { PDF_FACT } from "./test-files";
+import { startWebhookReceiver } from "./webhook-receiver";
 
 declare module "vitest" {
   interface ProvidedContext {
@@ -38,6 +39,8 @@ declare module "vitest" {
      * `lyingDocx` one whose document inflates past the size it declares (a bomb that lies).
      */
     testFiles: { pdf: string; encryptedPdf: string; docx: string; lyingDocx: string };
+    /** The loopback webhook receiver (webhook-receiver.ts): `/hooks/<inbox>` receives, `/control/<inbox>` programs and reads. */
+    webhookReceiverUrl: string;
   }
 }
 
@@ -59,7 +62,7 @@ export default async function setup(project: TestProject) {
 
   // Independent, so started together (the origin's model load dominates); allSettled so that a
   // failure is only handled once everything that did start can be stopped.
-  const [origin, bridge, idp, failover, obedient] = await Promise.allSettled([
+  const [origin, bridge, idp, failover, obedient, receiver] = await Promise.allSettled([
     startOrigin({ port: 0, jwtSecret: TEST_SECRETS.ORIGIN_JWT_SECRET, log: quiet("origin") }).then((started) => {
       stops.push(() => started.process.stop());
       return started;
@@ -117,14 +120,19 @@ export default async function setup(project: TestProject) {
       stops.push(() => started.process.stop());
       return started;
     }),
+    startWebhookReceiver().then((started) => {
+      stops.push(() => started.close());
+      return started;
+    }),
   ]);
-  const started = [origin, bridge, idp, failover, obedient];
+  const started = [origin, bridge, idp, failover, obedient, receiver];
   if (
     origin.status === "rejected" ||
     bridge.status === "rejected" ||
     idp.status === "rejected" ||
     failover.status === "rejected" ||
-    obedient.status === "rejected"
+    obedient.status === "rejected" ||
+    receiver.status === "rejected"
   ) {
     await stopAll();
     throw started.find((result) => result.status === "rejected")!.reason;
@@ -135,6 +143,7 @@ export default async function setup(project: TestProject) {
   project.provide("idp", { jwksUrl: idp.value.jwksUrl, privateKeys: idp.value.privateKeys, strangerKey: idp.value.strangerKey });
   project.provide("failover", failover.value);
   project.provide("obedientOriginUrl", obedient.value.url);
+  project.provide("webhookReceiverUrl", receiver.value.url);
   const base64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
   project.provide("testFiles", {
     pdf: base64(

@@ -155,6 +155,12 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
   else if (!consumers.some((c) => c.queue === ingestQueue && c.dead_letter_queue))
     check("config: ingestion queues", "fail", `no consumer of ${ingestQueue} with a dead_letter_queue`);
   else check("config: ingestion queues", "ok", `${ingestQueue} → dlq`);
+  // Webhook deliveries: the consumer retries and fails a delivery itself, so no dead-letter queue (wrangler.toml says why).
+  const webhookQueue = producers.find((p) => p.binding === "WEBHOOK_QUEUE")?.queue;
+  if (!webhookQueue) check("config: webhook queue", "fail", "no producer binding WEBHOOK_QUEUE");
+  else if (!consumers.some((c) => c.queue === webhookQueue))
+    check("config: webhook queue", "fail", `no consumer of ${webhookQueue}: webhook deliveries would never be attempted`);
+  else check("config: webhook queue", "ok", `${webhookQueue}, consumed`);
 
   const observability = section.observability ?? root.observability;
   check(

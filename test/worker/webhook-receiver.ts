@@ -1,0 +1,88 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A webhook receiver on loopback for the webhook tests (global-setup.ts starts it; workerd's
+ * consumer POSTs to it for real). Each test uses inboxes of its own: `POST /hooks/<inbox>` is a
+ * delivery, answered as the inbox is programmed; `/control/<inbox>` programs it (POST
+ * `{fail, failStatus, redirectTo}`: answer the first `fail` deliveries with `failStatus` (default
+ * 500), or every one with a 302 to `redirectTo`) and reads what it received (GET).
+ */
+
+export interface ReceivedDelivery {
+  headers: Record<string, string>;
+  body: string;
+  /** The status the receiver answered. */
+  answered: number;
+}
+
+export interface InboxProgram {
+  fail?: number;
+  failStatus?: number;
+  redirectTo?: string;
+}
+
+export interface WebhookReceiver {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+  const inboxes = new Map<string, { program: InboxProgram; received: ReceivedDelivery[] }>();
+  const inbox = (name: string) => {
+    const found = inboxes.get(name) ?? { program: {}, received: [] };
+    inboxes.set(name, found);
+    return found;
+  };
+
+  const server = createServer((request, response) => {
+    void handle(request, response).catch((error: unknown) =>
+      send(response, 500, { error: error instanceof Error ? error.message : String(error) }),
+    );
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse) {
+    const path = new URL(request.url ?? "/", "http://receiver").pathname;
+    const hook = /^\/hooks\/([\w-]+)$/.exec(path)?.[1];
+    if (hook && request.method === "POST") {
+      const box = inbox(hook);
+      const body = await readBody(request);
+      const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, String(value)]));
+      const { program } = box;
+      let answered = 200;
+      if (program.redirectTo) answered = 302;
+      else if ((program.fail ?? 0) > box.received.length) answered = program.failStatus ?? 500;
+      box.received.push({ headers, body, answered });
+      if (answered === 302) return response.writeHead(302, { location: program.redirectTo }).end();
+      return send(response, answered, { ok: answered < 300 });
+    }
+    const control = /^\/control\/([\w-]+)$/.exec(path)?.[1];
+    if (control && request.method === "POST") {
+      inbox(control).program = JSON.parse((await readBody(request)) || "{}") as InboxProgram;
+      return send(response, 200, inbox(control).program);
+    }
+    if (control && request.method === "GET") return send(response, 200, { received: inbox(control).received });
+    send(response, 404, { error: `no such path: ${request.method} ${path}` });
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function send(response: ServerResponse, status: number, body: unknown) {
+  response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  let text = "";
+  for await (const chunk of request) text += chunk;
+  return text;
+}
