@@ -14,8 +14,9 @@ import { type Bucket, bucketClass, type RateLimitDecision, type RateLimiter, Rat
  *   for Upstash: its limits never rest on an estimate.
  * - A class that fails open (by default query) is decided in the isolate once it knows the key:
  *   each answer from Upstash leaves the key's remaining tokens here; a call the estimate covers is
- *   allowed at once and counted in Upstash after the response (`pending`, for waitUntil), whose
- *   answer refreshes the estimate (or, if Upstash refused, blocks the key in the library's
+ *   allowed at once and counted in Upstash after the response (`pending`, for waitUntil; a key's
+ *   counts go one call at a time, each carrying what was allowed while the last was in flight),
+ *   whose answer refreshes the estimate (or, if Upstash refused, blocks the key in the library's
  *   ephemeral cache until its window ends). A key this isolate has not seen within one window, or
  *   whose estimate cannot cover the cost, waits for Upstash as above.
  * Accuracy: within one isolate a limit holds exactly. Isolates do not share estimates, so a burst
@@ -45,8 +46,12 @@ class BoundedMap<K, V> extends Map<K, V> {
 /** What this isolate knows of a key: tokens left as Upstash last said, less what it allowed since. */
 interface Estimate {
   remaining: number;
-  /** Tokens allowed here whose count Upstash has not answered yet. */
+  /** Tokens allowed here whose count Upstash has not answered yet (sent or not). */
   uncounted: number;
+  /** Of those, the tokens not sent yet: they go in the next count, after the one in flight. */
+  unsent: number;
+  /** The counts in flight for this key, until no token is left unsent. */
+  counting: Promise<void> | null;
   limit: number;
   resetAt: number;
   /** Epoch ms of Upstash's last answer for the key. */
@@ -119,12 +124,39 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
 
   /** Takes Upstash's answer into the key's estimate, less what was allowed here and not yet counted. */
   const remember = (id: string, decision: RateLimitDecision) => {
-    const known = estimates.get(id) ?? { remaining: 0, uncounted: 0, limit: 0, resetAt: 0, refreshedAt: 0 };
+    const known = estimates.get(id) ?? { remaining: 0, uncounted: 0, unsent: 0, counting: null, limit: 0, resetAt: 0, refreshedAt: 0 };
     known.remaining = decision.allowed ? decision.remaining! - known.uncounted : 0;
     known.limit = decision.limit;
     known.resetAt = decision.resetAt;
     known.refreshedAt = Date.now();
     estimates.set(id, known);
+  };
+
+  /**
+   * Counts at Upstash what the isolate allowed for a key: one call at a time per key, each carrying
+   * every token allowed since the last one left (a burst of n hits on one key costs about one call
+   * per round trip, not n; each count lands at most one round trip later than alone).
+   */
+  const countAll = async (id: string, known: Estimate, limiter: Ratelimit, key: string): Promise<void> => {
+    try {
+      while (known.unsent > 0) {
+        const tokens = known.unsent;
+        known.unsent = 0;
+        let decision: RateLimitDecision;
+        try {
+          decision = await ask(limiter, key, tokens);
+        } catch {
+          // The store is down (or refused the call): the next call waits and meets the class's policy.
+          if (estimates.get(id) === known) estimates.delete(id);
+          return;
+        } finally {
+          known.uncounted -= tokens;
+        }
+        if (estimates.get(id) === known) remember(id, decision);
+      }
+    } finally {
+      known.counting = null;
+    }
   };
 
   return {
@@ -137,17 +169,9 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
       if (known && known.remaining >= cost && Date.now() - known.refreshedAt < size) {
         known.remaining -= cost;
         known.uncounted += cost;
-        const counted = ask(limiter, key, cost).then(
-          (decision) => {
-            known.uncounted -= cost;
-            if (estimates.get(id) === known) remember(id, decision);
-          },
-          () => {
-            // The store is down (or refused the call): the next call waits and meets the class's policy.
-            if (estimates.get(id) === known) estimates.delete(id);
-          },
-        );
-        return { allowed: true, limit: known.limit, remaining: known.remaining, resetAt: known.resetAt, pending: counted };
+        known.unsent += cost;
+        known.counting ??= countAll(id, known, limiter, key);
+        return { allowed: true, limit: known.limit, remaining: known.remaining, resetAt: known.resetAt, pending: known.counting };
       }
       // Counts allowed here and still on their way may land after this call: its answer may be
       // short of them, so they are taken off it (twice, at worst, for those that landed first).

@@ -155,6 +155,24 @@ describe("happy: a class that fails open is decided in the colo", () => {
     expect(await limiterOn().limiter.limit("query", key)).toMatchObject({ remaining: 2 });
   });
 
+  it("a burst on one key costs one count per round trip, and every token is counted", async () => {
+    const { limiter, probe } = limiterOn();
+    const key = id();
+    await take(limiter, "query", key, 1);
+    const before = probe.requests;
+    probe.held = true;
+    const burst = [];
+    for (let i = 0; i < 3; i++) burst.push(await limiter.limit("query", key));
+    expect(burst.map((d) => d.remaining)).toEqual([3, 2, 1]);
+    // The first count is in flight; the next two wait for it and then go as one.
+    expect(probe.requests - before).toBe(1);
+    probe.release();
+    await Promise.all(burst.map((d) => d.pending));
+    expect(probe.requests - before).toBe(2);
+    // Upstash holds all four: a fifth token is the last.
+    expect(await limiterOn().limiter.limit("query", key)).toMatchObject({ allowed: true, remaining: 0 });
+  });
+
   it("never allows past the limit in one isolate, even before its counts land", async () => {
     const { limiter, probe } = limiterOn();
     const key = id();
