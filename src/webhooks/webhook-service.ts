@@ -1,4 +1,3 @@
-import { Webhook } from "standardwebhooks";
 import { type Config, isDeployed } from "../config";
 import { quotaExceeded, validationFailed } from "../errors";
 import { log as defaultLog } from "../logger";
@@ -129,6 +128,8 @@ export function createWebhookService(deps: WebhookServiceDeps): WebhookService {
       // A redelivered message of a delivery already settled.
       if (delivery.status !== "pending") return { outcome: "settled", attempts: delivery.attempts };
       const sentAt = new Date(now());
+      // Loaded on the first delivery: the queue consumer's, never on a request's path or at startup.
+      const { Webhook } = await import("standardwebhooks");
       const signature = new Webhook(delivery.secret).sign(delivery.id, sentAt, delivery.payload);
       const { statusCode, error } = await post(
         delivery.url,
