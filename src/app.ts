@@ -12,6 +12,7 @@ import { createQueryRoutes } from "./routes/query";
 import { createQueryBatchRoutes } from "./routes/query-batch";
 import { createSearchRoutes } from "./routes/search";
 import { createStatsRoutes } from "./routes/stats";
+import { createSyncRoutes } from "./routes/sync";
 import { createTenantRoutes } from "./routes/tenants";
 import type { ServicesFactory } from "./services";
 import { VERSION } from "./version";
@@ -34,6 +35,7 @@ export function createApp(services: ServicesFactory) {
     createSearchRoutes(),
     createChatRoutes(),
     createDocumentRoutes(),
+    createSyncRoutes(),
     createJobRoutes(),
     createStatsRoutes(),
     createCacheRoutes(),
