@@ -212,10 +212,11 @@ export function createDocumentRoutes() {
     method: "get",
     path: "/v1/documents/{id}/file",
     operationId: "getDocumentFile",
-    summary: "The original file of a document uploaded as a file, with its content type",
+    summary: "The original file of a document uploaded as a file (or synced from a bucket), with its content type",
     description:
-      "Served as an attachment (Content-Disposition), never rendered by a browser on this origin. 404 for a document that was " +
-      "not uploaded as a file, or that the tenant does not have.",
+      "Served as an attachment (Content-Disposition), never rendered by a browser on this origin. For a document that bucket " +
+      "sync made, the copy of the object that was indexed. 404 for a document that was not made from a file, or that the " +
+      "tenant does not have.",
     security,
     // Rate-limited in the handler, after validation: an invalid request costs no token.
     middleware: [authenticate({ role: "reader" })],
