@@ -1,8 +1,8 @@
 import { z } from "@hono/zod-openapi";
+import { clientSafeError, serviceUnavailable } from "../errors";
 import { log as defaultLog, errorFields } from "../logger";
 import type { SyncLease, SyncRun, SyncStatus, SyncTrigger } from "../tenant/tenant-data";
 import type { TenantDataFor } from "../tenant/tenant-data-port";
-import { clientSafeError } from "./consumer";
 import { DEFAULT_COLLECTION, documentIdOf, FILE_LIMITS } from "./document-input";
 import type { IngestService } from "./ingest-service";
 import type { SyncMessage } from "./messages";
@@ -34,7 +34,7 @@ import type { SourceBucket } from "./source-bucket";
  * continuation.
  *
  * Failure modes: attach/detach/status/runNow: STORE_UNAVAILABLE (the object or D1), and from
- * runNow INGEST_QUEUE_UNAVAILABLE after the run is recorded (the next cron continues it). `run`
+ * runNow INGEST_QUEUE_UNAVAILABLE (503) after the run is recorded (the next cron continues it). `run`
  * rejects when the object, the bucket or the queue fails (the message is retried, and resumes).
  * Latency: attach/detach one D1 write and one object call; a run one list and a few object calls
  * per page, and per new or changed object an R2 read plus what an upload of one file costs.
@@ -189,7 +189,19 @@ export function createBucketSyncService(deps: BucketSyncDeps): BucketSyncService
 
     async runNow(tenant) {
       const started = await tenantData(tenant).syncState().startSyncRun("manual", Date.now());
-      if (started?.started) await send([{ v: 1, tenant, sync: "manual", generation: started.run.generation }]);
+      if (!started) return null;
+      // Queued even for a run in progress: its lease keeps a second worker off it while its worker
+      // lives, and the message takes it over (from its cursor) if that worker died.
+      try {
+        await send([{ v: 1, tenant, sync: "manual", generation: started.run.generation }]);
+      } catch (error) {
+        defaultLog.error("bucket sync enqueue failed", { tenant, ...errorFields(error) });
+        throw serviceUnavailable(
+          "INGEST_QUEUE_UNAVAILABLE",
+          "the run is recorded but could not be queued; the next scheduled sync (within 15 minutes) continues it, or retry",
+          30,
+        );
+      }
       return started;
     },
 

@@ -1,5 +1,5 @@
 import type { Bindings } from "../bindings";
-import { ApiError } from "../errors";
+import { clientSafeError } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
 import { mapWithConcurrency } from "../query/concurrency";
@@ -182,8 +182,5 @@ function parsedOrDropped(message: Message<unknown>): IngestMessage | SweepMessag
   return null;
 }
 
-/** What a client may read about a failure (job errors): ApiError codes and details are written for clients; nothing else is. */
-export function clientSafeError(error: unknown): string {
-  if (error instanceof ApiError) return `${error.code}: ${error.detail}`;
-  return "INTERNAL_ERROR: an unexpected error occurred while indexing";
-}
+// What a client may read about a failure: errors.ts (bucket sync's records use it too).
+export { clientSafeError };

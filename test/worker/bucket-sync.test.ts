@@ -273,6 +273,32 @@ describe("bucket sync: failures and resumption (error)", () => {
   });
 });
 
+describe("bucket sync: one run at a time (error)", () => {
+  it("POST /v1/sync/run while a run is in progress answers that run, started: false, and no second worker takes it", async () => {
+    const { tenant, admin } = await team("sync-busy");
+    await put(tenant, "busy.md", markdown(MD_FACT), "text/markdown");
+    expect((await attach(admin, { prefix: "" })).status).toBe(200);
+    const object = tenantObject(tenant);
+    const { run } = (await object.startSyncRun("manual", Date.now()))!;
+    // A live worker holds the run.
+    expect(await object.claimSyncRun({ holder: "busy-worker", trigger: "manual", now: Date.now(), leaseMs: SYNC_LEASE_MS })).not.toBeNull();
+
+    const response = await call("/v1/sync/run", { method: "POST", auth: admin });
+    expect(response.status).toBe(202);
+    expect(await json(response)).toMatchObject({
+      started: false,
+      run: { generation: run.generation, state: "running" },
+      status_url: "/v1/sync",
+    });
+    // The message it queued was consumed, and left the run to its worker.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(await tenantSql(tenant, "SELECT generation, state, lease_holder, added FROM sync_runs")).toEqual([
+      { generation: run.generation, state: "running", lease_holder: "busy-worker", added: 0 },
+    ]);
+    expect(await documentIds(tenant)).toEqual([]);
+  });
+});
+
 describe("bucket sync: the cron trigger (happy)", () => {
   it("the scheduled handler enqueues a sync for each tenant with a source, and the consumer runs it", async () => {
     const { tenant, admin } = await team("sync-cron");
@@ -381,6 +407,16 @@ describe("bucket sync: isolation and validation (security)", () => {
     expect((await call("/v1/sync", { auth: admin })).status).toBe(404);
     expect(await documentIds(tenant)).toEqual(["keep.md"]);
     expect(await tenantSql(tenant, "SELECT key FROM sync_objects")).toEqual([]);
+  });
+});
+
+describe("bucket sync: deleting the tenant (happy)", () => {
+  it("deletes its source: the cron no longer lists it, and its object holds none", async () => {
+    const { tenant, admin } = await team("sync-gone");
+    expect((await attach(admin, { prefix: "" })).status).toBe(200);
+    await localServices(env).tenantAdmin.delete(tenant);
+    expect(await env.DB.prepare("SELECT tenant FROM sync_sources WHERE tenant = ?1").bind(tenant).first()).toBeNull();
+    expect(await tenantObject(tenant).syncStatus(10)).toBeNull();
   });
 });
 

@@ -353,7 +353,7 @@ export interface paths {
     put?: never;
     /**
      * Run a bucket sync now, in the background (poll GET /v1/sync)
-     * @description Starts a run and queues it, unless a run is in progress: that one is not started twice, and the answer is it, with `started: false`. A run indexes new and changed objects (by ETag), deletes the documents of deleted ones, and leaves unchanged ones unread.
+     * @description Starts a run and queues it, unless a run is in progress: that one is not started twice, and the answer is it, with `started: false` (it is queued again, which only takes it over if its worker died). If the queue cannot take it, 503 INGEST_QUEUE_UNAVAILABLE: the run is recorded, and the next scheduled sync continues it. A run indexes new and changed objects (by ETag), deletes the documents of deleted ones, and leaves unchanged ones unread.
      */
     post: operations["runSync"];
     delete?: never;
