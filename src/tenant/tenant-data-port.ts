@@ -50,6 +50,7 @@ export type SyncStateStore = Pick<
   | "staleSyncObjects"
   | "forgetSyncObjects"
   | "settleSyncRun"
+  | "forgetSyncDocument"
 >;
 
 export interface TenantPlacement {

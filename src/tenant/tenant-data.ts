@@ -701,6 +701,8 @@ export class TenantData extends DurableObject<Bindings> {
       this.sql.exec("DELETE FROM chunks WHERE document_id = ?1", id);
       this.sql.exec("DELETE FROM documents WHERE id = ?1", id);
       this.sql.exec("UPDATE tenant SET index_version = index_version + 1");
+      // A document bucket sync made, deleted by id: the next run indexes its object again (the bucket is the source).
+      this.forgetSyncDocument(id);
       return true;
     });
     if (removed) await this.wakeBy(now + SWEEP_INTERVAL_MS);
@@ -1213,6 +1215,14 @@ export class TenantData extends DurableObject<Bindings> {
       ? "UPDATE sync_runs SET lease_holder = NULL, lease_until = NULL, updated_at = ?3 WHERE generation = ?1 AND state = 'running' AND lease_holder = ?2"
       : "UPDATE sync_runs SET state = 'done', lease_holder = NULL, lease_until = NULL, updated_at = ?3, finished_at = ?3 WHERE generation = ?1 AND state = 'running' AND lease_holder = ?2";
     return written(this.sql.exec(finished, lease.generation, lease.holder, lease.now)) > 0;
+  }
+
+  /**
+   * Forgets what the source indexed as document `id` (deleted by id, in this object or, for a
+   * sharded tenant, in another shard's), so that the next run indexes its object again.
+   */
+  forgetSyncDocument(id: string): void {
+    this.sql.exec("UPDATE sync_objects SET etag = NULL, failed_etag = NULL, synced = 0 WHERE document_id = ?1", id);
   }
 
   private latestSyncRun(): SyncRun | null {

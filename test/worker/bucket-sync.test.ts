@@ -182,6 +182,11 @@ describe("bucket sync: the index follows the bucket (happy)", () => {
     expect(again.counts).toEqual({ ...noChanges, unchanged: 3, failed: 0 });
     expect(await indexVersion(tenant)).toBe(version);
     expect(await jobCount(tenant)).toBe(jobs);
+
+    // The bucket is the source: a synced document deleted by id comes back while its object is there.
+    expect((await call("/v1/documents/plant.pdf", { method: "DELETE", auth: admin })).status).toBe(204);
+    expect((await syncNow(tenant, admin)).counts).toEqual({ added: 1, changed: 0, removed: 0, unchanged: 2, failed: 0 });
+    expect(await documentIds(tenant)).toEqual(["new-puffins.md", "plant.pdf", "shipping.md"]);
   });
 
   it("replacing the prefix removes the documents of keys no longer under it and indexes the new ones", async () => {
