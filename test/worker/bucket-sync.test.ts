@@ -4,6 +4,7 @@ import { SYNC_LEASE_MS, syncDocumentId } from "../../src/ingest/bucket-sync";
 import { QueueMessageSchema } from "../../src/ingest/messages";
 import { createR2SourceBucket, sourcesArea } from "../../src/ingest/source-bucket";
 import worker, { localServices } from "../../src/local";
+import { shardOf } from "../../src/tenant/tenant-shards";
 import { call, createKey, json, tenantFirst, tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { indexVersion } from "./ingest-fixtures";
 import { PDF_FACT } from "./test-files";
@@ -412,6 +413,41 @@ describe("bucket sync: isolation and validation (security)", () => {
     expect((await call("/v1/sync", { auth: admin })).status).toBe(404);
     expect(await documentIds(tenant)).toEqual(["keep.md"]);
     expect(await tenantSql(tenant, "SELECT key FROM sync_objects")).toEqual([]);
+  });
+});
+
+describe("bucket sync: a sharded tenant (happy)", () => {
+  /** The tenant's document ids across its shards (GET /v1/documents), once none is queued. */
+  async function listedIds(key: string): Promise<string[]> {
+    const deadline = Date.now() + 25_000;
+    while (Date.now() < deadline) {
+      const page = await json<{ documents: Array<{ id: string; status: string }> }>(await call("/v1/documents?limit=100", { auth: key }));
+      if (page.documents.every((document) => document.status !== "queued")) return page.documents.map((document) => document.id);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    throw new Error("documents still queued");
+  }
+
+  it("keeps the sync state in shard 0 while documents go to their shards; one deleted on another shard comes back", async () => {
+    const tenant = uniqueTenant("sync-shards");
+    await env.DB.prepare("INSERT INTO tenants (tenant, updated_at, shards) VALUES (?1, 0, 4)").bind(tenant).run();
+    const { key: admin } = await createKey(tenant, ["admin"]);
+    const names = Array.from({ length: 8 }, (_, i) => `n${i}.md`);
+    for (const [i, name] of names.entries())
+      await put(tenant, name, markdown(`Shard note ${name} holds the number ${2000 + i}.`), "text/markdown");
+    const elsewhere = names.find((name) => shardOf(name, 4) !== 0)!;
+    expect(elsewhere).toBeDefined();
+
+    expect((await attach(admin, { prefix: "" })).status).toBe(200);
+    const first = await json<{ run: RunBody }>(await call("/v1/sync/run", { method: "POST", auth: admin }));
+    expect((await waitForRun(admin, first.run.generation)).counts).toEqual({ added: 8, changed: 0, removed: 0, unchanged: 0, failed: 0 });
+    expect(await listedIds(admin)).toEqual(names);
+    expect(await tenantSql(tenant, "SELECT COUNT(*) AS n FROM sync_objects WHERE synced = 1")).toEqual([{ n: 8 }]);
+
+    expect((await call(`/v1/documents/${elsewhere}`, { method: "DELETE", auth: admin })).status).toBe(204);
+    const second = await json<{ run: RunBody }>(await call("/v1/sync/run", { method: "POST", auth: admin }));
+    expect((await waitForRun(admin, second.run.generation)).counts).toEqual({ added: 1, changed: 0, removed: 0, unchanged: 7, failed: 0 });
+    expect(await listedIds(admin)).toEqual(names);
   });
 });
 
