@@ -1085,6 +1085,8 @@ export class TenantData extends DurableObject<Bindings> {
       const { generation } = lease;
       const counts = { unchanged: 0, failed: 0 };
       const work: Array<{ key: string; etag: string; documentId: string; change: "added" | "changed" }> = [];
+      // The ids this page's keys make, by key: two keys of one page can make one id before either is recorded.
+      const claimed = new Map<string, string>();
       for (const object of objects) {
         const record = this.sql
           .exec<{ etag: string | null; failed_etag: string | null; generation: number; synced: number }>(
@@ -1096,9 +1098,10 @@ export class TenantData extends DurableObject<Bindings> {
         const owner =
           object.documentId === null
             ? undefined
-            : this.sql
+            : (this.sql
                 .exec<{ key: string }>("SELECT key FROM sync_objects WHERE document_id = ?1 AND key <> ?2", object.documentId, object.key)
-                .toArray()[0]?.key;
+                .toArray()[0]?.key ?? claimed.get(object.documentId));
+        if (object.documentId !== null && owner === undefined) claimed.set(object.documentId, object.key);
         const refusal =
           object.documentId === null
             ? "NO_DOCUMENT_ID: the key's file name makes no document id"

@@ -229,6 +229,19 @@ describe("bucket sync: failures and resumption (error)", () => {
     expect(await documentIds(tenant)).toEqual(["broken.pdf", "good.md", "pumps.html"]);
   });
 
+  it("two keys that make one document id: the one seen second fails with DOCUMENT_ID_TAKEN, the first keeps its document", async () => {
+    const { tenant, admin } = await team("sync-clash");
+    // "a b.md" lists before "a-b.md" (a space sorts before "-"); both make the id a-b.md.
+    await put(tenant, "a b.md", markdown(MD_FACT), "text/markdown");
+    await put(tenant, "a-b.md", markdown(NEW_FACT), "text/markdown");
+    expect((await attach(admin, { prefix: "" })).status).toBe(200);
+    const run = await syncNow(tenant, admin);
+    expect(run.counts).toEqual({ added: 1, changed: 0, removed: 0, unchanged: 0, failed: 1 });
+    expect(run.failures).toEqual([{ key: "a-b.md", error: "DOCUMENT_ID_TAKEN: the key a b.md makes the same document id (a-b.md)" }]);
+    const document = await json<{ text: string }>(await call("/v1/documents/a-b.md", { auth: admin }));
+    expect(document.text).toContain(MD_FACT);
+  });
+
   it("a run stopped after a page resumes from its cursor, once, and indexes no object twice", async () => {
     const { tenant, admin } = await team();
     const keys = ["a.md", "b.md", "c.md", "d.md", "e.md"];
