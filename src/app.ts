@@ -12,6 +12,7 @@ import { createQueryRoutes } from "./routes/query";
 import { createQueryBatchRoutes } from "./routes/query-batch";
 import { createSearchRoutes } from "./routes/search";
 import { createStatsRoutes } from "./routes/stats";
+import { createSyncRoutes } from "./routes/sync";
 import { createTenantRoutes } from "./routes/tenants";
 import { createWebhookRoutes } from "./routes/webhooks";
 import type { ServicesFactory } from "./services";
@@ -35,6 +36,7 @@ export function createApp(services: ServicesFactory) {
     createSearchRoutes(),
     createChatRoutes(),
     createDocumentRoutes(),
+    createSyncRoutes(),
     createJobRoutes(),
     createWebhookRoutes(),
     createStatsRoutes(),

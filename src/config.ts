@@ -189,6 +189,12 @@ function buildConfigSchema() {
      * only costs duplicate messages, which the consumer skips.
      */
     INGEST_STALL_SECONDS: int(1800, 60, 86_400),
+    /**
+     * Bucket sync (bucket-sync.ts): keys per page of a run's listing. The run persists its cursor
+     * after each page, so a smaller page loses less work to a crash and costs more calls. R2 lists
+     * at most 1,000 keys a call.
+     */
+    SYNC_PAGE_SIZE: int(100, 1, 1_000),
 
     /**
      * Webhook deliveries (src/webhooks/): attempts per delivery before it is marked failed (at most

@@ -180,6 +180,12 @@ export class FileStoreUnavailable extends ApiError {
   }
 }
 
+/** What a client may read about a failure (job errors, bucket sync failures): ApiError codes and details are written for clients; nothing else is. */
+export function clientSafeError(error: unknown): string {
+  if (error instanceof ApiError) return `${error.code}: ${error.detail}`;
+  return "INTERNAL_ERROR: an unexpected error occurred while indexing";
+}
+
 // ── Problem rendering ─────────────────────────────────────────────────────────────────────────
 
 /** A problem object: the schema's members plus any RFC 9457 extensions (e.g. `errors`, `job_id`). */

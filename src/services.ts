@@ -11,8 +11,10 @@ import { createCollectionCatalog } from "./chat/collections";
 import { createQuestionCondenser } from "./chat/condense";
 import { type Config, loadConfig } from "./config";
 import { createQueryEmbedder, type FallbackEmbedder } from "./embedding/query-embedder";
+import { type BucketSyncService, createBucketSyncService } from "./ingest/bucket-sync";
 import { createR2FileStore } from "./ingest/file-store";
 import { createIngestService, type IngestService } from "./ingest/ingest-service";
+import { createR2SourceBucket } from "./ingest/source-bucket";
 import { createOrigins, type Origins } from "./origin/origin-client";
 import { createQueryService, type QueryService } from "./query/query-service";
 import { type QueryBackendMethods, remoteQueryService } from "./query/remote-query-service";
@@ -64,6 +66,8 @@ export interface Services {
   chat: ChatService;
   /** The ingest use case: accept, remove, index (the documents route, the queue consumer, fixtures). */
   ingest: IngestService;
+  /** Bucket sync: a tenant's source in the SOURCES bucket, its runs (the queue consumer) and the cron. */
+  bucketSync: BucketSyncService;
   /** The tenant's query cache hit counts. */
   cacheStats: CacheStats;
   /** Operators' use cases over whole tenants: delete one, copy one's rows from D1. */
@@ -135,6 +139,16 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     config,
     now,
   });
+  const ingest = createIngestService({
+    tenantData,
+    files,
+    vectors,
+    origin,
+    tenantLimits,
+    tenants,
+    queue: env.INGEST_QUEUE,
+    stallSeconds: config.INGEST_STALL_SECONDS,
+  });
   return {
     config,
     db,
@@ -157,15 +171,14 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     chat: createChatService({ query, condenser: createQuestionCondenser(origin), collections: createCollectionCatalog(tenantData) }),
     cacheStats: queryCache.stats,
     tenantAdmin: createTenantAdminService({ db, tenantData, vectors, tenants, files }),
-    ingest: createIngestService({
+    ingest,
+    bucketSync: createBucketSyncService({
       tenantData,
-      files,
-      vectors,
-      origin,
-      tenantLimits,
-      tenants,
+      sources: createR2SourceBucket(env.SOURCES),
+      ingest,
+      db,
       queue: env.INGEST_QUEUE,
-      stallSeconds: config.INGEST_STALL_SECONDS,
+      pageSize: config.SYNC_PAGE_SIZE,
     }),
     webhooks: createWebhookService({ tenantData, config }),
   };

@@ -2,6 +2,7 @@ import { createApp } from "./app";
 import { createAppShell } from "./app-shell";
 import type { Bindings } from "./bindings";
 import { handleDeadLetterBatch, handleIngestBatch, isDeadLetterQueue } from "./ingest/consumer";
+import { log } from "./logger";
 import { createQueryRoutes } from "./routes/query";
 import { createSearchRoutes } from "./routes/search";
 import type { ServicesFactory } from "./services";
@@ -9,7 +10,8 @@ import { handleWebhookBatch, isWebhookQueue } from "./webhooks/webhook-consumer"
 
 /**
  * The worker's handlers — the HTTP API, the ingestion queues' consumer (which also runs the
- * sweeps the tenants' objects ask for) and the webhook queue's — over one services factory.
+ * sweeps the tenants' objects ask for and the bucket sync runs), the webhook queue's, and the cron
+ * trigger that enqueues those runs — over one services factory.
  *
  * Cold start: a new isolate builds only what the query path needs. The route groups a query does
  * not use (auth, me, API keys, documents, jobs, stats, cache, metrics, MCP, batch queries, and
@@ -54,6 +56,12 @@ export function createWorker(services: ServicesFactory) {
       if (isWebhookQueue(batch.queue)) await handleWebhookBatch(batch, env, services);
       else if (isDeadLetterQueue(batch.queue)) await handleDeadLetterBatch(batch, env, services);
       else await handleIngestBatch(batch, env, services);
+    },
+    // The cron trigger (wrangler.toml [triggers]): one bucket sync message per tenant with a source.
+    // A failure is thrown, so the run shows as failed in the Cron Events; the next trigger enqueues them all again.
+    async scheduled(controller, env) {
+      const enqueued = await services(env).bucketSync.schedule();
+      log.info("bucket sync scheduled", { cron: controller.cron, tenants: enqueued });
     },
   } satisfies ExportedHandler<Bindings>;
 }

@@ -1,10 +1,10 @@
 import type { Bindings } from "../bindings";
-import { ApiError } from "../errors";
+import { clientSafeError } from "../errors";
 import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
 import { mapWithConcurrency } from "../query/concurrency";
 import type { Services, ServicesFactory } from "../services";
-import { type IngestMessage, QueueMessageSchema, type SweepMessage } from "./messages";
+import { type IngestMessage, QueueMessageSchema, type SweepMessage, type SyncMessage } from "./messages";
 import { DEFAULT_VISIBILITY, type VisibilityOptions } from "./vector-writes";
 
 /**
@@ -25,7 +25,8 @@ import { DEFAULT_VISIBILITY, type VisibilityOptions } from "./vector-writes";
  * Both consumers use the guarded services (the object's failures are StoreUnavailable). When the services
  * cannot be built (misconfigured), nothing can succeed: every message is kept for when it is fixed.
  * A malformed message is acked and dropped: retrying cannot fix it, and the tenant's object still
- * has the documents. Sweep messages (a tenant's object asks for one) run IngestService.sweep.
+ * has the documents. Sweep messages (a tenant's object asks for one) run IngestService.sweep; sync
+ * messages (the cron, POST /v1/sync/run) work on the tenant's bucket sync run (bucket-sync.ts).
  */
 
 export interface ConsumerOptions {
@@ -68,6 +69,7 @@ export async function handleIngestBatch(
     const body = parsedOrDropped(message);
     if (!body) return;
     if ("sweep" in body) await sweep(services, message, body);
+    else if ("sync" in body) await sync(services, message, body);
     else await consume(services, message, body, settings);
   });
 }
@@ -109,6 +111,22 @@ async function sweep(services: Services, message: Message<unknown>, body: SweepM
   }
 }
 
+/**
+ * A bucket sync run (bucket-sync.ts), worked on under the message's id as its lease: acked once the
+ * run is done, paused (its continuation enqueued) or not this message's to work on; retried when the
+ * object, the bucket or the queue failed, and the retry resumes it from its cursor.
+ */
+async function sync(services: Services, message: Message<unknown>, body: SyncMessage): Promise<void> {
+  try {
+    const result = await services.bucketSync.run(body.tenant, { holder: message.id, trigger: body.sync, generation: body.generation });
+    if (result.status !== "skipped") log.info("bucket sync", { tenant: body.tenant, ...result });
+    message.ack();
+  } catch (error) {
+    log.warn("bucket sync failed; retrying", { tenant: body.tenant, attempts: message.attempts, ...errorFields(error) });
+    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+  }
+}
+
 interface IndexSettings {
   dimensions: number;
   visibility: VisibilityOptions;
@@ -121,9 +139,10 @@ export async function handleDeadLetterBatch(batch: MessageBatch<unknown>, env: B
   for (const message of batch.messages) {
     const body = parsedOrDropped(message);
     if (!body) continue;
-    // A sweep that ran out of retries is dropped: the object's alarm asks for another.
-    if ("sweep" in body) {
-      log.error("sweep dead-lettered; dropped", { tenant: body.tenant });
+    // A sweep that ran out of retries is dropped: the object's alarm asks for another; a sync run
+    // is continued from its cursor by the next cron trigger, once its lease ends.
+    if ("sweep" in body || "sync" in body) {
+      log.error(`${"sweep" in body ? "sweep" : "bucket sync"} dead-lettered; dropped`, { tenant: body.tenant });
       message.ack();
       continue;
     }
@@ -160,7 +179,7 @@ function servicesOrRetryAll(batch: MessageBatch<unknown>, env: Bindings, service
 }
 
 /** The message's body, or null once a malformed message is acked (dropped). */
-function parsedOrDropped(message: Message<unknown>): IngestMessage | SweepMessage | null {
+function parsedOrDropped(message: Message<unknown>): IngestMessage | SweepMessage | SyncMessage | null {
   const parsed = QueueMessageSchema.safeParse(message.body);
   if (parsed.success) return parsed.data;
   log.error("ingest message malformed; dropped", { message_id: message.id });
@@ -168,8 +187,5 @@ function parsedOrDropped(message: Message<unknown>): IngestMessage | SweepMessag
   return null;
 }
 
-/** What a client may read about a failure (job errors): ApiError codes and details are written for clients; nothing else is. */
-export function clientSafeError(error: unknown): string {
-  if (error instanceof ApiError) return `${error.code}: ${error.detail}`;
-  return "INTERNAL_ERROR: an unexpected error occurred while indexing";
-}
+// What a client may read about a failure: errors.ts (bucket sync's records use it too).
+export { clientSafeError };

@@ -37,6 +37,18 @@ export const METADATA_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 export const RESERVED_METADATA_KEYS = ["document_id", "collection"] as const;
 export const DEFAULT_COLLECTION = "default";
 
+/**
+ * A file's document id: its name (without any folder), each run of characters an id cannot hold
+ * replaced by "-", leading ones dropped, at most 128 characters; null when nothing is left.
+ */
+export function documentIdOf(filename: string): string | null {
+  const id = (filename.split(/[\\/]/).pop() ?? "")
+    .replace(/[^A-Za-z0-9_.:-]+/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 128);
+  return DOCUMENT_ID_PATTERN.test(id) ? id : null;
+}
+
 export type MetadataValue = string | number | boolean;
 export type DocumentMetadata = Record<string, MetadataValue>;
 

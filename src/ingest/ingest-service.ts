@@ -313,8 +313,16 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       const log = context.log ?? defaultLog;
       // The object decides: chunks and document go in one transaction with the index-version bump,
       // and queries only return chunks it still has. The vectors follow; a failure there is retried by the sweep.
-      const { object } = await tenantData(tenant).shardFor(id);
+      const { shard, object } = await tenantData(tenant).shardFor(id);
       if (!(await object.remove(id, Date.now()))) return false;
+      // Shard 0 forgot it in the same transaction; on another shard, bucket sync's records (shard 0's) are told.
+      if (shard !== 0)
+        await tenantData(tenant)
+          .syncState()
+          .forgetSyncDocument(id)
+          .catch((error) =>
+            log.warn("bucket sync may not index the deleted document again until its object changes", { tenant, ...errorFields(error) }),
+          );
       // This isolate's next query reads the bumped index version, so no cached answer citing it matches.
       deps.tenants.forget(tenant);
       await purgeDeletedVectors(object, deps.vectors).catch((error) => {

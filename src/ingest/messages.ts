@@ -38,8 +38,24 @@ export const SweepMessageSchema = z.lazy(() =>
 
 export type SweepMessage = z.infer<typeof SweepMessageSchema>;
 
-/** Everything the ingestion queue carries. */
-export const QueueMessageSchema = z.lazy(() => z.union([IngestMessageSchema, SweepMessageSchema]));
+/**
+ * A bucket sync run for the tenant (bucket-sync.ts): the cron's (`scheduled`: continue the run in
+ * progress or start one) or POST /v1/sync/run's and a paused run's continuation (`generation`: that
+ * run only, never a new one).
+ */
+export const SyncMessageSchema = z.lazy(() =>
+  z.object({
+    v: z.literal(1),
+    tenant: z.string().min(1).max(64),
+    sync: z.enum(["manual", "scheduled"]),
+    generation: z.number().int().positive().optional(),
+  }),
+);
+
+export type SyncMessage = z.infer<typeof SyncMessageSchema>;
+
+/** Everything the ingestion queue carries (a message of an earlier deployment still parses: each kind is added, none changed). */
+export const QueueMessageSchema = z.lazy(() => z.union([IngestMessageSchema, SweepMessageSchema, SyncMessageSchema]));
 
 /** Documents per message: one origin /v1/ingest call each. */
 export const MAX_DOCUMENTS_PER_MESSAGE = 20;

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { ApiError, type FieldError, fieldErrors, notFound, validationFailed } from "../errors";
-import { DOCUMENT_ID_PATTERN, type DocumentMetadata, documentSchemas, FILE_LIMITS } from "../ingest/document-input";
+import { DOCUMENT_ID_PATTERN, type DocumentMetadata, documentIdOf, documentSchemas, FILE_LIMITS } from "../ingest/document-input";
 import type { FileUpload } from "../ingest/ingest-service";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
@@ -212,10 +212,11 @@ export function createDocumentRoutes() {
     method: "get",
     path: "/v1/documents/{id}/file",
     operationId: "getDocumentFile",
-    summary: "The original file of a document uploaded as a file, with its content type",
+    summary: "The original file of a document uploaded as a file (or synced from a bucket), with its content type",
     description:
-      "Served as an attachment (Content-Disposition), never rendered by a browser on this origin. 404 for a document that was " +
-      "not uploaded as a file, or that the tenant does not have.",
+      "Served as an attachment (Content-Disposition), never rendered by a browser on this origin. For a document that bucket " +
+      "sync made, the copy of the object that was indexed. 404 for a document that was not made from a file, or that the " +
+      "tenant does not have.",
     security,
     // Rate-limited in the handler, after validation: an invalid request costs no token.
     middleware: [authenticate({ role: "reader" })],
@@ -398,17 +399,8 @@ export function createDocumentRoutes() {
   return documentRoutes;
 }
 
-/**
- * A file's document id: its name (without any folder), each run of characters an id cannot hold
- * replaced by "-", leading ones dropped, at most 128 characters; null when nothing is left.
- */
-export function documentIdOf(filename: string): string | null {
-  const id = (filename.split(/[\\/]/).pop() ?? "")
-    .replace(/[^A-Za-z0-9_.:-]+/g, "-")
-    .replace(/^[^A-Za-z0-9]+/, "")
-    .slice(0, 128);
-  return DOCUMENT_ID_PATTERN.test(id) ? id : null;
-}
+// Where the upload route (and bucket sync) make a file's document id; re-exported for the tests that import it from here.
+export { documentIdOf };
 
 const jsonOrUndefined = (text: string | File | undefined): unknown => {
   if (typeof text !== "string") return undefined;

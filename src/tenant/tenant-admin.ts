@@ -64,6 +64,8 @@ export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminServ
         deps.db.prepare("DELETE FROM api_keys WHERE tenant = ?1").bind(tenant),
         deps.db.prepare("DELETE FROM users WHERE tenant = ?1").bind(tenant),
         deps.db.prepare("DELETE FROM tenants WHERE tenant = ?1").bind(tenant),
+        // Its bucket sync source (the object's storage, below, holds the rest): the cron forgets it.
+        deps.db.prepare("DELETE FROM sync_sources WHERE tenant = ?1").bind(tenant),
       ]);
       const documents = (await Promise.all(shards.map((store) => store.stats()))).reduce((sum, stats) => sum + stats.documents, 0);
       let vectors = 0;

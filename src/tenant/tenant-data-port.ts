@@ -38,6 +38,23 @@ import { shardObjectName, shardOf, shardShare } from "./tenant-shards";
 export type TenantDataStub = DurableObjectStub<TenantData>;
 export type TenantDataFor = (tenant: string) => TenantDataPlane;
 
+/** The object's bucket sync methods (TenantData: attach, detach, status, runs and their leases, per-object records). */
+export type SyncStateStore = Pick<
+  TenantDataStub,
+  | "attachSyncSource"
+  | "detachSyncSource"
+  | "syncStatus"
+  | "startSyncRun"
+  | "claimSyncRun"
+  | "planSyncPage"
+  | "recordSyncObject"
+  | "advanceSyncRun"
+  | "staleSyncObjects"
+  | "forgetSyncObjects"
+  | "settleSyncRun"
+  | "forgetSyncDocument"
+>;
+
 export interface TenantPlacement {
   /** 1 … MAX_SHARDS. */
   shards: number;
@@ -156,6 +173,14 @@ export class TenantDataPlane {
   /** Deletes a document from its shard (see TenantData.remove); false when there is none. */
   async remove(id: string, now: number): Promise<boolean> {
     return (await this.shardFor(id)).object.remove(id, now);
+  }
+
+  /**
+   * The tenant's bucket sync state (bucket-sync.ts): its source, runs and per-object records, kept
+   * by shard 0, the tenant's own object (the documents a run writes go to their own shards).
+   */
+  syncState(): SyncStateStore {
+    return this.shard(0);
   }
 
   /** Starts a new cache epoch (kept by shard 0): every cached result of the tenant stops matching. */

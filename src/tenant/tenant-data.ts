@@ -220,6 +220,62 @@ export interface DeliveryToSend {
 /** A chunk as SQLite returns it, its document's metadata still JSON. */
 type ChunkRow = Omit<TenantChunk, "metadata"> & { metadata: string };
 
+// ─── Bucket sync's state (bucket-sync.ts) ──────────────────────────────────────────────────────
+
+export type SyncTrigger = "manual" | "scheduled";
+
+export type SyncSource = {
+  /** The prefix under the tenant's area of the SOURCES bucket ("" or a path ending in "/"). */
+  prefix: string;
+  collection: string;
+  attached_at: number;
+  updated_at: number;
+};
+
+export interface SyncRun {
+  /** The run's number: every key a complete listing of this run saw carries it. */
+  generation: number;
+  /** `cancelled`: the source was replaced while it ran. */
+  state: "running" | "done" | "cancelled";
+  trigger: SyncTrigger;
+  /** Where the listing resumes (R2's cursor); null at its start. */
+  cursor: string | null;
+  /** The listing is complete: what is left is removing the keys it did not see. */
+  listed: boolean;
+  added: number;
+  changed: number;
+  removed: number;
+  unchanged: number;
+  failed: number;
+  started_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface SyncStatus {
+  source: SyncSource;
+  /** The latest run, null before the first. */
+  run: SyncRun | null;
+  /** The keys that failed in that run, with their errors (`CODE: detail`). */
+  failures: Array<{ key: string; error: string }>;
+  /** Objects indexed from the source. */
+  objects: number;
+}
+
+/** A run's lease, held by one queue message while it works on the run; every write under it renews it. */
+export interface SyncLease {
+  generation: number;
+  holder: string;
+  now: number;
+  leaseMs: number;
+}
+
+/** Rows a statement wrote, once it has run to its end. */
+const written = (cursor: SqlStorageCursor<Record<string, SqlStorageValue>>) => {
+  cursor.toArray();
+  return cursor.rowsWritten;
+};
+
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
 /**
@@ -696,6 +752,8 @@ export class TenantData extends DurableObject<Bindings> {
       this.sql.exec("DELETE FROM chunks WHERE document_id = ?1", id);
       this.sql.exec("DELETE FROM documents WHERE id = ?1", id);
       this.sql.exec("UPDATE tenant SET index_version = index_version + 1");
+      // A document bucket sync made, deleted by id: the next run indexes its object again (the bucket is the source).
+      this.forgetSyncDocument(id);
       return true;
     });
     if (removed) await this.wakeBy(now + SWEEP_INTERVAL_MS);
@@ -1114,6 +1172,308 @@ export class TenantData extends DurableObject<Bindings> {
     await this.ctx.storage.deleteAll();
     migrateTenantSchema(this.ctx.storage);
     this.sql.exec("UPDATE tenant SET index_version = ?1, cache_epoch = ?2", index_version + 1, cache_epoch + 1);
+  }
+
+  // ─── Bucket sync (shard 0 only: bucket-sync.ts) ────────────────────────────────────────────────
+
+  /**
+   * Attaches the tenant's source, or replaces it. A new prefix or collection forgets the ETags
+   * seen (the next run reads every object again: under the new collection, or under the new
+   * prefix, where keys no longer seen are removed) and cancels a run in progress.
+   */
+  attachSyncSource(source: { prefix: string; collection: string }, now: number): { replaced: boolean } {
+    return this.ctx.storage.transactionSync(() => {
+      const current = this.sql.exec<SyncSource>("SELECT prefix, collection, attached_at, updated_at FROM sync_source").toArray()[0];
+      if (current && current.prefix === source.prefix && current.collection === source.collection) return { replaced: false };
+      if (current) {
+        this.sql.exec("UPDATE sync_objects SET etag = NULL, failed_etag = NULL");
+        this.cancelSyncRuns(now);
+      }
+      this.sql.exec(
+        `INSERT INTO sync_source (id, prefix, collection, attached_at, updated_at) VALUES (1, ?1, ?2, ?3, ?3)
+         ON CONFLICT (id) DO UPDATE SET prefix = excluded.prefix, collection = excluded.collection, updated_at = excluded.updated_at`,
+        source.prefix,
+        source.collection,
+        now,
+      );
+      return { replaced: current !== undefined };
+    });
+  }
+
+  /** Detaches the source: its runs and per-object records go; the documents it synced stay. False when none is attached. */
+  detachSyncSource(): boolean {
+    return this.ctx.storage.transactionSync(() => {
+      if (this.sql.exec("SELECT 1 FROM sync_source").toArray().length === 0) return false;
+      this.sql.exec("DELETE FROM sync_source");
+      this.sql.exec("DELETE FROM sync_runs");
+      this.sql.exec("DELETE FROM sync_objects");
+      return true;
+    });
+  }
+
+  /** The source, its latest run and that run's failures (at most `failureLimit`); null when no source is attached. */
+  syncStatus(failureLimit: number): SyncStatus | null {
+    const source = this.sql.exec<SyncSource>("SELECT prefix, collection, attached_at, updated_at FROM sync_source").toArray()[0];
+    if (!source) return null;
+    const run = this.latestSyncRun();
+    const failures =
+      run === null
+        ? []
+        : this.sql
+            .exec<{ key: string; error: string }>(
+              "SELECT key, error FROM sync_objects WHERE generation = ?1 AND error IS NOT NULL ORDER BY key LIMIT ?2",
+              run.generation,
+              failureLimit,
+            )
+            .toArray();
+    const { objects } = this.sql.exec<{ objects: number }>("SELECT COUNT(*) AS objects FROM sync_objects WHERE synced = 1").one();
+    return { source, run, failures, objects };
+  }
+
+  /**
+   * Starts a run unless one is in progress (then that one is the answer, `started: false`): a run
+   * is never started twice. Null when no source is attached.
+   */
+  startSyncRun(trigger: SyncTrigger, now: number): { started: boolean; run: SyncRun } | null {
+    return this.ctx.storage.transactionSync(() => {
+      if (this.sql.exec("SELECT 1 FROM sync_source").toArray().length === 0) return null;
+      const running = this.latestSyncRun();
+      if (running?.state === "running") return { started: false, run: running };
+      this.sql.exec("INSERT INTO sync_runs (state, trigger, started_at, updated_at) VALUES ('running', ?1, ?2, ?2)", trigger, now);
+      return { started: true, run: this.latestSyncRun()! };
+    });
+  }
+
+  /**
+   * Takes the lease on the run in progress for `holder` (a queue message) until `now + leaseMs`:
+   * the run `generation` names, or (without one) the run in progress or a new one. Null when there
+   * is no source, that run is over, or another holder's lease is still live: only one worker works
+   * on a run at a time, and one whose worker died is taken over, from its cursor, once its lease ends.
+   */
+  claimSyncRun(claim: {
+    holder: string;
+    trigger: SyncTrigger;
+    generation?: number;
+    now: number;
+    leaseMs: number;
+  }): { run: SyncRun; source: SyncSource } | null {
+    return this.ctx.storage.transactionSync(() => {
+      const source = this.sql.exec<SyncSource>("SELECT prefix, collection, attached_at, updated_at FROM sync_source").toArray()[0];
+      if (!source) return null;
+      let run = this.latestSyncRun();
+      if (claim.generation !== undefined && (run?.generation !== claim.generation || run.state !== "running")) return null;
+      if (run?.state !== "running") {
+        this.sql.exec(
+          "INSERT INTO sync_runs (state, trigger, started_at, updated_at) VALUES ('running', ?1, ?2, ?2)",
+          claim.trigger,
+          claim.now,
+        );
+        run = this.latestSyncRun()!;
+      }
+      const lease = this.sql
+        .exec<{ lease_holder: string | null; lease_until: number | null }>(
+          "SELECT lease_holder, lease_until FROM sync_runs WHERE generation = ?1",
+          run.generation,
+        )
+        .one();
+      if (lease.lease_holder !== null && lease.lease_holder !== claim.holder && (lease.lease_until ?? 0) > claim.now) return null;
+      this.sql.exec(
+        "UPDATE sync_runs SET lease_holder = ?2, lease_until = ?3, updated_at = ?4 WHERE generation = ?1",
+        run.generation,
+        claim.holder,
+        claim.now + claim.leaseMs,
+        claim.now,
+      );
+      return { run, source };
+    });
+  }
+
+  /**
+   * What to do with a page of the listing (the lease renewed): a key this run already settled is
+   * skipped (a resumed page indexes nothing twice); one whose ETag is the one indexed is
+   * `unchanged`, and one whose bytes the parser refused before fails again unread; a key whose
+   * document id another key has fails (DOCUMENT_ID_TAKEN), as does one that makes none; the rest
+   * are to index (`added` or `changed`). Null when the lease is lost.
+   */
+  planSyncPage(
+    lease: SyncLease,
+    objects: Array<{ key: string; etag: string; documentId: string | null }>,
+  ): Array<{ key: string; etag: string; documentId: string; change: "added" | "changed" }> | null {
+    return this.ctx.storage.transactionSync(() => {
+      if (!this.renewSyncLease(lease)) return null;
+      const { generation } = lease;
+      const counts = { unchanged: 0, failed: 0 };
+      const work: Array<{ key: string; etag: string; documentId: string; change: "added" | "changed" }> = [];
+      // The ids this page's keys make, by key: two keys of one page can make one id before either is recorded.
+      const claimed = new Map<string, string>();
+      for (const object of objects) {
+        const record = this.sql
+          .exec<{ etag: string | null; failed_etag: string | null; generation: number; synced: number }>(
+            "SELECT etag, failed_etag, generation, synced FROM sync_objects WHERE key = ?1",
+            object.key,
+          )
+          .toArray()[0];
+        if (record?.generation === generation) continue;
+        const owner =
+          object.documentId === null
+            ? undefined
+            : (this.sql
+                .exec<{ key: string }>("SELECT key FROM sync_objects WHERE document_id = ?1 AND key <> ?2", object.documentId, object.key)
+                .toArray()[0]?.key ?? claimed.get(object.documentId));
+        if (object.documentId !== null && owner === undefined) claimed.set(object.documentId, object.key);
+        const refusal =
+          object.documentId === null
+            ? "NO_DOCUMENT_ID: the key's file name makes no document id"
+            : owner !== undefined
+              ? `DOCUMENT_ID_TAKEN: the key ${owner} makes the same document id (${object.documentId})`
+              : null;
+        if (refusal !== null) {
+          this.sql.exec(
+            `INSERT INTO sync_objects (key, document_id, etag, generation, error, failed_etag) VALUES (?1, NULL, NULL, ?2, ?3, NULL)
+             ON CONFLICT (key) DO UPDATE SET generation = excluded.generation, error = excluded.error`,
+            object.key,
+            generation,
+            refusal,
+          );
+          counts.failed++;
+        } else if (record?.etag === object.etag) {
+          this.sql.exec("UPDATE sync_objects SET generation = ?2, error = NULL WHERE key = ?1", object.key, generation);
+          counts.unchanged++;
+        } else if (record?.failed_etag === object.etag) {
+          this.sql.exec("UPDATE sync_objects SET generation = ?2 WHERE key = ?1", object.key, generation);
+          counts.failed++;
+        } else work.push({ ...object, documentId: object.documentId!, change: record?.synced ? "changed" : "added" });
+      }
+      this.sql.exec(
+        "UPDATE sync_runs SET unchanged = unchanged + ?2, failed = failed + ?3 WHERE generation = ?1",
+        generation,
+        counts.unchanged,
+        counts.failed,
+      );
+      return work;
+    });
+  }
+
+  /**
+   * What became of one object the run read (the lease renewed): indexed (its ETag and document
+   * recorded) or failed (its error; with `refused`, its ETag too, so that the same bytes are not
+   * read again). False when the lease is lost.
+   */
+  recordSyncObject(
+    lease: SyncLease,
+    outcome: { key: string; etag: string; documentId: string; change: "added" | "changed" } & (
+      | { ok: true }
+      | { ok: false; error: string; refused: boolean }
+    ),
+  ): boolean {
+    return this.ctx.storage.transactionSync(() => {
+      if (!this.renewSyncLease(lease)) return false;
+      const { generation } = lease;
+      if (outcome.ok)
+        this.sql.exec(
+          `INSERT INTO sync_objects (key, document_id, synced, etag, generation, error, failed_etag) VALUES (?1, ?2, 1, ?3, ?4, NULL, NULL)
+           ON CONFLICT (key) DO UPDATE SET document_id = excluded.document_id, synced = 1, etag = excluded.etag, generation = excluded.generation,
+             error = NULL, failed_etag = NULL`,
+          outcome.key,
+          outcome.documentId,
+          outcome.etag,
+          generation,
+        );
+      else
+        this.sql.exec(
+          `INSERT INTO sync_objects (key, document_id, etag, generation, error, failed_etag) VALUES (?1, ?2, NULL, ?3, ?4, ?5)
+           ON CONFLICT (key) DO UPDATE SET document_id = excluded.document_id, generation = excluded.generation, error = excluded.error,
+             failed_etag = excluded.failed_etag`,
+          outcome.key,
+          outcome.documentId,
+          generation,
+          outcome.error,
+          outcome.refused ? outcome.etag : null,
+        );
+      const column = outcome.ok ? outcome.change : "failed";
+      this.sql.exec(`UPDATE sync_runs SET ${column} = ${column} + 1 WHERE generation = ?1`, generation);
+      return true;
+    });
+  }
+
+  /** Persists where the listing resumes (`listed`: it is complete). False when the lease is lost. */
+  advanceSyncRun(lease: SyncLease, cursor: string | null, listed: boolean): boolean {
+    return this.ctx.storage.transactionSync(() => {
+      if (!this.renewSyncLease(lease)) return false;
+      this.sql.exec("UPDATE sync_runs SET cursor = ?2, listed = ?3 WHERE generation = ?1", lease.generation, cursor, listed ? 1 : 0);
+      return true;
+    });
+  }
+
+  /**
+   * Keys that this run's complete listing did not see (deleted from the bucket), at most `limit`,
+   * each with the document the source made of it (null when it never indexed one: a document of
+   * that id made otherwise is not the source's to delete).
+   */
+  staleSyncObjects(generation: number, limit: number): Array<{ key: string; documentId: string | null }> {
+    return this.sql
+      .exec<{ key: string; document_id: string | null }>(
+        "SELECT key, CASE WHEN synced = 1 THEN document_id END AS document_id FROM sync_objects WHERE generation < ?1 ORDER BY key LIMIT ?2",
+        generation,
+        limit,
+      )
+      .toArray()
+      .map((row) => ({ key: row.key, documentId: row.document_id }));
+  }
+
+  /** Forgets keys whose documents were deleted (`removed` of them existed). False when the lease is lost. */
+  forgetSyncObjects(lease: SyncLease, keys: string[], removed: number): boolean {
+    return this.ctx.storage.transactionSync(() => {
+      if (!this.renewSyncLease(lease)) return false;
+      this.sql.exec("DELETE FROM sync_objects WHERE key IN (SELECT value FROM json_each(?1))", JSON.stringify(keys));
+      this.sql.exec("UPDATE sync_runs SET removed = removed + ?2 WHERE generation = ?1", lease.generation, removed);
+      return true;
+    });
+  }
+
+  /** Ends the run (`done`), or, with `release`, only gives its lease up so that the next message continues it at once. */
+  settleSyncRun(lease: Omit<SyncLease, "leaseMs">, release = false): boolean {
+    const finished = release
+      ? "UPDATE sync_runs SET lease_holder = NULL, lease_until = NULL, updated_at = ?3 WHERE generation = ?1 AND state = 'running' AND lease_holder = ?2"
+      : "UPDATE sync_runs SET state = 'done', lease_holder = NULL, lease_until = NULL, updated_at = ?3, finished_at = ?3 WHERE generation = ?1 AND state = 'running' AND lease_holder = ?2";
+    return written(this.sql.exec(finished, lease.generation, lease.holder, lease.now)) > 0;
+  }
+
+  /**
+   * Forgets what the source indexed as document `id` (deleted by id, in this object or, for a
+   * sharded tenant, in another shard's), so that the next run indexes its object again.
+   */
+  forgetSyncDocument(id: string): void {
+    this.sql.exec("UPDATE sync_objects SET etag = NULL, failed_etag = NULL, synced = 0 WHERE document_id = ?1", id);
+  }
+
+  private latestSyncRun(): SyncRun | null {
+    const row = this.sql
+      .exec<Omit<SyncRun, "listed"> & { listed: number }>(
+        `SELECT generation, state, trigger, cursor, listed, added, changed, removed, unchanged, failed, started_at, updated_at, finished_at
+         FROM sync_runs ORDER BY generation DESC LIMIT 1`,
+      )
+      .toArray()[0];
+    return row ? { ...row, listed: row.listed === 1 } : null;
+  }
+
+  /** Renews the holder's lease on a run in progress; false when it is not (or no longer) the holder's. */
+  private renewSyncLease({ generation, holder, now, leaseMs }: SyncLease): boolean {
+    const renewed = this.sql.exec(
+      "UPDATE sync_runs SET lease_until = ?3, updated_at = ?4 WHERE generation = ?1 AND state = 'running' AND lease_holder = ?2",
+      generation,
+      holder,
+      now + leaseMs,
+      now,
+    );
+    return written(renewed) > 0;
+  }
+
+  private cancelSyncRuns(now: number): void {
+    this.sql.exec(
+      "UPDATE sync_runs SET state = 'cancelled', lease_holder = NULL, lease_until = NULL, updated_at = ?1, finished_at = ?1 WHERE state = 'running'",
+      now,
+    );
   }
 
   // ─── The sweep's wake-up ───────────────────────────────────────────────────────────────────────

@@ -179,6 +179,48 @@ export const TENANT_SCHEMA: readonly string[] = [
    ALTER TABLE jobs ADD COLUMN notified_at INTEGER;
    UPDATE jobs SET notified_at = finished_at WHERE finished_at IS NOT NULL AND status <> 'held';
    CREATE INDEX jobs_unnotified ON jobs (finished_at) WHERE notified_at IS NULL;`,
+  // 7: bucket sync (issue 27; bucket-sync.ts), kept in shard 0 (the tenant's own object): the
+  // attached source (one), its runs (the generation is the run's id; the cursor is where the
+  // listing resumes; the lease says which queue message works on it until when), and one row per
+  // object key seen (relative to the prefix): the ETag indexed, the document it made (null for a
+  // key that makes none; \`synced\` once the source indexed it, so that only what the source wrote
+  // is removed with its key), the last run (generation) that saw it, and a failure
+  // (\`failed_etag\`: the bytes the parser refused, not read again until they change).
+  `CREATE TABLE sync_source (
+     id          INTEGER PRIMARY KEY CHECK (id = 1),
+     prefix      TEXT NOT NULL,
+     collection  TEXT NOT NULL,
+     attached_at INTEGER NOT NULL,
+     updated_at  INTEGER NOT NULL
+   );
+   CREATE TABLE sync_runs (
+     generation   INTEGER PRIMARY KEY AUTOINCREMENT,
+     state        TEXT NOT NULL,
+     trigger      TEXT NOT NULL,
+     cursor       TEXT,
+     listed       INTEGER NOT NULL DEFAULT 0,
+     lease_holder TEXT,
+     lease_until  INTEGER,
+     added        INTEGER NOT NULL DEFAULT 0,
+     changed      INTEGER NOT NULL DEFAULT 0,
+     removed      INTEGER NOT NULL DEFAULT 0,
+     unchanged    INTEGER NOT NULL DEFAULT 0,
+     failed       INTEGER NOT NULL DEFAULT 0,
+     started_at   INTEGER NOT NULL,
+     updated_at   INTEGER NOT NULL,
+     finished_at  INTEGER
+   );
+   CREATE TABLE sync_objects (
+     key         TEXT PRIMARY KEY,
+     document_id TEXT,
+     synced      INTEGER NOT NULL DEFAULT 0,
+     etag        TEXT,
+     generation  INTEGER NOT NULL,
+     error       TEXT,
+     failed_etag TEXT
+   );
+   CREATE UNIQUE INDEX sync_objects_by_document ON sync_objects (document_id);
+   CREATE INDEX sync_objects_by_generation ON sync_objects (generation);`,
 ];
 
 /**

@@ -59,6 +59,12 @@ export function withWan<H extends ExportedHandler<Bindings>>(handler: H): H {
       const [context, delayed] = contextOf(env, wan);
       return runWithWan(context, () => handler.queue!(batch, delayed, ctx));
     },
+    async scheduled(controller, env, ctx) {
+      const wan = settingsOf(env);
+      if (!wan) return handler.scheduled!(controller, env, ctx);
+      const [context, delayed] = contextOf(env, wan);
+      return runWithWan(context, () => handler.scheduled!(controller, delayed, ctx));
+    },
   } as H;
 }
 

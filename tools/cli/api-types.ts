@@ -284,8 +284,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * The original file of a document uploaded as a file, with its content type
-     * @description Served as an attachment (Content-Disposition), never rendered by a browser on this origin. 404 for a document that was not uploaded as a file, or that the tenant does not have.
+     * The original file of a document uploaded as a file (or synced from a bucket), with its content type
+     * @description Served as an attachment (Content-Disposition), never rendered by a browser on this origin. For a document that bucket sync made, the copy of the object that was indexed. 404 for a document that was not made from a file, or that the tenant does not have.
      */
     get: operations["getDocumentFile"];
     put?: never;
@@ -312,6 +312,51 @@ export interface paths {
      * @description Never retrieved again, nor cited by a last good answer. Answers cached before it stop matching at once here, within INDEX_VERSION_CACHE_SECONDS (5 s) on other instances.
      */
     delete: operations["deleteDocument"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sync": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant's bucket sync source and its latest run: state, counts and failures */
+    get: operations["getSyncStatus"];
+    /**
+     * Attach (or replace) the tenant's bucket sync source; the next run indexes it
+     * @description The tenant's area of the operator's SOURCES R2 bucket is `tenants/<tenant>/sources/`; the prefix is a folder inside it, so no tenant can name another's keys. Each object under it becomes a document whose id is its key relative to the prefix with `/` made `-` (as an uploaded file's name is made an id), parsed as POST /v1/documents/files parses files. A new prefix or collection makes the next run read every object again (under the new collection) and remove the documents of keys no longer under the prefix; a run in progress is cancelled. Runs start every 15 minutes (cron) or with POST /v1/sync/run.
+     */
+    put: operations["attachSyncSource"];
+    post?: never;
+    /**
+     * Detach the bucket sync source; the documents it synced stay
+     * @description The source, its runs and its per-object records go, and the cron no longer runs it; a run in progress stops at its next step. The documents it made stay in the index as any others (delete them with DELETE /v1/documents/{id}, or first attach an empty folder and run once, which removes them all).
+     */
+    delete: operations["detachSyncSource"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/sync/run": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Run a bucket sync now, in the background (poll GET /v1/sync)
+     * @description Starts a run and queues it, unless a run is in progress: that one is not started twice, and the answer is it, with `started: false` (it is queued again, which only takes it over if its worker died). If the queue cannot take it, 503 INGEST_QUEUE_UNAVAILABLE: the run is recorded, and the next scheduled sync continues it. A run indexes new and changed objects (by ETag), deletes the documents of deleted ones, and leaves unchanged ones unread.
+     */
+    post: operations["runSync"];
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;
@@ -1065,6 +1110,83 @@ export interface components {
       error: string | null;
       created_at: string;
       updated_at: string;
+    };
+    SyncStatus: {
+      source: {
+        prefix: string;
+        collection: string;
+        attached_at: string;
+        updated_at: string;
+      };
+      run: components["schemas"]["SyncRun"];
+      /** @description Objects indexed from the source */
+      objects: number;
+    };
+    /** @description The latest run (in progress or finished); null before the first */
+    SyncRun: {
+      /** @description The run's number */
+      generation: number;
+      /**
+       * @description cancelled: the source was replaced while it ran
+       * @enum {string}
+       */
+      state: "running" | "done" | "cancelled";
+      /** @enum {string} */
+      trigger: "manual" | "scheduled";
+      started_at: string;
+      updated_at: string;
+      finished_at: string | null;
+      counts: {
+        added: number;
+        changed: number;
+        removed: number;
+        unchanged: number;
+        failed: number;
+      };
+      /** @description The keys (relative to the prefix) that failed in this run, with their errors as `CODE: detail` (at most 100) */
+      failures: {
+        key: string;
+        /** @example FILE_CORRUPT: the PDF could not be read */
+        error: string;
+      }[];
+    } | null;
+    SyncSourceRequest: {
+      /**
+       * @description A folder of the tenant's area of the SOURCES bucket (keys under `tenants/<tenant>/sources/<prefix>`): "" for all of it, else folder names separated by "/" (no empty, `.` or `..` segment), at most 512 characters. A trailing "/" is added.
+       * @example handbook/
+       */
+      prefix: string;
+      /**
+       * @description The collection of the documents it makes (default `default`)
+       * @example default
+       */
+      collection?: string;
+    };
+    SyncRunStarted: {
+      started: boolean;
+      run: {
+        /** @description The run's number */
+        generation: number;
+        /**
+         * @description cancelled: the source was replaced while it ran
+         * @enum {string}
+         */
+        state: "running" | "done" | "cancelled";
+        /** @enum {string} */
+        trigger: "manual" | "scheduled";
+        started_at: string;
+        updated_at: string;
+        finished_at: string | null;
+        counts: {
+          added: number;
+          changed: number;
+          removed: number;
+          unchanged: number;
+          failed: number;
+        };
+      };
+      /** @example /v1/sync */
+      status_url: string;
     };
     Job: {
       id: string;
@@ -2657,6 +2779,313 @@ export interface operations {
           [name: string]: unknown;
         };
         content?: never;
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  getSyncStatus: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The source and its latest run */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SyncStatus"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  attachSyncSource: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SyncSourceRequest"];
+      };
+    };
+    responses: {
+      /** @description The source, attached */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SyncStatus"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  detachSyncSource: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Detached */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Authenticated, but not allowed */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Not found */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  runSync: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The run started (or the one in progress) */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["SyncRunStarted"];
+        };
       };
       /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
       400: {

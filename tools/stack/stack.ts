@@ -11,6 +11,10 @@ import { ROOT } from "./paths";
 import { type ManagedProcess, startProcess, waitForHttp } from "./processes";
 import { wrangler } from "./wrangler";
 
+/** wrangler.toml's cron trigger, and how often it fires. */
+const SYNC_CRON = "*/15 * * * *";
+const SYNC_CRON_INTERVAL_MS = 15 * 60_000;
+
 /**
  * The local stack: origin + (redis-server + Upstash bridge, when redis-server is installed) +
  * the worker under `wrangler dev`, with D1 migrations applied first. All state lives under
@@ -175,6 +179,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         "--env-file",
         envFile,
         "--show-interactive-dev-session=false",
+        // wrangler dev fires no cron by itself: /__scheduled lets the launcher fire it (below).
+        "--test-scheduled",
         "--inspector-port",
         String(await freePort()),
         "--log-level",
@@ -189,6 +195,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     processes.push(worker);
     const url = `http://127.0.0.1:${options.port}`;
     await waitForHttp(`${url}/ready`, { timeoutMs: 120_000 });
+
+    // The cron trigger (wrangler.toml [triggers]: bucket sync every 15 minutes), fired as Cloudflare would.
+    const cron = setInterval(() => {
+      fetch(`${url}/__scheduled?cron=${encodeURIComponent(SYNC_CRON)}`).catch(() => {});
+    }, SYNC_CRON_INTERVAL_MS);
+    cron.unref();
 
     let stopping = false;
     const crashed = new Promise<string>((resolve) => {
@@ -217,6 +229,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       },
       async stop() {
         stopping = true;
+        clearInterval(cron);
         await stopAll();
       },
       crashed,
