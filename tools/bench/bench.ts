@@ -27,7 +27,7 @@ import { type CellSpec, measureCell, type PhaseMeans, primeCache, type QueryCell
 import { renderReport } from "./report";
 import { indexStats, localStorageBytes, type StorageFigures } from "./storage";
 import type { Target } from "./target";
-import { measureTenants, type TenantFigures } from "./tenants";
+import { measureTenants, TENANT_ROUNDS, type TenantFigures } from "./tenants";
 import { measureWan, type WanFigures } from "./wan";
 
 /**
@@ -153,8 +153,12 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
   let stack: Stack | undefined;
   let stateDir: string | undefined;
   let closeLog: (() => void) | undefined;
+  // The tenant-count section's second stack, of 1 tenant.
+  let baselineStack: Stack | undefined;
+  let baselineStateDir: string | undefined;
+  let closeBaselineLog: (() => void) | undefined;
   let memory: MemorySampler | undefined;
-  const stopOnSignal = () => void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  const stopOnSignal = () => void Promise.all([stack?.stop(), baselineStack?.stop()]).finally(() => process.exit(130));
   process.once("SIGINT", stopOnSignal);
   process.once("SIGTERM", stopOnSignal);
   try {
@@ -169,11 +173,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       mkdirSync(join(ROOT, ".cache"), { recursive: true });
       stateDir = mkdtempSync(join(ROOT, ".cache", "bench-"));
       step(`starting a local stack${options.checkout ? ` from ${options.checkout}` : ""}…`);
-      // Another checkout's stack is started by that checkout's own code (its worker, migrations, wrangler).
-      const { startMeasuredStack: start } = options.checkout
-        ? ((await import(pathToFileURL(join(options.checkout, "tools", "bench", "local-stack.ts")).href)) as typeof import("./local-stack"))
-        : { startMeasuredStack };
-      const started = await start({
+      const started = await startStackOf(options.checkout)({
         stateDir,
         logFile: join(options.outDir, "stack.log"),
         tenant: "bench",
@@ -312,7 +312,28 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     let tenants: TenantFigures | null = null;
     if (options.tenants && stack && measures("tenants")) {
       memory?.phase("tenants");
+      // The 1-tenant deployment measured beside this one: the same code, the same documents.
+      step("tenants: starting a second stack, of 1 tenant, to measure beside it…");
+      mkdirSync(join(ROOT, ".cache"), { recursive: true });
+      baselineStateDir = mkdtempSync(join(ROOT, ".cache", "bench-"));
+      const second = await startStackOf(options.checkout)({
+        stateDir: baselineStateDir,
+        logFile: join(options.outDir, "stack-1-tenant.log"),
+        tenant: "bench",
+        workerVars: { ...options.wan?.vars, ...options.workerVars },
+      });
+      ({ stack: baselineStack, closeLog: closeBaselineLog } = second);
+      const baseline: Target = { url: second.stack.url, key: second.key };
+      const copied = await measureIngest(baseline, documents, {
+        batchSize: 100,
+        collection: COLLECTION,
+        progress: (text) => progress(`1 tenant: ${text}`),
+      });
+      if (copied.documents !== main.documents)
+        throw new Error(`the 1-tenant stack indexed ${copied.documents} of ${main.documents} documents`);
       tenants = await measureTenants(target, {
+        baseline,
+        rounds: TENANT_ROUNDS,
         counts: options.tenants,
         root: options.checkout ?? ROOT,
         stateDir: stack.stateDir,
@@ -372,10 +393,20 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
     memory?.stop();
     process.off("SIGINT", stopOnSignal);
     process.off("SIGTERM", stopOnSignal);
-    await stack?.stop();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    await Promise.all([stack?.stop(), baselineStack?.stop()]);
+    for (const dir of [stateDir, baselineStateDir]) if (dir) rmSync(dir, { recursive: true, force: true });
     closeLog?.();
+    closeBaselineLog?.();
   }
+}
+
+/** The local stack's starter: this checkout's, or another checkout's own code (its worker, migrations, wrangler). */
+function startStackOf(checkout: string | undefined): typeof startMeasuredStack {
+  if (!checkout) return startMeasuredStack;
+  return async (options) => {
+    const module = (await import(pathToFileURL(join(checkout, "tools", "bench", "local-stack.ts")).href)) as typeof import("./local-stack");
+    return module.startMeasuredStack(options);
+  };
 }
 
 /** Query p95 at `concurrency` 4 alone, then while `documents` are being ingested (new ids). */

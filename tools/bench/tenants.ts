@@ -8,8 +8,7 @@ import { wrangler } from "../stack/wrangler";
 import { measureIngest, postDocuments, waitForJobs } from "./ingestion";
 import { runLoad, summarise } from "./load";
 import { bar, progress, step } from "./progress";
-import { measureCell } from "./queries";
-import type { Target } from "./target";
+import { jsonPost, type Target } from "./target";
 
 /**
  * The tenant-count section (`npm run bench -- --tenants 1,100,1000,5000`, issue 23): does one
@@ -18,6 +17,11 @@ import type { Target } from "./target";
  * exists: its object now, its FTS5 table and triggers in D1 before issue 23), then the bench's own
  * tenant is measured: its ingest rate, its query-miss p95 and its GET /v1/stats latency, each
  * also as a cost ratio to the 1-tenant figure (goal ≤ 1.1× at 5,000).
+ *
+ * The 1-tenant figure is measured side by side: a second stack of the same code holds only the
+ * bench's tenant, with the same documents, and at each count the two are measured in alternating
+ * rounds (A B B A …), each round the same work on both. So whatever else loads the machine loads
+ * both sides alike, and the ratio at count 1 (two identical deployments) shows the noise left.
  *
  * Tenants are made the product's way: API keys written into D1 as `edge-rag keys create` writes
  * them (one `wrangler d1 execute` per count, all of that count's new keys in one statement), then
@@ -30,7 +34,9 @@ export interface TenantRow {
   query_p95_ms: number;
   /** Median of the sequential GET /v1/stats calls. */
   stats_ms: number;
-  /** Cost ratios to the 1-tenant row (> 1: slower): docs/s at 1 ÷ docs/s here, p95 here ÷ p95 at 1, stats here ÷ stats at 1. */
+  /** The side-by-side 1-tenant deployment's figures, measured in the same rounds. */
+  baseline: TenantFigure;
+  /** Cost ratios to the 1-tenant deployment (> 1: slower): its docs/s ÷ docs/s here, p95 here ÷ its p95, stats here ÷ its stats. */
   ingest_ratio: number;
   query_ratio: number;
   stats_ratio: number;
@@ -40,7 +46,17 @@ export interface TenantRow {
   ingest_failed: number;
 }
 
+/** One deployment's figures for the measured tenant at one count. */
+export interface TenantFigure {
+  ingest_docs_per_s: number;
+  query_p95_ms: number;
+  /** Median of the sequential GET /v1/stats calls. */
+  stats_ms: number;
+}
+
 export interface TenantFigures {
+  /** Alternating rounds per count (each measures both deployments). */
+  rounds: number;
   /** Client requests in flight while tenants are populated. */
   populateConcurrency: number;
   /** Documents the measured tenant ingests at each count (new ids each time), and queries/stats calls per count. */
@@ -55,18 +71,18 @@ export interface TenantFigures {
 export type TenantMeasure = Omit<TenantRow, "ingest_ratio" | "query_ratio" | "stats_ratio">;
 
 export const POPULATE_CONCURRENCY = 8;
+/** Alternating rounds per count: each side goes first in half of them. */
+export const TENANT_ROUNDS = 4;
 /** The measured tenant is the bench's own; the others are named in order, so a count adds the next ones. */
 export const tenantName = (index: number) => `tenant-${String(index).padStart(6, "0")}`;
 
-/** Each count's figures with its cost ratios to the 1-tenant count (which must be measured). */
+/** Each count's figures with its cost ratios to the 1-tenant deployment measured beside it. */
 export function tenantRows(measures: TenantMeasure[]): TenantRow[] {
-  const one = measures.find((measure) => measure.count === 1);
-  if (!one) throw new Error("the tenant-count ratios are taken against 1 tenant, which was not measured");
   return measures.map((measure) => ({
     ...measure,
-    ingest_ratio: one.ingest_docs_per_s / measure.ingest_docs_per_s,
-    query_ratio: measure.query_p95_ms / one.query_p95_ms,
-    stats_ratio: measure.stats_ms / one.stats_ms,
+    ingest_ratio: measure.baseline.ingest_docs_per_s / measure.ingest_docs_per_s,
+    query_ratio: measure.query_p95_ms / measure.baseline.query_p95_ms,
+    stats_ratio: measure.stats_ms / measure.baseline.stats_ms,
   }));
 }
 
@@ -79,16 +95,19 @@ export function renderTenants(figures: TenantFigures): string {
   const last = figures.rows.at(-1);
   const lines = [
     `One tenant measured while the deployment holds N tenants, each of the others with one small document indexed through the API ` +
-      `(populated ${figures.populateConcurrency} requests at a time). The measured tenant held ${figures.measuredTenantDocuments} documents, ` +
-      `and at each count ingests ${figures.ingestDocuments} new ones (client batches of 100, first POST to last job done), then asks ` +
+      `(populated ${figures.populateConcurrency} requests at a time), beside a deployment of the same code that holds only that tenant ` +
+      `(1 tenant), measured in ${figures.rounds} alternating rounds per count. The measured tenant held ${figures.measuredTenantDocuments} documents ` +
+      `on both, and at each count ingests ${figures.ingestDocuments} new ones on each (client batches of 100, first POST to last job done), then asks ` +
       `${figures.requests} never-cached questions (POST /v1/query, \`cache: false\`, concurrency 1) and calls GET /v1/stats ${figures.requests} times in turn (median). ` +
-      "Ratios are costs against 1 tenant (> 1 is slower; for ingest, documents/s at 1 ÷ documents/s at N). Goal: ≤ 1.10× at 5,000 tenants.",
+      "Ratios are costs against the 1-tenant deployment (> 1 is slower; for ingest, its documents/s ÷ documents/s at N); at 1 tenant they show the noise. " +
+      "Goal: ≤ 1.10× at 5,000 tenants.",
     "",
-    "| tenants | populate s | ingest docs/s | ingest ÷ 1 | query-miss p95 ms | query ÷ 1 | stats ms | stats ÷ 1 |",
+    "| tenants | populate s | ingest docs/s (1 tenant) | ingest ÷ 1 | query-miss p95 ms (1 tenant) | query ÷ 1 | stats ms (1 tenant) | stats ÷ 1 |",
     "|---|---|---|---|---|---|---|---|",
     ...figures.rows.map(
       (row) =>
-        `| ${row.count} | ${f(row.populate_s)} | ${f(row.ingest_docs_per_s)} | ${ratio(row.ingest_ratio)} | ${f(row.query_p95_ms)} | ${ratio(row.query_ratio)} | ${f(row.stats_ms)} | ${ratio(row.stats_ratio)} |`,
+        `| ${row.count} | ${f(row.populate_s)} | ${f(row.ingest_docs_per_s)} (${f(row.baseline.ingest_docs_per_s)}) | ${ratio(row.ingest_ratio)} | ` +
+        `${f(row.query_p95_ms)} (${f(row.baseline.query_p95_ms)}) | ${ratio(row.query_ratio)} | ${f(row.stats_ms)} (${f(row.baseline.stats_ms)}) | ${ratio(row.stats_ratio)} |`,
     ),
   ];
   if (last && last.count > 1)
@@ -179,14 +198,74 @@ export async function populateTenants(
   return { postSeconds };
 }
 
+/** What the rounds of one deployment at one count gathered, pooled. */
+interface Pooled {
+  documents: number;
+  failed: number;
+  ingestSeconds: number;
+  queryMs: number[];
+  statsMs: number[];
+}
+
+/**
+ * One round on one deployment: ingest `documents` (new ids), ask `questions` (never cached), call
+ * GET /v1/stats `statsCalls` times; everything in turn, at concurrency 1. Throws on any non-200.
+ */
+async function measureRound(
+  target: Target,
+  label: string,
+  work: { documents: SourceDocument[]; collection: string; questions: string[]; statsCalls: number },
+  into: Pooled,
+): Promise<void> {
+  const headers = { authorization: `Bearer ${target.key}` };
+  const ingest = await measureIngest(target, work.documents, {
+    batchSize: 100,
+    collection: work.collection,
+    progress: (text) => progress(`${label}: ${text}`),
+  });
+  into.documents += ingest.documents;
+  into.failed += ingest.failed;
+  into.ingestSeconds += ingest.seconds;
+  for (const [what, request, samples] of [
+    ["query", (i: number) => jsonPost(target, "/v1/query", { query: work.questions[i], cache: false }), into.queryMs],
+    ["stats", () => fetch(`${target.url}/v1/stats`, { headers, signal: AbortSignal.timeout(60_000) }), into.statsMs],
+  ] as const) {
+    const run = await runLoad({ concurrency: 1, count: what === "query" ? work.questions.length : work.statsCalls, request });
+    const failed = run.samples.filter((sample) => sample.status !== 200);
+    if (failed.length > 0) throw new Error(`${label}: ${what} answered ${failed.map((sample) => sample.status).join(", ")}`);
+    samples.push(...run.samples.map((sample) => sample.ms));
+  }
+}
+
+const figureOf = (pooled: Pooled): TenantFigure => ({
+  ingest_docs_per_s: pooled.documents / pooled.ingestSeconds,
+  query_p95_ms: summariseMs(pooled.queryMs).p95,
+  stats_ms: summariseMs(pooled.statsMs).p50,
+});
+
+const summariseMs = (values: number[]) =>
+  summarise({
+    samples: values.map((ms) => ({ at: 0, ms, status: 200 })),
+    seconds: Math.max(1e-9, values.reduce((a, b) => a + b, 0) / 1000),
+  });
+
+/** Splits `items` into `parts` runs of near-equal length, in order. */
+const split = <T>(items: T[], parts: number): T[][] =>
+  Array.from({ length: parts }, (_, part) =>
+    items.slice(Math.floor((part * items.length) / parts), Math.floor(((part + 1) * items.length) / parts)),
+  );
+
 /**
  * Measures the bench's tenant (`target`) at each count in `counts` (ascending), adding the tenants
- * each count needs on top of the previous one's. `root` and `stateDir` are the stack's checkout and
- * state directory (where the keys go).
+ * each count needs on top of the previous one's, against `baseline` (a deployment of the same code
+ * holding only the bench's tenant, with the same documents) in `rounds` alternating rounds. `root`
+ * and `stateDir` are the measured stack's checkout and state directory (where the keys go).
  */
 export async function measureTenants(
   target: Target,
   options: {
+    baseline: Target;
+    rounds: number;
     counts: number[];
     root: string;
     stateDir: string;
@@ -198,7 +277,6 @@ export async function measureTenants(
 ): Promise<TenantFigures> {
   const measures: TenantMeasure[] = [];
   let others = 0;
-  const headers = { authorization: `Bearer ${target.key}` };
   for (const count of options.counts) {
     const started = performance.now();
     const added = Array.from({ length: count - 1 - others }, (_, i) => tenantName(others + i + 1));
@@ -211,48 +289,50 @@ export async function measureTenants(
     }
     others = count - 1;
     const populateSeconds = (performance.now() - started) / 1000;
-    step(`tenants: ${count} tenants (${populateSeconds.toFixed(1)} s to add them); measuring the bench tenant…`);
+    step(`tenants: ${count} tenants (${populateSeconds.toFixed(1)} s to add them); measuring the bench tenant beside 1 tenant…`);
+    const sides = [
+      { name: `tenants ${count}`, target, pooled: { documents: 0, failed: 0, ingestSeconds: 0, queryMs: [], statsMs: [] } as Pooled },
+      {
+        name: `tenants ${count} (1 tenant)`,
+        target: options.baseline,
+        pooled: { documents: 0, failed: 0, ingestSeconds: 0, queryMs: [], statsMs: [] } as Pooled,
+      },
+    ];
     // A few calls first: the object (or D1's connection) may have to start after the population.
-    for (let i = 0; i < 3; i++) {
-      await (await fetch(`${target.url}/v1/stats`, { headers })).body?.cancel();
+    for (const side of sides)
+      for (let i = 0; i < 3; i++)
+        await (await fetch(`${side.target.url}/v1/stats`, { headers: { authorization: `Bearer ${side.target.key}` } })).body?.cancel();
+    const documents = split(
+      options.documents.map((doc) => ({ ...doc, id: `${doc.id}.t${count}` })),
+      options.rounds,
+    );
+    const questions = split(options.questions.slice(0, options.requests), options.rounds);
+    const statsCalls = split(Array.from({ length: options.requests }), options.rounds).map((calls) => calls.length);
+    for (let round = 0; round < options.rounds; round++) {
+      // A B, then B A: neither side always goes first (a warmer cache, a quieter moment).
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse())
+        await measureRound(
+          side.target,
+          `${side.name}, round ${round + 1}`,
+          { documents: documents[round]!, collection: `tenants-${count}`, questions: questions[round]!, statsCalls: statsCalls[round]! },
+          side.pooled,
+        );
     }
-    const copies = options.documents.map((doc) => ({ ...doc, id: `${doc.id}.t${count}` }));
-    const ingest = await measureIngest(target, copies, {
-      batchSize: 100,
-      collection: `tenants-${count}`,
-      progress: (text) => progress(`tenants ${count}: ${text}`),
-    });
-    const query = await measureCell(
-      target,
-      { endpoint: "query", cache: "cold", origin: "up", concurrency: 1 },
-      { count: options.requests, questions: options.questions, warm: [] },
-    );
-    const stats = summarise(
-      await runLoad({
-        concurrency: 1,
-        count: options.requests,
-        request: () => fetch(`${target.url}/v1/stats`, { headers, signal: AbortSignal.timeout(60_000) }),
-      }),
-    );
-    for (const [what, summary] of [
-      ["query", query.latency],
-      ["stats", stats],
-    ] as const)
-      if ((summary.statuses["200"] ?? 0) !== summary.requests)
-        throw new Error(`tenants ${count}: ${what} answered ${JSON.stringify(summary.statuses)}`);
+    const [measured, one] = sides.map((side) => figureOf(side.pooled)) as [TenantFigure, TenantFigure];
     measures.push({
       count,
-      ingest_docs_per_s: ingest.docsPerSecond,
-      query_p95_ms: query.latency.p95,
-      stats_ms: stats.p50,
+      ...measured,
+      baseline: one,
       populate_s: populateSeconds,
-      ingest_failed: ingest.failed,
+      ingest_failed: sides[0]!.pooled.failed + sides[1]!.pooled.failed,
     });
     step(
-      `tenants ${count}: ingest ${ingest.docsPerSecond.toFixed(1)} docs/s, query-miss p95 ${query.latency.p95.toFixed(0)} ms, stats ${stats.p50.toFixed(1)} ms`,
+      `tenants ${count}: ingest ${measured.ingest_docs_per_s.toFixed(1)} docs/s (1 tenant: ${one.ingest_docs_per_s.toFixed(1)}), ` +
+        `query-miss p95 ${measured.query_p95_ms.toFixed(0)} ms (${one.query_p95_ms.toFixed(0)}), stats ${measured.stats_ms.toFixed(1)} ms (${one.stats_ms.toFixed(1)})`,
     );
   }
   return {
+    rounds: options.rounds,
     populateConcurrency: POPULATE_CONCURRENCY,
     ingestDocuments: options.documents.length,
     requests: options.requests,
