@@ -8,6 +8,8 @@ import { jsonPost, type Target } from "./target";
  * The WAN section (`npm run bench -- --wan <profile>`): the latency a user far from the primary
  * region sees, and how many cross-region round trips each request waited on (the local entry's
  * `Server-Timing` counter, src/wan/round-trips.ts). Paths:
+ * - GET /health, concurrency 1: what the local stack costs a request that does no work, its stand-in
+ *               for the client↔colo round trip;
  * - cache hit:  POST /v1/query of a question answered before, concurrency 1;
  * - cold miss:  POST /v1/query of a question never asked (answer and embedding caches miss: embed,
  *               retrieve, hydrate, generate), concurrency 1, not streamed: the whole answer, which
@@ -114,6 +116,9 @@ export function renderWan(figures: WanFigures): string {
       `| ${figures.profile} | ${row.path} | ${row.concurrency} | ${row.requests} | ${row.p50.toFixed(1)} | ${row.p95.toFixed(1)} | ${row.throughput.toFixed(1)} | ${trips} | ${calls} | ${statuses} |`,
     );
   }
+  const atOne = (path: string) => figures.rows.find((row) => row.path === path && row.concurrency === 1);
+  const [health, hit] = [atOne("GET /health"), atOne("cache hit")];
+  if (health && hit) lines.push("", `Cache hit p50 − GET /health p50 at concurrency 1: **${(hit.p50 - health.p50).toFixed(1)} ms**`);
   lines.push("", `Cache hit throughput ÷ GET /health at concurrency 16: **${figures.hitVsHealth.toFixed(2)}×**`);
   return `${lines.join("\n")}\n`;
 }
@@ -155,6 +160,8 @@ export async function measureWan(
   };
   const hit = (i: number) => jsonPost(target, "/v1/query", { query: options.warm[i % options.warm.length] });
   const health = () => fetch(`${target.url}/health`, { signal: AbortSignal.timeout(60_000) });
+  // The client↔colo round trip of the local stack: a request that does no work (the hit's goal is this + 10 ms).
+  await cell("GET /health", 1, options.requests, health);
   await cell("cache hit", 1, options.requests, hit);
   await cell("cold miss", 1, options.requests, (i) => jsonPost(target, "/v1/query", { query: options.unasked[i] }));
   const streamed = options.unasked.slice(options.requests);
