@@ -31,11 +31,11 @@ export interface LoadOptions {
   /** Makes the i-th request. */
   request: (i: number) => Promise<Response>;
   /**
-   * Where a request's latency ends, when not at its last byte: resolves when a copy of the answer's
-   * body reaches that point (e.g. a stream's first token). The body is still read in full before
-   * the client sends its next request.
+   * Reads an answer's whole body (default: `response.text()`), calling `mark` where its latency
+   * ends when that is not the last byte (e.g. a stream's first token). The client sends its next
+   * request only once the body is read.
    */
-  timedUntil?: (body: ReadableStream<Uint8Array>) => Promise<void>;
+  readBody?: (response: Response, mark: () => void) => Promise<string>;
   /** Sees each answer's parsed body (JSON, else text) after it was timed, with its latency. */
   inspect?: (body: unknown, response: Response, ms: number) => void;
   /** Per-request timeout (default 60 s). */
@@ -59,11 +59,11 @@ export async function runLoad(options: LoadOptions): Promise<Run> {
         try {
           response = await options.request(i);
           status = response.status;
-          if (options.timedUntil && response.ok && response.body) {
-            await options.timedUntil(response.clone().body!);
-            timedAt = performance.now();
-          }
-          const text = await response.text();
+          const text = options.readBody
+            ? await options.readBody(response, () => {
+                timedAt ??= performance.now();
+              })
+            : await response.text();
           body = (response.headers.get("content-type") ?? "").includes("json") ? JSON.parse(text) : text;
         } catch {
           status = 0;

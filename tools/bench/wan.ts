@@ -140,7 +140,7 @@ export async function measureWan(
     concurrency: number,
     count: number,
     request: (i: number) => Promise<Response>,
-    timedUntil?: (body: ReadableStream<Uint8Array>) => Promise<void>,
+    readBody?: (response: Response, mark: () => void) => Promise<string>,
   ) => {
     const counts: ServerTimingCounts[] = [];
     progress(`wan: ${path} at concurrency ${concurrency}…`, true);
@@ -148,7 +148,7 @@ export async function measureWan(
       concurrency,
       count,
       request,
-      timedUntil,
+      readBody,
       inspect: (_body, response) => {
         const parsed = parseServerTiming(response.headers.get("server-timing"));
         if (parsed) counts.push(parsed);
@@ -178,7 +178,13 @@ export async function measureWan(
   return { profile: settings.profile, rttMs: settings.rttMs, rows, hitVsHealth: hitRow.throughput / healthRow.throughput };
 }
 
-/** Resolves at a query stream's first `token` event (or its end, when it has none: a failed or empty answer). */
-async function firstToken(body: ReadableStream<Uint8Array>): Promise<void> {
-  for await (const event of readSseEvents(body)) if (event.event === "token") return;
+/** Reads a query stream to its end, marking its first `token` event (an answer without one is timed to its end). */
+async function firstToken(response: Response, mark: () => void): Promise<string> {
+  if (!response.ok || !response.body) return response.text();
+  let events = 0;
+  for await (const event of readSseEvents(response.body)) {
+    events += 1;
+    if (event.event === "token") mark();
+  }
+  return `${events} events`;
 }
