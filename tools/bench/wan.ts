@@ -19,7 +19,7 @@ import { jsonPost, type Target } from "./target";
  * - first token: the same for other never-asked questions, streamed (`stream: true`), timed to the
  *               first `token` event: the issue's measure of a miss. Its count is the waits before
  *               the response's headers, which a streamed answer sends once its sources are known;
- * - GET /health and cache hit at concurrency 16: throughput, and the hit's ÷ /health.
+ * - GET /health and cache hit at concurrency 16, THROUGHPUT_SECONDS each: throughput, and the hit's ÷ /health.
  */
 export interface WanRow {
   path: string;
@@ -123,6 +123,9 @@ export function renderWan(figures: WanFigures): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** How long each concurrency-16 cell runs. */
+export const THROUGHPUT_SECONDS = 15;
+
 /**
  * Measures the WAN rows against a stack started under `settings` (its worker sends Server-Timing).
  * `warm` questions are in the query cache already; `unasked` have never been asked.
@@ -138,15 +141,17 @@ export async function measureWan(
   const cell = async (
     path: string,
     concurrency: number,
-    count: number,
+    amount: { count: number } | { seconds: number },
     request: (i: number) => Promise<Response>,
     readBody?: (response: Response, mark: () => void) => Promise<string>,
   ) => {
     const counts: ServerTimingCounts[] = [];
     progress(`wan: ${path} at concurrency ${concurrency}…`, true);
+    const ends = "seconds" in amount ? performance.now() + amount.seconds * 1000 : Number.POSITIVE_INFINITY;
     const run = await runLoad({
       concurrency,
-      count,
+      count: "count" in amount ? amount.count : undefined,
+      until: () => performance.now() >= ends,
       request,
       readBody,
       inspect: (_body, response) => {
@@ -161,20 +166,16 @@ export async function measureWan(
   const hit = (i: number) => jsonPost(target, "/v1/query", { query: options.warm[i % options.warm.length] });
   const health = () => fetch(`${target.url}/health`, { signal: AbortSignal.timeout(60_000) });
   // The client↔colo round trip of the local stack: a request that does no work (the hit's goal is this + 10 ms).
-  await cell("GET /health", 1, options.requests, health);
-  await cell("cache hit", 1, options.requests, hit);
-  await cell("cold miss", 1, options.requests, (i) => jsonPost(target, "/v1/query", { query: options.unasked[i] }));
+  const count = { count: options.requests };
+  await cell("GET /health", 1, count, health);
+  await cell("cache hit", 1, count, hit);
+  await cell("cold miss", 1, count, (i) => jsonPost(target, "/v1/query", { query: options.unasked[i] }));
   const streamed = options.unasked.slice(options.requests);
-  await cell(
-    "cold miss, first token",
-    1,
-    options.requests,
-    (i) => jsonPost(target, "/v1/query", { query: streamed[i], stream: true }),
-    firstToken,
-  );
-  const many = Math.max(options.requests, 16 * 4);
-  const healthRow = await cell("GET /health", 16, many, health);
-  const hitRow = await cell("cache hit", 16, many, hit);
+  await cell("cold miss, first token", 1, count, (i) => jsonPost(target, "/v1/query", { query: streamed[i], stream: true }), firstToken);
+  // Throughput over a fixed time, long enough that ramping up and down does not count: a few
+  // dozen requests at 200/s would be over in a fraction of a second.
+  const healthRow = await cell("GET /health", 16, { seconds: THROUGHPUT_SECONDS }, health);
+  const hitRow = await cell("cache hit", 16, { seconds: THROUGHPUT_SECONDS }, hit);
   return { profile: settings.profile, rttMs: settings.rttMs, rows, hitVsHealth: hitRow.throughput / healthRow.throughput };
 }
 
