@@ -13,6 +13,7 @@ import { type AcceptedDocument, acceptDocuments } from "./document-store";
 import type { FileStore, StoredFile } from "./file-store";
 import { contentHash } from "./hashing";
 import { type DocumentOutcome, type IndexOptions, type IndexSummary, type IndexTarget, indexRecorded } from "./indexer";
+import type { JsonLinesFile } from "./json-lines";
 import { layoutOf } from "./layout";
 import { type IngestMessage, planMessages, sendMessages } from "./messages";
 import { purgeDeletedVectors } from "./vector-writes";
@@ -81,7 +82,10 @@ export interface FileUpload {
 }
 
 export interface FilesRequest {
+  /** The files the origin parses. */
   files: FileUpload[];
+  /** JSON Lines files, read by the worker into their lines' documents (json-lines.ts): JSON documents, no original kept. */
+  jsonLines?: JsonLinesFile[];
   collection?: string;
   /** Every file's document metadata; a file's own title (the parser's) is added where it names none. */
   metadata?: DocumentMetadata;
@@ -243,7 +247,7 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       return { jobId: recorded.jobId, accepted: documents.length, statusUrl: recorded.statusUrl };
     },
 
-    async acceptFiles(tenant, { files, collection = DEFAULT_COLLECTION, metadata = {} }, context = {}) {
+    async acceptFiles(tenant, { files, jsonLines = [], collection = DEFAULT_COLLECTION, metadata = {} }, context = {}) {
       const log = context.log ?? defaultLog;
       // 1. Every file parsed before anything is stored: an origin that cannot parse fails the
       // request whole (nothing stored; the client retries); a file it refuses fails alone.
@@ -258,8 +262,19 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
           throw error;
         }
       });
-      const failed = parsed.flatMap((result) => ("failed" in result ? [result.failed] : []));
       const documents = parsed.flatMap((result) => ("document" in result ? [result] : []));
+      // JSON Lines: each good line a JSON document (after the files', so positions below still match), each bad one its failure.
+      const lineDocuments = await acceptDocuments(
+        jsonLines.flatMap((file) => file.lines.flatMap((entry) => ("document" in entry ? [entry.document] : []))),
+        collection,
+      );
+      const failed = [
+        ...parsed.flatMap((result) => ("failed" in result ? [result.failed] : [])),
+        ...jsonLines.flatMap((file) => [
+          ...(file.failed ? [file.failed] : []),
+          ...file.lines.flatMap((entry) => ("failed" in entry ? [entry.failed] : [])),
+        ]),
+      ];
 
       // 2. The originals, each under a key of its own, then the documents that point to them: a
       // stored document always has its original. If the object refuses or fails, the bytes go.
@@ -270,11 +285,7 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
           document.fileKey = await deps.files.put(tenant, document.id, file);
           uploaded.push(document.fileKey);
         }
-        recorded = await record(
-          tenant,
-          documents.map(({ document }) => document),
-          failed,
-        );
+        recorded = await record(tenant, [...documents.map(({ document }) => document), ...lineDocuments], failed);
       } catch (error) {
         await deleteFiles(uploaded, log);
         throw error;
@@ -282,14 +293,18 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       // 3. What no document points to any more: the originals replaced, and the new ones of documents sent again unchanged.
       await deleteFiles(
         recorded.documents.flatMap((stored, i) =>
-          stored.unchanged ? [documents[i]!.document.fileKey!] : stored.replacedFile ? [stored.replacedFile] : [],
+          stored.unchanged && i < documents.length
+            ? [documents[i]!.document.fileKey!]
+            : stored.replacedFile && !stored.unchanged
+              ? [stored.replacedFile]
+              : [],
         ),
         log,
       );
       await enqueue(tenant, recorded, log);
       return {
         jobId: recorded.jobId,
-        accepted: documents.length,
+        accepted: documents.length + lineDocuments.length,
         failed: failed.map(({ id, error }) => ({ document_id: id, error })),
         statusUrl: recorded.statusUrl,
       };

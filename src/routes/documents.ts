@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { ApiError, type FieldError, fieldErrors, notFound, validationFailed } from "../errors";
-import { DOCUMENT_ID_PATTERN, type DocumentMetadata, documentSchemas, FILE_LIMITS } from "../ingest/document-input";
+import { DOCUMENT_ID_PATTERN, type DocumentMetadata, documentSchemas, FILE_LIMITS, INGEST_LIMITS } from "../ingest/document-input";
 import type { FileUpload } from "../ingest/ingest-service";
+import { type JsonLinesFile, jsonLinesKind, readJsonLines } from "../ingest/json-lines";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import {
@@ -126,11 +127,57 @@ export function createDocumentRoutes() {
   documentRoutes.openapi(upload, async (c) => {
     const form = await readForm(c.req.raw);
     const { files, collection, metadata } = filesRequest(form);
-    await chargeRoute(c, "ingest", files.length);
-    const accepted = await c.var.services.ingest.acceptFiles(c.var.principal.tenant, { files, collection, metadata }, { log: c.var.log });
+    const { parsed, jsonLines } = await splitJsonLines(files, metadata);
+    // One token per document, as POST /v1/documents charges: a JSON Lines file costs one per line.
+    await chargeRoute(c, "ingest", documentCount(parsed, jsonLines));
+    const accepted = await c.var.services.ingest.acceptFiles(
+      c.var.principal.tenant,
+      { files: parsed, jsonLines, collection, metadata },
+      { log: c.var.log },
+    );
     c.header("location", accepted.statusUrl);
     return c.json({ job_id: accepted.jobId, accepted: accepted.accepted, failed: accepted.failed, status_url: accepted.statusUrl }, 202);
   });
+
+  const documentCount = (parsed: FileUpload[], jsonLines: JsonLinesFile[]) =>
+    parsed.length + jsonLines.reduce((sum, file) => sum + (file.failed ? 1 : file.lines.length), 0);
+
+  /**
+   * The JSON Lines parts read into their lines' documents (json-lines.ts; the worker reads them, the
+   * origin parses the rest). A line whose id another document of the request has fails alone; more
+   * documents than POST /v1/documents takes in one request is a 413.
+   */
+  async function splitJsonLines(files: FileUpload[], metadata: DocumentMetadata) {
+    const parsed: FileUpload[] = [];
+    const jsonLines: JsonLinesFile[] = [];
+    for (const file of files) {
+      const kind = jsonLinesKind(file);
+      if (kind) jsonLines.push(await readJsonLines(file, kind, metadata));
+      else parsed.push(file);
+    }
+    const seen = new Map<string, string>(parsed.map((file) => [file.id, file.filename]));
+    for (const file of jsonLines)
+      file.lines = file.lines.map((entry) => {
+        const id = "document" in entry ? entry.document.id : undefined;
+        if (id === undefined) return entry;
+        const first = seen.get(id);
+        if (first === undefined) {
+          seen.set(id, `${file.id}, line ${entry.line}`);
+          return entry;
+        }
+        const error = `INVALID_LINE: line ${entry.line}: the document ${id} is also ${first} of this request`;
+        return { line: entry.line, failed: { id: `${file.id}#${entry.line}`, error } };
+      });
+    const empty = jsonLines.filter((file) => !file.failed && file.lines.length === 0);
+    if (empty.length > 0) throw validationFailed(empty.map((file) => ({ path: "file", message: `${file.id} has no lines` })));
+    const count = documentCount(parsed, jsonLines);
+    if (count > INGEST_LIMITS.maxDocuments)
+      throw new ApiError(
+        "PAYLOAD_TOO_LARGE",
+        `the request holds ${count} documents (JSON Lines files count one per line); at most ${INGEST_LIMITS.maxDocuments} are allowed: send them in several requests`,
+      );
+    return { parsed, jsonLines };
+  }
 
   /** The request's parts; 415 when it is not multipart, 400 when it does not parse. */
   async function readForm(request: Request): Promise<FormData> {
@@ -187,6 +234,8 @@ export function createDocumentRoutes() {
           if (typeof id !== "string" || !DOCUMENT_ID_PATTERN.test(id))
             issues.push({ path: "metadata.id", message: "must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}" });
           else if (fields.file.length > 1) issues.push({ path: "metadata.id", message: "names one document: send one file with it" });
+          else if (parts[0] && jsonLinesKind({ filename: parts[0].name, contentType: parts[0].type }))
+            issues.push({ path: "metadata.id", message: "names one document: a JSON Lines file's documents are named by their lines" });
           else namedId = id;
         }
       }

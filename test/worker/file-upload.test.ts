@@ -220,6 +220,84 @@ describe("POST /v1/documents/files (happy)", () => {
   });
 });
 
+const gzip = async (text: string) =>
+  new Uint8Array(await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+
+describe("POST /v1/documents/files — JSON Lines (happy, error)", () => {
+  const JSONL_FACT = "The puffin ledger closes on the ninth day.";
+  const lines = [
+    JSON.stringify({ id: "ledger", text: JSONL_FACT, metadata: { year: 2026 } }),
+    "",
+    JSON.stringify({ _id: "beir-1", title: "Tern counts", text: "Terns were counted at dawn." }),
+    "{not json",
+    JSON.stringify({ id: "no-text", title: "x" }),
+    JSON.stringify({ id: "bad id!", text: "an id a document cannot have" }),
+    JSON.stringify({ text: "A line without an id gets one from the API." }),
+    JSON.stringify({ id: "ledger", text: "the same id again" }),
+  ].join("\n");
+
+  it("reads one document per line in the CLI's formats; a bad line fails its document alone, named by its line, in the job", async () => {
+    const { tenant, key } = await writer("jsonl");
+    const response = await upload(key, [{ name: "corpus.jsonl", type: "application/x-ndjson", bytes: lines }], {
+      collection: "notes",
+      metadata: JSON.stringify({ lang: "en" }),
+    });
+    expect(response.status, await response.clone().text()).toBe(202);
+    const accepted = await json<Accepted>(response);
+    expect(accepted.accepted).toBe(3);
+    expect(Object.fromEntries(accepted.failed.map((failure) => [failure.document_id, failure.error]))).toEqual({
+      "corpus.jsonl#4": "INVALID_LINE: line 4: not JSON",
+      "corpus.jsonl#5": 'INVALID_LINE: line 5: needs a "text"',
+      "corpus.jsonl#6": expect.stringMatching(/^INVALID_LINE: line 6: id: must match/),
+      "corpus.jsonl#8": "INVALID_LINE: line 8: the document ledger is also corpus.jsonl, line 1 of this request",
+    });
+    const job = await waitForJob(key, accepted.job_id);
+    expect(job).toMatchObject({ status: "failed", documents: 7, processed: 3, failed: 4 });
+    expect(job.errors).toEqual(expect.arrayContaining(accepted.failed));
+
+    // Each line's document is a JSON document: the request's metadata under the line's own, no original, no page.
+    const ledger = await json<{ collection: string; metadata: Record<string, unknown> }>(await call("/v1/documents/ledger", { auth: key }));
+    expect(ledger).toMatchObject({ collection: "notes", metadata: { lang: "en", year: 2026 } });
+    const beir = await json<{ text: string; metadata: Record<string, unknown> }>(await call("/v1/documents/beir-1", { auth: key }));
+    expect(beir).toMatchObject({ text: "Tern counts\n\nTerns were counted at dawn.", metadata: { lang: "en", title: "Tern counts" } });
+    expect((await call("/v1/documents/ledger/file", { auth: key })).status).toBe(404);
+    expect(await originals(tenant)).toEqual([]);
+    const [source] = await search(key, "puffin ledger ninth day", "notes");
+    expect(source).toMatchObject({ document_id: "ledger" });
+    expect(source).not.toHaveProperty("page");
+  });
+
+  it("knows JSON Lines by extension and reads gzipped ones; a gzip bomb fails its file at the size limit", async () => {
+    const { key } = await writer("jsonl-gz");
+    const bomb = await gzip(" ".repeat(FILE_LIMITS.maxFileBytes + 1));
+    const response = await upload(key, [
+      { name: "plain.jsonl", type: "application/octet-stream", bytes: JSON.stringify({ id: "plain", text: "Plain line." }) },
+      { name: "packed.jsonl.gz", type: "application/gzip", bytes: await gzip(JSON.stringify({ id: "packed", text: "Packed line." })) },
+      { name: "bomb.jsonl.gz", type: "application/gzip", bytes: bomb },
+    ]);
+    expect(response.status, await response.clone().text()).toBe(202);
+    const accepted = await json<Accepted>(response);
+    expect(accepted).toMatchObject({
+      accepted: 2,
+      failed: [{ document_id: "bomb.jsonl.gz", error: expect.stringMatching(/^ARCHIVE_TOO_LARGE: /) }],
+    });
+    expect(await waitForJob(key, accepted.job_id)).toMatchObject({ documents: 3, processed: 2, failed: 1 });
+    expect((await call("/v1/documents/packed", { auth: key })).status).toBe(200);
+  });
+
+  it("refuses more documents than one request may hold (413) and a JSON Lines file with no lines (400), storing nothing", async () => {
+    const { tenant, key } = await writer("jsonl-limits");
+    const many = Array.from({ length: 1001 }, (_, i) => JSON.stringify({ id: `d${i}`, text: "x" })).join("\n");
+    const tooMany = await upload(key, [{ name: "many.jsonl", type: "application/jsonl", bytes: many }]);
+    expect(tooMany.status).toBe(413);
+    expect(await json(tooMany)).toMatchObject({ code: "PAYLOAD_TOO_LARGE", detail: expect.stringContaining("1001 documents") });
+    const blank = await upload(key, [{ name: "blank.jsonl", type: "application/jsonl", bytes: "\n\n" }]);
+    expect(blank.status).toBe(400);
+    expect((await json<{ detail: string }>(blank)).detail).toMatch(/blank\.jsonl has no lines/);
+    expect(await jobCount(tenant)).toBe(0);
+  });
+});
+
 describe("POST /v1/documents/files — bad files fail alone (error)", () => {
   it("a corrupt PDF, an encrypted PDF, a file that is not the type it claims and a lying archive each fail their document; the good file is indexed", async () => {
     const { tenant, key } = await writer();
