@@ -1,5 +1,5 @@
 import { StoreUnavailable } from "../errors";
-import type { JobView } from "../ingest/job-store";
+import { JOB_OUTCOMES_LISTED, type JobView } from "../ingest/job-store";
 import type { FilterPlan } from "../retrieval/filters";
 import type {
   AcceptRequest,
@@ -216,7 +216,11 @@ export class TenantDataPlane {
       errors: views
         .flatMap((view) => view.errors)
         .sort((a, b) => (a.document_id < b.document_id ? -1 : 1))
-        .slice(0, 1000),
+        .slice(0, JOB_OUTCOMES_LISTED),
+      outcomes: views
+        .flatMap((view) => view.outcomes)
+        .sort((a, b) => (a.document_id < b.document_id ? -1 : 1))
+        .slice(0, JOB_OUTCOMES_LISTED),
       index_version: versions.reduce((total, version) => total + version, 0),
       created_at: Math.min(...views.map((view) => view.created_at)),
       updated_at: Math.max(...views.map((view) => view.updated_at)),

@@ -22,7 +22,7 @@ import type { Bindings } from "../bindings";
 import { loadConfig } from "../config";
 import type { DocumentMetadata } from "../ingest/document-input";
 import { type AcceptedDocument, acceptedRow, type DocumentSummary, type StoredDocument } from "../ingest/document-store";
-import type { JobView } from "../ingest/job-store";
+import { JOB_OUTCOMES_LISTED, type JobOutcome, type JobView } from "../ingest/job-store";
 import type { SweepMessage } from "../ingest/messages";
 import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "../retrieval/filters";
 import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
@@ -806,11 +806,27 @@ export class TenantData extends DurableObject<Bindings> {
     );
     const errors = this.sql
       .exec<{ document_id: string; error: string | null }>(
-        "SELECT document_id, error FROM job_documents WHERE job_id = ?1 AND status = 'failed' ORDER BY document_id LIMIT 1000",
+        "SELECT document_id, error FROM job_documents WHERE job_id = ?1 AND status = 'failed' ORDER BY document_id LIMIT ?2",
         id,
+        JOB_OUTCOMES_LISTED,
       )
       .toArray()
       .map((row) => ({ document_id: row.document_id, error: row.error ?? "unknown error" }));
+    const outcomes = this.sql
+      .exec<{ document_id: string; status: JobOutcome["status"]; chunks: number; error: string | null }>(
+        "SELECT document_id, status, chunks, error FROM job_documents WHERE job_id = ?1 ORDER BY document_id LIMIT ?2",
+        id,
+        JOB_OUTCOMES_LISTED,
+      )
+      .toArray()
+      .map(
+        ({ document_id, status, chunks, error }): JobOutcome => ({
+          document_id,
+          status,
+          ...(status === "done" ? { chunks } : {}),
+          ...(status === "failed" ? { error: error ?? "unknown error" } : {}),
+        }),
+      );
     return {
       ...(job as Pick<JobView, "id" | "status" | "documents" | "created_at" | "updated_at" | "finished_at">),
       processed: byStatus.get("done")?.n ?? 0,
@@ -819,6 +835,7 @@ export class TenantData extends DurableObject<Bindings> {
       queued: byStatus.get("queued")?.n ?? 0,
       chunks: byStatus.get("done")?.chunks ?? 0,
       errors,
+      outcomes,
       index_version: this.indexVersion(),
     };
   }

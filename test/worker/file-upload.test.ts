@@ -254,6 +254,15 @@ describe("POST /v1/documents/files — JSON Lines (happy, error)", () => {
     const job = await waitForJob(key, accepted.job_id);
     expect(job).toMatchObject({ status: "failed", documents: 7, processed: 3, failed: 4 });
     expect(job.errors).toEqual(expect.arrayContaining(accepted.failed));
+    // The job lists each document's outcome: the lines indexed, and each bad line under its own name.
+    expect(job.outcomes).toHaveLength(7);
+    expect(job.outcomes).toEqual(
+      expect.arrayContaining([
+        { document_id: "ledger", status: "done", chunks: 1 },
+        { document_id: "beir-1", status: "done", chunks: 1 },
+        { document_id: "corpus.jsonl#4", status: "failed", error: "INVALID_LINE: line 4: not JSON" },
+      ]),
+    );
 
     // Each line's document is a JSON document: the request's metadata under the line's own, no original, no page.
     const ledger = await json<{ collection: string; metadata: Record<string, unknown> }>(await call("/v1/documents/ledger", { auth: key }));

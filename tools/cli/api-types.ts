@@ -1026,9 +1026,20 @@ export interface components {
       failed: number;
       /** @description Chunks written for the indexed documents */
       chunks: number;
+      /** @description The failed documents (the first 1,000 by id), each with its error as `CODE: detail` */
       errors: {
         document_id: string;
         error: string;
+      }[];
+      /** @description Each document's outcome (the first 1,000 by id). A file or JSON Lines line refused before it was stored is listed under its own id (a line as `<file>#<line>`) */
+      outcomes: {
+        document_id: string;
+        /** @enum {string} */
+        status: "queued" | "done" | "skipped" | "failed";
+        /** @description Chunks written (done only) */
+        chunks?: number;
+        /** @description Why it failed, as `CODE: detail` (failed only) */
+        error?: string;
       }[];
       /** @description The tenant's current index version; queries report it too */
       index_version: number;
