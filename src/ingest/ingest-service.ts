@@ -50,6 +50,16 @@ export interface IngestService {
    * its page or section). A file the origin refuses is in `failed` and in the job's errors.
    */
   acceptFiles(tenant: string, request: FilesRequest, context?: { log?: Logger }): Promise<FilesAccepted>;
+  /**
+   * Indexes documents again from what is stored, with no new upload (after a model or chunking
+   * change): each document made from a file re-parsed from its original through the origin, each
+   * sent as text from its stored text; every one re-chunked and re-embedded under a new revision,
+   * its current chunks searchable until the new ones commit. One page of at most `limit` documents
+   * (`ids`, or the collection's or every document after `after`); `nextAfter` names the next page.
+   * A document whose original the origin now refuses (or that is missing) fails alone in the job,
+   * its indexed version kept; no origin to parse fails the page whole (503, nothing changed).
+   */
+  reindex(tenant: string, request: ReindexRequest, context?: { log?: Logger }): Promise<ReindexAccepted>;
   /** The original of a document made from a file; null when the tenant has no such document, or it was not made from a file. */
   original(tenant: string, id: string): Promise<StoredFile | null>;
   /** False when the tenant has no such document (another tenant's included). */
@@ -98,6 +108,18 @@ export interface FilesAccepted {
   /** The files refused, each with its document's error (`CODE: detail`), as the job lists them. */
   failed: Array<{ document_id: string; error: string }>;
   statusUrl: string;
+}
+
+export interface ReindexRequest {
+  collection?: string;
+  ids?: string[];
+  after?: string;
+  limit: number;
+}
+
+export interface ReindexAccepted extends FilesAccepted {
+  /** The last document of this page when another follows (pass it as `after`), else null. */
+  nextAfter: string | null;
 }
 
 export interface IngestServiceDeps {
@@ -185,13 +207,14 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
    * anything is written). `enqueue`: then the queue (ids only), a shard's documents per message; a
    * failure leaves the job un-enqueued for the sweep (INGEST_QUEUE_UNAVAILABLE: the documents are stored).
    */
-  const record = async (tenant: string, accepted: AcceptedDocument[], failed: Array<{ id: string; error: string }>) => {
+  const record = async (tenant: string, accepted: AcceptedDocument[], failed: Array<{ id: string; error: string }>, reindex = false) => {
     const { maxDocuments, maxBytes, maxChunks } = await deps.tenantLimits.get(tenant);
     const jobId = newJobId();
     const result = await tenantData(tenant).accept({
       documents: accepted,
       job: { id: jobId },
       failed,
+      ...(reindex ? { reindex } : {}),
       quota: { maxDocuments, maxBytes, maxChunks },
       now: Date.now(),
     });
@@ -307,6 +330,59 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
         accepted: documents.length + lineDocuments.length,
         failed: failed.map(({ id, error }) => ({ document_id: id, error })),
         statusUrl: recorded.statusUrl,
+      };
+    },
+
+    async reindex(tenant, request, context = {}) {
+      const log = context.log ?? defaultLog;
+      const page = await tenantData(tenant).reindexSources(request);
+      const found = new Set(page.documents.map((document) => document.id));
+      const missing = (request.ids ?? []).filter((id) => !found.has(id)).map((id) => ({ id, error: "NOT_FOUND: no such document" }));
+      const origin = deps.origin.forTenant(tenant);
+      const rebuilt = await mapWithConcurrency(
+        page.documents,
+        PARSE_CONCURRENCY,
+        async (stored): Promise<{ document: AcceptedDocument } | { failed: { id: string; error: string } }> => {
+          if (stored.fileKey === null) {
+            // Sent as text: its stored text and metadata, hashed as it was accepted.
+            const layout = stored.layout ?? undefined;
+            const hash = await contentHash(stored.collection, stored.text, stored.metadata, layout);
+            return { document: { ...stored, hash } };
+          }
+          const original = await deps.files.get(tenant, stored.fileKey);
+          if (!original)
+            return {
+              failed: { id: stored.id, error: "ORIGINAL_MISSING: the document's original is not in the files bucket; upload it again" },
+            };
+          try {
+            const body = await new Response(original.body).blob();
+            const answer = await origin.parse({ body, contentType: original.contentType, filename: original.filename.slice(-255) });
+            // The metadata it was accepted with (its title included) is kept; only the text and its layout are the parser's again.
+            const parsed = await fileDocument(
+              { id: stored.id, filename: original.filename, contentType: original.contentType, body },
+              answer.blocks,
+              null,
+              stored.collection,
+              stored.metadata,
+            );
+            if ("failed" in parsed) return parsed;
+            return { document: { ...parsed.document, fileKey: stored.fileKey } };
+          } catch (error) {
+            if (error instanceof FileRefused) return { failed: { id: stored.id, error: error.jobError } };
+            throw error;
+          }
+        },
+      );
+      const documents = rebuilt.flatMap((result) => ("document" in result ? [result.document] : []));
+      const failed = [...missing, ...rebuilt.flatMap((result) => ("failed" in result ? [result.failed] : []))];
+      const recorded = await record(tenant, documents, failed, true);
+      await enqueue(tenant, recorded, log);
+      return {
+        jobId: recorded.jobId,
+        accepted: documents.length,
+        failed: failed.map(({ id, error }) => ({ document_id: id, error })),
+        statusUrl: recorded.statusUrl,
+        nextAfter: page.nextAfter,
       };
     },
 

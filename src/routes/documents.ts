@@ -253,6 +253,92 @@ export function createDocumentRoutes() {
     return { files, collection, metadata };
   }
 
+  // ─── POST /v1/documents/reindex ─────────────────────────────────────────────────────────────────
+
+  const ReindexRequestSchema = z
+    .strictObject({
+      collection: CollectionSchema.optional().openapi({ description: "Only this collection's documents (default: every document)" }),
+      ids: z
+        .array(DocumentIdSchema)
+        .min(1)
+        .max(REINDEX_PAGE)
+        .optional()
+        .openapi({ description: `These documents only (at most ${REINDEX_PAGE}); not with collection or cursor` }),
+      cursor: z
+        .string()
+        .max(400)
+        // decodeCursor (GET /v1/documents below) runs only once requests come.
+        .refine((cursor) => decodeCursor(cursor) !== undefined, "not a cursor this API returned")
+        .optional()
+        .openapi({ description: "next_cursor of the previous page" }),
+      limit: z
+        .number()
+        .int()
+        .min(1)
+        .max(REINDEX_PAGE)
+        .default(REINDEX_PAGE)
+        .openapi({ description: `Documents in this page (at most ${REINDEX_PAGE})` }),
+    })
+    .superRefine((body, ctx) => {
+      if (body.ids !== undefined && (body.collection !== undefined || body.cursor !== undefined))
+        ctx.addIssue({ code: "custom", path: ["ids"], message: "names the documents: send it without collection and cursor" });
+    })
+    .openapi("ReindexRequest");
+
+  const ReindexAcceptedSchema = FilesAcceptedSchema.extend({
+    failed: FilesAcceptedSchema.shape.failed.openapi({
+      description:
+        "Documents not re-indexed, each with its error (its indexed version is kept): an original the parser now refuses, a missing original (ORIGINAL_MISSING), an id the tenant does not have (NOT_FOUND)",
+    }),
+    next_cursor: z.string().nullable().openapi({ description: "Pass as cursor to re-index the next page; null on the last page" }),
+  }).openapi("ReindexAccepted");
+
+  const reindex = createRoute({
+    method: "post",
+    path: "/v1/documents/reindex",
+    operationId: "reindexDocuments",
+    summary: "Index stored documents again, from their originals, with no new upload (after a model or chunking change)",
+    description:
+      `One page of at most ${REINDEX_PAGE} documents in id order (the named \`ids\`, or the collection's, or every document; ` +
+      "`next_cursor` names the next page). Each document made from a file is parsed again from its original " +
+      "(GET /v1/documents/{id}/file) through the origin, each sent as text is taken from its stored text; every one is " +
+      "re-chunked and re-embedded under a new revision, even when nothing changed, and its current chunks answer queries " +
+      "until the new ones commit. The job lists each document's outcome. Its metadata and collection stay as stored. If no " +
+      "origin can parse, nothing changes (503). Costs one ingest token per document the page may hold (`limit`, or the ids).",
+    security,
+    // Rate-limited in the handler: a page costs one token per document it may hold.
+    middleware: [authenticate({ role: "admin" })],
+    request: { body: jsonBody(ReindexRequestSchema) },
+    responses: {
+      202: jsonResponse("Accepted; indexing runs in the background", ReindexAcceptedSchema),
+      ...validationErrors,
+      ...authErrors,
+      ...quotaErrors,
+    },
+  });
+
+  documentRoutes.openapi(reindex, async (c) => {
+    const { collection, ids, cursor, limit } = c.req.valid("json");
+    const size = ids?.length ?? limit;
+    await chargeRoute(c, "ingest", size);
+    const accepted = await c.var.services.ingest.reindex(
+      c.var.principal.tenant,
+      { collection, ids, after: cursor === undefined ? undefined : decodeCursor(cursor), limit: size },
+      { log: c.var.log },
+    );
+    c.header("location", accepted.statusUrl);
+    return c.json(
+      {
+        job_id: accepted.jobId,
+        accepted: accepted.accepted,
+        failed: accepted.failed,
+        status_url: accepted.statusUrl,
+        next_cursor: accepted.nextAfter === null ? null : encodeCursor(accepted.nextAfter),
+      },
+      202,
+    );
+  });
+
   // ─── GET /v1/documents/{id}/file ────────────────────────────────────────────────────────────────
 
   const IdParamSchema = z.object({ id: DocumentIdSchema.openapi({ param: { name: "id", in: "path" } }) });
@@ -451,6 +537,9 @@ export function createDocumentRoutes() {
  * A file's document id: its name (without any folder), each run of characters an id cannot hold
  * replaced by "-", leading ones dropped, at most 128 characters; null when nothing is left.
  */
+/** Documents one re-index request rebuilds at most (each may be a parse at the origin, within one request). */
+const REINDEX_PAGE = 100;
+
 export function documentIdOf(filename: string): string | null {
   const id = (filename.split(/[\\/]/).pop() ?? "")
     .replace(/[^A-Za-z0-9_.:-]+/g, "-")

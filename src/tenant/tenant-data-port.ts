@@ -6,6 +6,7 @@ import type {
   AcceptResult,
   DocumentSummary,
   KeywordHit,
+  ReindexSource,
   StorageQuota,
   StoredDocument,
   TenantChunk,
@@ -181,6 +182,21 @@ export class TenantDataPlane {
     const merged = pages.flatMap((page) => page.documents).sort((a, b) => (a.id < b.id ? -1 : 1));
     const documents = merged.slice(0, options.limit);
     const more = merged.length > options.limit || pages.some((page) => page.nextAfter !== null);
+    return { documents, nextAfter: more ? (documents.at(-1)?.id ?? null) : null };
+  }
+
+  /**
+   * A page of what a re-index rebuilds from (TenantData.reindexSources): the named documents from
+   * their shards, or each shard's page after the same id, merged, the first `limit` kept.
+   */
+  async reindexSources(
+    options: Parameters<TenantData["reindexSources"]>[0],
+  ): Promise<{ documents: ReindexSource[]; nextAfter: string | null }> {
+    const pages = await this.fanOut((object) => object.reindexSources(options));
+    if (pages.length === 1) return pages[0]!;
+    const merged = pages.flatMap((page) => page.documents).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const documents = merged.slice(0, options.limit);
+    const more = options.ids === undefined && (merged.length > options.limit || pages.some((page) => page.nextAfter !== null));
     return { documents, nextAfter: more ? (documents.at(-1)?.id ?? null) : null };
   }
 

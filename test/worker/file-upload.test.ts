@@ -519,6 +519,100 @@ describe("originals: tenant isolation and deletion (security)", () => {
   });
 });
 
+describe("POST /v1/documents/reindex: indexing again from what is stored, with no upload", () => {
+  interface Reindexed extends Accepted {
+    next_cursor: string | null;
+  }
+  const reindex = (key: string, body: Record<string, unknown> = {}) => call("/v1/documents/reindex", { auth: key, body });
+  const versions = (tenant: string) =>
+    tenantSql<{ id: string; revision: string; content_hash: string; file_key: string | null }>(
+      tenant,
+      "SELECT id, revision, content_hash, file_key FROM documents ORDER BY id",
+    );
+  const chunkIds = async (tenant: string) =>
+    (await tenantSql<{ id: string }>(tenant, "SELECT id FROM chunks ORDER BY id")).map((c) => c.id);
+
+  it("rebuilds every document's chunks, a file's from its original through the parser, a text's from its text; queries still cite page 3 (happy)", async () => {
+    const tenant = uniqueTenant("reindex");
+    const { key } = await createKey(tenant, ["writer", "admin"]);
+    const response = await upload(key, [{ name: "plant-report.pdf", type: "application/pdf", bytes: PDF }]);
+    await waitForJob(key, (await json<Accepted>(response)).job_id);
+    await waitForJob(key, (await ingest(key, { documents: [{ id: "plain", text: MARKDOWN_FACT }] })).job_id);
+    const before = await versions(tenant);
+    const chunksBefore = await chunkIds(tenant);
+    const filesBefore = await originals(tenant);
+
+    const answer = await reindex(key);
+    expect(answer.status, await answer.clone().text()).toBe(202);
+    const accepted = await json<Reindexed>(answer);
+    expect(accepted).toMatchObject({ accepted: 2, failed: [], next_cursor: null, status_url: `/v1/jobs/${accepted.job_id}` });
+    const job = await waitForJob(key, accepted.job_id);
+    // Nothing changed, and yet each document was indexed again: the job lists each one done, with its chunks.
+    expect(job).toMatchObject({ status: "done", documents: 2, processed: 2, skipped: 0 });
+    expect(job.outcomes).toEqual([
+      { document_id: "plain", status: "done", chunks: 1 },
+      { document_id: "plant-report.pdf", status: "done", chunks: expect.any(Number) },
+    ]);
+
+    const after = await versions(tenant);
+    expect(after.map(({ id, content_hash, file_key }) => ({ id, content_hash, file_key }))).toEqual(
+      before.map(({ id, content_hash, file_key }) => ({ id, content_hash, file_key })),
+    );
+    for (const [i, version] of after.entries()) expect(version.revision).not.toBe(before[i]!.revision);
+    const chunksAfter = await chunkIds(tenant);
+    expect(chunksAfter).toHaveLength(chunksBefore.length);
+    expect(chunksAfter.filter((id) => chunksBefore.includes(id))).toEqual([]);
+    expect(await originals(tenant)).toEqual(filesBefore);
+
+    const query = await call("/v1/query", { auth: key, body: { query: "What is the heron index of the Lisbon plant?", cache: false } });
+    const { sources } = await json<{ sources: SourceBody[] }>(query);
+    expect(sources.find((source) => source.text.includes(PDF_FACT))).toMatchObject({ document_id: "plant-report.pdf", page: 3 });
+  });
+
+  it("pages through a collection with next_cursor; named ids it does not have fail alone (NOT_FOUND)", async () => {
+    const tenant = uniqueTenant("reindex-pages");
+    const { key } = await createKey(tenant, ["writer", "admin"]);
+    const { job_id } = await ingest(key, {
+      collection: "notes",
+      documents: [
+        { id: "a", text: "Alpha." },
+        { id: "b", text: "Beta." },
+      ],
+    });
+    await waitForJob(key, job_id);
+    await waitForJob(key, (await ingest(key, { documents: [{ id: "elsewhere", text: "Gamma." }] })).job_id);
+
+    const first = await json<Reindexed>(await reindex(key, { collection: "notes", limit: 1 }));
+    expect(first).toMatchObject({ accepted: 1, next_cursor: expect.any(String) });
+    const second = await json<Reindexed>(await reindex(key, { collection: "notes", limit: 1, cursor: first.next_cursor }));
+    expect(second).toMatchObject({ accepted: 1, next_cursor: null });
+    expect((await waitForJob(key, first.job_id)).outcomes).toEqual([{ document_id: "a", status: "done", chunks: 1 }]);
+    expect((await waitForJob(key, second.job_id)).outcomes).toEqual([{ document_id: "b", status: "done", chunks: 1 }]);
+
+    const named = await json<Reindexed>(await reindex(key, { ids: ["elsewhere", "ghost"] }));
+    expect(named).toMatchObject({ accepted: 1, failed: [{ document_id: "ghost", error: "NOT_FOUND: no such document" }] });
+    expect(await waitForJob(key, named.job_id)).toMatchObject({ status: "failed", processed: 1, failed: 1 });
+  });
+
+  it("is for admins: a reader and a writer get 403; a bad request is a 400; no origin to parse is a 503, changing nothing (security, error)", async () => {
+    const tenant = uniqueTenant("reindex-auth");
+    const { key } = await createKey(tenant, ["writer", "admin"]);
+    const response = await upload(key, [{ name: "notes.md", type: "text/markdown", bytes: MARKDOWN }]);
+    await waitForJob(key, (await json<Accepted>(response)).job_id);
+    const before = await versions(tenant);
+    for (const role of ["reader", "writer"] as const) {
+      const { key: other } = await createKey(tenant, [role]);
+      expect((await reindex(other)).status).toBe(403);
+    }
+    for (const body of [{ ids: [] }, { ids: ["a"], collection: "x" }, { cursor: "nope!" }, { limit: 101 }, { colection: "typo" }])
+      expect((await reindex(key, body)).status, JSON.stringify(body)).toBe(400);
+    const down = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/documents/reindex", { auth: key, body: {} });
+    expect(down.status).toBe(503);
+    expect(await versions(tenant)).toEqual(before);
+    expect(await jobCount(tenant)).toBe(1);
+  });
+});
+
 describe("documentIdOf (unit)", () => {
   it("makes a file name an id: runs of other characters become '-', folders and leading marks go", () => {
     expect(documentIdOf("Q3 report (final).pdf")).toBe("Q3-report-final-.pdf");
