@@ -276,6 +276,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/documents/reindex": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Index stored documents again, from their originals, with no new upload (after a model or chunking change)
+     * @description One page of at most 100 documents in id order (the named `ids`, or the collection's, or every document; `next_cursor` names the next page). Each document made from a file is parsed again from its original (GET /v1/documents/{id}/file) through the origin, each sent as text is taken from its stored text; every one is re-chunked and re-embedded under a new revision, even when nothing changed, and its current chunks answer queries until the new ones commit. The job lists each document's outcome. Its metadata and collection stay as stored. If no origin can parse, nothing changes (503). Costs one ingest token per document the page may hold (`limit`, or the ids).
+     */
+    post: operations["reindexDocuments"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/documents/{id}/file": {
     parameters: {
       query?: never;
@@ -967,6 +987,32 @@ export interface components {
         /** @example PDF_ENCRYPTED: the PDF needs a password to open */
         error: string;
       }[];
+    };
+    ReindexAccepted: components["schemas"]["FilesAccepted"] & {
+      /** @description Documents not re-indexed, each with its error (its indexed version is kept): an original the parser now refuses, a missing original (ORIGINAL_MISSING), an id the tenant does not have (NOT_FOUND) */
+      failed?: {
+        document_id: string;
+        /** @example PDF_ENCRYPTED: the PDF needs a password to open */
+        error: string;
+      }[];
+      /** @description Pass as cursor to re-index the next page; null on the last page */
+      next_cursor: string | null;
+    };
+    ReindexRequest: {
+      /**
+       * @description Only this collection's documents (default: every document)
+       * @example default
+       */
+      collection?: string;
+      /** @description These documents only (at most 100); not with collection or cursor */
+      ids?: string[];
+      /** @description next_cursor of the previous page */
+      cursor?: string;
+      /**
+       * @description Documents in this page (at most 100)
+       * @default 100
+       */
+      limit?: number;
     };
     DocumentList: {
       documents: components["schemas"]["DocumentSummary"][];
@@ -2372,6 +2418,93 @@ export interface operations {
         };
       };
       /** @description The body is not multipart/form-data */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  reindexDocuments: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ReindexRequest"];
+      };
+    };
+    responses: {
+      /** @description Accepted; indexing runs in the background */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ReindexAccepted"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description FORBIDDEN, or QUOTA_EXCEEDED: a tenant quota would be exceeded (nothing was changed); `quota`, `limit`, `usage` say which */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
       415: {
         headers: {
           [name: string]: unknown;
