@@ -78,7 +78,7 @@ export function createDocumentRoutes() {
     method: "post",
     path: "/v1/documents/files",
     operationId: "uploadDocumentFiles",
-    summary: "Add or replace documents from files (PDF, HTML, DOCX, Markdown, text); indexed in the background",
+    summary: "Add or replace documents from files (PDF, HTML, DOCX, Markdown, text, JSON Lines); indexed in the background",
     description:
       `Multipart form data: one or more \`file\` parts (at most ${FILE_LIMITS.maxFiles}, each at most ${FILE_LIMITS.maxFileBytes} bytes, ` +
       `${FILE_LIMITS.maxRequestBytes} bytes in all; 413 beyond), an optional \`collection\` and an optional \`metadata\` (a JSON object: ` +
@@ -88,7 +88,12 @@ export function createDocumentRoutes() {
       "and each source citing it, carries its `page` or `section`. The original is kept: GET /v1/documents/{id}/file. A file " +
       "the parser refuses (corrupt, encrypted, a scan with no text layer, not the type it claims, too long…) fails its document " +
       "alone: it is listed in `failed` and in the job's errors as `CODE: detail`; the other files are indexed. If no origin can " +
-      "parse, nothing is stored (503).",
+      "parse, nothing is stored (503). A JSON Lines part (`application/jsonl`, `application/x-ndjson`, or a `.jsonl`/`.ndjson` " +
+      'name; gzipped as `.jsonl.gz`) is one document per line, `{"id","text","metadata"}` or BEIR\'s `{"_id","title","text"}` ' +
+      "(the request's metadata under each line's own), read by the worker: no original is kept; a bad line fails its document " +
+      "alone, listed as `<file>#<line>` with `INVALID_LINE: line n: …`; a gzipped file that inflates past the file limit fails " +
+      `whole (ARCHIVE_TOO_LARGE). A request holds at most ${INGEST_LIMITS.maxDocuments} documents, a line counting as one (413 ` +
+      "beyond), and costs one ingest token per document.",
     security,
     // Rate-limited in the handler: a request costs one token per file.
     middleware: [authenticate({ role: "writer" })],
