@@ -10,19 +10,11 @@
 import { fileDocument } from "../ingest/source-files";
 import { ApiProblem, api, messageOf, ok, type Schemas } from "./api";
 import { announce, busy, byId, formatDate, h } from "./dom";
+import { type Piece, piecesOf, requests } from "./upload-plan";
 
 type Job = Schemas["Job"];
 type FilesAccepted = Schemas["FilesAccepted"];
 
-/**
- * The files route's limits (src/ingest/document-input.ts FILE_LIMITS, INGEST_LIMITS): at most 20
- * files, each 25 MiB, 32 MiB in all (less room for the multipart framing here), and 1,000
- * documents (a JSON Lines line is one) a request. A larger upload goes in several requests.
- */
-const REQUEST_FILES = 20;
-const FILE_BYTES = 25 * 1024 * 1024;
-const REQUEST_BYTES = 31 * 1024 * 1024;
-const REQUEST_DOCUMENTS = 1000;
 const POLL_MS = 1000;
 
 export function setupDocuments(): void {
@@ -93,78 +85,6 @@ async function upload(): Promise<void> {
   announce(`${sent} document${sent === 1 ? "" : "s"} accepted`);
   if (problems.length > 0) throw new Error(`Not uploaded: ${problems.join("; ")}`);
 }
-
-/** What one part of a request carries: a file, or a slice of a JSON Lines file's lines, and how many documents that is. */
-interface Piece {
-  file: File;
-  documents: number;
-}
-
-const isJsonLines = (name: string) => /\.(jsonl|ndjson)$/i.test(name);
-
-/**
- * A file as the parts it is sent in: itself, or a JSON Lines file too long for one request cut
- * into runs of lines, each run under the file's name (so that the server names a bad line
- * `<file>#<line>` in every part) and led by blank lines for the lines before it (which the server
- * skips), so that line numbers stay the file's. A reason string when it cannot be sent.
- */
-async function piecesOf(file: File): Promise<Piece[] | string> {
-  if (file.size === 0) return "the file is empty";
-  if (!isJsonLines(file.name)) {
-    if (file.size > FILE_BYTES) return `${mib(file.size)}; a file may have at most ${mib(FILE_BYTES)}`;
-    // A gzipped JSON Lines file is sent as it is, alone: its line count is only known once inflated.
-    return [{ file, documents: /\.(jsonl|ndjson)\.gz$/i.test(file.name) ? REQUEST_DOCUMENTS : 1 }];
-  }
-  const lines = (await file.text()).split("\n");
-  const pieces: Piece[] = [];
-  let start = 0;
-  while (start < lines.length) {
-    let end = start;
-    let documents = 0;
-    let bytes = start;
-    while (end < lines.length && documents < REQUEST_DOCUMENTS) {
-      const size = new TextEncoder().encode(lines[end]!).length + 1;
-      if (bytes + size > FILE_BYTES) break;
-      if (lines[end]!.trim()) documents++;
-      bytes += size;
-      end++;
-    }
-    if (end === start) return `line ${start + 1} is more than ${mib(FILE_BYTES)}`;
-    if (documents > 0)
-      pieces.push({
-        file: new File(["\n".repeat(start), lines.slice(start, end).join("\n")], file.name, { type: "application/jsonl" }),
-        documents,
-      });
-    start = end;
-  }
-  return pieces.length > 0 ? pieces : "the file has no lines";
-}
-
-/** The parts in requests within the route's limits, in order; two parts of one name never share a request (their ids would clash). */
-function* requests(pieces: Piece[]): Generator<Piece[]> {
-  let request: Piece[] = [];
-  let bytes = 0;
-  let documents = 0;
-  for (const piece of pieces) {
-    const full =
-      request.length >= REQUEST_FILES ||
-      bytes + piece.file.size > REQUEST_BYTES ||
-      documents + piece.documents > REQUEST_DOCUMENTS ||
-      request.some((other) => other.file.name === piece.file.name);
-    if (request.length > 0 && full) {
-      yield request;
-      request = [];
-      bytes = 0;
-      documents = 0;
-    }
-    request.push(piece);
-    bytes += piece.file.size;
-    documents += piece.documents;
-  }
-  if (request.length > 0) yield request;
-}
-
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(bytes < 1024 * 1024 ? 2 : 0)} MiB`;
 
 /** One list item per job, updated until the job is done or failed, then each of its documents' outcome. */
 async function followJob(jobId: string, accepted: number): Promise<void> {

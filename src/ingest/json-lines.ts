@@ -11,8 +11,8 @@ import { jsonLineDocument } from "./source-files";
  * Promise: every line is either a document (validated as POST /v1/documents validates one) or a
  * failure that names its line (`INVALID_LINE: line 3: not JSON`), so a bad line fails its own
  * document alone. A gzipped file (`.jsonl.gz`, or a gzip Content-Type) is inflated to at most
- * FILE_LIMITS.maxFileBytes: beyond, the whole file fails (ARCHIVE_TOO_LARGE), which is what stops
- * a decompression bomb. Latency: CPU only, linear in the file's size.
+ * FILE_LIMITS.maxJsonLinesBytes: beyond, the whole file fails (ARCHIVE_TOO_LARGE), which is what
+ * stops a decompression bomb. Latency: CPU only, linear in the file's size.
  */
 
 const JSON_LINES_TYPES = new Set(["application/jsonl", "application/x-ndjson", "application/x-jsonlines", "application/json-lines"]);
@@ -36,6 +36,8 @@ export type JsonLine = { line: number; document: DocumentInput } | { line: numbe
 export interface JsonLinesFile {
   /** The file's own document id (its name made an id): the failures of its lines are named after it. */
   id: string;
+  /** Its text's size in bytes (inflated, for a gzipped file); 0 when it failed whole. */
+  bytes: number;
   lines: JsonLine[];
   /** The whole file's failure (it could not be inflated, or it is not UTF-8 text). */
   failed?: { id: string; error: string };
@@ -48,16 +50,17 @@ export async function readJsonLines(
   metadata: DocumentMetadata,
 ): Promise<JsonLinesFile> {
   let text: string;
+  let bytes: number;
   try {
-    text = await textOf(file.body, kind.gzip);
+    ({ text, bytes } = await textOf(file.body, kind.gzip));
   } catch (error) {
     const reason =
       error instanceof TooLarge
-        ? `ARCHIVE_TOO_LARGE: the file inflates to more than ${FILE_LIMITS.maxFileBytes} bytes`
+        ? `ARCHIVE_TOO_LARGE: the file inflates to more than ${FILE_LIMITS.maxJsonLinesBytes} bytes`
         : kind.gzip
           ? "FILE_CORRUPT: the file is not valid gzip"
           : "FILE_CORRUPT: the file is not UTF-8 text";
-    return { id: file.id, lines: [], failed: { id: file.id, error: reason } };
+    return { id: file.id, bytes: 0, lines: [], failed: { id: file.id, error: reason } };
   }
   const { DocumentInputSchema } = documentSchemas();
   const lines: JsonLine[] = [];
@@ -93,15 +96,15 @@ export async function readJsonLines(
     }
     lines.push({ line, document: parsed.data });
   }
-  return { id: file.id, lines };
+  return { id: file.id, bytes, lines };
 }
 
 class TooLarge extends Error {}
 
-/** The file as text: strict UTF-8, inflated first when gzipped (at most FILE_LIMITS.maxFileBytes of it). */
-async function textOf(body: Blob, gzip: boolean): Promise<string> {
+/** The file as text, and its size: strict UTF-8, inflated first when gzipped (at most FILE_LIMITS.maxJsonLinesBytes of it). */
+async function textOf(body: Blob, gzip: boolean): Promise<{ text: string; bytes: number }> {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
-  if (!gzip) return decoder.decode(await body.arrayBuffer());
+  if (!gzip) return { text: decoder.decode(await body.arrayBuffer()), bytes: body.size };
   const reader = body.stream().pipeThrough(new DecompressionStream("gzip")).getReader();
   const parts: Uint8Array[] = [];
   let size = 0;
@@ -109,7 +112,7 @@ async function textOf(body: Blob, gzip: boolean): Promise<string> {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
-    if (size > FILE_LIMITS.maxFileBytes) {
+    if (size > FILE_LIMITS.maxJsonLinesBytes) {
       await reader.cancel();
       throw new TooLarge();
     }
@@ -121,5 +124,5 @@ async function textOf(body: Blob, gzip: boolean): Promise<string> {
     all.set(part, offset);
     offset += part.byteLength;
   }
-  return decoder.decode(all);
+  return { text: decoder.decode(all), bytes: size };
 }

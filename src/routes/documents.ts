@@ -91,9 +91,10 @@ export function createDocumentRoutes() {
       "parse, nothing is stored (503). A JSON Lines part (`application/jsonl`, `application/x-ndjson`, or a `.jsonl`/`.ndjson` " +
       'name; gzipped as `.jsonl.gz`) is one document per line, `{"id","text","metadata"}` or BEIR\'s `{"_id","title","text"}` ' +
       "(the request's metadata under each line's own), read by the worker: no original is kept; a bad line fails its document " +
-      "alone, listed as `<file>#<line>` with `INVALID_LINE: line n: …`; a gzipped file that inflates past the file limit fails " +
-      `whole (ARCHIVE_TOO_LARGE). A request holds at most ${INGEST_LIMITS.maxDocuments} documents, a line counting as one (413 ` +
-      "beyond), and costs one ingest token per document.",
+      "alone, listed as `<file>#<line>` with `INVALID_LINE: line n: …`. A request's JSON Lines text, all parts together (a " +
+      `gzipped one inflated), is at most ${FILE_LIMITS.maxJsonLinesBytes} bytes, as POST /v1/documents takes (413 beyond); a ` +
+      "gzipped file that inflates past that fails whole (ARCHIVE_TOO_LARGE). A request holds at most " +
+      `${INGEST_LIMITS.maxDocuments} documents, a line counting as one (413 beyond), and costs one ingest token per document.`,
     security,
     // Rate-limited in the handler: a request costs one token per file.
     middleware: [authenticate({ role: "writer" })],
@@ -155,10 +156,21 @@ export function createDocumentRoutes() {
   async function splitJsonLines(files: FileUpload[], metadata: DocumentMetadata) {
     const parsed: FileUpload[] = [];
     const jsonLines: JsonLinesFile[] = [];
+    let text = 0;
     for (const file of files) {
       const kind = jsonLinesKind(file);
-      if (kind) jsonLines.push(await readJsonLines(file, kind, metadata));
-      else parsed.push(file);
+      if (!kind) {
+        parsed.push(file);
+        continue;
+      }
+      const read = await readJsonLines(file, kind, metadata);
+      text += read.bytes;
+      if (text > FILE_LIMITS.maxJsonLinesBytes)
+        throw new ApiError(
+          "PAYLOAD_TOO_LARGE",
+          `the request's JSON Lines files hold more than ${FILE_LIMITS.maxJsonLinesBytes} bytes of text (as POST /v1/documents takes): send them in several requests`,
+        );
+      jsonLines.push(read);
     }
     const seen = new Map<string, string>(parsed.map((file) => [file.id, file.filename]));
     for (const file of jsonLines)

@@ -192,7 +192,7 @@ describe("bad files on the real stack", () => {
       // A web page that claims to be a PDF.
       ["claims-pdf.pdf", MEDIA.pdf, articleHtml(), "FILE_TYPE_MISMATCH"],
       // Decompression bombs: a Word file whose XML inflates past the origin's 256 MiB, and JSON Lines
-      // that inflate past the worker's 25 MiB file limit; each a few hundred KiB as sent.
+      // that inflate past the worker's 10 MiB of JSON Lines text; each a few hundred KiB as sent.
       ["bomb.docx", MEDIA.docx, bombDocx(257 * 1024 * 1024), "ARCHIVE_TOO_LARGE"],
       ["bomb.jsonl.gz", "application/gzip", gzipSync(Buffer.alloc(26 * 1024 * 1024, " ")), "ARCHIVE_TOO_LARGE"],
     ];

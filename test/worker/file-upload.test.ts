@@ -278,7 +278,7 @@ describe("POST /v1/documents/files — JSON Lines (happy, error)", () => {
 
   it("knows JSON Lines by extension and reads gzipped ones; a gzip bomb fails its file at the size limit", async () => {
     const { key } = await writer("jsonl-gz");
-    const bomb = await gzip(" ".repeat(FILE_LIMITS.maxFileBytes + 1));
+    const bomb = await gzip(" ".repeat(FILE_LIMITS.maxJsonLinesBytes + 1));
     const response = await upload(key, [
       { name: "plain.jsonl", type: "application/octet-stream", bytes: JSON.stringify({ id: "plain", text: "Plain line." }) },
       { name: "packed.jsonl.gz", type: "application/gzip", bytes: await gzip(JSON.stringify({ id: "packed", text: "Packed line." })) },
@@ -294,12 +294,20 @@ describe("POST /v1/documents/files — JSON Lines (happy, error)", () => {
     expect((await call("/v1/documents/packed", { auth: key })).status).toBe(200);
   });
 
-  it("refuses more documents than one request may hold (413) and a JSON Lines file with no lines (400), storing nothing", async () => {
+  it("refuses more documents than one request may hold (413), more JSON Lines text than POST /v1/documents takes (413) and a JSON Lines file with no lines (400), storing nothing", async () => {
     const { tenant, key } = await writer("jsonl-limits");
     const many = Array.from({ length: 1001 }, (_, i) => JSON.stringify({ id: `d${i}`, text: "x" })).join("\n");
     const tooMany = await upload(key, [{ name: "many.jsonl", type: "application/jsonl", bytes: many }]);
     expect(tooMany.status).toBe(413);
     expect(await json(tooMany)).toMatchObject({ code: "PAYLOAD_TOO_LARGE", detail: expect.stringContaining("1001 documents") });
+    // Text past what POST /v1/documents takes, over two parts: 413.
+    const half = `${JSON.stringify({ text: "y".repeat(FILE_LIMITS.maxJsonLinesBytes / 2) })}\n`;
+    const tooLong = await upload(key, [
+      { name: "one.jsonl", type: "application/jsonl", bytes: half },
+      { name: "two.jsonl", type: "application/jsonl", bytes: half },
+    ]);
+    expect(tooLong.status).toBe(413);
+    expect(await json(tooLong)).toMatchObject({ code: "PAYLOAD_TOO_LARGE", detail: expect.stringContaining("JSON Lines") });
     const blank = await upload(key, [{ name: "blank.jsonl", type: "application/jsonl", bytes: "\n\n" }]);
     expect(blank.status).toBe(400);
     expect((await json<{ detail: string }>(blank)).detail).toMatch(/blank\.jsonl has no lines/);
