@@ -313,8 +313,10 @@ describe("the console in a browser", () => {
     await page.locator('nav button[data-panel="ask"]').click();
     await page.getByLabel("Question", { exact: true }).fill("What is the heron index of the Lisbon plant?");
     await page.getByRole("button", { name: "Ask", exact: true }).last().click();
-    const turn = page.locator("#turn-1");
+    // The conversation's only turn (turn ids keep counting across conversations).
+    const turn = page.locator("#turns > li").last();
     await turn.locator('.meta dd[data-field="cache"]').waitFor();
+    expect(await page.locator("#turns > li").count()).toBe(1);
     const cited = turn.locator(".sources > li", { hasText: PDF_FACT });
     expect(await cited.locator(".source-title").textContent()).toContain("Plant Report");
     expect(await cited.locator(".source-location").textContent()).toBe("p. 3");
