@@ -335,9 +335,11 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
 
     async reindex(tenant, request, context = {}) {
       const log = context.log ?? defaultLog;
-      const page = await tenantData(tenant).reindexSources(request);
+      // An id named twice is one document of the job (its rows are keyed by document).
+      const ids = request.ids === undefined ? undefined : [...new Set(request.ids)];
+      const page = await tenantData(tenant).reindexSources({ ...request, ids });
       const found = new Set(page.documents.map((document) => document.id));
-      const missing = (request.ids ?? []).filter((id) => !found.has(id)).map((id) => ({ id, error: "NOT_FOUND: no such document" }));
+      const missing = (ids ?? []).filter((id) => !found.has(id)).map((id) => ({ id, error: "NOT_FOUND: no such document" }));
       const origin = deps.origin.forTenant(tenant);
       const rebuilt = await mapWithConcurrency(
         page.documents,

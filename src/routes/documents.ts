@@ -172,7 +172,11 @@ export function createDocumentRoutes() {
         );
       jsonLines.push(read);
     }
-    const seen = new Map<string, string>(parsed.map((file) => [file.id, file.filename]));
+    // Every id the job lists once: the files', and a JSON Lines file's own when it failed whole.
+    const seen = new Map<string, string>([
+      ...parsed.map((file): [string, string] => [file.id, file.filename]),
+      ...jsonLines.flatMap((file): Array<[string, string]> => (file.failed ? [[file.id, file.id]] : [])),
+    ]);
     for (const file of jsonLines)
       file.lines = file.lines.map((entry) => {
         const id = "document" in entry ? entry.document.id : undefined;

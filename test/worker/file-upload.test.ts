@@ -597,7 +597,7 @@ describe("POST /v1/documents/reindex: indexing again from what is stored, with n
     expect((await waitForJob(key, first.job_id)).outcomes).toEqual([{ document_id: "a", status: "done", chunks: 1 }]);
     expect((await waitForJob(key, second.job_id)).outcomes).toEqual([{ document_id: "b", status: "done", chunks: 1 }]);
 
-    const named = await json<Reindexed>(await reindex(key, { ids: ["elsewhere", "ghost"] }));
+    const named = await json<Reindexed>(await reindex(key, { ids: ["elsewhere", "ghost", "ghost"] }));
     expect(named).toMatchObject({ accepted: 1, failed: [{ document_id: "ghost", error: "NOT_FOUND: no such document" }] });
     expect(await waitForJob(key, named.job_id)).toMatchObject({ status: "failed", processed: 1, failed: 1 });
   });
