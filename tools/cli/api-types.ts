@@ -602,6 +602,11 @@ export interface components {
         retrieve: number;
         generate: number;
       };
+      /**
+       * @description length: the answer was cut at max_tokens; stop: it ended by itself; absent when the generator did not say (or no answer was generated)
+       * @enum {string}
+       */
+      finish_reason?: "stop" | "length";
     };
     QueryRequest: {
       /** @example How many points did the Panthers defense surrender? */
@@ -754,8 +759,11 @@ export interface components {
           refusal: null;
         };
         logprobs: null;
-        /** @enum {string} */
-        finish_reason: "stop";
+        /**
+         * @description length: the answer was cut at max_tokens
+         * @enum {string}
+         */
+        finish_reason: "stop" | "length";
       }[];
       usage: components["schemas"]["ChatUsage"];
       /** @description Extension (Perplexity's convention): one URL per source; a `[n]` marker in the content refers to citations[n-1] */
