@@ -325,7 +325,7 @@ export function createDocumentRoutes() {
       "(GET /v1/documents/{id}/file) through the origin, each sent as text is taken from its stored text; every one is " +
       "re-chunked and re-embedded under a new revision, even when nothing changed, and its current chunks answer queries " +
       "until the new ones commit. The job lists each document's outcome. Its metadata and collection stay as stored. If no " +
-      "origin can parse, nothing changes (503). Costs one ingest token per document the page may hold (`limit`, or the ids).",
+      "origin can parse a file of the page, nothing changes (503). Costs one ingest token per document the page may hold (`limit`, or the ids).",
     security,
     // Rate-limited in the handler: a page costs one token per document it may hold.
     middleware: [authenticate({ role: "admin" })],

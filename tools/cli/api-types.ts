@@ -287,7 +287,7 @@ export interface paths {
     put?: never;
     /**
      * Index stored documents again, from their originals, with no new upload (after a model or chunking change)
-     * @description One page of at most 100 documents in id order (the named `ids`, or the collection's, or every document; `next_cursor` names the next page). Each document made from a file is parsed again from its original (GET /v1/documents/{id}/file) through the origin, each sent as text is taken from its stored text; every one is re-chunked and re-embedded under a new revision, even when nothing changed, and its current chunks answer queries until the new ones commit. The job lists each document's outcome. Its metadata and collection stay as stored. If no origin can parse, nothing changes (503). Costs one ingest token per document the page may hold (`limit`, or the ids).
+     * @description One page of at most 100 documents in id order (the named `ids`, or the collection's, or every document; `next_cursor` names the next page). Each document made from a file is parsed again from its original (GET /v1/documents/{id}/file) through the origin, each sent as text is taken from its stored text; every one is re-chunked and re-embedded under a new revision, even when nothing changed, and its current chunks answer queries until the new ones commit. The job lists each document's outcome. Its metadata and collection stay as stored. If no origin can parse a file of the page, nothing changes (503). Costs one ingest token per document the page may hold (`limit`, or the ids).
      */
     post: operations["reindexDocuments"];
     delete?: never;
