@@ -66,6 +66,10 @@ describe("extractive generator specifics", () => {
     );
     expect(result.completionTokens).toBeLessThanOrEqual(5);
     expect(answer.split(/\s+/).length).toBeLessThanOrEqual(5);
+    // It says that it cut the answer, and that an answer it did not cut ended by itself.
+    expect(result.finishReason).toBe("length");
+    const whole = await collect(createExtractiveGenerator().generate({ query: "Who won Super Bowl 50?", contexts, maxTokens: 4096 }));
+    expect(whole.result.finishReason).toBe("stop");
   });
 
   it("happy: it does not sample, so a temperature changes nothing", async () => {
@@ -82,6 +86,7 @@ describe("openai generator: wire format and failures", () => {
     const { answer, result } = await collect(llm().generate({ query: "Who won?", contexts, maxTokens: 77 }));
     expect(answer).toBe(FAKE_ANSWER);
     expect(result.completionTokens).toBe(FAKE_COMPLETION_TOKENS);
+    expect(result.finishReason).toBe("stop");
     const request = fake.requests.at(-1)!;
     expect(request).toMatchObject({ method: "POST", path: "/v1/chat/completions" });
     expect(request.headers.authorization).toBe("Bearer gen-key");
@@ -91,6 +96,12 @@ describe("openai generator: wire format and failures", () => {
     expect(prompt).toContain(`<source id="1">\n${contexts[0]!.text}\n</source>`);
     expect(prompt).toContain(`<source id="3">\n${contexts[2]!.text}\n</source>`);
     expect(prompt).toContain("Who won?");
+  });
+
+  it("happy: reports the server's finish_reason: length when max_tokens cut the answer", async () => {
+    fake.setMode("ok");
+    const { result } = await collect(llm().generate({ query: "Who won?", contexts, maxTokens: FAKE_COMPLETION_TOKENS - 1 }));
+    expect(result.finishReason).toBe("length");
   });
 
   it("happy: sends the request's temperature instead of the default", async () => {

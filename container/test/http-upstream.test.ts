@@ -55,7 +55,12 @@ describe("origin on OpenAI-compatible backends", () => {
     const tokens = [...text.matchAll(/event: token\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!).text);
     expect(tokens.join("")).toBe(FAKE_ANSWER);
     const done = JSON.parse(text.match(/event: done\ndata: (.*)\n/)![1]!);
-    expect(done).toEqual({ model: "qwen2.5-7b-instruct", citations: [1, 2], usage: { completion_tokens: FAKE_COMPLETION_TOKENS } });
+    expect(done).toEqual({
+      model: "qwen2.5-7b-instruct",
+      citations: [1, 2],
+      usage: { completion_tokens: FAKE_COMPLETION_TOKENS },
+      finish_reason: "stop",
+    });
   });
 
   it("happy: non-streamed generation returns the same answer", async () => {

@@ -343,7 +343,12 @@ describe("POST /v1/generate", () => {
     expect(tokens.map((e) => e.data.text).join("")).toBe(plain.answer);
     const done = events.at(-1)!;
     expect(done.event).toBe("done");
-    expect(GenerateDoneSchema.parse(done.data)).toEqual({ model: plain.model, citations: plain.citations, usage: plain.usage });
+    expect(GenerateDoneSchema.parse(done.data)).toEqual({
+      model: plain.model,
+      citations: plain.citations,
+      usage: plain.usage,
+      finish_reason: "stop",
+    });
   });
 
   it("happy: max_tokens cuts the extractive answer; a temperature is accepted and changes nothing", async () => {
@@ -353,6 +358,8 @@ describe("POST /v1/generate", () => {
     expect(cut.usage?.completion_tokens).toBeLessThanOrEqual(8);
     expect(full.usage?.completion_tokens).toBeGreaterThan(8);
     expect(full.answer.startsWith(cut.answer)).toBe(true);
+    // It says which one it cut (OpenAI's finish_reason).
+    expect([cut.finish_reason, full.finish_reason]).toEqual(["length", "stop"]);
     const hot = GenerateResponseSchema.parse(await (await post("/v1/generate", { query, contexts: long, temperature: 1.5 })).json());
     expect(hot.answer).toBe(full.answer);
   });

@@ -30,16 +30,20 @@ export interface AnswerSource {
   text: string;
 }
 
+/** "length": the answer was cut at max_tokens; "stop": it ended by itself; absent: the origin did not say. */
+export type FinishReason = "stop" | "length";
+
 export interface AnswerOutcome {
   answer: string;
   /** True when the edge answered because the origin could not. */
   degraded: boolean;
   generate_ms: number;
+  finish_reason?: FinishReason;
 }
 
 export type AnswerEvent =
   | { type: "token"; text: string }
-  | { type: "done"; degraded: boolean; generate_ms: number }
+  | { type: "done"; degraded: boolean; generate_ms: number; finish_reason?: FinishReason }
   | { type: "error"; error: OriginFailure };
 
 /**
@@ -51,10 +55,15 @@ const answerGuard = async (sources: readonly AnswerSource[]): Promise<AnswerGuar
 
 const contextsOf = (sources: readonly AnswerSource[]) => sources.map(({ id, text }) => ({ id, text }));
 
-/** The edge's extractive answer as parts, held to max_tokens when the request set one. */
-function edgeParts(query: string, sources: readonly AnswerSource[], options: GenerationOptions): string[] {
-  const parts = extractiveAnswerParts(query, sources);
-  return options.max_tokens === undefined ? parts : fitParts(parts, options.max_tokens);
+/** The edge's extractive answer as parts, held to max_tokens when the request set one (`finish_reason` "length" when that cut it). */
+function edgeParts(
+  query: string,
+  sources: readonly AnswerSource[],
+  options: GenerationOptions,
+): { parts: string[]; finish_reason: FinishReason } {
+  const all = extractiveAnswerParts(query, sources);
+  const parts = options.max_tokens === undefined ? all : fitParts(all, options.max_tokens);
+  return { parts, finish_reason: parts.length < all.length || parts.join(" ") !== all.join(" ") ? "length" : "stop" };
 }
 
 export async function generateAnswer(
@@ -71,14 +80,21 @@ export async function generateAnswer(
     const result = await origin.generate({ query, contexts: contextsOf(sources), ...options });
     const answer = typeof result.answer === "string" ? guard.clean(result.answer) : "";
     if (answer === "") throw new OriginBadResponse("the origin returned no answer");
-    return { answer, degraded: false, generate_ms: performance.now() - started };
+    return {
+      answer,
+      degraded: false,
+      generate_ms: performance.now() - started,
+      ...(result.finish_reason ? { finish_reason: result.finish_reason } : {}),
+    };
   } catch (error) {
     if (!(error instanceof OriginFailure)) throw error;
     logGenerationFailure(error, "edge answer");
+    const edge = edgeParts(query, sources, options);
     return {
-      answer: guard.clean(edgeParts(query, sources, options).join(" ")),
+      answer: guard.clean(edge.parts.join(" ")),
       degraded: true,
       generate_ms: performance.now() - started,
+      finish_reason: edge.finish_reason,
     };
   }
 }
@@ -125,7 +141,8 @@ export async function* streamAnswer(
         }
         // An answer without a single token is no answer: fall back like the non-streamed path.
         if (!sent) throw new OriginBadResponse("the origin's answer stream was empty");
-        yield { type: "done", degraded: false, generate_ms: elapsed() };
+        const finish = finishReasonOf(event.data);
+        yield { type: "done", degraded: false, generate_ms: elapsed(), ...(finish ? { finish_reason: finish } : {}) };
         return;
       } else if (event.event === "error") {
         // The origin's problem body stays here; the client gets our own problem.
@@ -144,14 +161,24 @@ export async function* streamAnswer(
   }
   // Through a fresh stream guard: its pieces join to exactly what `clean` makes of the whole answer.
   const edge = guard.stream();
-  const parts = edgeParts(query, sources, options);
+  const { parts, finish_reason } = edgeParts(query, sources, options);
   for (const [index, part] of parts.entries()) {
     const text = edge.push(index === 0 ? part : ` ${part}`);
     if (text !== "") yield { type: "token", text };
   }
   const rest = edge.flush();
   if (rest !== "") yield { type: "token", text: rest };
-  yield { type: "done", degraded: true, generate_ms: elapsed() };
+  yield { type: "done", degraded: true, generate_ms: elapsed(), finish_reason };
+}
+
+/** The `finish_reason` of the origin's `done` event, when it sent a known one. */
+function finishReasonOf(data: string): FinishReason | undefined {
+  try {
+    const reason = (JSON.parse(data) as { finish_reason?: unknown } | null)?.finish_reason;
+    return reason === "stop" || reason === "length" ? reason : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function tokenText(data: string): string | undefined {

@@ -55,7 +55,14 @@ export function toCompletion(frame: CompletionFrame, { rewrite, response }: Chat
   return {
     ...header(frame),
     object: "chat.completion",
-    choices: [{ index: 0, message: { role: "assistant", content: response.answer, refusal: null }, logprobs: null, finish_reason: "stop" }],
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: response.answer, refusal: null },
+        logprobs: null,
+        finish_reason: finishReason(response.metadata),
+      },
+    ],
     usage: usageOf(frame, response.sources, response.answer),
     ...citationsOf(frame, response.sources),
     edge_rag: { rewrite, metadata: response.metadata },
@@ -66,7 +73,7 @@ type Delta = ChatCompletionChunk["choices"][number]["delta"];
 const chunk = (
   frame: CompletionFrame,
   delta: Delta,
-  finish: "stop" | null,
+  finish: "stop" | "length" | null,
   extra: Partial<ChatCompletionChunk> = {},
 ): ChatCompletionChunk => ({
   ...header(frame),
@@ -83,7 +90,10 @@ export const contentChunk = (frame: CompletionFrame, text: string) => chunk(fram
 
 /** The chunk that ends the choice, with how the answer was made. */
 export const finalChunk = (frame: CompletionFrame, rewrite: Rewrite, metadata: QueryMetadata) =>
-  chunk(frame, {}, "stop", { edge_rag: { rewrite, metadata } });
+  chunk(frame, {}, finishReason(metadata), { edge_rag: { rewrite, metadata } });
+
+/** OpenAI's finish_reason: "length" when the answer was cut at max_tokens (the generator said so), else "stop". */
+const finishReason = (metadata: QueryMetadata): "stop" | "length" => (metadata.finish_reason === "length" ? "length" : "stop");
 
 /** With stream_options.include_usage: a last chunk with no choices, as OpenAI sends it. */
 export const usageChunk = (frame: CompletionFrame, sources: readonly Source[], answer: string): ChatCompletionChunk => ({

@@ -213,6 +213,10 @@ const fmtRank = (rank: number | null) => (rank === null ? "—" : `#${rank}`);
 const titleOf = (source: Source) =>
   typeof source.metadata.title === "string" && source.metadata.title.trim() ? source.metadata.title : source.document_id;
 
+/** Where in its document a source came from, "p. 3 · Installation › Upgrades" (the parts it has); "" when it has neither. */
+export const locationOf = (source: Pick<Source, "page" | "section">): string =>
+  [source.page === undefined ? "" : `p. ${source.page}`, source.section ?? ""].filter(Boolean).join(" · ");
+
 function renderSources(turn: Turn, sources: Source[]): void {
   const list = turn.sources;
   list.replaceChildren(
@@ -242,6 +246,7 @@ function renderSources(turn: Turn, sources: Source[]): void {
         "li",
         { id: `source-${turn.id}-${index + 1}`, tabindex: "-1" },
         h("p", { class: "source-title" }, h("span", { class: "badge" }, `[${index + 1}]`), ` ${titleOf(source)}`),
+        locationOf(source) && h("p", { class: "source-location" }, locationOf(source)),
         facts,
         h("blockquote", {}, source.text),
       );

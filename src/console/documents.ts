@@ -1,21 +1,20 @@
 /**
- * Documents: upload files (.md/.txt: one document each, the file name as its id; .jsonl: one per
- * line, `{"id","text","metadata"}` or BEIR's `{"_id","title","text"}`, as the CLI reads them) or a
- * pasted text into a collection; follow each ingestion job (GET /v1/jobs/{id}) until it ends; list
- * the stored documents (GET /v1/documents, a page at a time, by collection and status), open and
- * delete them.
+ * Documents: upload files through POST /v1/documents/files (PDF, HTML, DOCX, Markdown, text: one
+ * document each, the file name as its id, parsed by the server with pages and sections; JSON Lines:
+ * one document per line, `{"id","text","metadata"}` or BEIR's `{"_id","title","text"}`, read by
+ * the server as the CLI reads them) or a pasted text (POST /v1/documents) into a collection; follow
+ * each ingestion job (GET /v1/jobs/{id}) until it ends and show each document's outcome; list the
+ * stored documents (GET /v1/documents, a page at a time, by collection and status), open and delete them.
  */
 
-import { fileDocument, jsonLineDocument } from "../ingest/source-files";
-import { api, messageOf, ok, type Schemas } from "./api";
+import { fileDocument } from "../ingest/source-files";
+import { ApiProblem, api, messageOf, ok, type Schemas } from "./api";
 import { announce, busy, byId, formatDate, h } from "./dom";
+import { type Piece, piecesOf, requests } from "./upload-plan";
 
-type DocumentInput = Schemas["DocumentInput"];
 type Job = Schemas["Job"];
+type FilesAccepted = Schemas["FilesAccepted"];
 
-/** The API's limits per request (1,000 documents, a 10 MiB body): larger uploads go in several. */
-const BATCH_DOCUMENTS = 1000;
-const BATCH_BYTES = 8 * 1024 * 1024;
 const POLL_MS = 1000;
 
 export function setupDocuments(): void {
@@ -44,62 +43,50 @@ export function setupDocuments(): void {
 
 async function upload(): Promise<void> {
   const collection = byId<HTMLInputElement>("upload-collection").value.trim() || undefined;
-  const documents: DocumentInput[] = [];
   const files = byId<HTMLInputElement>("files");
-  for (const file of files.files ?? []) documents.push(...(await readFile(file)));
   const text = byId<HTMLTextAreaElement>("paste-text").value;
+  const chosen = [...(files.files ?? [])];
+  if (chosen.length === 0 && !text.trim()) throw new Error("Choose files or paste a text to upload.");
+
+  const problems: string[] = [];
+  const pieces: Piece[] = [];
+  for (const file of chosen) {
+    const read = await piecesOf(file);
+    if (typeof read === "string") problems.push(`${file.name}: ${read}`);
+    else pieces.push(...read);
+  }
+  let sent = 0;
+  for (const request of requests(pieces)) {
+    const form = new FormData();
+    for (const piece of request) form.append("file", piece.file, piece.file.name);
+    if (collection) form.append("collection", collection);
+    try {
+      // openapi-fetch passes FormData through as is; the browser sets the multipart boundary.
+      const body = form as unknown as { file: string[] };
+      const accepted: FilesAccepted = await ok(api.POST("/v1/documents/files", { body }));
+      sent += accepted.accepted;
+      void followJob(accepted.job_id, accepted.accepted + accepted.failed.length);
+    } catch (error) {
+      problems.push(`${[...new Set(request.map((piece) => piece.file.name))].join(", ")}: ${messageOf(error)}`);
+      if (error instanceof ApiProblem && error.status === 401) break;
+    }
+  }
   if (text.trim()) {
     const id = byId<HTMLInputElement>("paste-id").value.trim();
     // Read as a file of that name would be (an id ending in .md gets its Markdown title), keeping the id as typed.
-    documents.push(id ? { ...fileDocument(id, text), id } : { text });
-  }
-  if (documents.length === 0) throw new Error("Choose files or paste a text to upload.");
-  for (const batch of batches(documents)) {
-    const accepted = await ok(api.POST("/v1/documents", { body: { documents: batch, ...(collection ? { collection } : {}) } }));
+    const document = id ? { ...fileDocument(id, text), id } : { text };
+    const accepted = await ok(api.POST("/v1/documents", { body: { documents: [document], ...(collection ? { collection } : {}) } }));
+    sent += accepted.accepted;
     void followJob(accepted.job_id, accepted.accepted);
+    byId<HTMLTextAreaElement>("paste-text").value = "";
+    byId<HTMLInputElement>("paste-id").value = "";
   }
   files.value = "";
-  byId<HTMLTextAreaElement>("paste-text").value = "";
-  byId<HTMLInputElement>("paste-id").value = "";
-  announce(`${documents.length} document${documents.length === 1 ? "" : "s"} accepted`);
+  announce(`${sent} document${sent === 1 ? "" : "s"} accepted`);
+  if (problems.length > 0) throw new Error(`Not uploaded: ${problems.join("; ")}`);
 }
 
-async function readFile(file: File): Promise<DocumentInput[]> {
-  const text = await file.text();
-  if (!file.name.toLowerCase().endsWith(".jsonl")) return [fileDocument(file.name, text)];
-  const documents: DocumentInput[] = [];
-  for (const [index, line] of text.split("\n").entries()) {
-    if (!line.trim()) continue;
-    let record: Record<string, unknown>;
-    try {
-      record = JSON.parse(line);
-    } catch {
-      throw new Error(`${file.name}, line ${index + 1}: not JSON`);
-    }
-    const document = jsonLineDocument(record);
-    if (typeof document === "string") throw new Error(`${file.name}, line ${index + 1}: ${document}`);
-    documents.push(document);
-  }
-  return documents;
-}
-
-function* batches(documents: DocumentInput[]): Generator<DocumentInput[]> {
-  let batch: DocumentInput[] = [];
-  let bytes = 0;
-  for (const document of documents) {
-    const size = JSON.stringify(document).length * 3;
-    if (batch.length > 0 && (batch.length >= BATCH_DOCUMENTS || bytes + size > BATCH_BYTES)) {
-      yield batch;
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(document);
-    bytes += size;
-  }
-  if (batch.length > 0) yield batch;
-}
-
-/** One list item per job, updated until the job is done or failed. */
+/** One list item per job, updated until the job is done or failed, then each of its documents' outcome. */
 async function followJob(jobId: string, accepted: number): Promise<void> {
   byId("jobs-empty").hidden = true;
   const progress = h("progress", { max: String(accepted), value: "0", "aria-label": `job ${jobId} progress` });
@@ -123,14 +110,25 @@ async function followJob(jobId: string, accepted: number): Promise<void> {
     state.dataset.status = job.status;
     detail.textContent = `${finished}/${job.documents} documents · ${job.chunks} chunks${job.failed ? ` · ${job.failed} failed` : ""}`;
     if (job.status === "done" || job.status === "failed") {
-      if (job.errors.length > 0)
-        item.append(h("ul", { class: "job-errors" }, ...job.errors.map((e) => h("li", {}, `${e.document_id}: ${e.error}`))));
+      item.append(h("ul", { class: "job-outcomes", "aria-label": `documents of job ${jobId}` }, ...job.outcomes.map(outcomeItem)));
       announce(`job ${job.status}: ${finished} of ${job.documents} documents`);
       await loadDocuments().catch(() => {});
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+}
+
+function outcomeItem(outcome: Job["outcomes"][number]): HTMLLIElement {
+  const what =
+    outcome.status === "done"
+      ? `indexed (${outcome.chunks ?? 0} chunk${outcome.chunks === 1 ? "" : "s"})`
+      : outcome.status === "failed"
+        ? `failed: ${outcome.error ?? "unknown error"}`
+        : outcome.status === "skipped"
+          ? "unchanged (skipped)"
+          : outcome.status;
+  return h("li", { class: `outcome-${outcome.status}` }, h("code", {}, outcome.document_id), ` ${what}`);
 }
 
 /** Deleting is a writer route: readers get no Delete buttons (set when the session starts). */

@@ -28,6 +28,12 @@ export const FILE_LIMITS = {
   maxFiles: 20,
   maxFileBytes: 25 * 1024 * 1024,
   maxRequestBytes: 32 * 1024 * 1024,
+  /**
+   * JSON Lines text in one request, all its JSON Lines parts together (a gzipped one as inflated):
+   * what POST /v1/documents takes as a body, since its lines become documents as that route's do,
+   * all sent to the tenant's object in one accept.
+   */
+  maxJsonLinesBytes: 10 * 1024 * 1024,
 } as const;
 
 export const DOCUMENT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;

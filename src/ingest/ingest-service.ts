@@ -13,6 +13,7 @@ import { type AcceptedDocument, acceptDocuments } from "./document-store";
 import type { FileStore, StoredFile } from "./file-store";
 import { contentHash } from "./hashing";
 import { type DocumentOutcome, type IndexOptions, type IndexSummary, type IndexTarget, indexRecorded } from "./indexer";
+import type { JsonLinesFile } from "./json-lines";
 import { layoutOf } from "./layout";
 import { type IngestMessage, planMessages, sendMessages } from "./messages";
 import { purgeDeletedVectors } from "./vector-writes";
@@ -49,6 +50,16 @@ export interface IngestService {
    * its page or section). A file the origin refuses is in `failed` and in the job's errors.
    */
   acceptFiles(tenant: string, request: FilesRequest, context?: { log?: Logger }): Promise<FilesAccepted>;
+  /**
+   * Indexes documents again from what is stored, with no new upload (after a model or chunking
+   * change): each document made from a file re-parsed from its original through the origin, each
+   * sent as text from its stored text; every one re-chunked and re-embedded under a new revision,
+   * its current chunks searchable until the new ones commit. One page of at most `limit` documents
+   * (`ids`, or the collection's or every document after `after`); `nextAfter` names the next page.
+   * A document whose original the origin now refuses (or that is missing) fails alone in the job,
+   * its indexed version kept; no origin to parse fails the page whole (503, nothing changed).
+   */
+  reindex(tenant: string, request: ReindexRequest, context?: { log?: Logger }): Promise<ReindexAccepted>;
   /** The original of a document made from a file; null when the tenant has no such document, or it was not made from a file. */
   original(tenant: string, id: string): Promise<StoredFile | null>;
   /** False when the tenant has no such document (another tenant's included). */
@@ -81,7 +92,10 @@ export interface FileUpload {
 }
 
 export interface FilesRequest {
+  /** The files the origin parses. */
   files: FileUpload[];
+  /** JSON Lines files, read by the worker into their lines' documents (json-lines.ts): JSON documents, no original kept. */
+  jsonLines?: JsonLinesFile[];
   collection?: string;
   /** Every file's document metadata; a file's own title (the parser's) is added where it names none. */
   metadata?: DocumentMetadata;
@@ -94,6 +108,18 @@ export interface FilesAccepted {
   /** The files refused, each with its document's error (`CODE: detail`), as the job lists them. */
   failed: Array<{ document_id: string; error: string }>;
   statusUrl: string;
+}
+
+export interface ReindexRequest {
+  collection?: string;
+  ids?: string[];
+  after?: string;
+  limit: number;
+}
+
+export interface ReindexAccepted extends FilesAccepted {
+  /** The last document of this page when another follows (pass it as `after`), else null. */
+  nextAfter: string | null;
 }
 
 export interface IngestServiceDeps {
@@ -184,13 +210,14 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
    * anything is written). `enqueue`: then the queue (ids only), a shard's documents per message; a
    * failure leaves the job un-enqueued for the sweep (INGEST_QUEUE_UNAVAILABLE: the documents are stored).
    */
-  const record = async (tenant: string, accepted: AcceptedDocument[], failed: Array<{ id: string; error: string }>) => {
+  const record = async (tenant: string, accepted: AcceptedDocument[], failed: Array<{ id: string; error: string }>, reindex = false) => {
     const { maxDocuments, maxBytes, maxChunks } = await deps.tenantLimits.get(tenant);
     const jobId = newJobId();
     const result = await tenantData(tenant).accept({
       documents: accepted,
       job: { id: jobId },
       failed,
+      ...(reindex ? { reindex } : {}),
       quota: { maxDocuments, maxBytes, maxChunks },
       now: Date.now(),
     });
@@ -252,7 +279,7 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       return { jobId: recorded.jobId, accepted: documents.length, statusUrl: recorded.statusUrl };
     },
 
-    async acceptFiles(tenant, { files, collection = DEFAULT_COLLECTION, metadata = {} }, context = {}) {
+    async acceptFiles(tenant, { files, jsonLines = [], collection = DEFAULT_COLLECTION, metadata = {} }, context = {}) {
       const log = context.log ?? defaultLog;
       // 1. Every file parsed before anything is stored: an origin that cannot parse fails the
       // request whole (nothing stored; the client retries); a file it refuses fails alone.
@@ -267,8 +294,19 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
           throw error;
         }
       });
-      const failed = parsed.flatMap((result) => ("failed" in result ? [result.failed] : []));
       const documents = parsed.flatMap((result) => ("document" in result ? [result] : []));
+      // JSON Lines: each good line a JSON document (after the files', so positions below still match), each bad one its failure.
+      const lineDocuments = await acceptDocuments(
+        jsonLines.flatMap((file) => file.lines.flatMap((entry) => ("document" in entry ? [entry.document] : []))),
+        collection,
+      );
+      const failed = [
+        ...parsed.flatMap((result) => ("failed" in result ? [result.failed] : [])),
+        ...jsonLines.flatMap((file) => [
+          ...(file.failed ? [file.failed] : []),
+          ...file.lines.flatMap((entry) => ("failed" in entry ? [entry.failed] : [])),
+        ]),
+      ];
 
       // 2. The originals, each under a key of its own, then the documents that point to them: a
       // stored document always has its original. If the object refuses or fails, the bytes go.
@@ -279,11 +317,7 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
           document.fileKey = await deps.files.put(tenant, document.id, file);
           uploaded.push(document.fileKey);
         }
-        recorded = await record(
-          tenant,
-          documents.map(({ document }) => document),
-          failed,
-        );
+        recorded = await record(tenant, [...documents.map(({ document }) => document), ...lineDocuments], failed);
       } catch (error) {
         await deleteFiles(uploaded, log);
         throw error;
@@ -291,16 +325,75 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
       // 3. What no document points to any more: the originals replaced, and the new ones of documents sent again unchanged.
       await deleteFiles(
         recorded.documents.flatMap((stored, i) =>
-          stored.unchanged ? [documents[i]!.document.fileKey!] : stored.replacedFile ? [stored.replacedFile] : [],
+          stored.unchanged && i < documents.length
+            ? [documents[i]!.document.fileKey!]
+            : stored.replacedFile && !stored.unchanged
+              ? [stored.replacedFile]
+              : [],
         ),
         log,
       );
       await enqueue(tenant, recorded, log);
       return {
         jobId: recorded.jobId,
+        accepted: documents.length + lineDocuments.length,
+        failed: failed.map(({ id, error }) => ({ document_id: id, error })),
+        statusUrl: recorded.statusUrl,
+      };
+    },
+
+    async reindex(tenant, request, context = {}) {
+      const log = context.log ?? defaultLog;
+      // An id named twice is one document of the job (its rows are keyed by document).
+      const ids = request.ids === undefined ? undefined : [...new Set(request.ids)];
+      const page = await tenantData(tenant).reindexSources({ ...request, ids });
+      const found = new Set(page.documents.map((document) => document.id));
+      const missing = (ids ?? []).filter((id) => !found.has(id)).map((id) => ({ id, error: "NOT_FOUND: no such document" }));
+      const origin = deps.origin.forTenant(tenant);
+      const rebuilt = await mapWithConcurrency(
+        page.documents,
+        PARSE_CONCURRENCY,
+        async (stored): Promise<{ document: AcceptedDocument } | { failed: { id: string; error: string } }> => {
+          if (stored.fileKey === null) {
+            // Sent as text: its stored text and metadata, hashed as it was accepted.
+            const layout = stored.layout ?? undefined;
+            const hash = await contentHash(stored.collection, stored.text, stored.metadata, layout);
+            return { document: { ...stored, hash } };
+          }
+          const original = await deps.files.get(tenant, stored.fileKey);
+          if (!original)
+            return {
+              failed: { id: stored.id, error: "ORIGINAL_MISSING: the document's original is not in the files bucket; upload it again" },
+            };
+          try {
+            const body = await new Response(original.body).blob();
+            const answer = await origin.parse({ body, contentType: original.contentType, filename: original.filename.slice(-255) });
+            // The metadata it was accepted with (its title included) is kept; only the text and its layout are the parser's again.
+            const parsed = await fileDocument(
+              { id: stored.id, filename: original.filename, contentType: original.contentType, body },
+              answer.blocks,
+              null,
+              stored.collection,
+              stored.metadata,
+            );
+            if ("failed" in parsed) return parsed;
+            return { document: { ...parsed.document, fileKey: stored.fileKey } };
+          } catch (error) {
+            if (error instanceof FileRefused) return { failed: { id: stored.id, error: error.jobError } };
+            throw error;
+          }
+        },
+      );
+      const documents = rebuilt.flatMap((result) => ("document" in result ? [result.document] : []));
+      const failed = [...missing, ...rebuilt.flatMap((result) => ("failed" in result ? [result.failed] : []))];
+      const recorded = await record(tenant, documents, failed, true);
+      await enqueue(tenant, recorded, log);
+      return {
+        jobId: recorded.jobId,
         accepted: documents.length,
         failed: failed.map(({ id, error }) => ({ document_id: id, error })),
         statusUrl: recorded.statusUrl,
+        nextAfter: page.nextAfter,
       };
     },
 

@@ -12,6 +12,17 @@
 export const JOB_STATUSES = ["queued", "processing", "done", "failed"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
+/** How many documents a job lists the outcome of (and the errors of): the first, in id order. */
+export const JOB_OUTCOMES_LISTED = 1000;
+
+/** One document of a job: `chunks` once indexed, `error` once failed. */
+export interface JobOutcome {
+  document_id: string;
+  status: "queued" | "done" | "skipped" | "failed";
+  chunks?: number;
+  error?: string;
+}
+
 export interface JobView {
   id: string;
   status: JobStatus;
@@ -22,6 +33,8 @@ export interface JobView {
   queued: number;
   chunks: number;
   errors: Array<{ document_id: string; error: string }>;
+  /** Each document's outcome, in id order (the first JOB_OUTCOMES_LISTED). */
+  outcomes: JobOutcome[];
   index_version: number;
   created_at: number;
   updated_at: number;

@@ -192,7 +192,7 @@ function bestChunkPerDocument(sources: Source[]): Source[] {
 function metadataOf(
   input: QueryInput,
   retrieved: Retrieved,
-  generation: { degraded: boolean; generate_ms: number },
+  generation: { degraded: boolean; generate_ms: number; finish_reason?: "stop" | "length" },
   context: QueryContext,
 ): QueryMetadata {
   const reasons: DegradedReason[] = [...retrieved.retrieval.degraded];
@@ -209,6 +209,7 @@ function metadataOf(
     index_version: retrieved.indexVersion,
     request_id: context.requestId,
     timings_ms: { embed: ms(timings.embed_ms), retrieve: ms(timings.retrieve_ms), generate: ms(generation.generate_ms) },
+    ...(generation.finish_reason ? { finish_reason: generation.finish_reason } : {}),
   };
 }
 

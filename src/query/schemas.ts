@@ -206,6 +206,10 @@ function buildResponses() {
       timings_ms: z.object({ embed: z.number(), retrieve: z.number(), generate: z.number() }).openapi({
         description: "embed: the origin's query embedding; retrieve: the whole retrieval phase (it overlaps embed); generate: the answer",
       }),
+      finish_reason: z.enum(["stop", "length"]).optional().openapi({
+        description:
+          "length: the answer was cut at max_tokens; stop: it ended by itself; absent when the generator did not say (or no answer was generated)",
+      }),
     })
     .openapi("QueryMetadata");
 

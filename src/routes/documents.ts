@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { ApiError, type FieldError, fieldErrors, notFound, validationFailed } from "../errors";
-import { DOCUMENT_ID_PATTERN, type DocumentMetadata, documentIdOf, documentSchemas, FILE_LIMITS } from "../ingest/document-input";
+import { DOCUMENT_ID_PATTERN, type DocumentMetadata, documentIdOf, documentSchemas, FILE_LIMITS, INGEST_LIMITS } from "../ingest/document-input";
 import type { FileUpload } from "../ingest/ingest-service";
+import { type JsonLinesFile, jsonLinesKind, readJsonLines } from "../ingest/json-lines";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import {
@@ -77,7 +78,7 @@ export function createDocumentRoutes() {
     method: "post",
     path: "/v1/documents/files",
     operationId: "uploadDocumentFiles",
-    summary: "Add or replace documents from files (PDF, HTML, DOCX, Markdown, text); indexed in the background",
+    summary: "Add or replace documents from files (PDF, HTML, DOCX, Markdown, text, JSON Lines); indexed in the background",
     description:
       `Multipart form data: one or more \`file\` parts (at most ${FILE_LIMITS.maxFiles}, each at most ${FILE_LIMITS.maxFileBytes} bytes, ` +
       `${FILE_LIMITS.maxRequestBytes} bytes in all; 413 beyond), an optional \`collection\` and an optional \`metadata\` (a JSON object: ` +
@@ -87,7 +88,13 @@ export function createDocumentRoutes() {
       "and each source citing it, carries its `page` or `section`. The original is kept: GET /v1/documents/{id}/file. A file " +
       "the parser refuses (corrupt, encrypted, a scan with no text layer, not the type it claims, too long…) fails its document " +
       "alone: it is listed in `failed` and in the job's errors as `CODE: detail`; the other files are indexed. If no origin can " +
-      "parse, nothing is stored (503).",
+      "parse, nothing is stored (503). A JSON Lines part (`application/jsonl`, `application/x-ndjson`, or a `.jsonl`/`.ndjson` " +
+      'name; gzipped as `.jsonl.gz`) is one document per line, `{"id","text","metadata"}` or BEIR\'s `{"_id","title","text"}` ' +
+      "(the request's metadata under each line's own), read by the worker: no original is kept; a bad line fails its document " +
+      "alone, listed as `<file>#<line>` with `INVALID_LINE: line n: …`. A request's JSON Lines text, all parts together (a " +
+      `gzipped one inflated), is at most ${FILE_LIMITS.maxJsonLinesBytes} bytes, as POST /v1/documents takes (413 beyond); a ` +
+      "gzipped file that inflates past that fails whole (ARCHIVE_TOO_LARGE). A request holds at most " +
+      `${INGEST_LIMITS.maxDocuments} documents, a line counting as one (413 beyond), and costs one ingest token per document.`,
     security,
     // Rate-limited in the handler: a request costs one token per file.
     middleware: [authenticate({ role: "writer" })],
@@ -126,11 +133,72 @@ export function createDocumentRoutes() {
   documentRoutes.openapi(upload, async (c) => {
     const form = await readForm(c.req.raw);
     const { files, collection, metadata } = filesRequest(form);
-    await chargeRoute(c, "ingest", files.length);
-    const accepted = await c.var.services.ingest.acceptFiles(c.var.principal.tenant, { files, collection, metadata }, { log: c.var.log });
+    const { parsed, jsonLines } = await splitJsonLines(files, metadata);
+    // One token per document, as POST /v1/documents charges: a JSON Lines file costs one per line.
+    await chargeRoute(c, "ingest", documentCount(parsed, jsonLines));
+    const accepted = await c.var.services.ingest.acceptFiles(
+      c.var.principal.tenant,
+      { files: parsed, jsonLines, collection, metadata },
+      { log: c.var.log },
+    );
     c.header("location", accepted.statusUrl);
     return c.json({ job_id: accepted.jobId, accepted: accepted.accepted, failed: accepted.failed, status_url: accepted.statusUrl }, 202);
   });
+
+  const documentCount = (parsed: FileUpload[], jsonLines: JsonLinesFile[]) =>
+    parsed.length + jsonLines.reduce((sum, file) => sum + (file.failed ? 1 : file.lines.length), 0);
+
+  /**
+   * The JSON Lines parts read into their lines' documents (json-lines.ts; the worker reads them, the
+   * origin parses the rest). A line whose id another document of the request has fails alone; more
+   * documents than POST /v1/documents takes in one request is a 413.
+   */
+  async function splitJsonLines(files: FileUpload[], metadata: DocumentMetadata) {
+    const parsed: FileUpload[] = [];
+    const jsonLines: JsonLinesFile[] = [];
+    let text = 0;
+    for (const file of files) {
+      const kind = jsonLinesKind(file);
+      if (!kind) {
+        parsed.push(file);
+        continue;
+      }
+      const read = await readJsonLines(file, kind, metadata);
+      text += read.bytes;
+      if (text > FILE_LIMITS.maxJsonLinesBytes)
+        throw new ApiError(
+          "PAYLOAD_TOO_LARGE",
+          `the request's JSON Lines files hold more than ${FILE_LIMITS.maxJsonLinesBytes} bytes of text (as POST /v1/documents takes): send them in several requests`,
+        );
+      jsonLines.push(read);
+    }
+    // Every id the job lists once: the files', and a JSON Lines file's own when it failed whole.
+    const seen = new Map<string, string>([
+      ...parsed.map((file): [string, string] => [file.id, file.filename]),
+      ...jsonLines.flatMap((file): Array<[string, string]> => (file.failed ? [[file.id, file.id]] : [])),
+    ]);
+    for (const file of jsonLines)
+      file.lines = file.lines.map((entry) => {
+        const id = "document" in entry ? entry.document.id : undefined;
+        if (id === undefined) return entry;
+        const first = seen.get(id);
+        if (first === undefined) {
+          seen.set(id, `${file.id}, line ${entry.line}`);
+          return entry;
+        }
+        const error = `INVALID_LINE: line ${entry.line}: the document ${id} is also ${first} of this request`;
+        return { line: entry.line, failed: { id: `${file.id}#${entry.line}`, error } };
+      });
+    const empty = jsonLines.filter((file) => !file.failed && file.lines.length === 0);
+    if (empty.length > 0) throw validationFailed(empty.map((file) => ({ path: "file", message: `${file.id} has no lines` })));
+    const count = documentCount(parsed, jsonLines);
+    if (count > INGEST_LIMITS.maxDocuments)
+      throw new ApiError(
+        "PAYLOAD_TOO_LARGE",
+        `the request holds ${count} documents (JSON Lines files count one per line); at most ${INGEST_LIMITS.maxDocuments} are allowed: send them in several requests`,
+      );
+    return { parsed, jsonLines };
+  }
 
   /** The request's parts; 415 when it is not multipart, 400 when it does not parse. */
   async function readForm(request: Request): Promise<FormData> {
@@ -187,6 +255,8 @@ export function createDocumentRoutes() {
           if (typeof id !== "string" || !DOCUMENT_ID_PATTERN.test(id))
             issues.push({ path: "metadata.id", message: "must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}" });
           else if (fields.file.length > 1) issues.push({ path: "metadata.id", message: "names one document: send one file with it" });
+          else if (parts[0] && jsonLinesKind({ filename: parts[0].name, contentType: parts[0].type }))
+            issues.push({ path: "metadata.id", message: "names one document: a JSON Lines file's documents are named by their lines" });
           else namedId = id;
         }
       }
@@ -203,6 +273,92 @@ export function createDocumentRoutes() {
     if (issues.length > 0) throw validationFailed(issues);
     return { files, collection, metadata };
   }
+
+  // ─── POST /v1/documents/reindex ─────────────────────────────────────────────────────────────────
+
+  const ReindexRequestSchema = z
+    .strictObject({
+      collection: CollectionSchema.optional().openapi({ description: "Only this collection's documents (default: every document)" }),
+      ids: z
+        .array(DocumentIdSchema)
+        .min(1)
+        .max(REINDEX_PAGE)
+        .optional()
+        .openapi({ description: `These documents only (at most ${REINDEX_PAGE}); not with collection or cursor` }),
+      cursor: z
+        .string()
+        .max(400)
+        // decodeCursor (GET /v1/documents below) runs only once requests come.
+        .refine((cursor) => decodeCursor(cursor) !== undefined, "not a cursor this API returned")
+        .optional()
+        .openapi({ description: "next_cursor of the previous page" }),
+      limit: z
+        .number()
+        .int()
+        .min(1)
+        .max(REINDEX_PAGE)
+        .default(REINDEX_PAGE)
+        .openapi({ description: `Documents in this page (at most ${REINDEX_PAGE})` }),
+    })
+    .superRefine((body, ctx) => {
+      if (body.ids !== undefined && (body.collection !== undefined || body.cursor !== undefined))
+        ctx.addIssue({ code: "custom", path: ["ids"], message: "names the documents: send it without collection and cursor" });
+    })
+    .openapi("ReindexRequest");
+
+  const ReindexAcceptedSchema = FilesAcceptedSchema.extend({
+    failed: FilesAcceptedSchema.shape.failed.openapi({
+      description:
+        "Documents not re-indexed, each with its error (its indexed version is kept): an original the parser now refuses, a missing original (ORIGINAL_MISSING), an id the tenant does not have (NOT_FOUND)",
+    }),
+    next_cursor: z.string().nullable().openapi({ description: "Pass as cursor to re-index the next page; null on the last page" }),
+  }).openapi("ReindexAccepted");
+
+  const reindex = createRoute({
+    method: "post",
+    path: "/v1/documents/reindex",
+    operationId: "reindexDocuments",
+    summary: "Index stored documents again, from their originals, with no new upload (after a model or chunking change)",
+    description:
+      `One page of at most ${REINDEX_PAGE} documents in id order (the named \`ids\`, or the collection's, or every document; ` +
+      "`next_cursor` names the next page). Each document made from a file is parsed again from its original " +
+      "(GET /v1/documents/{id}/file) through the origin, each sent as text is taken from its stored text; every one is " +
+      "re-chunked and re-embedded under a new revision, even when nothing changed, and its current chunks answer queries " +
+      "until the new ones commit. The job lists each document's outcome. Its metadata and collection stay as stored. If no " +
+      "origin can parse a file of the page, nothing changes (503). Costs one ingest token per document the page may hold (`limit`, or the ids).",
+    security,
+    // Rate-limited in the handler: a page costs one token per document it may hold.
+    middleware: [authenticate({ role: "admin" })],
+    request: { body: jsonBody(ReindexRequestSchema) },
+    responses: {
+      202: jsonResponse("Accepted; indexing runs in the background", ReindexAcceptedSchema),
+      ...validationErrors,
+      ...authErrors,
+      ...quotaErrors,
+    },
+  });
+
+  documentRoutes.openapi(reindex, async (c) => {
+    const { collection, ids, cursor, limit } = c.req.valid("json");
+    const size = ids?.length ?? limit;
+    await chargeRoute(c, "ingest", size);
+    const accepted = await c.var.services.ingest.reindex(
+      c.var.principal.tenant,
+      { collection, ids, after: cursor === undefined ? undefined : decodeCursor(cursor), limit: size },
+      { log: c.var.log },
+    );
+    c.header("location", accepted.statusUrl);
+    return c.json(
+      {
+        job_id: accepted.jobId,
+        accepted: accepted.accepted,
+        failed: accepted.failed,
+        status_url: accepted.statusUrl,
+        next_cursor: accepted.nextAfter === null ? null : encodeCursor(accepted.nextAfter),
+      },
+      202,
+    );
+  });
 
   // ─── GET /v1/documents/{id}/file ────────────────────────────────────────────────────────────────
 
@@ -401,6 +557,9 @@ export function createDocumentRoutes() {
 
 // Where the upload route (and bucket sync) make a file's document id; re-exported for the tests that import it from here.
 export { documentIdOf };
+
+/** Documents one re-index request rebuilds at most (each may be a parse at the origin, within one request). */
+const REINDEX_PAGE = 100;
 
 const jsonOrUndefined = (text: string | File | undefined): unknown => {
   if (typeof text !== "string") return undefined;

@@ -21,7 +21,22 @@ export function createJobRoutes() {
       skipped: z.number().int().openapi({ description: "Documents unchanged, superseded by a newer version, or deleted before indexing" }),
       failed: z.number().int(),
       chunks: z.number().int().openapi({ description: "Chunks written for the indexed documents" }),
-      errors: z.array(z.object({ document_id: z.string(), error: z.string() })),
+      errors: z
+        .array(z.object({ document_id: z.string(), error: z.string() }))
+        .openapi({ description: "The failed documents (the first 1,000 by id), each with its error as `CODE: detail`" }),
+      outcomes: z
+        .array(
+          z.object({
+            document_id: z.string(),
+            status: z.enum(["queued", "done", "skipped", "failed"]),
+            chunks: z.number().int().optional().openapi({ description: "Chunks written (done only)" }),
+            error: z.string().optional().openapi({ description: "Why it failed, as `CODE: detail` (failed only)" }),
+          }),
+        )
+        .openapi({
+          description:
+            "Each document's outcome (the first 1,000 by id). A file or JSON Lines line refused before it was stored is listed under its own id (a line as `<file>#<line>`)",
+        }),
       index_version: z.number().int().openapi({ description: "The tenant's current index version; queries report it too" }),
       created_at: z.string(),
       updated_at: z.string(),
@@ -63,6 +78,7 @@ export function createJobRoutes() {
         failed: job.failed,
         chunks: job.chunks,
         errors: job.errors,
+        outcomes: job.outcomes,
         index_version: job.index_version,
         created_at: new Date(job.created_at).toISOString(),
         updated_at: new Date(job.updated_at).toISOString(),

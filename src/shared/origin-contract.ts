@@ -180,6 +180,8 @@ export const GenerateDoneSchema = z.lazy(() =>
     model: z.string(),
     citations: z.array(z.int().min(1)),
     usage: z.object({ completion_tokens: z.int() }).optional(),
+    /** "length" when the answer was cut at max_tokens, "stop" when it ended by itself; absent when the generator did not say. */
+    finish_reason: z.enum(["stop", "length"]).optional(),
   }),
 );
 

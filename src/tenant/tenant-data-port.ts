@@ -1,5 +1,5 @@
 import { StoreUnavailable } from "../errors";
-import type { JobView } from "../ingest/job-store";
+import { JOB_OUTCOMES_LISTED, type JobView } from "../ingest/job-store";
 import type { FilterPlan } from "../retrieval/filters";
 import type {
   AcceptRequest,
@@ -7,6 +7,7 @@ import type {
   DeliveryToSend,
   DocumentSummary,
   KeywordHit,
+  ReindexSource,
   StorageQuota,
   StoredDocument,
   TenantChunk,
@@ -211,6 +212,21 @@ export class TenantDataPlane {
     return { documents, nextAfter: more ? (documents.at(-1)?.id ?? null) : null };
   }
 
+  /**
+   * A page of what a re-index rebuilds from (TenantData.reindexSources): the named documents from
+   * their shards, or each shard's page after the same id, merged, the first `limit` kept.
+   */
+  async reindexSources(
+    options: Parameters<TenantData["reindexSources"]>[0],
+  ): Promise<{ documents: ReindexSource[]; nextAfter: string | null }> {
+    const pages = await this.fanOut((object) => object.reindexSources(options));
+    if (pages.length === 1) return pages[0]!;
+    const merged = pages.flatMap((page) => page.documents).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const documents = merged.slice(0, options.limit);
+    const more = options.ids === undefined && (merged.length > options.limit || pages.some((page) => page.nextAfter !== null));
+    return { documents, nextAfter: more ? (documents.at(-1)?.id ?? null) : null };
+  }
+
   /** The job as every shard holding part of it reports it, added up; null when none does. */
   async job(id: string): Promise<JobView | null> {
     const objects = await this.shards();
@@ -243,7 +259,11 @@ export class TenantDataPlane {
       errors: views
         .flatMap((view) => view.errors)
         .sort((a, b) => (a.document_id < b.document_id ? -1 : 1))
-        .slice(0, 1000),
+        .slice(0, JOB_OUTCOMES_LISTED),
+      outcomes: views
+        .flatMap((view) => view.outcomes)
+        .sort((a, b) => (a.document_id < b.document_id ? -1 : 1))
+        .slice(0, JOB_OUTCOMES_LISTED),
       index_version: versions.reduce((total, version) => total + version, 0),
       created_at: Math.min(...views.map((view) => view.created_at)),
       updated_at: Math.max(...views.map((view) => view.updated_at)),

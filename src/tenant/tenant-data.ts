@@ -23,7 +23,7 @@ import type { Bindings } from "../bindings";
 import { loadConfig } from "../config";
 import type { DocumentMetadata } from "../ingest/document-input";
 import { type AcceptedDocument, acceptedRow, type DocumentSummary, type StoredDocument } from "../ingest/document-store";
-import type { JobView } from "../ingest/job-store";
+import { JOB_OUTCOMES_LISTED, type JobOutcome, type JobView } from "../ingest/job-store";
 import type { SweepMessage } from "../ingest/messages";
 import { errorFields, log } from "../logger";
 import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "../retrieval/filters";
@@ -61,6 +61,16 @@ export interface RowCost {
 
 export type QuotaRefusal = { ok: false } & StorageQuotaBreach;
 
+/** A document as a re-index reads it: its accepted version and its original's key (null for a document sent as text). */
+export interface ReindexSource {
+  id: string;
+  collection: string;
+  text: string;
+  metadata: DocumentMetadata;
+  layout: string | null;
+  fileKey: string | null;
+}
+
 export interface AcceptRequest {
   documents: AcceptedDocument[];
   job?: { id: string };
@@ -76,6 +86,12 @@ export interface AcceptRequest {
    * Only with `job`.
    */
   failed?: Array<{ id: string; error: string }>;
+  /**
+   * A re-index: every document is indexed again even when its content is what is indexed now (a
+   * new revision, and its indexed hash cleared so the indexer does not skip it as unchanged); its
+   * chunks stay searchable until the new ones commit.
+   */
+  reindex?: boolean;
 }
 
 /** The document columns an accept overwrites: what a hold keeps of the row it replaced, and abortHold puts back. */
@@ -371,7 +387,8 @@ export class TenantData extends DurableObject<Bindings> {
       const documents = request.documents.map((document) => {
         const previous = existing.get(document.id);
         // Unchanged only when no other version is pending either: then a re-send is a pure no-op.
-        const unchanged = previous !== undefined && previous.content_hash === document.hash && previous.indexed_hash === document.hash;
+        const unchanged =
+          !request.reindex && previous !== undefined && previous.content_hash === document.hash && previous.indexed_hash === document.hash;
         const file = document.fileKey ?? null;
         // An unchanged document keeps its row, and so its original; a changed one lets go of the one it had.
         const replacedFile = !unchanged && previous?.file_key && previous.file_key !== file ? previous.file_key : null;
@@ -426,6 +443,14 @@ export class TenantData extends DurableObject<Bindings> {
           jobId,
           now,
         );
+        // A re-index: a fresh revision (new chunk ids) even for the same content, and nothing counted as indexed at it yet.
+        // An aborted hold does not restore indexed_hash (HELD_COLUMNS), which only costs one more indexing of that content.
+        if (request.reindex)
+          cost.run(
+            "UPDATE documents SET revision = ?2, indexed_hash = NULL WHERE id = ?1",
+            document.id,
+            crypto.randomUUID().replaceAll("-", ""),
+          );
         if (jobId)
           cost.run(
             "INSERT INTO job_documents (job_id, document_id, status, content_hash, updated_at) VALUES (?1, ?2, 'queued', ?3, ?4)",
@@ -874,6 +899,47 @@ export class TenantData extends DurableObject<Bindings> {
     return this.sql.exec<{ file_key: string | null }>("SELECT file_key FROM documents WHERE id = ?1", id).toArray()[0]?.file_key ?? null;
   }
 
+  /**
+   * What a re-index rebuilds each document from, a page in id order (keyset pagination): its
+   * accepted version (text, metadata, layout) and its original's key. `ids` reads those documents
+   * (missing ones are absent), else the collection's (or every) document after `after`.
+   */
+  reindexSources(options: { collection?: string; ids?: string[]; after?: string; limit: number }): {
+    documents: ReindexSource[];
+    nextAfter: string | null;
+  } {
+    const columns = "id, collection, text, accepted_metadata AS metadata, layout, file_key";
+    const rows =
+      options.ids !== undefined
+        ? this.sql
+            .exec<Record<string, string | null>>(
+              `SELECT ${columns} FROM documents WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id LIMIT ?2`,
+              JSON.stringify(options.ids),
+              options.limit,
+            )
+            .toArray()
+        : this.sql
+            .exec<Record<string, string | null>>(
+              `SELECT ${columns} FROM documents WHERE id > ?1 AND (?2 IS NULL OR collection = ?2) ORDER BY id LIMIT ?3`,
+              options.after ?? "",
+              options.collection ?? null,
+              // One row more than the page tells whether another page follows.
+              options.limit + 1,
+            )
+            .toArray();
+    const page = rows.slice(0, options.limit).map(
+      (row): ReindexSource => ({
+        id: row.id!,
+        collection: row.collection!,
+        text: row.text!,
+        metadata: parseMetadata(row.metadata!),
+        layout: row.layout ?? null,
+        fileKey: row.file_key ?? null,
+      }),
+    );
+    return { documents: page, nextAfter: rows.length > options.limit ? (page.at(-1)?.id ?? null) : null };
+  }
+
   /** One page of documents in id order (keyset pagination), without their text. */
   listDocuments(options: { collection?: string; status?: StoredDocument["status"]; after?: string; limit: number }): {
     documents: DocumentSummary[];
@@ -915,11 +981,27 @@ export class TenantData extends DurableObject<Bindings> {
     );
     const errors = this.sql
       .exec<{ document_id: string; error: string | null }>(
-        "SELECT document_id, error FROM job_documents WHERE job_id = ?1 AND status = 'failed' ORDER BY document_id LIMIT 1000",
+        "SELECT document_id, error FROM job_documents WHERE job_id = ?1 AND status = 'failed' ORDER BY document_id LIMIT ?2",
         id,
+        JOB_OUTCOMES_LISTED,
       )
       .toArray()
       .map((row) => ({ document_id: row.document_id, error: row.error ?? "unknown error" }));
+    const outcomes = this.sql
+      .exec<{ document_id: string; status: JobOutcome["status"]; chunks: number; error: string | null }>(
+        "SELECT document_id, status, chunks, error FROM job_documents WHERE job_id = ?1 ORDER BY document_id LIMIT ?2",
+        id,
+        JOB_OUTCOMES_LISTED,
+      )
+      .toArray()
+      .map(
+        ({ document_id, status, chunks, error }): JobOutcome => ({
+          document_id,
+          status,
+          ...(status === "done" ? { chunks } : {}),
+          ...(status === "failed" ? { error: error ?? "unknown error" } : {}),
+        }),
+      );
     return {
       ...(job as Pick<JobView, "id" | "status" | "documents" | "created_at" | "updated_at" | "finished_at">),
       processed: byStatus.get("done")?.n ?? 0,
@@ -928,6 +1010,7 @@ export class TenantData extends DurableObject<Bindings> {
       queued: byStatus.get("queued")?.n ?? 0,
       chunks: byStatus.get("done")?.chunks ?? 0,
       errors,
+      outcomes,
       index_version: this.indexVersion(),
     };
   }

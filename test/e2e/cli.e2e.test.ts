@@ -194,6 +194,17 @@ describe("edge-rag against the local stack", () => {
     expect(json(found).results[0].text).not.toContain("Seasonal pump deals");
   }, 120_000);
 
+  it("reindex: the collection's files parsed again from their originals, then waited for; a reader gets exit 3", async () => {
+    const result = await cli(["reindex", "--collection", "manuals", "--json"]);
+    expect(result.code, result.stderr).toBe(0);
+    const [job] = json(result);
+    expect(job).toMatchObject({ status: "done", documents: 1, outcomes: [{ document_id: "pumps_valves.html", status: "done" }] });
+    const found = await cli(["search", "kestrel valve kilopascals", "--json", "--collection", "manuals", "--mode", "keyword"]);
+    expect(json(found).results[0]).toMatchObject({ document_id: "pumps_valves.html", section: "Pumps › Valves" });
+    const refused = await cli(["reindex"], { env: { EDGE_RAG_KEY: readerKey } });
+    expect(refused.code, refused.stderr).toBe(3);
+  }, 120_000);
+
   it("documents list / get / delete: then the document is gone (exit 4)", async () => {
     const list = await cli(["documents", "list", "--collection", "handbook", "--json"]);
     expect(list.code, list.stderr).toBe(0);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makePdf } from "../../container/test/helpers/files";
 import { freePort } from "../../tools/lib/ports";
 import { ROOT } from "../../tools/stack/paths";
 import { type Stack, startStack } from "../../tools/stack/stack";
@@ -16,6 +17,8 @@ import { type Stack, startStack } from "../../tools/stack/stack";
  * error is recorded (a Content-Security-Policy violation is one). Screenshots at desktop (1280)
  * and phone (390) widths go to test-artifacts/console/ (git-ignored).
  */
+/** The uploaded PDF's unique fact: on its page 3 only. */
+const PDF_FACT = "The heron index of the Lisbon plant is 7731.";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = join(ROOT, "test-artifacts/console");
 const DESKTOP = { width: 1280, height: 900 };
@@ -159,10 +162,15 @@ describe("the console in a browser", () => {
     expect(await page.getByLabel("API key", { exact: true }).inputValue()).toBe("");
   }, 60_000);
 
-  it("happy: documents are uploaded (files and a pasted text), and the jobs' progress ends in done", async () => {
+  it("happy: documents are uploaded (files through the files route, a pasted text), and each job ends in done with each document's outcome", async () => {
     await page.getByRole("button", { name: "Documents" }).click();
     await page.locator("#upload-collection").fill("handbook");
+    const pdf = await makePdf(
+      ["Plant report, page one: the site and its staff.", "Page two lists the machines.", PDF_FACT],
+      "Plant Report",
+    );
     await page.setInputFiles("#files", [
+      { name: "plant-report.pdf", mimeType: "application/pdf", buffer: Buffer.from(pdf) },
       {
         name: "cache.md",
         mimeType: "text/markdown",
@@ -184,18 +192,37 @@ describe("the console in a browser", () => {
       .fill(
         "# API keys\n\nTo rotate an API key, create a new key, move your clients to it, then revoke the old key. A revoked key stops working within seconds.",
       );
-    await page.getByRole("button", { name: "Upload" }).click();
-    const job = page.locator("#jobs > li").first();
-    await expect.poll(() => job.locator(".job-state").textContent(), { timeout: 120_000 }).toBe("done");
-    expect(await job.textContent()).toContain("4/4 documents");
-    const bar = job.locator("progress");
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith("/v1/documents/files")),
+      page.getByRole("button", { name: "Upload" }).click(),
+    ]);
+    expect(request.headers()["content-type"]).toMatch(/^multipart\/form-data; boundary=/);
+    // Two jobs: the files' (one multipart request) and the pasted text's (JSON), the later one listed first.
+    const jobs = page.locator("#jobs > li");
+    await expect
+      .poll(async () => (await jobs.count()) + ((await page.locator("#upload-error").textContent()) ?? ""), { timeout: 30_000 })
+      .toBe("2");
+    for (const job of await jobs.all()) await expect.poll(() => job.locator(".job-state").textContent(), { timeout: 120_000 }).toBe("done");
+    const files = page.locator("#jobs > li", { hasText: "plant-report.pdf" });
+    expect(await files.textContent()).toContain("4/4 documents");
+    const bar = files.locator("progress");
     expect([await bar.getAttribute("value"), await bar.getAttribute("max")]).toEqual(["4", "4"]);
+    // Each document's outcome, from the job.
+    expect(await files.locator(".job-outcomes li").allTextContents()).toEqual([
+      "cache.md indexed (1 chunk)",
+      "limits indexed (1 chunk)",
+      expect.stringMatching(/^plant-report\.pdf indexed \(\d+ chunks?\)$/),
+      "quota indexed (1 chunk)",
+    ]);
+    expect(await jobs.first().locator(".job-outcomes li").allTextContents()).toEqual(["keys.md indexed (1 chunk)"]);
     // The list (GET /v1/documents) refreshes when a job ends, and filters by collection and status.
     const rows = page.locator("#documents-table tbody tr");
-    await expect.poll(() => rows.locator("td:first-child").allTextContents()).toEqual(["cache.md", "keys.md", "limits", "quota"]);
+    await expect
+      .poll(() => rows.locator("td:first-child").allTextContents())
+      .toEqual(["cache.md", "keys.md", "limits", "plant-report.pdf", "quota"]);
     expect(await rows.first().textContent()).toMatch(/cache\.mdCachehandbookindexed1/);
-    // Titles: a Markdown file's heading, a pasted text's when its id ends in .md, a BEIR line's title.
-    expect(await rows.locator("td:nth-child(2)").allTextContents()).toEqual(["Cache", "API keys", "—", "Quotas"]);
+    // Titles: a Markdown file's heading, a pasted text's when its id ends in .md, a BEIR line's title, the PDF's own.
+    expect(await rows.locator("td:nth-child(2)").allTextContents()).toEqual(["Cache", "API keys", "—", "Plant Report", "Quotas"]);
     // A BEIR line's title became the document's metadata.title (searched by keyword ranking), as the CLI sends it.
     const quota = await fetch(`${stack.url}/v1/documents/quota`, { headers: { authorization: `Bearer ${adminKey}` } });
     expect(((await quota.json()) as { metadata: Record<string, unknown> }).metadata).toMatchObject({ title: "Quotas" });
@@ -208,7 +235,7 @@ describe("the console in a browser", () => {
     await page.getByLabel("Status", { exact: true }).selectOption("indexed");
     await page.getByLabel("In collection", { exact: true }).fill("handbook");
     await page.getByRole("button", { name: "Show documents" }).click();
-    await expect.poll(() => rows.count()).toBe(4);
+    await expect.poll(() => rows.count()).toBe(5);
     await shot(page, "desktop-documents");
   }, 180_000);
 
@@ -282,6 +309,21 @@ describe("the console in a browser", () => {
     expect(await page.locator("#turns > li").count()).toBe(0);
   }, 120_000);
 
+  it("happy: a question about the uploaded PDF cites the page its fact is on (p. 3)", async () => {
+    await page.locator('nav button[data-panel="ask"]').click();
+    await page.getByLabel("Question", { exact: true }).fill("What is the heron index of the Lisbon plant?");
+    await page.getByRole("button", { name: "Ask", exact: true }).last().click();
+    // The conversation's only turn (turn ids keep counting across conversations).
+    const turn = page.locator("#turns > li").last();
+    await turn.locator('.meta dd[data-field="cache"]').waitFor();
+    expect(await page.locator("#turns > li").count()).toBe(1);
+    const cited = turn.locator(".sources > li", { hasText: PDF_FACT });
+    expect(await cited.locator(".source-title").textContent()).toContain("Plant Report");
+    expect(await cited.locator(".source-location").textContent()).toBe("p. 3");
+    await shot(page, "desktop-ask-pdf");
+    await page.getByRole("button", { name: "New conversation" }).click();
+  }, 60_000);
+
   it("happy: a listed document opens, is deleted, and is gone from the list and the API", async () => {
     await page.getByRole("button", { name: "Documents" }).click();
     await page.getByRole("button", { name: "Open cache.md" }).click();
@@ -293,7 +335,7 @@ describe("the console in a browser", () => {
     await expect.poll(() => page.locator("#document-detail").textContent()).toBe("");
     await expect
       .poll(() => page.locator("#documents-table tbody td:first-child").allTextContents())
-      .toEqual(["keys.md", "limits", "quota"]);
+      .toEqual(["keys.md", "limits", "plant-report.pdf", "quota"]);
     await page.getByLabel("Open a document by id", { exact: true }).fill("cache.md");
     await page.getByRole("button", { name: "Open", exact: true }).click();
     await expect.poll(() => page.locator("#documents-error").textContent()).toMatch(/404/);
@@ -360,7 +402,7 @@ describe("the console at a phone's width", () => {
     // It lists the documents, without Delete buttons.
     await expect
       .poll(() => page.locator("#documents-table tbody td:first-child").allTextContents())
-      .toEqual(["keys.md", "limits", "quota"]);
+      .toEqual(["keys.md", "limits", "plant-report.pdf", "quota"]);
     expect(await page.getByRole("button", { name: "Open keys.md" }).isVisible()).toBe(true);
     expect(await page.getByRole("button", { name: /^Delete / }).count()).toBe(0);
     expect(await noHorizontalScroll(page)).toBe(true);

@@ -3,11 +3,14 @@ import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { articleHtml, bombDocx, encryptedPdf, MEDIA, makePdf } from "../../container/test/helpers/files";
 import { freePort } from "../../tools/lib/ports";
 import { readCorpus, readQrels, readQueries, toDocument } from "../../tools/lib/scifact";
 import { ROOT } from "../../tools/stack/paths";
 import { type Stack, startStack } from "../../tools/stack/stack";
+import { createKeyOnStack } from "./stack-client";
 
 /**
  * End to end against the real local stack (`npm start`'s launcher) on a free port with its own
@@ -173,4 +176,53 @@ describe("resilience", () => {
     });
     expect(body.sources.length).toBeGreaterThan(0);
   }, 300_000);
+});
+
+describe("bad files on the real stack", () => {
+  it("each bad file of one upload fails its document alone with its error code in the job; the good PDF answers with page 3", async () => {
+    const key = await createKeyOnStack(stateDir, "files", "writer");
+    const fact = "The heron index of the Lisbon plant is 7731.";
+    const good = await makePdf(["Plant report, page one: the site and its staff.", "Page two lists the machines.", fact], "Plant Report");
+    const files: Array<[name: string, type: string, bytes: Uint8Array | string, code: string | null]> = [
+      ["plant-report.pdf", MEDIA.pdf, good, null],
+      ["locked.pdf", MEDIA.pdf, await encryptedPdf(), "PDF_ENCRYPTED"],
+      ["broken.pdf", MEDIA.pdf, good.slice(0, 700), "FILE_CORRUPT"],
+      // A scan: pages with only a drawing on them, no text layer (OCR is out of scope).
+      ["scan.pdf", MEDIA.pdf, await makePdf([null, null]), "PDF_NO_TEXT_LAYER"],
+      // A web page that claims to be a PDF.
+      ["claims-pdf.pdf", MEDIA.pdf, articleHtml(), "FILE_TYPE_MISMATCH"],
+      // Decompression bombs: a Word file whose XML inflates past the origin's 256 MiB, and JSON Lines
+      // that inflate past the worker's 10 MiB of JSON Lines text; each a few hundred KiB as sent.
+      ["bomb.docx", MEDIA.docx, bombDocx(257 * 1024 * 1024), "ARCHIVE_TOO_LARGE"],
+      ["bomb.jsonl.gz", "application/gzip", gzipSync(Buffer.alloc(26 * 1024 * 1024, " ")), "ARCHIVE_TOO_LARGE"],
+    ];
+    const form = new FormData();
+    for (const [name, type, bytes] of files) form.append("file", new File([bytes], name, { type }));
+    form.append("collection", "files");
+    const headers = { authorization: `Bearer ${key}` };
+    const response = await fetch(`${stack.url}/v1/documents/files`, { method: "POST", headers, body: form });
+    expect(response.status, await response.clone().text()).toBe(202);
+    const accepted = (await response.json()) as { job_id: string; accepted: number };
+    expect(accepted.accepted).toBe(1);
+
+    let job: { status: string; outcomes: Array<{ document_id: string; status: string; error?: string }> };
+    for (const deadline = Date.now() + 120_000; ; await new Promise((r) => setTimeout(r, 500))) {
+      job = (await (await fetch(`${stack.url}/v1/jobs/${accepted.job_id}`, { headers })).json()) as typeof job;
+      if (job.status === "done" || job.status === "failed" || Date.now() > deadline) break;
+    }
+    expect(job.status).toBe("failed");
+    const outcomes = Object.fromEntries(job.outcomes.map((outcome) => [outcome.document_id, outcome]));
+    for (const [name, , , code] of files)
+      if (code === null) expect(outcomes[name]).toMatchObject({ status: "done" });
+      else expect(outcomes[name], name).toMatchObject({ status: "failed", error: expect.stringMatching(new RegExp(`^${code}: `)) });
+    expect(outcomes["scan.pdf"]?.error).toMatch(/OCR/);
+
+    const answer = await fetch(`${stack.url}/v1/query`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body: JSON.stringify({ query: "What is the heron index of the Lisbon plant?", filters: { collection: "files" } }),
+    });
+    const { sources } = (await answer.json()) as { sources: Array<{ document_id: string; page?: number; text: string }> };
+    expect(sources.find((source) => source.text.includes(fact))).toMatchObject({ document_id: "plant-report.pdf", page: 3 });
+  }, 180_000);
 });

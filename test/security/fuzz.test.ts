@@ -295,6 +295,33 @@ describe("security: fuzzing every JSON route, and the multipart upload (fast-che
     });
   }, 120_000);
 
+  it("POST /v1/documents/reindex", async () => {
+    const [, , admin] = await keys;
+    const reindex = fc.record(
+      {
+        collection: fc.oneof(hostileString, value),
+        ids: fc.oneof(fc.array(hostileString, { maxLength: 3 }), value),
+        cursor: fc.oneof(hostileString, value),
+        limit: fc.oneof(fc.integer({ min: -5, max: 200 }), value),
+        extra: value,
+      },
+      { requiredKeys: [] },
+    );
+    // Valid pages that name nothing the tenant has, or a collection it lacks: the route's whole path, without re-parsing every upload.
+    const validReindex = fc.oneof(
+      fc.record({ ids: fc.array(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,20}$/), { minLength: 1, maxLength: 3 }) }),
+      fc.record({ collection: fc.constant("fuzz-none"), limit: fc.integer({ min: 1, max: 100 }) }),
+    );
+    await fuzzRoute({
+      route: "POST /v1/documents/reindex",
+      path: "/v1/documents/reindex",
+      auth: admin.key,
+      tenant,
+      body: bodyOf(reindex, validReindex),
+      numRuns: 200,
+    });
+  }, 120_000);
+
   it("POST /v1/documents/files (multipart)", async () => {
     const [, writer] = await keys;
     const entry = { route: "POST /v1/documents/files", cases: 0, status5xx: 0, statuses: {} as Record<number, number> };
@@ -304,7 +331,10 @@ describe("security: fuzzing every JSON route, and the multipart upload (fast-che
     // workerd's FormData cannot serialise a part name or file name that ends in a backslash: no client sends one.
     const partName = hostileString.filter((name) => !name.endsWith("\\"));
     const filePart = fc.record({
-      name: fc.oneof(fc.constantFrom("notes.md", "page.html", "paper.pdf", "a b (1).txt", "…", "../x.md", ""), partName),
+      name: fc.oneof(
+        fc.constantFrom("notes.md", "page.html", "paper.pdf", "a b (1).txt", "…", "../x.md", "", "lines.jsonl", "lines.jsonl.gz"),
+        partName,
+      ),
       type: fc.constantFrom(
         "text/markdown",
         "text/html",
@@ -313,8 +343,21 @@ describe("security: fuzzing every JSON route, and the multipart upload (fast-che
         "",
         "application/zip",
         "text/plain; charset=x-bogus",
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/gzip",
       ),
-      text: fc.oneof(fc.constantFrom("# Title\n\nSome text.", "%PDF-1.7 not really", "<p>hi</p>", ""), fc.string({ maxLength: 300 })),
+      text: fc.oneof(
+        fc.constantFrom(
+          "# Title\n\nSome text.",
+          "%PDF-1.7 not really",
+          "<p>hi</p>",
+          "",
+          '{"id":"a","text":"x"}\n{bad\n{"_id":1,"title":"t","text":"y"}\n[]\n{"id":"a","text":"again"}',
+          '{"id":"__proto__","text":"x","metadata":{"__proto__":1}}',
+        ),
+        fc.string({ maxLength: 300 }),
+      ),
     });
     const fieldPart = fc.record({
       name: fc.oneof(fc.constantFrom("collection", "metadata", "file", "files", "id"), partName),

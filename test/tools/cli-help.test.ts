@@ -16,6 +16,7 @@ const COMMANDS = [
   "query",
   "search",
   "ingest",
+  "reindex",
   "documents get",
   "documents delete",
   "jobs get",
@@ -69,6 +70,9 @@ describe("edge-rag --help", () => {
     expect((await cli(["documents", "list"])).code).toBe(64);
     expect((await cli(["cache", "purge", "--bogus"])).code).toBe(64);
     expect((await cli(["keys", "list", "extra"])).code).toBe(64);
+    const both = await cli(["reindex", "a.pdf", "--collection", "c"]);
+    expect(both.code).toBe(64);
+    expect(both.stderr).toContain("give document ids or --collection, not both");
     const noUrl = await cli(["query", "hello"]);
     expect(noUrl.code).toBe(64);
     expect(noUrl.stderr).toContain("EDGE_RAG_URL");

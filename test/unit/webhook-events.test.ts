@@ -55,6 +55,7 @@ describe("webhook secrets and payloads (happy)", () => {
       created_at: Date.UTC(2026, 0, 1),
       updated_at: Date.UTC(2026, 0, 1, 0, 1),
       finished_at: Date.UTC(2026, 0, 1, 0, 1),
+      outcomes: [],
     };
     expect(eventOf("failed")).toBe("job.failed");
     expect(eventOf("done")).toBe("job.completed");

@@ -144,6 +144,9 @@ describe("chat completions: max_tokens and temperature", () => {
     expect(cutText.length).toBeLessThan(fullText.length);
     expect(fullText.startsWith(cutText)).toBe(true);
     expect(cut.usage.completion_tokens).toBeLessThan(full.usage.completion_tokens);
+    // The origin said it cut the answer at max_tokens: OpenAI's "length"; the whole answer "stop".
+    expect([cut.choices[0]!.finish_reason, full.choices[0]!.finish_reason]).toEqual(["length", "stop"]);
+    expect(cut.edge_rag.metadata.finish_reason).toBe("length");
 
     // The same limit under its newer name is the same entry; a longer one is not served the short answer.
     const alias = await complete({ messages, max_completion_tokens: 6 });
@@ -164,6 +167,7 @@ describe("chat completions: max_tokens and temperature", () => {
     });
     const chunks = (await readEvents(response)).slice(0, -1).map((event) => JSON.parse(event.data) as ChatCompletionChunk);
     expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")).toBe(cut.choices[0]!.message.content);
+    expect(chunks.flatMap((chunk) => chunk.choices.map((choice) => choice.finish_reason)).filter(Boolean)).toEqual(["length"]);
   });
 
   it("a temperature has its own cache entry (the extractive generator answers the same)", async () => {
@@ -185,6 +189,7 @@ describe("chat completions: max_tokens and temperature", () => {
     const content = completion.choices[0]!.message.content;
     expect(content.length).toBeGreaterThan(0);
     expect(content.length).toBeLessThanOrEqual(5 * 4);
+    expect(completion.choices[0]!.finish_reason).toBe("length");
   });
 });
 

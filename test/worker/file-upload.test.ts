@@ -220,6 +220,101 @@ describe("POST /v1/documents/files (happy)", () => {
   });
 });
 
+const gzip = async (text: string) =>
+  new Uint8Array(await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+
+describe("POST /v1/documents/files — JSON Lines (happy, error)", () => {
+  const JSONL_FACT = "The puffin ledger closes on the ninth day.";
+  const lines = [
+    JSON.stringify({ id: "ledger", text: JSONL_FACT, metadata: { year: 2026 } }),
+    "",
+    JSON.stringify({ _id: "beir-1", title: "Tern counts", text: "Terns were counted at dawn." }),
+    "{not json",
+    JSON.stringify({ id: "no-text", title: "x" }),
+    JSON.stringify({ id: "bad id!", text: "an id a document cannot have" }),
+    JSON.stringify({ text: "A line without an id gets one from the API." }),
+    JSON.stringify({ id: "ledger", text: "the same id again" }),
+  ].join("\n");
+
+  it("reads one document per line in the CLI's formats; a bad line fails its document alone, named by its line, in the job", async () => {
+    const { tenant, key } = await writer("jsonl");
+    const response = await upload(key, [{ name: "corpus.jsonl", type: "application/x-ndjson", bytes: lines }], {
+      collection: "notes",
+      metadata: JSON.stringify({ lang: "en" }),
+    });
+    expect(response.status, await response.clone().text()).toBe(202);
+    const accepted = await json<Accepted>(response);
+    expect(accepted.accepted).toBe(3);
+    expect(Object.fromEntries(accepted.failed.map((failure) => [failure.document_id, failure.error]))).toEqual({
+      "corpus.jsonl#4": "INVALID_LINE: line 4: not JSON",
+      "corpus.jsonl#5": 'INVALID_LINE: line 5: needs a "text"',
+      "corpus.jsonl#6": expect.stringMatching(/^INVALID_LINE: line 6: id: must match/),
+      "corpus.jsonl#8": "INVALID_LINE: line 8: the document ledger is also corpus.jsonl, line 1 of this request",
+    });
+    const job = await waitForJob(key, accepted.job_id);
+    expect(job).toMatchObject({ status: "failed", documents: 7, processed: 3, failed: 4 });
+    expect(job.errors).toEqual(expect.arrayContaining(accepted.failed));
+    // The job lists each document's outcome: the lines indexed, and each bad line under its own name.
+    expect(job.outcomes).toHaveLength(7);
+    expect(job.outcomes).toEqual(
+      expect.arrayContaining([
+        { document_id: "ledger", status: "done", chunks: 1 },
+        { document_id: "beir-1", status: "done", chunks: 1 },
+        { document_id: "corpus.jsonl#4", status: "failed", error: "INVALID_LINE: line 4: not JSON" },
+      ]),
+    );
+
+    // Each line's document is a JSON document: the request's metadata under the line's own, no original, no page.
+    const ledger = await json<{ collection: string; metadata: Record<string, unknown> }>(await call("/v1/documents/ledger", { auth: key }));
+    expect(ledger).toMatchObject({ collection: "notes", metadata: { lang: "en", year: 2026 } });
+    const beir = await json<{ text: string; metadata: Record<string, unknown> }>(await call("/v1/documents/beir-1", { auth: key }));
+    expect(beir).toMatchObject({ text: "Tern counts\n\nTerns were counted at dawn.", metadata: { lang: "en", title: "Tern counts" } });
+    expect((await call("/v1/documents/ledger/file", { auth: key })).status).toBe(404);
+    expect(await originals(tenant)).toEqual([]);
+    const [source] = await search(key, "puffin ledger ninth day", "notes");
+    expect(source).toMatchObject({ document_id: "ledger" });
+    expect(source).not.toHaveProperty("page");
+  });
+
+  it("knows JSON Lines by extension and reads gzipped ones; a gzip bomb fails its file at the size limit", async () => {
+    const { key } = await writer("jsonl-gz");
+    const bomb = await gzip(" ".repeat(FILE_LIMITS.maxJsonLinesBytes + 1));
+    const response = await upload(key, [
+      { name: "plain.jsonl", type: "application/octet-stream", bytes: JSON.stringify({ id: "plain", text: "Plain line." }) },
+      { name: "packed.jsonl.gz", type: "application/gzip", bytes: await gzip(JSON.stringify({ id: "packed", text: "Packed line." })) },
+      { name: "bomb.jsonl.gz", type: "application/gzip", bytes: bomb },
+    ]);
+    expect(response.status, await response.clone().text()).toBe(202);
+    const accepted = await json<Accepted>(response);
+    expect(accepted).toMatchObject({
+      accepted: 2,
+      failed: [{ document_id: "bomb.jsonl.gz", error: expect.stringMatching(/^ARCHIVE_TOO_LARGE: /) }],
+    });
+    expect(await waitForJob(key, accepted.job_id)).toMatchObject({ documents: 3, processed: 2, failed: 1 });
+    expect((await call("/v1/documents/packed", { auth: key })).status).toBe(200);
+  });
+
+  it("refuses more documents than one request may hold (413), more JSON Lines text than POST /v1/documents takes (413) and a JSON Lines file with no lines (400), storing nothing", async () => {
+    const { tenant, key } = await writer("jsonl-limits");
+    const many = Array.from({ length: 1001 }, (_, i) => JSON.stringify({ id: `d${i}`, text: "x" })).join("\n");
+    const tooMany = await upload(key, [{ name: "many.jsonl", type: "application/jsonl", bytes: many }]);
+    expect(tooMany.status).toBe(413);
+    expect(await json(tooMany)).toMatchObject({ code: "PAYLOAD_TOO_LARGE", detail: expect.stringContaining("1001 documents") });
+    // Text past what POST /v1/documents takes, over two parts: 413.
+    const half = `${JSON.stringify({ text: "y".repeat(FILE_LIMITS.maxJsonLinesBytes / 2) })}\n`;
+    const tooLong = await upload(key, [
+      { name: "one.jsonl", type: "application/jsonl", bytes: half },
+      { name: "two.jsonl", type: "application/jsonl", bytes: half },
+    ]);
+    expect(tooLong.status).toBe(413);
+    expect(await json(tooLong)).toMatchObject({ code: "PAYLOAD_TOO_LARGE", detail: expect.stringContaining("JSON Lines") });
+    const blank = await upload(key, [{ name: "blank.jsonl", type: "application/jsonl", bytes: "\n\n" }]);
+    expect(blank.status).toBe(400);
+    expect((await json<{ detail: string }>(blank)).detail).toMatch(/blank\.jsonl has no lines/);
+    expect(await jobCount(tenant)).toBe(0);
+  });
+});
+
 describe("POST /v1/documents/files — bad files fail alone (error)", () => {
   it("a corrupt PDF, an encrypted PDF, a file that is not the type it claims and a lying archive each fail their document; the good file is indexed", async () => {
     const { tenant, key } = await writer();
@@ -429,6 +524,100 @@ describe("originals: tenant isolation and deletion (security)", () => {
     const deletion = await localServices(env).tenantAdmin.delete(tenant);
     expect(deletion).toMatchObject({ tenant, documents: 1, files: 1 });
     expect(await originals(tenant)).toEqual([]);
+  });
+});
+
+describe("POST /v1/documents/reindex: indexing again from what is stored, with no upload", () => {
+  interface Reindexed extends Accepted {
+    next_cursor: string | null;
+  }
+  const reindex = (key: string, body: Record<string, unknown> = {}) => call("/v1/documents/reindex", { auth: key, body });
+  const versions = (tenant: string) =>
+    tenantSql<{ id: string; revision: string; content_hash: string; file_key: string | null }>(
+      tenant,
+      "SELECT id, revision, content_hash, file_key FROM documents ORDER BY id",
+    );
+  const chunkIds = async (tenant: string) =>
+    (await tenantSql<{ id: string }>(tenant, "SELECT id FROM chunks ORDER BY id")).map((c) => c.id);
+
+  it("rebuilds every document's chunks, a file's from its original through the parser, a text's from its text; queries still cite page 3 (happy)", async () => {
+    const tenant = uniqueTenant("reindex");
+    const { key } = await createKey(tenant, ["writer", "admin"]);
+    const response = await upload(key, [{ name: "plant-report.pdf", type: "application/pdf", bytes: PDF }]);
+    await waitForJob(key, (await json<Accepted>(response)).job_id);
+    await waitForJob(key, (await ingest(key, { documents: [{ id: "plain", text: MARKDOWN_FACT }] })).job_id);
+    const before = await versions(tenant);
+    const chunksBefore = await chunkIds(tenant);
+    const filesBefore = await originals(tenant);
+
+    const answer = await reindex(key);
+    expect(answer.status, await answer.clone().text()).toBe(202);
+    const accepted = await json<Reindexed>(answer);
+    expect(accepted).toMatchObject({ accepted: 2, failed: [], next_cursor: null, status_url: `/v1/jobs/${accepted.job_id}` });
+    const job = await waitForJob(key, accepted.job_id);
+    // Nothing changed, and yet each document was indexed again: the job lists each one done, with its chunks.
+    expect(job).toMatchObject({ status: "done", documents: 2, processed: 2, skipped: 0 });
+    expect(job.outcomes).toEqual([
+      { document_id: "plain", status: "done", chunks: 1 },
+      { document_id: "plant-report.pdf", status: "done", chunks: expect.any(Number) },
+    ]);
+
+    const after = await versions(tenant);
+    expect(after.map(({ id, content_hash, file_key }) => ({ id, content_hash, file_key }))).toEqual(
+      before.map(({ id, content_hash, file_key }) => ({ id, content_hash, file_key })),
+    );
+    for (const [i, version] of after.entries()) expect(version.revision).not.toBe(before[i]!.revision);
+    const chunksAfter = await chunkIds(tenant);
+    expect(chunksAfter).toHaveLength(chunksBefore.length);
+    expect(chunksAfter.filter((id) => chunksBefore.includes(id))).toEqual([]);
+    expect(await originals(tenant)).toEqual(filesBefore);
+
+    const query = await call("/v1/query", { auth: key, body: { query: "What is the heron index of the Lisbon plant?", cache: false } });
+    const { sources } = await json<{ sources: SourceBody[] }>(query);
+    expect(sources.find((source) => source.text.includes(PDF_FACT))).toMatchObject({ document_id: "plant-report.pdf", page: 3 });
+  });
+
+  it("pages through a collection with next_cursor; named ids it does not have fail alone (NOT_FOUND)", async () => {
+    const tenant = uniqueTenant("reindex-pages");
+    const { key } = await createKey(tenant, ["writer", "admin"]);
+    const { job_id } = await ingest(key, {
+      collection: "notes",
+      documents: [
+        { id: "a", text: "Alpha." },
+        { id: "b", text: "Beta." },
+      ],
+    });
+    await waitForJob(key, job_id);
+    await waitForJob(key, (await ingest(key, { documents: [{ id: "elsewhere", text: "Gamma." }] })).job_id);
+
+    const first = await json<Reindexed>(await reindex(key, { collection: "notes", limit: 1 }));
+    expect(first).toMatchObject({ accepted: 1, next_cursor: expect.any(String) });
+    const second = await json<Reindexed>(await reindex(key, { collection: "notes", limit: 1, cursor: first.next_cursor }));
+    expect(second).toMatchObject({ accepted: 1, next_cursor: null });
+    expect((await waitForJob(key, first.job_id)).outcomes).toEqual([{ document_id: "a", status: "done", chunks: 1 }]);
+    expect((await waitForJob(key, second.job_id)).outcomes).toEqual([{ document_id: "b", status: "done", chunks: 1 }]);
+
+    const named = await json<Reindexed>(await reindex(key, { ids: ["elsewhere", "ghost", "ghost"] }));
+    expect(named).toMatchObject({ accepted: 1, failed: [{ document_id: "ghost", error: "NOT_FOUND: no such document" }] });
+    expect(await waitForJob(key, named.job_id)).toMatchObject({ status: "failed", processed: 1, failed: 1 });
+  });
+
+  it("is for admins: a reader and a writer get 403; a bad request is a 400; no origin to parse is a 503, changing nothing (security, error)", async () => {
+    const tenant = uniqueTenant("reindex-auth");
+    const { key } = await createKey(tenant, ["writer", "admin"]);
+    const response = await upload(key, [{ name: "notes.md", type: "text/markdown", bytes: MARKDOWN }]);
+    await waitForJob(key, (await json<Accepted>(response)).job_id);
+    const before = await versions(tenant);
+    for (const role of ["reader", "writer"] as const) {
+      const { key: other } = await createKey(tenant, [role]);
+      expect((await reindex(other)).status).toBe(403);
+    }
+    for (const body of [{ ids: [] }, { ids: ["a"], collection: "x" }, { cursor: "nope!" }, { limit: 101 }, { colection: "typo" }])
+      expect((await reindex(key, body)).status, JSON.stringify(body)).toBe(400);
+    const down = await callWithEnv({ ORIGIN_URLS: DEAD_ORIGIN }, "/v1/documents/reindex", { auth: key, body: {} });
+    expect(down.status).toBe(503);
+    expect(await versions(tenant)).toEqual(before);
+    expect(await jobCount(tenant)).toBe(1);
   });
 });
 

@@ -33,6 +33,7 @@ export interface JobBody {
   failed: number;
   chunks: number;
   errors: Array<{ document_id: string; error: string }>;
+  outcomes: Array<{ document_id: string; status: "queued" | "done" | "skipped" | "failed"; chunks?: number; error?: string }>;
   index_version: number;
   created_at: string;
   updated_at: string;

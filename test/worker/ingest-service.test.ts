@@ -30,6 +30,7 @@ function observedServices() {
     const ingest: IngestService = {
       accept: noted("accept", inner.accept),
       acceptFiles: noted("acceptFiles", inner.acceptFiles),
+      reindex: noted("reindex", inner.reindex),
       original: noted("original", inner.original),
       remove: noted("remove", inner.remove),
       index: noted("index", inner.index),

@@ -36,6 +36,10 @@ describe("GET /v1/jobs/{id} (happy)", () => {
       failed: 0,
       chunks: expect.any(Number),
       errors: [],
+      outcomes: [
+        { document_id: "a", status: "done", chunks: expect.any(Number) },
+        { document_id: "b", status: "done", chunks: expect.any(Number) },
+      ],
       index_version: await indexVersion(tenant),
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),

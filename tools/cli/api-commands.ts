@@ -247,6 +247,41 @@ export async function jobsWaitCommand(positionals: string[], values: Values): Pr
   if (failed.length > 0) process.exitCode = EXIT.partial;
 }
 
+/**
+ * Indexes stored documents again (after a model or chunking change; admin): the named ids, or the
+ * collection's, or every document, a page of at most 100 per request (POST /v1/documents/reindex,
+ * following next_cursor), then waits for the jobs as `jobs wait` does (exit 2 if a document failed).
+ */
+export async function reindexCommand(positionals: string[], values: Values): Promise<void> {
+  if (positionals.length > 0 && values.collection !== undefined) throw new UsageError("give document ids or --collection, not both");
+  const client = apiClient(connectionOf(values));
+  const collection = typeof values.collection === "string" ? values.collection : undefined;
+  const jobs: string[] = [];
+  let documents = 0;
+  const page = async (body: components["schemas"]["ReindexRequest"]) => {
+    const accepted = await ok(client.POST("/v1/documents/reindex", { body }));
+    jobs.push(accepted.job_id);
+    documents += accepted.accepted;
+    process.stderr.write(`${accepted.job_id}: ${accepted.accepted} documents to index again\n`);
+    for (const failure of accepted.failed) process.stderr.write(err.red(`  ${failure.document_id}: ${failure.error}\n`));
+    return accepted.next_cursor;
+  };
+  if (positionals.length > 0)
+    for (let i = 0; i < positionals.length; i += REINDEX_PAGE) await page({ ids: positionals.slice(i, i + REINDEX_PAGE) });
+  else {
+    let cursor: string | null | undefined;
+    do cursor = await page({ ...(collection ? { collection } : {}), ...(cursor ? { cursor } : {}) });
+    while (cursor);
+  }
+  process.stderr.write(`${documents} documents in ${jobs.length} job${jobs.length === 1 ? "" : "s"}\n`);
+  if (!values["no-wait"]) await jobsWaitCommand(jobs, values);
+  else if (values.json) print(jobs);
+  else process.stdout.write(`${jobs.join("\n")}\n`);
+}
+
+/** The documents POST /v1/documents/reindex takes in one request. */
+const REINDEX_PAGE = 100;
+
 export async function keysListCommand(_positionals: string[], values: Values): Promise<void> {
   const { keys } = await ok(apiClient(connectionOf(values)).GET("/v1/api-keys"));
   if (values.json) return print(keys);

@@ -266,10 +266,30 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Add or replace documents from files (PDF, HTML, DOCX, Markdown, text); indexed in the background
-     * @description Multipart form data: one or more `file` parts (at most 20, each at most 26214400 bytes, 33554432 bytes in all; 413 beyond), an optional `collection` and an optional `metadata` (a JSON object: every file's document metadata; its `id`, with one file only, names the document). A file's document id is its file name, with every run of characters an id cannot hold replaced by `-` (so `Q3 report.pdf` is `Q3-report.pdf`). Each file is parsed into located text before this answers (a PDF page by page; HTML, DOCX and Markdown by headings), so each chunk, and each source citing it, carries its `page` or `section`. The original is kept: GET /v1/documents/{id}/file. A file the parser refuses (corrupt, encrypted, a scan with no text layer, not the type it claims, too long…) fails its document alone: it is listed in `failed` and in the job's errors as `CODE: detail`; the other files are indexed. If no origin can parse, nothing is stored (503).
+     * Add or replace documents from files (PDF, HTML, DOCX, Markdown, text, JSON Lines); indexed in the background
+     * @description Multipart form data: one or more `file` parts (at most 20, each at most 26214400 bytes, 33554432 bytes in all; 413 beyond), an optional `collection` and an optional `metadata` (a JSON object: every file's document metadata; its `id`, with one file only, names the document). A file's document id is its file name, with every run of characters an id cannot hold replaced by `-` (so `Q3 report.pdf` is `Q3-report.pdf`). Each file is parsed into located text before this answers (a PDF page by page; HTML, DOCX and Markdown by headings), so each chunk, and each source citing it, carries its `page` or `section`. The original is kept: GET /v1/documents/{id}/file. A file the parser refuses (corrupt, encrypted, a scan with no text layer, not the type it claims, too long…) fails its document alone: it is listed in `failed` and in the job's errors as `CODE: detail`; the other files are indexed. If no origin can parse, nothing is stored (503). A JSON Lines part (`application/jsonl`, `application/x-ndjson`, or a `.jsonl`/`.ndjson` name; gzipped as `.jsonl.gz`) is one document per line, `{"id","text","metadata"}` or BEIR's `{"_id","title","text"}` (the request's metadata under each line's own), read by the worker: no original is kept; a bad line fails its document alone, listed as `<file>#<line>` with `INVALID_LINE: line n: …`. A request's JSON Lines text, all parts together (a gzipped one inflated), is at most 10485760 bytes, as POST /v1/documents takes (413 beyond); a gzipped file that inflates past that fails whole (ARCHIVE_TOO_LARGE). A request holds at most 1000 documents, a line counting as one (413 beyond), and costs one ingest token per document.
      */
     post: operations["uploadDocumentFiles"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/documents/reindex": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Index stored documents again, from their originals, with no new upload (after a model or chunking change)
+     * @description One page of at most 100 documents in id order (the named `ids`, or the collection's, or every document; `next_cursor` names the next page). Each document made from a file is parsed again from its original (GET /v1/documents/{id}/file) through the origin, each sent as text is taken from its stored text; every one is re-chunked and re-embedded under a new revision, even when nothing changed, and its current chunks answer queries until the new ones commit. The job lists each document's outcome. Its metadata and collection stay as stored. If no origin can parse a file of the page, nothing changes (503). Costs one ingest token per document the page may hold (`limit`, or the ids).
+     */
+    post: operations["reindexDocuments"];
     delete?: never;
     options?: never;
     head?: never;
@@ -683,6 +703,11 @@ export interface components {
         retrieve: number;
         generate: number;
       };
+      /**
+       * @description length: the answer was cut at max_tokens; stop: it ended by itself; absent when the generator did not say (or no answer was generated)
+       * @enum {string}
+       */
+      finish_reason?: "stop" | "length";
     };
     QueryRequest: {
       /** @example How many points did the Panthers defense surrender? */
@@ -835,8 +860,11 @@ export interface components {
           refusal: null;
         };
         logprobs: null;
-        /** @enum {string} */
-        finish_reason: "stop";
+        /**
+         * @description length: the answer was cut at max_tokens
+         * @enum {string}
+         */
+        finish_reason: "stop" | "length";
       }[];
       usage: components["schemas"]["ChatUsage"];
       /** @description Extension (Perplexity's convention): one URL per source; a `[n]` marker in the content refers to citations[n-1] */
@@ -1069,6 +1097,32 @@ export interface components {
         error: string;
       }[];
     };
+    ReindexAccepted: components["schemas"]["FilesAccepted"] & {
+      /** @description Documents not re-indexed, each with its error (its indexed version is kept): an original the parser now refuses, a missing original (ORIGINAL_MISSING), an id the tenant does not have (NOT_FOUND) */
+      failed?: {
+        document_id: string;
+        /** @example PDF_ENCRYPTED: the PDF needs a password to open */
+        error: string;
+      }[];
+      /** @description Pass as cursor to re-index the next page; null on the last page */
+      next_cursor: string | null;
+    };
+    ReindexRequest: {
+      /**
+       * @description Only this collection's documents (default: every document)
+       * @example default
+       */
+      collection?: string;
+      /** @description These documents only (at most 100); not with collection or cursor */
+      ids?: string[];
+      /** @description next_cursor of the previous page */
+      cursor?: string;
+      /**
+       * @description Documents in this page (at most 100)
+       * @default 100
+       */
+      limit?: number;
+    };
     DocumentList: {
       documents: components["schemas"]["DocumentSummary"][];
       /** @description Pass as cursor for the next page; null on the last page */
@@ -1204,9 +1258,20 @@ export interface components {
       failed: number;
       /** @description Chunks written for the indexed documents */
       chunks: number;
+      /** @description The failed documents (the first 1,000 by id), each with its error as `CODE: detail` */
       errors: {
         document_id: string;
         error: string;
+      }[];
+      /** @description Each document's outcome (the first 1,000 by id). A file or JSON Lines line refused before it was stored is listed under its own id (a line as `<file>#<line>`) */
+      outcomes: {
+        document_id: string;
+        /** @enum {string} */
+        status: "queued" | "done" | "skipped" | "failed";
+        /** @description Chunks written (done only) */
+        chunks?: number;
+        /** @description Why it failed, as `CODE: detail` (failed only) */
+        error?: string;
       }[];
       /** @description The tenant's current index version; queries report it too */
       index_version: number;
@@ -2582,6 +2647,93 @@ export interface operations {
         };
       };
       /** @description The body is not multipart/form-data */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Rate limited */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description A dependency is unavailable (the rate limiter failing closed, the store, …); see Retry-After */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  reindexDocuments: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ReindexRequest"];
+      };
+    };
+    responses: {
+      /** @description Accepted; indexing runs in the background */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": components["schemas"]["ReindexAccepted"];
+        };
+      };
+      /** @description The request is invalid; on authenticated routes also AMBIGUOUS_CREDENTIALS (Authorization and X-API-Key both sent) */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Missing or invalid credentials */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description FORBIDDEN, or QUOTA_EXCEEDED: a tenant quota would be exceeded (nothing was changed); `quota`, `limit`, `usage` say which */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The body is not JSON */
       415: {
         headers: {
           [name: string]: unknown;

@@ -23,6 +23,7 @@ import {
   logoutCommand,
   migrateTenantDataCommand,
   queryCommand,
+  reindexCommand,
   searchCommand,
   tenantsDeleteCommand,
 } from "./api-commands";
@@ -99,6 +100,15 @@ const COMMANDS: Command[] = [
     options: { ...API, collection: { type: "string" }, "batch-size": { type: "string" }, restart: { type: "boolean", default: false } },
     positionals: true,
     run: (positionals, values) => ingestCommand(positionals, values),
+  },
+  {
+    words: ["reindex"],
+    synopsis: "[<id…> | --collection <c>] [--no-wait] [--timeout <s>] [--json]",
+    summary: "index stored documents again with no upload (after a model or chunking change; admin): files from their originals",
+    details: `Every document (or the ids given, or --collection's) is re-chunked and re-embedded: one made from a file is parsed again from its original (kept in the files bucket), one sent as text from its stored text. Its current chunks answer queries until the new ones are in. Pages of 100 documents, one job each; then waits for the jobs (exit 2 if a document failed).\n  --collection <c>   only this collection\n  --no-wait          print the job ids and exit\n  --timeout <s>      stop waiting (exit 6) after this long (default 600)\n${API_NOTE}`,
+    options: { ...API, ...JSON_OUTPUT, collection: { type: "string" }, "no-wait": { type: "boolean" }, timeout: { type: "string" } },
+    positionals: true,
+    run: reindexCommand,
   },
   {
     words: ["documents", "list"],

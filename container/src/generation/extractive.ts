@@ -15,9 +15,10 @@ export function createExtractiveGenerator(): AnswerGenerator {
     model: "extractive-bm25",
 
     async *generate(input: GenerateInput): AsyncGenerator<string, GenerateResult> {
-      const answer = fitTokens(extractiveAnswer(input.query, input.contexts), input.maxTokens);
+      const whole = extractiveAnswer(input.query, input.contexts);
+      const answer = fitTokens(whole, input.maxTokens);
       for (const word of answer.split(/(?<=\s)/)) yield word;
-      return { completionTokens: countTokens(answer) };
+      return { completionTokens: countTokens(answer), finishReason: answer === whole ? "stop" : "length" };
     },
 
     async check() {

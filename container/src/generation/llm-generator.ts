@@ -45,7 +45,9 @@ export function createLLMGenerator(options: LLMGeneratorOptions): AnswerGenerato
       for await (const part of stream) {
         if (part.delta) yield part.delta;
       }
-      return { completionTokens: llm.completionTokens };
+      // The last call's reason is the answer's (a refine's last call writes the final answer).
+      const finishReason = llm.finishReason === "length" ? "length" : llm.finishReason === undefined ? undefined : "stop";
+      return { completionTokens: llm.completionTokens, finishReason };
     },
 
     check() {

@@ -33,11 +33,15 @@ export const DEFAULT_TEMPERATURE = 0.1;
 
 // The OpenAI chat completions wire format (vLLM answers the same shape), as much of it as we read.
 const completion = z.object({
-  choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }) })).min(1),
+  choices: z
+    .array(z.object({ message: z.object({ content: z.string().nullable().optional() }), finish_reason: z.string().nullish() }))
+    .min(1),
   usage: z.object({ completion_tokens: z.number().int() }).nullish(),
 });
 const chunk = z.object({
-  choices: z.array(z.object({ delta: z.object({ content: z.string().nullish() }).nullish() })).optional(),
+  choices: z
+    .array(z.object({ delta: z.object({ content: z.string().nullish() }).nullish(), finish_reason: z.string().nullish() }))
+    .optional(),
   usage: z.object({ completion_tokens: z.number().int() }).nullish(),
   error: z.unknown().optional(),
 });
@@ -49,6 +53,8 @@ const chunk = z.object({
  */
 export class OpenAICompatibleLLM extends BaseLLM {
   completionTokens: number | undefined;
+  /** The last call's finish_reason as the server sent it ("stop", "length", …); undefined until one says. */
+  finishReason: string | undefined;
   readonly #options: OpenAICompatibleOptions;
   readonly #temperature: number;
 
@@ -80,6 +86,7 @@ export class OpenAICompatibleLLM extends BaseLLM {
       const parsed = completion.safeParse(await response.json());
       if (!parsed.success) throw new AppError("UPSTREAM_ERROR", `The ${WHAT} answered in an unexpected format.`);
       this.#count(parsed.data.usage?.completion_tokens);
+      this.finishReason = parsed.data.choices[0]!.finish_reason ?? undefined;
       return {
         message: { role: "assistant", content: parsed.data.choices[0]!.message.content ?? "" },
         raw: null,
@@ -105,6 +112,8 @@ export class OpenAICompatibleLLM extends BaseLLM {
           throw new AppError("UPSTREAM_ERROR", `The ${WHAT} failed mid-stream.`);
         }
         this.#count(parsed.data.usage?.completion_tokens);
+        const finish = parsed.data.choices?.[0]?.finish_reason;
+        if (finish) this.finishReason = finish;
         const delta = parsed.data.choices?.[0]?.delta?.content;
         if (delta) yield { delta, raw: null };
       }

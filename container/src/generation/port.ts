@@ -10,8 +10,12 @@ export type GenerateInput = {
   temperature?: number | undefined;
   signal?: AbortSignal | undefined;
 };
-/** What a finished generation reports; `completionTokens` is the backend's own count when it has one. */
-export type GenerateResult = { completionTokens?: number | undefined };
+/**
+ * What a finished generation reports; `completionTokens` is the backend's own count when it has one;
+ * `finishReason` is "length" when the answer was cut at `maxTokens` (the backend said so, or the
+ * adapter cut it), "stop" when it ended by itself, absent when the backend did not say.
+ */
+export type GenerateResult = { completionTokens?: number | undefined; finishReason?: "stop" | "length" | undefined };
 
 /**
  * An answer generator (port). Adapters: `extractive` (offline, picks and cites context sentences) and

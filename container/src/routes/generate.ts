@@ -56,6 +56,7 @@ export const generateRoutes = new Hono<AppEnv>().post("/v1/generate", async (c) 
       model: generator.model,
       citations: parseCitations(answer, body.contexts.length),
       usage: { completion_tokens: completionTokens },
+      ...(result.finishReason ? { finish_reason: result.finishReason } : {}),
     };
   };
 

@@ -95,12 +95,14 @@ export async function startFakeOpenAI() {
     }
     if (req.method === "POST" && req.url === "/v1/chat/completions") {
       const answer = mode === "obedient" ? obey(body) : FAKE_ANSWER;
+      // As a server does when max_tokens stops the answer before it ends (the fake still sends all of it).
+      const finishReason = typeof body.max_tokens === "number" && body.max_tokens < FAKE_COMPLETION_TOKENS ? "length" : "stop";
       if (!body.stream) {
         return json(200, {
           id: "chatcmpl-1",
           object: "chat.completion",
           model: body.model,
-          choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" }],
+          choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: finishReason }],
           usage: { prompt_tokens: 50, completion_tokens: FAKE_COMPLETION_TOKENS, total_tokens: 61 },
         });
       }
@@ -128,7 +130,7 @@ export async function startFakeOpenAI() {
         return res.end();
       }
       if (mode === "cut-mid-stream") return void setTimeout(() => res.socket?.destroy(), 50); // after the pieces flush
-      chunk({}, "stop");
+      chunk({}, finishReason);
       send({
         id: "chatcmpl-1",
         object: "chat.completion.chunk",
