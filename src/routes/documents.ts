@@ -1,7 +1,14 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { ApiError, type FieldError, fieldErrors, notFound, validationFailed } from "../errors";
-import { DOCUMENT_ID_PATTERN, type DocumentMetadata, documentIdOf, documentSchemas, FILE_LIMITS, INGEST_LIMITS } from "../ingest/document-input";
+import {
+  DOCUMENT_ID_PATTERN,
+  type DocumentMetadata,
+  documentIdOf,
+  documentSchemas,
+  FILE_LIMITS,
+  INGEST_LIMITS,
+} from "../ingest/document-input";
 import type { FileUpload } from "../ingest/ingest-service";
 import { type JsonLinesFile, jsonLinesKind, readJsonLines } from "../ingest/json-lines";
 import { authenticate } from "../middleware/authenticate";
