@@ -60,6 +60,26 @@ export const quotaErrors = {
 
 export const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }];
 
+/**
+ * A list route's `limit` and `cursor` query parameters. `decode` is the route's own cursor codec
+ * (undefined: not a cursor it made); call it inside the route's factory, so nothing is built at load.
+ */
+export const pageQuery = (decode: (cursor: string) => unknown, cursorMaxLength: number) => ({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(20)
+    .openapi({ param: { name: "limit", in: "query" } }),
+  cursor: z
+    .string()
+    .max(cursorMaxLength)
+    .refine((cursor) => decode(cursor) !== undefined, "not a cursor this API returned")
+    .optional()
+    .openapi({ param: { name: "cursor", in: "query" }, description: "next_cursor of the previous page" }),
+});
+
 export const RoleSchema = z.enum(["reader", "writer", "admin"]);
 
 /** JSON bodies: the content block of a route's request. */

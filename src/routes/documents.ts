@@ -18,6 +18,7 @@ import {
   jsonBody,
   jsonResponse,
   notFoundError,
+  pageQuery,
   problemSchema,
   quotaErrors,
   schemaWhenRead,
@@ -444,19 +445,7 @@ export function createDocumentRoutes() {
       .enum(["queued", "indexed", "failed"])
       .optional()
       .openapi({ param: { name: "status", in: "query" }, description: "Only documents in this indexing state" }),
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(100)
-      .default(20)
-      .openapi({ param: { name: "limit", in: "query" } }),
-    cursor: z
-      .string()
-      .max(400)
-      .refine((cursor) => decodeCursor(cursor) !== undefined, "not a cursor this API returned")
-      .optional()
-      .openapi({ param: { name: "cursor", in: "query" }, description: "next_cursor of the previous page" }),
+    ...pageQuery(decodeCursor, 400),
   });
 
   const DocumentListSchema = z

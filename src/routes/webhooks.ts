@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env";
 import { notFound } from "../errors";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
-import { authErrors, jsonBody, jsonResponse, notFoundError, quotaErrors, security, validationErrors } from "../schemas";
+import { authErrors, jsonBody, jsonResponse, notFoundError, pageQuery, quotaErrors, security, validationErrors } from "../schemas";
 import type { DeliveryView, WebhookView } from "../tenant/tenant-data";
 import { WEBHOOK_EVENTS, WEBHOOK_ID } from "../webhooks/webhook-events";
 
@@ -160,19 +160,7 @@ export function createWebhookRoutes() {
   };
 
   const DeliveriesQuerySchema = z.object({
-    limit: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(100)
-      .default(20)
-      .openapi({ param: { name: "limit", in: "query" } }),
-    cursor: z
-      .string()
-      .max(100)
-      .refine((cursor) => decodeCursor(cursor) !== undefined, "not a cursor this API returned")
-      .optional()
-      .openapi({ param: { name: "cursor", in: "query" }, description: "next_cursor of the previous page" }),
+    ...pageQuery(decodeCursor, 100),
   });
 
   const deliveries = createRoute({
