@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { startOrigin } from "../../tools/stack/origin";
 import type { ManagedProcess } from "../../tools/stack/processes";
+import { listenOnLoopback, readBody, sendJson } from "./loopback-http";
 import type { SlowLlm, SlowLlmBehaviour } from "./slow-llm";
 
 /**
@@ -110,44 +110,25 @@ export async function startOriginControl(origin: ControlledOrigin, llm: SlowLlm)
 
   const server = createServer((request, response) => {
     void handle(request, response).catch((error: unknown) =>
-      send(response, 500, { error: error instanceof Error ? error.message : String(error) }),
+      sendJson(response, 500, { error: error instanceof Error ? error.message : String(error) }),
     );
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse) {
     const path = new URL(request.url ?? "/", "http://control").pathname;
-    if (path === "/origin" && request.method === "GET") return send(response, 200, describe());
+    if (path === "/origin" && request.method === "GET") return sendJson(response, 200, describe());
     const action = /^\/origin\/(\w+)$/.exec(path)?.[1];
     if (action && request.method === "POST" && actions[action]) {
       await actions[action]();
-      return send(response, 200, describe());
+      return sendJson(response, 200, describe());
     }
-    if (path === "/llm" && request.method === "GET") return send(response, 200, llm.stats());
+    if (path === "/llm" && request.method === "GET") return sendJson(response, 200, llm.stats());
     if (path === "/llm" && request.method === "POST") {
       const body = JSON.parse((await readBody(request)) || "{}") as Partial<SlowLlmBehaviour>;
-      return send(response, 200, llm.configure(body));
+      return sendJson(response, 200, llm.configure(body));
     }
-    send(response, 404, { error: `no such control: ${request.method} ${path}` });
+    sendJson(response, 404, { error: `no such control: ${request.method} ${path}` });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-function send(response: ServerResponse, status: number, body: unknown) {
-  response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  let text = "";
-  for await (const chunk of request) text += chunk;
-  return text;
+  return listenOnLoopback(server);
 }

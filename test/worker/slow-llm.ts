@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenOnLoopback, readBody, sendJson } from "./loopback-http";
 
 /**
  * A slow OpenAI-compatible chat server (`GET /v1/models`, `POST /v1/chat/completions`, streamed or
@@ -46,7 +46,7 @@ export async function startSlowLlm(): Promise<SlowLlm> {
   });
 
   async function complete(request: IncomingMessage, response: ServerResponse) {
-    const body = JSON.parse(await readBody(request)) as { stream?: boolean };
+    const body = JSON.parse((await readBody(request)) || "{}") as { stream?: boolean };
     const current = behaviour;
     completions += 1;
     // The client (the origin) going away, e.g. killed, ends the answer.
@@ -88,32 +88,17 @@ export async function startSlowLlm(): Promise<SlowLlm> {
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     model,
     configure(changes) {
       behaviour = { ...DEFAULT_BEHAVIOUR, ...changes };
       return behaviour;
     },
     stats: () => ({ completions, waiting, streaming }),
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown) {
-  response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  let text = "";
-  for await (const chunk of request) text += chunk;
-  return text || "{}";
 }
 
 /** Sleeps `ms`, waking early (every 25 ms it looks) once `stop()` is true. */

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenOnLoopback, readBody, sendJson } from "./loopback-http";
 
 /**
  * A webhook receiver on loopback for the webhook tests (global-setup.ts starts it; workerd's
@@ -37,7 +37,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
 
   const server = createServer((request, response) => {
     void handle(request, response).catch((error: unknown) =>
-      send(response, 500, { error: error instanceof Error ? error.message : String(error) }),
+      sendJson(response, 500, { error: error instanceof Error ? error.message : String(error) }),
     );
   });
 
@@ -54,35 +54,16 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       else if ((program.fail ?? 0) > box.received.length) answered = program.failStatus ?? 500;
       box.received.push({ headers, body, answered });
       if (answered === 302) return response.writeHead(302, { location: program.redirectTo }).end();
-      return send(response, answered, { ok: answered < 300 });
+      return sendJson(response, answered, { ok: answered < 300 });
     }
     const control = /^\/control\/([\w-]+)$/.exec(path)?.[1];
     if (control && request.method === "POST") {
       inbox(control).program = JSON.parse((await readBody(request)) || "{}") as InboxProgram;
-      return send(response, 200, inbox(control).program);
+      return sendJson(response, 200, inbox(control).program);
     }
-    if (control && request.method === "GET") return send(response, 200, { received: inbox(control).received });
-    send(response, 404, { error: `no such path: ${request.method} ${path}` });
+    if (control && request.method === "GET") return sendJson(response, 200, { received: inbox(control).received });
+    sendJson(response, 404, { error: `no such path: ${request.method} ${path}` });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-function send(response: ServerResponse, status: number, body: unknown) {
-  response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  let text = "";
-  for await (const chunk of request) text += chunk;
-  return text;
+  return listenOnLoopback(server);
 }
