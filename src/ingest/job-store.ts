@@ -40,3 +40,13 @@ export interface JobView {
   updated_at: number;
   finished_at: number | null;
 }
+
+/** A job's status and counts, as GET /v1/jobs/{id} and a webhook's payload both show them. */
+export const jobCounts = ({ status, documents, processed, skipped, failed, chunks }: JobView) => ({
+  status,
+  documents,
+  processed,
+  skipped,
+  failed,
+  chunks,
+});

@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { notFound } from "../errors";
-import { JOB_STATUSES } from "../ingest/job-store";
+import { JOB_STATUSES, jobCounts } from "../ingest/job-store";
 import { authenticate } from "../middleware/authenticate";
 import { chargeRoute } from "../middleware/rate-limit";
 import { authErrors, jsonResponse, notFoundError, security } from "../schemas";
@@ -71,12 +71,7 @@ export function createJobRoutes() {
     return c.json(
       {
         id: job.id,
-        status: job.status,
-        documents: job.documents,
-        processed: job.processed,
-        skipped: job.skipped,
-        failed: job.failed,
-        chunks: job.chunks,
+        ...jobCounts(job),
         errors: job.errors,
         outcomes: job.outcomes,
         index_version: job.index_version,

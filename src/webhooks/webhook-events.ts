@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import type { JobView } from "../ingest/job-store";
+import { type JobView, jobCounts } from "../ingest/job-store";
 
 /**
  * What a webhook says and how it is addressed (issue 27), shared by the tenant's object (which
@@ -29,12 +29,7 @@ export function jobEventPayload(job: JobView, event: WebhookEvent, now: number):
     timestamp: iso(now),
     data: {
       job_id: job.id,
-      status: job.status,
-      documents: job.documents,
-      processed: job.processed,
-      skipped: job.skipped,
-      failed: job.failed,
-      chunks: job.chunks,
+      ...jobCounts(job),
       errors: job.errors.slice(0, PAYLOAD_ERRORS),
       index_version: job.index_version,
       created_at: iso(job.created_at),
