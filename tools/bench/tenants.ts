@@ -6,7 +6,7 @@ import type { SourceDocument } from "../../src/ingest/source-files";
 import { apiKeysInsert } from "../cli/credentials";
 import { wrangler } from "../stack/wrangler";
 import { measureIngest, postDocuments, waitForJobs } from "./ingestion";
-import { runLoad, summarise } from "./load";
+import { percentile, runLoad } from "./load";
 import { bar, progress, step } from "./progress";
 import { jsonPost, type Target } from "./target";
 
@@ -235,18 +235,15 @@ async function measureRound(
   }
 }
 
-const figureOf = (pooled: Pooled): TenantFigure => ({
-  ingest_docs_per_s: pooled.documents / pooled.ingestSeconds,
-  query_p95_ms: summariseMs(pooled.queryMs).p95,
-  query_p50_ms: summariseMs(pooled.queryMs).p50,
-  stats_ms: summariseMs(pooled.statsMs).p50,
-});
-
-const summariseMs = (values: number[]) =>
-  summarise({
-    samples: values.map((ms) => ({ at: 0, ms, status: 200 })),
-    seconds: Math.max(1e-9, values.reduce((a, b) => a + b, 0) / 1000),
-  });
+const figureOf = (pooled: Pooled): TenantFigure => {
+  const [queries, stats] = [pooled.queryMs, pooled.statsMs].map((values) => [...values].sort((a, b) => a - b)) as [number[], number[]];
+  return {
+    ingest_docs_per_s: pooled.documents / pooled.ingestSeconds,
+    query_p95_ms: percentile(queries, 95),
+    query_p50_ms: percentile(queries, 50),
+    stats_ms: percentile(stats, 50),
+  };
+};
 
 /** Splits `items` into `parts` runs of near-equal length, in order. */
 const split = <T>(items: T[], parts: number): T[][] =>
