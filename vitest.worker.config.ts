@@ -42,7 +42,7 @@ export default defineConfig({
     // test/security: the attack suites (black-box, on the same real local stack).
     include: ["test/worker/**/*.test.ts", "test/security/**/*.test.ts"],
     globalSetup: ["./test/worker/global-setup.ts"],
-    setupFiles: ["./test/worker/apply-migrations.ts"],
+    setupFiles: ["./test/worker/apply-migrations.ts", "./test/worker/clear-of-window-edge.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -290,7 +290,7 @@ describe("security: bucket collisions", () => {
     await env.DB.prepare("INSERT INTO users (username, tenant, roles, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
       .bind(username, uniqueTenant("collide"), JSON.stringify(["reader"]), await hashPassword("right-password", 1000), Date.now())
       .run();
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "1/60s", TENANT_RATE_LIMIT_AUTH: "100/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "1/1h", TENANT_RATE_LIMIT_AUTH: "100/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
     // tenant "user" + subject "<username>" used to be the login bucket's key "user:<username>".
     const token = await serviceToken({ tenant: "user" }, username);
     await callWithBindings(bindings, "/v1/api-keys", { auth: token });

@@ -27,7 +27,7 @@ async function storedDocuments(tenant: string): Promise<number> {
 describe("tenant-level rate limits (fairness)", () => {
   it("security: a tenant's keys share one bucket per route class: minting keys buys no capacity", async () => {
     const tenant = uniqueTenant("fair");
-    const bindings = bindingsWith({ TENANT_RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_AUTH: "100/60s" });
+    const bindings = bindingsWith({ TENANT_RATE_LIMIT_AUTH: "3/1h", RATE_LIMIT_AUTH: "100/60s" });
     const keys = await Promise.all(Array.from({ length: 4 }, () => createKey(tenant, ["admin"])));
     const statuses = [];
     for (const { key } of keys) statuses.push((await callWithBindings(bindings, "/v1/api-keys", { auth: key })).status);
@@ -39,14 +39,14 @@ describe("tenant-level rate limits (fairness)", () => {
 
   it("happy: a tenants row sets the tenant's own limits, and /v1/stats shows them with usage", async () => {
     const tenant = uniqueTenant("plan");
-    await setTenantLimits(tenant, { auth: "2/60s", max_documents: 7 }, "gold");
+    await setTenantLimits(tenant, { auth: "2/1h", max_documents: 7 }, "gold");
     const { key } = await createKey(tenant, ["admin"]);
     const bindings = bindingsWith({ TENANT_LIMITS_CACHE_SECONDS: "0" });
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await callWithBindings(bindings, "/v1/api-keys", { auth: key })).status);
     expect(statuses).toEqual([200, 200, 429]);
     const stats = await json(await call("/v1/stats", { auth: key }));
-    expect(stats.quota).toMatchObject({ plan: "gold", documents: 7, rate_limits: { auth: "2/60s" } });
+    expect(stats.quota).toMatchObject({ plan: "gold", documents: 7, rate_limits: { auth: "2/1h" } });
     expect(stats.usage).toEqual({ documents: 0, chunks: 0, bytes: 0, api_keys: 1 });
   });
 
@@ -72,7 +72,7 @@ describe("ingest charged by size, storage quotas (fairness)", () => {
   it("security: POST /v1/documents costs one token per document", async () => {
     const tenant = uniqueTenant("ingest-cost");
     const { key } = await createKey(tenant, ["writer"]);
-    const bindings = bindingsWith({ RATE_LIMIT_INGEST: "5/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_INGEST: "5/1h" });
     const first = await callWithBindings(bindings, "/v1/documents", { auth: key, body: { documents: docs(3, "a") } });
     expect(first.status).toBe(202);
     expect(first.headers.get("ratelimit-remaining")).toBe("2");
@@ -138,7 +138,7 @@ describe("ingest charged by size, storage quotas (fairness)", () => {
 
 describe("unauthenticated traffic (fairness)", () => {
   it("security: failed authentication is limited per client IP; then the IP is refused before any credential lookup", async () => {
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH_FAILURES_IP: "3/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH_FAILURES_IP: "3/1h" });
     const ip = `203.0.113.${Math.floor(Math.random() * 250)}`;
     const { key } = await createKey(uniqueTenant("ip"), ["reader"]);
     const statuses = [];
@@ -168,7 +168,7 @@ describe("client networks (fairness)", () => {
   });
 
   it("security: failed authentication from one IPv6 /64 shares one bucket, whatever the address", async () => {
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH_FAILURES_IP: "3/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH_FAILURES_IP: "3/1h" });
     const prefix = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:1`;
     const bad = `erk_${"e".repeat(16)}_${"f".repeat(43)}`;
     const statuses = [];
@@ -205,7 +205,7 @@ describe("login (fairness)", () => {
 
   it("security: successful logins never spend the account's budget; only failures do", async () => {
     const username = await createUser(uniqueTenant("login"));
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "2/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "2/1h", RATE_LIMIT_LOGIN_IP: "100/60s" });
     const login = (password: string) => callWithBindings(bindings, "/v1/auth/login", { body: { username, password } });
     for (let i = 0; i < 4; i++) expect((await login("correct horse battery")).status).toBe(200);
     expect((await login("wrong")).status).toBe(401);
@@ -217,7 +217,7 @@ describe("login (fairness)", () => {
     // The production cost (100,000 iterations): every attempt is charged long before any is verified,
     // so a success's refund cannot free a token for another attempt of the burst.
     const username = await createUser(uniqueTenant("login-burst"), 100_000);
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_LOGIN_ACCOUNT: "3/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/1h", RATE_LIMIT_LOGIN_ACCOUNT: "3/1h", RATE_LIMIT_LOGIN_IP: "100/60s" });
     // From 12 networks at once, as a botnet would (the per-network limits never apply), the right
     // password last. Before, every guess passed a check that none had counted yet, and the right one
     // got its 200 however many had failed.
@@ -237,7 +237,7 @@ describe("login (fairness)", () => {
 
   it("security: a stranger's wrong guesses from one network do not lock the owner out of another", async () => {
     const username = await createUser(uniqueTenant("login-lockout"));
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_LOGIN_ACCOUNT: "20/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/1h", RATE_LIMIT_LOGIN_ACCOUNT: "20/1h", RATE_LIMIT_LOGIN_IP: "100/60s" });
     const login = (password: string, ip: string) =>
       callWithBindings(bindings, "/v1/auth/login", { body: { username, password }, headers: { "cf-connecting-ip": ip } });
     const stranger = [];
@@ -251,7 +251,7 @@ describe("login (fairness)", () => {
 
   it("security: spraying one account from many networks still meets the account-wide ceiling", async () => {
     const username = await createUser(uniqueTenant("login-spray"));
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/60s", RATE_LIMIT_LOGIN_ACCOUNT: "6/60s", RATE_LIMIT_LOGIN_IP: "100/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "3/1h", RATE_LIMIT_LOGIN_ACCOUNT: "6/1h", RATE_LIMIT_LOGIN_IP: "100/60s" });
     const statuses = [];
     for (let i = 0; i < 8; i++) {
       const response = await callWithBindings(bindings, "/v1/auth/login", {
@@ -266,7 +266,7 @@ describe("login (fairness)", () => {
 
   it("security: the login bucket cannot collide with a principal's: a tenant named `user` with subject `<name>` does not spend it", async () => {
     const username = await createUser(uniqueTenant("collide"));
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "2/60s", RATE_LIMIT_LOGIN_IP: "100/60s", TENANT_RATE_LIMIT_AUTH: "100/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "2/1h", RATE_LIMIT_LOGIN_IP: "100/60s", TENANT_RATE_LIMIT_AUTH: "100/60s" });
     // Before: login counted `user:<name>` in the auth bucket, the same key as tenant "user", subject "<name>".
     const token = await new SignJWT({ tenant: "user", roles: ["admin"] })
       .setProtectedHeader({ alg: "HS256" })

@@ -190,7 +190,7 @@ describe("mcp (error)", () => {
 describe("mcp (security)", () => {
   it("charges one query token per tool call, a JSON-RPC batch included", async () => {
     const { key } = await createKey(uniqueTenant("mcp-rl"), ["reader"]);
-    const limited = { RATE_LIMIT_QUERY: "3/60s" };
+    const limited = { RATE_LIMIT_QUERY: "3/1h" };
     const send = (body: unknown) => callWithEnv(limited, "/mcp", { auth: key, body, headers: { accept: ACCEPT } });
     const listed = await send(rpc("tools/list"));
     expect(listed.status).toBe(200);
@@ -204,7 +204,7 @@ describe("mcp (security)", () => {
 
   it("charges every message of a batch: tools/call one query token, four other messages one token", async () => {
     const { key } = await createKey(uniqueTenant("mcp-batch-cost"), ["reader"]);
-    const send = (body: unknown) => callWithEnv({ RATE_LIMIT_QUERY: "20/60s" }, "/mcp", { auth: key, body, headers: { accept: ACCEPT } });
+    const send = (body: unknown) => callWithEnv({ RATE_LIMIT_QUERY: "20/1h" }, "/mcp", { auth: key, body, headers: { accept: ACCEPT } });
     const lists = await send(Array.from({ length: 16 }, (_, id) => rpc("tools/list", {}, id)));
     expect(lists.status).toBe(200);
     expect(await json(lists)).toHaveLength(16);
@@ -217,7 +217,7 @@ describe("mcp (security)", () => {
 
   it(`refuses a batch of more than ${MAX_BATCH_MESSAGES} messages with a JSON-RPC error: nothing runs, nothing is charged`, async () => {
     const { key } = await createKey(uniqueTenant("mcp-batch-cap"), ["reader"]);
-    const send = (body: unknown) => callWithEnv({ RATE_LIMIT_QUERY: "5/60s" }, "/mcp", { auth: key, body, headers: { accept: ACCEPT } });
+    const send = (body: unknown) => callWithEnv({ RATE_LIMIT_QUERY: "5/1h" }, "/mcp", { auth: key, body, headers: { accept: ACCEPT } });
     const refused = await send(Array.from({ length: MAX_BATCH_MESSAGES + 1 }, (_, id) => rpc("tools/list", {}, id)));
     expect(refused.status).toBe(400);
     expect(await json(refused)).toEqual({

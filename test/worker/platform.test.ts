@@ -312,7 +312,7 @@ describe("rate limits", () => {
     const tenant = uniqueTenant();
     const admin = await createKey(tenant, ["admin"]);
     const other = await createKey(tenant, ["admin"]);
-    const limited = { RATE_LIMIT_AUTH: "2/60s" };
+    const limited = { RATE_LIMIT_AUTH: "2/1h" };
     const first = await callWithEnv(limited, "/v1/api-keys", { auth: admin.key });
     expect(first.status).toBe(200);
     expect(first.headers.get("ratelimit-limit")).toBe("2");
@@ -330,7 +330,7 @@ describe("rate limits", () => {
 
   it("charges a batch one unit per query", async () => {
     const { key } = await createKey(uniqueTenant(), ["reader"]);
-    const limited = { RATE_LIMIT_QUERY: "5/60s" };
+    const limited = { RATE_LIMIT_QUERY: "5/1h" };
     const batch = (n: number) => ({ queries: Array.from({ length: n }, (_, i) => ({ query: `question ${i}`, mode: "keyword" })) });
     const first = await callWithEnv(limited, "/v1/query/batch", { auth: key, body: batch(3) });
     expect(first.status).toBe(200);
@@ -343,7 +343,7 @@ describe("rate limits", () => {
     const tenant = uniqueTenant("charge-valid");
     const { key } = await createKey(tenant, ["writer"]);
     const { key: admin } = await createKey(tenant, ["admin"]);
-    const limited = { RATE_LIMIT_QUERY: "20/60s", RATE_LIMIT_INGEST: "20/60s", RATE_LIMIT_AUTH: "20/60s", ORIGIN_URLS: DEAD_ORIGIN };
+    const limited = { RATE_LIMIT_QUERY: "20/1h", RATE_LIMIT_INGEST: "20/1h", RATE_LIMIT_AUTH: "20/1h", ORIGIN_URLS: DEAD_ORIGIN };
     const remaining = async (path: string, options: { auth: string; method?: string }) =>
       (await callWithEnv(limited, path, options)).headers.get("ratelimit-remaining");
     const refused = async (path: string, options: { auth: string; method?: string; body?: unknown }) =>
@@ -380,7 +380,7 @@ describe("rate limits", () => {
   });
 
   it("limits password guessing per client IP across usernames", async () => {
-    const limited = { RATE_LIMIT_LOGIN_IP: "3/60s" };
+    const limited = { RATE_LIMIT_LOGIN_IP: "3/1h" };
     const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
     const statuses = [];
     for (let i = 0; i < 4; i++) {

@@ -45,7 +45,7 @@ const untilWaiting = async (probe: { waiting: unknown[] }) => {
 describe("rate limits decided in the colo (workerd)", () => {
   it("happy: a query-class request within its limits answers while its Upstash counts are held; the limit still holds", async () => {
     const { probe, app } = heldUpstash();
-    const bindings = bindingsWith({ RATE_LIMIT_QUERY: "4/60s", TENANT_RATE_LIMIT_QUERY: "100/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_QUERY: "4/1h", TENANT_RATE_LIMIT_QUERY: "100/60s" });
     const { key } = await createKey(uniqueTenant("colo"), ["reader"]);
     const first = send(app, bindings, "/v1/documents", key);
     expect((await first.response).status).toBe(200);
@@ -70,7 +70,7 @@ describe("rate limits decided in the colo (workerd)", () => {
 
   it("security: an auth-class request (fails closed) waits for Upstash", async () => {
     const { probe, app } = heldUpstash();
-    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "4/60s" });
+    const bindings = bindingsWith({ RATE_LIMIT_AUTH: "4/1h" });
     const { key } = await createKey(uniqueTenant("colo-closed"), ["admin"]);
     const first = send(app, bindings, "/v1/api-keys", key);
     expect((await first.response).status).toBe(200);

@@ -35,10 +35,10 @@ describe("tenant limits in the colo (happy)", () => {
   it("reads from a read replica, then from memory; past half the cache time a re-read after the response, while hits wait on none", async () => {
     const { store, clock, sessions, ttlMs } = limitsStore();
     const tenant = uniqueTenant("limits");
-    await setQueryLimit(tenant, "7/60s");
+    await setQueryLimit(tenant, "7/1h");
     expect((await store.get(tenant)).rate.query.limit).toBe(7);
     expect(sessions).toEqual(["first-unconstrained"]);
-    await setQueryLimit(tenant, "9/60s");
+    await setQueryLimit(tenant, "9/1h");
     const background: Array<Promise<unknown>> = [];
     const later = (work: Promise<unknown>) => void background.push(work);
     expect((await store.get(tenant, later)).rate.query.limit).toBe(7);
@@ -58,7 +58,7 @@ describe("tenant limits in the colo (happy)", () => {
   it("concurrent first reads are each their own: no request awaits another's pending read", async () => {
     const { store, sessions } = limitsStore();
     const tenant = uniqueTenant("limits-concurrent");
-    await setQueryLimit(tenant, "3/60s");
+    await setQueryLimit(tenant, "3/1h");
     const both = await Promise.all([store.get(tenant), store.get(tenant)]);
     expect(both.map((limits) => limits.rate.query.limit)).toEqual([3, 3]);
     expect(sessions).toHaveLength(2);
