@@ -14,11 +14,14 @@ import { type Bucket, bucketClass, type RateLimitDecision, type RateLimiter, Rat
  *   for Upstash: its limits never rest on an estimate.
  * - A class that fails open (by default query) is decided in the isolate once it knows the key:
  *   each answer from Upstash leaves the key's remaining tokens here; a call the estimate covers is
- *   allowed at once and counted in Upstash after the response (`pending`, for waitUntil; a key's
- *   counts go one call at a time, each carrying what was allowed while the last was in flight),
- *   whose answer refreshes the estimate (or, if Upstash refused, blocks the key in the library's
- *   ephemeral cache until its window ends). A key this isolate has not seen within one window, or
- *   whose estimate cannot cover the cost, waits for Upstash as above.
+ *   allowed at once and counted in Upstash after the response, whose answer refreshes the
+ *   estimate (or, if Upstash refused, blocks the key in the library's ephemeral cache until its
+ *   window ends). A key's counts go one call at a time, each carrying what was allowed while the
+ *   last was in flight: the call that finds none in flight sends them (`pending`, for its
+ *   waitUntil) for up to COUNTING_MS, and a call that finds one in flight leaves its tokens to it
+ *   and has nothing pending. No promise passes from one request to another: workerd never lets a
+ *   request wait on another's I/O ("Promise will never complete"). A key this isolate has not seen
+ *   within one window, or whose estimate cannot cover the cost, waits for Upstash as above.
  * Accuracy: within one isolate a limit holds exactly. Isolates do not share estimates, so a burst
  * that reaches n isolates (in one colo or many) before their counts land can be allowed up to
  * n × the remaining tokens each last saw: at worst n × the limit in one window. The counts are all
@@ -35,6 +38,14 @@ import { type Bucket, bucketClass, type RateLimitDecision, type RateLimiter, Rat
 /** Limiters (one per bucket and window) and estimates an isolate keeps at most; safe to lose. */
 const MAX_ENTRIES = 10_000;
 
+/**
+ * How long one request goes on sending a key's counts: well inside waitUntil's 30 s, so its last
+ * call ends while the request lives. Tokens left then go with the next call on the key.
+ */
+const COUNTING_MS = 5_000;
+/** A count in flight longer than this died with its request (cancelled): the next call starts over. */
+const COUNTING_DEAD_MS = 35_000;
+
 /** A Map that starts over when full: the library's ephemeral cache of blocked keys grows otherwise. */
 class BoundedMap<K, V> extends Map<K, V> {
   override set(key: K, value: V): this {
@@ -50,8 +61,8 @@ interface Estimate {
   uncounted: number;
   /** Of those, the tokens not sent yet: they go in the next count, after the one in flight. */
   unsent: number;
-  /** The counts in flight for this key, until no token is left unsent. */
-  counting: Promise<void> | null;
+  /** Epoch ms when the request sending this key's counts began (0: none is). */
+  countingSince: number;
   limit: number;
   resetAt: number;
   /** Epoch ms of Upstash's last answer for the key. */
@@ -124,7 +135,7 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
 
   /** Takes Upstash's answer into the key's estimate, less what was allowed here and not yet counted. */
   const remember = (id: string, decision: RateLimitDecision) => {
-    const known = estimates.get(id) ?? { remaining: 0, uncounted: 0, unsent: 0, counting: null, limit: 0, resetAt: 0, refreshedAt: 0 };
+    const known = estimates.get(id) ?? { remaining: 0, uncounted: 0, unsent: 0, countingSince: 0, limit: 0, resetAt: 0, refreshedAt: 0 };
     known.remaining = decision.allowed ? decision.remaining! - known.uncounted : 0;
     known.limit = decision.limit;
     known.resetAt = decision.resetAt;
@@ -138,8 +149,10 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
    * per round trip, not n; each count lands at most one round trip later than alone).
    */
   const countAll = async (id: string, known: Estimate, limiter: Ratelimit, key: string): Promise<void> => {
+    const since = Date.now();
+    known.countingSince = since;
     try {
-      while (known.unsent > 0) {
+      while (known.unsent > 0 && Date.now() - since < COUNTING_MS) {
         const tokens = known.unsent;
         known.unsent = 0;
         let decision: RateLimitDecision;
@@ -155,7 +168,7 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
         if (estimates.get(id) === known) remember(id, decision);
       }
     } finally {
-      known.counting = null;
+      if (known.countingSince === since) known.countingSince = 0;
     }
   };
 
@@ -170,8 +183,9 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
         known.remaining -= cost;
         known.uncounted += cost;
         known.unsent += cost;
-        known.counting ??= countAll(id, known, limiter, key);
-        return { allowed: true, limit: known.limit, remaining: known.remaining, resetAt: known.resetAt, pending: known.counting };
+        const counting = known.countingSince > 0 && Date.now() - known.countingSince < COUNTING_DEAD_MS;
+        const pending = counting ? undefined : countAll(id, known, limiter, key);
+        return { allowed: true, limit: known.limit, remaining: known.remaining, resetAt: known.resetAt, pending };
       }
       // Counts allowed here and still on their way may land after this call: its answer may be
       // short of them, so they are taken off it (twice, at worst, for those that landed first).
