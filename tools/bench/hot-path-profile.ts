@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -33,6 +33,7 @@ const requests = Number(values.requests);
 const rounds = Number(values.rounds);
 const stateDir = mkdtempSync(join(tmpdir(), "edge-rag-hot-path-"));
 const out = values.out ?? stateDir;
+mkdirSync(out, { recursive: true });
 const ISOLATE = "core:user:edge-rag";
 
 const { stack, key, closeLog } = await startMeasuredStack({
