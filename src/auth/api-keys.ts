@@ -1,3 +1,4 @@
+import { toHex } from "../shared/hex";
 import type { Principal, Role } from "./principal";
 
 /**
@@ -37,7 +38,7 @@ function base64url(bytes: Uint8Array): string {
 
 export async function sha256Hex(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return toHex(digest);
 }
 
 export async function generateApiKey(): Promise<GeneratedApiKey> {

@@ -1,5 +1,6 @@
 import type { GenerationOptions, QueryInput, SearchInput } from "../query/schemas";
 import type { Filters } from "../retrieval/filters";
+import { toHex } from "../shared/hex";
 import { DEFAULT_ANSWER_TOKENS } from "../shared/origin-contract";
 import type { TenantState } from "../store/tenant-store";
 
@@ -53,7 +54,7 @@ export async function cacheKey(kind: string, parts: readonly unknown[]): Promise
   const known = recentKeys.get(text);
   if (known !== undefined) return known;
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  const key = `${kind}:${Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+  const key = `${kind}:${toHex(new Uint8Array(digest))}`;
   if (text.length <= KEYS_MAX_CHARS) {
     if (recentKeys.size >= KEYS_MAX_ENTRIES) recentKeys.clear();
     recentKeys.set(text, key);

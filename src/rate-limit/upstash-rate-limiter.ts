@@ -16,8 +16,8 @@ import { type Bucket, bucketClass, type RateLimitDecision, type RateLimiter, Rat
  *   each answer from Upstash leaves the key's remaining tokens here; a call the estimate covers is
  *   allowed at once and counted in Upstash after the response, whose answer refreshes the
  *   estimate (or, if Upstash refused, blocks the key in the library's ephemeral cache until its
- *   window ends). A key's counts go one call at a time, each carrying what was allowed while the
- *   last was in flight: the call that finds none in flight sends them (`pending`, for its
+ *   window ends). A key's counts go one call at a time, at most one per GATHER_MS, each carrying
+ *   what was allowed since the last: the call that finds none in flight sends them (`pending`, for its
  *   waitUntil) for up to COUNTING_MS, and a call that finds one in flight leaves its tokens to it
  *   and has nothing pending. No promise passes from one request to another: workerd never lets a
  *   request wait on another's I/O ("Promise will never complete"). A key this isolate has not seen
@@ -43,6 +43,12 @@ const MAX_ENTRIES = 10_000;
  * call ends while the request lives. Tokens left then go with the next call on the key.
  */
 const COUNTING_MS = 5_000;
+/**
+ * A key's counts start at most this often: each waits for the tokens allowed meanwhile, so a key
+ * in steady use costs at most 1000 / GATHER_MS Upstash calls a second per isolate, not one per
+ * hit; a count lands up to that much later for other isolates.
+ */
+const GATHER_MS = 50;
 /** A count in flight longer than this died with its request (cancelled): the next call starts over. */
 const COUNTING_DEAD_MS = 35_000;
 
@@ -144,15 +150,19 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
   };
 
   /**
-   * Counts at Upstash what the isolate allowed for a key: one call at a time per key, each carrying
-   * every token allowed since the last one left (a burst of n hits on one key costs about one call
-   * per round trip, not n; each count lands at most one round trip later than alone).
+   * Counts at Upstash what the isolate allowed for a key: one call at a time per key, each
+   * GATHER_MS after the last one began (or later, if that one is still in flight), carrying every
+   * token allowed since the last one left; it stops once a gather brings none, or after COUNTING_MS.
    */
   const countAll = async (id: string, known: Estimate, limiter: Ratelimit, key: string): Promise<void> => {
     const since = Date.now();
     known.countingSince = since;
     try {
-      while (known.unsent > 0 && Date.now() - since < COUNTING_MS) {
+      let sent = since;
+      while (Date.now() - since < COUNTING_MS) {
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, sent + GATHER_MS - Date.now())));
+        if (known.unsent === 0) break;
+        sent = Date.now();
         const tokens = known.unsent;
         known.unsent = 0;
         let decision: RateLimitDecision;

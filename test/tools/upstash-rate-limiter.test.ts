@@ -86,6 +86,11 @@ async function take(limiter: RateLimiter, bucket: Bucket, key: string, times: nu
   return decisions;
 }
 
+/** Resolves once a count is held (a key's first count waits out the limiter's gather first). */
+async function untilWaiting(probe: { waiting: unknown[] }): Promise<void> {
+  while (probe.waiting.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
 /** True once the promise has settled, after everything already queued ran. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
   let done = false;
@@ -146,7 +151,8 @@ describe("happy: a class that fails open is decided in the colo", () => {
     probe.held = true;
     const decision = await limiter.limit("query", key);
     expect(decision).toMatchObject({ allowed: true, remaining: 3, limit: 5 });
-    // Its count is on the way, held, and only `pending` (waitUntil) waits for it.
+    // Its count is on the way (after the gather), held, and only `pending` (waitUntil) waits for it.
+    await untilWaiting(probe);
     expect(probe.waiting).toHaveLength(1);
     expect(await settled(decision.pending!)).toBe(false);
     probe.release();
@@ -155,22 +161,25 @@ describe("happy: a class that fails open is decided in the colo", () => {
     expect(await limiterOn().limiter.limit("query", key)).toMatchObject({ remaining: 2 });
   });
 
-  it("a burst on one key costs one count per round trip, and every token is counted", async () => {
+  it("a burst on one key costs one count per gather and round trip, and every token is counted", async () => {
     const { limiter, probe } = limiterOn();
     const key = id();
     await take(limiter, "query", key, 1);
     const before = probe.requests;
     probe.held = true;
     const burst = [];
-    for (let i = 0; i < 3; i++) burst.push(await limiter.limit("query", key));
-    expect(burst.map((d) => d.remaining)).toEqual([3, 2, 1]);
-    // The first count is in flight; the next two wait for it and then go as one.
+    for (let i = 0; i < 2; i++) burst.push(await limiter.limit("query", key));
+    // Both go in the first count, sent once the gather ends; it is held.
+    await untilWaiting(probe);
     expect(probe.requests - before).toBe(1);
+    burst.push(await limiter.limit("query", key));
+    expect(burst.map((d) => d.remaining)).toEqual([3, 2, 1]);
     // Only the call that sends has anything pending: in workerd a request's waitUntil cannot wait
     // on a promise another request's I/O settles ("Promise will never complete").
     expect(burst.map((d) => d.pending !== undefined)).toEqual([true, false, false]);
+    // The third waits for the first count and then goes alone.
     probe.release();
-    await Promise.all(burst.map((d) => d.pending));
+    await burst[0]!.pending;
     expect(probe.requests - before).toBe(2);
     // Upstash holds all four: a fifth token is the last.
     expect(await limiterOn().limiter.limit("query", key)).toMatchObject({ allowed: true, remaining: 0 });

@@ -55,7 +55,8 @@ describe("rate limits decided in the colo (workerd)", () => {
     const answered = await second.response;
     expect(answered.status).toBe(200);
     expect(answered.headers.get("ratelimit-remaining")).toBe("2");
-    // Its counts (the principal's and the tenant's bucket) are still held.
+    // Its counts (the principal's and the tenant's bucket) go after the response, and are held.
+    await untilWaiting(probe);
     expect(probe.waiting.length).toBeGreaterThan(0);
     probe.release();
     await second.done();
