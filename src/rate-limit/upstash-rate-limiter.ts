@@ -44,9 +44,9 @@ const MAX_ENTRIES = 10_000;
  */
 const COUNTING_MS = 5_000;
 /**
- * A key's counts start at most this often: each waits for the tokens allowed meanwhile, so a key
- * in steady use costs at most 1000 / GATHER_MS Upstash calls a second per isolate, not one per
- * hit; a count lands up to that much later for other isolates.
+ * A key's counts start at most this often: after the first, each waits for the tokens allowed
+ * meanwhile, so a key in steady use costs at most 1000 / GATHER_MS Upstash calls a second per
+ * isolate, not one per hit; such a count lands up to that much later for other isolates.
  */
 const GATHER_MS = 50;
 /** A count in flight longer than this died with its request (cancelled): the next call starts over. */
@@ -150,19 +150,19 @@ export function createSlidingWindowRateLimiter(options: UpstashRateLimiterOption
   };
 
   /**
-   * Counts at Upstash what the isolate allowed for a key: one call at a time per key, each
-   * GATHER_MS after the last one began (or later, if that one is still in flight), carrying every
-   * token allowed since the last one left; it stops once a gather brings none, or after COUNTING_MS.
+   * Counts at Upstash what the isolate allowed for a key: one call at a time per key, the first at
+   * once, each later one GATHER_MS after the last began (or once it is answered, if later), carrying
+   * every token allowed since the last left; it stops once a gather brings none, or after COUNTING_MS.
    */
   const countAll = async (id: string, known: Estimate, limiter: Ratelimit, key: string): Promise<void> => {
     const since = Date.now();
     known.countingSince = since;
     try {
-      let sent = since;
-      while (Date.now() - since < COUNTING_MS) {
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, sent + GATHER_MS - Date.now())));
+      for (let last = 0; Date.now() - since < COUNTING_MS; ) {
+        // The first count goes at once; each later one waits out the gather since the last began.
+        if (last > 0) await new Promise((resolve) => setTimeout(resolve, Math.max(0, last + GATHER_MS - Date.now())));
         if (known.unsent === 0) break;
-        sent = Date.now();
+        last = Date.now();
         const tokens = known.unsent;
         known.unsent = 0;
         let decision: RateLimitDecision;
