@@ -1,6 +1,10 @@
 import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { coresBusy, cpuSeconds, hasInspector, processesNamed, processMemory, treeRss } from "../../tools/bench/memory";
+import { workerErrors } from "../../tools/stack/stack";
 
 /**
  * The benchmark's measurements of real processes (RSS of a tree, workerd told from its proxy, CPU
@@ -65,5 +69,31 @@ describe("bench process measurements", () => {
       process.kill(-tree.pid!, "SIGKILL");
     }
     expect(coresBusy({ a: 1, b: 2 }, { a: 3, b: 2.5, c: 1 }, 2)).toEqual({ a: 1, b: 0.25, c: 0.5 });
+  });
+});
+
+describe("the worker's errors in wrangler's log (tools/stack/stack.ts workerErrors)", () => {
+  it("counts each error entry by its first line, and nothing else; no log is no errors", () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "edge-rag-worker-errors-"));
+    try {
+      expect(workerErrors(stateDir).size).toBe(0);
+      mkdirSync(join(stateDir, "wrangler-logs"));
+      const entry = (level: string, text: string) => `\n--- 2026-12-07T01:45:49.908Z ${level}\n${text}\n---\n`;
+      const never = "✘ [ERROR] Uncaught Error: Promise will never complete. ";
+      writeFileSync(
+        join(stateDir, "wrangler-logs", "wrangler-1.log"),
+        entry("debug", "setting config") + entry("error", never) + entry("info", "[ERROR] not an error entry") + entry("error", never),
+      );
+      writeFileSync(
+        join(stateDir, "wrangler-logs", "wrangler-2.log"),
+        entry("error", "✘ [ERROR] Uncaught TypeError: x is not a function\n    at y"),
+      );
+      expect(Object.fromEntries(workerErrors(stateDir))).toEqual({
+        "Uncaught Error: Promise will never complete.": 2,
+        "Uncaught TypeError: x is not a function": 1,
+      });
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@ import type { SourceDocument } from "../../src/ingest/source-files";
 import type { WanSettings } from "../../src/wan/wan-profiles";
 import { UsageError } from "../cli/usage-error";
 import { ROOT } from "../stack/paths";
-import type { Stack } from "../stack/stack";
+import { type Stack, workerErrors } from "../stack/stack";
 import { readDocuments, readQuestions, scifactDir } from "./corpus";
 import {
   type EmbedderFigures,
@@ -357,6 +357,15 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       });
     }
 
+    // Errors that reach no response (a waitUntil workerd failed) show only in wrangler's log.
+    for (const [name, started] of [
+      ["", stack],
+      ["1-tenant deployment: ", baselineStack],
+    ] as const) {
+      if (!started) continue;
+      for (const [error, count] of workerErrors(started.stateDir))
+        notes.push(`${name}the worker logged ${count}× "${error.slice(0, 200)}"`);
+    }
     const result: BenchResult = {
       startedAt: startedAt.toISOString(),
       seconds: (Date.now() - startedAt.getTime()) / 1000,

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { workerErrors } from "../stack/stack";
 import { wanWorkerVars } from "../stack/wan";
 import { type CpuProfile, cpuProfile, selfTimes } from "./devtools";
 import { postDocuments, waitForJobs } from "./ingestion";
@@ -150,6 +151,10 @@ try {
     top("hit: total time per request", hit.total);
     console.log(`\nprofiles: ${out}`);
   }
+  // Errors that reach no response (a waitUntil workerd failed) show only in wrangler's log.
+  const errors = workerErrors(stateDir);
+  console.log(`\nworker errors (wrangler's log): ${errors.size === 0 ? "none" : ""}`);
+  for (const [error, count] of errors) console.log(`  ${count}× ${error}`);
 } finally {
   await stack.stop();
   closeLog();

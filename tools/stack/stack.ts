@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildConsoleAssets } from "../console/build";
 import { freePort } from "../lib/ports";
@@ -187,7 +187,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         "info",
       ],
       cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+      // wrangler's own log file (where it records the worker's uncaught errors) in the state
+      // directory, where workerErrors() reads it.
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", WRANGLER_LOG_PATH: join(options.stateDir, WRANGLER_LOGS) },
       log: (line) => log("worker", line),
       readyLine: /Ready on (http:\/\/\S+)/,
       readyTimeoutMs: 120_000,
@@ -238,4 +240,25 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stopAll();
     throw error;
   }
+}
+
+const WRANGLER_LOGS = "wrangler-logs";
+
+/**
+ * The worker's errors that wrangler logged for a stack started with `stateDir`, by first line and
+ * count: uncaught exceptions and `waitUntil` promises workerd failed ("Promise will never
+ * complete"), which reach no response and no test assertion. Empty when there were none.
+ */
+export function workerErrors(stateDir: string): Map<string, number> {
+  const errors = new Map<string, number>();
+  const dir = join(stateDir, WRANGLER_LOGS);
+  if (!existsSync(dir)) return errors;
+  for (const file of readdirSync(dir)) {
+    // Entries are `--- <time> <level>` then the message, up to the next `---`.
+    for (const [, message] of readFileSync(join(dir, file), "utf8").matchAll(/^--- \S+ error\n(.*)$/gm)) {
+      const line = message!.replace(/^✘ \[ERROR\] /, "").trim();
+      errors.set(line, (errors.get(line) ?? 0) + 1);
+    }
+  }
+  return errors;
 }
