@@ -9,7 +9,7 @@ import { articleHtml, bombDocx, encryptedPdf, MEDIA, makePdf } from "../../conta
 import { freePort } from "../../tools/lib/ports";
 import { readCorpus, readQrels, readQueries, toDocument } from "../../tools/lib/scifact";
 import { ROOT } from "../../tools/stack/paths";
-import { type Stack, startStack } from "../../tools/stack/stack";
+import { type Stack, startStack, workerErrors } from "../../tools/stack/stack";
 import { createKeyOnStack } from "./stack-client";
 
 /**
@@ -225,4 +225,12 @@ describe("bad files on the real stack", () => {
     const { sources } = (await answer.json()) as { sources: Array<{ document_id: string; page?: number; text: string }> };
     expect(sources.find((source) => source.text.includes(fact))).toMatchObject({ document_id: "plant-report.pdf", page: 3 });
   }, 180_000);
+});
+
+describe("the worker's own errors", () => {
+  it("logged none that reached no response, through everything above (a failed waitUntil shows only in wrangler's log)", () => {
+    const errors = workerErrors(stateDir);
+    expect(errors, "wrangler wrote no log in the state directory").not.toBeNull();
+    expect(Object.fromEntries(errors!)).toEqual({});
+  });
 });

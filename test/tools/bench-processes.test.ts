@@ -73,10 +73,10 @@ describe("bench process measurements", () => {
 });
 
 describe("the worker's errors in wrangler's log (tools/stack/stack.ts workerErrors)", () => {
-  it("counts each error entry by its first line, and nothing else; no log is no errors", () => {
+  it("counts each error entry by its first line, and nothing else; no log at all is null", () => {
     const stateDir = mkdtempSync(join(tmpdir(), "edge-rag-worker-errors-"));
     try {
-      expect(workerErrors(stateDir).size).toBe(0);
+      expect(workerErrors(stateDir)).toBeNull();
       mkdirSync(join(stateDir, "wrangler-logs"));
       const entry = (level: string, text: string) => `\n--- 2026-12-07T01:45:49.908Z ${level}\n${text}\n---\n`;
       const never = "✘ [ERROR] Uncaught Error: Promise will never complete. ";
@@ -88,7 +88,7 @@ describe("the worker's errors in wrangler's log (tools/stack/stack.ts workerErro
         join(stateDir, "wrangler-logs", "wrangler-2.log"),
         entry("error", "✘ [ERROR] Uncaught TypeError: x is not a function\n    at y"),
       );
-      expect(Object.fromEntries(workerErrors(stateDir))).toEqual({
+      expect(Object.fromEntries(workerErrors(stateDir)!)).toEqual({
         "Uncaught Error: Promise will never complete.": 2,
         "Uncaught TypeError: x is not a function": 1,
       });

@@ -363,7 +363,7 @@ export async function runBench(options: BenchOptions): Promise<{ result: BenchRe
       ["1-tenant deployment: ", baselineStack],
     ] as const) {
       if (!started) continue;
-      for (const [error, count] of workerErrors(started.stateDir))
+      for (const [error, count] of workerErrors(started.stateDir) ?? [])
         notes.push(`${name}the worker logged ${count}× "${error.slice(0, 200)}"`);
     }
     const result: BenchResult = {

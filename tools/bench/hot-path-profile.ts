@@ -152,7 +152,7 @@ try {
     console.log(`\nprofiles: ${out}`);
   }
   // Errors that reach no response (a waitUntil workerd failed) show only in wrangler's log.
-  const errors = workerErrors(stateDir);
+  const errors = workerErrors(stateDir) ?? new Map([["(wrangler wrote no log in the state directory)", 1]]);
   console.log(`\nworker errors (wrangler's log): ${errors.size === 0 ? "none" : ""}`);
   for (const [error, count] of errors) console.log(`  ${count}× ${error}`);
 } finally {

@@ -247,12 +247,13 @@ const WRANGLER_LOGS = "wrangler-logs";
 /**
  * The worker's errors that wrangler logged for a stack started with `stateDir`, by first line and
  * count: uncaught exceptions and `waitUntil` promises workerd failed ("Promise will never
- * complete"), which reach no response and no test assertion. Empty when there were none.
+ * complete"), which reach no response and no test assertion. Empty when there were none; null
+ * when wrangler wrote no log there (a stack of an older checkout, or none started).
  */
-export function workerErrors(stateDir: string): Map<string, number> {
+export function workerErrors(stateDir: string): Map<string, number> | null {
   const errors = new Map<string, number>();
   const dir = join(stateDir, WRANGLER_LOGS);
-  if (!existsSync(dir)) return errors;
+  if (!existsSync(dir) || readdirSync(dir).length === 0) return null;
   for (const file of readdirSync(dir)) {
     // Entries are `--- <time> <level>` then the message, up to the next `---`.
     for (const [, message] of readFileSync(join(dir, file), "utf8").matchAll(/^--- \S+ error\n(.*)$/gm)) {
