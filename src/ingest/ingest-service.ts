@@ -2,7 +2,7 @@ import { type FieldError, FileRefused, fieldErrors, quotaExceeded, serviceUnavai
 import { log as defaultLog, errorFields, type Logger } from "../logger";
 import type { Origins } from "../origin/origin-client";
 import { mapWithConcurrency } from "../query/concurrency";
-import { toHex } from "../shared/hex";
+import { randomHex } from "../shared/hex";
 import { type LocatedBlock, textOfBlocks } from "../shared/origin-contract";
 import type { TenantLimitsStore } from "../store/tenant-limits";
 import type { TenantStore } from "../store/tenant-store";
@@ -150,7 +150,7 @@ const JOBS_PER_SWEEP = 50;
 /** Files of one upload parsed at once: the origin parses on its event loop, and a Worker holds 6 connections. */
 const PARSE_CONCURRENCY = 2;
 
-const newJobId = () => `job_${toHex(crypto.getRandomValues(new Uint8Array(16)))}`;
+const newJobId = () => `job_${randomHex(16)}`;
 
 export function createIngestService(deps: IngestServiceDeps): IngestService {
   const { tenantData, queue } = deps;

@@ -8,3 +8,6 @@ export function toHex(bytes: Uint8Array): string {
   for (const byte of bytes) hex += digits[byte];
   return hex;
 }
+
+/** `bytes` random bytes as hex: the random part of job, webhook and delivery ids. */
+export const randomHex = (bytes: number) => toHex(crypto.getRandomValues(new Uint8Array(bytes)));

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { type JobView, jobCounts } from "../ingest/job-store";
-import { toHex } from "../shared/hex";
+import { randomHex } from "../shared/hex";
 
 /**
  * What a webhook says and how it is addressed (issue 27), shared by the tenant's object (which
@@ -38,8 +38,6 @@ export function jobEventPayload(job: JobView, event: WebhookEvent, now: number):
     },
   });
 }
-
-const randomHex = (bytes: number) => toHex(crypto.getRandomValues(new Uint8Array(bytes)));
 
 export const WEBHOOK_ID = /^wh_[0-9a-f]{32}$/;
 export const newWebhookId = () => `wh_${randomHex(16)}`;

@@ -152,9 +152,9 @@ try {
     console.log(`\nprofiles: ${out}`);
   }
   // Errors that reach no response (a waitUntil workerd failed) show only in wrangler's log.
-  const errors = workerErrors(stateDir) ?? new Map([["(wrangler wrote no log in the state directory)", 1]]);
-  console.log(`\nworker errors (wrangler's log): ${errors.size === 0 ? "none" : ""}`);
-  for (const [error, count] of errors) console.log(`  ${count}× ${error}`);
+  const errors = workerErrors(stateDir);
+  console.log(`\nworker errors (wrangler's log): ${errors === null ? "no log written" : errors.size === 0 ? "none" : ""}`);
+  for (const [error, count] of errors ?? []) console.log(`  ${count}× ${error}`);
 } finally {
   await stack.stop();
   closeLog();

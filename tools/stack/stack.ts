@@ -251,10 +251,11 @@ const WRANGLER_LOGS = "wrangler-logs";
  * when wrangler wrote no log there (a stack of an older checkout, or none started).
  */
 export function workerErrors(stateDir: string): Map<string, number> | null {
-  const errors = new Map<string, number>();
   const dir = join(stateDir, WRANGLER_LOGS);
-  if (!existsSync(dir) || readdirSync(dir).length === 0) return null;
-  for (const file of readdirSync(dir)) {
+  const files = existsSync(dir) ? readdirSync(dir) : [];
+  if (files.length === 0) return null;
+  const errors = new Map<string, number>();
+  for (const file of files) {
     // Entries are `--- <time> <level>` then the message, up to the next `---`.
     for (const [, message] of readFileSync(join(dir, file), "utf8").matchAll(/^--- \S+ error\n(.*)$/gm)) {
       const line = message!.replace(/^✘ \[ERROR\] /, "").trim();
