@@ -8,9 +8,9 @@
  */
 
 import { fileDocument } from "../ingest/source-files";
+import { type Piece, piecesOf, requests } from "../ingest/upload-plan";
 import { ApiProblem, api, messageOf, ok, type Schemas } from "./api";
 import { announce, busy, byId, formatDate, h } from "./dom";
-import { type Piece, piecesOf, requests } from "./upload-plan";
 
 type Job = Schemas["Job"];
 type FilesAccepted = Schemas["FilesAccepted"];

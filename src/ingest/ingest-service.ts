@@ -90,6 +90,8 @@ export interface FileUpload {
   filename: string;
   contentType: string;
   body: Blob;
+  /** This file's own document metadata, in place of the request's (POST /v1/documents/files with one `metadata` per file). */
+  metadata?: DocumentMetadata;
 }
 
 export interface FilesRequest {
@@ -98,7 +100,7 @@ export interface FilesRequest {
   /** JSON Lines files, read by the worker into their lines' documents (json-lines.ts): JSON documents, no original kept. */
   jsonLines?: JsonLinesFile[];
   collection?: string;
-  /** Every file's document metadata; a file's own title (the parser's) is added where it names none. */
+  /** Every file's document metadata (unless the file has its own); a file's own title (the parser's) is added where it names none. */
   metadata?: DocumentMetadata;
 }
 
@@ -289,7 +291,7 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
         try {
           // The origin reads the name for its extension, and takes at most 255 characters of it.
           const answer = await origin.parse({ body: file.body, contentType: file.contentType, filename: file.filename.slice(-255) });
-          return await fileDocument(file, answer.blocks, answer.title, collection, metadata);
+          return await fileDocument(file, answer.blocks, answer.title, collection, file.metadata ?? metadata);
         } catch (error) {
           if (error instanceof FileRefused) return { failed: { id: file.id, error: error.jobError } };
           throw error;

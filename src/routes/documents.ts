@@ -90,7 +90,8 @@ export function createDocumentRoutes() {
     description:
       `Multipart form data: one or more \`file\` parts (at most ${FILE_LIMITS.maxFiles}, each at most ${FILE_LIMITS.maxFileBytes} bytes, ` +
       `${FILE_LIMITS.maxRequestBytes} bytes in all; 413 beyond), an optional \`collection\` and an optional \`metadata\` (a JSON object: ` +
-      "every file's document metadata; its `id`, with one file only, names the document). A file's document id is its file name, " +
+      "every file's document metadata; its `id`, with one file only, names the document), or one `metadata` per `file` part, in " +
+      "order, each that file's own (its `id` names that file's document). A file's document id is its file name, " +
       "with every run of characters an id cannot hold replaced by `-` (so `Q3 report.pdf` is `Q3-report.pdf`). Each file is " +
       "parsed into located text before this answers (a PDF page by page; HTML, DOCX and Markdown by headings), so each chunk, " +
       "and each source citing it, carries its `page` or `section`. The original is kept: GET /v1/documents/{id}/file. A file " +
@@ -98,7 +99,7 @@ export function createDocumentRoutes() {
       "alone: it is listed in `failed` and in the job's errors as `CODE: detail`; the other files are indexed. If no origin can " +
       "parse, nothing is stored (503). A JSON Lines part (`application/jsonl`, `application/x-ndjson`, or a `.jsonl`/`.ndjson` " +
       'name; gzipped as `.jsonl.gz`) is one document per line, `{"id","text","metadata"}` or BEIR\'s `{"_id","title","text"}` ' +
-      "(the request's metadata under each line's own), read by the worker: no original is kept; a bad line fails its document " +
+      "(the file's metadata, or the request's, under each line's own), read by the worker: no original is kept; a bad line fails its document " +
       "alone, listed as `<file>#<line>` with `INVALID_LINE: line n: …`. A request's JSON Lines text, all parts together (a " +
       `gzipped one inflated), is at most ${FILE_LIMITS.maxJsonLinesBytes} bytes, as POST /v1/documents takes (413 beyond); a ` +
       "gzipped file that inflates past that fails whole (ARCHIVE_TOO_LARGE). A request holds at most " +
@@ -121,7 +122,12 @@ export function createDocumentRoutes() {
                   description: "The files, one part each, with their file name and Content-Type",
                 },
                 collection: { type: "string", pattern: "^[a-z0-9][a-z0-9_-]{0,63}$" },
-                metadata: { type: "string", description: 'A JSON object, e.g. {"lang": "en"} (and {"id": "…"} with one file)' },
+                metadata: {
+                  type: "array",
+                  items: { type: "string" },
+                  description:
+                    'A JSON object, e.g. {"lang": "en"} (and {"id": "…"} with one file), given once for every file; or given once per file part, in order, each that file\'s own (each may name its document: {"id": "…", "path": "…"})',
+                },
               },
             },
           },
@@ -171,7 +177,7 @@ export function createDocumentRoutes() {
         parsed.push(file);
         continue;
       }
-      const read = await readJsonLines(file, kind, metadata);
+      const read = await readJsonLines(file, kind, file.metadata ?? metadata);
       text += read.bytes;
       if (text > FILE_LIMITS.maxJsonLinesBytes)
         throw new ApiError(
@@ -250,36 +256,48 @@ export function createDocumentRoutes() {
       else issues.push({ path: "collection", message: "must match [a-z0-9][a-z0-9_-]{0,63}" });
     }
 
-    let metadata: DocumentMetadata = {};
-    let namedId: string | undefined;
-    if (fields.metadata.length > 1) issues.push({ path: "metadata", message: "give it once" });
-    else if (fields.metadata.length === 1) {
-      const parsed = MetadataSchema.safeParse(jsonOrUndefined(fields.metadata[0]));
-      if (!parsed.success) issues.push(...fieldErrors(parsed.error.issues, ["metadata"]));
-      else {
-        const { id, ...rest } = parsed.data;
-        metadata = rest;
-        if (id !== undefined) {
-          if (typeof id !== "string" || !DOCUMENT_ID_PATTERN.test(id))
-            issues.push({ path: "metadata.id", message: "must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}" });
-          else if (fields.file.length > 1) issues.push({ path: "metadata.id", message: "names one document: send one file with it" });
-          else if (parts[0] && jsonLinesKind({ filename: parts[0].name, contentType: parts[0].type }))
-            issues.push({ path: "metadata.id", message: "names one document: a JSON Lines file's documents are named by their lines" });
-          else namedId = id;
-        }
+    // One `metadata` is every file's; one per file part (more than one) is each file's own, in order.
+    const perFile = fields.metadata.length > 1;
+    if (perFile && fields.metadata.length !== fields.file.length)
+      issues.push({
+        path: "metadata",
+        message: `give it once (every file's) or once per file, in order (${fields.file.length}), not ${fields.metadata.length} times`,
+      });
+    const metadataOf = (raw: string | File, path: string, part: File | undefined) => {
+      const parsed = MetadataSchema.safeParse(jsonOrUndefined(raw));
+      if (!parsed.success) {
+        issues.push(...fieldErrors(parsed.error.issues, [path]));
+        return { metadata: {} };
       }
-    }
+      const { id, ...metadata } = parsed.data;
+      if (id === undefined) return { metadata };
+      if (typeof id !== "string" || !DOCUMENT_ID_PATTERN.test(id))
+        issues.push({ path: `${path}.id`, message: "must match [A-Za-z0-9][A-Za-z0-9_.:-]{0,127}" });
+      else if (!perFile && fields.file.length > 1)
+        issues.push({ path: `${path}.id`, message: "names one document: send one file with it, or one metadata per file" });
+      else if (part && jsonLinesKind({ filename: part.name, contentType: part.type }))
+        issues.push({ path: `${path}.id`, message: "names one document: a JSON Lines file's documents are named by their lines" });
+      else return { metadata, id };
+      return { metadata };
+    };
+    const shared = fields.metadata.length === 1 ? metadataOf(fields.metadata[0]!, "metadata", parts[0]) : { metadata: {} };
+    const own =
+      perFile && fields.metadata.length === fields.file.length
+        ? fields.metadata.map((raw, i) => metadataOf(raw, `metadata.${i}`, parts[i]))
+        : undefined;
 
     const seen = new Set<string>();
-    const files = parts.map((part) => {
-      const id = namedId ?? documentIdOf(part.name);
+    const files = parts.map((part, i): FileUpload => {
+      const named = own ? own[i]! : shared;
+      const id = named.id ?? documentIdOf(part.name);
       if (id === null) issues.push({ path: "file", message: `${part.name} makes no document id: name one with metadata.id` });
       else if (seen.has(id)) issues.push({ path: "file", message: `${part.name} is the document ${id} again` });
       else seen.add(id);
-      return { id: id ?? "", filename: part.name, contentType: part.type || "application/octet-stream", body: part };
+      const file = { id: id ?? "", filename: part.name, contentType: part.type || "application/octet-stream", body: part };
+      return own ? { ...file, metadata: named.metadata } : file;
     });
     if (issues.length > 0) throw validationFailed(issues);
-    return { files, collection, metadata };
+    return { files, collection, metadata: shared.metadata };
   }
 
   // ─── POST /v1/documents/reindex ─────────────────────────────────────────────────────────────────

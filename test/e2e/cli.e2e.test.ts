@@ -3,6 +3,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeDocx, makePdf } from "../../container/test/helpers/files.ts";
 import { freePort } from "../../tools/lib/ports";
 import { ROOT } from "../../tools/stack/paths";
 import { type Stack, startStack } from "../../tools/stack/stack";
@@ -192,6 +193,63 @@ describe("edge-rag against the local stack", () => {
     expect(found.code, found.stderr).toBe(0);
     expect(json(found).results[0]).toMatchObject({ document_id: "pumps_valves.html", section: "Pumps › Valves" });
     expect(json(found).results[0].text).not.toContain("Seasonal pump deals");
+  }, 120_000);
+
+  it("ingest: Markdown, PDF and DOCX in one request; answers cite the Markdown's section and the PDF's page; a rerun sends nothing", async () => {
+    const folder = join(stateDir, "library");
+    mkdirSync(join(folder, "guides"), { recursive: true });
+    writeFileSync(
+      join(folder, "guides", "widgets.md"),
+      "# Widget guide\n\nWidgets are small and sturdy.\n\n## Installation\n\n### Upgrades\n\nThe osprey dial must read 17 before any upgrade.\n",
+    );
+    writeFileSync(
+      join(folder, "plant.pdf"),
+      await makePdf(["Plant report, page one: the site.", "Page two lists the machines.", "The heron index of the Lisbon plant is 93."]),
+    );
+    writeFileSync(join(folder, "handbook.docx"), await makeDocx());
+    const result = await cli(["ingest", folder, "--collection", "library"]);
+    expect(result.code, result.stderr).toBe(0);
+    const summary = json(result);
+    expect(summary).toMatchObject({ documents: 3, batches: 1, jobs: [expect.any(String)], failed: [] });
+    // The id and metadata.path of before: the path relative to the folder.
+    const document = json(await cli(["documents", "get", "guides_widgets.md", "--json"]));
+    expect(document.metadata).toMatchObject({ path: "guides/widgets.md", title: "Widget guide" });
+
+    const ask = async (question: string) => {
+      const answered = await cli(["query", question, "--json", "--collection", "library", "--mode", "keyword", "--no-cache"]);
+      expect(answered.code, answered.stderr).toBe(0);
+      return json(answered).sources as Array<{ document_id: string; text: string; page?: number; section?: string }>;
+    };
+    expect((await ask("What must the osprey dial read before an upgrade?"))[0]).toMatchObject({
+      document_id: "guides_widgets.md",
+      section: "Widget guide › Installation › Upgrades",
+    });
+    expect((await ask("What is the heron index of the Lisbon plant?"))[0]).toMatchObject({ document_id: "plant.pdf", page: 3 });
+
+    // The state file remembers the request: nothing is sent again.
+    const again = await cli(["ingest", folder, "--collection", "library"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(json(again)).toMatchObject({ documents: 3, batches: 1, jobs: summary.jobs, failed: [] });
+  }, 180_000);
+
+  it("ingest: a JSON Lines line the API refuses fails alone, named by its line in the file (exit 2)", async () => {
+    const lines = join(stateDir, "lines.jsonl");
+    writeFileSync(
+      lines,
+      `${[
+        JSON.stringify({ id: "fine-1", text: "A fine line." }),
+        JSON.stringify({ id: "nested", text: "Its metadata is nested.", metadata: { a: { b: 1 } } }),
+        JSON.stringify({ id: "fine-2", text: "Another fine line." }),
+      ].join("\n")}\n`,
+    );
+    const result = await cli(["ingest", lines, "--collection", "notes", "--batch-size", "1"]);
+    expect(result.code, result.stderr).toBe(2);
+    expect(json(result)).toMatchObject({
+      documents: 3,
+      batches: 3,
+      failed: [{ document_id: "lines.jsonl#2", error: expect.stringMatching(/^INVALID_LINE: line 2: metadata\.a/) }],
+    });
+    expect(result.stderr).toContain("lines.jsonl#2: INVALID_LINE: line 2:");
   }, 120_000);
 
   it("reindex: the collection's files parsed again from their originals, then waited for; a reader gets exit 3", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../../tools/cli/api";
+import { ingestCommand } from "../../tools/cli/ingest";
 import { resolve } from "../../tools/cli/main";
 import { UsageError } from "../../tools/cli/usage-error";
 
@@ -21,6 +22,19 @@ describe("edge-rag arguments (happy)", () => {
       values: { "top-k": "3" },
     });
     expect(picked(["jobs", "get", "job-1"])).toMatchObject({ words: "jobs get", positionals: ["job-1"] });
+    expect(picked(["ingest", "docs/", "--collection", "handbook", "--batch-size", "10", "--restart"])).toMatchObject({
+      words: "ingest",
+      positionals: ["docs/"],
+      values: { collection: "handbook", "batch-size": "10", restart: true },
+    });
+  });
+
+  it("ingest's usage says what goes where: every file through POST /v1/documents/files, ids from relative paths", () => {
+    const help = resolve(["ingest", "--help"]);
+    expect(help).toMatchObject({ exitCode: EXIT.ok, help: expect.stringMatching(/^usage: edge-rag ingest <folder \| file\.md/) });
+    if (!("help" in help)) throw new Error("expected help");
+    expect(help.help).toContain("POST /v1/documents/files");
+    expect(help.help).toContain("guides/install.md → guides_install.md");
   });
 
   it("answers help: the overview with no command (a usage error) or --help (ok), a group's subcommands, a command's usage", () => {
@@ -42,5 +56,13 @@ describe("edge-rag arguments (error)", () => {
     expect(() => resolve(["jobs", "frobnicate"])).toThrow(/unknown command: jobs frobnicate \(try: jobs get, jobs wait\)/);
     expect(() => resolve(["query", "x", "--no-such-option"])).toThrow(expect.objectContaining({ code: "ERR_PARSE_ARGS_UNKNOWN_OPTION" }));
     expect(() => resolve(["keys", "list", "extra"])).toThrow(/takes no arguments/);
+  });
+
+  it("ingest: a source is required, and --batch-size is 1..1000 (checked before anything is read or sent)", async () => {
+    const connection = { url: "http://127.0.0.1:9", key: "k" };
+    await expect(ingestCommand([], connection)).rejects.toThrow(UsageError);
+    for (const size of ["0", "1001", "2.5", "many"])
+      await expect(ingestCommand(["docs/"], { ...connection, "batch-size": size })).rejects.toThrow(/--batch-size is 1\.\.1000/);
+    await expect(ingestCommand(["/no/such/folder"], connection)).rejects.toThrow(/does not exist/);
   });
 });

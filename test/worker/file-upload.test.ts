@@ -208,6 +208,29 @@ describe("POST /v1/documents/files (happy)", () => {
     expect(await (await call("/v1/documents/notes.md/file", { auth: key })).text()).toContain("One more line.");
   });
 
+  it("takes one metadata per file, in order: each names its own document and path (a JSON Lines file's goes under its lines')", async () => {
+    const { key } = await writer("per-file");
+    const response = await upload(key, [], { collection: "guides" }, (form) => {
+      form.append("file", new File([MARKDOWN], "guides/shipping.md", { type: "text/markdown; charset=utf-8" }));
+      form.append("metadata", JSON.stringify({ id: "guides_shipping.md", path: "guides/shipping.md" }));
+      form.append("file", new File(["Plain notes about the warehouse."], "notes.txt", { type: "text/plain" }));
+      form.append("metadata", JSON.stringify({ path: "notes.txt", lang: "en" }));
+      form.append("file", new File([JSON.stringify({ id: "line-1", text: "A line.", metadata: { lang: "fr" } })], "c.jsonl"));
+      form.append("metadata", JSON.stringify({ lang: "en", source: "corpus" }));
+    });
+    expect(response.status, await response.clone().text()).toBe(202);
+    const accepted = await json<Accepted>(response);
+    expect(accepted).toMatchObject({ accepted: 3, failed: [] });
+    expect(await waitForJob(key, accepted.job_id)).toMatchObject({ status: "done", documents: 3 });
+    const metadataOf = async (id: string) =>
+      (await json<{ metadata: Record<string, unknown> }>(await call(`/v1/documents/${id}`, { auth: key }))).metadata;
+    expect(await metadataOf("guides_shipping.md")).toEqual({ path: "guides/shipping.md", title: "Shipping" });
+    expect(await metadataOf("notes.txt")).toEqual({ path: "notes.txt", lang: "en" });
+    expect(await metadataOf("line-1")).toEqual({ lang: "fr", source: "corpus" });
+    const source = (await search(key, "osprey batch", "guides")).find((s) => s.text.includes(MARKDOWN_FACT));
+    expect(source).toMatchObject({ document_id: "guides_shipping.md", section: "Shipping › Batches" });
+  });
+
   it("leaves JSON documents as they were: no page, no section, no file", async () => {
     const { key } = await writer();
     const { job_id } = await ingest(key, { documents: [{ id: "plain", text: `# Heading\n\n${MARKDOWN_FACT}` }] });
@@ -427,6 +450,41 @@ describe("POST /v1/documents/files — refused requests change nothing (error, s
         ),
       400,
       /metadata\.id: names one document/,
+    ],
+    [
+      "metadata neither once nor once per file",
+      (key) =>
+        upload(
+          key,
+          [
+            { name: "a.md", type: "text/markdown", bytes: MARKDOWN },
+            { name: "b.md", type: "text/markdown", bytes: MARKDOWN },
+          ],
+          {},
+          (form) => {
+            for (let i = 0; i < 3; i++) form.append("metadata", "{}");
+          },
+        ),
+      400,
+      /metadata: give it once \(every file's\) or once per file, in order \(2\), not 3 times/,
+    ],
+    [
+      "a per-file metadata.id for a JSON Lines file, or one another file's names",
+      (key) =>
+        upload(
+          key,
+          [
+            { name: "a.md", type: "text/markdown", bytes: MARKDOWN },
+            { name: "b.jsonl", type: "application/jsonl", bytes: '{"id":"x","text":"y"}' },
+            { name: "c.md", type: "text/markdown", bytes: MARKDOWN },
+          ],
+          {},
+          (form) => {
+            for (const id of ["same", "lines", "same"]) form.append("metadata", JSON.stringify({ id }));
+          },
+        ),
+      400,
+      /metadata\.1\.id: names one document: a JSON Lines file's.*c\.md is the document same again/s,
     ],
     [
       "two files of the same name",

@@ -94,9 +94,9 @@ const COMMANDS: Command[] = [
   },
   {
     words: ["ingest"],
-    synopsis: "<file.jsonl[.gz] | file.pdf|.html|.docx | folder> [--collection <c>] [--batch-size <n>] [--restart]",
+    synopsis: "<folder | file.md|.txt|.pdf|.html|.docx | file.jsonl[.gz]> [--collection <c>] [--batch-size <n>] [--restart]",
     summary: "bulk ingestion with progress, resumable, reporting failed documents (exit 2)",
-    details: `JSONL lines are {"id","text","metadata"} or {"_id","title","text"}; a folder is read for .txt/.md files, each with its relative path as its id (a Markdown file's front-matter title or first # heading becomes metadata.title; the front matter is not sent), and for .pdf/.html/.htm/.docx files, each uploaded as it is (POST /v1/documents/files: the worker parses it, its chunks keep their page or section) with its relative path as its id.\nAccepted batches are remembered in .edge-rag-ingest/ so a rerun resumes (--restart forgets them).\n${API_NOTE}`,
+    details: `Everything goes through POST /v1/documents/files, and the worker parses it. A folder is read for .md/.txt/.pdf/.html/.htm/.docx files: each is one document, sent as it is, with its path relative to the folder as its id (guides/install.md → guides_install.md) and as metadata.path. Markdown, HTML and DOCX are cut at their headings, so each chunk keeps its section; a PDF page by page, its page. A Markdown file's front-matter title or first # heading becomes metadata.title; the front matter is not indexed. Up to 20 files go in one request (fewer with a smaller --batch-size).\nA .jsonl (or .jsonl.gz) file holds one document per line, {"id","text","metadata"} or {"_id","title","text"}. Every line needs an id. Lines go in requests of --batch-size (default 100). A line the API refuses is listed as <file>#<line>.\nAccepted requests are remembered in .edge-rag-ingest/ so a rerun resumes (--restart forgets them).\n${API_NOTE}`,
     options: { ...API, collection: { type: "string" }, "batch-size": { type: "string" }, restart: { type: "boolean", default: false } },
     positionals: true,
     run: (positionals, values) => ingestCommand(positionals, values),
