@@ -1,15 +1,18 @@
 import { execFile } from "node:child_process";
-import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
+import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { articleHtml, bombDocx, encryptedPdf, MEDIA, makePdf } from "../../container/test/helpers/files";
+import { articleHtml, bombDocx, encryptedPdf, FACT, MEDIA, makeDocx, makePdf } from "../../container/test/helpers/files";
 import { freePort } from "../../tools/lib/ports";
 import { readCorpus, readQrels, readQueries, toDocument } from "../../tools/lib/scifact";
 import { ROOT } from "../../tools/stack/paths";
 import { type Stack, startStack, workerErrors } from "../../tools/stack/stack";
+import { wrangler } from "../../tools/stack/wrangler";
+import { type ReceivedDelivery, startWebhookReceiver } from "../worker/webhook-receiver";
 import { createKeyOnStack } from "./stack-client";
 
 /**
@@ -33,13 +36,23 @@ async function api(path: string, init: { method?: string; body?: unknown; key?: 
   return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
 }
 
-async function waitForJob(jobId: string, timeoutMs = 600_000) {
+async function waitForJob(jobId: string, timeoutMs = 600_000, key = adminKey) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { body } = await api(`/v1/jobs/${jobId}`);
+    const { body } = await api(`/v1/jobs/${jobId}`, { key });
     if (body.status === "done" || body.status === "failed") return body;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${body.status} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
+/** Polls `read` until `done` holds, or fails with the last value. */
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let last = await read(); ; last = await read()) {
+    if (done(last)) return last;
+    if (Date.now() > deadline) throw new Error(`not reached in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
@@ -178,9 +191,17 @@ describe("resilience", () => {
   }, 300_000);
 });
 
+/**
+ * Files, webhooks and bucket sync as a team uses them on `npm start`, in the tenant of the README's
+ * bucket sync example, with one admin key for all of it: each `keys create` is a wrangler run.
+ */
+const TEAM = "acme";
+let teamKey: Promise<string> | undefined;
+const teamAdmin = () => (teamKey ??= createKeyOnStack(stateDir, TEAM, "admin"));
+
 describe("bad files on the real stack", () => {
   it("each bad file of one upload fails its document alone with its error code in the job; the good PDF answers with page 3", async () => {
-    const key = await createKeyOnStack(stateDir, "files", "writer");
+    const key = await teamAdmin();
     const fact = "The heron index of the Lisbon plant is 7731.";
     const good = await makePdf(["Plant report, page one: the site and its staff.", "Page two lists the machines.", fact], "Plant Report");
     const files: Array<[name: string, type: string, bytes: Uint8Array | string, code: string | null]> = [
@@ -224,7 +245,198 @@ describe("bad files on the real stack", () => {
     });
     const { sources } = (await answer.json()) as { sources: Array<{ document_id: string; page?: number; text: string }> };
     expect(sources.find((source) => source.text.includes(fact))).toMatchObject({ document_id: "plant-report.pdf", page: 3 });
+
+    // The original comes back as it was sent.
+    const original = await fetch(`${stack.url}/v1/documents/plant-report.pdf/file`, { headers });
+    expect(original.status).toBe(200);
+    expect(original.headers.get("content-type")).toBe(MEDIA.pdf);
+    expect(new Uint8Array(await original.arrayBuffer())).toEqual(good);
   }, 180_000);
+});
+
+interface SyncRun {
+  generation: number;
+  state: "running" | "done" | "cancelled";
+  trigger: "manual" | "scheduled";
+  counts: { added: number; changed: number; removed: number; unchanged: number; failed: number };
+  failures: Array<{ key: string; error: string }>;
+}
+
+async function uploadFiles(key: string, files: Array<[name: string, type: string, bytes: Uint8Array]>, collection: string) {
+  const form = new FormData();
+  for (const [name, type, bytes] of files) form.append("file", new File([bytes], name, { type }));
+  form.append("collection", collection);
+  const response = await fetch(`${stack.url}/v1/documents/files`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}` },
+    body: form,
+  });
+  expect(response.status, await response.clone().text()).toBe(202);
+  return (await response.json()) as { job_id: string; accepted: number };
+}
+
+/** The original of a document: status, content type and bytes. */
+async function original(key: string, id: string) {
+  const response = await fetch(`${stack.url}/v1/documents/${id}/file`, { headers: { authorization: `Bearer ${key}` } });
+  return { status: response.status, type: response.headers.get("content-type"), bytes: new Uint8Array(await response.arrayBuffer()) };
+}
+
+async function ask(key: string, query: string, collection: string) {
+  const { status, body } = await api("/v1/query", { key, body: { query, top_k: 5, cache: false, filters: { collection } } });
+  expect(status, JSON.stringify(body)).toBe(200);
+  return body.sources as Array<{ document_id: string; text: string; page?: number; section?: string }>;
+}
+
+/**
+ * How an operator of `npm start` puts objects in the stack's local SOURCES bucket and deletes them
+ * (README, "Bucket sync"): wrangler's R2 commands on the stack's state directory, while it runs. The
+ * test runs these arguments and checks that the README shows the same commands.
+ */
+function sourceObjectArgs(verb: "put" | "delete", tenant: string, key: string, persistTo: string, file?: string): string[] {
+  const object = `edge-rag-sources/tenants/${tenant}/sources/${key}`;
+  return ["r2", "object", verb, object, ...(file ? ["--file", file] : []), "--local", "--persist-to", persistTo];
+}
+
+/** The README's `npx wrangler r2 object <verb>` line in its "Bucket sync" block, as arguments. */
+function readmeWranglerArgs(verb: "put" | "delete"): string[] {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("**Bucket sync.**"));
+  const line = new RegExp(`^npx wrangler (r2 object ${verb} [^#\\n]*)`, "m").exec(section)?.[1];
+  if (!line) throw new Error(`README.md's "Bucket sync" shows no \`npx wrangler r2 object ${verb}\``);
+  return line.match(/"[^"]*"|\S+/g)!.map((word) => word.replace(/^"(.*)"$/, "$1"));
+}
+
+const wranglerLog = (line: string) => appendFileSync(logFile(), `[r2] ${line}\n`);
+
+/** Puts `bytes` at `key` of the team's area of the stack's SOURCES bucket, with wrangler. */
+async function putSource(key: string, bytes: Uint8Array | string): Promise<void> {
+  const file = join(stateDir, `source-${key.replaceAll("/", "-")}`);
+  writeFileSync(file, bytes);
+  await wrangler(sourceObjectArgs("put", TEAM, key, stateDir, file), wranglerLog);
+}
+
+const SYNCED_FACT = "The avocet drawer of the Porto plant holds 218 gaskets.";
+const shipping = (when: string) => `# Shipping\n\nOrders leave the warehouse daily.\n\n## Batches\n\nThe osprey batch ships ${when}.\n`;
+
+describe("files, webhooks and bucket sync on the real stack", () => {
+  it("a DOCX upload: its answer cites the heading path, its original comes back, and its job.completed reaches a webhook on loopback, signed", async () => {
+    const key = await teamAdmin();
+    const receiver = await startWebhookReceiver();
+    try {
+      // Plain http to loopback: allowed where the stack is not deployed (ENVIRONMENT=local).
+      const hookUrl = `${receiver.url}/hooks/stack`;
+      const registered = await api("/v1/webhooks", { key, body: { url: hookUrl, events: ["job.completed", "job.failed"] } });
+      expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+      const webhook = registered.body as { id: string; secret: string };
+
+      const docx = new Uint8Array(await makeDocx());
+      const { job_id, accepted } = await uploadFiles(key, [["widget-handbook.docx", MEDIA.docx, docx]], "handbook");
+      expect(accepted).toBe(1);
+      expect(await waitForJob(job_id, 120_000, key)).toMatchObject({ status: "done", errors: [] });
+
+      // Word's Heading 1 › Heading 2 above the fact.
+      const sources = await ask(key, "What is the zebra code?", "handbook");
+      expect(sources.find((source) => source.text.includes(FACT))).toMatchObject({
+        document_id: "widget-handbook.docx",
+        section: "Setup › Upgrades",
+      });
+      expect(await original(key, "widget-handbook.docx")).toEqual({ status: 200, type: MEDIA.docx, bytes: docx });
+
+      const [delivery] = await waitFor(
+        async () => ((await (await fetch(`${receiver.url}/control/stack`)).json()) as { received: ReceivedDelivery[] }).received,
+        (received) => received.length > 0,
+      );
+      // Verified as the README tells receivers to: the library, the raw body, the headers.
+      expect(new Webhook(webhook.secret).verify(delivery!.body, delivery!.headers)).toMatchObject({
+        type: "job.completed",
+        data: { job_id, status: "done", documents: 1, processed: 1, failed: 0 },
+      });
+      const log = await waitFor(
+        () => api(`/v1/webhooks/${webhook.id}/deliveries`, { key }),
+        ({ body }) => body.deliveries?.[0]?.status === "delivered",
+        20_000,
+      );
+      expect(log.body.deliveries).toEqual([
+        expect.objectContaining({
+          id: delivery!.headers["webhook-id"],
+          event: "job.completed",
+          job_id,
+          status: "delivered",
+          attempts: 1,
+          last_status_code: 200,
+        }),
+      ]);
+      // Gone before its receiver is: bucket sync's jobs below would notify it too.
+      expect((await api(`/v1/webhooks/${webhook.id}`, { key, method: "DELETE" })).status).toBe(204);
+    } finally {
+      await receiver.close();
+    }
+  }, 180_000);
+
+  it("bucket sync: objects put with the README's wrangler commands are indexed by POST /v1/sync/run; a change and a deletion follow on the launcher's cron trigger; a sync with nothing new does nothing", async () => {
+    // The README's commands are the ones run here, with its tenant, key, file and state directory.
+    expect(readmeWranglerArgs("put")).toEqual(sourceObjectArgs("put", TEAM, "handbook/report.pdf", ".wrangler/state", "report.pdf"));
+    expect(readmeWranglerArgs("delete")).toEqual(sourceObjectArgs("delete", TEAM, "handbook/report.pdf", ".wrangler/state"));
+
+    const key = await teamAdmin();
+    const status = async () => {
+      const { status, body } = await api("/v1/sync", { key });
+      expect(status, JSON.stringify(body)).toBe(200);
+      return body as { objects: number; run: SyncRun | null };
+    };
+    /** Waits for run `generation` to finish and for the documents it queued to be indexed. */
+    const finished = async (generation: number) => {
+      const { run } = await waitFor(status, ({ run }) => (run?.generation ?? 0) >= generation && run!.state !== "running");
+      await waitFor(
+        () => api("/v1/documents?collection=manuals&status=queued", { key }),
+        ({ body }) => body.documents?.length === 0,
+      );
+      return run!;
+    };
+    const syncNow = async () => {
+      const { status, body } = await api("/v1/sync/run", { key, method: "POST" });
+      expect(status, JSON.stringify(body)).toBe(202);
+      expect(body.started).toBe(true);
+      return finished(body.run.generation);
+    };
+
+    const report = await makePdf(["Porto plant report, page one.", "Page two lists the staff.", SYNCED_FACT]);
+    await putSource("handbook/report.pdf", report);
+    await putSource("handbook/shipping.md", shipping("every third Thursday"));
+    const attached = await api("/v1/sync", { key, method: "PUT", body: { prefix: "handbook", collection: "manuals" } });
+    expect(attached.status, JSON.stringify(attached.body)).toBe(200);
+    const first = await syncNow();
+    expect(first).toMatchObject({
+      state: "done",
+      trigger: "manual",
+      counts: { added: 2, changed: 0, removed: 0, unchanged: 0, failed: 0 },
+    });
+    const cited = await ask(key, "How many gaskets does the avocet drawer hold?", "manuals");
+    expect(cited.find((source) => source.text.includes(SYNCED_FACT))).toMatchObject({ document_id: "report.pdf", page: 3 });
+    // Put without --content-type, as the README does: parsed by its extension, served as plain bytes.
+    expect(await original(key, "report.pdf")).toEqual({ status: 200, type: "application/octet-stream", bytes: report });
+
+    // A change and a deletion, synced by the trigger the launcher fires every 15 minutes.
+    await putSource("handbook/shipping.md", shipping("every second Monday"));
+    await wrangler(sourceObjectArgs("delete", TEAM, "handbook/report.pdf", stateDir), wranglerLog);
+    await stack.runCron();
+    const scheduled = await finished(first.generation + 1);
+    expect(scheduled).toMatchObject({
+      state: "done",
+      trigger: "scheduled",
+      counts: { added: 0, changed: 1, removed: 1, unchanged: 0, failed: 0 },
+    });
+    const [answer] = await ask(key, "When does the osprey batch ship?", "manuals");
+    expect(answer).toMatchObject({ document_id: "shipping.md", section: "Shipping › Batches" });
+    expect(answer!.text).toContain("every second Monday");
+    expect((await api("/v1/documents/report.pdf", { key })).status).toBe(404);
+    expect((await original(key, "report.pdf")).status).toBe(404);
+
+    // Nothing changed: nothing is read or indexed again.
+    const idle = await syncNow();
+    expect(idle).toMatchObject({ state: "done", counts: { added: 0, changed: 0, removed: 0, unchanged: 1, failed: 0 } });
+    expect((await status()).objects).toBe(1);
+  }, 240_000);
 });
 
 describe("the worker's own errors", () => {
