@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs a command with Node >= 22.12 and installed dependencies, whatever Node started it.
+// Runs a command with Node >= 22.16 and installed dependencies, whatever Node started it.
 //
 //   node tools/bootstrap.mjs <command> [args…]
 //
@@ -15,7 +15,7 @@ import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const MIN_NODE = [22, 12];
+const MIN_NODE = [22, 16];
 const NODE_CACHE = join(ROOT, ".cache", "node");
 /** Packages with their own lockfile, installed in this order. */
 // tools/openapi-typescript: the generator of the CLI's typed client, with the TypeScript 5 it needs.
@@ -26,7 +26,7 @@ function isRecentEnough(version) {
   return major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
 }
 
-/** Returns the directory holding a Node >= 22.12 binary, installing one if needed. */
+/** Returns the directory holding a Node >= 22.16 binary, installing one if needed. */
 export function ensureNodeBinDir() {
   if (isRecentEnough(process.version)) return dirname(process.execPath);
   const pkg = `node-${process.platform === "win32" ? "win" : process.platform}-${process.arch}`;
@@ -36,7 +36,7 @@ export function ensureNodeBinDir() {
   console.error(`[bootstrap] Node ${process.version} is older than ${MIN_NODE.join(".")}; installing ${pkg}@22 from the npm registry…`);
   mkdirSync(NODE_CACHE, { recursive: true });
   writeFileSync(join(NODE_CACHE, "package.json"), JSON.stringify({ private: true }));
-  execFileSync("npm", ["install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", `${pkg}@^22.12.0`], {
+  execFileSync("npm", ["install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", `${pkg}@^22.16.0`], {
     cwd: NODE_CACHE,
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -93,7 +93,7 @@ if (isMain) {
 }
 
 /**
- * Runs `command` with Node >= 22.12 first on PATH and the dependencies installed, and exits with
+ * Runs `command` with Node >= 22.16 first on PATH and the dependencies installed, and exits with
  * its status. A terminal's Ctrl-C already reaches the child (same process group), so SIGINT is
  * only waited out here (as a shell does); SIGTERM and SIGHUP, sent by PID, are passed on.
  */

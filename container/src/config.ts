@@ -45,6 +45,10 @@ const envSchema = z
     PARSE_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(50 * 1024 * 1024),
     PARSE_MAX_PAGES: int(1, 100_000).default(2000),
     PARSE_MAX_UNZIPPED_BYTES: int(1024, 4 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    // A PDF is read in a worker thread, stopped when reading it adds more than this to the thread's
+    // memory (its inflated streams: a decompression bomb) or takes longer than this (parsing/pdf.ts).
+    PARSE_PDF_MAX_MEMORY_BYTES: int(32 * 1024 * 1024, 16 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    PARSE_PDF_TIMEOUT_MS: int(1000, 600_000).default(30_000),
     // Files parsed at once; another is shed with a 503 (Retry-After) before its body is read: each
     // holds its file and what its library builds from it (several times the file) in memory.
     PARSE_MAX_CONCURRENT: int(1, 64).default(2),

@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   // the document's job, so each names one cause.
   PDF_TOO_MANY_PAGES: { status: 413, title: "PDF has too many pages" },
   ARCHIVE_TOO_LARGE: { status: 413, title: "Archive expands too far" },
+  PDF_EXPANDS_TOO_FAR: { status: 413, title: "PDF expands too far" },
+  PDF_TOO_COMPLEX: { status: 413, title: "PDF takes too long to read" },
   DOCUMENT_TOO_LONG: { status: 413, title: "Document text too long" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: "Unsupported media type" },
   FILE_TYPE_MISMATCH: { status: 415, title: "File is not the type it claims" },

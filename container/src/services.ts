@@ -76,6 +76,8 @@ export function createServices(parts: {
     parser: createDocumentParser({
       maxPages: config.PARSE_MAX_PAGES,
       maxUnzippedBytes: config.PARSE_MAX_UNZIPPED_BYTES,
+      maxPdfMemoryBytes: config.PARSE_PDF_MAX_MEMORY_BYTES,
+      pdfTimeoutMs: config.PARSE_PDF_TIMEOUT_MS,
       maxConcurrent: config.PARSE_MAX_CONCURRENT,
     }),
     batcher: createMicroBatcher({

@@ -27,6 +27,18 @@ describe("config", () => {
       expect(() => parseConfig({ ORIGIN_JWT_SECRET: SECRET, EMBED_QUERY_WORKERS: bad })).toThrow(/EMBED_QUERY_WORKERS/);
   });
 
+  it("happy: a PDF's reading may add 256 MiB to its thread and take 30 s by default; less than 32 MiB or 1 s is refused", () => {
+    expect(parseConfig({ ORIGIN_JWT_SECRET: SECRET })).toMatchObject({
+      PARSE_PDF_MAX_MEMORY_BYTES: 256 * 1024 * 1024,
+      PARSE_PDF_TIMEOUT_MS: 30_000,
+    });
+    expect(parseConfig({ ORIGIN_JWT_SECRET: SECRET, PARSE_PDF_MAX_MEMORY_BYTES: "33554432" }).PARSE_PDF_MAX_MEMORY_BYTES).toBe(
+      32 * 1024 * 1024,
+    );
+    expect(() => parseConfig({ ORIGIN_JWT_SECRET: SECRET, PARSE_PDF_MAX_MEMORY_BYTES: "33554431" })).toThrow(/PARSE_PDF_MAX_MEMORY_BYTES/);
+    expect(() => parseConfig({ ORIGIN_JWT_SECRET: SECRET, PARSE_PDF_TIMEOUT_MS: "999" })).toThrow(/PARSE_PDF_TIMEOUT_MS/);
+  });
+
   it("error: names every invalid variable", () => {
     const attempt = () =>
       parseConfig({

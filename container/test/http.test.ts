@@ -9,15 +9,21 @@ import {
   ParseResponseSchema,
   textOfBlocks,
 } from "../../src/shared/origin-contract.ts";
-import { encode, encryptedPdf, FACT, MEDIA, makeDocx, makePdf, threePagePdf } from "./helpers/files.ts";
+import { bombPdf, encode, encryptedPdf, FACT, MEDIA, makeDocx, makePdf, threePagePdf } from "./helpers/files.ts";
 import { type Origin, startOrigin, TEST_SECRET } from "./helpers/origin.ts";
 import { authHeaders, signToken } from "./helpers/token.ts";
 
 /** The real origin process with its default backends (USE lite + extractive), over real HTTP, with small parse limits. */
 let origin: Origin;
 const PARSE_MAX_BYTES = 512 * 1024;
+const PARSE_PDF_MAX_MEMORY_BYTES = 32 * 1024 * 1024;
 beforeAll(async () => {
-  origin = await startOrigin({ MAX_BODY_BYTES: String(256 * 1024), PARSE_MAX_BYTES: String(PARSE_MAX_BYTES), PARSE_MAX_PAGES: "5" });
+  origin = await startOrigin({
+    MAX_BODY_BYTES: String(256 * 1024),
+    PARSE_MAX_BYTES: String(PARSE_MAX_BYTES),
+    PARSE_MAX_PAGES: "5",
+    PARSE_PDF_MAX_MEMORY_BYTES: String(PARSE_PDF_MAX_MEMORY_BYTES),
+  });
 });
 afterAll(() => origin?.stop());
 
@@ -475,6 +481,13 @@ describe("POST /v1/parse (a file's bytes → located text; the formats in detail
       await expectProblem(await postFile(bytes, type), status, code);
     });
   }
+
+  it("error: a PDF decompression bomb (0.1 MiB inflating to 128 MiB) → 413 PDF_EXPANDS_TOO_FAR; the origin answers and reads PDFs right after", async () => {
+    await expectProblem(await postFile(await bombPdf(4 * PARSE_PDF_MAX_MEMORY_BYTES), MEDIA.pdf), 413, "PDF_EXPANDS_TOO_FAR");
+    expect((await fetch(`${origin.url}/healthz`)).status).toBe(200);
+    const parsed = ParseResponseSchema.parse(await (await postFile(await threePagePdf(), MEDIA.pdf)).json());
+    expect(parsed.blocks[2]!.text).toBe(FACT);
+  });
 
   it("happy: a file between the JSON limit and PARSE_MAX_BYTES is read (the route has its own limit)", async () => {
     const text = `${FACT}\n${"filler line of text\n".repeat(15_000)}`; // ~300 KB: over MAX_BODY_BYTES (256 KiB)

@@ -1,3 +1,4 @@
+import { encryptPDF } from "@pdfsmaller/pdf-encrypt-lite";
 import { zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import { type LocatedBlock, MAX_DOCUMENT_CHARS, ParseResponseSchema } from "../../src/shared/origin-contract.ts";
@@ -12,6 +13,8 @@ import { createTextParser } from "../src/parsing/text.ts";
 import {
   articleHtml,
   bombDocx,
+  bombPdf,
+  densePdf,
   encode,
   FACT,
   HTML_BOILERPLATE,
@@ -36,9 +39,13 @@ type Case = {
   damaged: () => Promise<Uint8Array>;
 };
 
+const MiB = 1024 * 1024;
+/** Far above what a normal PDF takes (a few MiB), far below what the bombs below inflate to. */
+const PDF_MEMORY_LIMIT = 32 * MiB;
+
 const cases: Case[] = [
   {
-    parser: createPdfParser({ maxPages: 100 }),
+    parser: createPdfParser({ maxPages: 100, maxMemoryBytes: PDF_MEMORY_LIMIT, timeoutMs: 60_000 }),
     withFact: threePagePdf,
     factAt: { page: 3 },
     withoutText: () => makePdf([null, null]),
@@ -129,8 +136,18 @@ for (const c of cases) {
 }
 
 const UNZIPPED_LIMIT = 4 * 1024 * 1024;
-const parser = createDocumentParser({ maxPages: 100, maxUnzippedBytes: UNZIPPED_LIMIT, maxConcurrent: 2 });
+const parser = createDocumentParser({
+  maxPages: 100,
+  maxUnzippedBytes: UNZIPPED_LIMIT,
+  maxPdfMemoryBytes: PDF_MEMORY_LIMIT,
+  pdfTimeoutMs: 60_000,
+  maxConcurrent: 2,
+});
 const upload = (bytes: Uint8Array, contentType: string, filename?: string) => ({ read: async () => bytes, contentType, filename });
+
+/** Made once (deflating 256 MiB takes seconds): a PDF that inflates to 8 times PDF_MEMORY_LIMIT. */
+let bomb: Promise<Uint8Array> | undefined;
+const bomb256 = () => (bomb ??= bombPdf(256 * MiB));
 
 describe("what each format keeps (the parse use case: claimed type, bytes checked, the adapter)", () => {
   it("happy: the scan's error says OCR is out of scope", async () => {
@@ -166,6 +183,43 @@ describe("what each format keeps (the parse use case: claimed type, bytes checke
   it("error: a page nested deeper than 256 elements is refused before Readability (which takes minutes on 20,000)", async () => {
     const deep = `<!doctype html><body>${"<div>".repeat(300)}deep${"</div>".repeat(300)}</body>`;
     expect((await failure(parser.parse(upload(encode(deep), MEDIA.html)))).code).toBe("DOCUMENT_TOO_LONG");
+  });
+
+  it("error: a PDF decompression bomb (a page's FlateDecode stream of 256 MiB) → PDF_EXPANDS_TOO_FAR, stopped long before its deadline; the next PDF parses", async () => {
+    const bomb = await bomb256();
+    expect(bomb.length).toBeLessThan(PDF_MEMORY_LIMIT / 100);
+    const started = Date.now();
+    const { code, status, detail } = await failure(parser.parse(upload(bomb, MEDIA.pdf)));
+    expect({ code, status }).toEqual({ code: "PDF_EXPANDS_TOO_FAR", status: 413 });
+    expect(detail).toContain(String(PDF_MEMORY_LIMIT));
+    expect(Date.now() - started).toBeLessThan(30_000); // the memory watch stopped it, not the 60 s deadline
+    // Its thread was stopped; the next PDF gets a new one.
+    expect((await parser.parse(upload(await threePagePdf(), MEDIA.pdf))).blocks[2]!.text).toBe(FACT);
+  });
+
+  it("error: the bomb encrypted with an empty user password (pdf.js opens it; its streams inflate only once decrypted) → PDF_EXPANDS_TOO_FAR", async () => {
+    const locked = await encryptPDF(await bomb256(), "", "owner-secret");
+    expect((await failure(parser.parse(upload(locked, MEDIA.pdf)))).code).toBe("PDF_EXPANDS_TOO_FAR");
+    // The same encryption on a good PDF reads, as in any viewer.
+    const good = await encryptPDF(await threePagePdf(), "", "owner-secret");
+    expect((await parser.parse(upload(good, MEDIA.pdf))).blocks[2]!.text).toBe(FACT);
+  });
+
+  it("error: a PDF still being read past its time limit → PDF_TOO_COMPLEX; the next PDF parses", async () => {
+    // No memory limit in reach: only the deadline can stop it (pdf.js takes seconds over 256 MiB of content).
+    const pdf = createPdfParser({ maxPages: 100, maxMemoryBytes: 16 * 1024 * MiB, timeoutMs: 1_000 });
+    const { code, status } = await codeOf(pdf.parse({ bytes: await bomb256() }));
+    expect({ code, status }).toEqual({ code: "PDF_TOO_COMPLEX", status: 413 });
+    // Its thread was stopped; a new one starts (pdf.js loads) before the next file's deadline runs.
+    expect((await pdf.parse({ bytes: await threePagePdf() })).blocks).toHaveLength(3);
+  });
+
+  it("error: a PDF whose text passes what a document holds is read no further than the page that passes it → DOCUMENT_TOO_LONG", async () => {
+    const { code, detail } = await failure(parser.parse(upload(await densePdf(30), MEDIA.pdf)));
+    expect(code).toBe("DOCUMENT_TOO_LONG");
+    const [, page] = detail.match(/by page (\d+) of 30\b/) ?? [];
+    expect(Number(page)).toBeGreaterThan(10);
+    expect(Number(page)).toBeLessThan(30);
   });
 
   it("happy: DOCX Heading 1 / Heading 2 become the section path; text before the first heading has none", async () => {

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { articleHtml, bombDocx, encryptedPdf, FACT, MEDIA, makeDocx, makePdf } from "../../container/test/helpers/files";
+import { articleHtml, bombDocx, bombPdf, encryptedPdf, FACT, MEDIA, makeDocx, makePdf } from "../../container/test/helpers/files";
 import { freePort } from "../../tools/lib/ports";
 import { readCorpus, readQrels, readQueries, toDocument } from "../../tools/lib/scifact";
 import { ROOT } from "../../tools/stack/paths";
@@ -212,9 +212,11 @@ describe("bad files on the real stack", () => {
       ["scan.pdf", MEDIA.pdf, await makePdf([null, null]), "PDF_NO_TEXT_LAYER"],
       // A web page that claims to be a PDF.
       ["claims-pdf.pdf", MEDIA.pdf, articleHtml(), "FILE_TYPE_MISMATCH"],
-      // Decompression bombs: a Word file whose XML inflates past the origin's 256 MiB, and JSON Lines
-      // that inflate past the worker's 10 MiB of JSON Lines text; each a few hundred KiB as sent.
+      // Decompression bombs: a Word file whose XML inflates past the origin's 256 MiB, a PDF whose
+      // page inflates to 384 MiB (its reading passes the origin's 256 MiB), and JSON Lines that
+      // inflate past the worker's 10 MiB of JSON Lines text; each a few hundred KiB as sent.
       ["bomb.docx", MEDIA.docx, bombDocx(257 * 1024 * 1024), "ARCHIVE_TOO_LARGE"],
+      ["bomb.pdf", MEDIA.pdf, await bombPdf(384 * 1024 * 1024), "PDF_EXPANDS_TOO_FAR"],
       ["bomb.jsonl.gz", "application/gzip", gzipSync(Buffer.alloc(26 * 1024 * 1024, " ")), "ARCHIVE_TOO_LARGE"],
     ];
     const form = new FormData();

@@ -3,7 +3,14 @@ import { AppError } from "../errors.ts";
 import type { FormatParser } from "./port.ts";
 import { checkBytes, claimedFormat } from "./sniff.ts";
 
-export type ParseLimits = { maxPages: number; maxUnzippedBytes: number; maxConcurrent: number };
+export type ParseLimits = {
+  maxPages: number;
+  maxUnzippedBytes: number;
+  /** What reading one PDF may add to its thread's memory, and how long it may take (pdf.ts). */
+  maxPdfMemoryBytes: number;
+  pdfTimeoutMs: number;
+  maxConcurrent: number;
+};
 
 /** A file as POST /v1/parse receives it: its bytes are read only once the parser takes it on. */
 export type UploadedFile = { read: () => Promise<Uint8Array>; contentType: string | undefined; filename: string | undefined };
@@ -28,7 +35,12 @@ export interface DocumentParser {
  */
 export function createDocumentParser(limits: ParseLimits): DocumentParser {
   const adapters: Record<ParseFormat, () => Promise<FormatParser>> = {
-    pdf: async () => (await import("./pdf.ts")).createPdfParser({ maxPages: limits.maxPages }),
+    pdf: async () =>
+      (await import("./pdf.ts")).createPdfParser({
+        maxPages: limits.maxPages,
+        maxMemoryBytes: limits.maxPdfMemoryBytes,
+        timeoutMs: limits.pdfTimeoutMs,
+      }),
     html: async () => (await import("./html.ts")).createHtmlParser(),
     docx: async () => (await import("./docx.ts")).createDocxParser({ maxUnzippedBytes: limits.maxUnzippedBytes }),
     markdown: async () => (await import("./markdown.ts")).createMarkdownParser(),

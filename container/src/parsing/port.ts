@@ -19,11 +19,12 @@ export type ParsedDocument = { title: string | null; blocks: LocatedBlock[] };
  * path from the top; absent before the first heading). Headings are cut to MAX_HEADING_CHARS.
  *
  * Failure modes: a file it cannot read is an AppError with a 4xx code of its own — FILE_CORRUPT,
- * PDF_ENCRYPTED, PDF_NO_TEXT_LAYER, NO_TEXT, PDF_TOO_MANY_PAGES, ARCHIVE_TOO_LARGE,
- * FILE_TYPE_MISMATCH (text that does not decode) — never another error, and never a crash.
+ * PDF_ENCRYPTED, PDF_NO_TEXT_LAYER, NO_TEXT, PDF_TOO_MANY_PAGES, PDF_EXPANDS_TOO_FAR,
+ * PDF_TOO_COMPLEX, ARCHIVE_TOO_LARGE, DOCUMENT_TOO_LONG, FILE_TYPE_MISMATCH (text that does not
+ * decode) — never another error, and never a crash.
  *
- * Latency: CPU in this process, in steps that yield to the event loop (a PDF page, an archive
- * entry): a few ms per PDF page, tens of ms for a typical web page or Word file.
+ * Latency: CPU in this process, in steps that yield to the event loop (an archive entry), or, for a
+ * PDF, in a worker thread (pdf.ts): a few ms per PDF page, tens of ms for a typical web page or Word file.
  */
 export interface FormatParser {
   readonly format: ParseFormat;

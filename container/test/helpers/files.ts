@@ -1,3 +1,4 @@
+import { constants, deflateSync } from "node:zlib";
 import { encryptPDF } from "@pdfsmaller/pdf-encrypt-lite";
 import { Document, HeadingLevel, Packer, Paragraph } from "docx";
 import { unzipSync, zipSync } from "fflate";
@@ -6,7 +7,7 @@ import { PDFDocument, rgb, StandardFonts } from "pdf-lib";
 /**
  * Files made by the tests themselves (no binaries in the repository): PDFs with pdf-lib (encrypted
  * with @pdfsmaller/pdf-encrypt-lite, pdf-lib's RC4-128 standard security handler), Word documents
- * with the docx package, archives with fflate, HTML and Markdown by hand.
+ * with the docx package, archives with fflate (node:zlib for the bombs), HTML and Markdown by hand.
  */
 
 export const FACT = "The zebra code is 4417.";
@@ -32,11 +33,36 @@ export async function makePdf(pages: Array<string | null>, title?: string): Prom
   return pdf.save();
 }
 
+/** A PDF of `pages` pages, each filled with 2-point text: about 55,000 characters a page (pdf.js reads no text off the page). */
+export async function densePdf(pages: number): Promise<Uint8Array> {
+  const pdf = await PDFDocument.create();
+  const font = await pdf.embedFont(StandardFonts.Helvetica);
+  const lines = Array.from({ length: 145 }, () => "dense text ".repeat(35)).join("\n");
+  for (let i = 0; i < pages; i++) pdf.addPage([420, 300]).drawText(lines, { x: 10, y: 295, size: 2, lineHeight: 2, font });
+  return pdf.save();
+}
+
 /** The three-page PDF whose fact is on page 3. */
 export const threePagePdf = () => makePdf(["Page one introduces the widget.", "Page two covers nothing special.", FACT], "Widget Facts");
 
 /** A PDF that opens only with a password (RC4 128-bit, the standard security handler). */
 export const encryptedPdf = async () => encryptPDF(await threePagePdf(), "user-secret", "owner-secret");
+
+/**
+ * A PDF decompression bomb: one page with a line of text, and a second content stream of the same
+ * page, FlateDecode-compressed, that inflates to `inflatedBytes` spaces (whitespace: valid content a
+ * reader has to go through). Sent, it is about 1/1000 of that.
+ */
+export async function bombPdf(inflatedBytes: number): Promise<Uint8Array> {
+  const pdf = await PDFDocument.create();
+  const font = await pdf.embedFont(StandardFonts.Helvetica);
+  const page = pdf.addPage([420, 300]);
+  page.drawText("A page that looks like any other.", { x: 30, y: 250, size: 11, font });
+  // Run-length matches only: as small as level 9 makes it (1/1000), four times sooner.
+  const spaces = deflateSync(Buffer.alloc(inflatedBytes, " "), { level: 9, strategy: constants.Z_RLE });
+  page.node.addContentStream(pdf.context.register(pdf.context.stream(spaces, { Filter: "FlateDecode" })));
+  return pdf.save();
+}
 
 /** A page of real-looking HTML: navigation, banner and footer around an article with h1/h2/h3 sections. */
 export function articleHtml(): string {
