@@ -60,8 +60,8 @@ export interface Services {
   tenantLimits: TenantLimitsStore;
   /** The query use case behind the query cache. */
   query: QueryService;
-  /** The query use case on this worker's own bindings: what a miss runs (query-backend.ts). */
-  queryMiss: QueryService;
+  /** The query use case behind the colo's cache tiers: the regional tiers, then the miss; what the query backend runs (query-backend.ts). */
+  queryNearData: QueryService;
   /** Conversations (POST /v1/chat/completions, MCP `ask` with history): condensed, then the query use case. */
   chat: ChatService;
   /** The ingest use case: accept, remove, index (the documents route, the queue consumer, fixtures). */
@@ -122,22 +122,31 @@ export function createServices(env: Bindings, config: Config, platform: Platform
       dimensions: config.EMBEDDING_DIMENSIONS,
     },
   );
-  // A computed answer reports the index version it was retrieved from, read exactly.
-  const queryMiss = createQueryService({
-    tenants: tenantRows,
-    embedder,
-    retriever: createRetriever(tenantData, vectors, config, createReranker(config, env.AI)),
-    origin,
-  });
-  const query = createCachedQueryService({
-    // A miss runs next to the data when a backend is bound (query-backend.ts), here otherwise.
-    inner: env.BACKEND ? remoteQueryService(env.BACKEND as unknown as QueryBackendMethods, queryMiss) : queryMiss,
-    cache: queryCache.cache,
-    stats: queryCache.stats,
+  const answerCache = {
     tenantState: tenants.state,
-    chunksStillIndexed: (tenant, ids) => tenantData(tenant).chunksStillIndexed(ids),
+    chunksStillIndexed: (tenant: string, ids: readonly string[]) => tenantData(tenant).chunksStillIndexed(ids),
     config,
     now,
+  };
+  // The answer cache's regional tiers around the real service (a computed answer reports the index
+  // version it was retrieved from, read exactly); counted by the front layer.
+  const queryNearData = createCachedQueryService({
+    ...answerCache,
+    inner: createQueryService({
+      tenants: tenantRows,
+      embedder,
+      retriever: createRetriever(tenantData, vectors, config, createReranker(config, env.AI)),
+      origin,
+    }),
+    cache: queryCache.region,
+    stats: null,
+  });
+  const query = createCachedQueryService({
+    ...answerCache,
+    // Past the colo's tiers, a request runs next to the data when a backend is bound (query-backend.ts), here otherwise.
+    inner: env.BACKEND ? remoteQueryService(env.BACKEND as unknown as QueryBackendMethods, queryNearData) : queryNearData,
+    cache: queryCache.colo,
+    stats: queryCache.stats,
   });
   const ingest = createIngestService({
     tenantData,
@@ -155,7 +164,7 @@ export function createServices(env: Bindings, config: Config, platform: Platform
     tenantData,
     vectors,
     origin,
-    queryMiss,
+    queryNearData,
     rateLimiter: upstash
       ? createUpstashRateLimiter(config, upstash.counters)
       : createBindingRateLimiter(

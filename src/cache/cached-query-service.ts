@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { ApiError, type Problem } from "../errors";
 import { metrics } from "../metrics";
-import type { QueryContext, QueryEvent, QueryService } from "../query/query-service";
+import type { CacheOutcome, QueryContext, QueryEvent, QueryService } from "../query/query-service";
 import { type QueryInput, type QueryMetadata, type QueryResponse, queryResponseSchemas } from "../query/schemas";
 import type { TenantState } from "../store/tenant-store";
 import { answerKey, lastGoodAnswerKey, retrievalCacheTag, searchKey } from "./cache-key";
@@ -10,8 +10,15 @@ import type { CacheEntry, TieredCache } from "./tiered-cache";
 
 /**
  * The query cache: a QueryService that wraps the real one (same interface, so no route knows it
- * is there).
+ * is there). It runs as two layers of this one service (services.ts): the colo's tiers (isolate
+ * memory, the Cache API) in front, and behind them, next to the data (the query backend), the
+ * regional tiers (KV's central store, Redis) around the real service. So a miss crosses regions
+ * once, for the backend call, instead of once for the remote tiers and once more for the backend.
  *
+ * - The front layer keeps what the inner one computed (fresh) or had (with its age, so an entry is
+ *   never fresh for longer than its TTL in all); it keeps nothing the inner one served stale. Only
+ *   the front counts (`stats`): its own hits, and how the inner layer answered; an inner layer
+ *   (`stats: null`) counts nothing, so every request is counted once.
  * - Keyed by tenant, cache epoch, index version, the normalised request and the models (see
  *   cache-key.ts): an ingest or delete bumps the index version and old entries stop matching.
  * - Fresh for QUERY_CACHE_TTL_SECONDS; then, for QUERY_CACHE_SWR_SECONDS, served as `stale` and
@@ -32,7 +39,8 @@ export interface CachedQueryServiceDeps {
   tenantState: (tenant: string, background?: (work: Promise<unknown>) => void) => Promise<TenantState>;
   /** Whether the tenant still has every one of these chunks (hydrate.ts `chunksStillIndexed`). */
   chunksStillIndexed: (tenant: string, chunkIds: readonly string[]) => Promise<boolean>;
-  stats: CacheStats;
+  /** Where hits and misses are counted; null for an inner layer (the outer one counts how it answered). */
+  stats: CacheStats | null;
   config: Pick<Config, "QUERY_CACHE_TTL_SECONDS" | "QUERY_CACHE_SWR_SECONDS" | "QUERY_CACHE_STALE_IF_ERROR_SECONDS" | "ANSWER_MODEL_TAG"> &
     Partial<Pick<Config, "RERANKER">>;
   now?: () => number;
@@ -71,12 +79,23 @@ export function createCachedQueryService({
     };
   }
 
-  /** Stores a complete answer under both keys; degraded answers are never stored. */
+  /**
+   * When a result the inner service returned was stored, or null when it must not be: a degraded or
+   * stale result never is; one an inner cache layer had keeps the age it had there.
+   */
+  function storedAtOf(metadata: Pick<QueryMetadata, "cache" | "cache_ttl_s" | "degraded">): number | null {
+    if (metadata.degraded || metadata.cache === "stale") return null;
+    if (metadata.cache === "hit") return now() - ttlMs + (metadata.cache_ttl_s ?? 0) * 1000;
+    return now();
+  }
+
+  /** Stores a complete answer under both keys; degraded or stale answers are never stored. */
   function store(keys: AnswerKeys, response: QueryResponse, context: QueryContext): void {
-    if (response.metadata.degraded) return;
-    context.defer(cache.put(keys.current, response, entryLifetime));
+    const storedAt = storedAtOf(response.metadata);
+    if (storedAt === null) return;
+    context.defer(cache.put(keys.current, response, entryLifetime, storedAt));
     if (config.QUERY_CACHE_STALE_IF_ERROR_SECONDS > 0) {
-      context.defer(keys.lastGood().then((key) => cache.put(key, response, config.QUERY_CACHE_STALE_IF_ERROR_SECONDS)));
+      context.defer(keys.lastGood().then((key) => cache.put(key, response, config.QUERY_CACHE_STALE_IF_ERROR_SECONDS, storedAt)));
     }
   }
 
@@ -84,7 +103,7 @@ export function createCachedQueryService({
   function refresh(tenant: string, input: QueryInput, keys: AnswerKeys, context: QueryContext): void {
     if (refreshing.has(keys.current)) return;
     refreshing.add(keys.current);
-    const background = { ...context, requestId: `${context.requestId}:refresh`, startedAt: performance.now() };
+    const background = { ...context, requestId: `${context.requestId}:refresh`, startedAt: performance.now(), refresh: true };
     context.defer(
       inner
         .answer(tenant, input, background)
@@ -117,15 +136,22 @@ export function createCachedQueryService({
 
   /** Counts how a result was served; `tier` is where a hit or stale result came from. */
   function count(tenant: string, operation: string, status: QueryMetadata["cache"], context: QueryContext, tier = "none"): void {
+    if (!stats) return;
     metrics.cacheResults.inc({ operation, status, tier });
     if (status !== "bypass") context.defer(stats.record(tenant, status));
   }
+
+  /** Counts a result the inner service returned as it says it was served (a miss, or an inner layer's hit). */
+  const countInner = (tenant: string, operation: string, served: CacheOutcome, context: QueryContext) =>
+    count(tenant, operation, served.cache, context, served.cache_tier);
 
   /** The cached answer, fresh or stale (then refreshed in the background), counted; null on a miss. */
   async function lookup(tenant: string, input: QueryInput, keys: AnswerKeys, operation: string, context: QueryContext) {
     const cached = await cache.get(keys.current, queryResponseSchemas().QueryResponseSchema, context.defer);
     if (!cached) return null;
     const status = isFresh(cached) ? "hit" : "stale";
+    // An outer layer refreshing its own stale entry wants a fresh answer, not this one.
+    if (status === "stale" && context.refresh) return null;
     if (status === "stale") refresh(tenant, input, keys, context);
     count(tenant, operation, status, context, cached.tier);
     return served(cached, status, context);
@@ -141,7 +167,8 @@ export function createCachedQueryService({
     if (cached) return cached;
     const computed = await inner.answer(tenant, input, context);
     const response = { ...computed, metadata: { ...computed.metadata, request_id: context.requestId, query_time_ms: elapsed(context) } };
-    if (response.metadata.degraded_reasons.includes("generation_unavailable")) {
+    // (An inner layer that served its own last good answer said so: `stale`.)
+    if (response.metadata.cache === "miss" && response.metadata.degraded_reasons.includes("generation_unavailable")) {
       // The origin cannot generate: the last good answer beats the edge's extractive one.
       const lastGood = await cache.get(await keys.lastGood(), queryResponseSchemas().QueryResponseSchema, context.defer);
       // Unverifiable (D1 failing) counts as gone: a deleted document's text must not come back.
@@ -152,7 +179,7 @@ export function createCachedQueryService({
       }
     }
     store(keys, response, context);
-    count(tenant, "answer", "miss", context);
+    countInner(tenant, "answer", response.metadata, context);
     return response;
   }
 
@@ -167,8 +194,8 @@ export function createCachedQueryService({
       const keys = await keysOf(tenant, input, context);
       const cached = await lookup(tenant, input, keys, "stream", context);
       if (cached) return Object.assign(replay(cached), { cache: cached.metadata });
-      count(tenant, "stream", "miss", context);
       const events = await inner.stream(tenant, input, context);
+      countInner(tenant, "stream", events.cache, context);
       return Object.assign(
         recordCompleted(events, (response) => store(keys, response, context)),
         { cache: events.cache },
@@ -198,12 +225,12 @@ export function createCachedQueryService({
         pending.map(({ entry }) => entry),
         context,
       );
-      for (const [index, { position, entry, keys }] of pending.entries()) {
+      for (const [index, { position, keys }] of pending.entries()) {
         const result = computed[index]!;
         results[position] = result;
         if ("code" in result) continue; // an invalid or failed entry: a problem, neither cached nor counted
         if (keys) store(keys, result, context);
-        count(tenant, "batch", entry instanceof ApiError || !entry.cache ? "bypass" : "miss", context);
+        countInner(tenant, "batch", result.metadata, context);
       }
       return results as Array<QueryResponse | Problem>;
     },
@@ -221,8 +248,9 @@ export function createCachedQueryService({
         return { ...cached.value, metadata: { ...cached.value.metadata, ...servedAs(cached, "hit", context), timings_ms } };
       }
       const response = await inner.search(tenant, input, context);
-      if (!response.metadata.degraded) context.defer(cache.put(key, response, entryLifetime));
-      count(tenant, "search", "miss", context);
+      const storedAt = storedAtOf(response.metadata);
+      if (storedAt !== null) context.defer(cache.put(key, response, entryLifetime, storedAt));
+      countInner(tenant, "search", response.metadata, context);
       return response;
     },
   };

@@ -23,8 +23,11 @@ import type { CacheStore } from "./cache-store";
 export interface TieredCache {
   readonly tiers: readonly CacheTierName[];
   get<T>(key: string, schema: z.ZodType<T>, defer: Defer): Promise<CacheEntry<T> | null>;
-  /** True when stored (false: too large, or no tier took it). */
-  put(key: string, value: unknown, ttlSeconds: number): Promise<boolean>;
+  /**
+   * True when stored (false: too large, or no tier took it). The entry lives `ttlSeconds` from
+   * `storedAt` (default now): a value another cache layer already had keeps its age.
+   */
+  put(key: string, value: unknown, ttlSeconds: number, storedAt?: number): Promise<boolean>;
 }
 
 export interface CacheEntry<T> {
@@ -110,14 +113,16 @@ export function createTieredCache(stores: readonly CacheStore[], options: { maxE
       return null;
     },
 
-    async put(key, value, ttlSeconds) {
-      const storedAt = now();
-      const raw = JSON.stringify({ v: ENVELOPE_VERSION, stored_at: storedAt, expires_at: storedAt + ttlSeconds * 1000, value });
+    async put(key, value, ttlSeconds, storedAt = now()) {
+      const expiresAt = storedAt + ttlSeconds * 1000;
+      const remainingSeconds = Math.ceil((expiresAt - now()) / 1000);
+      if (remainingSeconds <= 0) return false;
+      const raw = JSON.stringify({ v: ENVELOPE_VERSION, stored_at: storedAt, expires_at: expiresAt, value });
       if (raw.length > options.maxEntryBytes) {
         metrics.cacheWrites.inc({ tier: "all", outcome: "oversized" });
         return false;
       }
-      const results = await Promise.allSettled(stores.map((store) => store.put(key, raw, ttlSeconds)));
+      const results = await Promise.allSettled(stores.map((store) => store.put(key, raw, remainingSeconds)));
       results.forEach((result, position) => {
         const tier = stores[position]!.name;
         metrics.cacheWrites.inc({ tier, outcome: result.status === "fulfilled" ? "stored" : "error" });

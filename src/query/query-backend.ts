@@ -31,8 +31,9 @@ export function queryBackendEntrypoint(servicesFor: ServicesFactory) {
         requestId: call.requestId,
         startedAt: performance.now() - call.elapsedMs,
         defer: (promise) => this.ctx.waitUntil(promise),
+        refresh: call.refresh,
       };
-      return outcomeOf(() => work(servicesFor(env).queryMiss, context), call.requestId);
+      return outcomeOf(() => work(servicesFor(env).queryNearData, context), call.requestId);
     }
 
     answer(tenant: string, input: QueryInput, call: BackendCall) {

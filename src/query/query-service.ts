@@ -43,6 +43,8 @@ export interface QueryContext {
   startedAt: number;
   /** Work that may outlive the response (cache fills, refreshes): ExecutionContext.waitUntil. */
   defer: (work: Promise<unknown>) => void;
+  /** This call refreshes an outer cache layer's stale entry: an inner layer recomputes a stale entry of its own rather than serve it. */
+  refresh?: boolean;
 }
 
 export type QueryEvent =

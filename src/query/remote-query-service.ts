@@ -5,14 +5,14 @@ import type { QueryInput, QueryResponse, SearchInput, SearchResponse } from "./s
 
 /**
  * The miss path next to the data (issue 24, part 3; docs/miss-path.md): the query use case behind
- * the answer cache (embedding cache, embed, the tenant's index version, retrieve, hydrate, rerank,
- * generate) as a Worker entrypoint, deployed as its own Worker with a placement hint for the
+ * the colo's answer cache tiers (the regional tiers, KV and Redis; embedding cache, embed, the
+ * tenant's index version, retrieve, hydrate, rerank, generate) as a Worker entrypoint, deployed as its own Worker with a placement hint for the
  * origin's region (wrangler.backend.toml) and reached from every colo's front by the BACKEND
  * service binding: a miss then crosses regions once, for this call, and every call it makes is
  * in-region. Locally the binding points at this entrypoint of the same worker (wrangler.toml), and
  * the WAN layer puts it at the primary region's distance.
  *
- * Promise: the same results as the front's own query service, from the same code (`services.queryMiss`
+ * Promise: the same results as the front's own query service, from the same code (`services.queryNearData`
  * of the backend's bindings, without the BACKEND binding, so it never calls itself). Failure modes:
  * an ApiError of the use case comes back as its problem (and headers), which the front rethrows as
  * the same error; a stream's error event likewise. Anything else (this Worker unreachable, an
@@ -25,6 +25,8 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; problem: Problem;
 export interface BackendCall {
   requestId: string;
   elapsedMs: number;
+  /** The front refreshes a stale entry (QueryContext.refresh). */
+  refresh?: boolean;
 }
 
 /** A stream's events as NDJSON (error events as their problem), with how the cache answered. */
@@ -48,6 +50,7 @@ export function remoteQueryService(backend: QueryBackendMethods, local: QuerySer
   const call = (context: QueryContext): BackendCall => ({
     requestId: context.requestId,
     elapsedMs: performance.now() - context.startedAt,
+    refresh: context.refresh,
   });
   async function viaBackend<T>(remote: () => Promise<Outcome<T>>, fallback: () => Promise<T>): Promise<T> {
     let outcome: Outcome<T>;

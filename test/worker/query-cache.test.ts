@@ -96,6 +96,25 @@ describe("query cache: misses and hits (happy)", () => {
     expect((await ask(redisOnly, { query })).body.metadata).toMatchObject({ cache: "hit", cache_tier: "redis" });
   });
 
+  it("fills the colo's tiers from a regional tier with the entry's age: fresh for its TTL in all, not anew", async () => {
+    const windows = { QUERY_CACHE_TTL_SECONDS: "10", QUERY_CACHE_SWR_SECONDS: "60" };
+    const query = fresh(QUESTIONS.rosetta.query);
+    expect((await ask(bindingsWith({ ...windows, QUERY_CACHE_TIERS: "redis" }), { query })).body.metadata.cache).toBe("miss");
+    clock.advance(6_000);
+    // An isolate elsewhere: its colo has nothing, the regional tier (read next to the data) has the entry.
+    const isolate = bindingsWith({ ...windows, QUERY_CACHE_TIERS: "memory,redis" });
+    const fromRedis = (await ask(isolate, { query })).body.metadata;
+    expect(fromRedis).toMatchObject({ cache: "hit", cache_tier: "redis" });
+    expect(fromRedis.cache_ttl_s).toBeLessThanOrEqual(4);
+    const fromMemory = (await ask(isolate, { query })).body.metadata;
+    expect(fromMemory).toMatchObject({ cache: "hit", cache_tier: "memory" });
+    expect(fromMemory.cache_ttl_s).toBeLessThanOrEqual(4);
+    clock.advance(4_500);
+    expect((await ask(isolate, { query })).body.metadata).toMatchObject({ cache: "stale", cache_tier: "memory" });
+    // One refresh makes it fresh everywhere: the regional layer recomputes its own stale entry for it.
+    expect((await ask(isolate, { query })).body.metadata).toMatchObject({ cache: "hit", cache_tier: "memory" });
+  });
+
   it("streams a hit, and fills the cache from a streamed miss once it completed", async () => {
     const bindings = bindingsWith({});
     const query = fresh(QUESTIONS.fire.query);
