@@ -9,6 +9,7 @@
  * sources; citations [n] link to source n of the same answer.
  */
 
+import { locationOf } from "../query/source-location";
 import { readSseEvents } from "../sse-events";
 import { ApiProblem, api, messageOf, type Schemas } from "./api";
 import { busy, byId, h } from "./dom";
@@ -212,10 +213,6 @@ const fmtRank = (rank: number | null) => (rank === null ? "—" : `#${rank}`);
 /** A source's heading: its document's title (`metadata.title`) when it has one, else its id. */
 const titleOf = (source: Source) =>
   typeof source.metadata.title === "string" && source.metadata.title.trim() ? source.metadata.title : source.document_id;
-
-/** Where in its document a source came from, "p. 3 · Installation › Upgrades" (the parts it has); "" when it has neither. */
-export const locationOf = (source: Pick<Source, "page" | "section">): string =>
-  [source.page === undefined ? "" : `p. ${source.page}`, source.section ?? ""].filter(Boolean).join(" · ");
 
 function renderSources(turn: Turn, sources: Source[]): void {
   const list = turn.sources;

@@ -15,6 +15,7 @@ import { documentTitle } from "../ingest/document-input";
 import { errorFields, type Logger } from "../logger";
 import type { QueryContext, QueryService } from "../query/query-service";
 import { queryResponseSchemas, querySchemas, type Source } from "../query/schemas";
+import { locationOf } from "../query/source-location";
 import { VERSION } from "../version";
 import { zodJsonSchemaValidator } from "./json-schema-validator";
 
@@ -181,8 +182,9 @@ function renderSources(sources: Source[]): string {
   return sources
     .map((source, i) => {
       const title = documentTitle(source.metadata);
-      const where = [source.page === undefined ? "" : `p. ${source.page}`, source.section ?? ""].filter(Boolean);
-      const heading = [title.trim() ? `${source.document_id} — ${title}` : source.document_id, ...where].join(" · ");
+      const heading = [title.trim() ? `${source.document_id} — ${title}` : source.document_id, locationOf(source)]
+        .filter(Boolean)
+        .join(" · ");
       return `[${i + 1}] ${heading} (score ${source.score.toFixed(3)})\n${source.text}`;
     })
     .join("\n\n");

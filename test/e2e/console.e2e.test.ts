@@ -174,8 +174,9 @@ describe("the console in a browser", () => {
       {
         name: "cache.md",
         mimeType: "text/markdown",
+        // Its text under two headings: its sources' section is the path, "Cache › Purging".
         buffer: Buffer.from(
-          "# Cache\n\nAnswers are cached per tenant. Purge the cache with `edge-rag cache purge` after you change the documents.\n",
+          "# Cache\n\n## Purging\n\nAnswers are cached per tenant. Purge the cache with `edge-rag cache purge` after you change the documents.\n",
         ),
       },
       {
@@ -273,6 +274,8 @@ describe("the console in a browser", () => {
     expect(await first.textContent()).toContain("keys.md");
     expect(await first.textContent()).toContain("handbook");
     expect(await first.textContent()).toMatch(/Ranks.*keyword #1/);
+    // A pasted text has neither page nor section: no location line.
+    expect(await first.locator(".source-location").count()).toBe(0);
 
     const cite = turn.locator(".answer a.cite").first();
     expect(await cite.count()).toBe(1);
@@ -309,18 +312,29 @@ describe("the console in a browser", () => {
     expect(await page.locator("#turns > li").count()).toBe(0);
   }, 120_000);
 
-  it("happy: a question about the uploaded PDF cites the page its fact is on (p. 3)", async () => {
+  it("happy: questions about uploaded files cite where their facts are: a PDF's page (p. 3), a Markdown file's heading path (Cache › Purging)", async () => {
+    /** Asks in a new conversation; its only turn (turn ids keep counting across conversations). */
+    const askAlone = async (question: string) => {
+      await page.getByLabel("Question", { exact: true }).fill(question);
+      await page.getByRole("button", { name: "Ask", exact: true }).last().click();
+      const turn = page.locator("#turns > li").last();
+      await turn.locator('.meta dd[data-field="cache"]').waitFor();
+      expect(await page.locator("#turns > li").count()).toBe(1);
+      return turn;
+    };
     await page.locator('nav button[data-panel="ask"]').click();
-    await page.getByLabel("Question", { exact: true }).fill("What is the heron index of the Lisbon plant?");
-    await page.getByRole("button", { name: "Ask", exact: true }).last().click();
-    // The conversation's only turn (turn ids keep counting across conversations).
-    const turn = page.locator("#turns > li").last();
-    await turn.locator('.meta dd[data-field="cache"]').waitFor();
-    expect(await page.locator("#turns > li").count()).toBe(1);
-    const cited = turn.locator(".sources > li", { hasText: PDF_FACT });
-    expect(await cited.locator(".source-title").textContent()).toContain("Plant Report");
-    expect(await cited.locator(".source-location").textContent()).toBe("p. 3");
+    const pdf = (await askAlone("What is the heron index of the Lisbon plant?")).locator(".sources > li", { hasText: PDF_FACT });
+    expect(await pdf.locator(".source-title").textContent()).toContain("Plant Report");
+    // A PDF's source has a page and no section.
+    expect(await pdf.locator(".source-location").textContent()).toBe("p. 3");
     await shot(page, "desktop-ask-pdf");
+    await page.getByRole("button", { name: "New conversation" }).click();
+
+    const markdown = (await askAlone("How do I purge the cache?")).locator(".sources > li", { hasText: "Purge the cache" });
+    expect(await markdown.locator(".source-title").textContent()).toContain("Cache");
+    // A Markdown file's source has its heading path and no page.
+    expect(await markdown.locator(".source-location").textContent()).toBe("Cache › Purging");
+    await shot(page, "desktop-ask-section");
     await page.getByRole("button", { name: "New conversation" }).click();
   }, 60_000);
 

@@ -6,11 +6,14 @@ import { bindingsWith, callWithBindings, createKey, tenantSql, uniqueTenant } fr
 import { TEST_SECRETS } from "../worker/secrets";
 
 /**
- * Property-based fuzzing of every JSON route and of the multipart upload (fast-check): thousands of
+ * Property-based fuzzing of every JSON route (the query, search, chat, document, key, auth, webhook
+ * and bucket sync routes, and /mcp's JSON-RPC) and of the multipart upload (fast-check): thousands of
  * generated bodies — arbitrary JSON, malformed text, and bodies shaped like the route's schema with
  * wrong, extreme or hostile values (for the upload: parts with hostile names, types and bytes, and
- * raw multipart text). Properties: never a 5xx; every error is application/problem+json with a code; a rejected
- * request (4xx) changes no stored data. Limits are lifted so that every case reaches validation.
+ * raw multipart text). Properties: never a 5xx; every error is application/problem+json with a code
+ * (OpenAI's error body on the chat route; a JSON-RPC error where /mcp's transport refuses a message);
+ * a rejected request (4xx) changes no stored data (documents, jobs, keys, sign-outs, webhooks, the
+ * sync source). Limits are lifted so that every case reaches validation.
  */
 
 const UNLIMITED = "100000000/60s";
@@ -136,19 +139,30 @@ interface Snapshot {
   jobs: number;
   /** Signed-out tokens of the tenant's subjects (the fuzz's users are `user:<tenant>-…`, its keys `key:<id>`). */
   revoked: number;
+  /** The tenant's webhooks, each as `id url events`. */
+  webhooks: string | null;
+  /** The attached bucket sync source, as `prefix collection updated_at`, and its runs. */
+  sync_source: string | null;
+  sync_runs: number;
+  /** The control plane's list of tenants with a sync source (the cron's). */
+  sync_listed: number;
 }
 
 async function snapshot(tenant: string): Promise<Snapshot> {
   const row = await env.DB.prepare(
     `SELECT (SELECT COUNT(*) FROM api_keys WHERE tenant = ?1) AS keys,
             (SELECT COUNT(*) FROM revoked_tokens WHERE subject LIKE 'user:' || ?1 || '-%'
-               OR subject IN (SELECT 'key:' || id FROM api_keys WHERE tenant = ?1)) AS revoked`,
+               OR subject IN (SELECT 'key:' || id FROM api_keys WHERE tenant = ?1)) AS revoked,
+            (SELECT COUNT(*) FROM sync_sources WHERE tenant = ?1) AS sync_listed`,
   )
     .bind(tenant)
-    .first<Pick<Snapshot, "keys" | "revoked">>();
-  const [data] = await tenantSql<Pick<Snapshot, "documents" | "jobs">>(
+    .first<Pick<Snapshot, "keys" | "revoked" | "sync_listed">>();
+  const [data] = await tenantSql<Omit<Snapshot, "keys" | "revoked" | "sync_listed">>(
     tenant,
-    "SELECT (SELECT COUNT(*) FROM documents) AS documents, (SELECT COUNT(*) FROM jobs) AS jobs",
+    `SELECT (SELECT COUNT(*) FROM documents) AS documents, (SELECT COUNT(*) FROM jobs) AS jobs,
+            (SELECT group_concat(id || ' ' || url || ' ' || events, char(10)) FROM (SELECT * FROM webhooks ORDER BY id)) AS webhooks,
+            (SELECT prefix || ' ' || collection || ' ' || updated_at FROM sync_source) AS sync_source,
+            (SELECT COUNT(*) FROM sync_runs) AS sync_runs`,
   );
   return { ...row!, ...data! };
 }
@@ -156,13 +170,20 @@ async function snapshot(tenant: string): Promise<Snapshot> {
 async function fuzzRoute(options: {
   route: string;
   path: string;
+  /** POST unless named. */
+  method?: string;
+  /** Headers beyond the JSON content type. */
+  headers?: Record<string, string>;
   /** One credential, or one drawn per case. */
   auth?: string | fc.Arbitrary<string | undefined>;
   tenant: string;
   body: fc.Arbitrary<string>;
   numRuns: number;
-  /** How the route answers an error: problem+json (every route), or OpenAI's error body (the chat routes). */
-  errors?: "problem" | "openai";
+  /**
+   * How the route answers an error: problem+json (every route), OpenAI's error body (the chat
+   * routes), or on /mcp a JSON-RPC error (the MCP transport's refusals) or a problem (the worker's own).
+   */
+  errors?: "problem" | "openai" | "jsonrpc";
 }) {
   const entry = { route: options.route, cases: 0, status5xx: 0, statuses: {} as Record<number, number> };
   figures.push(entry);
@@ -170,10 +191,10 @@ async function fuzzRoute(options: {
     fc.asyncProperty(options.body, typeof options.auth === "object" ? options.auth : fc.constant(options.auth), async (body, auth) => {
       const before = await snapshot(options.tenant);
       const response = await callWithBindings(bindings, options.path, {
-        method: "POST",
+        method: options.method ?? "POST",
         auth,
         body,
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...options.headers },
       });
       entry.cases += 1;
       entry.statuses[response.status] = (entry.statuses[response.status] ?? 0) + 1;
@@ -184,6 +205,9 @@ async function fuzzRoute(options: {
         if (options.errors === "openai") {
           expect(response.headers.get("content-type")).toMatch(/^application\/json/);
           expect(JSON.parse(text)).toMatchObject({ error: { message: expect.any(String), type: expect.any(String) } });
+        } else if (options.errors === "jsonrpc" && response.headers.get("content-type") !== "application/problem+json") {
+          expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+          expect(JSON.parse(text)).toMatchObject({ jsonrpc: "2.0", error: { code: expect.any(Number), message: expect.any(String) } });
         } else {
           expect(response.headers.get("content-type")).toBe("application/problem+json");
           const problem = JSON.parse(text);
@@ -319,6 +343,166 @@ describe("security: fuzzing every JSON route, and the multipart upload (fast-che
       tenant,
       body: bodyOf(reindex, validReindex),
       numRuns: 200,
+    });
+  }, 120_000);
+
+  // Webhooks and the bucket sync source in a tenant of their own: no job of the fuzz's ingests is
+  // ever delivered to a webhook registered here, and no sync run touches the other tenant's documents.
+  const control = uniqueTenant("fuzz-control");
+  const controlAdmin = createKey(control, ["admin"]);
+
+  it("POST /v1/webhooks", async () => {
+    const { key } = await controlAdmin;
+    const url = fc.oneof(
+      fc.constantFrom(
+        "https://hooks.example/edge-rag",
+        "http://127.0.0.1:9/hook",
+        "https://user:pass@hooks.example/h",
+        "https://:secret@hooks.example/h",
+        "ftp://hooks.example/h",
+        "javascript:alert(1)",
+        "data:text/plain,hi",
+        "file:///etc/passwd",
+        "//hooks.example/h",
+        "/relative",
+        "https://",
+        "https://[::1]/h",
+        "https://hooks.example:99999/h",
+        `https://hooks.example/${"a".repeat(2100)}`,
+      ),
+      fc.webUrl({ withQueryParameters: true, withFragments: true }),
+      hostileString,
+      value,
+    );
+    const webhook = fc.record(
+      {
+        url,
+        events: fc.oneof(
+          fc.array(fc.constantFrom("job.completed", "job.failed", "job.*", "*", "", "JOB.COMPLETED", "__proto__"), { maxLength: 4 }),
+          fc.array(hostileString, { maxLength: 3 }),
+          value,
+        ),
+        secret: fc.oneof(hostileString, value),
+        extra: value,
+      },
+      { requiredKeys: [] },
+    );
+    // Valid ones, a few of them repeats: past TENANT_MAX_WEBHOOKS (10) they are 403 QUOTA_EXCEEDED, and store nothing.
+    const validWebhook = fc.record({
+      url: fc.oneof(fc.constant("https://hooks.example/edge-rag"), fc.webUrl({ validSchemes: ["https"] })),
+      events: fc.subarray(["job.completed", "job.failed"], { minLength: 1 }),
+    });
+    await fuzzRoute({
+      route: "POST /v1/webhooks",
+      path: "/v1/webhooks",
+      auth: key,
+      tenant: control,
+      body: bodyOf(webhook, validWebhook),
+      numRuns: 200,
+    });
+  }, 120_000);
+
+  it("PUT /v1/sync", async () => {
+    const { key } = await controlAdmin;
+    const sync = fc.record(
+      {
+        prefix: fc.oneof(
+          fc.constantFrom(
+            "",
+            "handbook",
+            "handbook/",
+            "a/b/c/",
+            "../x",
+            "a/../b",
+            "./",
+            "a//b",
+            "/abs",
+            "a\\b",
+            "a/\u0000/",
+            "%2e%2e/",
+            "a".repeat(2000),
+          ),
+          hostileString,
+          value,
+        ),
+        collection: fc.oneof(fc.constantFrom("default", "handbook", "Handbook", "", "-x", "a".repeat(65)), hostileString, value),
+        extra: value,
+      },
+      { requiredKeys: [] },
+    );
+    const validSync = fc.record(
+      {
+        prefix: fc.stringMatching(/^([a-z0-9_-]{1,12}\/){0,3}$/),
+        collection: fc.constantFrom("default", "handbook", "fuzz-sync"),
+      },
+      { requiredKeys: ["prefix"] },
+    );
+    await fuzzRoute({
+      route: "PUT /v1/sync",
+      path: "/v1/sync",
+      method: "PUT",
+      auth: key,
+      tenant: control,
+      body: bodyOf(sync, validSync),
+      numRuns: 200,
+    });
+  }, 120_000);
+
+  it("POST /mcp (JSON-RPC)", async () => {
+    const [reader] = await keys;
+    const toolCall = fc.record(
+      {
+        name: fc.oneof(fc.constantFrom("search", "ask", "delete", ""), hostileString, value),
+        arguments: fc.oneof(queryShape, validQuery, value),
+        extra: value,
+      },
+      { requiredKeys: [] },
+    );
+    const message = fc.record(
+      {
+        jsonrpc: fc.oneof(fc.constant("2.0"), value),
+        id: fc.oneof(fc.integer(), fc.string({ maxLength: 20 }), value),
+        method: fc.oneof(
+          fc.constantFrom(
+            "initialize",
+            "ping",
+            "tools/list",
+            "tools/call",
+            "tools/call",
+            "notifications/initialized",
+            "resources/list",
+            "x/y",
+          ),
+          hostileString,
+          value,
+        ),
+        params: fc.oneof(toolCall, value),
+      },
+      { requiredKeys: [] },
+    );
+    // A message, or a batch (up to past its cap of 16).
+    const rpc = fc.oneof({ weight: 4, arbitrary: message }, { weight: 1, arbitrary: fc.array(message, { maxLength: 20 }) });
+    const validRpc = fc.oneof(
+      fc.record({
+        jsonrpc: fc.constant("2.0"),
+        id: fc.nat(),
+        method: fc.constant("tools/call"),
+        params: fc.record({
+          name: fc.constantFrom("search", "ask"),
+          arguments: validQuery.map((query) => ({ ...query, mode: "keyword" })),
+        }),
+      }),
+      fc.record({ jsonrpc: fc.constant("2.0"), id: fc.nat(), method: fc.constantFrom("tools/list", "ping") }),
+    );
+    await fuzzRoute({
+      route: "POST /mcp",
+      path: "/mcp",
+      headers: { accept: "application/json, text/event-stream" },
+      auth: reader.key,
+      tenant,
+      body: bodyOf(rpc, validRpc),
+      numRuns: 200,
+      errors: "jsonrpc",
     });
   }, 120_000);
 

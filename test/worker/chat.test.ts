@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ChatCompletion, ChatCompletionChunk, OpenAIError } from "../../src/chat/schemas";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { LOCATED_MARKDOWN_FACT, uploadLocatedFiles } from "./ingest-fixtures";
 import { CORPUS, indexFixture, QUESTIONS, readEvents } from "./query-fixtures";
+import { PDF_FACT } from "./test-files";
 
 /**
  * POST /v1/chat/completions and GET /v1/models (OpenAI's wire format) over real D1, the real vector
@@ -128,6 +130,46 @@ describe("chat completions (happy)", () => {
     expect(completion.edge_rag.rewrite.standalone_question).toMatch(/penicillin/);
     expect(completion.edge_rag.metadata.degraded).toBe(true);
     expect(completion.search_results[0]!.document_id).toBe("penicillin");
+  });
+});
+
+describe("chat completions: where each source came from (happy)", () => {
+  // A tenant of its own: the model list above is exactly the corpus' collections.
+  const located = uniqueTenant("chat-files");
+  let writer = "";
+
+  beforeAll(async () => {
+    ({ key: writer } = await createKey(located, ["writer"]));
+    await uploadLocatedFiles(writer, "manuals");
+  }, 120_000);
+
+  const ask = (content: string) => ({ model: "edge-rag/manuals", messages: [{ role: "user", content }], cache: false });
+
+  it("search_results carry a PDF source's page and a Markdown source's section path, as /v1/query's sources do", async () => {
+    const fromPdf = await complete(ask("What is the heron index of the Lisbon plant?"), writer);
+    const page = fromPdf.search_results.find((source) => source.text.includes(PDF_FACT));
+    expect(page).toMatchObject({ document_id: "plant-report.pdf", title: "Plant Report", page: 3 });
+    expect(page).not.toHaveProperty("section");
+    expect(fromPdf.citations[fromPdf.search_results.indexOf(page!)]).toBe("http://edge-rag.test/v1/documents/plant-report.pdf");
+
+    const fromMarkdown = await complete(ask("When does the pelican agent upgrade itself?"), writer);
+    const section = fromMarkdown.search_results.find((source) => source.text.includes(LOCATED_MARKDOWN_FACT));
+    expect(section).toMatchObject({ document_id: "install.md", title: "Installation", section: "Installation › Upgrades" });
+    expect(section).not.toHaveProperty("page");
+  });
+
+  it("a streamed answer's first chunk carries them too", async () => {
+    const response = await call("/v1/chat/completions", {
+      auth: writer,
+      body: { ...ask("What is the heron index of the Lisbon plant?"), stream: true },
+    });
+    expect(response.status).toBe(200);
+    const [first] = (await readEvents(response)).map((event) =>
+      event.data === "[DONE]" ? null : (JSON.parse(event.data) as ChatCompletionChunk),
+    );
+    const page = first!.search_results!.find((source) => source.text.includes(PDF_FACT));
+    expect(page).toMatchObject({ document_id: "plant-report.pdf", page: 3 });
+    expect(page).not.toHaveProperty("section");
   });
 });
 

@@ -1,4 +1,4 @@
-import { expect } from "vitest";
+import { expect, inject } from "vitest";
 import { call, json, tenantObject, tenantSql } from "./helpers";
 
 /**
@@ -70,4 +70,33 @@ export function chunkRows(
 
 export async function indexVersion(tenant: string): Promise<number> {
   return (await tenantObject(tenant).stats()).index_version;
+}
+
+/** The Markdown file of `uploadLocatedFiles`: its fact sits under the heading path Installation › Upgrades. */
+export const LOCATED_MARKDOWN_FACT = "The pelican agent upgrades itself every second Tuesday.";
+const LOCATED_MARKDOWN = `# Installation
+
+Install the agent on each host first.
+
+## Upgrades
+
+${LOCATED_MARKDOWN_FACT}
+`;
+
+/**
+ * Uploads two files through POST /v1/documents/files, as a browser sends them, and waits for their
+ * job: the global setup's three-page PDF (`plant-report.pdf`, its fact PDF_FACT on page 3, test-files.ts) and a
+ * Markdown file (`install.md`, LOCATED_MARKDOWN_FACT under Installation › Upgrades). Their sources
+ * carry `page` and `section`; the suites of each surface that returns sources check that it keeps them.
+ */
+export async function uploadLocatedFiles(key: string, collection: string): Promise<void> {
+  const pdf = Uint8Array.from(atob(inject("testFiles").pdf), (c) => c.charCodeAt(0));
+  const form = new FormData();
+  form.append("file", new File([pdf], "plant-report.pdf", { type: "application/pdf" }));
+  form.append("file", new File([LOCATED_MARKDOWN], "install.md", { type: "text/markdown" }));
+  form.append("collection", collection);
+  const response = await call("/v1/documents/files", { auth: key, body: form });
+  expect(response.status, await response.clone().text()).toBe(202);
+  const job = await waitForJob(key, (await json<{ job_id: string }>(response)).job_id);
+  expect(job).toMatchObject({ status: "done", processed: 2, failed: 0 });
 }

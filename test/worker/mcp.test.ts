@@ -5,7 +5,9 @@ import { zodJsonSchemaValidator } from "../../src/mcp/json-schema-validator";
 import { MAX_BATCH_MESSAGES } from "../../src/mcp/mcp-batch";
 import { createMcpServer, type McpScope } from "../../src/mcp/mcp-server";
 import { call, callWithEnv, createKey, DEAD_ORIGIN, json, uniqueTenant } from "./helpers";
+import { LOCATED_MARKDOWN_FACT, uploadLocatedFiles } from "./ingest-fixtures";
 import { CORPUS, indexFixture, QUESTIONS } from "./query-fixtures";
+import { PDF_FACT } from "./test-files";
 
 /**
  * POST /mcp at the HTTP level: JSON-RPC messages as any MCP client sends them (the SDK's own client
@@ -124,6 +126,53 @@ describe("mcp ask with a history (happy)", () => {
     });
     expect(sources[0].document_id).toBe(QUESTIONS.fire.document);
     expect(called.content[0].text).toContain(`(asked as: ${rewrite.standalone_question})`);
+  });
+});
+
+describe("mcp: where each source came from (happy)", () => {
+  // A tenant of its own, so that the corpus' rankings above stay as they are.
+  const located = uniqueTenant("mcp-files");
+  let writer = "";
+
+  beforeAll(async () => {
+    ({ key: writer } = await createKey(located, ["writer"]));
+    await uploadLocatedFiles(writer, "manuals");
+  }, 120_000);
+
+  interface Located {
+    document_id: string;
+    text: string;
+    page?: number;
+    section?: string;
+  }
+
+  it("search: structured results carry page and section; the text shows them after the title", async () => {
+    const fromPdf = await result(
+      await mcp(toolCall("search", { query: "heron index of the Lisbon plant", mode: "keyword", top_k: 3 }), { auth: writer }),
+    );
+    const page = (fromPdf.structuredContent.results as Located[]).find((source) => source.text.includes(PDF_FACT));
+    expect(page).toMatchObject({ document_id: "plant-report.pdf", page: 3 });
+    expect(page).not.toHaveProperty("section");
+    expect(fromPdf.content[0].text).toMatch(/^\[1\] plant-report\.pdf — Plant Report · p\. 3 \(score [0-9.]+\)\n/);
+
+    const fromMarkdown = await result(
+      await mcp(toolCall("search", { query: "When does the pelican agent upgrade itself?", mode: "keyword", top_k: 3 }), { auth: writer }),
+    );
+    const section = (fromMarkdown.structuredContent.results as Located[]).find((source) => source.text.includes(LOCATED_MARKDOWN_FACT));
+    expect(section).toMatchObject({ document_id: "install.md", section: "Installation › Upgrades" });
+    expect(section).not.toHaveProperty("page");
+    expect(fromMarkdown.content[0].text).toMatch(/^\[1\] install\.md — Installation · Installation › Upgrades \(score [0-9.]+\)\n/);
+  });
+
+  it("ask: the answer's sources carry them, in the structured result and the text", async () => {
+    const called = await result(
+      await mcp(toolCall("ask", { query: "What is the heron index of the Lisbon plant?", top_k: 3, cache: false }), { auth: writer }),
+    );
+    expect(called.isError).toBeUndefined();
+    const page = (called.structuredContent.sources as Located[]).find((source) => source.text.includes(PDF_FACT));
+    expect(page).toMatchObject({ document_id: "plant-report.pdf", page: 3 });
+    expect(page).not.toHaveProperty("section");
+    expect(called.content[0].text).toMatch(/\nSources:\n[\s\S]*\[\d+\] plant-report\.pdf — Plant Report · p\. 3 \(score/);
   });
 });
 
