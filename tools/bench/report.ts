@@ -253,7 +253,7 @@ export function renderReport(result: BenchResult, charts: Array<{ file: string; 
     out.push("\n## Cold start (production bundle)\n");
     out.push(
       `\`wrangler deploy --dry-run --env production\`: ${kib(c.bundleBytes)}, **${kib(c.gzipBytes)} gzip**. ` +
-        `\`wrangler check startup\` on that bundle: **${f(c.startupCpuMs)} ms** startup CPU (sampled time − idle; wrangler's "Active": ` +
+        `\`wrangler check startup\` on that bundle: **${f(c.startupCpuMs)} ms** startup CPU (sampled time − idle − the ${f(c.waitMs)} ms wait for the request; wrangler's "Active", which counts that wait: ` +
         `${c.wranglerActiveMs === null ? "–" : `${f(c.wranglerActiveMs)} ms`}; profile window ${f(c.profileMs)} ms, ${c.samples} samples of ~1 ms, ` +
         "so ±1 ms per row; measured locally, Cloudflare's CPUs differ). Self time by package (through the bundle's source map):\n",
     );
