@@ -18,7 +18,9 @@ import type { CacheEntry, TieredCache } from "./tiered-cache";
  * - The front layer keeps what the inner one computed (fresh) or had (with its age, so an entry is
  *   never fresh for longer than its TTL in all); it keeps nothing the inner one served stale. Only
  *   the front counts (`stats`): its own hits, and how the inner layer answered; an inner layer
- *   (`stats: null`) counts nothing, so every request is counted once.
+ *   (`stats: null`) counts nothing, so every request is counted once. The inner layer keys with the
+ *   tenant state the front keyed with (QueryContext.tenantState), so both agree on the index version
+ *   and the front's staleness bound is the only one: the backend's isolate may hold an older one.
  * - Keyed by tenant, cache epoch, index version, the normalised request and the models (see
  *   cache-key.ts): an ingest or delete bumps the index version and old entries stop matching.
  * - Fresh for QUERY_CACHE_TTL_SECONDS; then, for QUERY_CACHE_SWR_SECONDS, served as `stale` and
@@ -47,6 +49,8 @@ export interface CachedQueryServiceDeps {
 }
 
 interface AnswerKeys {
+  /** The tenant state the keys were made with (passed on to the inner layer). */
+  state: TenantState;
   current: string;
   /** Computed only when needed (a miss), so that a hit hashes once. */
   lastGood: () => Promise<string>;
@@ -67,10 +71,15 @@ export function createCachedQueryService({
   const entryLifetime = config.QUERY_CACHE_TTL_SECONDS + config.QUERY_CACHE_SWR_SECONDS;
   const refreshing = new Set<string>();
 
-  async function keysOf(tenant: string, input: QueryInput, context: QueryContext): Promise<AnswerKeys> {
-    const state = await tenantState(tenant, context.defer);
+  /** The tenant state this layer keys with: the outer layer's when it passed one (so both agree on the index version), else its own. */
+  const stateFor = (tenant: string, context: QueryContext) => context.tenantState ?? tenantState(tenant, context.defer);
+  /** The context the inner service gets: this layer's tenant state goes with it. */
+  const passing = (context: QueryContext, tenantState: TenantState): QueryContext => ({ ...context, tenantState });
+
+  async function keysOf(tenant: string, input: QueryInput, state: TenantState): Promise<AnswerKeys> {
     let lastGood: Promise<string> | undefined;
     return {
+      state,
       current: await answerKey(tenant, state, input, config.ANSWER_MODEL_TAG, retrievalTag),
       lastGood: () => {
         lastGood ??= lastGoodAnswerKey(tenant, state, input, config.ANSWER_MODEL_TAG, retrievalTag);
@@ -103,7 +112,12 @@ export function createCachedQueryService({
   function refresh(tenant: string, input: QueryInput, keys: AnswerKeys, context: QueryContext): void {
     if (refreshing.has(keys.current)) return;
     refreshing.add(keys.current);
-    const background = { ...context, requestId: `${context.requestId}:refresh`, startedAt: performance.now(), refresh: true };
+    const background = {
+      ...passing(context, keys.state),
+      requestId: `${context.requestId}:refresh`,
+      startedAt: performance.now(),
+      refresh: true,
+    };
     context.defer(
       inner
         .answer(tenant, input, background)
@@ -162,10 +176,10 @@ export function createCachedQueryService({
       count(tenant, "answer", "bypass", context);
       return inner.answer(tenant, input, context);
     }
-    const keys = await keysOf(tenant, input, context);
+    const keys = await keysOf(tenant, input, await stateFor(tenant, context));
     const cached = await lookup(tenant, input, keys, "answer", context);
     if (cached) return cached;
-    const computed = await inner.answer(tenant, input, context);
+    const computed = await inner.answer(tenant, input, passing(context, keys.state));
     const response = { ...computed, metadata: { ...computed.metadata, request_id: context.requestId, query_time_ms: elapsed(context) } };
     // (An inner layer that served its own last good answer said so: `stale`.)
     if (response.metadata.cache === "miss" && response.metadata.degraded_reasons.includes("generation_unavailable")) {
@@ -191,10 +205,10 @@ export function createCachedQueryService({
         count(tenant, "stream", "bypass", context);
         return inner.stream(tenant, input, context);
       }
-      const keys = await keysOf(tenant, input, context);
+      const keys = await keysOf(tenant, input, await stateFor(tenant, context));
       const cached = await lookup(tenant, input, keys, "stream", context);
       if (cached) return Object.assign(replay(cached), { cache: cached.metadata });
-      const events = await inner.stream(tenant, input, context);
+      const events = await inner.stream(tenant, input, passing(context, keys.state));
       countInner(tenant, "stream", events.cache, context);
       return Object.assign(
         recordCompleted(events, (response) => store(keys, response, context)),
@@ -206,11 +220,12 @@ export function createCachedQueryService({
       // Entries the cache can answer are answered from it; the rest go to the real service as one
       // batch (one origin embedding call), and fill the cache.
       const results: Array<QueryResponse | Problem | undefined> = new Array(entries.length);
+      const state = await stateFor(tenant, context);
       const pending: Array<{ position: number; entry: QueryInput | ApiError; keys?: AnswerKeys }> = [];
       await Promise.all(
         entries.map(async (entry, position) => {
           if (entry instanceof ApiError || !entry.cache) return void pending.push({ position, entry });
-          const keys = await keysOf(tenant, entry, context);
+          const keys = await keysOf(tenant, entry, state);
           const cached = await cache.get(keys.current, queryResponseSchemas().QueryResponseSchema, context.defer);
           // A stale entry is recomputed with the batch rather than served.
           if (cached && isFresh(cached)) {
@@ -223,7 +238,7 @@ export function createCachedQueryService({
       const computed = await inner.batch(
         tenant,
         pending.map(({ entry }) => entry),
-        context,
+        passing(context, state),
       );
       for (const [index, { position, keys }] of pending.entries()) {
         const result = computed[index]!;
@@ -240,14 +255,15 @@ export function createCachedQueryService({
         count(tenant, "search", "bypass", context);
         return inner.search(tenant, input, context);
       }
-      const key = await searchKey(tenant, await tenantState(tenant, context.defer), input, retrievalTag);
+      const state = await stateFor(tenant, context);
+      const key = await searchKey(tenant, state, input, retrievalTag);
       const cached = await cache.get(key, queryResponseSchemas().SearchResponseSchema, context.defer);
       if (cached && isFresh(cached)) {
         count(tenant, "search", "hit", context, cached.tier);
         const timings_ms = { embed: 0, retrieve: 0 };
         return { ...cached.value, metadata: { ...cached.value.metadata, ...servedAs(cached, "hit", context), timings_ms } };
       }
-      const response = await inner.search(tenant, input, context);
+      const response = await inner.search(tenant, input, passing(context, state));
       const storedAt = storedAtOf(response.metadata);
       if (storedAt !== null) context.defer(cache.put(key, response, entryLifetime, storedAt));
       countInner(tenant, "search", response.metadata, context);

@@ -32,6 +32,7 @@ export function queryBackendEntrypoint(servicesFor: ServicesFactory) {
         startedAt: performance.now() - call.elapsedMs,
         defer: (promise) => this.ctx.waitUntil(promise),
         refresh: call.refresh,
+        tenantState: call.tenantState,
       };
       return outcomeOf(() => work(servicesFor(env).queryNearData, context), call.requestId);
     }

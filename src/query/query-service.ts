@@ -5,7 +5,7 @@ import { errorFields, log } from "../logger";
 import { metrics } from "../metrics";
 import type { Origins } from "../origin/origin-client";
 import type { Retrieval, Retriever } from "../retrieval/retrieve";
-import type { TenantStore } from "../store/tenant-store";
+import type { TenantState, TenantStore } from "../store/tenant-store";
 import { mapWithConcurrency } from "./concurrency";
 import type { DegradedReason, QueryInput, QueryMetadata, QueryResponse, SearchInput, SearchResponse, Source } from "./schemas";
 import { toSource } from "./sources";
@@ -45,6 +45,11 @@ export interface QueryContext {
   defer: (work: Promise<unknown>) => void;
   /** This call refreshes an outer cache layer's stale entry: an inner layer recomputes a stale entry of its own rather than serve it. */
   refresh?: boolean;
+  /**
+   * The tenant state an outer cache layer keyed this request with: an inner layer keys with the same,
+   * so that both agree on the index version (the query backend's isolate may hold an older one).
+   */
+  tenantState?: TenantState;
 }
 
 export type QueryEvent =

@@ -1,5 +1,6 @@
 import { ApiError, type ErrorCode, internalError, type Problem, toProblem } from "../errors";
 import { errorFields, log } from "../logger";
+import type { TenantState } from "../store/tenant-store";
 import type { CacheOutcome, QueryContext, QueryEvent, QueryEvents, QueryService } from "./query-service";
 import type { QueryInput, QueryResponse, SearchInput, SearchResponse } from "./schemas";
 
@@ -27,6 +28,8 @@ export interface BackendCall {
   elapsedMs: number;
   /** The front refreshes a stale entry (QueryContext.refresh). */
   refresh?: boolean;
+  /** The tenant state the front keyed the request with (QueryContext.tenantState). */
+  tenantState?: TenantState;
 }
 
 /** A stream's events as NDJSON (error events as their problem), with how the cache answered. */
@@ -51,6 +54,7 @@ export function remoteQueryService(backend: QueryBackendMethods, local: QuerySer
     requestId: context.requestId,
     elapsedMs: performance.now() - context.startedAt,
     refresh: context.refresh,
+    tenantState: context.tenantState,
   });
   async function viaBackend<T>(remote: () => Promise<Outcome<T>>, fallback: () => Promise<T>): Promise<T> {
     let outcome: Outcome<T>;
