@@ -7,6 +7,7 @@ import { gzipSync } from "node:zlib";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { articleHtml, bombDocx, bombPdf, encryptedPdf, FACT, MEDIA, makeDocx, makePdf } from "../../container/test/helpers/files";
+import type { components } from "../../tools/cli/api-types";
 import { freePort } from "../../tools/lib/ports";
 import { readCorpus, readQrels, readQueries, toDocument } from "../../tools/lib/scifact";
 import { ROOT } from "../../tools/stack/paths";
@@ -256,14 +257,6 @@ describe("bad files on the real stack", () => {
   }, 180_000);
 });
 
-interface SyncRun {
-  generation: number;
-  state: "running" | "done" | "cancelled";
-  trigger: "manual" | "scheduled";
-  counts: { added: number; changed: number; removed: number; unchanged: number; failed: number };
-  failures: Array<{ key: string; error: string }>;
-}
-
 async function uploadFiles(key: string, files: Array<[name: string, type: string, bytes: Uint8Array]>, collection: string) {
   const form = new FormData();
   for (const [name, type, bytes] of files) form.append("file", new File([bytes], name, { type }));
@@ -384,7 +377,7 @@ describe("files, webhooks and bucket sync on the real stack", () => {
     const status = async () => {
       const { status, body } = await api("/v1/sync", { key });
       expect(status, JSON.stringify(body)).toBe(200);
-      return body as { objects: number; run: SyncRun | null };
+      return body as Pick<components["schemas"]["SyncStatus"], "objects" | "run">;
     };
     /** Waits for run `generation` to finish and for the documents it queued to be indexed. */
     const finished = async (generation: number) => {
