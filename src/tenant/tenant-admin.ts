@@ -1,7 +1,7 @@
 import type { FileStore } from "../ingest/file-store";
 import type { TenantStore } from "../store/tenant-store";
 import type { VectorIndex } from "../vector/vector-index";
-import { DELETED, migrateTenantData, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
+import { DELETED, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
 import type { TenantDataFor } from "./tenant-data-port";
 
 /**
@@ -88,7 +88,7 @@ export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminServ
     },
 
     // D1's rows are a one-shard tenant's: shard 0's object takes them.
-    migrate: (tenant) => migrateTenantData(deps.db, deps.tenantData(tenant).shard(0), tenant),
+    migrate: (tenant) => deps.tenantData(tenant).shard(0).copyFromD1(tenant),
 
     tenantsWithD1Data: (after, limit) => tenantsWithData(deps.db, after, limit),
   };

@@ -29,7 +29,7 @@ import { errorFields, log } from "../logger";
 import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "../retrieval/filters";
 import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
 import { eventOf, jobEventPayload, newDeliveryId, type WebhookEvent, type WebhookMessage } from "../webhooks/webhook-events";
-import { d1State, hasD1Data, migrateTenantData } from "./migrate-tenant-data";
+import { d1State, hasD1Data, migrateTenantData, type TenantDataMigration } from "./migrate-tenant-data";
 import {
   createRowDigest,
   pageSql,
@@ -308,6 +308,8 @@ export const ENQUEUE_GRACE_MS = 2 * 60_000;
 
 export class TenantData extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
+  /** What this start's copy from D1 did, until copyFromD1 reports it. */
+  private startCopy: TenantDataMigration | null = null;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
@@ -341,6 +343,7 @@ export class TenantData extends DurableObject<Bindings> {
       return;
     }
     const result = await migrateTenantData(this.env.DB, this, tenant);
+    this.startCopy = result;
     if (result.status === "changed")
       throw new Error(`the copy of ${tenant}'s rows from D1 did not match them; the next start copies again`);
     // An object with data of its own is never overwritten; what D1 holds of it stays there, reported by the command.
@@ -1016,6 +1019,17 @@ export class TenantData extends DurableObject<Bindings> {
   }
 
   // ─── Import from D1 (edge-rag migrate tenant-data) ─────────────────────────────────────────────
+
+  /**
+   * `edge-rag migrate tenant-data` for this tenant. Its call starts the object, and a start copies
+   * the tenant's rows from D1 before any call runs (adoptD1Rows): that copy is the one reported,
+   * as `copied`, not the check after it, which would find it `unchanged`.
+   */
+  async copyFromD1(tenant: string): Promise<TenantDataMigration> {
+    const done = this.startCopy;
+    this.startCopy = null;
+    return done ?? (await migrateTenantData(this.env.DB, this, tenant));
+  }
 
   /** Writes rows copied from D1 (columns as TENANT_TABLES declares); a row already here is kept, so a page sent twice is harmless. */
   importRows(table: TenantTable, rows: TenantRow[]): void {

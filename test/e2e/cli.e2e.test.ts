@@ -1,12 +1,14 @@
 import { spawn } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDocx, makePdf } from "../../container/test/helpers/files.ts";
+import { LEGACY_FIXTURE_DIR, LEGACY_TENANT, type LegacyAnswers, searchView } from "../../tools/fixtures/legacy-tenant-data";
 import { freePort } from "../../tools/lib/ports";
 import { ROOT } from "../../tools/stack/paths";
 import { type Stack, startStack } from "../../tools/stack/stack";
+import { wrangler } from "../../tools/stack/wrangler";
 
 /**
  * Every `npx edge-rag` command against the real local stack (one stack for the file, on a free
@@ -308,11 +310,70 @@ describe("edge-rag against the local stack", () => {
     if (after.code === 0) expect(json(after)).toEqual([]);
     else expect(after.code).toBe(3);
 
-    // This stack's D1 holds no rows of a deployment from before issue 23: nothing to copy.
+    // This stack's D1 holds no rows of a deployment from before issue 23 yet: nothing to copy.
     const migrated = await cli(["migrate", "tenant-data"], { env: { EDGE_RAG_KEY: operator } });
     expect(migrated.code, migrated.stderr).toBe(0);
     expect(migrated.stderr).toContain("0 tenants, 0 not copied whole");
   }, 120_000);
+
+  it("migrate tenant-data: a tenant the worker before issue 23 wrote into D1 answers the same after the copy, and a rerun copies nothing (happy)", async () => {
+    // The rows and answers of test/e2e/fixtures/legacy-tenant, captured from that worker (npm run fixture:legacy-tenant).
+    const answers = JSON.parse(readFileSync(join(LEGACY_FIXTURE_DIR, "answers.json"), "utf8")) as LegacyAnswers;
+    await wrangler(["d1", "execute", "DB", "--local", "--persist-to", stateDir, "--file", join(LEGACY_FIXTURE_DIR, "d1.sql")]);
+    const operator = (await cli(["keys", "create", "--tenant", "ops", "--roles", "admin", "--persist-to", stateDir])).stdout
+      .trim()
+      .split("\n")
+      .at(-1)!;
+
+    const migrated = await cli(["migrate", "tenant-data", "--json"], { env: { EDGE_RAG_KEY: operator } });
+    expect(migrated.code, migrated.stderr).toBe(0);
+    const result = json(migrated) as { tenant: string; status: string; source: { counts: Record<string, number> }; target: unknown };
+    expect(result).toMatchObject({ tenant: LEGACY_TENANT, status: "copied" });
+    expect(result.source.counts).toMatchObject({ documents: 4, jobs: 2, job_documents: 5 });
+    expect(result.target).toEqual(result.source);
+
+    const key = (await cli(["keys", "create", "--tenant", LEGACY_TENANT, "--roles", "writer", "--persist-to", stateDir])).stdout
+      .trim()
+      .split("\n")
+      .at(-1)!;
+    const get = async (path: string) => {
+      const response = await fetch(`${stack.url}${path}`, { headers: { "x-api-key": key } });
+      expect(response.status, path).toBe(200);
+      return (await response.json()) as Record<string, unknown>;
+    };
+    const stats = await get("/v1/stats");
+    const before = answers.stats as typeof stats;
+    for (const field of ["documents", "chunks", "collections", "index_version", "embedding_model"])
+      expect(stats[field], field).toEqual(before[field]);
+    const usage = (stats.usage ?? {}) as Record<string, unknown>;
+    const usageBefore = before.usage as Record<string, unknown>;
+    for (const field of ["documents", "chunks", "bytes"]) expect(usage[field], `usage.${field}`).toEqual(usageBefore[field]);
+    expect(await get("/v1/documents/lighthouse")).toMatchObject(answers.document as object);
+    for (const job of answers.jobs as Array<{ id: string }>) expect(await get(`/v1/jobs/${job.id}`)).toMatchObject(job);
+
+    for (const { query, results } of answers.searches) {
+      const response = await fetch(`${stack.url}/v1/search`, {
+        method: "POST",
+        headers: { "x-api-key": key, "content-type": "application/json" },
+        body: JSON.stringify({ ...query, mode: "keyword", cache: false }),
+      });
+      expect(response.status, query.query).toBe(200);
+      const after = searchView(await response.json());
+      expect(
+        after.map(({ keyword_score, score, ...rest }) => rest),
+        query.query,
+      ).toEqual(results.map(({ keyword_score, score, ...rest }) => rest));
+      for (const [i, hit] of after.entries()) {
+        expect(hit.keyword_score, query.query).toBeCloseTo(results[i]!.keyword_score!, 9);
+        expect(hit.score, query.query).toBeCloseTo(results[i]!.score, 9);
+      }
+    }
+    expect(answers.searches.at(-1)!.results).toEqual([]); // the deleted document stays deleted
+
+    const again = await cli(["migrate", "tenant-data"], { env: { EDGE_RAG_KEY: operator } });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^${LEGACY_TENANT}\tunchanged\t`, "m"));
+  }, 180_000);
 
   it("keys list / revoke: a revoked key is refused (exit 3)", async () => {
     const list = await cli(["keys", "list", "--json"]);
