@@ -206,6 +206,13 @@ function buildConfigSchema() {
     WEBHOOK_RETRY_BASE_SECONDS: int(30, 1, 3_600),
     WEBHOOK_TIMEOUT_MS: int(10_000, 100, 30_000),
     TENANT_MAX_WEBHOOKS: int(10, 1, 100),
+    /**
+     * How long a tenant object's start (or one call of `edge-rag migrate tenant-data`) copies rows
+     * from D1 before it stops and leaves the rest to the next (migrate-tenant-data.ts). At most 25 s:
+     * the platform stops a constructor's blockConcurrencyWhile at 30 s. Tests set it low to take a
+     * copy across many starts.
+     */
+    TENANT_COPY_SLICE_MS: int(20_000, 0, 25_000),
 
     // Query cache (src/cache/). Tiers fastest first; by default every tier this environment has.
     QUERY_CACHE_TIERS: list.pipe(z.array(z.enum(CACHE_TIERS)).min(0)).optional(),

@@ -63,9 +63,9 @@ export function createTenantRoutes() {
   const MigrationSchema = z
     .object({
       tenant: z.string(),
-      status: z.enum(["copied", "unchanged", "changed", "in_use"]).openapi({
+      status: z.enum(["copied", "unchanged", "changed", "in_use", "copying"]).openapi({
         description:
-          "copied: every row, counts and checksum equal; unchanged: copied before; changed: D1 was written during the copy (run again); in_use: the object holds data of its own and is never overwritten",
+          "copied: every row in, and D1 read again gives the same checksum and counts; unchanged: copied before, and D1 still holds what was copied; changed: D1 was written during the copy (call again: it copies again); in_use: the object holds data of its own and is never overwritten (counts only, no checksum); copying: this call copied for its time (about 20 s) and stopped, with `source` counting the rows so far: call again to go on from there",
       }),
       source: DigestSchema,
       target: DigestSchema.nullable(),

@@ -2,58 +2,181 @@ import * as tenantRows from "./tenant-rows";
 
 /**
  * Copies one tenant's rows from D1's shared tables (deployments from before issue 23) into its
- * Durable Object. The object runs it itself the first time it starts (TenantData's constructor),
- * so a deployment needs no step of its own and no tenant is ever seen empty; `edge-rag migrate
+ * Durable Object. The object runs it itself when it starts (TenantData's constructor), so a
+ * deployment needs no step of its own and no tenant is ever seen empty; `edge-rag migrate
  * tenant-data` runs the same copy ahead of traffic, tenant by tenant.
  *
- * Promise: idempotent. A tenant whose object holds a copy with the checksum of what D1 holds now is
- * skipped (`unchanged`); an object written since it was created or copied is never overwritten
- * (`in_use`); otherwise the object is emptied and every row copied in pages, then the object's own
- * checksum and counts must equal D1's, read before the copy, or the result is `changed` (D1 was
- * written meanwhile, which only a worker from before the switch does: run it again), and nothing is
- * recorded. D1 is only read. Failure modes: D1's and the object's errors reject. Latency: two reads
- * of the tenant's rows in D1 and one write of them to the object, in pages.
+ * Promise: idempotent and resumable, for a tenant of any size. The copy goes a page at a time, each
+ * page written with the place it reached in one transaction of the object, and stops at `deadline`
+ * (`copying`): the next call, or the object's next start, goes on from there. Once every row is in,
+ * D1 is read once more and must give the same checksum and counts (else `changed`: D1 was written
+ * meanwhile, which only a worker from before the switch does; the next call copies again from the
+ * beginning); then the copy's checksum is recorded (`copied`). A rerun reads D1 again and skips a
+ * tenant whose checksum is the one recorded (`unchanged`), copies again one whose D1 rows changed
+ * while its object was left alone, and never overwrites an object written since it was created or
+ * copied (`in_use`). D1 is only read.
+ * Failure modes: D1's and the object's errors reject; the place reached stays recorded.
+ * Latency: two reads of the tenant's rows in D1 and one write of them to the object, in pages; a
+ * call with a deadline returns at the first page boundary after it.
  */
 export interface TenantDataMigration {
   tenant: string;
-  status: "copied" | "unchanged" | "changed" | "in_use";
+  status: "copied" | "unchanged" | "changed" | "in_use" | "copying";
+  /** D1's rows: checksum and counts (for `copying`, of the rows read so far; for `in_use`, counts only). */
   source: tenantRows.RowDigest;
+  /** The object's: what the copy wrote (checksum) and holds (counts); null for `unchanged` and `copying`. */
   target: tenantRows.RowDigest | null;
 }
 
-/** The import mark of a copy under way: a copy that stopped before its checksum is redone, not taken for the tenant's own rows. */
+/** The import mark of a copy under way: a copy that stopped before its checksum is resumed or redone, not taken for the tenant's own rows. */
 export const COPYING = "copying";
+/** What an object's start that stopped its copy at the deadline throws (its calls answer 503 until a start finishes the copy). */
+export const COPY_UNDER_WAY = "copy from D1 under way";
 /** The import mark of a deleted tenant's object: nothing is copied into it again. */
 export const DELETED = "deleted";
 
-/** What the copy writes to: the tenant's object, in place (its constructor) or through its stub (the command). */
-export interface ImportTarget {
-  importedDigest(digest?: string): string | null | Promise<string | null>;
-  rowDigest(): tenantRows.RowDigest | Promise<tenantRows.RowDigest>;
-  destroy(): Promise<void>;
-  importRows(table: tenantRows.TenantTable, rows: tenantRows.TenantRow[]): void | Promise<void>;
-  importState(state: tenantRows.TenantStateRow): void | Promise<void>;
+/**
+ * Where a copy (or a rerun's check) stands: the pass over D1's tables it is in, the key its last
+ * page ended at, and its running checksum of what it has read.
+ */
+export interface CopyProgress {
+  /** copy: D1 → object; check: D1 read again after the copy; recheck: a rerun's read of D1 after a completed copy. */
+  pass: "copy" | "check" | "recheck";
+  table: number;
+  after: tenantRows.PageKey;
+  digest: tenantRows.RowDigestState;
+  /** The copy pass's result, which the check must find again. */
+  copied: tenantRows.RowDigest | null;
 }
 
-export async function migrateTenantData(db: D1Database, target: ImportTarget, tenant: string): Promise<TenantDataMigration> {
-  const source = await d1Digest(db, tenant);
-  const imported = await target.importedDigest();
-  if (imported === source.digest) return { tenant, status: "unchanged", source, target: null };
-  const current = await target.rowDigest();
-  const empty = Object.values(current.counts).every((count) => count === 0);
-  // Rows that are neither an earlier copy, untouched since, nor an interrupted one are the tenant's own.
-  if (!empty && imported !== COPYING && current.digest !== imported) return { tenant, status: "in_use", source, target: current };
+/** What the copy writes to: the tenant's object, in place (its constructor) or through its stub (the tests). */
+export interface ImportTarget {
+  importedDigest(): string | null | Promise<string | null>;
+  copyProgress(): CopyProgress | null | Promise<CopyProgress | null>;
+  /** Starts a copy: empties the object, marks it COPYING and records `progress`. */
+  beginCopy(progress: CopyProgress): void | Promise<void>;
+  /** Rows of one page and the place the copy reached after them, in one transaction. */
+  importRows(table: tenantRows.TenantTable, rows: tenantRows.TenantRow[], progress: CopyProgress): void | Promise<void>;
+  /** Records the place a check reached (null: no pass under way; the mark stays). */
+  recordProgress(progress: CopyProgress | null): void | Promise<void>;
+  importState(state: tenantRows.TenantStateRow): void | Promise<void>;
+  /** Records a completed copy: its checksum becomes the mark, and no pass is under way. */
+  completeCopy(copied: tenantRows.RowDigest): void | Promise<void>;
+  /** What the last completed copy recorded (null: none). */
+  completedCopy(): tenantRows.RowDigest | null | Promise<tenantRows.RowDigest | null>;
+  /** The object's rows per table and its index version and cache epoch (one COUNT each: cheap). */
+  tableCounts(): TableCounts | Promise<TableCounts>;
+}
 
-  await target.destroy();
-  await target.importedDigest(COPYING);
-  for (const table of tenantRows.TENANT_TABLE_NAMES) {
-    for await (const rows of d1Pages(db, tenant, table)) await target.importRows(table, rows);
+export interface TableCounts {
+  counts: Record<tenantRows.TenantTable, number>;
+  state: tenantRows.TenantStateRow;
+}
+
+const isChecksum = (mark: string | null): mark is string => mark !== null && /^[0-9a-f]{16}$/.test(mark);
+const pass = (kind: CopyProgress["pass"], copied: tenantRows.RowDigest | null = null): CopyProgress => ({
+  pass: kind,
+  table: 0,
+  after: null,
+  digest: tenantRows.createRowDigest().state(),
+  copied,
+});
+
+export async function migrateTenantData(
+  db: D1Database,
+  target: ImportTarget,
+  tenant: string,
+  deadline = Number.POSITIVE_INFINITY,
+): Promise<TenantDataMigration> {
+  let progress = await target.copyProgress();
+  if (progress === null) {
+    const imported = await target.importedDigest();
+    if (isChecksum(imported)) progress = pass("recheck");
+    else {
+      const current = await target.tableCounts();
+      const empty = Object.values(current.counts).every((count) => count === 0);
+      // Rows that are neither a copy under way nor a copy's are the tenant's own.
+      if (!empty && imported !== COPYING) return inUse(db, tenant, current);
+      progress = pass("copy");
+      await target.beginCopy(progress);
+    }
+    if (progress.pass === "recheck") await target.recordProgress(progress);
   }
-  await target.importState(await d1State(db, tenant));
-  const copied = await target.rowDigest();
-  if (copied.digest !== source.digest) return { tenant, status: "changed", source, target: copied };
-  await target.importedDigest(copied.digest);
-  return { tenant, status: "copied", source, target: copied };
+
+  for (;;) {
+    const table = tenantRows.TENANT_TABLE_NAMES[progress.table];
+    if (table === undefined) {
+      // A pass is done: D1's state row ends its checksum.
+      const state = await d1State(db, tenant);
+      const digest = tenantRows.createRowDigest(progress.digest);
+      digest.addState(state);
+      const read = digest.result();
+      if (progress.pass === "copy") {
+        await target.importState(state);
+        progress = pass("check", read);
+        await target.recordProgress(progress);
+        continue;
+      }
+      if (progress.pass === "check") {
+        const copied = progress.copied!;
+        const held = await target.tableCounts();
+        if (read.digest !== copied.digest || !sameCounts(held.counts, copied.counts)) {
+          // Nothing recorded: the mark stays COPYING, so the next call copies again from the beginning.
+          await target.recordProgress(null);
+          return { tenant, status: "changed", source: read, target: { digest: copied.digest, counts: held.counts } };
+        }
+        await target.completeCopy(copied);
+        return { tenant, status: "copied", source: read, target: { digest: copied.digest, counts: held.counts } };
+      }
+      // recheck
+      const imported = await target.importedDigest();
+      if (read.digest === imported) {
+        await target.recordProgress(null);
+        return { tenant, status: "unchanged", source: read, target: null };
+      }
+      // D1 changed since the copy: copy again, unless the object was written since (then it is the tenant's).
+      const [current, completed] = await Promise.all([target.tableCounts(), target.completedCopy()]);
+      if (!completed || !sameCounts(current.counts, completed.counts)) {
+        await target.recordProgress(null);
+        return inUse(db, tenant, current);
+      }
+      progress = pass("copy");
+      await target.beginCopy(progress);
+      continue;
+    }
+
+    const { page } = tenantRows.TENANT_TABLES[table];
+    const statement = db.prepare(tenantRows.pageSql(table, { tenantColumn: true, after: progress.after !== null }));
+    const rows = (await statement.bind(page, tenant, ...(progress.after ?? [])).raw()) as tenantRows.TenantRow[];
+    const digest = tenantRows.createRowDigest(progress.digest);
+    for (const row of rows) digest.add(table, row);
+    const next: CopyProgress =
+      rows.length < page
+        ? { ...progress, table: progress.table + 1, after: null, digest: digest.state() }
+        : { ...progress, after: tenantRows.keyOf(table, rows.at(-1)!), digest: digest.state() };
+    if (progress.pass === "copy") await target.importRows(table, rows, next);
+    else await target.recordProgress(next);
+    progress = next;
+    // After a page, not before: every call moves the copy on.
+    if (Date.now() >= deadline)
+      return { tenant, status: "copying", source: tenantRows.createRowDigest(progress.digest).result(), target: null };
+  }
+}
+
+const sameCounts = (a: Record<string, number>, b: Record<string, number>) =>
+  tenantRows.TENANT_TABLE_NAMES.every((table) => (a[table] ?? 0) === (b[table] ?? 0));
+
+/** The object holds rows of its own: nothing is copied, and D1's are reported by count. */
+async function inUse(db: D1Database, tenant: string, current: TableCounts): Promise<TenantDataMigration> {
+  const counts = Object.fromEntries(
+    await Promise.all(
+      tenantRows.TENANT_TABLE_NAMES.map(async (table) => {
+        const row = await db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE tenant = ?1`).bind(tenant).first<{ n: number }>();
+        return [table, row?.n ?? 0] as const;
+      }),
+    ),
+  ) as Record<tenantRows.TenantTable, number>;
+  return { tenant, status: "in_use", source: { digest: "", counts }, target: { digest: "", counts: current.counts } };
 }
 
 /** Whether D1's shared tables hold any row of the tenant's data; false once a later migration dropped them. */
@@ -92,27 +215,6 @@ export async function d1State(db: D1Database, tenant: string): Promise<tenantRow
     .bind(tenant)
     .first<tenantRows.TenantStateRow>();
   return { index_version: row?.index_version ?? 0, cache_epoch: row?.cache_epoch ?? 0, embedding_model: row?.embedding_model ?? null };
-}
-
-async function* d1Pages(db: D1Database, tenant: string, table: tenantRows.TenantTable): AsyncGenerator<tenantRows.TenantRow[]> {
-  const { page } = tenantRows.TENANT_TABLES[table];
-  let after: tenantRows.PageKey = null;
-  for (;;) {
-    const statement = db.prepare(tenantRows.pageSql(table, { tenantColumn: true, after: after !== null }));
-    const rows = (await statement.bind(page, tenant, ...(after ?? [])).raw()) as tenantRows.TenantRow[];
-    if (rows.length > 0) yield rows;
-    if (rows.length < page) return;
-    after = tenantRows.keyOf(table, rows.at(-1)!);
-  }
-}
-
-async function d1Digest(db: D1Database, tenant: string): Promise<tenantRows.RowDigest> {
-  const digest = tenantRows.createRowDigest();
-  for (const table of tenantRows.TENANT_TABLE_NAMES) {
-    for await (const rows of d1Pages(db, tenant, table)) for (const row of rows) digest.add(table, row);
-  }
-  digest.addState(await d1State(db, tenant));
-  return digest.result();
 }
 
 /** A D1 error saying a table is missing (the shared tables once a later migration dropped them). */

@@ -1,7 +1,7 @@
 import type { FileStore } from "../ingest/file-store";
 import type { TenantStore } from "../store/tenant-store";
 import type { VectorIndex } from "../vector/vector-index";
-import { DELETED, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
+import { COPY_UNDER_WAY, DELETED, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
 import type { TenantDataFor } from "./tenant-data-port";
 
 /**
@@ -79,7 +79,7 @@ export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminServ
         }
         await store.destroy();
         // Never adopted from D1 again: a deployment's old rows of it, if any, stay deleted.
-        await store.importedDigest(DELETED);
+        await store.setImportMark(DELETED);
       }
       // Last, its originals (one prefix): with the rows gone, no document points to them.
       const files = await deps.files.deleteTenant(tenant);
@@ -88,7 +88,19 @@ export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminServ
     },
 
     // D1's rows are a one-shard tenant's: shard 0's object takes them.
-    migrate: (tenant) => deps.tenantData(tenant).shard(0).copyFromD1(tenant),
+    migrate: async (tenant) => {
+      try {
+        return await deps.tenantData(tenant).shard(0).copyFromD1(tenant);
+      } catch (error) {
+        // The call's own start copied until its deadline and stopped (its calls answer 503 meanwhile): the next call goes on.
+        const causes = [error, error instanceof Error ? error.cause : undefined];
+        const message = causes.map((cause) => (cause instanceof Error ? cause.message : "")).join(" ");
+        const under = message.indexOf(COPY_UNDER_WAY);
+        if (under < 0) throw error;
+        const counts = JSON.parse(message.slice(under + COPY_UNDER_WAY.length).trim()) as TenantDataMigration["source"]["counts"];
+        return { tenant, status: "copying", source: { digest: "", counts }, target: null };
+      }
+    },
 
     tenantsWithD1Data: (after, limit) => tenantsWithData(deps.db, after, limit),
   };

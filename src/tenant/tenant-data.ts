@@ -29,7 +29,16 @@ import { errorFields, log } from "../logger";
 import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "../retrieval/filters";
 import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
 import { eventOf, jobEventPayload, newDeliveryId, type WebhookEvent, type WebhookMessage } from "../webhooks/webhook-events";
-import { d1State, hasD1Data, migrateTenantData, type TenantDataMigration } from "./migrate-tenant-data";
+import {
+  COPY_UNDER_WAY,
+  COPYING,
+  type CopyProgress,
+  d1State,
+  hasD1Data,
+  migrateTenantData,
+  type TableCounts,
+  type TenantDataMigration,
+} from "./migrate-tenant-data";
 import {
   createRowDigest,
   pageSql,
@@ -322,32 +331,39 @@ export class TenantData extends DurableObject<Bindings> {
   }
 
   /**
-   * The first time the tenant's object starts, its rows still in D1's shared tables (a deployment
-   * from before issue 23) are copied in, checked, before any call runs (migrate-tenant-data.ts):
-   * no tenant is ever seen empty after the switch, and a deployment needs no step of its own. Later
-   * starts read one row; a tenant with nothing in D1 costs two D1 queries, once (its index version
-   * and cache epoch carry over, so no answer cached before is matched again). A copy that fails
-   * rejects the start: the call answers 503 and the next start copies again from the beginning.
-   * A tenant too large to copy within a start's time is copied ahead by `edge-rag migrate tenant-data`.
+   * When the tenant's object starts, its rows still in D1's shared tables (a deployment from before
+   * issue 23) are copied in, checked, before any call runs (migrate-tenant-data.ts): no tenant is
+   * ever seen empty or half copied after the switch, and a deployment needs no step of its own.
+   * A start copies for at most TENANT_COPY_SLICE_MS (20 s; the platform stops a constructor's
+   * blockConcurrencyWhile at 30 s): a larger tenant's start then fails, its calls answer 503, and
+   * the next start, or `edge-rag migrate tenant-data`, goes on from where it stopped. Once copied,
+   * a start reads one row; a tenant with nothing in D1 costs two D1 queries, once (its index version
+   * and cache epoch carry over, so no answer cached before is matched again).
    */
   private async adoptD1Rows(): Promise<void> {
     const name = this.ctx.id.name;
-    if (name === undefined || this.importedDigest() !== null) return;
+    const mark = this.importedDigest();
+    if (name === undefined || (mark !== null && mark !== COPYING)) return;
     // D1's rows are a one-shard tenant's: its object is shard 0's, named by the tenant.
     const { tenant, shard } = parseShardObjectName(name);
     if (shard !== 0) return;
-    if (!(await hasD1Data(this.env.DB, tenant))) {
+    if (mark === null && !(await hasD1Data(this.env.DB, tenant))) {
       const unused = this.sql.exec("SELECT 1 FROM documents UNION ALL SELECT 1 FROM jobs LIMIT 1").toArray().length === 0;
       if (unused) this.importState(await d1State(this.env.DB, tenant));
-      this.importedDigest("none");
+      this.setImportMark("none");
       return;
     }
-    const result = await migrateTenantData(this.env.DB, this, tenant);
+    const result = await migrateTenantData(this.env.DB, this, tenant, Date.now() + loadConfig(this.env).TENANT_COPY_SLICE_MS);
     this.startCopy = result;
+    if (result.status === "copying") {
+      // Made durable before the throw, which resets the object and would drop writes not yet flushed.
+      await this.ctx.storage.sync();
+      throw new Error(`${COPY_UNDER_WAY} ${JSON.stringify(result.source.counts)}`);
+    }
     if (result.status === "changed")
       throw new Error(`the copy of ${tenant}'s rows from D1 did not match them; the next start copies again`);
     // An object with data of its own is never overwritten; what D1 holds of it stays there, reported by the command.
-    if (result.status === "in_use") this.importedDigest(`in_use:${result.source.digest}`);
+    if (result.status === "in_use") this.setImportMark("in_use");
   }
 
   // ─── Ingest: accept ────────────────────────────────────────────────────────────────────────────
@@ -1028,18 +1044,19 @@ export class TenantData extends DurableObject<Bindings> {
   async copyFromD1(tenant: string): Promise<TenantDataMigration> {
     const done = this.startCopy;
     this.startCopy = null;
-    return done ?? (await migrateTenantData(this.env.DB, this, tenant));
+    return done ?? (await migrateTenantData(this.env.DB, this, tenant, Date.now() + loadConfig(this.env).TENANT_COPY_SLICE_MS));
   }
 
-  /** Writes rows copied from D1 (columns as TENANT_TABLES declares); a row already here is kept, so a page sent twice is harmless. */
-  importRows(table: TenantTable, rows: TenantRow[]): void {
+  /** Writes one page of rows copied from D1 (columns as TENANT_TABLES declares) and the place the copy reached, in one transaction. */
+  importRows(table: TenantTable, rows: TenantRow[], progress: CopyProgress): void {
     const { columns } = TENANT_TABLES[table];
-    const sql = `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((_, i) => `?${i + 1}`).join(", ")}) ON CONFLICT DO NOTHING`;
+    const sql = `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((_, i) => `?${i + 1}`).join(", ")})`;
     this.ctx.storage.transactionSync(() => {
       for (const row of rows) this.sql.exec(sql, ...row);
       // Jobs that finished before the copy finished before webhooks could hear of them.
       if (table === "jobs")
         this.sql.exec("UPDATE jobs SET notified_at = finished_at WHERE notified_at IS NULL AND finished_at IS NOT NULL");
+      this.recordProgress(progress);
     });
   }
 
@@ -1058,23 +1075,63 @@ export class TenantData extends DurableObject<Bindings> {
     const digest = createRowDigest();
     for (const table of TENANT_TABLE_NAMES)
       for (const row of this.sql.exec(pageSql(table, { tenantColumn: false, after: false }), -1).raw()) digest.add(table, row as TenantRow);
-    digest.addState(
-      this.sql
-        .exec<TenantStateRow & Record<string, string | number | null>>("SELECT index_version, cache_epoch, embedding_model FROM tenant")
-        .one(),
-    );
+    digest.addState(this.tenantState());
     return digest.result();
   }
 
-  /** Records (digest) or reads (no argument) the checksum of the last completed copy from D1. */
-  importedDigest(digest?: string): string | null {
-    if (digest !== undefined)
-      this.sql.exec(
-        "INSERT INTO import_state (id, digest, completed_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, completed_at = excluded.completed_at",
-        digest,
-        Date.now(),
-      );
+  tableCounts(): TableCounts {
+    const counts = Object.fromEntries(
+      TENANT_TABLE_NAMES.map((table) => [table, this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n]),
+    ) as Record<TenantTable, number>;
+    return { counts, state: this.tenantState() };
+  }
+
+  private tenantState(): TenantStateRow {
+    return this.sql
+      .exec<TenantStateRow & Record<string, string | number | null>>("SELECT index_version, cache_epoch, embedding_model FROM tenant")
+      .one();
+  }
+
+  /** The import mark: null (never looked at D1), "none", COPYING, DELETED, "in_use", or a completed copy's checksum. */
+  importedDigest(): string | null {
     return this.sql.exec<{ digest: string }>("SELECT digest FROM import_state").toArray()[0]?.digest ?? null;
+  }
+
+  setImportMark(mark: string): void {
+    this.sql.exec(
+      "INSERT INTO import_state (id, digest, completed_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, completed_at = excluded.completed_at",
+      mark,
+      Date.now(),
+    );
+  }
+
+  copyProgress(): CopyProgress | null {
+    const progress = this.sql.exec<{ progress: string | null }>("SELECT progress FROM import_state").toArray()[0]?.progress;
+    return progress ? (JSON.parse(progress) as CopyProgress) : null;
+  }
+
+  async beginCopy(progress: CopyProgress): Promise<void> {
+    await this.destroy();
+    this.ctx.storage.transactionSync(() => {
+      this.setImportMark(COPYING);
+      this.recordProgress(progress);
+    });
+  }
+
+  recordProgress(progress: CopyProgress | null): void {
+    this.sql.exec("UPDATE import_state SET progress = ?1", progress === null ? null : JSON.stringify(progress));
+  }
+
+  completeCopy(copied: RowDigest): void {
+    this.ctx.storage.transactionSync(() => {
+      this.setImportMark(copied.digest);
+      this.sql.exec("UPDATE import_state SET progress = NULL, copied = ?1", JSON.stringify(copied));
+    });
+  }
+
+  completedCopy(): RowDigest | null {
+    const copied = this.sql.exec<{ copied: string | null }>("SELECT copied FROM import_state").toArray()[0]?.copied;
+    return copied ? (JSON.parse(copied) as RowDigest) : null;
   }
 
   // ─── Webhooks (shard 0, the tenant's own object, holds them) ──────────────────────────────────

@@ -85,10 +85,10 @@ export function pageSql(table: TenantTable, options: { tenantColumn: boolean; af
  * bits, to detect a lost or changed row in a copy, not to resist an adversary) and the count of
  * each table. Both sides feed it the same rows in the same order.
  */
-export function createRowDigest() {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  const counts: Record<string, number> = {};
+export function createRowDigest(resume?: RowDigestState) {
+  let a = resume?.a ?? 0x811c9dc5;
+  let b = resume?.b ?? 0x01000193 ^ 0x5bd1e995;
+  const counts: Record<string, number> = { ...resume?.counts };
   const feed = (label: string, row: TenantRow) => {
     const text = `${label}\u0000${JSON.stringify(row)}\n`;
     for (let i = 0; i < text.length; i++) {
@@ -106,6 +106,10 @@ export function createRowDigest() {
     addState(state: TenantStateRow) {
       feed("tenant", [state.index_version, state.cache_epoch, state.embedding_model]);
     },
+    /** Where it stands, to go on from in a later call (createRowDigest(state)). */
+    state(): RowDigestState {
+      return { a, b, counts: { ...counts } };
+    },
     result(): { digest: string; counts: Record<TenantTable, number> } {
       const hex = (n: number) => (n >>> 0).toString(16).padStart(8, "0");
       const all = Object.fromEntries(TENANT_TABLE_NAMES.map((table) => [table, counts[table] ?? 0])) as Record<TenantTable, number>;
@@ -115,6 +119,11 @@ export function createRowDigest() {
 }
 
 export type RowDigest = ReturnType<ReturnType<typeof createRowDigest>["result"]>;
+export interface RowDigestState {
+  a: number;
+  b: number;
+  counts: Record<string, number>;
+}
 
 /** What the tenants row says besides limits: copied with the data. */
 export interface TenantStateRow {

@@ -221,6 +221,9 @@ export const TENANT_SCHEMA: readonly string[] = [
    );
    CREATE UNIQUE INDEX sync_objects_by_document ON sync_objects (document_id);
    CREATE INDEX sync_objects_by_generation ON sync_objects (generation);`,
+  // 8: where a copy from D1 stands (resumed by the next start or command call), and what the last completed one recorded.
+  `ALTER TABLE import_state ADD COLUMN progress TEXT;
+   ALTER TABLE import_state ADD COLUMN copied TEXT;`,
 ];
 
 /**

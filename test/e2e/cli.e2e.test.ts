@@ -86,7 +86,13 @@ beforeAll(async () => {
   stack = await startStack({
     port: await freePort(),
     stateDir,
-    workerVars: { RATE_LIMIT_QUERY: "100000/60s", RATE_LIMIT_INGEST: "10000/60s", RATE_LIMIT_AUTH: "1000/60s", OPERATOR_TENANT: "ops" },
+    workerVars: {
+      RATE_LIMIT_QUERY: "100000/60s",
+      RATE_LIMIT_INGEST: "10000/60s",
+      RATE_LIMIT_AUTH: "1000/60s",
+      OPERATOR_TENANT: "ops",
+      TENANT_COPY_SLICE_MS: "0",
+    },
     log: (component, line) => appendFileSync(join(stateDir, "stack.log"), `[${component}] ${line}\n`),
   });
   const created = await cli(["keys", "create", "--tenant", "cli", "--roles", "admin", "--name", "cli-admin", "--persist-to", stateDir]);
@@ -370,8 +376,10 @@ describe("edge-rag against the local stack", () => {
     }
     expect(answers.searches.at(-1)!.results).toEqual([]); // the deleted document stays deleted
 
+    // TENANT_COPY_SLICE_MS 0: every call copies (or reads) one page and stops, so the command goes on slice by slice.
     const again = await cli(["migrate", "tenant-data"], { env: { EDGE_RAG_KEY: operator } });
     expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`${LEGACY_TENANT}\tcopying\t`);
     expect(again.stdout).toMatch(new RegExp(`^${LEGACY_TENANT}\tunchanged\t`, "m"));
   }, 180_000);
 

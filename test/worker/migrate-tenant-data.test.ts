@@ -83,6 +83,38 @@ describe("edge-rag migrate tenant-data: one tenant from D1 into its Durable Obje
     }
   });
 
+  it("copies a large tenant a slice at a time: each call goes on where the last stopped, to the same rows and answers (happy)", async () => {
+    const { tenant, answers, views } = await tenantInD1();
+    // More documents than a page holds (10), so the copy and its check each take several pages.
+    for (let i = 0; i < 25; i++)
+      await writeD1Document(tenant, `extra-${String(i).padStart(2, "0")}`, `Extra document number ${i} about harbours.`);
+    const stub = tenantObject(tenant);
+    const slices: string[] = [];
+    let result = await migrateTenantData(env.DB, stub, tenant, 0);
+    while (result.status === "copying") {
+      slices.push(`${result.source.counts.documents}`);
+      expect(await stub.importedDigest()).toBe(COPYING);
+      result = await migrateTenantData(env.DB, stub, tenant, 0);
+    }
+    // One page per call: documents (3 pages), chunks, jobs, job documents, vector deletions, copied and then read again.
+    expect(slices.length).toBeGreaterThanOrEqual(10);
+    expect(result.status).toBe("copied");
+    expect(result.target).toEqual(result.source);
+    expect(result.source.counts.documents).toBe(3 + 25);
+    expect((await stub.stats()).documents).toBe(3 + 25);
+    expect(await stub.getDocument("lighthouse")).toEqual(views.lighthouse);
+    // The extra documents match none of the queries (the harbour one is filtered to another collection).
+    for (const [i, query] of QUERIES.entries())
+      expect(
+        (await stub.keywordSearch(requestOf(query))).hits.map((hit) => hit.id),
+        query.text,
+      ).toEqual(answers[i]!.hits.map((hit) => hit.id));
+    expect(await migrateTenantData(env.DB, stub, tenant, 0)).toMatchObject({ status: "copying" }); // a rerun reads D1 again, a slice at a time…
+    let rerun = await migrateTenantData(env.DB, stub, tenant, 0);
+    while (rerun.status === "copying") rerun = await migrateTenantData(env.DB, stub, tenant, 0);
+    expect(rerun.status).toBe("unchanged"); // …and finds what it copied
+  });
+
   it("is idempotent and resumable: a rerun skips a tenant already copied, and copies again one that changed since (happy)", async () => {
     const { tenant } = await tenantInD1();
     const first = await migrateTenantData(env.DB, tenantObject(tenant), tenant);

@@ -330,15 +330,23 @@ export async function tenantsDeleteCommand(positionals: string[], values: Values
 
 /**
  * Operators: copies each tenant's rows still in D1's shared tables into its object (what each
- * object does on its first start; this runs it ahead of traffic, e.g. for tenants too large to copy
- * within one start), one line per tenant; exit 2 when any was not copied whole.
+ * object does when it starts; this runs it ahead of traffic), calling again while a large tenant's
+ * copy goes on slice by slice, one line per tenant; exit 2 when any was not copied whole.
  */
 export async function migrateTenantDataCommand(_positionals: string[], values: Values): Promise<void> {
   const client = apiClient(connectionOf(values));
   const tenants = typeof values.tenant === "string" ? [values.tenant] : await allPages(client);
   let incomplete = 0;
   for (const tenant of tenants) {
-    const result = await ok(client.POST("/v1/tenants/{tenant}/migrate-data", { params: { path: { tenant } } }));
+    let result = await ok(client.POST("/v1/tenants/{tenant}/migrate-data", { params: { path: { tenant } } }));
+    // A large tenant is copied a slice per call (each about 20 s), resumed where the last stopped.
+    while (result.status === "copying") {
+      if (!values.json)
+        process.stderr.write(
+          `${tenant}\tcopying\t${result.source.counts.documents ?? 0} documents, ${result.source.counts.chunks ?? 0} chunks so far\n`,
+        );
+      result = await ok(client.POST("/v1/tenants/{tenant}/migrate-data", { params: { path: { tenant } } }));
+    }
     if (values.json) print(result);
     else {
       const counts = Object.entries(result.source.counts)
