@@ -353,13 +353,8 @@ export class TenantData extends DurableObject<Bindings> {
       this.setImportMark("none");
       return;
     }
-    const result = await migrateTenantData(this.env.DB, this, tenant, Date.now() + loadConfig(this.env).TENANT_COPY_SLICE_MS);
+    const result = await this.copySlice(tenant);
     this.startCopy = result;
-    if (result.status === "copying") {
-      // Made durable before the throw, which resets the object and would drop writes not yet flushed.
-      await this.ctx.storage.sync();
-      throw new Error(`${COPY_UNDER_WAY} ${JSON.stringify(result.source.counts)}`);
-    }
     if (result.status === "changed")
       throw new Error(`the copy of ${tenant}'s rows from D1 did not match them; the next start copies again`);
     // An object with data of its own is never overwritten; what D1 holds of it stays there, reported by the command.
@@ -1044,7 +1039,22 @@ export class TenantData extends DurableObject<Bindings> {
   async copyFromD1(tenant: string): Promise<TenantDataMigration> {
     const done = this.startCopy;
     this.startCopy = null;
-    return done ?? (await migrateTenantData(this.env.DB, this, tenant, Date.now() + loadConfig(this.env).TENANT_COPY_SLICE_MS));
+    // As at a start, no other call runs while a copy writes the object (or a rerun reads D1).
+    return done ?? (await this.ctx.blockConcurrencyWhile(() => this.copySlice(tenant)));
+  }
+
+  /**
+   * One slice of the copy (TENANT_COPY_SLICE_MS). A slice that stops with the copy half written
+   * resets the object (after making its progress durable: a reset drops writes not yet flushed),
+   * so that no call sees half a tenant: the next start goes on with the copy before any call runs.
+   */
+  private async copySlice(tenant: string): Promise<TenantDataMigration> {
+    const result = await migrateTenantData(this.env.DB, this, tenant, Date.now() + loadConfig(this.env).TENANT_COPY_SLICE_MS);
+    if (result.status === "copying" && this.importedDigest() === COPYING) {
+      await this.ctx.storage.sync();
+      throw new Error(`${COPY_UNDER_WAY} ${JSON.stringify(result.source.counts)}`);
+    }
+    return result;
   }
 
   /** Writes one page of rows copied from D1 (columns as TENANT_TABLES declares) and the place the copy reached, in one transaction. */

@@ -9,7 +9,7 @@ import { renderReport } from "../../tools/bench/report";
 import { createTenantKeys, renderTenants, type TenantFigures, type TenantMeasure, tenantRows } from "../../tools/bench/tenants";
 import { UsageError } from "../../tools/cli/usage-error";
 import { ROOT } from "../../tools/stack/paths";
-import { wrangler } from "../../tools/stack/wrangler";
+import { queryLocalD1, wrangler } from "../../tools/stack/wrangler";
 
 /**
  * The tenant-count section of the bench (issue 23): its flags, its ratios and table on inputs whose
@@ -135,18 +135,10 @@ describe("tenant keys in bulk (happy)", () => {
       const tenants = Array.from({ length: 1203 }, (_, i) => `t-${i}`);
       const keys = await createTenantKeys({ root: ROOT, stateDir, tenants });
       expect([...keys.keys()]).toEqual(tenants);
-      const output = await wrangler([
-        "d1",
-        "execute",
-        "DB",
-        "--local",
-        "--persist-to",
+      const rows = await queryLocalD1<Record<string, string>>(
         stateDir,
-        "--json",
-        "--command",
         "SELECT id, tenant, roles, secret_hash FROM api_keys ORDER BY rowid",
-      ]);
-      const rows = (JSON.parse(output.slice(output.indexOf("["))) as Array<{ results: Array<Record<string, string>> }>)[0]!.results;
+      );
       expect(rows.map((row) => row.tenant)).toEqual(tenants);
       for (const row of [rows[0]!, rows[600]!, rows[1202]!]) {
         const [, id, secret] = /^erk_([^_]+)_(.+)$/.exec(keys.get(row.tenant!)!)!;

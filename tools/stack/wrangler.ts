@@ -26,3 +26,10 @@ export function wrangler(args: string[], log: (line: string) => void = () => {},
     );
   });
 }
+
+/** Runs one SQL statement on the local D1 under `stateDir` (the checkout at `root`'s database) and returns its rows. */
+export async function queryLocalD1<Row = Record<string, unknown>>(stateDir: string, sql: string, root = ROOT): Promise<Row[]> {
+  const output = await wrangler(["d1", "execute", "DB", "--local", "--persist-to", stateDir, "--json", "--command", sql], () => {}, root);
+  // wrangler may print a line or two before the JSON.
+  return (JSON.parse(output.slice(output.indexOf("["))) as Array<{ results: Row[] }>)[0]!.results;
+}
