@@ -196,6 +196,31 @@ export async function hasD1Data(db: D1Database, tenant: string): Promise<boolean
   }
 }
 
+/** The D1 tables of the layout before issue 23 that hold a tenant's rows (its keyword index's own tables go with the later migration that drops them all). */
+const D1_TENANT_TABLES = [...tenantRows.TENANT_TABLE_NAMES, "keyword_indexes", "quota_guard"];
+const DELETE_PAGE = 5_000;
+
+/**
+ * Deletes a tenant's rows from D1's shared tables (tenant deletion), a page at a time so that no
+ * statement runs long; a table a later migration dropped is skipped. Without it the command would
+ * find a deleted tenant's old rows and copy them back.
+ */
+export async function deleteD1Rows(db: D1Database, tenant: string): Promise<void> {
+  for (const table of D1_TENANT_TABLES) {
+    try {
+      for (;;) {
+        const result = await db
+          .prepare(`DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table} WHERE tenant = ?1 LIMIT ${DELETE_PAGE})`)
+          .bind(tenant)
+          .run();
+        if (result.meta.changes < DELETE_PAGE) break;
+      }
+    } catch (error) {
+      if (!isMissingTable(error)) throw error;
+    }
+  }
+}
+
 /** Every tenant with data in D1's shared tables, in name order after `after`, at most `limit`. */
 export async function tenantsWithData(db: D1Database, after = "", limit = 1_000): Promise<string[]> {
   const { results } = await db

@@ -1,7 +1,7 @@
 import type { FileStore } from "../ingest/file-store";
 import type { TenantStore } from "../store/tenant-store";
 import type { VectorIndex } from "../vector/vector-index";
-import { COPY_UNDER_WAY, DELETED, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
+import { COPY_UNDER_WAY, DELETED, deleteD1Rows, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
 import type { TenantDataFor } from "./tenant-data-port";
 
 /**
@@ -81,6 +81,8 @@ export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminServ
         // Never adopted from D1 again: a deployment's old rows of it, if any, stay deleted.
         await store.setImportMark(DELETED);
       }
+      // Its rows a deployment from before issue 23 left in D1 (copied into the object by its start above, and deleted with it).
+      await deleteD1Rows(deps.db, tenant);
       // Last, its originals (one prefix): with the rows gone, no document points to them.
       const files = await deps.files.deleteTenant(tenant);
       deps.tenants.forget(tenant);

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { localServices } from "../../src/local";
+import { tenantsWithData } from "../../src/tenant/migrate-tenant-data";
 import { bindingsWith, call, callWithBindings, callWithEnv, createKey, json, tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { chunkRows, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
 import { copyRowsToD1, writeD1Document } from "./legacy-d1";
@@ -88,6 +89,25 @@ describe("DELETE /v1/tenants/{tenant} (operators)", () => {
     // Idempotent: a second deletion finds nothing left.
     const rerun = await callWithBindings(ops.bindings, `/v1/tenants/${tenant}`, { method: "DELETE", auth: ops.key });
     expect(await json(rerun)).toMatchObject({ documents: 0, vectors: 0 });
+  });
+
+  it("deletes the rows a deployment from before issue 23 left in D1: the command finds nothing to copy back (happy)", async () => {
+    const source = uniqueTenant("legacy-src");
+    await localServices(env).ingest.indexNow(source, [{ id: "old", text: PARAGRAPHS.printing }]);
+    const tenant = uniqueTenant("legacy-doomed");
+    await copyRowsToD1(source, tenant);
+    await createKey(tenant, ["writer"]);
+    expect(await tenantsWithData(env.DB, tenant.slice(0, -1))).toContain(tenant);
+
+    const ops = await operator();
+    const response = await callWithBindings(ops.bindings, `/v1/tenants/${tenant}`, { method: "DELETE", auth: ops.key });
+    expect(await json(response)).toMatchObject({ tenant, documents: 1 });
+    expect(await tenantsWithData(env.DB, tenant.slice(0, -1))).not.toContain(tenant);
+    for (const table of ["documents", "chunks", "jobs", "job_documents", "vector_deletions"])
+      expect(await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE tenant = ?1`).bind(tenant).first<number>("n"), table).toBe(0);
+    // The command's copy finds no row of it in D1: the deleted tenant stays empty.
+    await localServices(env).tenantAdmin.migrate(tenant);
+    expect(await tenantObject(tenant).stats()).toMatchObject({ documents: 0, chunks: 0 });
   });
 
   it("is for operators only: a tenant's own admin, or anyone when no operator tenant is set, is refused (security)", async () => {
