@@ -64,14 +64,11 @@ export interface ImportTarget {
   completeCopy(copied: tenantRows.RowDigest): void | Promise<void>;
   /** What the last completed copy recorded (null: none). */
   completedCopy(): tenantRows.RowDigest | null | Promise<tenantRows.RowDigest | null>;
-  /** The object's rows per table and its index version and cache epoch (one COUNT each: cheap). */
+  /** The object's rows per table (one COUNT each: cheap). */
   tableCounts(): TableCounts | Promise<TableCounts>;
 }
 
-export interface TableCounts {
-  counts: Record<tenantRows.TenantTable, number>;
-  state: tenantRows.TenantStateRow;
-}
+type TableCounts = Record<tenantRows.TenantTable, number>;
 
 const isChecksum = (mark: string | null): mark is string => mark !== null && /^[0-9a-f]{16}$/.test(mark);
 const pass = (kind: CopyProgress["pass"], copied: tenantRows.RowDigest | null = null): CopyProgress => ({
@@ -94,7 +91,7 @@ export async function migrateTenantData(
     if (isChecksum(imported)) progress = pass("recheck");
     else {
       const current = await target.tableCounts();
-      const empty = Object.values(current.counts).every((count) => count === 0);
+      const empty = Object.values(current).every((count) => count === 0);
       // Rows that are neither a copy under way nor a copy's are the tenant's own.
       if (!empty && imported !== COPYING) return inUse(db, tenant, current);
       progress = pass("copy");
@@ -120,13 +117,13 @@ export async function migrateTenantData(
       if (progress.pass === "check") {
         const copied = progress.copied!;
         const held = await target.tableCounts();
-        if (read.digest !== copied.digest || !sameCounts(held.counts, copied.counts)) {
+        if (read.digest !== copied.digest || !sameCounts(held, copied.counts)) {
           // Nothing recorded: the mark stays COPYING, so the next call copies again from the beginning.
           await target.recordProgress(null);
-          return { tenant, status: "changed", source: read, target: { digest: copied.digest, counts: held.counts } };
+          return { tenant, status: "changed", source: read, target: { digest: copied.digest, counts: held } };
         }
         await target.completeCopy(copied);
-        return { tenant, status: "copied", source: read, target: { digest: copied.digest, counts: held.counts } };
+        return { tenant, status: "copied", source: read, target: { digest: copied.digest, counts: held } };
       }
       // recheck
       const imported = await target.importedDigest();
@@ -136,7 +133,7 @@ export async function migrateTenantData(
       }
       // D1 changed since the copy: copy again, unless the object was written since (then it is the tenant's).
       const [current, completed] = await Promise.all([target.tableCounts(), target.completedCopy()]);
-      if (!completed || !sameCounts(current.counts, completed.counts)) {
+      if (!completed || !sameCounts(current, completed.counts)) {
         await target.recordProgress(null);
         return inUse(db, tenant, current);
       }
@@ -146,7 +143,7 @@ export async function migrateTenantData(
     }
 
     const { page } = tenantRows.TENANT_TABLES[table];
-    const statement = db.prepare(tenantRows.pageSql(table, { tenantColumn: true, after: progress.after !== null }));
+    const statement = db.prepare(tenantRows.pageSql(table, { after: progress.after !== null }));
     const rows = (await statement.bind(page, tenant, ...(progress.after ?? [])).raw()) as tenantRows.TenantRow[];
     const digest = tenantRows.createRowDigest(progress.digest);
     for (const row of rows) digest.add(table, row);
@@ -176,7 +173,7 @@ async function inUse(db: D1Database, tenant: string, current: TableCounts): Prom
       }),
     ),
   ) as Record<tenantRows.TenantTable, number>;
-  return { tenant, status: "in_use", source: { digest: "", counts }, target: { digest: "", counts: current.counts } };
+  return { tenant, status: "in_use", source: { digest: "", counts }, target: { digest: "", counts: current } };
 }
 
 /** Whether D1's shared tables hold any row of the tenant's data; false once a later migration dropped them. */

@@ -36,19 +36,9 @@ import {
   d1State,
   hasD1Data,
   migrateTenantData,
-  type TableCounts,
   type TenantDataMigration,
 } from "./migrate-tenant-data";
-import {
-  createRowDigest,
-  pageSql,
-  type RowDigest,
-  TENANT_TABLE_NAMES,
-  TENANT_TABLES,
-  type TenantRow,
-  type TenantStateRow,
-  type TenantTable,
-} from "./tenant-rows";
+import { type RowDigest, TENANT_TABLE_NAMES, TENANT_TABLES, type TenantRow, type TenantStateRow, type TenantTable } from "./tenant-rows";
 import { migrateTenantSchema, TITLE_WEIGHT } from "./tenant-schema";
 import { parseShardObjectName } from "./tenant-shards";
 
@@ -1080,26 +1070,11 @@ export class TenantData extends DurableObject<Bindings> {
     );
   }
 
-  /** The checksum and counts of every row the object holds, in the order the copy's source was read. */
-  rowDigest(): RowDigest {
-    const digest = createRowDigest();
-    for (const table of TENANT_TABLE_NAMES)
-      for (const row of this.sql.exec(pageSql(table, { tenantColumn: false, after: false }), -1).raw()) digest.add(table, row as TenantRow);
-    digest.addState(this.tenantState());
-    return digest.result();
-  }
-
-  tableCounts(): TableCounts {
-    const counts = Object.fromEntries(
+  /** The object's rows per table (one COUNT each). */
+  tableCounts(): Record<TenantTable, number> {
+    return Object.fromEntries(
       TENANT_TABLE_NAMES.map((table) => [table, this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n]),
     ) as Record<TenantTable, number>;
-    return { counts, state: this.tenantState() };
-  }
-
-  private tenantState(): TenantStateRow {
-    return this.sql
-      .exec<TenantStateRow & Record<string, string | number | null>>("SELECT index_version, cache_epoch, embedding_model FROM tenant")
-      .one();
   }
 
   /** The import mark: null (never looked at D1), "none", COPYING, DELETED, "in_use", or a completed copy's checksum. */

@@ -66,18 +66,14 @@ const D1_COLUMN_VALUES: Record<string, string> = {
 };
 
 /**
- * SQL for one page of `table` in key order: ?1 the limit, then ?2 the tenant (with `tenantColumn`),
- * then the previous page's last key (with `after`).
+ * SQL for one page of `table`'s rows of a tenant in D1, in key order: ?1 the limit, ?2 the tenant,
+ * then (with `after`) the previous page's last key.
  */
-export function pageSql(table: TenantTable, options: { tenantColumn: boolean; after: boolean }): string {
+export function pageSql(table: TenantTable, options: { after: boolean }): string {
   const { key, columns } = TENANT_TABLES[table];
-  const conditions = [];
-  let next = 2;
-  if (options.tenantColumn) conditions.push(`tenant = ?${next++}`);
-  if (options.after) conditions.push(`(${key.join(", ")}) > (${key.map(() => `?${next++}`).join(", ")})`);
-  const where = conditions.length > 0 ? `WHERE ${conditions.join(" AND ")}` : "";
-  const select = columns.map((column) => (options.tenantColumn ? (D1_COLUMN_VALUES[`${table}.${column}`] ?? column) : column));
-  return `SELECT ${select.join(", ")} FROM ${table} ${where} ORDER BY ${key.join(", ")} LIMIT ?1`;
+  const after = options.after ? ` AND (${key.join(", ")}) > (${key.map((_, i) => `?${i + 3}`).join(", ")})` : "";
+  const select = columns.map((column) => D1_COLUMN_VALUES[`${table}.${column}`] ?? column);
+  return `SELECT ${select.join(", ")} FROM ${table} WHERE tenant = ?2${after} ORDER BY ${key.join(", ")} LIMIT ?1`;
 }
 
 /**
