@@ -30,8 +30,12 @@ export interface TenantDataMigration {
 
 /** The import mark of a copy under way: a copy that stopped before its checksum is resumed or redone, not taken for the tenant's own rows. */
 export const COPYING = "copying";
-/** What an object's start that stopped its copy at the deadline throws (its calls answer 503 until a start finishes the copy). */
-export const COPY_UNDER_WAY = "copy from D1 under way";
+/**
+ * What an object throws, followed by its result as JSON, when a copy leaves it half copied
+ * (`copying`) or unverified (`changed`): the object resets, its calls answer 503 until a start
+ * finishes the copy, and no call sees its rows meanwhile.
+ */
+export const COPY_UNFINISHED = "copy from D1 unfinished:";
 /** The import mark of a deleted tenant's object: nothing is copied into it again. */
 export const DELETED = "deleted";
 

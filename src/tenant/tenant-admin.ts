@@ -1,7 +1,7 @@
 import type { FileStore } from "../ingest/file-store";
 import type { TenantStore } from "../store/tenant-store";
 import type { VectorIndex } from "../vector/vector-index";
-import { COPY_UNDER_WAY, DELETED, deleteD1Rows, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
+import { COPY_UNFINISHED, DELETED, deleteD1Rows, type TenantDataMigration, tenantsWithData } from "./migrate-tenant-data";
 import type { TenantDataFor } from "./tenant-data-port";
 
 /**
@@ -94,13 +94,13 @@ export function createTenantAdminService(deps: TenantAdminDeps): TenantAdminServ
       try {
         return await deps.tenantData(tenant).shard(0).copyFromD1(tenant);
       } catch (error) {
-        // The call's own start copied until its deadline and stopped (its calls answer 503 meanwhile): the next call goes on.
-        const causes = [error, error instanceof Error ? error.cause : undefined];
-        const message = causes.map((cause) => (cause instanceof Error ? cause.message : "")).join(" ");
-        const under = message.indexOf(COPY_UNDER_WAY);
-        if (under < 0) throw error;
-        const counts = JSON.parse(message.slice(under + COPY_UNDER_WAY.length).trim()) as TenantDataMigration["source"]["counts"];
-        return { tenant, status: "copying", source: { digest: "", counts }, target: null };
+        // The copy stopped at its deadline, or found D1 written meanwhile, and reset the object (its
+        // calls answer 503 until a start finishes the copy): the next call goes on, or starts again.
+        const message = [error, error instanceof Error ? error.cause : undefined]
+          .map((cause) => (cause instanceof Error ? cause.message : ""))
+          .find((text) => text.includes(COPY_UNFINISHED));
+        if (message === undefined) throw error;
+        return JSON.parse(message.slice(message.indexOf(COPY_UNFINISHED) + COPY_UNFINISHED.length)) as TenantDataMigration;
       }
     },
 

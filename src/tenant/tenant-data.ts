@@ -30,7 +30,7 @@ import { createSqlParams, type FilterPlan, filterSql, type SqlValue } from "../r
 import { type StorageQuotaBreach, storageQuotaBreach } from "../store/tenant-limits";
 import { eventOf, jobEventPayload, newDeliveryId, type WebhookEvent, type WebhookMessage } from "../webhooks/webhook-events";
 import {
-  COPY_UNDER_WAY,
+  COPY_UNFINISHED,
   COPYING,
   type CopyProgress,
   d1State,
@@ -345,8 +345,6 @@ export class TenantData extends DurableObject<Bindings> {
     }
     const result = await this.copySlice(tenant);
     this.startCopy = result;
-    if (result.status === "changed")
-      throw new Error(`the copy of ${tenant}'s rows from D1 did not match them; the next start copies again`);
     // An object with data of its own is never overwritten; what D1 holds of it stays there, reported by the command.
     if (result.status === "in_use") this.setImportMark("in_use");
   }
@@ -1034,15 +1032,18 @@ export class TenantData extends DurableObject<Bindings> {
   }
 
   /**
-   * One slice of the copy (TENANT_COPY_SLICE_MS). A slice that stops with the copy half written
-   * resets the object (after making its progress durable: a reset drops writes not yet flushed),
-   * so that no call sees half a tenant: the next start goes on with the copy before any call runs.
+   * One slice of the copy (TENANT_COPY_SLICE_MS). A slice that leaves the copy half written
+   * (`copying`) or not matching D1 (`changed`: a worker from before the switch wrote meanwhile)
+   * resets the object, after making its progress durable (a reset drops writes not yet flushed),
+   * so that no call sees those rows: the next start goes on with the copy, or starts it again,
+   * before any call runs. A rerun's check of a completed copy (`copying` in its recheck) leaves
+   * the object serving.
    */
   private async copySlice(tenant: string): Promise<TenantDataMigration> {
     const result = await migrateTenantData(this.env.DB, this, tenant, Date.now() + loadConfig(this.env).TENANT_COPY_SLICE_MS);
-    if (result.status === "copying" && this.importedDigest() === COPYING) {
+    if ((result.status === "copying" || result.status === "changed") && this.importedDigest() === COPYING) {
       await this.ctx.storage.sync();
-      throw new Error(`${COPY_UNDER_WAY} ${JSON.stringify(result.source.counts)}`);
+      throw new Error(`${COPY_UNFINISHED} ${JSON.stringify(result)}`);
     }
     return result;
   }

@@ -37,3 +37,34 @@ export async function writeD1Document(tenant: string, id: string, text: string):
     .bind(tenant, id, text)
     .run();
 }
+
+/**
+ * D1 as a copy sees it while a worker from before the switch writes: the document `id` is written
+ * into D1 just before the `nth` read of the tenant's chunks (each pass reads the documents first;
+ * a rerun's check of D1 is a pass of its own, before its copy).
+ */
+export function d1WritingDuringCopy(db: D1Database, tenant: string, id: string, nth = 1): D1Database & { wrote: () => boolean } {
+  let wrote = false;
+  let chunkReads = 0;
+  return new Proxy(db, {
+    get(target, property) {
+      if (property === "wrote") return () => wrote;
+      if (property !== "prepare") return Reflect.get(target, property, target);
+      return (sql: string) => {
+        if (wrote || !sql.includes("FROM chunks") || ++chunkReads < nth) return target.prepare(sql);
+        wrote = true;
+        return {
+          bind: (...values: unknown[]) => ({
+            raw: async () => {
+              await writeD1Document(tenant, id, "Written during the copy.");
+              return target
+                .prepare(sql)
+                .bind(...values)
+                .raw();
+            },
+          }),
+        } as unknown as D1PreparedStatement;
+      };
+    },
+  }) as D1Database & { wrote: () => boolean };
+}

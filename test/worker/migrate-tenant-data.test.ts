@@ -6,7 +6,7 @@ import { toFtsMatchExpression } from "../../src/retrieval/fts-query";
 import { COPYING, migrateTenantData, tenantsWithData } from "../../src/tenant/migrate-tenant-data";
 import { createKey, tenantObject, uniqueTenant } from "./helpers";
 import { ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
-import { copyRowsToD1, writeD1Document } from "./legacy-d1";
+import { copyRowsToD1, d1WritingDuringCopy, writeD1Document } from "./legacy-d1";
 
 /**
  * Today's deployments hold every tenant's rows in D1's shared tables (migrations 0001–0009). The
@@ -133,31 +133,9 @@ describe("edge-rag migrate tenant-data: one tenant from D1 into its Durable Obje
   it("reports a tenant that wrote during the copy as changed and records no copy, so a rerun copies it again (error)", async () => {
     const { tenant } = await tenantInD1();
     // D1 as the migration sees it, with the tenant writing a document while its chunks are copied.
-    let wrote = false;
-    const writing = new Proxy(env.DB, {
-      get(target, property) {
-        if (property !== "prepare") return Reflect.get(target, property, target);
-        return (sql: string) => {
-          if (!wrote && sql.includes("FROM chunks")) {
-            wrote = true;
-            return {
-              bind: (...values: unknown[]) => ({
-                raw: async () => {
-                  await writeD1Document(tenant, "meanwhile", "Written during the copy.");
-                  return target
-                    .prepare(sql)
-                    .bind(...values)
-                    .raw();
-                },
-              }),
-            } as unknown as D1PreparedStatement;
-          }
-          return target.prepare(sql);
-        };
-      },
-    });
+    const writing = d1WritingDuringCopy(env.DB, tenant, "meanwhile");
     const result = await migrateTenantData(writing, tenantObject(tenant), tenant);
-    expect(wrote).toBe(true);
+    expect(writing.wrote()).toBe(true);
     expect(result.status).toBe("changed");
     // Marked as a copy under way, not as copied: the rerun copies again instead of taking the rows for the tenant's own.
     expect(await tenantObject(tenant).importedDigest()).toBe(COPYING);

@@ -1,10 +1,12 @@
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import type { Bindings } from "../../src/bindings";
 import { localServices } from "../../src/local";
 import { tenantsWithData } from "../../src/tenant/migrate-tenant-data";
+import type { TenantData } from "../../src/tenant/tenant-data";
 import { bindingsWith, call, callWithBindings, callWithEnv, createKey, json, tenantObject, tenantSql, uniqueTenant } from "./helpers";
 import { chunkRows, ingest, PARAGRAPHS, waitForJob } from "./ingest-fixtures";
-import { copyRowsToD1, writeD1Document } from "./legacy-d1";
+import { copyRowsToD1, d1WritingDuringCopy, writeD1Document } from "./legacy-d1";
 
 /**
  * Whole tenants (issue 23): a deployment's rows in D1's shared tables adopted by each tenant's object
@@ -32,6 +34,31 @@ describe("a deployment's rows in D1, adopted by each tenant's object on its firs
     const search = await json(await call("/v1/search", { auth: key, body: { query: "lighthouse Alexandria harbour", mode: "keyword" } }));
     expect(search.results[0]).toMatchObject({ document_id: "lighthouse" });
     // The command reports the copy this start made (copied), then, checked against D1's checksum, nothing to do.
+    expect((await localServices(env).tenantAdmin.migrate(tenant)).status).toBe("copied");
+    expect((await localServices(env).tenantAdmin.migrate(tenant)).status).toBe("unchanged");
+  });
+
+  it("a copy that finds D1 written meanwhile resets the object: no call sees the unverified rows, and its next start copies again (error)", async () => {
+    const source = uniqueTenant("adopt-src");
+    await localServices(env).ingest.indexNow(source, [{ id: "glaciers", text: PARAGRAPHS.glaciers }]);
+    const tenant = uniqueTenant("adopt-changed");
+    await copyRowsToD1(source, tenant);
+    expect((await localServices(env).tenantAdmin.migrate(tenant)).status).toBe("copied");
+    // A worker from before the switch writes D1 twice: once before the rerun (so it copies again),
+    // once during that copy (so the copy does not match D1 when read again).
+    await writeD1Document(tenant, "late", "Written after the first copy.");
+    const writing = d1WritingDuringCopy(env.DB, tenant, "meanwhile", 2);
+    await runInDurableObject(tenantObject(tenant), (instance: TenantData) => {
+      const live = instance as unknown as { env: Bindings };
+      live.env = { ...live.env, DB: writing };
+    });
+    const rerun = await localServices(env).tenantAdmin.migrate(tenant);
+    expect(writing.wrote()).toBe(true);
+    expect(rerun.status).toBe("changed");
+    // The object that copied without "meanwhile" is gone: the next start copies D1 again, and checks it.
+    expect((await tenantObject(tenant).getDocument("meanwhile"))?.id).toBe("meanwhile");
+    expect((await tenantObject(tenant).getDocument("late"))?.id).toBe("late");
+    expect(await tenantObject(tenant).importedDigest()).toMatch(/^[0-9a-f]{16}$/);
     expect((await localServices(env).tenantAdmin.migrate(tenant)).status).toBe("copied");
     expect((await localServices(env).tenantAdmin.migrate(tenant)).status).toBe("unchanged");
   });

@@ -1386,7 +1386,7 @@ export interface components {
     TenantDataMigration: {
       tenant: string;
       /**
-       * @description copied: every row in, and D1 read again gives the same checksum and counts; unchanged: copied before, and D1 still holds what was copied; changed: D1 was written during the copy (call again: it copies again); in_use: the object holds data of its own and is never overwritten (counts only, no checksum); copying: this call copied for its time (about 20 s) and stopped, with `source` counting the rows so far: call again to go on from there
+       * @description copied: every row in, and D1 read again gives the same checksum and counts; unchanged: copied before, and D1 still holds what was copied; changed: D1 was written during the copy, so the copy is discarded and the tenant answers 503 until its next start or call copies it again; in_use: the object holds data of its own and is never overwritten (counts only, no checksum); copying: this call copied for its time (about 20 s) and stopped, with `source` counting the rows so far: call again to go on from there
        * @enum {string}
        */
       status: "copied" | "unchanged" | "changed" | "in_use" | "copying";
