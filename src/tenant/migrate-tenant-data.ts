@@ -66,8 +66,8 @@ export interface ImportTarget {
   importState(state: tenantRows.TenantStateRow): void | Promise<void>;
   /** Records a completed copy: its checksum becomes the mark, and no pass is under way. */
   completeCopy(copied: tenantRows.RowDigest): void | Promise<void>;
-  /** What the last completed copy recorded (null: none). */
-  completedCopy(): tenantRows.RowDigest | null | Promise<tenantRows.RowDigest | null>;
+  /** Whether anything wrote the object since its last completed copy (true when none completed). */
+  writtenSinceCopy(): boolean | Promise<boolean>;
   /** The object's rows per table (one COUNT each: cheap). */
   tableCounts(): TableCounts | Promise<TableCounts>;
 }
@@ -136,10 +136,9 @@ export async function migrateTenantData(
         return { tenant, status: "unchanged", source: read, target: null };
       }
       // D1 changed since the copy: copy again, unless the object was written since (then it is the tenant's).
-      const [current, completed] = await Promise.all([target.tableCounts(), target.completedCopy()]);
-      if (!completed || !sameCounts(current, completed.counts)) {
+      if (await target.writtenSinceCopy()) {
         await target.recordProgress(null);
-        return inUse(db, tenant, current);
+        return inUse(db, tenant, await target.tableCounts());
       }
       progress = pass("copy");
       await target.beginCopy(progress);

@@ -305,6 +305,11 @@ export const SWEEP_INTERVAL_MS = 2 * 60_000;
 /** How long an accept may take between storing its documents and its last queue send (or its hold's confirmation) before the sweep steps in. */
 export const ENQUEUE_GRACE_MS = 2 * 60_000;
 
+/** A completed copy from D1, as import_state.copied records it: its checksum and counts, and the object's writeFingerprint then. */
+interface CompletedCopy extends RowDigest {
+  written: string;
+}
+
 export class TenantData extends DurableObject<Bindings> {
   private readonly sql: SqlStorage;
   /** What this start's copy from D1 did, until copyFromD1 reports it. */
@@ -1111,13 +1116,31 @@ export class TenantData extends DurableObject<Bindings> {
   completeCopy(copied: RowDigest): void {
     this.ctx.storage.transactionSync(() => {
       this.setImportMark(copied.digest);
-      this.sql.exec("UPDATE import_state SET progress = NULL, copied = ?1", JSON.stringify(copied));
+      const record: CompletedCopy = { ...copied, written: this.writeFingerprint() };
+      this.sql.exec("UPDATE import_state SET progress = NULL, copied = ?1", JSON.stringify(record));
     });
   }
 
-  completedCopy(): RowDigest | null {
+  writtenSinceCopy(): boolean {
     const copied = this.sql.exec<{ copied: string | null }>("SELECT copied FROM import_state").toArray()[0]?.copied;
-    return copied ? (JSON.parse(copied) as RowDigest) : null;
+    return !copied || (JSON.parse(copied) as Partial<CompletedCopy>).written !== this.writeFingerprint();
+  }
+
+  /**
+   * What any write of the tenant's changes: every table's row count (webhooks, sync and holds
+   * included; the keyword index and the import bookkeeping aside) and the tenant row (index
+   * version, cache epoch, usage counters). Every commit and removal bumps the index version, so an
+   * object written since its copy never matches, however its counts end up; only an edit that
+   * changes no count and no version (a webhook's settings) could pass unseen.
+   */
+  private writeFingerprint(): string {
+    const tables = this.sql
+      .exec<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('import_state', 'schema_version') AND name NOT LIKE 'kw%' AND name NOT LIKE 'sqlite%' AND name NOT LIKE '\\_cf%' ESCAPE '\\' ORDER BY name",
+      )
+      .toArray();
+    const counts = tables.map(({ name }) => [name, this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM "${name}"`).one().n]);
+    return JSON.stringify({ counts, tenant: this.sql.exec("SELECT * FROM tenant").one() });
   }
 
   // ─── Webhooks (shard 0, the tenant's own object, holds them) ──────────────────────────────────

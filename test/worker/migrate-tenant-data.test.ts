@@ -130,6 +130,19 @@ describe("edge-rag migrate tenant-data: one tenant from D1 into its Durable Obje
     expect((await tenantObject(tenant).stats()).documents).toBe(first.source.counts.documents + 1);
   });
 
+  it("never copies again over an object written since its copy, even when every copied table's count is where the copy left it (error)", async () => {
+    const { tenant } = await tenantInD1();
+    expect((await migrateTenantData(env.DB, tenantObject(tenant), tenant)).status).toBe("copied");
+    // The tenant's own write since the copy: a webhook, in no table the copy fills.
+    const webhook = { id: "wh_since", url: "https://hooks.example.com/edge-rag", secret: "s".repeat(32), max: 10, now: Date.now() };
+    expect((await tenantObject(tenant).createWebhook({ ...webhook, events: ["job.completed"] })).ok).toBe(true);
+    await writeD1Document(tenant, "late", "A document written after the first copy.");
+    const rerun = await migrateTenantData(env.DB, tenantObject(tenant), tenant);
+    expect(rerun.status).toBe("in_use");
+    expect((await tenantObject(tenant).listWebhooks()).map((hook) => hook.id)).toEqual(["wh_since"]);
+    expect(await tenantObject(tenant).getDocument("late")).toBeNull();
+  });
+
   it("reports a tenant that wrote during the copy as changed and records no copy, so a rerun copies it again (error)", async () => {
     const { tenant } = await tenantInD1();
     // D1 as the migration sees it, with the tenant writing a document while its chunks are copied.
