@@ -3,7 +3,7 @@ import { log as defaultLog, errorFields, type Logger } from "../logger";
 import type { Origins } from "../origin/origin-client";
 import { mapWithConcurrency } from "../query/concurrency";
 import { randomHex } from "../shared/hex";
-import { type LocatedBlock, textOfBlocks } from "../shared/origin-contract";
+import { type LocatedBlock, type ParseResponse, textOfBlocks } from "../shared/origin-contract";
 import type { TenantLimitsStore } from "../store/tenant-limits";
 import type { TenantStore } from "../store/tenant-store";
 import { ENQUEUE_GRACE_MS } from "../tenant/tenant-data";
@@ -291,7 +291,8 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
         try {
           // The origin reads the name for its extension, and takes at most 255 characters of it.
           const answer = await origin.parse({ body: file.body, contentType: file.contentType, filename: file.filename.slice(-255) });
-          return await fileDocument(file, answer.blocks, answer.title, collection, file.metadata ?? metadata);
+          const typed = { ...file, contentType: storedContentType(file.contentType, answer.format) };
+          return await fileDocument(typed, answer.blocks, answer.title, collection, file.metadata ?? metadata);
         } catch (error) {
           if (error instanceof FileRefused) return { failed: { id: file.id, error: error.jobError } };
           throw error;
@@ -504,6 +505,23 @@ export function createIngestService(deps: IngestServiceDeps): IngestService {
 
 /** A file parsed into its document (its `fileKey` set once its original is stored), or refused with its job error. */
 type Parsed = { file: FileUpload; document: AcceptedDocument } | { failed: { id: string; error: string } };
+
+/** The media type of each format the origin parses, for an original that came without one of its own. */
+const FORMAT_MEDIA_TYPES: Record<ParseResponse["format"], string> = {
+  pdf: "application/pdf",
+  html: "text/html",
+  docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  markdown: "text/markdown",
+  text: "text/plain",
+};
+
+/**
+ * The type an original is stored and served with: its own, or, when it came untyped (an upload
+ * part without one, a bucket object put without `--content-type`: application/octet-stream), the
+ * type of the format the origin read it as (by its extension), so GET …/file serves a PDF as one.
+ */
+const storedContentType = (contentType: string, format: ParseResponse["format"]) =>
+  contentType.split(";")[0]!.trim().toLowerCase() === "application/octet-stream" ? FORMAT_MEDIA_TYPES[format] : contentType;
 
 /**
  * The document a parsed file makes: its text the blocks' texts joined (textOfBlocks), checked as

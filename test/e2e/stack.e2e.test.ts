@@ -408,8 +408,8 @@ describe("files, webhooks and bucket sync on the real stack", () => {
     });
     const cited = await ask(key, "How many gaskets does the avocet drawer hold?", "manuals");
     expect(cited.find((source) => source.text.includes(SYNCED_FACT))).toMatchObject({ document_id: "report.pdf", page: 3 });
-    // Put without --content-type, as the README does: parsed by its extension, served as plain bytes.
-    expect(await original(key, "report.pdf")).toEqual({ status: 200, type: "application/octet-stream", bytes: report });
+    // Put without --content-type, as the README does: parsed by its extension, served as what it was read as.
+    expect(await original(key, "report.pdf")).toEqual({ status: 200, type: "application/pdf", bytes: report });
 
     // A change and a deletion, synced by the trigger the launcher fires every 15 minutes.
     await putSource("handbook/shipping.md", shipping("every second Monday"));

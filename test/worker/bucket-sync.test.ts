@@ -145,7 +145,10 @@ describe("bucket sync: the index follows the bucket (happy)", () => {
     expect(document).toMatchObject({ collection: "manuals", metadata: { path: "reports/plant.pdf" } });
     const original = await call("/v1/documents/reports-plant.pdf/file", { auth: reader });
     expect(original.status).toBe(200);
+    // Put with no type of its own: served as what the origin read it as.
+    expect(original.headers.get("content-type")).toBe("application/pdf");
     expect(new Uint8Array(await original.arrayBuffer())).toEqual(PDF);
+    expect((await call("/v1/documents/shipping.md/file", { auth: reader })).headers.get("content-type")).toBe("text/markdown");
   });
 
   it("follows an added, a changed and a deleted object exactly; a second run changes nothing", async () => {

@@ -184,6 +184,10 @@ describe("POST /v1/documents/files (happy)", () => {
     expect(file.headers.get("content-disposition")).toBe("attachment; filename*=UTF-8''plant-report.pdf");
     expect(file.headers.get("x-content-type-options")).toBe("nosniff");
     expect(new Uint8Array(await file.arrayBuffer())).toEqual(PDF);
+    // A part with no type of its own (curl -F file=@notes.md): stored as what the origin read it as.
+    const untyped = await upload(key, [{ name: "notes.md", type: "", bytes: MARKDOWN }]);
+    await waitForJob(key, (await json<Accepted>(untyped)).job_id);
+    expect((await call("/v1/documents/notes.md/file", { auth: readerKey })).headers.get("content-type")).toBe("text/markdown");
     // metadata.id named the document; it is not stored as metadata.
     const document = await json<{ metadata: Record<string, unknown> }>(await call("/v1/documents/report-2026", { auth: readerKey }));
     expect(document.metadata).not.toHaveProperty("id");
