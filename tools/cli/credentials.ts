@@ -51,6 +51,23 @@ function targetOf(values: Values): { env: string; target: string[] } {
   return { env, target };
 }
 
+/**
+ * The local database's migrations, applied first (a checkout that never ran `npm start` has none).
+ * Idempotent, so tried again: its wrangler opens the same SQLite file as a running `npm start`, and
+ * on a busy machine has been seen to exit 1 once in a while (its output then ends the error).
+ */
+async function applyLocalMigrations(target: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await wrangler(["d1", "migrations", "apply", "DB", ...target]);
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
+    }
+  }
+}
+
 async function executeSql(values: Values, sql: string): Promise<void> {
   const { env, target } = targetOf(values);
   // A file rather than --command: nothing secret-adjacent ends up in the process list.
@@ -58,7 +75,7 @@ async function executeSql(values: Values, sql: string): Promise<void> {
   const file = join(dir, "statement.sql");
   writeFileSync(file, sql, { mode: 0o600 });
   try {
-    if (env === "local") await wrangler(["d1", "migrations", "apply", "DB", ...target]);
+    if (env === "local") await applyLocalMigrations(target);
     await wrangler(["d1", "execute", "DB", ...target, "--file", file]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -68,7 +85,7 @@ async function executeSql(values: Values, sql: string): Promise<void> {
 /** Runs one statement with `wrangler d1 execute --json` and returns its rows (UPDATE … RETURNING for what changed). */
 async function querySql<T>(values: Values, sql: string): Promise<{ rows: T[] }> {
   const { env, target } = targetOf(values);
-  if (env === "local") await wrangler(["d1", "migrations", "apply", "DB", ...target]);
+  if (env === "local") await applyLocalMigrations(target);
   // A file, as in executeSql: not even a password hash in the process list.
   const dir = mkdtempSync(join(tmpdir(), "edge-rag-"));
   const file = join(dir, "statement.sql");

@@ -22,7 +22,9 @@ export function wrangler(args: string[], log: (line: string) => void = () => {},
     child.stderr.on("data", collect);
     child.once("error", reject);
     child.once("exit", (code) =>
-      code === 0 ? resolve(output) : reject(new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (exit ${code})`)),
+      code === 0
+        ? resolve(output)
+        : reject(new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (exit ${code}): ${output.trim().slice(-800)}`)),
     );
   });
 }
