@@ -1127,11 +1127,11 @@ export class TenantData extends DurableObject<Bindings> {
   }
 
   /**
-   * What any write of the tenant's changes: every table's row count (webhooks, sync and holds
-   * included; the keyword index and the import bookkeeping aside) and the tenant row (index
-   * version, cache epoch, usage counters). Every commit and removal bumps the index version, so an
-   * object written since its copy never matches, however its counts end up; only an edit that
-   * changes no count and no version (a webhook's settings) could pass unseen.
+   * What the tenant's writes change: every table's row count (webhooks, sync and holds included;
+   * the keyword index and the import bookkeeping aside) and the tenant row (index version, cache
+   * epoch, usage counters). A copy fills an emptied object, so anything made since adds a row, and
+   * every commit and removal bumps the index version: an object written since its copy does not
+   * match, however its counts end up.
    */
   private writeFingerprint(): string {
     const tables = this.sql
