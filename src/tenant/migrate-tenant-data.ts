@@ -55,7 +55,7 @@ export interface CopyProgress {
 
 /** What the copy writes to: the tenant's object, in place (its constructor) or through its stub (the tests). */
 export interface ImportTarget {
-  importedDigest(): string | null | Promise<string | null>;
+  importMark(): string | null | Promise<string | null>;
   copyProgress(): CopyProgress | null | Promise<CopyProgress | null>;
   /** Starts a copy: empties the object, marks it COPYING and records `progress`. */
   beginCopy(progress: CopyProgress): void | Promise<void>;
@@ -91,17 +91,18 @@ export async function migrateTenantData(
 ): Promise<TenantDataMigration> {
   let progress = await target.copyProgress();
   if (progress === null) {
-    const imported = await target.importedDigest();
-    if (isChecksum(imported)) progress = pass("recheck");
-    else {
+    const mark = await target.importMark();
+    if (isChecksum(mark)) {
+      progress = pass("recheck");
+      await target.recordProgress(progress);
+    } else {
       const current = await target.tableCounts();
       const empty = Object.values(current).every((count) => count === 0);
       // Rows that are neither a copy under way nor a copy's are the tenant's own.
-      if (!empty && imported !== COPYING) return inUse(db, tenant, current);
+      if (!empty && mark !== COPYING) return inUse(db, tenant, current);
       progress = pass("copy");
       await target.beginCopy(progress);
     }
-    if (progress.pass === "recheck") await target.recordProgress(progress);
   }
 
   for (;;) {
@@ -130,7 +131,7 @@ export async function migrateTenantData(
         return { tenant, status: "copied", source: read, target: { digest: copied.digest, counts: held } };
       }
       // recheck
-      const imported = await target.importedDigest();
+      const imported = await target.importMark();
       if (read.digest === imported) {
         await target.recordProgress(null);
         return { tenant, status: "unchanged", source: read, target: null };

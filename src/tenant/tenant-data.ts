@@ -337,7 +337,7 @@ export class TenantData extends DurableObject<Bindings> {
    */
   private async adoptD1Rows(): Promise<void> {
     const name = this.ctx.id.name;
-    const mark = this.importedDigest();
+    const mark = this.importMark();
     if (name === undefined || (mark !== null && mark !== COPYING)) return;
     // D1's rows are a one-shard tenant's: its object is shard 0's, named by the tenant.
     const { tenant, shard } = parseShardObjectName(name);
@@ -1046,7 +1046,7 @@ export class TenantData extends DurableObject<Bindings> {
    */
   private async copySlice(tenant: string): Promise<TenantDataMigration> {
     const result = await migrateTenantData(this.env.DB, this, tenant, Date.now() + loadConfig(this.env).TENANT_COPY_SLICE_MS);
-    if ((result.status === "copying" || result.status === "changed") && this.importedDigest() === COPYING) {
+    if ((result.status === "copying" || result.status === "changed") && this.importMark() === COPYING) {
       await this.ctx.storage.sync();
       throw new Error(`${COPY_UNFINISHED} ${JSON.stringify(result)}`);
     }
@@ -1084,7 +1084,7 @@ export class TenantData extends DurableObject<Bindings> {
   }
 
   /** The import mark: null (never looked at D1), "none", COPYING, DELETED, "in_use", or a completed copy's checksum. */
-  importedDigest(): string | null {
+  importMark(): string | null {
     return this.sql.exec<{ digest: string }>("SELECT digest FROM import_state").toArray()[0]?.digest ?? null;
   }
 

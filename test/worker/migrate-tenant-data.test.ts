@@ -93,7 +93,7 @@ describe("edge-rag migrate tenant-data: one tenant from D1 into its Durable Obje
     let result = await migrateTenantData(env.DB, stub, tenant, 0);
     while (result.status === "copying") {
       slices.push(`${result.source.counts.documents}`);
-      expect(await stub.importedDigest()).toBe(COPYING);
+      expect(await stub.importMark()).toBe(COPYING);
       result = await migrateTenantData(env.DB, stub, tenant, 0);
     }
     // One page per call: documents (3 pages), chunks, jobs, job documents, vector deletions, copied and then read again.
@@ -151,7 +151,7 @@ describe("edge-rag migrate tenant-data: one tenant from D1 into its Durable Obje
     expect(writing.wrote()).toBe(true);
     expect(result.status).toBe("changed");
     // Marked as a copy under way, not as copied: the rerun copies again instead of taking the rows for the tenant's own.
-    expect(await tenantObject(tenant).importedDigest()).toBe(COPYING);
+    expect(await tenantObject(tenant).importMark()).toBe(COPYING);
     const rerun = await migrateTenantData(env.DB, tenantObject(tenant), tenant);
     expect(rerun.status).toBe("copied");
     expect((await tenantObject(tenant).getDocument("meanwhile"))?.id).toBe("meanwhile");

@@ -338,14 +338,15 @@ export async function migrateTenantDataCommand(_positionals: string[], values: V
   const tenants = typeof values.tenant === "string" ? [values.tenant] : await allPages(client);
   let incomplete = 0;
   for (const tenant of tenants) {
-    let result = await ok(client.POST("/v1/tenants/{tenant}/migrate-data", { params: { path: { tenant } } }));
+    const migrate = () => ok(client.POST("/v1/tenants/{tenant}/migrate-data", { params: { path: { tenant } } }));
+    let result = await migrate();
     // A large tenant is copied a slice per call (each about 20 s), resumed where the last stopped.
     while (result.status === "copying") {
       if (!values.json)
         process.stderr.write(
           `${tenant}\tcopying\t${result.source.counts.documents ?? 0} documents, ${result.source.counts.chunks ?? 0} chunks so far\n`,
         );
-      result = await ok(client.POST("/v1/tenants/{tenant}/migrate-data", { params: { path: { tenant } } }));
+      result = await migrate();
     }
     if (values.json) print(result);
     else {
